@@ -1,0 +1,168 @@
+# Functions for dom0 scenarios (testbed/scenarios/*.sh are sourced with these defined).
+# Results go to the console as "NBT-RESULT {json}" lines; failures as "NBT-FAIL reason".
+# Settings come from run.conf: NBT_BACKEND (c|rs), NBT_NDOM, NBT_LEN, NBT_ROUNDS, NBT_RS_PARAMS.
+
+NBT_RS_KO=/opt/netback-rs/xen-netback-rs.ko
+NBT_RS_MOD=xen_netback_rs
+NBT_C_MOD=xen_netback
+NBT_FAILED=/tmp/nbt-failed
+NBT_SUBNET=10.99.0
+
+nbt_stamp() { echo "NBT-STAMP $(cut -d' ' -f1 /proc/uptime) $*"; }
+nbt_fail() { echo "NBT-FAIL $*"; echo "$*" >> $NBT_FAILED; }
+nbt_die() { nbt_fail "$*"; nbt_finish; }
+
+# nbt_result key=value ...: one machine-readable record (numbers stay numbers).
+nbt_result() {
+    local json="" kv k v
+    for kv in "$@"; do
+        k=${kv%%=*}; v=${kv#*=}
+        if [[ $v =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then json+="\"$k\":$v,"; else json+="\"$k\":\"${v//\"/}\","; fi
+    done
+    echo "NBT-RESULT {${json%,}}"
+}
+
+nbt_boot() {
+    local m
+    for m in xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs bridge; do modprobe -q $m 2>/dev/null; done
+    mount -t xenfs xenfs /proc/xen
+    ip link set lo up
+    local xs
+    xs=$(ls /usr/lib/xen-4.20/bin/oxenstored /usr/lib/xen-4.20/bin/xenstored /usr/sbin/xenstored 2>/dev/null | head -n1)
+    $xs --pid-file=/run/xenstored.pid
+    for _ in $(seq 1 100); do xenstore-read -s / >/dev/null 2>&1 && break; sleep 0.2; done
+    xen-init-dom0 >/dev/null || nbt_die "xen-init-dom0 failed"
+    xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+    ip link add xenbr0 type bridge
+    ip addr add $NBT_SUBNET.1/24 dev xenbr0
+    ip link set xenbr0 up
+    netserver -p 12865 >/dev/null 2>&1
+    iperf3 -s -D >/dev/null 2>&1
+    nbt_stamp "toolstack up: xen $(xl info xen_version 2>/dev/null), kernel $(uname -r)"
+}
+
+nbt_finish() {
+    local rc=0 bad
+    nbt_stamp "finishing"
+    for i in $(seq 1 9); do xl destroy domu$i 2>/dev/null; done
+    echo "NBT-DMESG-BEGIN"
+    dmesg
+    echo "NBT-DMESG-END"
+    bad=$(dmesg | grep -cE 'WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|rcu_sched self-detected stall|Call Trace')
+    [ "$bad" = 0 ] || nbt_fail "dom0 kernel log has $bad WARNING/BUG/Oops/lockup lines"
+    [ -s $NBT_FAILED ] && rc=1
+    echo "NBT-RC rc=$rc"
+    sync
+    echo o > /proc/sysrq-trigger
+    sleep 60
+}
+
+# ---- backends ----
+backend_module() { case "$1" in c) echo $NBT_C_MOD;; rs) echo $NBT_RS_MOD;; *) return 1;; esac; }
+backend_load() {
+    case "$1" in
+        c) modprobe xen-netback || nbt_die "modprobe xen-netback failed";;
+        rs) [ -f $NBT_RS_KO ] || nbt_die "no $NBT_RS_KO in dom0"
+            insmod $NBT_RS_KO $NBT_RS_PARAMS || nbt_die "insmod $NBT_RS_KO failed";;
+        *) nbt_die "unknown backend $1";;
+    esac
+    NBT_CURRENT_BACKEND=$1
+    nbt_stamp "backend $1 loaded"
+}
+backend_unload() {
+    local m; m=$(backend_module "$1")
+    for _ in $(seq 1 50); do rmmod "$m" 2>/dev/null && { nbt_stamp "backend $1 unloaded"; return 0; }; sleep 0.2; done
+    nbt_fail "rmmod $m failed: $(lsmod | grep "^$m")"; return 1
+}
+
+# ---- guests ----
+domu_ip() { echo $NBT_SUBNET.$((10 + $1)); }
+domu_mac() { printf '00:16:3e:00:00:%02x' "$1"; }
+# domu_create I [VCPUS] [MTU]
+domu_create() {
+    local i=$1 vcpus=${2:-1} mtu=${3:-1500}
+    cat > /etc/xen/domu$i.cfg <<CFG
+name = "domu$i"
+type = "pv"
+kernel = "/boot/vmlinux"
+ramdisk = "/boot/domu-initrd.cpio.gz"
+extra = "console=hvc0 nbt.ip=$(domu_ip $i) nbt.mtu=$mtu"
+memory = 256
+vcpus = $vcpus
+vif = [ 'mac=$(domu_mac $i),bridge=xenbr0' ]
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "preserve"
+CFG
+    nbt_stamp "xl create domu$i"
+    xl create -q /etc/xen/domu$i.cfg || { nbt_fail "xl create domu$i failed"; return 1; }
+    ( for _ in $(seq 1 100); do [ -f /var/log/xen/console/guest-domu$i.log ] && break; sleep 0.2; done
+      exec tail -n +1 -F /var/log/xen/console/guest-domu$i.log 2>/dev/null | sed -u "s/^/[domu$i] /" ) &
+}
+# domu_wait_ping I [SECONDS]: the guest answers ping through its vif.
+domu_wait_ping() {
+    local i=$1 t=${2:-120} ip; ip=$(domu_ip "$1")
+    for _ in $(seq 1 $((t * 2))); do
+        ping -c1 -W1 "$ip" >/dev/null 2>&1 && { nbt_stamp "domu$i answers ping at $ip"; return 0; }
+        sleep 0.5
+    done
+    nbt_fail "domu$i did not answer ping at $ip within ${t}s"; return 1
+}
+# domu_exec I 'commands': run in the guest through its command channel, print the output.
+domu_exec() {
+    local ip; ip=$(domu_ip "$1")
+    exec 7<>/dev/tcp/"$ip"/5000 || return 1
+    printf '%s\nexit\n' "$2" >&7
+    timeout 300 cat <&7
+    exec 7>&- 7<&-
+}
+vif_devid() { xl network-list "domu$1" 2>/dev/null | awk 'NR>1 {print $1; exit}'; }
+vif_name() { local d; d=$(vif_devid "$1"); [ -n "$d" ] && echo "vif$(xl domid domu$1).$d"; }
+vif_detach() {
+    local d; d=$(vif_devid "$1")
+    [ -n "$d" ] || { nbt_fail "domu$1 has no vif to detach"; return 1; }
+    xl network-detach "domu$1" "$d" || { nbt_fail "xl network-detach domu$1 $d failed"; return 1; }
+}
+vif_attach() { xl network-attach "domu$1" "mac=$(domu_mac $1)" bridge=xenbr0 || { nbt_fail "xl network-attach domu$1 failed"; return 1; }; }
+
+# backend_swap TO: detach every guest's vif, swap the backend module, attach again.
+backend_swap() {
+    local to=$1 i
+    [ "$NBT_CURRENT_BACKEND" = "$to" ] && return 0
+    for i in $(seq 1 $NBT_NDOM); do vif_detach $i; done
+    backend_unload "$NBT_CURRENT_BACKEND" || return 1
+    backend_load "$to"
+    for i in $(seq 1 $NBT_NDOM); do vif_attach $i; done
+    for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 60 || return 1; done
+}
+
+# ---- measurements ----
+# netperf_run FROM TO TEST SECONDS: FROM is dom0 or a guest index, TO an address; prints
+# "value unit". netperf's omni output keeps it machine-readable.
+netperf_run() {
+    local from=$1 to=$2 test=$3 len=$4 extra=${5:-} out cmd
+    cmd="netperf -H $to -t $test -l $len -P 0 $extra -- -o THROUGHPUT,THROUGHPUT_UNITS"
+    if [ "$from" = dom0 ]; then out=$(timeout $((len + 60)) $cmd 2>&1)
+    else out=$(domu_exec "$from" "$cmd 2>&1"); fi
+    out=$(echo "$out" | grep -E '^[0-9.]+,' | tail -n1)
+    [ -n "$out" ] || return 1
+    local v=${out%%,*} u=${out#*,}
+    case "$u" in 10^6bits/s) u=Mbit/s;; Trans/s) u=trans/s;; esac
+    echo "$v $u"
+}
+# measure NAME FROM TO TEST [k=v ...]: run one netperf test, emit a result record.
+measure() {
+    local name=$1 from=$2 to=$3 test=$4; shift 4
+    local r
+    if r=$(netperf_run "$from" "$to" "$test" "$NBT_LEN"); then
+        nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
+    else
+        nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
+        return 1
+    fi
+}
+nbt_mem_used_kb() { awk '/MemTotal/ {t=$2} /MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo; }
+nbt_check_dmesg_clean() {
+    local bad; bad=$(dmesg | grep -cE 'WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|Call Trace')
+    [ "$bad" = 0 ]
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Boot the Xen testbed under QEMU (TCG) and run one scenario in dom0.
+# Builds whatever is missing first (kernel, images, our module), all cached.
+usage() {
+    cat <<USAGE
+usage: testbed/run.sh [options]
+  --backend c|rs      backend loaded before the scenario starts (default rs)
+  --domus N           number of PV guests the scenario may create (default 1)
+  --len SECONDS       length of each netperf test (default 5)
+  --rounds N          rounds for A/B scenarios (default 3)
+  --scenario NAME     testbed/scenarios/NAME.sh, benches/scenarios/NAME.sh, or a file path (default smoke)
+  --rs-params "..."   module parameters for xen-netback-rs.ko
+  --timeout SECONDS   QEMU is killed after this long (default 1500)
+  --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
+Prints the result records and a table; exit 0 only when the scenario passed and dom0's
+kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches.
+USAGE
+}
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --backend) BACKEND=$2; shift;;
+        --domus) NDOM=$2; shift;;
+        --len) LEN=$2; shift;;
+        --rounds) ROUNDS=$2; shift;;
+        --scenario) SCENARIO=$2; shift;;
+        --rs-params) RS_PARAMS=$2; shift;;
+        --timeout) TIMEOUT=$2; shift;;
+        --out) OUT=$2; shift;;
+        -h|--help) usage; exit 0;;
+        *) usage >&2; exit 2;;
+    esac
+    shift
+done
+case "$BACKEND" in c|rs) ;; *) die "--backend takes c or rs";; esac
+for f in "$SCENARIO" "$TESTBED_DIR/scenarios/$SCENARIO.sh" "$REPO_ROOT/benches/scenarios/$SCENARIO.sh"; do
+    [ -f "$f" ] && { SCENARIO_FILE=$(realpath "$f"); break; }
+done
+[ -n "${SCENARIO_FILE:-}" ] || die "no scenario '$SCENARIO'"
+if pgrep -f qemu-system-x86_64 >/dev/null; then die "another QEMU is running: one testbed at a time"; fi
+
+"$TESTBED_DIR/build-kernel.sh" >/dev/null
+"$TESTBED_DIR/build-images.sh"
+KO=""
+if [ "$BACKEND" = rs ] || grep -q 'backend_load rs\|backend_swap rs\|NBT_BACKENDS' "$SCENARIO_FILE"; then
+    log "building xen-netback-rs.ko"
+    make -s -C "$REPO_ROOT" modules >&2 || die "module build failed"
+    KO=$REPO_ROOT/xen-netback-rs.ko
+    [ -f "$KO" ] || die "module build produced no $KO"
+fi
+
+# Per-run overlay appended to the dom0 initramfs: /init, the scenario, our module.
+mkdir -p "$OUT"
+name=$(basename "$SCENARIO_FILE" .sh)
+RUN=$OUT/run-$(date +%Y%m%d-%H%M%S)-$name
+OV=$RUN.overlay; rm -rf "$OV"; mkdir -p "$OV/etc/netback-rs" "$OV/opt/netback-rs"
+cp "$TESTBED_DIR/dom0/init" "$OV/init"
+cp "$TESTBED_DIR/dom0/lib.sh" "$OV/etc/netback-rs/lib.sh"
+cp "$SCENARIO_FILE" "$OV/etc/netback-rs/scenario.sh"
+[ -n "$KO" ] && cp "$KO" "$OV/opt/netback-rs/"
+cat > "$OV/etc/netback-rs/run.conf" <<CONF
+NBT_BACKEND=$BACKEND
+NBT_NDOM=$NDOM
+NBT_LEN=$LEN
+NBT_ROUNDS=$ROUNDS
+NBT_RS_PARAMS="$RS_PARAMS"
+NBT_SCENARIO_NAME=$name
+CONF
+INITRD=$RUN.initrd
+cp "$IMAGES/dom0-initrd.cpio.zst" "$INITRD"
+truncate -s %512 "$INITRD"
+(cd "$OV" && find . | cpio -o -H newc --quiet) >> "$INITRD"
+rm -rf "$OV"
+
+XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all guest_loglvl=all noreboot"
+DOM0_ARGS="console=hvc0 earlyprintk=xen"
+log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)); log: $RUN.log"
+set +e
+timeout "$TIMEOUT" qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64 -smp 2 -m 3072 \
+    -display none -serial stdio -monitor none -nic none -no-reboot \
+    -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
+    | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"
+qrc=${PIPESTATUS[0]}
+set -e
+rm -f "$INITRD"
+ln -sfn "$RUN.log" "$OUT/latest.log"
+python3 "$TESTBED_DIR/report.py" --log "$RUN.log" --jsonl "$RUN.jsonl" --qemu-rc "$qrc"
