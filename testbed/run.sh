@@ -8,6 +8,7 @@ usage: testbed/run.sh [options]
   --domus N           number of PV guests the scenario may create (default 1)
   --len SECONDS       length of each netperf test (default 5)
   --rounds N          rounds for A/B scenarios (default 3)
+  --backends "c rs"   backends an A/B scenario compares, in this order (default "c rs")
   --scenario NAME     testbed/scenarios/NAME.sh, benches/scenarios/NAME.sh, or a file path (default smoke)
   --rs-params "..."   module parameters for xen-netback-rs.ko
   --timeout SECONDS   QEMU is killed after this long (default 1500)
@@ -19,13 +20,14 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
+BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
         --domus) NDOM=$2; shift;;
         --len) LEN=$2; shift;;
         --rounds) ROUNDS=$2; shift;;
+        --backends) BACKENDS=$2; shift;;
         --scenario) SCENARIO=$2; shift;;
         --rs-params) RS_PARAMS=$2; shift;;
         --timeout) TIMEOUT=$2; shift;;
@@ -45,7 +47,7 @@ if pgrep -f qemu-system-x86_64 >/dev/null; then die "another QEMU is running: on
 "$TESTBED_DIR/build-kernel.sh" >/dev/null
 "$TESTBED_DIR/build-images.sh"
 KO=""
-if [ "$BACKEND" = rs ] || grep -q 'backend_load rs\|backend_swap rs\|NBT_BACKENDS' "$SCENARIO_FILE"; then
+if [ "$BACKEND" = rs ] || { grep -q NBT_BACKENDS "$SCENARIO_FILE" && [[ " $BACKENDS " == *" rs "* ]]; }; then
     log "building xen-netback-rs.ko"
     make -s -C "$REPO_ROOT" modules >&2 || die "module build failed"
     KO=$REPO_ROOT/xen-netback-rs.ko
@@ -66,6 +68,7 @@ NBT_BACKEND=$BACKEND
 NBT_NDOM=$NDOM
 NBT_LEN=$LEN
 NBT_ROUNDS=$ROUNDS
+NBT_BACKENDS="$BACKENDS"
 NBT_RS_PARAMS="$RS_PARAMS"
 NBT_SCENARIO_NAME=$name
 CONF

@@ -1,6 +1,7 @@
 # Functions for dom0 scenarios (testbed/scenarios/*.sh are sourced with these defined).
 # Results go to the console as "NBT-RESULT {json}" lines; failures as "NBT-FAIL reason".
-# Settings come from run.conf: NBT_BACKEND (c|rs), NBT_NDOM, NBT_LEN, NBT_ROUNDS, NBT_RS_PARAMS.
+# Settings come from run.conf: NBT_BACKEND (c|rs), NBT_BACKENDS (A/B order), NBT_NDOM,
+# NBT_LEN, NBT_ROUNDS, NBT_RS_PARAMS.
 
 NBT_RS_KO=/opt/netback-rs/xen-netback-rs.ko
 NBT_RS_MOD=xen_netback_rs
@@ -150,11 +151,26 @@ netperf_run() {
     case "$u" in 10^6bits/s) u=Mbit/s;; Trans/s) u=trans/s;; esac
     echo "$v $u"
 }
-# measure NAME FROM TO TEST [k=v ...]: run one netperf test, emit a result record.
+# netperf_streams FROM TO N SECONDS: N concurrent TCP_STREAMs, prints "sum Mbit/s".
+netperf_streams() {
+    local from=$1 to=$2 n=$3 len=$4 script out
+    script="for k in \$(seq 1 $n); do netperf -H $to -t TCP_STREAM -l $len -P 0 -- -o THROUGHPUT > /tmp/ns.\$k 2>&1 & done; wait; cat /tmp/ns.*; rm -f /tmp/ns.*"
+    if [ "$from" = dom0 ]; then out=$(eval "$script")
+    else out=$(domu_exec "$from" "$script"); fi
+    out=$(echo "$out" | grep -E '^[0-9.]+$')
+    [ "$(echo "$out" | wc -l)" = "$n" ] || return 1
+    echo "$(echo "$out" | awk '{s+=$1} END {printf "%.2f", s}') Mbit/s"
+}
+# measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name, or
+# STREAMSn for n concurrent TCP_STREAMs), emit a result record.
 measure() {
     local name=$1 from=$2 to=$3 test=$4; shift 4
     local r
-    if r=$(netperf_run "$from" "$to" "$test" "$NBT_LEN"); then
+    case "$test" in
+        STREAMS*) r=$(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
+        *) r=$(netperf_run "$from" "$to" "$test" "$NBT_LEN") ;;
+    esac
+    if [ -n "$r" ]; then
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
     else
         nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"

@@ -1,0 +1,34 @@
+# A/B benchmark inside one boot: the backends in NBT_BACKENDS take turns serving the same
+# guests (detach the vifs, swap the module, attach again), NBT_ROUNDS rounds, alternating
+# which backend goes first so that drift over the boot does not favour one of them.
+set -- $NBT_BACKENDS
+first=$1
+backend_load "$first"
+for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
+for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
+
+bench_round() {
+    local round=$1 ip1 ip2
+    ip1=$(domu_ip 1)
+    measure tcp_stream dom0 "$ip1" TCP_STREAM dir=dom0-domu1 round="$round"
+    measure tcp_maerts dom0 "$ip1" TCP_MAERTS dir=domu1-dom0 round="$round"
+    measure tcp_rr dom0 "$ip1" TCP_RR dir=dom0-domu1 round="$round"
+    measure tcp_stream_x4 dom0 "$ip1" STREAMS4 dir=dom0-domu1 round="$round"
+    if [ "$NBT_NDOM" -ge 2 ]; then
+        ip2=$(domu_ip 2)
+        measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 round="$round"
+        measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 round="$round"
+        measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 round="$round"
+        measure tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 round="$round"
+    fi
+}
+
+for r in $(seq 1 $NBT_ROUNDS); do
+    order=$NBT_BACKENDS
+    [ $((r % 2)) = 0 ] && order=$(echo $NBT_BACKENDS | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
+    for b in $order; do
+        backend_swap "$b" || nbt_die "could not switch to backend $b"
+        nbt_stamp "round $r on backend $b"
+        bench_round "$r"
+    done
+done
