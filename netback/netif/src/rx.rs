@@ -1,0 +1,602 @@
+//! Guest RX (backend -> guest): slot accounting, the XSA-392 availability and
+//! stall logic, and response building.
+//!
+//! Flow per packet (see the crate docs for code):
+//! 1. [`rx_slots_needed`] for the head packet;
+//! 2. [`rx_slots_available`] (arms `req_event` when not enough buffers are
+//!    posted, so the frontend's next post wakes us; a ring is never consumed
+//!    partially for a packet that does not fit, the XSA-392 rule);
+//! 3. [`RxPacketWriter`] consumes exactly the needed requests, telling the
+//!    shell how many bytes to grant-copy into each buffer, and writes each
+//!    response at the index of its request (Linux netfront ignores `id`);
+//! 4. failed copies: [`rx_copy_failed_response`] + `BackRing::overwrite_unpublished`;
+//! 5. `BackRing::push_responses_and_check_notify`.
+//!
+//! Timers (drain: drop packets queued too long; stall: carrier off when the
+//! guest posts no buffers) are pure functions of a caller-supplied clock in
+//! ticks (jiffies), with the kernel's wrapping `time_after` semantics.
+
+use super::ring::{BackRing, RingError, SharedRing};
+use super::wire::{
+    ExtraInfo, GsoType, RxRequest, RxResponse, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO,
+    NETRXF_MORE_DATA, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
+    XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT, XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP_BIT,
+    XEN_NETIF_MAX_XDP_HEADROOM, XEN_NETIF_RX_RING_SIZE, XEN_PAGE_SIZE,
+};
+
+/// Default `rx_drain_timeout_msecs`.
+pub const RX_DRAIN_TIMEOUT_MS_DEFAULT: u32 = 10_000;
+/// Default `rx_stall_timeout_msecs`.
+pub const RX_STALL_TIMEOUT_MS_DEFAULT: u32 = 60_000;
+/// Drain timeout used when the frontend lacks `feature-rx-notify`.
+pub const RX_DRAIN_TIMEOUT_MS_NO_NOTIFY: u32 = 30;
+/// Per-queue RX backlog cap in bytes (`XENVIF_RX_QUEUE_BYTES`: half a ring of pages).
+pub const RX_QUEUE_MAX_BYTES: u32 = (XEN_NETIF_RX_RING_SIZE / 2) * XEN_PAGE_SIZE;
+/// Packets processed per RX batch (`RX_BATCH_SIZE`).
+pub const RX_BATCH_SIZE: u32 = 64;
+/// Grant copies per hypercall batch (`COPY_BATCH_SIZE`).
+pub const RX_COPY_BATCH_SIZE: u32 = 64;
+
+/// Checksum state of a packet sent to the guest (`skb->ip_summed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RxCsum {
+    /// CHECKSUM_NONE / COMPLETE: no flag.
+    #[default]
+    None,
+    /// CHECKSUM_PARTIAL: csum_blank | data_validated.
+    Partial,
+    /// CHECKSUM_UNNECESSARY: data_validated.
+    Unnecessary,
+}
+
+/// A software hash to pass to the guest in a HASH extra.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxHash {
+    /// The hash value.
+    pub value: u32,
+    /// IPv4 (true) or IPv6 (false), from `skb->protocol`.
+    pub ipv4: bool,
+    /// Whether the hash covers L4 ports (`skb->l4_hash`).
+    pub l4: bool,
+}
+
+/// What the RX path needs to know about one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RxPacketInfo {
+    /// Packet length in bytes (`skb->len`).
+    pub len: u32,
+    /// GSO type and size, if the skb is GSO and the frontend negotiated that
+    /// type (C: `(1 << gso_type) & vif->gso_mask`).
+    pub gso: Option<(GsoType, u16)>,
+    /// Software hash, if any (`skb->sw_hash`).
+    pub hash: Option<RxHash>,
+    /// Checksum state.
+    pub csum: RxCsum,
+}
+
+/// Negotiated per-VIF RX parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RxConfig {
+    /// XDP headroom (clamped to `XEN_NETIF_MAX_XDP_HEADROOM`).
+    pub xdp_headroom: u16,
+}
+
+impl RxConfig {
+    /// A config with the headroom clamped as `read_xenbus_frontend_xdp` does.
+    pub const fn new(xdp_headroom: u16) -> Self {
+        let h = if xdp_headroom > XEN_NETIF_MAX_XDP_HEADROOM { XEN_NETIF_MAX_XDP_HEADROOM } else { xdp_headroom };
+        RxConfig { xdp_headroom: h }
+    }
+
+    /// Data bytes one guest buffer takes: a page minus the headroom (every
+    /// data slot starts at `xdp_headroom`).
+    pub const fn bytes_per_slot(&self) -> u32 {
+        XEN_PAGE_SIZE - self.xdp_headroom as u32
+    }
+}
+
+fn extras_of(cfg: &RxConfig, pkt: &RxPacketInfo) -> [Option<ExtraInfo>; 3] {
+    let gso = pkt.gso.map(|(kind, size)| ExtraInfo::Gso { size, gso_type: kind.to_wire(), features: 0 });
+    let xdp = if cfg.xdp_headroom != 0 { Some(ExtraInfo::Xdp { headroom: cfg.xdp_headroom }) } else { None };
+    let hash = pkt.hash.map(|h| ExtraInfo::Hash {
+        hash_type: match (h.ipv4, h.l4) {
+            (true, true) => XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT,
+            (true, false) => XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
+            (false, true) => XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP_BIT,
+            (false, false) => XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT,
+        },
+        algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ as u8,
+        value: h.value,
+    });
+    // Order of `pkt->extras[type - 1]`: GSO (1), HASH (4), XDP (5).
+    [gso, hash, xdp]
+}
+
+/// Data slots a packet of `len` bytes takes (at least one: an empty packet
+/// still produces one data response).
+pub fn rx_data_slots(cfg: &RxConfig, len: u32) -> u32 {
+    let per = cfg.bytes_per_slot();
+    let n = len.div_ceil(per.max(1));
+    n.max(1)
+}
+
+/// Ring slots (guest buffers) a packet consumes: data slots, plus one each
+/// for the GSO, HASH and XDP extras. This is the exact count
+/// `xenvif_rx_skb` consumes. The C `xenvif_update_needed_slots` estimate
+/// (`DIV_ROUND_UP(len, 4096) + gso + hash`) ignores the XDP headroom and
+/// extra; with headroom it undercounts, so it is not reproduced.
+pub fn rx_slots_needed(cfg: &RxConfig, pkt: &RxPacketInfo) -> u32 {
+    let extras = extras_of(cfg, pkt).iter().filter(|e| e.is_some()).count() as u32;
+    rx_data_slots(cfg, pkt.len).saturating_add(extras)
+}
+
+/// `xenvif_rx_ring_slots_available`: whether at least `needed` buffers are
+/// posted. If not, arms `req_event = req_prod + 1` and re-checks, so that a
+/// buffer posted meanwhile is not missed. `needed == 0` (nothing queued) is
+/// `false`. A `req_prod` more than a ring ahead is a fatal [`RingError`].
+pub fn rx_slots_available<R>(ring: &mut BackRing<R>, needed: u32) -> Result<bool, RingError>
+where
+    R: SharedRing<Request = RxRequest, Response = RxResponse>,
+{
+    if needed == 0 {
+        return Ok(false);
+    }
+    loop {
+        let prod = ring.ring().req_prod_acquire();
+        let posted = ring.published_requests()?;
+        if posted >= needed {
+            return Ok(true);
+        }
+        ring.arm_req_event_after(prod);
+        if ring.ring().req_prod_acquire() == prod {
+            return Ok(false);
+        }
+    }
+}
+
+/// The data response of one guest buffer as `xenvif_rx_data_slot` builds it:
+/// `offset` 0, `status` = bytes up to the end of the data in the buffer
+/// (headroom + `len`), flags more_data / checksum / extra_info.
+pub fn rx_data_response(id: u16, status_bytes: u16, first: bool, more: bool, csum: RxCsum, has_extras: bool) -> RxResponse {
+    let mut flags = if more { NETRXF_MORE_DATA } else { 0 };
+    if first {
+        flags |= match csum {
+            RxCsum::Partial => NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED,
+            RxCsum::Unnecessary => NETRXF_DATA_VALIDATED,
+            RxCsum::None => 0,
+        };
+        if has_extras {
+            flags |= NETRXF_EXTRA_INFO;
+        }
+    }
+    RxResponse { id, offset: 0, flags, status: i16::try_from(status_bytes).unwrap_or(i16::MAX) }
+}
+
+/// `rsp` with its status replaced by a failed grant copy's (negative GNTST_*)
+/// status, as `xenvif_rx_copy_flush` does.
+pub fn rx_copy_failed_response(rsp: RxResponse, gnttab_status: i16) -> RxResponse {
+    RxResponse { status: gnttab_status, ..rsp }
+}
+
+/// What the shell does for one consumed guest buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxStep {
+    /// Grant-copy the next `len` bytes of the packet into `request.gref` at
+    /// `dest_offset`. The response is already written at `index`.
+    Data {
+        /// The guest's buffer.
+        request: RxRequest,
+        /// Ring index (for `overwrite_unpublished` if the copy fails).
+        index: u32,
+        /// Offset in the guest page (the XDP headroom).
+        dest_offset: u16,
+        /// Bytes to copy.
+        len: u16,
+        /// The response written (to rebuild it with an error status).
+        response: RxResponse,
+    },
+    /// An extra-info segment was written at `index`; nothing to copy.
+    Extra {
+        /// Ring index.
+        index: u32,
+    },
+}
+
+/// Error while writing a packet to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxError {
+    /// Ring violation (fatal for the VIF).
+    Ring(RingError),
+    /// Fewer buffers than [`rx_slots_needed`] said: the shell did not check
+    /// [`rx_slots_available`] first.
+    OutOfBuffers,
+}
+
+impl RxError {
+    /// A fixed description for logging.
+    pub const fn description(&self) -> &'static str {
+        match self {
+            RxError::Ring(e) => e.description(),
+            RxError::OutOfBuffers => "guest RX buffers ran out mid-packet",
+        }
+    }
+}
+
+/// Writes one packet's responses, one guest buffer per [`RxPacketWriter::next_step`]
+/// (`xenvif_rx_skb`): first a data slot, then the extras, then more data slots.
+#[derive(Clone, Debug)]
+pub struct RxPacketWriter {
+    cfg: RxConfig,
+    csum: RxCsum,
+    extras: [Option<ExtraInfo>; 3],
+    extra_count: u32,
+    has_extras: bool,
+    remaining: u32,
+    slot: u32,
+    started: bool,
+}
+
+impl RxPacketWriter {
+    /// Starts writing `pkt`.
+    pub fn new(cfg: &RxConfig, pkt: &RxPacketInfo) -> Self {
+        let extras = extras_of(cfg, pkt);
+        let extra_count = extras.iter().filter(|e| e.is_some()).count() as u32;
+        RxPacketWriter {
+            cfg: *cfg,
+            csum: pkt.csum,
+            extras,
+            extra_count,
+            has_extras: extra_count != 0,
+            remaining: pkt.len,
+            slot: 0,
+            started: false,
+        }
+    }
+
+    /// Whether every slot of the packet has been written.
+    pub fn is_done(&self) -> bool {
+        self.started && self.remaining == 0 && self.extra_count == 0
+    }
+
+    /// Consumes the next guest buffer and writes its response; `Ok(None)`
+    /// once the packet is complete.
+    pub fn next_step<R>(&mut self, ring: &mut BackRing<R>) -> Result<Option<RxStep>, RxError>
+    where
+        R: SharedRing<Request = RxRequest, Response = RxResponse>,
+    {
+        if self.is_done() {
+            return Ok(None);
+        }
+        let index = ring.req_cons();
+        let request = ring.next_request().map_err(RxError::Ring)?.ok_or(RxError::OutOfBuffers)?;
+        self.started = true;
+        let step = if self.slot != 0 && self.extra_count != 0 {
+            self.extra_count -= 1;
+            let more = self.extra_count != 0;
+            let extra = self.extras.iter_mut().find_map(|e| e.take());
+            let rsp = match extra {
+                Some(e) => e.to_raw(more).to_rx_response(),
+                None => RxResponse::default(),
+            };
+            ring.push_response(rsp).map_err(RxError::Ring)?;
+            RxStep::Extra { index }
+        } else {
+            let headroom = u32::from(self.cfg.xdp_headroom);
+            let len = self.remaining.min(self.cfg.bytes_per_slot());
+            self.remaining -= len;
+            let end = headroom.saturating_add(len);
+            let response = rx_data_response(
+                request.id,
+                u16::try_from(end).unwrap_or(u16::MAX),
+                self.slot == 0,
+                self.remaining > 0,
+                self.csum,
+                self.has_extras,
+            );
+            ring.push_response(response).map_err(RxError::Ring)?;
+            RxStep::Data {
+                request,
+                index,
+                dest_offset: self.cfg.xdp_headroom,
+                len: u16::try_from(len).unwrap_or(u16::MAX),
+                response,
+            }
+        };
+        self.slot = self.slot.saturating_add(1);
+        Ok(Some(step))
+    }
+}
+
+/// `time_after(a, b)`: whether tick `a` is after tick `b`, modulo wrap.
+pub const fn time_after(a: u64, b: u64) -> bool {
+    (b.wrapping_sub(a) as i64) < 0
+}
+
+/// `time_before(a, b)`.
+pub const fn time_before(a: u64, b: u64) -> bool {
+    time_after(b, a)
+}
+
+/// RX timeouts in ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxTimeouts {
+    /// How long a queued packet may wait before it is dropped.
+    pub drain: u64,
+    /// How long without enough buffers before the carrier goes off; 0 disables
+    /// stall detection.
+    pub stall: u64,
+}
+
+impl RxTimeouts {
+    /// The timeouts for a frontend: without `feature-rx-notify` the drain
+    /// timeout is 30 ms and stall detection is off (`read_xenbus_vif_flags`).
+    /// `ms_to_ticks` converts milliseconds to the caller's clock.
+    pub fn for_frontend(rx_notify: bool, drain_ms: u32, stall_ms: u32, ms_to_ticks: impl Fn(u32) -> u64) -> Self {
+        if rx_notify {
+            RxTimeouts { drain: ms_to_ticks(drain_ms), stall: ms_to_ticks(stall_ms) }
+        } else {
+            RxTimeouts { drain: ms_to_ticks(RX_DRAIN_TIMEOUT_MS_NO_NOTIFY), stall: 0 }
+        }
+    }
+
+    /// Expiry tick of a packet queued at `now`.
+    pub fn expires(&self, now: u64) -> u64 {
+        now.wrapping_add(self.drain)
+    }
+}
+
+/// Whether a packet with expiry `expires` must be dropped at `now`
+/// (`xenvif_rx_queue_drop_expired`).
+pub const fn rx_packet_expired(now: u64, expires: u64) -> bool {
+    !time_before(now, expires)
+}
+
+/// Carrier change decided by [`RxStall::update`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarrierChange {
+    /// Nothing to do.
+    None,
+    /// This queue stalled: count it; first stalled queue turns the carrier off.
+    Off,
+    /// This queue recovered: last recovered queue turns the carrier on.
+    On,
+}
+
+/// Per-queue stall detection state (`queue->stalled`, `last_rx_time`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxStall {
+    stalled: bool,
+    last_rx: u64,
+}
+
+impl RxStall {
+    /// Initial state: the C driver starts every queue as stalled and turns
+    /// the carrier on from the RX thread (immediately when stall detection
+    /// is disabled, otherwise once buffers are posted).
+    pub const fn new(now: u64) -> Self {
+        RxStall { stalled: true, last_rx: now }
+    }
+
+    /// Whether the queue is currently considered stalled.
+    pub const fn is_stalled(&self) -> bool {
+        self.stalled
+    }
+
+    /// Records that a packet was written to the guest at `now`.
+    pub fn packet_sent(&mut self, now: u64) {
+        self.last_rx = now;
+    }
+
+    /// `xenvif_rx_queue_stalled`.
+    pub fn would_stall(&self, posted: u32, needed: u32, now: u64, stall_timeout: u64) -> bool {
+        !self.stalled && posted < needed && time_after(now, self.last_rx.wrapping_add(stall_timeout))
+    }
+
+    /// `xenvif_rx_queue_ready`.
+    pub fn would_recover(&self, posted: u32, needed: u32) -> bool {
+        self.stalled && posted >= needed
+    }
+
+    /// One pass of the RX thread's stall logic. `posted` = `req_prod -
+    /// req_cons`, `needed` = slots needed by the head packet (0 if none).
+    pub fn update(&mut self, posted: u32, needed: u32, now: u64, timeouts: &RxTimeouts) -> CarrierChange {
+        if timeouts.stall == 0 {
+            if self.stalled {
+                self.stalled = false;
+                self.last_rx = now;
+                return CarrierChange::On;
+            }
+            return CarrierChange::None;
+        }
+        if self.would_stall(posted, needed, now, timeouts.stall) {
+            self.stalled = true;
+            CarrierChange::Off
+        } else if self.would_recover(posted, needed) {
+            self.stalled = false;
+            self.last_rx = now;
+            CarrierChange::On
+        } else {
+            CarrierChange::None
+        }
+    }
+
+    /// Whether the RX thread has stall work (`xenvif_have_rx_work` terms).
+    pub fn has_work(&self, posted: u32, needed: u32, now: u64, timeouts: &RxTimeouts) -> bool {
+        timeouts.stall != 0
+            && (self.would_stall(posted, needed, now, timeouts.stall) || self.would_recover(posted, needed))
+    }
+}
+
+/// The per-queue RX backlog in bytes (`rx_queue_len` vs `rx_queue_max`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RxBacklog {
+    bytes: u32,
+}
+
+impl RxBacklog {
+    /// Queued bytes.
+    pub const fn bytes(&self) -> u32 {
+        self.bytes
+    }
+
+    /// `xenvif_rx_queue_tail`: queue a packet of `len` bytes unless the
+    /// backlog is full, in which case the netdev queue must be stopped and the
+    /// packet not queued (returns `false`).
+    pub fn try_enqueue(&mut self, len: u32) -> bool {
+        if self.bytes >= RX_QUEUE_MAX_BYTES {
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(len);
+        true
+    }
+
+    /// `xenvif_rx_dequeue`: returns whether the netdev queue may be woken.
+    pub fn dequeue(&mut self, len: u32) -> bool {
+        self.bytes = self.bytes.saturating_sub(len);
+        self.bytes < RX_QUEUE_MAX_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ring::MemRing;
+    use super::super::wire::{ExtraInfoRaw, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_XDP};
+    use super::*;
+
+    type Ring = MemRing<RxRequest, RxResponse, 256>;
+
+    fn post(r: &mut BackRing<Ring>, n: u16) {
+        for i in 0..n {
+            r.ring_mut().push_request(RxRequest { id: 100 + i, pad: 0, gref: u32::from(i) });
+        }
+    }
+
+    #[test]
+    fn slots_needed_counts_pages_and_extras() {
+        let c = RxConfig::default();
+        let mut p = RxPacketInfo { len: 60, ..Default::default() };
+        assert_eq!(rx_slots_needed(&c, &p), 1);
+        p.len = 0;
+        assert_eq!(rx_slots_needed(&c, &p), 1);
+        p.len = 4096;
+        assert_eq!(rx_slots_needed(&c, &p), 1);
+        p.len = 4097;
+        assert_eq!(rx_slots_needed(&c, &p), 2);
+        p.len = 65535;
+        p.gso = Some((GsoType::TcpV4, 1448));
+        assert_eq!(rx_slots_needed(&c, &p), 17);
+        p.hash = Some(RxHash { value: 1, ipv4: true, l4: true });
+        assert_eq!(rx_slots_needed(&c, &p), 18);
+        let x = RxConfig::new(0xFFFF);
+        assert_eq!(x.xdp_headroom, 0x7FFF);
+        assert_eq!(rx_slots_needed(&RxConfig::new(96), &RxPacketInfo { len: 4096, ..Default::default() }), 3);
+    }
+
+    #[test]
+    fn writer_matches_c_layout() {
+        let cfg = RxConfig::new(0);
+        let pkt = RxPacketInfo {
+            len: 5000,
+            gso: Some((GsoType::TcpV4, 1448)),
+            hash: Some(RxHash { value: 0xabcd, ipv4: true, l4: false }),
+            csum: RxCsum::Partial,
+        };
+        let needed = rx_slots_needed(&cfg, &pkt);
+        assert_eq!(needed, 4);
+        let mut r = BackRing::new(Ring::new()).unwrap();
+        post(&mut r, 3);
+        assert_eq!(rx_slots_available(&mut r, needed), Ok(false));
+        assert_eq!(r.ring().req_event, 4);
+        post(&mut r, 1);
+        assert_eq!(rx_slots_available(&mut r, needed), Ok(true));
+        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        let mut steps = std::vec::Vec::new();
+        while let Some(s) = w.next_step(&mut r).unwrap() {
+            steps.push(s);
+        }
+        assert_eq!(steps.len(), 4);
+        assert!(matches!(steps[0], RxStep::Data { len: 4096, index: 0, .. }));
+        assert!(matches!(steps[1], RxStep::Extra { index: 1 }));
+        assert!(matches!(steps[2], RxStep::Extra { index: 2 }));
+        assert!(matches!(steps[3], RxStep::Data { len: 904, index: 3, .. }));
+        assert!(r.push_responses_and_check_notify());
+        let rsps: std::vec::Vec<_> = core::iter::from_fn(|| r.ring_mut().take_response()).collect();
+        assert_eq!(rsps[0].id, 100);
+        assert_eq!(rsps[0].status, 4096);
+        assert_eq!(rsps[0].flags, NETRXF_MORE_DATA | NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED | NETRXF_EXTRA_INFO);
+        let e1 = ExtraInfoRaw::from_rx_response(&rsps[1]);
+        assert_eq!(e1.kind, XEN_NETIF_EXTRA_TYPE_GSO);
+        assert!(e1.more());
+        let e2 = ExtraInfoRaw::from_rx_response(&rsps[2]);
+        assert_eq!(e2.kind, XEN_NETIF_EXTRA_TYPE_HASH);
+        assert!(!e2.more());
+        assert_eq!(e2.parse(), Some(ExtraInfo::Hash { hash_type: 0, algorithm: 1, value: 0xabcd }));
+        assert_eq!(rsps[3], RxResponse { id: 100, offset: 0, flags: 0, status: 904 }); // 4th post reused id 100
+    }
+
+    #[test]
+    fn xdp_headroom_offsets_every_slot() {
+        let cfg = RxConfig::new(256);
+        let pkt = RxPacketInfo { len: 4000, ..Default::default() };
+        let mut r = BackRing::new(Ring::new()).unwrap();
+        post(&mut r, 3);
+        assert_eq!(rx_slots_needed(&cfg, &pkt), 3);
+        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        let s0 = w.next_step(&mut r).unwrap().unwrap();
+        assert!(matches!(s0, RxStep::Data { dest_offset: 256, len: 3840, response, .. } if response.status == 4096));
+        assert!(matches!(w.next_step(&mut r).unwrap(), Some(RxStep::Extra { .. })));
+        assert!(matches!(w.next_step(&mut r).unwrap(), Some(RxStep::Data { len: 160, .. })));
+        assert_eq!(w.next_step(&mut r).unwrap(), None);
+        r.push_responses_and_check_notify();
+        r.ring_mut().take_response();
+        let x = ExtraInfoRaw::from_rx_response(&r.ring_mut().take_response().unwrap());
+        assert_eq!(x.kind, XEN_NETIF_EXTRA_TYPE_XDP);
+    }
+
+    #[test]
+    fn writer_reports_underrun() {
+        let cfg = RxConfig::default();
+        let pkt = RxPacketInfo { len: 9000, ..Default::default() };
+        let mut r = BackRing::new(Ring::new()).unwrap();
+        post(&mut r, 1);
+        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        assert!(w.next_step(&mut r).unwrap().is_some());
+        assert_eq!(w.next_step(&mut r), Err(RxError::OutOfBuffers));
+    }
+
+    #[test]
+    fn copy_failure_overwrites_status() {
+        let rsp = rx_data_response(5, 100, true, false, RxCsum::None, false);
+        assert_eq!(rx_copy_failed_response(rsp, -3).status, -3);
+    }
+
+    #[test]
+    fn stall_and_drain_timing() {
+        let t = RxTimeouts::for_frontend(true, 10_000, 60_000, |ms| u64::from(ms));
+        let mut s = RxStall::new(0);
+        assert_eq!(s.update(10, 1, 0, &t), CarrierChange::On);
+        assert_eq!(s.update(0, 1, 60_000, &t), CarrierChange::None);
+        assert_eq!(s.update(0, 1, 60_001, &t), CarrierChange::Off);
+        assert_eq!(s.update(0, 1, 70_000, &t), CarrierChange::None);
+        assert_eq!(s.update(1, 1, 70_001, &t), CarrierChange::On);
+        let n = RxTimeouts::for_frontend(false, 10_000, 60_000, |ms| u64::from(ms));
+        assert_eq!(n, RxTimeouts { drain: 30, stall: 0 });
+        let mut s2 = RxStall::new(0);
+        assert_eq!(s2.update(0, 5, 1 << 40, &n), CarrierChange::On);
+        assert_eq!(s2.update(0, 5, 1 << 41, &n), CarrierChange::None);
+        let exp = t.expires(u64::MAX - 5);
+        assert!(!rx_packet_expired(u64::MAX, exp));
+        assert!(rx_packet_expired(exp, exp));
+        assert!(time_after(3, u64::MAX));
+    }
+
+    #[test]
+    fn backlog_caps() {
+        let mut b = RxBacklog::default();
+        assert!(b.try_enqueue(RX_QUEUE_MAX_BYTES - 1));
+        assert!(b.try_enqueue(65535));
+        assert!(!b.try_enqueue(1));
+        assert!(!b.dequeue(1));
+        assert!(b.dequeue(65535));
+    }
+}
