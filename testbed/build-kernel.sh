@@ -41,7 +41,7 @@ fi
 
 # 3. Configure: allnoconfig plus our fragment; every fragment line must reach .config.
 cd "$KERNEL_TREE"
-make -s rustavailable >&2 || die "the Rust toolchain does not satisfy this kernel (make rustavailable)"
+make -s rustavailable >/dev/null || die "the Rust toolchain does not satisfy this kernel (make rustavailable)"
 if [ ! -f .config ] || [ "$FRAGMENT" -nt .config ]; then
     log "configuring (allnoconfig + $FRAGMENT)"
     make -s KCONFIG_ALLCONFIG="$FRAGMENT" allnoconfig >&2
@@ -50,7 +50,7 @@ if [ ! -f .config ] || [ "$FRAGMENT" -nt .config ]; then
 fi
 
 # 4. Build and stage (bzImage for Xen's multiboot, vmlinux ELF for xl, modules).
-log "building bzImage and modules (about 16 minutes on 2 cores the first time); log: $LOGS/kernel-build.log"
+[ -f vmlinux ] || log "building bzImage and modules (about 16 minutes on 2 cores); log: $LOGS/kernel-build.log"
 make -j"$(nproc)" bzImage modules > "$LOGS/kernel-build.log" 2>&1 || { tail -n 40 "$LOGS/kernel-build.log" >&2; die "kernel build failed"; }
 krel=$(make -s kernelrelease)
 if [ ! -f "$KERNEL_STAGE/.stamp" ] || [ vmlinux -nt "$KERNEL_STAGE/.stamp" ] || [ "$(cat "$KERNEL_STAGE/.stamp")" != "$krel" ]; then
