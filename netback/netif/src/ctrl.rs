@@ -1,1 +1,403 @@
-//! Work in progress.
+//! The control ring: hash algorithm, flags, key and queue mapping
+//! (`process_ctrl_request` in netback.c, `hash.c`), with the exact statuses
+//! of the C driver.
+//!
+//! Grant copies from the frontend go through [`GrantSource`], implemented by
+//! the shell with `GNTTABOP_copy`; the core validates every length and offset
+//! before asking for a copy, and validates the copied-out mapping before
+//! committing it (XSA-270: mapping entries must be below `num_queues`, offset
+//! plus length must not overflow).
+
+use super::ring::{BackRing, RingError, SharedRing};
+use super::toeplitz::{flow_hash, Flow, HashCoverage, TOEPLITZ_KEY_LEN};
+use super::wire::{
+    CtrlRequest, CtrlResponse, XEN_NETIF_CTRL_HASH_ALGORITHM_NONE, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
+    XEN_NETIF_CTRL_HASH_TYPES_ALL, XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED,
+    XEN_NETIF_CTRL_STATUS_SUCCESS, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE,
+    XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY,
+    XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, XEN_PAGE_SIZE,
+};
+
+/// Largest hash key (`XEN_NETBK_MAX_HASH_KEY_SIZE`).
+pub const XEN_NETBK_MAX_HASH_KEY_SIZE: u32 = TOEPLITZ_KEY_LEN as u32;
+/// Largest mapping table (`XEN_NETBK_MAX_HASH_MAPPING_SIZE`).
+pub const XEN_NETBK_MAX_HASH_MAPPING_SIZE: u32 = 128;
+const MAP_LEN: usize = XEN_NETBK_MAX_HASH_MAPPING_SIZE as usize;
+
+/// Copies bytes out of a page granted by the frontend (the shell's
+/// `GNTTABOP_copy` with `GNTCOPY_source_gref`, source offset 0).
+pub trait GrantSource {
+    /// Fills `dst` from the start of the page granted as `gref`; returns
+    /// whether the copy succeeded (`GNTST_okay`).
+    fn copy_from_grant(&mut self, gref: u32, dst: &mut [u8]) -> bool;
+}
+
+/// Selected hash algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    /// No hashing: the stack picks the queue.
+    None,
+    /// Toeplitz.
+    Toeplitz,
+}
+
+/// The VIF's hash state (`struct xenvif_hash`, without the cache).
+#[derive(Clone, Debug)]
+pub struct CtrlState {
+    alg: HashAlgorithm,
+    flags: u32,
+    key: [u8; TOEPLITZ_KEY_LEN],
+    mapping: [[u32; MAP_LEN]; 2],
+    sel: bool,
+    size: u32,
+    num_queues: u32,
+}
+
+impl CtrlState {
+    /// Initial state for a VIF with `num_queues` queues: no algorithm, no
+    /// flags, zero key, empty mapping.
+    pub fn new(num_queues: u32) -> Self {
+        CtrlState {
+            alg: HashAlgorithm::None,
+            flags: 0,
+            key: [0; TOEPLITZ_KEY_LEN],
+            mapping: [[0; MAP_LEN]; 2],
+            sel: false,
+            size: 0,
+            num_queues,
+        }
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> HashAlgorithm {
+        self.alg
+    }
+
+    /// Enabled `XEN_NETIF_CTRL_HASH_TYPE_*` flags.
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// The key (zero-padded to 40 bytes).
+    pub fn key(&self) -> &[u8; TOEPLITZ_KEY_LEN] {
+        &self.key
+    }
+
+    /// The active mapping table (`size` entries).
+    pub fn mapping(&self) -> &[u32] {
+        let table = &self.mapping[usize::from(self.sel)];
+        table.get(..self.size as usize).unwrap_or(table)
+    }
+
+    /// Number of queues the mapping may name.
+    pub fn num_queues(&self) -> u32 {
+        self.num_queues
+    }
+
+    /// `XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM`.
+    pub fn set_hash_alg(&mut self, alg: u32) -> u32 {
+        self.alg = match alg {
+            XEN_NETIF_CTRL_HASH_ALGORITHM_NONE => HashAlgorithm::None,
+            XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ => HashAlgorithm::Toeplitz,
+            _ => return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+        };
+        XEN_NETIF_CTRL_STATUS_SUCCESS
+    }
+
+    /// `XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS`: (status, supported flags).
+    pub fn get_hash_flags(&self) -> (u32, u32) {
+        if self.alg == HashAlgorithm::None {
+            return (XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED, 0);
+        }
+        (XEN_NETIF_CTRL_STATUS_SUCCESS, XEN_NETIF_CTRL_HASH_TYPES_ALL)
+    }
+
+    /// `XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS`.
+    pub fn set_hash_flags(&mut self, flags: u32) -> u32 {
+        if flags & !XEN_NETIF_CTRL_HASH_TYPES_ALL != 0 {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        if self.alg == HashAlgorithm::None {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        self.flags = flags;
+        XEN_NETIF_CTRL_STATUS_SUCCESS
+    }
+
+    /// `XEN_NETIF_CTRL_TYPE_SET_HASH_KEY` from bytes already copied out:
+    /// `len > 40` is refused, shorter keys are zero-padded.
+    pub fn set_hash_key_bytes(&mut self, key: &[u8]) -> u32 {
+        if key.len() > TOEPLITZ_KEY_LEN {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        let mut k = [0u8; TOEPLITZ_KEY_LEN];
+        for (d, s) in k.iter_mut().zip(key) {
+            *d = *s;
+        }
+        self.key = k;
+        XEN_NETIF_CTRL_STATUS_SUCCESS
+    }
+
+    /// `XEN_NETIF_CTRL_TYPE_SET_HASH_KEY`: copies `len` bytes from `gref`.
+    /// Unlike C, a failed copy leaves the previous key intact.
+    pub fn set_hash_key<G: GrantSource + ?Sized>(&mut self, gref: u32, len: u32, grants: &mut G) -> u32 {
+        if len > XEN_NETBK_MAX_HASH_KEY_SIZE {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        let mut buf = [0u8; TOEPLITZ_KEY_LEN];
+        let Some(dst) = buf.get_mut(..len as usize) else {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        };
+        if !dst.is_empty() && !grants.copy_from_grant(gref, dst) {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        self.set_hash_key_bytes(dst)
+    }
+
+    /// `XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE`: sets the size and clears
+    /// the active table.
+    pub fn set_hash_mapping_size(&mut self, size: u32) -> u32 {
+        if size > XEN_NETBK_MAX_HASH_MAPPING_SIZE {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        self.size = size;
+        let table = &mut self.mapping[usize::from(self.sel)];
+        for e in table.iter_mut().take(size as usize) {
+            *e = 0;
+        }
+        XEN_NETIF_CTRL_STATUS_SUCCESS
+    }
+
+    /// The argument checks of `SET_HASH_MAPPING` (XSA-270): `off + len` must
+    /// not overflow nor exceed the mapping size, `len` must fit a page.
+    pub fn check_hash_mapping(&self, len: u32, off: u32) -> Result<(), u32> {
+        match off.checked_add(len) {
+            Some(end) if end <= self.size && len <= XEN_PAGE_SIZE / 4 => Ok(()),
+            _ => Err(XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER),
+        }
+    }
+
+    /// `SET_HASH_MAPPING` with the entries already copied out of the granted
+    /// page: checks the arguments, then that every entry is below
+    /// `num_queues`, and only then makes the new table active.
+    pub fn apply_hash_mapping(&mut self, off: u32, values: &[u32]) -> u32 {
+        let Ok(len) = u32::try_from(values.len()) else {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        };
+        if let Err(st) = self.check_hash_mapping(len, off) {
+            return st;
+        }
+        if values.iter().any(|&q| q >= self.num_queues) {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        let active = usize::from(self.sel);
+        let shadow = usize::from(!self.sel);
+        let current = self.mapping[active];
+        let table = &mut self.mapping[shadow];
+        *table = current;
+        for (d, s) in table.iter_mut().skip(off as usize).zip(values) {
+            *d = *s;
+        }
+        self.sel = !self.sel;
+        XEN_NETIF_CTRL_STATUS_SUCCESS
+    }
+
+    /// `XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING`: copies `len` u32 entries from
+    /// `gref` into position `off`.
+    pub fn set_hash_mapping<G: GrantSource + ?Sized>(&mut self, gref: u32, len: u32, off: u32, grants: &mut G) -> u32 {
+        if let Err(st) = self.check_hash_mapping(len, off) {
+            return st;
+        }
+        // len <= size <= 128 after the check.
+        let mut bytes = [0u8; MAP_LEN * 4];
+        let Some(dst) = bytes.get_mut(..(len as usize).saturating_mul(4)) else {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        };
+        if !dst.is_empty() && !grants.copy_from_grant(gref, dst) {
+            return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+        }
+        let mut values = [0u32; MAP_LEN];
+        for (v, c) in values.iter_mut().zip(dst.chunks_exact(4)) {
+            *v = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        match values.get(..len as usize) {
+            Some(v) => self.apply_hash_mapping(off, v),
+            None => XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+        }
+    }
+
+    /// Handles one control request exactly as `process_ctrl_request`.
+    pub fn handle<G: GrantSource + ?Sized>(&mut self, req: &CtrlRequest, grants: &mut G) -> CtrlResponse {
+        let [d0, d1, d2] = req.data;
+        let mut data = 0;
+        let status = match req.kind {
+            XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM => self.set_hash_alg(d0),
+            XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS => {
+                let (st, flags) = self.get_hash_flags();
+                data = flags;
+                st
+            }
+            XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS => self.set_hash_flags(d0),
+            XEN_NETIF_CTRL_TYPE_SET_HASH_KEY => self.set_hash_key(d0, d1, grants),
+            XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE => {
+                data = XEN_NETBK_MAX_HASH_MAPPING_SIZE;
+                XEN_NETIF_CTRL_STATUS_SUCCESS
+            }
+            XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE => self.set_hash_mapping_size(d0),
+            XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING => self.set_hash_mapping(d0, d1, d2, grants),
+            _ => XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED,
+        };
+        CtrlResponse { id: req.id, kind: req.kind, status, data }
+    }
+
+    /// The hash of a flow under the current algorithm, key and flags
+    /// (`None` when the algorithm is NONE or no enabled type applies).
+    pub fn hash_flow(&self, flow: &Flow) -> Option<(u32, HashCoverage)> {
+        match self.alg {
+            HashAlgorithm::None => None,
+            HashAlgorithm::Toeplitz => flow_hash(&self.key, self.flags, flow),
+        }
+    }
+
+    /// `xenvif_select_queue` once a hash is known: `mapping[hash % size]`, or
+    /// `hash % num_queues` while no mapping size is set. Always `< num_queues`
+    /// (0 when there are no queues).
+    pub fn select_queue(&self, hash: u32) -> u32 {
+        if self.num_queues == 0 {
+            return 0;
+        }
+        let table = self.mapping();
+        match u32::try_from(table.len()).ok().filter(|&n| n != 0) {
+            None => hash % self.num_queues,
+            Some(n) => table.get((hash % n) as usize).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// `xenvif_ctrl_action`: answers every pending control request, publishing
+/// after each one as the C driver does, and re-arms `req_event`. Returns
+/// whether the frontend must be notified.
+pub fn ctrl_action<R, G>(ring: &mut BackRing<R>, state: &mut CtrlState, grants: &mut G) -> Result<bool, RingError>
+where
+    R: SharedRing<Request = CtrlRequest, Response = CtrlResponse>,
+    G: GrantSource + ?Sized,
+{
+    let mut notify = false;
+    loop {
+        while let Some(req) = ring.next_request()? {
+            let rsp = state.handle(&req, grants);
+            ring.push_response(rsp)?;
+            notify |= ring.push_responses_and_check_notify();
+        }
+        if !ring.final_check_for_requests()? {
+            return Ok(notify);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ring::MemRing;
+    use super::super::wire::*;
+    use super::*;
+
+    /// A frontend page of bytes; `ok == false` simulates a bad gref.
+    struct Page {
+        bytes: [u8; 4096],
+        ok: bool,
+        copies: u32,
+    }
+
+    impl GrantSource for Page {
+        fn copy_from_grant(&mut self, gref: u32, dst: &mut [u8]) -> bool {
+            self.copies += 1;
+            if !self.ok || gref != 7 {
+                return false;
+            }
+            let n = dst.len();
+            dst.copy_from_slice(&self.bytes[..n]);
+            true
+        }
+    }
+
+    fn page_of_u32(vals: &[u32]) -> Page {
+        let mut bytes = [0u8; 4096];
+        for (i, v) in vals.iter().enumerate() {
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        Page { bytes, ok: true, copies: 0 }
+    }
+
+    fn req(kind: u16, data: [u32; 3]) -> CtrlRequest {
+        CtrlRequest { id: 9, kind, data }
+    }
+
+    #[test]
+    fn statuses_match_c() {
+        let mut s = CtrlState::new(4);
+        let mut g = page_of_u32(&[]);
+        let r = s.handle(&req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]), &mut g);
+        assert_eq!((r.status, r.data), (XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED, 0));
+        assert_eq!(s.set_hash_flags(1), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        assert_eq!(s.set_hash_alg(2), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        assert_eq!(s.set_hash_alg(1), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(s.set_hash_flags(16), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        assert_eq!(s.set_hash_flags(15), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        let r = s.handle(&req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]), &mut g);
+        assert_eq!((r.id, r.kind, r.status, r.data), (9, 1, 0, 15));
+        let r = s.handle(&req(XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE, [0; 3]), &mut g);
+        assert_eq!((r.status, r.data), (0, 128));
+        for kind in [0u16, 8, 0xffff] {
+            assert_eq!(s.handle(&req(kind, [0; 3]), &mut g).status, XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED);
+        }
+    }
+
+    #[test]
+    fn key_set_and_padding() {
+        let mut s = CtrlState::new(1);
+        let mut g = Page { bytes: [0xaa; 4096], ok: true, copies: 0 };
+        assert_eq!(s.set_hash_key(7, 41, &mut g), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        assert_eq!(s.set_hash_key(7, 4, &mut g), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(&s.key()[..5], &[0xaa, 0xaa, 0xaa, 0xaa, 0]);
+        assert_eq!(s.set_hash_key(8, 4, &mut g), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        let copies = g.copies;
+        assert_eq!(s.set_hash_key(8, 0, &mut g), XEN_NETIF_CTRL_STATUS_SUCCESS, "len 0: no copy, key cleared");
+        assert_eq!(g.copies, copies);
+        assert_eq!(s.key(), &[0; 40]);
+    }
+
+    #[test]
+    fn mapping_bounds_xsa270() {
+        let mut s = CtrlState::new(4);
+        let mut g = page_of_u32(&[3, 2, 1, 0, 4]);
+        assert_eq!(s.set_hash_mapping_size(129), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        assert_eq!(s.set_hash_mapping_size(8), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(s.set_hash_mapping(7, 4, 5, &mut g), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, "off+len > size");
+        assert_eq!(s.set_hash_mapping(7, 2, u32::MAX, &mut g), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, "wraps");
+        assert_eq!(s.set_hash_mapping(7, u32::MAX, 2, &mut g), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        assert_eq!(s.set_hash_mapping(7, 5, 0, &mut g), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, "entry 4 >= queues");
+        assert_eq!(s.mapping(), &[0; 8], "failed update leaves the table");
+        assert_eq!(s.set_hash_mapping(7, 4, 2, &mut g), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(s.mapping(), &[0, 0, 3, 2, 1, 0, 0, 0]);
+        assert_eq!(s.select_queue(2), 3);
+        assert_eq!(s.select_queue(8 + 3), 2);
+        g.ok = false;
+        assert_eq!(s.set_hash_mapping(7, 1, 0, &mut g), XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        assert_eq!(s.set_hash_mapping_size(0), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(s.select_queue(7), 3, "no mapping: hash % num_queues");
+        assert_eq!(CtrlState::new(0).select_queue(7), 0);
+    }
+
+    #[test]
+    fn ctrl_action_answers_everything() {
+        let mut r = BackRing::new(MemRing::<CtrlRequest, CtrlResponse, 128>::new()).unwrap();
+        r.ring_mut().push_request(req(XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, [1, 0, 0]));
+        r.ring_mut().push_request(req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]));
+        let mut s = CtrlState::new(2);
+        let mut g = page_of_u32(&[]);
+        assert_eq!(ctrl_action(&mut r, &mut s, &mut g), Ok(true));
+        assert_eq!(r.ring_mut().take_response().map(|x| x.status), Some(0));
+        assert_eq!(r.ring_mut().take_response().map(|x| x.data), Some(15));
+        assert_eq!(r.ring().req_event, 3);
+    }
+}

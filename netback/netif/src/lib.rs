@@ -81,7 +81,7 @@
 //!
 //! # Control ring
 //!
-//! ```ignore
+//! ```
 //! use netif::ctrl::{CtrlState, GrantSource};
 //! use netif::wire::*;
 //!
@@ -100,7 +100,7 @@
 //!
 //! # Negotiation
 //!
-//! ```ignore
+//! ```
 //! use netif::negotiate::{negotiate, BackendParams, FrontendKeys, Key};
 //!
 //! struct Fe; // the shell reads `<frontend>/<key>` from xenstore into `buf`
