@@ -85,8 +85,20 @@ impl CtrlState {
 
     /// The active mapping table (`size` entries).
     pub fn mapping(&self) -> &[u32] {
-        let table = &self.mapping[usize::from(self.sel)];
+        let [a, b] = &self.mapping;
+        let table = if self.sel { b } else { a };
         table.get(..self.size as usize).unwrap_or(table)
+    }
+
+    /// (active, shadow) tables: the C driver's `mapping[mapping_sel]` and
+    /// `mapping[!mapping_sel]`; an update fills the shadow and flips.
+    fn tables_mut(&mut self) -> (&mut [u32; MAP_LEN], &mut [u32; MAP_LEN]) {
+        let [a, b] = &mut self.mapping;
+        if self.sel {
+            (b, a)
+        } else {
+            (a, b)
+        }
     }
 
     /// Number of queues the mapping may name.
@@ -161,7 +173,7 @@ impl CtrlState {
             return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
         }
         self.size = size;
-        let table = &mut self.mapping[usize::from(self.sel)];
+        let (table, _) = self.tables_mut();
         for e in table.iter_mut().take(size as usize) {
             *e = 0;
         }
@@ -190,12 +202,9 @@ impl CtrlState {
         if values.iter().any(|&q| q >= self.num_queues) {
             return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
         }
-        let active = usize::from(self.sel);
-        let shadow = usize::from(!self.sel);
-        let current = self.mapping[active];
-        let table = &mut self.mapping[shadow];
-        *table = current;
-        for (d, s) in table.iter_mut().skip(off as usize).zip(values) {
+        let (active, shadow) = self.tables_mut();
+        *shadow = *active;
+        for (d, s) in shadow.iter_mut().skip(off as usize).zip(values) {
             *d = *s;
         }
         self.sel = !self.sel;
@@ -218,7 +227,9 @@ impl CtrlState {
         }
         let mut values = [0u32; MAP_LEN];
         for (v, c) in values.iter_mut().zip(dst.chunks_exact(4)) {
-            *v = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+            if let [a, b, c, d] = *c {
+                *v = u32::from_ne_bytes([a, b, c, d]);
+            }
         }
         match values.get(..len as usize) {
             Some(v) => self.apply_hash_mapping(off, v),

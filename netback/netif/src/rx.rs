@@ -572,14 +572,14 @@ mod tests {
 
     #[test]
     fn stall_and_drain_timing() {
-        let t = RxTimeouts::for_frontend(true, 10_000, 60_000, |ms| u64::from(ms));
+        let t = RxTimeouts::for_frontend(true, 10_000, 60_000, u64::from);
         let mut s = RxStall::new(0);
         assert_eq!(s.update(10, 1, 0, &t), CarrierChange::On);
         assert_eq!(s.update(0, 1, 60_000, &t), CarrierChange::None);
         assert_eq!(s.update(0, 1, 60_001, &t), CarrierChange::Off);
         assert_eq!(s.update(0, 1, 70_000, &t), CarrierChange::None);
         assert_eq!(s.update(1, 1, 70_001, &t), CarrierChange::On);
-        let n = RxTimeouts::for_frontend(false, 10_000, 60_000, |ms| u64::from(ms));
+        let n = RxTimeouts::for_frontend(false, 10_000, 60_000, u64::from);
         assert_eq!(n, RxTimeouts { drain: 30, stall: 0 });
         let mut s2 = RxStall::new(0);
         assert_eq!(s2.update(0, 5, 1 << 40, &n), CarrierChange::On);

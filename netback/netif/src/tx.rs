@@ -438,6 +438,9 @@ pub enum TxVerdict {
 }
 
 /// Result of one [`TxAssembler::poll`].
+// The verdict is returned by value straight into the caller's frame; boxing
+// is not an option without an allocator.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxPoll {
     /// A packet (or control request, drop, fatal error).
@@ -546,21 +549,26 @@ impl TxAssembler {
         plan
     }
 
-    /// Fetches the next request for the current packet, or says why not.
-    fn fetch<R>(&mut self, ring: &mut BackRing<R>) -> Result<TxRequest, TxPoll>
+    /// Fetches the next request for the current packet, or says why not:
+    /// `Err(Some(fatal))` (already recorded) or `Err(None)` for "wait".
+    fn fetch<R>(&mut self, ring: &mut BackRing<R>) -> Result<TxRequest, Option<TxFatal>>
     where
         R: SharedRing<Request = TxRequest, Response = TxResponse>,
     {
-        match ring.next_request() {
-            Err(e) => Err(self.fail(TxFatal::Ring(e))),
-            Ok(Some(r)) => Ok(r),
-            Ok(None) => {
-                if self.consumed() >= ring.size() {
-                    Err(self.fail(TxFatal::PacketExceedsRing))
-                } else {
-                    Err(TxPoll::Incomplete)
-                }
-            }
+        let fatal = match ring.next_request() {
+            Ok(Some(r)) => return Ok(r),
+            Err(e) => TxFatal::Ring(e),
+            Ok(None) if self.consumed() >= ring.size() => TxFatal::PacketExceedsRing,
+            Ok(None) => return Err(None),
+        };
+        self.stage = Stage::Failed(fatal);
+        Err(Some(fatal))
+    }
+
+    fn stop(e: Option<TxFatal>) -> TxPoll {
+        match e {
+            Some(f) => TxPoll::Verdict(TxVerdict::Fatal(f)),
+            None => TxPoll::Incomplete,
         }
     }
 
@@ -602,7 +610,7 @@ impl TxAssembler {
                 Stage::Extras => {
                     let slot = match self.fetch(ring) {
                         Ok(s) => s,
-                        Err(p) => return p,
+                        Err(e) => return Self::stop(e),
                     };
                     self.extra_count = self.extra_count.saturating_add(1);
                     let raw = ExtraInfoRaw::from_tx_slot(&slot);
@@ -629,7 +637,7 @@ impl TxAssembler {
                     }
                     let txp = match self.fetch(ring) {
                         Ok(s) => s,
-                        Err(p) => return p,
+                        Err(e) => return Self::stop(e),
                     };
                     let ki = usize::try_from(k).unwrap_or(usize::MAX);
                     if let Some(id) = self.cont_ids.get_mut(ki) {
