@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Scheduling of the per-VIF data path.
+//!
+//! * Guest TX: one NAPI instance per VIF. The TX event only schedules NAPI
+//!   (its EOI is deferred, XSA-332 lateeoi); `poll` processes up to
+//!   `budget` packets and, when the ring is idle, completes NAPI, re-arms
+//!   `req_event` and ends the EOI, or reschedules when requests raced in.
+//! * Guest RX: one worker per VIF (a delayed work item on the unbound
+//!   workqueue). `ndo_start_xmit` and the RX event kick it; it yields after
+//!   a batch, re-arms itself at the head packet's drain deadline while the
+//!   guest has no buffers, and ends the RX EOI when it is done.
+
+use crate::bindings::netdev::{Channel, NetDev};
+use crate::bindings::{jiffies, msecs_to_jiffies};
+use crate::interface::Vif;
+use crate::netif::rx::time_after;
+
+/// What the RX worker should do next.
+pub(crate) enum RxNext {
+    /// Nothing until the next kick.
+    Idle,
+    /// Run again right away (batch limit reached).
+    Now,
+    /// Run again at this jiffy (drain deadline of the head packet).
+    At(u64),
+}
+
+/// NAPI poll: guest TX.
+pub(crate) fn poll(vif: &Vif, dev: &NetDev, budget: i32) -> i32 {
+    // A disabled VIF looks idle to NAPI; the RX worker takes it down.
+    if vif.is_disabled() {
+        dev.napi_complete(0);
+        return 0;
+    }
+    let work_done = vif.tx_action(dev, budget);
+    if work_done < budget {
+        dev.napi_complete(work_done);
+        if !vif.is_disabled() {
+            vif.tx_idle(dev);
+        }
+    }
+    work_done
+}
+
+/// Longest wait between two worker passes while packets are queued.
+const MAX_RX_RECHECK_MS: u32 = 1000;
+
+/// The per-VIF guest RX worker.
+pub(crate) fn rx_worker(vif: &Vif, dev: &NetDev) {
+    let next = vif.rx_action(dev);
+    match next {
+        RxNext::Idle => {}
+        RxNext::Now => dev.rx_work_kick(0),
+        RxNext::At(when) => {
+            let now = jiffies();
+            let delay = if time_after(when, now) { when.wrapping_sub(now) } else { 1 };
+            dev.rx_work_kick(delay.clamp(1, msecs_to_jiffies(MAX_RX_RECHECK_MS).max(1)));
+        }
+    }
+    if !vif.is_disabled() {
+        dev.lateeoi(Channel::Rx);
+    }
+}

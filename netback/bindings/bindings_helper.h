@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Input of the module's one bindgen run (see Kbuild). */
+#include <linux/module.h>
+#include <xen/xen.h>
+#include <xen/xenbus.h>
+#include <xen/grant_table.h>
+#include <xen/interface/io/netif.h>
+#include "helpers.h"

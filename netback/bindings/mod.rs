@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The binding layer: the only place in netback-rs with `unsafe`.
+//!
+//! It wraps the C helper object (`helpers.c`, which owns the kernel
+//! structures Rust cannot lay out: `napi_struct`, `sk_buff_head`,
+//! `delayed_work`, the `net_device_ops` and `xenbus_driver` tables) and the
+//! output of the module's single bindgen run (`ffi_generated.rs`) in small
+//! safe types:
+//!
+//! * [`xenbus`]: backend driver registration for devicetype "vif",
+//!   [`xenbus::XenbusDevice`] (xenstore read/write, state switch, fatal
+//!   errors) and [`xenbus::Watch`].
+//! * [`ring`]: [`ring::MappedRing`], a frontend ring page mapped with
+//!   `xenbus_map_ring_valloc`, read and written with volatile accesses only.
+//! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`.
+//! * [`netdev`]: the VIF `net_device` ([`netdev::VifNetDevice`] owns it,
+//!   [`netdev::NetDev`] is the view callbacks get), NAPI, event channels
+//!   bound with the lateeoi variants, the guest-RX skb queue and worker.
+//! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
+//! * [`params`]: the module parameters (declared in C).
+
+pub(crate) mod grant;
+pub(crate) mod netdev;
+pub(crate) mod params;
+pub(crate) mod ring;
+pub(crate) mod skb;
+pub(crate) mod xenbus;
+
+/// Raw items of the bindgen run; only this directory touches them.
+#[allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    dead_code,
+    unused_imports,
+    improper_ctypes,
+    unsafe_op_in_unsafe_fn,
+    unreachable_pub,
+    missing_docs,
+    unnecessary_transmutes,
+    clippy::all
+)]
+mod ffi {
+    // Types the Xen items mention but bindgen did not allowlist come from
+    // the kernel's own bindings.
+    use kernel::bindings::*;
+    include!("ffi_generated.rs");
+}
+
+/// Full memory barrier for memory shared with another domain.
+pub(crate) fn virt_mb() {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_virt_mb() }
+}
+
+/// Read barrier for memory shared with another domain.
+pub(crate) fn virt_rmb() {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_virt_rmb() }
+}
+
+/// Write barrier for memory shared with another domain.
+pub(crate) fn virt_wmb() {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_virt_wmb() }
+}
+
+/// The current time in jiffies.
+pub(crate) fn jiffies() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_jiffies() as u64 }
+}
+
+/// `msecs_to_jiffies()`.
+pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_msecs_to_jiffies(ms) as u64 }
+}
+
+/// Whether we run in a Xen domain at all.
+pub(crate) fn xen_domain() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_xen_domain() != 0 }
+}
+
+/// Waits until every CPU has left its net RCU read-side sections (and
+/// thereby `ndo_start_xmit`).
+pub(crate) fn synchronize_net() {
+    // SAFETY: no preconditions; may sleep, callers are in process context.
+    unsafe { ffi::nbrs_synchronize_net() }
+}
+
+/// Holder of the RTNL lock; released on drop.
+pub(crate) struct Rtnl(());
+
+impl Rtnl {
+    /// Takes the RTNL lock (sleeps).
+    pub(crate) fn lock() -> Rtnl {
+        // SAFETY: process context; released in Drop.
+        unsafe { ffi::nbrs_rtnl_lock() };
+        Rtnl(())
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        // SAFETY: taken in `Rtnl::lock`.
+        unsafe { ffi::nbrs_rtnl_unlock() }
+    }
+}
+
+impl Rtnl {
+    /// A witness for code that the kernel calls with RTNL held (ndo_open,
+    /// ndo_stop); dropping it does not unlock.
+    pub(crate) fn assume_held() -> core::mem::ManuallyDrop<Rtnl> {
+        core::mem::ManuallyDrop::new(Rtnl(()))
+    }
+}

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The VIF `net_device` and everything the C side embeds in its private
+//! area: NAPI, the event channel IRQs, the guest-RX skb queue and worker.
+//!
+//! [`VifNetDevice`] owns the device; the driver's per-VIF state `T`
+//! implements [`VifOps`] and is reached from the C callbacks through an
+//! `Arc<T>` the device keeps (the `Opaque` + adapter pattern of
+//! `kernel::net::phy`, with the ops table living in C).
+
+use super::{ffi, skb::SkBuff, xenbus::XenbusDevice, Rtnl};
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+use kernel::str::CStrExt;
+use kernel::sync::Arc;
+
+/// Interface counters reported through `ndo_get_stats64`.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Stats64 {
+    /// Packets from the guest into the stack.
+    pub(crate) rx_packets: u64,
+    /// Bytes from the guest.
+    pub(crate) rx_bytes: u64,
+    /// Packets delivered to the guest.
+    pub(crate) tx_packets: u64,
+    /// Bytes delivered to the guest.
+    pub(crate) tx_bytes: u64,
+    /// Guest packets we dropped.
+    pub(crate) rx_dropped: u64,
+    /// Packets for the guest we dropped.
+    pub(crate) tx_dropped: u64,
+    /// Malformed guest packets.
+    pub(crate) rx_errors: u64,
+}
+
+/// Which event channel (same IRQ when the frontend uses one channel).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// Guest TX ring (requests the guest sends).
+    Tx,
+    /// Guest RX ring (buffers the guest posts).
+    Rx,
+}
+
+/// Callbacks of a VIF net_device. All get the device view.
+pub(crate) trait VifOps: Send + Sync + Sized + 'static {
+    /// `ndo_open` (RTNL held).
+    fn open(&self, dev: &NetDev) -> Result;
+    /// `ndo_stop` (RTNL held).
+    fn stop(&self, dev: &NetDev);
+    /// `ndo_start_xmit`: a packet for the guest (BH context). Consumes it.
+    fn start_xmit(&self, dev: &NetDev, skb: SkBuff);
+    /// `ndo_get_stats64`.
+    fn stats(&self, dev: &NetDev) -> Stats64;
+    /// NAPI poll (softirq): guest TX.
+    fn napi_poll(&self, dev: &NetDev, budget: i32) -> i32;
+    /// The guest-RX worker (process context).
+    fn rx_work(&self, dev: &NetDev);
+    /// Guest TX event (hard IRQ). True when work was scheduled; the driver
+    /// then owes a [`NetDev::lateeoi`] for [`Channel::Tx`].
+    fn tx_event(&self, dev: &NetDev) -> bool;
+    /// Guest RX event (hard IRQ); as `tx_event` for [`Channel::Rx`].
+    fn rx_event(&self, dev: &NetDev) -> bool;
+}
+
+/// A view of a live VIF net_device, handed to callbacks and borrowed from
+/// the owner.
+///
+/// # Invariants
+///
+/// `ptr` is a net_device allocated by `nbrs_vif_alloc` that outlives every
+/// `&NetDev`.
+pub(crate) struct NetDev {
+    ptr: NonNull<kernel::bindings::net_device>,
+}
+
+// SAFETY: the wrapped C functions may be called from any context they are
+// documented for; the view itself holds no thread-bound state.
+unsafe impl Send for NetDev {}
+// SAFETY: see `Send`.
+unsafe impl Sync for NetDev {}
+
+impl NetDev {
+    fn raw(&self) -> *mut kernel::bindings::net_device {
+        self.ptr.as_ptr()
+    }
+
+    /// The interface name (`vifD.H`).
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: dev->name is NUL-terminated and lives as long as the device.
+        unsafe { CStr::from_char_ptr(ffi::nbrs_vif_name(self.raw().cast())) }
+    }
+
+    /// What the frontend negotiated; drives `ndo_fix_features` and the MTU
+    /// limit.
+    pub(crate) fn set_frontend_caps(&self, can_sg: bool, gso_v4: bool, gso_v6: bool, ip_csum: bool, ipv6_csum: bool) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_set_frontend_caps(self.raw().cast(), can_sg, gso_v4, gso_v6, ip_csum, ipv6_csum) }
+    }
+
+    /// Re-evaluates features and clamps the MTU to 1500 without SG.
+    pub(crate) fn apply_frontend_caps(&self, _rtnl: &Rtnl) {
+        // SAFETY: live device, RTNL held (witnessed by `_rtnl`).
+        unsafe {
+            ffi::nbrs_vif_clamp_mtu_locked(self.raw().cast());
+            ffi::nbrs_vif_update_features_locked(self.raw().cast());
+        }
+    }
+
+    /// `netif_running()`.
+    pub(crate) fn running(&self) -> bool {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_running(self.raw().cast()) }
+    }
+
+    /// `netif_carrier_on()`.
+    pub(crate) fn carrier_on(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_carrier_on(self.raw().cast()) }
+    }
+
+    /// `netif_carrier_off()`.
+    pub(crate) fn carrier_off(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_carrier_off(self.raw().cast()) }
+    }
+
+    /// `netif_carrier_ok()`.
+    pub(crate) fn carrier_ok(&self) -> bool {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_carrier_ok(self.raw().cast()) }
+    }
+
+    /// `netif_wake_queue()`.
+    pub(crate) fn wake_queue(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_wake_queue(self.raw().cast()) }
+    }
+
+    /// `netif_stop_queue()`.
+    pub(crate) fn stop_queue(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_stop_queue(self.raw().cast()) }
+    }
+
+    /// `netif_queue_stopped()`.
+    pub(crate) fn queue_stopped(&self) -> bool {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_queue_stopped(self.raw().cast()) }
+    }
+
+    /// Adds the NAPI instance (idempotent).
+    pub(crate) fn napi_add(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_napi_add(self.raw().cast()) }
+    }
+
+    /// Deletes the NAPI instance (idempotent; must be disabled).
+    pub(crate) fn napi_del(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_napi_del(self.raw().cast()) }
+    }
+
+    /// `napi_enable()`; callers pair it with `napi_disable`.
+    pub(crate) fn napi_enable(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_napi_enable(self.raw().cast()) }
+    }
+
+    /// `napi_disable()`; waits for a running poll.
+    pub(crate) fn napi_disable(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_napi_disable(self.raw().cast()) }
+    }
+
+    /// `napi_schedule()`.
+    pub(crate) fn napi_schedule(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_napi_schedule(self.raw().cast()) }
+    }
+
+    /// `napi_complete_done()`; false when the poll must continue.
+    pub(crate) fn napi_complete(&self, work_done: i32) -> bool {
+        // SAFETY: live device; called from our poll function.
+        unsafe { ffi::nbrs_vif_napi_complete(self.raw().cast(), work_done) }
+    }
+
+    /// Hands a packet from the guest to the stack (GRO).
+    pub(crate) fn receive(&self, skb: SkBuff) {
+        // SAFETY: live device; ownership of the skb passes to the stack.
+        unsafe { ffi::nbrs_vif_napi_receive(self.raw().cast(), skb.into_raw().cast()) }
+    }
+
+    /// Allocates an skb for a guest packet: `linear` bytes in the head and
+    /// the rest of `total` in fresh page frags. NAPI context.
+    pub(crate) fn alloc_tx_skb(&self, linear: u32, total: u32) -> Option<SkBuff> {
+        // SAFETY: live device; the result is NULL or a new owned skb.
+        unsafe { SkBuff::from_raw(ffi::nbrs_skb_alloc_tx(self.raw().cast(), linear, total).cast()) }
+    }
+
+    /// Protocol, checksum and GSO setup of a packet from the guest.
+    /// Returns whether a missing csum_blank on a GSO packet was fixed up.
+    pub(crate) fn finish_from_guest(&self, skb: &mut SkBuff, csum_blank: bool, data_validated: bool, gso_type: u8, gso_size: u16) -> Result<bool> {
+        let mut fixup = false;
+        // SAFETY: live device; exclusively owned skb; valid out pointer.
+        let r = unsafe {
+            ffi::nbrs_skb_finish_from_guest(self.raw().cast(), skb.as_raw().cast(), csum_blank, data_validated, gso_type, gso_size, &mut fixup)
+        };
+        kernel::error::to_result(r)?;
+        Ok(fixup)
+    }
+
+    /// Binds the frontend's event channels (one or split) with the lateeoi
+    /// variants; the IRQs start disabled.
+    pub(crate) fn bind_evtchns(&self, xdev: &XenbusDevice, tx_port: u32, rx_port: u32) -> Result {
+        // SAFETY: live devices; the IRQ handlers reach `T` through the
+        // device, which outlives the binding (unbound in Drop at the latest).
+        kernel::error::to_result(unsafe { ffi::nbrs_vif_bind_irqs(self.raw().cast(), xdev.as_raw(), tx_port, rx_port) })
+    }
+
+    /// Unbinds the event channels (waits for running handlers).
+    pub(crate) fn unbind_evtchns(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_unbind_irqs(self.raw().cast()) }
+    }
+
+    /// `enable_irq()` on the bound IRQs.
+    pub(crate) fn enable_irqs(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_enable_irqs(self.raw().cast()) }
+    }
+
+    /// `disable_irq()` on the bound IRQs (waits for running handlers).
+    pub(crate) fn disable_irqs(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_disable_irqs(self.raw().cast()) }
+    }
+
+    /// Ends the deferred EOI owed for `ch` (no-op when none is pending).
+    pub(crate) fn lateeoi(&self, ch: Channel) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_lateeoi(self.raw().cast(), ch == Channel::Rx) }
+    }
+
+    /// Notifies the frontend on `ch`.
+    pub(crate) fn notify(&self, ch: Channel) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_notify(self.raw().cast(), ch == Channel::Rx) }
+    }
+
+    /// Queues a packet for the guest at the tail.
+    pub(crate) fn rxq_push(&self, skb: SkBuff) {
+        // SAFETY: live device; the queue takes ownership.
+        unsafe { ffi::nbrs_vif_rxq_tail(self.raw().cast(), skb.into_raw().cast()) }
+    }
+
+    /// Puts a packet back at the head (it did not fit yet).
+    pub(crate) fn rxq_push_front(&self, skb: SkBuff) {
+        // SAFETY: live device; the queue takes ownership.
+        unsafe { ffi::nbrs_vif_rxq_head(self.raw().cast(), skb.into_raw().cast()) }
+    }
+
+    /// Takes the packet at the head.
+    pub(crate) fn rxq_pop(&self) -> Option<SkBuff> {
+        // SAFETY: live device; the queue gives up ownership.
+        unsafe { SkBuff::from_raw(ffi::nbrs_vif_rxq_dequeue(self.raw().cast()).cast()) }
+    }
+
+    /// Drain deadline of the packet at the head.
+    pub(crate) fn rxq_head_expires(&self) -> Option<u64> {
+        let mut e: kernel::ffi::c_ulong = 0;
+        // SAFETY: live device; valid out pointer.
+        unsafe { ffi::nbrs_vif_rxq_head_expires(self.raw().cast(), &mut e) }.then_some(e as u64)
+    }
+
+    /// Number of queued packets.
+    pub(crate) fn rxq_len(&self) -> u32 {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_rxq_len(self.raw().cast()) }
+    }
+
+    /// Frees all queued packets.
+    pub(crate) fn rxq_purge(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_rxq_purge(self.raw().cast()) }
+    }
+
+    /// Runs the RX worker now (`delay == 0`, overriding a pending delayed
+    /// run) or after `delay` jiffies unless already pending.
+    pub(crate) fn rx_work_kick(&self, delay: u64) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_rx_work_kick(self.raw().cast(), delay as _) }
+    }
+
+    /// Cancels the RX worker and waits for a running instance.
+    pub(crate) fn rx_work_cancel(&self) {
+        // SAFETY: live device; process context.
+        unsafe { ffi::nbrs_vif_rx_work_cancel(self.raw().cast()) }
+    }
+}
+
+/// Owner of a VIF net_device whose callbacks go to `T`.
+///
+/// Drop order: unregister (stops the interface), unbind IRQs, cancel the
+/// worker, delete NAPI, free the device, then release `T`.
+pub(crate) struct VifNetDevice<T: VifOps> {
+    dev: NetDev,
+    data: Arc<T>,
+    _ops: KBox<ffi::nbrs_vif_ops>,
+}
+
+impl<T: VifOps> VifNetDevice<T> {
+    /// Allocates (not yet registers) `name` under the xenbus device.
+    pub(crate) fn new(name: &CStr, parent: &XenbusDevice, data: Arc<T>) -> Result<Self> {
+        let ops = KBox::new(
+            ffi::nbrs_vif_ops {
+                open: Some(Self::open_cb),
+                stop: Some(Self::stop_cb),
+                start_xmit: Some(Self::start_xmit_cb),
+                get_stats64: Some(Self::stats_cb),
+                napi_poll: Some(Self::napi_poll_cb),
+                rx_work: Some(Self::rx_work_cb),
+                tx_event: Some(Self::tx_event_cb),
+                rx_event: Some(Self::rx_event_cb),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `ops` and `data` outlive the device: both are released
+        // only after `nbrs_vif_free` in Drop.
+        let raw = unsafe {
+            ffi::nbrs_vif_alloc(name.as_char_ptr(), parent.as_device().cast(), &*ops, Arc::as_ptr(&data) as *mut c_void)
+        };
+        let ptr = NonNull::new(raw.cast::<kernel::bindings::net_device>()).ok_or(ENOMEM)?;
+        Ok(Self { dev: NetDev { ptr }, data, _ops: ops })
+    }
+
+    /// `register_netdev()` (takes RTNL; holds a module reference while
+    /// registered, as xen-netback does).
+    pub(crate) fn register(&self) -> Result {
+        // SAFETY: allocated, not yet registered.
+        kernel::error::to_result(unsafe { ffi::nbrs_vif_register(self.dev.raw().cast()) })
+    }
+
+    /// The device view.
+    pub(crate) fn dev(&self) -> &NetDev {
+        &self.dev
+    }
+
+    /// The driver state.
+    pub(crate) fn data(&self) -> &Arc<T> {
+        &self.data
+    }
+
+    /// # Safety
+    ///
+    /// `data` is the pointer given to `nbrs_vif_alloc`, alive while the
+    /// device exists; `dev` is that device.
+    unsafe fn ctx<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> Option<(&'a T, NetDev)> {
+        let t = NonNull::new(data as *mut T)?;
+        let ptr = NonNull::new(dev)?;
+        // SAFETY: per the function's contract.
+        Some((unsafe { t.as_ref() }, NetDev { ptr }))
+    }
+
+    unsafe extern "C" fn open_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> kernel::ffi::c_int {
+        // SAFETY: called by C with the registered data and its device.
+        match unsafe { Self::ctx(data, dev) } {
+            Some((t, d)) => match t.open(&d) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            },
+            None => EINVAL.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn stop_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) {
+        // SAFETY: called by C with the registered data and its device.
+        if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
+            t.stop(&d);
+        }
+    }
+
+    unsafe extern "C" fn start_xmit_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, skb: *mut kernel::bindings::sk_buff) {
+        // SAFETY: ndo_start_xmit hands us ownership of a valid skb.
+        let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
+            return;
+        };
+        // SAFETY: called by C with the registered data and its device.
+        if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
+            t.start_xmit(&d, skb);
+        }
+    }
+
+    unsafe extern "C" fn stats_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, out: *mut ffi::nbrs_stats64) {
+        // SAFETY: called by C with the registered data and its device.
+        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
+            return;
+        };
+        let s = t.stats(&d);
+        if out.is_null() {
+            return;
+        }
+        // SAFETY: `out` is the caller's valid, exclusively borrowed struct.
+        let out = unsafe { &mut *out };
+        out.rx_packets = s.rx_packets;
+        out.rx_bytes = s.rx_bytes;
+        out.tx_packets = s.tx_packets;
+        out.tx_bytes = s.tx_bytes;
+        out.rx_dropped = s.rx_dropped;
+        out.tx_dropped = s.tx_dropped;
+        out.rx_errors = s.rx_errors;
+    }
+
+    unsafe extern "C" fn napi_poll_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, budget: kernel::ffi::c_int) -> kernel::ffi::c_int {
+        // SAFETY: called by C with the registered data and its device.
+        match unsafe { Self::ctx(data, dev) } {
+            Some((t, d)) => t.napi_poll(&d, budget),
+            None => 0,
+        }
+    }
+
+    unsafe extern "C" fn rx_work_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) {
+        // SAFETY: called by C with the registered data and its device.
+        if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
+            t.rx_work(&d);
+        }
+    }
+
+    unsafe extern "C" fn tx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> bool {
+        // SAFETY: called by C with the registered data and its device.
+        match unsafe { Self::ctx(data, dev) } {
+            Some((t, d)) => t.tx_event(&d),
+            None => false,
+        }
+    }
+
+    unsafe extern "C" fn rx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> bool {
+        // SAFETY: called by C with the registered data and its device.
+        match unsafe { Self::ctx(data, dev) } {
+            Some((t, d)) => t.rx_event(&d),
+            None => false,
+        }
+    }
+}
+
+impl<T: VifOps> Drop for VifNetDevice<T> {
+    fn drop(&mut self) {
+        // SAFETY: the device was allocated in `new`; unregistering (if
+        // registered) closes it, then no callback can start: IRQs are
+        // unbound, the worker cancelled and NAPI deleted inside
+        // nbrs_vif_free before the memory goes. `data`/`_ops` are released
+        // after this body, i.e. after the device is gone.
+        unsafe {
+            ffi::nbrs_vif_unregister(self.dev.raw().cast());
+            ffi::nbrs_vif_unbind_irqs(self.dev.raw().cast());
+            ffi::nbrs_vif_free(self.dev.raw().cast());
+        }
+    }
+}

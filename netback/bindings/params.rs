@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Raw values of the module parameters. They are declared with
+//! `module_param()` in helpers.c: xen-netback has bool and writable (0644)
+//! parameters, which Rust's `module!` cannot express.
+
+use super::ffi;
+
+/// Applies xen-netback's load-time defaults and clamps.
+pub(crate) fn init() {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_params_init() }
+}
+
+/// `separate_tx_rx_irq`.
+pub(crate) fn separate_tx_rx_irq() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_separate_tx_rx_irq() }
+}
+
+/// `rx_drain_timeout_msecs`.
+pub(crate) fn rx_drain_timeout_msecs() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_rx_drain_timeout_msecs() }
+}
+
+/// `rx_stall_timeout_msecs`.
+pub(crate) fn rx_stall_timeout_msecs() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_rx_stall_timeout_msecs() }
+}
+
+/// `max_queues`.
+pub(crate) fn max_queues() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_max_queues() }
+}
+
+/// `fatal_skb_slots`.
+pub(crate) fn fatal_skb_slots() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_fatal_skb_slots() }
+}
+
+/// `hash_cache_size`.
+pub(crate) fn hash_cache_size() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_hash_cache_size() }
+}
+
+/// `provides_xdp_headroom`.
+pub(crate) fn provides_xdp_headroom() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_provides_xdp_headroom() }
+}

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A frontend's shared ring page, mapped into our address space.
+//!
+//! The guest writes this memory concurrently. Every access is a volatile
+//! copy of a small fixed-size value, bounds-checked against the page, so the
+//! caller gets a private snapshot: code above never dereferences ring memory
+//! and therefore cannot read a field twice.
+
+use super::{ffi, xenbus::XenbusDevice};
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// Size of one Xen page (x86: equal to PAGE_SIZE).
+pub(crate) const XEN_PAGE_SIZE: usize = 4096;
+
+/// One granted ring page of the frontend, mapped with
+/// `xenbus_map_ring_valloc`; unmapped on drop.
+///
+/// # Invariants
+///
+/// `vaddr` maps `XEN_PAGE_SIZE` bytes until `Drop` unmaps them.
+pub(crate) struct MappedRing {
+    dev: XenbusDevice,
+    vaddr: NonNull<u8>,
+}
+
+// SAFETY: the mapping may be used and unmapped from any thread.
+unsafe impl Send for MappedRing {}
+// SAFETY: all accesses are volatile copies; concurrent accesses are races
+// with the guest anyway, which the protocol tolerates by design.
+unsafe impl Sync for MappedRing {}
+
+impl MappedRing {
+    /// Maps the frontend's grant `gref`.
+    pub(crate) fn map(dev: &XenbusDevice, gref: u32) -> Result<Self> {
+        let mut vaddr: *mut core::ffi::c_void = core::ptr::null_mut();
+        // SAFETY: live device, valid out pointer.
+        kernel::error::to_result(unsafe { ffi::nbrs_map_ring(dev.as_raw(), gref, &mut vaddr) })?;
+        let vaddr = NonNull::new(vaddr.cast::<u8>()).ok_or(ENOMEM)?;
+        Ok(Self { dev: dev.clone(), vaddr })
+    }
+
+    /// Copies `N` bytes at `offset` out of the page (one volatile read).
+    /// Out-of-page ranges read as zeros.
+    pub(crate) fn read<const N: usize>(&self, offset: usize) -> [u8; N] {
+        if offset.checked_add(N).is_none_or(|end| end > XEN_PAGE_SIZE) {
+            return [0; N];
+        }
+        // SAFETY: in bounds of the mapped page (checked above); `[u8; N]`
+        // has alignment 1.
+        unsafe { self.vaddr.as_ptr().add(offset).cast::<[u8; N]>().read_volatile() }
+    }
+
+    /// Copies `bytes` into the page at `offset` (one volatile write).
+    /// Out-of-page ranges are ignored.
+    pub(crate) fn write<const N: usize>(&self, offset: usize, bytes: [u8; N]) {
+        if offset.checked_add(N).is_none_or(|end| end > XEN_PAGE_SIZE) {
+            return;
+        }
+        // SAFETY: in bounds of the mapped page (checked above).
+        unsafe { self.vaddr.as_ptr().add(offset).cast::<[u8; N]>().write_volatile(bytes) }
+    }
+
+    /// Reads a naturally aligned little-endian u32 (ring indices).
+    pub(crate) fn read_u32(&self, offset: usize) -> u32 {
+        if offset % 4 != 0 {
+            return 0;
+        }
+        u32::from_le_bytes(self.read::<4>(offset))
+    }
+
+    /// Writes a naturally aligned u32 (ring indices) in one store.
+    pub(crate) fn write_u32(&self, offset: usize, v: u32) {
+        if offset % 4 != 0 || offset + 4 > XEN_PAGE_SIZE {
+            return;
+        }
+        // SAFETY: in bounds and 4-byte aligned (page-aligned base), so the
+        // guest never sees a torn index.
+        unsafe { self.vaddr.as_ptr().add(offset).cast::<u32>().write_volatile(v.to_le()) }
+    }
+}
+
+impl Drop for MappedRing {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `map` on this device, unmapped once.
+        unsafe { ffi::nbrs_unmap_ring(self.dev.as_raw(), self.vaddr.as_ptr().cast()) }
+    }
+}
+
+use crate::netif::ring::SharedRing;
+use crate::netif::wire::{
+    RxRequest, RxResponse, TxRequest, TxResponse, RX_RING_ENTRY_SIZE, SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET,
+    SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET, SRING_RSP_PROD_OFFSET, TX_RING_ENTRY_SIZE, XEN_NETIF_RX_RING_SIZE,
+    XEN_NETIF_TX_RING_SIZE,
+};
+
+impl MappedRing {
+    fn entry_offset(entry_size: u32, slot: u32) -> usize {
+        SRING_HEADER_SIZE as usize + entry_size as usize * slot as usize
+    }
+
+    fn req_prod_acquire(&self) -> u32 {
+        let v = self.read_u32(SRING_REQ_PROD_OFFSET);
+        // Requests below req_prod must be read after req_prod itself.
+        super::virt_rmb();
+        v
+    }
+
+    fn publish_rsp_prod(&self, v: u32) {
+        // Responses must be visible before the index that publishes them.
+        super::virt_wmb();
+        self.write_u32(SRING_RSP_PROD_OFFSET, v);
+    }
+}
+
+/// The guest TX ring (`xen_netif_tx_sring`) for the protocol core.
+pub(crate) struct TxSharedRing(pub(crate) MappedRing);
+
+impl SharedRing for TxSharedRing {
+    type Request = TxRequest;
+    type Response = TxResponse;
+
+    fn size(&self) -> u32 {
+        XEN_NETIF_TX_RING_SIZE
+    }
+
+    fn req_prod_acquire(&self) -> u32 {
+        self.0.req_prod_acquire()
+    }
+
+    fn copy_request(&self, slot: u32) -> TxRequest {
+        let b = self.0.read::<12>(MappedRing::entry_offset(TX_RING_ENTRY_SIZE, slot));
+        TxRequest {
+            gref: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            offset: u16::from_ne_bytes([b[4], b[5]]),
+            flags: u16::from_ne_bytes([b[6], b[7]]),
+            id: u16::from_ne_bytes([b[8], b[9]]),
+            size: u16::from_ne_bytes([b[10], b[11]]),
+        }
+    }
+
+    fn write_response(&mut self, slot: u32, rsp: TxResponse) {
+        let id = rsp.id.to_ne_bytes();
+        let st = rsp.status.to_ne_bytes();
+        self.0.write::<4>(MappedRing::entry_offset(TX_RING_ENTRY_SIZE, slot), [id[0], id[1], st[0], st[1]]);
+    }
+
+    fn rsp_prod(&self) -> u32 {
+        self.0.read_u32(SRING_RSP_PROD_OFFSET)
+    }
+
+    fn publish_rsp_prod(&mut self, rsp_prod: u32) {
+        self.0.publish_rsp_prod(rsp_prod)
+    }
+
+    fn rsp_event(&self) -> u32 {
+        self.0.read_u32(SRING_RSP_EVENT_OFFSET)
+    }
+
+    fn set_req_event(&mut self, req_event: u32) {
+        self.0.write_u32(SRING_REQ_EVENT_OFFSET, req_event)
+    }
+
+    fn full_barrier(&self) {
+        super::virt_mb()
+    }
+}
+
+/// The guest RX ring (`xen_netif_rx_sring`) for the protocol core.
+pub(crate) struct RxSharedRing(pub(crate) MappedRing);
+
+impl SharedRing for RxSharedRing {
+    type Request = RxRequest;
+    type Response = RxResponse;
+
+    fn size(&self) -> u32 {
+        XEN_NETIF_RX_RING_SIZE
+    }
+
+    fn req_prod_acquire(&self) -> u32 {
+        self.0.req_prod_acquire()
+    }
+
+    fn copy_request(&self, slot: u32) -> RxRequest {
+        let b = self.0.read::<8>(MappedRing::entry_offset(RX_RING_ENTRY_SIZE, slot));
+        RxRequest {
+            id: u16::from_ne_bytes([b[0], b[1]]),
+            pad: u16::from_ne_bytes([b[2], b[3]]),
+            gref: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+
+    fn write_response(&mut self, slot: u32, rsp: RxResponse) {
+        let id = rsp.id.to_ne_bytes();
+        let off = rsp.offset.to_ne_bytes();
+        let fl = rsp.flags.to_ne_bytes();
+        let st = rsp.status.to_ne_bytes();
+        self.0.write::<8>(
+            MappedRing::entry_offset(RX_RING_ENTRY_SIZE, slot),
+            [id[0], id[1], off[0], off[1], fl[0], fl[1], st[0], st[1]],
+        );
+    }
+
+    fn rsp_prod(&self) -> u32 {
+        self.0.read_u32(SRING_RSP_PROD_OFFSET)
+    }
+
+    fn publish_rsp_prod(&mut self, rsp_prod: u32) {
+        self.0.publish_rsp_prod(rsp_prod)
+    }
+
+    fn rsp_event(&self) -> u32 {
+        self.0.read_u32(SRING_RSP_EVENT_OFFSET)
+    }
+
+    fn set_req_event(&mut self, req_event: u32) {
+        self.0.write_u32(SRING_REQ_EVENT_OFFSET, req_event)
+    }
+
+    fn full_barrier(&self) {
+        super::virt_mb()
+    }
+}

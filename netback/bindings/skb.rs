@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+//! An owned `struct sk_buff`.
+
+use super::{ffi, grant::LocalFrame};
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// GSO kinds the netif ring carries (`XEN_NETIF_GSO_TYPE_*`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum GsoKind {
+    /// Not GSO.
+    None,
+    /// TCP over IPv4.
+    TcpV4,
+    /// TCP over IPv6.
+    TcpV6,
+    /// A GSO type the ring cannot carry.
+    Unsupported,
+}
+
+/// What the guest RX path needs to know about a packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SkbInfo {
+    /// Total length.
+    pub(crate) len: u32,
+    /// GSO kind and MSS.
+    pub(crate) gso: GsoKind,
+    /// GSO segment size.
+    pub(crate) gso_size: u16,
+    /// CHECKSUM_PARTIAL: the guest must fill in the checksum.
+    pub(crate) csum_blank: bool,
+    /// The checksum is known good (or will be filled in).
+    pub(crate) data_validated: bool,
+}
+
+/// An owned socket buffer; freed (counted as dropped) on drop.
+///
+/// # Invariants
+///
+/// `ptr` is a valid skb exclusively owned by this value.
+pub(crate) struct SkBuff {
+    ptr: NonNull<kernel::bindings::sk_buff>,
+}
+
+// SAFETY: an exclusively owned skb may move between contexts.
+unsafe impl Send for SkBuff {}
+
+impl SkBuff {
+    /// Takes ownership of a raw skb.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is NULL or a valid skb whose ownership passes to the result.
+    pub(super) unsafe fn from_raw(ptr: *mut kernel::bindings::sk_buff) -> Option<Self> {
+        NonNull::new(ptr).map(|ptr| Self { ptr })
+    }
+
+    /// Gives up ownership.
+    pub(super) fn into_raw(self) -> *mut kernel::bindings::sk_buff {
+        let p = self.ptr.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    pub(super) fn as_raw(&self) -> *mut kernel::bindings::sk_buff {
+        self.ptr.as_ptr()
+    }
+
+    /// Total length in bytes.
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: valid skb.
+        unsafe { ffi::nbrs_skb_len(self.as_raw().cast()) }
+    }
+
+    /// The memory holding byte `pos`: its frame and the number of bytes
+    /// from there to the end of that Xen page (or of the data). `None` past
+    /// the end.
+    pub(crate) fn locate(&self, pos: u32) -> Option<(LocalFrame, u32)> {
+        let mut gfn: u64 = 0;
+        let mut offset: u16 = 0;
+        // SAFETY: valid skb; valid out pointers.
+        let n = unsafe { ffi::nbrs_skb_locate(self.as_raw().cast(), pos, &mut gfn, &mut offset) };
+        if n == 0 {
+            return None;
+        }
+        Some((LocalFrame { gfn, offset }, n))
+    }
+
+    /// Flattens a frag list if any, and reports length, checksum and GSO
+    /// state.
+    pub(crate) fn prepare_to_guest(&mut self) -> Result<SkbInfo> {
+        // SAFETY: all-zero is valid for this plain C struct.
+        let mut raw: ffi::nbrs_skb_info = unsafe { core::mem::zeroed() };
+        // SAFETY: exclusively owned skb; valid out pointer.
+        kernel::error::to_result(unsafe { ffi::nbrs_skb_prepare_to_guest(self.as_raw().cast(), &mut raw) })?;
+        let gso = if raw.gso_unsupported != 0 {
+            GsoKind::Unsupported
+        } else {
+            match raw.gso_type {
+                1 => GsoKind::TcpV4,
+                2 => GsoKind::TcpV6,
+                _ => GsoKind::None,
+            }
+        };
+        Ok(SkbInfo {
+            len: raw.len,
+            gso,
+            gso_size: raw.gso_size,
+            csum_blank: raw.csum_partial != 0,
+            data_validated: raw.data_validated != 0,
+        })
+    }
+
+    /// Records the jiffy by which the packet must have left the RX queue.
+    pub(crate) fn stamp_expires(&mut self, expires: u64) {
+        // SAFETY: exclusively owned skb; the driver owns skb->cb while the
+        // packet is queued.
+        unsafe { ffi::nbrs_skb_stamp_expires(self.as_raw().cast(), expires as _) }
+    }
+
+    /// Frees the skb as successfully consumed (not a drop).
+    pub(crate) fn consume(self) {
+        // SAFETY: we own the skb and give it up.
+        unsafe { ffi::nbrs_skb_consume(self.into_raw().cast()) }
+    }
+}
+
+impl Drop for SkBuff {
+    fn drop(&mut self) {
+        // SAFETY: we own the skb.
+        unsafe { ffi::nbrs_skb_free(self.as_raw().cast()) }
+    }
+}

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+//! netback-rs: Xen's network backend (xen-netback) as a Rust driver.
+//!
+//! Crate root: module declarations and `module!` only. The protocol core
+//! (`netif/`) makes every protocol decision, the binding layer
+//! (`bindings/`) holds all `unsafe`, and the files here follow the C
+//! driver's split: `xenbus` (backend state machine), `interface` (the
+//! vifD.H net_device), `tx` (guest -> backend), `rx` (backend -> guest),
+//! `params` (module parameters).
+
+#[allow(unused_attributes, unreachable_pub, dead_code)]
+#[path = "netif/src/lib.rs"]
+mod netif;
+
+mod bindings;
+#[path = "../grant-pool/mod.rs"]
+mod grant_pool;
+mod interface;
+#[path = "../napi/mod.rs"]
+mod napi;
+mod params;
+mod rx;
+mod tx;
+mod xenbus;
+
+use kernel::prelude::*;
+
+module! {
+    type: NetbackModule,
+    name: "xen_netback_rs",
+    authors: ["netback-rs developers"],
+    description: "Xen backend network device module (Rust)",
+    license: "GPL",
+    alias: ["xen-backend:vif"],
+}
+
+struct NetbackModule {
+    _driver: bindings::xenbus::Registration<xenbus::Backend>,
+}
+
+impl kernel::Module for NetbackModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        if !bindings::xen_domain() {
+            return Err(ENODEV);
+        }
+        params::init();
+        let driver = bindings::xenbus::Registration::register()?;
+        pr_info!("xen_netback_rs: registered backend for devicetype vif\n");
+        Ok(Self { _driver: driver })
+    }
+}

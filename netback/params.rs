@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Module parameters, with xen-netback's names, defaults and meaning.
+//!
+//! | name | default | meaning |
+//! |---|---|---|
+//! | `separate_tx_rx_irq` | true | offer `feature-split-event-channels` |
+//! | `rx_drain_timeout_msecs` | 10000 | a packet queued for the guest longer than this is dropped |
+//! | `rx_stall_timeout_msecs` | 60000 | no guest RX buffers for this long: carrier off |
+//! | `max_queues` | min(8, CPUs) | parsed; this driver runs one queue per VIF |
+//! | `fatal_skb_slots` | 20 (>= 18) | more slots in one packet than this is fatal |
+//! | `hash_cache_size` | 64 | parsed (no control ring yet) |
+//! | `provides_xdp_headroom` | true | offer `feature-xdp-headroom` |
+//!
+//! The parameters are declared in the binding layer's C helper because
+//! `module!` has no bool type and no writable (0644) parameters.
+
+use crate::bindings::params as raw;
+use crate::netif::tx::TxConfig;
+
+/// Applies load-time defaults (max_queues from the CPU count, the
+/// fatal_skb_slots floor of 18).
+pub(crate) fn init() {
+    raw::init();
+}
+
+/// Whether to offer split TX/RX event channels.
+pub(crate) fn separate_tx_rx_irq() -> bool {
+    raw::separate_tx_rx_irq()
+}
+
+/// Drain timeout in milliseconds.
+pub(crate) fn rx_drain_timeout_msecs() -> u32 {
+    raw::rx_drain_timeout_msecs()
+}
+
+/// Stall timeout in milliseconds.
+pub(crate) fn rx_stall_timeout_msecs() -> u32 {
+    raw::rx_stall_timeout_msecs()
+}
+
+/// Queues the module would allow; this driver supports one per VIF.
+pub(crate) fn max_queues() -> u32 {
+    raw::max_queues()
+}
+
+/// Queues offered to frontends (`multi-queue-max-queues`).
+pub(crate) fn offered_queues() -> u32 {
+    max_queues().min(1)
+}
+
+/// Guest TX validation limits.
+pub(crate) fn tx_config() -> TxConfig {
+    TxConfig::new(raw::fatal_skb_slots())
+}
+
+/// Hash cache size (kept for compatibility; no control ring yet).
+#[allow(dead_code)]
+pub(crate) fn hash_cache_size() -> u32 {
+    raw::hash_cache_size()
+}
+
+/// Whether to offer XDP headroom to frontends.
+pub(crate) fn provides_xdp_headroom() -> bool {
+    raw::provides_xdp_headroom()
+}

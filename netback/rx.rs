@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Guest RX (backend -> guest): queued packets are grant-copied into the
+//! buffers the frontend posted on its RX ring.
+//!
+//! Runs in the per-VIF RX worker only (see `napi::rx_worker`). The protocol
+//! core decides how many buffers a packet needs (`rx_slots_needed`), whether
+//! they are posted (`rx_slots_available`, never consuming a ring partially:
+//! XSA-392) and writes every response (`RxPacketWriter`); this file turns
+//! each data step into grant copies (64 per hypercall) and rewrites the
+//! responses of failed copies before publishing.
+
+use crate::bindings::grant::{CopyBatch, COPY_BATCH};
+use crate::bindings::netdev::{Channel, NetDev};
+use crate::bindings::ring::RxSharedRing;
+use crate::bindings::skb::{GsoKind, SkBuff};
+use crate::interface::VifStats;
+use crate::netif::ring::BackRing;
+use crate::netif::rx::{
+    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxPacketInfo,
+    RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
+};
+use crate::netif::wire::{GsoType, RxResponse, NETIF_RSP_ERROR};
+use crate::tx::FatalReason;
+use kernel::prelude::*;
+
+/// What one pass of the RX worker did.
+pub(crate) struct RxOutcome {
+    /// Packets written to the guest.
+    pub(crate) packets: u32,
+    /// Bytes that left the backlog (written or dropped).
+    pub(crate) dequeued_bytes: u32,
+    /// The head packet is waiting for more guest buffers.
+    pub(crate) blocked: bool,
+    /// The worker stopped at its batch limit with packets left.
+    pub(crate) batch_full: bool,
+}
+
+/// What the frontend negotiated for guest RX.
+#[derive(Clone, Copy)]
+pub(crate) struct RxFrontendCaps {
+    /// feature-gso-tcpv4.
+    pub(crate) gso_v4: bool,
+    /// feature-gso-tcpv6.
+    pub(crate) gso_v6: bool,
+}
+
+/// The guest RX side of one queue.
+pub(crate) struct RxQueue {
+    ring: BackRing<RxSharedRing>,
+    cfg: RxConfig,
+    caps: RxFrontendCaps,
+    batch: CopyBatch,
+    /// Per queued copy op: the ring index and response it fills.
+    targets: KVec<(u32, RxResponse)>,
+    /// Packets whose copies are all queued; freed after the batch ran.
+    copied: KVec<SkBuff>,
+    stall: RxStall,
+    timeouts: RxTimeouts,
+    domid: u16,
+}
+
+impl RxQueue {
+    /// Sets up the RX side on an attached ring.
+    pub(crate) fn new(
+        ring: BackRing<RxSharedRing>,
+        cfg: RxConfig,
+        caps: RxFrontendCaps,
+        timeouts: RxTimeouts,
+        now: u64,
+        domid: u16,
+    ) -> Result<Self> {
+        Ok(Self {
+            ring,
+            cfg,
+            caps,
+            batch: CopyBatch::new()?,
+            targets: KVec::with_capacity(COPY_BATCH, GFP_KERNEL)?,
+            copied: KVec::with_capacity(RX_BATCH_SIZE as usize, GFP_KERNEL)?,
+            stall: RxStall::new(now),
+            timeouts,
+            domid,
+        })
+    }
+
+    /// Drain timeout in ticks.
+    pub(crate) fn drain_ticks(&self) -> u64 {
+        self.timeouts.drain
+    }
+
+    fn packet_info(&self, skb: &mut SkBuff) -> Result<RxPacketInfo> {
+        let info = skb.prepare_to_guest()?;
+        let gso = match info.gso {
+            GsoKind::TcpV4 if self.caps.gso_v4 => Some((GsoType::TcpV4, info.gso_size)),
+            GsoKind::TcpV6 if self.caps.gso_v6 => Some((GsoType::TcpV6, info.gso_size)),
+            GsoKind::None => None,
+            // The stack only hands us GSO kinds the features allow; anything
+            // else cannot be described to the guest.
+            _ => return Err(EINVAL),
+        };
+        let csum = if info.csum_blank {
+            RxCsum::Partial
+        } else if info.data_validated {
+            RxCsum::Unnecessary
+        } else {
+            RxCsum::None
+        };
+        Ok(RxPacketInfo { len: info.len, gso, hash: None, csum })
+    }
+
+    /// Runs the queued copies, marks failed ones in their responses and
+    /// frees the packets whose data is now in the guest.
+    fn flush_copies(&mut self) -> core::result::Result<(), FatalReason> {
+        self.batch.submit();
+        let mut result = Ok(());
+        for (i, &(index, rsp)) in self.targets.iter().enumerate() {
+            if !self.batch.ok(i) {
+                let failed = rx_copy_failed_response(rsp, self.batch.status(i));
+                if let Err(e) = self.ring.overwrite_unpublished(index, failed) {
+                    result = Err(e.description());
+                }
+            }
+        }
+        self.targets.clear();
+        self.batch.clear();
+        for skb in self.copied.drain_all() {
+            skb.consume();
+        }
+        result
+    }
+
+    fn queue_copy(&mut self, gref: u32, dest_offset: u16, skb: &SkBuff, pos: u32, len: u32, index: u32, rsp: RxResponse) -> core::result::Result<u32, FatalReason> {
+        let Some((frame, avail)) = skb.locate(pos) else {
+            // The skb is shorter than its length said: fail this buffer.
+            let failed = rx_copy_failed_response(rsp, NETIF_RSP_ERROR);
+            self.ring.overwrite_unpublished(index, failed).map_err(|e| e.description())?;
+            return Ok(len);
+        };
+        let n = len.min(avail);
+        if !self.batch.has_room(1) || self.targets.len() >= COPY_BATCH {
+            self.flush_copies()?;
+        }
+        self.batch
+            .push_to_guest(self.domid, gref, dest_offset, frame, n as u16)
+            .map_err(|_| "copy batch overflow")?;
+        if self.targets.push_within_capacity((index, rsp)).is_err() {
+            return Err("copy target overflow");
+        }
+        Ok(n)
+    }
+
+    /// Writes one packet into guest buffers that are known to be posted.
+    fn write_packet(&mut self, skb: &SkBuff, info: &RxPacketInfo) -> core::result::Result<(), FatalReason> {
+        let mut writer = RxPacketWriter::new(&self.cfg, info);
+        let mut pos: u32 = 0;
+        while let Some(step) = writer.next_step(&mut self.ring).map_err(|e| e.description())? {
+            let RxStep::Data { request, index, dest_offset, len, response } = step else {
+                continue;
+            };
+            let mut remaining = u32::from(len);
+            let mut dst = u32::from(dest_offset);
+            while remaining > 0 {
+                let n = self.queue_copy(request.gref, dst as u16, skb, pos, remaining, index, response)?;
+                if n == 0 {
+                    break;
+                }
+                pos += n;
+                dst += n;
+                remaining = remaining.saturating_sub(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves up to `RX_BATCH_SIZE` queued packets into the guest.
+    pub(crate) fn action(&mut self, dev: &NetDev, stats: &VifStats, now: u64) -> core::result::Result<RxOutcome, FatalReason> {
+        let mut out = RxOutcome { packets: 0, dequeued_bytes: 0, blocked: false, batch_full: false };
+        let mut result = Ok(());
+        let mut blocked_needed = 0;
+        while out.packets < RX_BATCH_SIZE {
+            let Some(mut skb) = dev.rxq_pop() else {
+                break;
+            };
+            let len = skb.len();
+            let info = match self.packet_info(&mut skb) {
+                Ok(i) => i,
+                Err(_) => {
+                    out.dequeued_bytes += len;
+                    stats.tx_dropped.add(1);
+                    continue;
+                }
+            };
+            let needed = rx_slots_needed(&self.cfg, &info);
+            match rx_slots_available(&mut self.ring, needed) {
+                Ok(true) => {}
+                Ok(false) => {
+                    dev.rxq_push_front(skb);
+                    out.blocked = true;
+                    blocked_needed = needed;
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e.description());
+                    break;
+                }
+            }
+            if self.copied.len() >= self.copied.capacity() {
+                if let Err(e) = self.flush_copies() {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if let Err(e) = self.write_packet(&skb, &info) {
+                result = Err(e);
+                break;
+            }
+            out.packets += 1;
+            out.dequeued_bytes += len;
+            stats.tx_packets.add(1);
+            stats.tx_bytes.add(u64::from(len));
+            self.stall.packet_sent(now);
+            if let Err(kernel::alloc::kvec::PushError(skb)) = self.copied.push_within_capacity(skb) {
+                // Capacity was checked above; keep the data alive until the
+                // copies ran regardless.
+                let _ = self.flush_copies();
+                drop(skb);
+            }
+        }
+        if out.packets >= RX_BATCH_SIZE && dev.rxq_len() > 0 {
+            out.batch_full = true;
+        }
+        let flushed = self.flush_copies();
+        if self.ring.push_responses_and_check_notify() {
+            dev.notify(Channel::Rx);
+        }
+        result?;
+        flushed?;
+
+        // Stall detection: carrier off when the guest posts no buffers for
+        // rx_stall_timeout, back on when it does.
+        let posted = self.ring.published_requests().map_err(|e| e.description())?;
+        match self.stall.update(posted, blocked_needed, now, &self.timeouts) {
+            CarrierChange::On => dev.carrier_on(),
+            CarrierChange::Off => {
+                pr_info!("{}: guest RX stalled, carrier off\n", dev.name().to_str().unwrap_or("vif"));
+                dev.carrier_off()
+            }
+            CarrierChange::None => {}
+        }
+        Ok(out)
+    }
+}

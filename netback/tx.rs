@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Guest TX (guest -> backend): requests from the TX ring become skbs.
+//!
+//! Runs in NAPI context only (see `napi::poll`). The protocol core's
+//! `TxAssembler` reads each request slot exactly once and returns a verdict;
+//! accepted packets are grant-copied into an skb from the buffer source
+//! (head: the first `linear_len` <= 128 bytes, the rest packed into page
+//! frags). Copies of many packets share one hypercall batch of up to 64 ops;
+//! after the batch every packet's slots are answered (OKAY or ERROR) and the
+//! good ones go up the stack in ring order.
+
+use crate::bindings::grant::{CopyBatch, COPY_BATCH};
+use crate::bindings::netdev::{Channel, NetDev};
+use crate::bindings::ring::TxSharedRing;
+use crate::bindings::skb::SkBuff;
+use crate::grant_pool::TxBufferSource;
+use crate::interface::VifStats;
+use crate::netif::ring::BackRing;
+use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict, Unlimited};
+use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
+use kernel::prelude::*;
+
+/// A packet whose copies are queued in the current batch.
+struct PendingTx {
+    skb: SkBuff,
+    responses: TxResponsePlan,
+    first_op: usize,
+    nr_ops: usize,
+    csum_blank: bool,
+    data_validated: bool,
+    gso: Option<TxGso>,
+}
+
+/// Why the VIF must be disabled.
+pub(crate) type FatalReason = &'static str;
+
+/// The guest TX side of one queue.
+pub(crate) struct TxQueue {
+    ring: BackRing<TxSharedRing>,
+    assembler: TxAssembler,
+    batch: CopyBatch,
+    pending: KVec<PendingTx>,
+    source: TxBufferSource,
+    domid: u16,
+}
+
+impl TxQueue {
+    /// Sets up the TX side on an attached ring.
+    pub(crate) fn new(ring: BackRing<TxSharedRing>, config: TxConfig, domid: u16) -> Result<Self> {
+        Ok(Self {
+            ring,
+            assembler: TxAssembler::new(config),
+            batch: CopyBatch::new()?,
+            pending: KVec::with_capacity(COPY_BATCH, GFP_KERNEL)?,
+            source: TxBufferSource::FreshPages,
+            domid,
+        })
+    }
+
+    /// The data path in use, for logs.
+    pub(crate) fn source_name(&self) -> &'static str {
+        self.source.name()
+    }
+
+    /// Whether the frontend posted requests we have not consumed
+    /// (`RING_FINAL_CHECK_FOR_REQUESTS`: arms req_event when idle).
+    pub(crate) fn final_check(&mut self) -> core::result::Result<bool, FatalReason> {
+        self.ring.final_check_for_requests().map_err(|e| e.description())
+    }
+
+    fn respond(&mut self, plan: &TxResponsePlan, status: i16) -> core::result::Result<(), FatalReason> {
+        for rsp in plan.responses(status) {
+            self.ring.push_response(rsp).map_err(|e| e.description())?;
+        }
+        Ok(())
+    }
+
+    /// Processes up to `budget` packets. Returns the packets handed to the
+    /// stack, or the reason the frontend must be disabled.
+    pub(crate) fn action(&mut self, dev: &NetDev, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
+        let mut done = 0;
+        let mut result = Ok(());
+        while done < budget {
+            match self.assembler.poll(&mut self.ring, &mut Unlimited) {
+                TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
+                    if let Err(e) = self.queue_packet(dev, stats, &pkt) {
+                        result = Err(e);
+                        break;
+                    }
+                    done += 1;
+                }
+                TxPoll::Verdict(TxVerdict::Drop(d)) => {
+                    stats.rx_errors.add(1);
+                    if let Err(e) = self.respond(&d.responses, NETIF_RSP_ERROR) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                // No multicast filtering (feature-multicast-control is not
+                // offered); acknowledge so the frontend is not confused.
+                TxPoll::Verdict(TxVerdict::Multicast(m)) => {
+                    if let Err(e) = self.respond(&m.responses, NETIF_RSP_OKAY) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                TxPoll::Verdict(TxVerdict::Fatal(f)) => {
+                    result = Err(f.description());
+                    break;
+                }
+                TxPoll::Empty | TxPoll::Incomplete | TxPoll::RateLimited => break,
+            }
+        }
+        let flushed = self.flush(dev, stats);
+        if self.ring.push_responses_and_check_notify() {
+            dev.notify(Channel::Tx);
+        }
+        result?;
+        flushed?;
+        Ok(done)
+    }
+
+    /// Queues the copies of one accepted packet, flushing first when the
+    /// batch has no room for its worst case.
+    fn queue_packet(&mut self, dev: &NetDev, stats: &VifStats, pkt: &TxPacket) -> core::result::Result<(), FatalReason> {
+        let slots = pkt.slots();
+        // Worst case: every slot straddles a destination page boundary, and
+        // the head may straddle one too.
+        let worst = 2 * slots.len() + 2;
+        if !self.batch.has_room(worst) || self.pending.len() >= COPY_BATCH {
+            self.flush(dev, stats)?;
+        }
+        let total = u32::from(pkt.total_size);
+        let linear = u32::from(pkt.linear_len).min(total);
+        let Some(skb) = self.source.alloc_skb(dev, linear, total) else {
+            stats.rx_dropped.add(1);
+            return self.respond(&pkt.response_plan(), NETIF_RSP_ERROR);
+        };
+        let first_op = self.batch.len();
+        let mut pos: u32 = 0;
+        let mut ok = true;
+        'slots: for s in slots {
+            let mut src_off = s.offset;
+            let mut remaining = u32::from(s.size);
+            while remaining > 0 {
+                let Some((frame, avail)) = skb.locate(pos) else {
+                    ok = false;
+                    break 'slots;
+                };
+                let n = remaining.min(avail);
+                // n <= 4096: a slot never crosses its page (validated).
+                if self.batch.push_from_guest(self.domid, s.gref, src_off, frame, n as u16).is_err() {
+                    ok = false;
+                    break 'slots;
+                }
+                pos += n;
+                src_off = src_off.wrapping_add(n as u16);
+                remaining -= n;
+            }
+        }
+        if !ok || pos != total {
+            self.batch.truncate(first_op);
+            stats.rx_errors.add(1);
+            drop(skb);
+            return self.respond(&pkt.response_plan(), NETIF_RSP_ERROR);
+        }
+        let pending = PendingTx {
+            skb,
+            responses: pkt.response_plan(),
+            first_op,
+            nr_ops: self.batch.len() - first_op,
+            csum_blank: pkt.csum_blank,
+            data_validated: pkt.data_validated,
+            gso: pkt.gso,
+        };
+        if let Err(kernel::alloc::kvec::PushError(p)) = self.pending.push_within_capacity(pending) {
+            // Cannot happen (flushed above when full); answer anyway.
+            self.batch.truncate(first_op);
+            let plan = p.responses;
+            drop(p);
+            return self.respond(&plan, NETIF_RSP_ERROR);
+        }
+        Ok(())
+    }
+
+    /// Runs the queued copies, answers every pending packet's slots and
+    /// hands the good packets to the stack.
+    fn flush(&mut self, dev: &NetDev, stats: &VifStats) -> core::result::Result<(), FatalReason> {
+        self.batch.submit();
+        let mut result = Ok(());
+        let mut pending = core::mem::take(&mut self.pending);
+        for mut p in pending.drain_all() {
+            let copied = (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
+            let status = if copied { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR };
+            if let Err(e) = self.respond(&p.responses, status) {
+                result = Err(e);
+            }
+            if !copied {
+                stats.rx_errors.add(1);
+                continue;
+            }
+            let len = p.skb.len();
+            let (gso_type, gso_size) = match p.gso {
+                Some(g) => (g.kind.to_wire(), g.size),
+                None => (0, 0),
+            };
+            match dev.finish_from_guest(&mut p.skb, p.csum_blank, p.data_validated, gso_type, gso_size) {
+                Ok(fixup) => {
+                    if fixup {
+                        stats.rx_gso_checksum_fixup.add(1);
+                    }
+                    stats.rx_packets.add(1);
+                    stats.rx_bytes.add(u64::from(len));
+                    dev.receive(p.skb);
+                }
+                Err(_) => stats.rx_dropped.add(1),
+            }
+        }
+        self.pending = pending;
+        self.batch.clear();
+        result
+    }
+}

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The backend side of xenbus: probe, the state machine, the hotplug-status
+//! deferral, connect/disconnect of the data path and removal.
+//!
+//! Every decision comes from the protocol core (`netif::xenbus_state`,
+//! `netif::negotiate`); this file executes its actions. Serialization: the
+//! xenbus core calls `frontend_changed` and the hotplug watch from the single
+//! xenwatch thread; `inner` is additionally locked against `remove`.
+//! Lock order: `inner` -> `hotplug_watch` -> RTNL. `remove` drops the watch
+//! before taking `inner` (unregistering waits for a running callback, which
+//! may be waiting for `inner`).
+
+use crate::bindings::netdev::VifNetDevice;
+use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
+use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice, XenbusState as RawState};
+use crate::bindings::{jiffies, msecs_to_jiffies};
+use crate::interface::{Attachment, Vif};
+use crate::netif::negotiate::{advertised_keys, negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
+use crate::netif::ring::BackRing;
+use crate::netif::rx::{RxConfig, RxTimeouts};
+use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine, XenbusState};
+use crate::params;
+use crate::rx::{RxFrontendCaps, RxQueue};
+use crate::tx::TxQueue;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{Arc, Mutex};
+use kernel::new_mutex;
+
+/// Advertised keys this driver does not implement yet (no control ring, no
+/// multicast filtering): left out so frontends do not use them.
+const NOT_OFFERED: [&str; 3] = ["feature-ctrl-ring", "feature-multicast-control", "feature-dynamic-multicast-control"];
+
+struct Inner {
+    sm: BackendStateMachine,
+    vif: Option<VifNetDevice<Vif>>,
+}
+
+/// One `backend/vif/<domid>/<handle>` device.
+#[pin_data]
+pub(crate) struct Backend {
+    xdev: XenbusDevice,
+    #[pin]
+    inner: Mutex<Inner>,
+    #[pin]
+    hotplug_watch: Mutex<Option<Watch<Backend>>>,
+}
+
+/// The frontend's xenstore directory, for the negotiation.
+struct FrontendDir<'a>(&'a XenbusDevice);
+
+impl FrontendKeys for FrontendDir<'_> {
+    fn read<'b>(&mut self, key: &Key<'_>, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        let n = self.0.read_frontend_key(key.queue, key.name, buf).ok()?;
+        buf.get(..n)
+    }
+}
+
+fn raw_state(s: XenbusState) -> RawState {
+    RawState::from_raw(s.to_u32() as i32)
+}
+
+fn backend_params() -> BackendParams {
+    BackendParams {
+        max_queues: params::offered_queues(),
+        separate_tx_rx_irq: params::separate_tx_rx_irq(),
+        provides_xdp_headroom: params::provides_xdp_headroom(),
+    }
+}
+
+impl Backend {
+    /// Writes the feature keys of `netback_probe`.
+    fn advertise(xdev: &XenbusDevice) -> Result {
+        for (key, value) in advertised_keys(&backend_params()).iter() {
+            if NOT_OFFERED.contains(key) {
+                continue;
+            }
+            let node = CString::try_from_fmt(fmt!("{}", key))?;
+            if let Err(e) = xdev.write_own_ulong(&node, u64::from(*value)) {
+                xdev.dev_fatal(e, c"writing feature keys");
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes state machine actions. Returns whether the device must be
+    /// unregistered (after `inner` is released).
+    fn run(self: &Arc<Self>, inner: &mut Inner, actions: Actions) -> bool {
+        let mut unregister = false;
+        for action in actions.iter() {
+            match action {
+                Action::Publish(s) => self.xdev.switch_state(raw_state(s)),
+                Action::Connect => {
+                    let watching = self.connect(inner);
+                    let more = inner.sm.connect_done(watching);
+                    unregister |= self.run(inner, more);
+                }
+                Action::Disconnect => {
+                    if let Some(vif) = inner.vif.as_ref() {
+                        vif.data().detach(vif.dev());
+                    }
+                }
+                // xdp-headroom is read at every connect; a change while
+                // connected takes effect on the next one.
+                Action::ReadXdpHeadroom => {}
+                Action::Unregister => unregister = true,
+                Action::FatalBadFrontendState(_) => self.xdev.dev_fatal(EINVAL, c"saw bad state at frontend"),
+            }
+        }
+        unregister
+    }
+
+    /// `connect()`: negotiate, map the rings, bind the event channels, start
+    /// the queue, then watch hotplug-status. Returns whether the watch is
+    /// registered (Connected is then published once the script is done).
+    fn connect(self: &Arc<Self>, inner: &mut Inner) -> bool {
+        let Some(vif) = inner.vif.as_ref() else {
+            return false;
+        };
+        let xdev = &self.xdev;
+        let domid = xdev.otherend_id();
+        let mut fe = FrontendDir(xdev);
+        let cfg = match negotiate(&mut fe, &backend_params()) {
+            Ok(c) => c,
+            Err(e) => {
+                pr_err!("vif{}: negotiation failed: {}\n", domid, e.description());
+                xdev.dev_fatal(Error::from_errno(e.errno()), c"negotiating with the frontend");
+                return false;
+            }
+        };
+        let rings = match negotiate_queue(&mut fe, &cfg, 0) {
+            Ok(r) => r,
+            Err(e) => {
+                pr_err!("vif{}: reading ring references failed: {}\n", domid, e.description());
+                xdev.dev_fatal(Error::from_errno(e.errno()), c"reading ring references");
+                return false;
+            }
+        };
+        let attachment = match Self::map_queue(xdev, &cfg, &rings, domid) {
+            Ok(a) => a,
+            Err(e) => {
+                xdev.dev_fatal(e, c"mapping shared-frames");
+                return false;
+            }
+        };
+        vif.dev().set_frontend_caps(cfg.sg, cfg.gso_tcpv4, cfg.gso_tcpv6, cfg.ip_csum, cfg.ipv6_csum);
+        if let Err(e) = vif.data().attach(vif.dev(), xdev, attachment) {
+            xdev.dev_fatal(e, c"binding event channels");
+            return false;
+        }
+        match Watch::register(xdev, c"hotplug-status", self.clone()) {
+            Ok(w) => {
+                // Replacing drops (unregisters) a watch of an earlier
+                // connection; we are the xenwatch thread, so no waiting.
+                *self.hotplug_watch.lock() = Some(w);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn map_queue(
+        xdev: &XenbusDevice,
+        cfg: &crate::netif::negotiate::NegotiatedConfig,
+        rings: &crate::netif::negotiate::QueueRings,
+        domid: u16,
+    ) -> Result<Attachment> {
+        let tx_map = MappedRing::map(xdev, rings.tx_ring_ref)?;
+        let rx_map = MappedRing::map(xdev, rings.rx_ring_ref)?;
+        let tx_ring = BackRing::attach_checked(TxSharedRing(tx_map)).map_err(|e| {
+            pr_err!("vif{}: TX ring: {}\n", domid, e.description());
+            EIO
+        })?;
+        let rx_ring = BackRing::attach_checked(RxSharedRing(rx_map)).map_err(|e| {
+            pr_err!("vif{}: RX ring: {}\n", domid, e.description());
+            EIO
+        })?;
+        let timeouts = RxTimeouts::for_frontend(
+            cfg.rx_notify,
+            params::rx_drain_timeout_msecs(),
+            params::rx_stall_timeout_msecs(),
+            msecs_to_jiffies,
+        );
+        let tx = TxQueue::new(tx_ring, params::tx_config(), domid)?;
+        let rx = RxQueue::new(
+            rx_ring,
+            RxConfig::new(cfg.xdp_headroom),
+            RxFrontendCaps { gso_v4: cfg.gso_tcpv4, gso_v6: cfg.gso_tcpv6 },
+            timeouts,
+            jiffies(),
+            domid,
+        )?;
+        Ok(Attachment { tx, rx, tx_evtchn: rings.tx_evtchn, rx_evtchn: rings.rx_evtchn })
+    }
+}
+
+impl XenbusBackend for Backend {
+    fn probe(xdev: XenbusDevice) -> Result<Arc<Self>> {
+        Self::advertise(&xdev)?;
+        let handle = match xdev.read_own_ulong(c"handle") {
+            Ok(h) => h,
+            Err(e) => {
+                xdev.dev_fatal(e, c"reading handle");
+                return Err(e);
+            }
+        };
+        let domid = xdev.otherend_id();
+        let handle_dev = xdev.clone();
+        let be = Arc::pin_init(
+            pin_init!(Backend {
+                xdev: handle_dev,
+                inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None }),
+                hotplug_watch <- new_mutex!(None),
+            }),
+            GFP_KERNEL,
+        )?;
+        // The net_device exists before InitWait is published: the toolstack
+        // runs the hotplug script (which bridges vifD.H) once it sees it.
+        let name = CString::try_from_fmt(fmt!("vif{}.{}", domid, handle))?;
+        let state = Arc::pin_init(Vif::new(domid), GFP_KERNEL)?;
+        let netdev = VifNetDevice::new(&name, &xdev, state)?;
+        if let Err(e) = netdev.register() {
+            xdev.dev_fatal(e, c"creating interface");
+            return Err(e);
+        }
+        {
+            let mut inner = be.inner.lock();
+            inner.vif = Some(netdev);
+            let actions = inner.sm.probe();
+            be.run(&mut inner, actions);
+        }
+        xdev.uevent_online(true);
+        Ok(be)
+    }
+
+    fn frontend_changed(self: &Arc<Self>, state: u32) {
+        let unregister = {
+            let mut inner = self.inner.lock();
+            let actions = inner.sm.frontend_changed(state, self.xdev.is_online());
+            self.run(&mut inner, actions)
+        };
+        if unregister {
+            // Calls our remove; `inner` must not be held.
+            self.xdev.unregister();
+        }
+    }
+
+    fn remove(self: Arc<Self>) {
+        let watch = self.hotplug_watch.lock().take();
+        drop(watch);
+        self.xdev.rm_own(c"hotplug-status");
+        let vif = {
+            let mut inner = self.inner.lock();
+            if let Some(vif) = inner.vif.as_ref() {
+                self.xdev.uevent_online(false);
+                vif.data().detach(vif.dev());
+            }
+            inner.vif.take()
+        };
+        // Unregisters and frees the net_device.
+        drop(vif);
+    }
+}
+
+impl WatchHandler for Backend {
+    /// hotplug-status changed: publish the deferred state once the hotplug
+    /// script reports `connected`.
+    fn watch_fired(&self) {
+        let mut buf = [0u8; 32];
+        let Ok(n) = self.xdev.read_own_str(c"hotplug-status", &mut buf) else {
+            return;
+        };
+        let mut inner = self.inner.lock();
+        let actions = inner.sm.hotplug_status(buf.get(..n).unwrap_or(&[]));
+        for action in actions.iter() {
+            if let Action::Publish(s) = action {
+                self.xdev.switch_state(raw_state(s));
+            }
+        }
+    }
+}
