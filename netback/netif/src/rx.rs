@@ -89,9 +89,17 @@ impl RxConfig {
     }
 
     /// Data bytes one guest buffer takes: a page minus the headroom (every
-    /// data slot starts at `xdp_headroom`).
+    /// data slot starts at `xdp_headroom`). The protocol allows headrooms up
+    /// to 0x7FFF, more than a page; such a frontend gets 1 byte per buffer,
+    /// so its packets never fit (see [`rx_packet_fits_ring`]) instead of the
+    /// C driver's out-of-page copies.
     pub const fn bytes_per_slot(&self) -> u32 {
-        XEN_PAGE_SIZE - self.xdp_headroom as u32
+        let room = XEN_PAGE_SIZE.saturating_sub(self.xdp_headroom as u32);
+        if room == 0 {
+            1
+        } else {
+            room
+        }
     }
 }
 
@@ -128,6 +136,13 @@ pub fn rx_data_slots(cfg: &RxConfig, len: u32) -> u32 {
 pub fn rx_slots_needed(cfg: &RxConfig, pkt: &RxPacketInfo) -> u32 {
     let extras = extras_of(cfg, pkt).iter().filter(|e| e.is_some()).count() as u32;
     rx_data_slots(cfg, pkt.len).saturating_add(extras)
+}
+
+/// Whether a packet needing `needed` slots can ever be delivered on a ring
+/// of `ring_size` entries; if not, drop it now rather than hold it until the
+/// drain timeout.
+pub const fn rx_packet_fits_ring(needed: u32, ring_size: u32) -> bool {
+    needed <= ring_size
 }
 
 /// `xenvif_rx_ring_slots_available`: whether at least `needed` buffers are
@@ -284,6 +299,7 @@ impl RxPacketWriter {
             let headroom = u32::from(self.cfg.xdp_headroom);
             let len = self.remaining.min(self.cfg.bytes_per_slot());
             self.remaining -= len;
+            // The C driver reports headroom + length as the status.
             let end = headroom.saturating_add(len);
             let response = rx_data_response(
                 request.id,
@@ -490,6 +506,10 @@ mod tests {
         let x = RxConfig::new(0xFFFF);
         assert_eq!(x.xdp_headroom, 0x7FFF);
         assert_eq!(rx_slots_needed(&RxConfig::new(96), &RxPacketInfo { len: 4096, ..Default::default() }), 3);
+        let huge = RxConfig::new(0x7FFF);
+        assert_eq!(huge.bytes_per_slot(), 1);
+        let n = rx_slots_needed(&huge, &RxPacketInfo { len: 1500, ..Default::default() });
+        assert!(!rx_packet_fits_ring(n, XEN_NETIF_RX_RING_SIZE));
     }
 
     #[test]

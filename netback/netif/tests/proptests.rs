@@ -1,0 +1,487 @@
+//! Property tests: no panics on any guest input, the C driver's decisions
+//! reproduced (TX against a line-by-line model of `xenvif_tx_build_gops`),
+//! and the ring/pool/rate invariants.
+//!
+//! Case counts are kept small enough for the whole suite to run in seconds;
+//! the fuzzers (netback/netif/fuzz) do the long runs.
+
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+use netif::ctrl::{CtrlState, GrantSource, XEN_NETBK_MAX_HASH_MAPPING_SIZE};
+use netif::negotiate::{negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
+use netif::pool::{PoolError, SlotHandle, SlotPool};
+use netif::rate::{parse_rate, CreditLimiter, Rate};
+use netif::ring::{BackRing, MemRing};
+use netif::rx::*;
+use netif::tx::*;
+use netif::wire::*;
+
+// ---------------------------------------------------------------------------
+// Guest TX against a model of the C code.
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Model {
+    Accept { consumed: usize, first_size: u16, nr_cont: usize, gso: Option<TxGso> },
+    Drop { consumed: usize },
+    Mcast { consumed: usize, add: bool },
+    Fatal,
+    /// C: "Asked for N slots but exceeds this limit" / "Missing extra info".
+    OutOfWork,
+}
+
+/// `xenvif_tx_build_gops` for one packet starting at `reqs[0]`, all of
+/// `reqs` published, the ring not limited by responses.
+fn c_model(reqs: &[TxRequest], fatal_skb_slots: usize) -> Model {
+    let mut first = reqs[0];
+    let mut work = reqs.len() as i64 - 1;
+    let mut cons = 1usize;
+    let mut extras: [Option<ExtraInfoRaw>; 5] = [None; 5];
+    if first.flags & NETTXF_EXTRA_INFO != 0 {
+        loop {
+            work -= 1;
+            if work < 0 {
+                return Model::OutOfWork;
+            }
+            let e = ExtraInfoRaw::from_tx_slot(&reqs[cons]);
+            cons += 1;
+            if e.kind == 0 || e.kind >= 6 {
+                return Model::Fatal;
+            }
+            extras[usize::from(e.kind) - 1] = Some(e);
+            if e.flags & 1 == 0 {
+                break;
+            }
+        }
+    }
+    if extras[1].is_some() {
+        return Model::Mcast { consumed: cons, add: true };
+    }
+    if extras[2].is_some() {
+        return Model::Mcast { consumed: cons, add: false };
+    }
+    let mut slots = 0usize;
+    let mut drop = false;
+    if first.flags & NETTXF_MORE_DATA != 0 {
+        loop {
+            if slots as i64 >= work {
+                return Model::OutOfWork;
+            }
+            if slots >= fatal_skb_slots {
+                return Model::Fatal;
+            }
+            if !drop && slots >= 18 {
+                drop = true;
+            }
+            let txp = reqs[cons + slots];
+            if !drop && txp.size > first.size {
+                drop = true;
+            }
+            first.size = first.size.wrapping_sub(txp.size);
+            slots += 1;
+            if u32::from(txp.offset) + u32::from(txp.size) > 4096 {
+                return Model::Fatal;
+            }
+            if txp.flags & NETTXF_MORE_DATA == 0 {
+                break;
+            }
+        }
+    }
+    let consumed = cons + slots;
+    if drop {
+        return Model::Drop { consumed };
+    }
+    if first.size < 14 {
+        return Model::Drop { consumed };
+    }
+    if u32::from(first.offset) + u32::from(first.size) > 4096 {
+        return Model::Fatal;
+    }
+    let mut gso = None;
+    if let Some(g) = extras[0] {
+        let size = u16::from_ne_bytes([g.payload[0], g.payload[1]]);
+        if size == 0 {
+            return Model::Fatal;
+        }
+        let kind = match g.payload[2] {
+            1 => GsoType::TcpV4,
+            2 => GsoType::TcpV6,
+            _ => return Model::Fatal,
+        };
+        gso = Some(TxGso { size, kind });
+    }
+    Model::Accept { consumed, first_size: first.size, nr_cont: slots, gso }
+}
+
+fn data_slot() -> impl Strategy<Value = TxRequest> {
+    (
+        any::<u32>(),
+        prop_oneof![4 => 0u16..256, 1 => 0u16..4200, 1 => any::<u16>()],
+        prop_oneof![6 => 0u16..16, 1 => any::<u16>()],
+        any::<u16>(),
+        prop_oneof![3 => 0u16..1600, 1 => 0u16..20, 1 => any::<u16>()],
+    )
+        .prop_map(|(gref, offset, flags, id, size)| TxRequest { gref, offset, flags, id, size })
+}
+
+fn extra_slot() -> impl Strategy<Value = TxRequest> {
+    (prop_oneof![8 => 1u8..6, 1 => any::<u8>()], 0u8..2, any::<[u8; 6]>(), 0u8..4).prop_map(
+        |(kind, flags, mut payload, gso_type)| {
+            payload[2] = gso_type;
+            ExtraInfoRaw { kind, flags, payload }.to_tx_slot()
+        },
+    )
+}
+
+fn tx_stream() -> impl Strategy<Value = Vec<TxRequest>> {
+    prop::collection::vec(prop_oneof![4 => data_slot(), 1 => extra_slot()], 1..200)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tx_matches_c_model(reqs in tx_stream(), fatal in 18u32..24) {
+        let mut ring = BackRing::new(MemRing::<TxRequest, TxResponse, 256>::new()).unwrap();
+        for r in &reqs {
+            ring.ring_mut().push_request(*r);
+        }
+        let mut asm = TxAssembler::new(TxConfig::new(fatal));
+        let mut pos = 0usize;
+        loop {
+            let before = ring.req_cons();
+            let got = asm.poll(&mut ring, &mut Unlimited);
+            // Every slot is copied exactly once.
+            prop_assert_eq!(ring.ring().request_reads.get(), u64::from(ring.req_cons()));
+            let consumed = ring.req_cons().wrapping_sub(before) as usize;
+            if pos >= reqs.len() {
+                prop_assert_eq!(got, TxPoll::Empty);
+                break;
+            }
+            let model = c_model(&reqs[pos..], fatal as usize);
+            match (model, got) {
+                (Model::OutOfWork, TxPoll::Incomplete) => break,
+                // Both limits hit: C checks the work left first, we check
+                // fatal_skb_slots before waiting; both end fatal in C.
+                (Model::OutOfWork, TxPoll::Verdict(TxVerdict::Fatal(TxFatal::TooManySlots { .. }))) => break,
+                (Model::Fatal, TxPoll::Verdict(TxVerdict::Fatal(f))) => {
+                    prop_assert!(!f.description().is_empty());
+                    break;
+                }
+                (Model::Drop { consumed: c }, TxPoll::Verdict(TxVerdict::Drop(d))) => {
+                    prop_assert_eq!(c, consumed);
+                    prop_assert_eq!(d.slots_consumed() as usize, consumed);
+                    prop_assert_eq!(d.responses.responses(NETIF_RSP_ERROR).count(), consumed);
+                }
+                (Model::Mcast { consumed: c, add }, TxPoll::Verdict(TxVerdict::Multicast(m))) => {
+                    prop_assert_eq!(c, consumed);
+                    prop_assert_eq!(add, m.op == McastOp::Add);
+                    prop_assert_eq!(m.responses.responses(NETIF_RSP_OKAY).count(), consumed);
+                }
+                (Model::Accept { consumed: c, first_size, nr_cont, gso }, TxPoll::Verdict(TxVerdict::Accept(p))) => {
+                    prop_assert_eq!(c, consumed);
+                    prop_assert_eq!(p.ring_slots() as usize, consumed);
+                    prop_assert_eq!(p.first().size, first_size);
+                    prop_assert_eq!(p.continuation().len(), nr_cont);
+                    prop_assert_eq!(p.gso, gso);
+                    prop_assert!(p.slots().len() <= TX_MAX_PACKET_SLOTS);
+                    let total: u32 = p.slots().iter().map(|s| u32::from(s.size)).sum();
+                    prop_assert_eq!(total, u32::from(p.total_size));
+                    for s in p.slots() {
+                        prop_assert!(u32::from(s.offset) + u32::from(s.size) <= 4096);
+                    }
+                    prop_assert!(p.linear_len <= p.first().size);
+                    prop_assert!(p.first().size >= ETH_HLEN);
+                    let mapped: u32 = p.frag_plan().map(|u| match u {
+                        TxSlotUse::Map { slot, .. } => u32::from(slot.size),
+                        TxSlotUse::RespondNow(slot) => { assert_eq!(slot.size, 0); 0 }
+                    }).sum();
+                    prop_assert_eq!(mapped + u32::from(p.linear_len), total);
+                    prop_assert_eq!(p.response_plan().responses(NETIF_RSP_OKAY).count(), consumed);
+                }
+                (m, g) => prop_assert!(false, "model {:?} vs ours {:?} at {}", m, g, pos),
+            }
+            pos += consumed;
+        }
+    }
+
+    /// Arbitrary ring indices and slot contents: never a panic, and a fatal
+    /// error whenever req_prod runs more than a ring ahead.
+    #[test]
+    fn tx_hostile_indices(reqs in prop::collection::vec(any::<(u32, u16, u16, u16, u16)>(), 0..64),
+                          prods in prop::collection::vec(any::<u32>(), 1..8),
+                          start in any::<u32>()) {
+        let mut mem = MemRing::<TxRequest, TxResponse, 64>::new();
+        for (i, (gref, offset, flags, id, size)) in reqs.iter().enumerate() {
+            mem.requests[i % 64] = TxRequest { gref: *gref, offset: *offset, flags: *flags, id: *id, size: *size };
+        }
+        mem.req_prod = start;
+        mem.rsp_prod = start;
+        let mut ring = BackRing::attach_at(mem, start).unwrap();
+        let mut asm = TxAssembler::new(TxConfig::default());
+        for p in prods {
+            ring.ring_mut().req_prod = start.wrapping_add(p % 100);
+            for _ in 0..70 {
+                match asm.poll(&mut ring, &mut Unlimited) {
+                    TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
+                        for r in pkt.response_plan().responses(NETIF_RSP_OKAY) { ring.push_response(r).unwrap(); }
+                    }
+                    TxPoll::Verdict(TxVerdict::Drop(d)) => {
+                        for r in d.responses.responses(NETIF_RSP_ERROR) { ring.push_response(r).unwrap(); }
+                    }
+                    TxPoll::Verdict(TxVerdict::Multicast(m)) => {
+                        for r in m.responses.responses(NETIF_RSP_OKAY) { ring.push_response(r).unwrap(); }
+                    }
+                    TxPoll::Verdict(TxVerdict::Fatal(TxFatal::Ring(_))) => {
+                        prop_assert!(ring.ring().req_prod.wrapping_sub(ring.req_cons()) > 64);
+                        return Ok(());
+                    }
+                    TxPoll::Verdict(TxVerdict::Fatal(_)) => return Ok(()),
+                    _ => break,
+                }
+                ring.push_responses_and_check_notify();
+            }
+            prop_assert!(ring.unanswered() <= 64);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared ring.
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Notification decisions equal the ring.h formula for any indices.
+    #[test]
+    fn ring_notify_formula(start in any::<u32>(), n in 1u32..16, k in 0u32..16, event in any::<u32>()) {
+        let mut mem = MemRing::<TxRequest, TxResponse, 16>::new();
+        mem.req_prod = start;
+        mem.rsp_prod = start;
+        let mut ring = BackRing::attach_at(mem, start).unwrap();
+        for _ in 0..n { ring.ring_mut().push_request(TxRequest::default()); }
+        for _ in 0..n { ring.next_request().unwrap().unwrap(); }
+        let k = k.min(n);
+        for _ in 0..k { ring.push_response(TxResponse::default()).unwrap(); }
+        ring.ring_mut().rsp_event = event;
+        let old = start;
+        let new = start.wrapping_add(k);
+        let expect = new.wrapping_sub(event) < new.wrapping_sub(old);
+        prop_assert_eq!(ring.push_responses_and_check_notify(), expect);
+        prop_assert_eq!(ring.ring().rsp_prod, new);
+        prop_assert_eq!(ring.unanswered(), n - k);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Guest RX.
+
+fn rx_packet() -> impl Strategy<Value = (RxConfig, RxPacketInfo)> {
+    (
+        prop_oneof![2 => Just(0u16), 1 => 0u16..512, 1 => any::<u16>()],
+        prop_oneof![2 => 0u32..70_000, 1 => any::<u32>().prop_map(|x| x % 300_000)],
+        prop::option::of((prop_oneof![Just(GsoType::TcpV4), Just(GsoType::TcpV6)], any::<u16>())),
+        prop::option::of((any::<u32>(), any::<bool>(), any::<bool>())),
+        0u8..3,
+    )
+        .prop_map(|(h, len, gso, hash, csum)| {
+            let csum = match csum { 0 => RxCsum::None, 1 => RxCsum::Partial, _ => RxCsum::Unnecessary };
+            let hash = hash.map(|(value, ipv4, l4)| RxHash { value, ipv4, l4 });
+            (RxConfig::new(h), RxPacketInfo { len, gso, hash, csum })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn rx_writer_consumes_exactly_needed((cfg, pkt) in rx_packet(), short in 0u32..3) {
+        let needed = rx_slots_needed(&cfg, &pkt);
+        prop_assume!(needed <= 256);
+        let mut ring = BackRing::new(MemRing::<RxRequest, RxResponse, 256>::new()).unwrap();
+        let posted = needed.saturating_sub(short);
+        for i in 0..posted {
+            ring.ring_mut().push_request(RxRequest { id: i as u16, pad: 0, gref: i });
+        }
+        let avail = rx_slots_available(&mut ring, needed).unwrap();
+        prop_assert_eq!(avail, posted >= needed);
+        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        let mut data = 0u64;
+        let mut steps = 0u32;
+        loop {
+            match w.next_step(&mut ring) {
+                Ok(Some(RxStep::Data { len, dest_offset, response, index, request })) => {
+                    prop_assert_eq!(dest_offset, cfg.xdp_headroom);
+                    prop_assert_eq!(response.status as i64, i64::from(dest_offset) + i64::from(len));
+                    prop_assert_eq!(request.id as u32, index, "response at its request's index");
+                    data += u64::from(len);
+                }
+                Ok(Some(RxStep::Extra { .. })) => {}
+                Ok(None) => break,
+                Err(RxError::OutOfBuffers) => { prop_assert!(!avail); return Ok(()); }
+                Err(e) => prop_assert!(false, "{:?}", e),
+            }
+            steps += 1;
+        }
+        prop_assert!(avail);
+        prop_assert_eq!(steps, needed);
+        prop_assert_eq!(data, u64::from(pkt.len));
+        ring.push_responses_and_check_notify();
+        let mut more = 0;
+        let mut first = true;
+        let mut extras_seen = 0;
+        while let Some(r) = ring.ring_mut().take_response() {
+            if first {
+                prop_assert_eq!(r.flags & NETRXF_EXTRA_INFO != 0, needed > rx_data_slots(&cfg, pkt.len));
+                first = false;
+            } else if extras_seen < needed - rx_data_slots(&cfg, pkt.len) {
+                extras_seen += 1;
+                continue;
+            }
+            if r.flags & NETRXF_MORE_DATA != 0 { more += 1; }
+        }
+        prop_assert_eq!(more, rx_data_slots(&cfg, pkt.len) - 1);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Control ring.
+
+struct RandomPage(Vec<u8>, bool);
+
+impl GrantSource for RandomPage {
+    fn copy_from_grant(&mut self, _gref: u32, dst: &mut [u8]) -> bool {
+        if !self.1 || dst.len() > self.0.len() {
+            return false;
+        }
+        let n = dst.len();
+        dst.copy_from_slice(&self.0[..n]);
+        true
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ctrl_never_breaks_invariants(
+        queues in 0u32..10,
+        reqs in prop::collection::vec((0u16..9, any::<u32>(), prop_oneof![0u32..200, any::<u32>()], prop_oneof![0u32..200, any::<u32>()]), 1..40),
+        page in prop::collection::vec(prop_oneof![0u8..10, any::<u8>()], 0..4096),
+        ok in any::<bool>(),
+        hashes in prop::collection::vec(any::<u32>(), 8),
+    ) {
+        let mut st = CtrlState::new(queues);
+        let mut g = RandomPage(page, ok);
+        for (id, (kind, d0, d1, d2)) in reqs.into_iter().enumerate() {
+            let d0 = if kind == 5 || kind == 7 || kind == 2 { d0 % 300 } else { d0 };
+            let rsp = st.handle(&CtrlRequest { id: id as u16, kind, data: [d0, d1, d2] }, &mut g);
+            prop_assert_eq!(rsp.id, id as u16);
+            prop_assert!(rsp.status <= XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+            prop_assert!(st.mapping().len() <= XEN_NETBK_MAX_HASH_MAPPING_SIZE as usize);
+            for &q in st.mapping() {
+                prop_assert!(q < queues || q == 0, "entry {} with {} queues", q, queues);
+            }
+            for &h in &hashes {
+                let q = st.select_queue(h);
+                prop_assert!(q < queues.max(1));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pool, rate, negotiation.
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pool_matches_model(ops in prop::collection::vec((any::<bool>(), any::<u8>(), any::<u32>()), 1..300)) {
+        let mut pool: SlotPool<u32, 8> = SlotPool::new();
+        let mut live: HashMap<u16, (SlotHandle, u32)> = HashMap::new();
+        let mut dead: Vec<SlotHandle> = Vec::new();
+        for (alloc, pick, val) in ops {
+            if alloc {
+                match pool.alloc(val) {
+                    Ok(h) => { prop_assert!(live.insert(h.index(), (h, val)).is_none()); }
+                    Err(PoolError::Exhausted) => prop_assert_eq!(live.len(), 8),
+                    Err(e) => prop_assert!(false, "{:?}", e),
+                }
+            } else if !live.is_empty() && pick % 3 != 0 {
+                let key = *live.keys().nth(usize::from(pick) % live.len()).unwrap();
+                let (h, v) = live.remove(&key).unwrap();
+                prop_assert_eq!(pool.complete(h), Ok(v));
+                dead.push(h);
+            } else if !dead.is_empty() {
+                let h = dead[usize::from(pick) % dead.len()];
+                let before = pool.available();
+                prop_assert!(pool.complete(h).is_err(), "stale/double completion refused");
+                prop_assert_eq!(pool.available(), before);
+            }
+            prop_assert_eq!(pool.in_flight(), live.len());
+            for (h, v) in live.values() {
+                prop_assert_eq!(pool.get(*h), Ok(v));
+            }
+        }
+    }
+
+    /// Over any horizon the limiter admits at most the initial credit plus
+    /// one burst per window (and never panics on any clock).
+    #[test]
+    fn rate_bound(bytes in 1u64..1_000_000, window in 1u64..1000, start in any::<u64>(),
+                  sizes in prop::collection::vec(1u64..70_000, 1..300), step in 0u64..50) {
+        let mut l = CreditLimiter::new(Rate { bytes, usec: 0 }, window, start);
+        let mut now = start;
+        let mut sent = 0u64;
+        for s in &sizes {
+            if l.timer().is_some_and(|t| (now.wrapping_sub(t) as i64) >= 0) {
+                l.timer_fired();
+            }
+            if l.admit(*s, now) { sent += s; }
+            now = now.wrapping_add(step);
+        }
+        let elapsed = step * sizes.len() as u64;
+        let burst = bytes.max(131_072);
+        let bound = bytes + burst * (elapsed / window + 2);
+        prop_assert!(sent <= bound, "sent {} bound {}", sent, bound);
+    }
+
+    #[test]
+    fn rate_parse_never_panics(s in "[0-9,]{0,30}|\\PC{0,30}") {
+        let _ = parse_rate(s.as_bytes());
+    }
+
+    #[test]
+    fn negotiate_never_panics(keys in prop::collection::hash_map(
+        prop_oneof![
+            Just("multi-queue-num-queues".to_string()), Just("request-rx-copy".to_string()),
+            Just("feature-sg".to_string()), Just("xdp-headroom".to_string()),
+            Just("ctrl-ring-ref".to_string()), Just("event-channel-ctrl".to_string()),
+            Just("tx-ring-ref".to_string()), Just("rx-ring-ref".to_string()),
+            Just("event-channel".to_string()), Just("queue-1/tx-ring-ref".to_string()),
+            Just("queue-1/rx-ring-ref".to_string()), Just("queue-1/event-channel-tx".to_string()),
+        ],
+        prop_oneof![Just("1".to_string()), Just("2".to_string()), "[0-9]{1,22}", "\\PC{0,30}"],
+        0..12,
+    )) {
+        struct Fe(HashMap<String, String>);
+        impl FrontendKeys for Fe {
+            fn read<'a>(&mut self, key: &Key<'_>, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+                let p = match key.queue { Some(q) => format!("queue-{q}/{}", key.name), None => key.name.into() };
+                let v = self.0.get(&p)?.as_bytes();
+                let n = v.len().min(buf.len());
+                buf[..n].copy_from_slice(&v[..n]);
+                Some(&buf[..n])
+            }
+        }
+        let mut fe = Fe(keys);
+        if let Ok(cfg) = negotiate(&mut fe, &BackendParams::default()) {
+            prop_assert!(cfg.num_queues >= 1 && cfg.num_queues <= 8);
+            prop_assert!(cfg.xdp_headroom <= XEN_NETIF_MAX_XDP_HEADROOM);
+            for q in 0..cfg.num_queues {
+                let _ = negotiate_queue(&mut fe, &cfg, q);
+            }
+        }
+    }
+}
