@@ -754,9 +754,9 @@ void nbrs_vif_rx_work_kick(struct net_device *dev, unsigned long delay)
 	struct nbrs_vif *vif = nbrs_vif(dev);
 
 	if (delay == 0)
-		mod_delayed_work(system_unbound_wq, &vif->rx_work, 0);
+		mod_delayed_work(system_dfl_wq, &vif->rx_work, 0);
 	else
-		queue_delayed_work(system_unbound_wq, &vif->rx_work, delay);
+		queue_delayed_work(system_dfl_wq, &vif->rx_work, delay);
 }
 
 void nbrs_vif_rx_work_cancel(struct net_device *dev)
