@@ -1,0 +1,85 @@
+//! Control ring: arbitrary requests through `ctrl_action` on the in-memory
+//! ring, arbitrary grant page contents and copy failures. Checks: no panic,
+//! one response per request with the request's id and type, mapping entries
+//! always below num_queues, queue selection always in range.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use netif::ctrl::{ctrl_action, CtrlState, GrantSource};
+use netif::ring::{BackRing, MemRing};
+use netif::toeplitz::Flow;
+use netif::wire::*;
+
+#[path = "common.rs"]
+mod common;
+use common::Bytes;
+
+struct Page<'a> {
+    bytes: &'a [u8],
+    fail_every: u8,
+    n: u8,
+}
+
+impl GrantSource for Page<'_> {
+    fn copy_from_grant(&mut self, _gref: u32, dst: &mut [u8]) -> bool {
+        self.n = self.n.wrapping_add(1);
+        if self.fail_every != 0 && self.n % self.fail_every == 0 {
+            return false;
+        }
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = self.bytes.get(i % self.bytes.len().max(1)).copied().unwrap_or(0) % 9;
+        }
+        true
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut b = Bytes(data);
+    let queues = u32::from(b.u8() % 10);
+    let mut st = CtrlState::new(queues);
+    let page_len = usize::from(b.u8());
+    let page_bytes = b.take(page_len);
+    let mut page = Page { bytes: page_bytes, fail_every: b.u8() % 4, n: 0 };
+    let mut ring = BackRing::new(MemRing::<CtrlRequest, CtrlResponse, 128>::new()).unwrap();
+    while !b.is_empty() {
+        let n = b.u8() % 8;
+        let mut sent = Vec::new();
+        for _ in 0..n {
+            let kind = u16::from(b.u8() % 10);
+            let small = |v: u32, b: &mut Bytes| if b.bool() { v % 200 } else { v };
+            let d0 = b.u32();
+            let d0 = small(d0, &mut b);
+            let d1 = b.u32();
+            let d1 = small(d1, &mut b);
+            let d2 = b.u32();
+            let d2 = small(d2, &mut b);
+            let req = CtrlRequest { id: b.u16(), kind, data: [d0, d1, d2] };
+            ring.ring_mut().push_request(req);
+            sent.push(req);
+        }
+        if b.u8() % 16 == 0 {
+            // Hostile req_prod: must be a ring error, never a panic.
+            ring.ring_mut().req_prod = ring.req_cons().wrapping_add(b.u32());
+            if ctrl_action(&mut ring, &mut st, &mut page).is_err() {
+                return;
+            }
+            while ring.ring_mut().take_response().is_some() {}
+            continue;
+        }
+        ctrl_action(&mut ring, &mut st, &mut page).unwrap();
+        for req in sent {
+            let rsp = ring.ring_mut().take_response().unwrap();
+            assert_eq!((rsp.id, rsp.kind), (req.id, req.kind));
+            assert!(rsp.status <= XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+        }
+        assert!(st.mapping().iter().all(|&q| q < queues.max(1)));
+        for _ in 0..4 {
+            let h = b.u32();
+            assert!(st.select_queue(h) < queues.max(1));
+        }
+        let flow = Flow::V4 { src: b.u32().to_be_bytes(), dst: b.u32().to_be_bytes(), ports: if b.bool() { Some((b.u16(), b.u16())) } else { None } };
+        if let Some((h, _)) = st.hash_flow(&flow) {
+            assert!(st.select_queue(h) < queues.max(1));
+        }
+    }
+});
