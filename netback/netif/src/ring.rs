@@ -257,9 +257,9 @@ impl<R: SharedRing> BackRing<R> {
         self.has_unconsumed_requests()
     }
 
-    /// Arms `req_event = req_prod + 1` as `xenvif_rx_ring_slots_available`
-    /// does when waiting for more RX buffers than are posted; returns the
-    /// `req_prod` value used.
+    /// Arms `req_event = req_prod + 1` (then a full barrier), as
+    /// `xenvif_rx_ring_slots_available` does when waiting for more RX buffers
+    /// than are posted: the frontend's next post then raises an event.
     pub fn arm_req_event_after(&mut self, req_prod: u32) {
         self.ring.set_req_event(req_prod.wrapping_add(1));
         self.ring.full_barrier();
