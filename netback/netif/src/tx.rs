@@ -150,6 +150,16 @@ impl TxResponsePlan {
         TxResponsePlan { ids: [0; TX_MAX_IDS], nr_ids: 0, extra_count: 0 }
     }
 
+    /// The responses of one pending slot released on its own (zero-copy
+    /// completion, `xenvif_idx_release`): its `id`, plus `extra_count` NULLs
+    /// if it is a packet's first slot.
+    pub fn single(id: u16, extra_count: u32) -> Self {
+        let mut plan = Self::empty();
+        plan.extra_count = extra_count;
+        plan.push(id);
+        plan
+    }
+
     fn push(&mut self, id: u16) {
         if let Some(slot) = self.ids.get_mut(usize::from(self.nr_ids)) {
             *slot = id;
@@ -274,7 +284,7 @@ impl TxPacket {
 /// How one slot (or the remainder of the first slot) is used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxSlotUse {
-    /// Map this (part of a) slot as a frag. `owes_extra_nulls` is true for the
+    /// Map this (part of a) slot as a frag. `first` is true for the
     /// first slot's remainder: its response carries the NULLs for extras.
     Map {
         /// The region to map.
@@ -820,6 +830,8 @@ mod tests {
         assert_eq!(rsps[1].status, NETIF_RSP_NULL);
         assert_eq!(rsps[2].status, NETIF_RSP_NULL);
         assert_eq!(rsps[5], TxResponse { id: 4, status: 0 });
+        let one: std::vec::Vec<_> = TxResponsePlan::single(1, 2).responses(NETIF_RSP_OKAY).collect();
+        assert_eq!(one, &rsps[..3]);
         assert_eq!(r.ring().request_reads.get(), 6);
     }
 
