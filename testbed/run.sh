@@ -42,7 +42,10 @@ for f in "$SCENARIO" "$TESTBED_DIR/scenarios/$SCENARIO.sh" "$REPO_ROOT/benches/s
     [ -f "$f" ] && { SCENARIO_FILE=$(realpath "$f"); break; }
 done
 [ -n "${SCENARIO_FILE:-}" ] || die "no scenario '$SCENARIO'"
-if pgrep -f qemu-system-x86_64 >/dev/null; then die "another QEMU is running: one testbed at a time"; fi
+# One testbed at a time on this machine: a second run waits for the first.
+mkdir -p "$NETBACK_RS_CACHE"
+exec 9>"$NETBACK_RS_CACHE/testbed.lock"
+if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 9; fi
 
 "$TESTBED_DIR/build-kernel.sh" >/dev/null
 "$TESTBED_DIR/build-images.sh"

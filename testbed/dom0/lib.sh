@@ -177,6 +177,24 @@ measure() {
         return 1
     fi
 }
+# Grant references of guests that dom0 holds mapped or pinned right now, from Xen's own
+# grant table dump: what a leaking backend would keep.
+nbt_grants_held_by_dom0() {
+    xl dmesg -c >/dev/null
+    xl debug-keys g
+    sleep 0.5
+    xl dmesg -c | awk '/grant-table for remote d0 / {skip = 1; next}
+                       /grant-table for remote d/ {skip = 0; next}
+                       !skip && /\[0x[0-9a-f]+\] +0 / {n++} END {print n + 0}'
+}
+# Unreclaimable kernel memory in dom0 (kB): slab that cannot be reclaimed plus vmalloc.
+nbt_kernel_mem_kb() { awk '/^SUnreclaim:|^VmallocUsed:|^Percpu:/ {s += $2} END {print s}' /proc/meminfo; }
+# Domains that are dying but not gone: something still holds their memory.
+nbt_dying_domains() { xl list | awk 'NR > 2 && $1 == "(null)"' | wc -l; }
+vif_wait_gone() {  # vif_wait_gone NAME: the backend removed the netdev
+    for _ in $(seq 1 100); do [ -e "/sys/class/net/$1" ] || return 0; sleep 0.2; done
+    nbt_fail "$1 still exists 20 s after its vif was detached"; return 1
+}
 nbt_mem_used_kb() { awk '/MemTotal/ {t=$2} /MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo; }
 nbt_check_dmesg_clean() {
     local bad; bad=$(dmesg | grep -cE 'WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|Call Trace')
