@@ -44,7 +44,7 @@ done
 [ -n "${SCENARIO_FILE:-}" ] || die "no scenario '$SCENARIO'"
 # One testbed at a time on this machine: a second run waits for the first.
 mkdir -p "$NETBACK_RS_CACHE"
-exec 9>"$NETBACK_RS_CACHE/testbed.lock"
+exec 9>/var/lock/netback-rs-testbed.lock
 if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 9; fi
 
 "$TESTBED_DIR/build-kernel.sh" >/dev/null
