@@ -6,7 +6,7 @@
 # Like run.sh, but a target only runs while no qemu-system process exists:
 # the fuzzer is SIGSTOPped while QEMU runs and resumed afterwards, and it
 # stops after ACTIVE_SECONDS of *unpaused* fuzzing (so the figure is real
-# fuzzing time, not wall time). Two targets run at a time. The corpus
+# fuzzing time, not wall time). ${JOBS:-2} targets run at a time. The corpus
 # persists in corpus/<target>, crashes go to artifacts/<target>/. One
 # summary line per target is appended to ${LOG:-artifacts/polite-fuzz.log}.
 set -euo pipefail
@@ -70,16 +70,14 @@ run_one() {
 }
 
 set +e
+JOBS="${JOBS:-2}"
 i=0
 while [ "$i" -lt "${#TARGETS[@]}" ]; do
-    run_one "${TARGETS[$i]}" &
-    a=$!
-    b=""
-    if [ $((i + 1)) -lt "${#TARGETS[@]}" ]; then
-        run_one "${TARGETS[$((i + 1))]}" &
-        b=$!
-    fi
-    wait "$a"
-    [ -n "$b" ] && wait "$b"
-    i=$((i + 2))
+    pids=()
+    for t in "${TARGETS[@]:$i:$JOBS}"; do
+        run_one "$t" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    i=$((i + JOBS))
 done

@@ -460,7 +460,9 @@ pub enum TxPoll {
     /// Part of a packet is consumed and held; wait for the frontend.
     Incomplete,
     /// The credit gate refused the next packet; it is held until the gate
-    /// admits it (poll again after the credit timer fires).
+    /// admits it. Poll again when the credit timer fires; until then do not
+    /// reschedule on pending requests (C: `if (!queue->rate_limited)
+    /// xenvif_napi_schedule_or_enable_events()`), or the poll would spin.
     RateLimited,
 }
 
