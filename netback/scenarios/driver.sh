@@ -49,10 +49,13 @@ measure tcp_stream_after_cycles dom0 "$ip1" TCP_STREAM dir=dom0-domu1
 
 # xl destroy while traffic flows both ways through guest 2's vif.
 timeout 40 netperf -H "$ip2" -t TCP_STREAM -l 30 >/dev/null 2>&1 &
+np_a=$!
 timeout 40 netperf -H "$ip2" -t TCP_MAERTS -l 30 >/dev/null 2>&1 &
+np_b=$!
 sleep 4
 xl destroy domu2 || nbt_fail "xl destroy domu2"
-wait
+# Only the netperfs: a bare "wait" also waits for the guest console copiers, forever.
+wait $np_a $np_b
 for _ in $(seq 1 50); do ls /sys/class/net | grep -q "^$vif2\$" || break; sleep 0.2; done
 ls /sys/class/net | grep -q "^$vif2\$" && nbt_fail "$vif2 still exists after destroy"
 ping -c 3 -W 2 "$ip1" >/dev/null || nbt_fail "guest 1 lost connectivity after guest 2 was destroyed"
