@@ -362,6 +362,12 @@ impl<T: VifOps> VifNetDevice<T> {
         Some((unsafe { t.as_ref() }, NetDev { ptr }))
     }
 
+    /// C entry point for `ndo_open`.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn open_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> kernel::ffi::c_int {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx(data, dev) } {
@@ -373,6 +379,12 @@ impl<T: VifOps> VifNetDevice<T> {
         }
     }
 
+    /// C entry point for `ndo_stop`.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn stop_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) {
         // SAFETY: called by C with the registered data and its device.
         if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
@@ -380,6 +392,12 @@ impl<T: VifOps> VifNetDevice<T> {
         }
     }
 
+    /// C entry point for `ndo_start_xmit` (owns `skb`).
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn start_xmit_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, skb: *mut kernel::bindings::sk_buff) {
         // SAFETY: ndo_start_xmit hands us ownership of a valid skb.
         let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
@@ -391,6 +409,12 @@ impl<T: VifOps> VifNetDevice<T> {
         }
     }
 
+    /// C entry point for `ndo_get_stats64`.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn stats_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, out: *mut ffi::nbrs_stats64) {
         // SAFETY: called by C with the registered data and its device.
         let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
@@ -411,6 +435,12 @@ impl<T: VifOps> VifNetDevice<T> {
         out.rx_errors = s.rx_errors;
     }
 
+    /// C entry point for the NAPI poll.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn napi_poll_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, budget: kernel::ffi::c_int) -> kernel::ffi::c_int {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx(data, dev) } {
@@ -419,6 +449,12 @@ impl<T: VifOps> VifNetDevice<T> {
         }
     }
 
+    /// C entry point for the RX worker.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn rx_work_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) {
         // SAFETY: called by C with the registered data and its device.
         if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
@@ -426,6 +462,12 @@ impl<T: VifOps> VifNetDevice<T> {
         }
     }
 
+    /// C entry point for the TX event IRQ.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn tx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> bool {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx(data, dev) } {
@@ -434,6 +476,12 @@ impl<T: VifOps> VifNetDevice<T> {
         }
     }
 
+    /// C entry point for the RX event IRQ.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
     unsafe extern "C" fn rx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> bool {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx(data, dev) } {
