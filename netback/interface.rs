@@ -360,6 +360,7 @@ impl VifOps for Vif {
             rx_dropped: s.rx_dropped.get(),
             tx_dropped: s.tx_dropped.get(),
             rx_errors: s.rx_errors.get(),
+            rx_gso_checksum_fixup: s.rx_gso_checksum_fixup.get(),
         }
     }
 

@@ -396,9 +396,44 @@ static const struct net_device_ops nbrs_netdev_ops = {
 	.ndo_validate_addr = eth_validate_addr,
 };
 
+/* xen-netback's `ethtool -S` names. The zero-copy counters stay 0 while
+ * guest TX uses grant copy. */
+static const char nbrs_stat_names[][ETH_GSTRING_LEN] = {
+	"rx_gso_checksum_fixup",
+	"tx_zerocopy_sent",
+	"tx_zerocopy_success",
+	"tx_zerocopy_fail",
+	"tx_frag_overflow",
+};
+
+static int nbrs_get_sset_count(struct net_device *dev, int sset)
+{
+	return sset == ETH_SS_STATS ? ARRAY_SIZE(nbrs_stat_names) : -EINVAL;
+}
+
+static void nbrs_get_strings(struct net_device *dev, u32 sset, u8 *data)
+{
+	if (sset == ETH_SS_STATS)
+		memcpy(data, nbrs_stat_names, sizeof(nbrs_stat_names));
+}
+
+static void nbrs_get_ethtool_stats(struct net_device *dev,
+				   struct ethtool_stats *stats, u64 *data)
+{
+	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_stats64 st = {};
+
+	vif->ops->get_stats64(vif->data, dev, &st);
+	memset(data, 0, sizeof(u64) * ARRAY_SIZE(nbrs_stat_names));
+	data[0] = st.rx_gso_checksum_fixup;
+}
+
 static const struct ethtool_ops nbrs_ethtool_ops = {
 	.get_link = ethtool_op_get_link,
 	.get_ts_info = ethtool_op_get_ts_info,
+	.get_sset_count = nbrs_get_sset_count,
+	.get_strings = nbrs_get_strings,
+	.get_ethtool_stats = nbrs_get_ethtool_stats,
 };
 
 static int nbrs_napi_poll(struct napi_struct *napi, int budget)

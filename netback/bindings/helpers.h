@@ -89,6 +89,7 @@ s16 nbrs_gntcopy_status(const struct gnttab_copy *op);
 /* ---- the VIF net_device */
 struct nbrs_stats64 {
 	u64 rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped, rx_errors;
+	u64 rx_gso_checksum_fixup;
 };
 
 struct nbrs_vif_ops {

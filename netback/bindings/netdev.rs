@@ -31,6 +31,8 @@ pub(crate) struct Stats64 {
     pub(crate) tx_dropped: u64,
     /// Malformed guest packets.
     pub(crate) rx_errors: u64,
+    /// GSO packets from the guest without csum_blank (fixed up).
+    pub(crate) rx_gso_checksum_fixup: u64,
 }
 
 /// Which event channel (same IRQ when the frontend uses one channel).
@@ -433,6 +435,7 @@ impl<T: VifOps> VifNetDevice<T> {
         out.rx_dropped = s.rx_dropped;
         out.tx_dropped = s.tx_dropped;
         out.rx_errors = s.rx_errors;
+        out.rx_gso_checksum_fixup = s.rx_gso_checksum_fixup;
     }
 
     /// C entry point for the NAPI poll.
