@@ -206,6 +206,16 @@ impl Vif {
         pr_info!("{}: frontend disconnected\n", dev.name().to_str().unwrap_or("vif"));
     }
 
+    /// The frontend changed its XDP headroom (Reconfiguring); takes effect
+    /// for the next packet written to the guest.
+    pub(crate) fn set_xdp_headroom(&self, headroom: u16) {
+        let mut guard = self.rx.lock();
+        let rx: &mut Option<RxQueue> = &mut guard;
+        if let Some(q) = rx.as_mut() {
+            q.set_xdp_headroom(headroom);
+        }
+    }
+
     /// Guest TX work for NAPI: returns packets processed.
     pub(crate) fn tx_action(&self, dev: &NetDev, budget: i32) -> i32 {
         let result = {

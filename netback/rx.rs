@@ -82,6 +82,11 @@ impl RxQueue {
         })
     }
 
+    /// Applies a new XDP headroom (frontend Reconfiguring).
+    pub(crate) fn set_xdp_headroom(&mut self, headroom: u16) {
+        self.cfg = RxConfig::new(headroom);
+    }
+
     /// Drain timeout in ticks.
     pub(crate) fn drain_ticks(&self) -> u64 {
         self.timeouts.drain

@@ -15,7 +15,9 @@ use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice, XenbusState as RawState};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::{Attachment, Vif};
-use crate::netif::negotiate::{advertised_keys, negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
+use crate::netif::negotiate::{
+    advertised_keys, negotiate, negotiate_queue, read_xdp_headroom, BackendParams, FrontendKeys, Key,
+};
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine, XenbusState};
@@ -101,9 +103,12 @@ impl Backend {
                         vif.data().detach(vif.dev());
                     }
                 }
-                // xdp-headroom is read at every connect; a change while
-                // connected takes effect on the next one.
-                Action::ReadXdpHeadroom => {}
+                Action::ReadXdpHeadroom => {
+                    if let Some(vif) = inner.vif.as_ref() {
+                        let headroom = read_xdp_headroom(&mut FrontendDir(&self.xdev));
+                        vif.data().set_xdp_headroom(headroom);
+                    }
+                }
                 Action::Unregister => unregister = true,
                 Action::FatalBadFrontendState(_) => self.xdev.dev_fatal(EINVAL, c"saw bad state at frontend"),
             }
