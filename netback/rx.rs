@@ -73,7 +73,7 @@ impl RxQueue {
             ring,
             cfg,
             caps,
-            batch: CopyBatch::new()?,
+            batch: CopyBatch::new(COPY_BATCH)?,
             targets: KVec::with_capacity(COPY_BATCH, GFP_KERNEL)?,
             copied: KVec::with_capacity(RX_BATCH_SIZE as usize, GFP_KERNEL)?,
             stall: RxStall::new(now),

@@ -9,7 +9,7 @@
 //! after the batch every packet's slots are answered (OKAY or ERROR) and the
 //! good ones go up the stack in ring order.
 
-use crate::bindings::grant::{CopyBatch, COPY_BATCH};
+use crate::bindings::grant::CopyBatch;
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::TxSharedRing;
 use crate::bindings::skb::SkBuff;
@@ -19,6 +19,12 @@ use crate::netif::ring::BackRing;
 use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict, Unlimited};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use kernel::prelude::*;
+
+/// Copy ops per guest TX hypercall: a whole poll's worth of packets (like
+/// xen-netback's tx_copy_ops), so GSO packets of ~20-40 ops each share it.
+const TX_COPY_BATCH: usize = 256;
+/// Packets per guest TX batch (the NAPI weight).
+const TX_PENDING_MAX: usize = 64;
 
 /// A packet whose copies are queued in the current batch.
 struct PendingTx {
@@ -50,8 +56,8 @@ impl TxQueue {
         Ok(Self {
             ring,
             assembler: TxAssembler::new(config),
-            batch: CopyBatch::new()?,
-            pending: KVec::with_capacity(COPY_BATCH, GFP_KERNEL)?,
+            batch: CopyBatch::new(TX_COPY_BATCH)?,
+            pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
             source: TxBufferSource::FreshPages,
             domid,
         })
@@ -127,7 +133,7 @@ impl TxQueue {
         // Worst case: every slot straddles a destination page boundary, and
         // the head may straddle one too.
         let worst = 2 * slots.len() + 2;
-        if !self.batch.has_room(worst) || self.pending.len() >= COPY_BATCH {
+        if !self.batch.has_room(worst) || self.pending.len() >= TX_PENDING_MAX {
             self.flush(dev, stats)?;
         }
         let total = u32::from(pkt.total_size);

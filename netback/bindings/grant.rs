@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Grant copy: batches of up to 64 `struct gnttab_copy` per hypercall.
+//! Grant copy: batches of `struct gnttab_copy`, one hypercall per batch
+//! (64 for guest RX as xen-netback; guest TX batches a whole NAPI poll).
 
 use super::ffi;
 use kernel::prelude::*;
 
-/// Copy ops per `gnttab_batch_copy` hypercall.
+/// Copy ops per `gnttab_batch_copy` hypercall on the guest RX path.
 pub(crate) const COPY_BATCH: usize = 64;
 
 /// `GNTST_okay`.
@@ -21,20 +22,17 @@ pub(crate) struct LocalFrame {
 
 /// A reusable batch of grant copy operations.
 pub(crate) struct CopyBatch {
-    ops: KBox<[ffi::gnttab_copy; COPY_BATCH]>,
+    ops: KVec<ffi::gnttab_copy>,
     len: usize,
 }
 
 impl CopyBatch {
-    /// Allocates an empty batch.
-    pub(crate) fn new() -> Result<Self> {
-        let mut ops = KBox::<[ffi::gnttab_copy; COPY_BATCH]>::new_uninit(GFP_KERNEL)?;
+    /// Allocates an empty batch of up to `capacity` ops.
+    pub(crate) fn new(capacity: usize) -> Result<Self> {
         // SAFETY: `gnttab_copy` is plain old data for which all-zero bytes
-        // are a valid value; we zero the whole array before assuming init.
-        let ops = unsafe {
-            ops.as_mut_ptr().write_bytes(0, 1);
-            ops.assume_init()
-        };
+        // are a valid value.
+        let zero: ffi::gnttab_copy = unsafe { core::mem::zeroed() };
+        let ops = KVec::from_elem(zero, capacity, GFP_KERNEL)?;
         Ok(Self { ops, len: 0 })
     }
 
@@ -45,7 +43,7 @@ impl CopyBatch {
 
     /// Room for `n` more ops?
     pub(crate) fn has_room(&self, n: usize) -> bool {
-        self.len + n <= COPY_BATCH
+        self.len + n <= self.ops.len()
     }
 
     /// Drops all queued ops.
