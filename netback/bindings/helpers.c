@@ -788,10 +788,13 @@ void nbrs_vif_rx_work_kick(struct net_device *dev, unsigned long delay)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
 
-	if (delay == 0)
-		mod_delayed_work(system_dfl_wq, &vif->rx_work, 0);
-	else
+	if (delay)
 		queue_delayed_work(system_dfl_wq, &vif->rx_work, delay);
+	/* Cheap when already queued (the per-packet case); only a pending
+	 * timer (a drain/stall recheck) needs pulling in. */
+	else if (!queue_delayed_work(system_dfl_wq, &vif->rx_work, 0) &&
+		 timer_pending(&vif->rx_work.timer))
+		mod_delayed_work(system_dfl_wq, &vif->rx_work, 0);
 }
 
 void nbrs_vif_rx_work_cancel(struct net_device *dev)
@@ -801,6 +804,8 @@ void nbrs_vif_rx_work_cancel(struct net_device *dev)
 
 /* ------------------------------------------------------------------ */
 /* sk_buff */
+
+#define NBRS_TX_PAGE_ORDER 2
 
 struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int linear,
 				  unsigned int total)
@@ -817,15 +822,25 @@ struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int linear,
 	skb_put(skb, linear);
 	rest = total - linear;
 	while (rest) {
-		unsigned int chunk = min_t(unsigned int, rest, PAGE_SIZE);
-		struct page *page;
+		/* 16 KiB compound pages cut the allocations (and frags) of a
+		 * 64 KiB GSO packet by four; order 0 under fragmentation. */
+		unsigned int order = rest > PAGE_SIZE ? NBRS_TX_PAGE_ORDER : 0;
+		struct page *page = NULL;
+		unsigned int chunk;
 
 		if (i >= MAX_SKB_FRAGS)
 			goto fail;
-		page = alloc_page(GFP_ATOMIC | __GFP_NOWARN);
+		if (order)
+			page = alloc_pages(GFP_ATOMIC | __GFP_NOWARN | __GFP_COMP |
+					   __GFP_NORETRY, order);
+		if (!page) {
+			order = 0;
+			page = alloc_page(GFP_ATOMIC | __GFP_NOWARN);
+		}
 		if (!page)
 			goto fail;
-		skb_add_rx_frag(skb, i, page, 0, chunk, PAGE_SIZE);
+		chunk = min_t(unsigned int, rest, PAGE_SIZE << order);
+		skb_add_rx_frag(skb, i, page, 0, chunk, PAGE_SIZE << order);
 		i++;
 		rest -= chunk;
 	}
