@@ -42,11 +42,14 @@ fi
 # 3. Configure: allnoconfig plus our fragment; every fragment line must reach .config.
 cd "$KERNEL_TREE"
 make -s rustavailable >/dev/null || die "the Rust toolchain does not satisfy this kernel (make rustavailable)"
-if [ ! -f .config ] || [ "$FRAGMENT" -nt .config ]; then
+# Reconfigure when the fragment's content changed (a fresh checkout's mtime says nothing).
+fragment_sum=$(sha1sum < "$FRAGMENT")
+if [ ! -f .config ] || [ "$(cat .netback-rs-fragment 2>/dev/null)" != "$fragment_sum" ]; then
     log "configuring (allnoconfig + $FRAGMENT)"
     make -s KCONFIG_ALLCONFIG="$FRAGMENT" allnoconfig >&2
     missing=$(grep -E '^CONFIG_' "$FRAGMENT" | while IFS= read -r l; do grep -qxF "$l" .config || echo "$l"; done)
     [ -z "$missing" ] || die "fragment lines that did not reach .config (a dependency forbids them): $missing"
+    echo "$fragment_sum" > .netback-rs-fragment
 fi
 
 # 4. Build and stage (bzImage for Xen's multiboot, vmlinux ELF for xl, modules).
