@@ -111,12 +111,13 @@ impl Vif {
 
     /// Disables the VIF after a frontend protocol violation (any context).
     /// The RX worker turns the carrier off; nothing else is processed.
-    pub(crate) fn fatal(&self, dev: &NetDev, reason: FatalReason) {
+    pub(crate) fn fatal(&self, dev: &NetDev, path: &str, reason: FatalReason) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
             pr_err!(
-                "{}: fatal error from frontend (domain {}): {}; disabling the interface\n",
+                "{}: fatal error from frontend (domain {}) on the {} path: {}; disabling the interface\n",
                 dev.name().to_str().unwrap_or("vif"),
                 self.domid,
+                path,
                 reason
             );
         }
@@ -229,7 +230,7 @@ impl Vif {
         match result {
             Ok(n) => n,
             Err(reason) => {
-                self.fatal(dev, reason);
+                self.fatal(dev, "guest TX", reason);
                 0
             }
         }
@@ -249,7 +250,7 @@ impl Vif {
         match more {
             Ok(true) => dev.napi_schedule(),
             Ok(false) => dev.lateeoi(Channel::Tx),
-            Err(reason) => self.fatal(dev, reason),
+            Err(reason) => self.fatal(dev, "guest TX", reason),
         }
     }
 
@@ -281,7 +282,7 @@ impl Vif {
         let out = match result {
             Ok(out) => out,
             Err(reason) => {
-                self.fatal(dev, reason);
+                self.fatal(dev, "guest RX", reason);
                 return RxNext::Idle;
             }
         };

@@ -234,7 +234,9 @@ impl RxQueue {
             out.batch_full = true;
         }
         let flushed = self.flush_copies();
-        if self.ring.push_responses_and_check_notify() {
+        // On a ring error a packet may be half written: publish nothing, the
+        // VIF is being disabled.
+        if result.is_ok() && flushed.is_ok() && self.ring.push_responses_and_check_notify() {
             dev.notify(Channel::Rx);
         }
         result?;
