@@ -28,7 +28,7 @@ measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2
 measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1
 measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2
 ping -c 3 -W 2 -M do -s 8972 "$ip1" >/dev/null || nbt_fail "jumbo ping dom0 -> domu1"
-domu_exec 1 "ping -c 3 -W 2 -M do -s 8972 $ip2 >/dev/null && echo PING-OK" | grep -q PING-OK || nbt_fail "jumbo ping domu1 -> domu2"
+domu_exec 1 "ping -c 3 -W 2 -s 8972 $ip2 >/dev/null && echo PING-OK" | grep -q PING-OK || nbt_fail "jumbo ping domu1 -> domu2"
 measure tcp_stream_mtu9000 dom0 "$ip1" TCP_STREAM dir=dom0-domu1
 measure tcp_stream_mtu9000 1 "$ip2" TCP_STREAM dir=domu1-domu2
 # Back to 1500 in dom0 (a re-attached vif starts at 1500; dom0<->guest TCP
