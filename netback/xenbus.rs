@@ -12,7 +12,7 @@
 
 use crate::bindings::netdev::VifNetDevice;
 use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
-use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice, XenbusState as RawState};
+use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::{Attachment, Vif};
 use crate::netif::negotiate::{
@@ -20,7 +20,7 @@ use crate::netif::negotiate::{
 };
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts};
-use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine, XenbusState};
+use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
 use crate::params;
 use crate::rx::{RxFrontendCaps, RxQueue};
 use crate::tx::TxQueue;
@@ -58,10 +58,6 @@ impl FrontendKeys for FrontendDir<'_> {
     }
 }
 
-fn raw_state(s: XenbusState) -> RawState {
-    RawState::from_raw(s.to_u32() as i32)
-}
-
 fn backend_params() -> BackendParams {
     BackendParams {
         max_queues: params::offered_queues(),
@@ -92,7 +88,7 @@ impl Backend {
         let mut unregister = false;
         for action in actions.iter() {
             match action {
-                Action::Publish(s) => self.xdev.switch_state(raw_state(s)),
+                Action::Publish(s) => self.xdev.switch_state(s),
                 Action::Connect => {
                     let watching = self.connect(inner);
                     let more = inner.sm.connect_done(watching);
@@ -280,7 +276,7 @@ impl WatchHandler for Backend {
         let actions = inner.sm.hotplug_status(buf.get(..n).unwrap_or(&[]));
         for action in actions.iter() {
             if let Action::Publish(s) = action {
-                self.xdev.switch_state(raw_state(s));
+                self.xdev.switch_state(s);
             }
         }
     }

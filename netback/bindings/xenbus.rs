@@ -10,59 +10,9 @@ use kernel::prelude::*;
 use kernel::str::{CStrExt, CString};
 use kernel::sync::Arc;
 
-/// `enum xenbus_state`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum XenbusState {
-    /// 0
-    Unknown,
-    /// 1
-    Initialising,
-    /// 2
-    InitWait,
-    /// 3
-    Initialised,
-    /// 4
-    Connected,
-    /// 5
-    Closing,
-    /// 6
-    Closed,
-    /// 7
-    Reconfiguring,
-    /// 8
-    Reconfigured,
-}
-
-impl XenbusState {
-    /// From the C value; anything unknown maps to `Unknown`.
-    pub(crate) fn from_raw(v: i32) -> Self {
-        match v {
-            1 => Self::Initialising,
-            2 => Self::InitWait,
-            3 => Self::Initialised,
-            4 => Self::Connected,
-            5 => Self::Closing,
-            6 => Self::Closed,
-            7 => Self::Reconfiguring,
-            8 => Self::Reconfigured,
-            _ => Self::Unknown,
-        }
-    }
-
-    fn to_raw(self) -> i32 {
-        match self {
-            Self::Unknown => 0,
-            Self::Initialising => 1,
-            Self::InitWait => 2,
-            Self::Initialised => 3,
-            Self::Connected => 4,
-            Self::Closing => 5,
-            Self::Closed => 6,
-            Self::Reconfiguring => 7,
-            Self::Reconfigured => 8,
-        }
-    }
-}
+// The protocol core's `XenbusState` is the one state type: its discriminants are the C
+// `enum xenbus_state` values.
+use crate::netif::xenbus_state::XenbusState;
 
 /// A reference-counted handle on a `struct xenbus_device`.
 ///
@@ -201,7 +151,7 @@ impl XenbusDevice {
     pub(crate) fn switch_state(&self, state: XenbusState) {
         // SAFETY: live device. Failures are reported by xenbus itself
         // (xenbus_switch_state calls xenbus_dev_fatal).
-        let _ = unsafe { ffi::nbrs_xenbus_switch_state(self.as_raw(), state.to_raw()) };
+        let _ = unsafe { ffi::nbrs_xenbus_switch_state(self.as_raw(), state.to_u32() as i32) };
     }
 
     /// `xenbus_dev_fatal()`: logs, records `error` in xenstore and moves the
