@@ -496,11 +496,11 @@ impl<T: VifOps> VifNetDevice<T> {
 
 impl<T: VifOps> Drop for VifNetDevice<T> {
     fn drop(&mut self) {
-        // SAFETY: the device was allocated in `new`; unregistering (if
-        // registered) closes it, then no callback can start: IRQs are
-        // unbound, the worker cancelled and NAPI deleted inside
-        // nbrs_vif_free before the memory goes. `data`/`_ops` are released
-        // after this body, i.e. after the device is gone.
+        // Unregistering (if registered) closes the device, then no callback
+        // can start: IRQs are unbound, the worker cancelled and NAPI deleted
+        // inside nbrs_vif_free before the memory goes. `data`/`_ops` are
+        // released after this body, i.e. after the device is gone.
+        // SAFETY: the device was allocated in `new` and is torn down once, here.
         unsafe {
             ffi::nbrs_vif_unregister(self.dev.raw().cast());
             ffi::nbrs_vif_unbind_irqs(self.dev.raw().cast());
