@@ -61,12 +61,19 @@ impl MappedRing {
         unsafe { self.vaddr.as_ptr().add(offset).cast::<[u8; N]>().write_volatile(bytes) }
     }
 
-    /// Reads a naturally aligned little-endian u32 (ring indices).
+    /// Reads a naturally aligned u32 (ring indices) in one load.
+    ///
+    /// Must not go through `read::<4>`: a volatile `[u8; 4]` read compiles
+    /// to four byte loads, and an index the guest bumps across a byte carry
+    /// (0x1ff -> 0x200) then reads torn (0x2ff), which looked like an
+    /// impossible request count and disabled healthy VIFs under load.
     pub(crate) fn read_u32(&self, offset: usize) -> u32 {
-        if offset % 4 != 0 {
+        if offset % 4 != 0 || offset + 4 > XEN_PAGE_SIZE {
             return 0;
         }
-        u32::from_le_bytes(self.read::<4>(offset))
+        // SAFETY: in bounds and 4-byte aligned (page-aligned base), so this
+        // is a single 32-bit load and the guest's index is never seen torn.
+        u32::from_le(unsafe { self.vaddr.as_ptr().add(offset).cast::<u32>().read_volatile() })
     }
 
     /// Writes a naturally aligned u32 (ring indices) in one store.
