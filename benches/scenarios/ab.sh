@@ -23,12 +23,4 @@ bench_round() {
     fi
 }
 
-for r in $(seq 1 $NBT_ROUNDS); do
-    order=$NBT_BACKENDS
-    [ $((r % 2)) = 0 ] && order=$(echo $NBT_BACKENDS | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
-    for b in $order; do
-        backend_swap "$b" || nbt_die "could not switch to backend $b"
-        nbt_stamp "round $r on backend $b"
-        bench_round "$r"
-    done
-done
+ab_rounds bench_round

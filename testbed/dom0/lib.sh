@@ -200,3 +200,50 @@ nbt_check_dmesg_clean() {
     local bad; bad=$(dmesg | grep -cE 'WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|Call Trace')
     [ "$bad" = 0 ]
 }
+# iperf3_run FROM TO STREAMS SECONDS [iperf3 options]: FROM is dom0 or a guest index; prints
+# "Mbit/s received" summed over the parallel streams (from iperf3's JSON report).
+iperf3_run() {
+    local from=$1 to=$2 n=$3 len=$4; shift 4
+    local cmd="iperf3 -c $to -P $n -t $len -J $*" out
+    if [ "$from" = dom0 ]; then out=$(timeout $((len + 60)) $cmd 2>&1)
+    else out=$(domu_exec "$from" "$cmd 2>&1"); fi
+    echo "$out" | python3 -c 'import json, sys
+try:
+    print("%.2f Mbit/s" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))
+except Exception:
+    sys.exit(1)'
+}
+# measure_iperf3 NAME FROM TO STREAMS [iperf3 options] -- [k=v ...]: one iperf3 run, one record.
+measure_iperf3() {
+    local name=$1 from=$2 to=$3 n=$4; shift 4
+    local opts=() r
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    if r=$(iperf3_run "$from" "$to" "$n" "$NBT_LEN" "${opts[@]}"); then
+        nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
+    else
+        nbt_fail "$name (iperf3 -P $n ${opts[*]} $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
+        return 1
+    fi
+}
+# vif_queues I: queues guest I's first vif negotiated (multi-queue-num-queues; absent = 1).
+vif_queues() {
+    local domid d
+    domid=$(xl domid "domu$1") && d=$(vif_devid "$1") || return 1
+    xenstore-read "/local/domain/$domid/device/vif/$d/multi-queue-num-queues" 2>/dev/null || echo 1
+}
+# ab_rounds FUNCTION: NBT_ROUNDS rounds over the backends in NBT_BACKENDS, the order
+# alternating per round so that drift over the boot favours none; each turn swaps the
+# backend in under the same guests, then runs FUNCTION ROUND.
+ab_rounds() {
+    local fn=$1 r b order
+    for r in $(seq 1 "$NBT_ROUNDS"); do
+        order=$NBT_BACKENDS
+        [ $((r % 2)) = 0 ] && order=$(echo $NBT_BACKENDS | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
+        for b in $order; do
+            backend_swap "$b" || nbt_die "could not switch to backend $b"
+            nbt_stamp "round $r on backend $b ($(vif_queues 1) queue(s) on domu1's vif)"
+            "$fn" "$r"
+        done
+    done
+}

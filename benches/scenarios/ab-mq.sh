@@ -1,0 +1,20 @@
+# Multi-queue A/B benchmark inside one boot: guests with 2 vCPUs (so netfront asks for 2
+# queues), 4 parallel iperf3 streams each way and guest to guest, backends taking turns on
+# the same guests as in ab.sh (alternating order per round). Each record carries the number
+# of queues the vif negotiated on that backend.
+set -- $NBT_BACKENDS
+backend_load "$1"
+for i in $(seq 1 $NBT_NDOM); do domu_create $i 2; done
+for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
+
+bench_round() {
+    local round=$1 q ip1
+    q=$(vif_queues 1); ip1=$(domu_ip 1)
+    measure_iperf3 iperf3_x4 dom0 "$ip1" 4 -- dir=dom0-domu1 round="$round" queues="$q"
+    measure_iperf3 iperf3_x4 dom0 "$ip1" 4 -R -- dir=domu1-dom0 round="$round" queues="$q"
+    if [ "$NBT_NDOM" -ge 2 ]; then
+        measure_iperf3 iperf3_x4 1 "$(domu_ip 2)" 4 -- dir=domu1-domu2 round="$round" queues="$q"
+    fi
+}
+
+ab_rounds bench_round

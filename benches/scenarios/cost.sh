@@ -1,0 +1,38 @@
+# Where the time goes, A/B in one boot: for a dom0->domU TCP_STREAM and a domU->dom0
+# TCP_MAERTS on each backend, the throughput plus what it cost per GB moved: CPU seconds
+# of dom0 and of the guest as Xen accounts them (xl list, includes hypercall time), dom0's
+# softirq and system time, and event-channel interrupts on the vif (dom0) and in the guest.
+set -- $NBT_BACKENDS
+backend_load "$1"
+domu_create 1
+domu_wait_ping 1 150 || nbt_die "guest 1 never came up"
+ip1=$(domu_ip 1)
+
+dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }          # CPU seconds of a domain
+vif_irqs() { awk '/vif/ {for (i = 2; i <= 3; i++) s += $i} END {print s + 0}' /proc/interrupts; }
+guest_irqs() { domu_exec 1 "cat /proc/interrupts" | awk '/xen-dyn|eth|evtchn/ {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
+stat_ticks() { awk '/^cpu / {print $4 + $7 + $8, $5}' /proc/stat; }  # system+irq+softirq, idle
+
+cost_run() {  # cost_run NAME TEST DIR ROUND
+    local name=$1 test=$2 dir=$3 round=$4 d0 g0 v0 i0 s0 id0 d1 g1 v1 i1 s1 id1 r mbit gb
+    d0=$(dom_cpu Domain-0); g0=$(dom_cpu domu1); v0=$(vif_irqs); i0=$(guest_irqs); read -r s0 id0 < <(stat_ticks)
+    r=$(netperf_run dom0 "$ip1" "$test" "$NBT_LEN") || { nbt_fail "$name produced no result"; return 1; }
+    d1=$(dom_cpu Domain-0); g1=$(dom_cpu domu1); v1=$(vif_irqs); i1=$(guest_irqs); read -r s1 id1 < <(stat_ticks)
+    mbit=${r% *}
+    gb=$(awk -v m="$mbit" -v l="$NBT_LEN" 'BEGIN {print m * l / 8000}')
+    nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="$mbit" unit=Mbit/s dir="$dir" round="$round"
+    for pair in "dom0_cpu_s_per_gb $d0 $d1" "guest_cpu_s_per_gb $g0 $g1" "dom0_sys_ticks_per_gb $s0 $s1" \
+                "vif_irqs_per_gb $v0 $v1" "guest_irqs_per_gb $i0 $i1"; do
+        set -- $pair
+        nbt_result test="${name}_$1" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit=per-GB \
+            value="$(awk -v a="$2" -v b="$3" -v g="$gb" 'BEGIN {printf "%.2f", g > 0 ? (b - a) / g : 0}')"
+    done
+    nbt_result test="${name}_dom0_idle_share" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit=share \
+        value="$(awk -v s0="$s0" -v s1="$s1" -v i0="$id0" -v i1="$id1" 'BEGIN {t = (s1 - s0) + (i1 - i0); printf "%.2f", t > 0 ? (i1 - i0) / t : 0}')"
+}
+
+cost_round() {
+    cost_run tcp_stream TCP_STREAM dom0-domu1 "$1"
+    cost_run tcp_maerts TCP_MAERTS domu1-dom0 "$1"
+}
+ab_rounds cost_round
