@@ -25,10 +25,10 @@ cost_run() {  # cost_run NAME TEST DIR ROUND
                 "vif_irqs_per_gb $v0 $v1" "guest_irqs_per_gb $i0 $i1"; do
         set -- $pair
         nbt_result test="${name}_$1" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit=per-GB \
-            value="$(awk -v a="$2" -v b="$3" -v g="$gb" 'BEGIN {printf "%.2f", g > 0 ? (b - a) / g : 0}')"
+            value="$(awk -v a="$2" -v b="$3" -v g="$gb" 'BEGIN {printf "%.2f", (g > 0 ? (b - a) / g : 0)}')"
     done
     nbt_result test="${name}_dom0_idle_share" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit=share \
-        value="$(awk -v s0="$s0" -v s1="$s1" -v i0="$id0" -v i1="$id1" 'BEGIN {t = (s1 - s0) + (i1 - i0); printf "%.2f", t > 0 ? (i1 - i0) / t : 0}')"
+        value="$(awk -v s0="$s0" -v s1="$s1" -v i0="$id0" -v i1="$id1" 'BEGIN {t = (s1 - s0) + (i1 - i0); printf "%.2f", (t > 0 ? (i1 - i0) / t : 0)}')"
 }
 
 cost_round() {
