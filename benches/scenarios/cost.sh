@@ -11,18 +11,21 @@ ip1=$(domu_ip 1)
 dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }          # CPU seconds of a domain
 vif_irqs() { awk '/vif/ {for (i = 2; i <= 3; i++) s += $i} END {print s + 0}' /proc/interrupts; }
 guest_irqs() { domu_exec 1 "cat /proc/interrupts" | awk '/xen-dyn|eth|evtchn/ {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
+# Packets the guest's netfront received and sent (its own counters, the same for both backends).
+guest_pkts() { echo $(domu_exec 1 "cat /sys/class/net/eth*/statistics/rx_packets | awk '{s += \$1} END {print s}'; cat /sys/class/net/eth*/statistics/tx_packets | awk '{s += \$1} END {print s}'"); }
 stat_ticks() { awk '/^cpu / {print $4 + $7 + $8, $5}' /proc/stat; }  # system+irq+softirq, idle ticks
 
 cost_run() {  # cost_run NAME TEST DIR ROUND
-    local name=$1 test=$2 dir=$3 round=$4 d0 g0 v0 i0 s0 id0 d1 g1 v1 i1 s1 id1 r mbit gb
-    d0=$(dom_cpu Domain-0); g0=$(dom_cpu domu1); v0=$(vif_irqs); i0=$(guest_irqs); set -- $(stat_ticks); s0=$1 id0=$2
+    local name=$1 test=$2 dir=$3 round=$4 d0 g0 v0 i0 s0 id0 d1 g1 v1 i1 s1 id1 r mbit gb p0 p1
+    d0=$(dom_cpu Domain-0); g0=$(dom_cpu domu1); v0=$(vif_irqs); i0=$(guest_irqs); p0=$(guest_pkts); set -- $(stat_ticks); s0=$1 id0=$2
     r=$(netperf_run dom0 "$ip1" "$test" "$NBT_LEN") || { nbt_fail "$name produced no result"; return 1; }
-    d1=$(dom_cpu Domain-0); g1=$(dom_cpu domu1); v1=$(vif_irqs); i1=$(guest_irqs); set -- $(stat_ticks); s1=$1 id1=$2
+    d1=$(dom_cpu Domain-0); g1=$(dom_cpu domu1); v1=$(vif_irqs); i1=$(guest_irqs); p1=$(guest_pkts); set -- $(stat_ticks); s1=$1 id1=$2
     mbit=${r% *}
     gb=$(awk -v m="$mbit" -v l="$NBT_LEN" 'BEGIN {print m * l / 8000}')
     nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="$mbit" unit=Mbit/s dir="$dir" round="$round"
     for pair in "dom0_cpu_s_per_gb $d0 $d1" "guest_cpu_s_per_gb $g0 $g1" "dom0_sys_ticks_per_gb $s0 $s1" \
-                "vif_irqs_per_gb $v0 $v1" "guest_irqs_per_gb $i0 $i1"; do
+                "vif_irqs_per_gb $v0 $v1" "guest_irqs_per_gb $i0 $i1" \
+                "guest_rx_pkts_per_gb ${p0% *} ${p1% *}" "guest_tx_pkts_per_gb ${p0#* } ${p1#* }"; do
         set -- $pair
         nbt_result test="${name}_$1" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit=per-GB \
             value="$(awk -v a="$2" -v b="$3" -v g="$gb" 'BEGIN {printf "%.2f", (g > 0 ? (b - a) / g : 0)}')"
