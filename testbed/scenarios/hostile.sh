@@ -4,11 +4,13 @@
 # is disabled with a logged reason, or the bad requests get error responses and the vif keeps
 # working, or the connection is refused; and always: guest 1's own vif and guest 2 still pass
 # ping and a short netperf, the hostile vif detaches, dom0 holds no extra grant mappings.
-# Ends with a flood (guest 2's throughput before/during) and a check that nothing is left.
+# Ends with a flood and an event channel storm (guest 2's throughput before/during) and a
+# check that nothing is left.
 # Needs 2 guests. docs/hostile-frontend.md explains each attack and its expected outcome.
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
-    connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000 connect-ring-prefilled flood"}
+    connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000 connect-ring-prefilled abandon
+    flood evtchn-storm"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
 NBT_DOMU_TOOLS=1
@@ -65,11 +67,13 @@ others_ok() {
 #   works    connected, good traffic flows both ways
 #   fatal    vif disabled (carrier off) with a logged reason
 #   errors   bad requests answered with NETIF_RSP_ERROR, vif stays up and keeps working
-#   refused  the backend does not connect; a xenbus error says why
+#   refused  the backend does not connect (no response, no traffic); a xenbus error says why
 #   survive  no expectation on the hostile vif itself beyond the common checks
 run_attack() {
     local name=$1 expect=$2; shift 2
     local devid vif mark line carrier reason outcome="" errs=0 t0 xserr
+    # xenbus errors of an earlier hostile vif with the same handle stay in xenstore.
+    xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
     devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach of a hostile vif failed"; return 1; }
     vif=vif$DOMID1.$devid
     mark=$(dmesg | wc -l)
@@ -102,7 +106,10 @@ run_attack() {
                 && [ "$(evil_value after_tx_status "$line")" = 0 ] && [ "$(evil_value after_arp_reply "$line")" = 1 ] \
                 && [ "$carrier" = 1 ] && outcome=answered-then-works ;;
         refused)
-            [ "$connected" = 0 ] && [ -n "$reason" ] && [ "$carrier" != 1 ] && outcome=refused ;;
+            # Like C, the backend may still write Connected after its xenbus error (connect()
+            # fails, then the state switch happens): what counts is that nothing flows.
+            [ "$(evil_value probe_tx_status "$line")" = none ] && [ "$(evil_value probe_arp_reply "$line")" = 0 ] \
+                && [ -n "$reason" ] && [ "$carrier" != 1 ] && outcome=refused ;;
         survive)
             if [ "$carrier" = 1 ]; then outcome=stayed-up; else outcome=disabled; fi ;;
     esac
@@ -115,38 +122,41 @@ run_attack() {
     local grants; grants=$(settled_grants "$GRANTS0")
     [ "$grants" = "$GRANTS0" ] || { nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"; errs=1; }
     nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$outcome" unit=outcome expect="$expect" \
-        carrier="$carrier" reason="${reason:-none}" detach_s="$detach_s" grants_after="$grants" \
+        carrier="$carrier" xenbus_error="${xserr:-none}" reason="${reason:-none}" detach_s="$detach_s" grants_after="$grants" \
         evil="$(echo "${line#EVIL-RESULT }" | sed 's/attack=[^ ]* //')"
     return $errs
 }
 
-# The flood: guest 2 -> dom0 throughput before and while guest 1's hostile vif floods.
-run_flood() {
-    local devid vif before during line ratio ok sent
-    before=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "flood: baseline TCP_STREAM guest 2 -> dom0 failed"
-    devid=$(hostile_attach) || { nbt_fail "flood: xl network-attach failed"; return 1; }
+# A load attack (flood, evtchn-storm): guest 2 -> dom0 throughput before and while guest 1's
+# hostile vif runs it. WORK_KEY is evilfront's count of work done, which must be > 1000.
+run_load() {
+    local name=$1 work_key=$2 devid vif before during line ratio work
+    before=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: baseline TCP_STREAM guest 2 -> dom0 failed"
+    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
-    local secs=$((NBT_LEN + 30))
-    domu_exec 1 "setsid $NBT_EVILFRONT --handle $devid --attack flood --seconds $secs --dst-mac $BR_MAC > /tmp/evil.$devid 2>&1 < /dev/null &" >/dev/null
-    guest_wait_line "$devid" 'EVIL flood t=5' 120 || nbt_fail "flood: the flood never got going"
-    during=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "flood: TCP_STREAM guest 2 -> dom0 failed during the flood"
-    ping -c 2 -W 2 "$IP2" >/dev/null || nbt_fail "flood: guest 2 stopped answering ping during the flood"
+    local secs=$((NBT_LEN + 30)) mark; mark=$(dmesg | wc -l)
+    domu_exec 1 "setsid $NBT_EVILFRONT --handle $devid --attack $name --seconds $secs --dst-mac $BR_MAC > /tmp/evil.$devid 2>&1 < /dev/null &" >/dev/null
+    guest_wait_line "$devid" 'EVIL load t=5' 120 || nbt_fail "$name: the load never got going"
+    during=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: TCP_STREAM guest 2 -> dom0 failed during the load"
+    ping -c 2 -W 2 "$IP2" >/dev/null || nbt_fail "$name: guest 2 stopped answering ping during the load"
     local dom0_ms t0; t0=$(date +%s%N); ls /sys/class/net >/dev/null; xl list >/dev/null; dom0_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    guest_wait_line "$devid" 'EVIL-RESULT' $((secs + 60)) || nbt_fail "flood: evilfront did not finish"
+    guest_wait_line "$devid" 'EVIL-RESULT' $((secs + 60)) || nbt_fail "$name: evilfront did not finish"
     line=$(domu_exec 1 "cat /tmp/evil.$devid" | grep '^EVIL-RESULT' | tail -n1)
-    domu_exec 1 "cat /tmp/evil.$devid" | sed "s/^/[evilfront flood] /"
-    sent=$(evil_value rsp_ok "$line")
-    [ "${sent:-0}" -gt 1000 ] 2>/dev/null || nbt_fail "flood: the backend answered only ${sent:-0} flood packets"
+    domu_exec 1 "cat /tmp/evil.$devid" | sed "s/^/[evilfront $name] /"
+    work=$(evil_value "$work_key" "$line")
+    [ "${work:-0}" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only ${work:-0} $work_key: the load did not run"
     ratio=$(awk -v a="${during% *}" -v b="${before% *}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print 0}')
-    awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "flood: guest 2 -> dom0 fell to $ratio of its throughput before the flood"
-    others_ok flood
-    xl network-detach domu1 "$devid" || nbt_fail "flood: xl network-detach failed"
+    awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the load"
+    local reason; reason=$(dmesg | tail -n +$((mark + 1)) | sed 's/^\[[^]]*\] //' | grep -iE 'fatal|error|fail' | head -n1)
+    others_ok "$name"
+    xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach failed"
     vif_wait_gone "$vif"
     local grants; grants=$(settled_grants "$GRANTS0")
-    [ "$grants" = "$GRANTS0" ] || nbt_fail "flood: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"
-    nbt_result test=hostile_flood backend="$NBT_CURRENT_BACKEND" value="$ratio" unit=ratio \
-        before="${before% *}" during="${during% *}" flood_pps="$(evil_value pps "$line")" flood_ok="$sent" \
-        flood_stalled="$(evil_value stalled "$line")" dom0_cmd_ms="$dom0_ms" grants_after="$grants"
+    [ "$grants" = "$GRANTS0" ] || nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"
+    nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$ratio" unit=ratio \
+        before="${before% *}" during="${during% *}" work="$work" work_unit="$work_key" \
+        pps="$(evil_value pps "$line")" stalled="$(evil_value stalled "$line")" dom0_cmd_ms="$dom0_ms" \
+        reason="${reason:-none}" grants_after="$grants"
 }
 
 expect_of() {
@@ -159,9 +169,16 @@ expect_of() {
         *) echo survive;;
     esac
 }
+MEM0=$(nbt_kernel_mem_kb)
 for a in $HOSTILE_ATTACKS; do
-    if [ "$a" = flood ]; then run_flood; else run_attack "$a" "$(expect_of "$a")"; fi
+    case "$a" in
+        flood) run_load flood rsp_ok;;
+        evtchn-storm) run_load evtchn-storm notifies;;
+        *) run_attack "$a" "$(expect_of "$a")";;
+    esac
 done
+MEM1=$(nbt_kernel_mem_kb)
+nbt_result test=hostile_kernel_mem_growth backend="$NBT_CURRENT_BACKEND" value=$((MEM1 - MEM0)) unit=kB before="$MEM0" after="$MEM1"
 
 # Nothing left behind once the guests are gone.
 v1=$(vif_name 1); v2=$(vif_name 2)

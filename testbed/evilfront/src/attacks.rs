@@ -29,8 +29,15 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("connect-queues-0", "multi-queue-num-queues = 0"),
     ("connect-queues-1000", "multi-queue-num-queues = 1000"),
     ("connect-ring-prefilled", "the TX ring holds req_prod 1000 when the backend maps it"),
+    ("abandon", "a full TX ring in flight, then exit without closing (the guest just goes away)"),
     ("flood", "well-formed TX packets as fast as possible for --seconds"),
+    ("evtchn-storm", "event channel notifications as fast as possible for --seconds, nothing posted"),
 ];
+
+/// Attacks after which the tool exits at once, leaving the connection as it is.
+pub fn leaves_connection_open(attack: &str) -> bool {
+    attack == "abandon"
+}
 
 /// key=value pairs of one `EVIL-RESULT` line.
 pub struct Report {
@@ -265,7 +272,34 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) {
             std::thread::sleep(Duration::from_secs(1));
             r.set("rx_rsp_prod", fe.rx_rsp_prod());
         }
+        "abandon" => {
+            let frame = frames::filler(a.dst_mac, fe.mac, a.frame_size);
+            fe.data[0].write_bytes(0, &frame);
+            for _ in 0..TX_RING {
+                let id = (fe.tx_req_prod % TX_RING) as u16;
+                fe.put_tx(TxRequest { gref: fe.data[0].gref, offset: 0, flags: 0, id, size: frame.len() as u16 });
+            }
+            fe.push_tx();
+            r.set("tx_posted", TX_RING);
+        }
         "flood" => flood(fe, a, r),
+        "evtchn-storm" => {
+            let t0 = Instant::now();
+            let mut n: u64 = 0;
+            let mut last_report = Instant::now();
+            while t0.elapsed() < Duration::from_secs(a.seconds) {
+                for _ in 0..1000 {
+                    fe.notify();
+                }
+                n += 1000;
+                if last_report.elapsed() > Duration::from_secs(5) {
+                    println!("EVIL load t={} notifies={n}", t0.elapsed().as_secs());
+                    last_report = Instant::now();
+                }
+            }
+            r.set("notifies", n);
+            r.set("seconds", t0.elapsed().as_secs());
+        }
         _ => r.set("error", "attack not implemented"),
     }
 }
@@ -301,7 +335,7 @@ fn flood(fe: &mut Frontend, a: &Args, r: &mut Report) {
             break;
         }
         if last_report.elapsed() > Duration::from_secs(5) {
-            println!("EVIL flood t={} ok={} error={}", t0.elapsed().as_secs(), st.ok, st.error);
+            println!("EVIL load t={} ok={} error={}", t0.elapsed().as_secs(), st.ok, st.error);
             last_report = Instant::now();
         }
     }

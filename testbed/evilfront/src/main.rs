@@ -70,6 +70,11 @@ fn main() {
         Ok(mut fe) => {
             println!("EVIL prepared handle={} backend={} port={}", args.handle, fe.backend, fe.port);
             attacks::run(&mut fe, &args, &mut report);
+            if attacks::leaves_connection_open(&args.attack) {
+                println!("EVIL-PHASE hold");
+                println!("{}", report.line());
+                exit(0);
+            }
             println!("EVIL-PHASE hold");
             std::thread::sleep(Duration::from_secs(args.hold));
             let st = fe.close();
