@@ -36,10 +36,29 @@ nbt_stamp "baseline: dom0 holds $GRANTS0 guest grant mappings"
 
 # evil_value KEY LINE: the value of KEY in an EVIL-RESULT line.
 evil_value() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1; }
+# guest_output ATTACK: evilfront's output so far. The guest's command channel is one nc per
+# connection, so a connection right after another can be refused: retry.
+guest_output() {
+    local out
+    for _ in 1 2 3 4 5 6; do
+        out=$(domu_exec 1 "cat /tmp/evil.$1" 2>/dev/null) && [ -n "$out" ] && { echo "$out"; return 0; }
+        sleep 0.5
+    done
+    return 1
+}
+# guest_start ATTACK "OPTIONS": start evilfront in guest 1 in the background, output to a
+# fresh file.
+guest_start() {
+    for _ in 1 2 3 4 5 6; do
+        domu_exec 1 "rm -f /tmp/evil.$1; setsid $NBT_EVILFRONT $2 > /tmp/evil.$1 2>&1 < /dev/null &" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    nbt_fail "$1: could not start evilfront in guest 1"; return 1
+}
 # guest_wait_line ATTACK PATTERN SECONDS: wait until evilfront's output in guest 1 has PATTERN.
 guest_wait_line() {
     for _ in $(seq 1 "$3"); do
-        domu_exec 1 "cat /tmp/evil.$1" 2>/dev/null | grep -q "$2" && return 0
+        guest_output "$1" | grep -q "$2" && return 0
         sleep 1
     done
     return 1
@@ -78,14 +97,15 @@ run_attack() {
     vif=vif$DOMID1.$devid
     mark=$(dmesg | wc -l)
     nbt_stamp "attack $name on $vif (devid $devid)"
-    domu_exec 1 "rm -f /tmp/evil.$name; setsid $NBT_EVILFRONT --handle $devid --attack $name --hold $HOLD --dst-mac $BR_MAC $* > /tmp/evil.$name 2>&1 < /dev/null &" >/dev/null
+    guest_start "$name" "--handle $devid --attack $name --hold $HOLD --dst-mac $BR_MAC $*"
     guest_wait_line "$name" 'EVIL-PHASE hold\|EVIL-RESULT' 150 || nbt_fail "$name: evilfront never reached its hold phase"
     sleep 1
     carrier=$(cat /sys/class/net/$vif/carrier 2>/dev/null || echo down)
     xserr=$(xenstore-read /local/domain/0/error/backend/vif/$DOMID1/$devid/error 2>/dev/null)
     guest_wait_line "$name" 'EVIL-RESULT' 60 || nbt_fail "$name: evilfront did not finish"
-    domu_exec 1 "cat /tmp/evil.$name" | sed "s/^/[evilfront $name] /"
-    line=$(domu_exec 1 "cat /tmp/evil.$name" | grep '^EVIL-RESULT' | tail -n1)
+    local out; out=$(guest_output "$name")
+    echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
     reason=$(dmesg | tail -n +$((mark + 1)) | sed 's/^\[[^]]*\] //' \
         | grep -iE 'fatal|impossible|cross page|malicious|invalid|extra|gso|exceed|queues|mapping|binding|error|fail' | head -n1)
     [ -n "$reason" ] || reason=$xserr
@@ -135,14 +155,15 @@ run_load() {
     devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
     local secs=$((NBT_LEN + 30)) mark; mark=$(dmesg | wc -l)
-    domu_exec 1 "rm -f /tmp/evil.$name; setsid $NBT_EVILFRONT --handle $devid --attack $name --seconds $secs --dst-mac $BR_MAC > /tmp/evil.$name 2>&1 < /dev/null &" >/dev/null
+    guest_start "$name" "--handle $devid --attack $name --seconds $secs --dst-mac $BR_MAC"
     guest_wait_line "$name" 'EVIL load t=5' 120 || nbt_fail "$name: the load never got going"
     during=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: TCP_STREAM guest 2 -> dom0 failed during the load"
     ping -c 2 -W 2 "$IP2" >/dev/null || nbt_fail "$name: guest 2 stopped answering ping during the load"
     local dom0_ms t0; t0=$(date +%s%N); ls /sys/class/net >/dev/null; xl list >/dev/null; dom0_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     guest_wait_line "$name" 'EVIL-RESULT' $((secs + 60)) || nbt_fail "$name: evilfront did not finish"
-    line=$(domu_exec 1 "cat /tmp/evil.$name" | grep '^EVIL-RESULT' | tail -n1)
-    domu_exec 1 "cat /tmp/evil.$name" | sed "s/^/[evilfront $name] /"
+    local out; out=$(guest_output "$name")
+    echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
     work=$(evil_value "$work_key" "$line")
     [ "${work:-0}" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only ${work:-0} $work_key: the load did not run"
     ratio=$(awk -v a="${during% *}" -v b="${before% *}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print 0}')
