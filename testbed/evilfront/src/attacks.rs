@@ -134,7 +134,7 @@ fn record_probe(fe: &mut Frontend, handle: u32, r: &mut Report, prefix: &str) {
     r.set(&format!("{prefix}_arp_reply"), u8::from(reply));
 }
 
-/// Posts `reqs` as raw slots, publishes them and gathers what comes back within 2 s.
+/// Posts `slots` as they are, publishes them and gathers the responses of the next 2 s.
 fn post_and_collect(fe: &mut Frontend, slots: &[Slot], r: &mut Report) {
     for s in slots {
         match *s {

@@ -22,16 +22,15 @@ const fn ioc_none(ty: u8, nr: u8, size: usize) -> c_ulong {
     ((size as c_ulong) << 16) | ((ty as c_ulong) << 8) | nr as c_ulong
 }
 
-/// `struct ioctl_gntalloc_alloc_gref` with room for `GREFS_PER_CALL` references.
+/// `struct ioctl_gntalloc_alloc_gref` for one page (the tool grants pages one at a time).
 #[repr(C)]
 struct AllocGref {
     domid: u16,
     flags: u16,
     count: u32,
     index: u64,
-    gref_ids: [u32; GREFS_PER_CALL],
+    gref_ids: [u32; 1],
 }
-const GREFS_PER_CALL: usize = 1;
 /// The ioctl number encodes the size of the struct with one gref (24 bytes, padded).
 const IOCTL_GNTALLOC_ALLOC_GREF: c_ulong = ioc_none(b'G', 5, 24);
 const GNTALLOC_FLAG_WRITABLE: u16 = 1;
