@@ -56,6 +56,12 @@ if [ "$BACKEND" = rs ] || { grep -q NBT_BACKENDS "$SCENARIO_FILE" && [[ " $BACKE
     KO=$REPO_ROOT/xen-netback-rs.ko
     [ -f "$KO" ] || die "module build produced no $KO"
 fi
+# Test tools that run inside guests (a hostile netfront), static so the busybox guests run them.
+log "building the guest test tools (testbed/evilfront)"
+EVILFRONT=$NETBACK_RS_CACHE/evilfront-target/x86_64-unknown-linux-gnu/release/evilfront
+(cd "$TESTBED_DIR/evilfront" && CARGO_TARGET_DIR=$NETBACK_RS_CACHE/evilfront-target \
+    RUSTFLAGS="-C target-feature=+crt-static" nice -n 10 cargo build -q --release --target x86_64-unknown-linux-gnu) >&2 \
+    || die "evilfront build failed"
 
 # Per-run overlay appended to the dom0 initramfs: /init, the scenario, our module.
 mkdir -p "$OUT"
@@ -66,6 +72,12 @@ cp "$TESTBED_DIR/dom0/init" "$OV/init"
 cp "$TESTBED_DIR/dom0/lib.sh" "$OV/etc/netback-rs/lib.sh"
 cp "$SCENARIO_FILE" "$OV/etc/netback-rs/scenario.sh"
 [ -n "$KO" ] && cp "$KO" "$OV/opt/netback-rs/"
+# The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
+mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
+cp "$EVILFRONT" "$OV/opt/netback-rs/tools/"
+cp "$EVILFRONT" "$RUN.guest-tools/opt/netback-rs/tools/"
+(cd "$RUN.guest-tools" && find . | cpio -o -H newc --quiet) | gzip -1 > "$OV/opt/netback-rs/tools/guest-tools.cpio.gz"
+rm -rf "$RUN.guest-tools"
 cat > "$OV/etc/netback-rs/run.conf" <<CONF
 NBT_BACKEND=$BACKEND
 NBT_NDOM=$NDOM

@@ -79,14 +79,23 @@ backend_unload() {
 # ---- guests ----
 domu_ip() { echo $NBT_SUBNET.$((10 + $1)); }
 domu_mac() { printf '00:16:3e:00:00:%02x' "$1"; }
+# Guest test tools (testbed/evilfront) that run.sh ships; a scenario that sets
+# NBT_DOMU_TOOLS=1 before domu_create gets them in its guests under /opt/netback-rs/tools.
+NBT_GUEST_TOOLS=/opt/netback-rs/tools/guest-tools.cpio.gz
+NBT_EVILFRONT=/opt/netback-rs/tools/evilfront
 # domu_create I [VCPUS] [MTU]
 domu_create() {
-    local i=$1 vcpus=${2:-1} mtu=${3:-1500}
+    local i=$1 vcpus=${2:-1} mtu=${3:-1500} ramdisk=/boot/domu-initrd.cpio.gz
+    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ]; then
+        # Linux unpacks concatenated compressed cpio archives one after the other.
+        ramdisk=/tmp/domu$i-initrd.cpio.gz
+        cat /boot/domu-initrd.cpio.gz $NBT_GUEST_TOOLS > $ramdisk || { nbt_fail "no guest tools in dom0"; return 1; }
+    fi
     cat > /etc/xen/domu$i.cfg <<CFG
 name = "domu$i"
 type = "pv"
 kernel = "/boot/vmlinux"
-ramdisk = "/boot/domu-initrd.cpio.gz"
+ramdisk = "$ramdisk"
 extra = "console=hvc0 nbt.ip=$(domu_ip $i) nbt.mtu=$mtu"
 memory = 256
 vcpus = $vcpus

@@ -1,0 +1,33 @@
+//! The few Ethernet frames the tool sends and recognises.
+
+pub const DOM0_IP: [u8; 4] = [10, 99, 0, 1];
+
+/// ARP who-has DOM0_IP from `mac`/`ip`, padded to the 60-byte minimum.
+pub fn arp_request(mac: [u8; 6], ip: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&DOM0_IP);
+    f.resize(60, 0);
+    f
+}
+
+/// Whether `f` is dom0's ARP reply.
+pub fn is_arp_reply_from_dom0(f: &[u8]) -> bool {
+    f.len() >= 32 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2] && f[28..32] == DOM0_IP
+}
+
+/// A frame of `len` bytes to `dst` with a local experimental ethertype (0x88b5): the bridge
+/// hands it to dom0's stack, which drops it, so a flood of them loads only the backend.
+pub fn filler(dst: [u8; 6], src: [u8; 6], len: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x88, 0xb5]);
+    f.resize(len.max(60), 0x5a);
+    f
+}

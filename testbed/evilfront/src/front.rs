@@ -1,0 +1,273 @@
+//! One netfront connection played from userspace: rings and buffers granted to the backend
+//! domain, one event channel, the frontend's xenstore keys written like xen-netfront's
+//! talk_to_netback, and raw access to the rings so attacks can post whatever they like.
+
+use crate::xen_dev::{Evtchn, Gntalloc, GrantedPage, PAGE_SIZE};
+use crate::xenstore::Xenstore;
+use netif::wire::{
+    ExtraInfoRaw, RxRequest, RxResponse, TxRequest, TxResponse, SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET,
+    SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET, SRING_RSP_PROD_OFFSET, TX_RING_ENTRY_SIZE, RX_RING_ENTRY_SIZE,
+    XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE,
+};
+use std::sync::atomic::Ordering;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub const STATE_INIT_WAIT: u32 = 2;
+pub const STATE_CONNECTED: u32 = 4;
+pub const STATE_CLOSING: u32 = 5;
+pub const STATE_CLOSED: u32 = 6;
+
+/// What an attack changes in the connection handshake.
+#[derive(Default)]
+pub struct ConnectTweaks {
+    /// Value for multi-queue-num-queues instead of what netfront writes.
+    pub num_queues: Option<String>,
+    /// tx-ring-ref instead of the real ring's grant.
+    pub tx_ring_ref: Option<u32>,
+    /// event-channel instead of the real port.
+    pub event_channel: Option<u32>,
+    /// req_prod already in the TX ring when the backend maps it.
+    pub tx_req_prod: Option<u32>,
+}
+
+pub struct Frontend {
+    pub xs: Xenstore,
+    pub dir: String,
+    pub backend: String,
+    pub mac: [u8; 6],
+    evtchn: Evtchn,
+    pub port: u32,
+    tx: GrantedPage,
+    rx: GrantedPage,
+    /// TX data pages (granted read/write; the backend only reads them).
+    pub data: Vec<GrantedPage>,
+    /// RX buffers, indexed by request id.
+    rxbufs: Vec<GrantedPage>,
+    pub tx_req_prod: u32,
+    pub tx_rsp_cons: u32,
+    pub rx_req_prod: u32,
+    pub rx_rsp_cons: u32,
+    _gnt: Gntalloc,
+}
+
+pub const TX_RING: u32 = XEN_NETIF_TX_RING_SIZE;
+pub const RX_RING: u32 = XEN_NETIF_RX_RING_SIZE;
+const DATA_PAGES: usize = 8;
+const RX_BUFFERS: usize = 64;
+
+fn tx_slot(idx: u32) -> usize {
+    (SRING_HEADER_SIZE + (idx % TX_RING) * TX_RING_ENTRY_SIZE) as usize
+}
+fn rx_slot(idx: u32) -> usize {
+    (SRING_HEADER_SIZE + (idx % RX_RING) * RX_RING_ENTRY_SIZE) as usize
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let v: Vec<u8> = s.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+    v.try_into().map_err(|_| format!("bad mac '{s}'"))
+}
+
+fn init_sring(p: &GrantedPage) {
+    // SHARED_RING_INIT: indices 0, events 1.
+    p.word(SRING_REQ_PROD_OFFSET).store(0, Ordering::SeqCst);
+    p.word(SRING_RSP_PROD_OFFSET).store(0, Ordering::SeqCst);
+    p.word(SRING_REQ_EVENT_OFFSET).store(1, Ordering::SeqCst);
+    p.word(SRING_RSP_EVENT_OFFSET).store(1, Ordering::SeqCst);
+}
+
+impl Frontend {
+    /// Opens the devices, reads the toolstack's keys for vif `handle`, waits for the backend
+    /// to offer a connection (InitWait) and allocates rings, buffers and the event channel.
+    pub fn prepare(handle: u32) -> Result<Self, String> {
+        let mut xs = Xenstore::open().map_err(|e| format!("open /dev/xen/xenbus: {e}"))?;
+        let dir = format!("device/vif/{handle}");
+        let backend = xs.read(&format!("{dir}/backend"))?;
+        let backend_id: u16 = xs.read(&format!("{dir}/backend-id"))?.parse().map_err(|_| "bad backend-id".to_string())?;
+        let mac = parse_mac(&xs.read(&format!("{dir}/mac"))?)?;
+        let (ok, st) = xs.wait_for(&format!("{backend}/state"), Duration::from_secs(30), |s| s == Some(STATE_INIT_WAIT));
+        if !ok {
+            return Err(format!("backend {backend} never reached InitWait (state {st:?})"));
+        }
+        let gnt = Gntalloc::open().map_err(|e| format!("open /dev/xen/gntalloc: {e}"))?;
+        let grant = |what: &str| gnt.grant_page(backend_id).map_err(|e| format!("granting {what}: {e}"));
+        let tx = grant("TX ring")?;
+        let rx = grant("RX ring")?;
+        init_sring(&tx);
+        init_sring(&rx);
+        let data = (0..DATA_PAGES).map(|_| grant("TX data")).collect::<Result<Vec<_>, _>>()?;
+        let rxbufs = (0..RX_BUFFERS).map(|_| grant("RX buffer")).collect::<Result<Vec<_>, _>>()?;
+        let evtchn = Evtchn::open().map_err(|e| format!("open /dev/xen/evtchn: {e}"))?;
+        let port = evtchn.bind_unbound(backend_id).map_err(|e| format!("binding an event channel: {e}"))?;
+        Ok(Self {
+            xs,
+            dir,
+            backend,
+            mac,
+            evtchn,
+            port,
+            tx,
+            rx,
+            data,
+            rxbufs,
+            tx_req_prod: 0,
+            tx_rsp_cons: 0,
+            rx_req_prod: 0,
+            rx_rsp_cons: 0,
+            _gnt: gnt,
+        })
+    }
+
+    /// Writes the frontend keys (talk_to_netback) and Connected, then waits up to `wait` for
+    /// the backend to be Connected. Returns the backend state seen last.
+    pub fn connect(&mut self, tweaks: &ConnectTweaks, wait: Duration) -> Result<(bool, Option<u32>), String> {
+        if let Some(p) = tweaks.tx_req_prod {
+            self.tx.word(SRING_REQ_PROD_OFFSET).store(p, Ordering::SeqCst);
+        }
+        let d = self.dir.clone();
+        let has_mq = self.xs.read(&format!("{}/multi-queue-max-queues", self.backend)).is_ok();
+        match &tweaks.num_queues {
+            Some(v) => self.xs.write(&format!("{d}/multi-queue-num-queues"), v)?,
+            None if has_mq => self.xs.write(&format!("{d}/multi-queue-num-queues"), "1")?,
+            None => {}
+        }
+        let tx_ref = tweaks.tx_ring_ref.unwrap_or(self.tx.gref);
+        let evt = tweaks.event_channel.unwrap_or(self.port);
+        let keys = [
+            ("tx-ring-ref", tx_ref.to_string()),
+            ("rx-ring-ref", self.rx.gref.to_string()),
+            ("event-channel", evt.to_string()),
+            ("request-rx-copy", "1".into()),
+            ("feature-rx-notify", "1".into()),
+            ("feature-sg", "1".into()),
+            ("feature-gso-tcpv4", "1".into()),
+            ("feature-gso-tcpv6", "1".into()),
+            ("feature-ipv6-csum-offload", "1".into()),
+        ];
+        for (k, v) in keys {
+            self.xs.write(&format!("{d}/{k}"), &v)?;
+        }
+        self.xs.write(&format!("{d}/state"), &STATE_CONNECTED.to_string())?;
+        let p = format!("{}/state", self.backend);
+        Ok(self.xs.wait_for(&p, wait, |s| s == Some(STATE_CONNECTED)))
+    }
+
+    /// Closes like netfront's remove: Closing, wait for the backend, Closed.
+    pub fn close(&mut self) -> Option<u32> {
+        let d = self.dir.clone();
+        let p = format!("{}/state", self.backend);
+        let _ = self.xs.write(&format!("{d}/state"), &STATE_CLOSING.to_string());
+        self.xs.wait_for(&p, Duration::from_secs(5), |s| matches!(s, Some(STATE_CLOSING | STATE_CLOSED) | None));
+        let _ = self.xs.write(&format!("{d}/state"), &STATE_CLOSED.to_string());
+        self.xs.wait_for(&p, Duration::from_secs(5), |s| matches!(s, Some(STATE_CLOSED) | None)).1
+    }
+
+    pub fn notify(&self) {
+        let _ = self.evtchn.notify(self.port);
+    }
+
+    // ---- guest TX ring ----
+
+    /// Writes a TX request into the slot at the current producer index and advances it
+    /// (privately: `push_tx` publishes).
+    pub fn put_tx(&mut self, req: TxRequest) {
+        self.tx.write_obj(tx_slot(self.tx_req_prod), req);
+        self.tx_req_prod = self.tx_req_prod.wrapping_add(1);
+    }
+    pub fn put_tx_extra(&mut self, extra: ExtraInfoRaw) {
+        self.tx.write_obj(tx_slot(self.tx_req_prod), extra);
+        self.tx_req_prod = self.tx_req_prod.wrapping_add(1);
+    }
+    /// Publishes req_prod (any value an attack wants) and kicks the backend.
+    pub fn push_tx_raw(&mut self, req_prod: u32) {
+        self.tx.word(SRING_REQ_PROD_OFFSET).store(req_prod, Ordering::SeqCst);
+        self.notify();
+    }
+    pub fn push_tx(&mut self) {
+        self.push_tx_raw(self.tx_req_prod);
+    }
+    pub fn tx_rsp_prod(&self) -> u32 {
+        self.tx.word(SRING_RSP_PROD_OFFSET).load(Ordering::SeqCst)
+    }
+    /// Takes the responses the backend has published.
+    pub fn take_tx_responses(&mut self) -> Vec<TxResponse> {
+        let prod = self.tx_rsp_prod();
+        let mut out = Vec::new();
+        // A hostile backend is not the subject here; still bound the loop to one ring.
+        while self.tx_rsp_cons != prod && out.len() < TX_RING as usize {
+            out.push(self.tx.read_obj::<TxResponse>(tx_slot(self.tx_rsp_cons)));
+            self.tx_rsp_cons = self.tx_rsp_cons.wrapping_add(1);
+        }
+        self.tx.word(SRING_RSP_EVENT_OFFSET).store(self.tx_rsp_cons.wrapping_add(1), Ordering::SeqCst);
+        out
+    }
+    /// Waits until every posted TX request is answered or `timeout` passes.
+    pub fn wait_tx_responses(&mut self, timeout: Duration) -> Vec<TxResponse> {
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        loop {
+            out.extend(self.take_tx_responses());
+            if self.tx_rsp_cons == self.tx_req_prod || t0.elapsed() > timeout {
+                return out;
+            }
+            sleep(Duration::from_millis(10));
+        }
+    }
+    /// Copies a frame into TX data page `page` at `offset` and posts it as one slot.
+    pub fn send_frame(&mut self, page: usize, offset: u16, frame: &[u8], id: u16) {
+        self.data[page].write_bytes(offset as usize, frame);
+        let gref = self.data[page].gref;
+        self.put_tx(TxRequest { gref, offset, flags: 0, id, size: frame.len() as u16 });
+    }
+
+    // ---- guest RX ring ----
+
+    /// Posts every RX buffer not currently posted.
+    pub fn post_rx_buffers(&mut self) {
+        let outstanding = self.rx_req_prod.wrapping_sub(self.rx_rsp_cons) as usize;
+        for _ in outstanding..self.rxbufs.len() {
+            let id = (self.rx_req_prod % RX_RING) as usize % self.rxbufs.len();
+            let req = RxRequest { id: id as u16, pad: 0, gref: self.rxbufs[id].gref };
+            self.rx.write_obj(rx_slot(self.rx_req_prod), req);
+            self.rx_req_prod = self.rx_req_prod.wrapping_add(1);
+        }
+        self.rx.word(SRING_REQ_PROD_OFFSET).store(self.rx_req_prod, Ordering::SeqCst);
+        self.notify();
+    }
+    pub fn push_rx_raw(&mut self, req_prod: u32) {
+        self.rx.word(SRING_REQ_PROD_OFFSET).store(req_prod, Ordering::SeqCst);
+        self.notify();
+    }
+    pub fn rx_rsp_prod(&self) -> u32 {
+        self.rx.word(SRING_RSP_PROD_OFFSET).load(Ordering::SeqCst)
+    }
+    /// Frames received so far (each from a single slot; multi-slot packets and extras are
+    /// skipped), reposting the buffers.
+    pub fn take_rx_frames(&mut self) -> (Vec<Vec<u8>>, usize) {
+        let prod = self.rx_rsp_prod();
+        let mut frames = Vec::new();
+        let mut errors = 0;
+        let mut n = 0;
+        while self.rx_rsp_cons != prod && n < RX_RING {
+            let rsp: RxResponse = self.rx.read_obj(rx_slot(self.rx_rsp_cons));
+            // Responses sit in their request's slot (netfront ignores `id` too).
+            let id = (self.rx_rsp_cons % RX_RING) as usize % self.rxbufs.len();
+            self.rx_rsp_cons = self.rx_rsp_cons.wrapping_add(1);
+            n += 1;
+            if rsp.status < 0 {
+                errors += 1;
+            } else if rsp.status > 0 {
+                let off = rsp.offset as usize;
+                let len = (rsp.status as usize).min(PAGE_SIZE.saturating_sub(off));
+                frames.push(self.rxbufs[id].read_bytes(off.min(PAGE_SIZE), len));
+            }
+            if rsp.flags & netif::wire::NETRXF_EXTRA_INFO != 0 && self.rx_rsp_cons != prod {
+                self.rx_rsp_cons = self.rx_rsp_cons.wrapping_add(1);
+                n += 1;
+            }
+        }
+        self.rx.word(SRING_RSP_EVENT_OFFSET).store(self.rx_rsp_cons.wrapping_add(1), Ordering::SeqCst);
+        self.post_rx_buffers();
+        (frames, errors)
+    }
+}

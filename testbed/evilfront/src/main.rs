@@ -1,0 +1,85 @@
+//! evilfront: a hostile netfront for one vif, run as root inside a guest. It connects to
+//! the backend with real grants and a real event channel, runs one named attack and prints
+//! `EVIL ...` progress lines and one `EVIL-RESULT attack=NAME key=value ...` line.
+//!
+//! usage: evilfront --handle N --attack NAME [--hold SECONDS] [--seconds SECONDS]
+//!                  [--dst-mac MAC] [--frame-size BYTES]
+//! `--hold` keeps the connection (after the attack) before closing, so dom0 can inspect the
+//! vif; `--seconds` is the flood's length. `evilfront --list` prints the attacks.
+
+mod attacks;
+mod frames;
+mod front;
+mod xen_dev;
+mod xenstore;
+
+use std::process::exit;
+use std::time::Duration;
+
+pub struct Args {
+    pub handle: u32,
+    pub attack: String,
+    pub hold: u64,
+    pub seconds: u64,
+    pub dst_mac: [u8; 6],
+    pub frame_size: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args { handle: 1, attack: String::new(), hold: 0, seconds: 30, dst_mac: [0xff; 6], frame_size: 1514 };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        if k == "--list" {
+            for (name, what) in attacks::ATTACKS {
+                println!("{name}\t{what}");
+            }
+            exit(0);
+        }
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{k}: not a number: {v}"));
+        match k.as_str() {
+            "--handle" => a.handle = num(&v)? as u32,
+            "--attack" => a.attack = v,
+            "--hold" => a.hold = num(&v)?,
+            "--seconds" => a.seconds = num(&v)?,
+            "--frame-size" => a.frame_size = num(&v)?.clamp(60, 4096) as usize,
+            "--dst-mac" => {
+                let m: Vec<u8> = v.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+                a.dst_mac = m.try_into().map_err(|_| format!("bad --dst-mac {v}"))?;
+            }
+            _ => return Err(format!("unknown option {k}")),
+        }
+    }
+    if !attacks::ATTACKS.iter().any(|(n, _)| *n == a.attack) {
+        return Err(format!("unknown attack '{}' (see --list)", a.attack));
+    }
+    Ok(a)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("evilfront: {e}");
+            exit(2);
+        }
+    };
+    let mut report = attacks::Report::new(&args.attack);
+    match front::Frontend::prepare(args.handle) {
+        Err(e) => report.set("error", e),
+        Ok(mut fe) => {
+            println!("EVIL prepared handle={} backend={} port={}", args.handle, fe.backend, fe.port);
+            attacks::run(&mut fe, &args, &mut report);
+            if attacks::leaves_connection_open(&args.attack) {
+                println!("EVIL-PHASE hold");
+                println!("{}", report.line());
+                exit(0);
+            }
+            println!("EVIL-PHASE hold");
+            std::thread::sleep(Duration::from_secs(args.hold));
+            let st = fe.close();
+            report.set("backend_state_after_close", st.map_or("gone".into(), |s| s.to_string()));
+        }
+    }
+    println!("{}", report.line());
+}

@@ -1,0 +1,212 @@
+# A hostile guest: testbed/evilfront plays a netfront from userspace in guest 1 on a second
+# vif (real grants, real event channel, the backend under test) and runs one attack per
+# fresh vif. For each attack dom0 checks what the C xen-netback does (or stricter): the vif
+# is disabled with a logged reason, or the bad requests get error responses and the vif keeps
+# working, or the connection is refused; and always: guest 1's own vif and guest 2 still pass
+# ping and a short netperf, the hostile vif detaches, dom0 holds no extra grant mappings.
+# Ends with a flood and an event channel storm (guest 2's throughput before/during) and a
+# check that nothing is left.
+# Needs 2 guests. docs/hostile-frontend.md explains each attack and its expected outcome.
+HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
+    tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
+    connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000 connect-ring-prefilled abandon
+    flood evtchn-storm"}
+HOLD=4
+[ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
+NBT_DOMU_TOOLS=1
+backend_load "$NBT_BACKEND"
+domu_create 1; domu_create 2
+domu_wait_ping 1 150 || nbt_die "guest 1 never came up"
+domu_wait_ping 2 150 || nbt_die "guest 2 never came up"
+# The guest's own netfront must leave the hostile vifs alone.
+domu_exec 1 "echo 0 > /sys/bus/xen/drivers_autoprobe; ls /dev/xen/gntalloc /dev/xen/evtchn /dev/xen/xenbus && $NBT_EVILFRONT --list >/dev/null && echo GUEST-TOOLS-OK" > /tmp/guest-check 2>&1
+grep -q GUEST-TOOLS-OK /tmp/guest-check || nbt_die "guest 1 lacks /dev/xen/{gntalloc,evtchn,xenbus} or evilfront: $(tr '\n' ' ' < /tmp/guest-check)"
+DOMID1=$(xl domid domu1)
+BR_MAC=$(cat /sys/class/net/xenbr0/address)
+IP1=$(domu_ip 1); IP2=$(domu_ip 2)
+
+# Grant mappings dom0 holds now, with both guests idle: what must come back after each attack.
+settled_grants() {  # settled_grants WANT: the count, retried while in-flight mappings drain
+    local g
+    for _ in $(seq 1 10); do g=$(nbt_grants_held_by_dom0); [ "$g" = "$1" ] && break; sleep 1; done
+    echo "$g"
+}
+GRANTS0=$(settled_grants -1)
+nbt_stamp "baseline: dom0 holds $GRANTS0 guest grant mappings"
+
+# evil_value KEY LINE: the value of KEY in an EVIL-RESULT line.
+evil_value() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1; }
+# guest_output ATTACK: evilfront's output so far. The guest's command channel is one nc per
+# connection, so a connection right after another can be refused: retry.
+guest_output() {
+    local out
+    for _ in 1 2 3 4 5 6; do
+        out=$(domu_exec 1 "cat /tmp/evil.$1" 2>/dev/null) && [ -n "$out" ] && { echo "$out"; return 0; }
+        sleep 0.5
+    done
+    return 1
+}
+# guest_start ATTACK "OPTIONS": start evilfront in guest 1 in the background, output to a
+# fresh file.
+guest_start() {
+    for _ in 1 2 3 4 5 6; do
+        domu_exec 1 "rm -f /tmp/evil.$1; setsid $NBT_EVILFRONT $2 > /tmp/evil.$1 2>&1 < /dev/null &" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    nbt_fail "$1: could not start evilfront in guest 1"; return 1
+}
+# guest_wait_line ATTACK PATTERN SECONDS: wait until evilfront's output in guest 1 has PATTERN.
+guest_wait_line() {
+    for _ in $(seq 1 "$3"); do
+        guest_output "$1" | grep -q "$2" && return 0
+        sleep 1
+    done
+    return 1
+}
+hostile_attach() {  # prints the new vif's devid
+    local before d
+    before=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tr '\n' ' ')
+    xl network-attach domu1 bridge=xenbr0 >&2 || return 1
+    d=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tail -n1)
+    [[ " $before " == *" $d "* ]] && return 1
+    for _ in $(seq 1 100); do [ -e /sys/class/net/vif$DOMID1.$d ] && break; sleep 0.2; done
+    echo "$d"
+}
+# others_ok WHAT: guest 1's own vif and guest 2 still work (ping, short netperf).
+others_ok() {
+    local ok=1
+    ping -c 2 -W 2 "$IP1" >/dev/null || { nbt_fail "$1: guest 1 (own vif) stopped answering ping"; ok=0; }
+    ping -c 2 -W 2 "$IP2" >/dev/null || { nbt_fail "$1: guest 2 stopped answering ping"; ok=0; }
+    netperf_run dom0 "$IP2" TCP_STREAM 2 >/dev/null || { nbt_fail "$1: TCP_STREAM dom0 -> guest 2 failed"; ok=0; }
+    netperf_run 1 "$NBT_SUBNET.1" TCP_STREAM 2 >/dev/null || { nbt_fail "$1: TCP_STREAM guest 1 -> dom0 failed"; ok=0; }
+    [ $ok = 1 ]
+}
+
+# run_attack NAME EXPECT [evilfront options]: EXPECT is what dom0 must see:
+#   works    connected, good traffic flows both ways
+#   fatal    vif disabled (carrier off) with a logged reason
+#   errors   bad requests answered with NETIF_RSP_ERROR, vif stays up and keeps working
+#   refused  the backend does not connect (no response, no traffic); a xenbus error says why
+#   survive  no expectation on the hostile vif itself beyond the common checks
+run_attack() {
+    local name=$1 expect=$2; shift 2
+    local devid vif mark line carrier reason outcome="" errs=0 t0 xserr
+    # xenbus errors of an earlier hostile vif with the same handle stay in xenstore.
+    xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
+    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach of a hostile vif failed"; return 1; }
+    vif=vif$DOMID1.$devid
+    mark=$(dmesg | wc -l)
+    nbt_stamp "attack $name on $vif (devid $devid)"
+    guest_start "$name" "--handle $devid --attack $name --hold $HOLD --dst-mac $BR_MAC $*"
+    guest_wait_line "$name" 'EVIL-PHASE hold\|EVIL-RESULT' 150 || nbt_fail "$name: evilfront never reached its hold phase"
+    sleep 1
+    carrier=$(cat /sys/class/net/$vif/carrier 2>/dev/null || echo down)
+    xserr=$(xenstore-read /local/domain/0/error/backend/vif/$DOMID1/$devid/error 2>/dev/null)
+    guest_wait_line "$name" 'EVIL-RESULT' 60 || nbt_fail "$name: evilfront did not finish"
+    local out; out=$(guest_output "$name")
+    echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
+    reason=$(dmesg | tail -n +$((mark + 1)) | sed 's/^\[[^]]*\] //' \
+        | grep -iE 'fatal|impossible|cross page|malicious|invalid|extra|gso|exceed|queues|mapping|binding|error|fail' | head -n1)
+    [ -n "$reason" ] || reason=$xserr
+    local connected; connected=$(evil_value connected "$line")
+    [ -n "$(evil_value error "$line")" ] && { nbt_fail "$name: evilfront error: $(evil_value error "$line")"; errs=1; }
+    case "$expect" in
+        works)
+            [ "$connected" = 1 ] && [ "$(evil_value probe_tx_status "$line")" = 0 ] && [ "$(evil_value probe_arp_reply "$line")" = 1 ] \
+                && [ "$carrier" = 1 ] && outcome=works ;;
+        fatal)
+            [ "$connected" = 1 ] && [ "$carrier" != 1 ] && [ -n "$reason" ] && outcome=disabled ;;
+        errors)
+            [ "$connected" = 1 ] && [ "$(evil_value rsp_error "$line")" -gt 0 ] 2>/dev/null \
+                && [ "$(evil_value after_tx_status "$line")" = 0 ] && [ "$(evil_value after_arp_reply "$line")" = 1 ] \
+                && [ "$carrier" = 1 ] && outcome=errors-then-works ;;
+        answered)
+            [ "$connected" = 1 ] && [ "$(evil_value tx_unanswered "$line")" = 0 ] \
+                && [ "$(evil_value after_tx_status "$line")" = 0 ] && [ "$(evil_value after_arp_reply "$line")" = 1 ] \
+                && [ "$carrier" = 1 ] && outcome=answered-then-works ;;
+        refused)
+            # Like C, the backend may still write Connected after its xenbus error (connect()
+            # fails, then the state switch happens): what counts is that nothing flows.
+            [ "$(evil_value probe_tx_status "$line")" = none ] && [ "$(evil_value probe_arp_reply "$line")" = 0 ] \
+                && [ -n "$reason" ] && [ "$carrier" != 1 ] && outcome=refused ;;
+        survive)
+            if [ "$carrier" = 1 ]; then outcome=stayed-up; else outcome=disabled; fi ;;
+    esac
+    [ -n "$outcome" ] || { nbt_fail "$name: expected '$expect', saw connected=$connected carrier=$carrier reason='$reason' evilfront: $line"; errs=1; outcome=unexpected; }
+    others_ok "$name" || errs=1
+    t0=$(cut -d. -f1 /proc/uptime)
+    xl network-detach domu1 "$devid" || { nbt_fail "$name: xl network-detach of the hostile vif failed"; errs=1; }
+    vif_wait_gone "$vif" || errs=1
+    local detach_s=$(( $(cut -d. -f1 /proc/uptime) - t0 ))
+    local grants; grants=$(settled_grants "$GRANTS0")
+    [ "$grants" = "$GRANTS0" ] || { nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"; errs=1; }
+    nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$outcome" unit=outcome expect="$expect" \
+        carrier="$carrier" xenbus_error="${xserr:-none}" reason="${reason:-none}" detach_s="$detach_s" grants_after="$grants" \
+        evil="$(echo "${line#EVIL-RESULT }" | sed 's/attack=[^ ]* //')"
+    return $errs
+}
+
+# A load attack (flood, evtchn-storm): guest 2 -> dom0 throughput before and while guest 1's
+# hostile vif runs it. WORK_KEY is evilfront's count of work done, which must be > 1000.
+run_load() {
+    local name=$1 work_key=$2 devid vif before during line ratio work
+    before=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: baseline TCP_STREAM guest 2 -> dom0 failed"
+    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    vif=vif$DOMID1.$devid
+    local secs=$((NBT_LEN + 30)) mark; mark=$(dmesg | wc -l)
+    guest_start "$name" "--handle $devid --attack $name --seconds $secs --dst-mac $BR_MAC"
+    guest_wait_line "$name" 'EVIL load t=5' 120 || nbt_fail "$name: the load never got going"
+    during=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: TCP_STREAM guest 2 -> dom0 failed during the load"
+    ping -c 2 -W 2 "$IP2" >/dev/null || nbt_fail "$name: guest 2 stopped answering ping during the load"
+    local dom0_ms t0; t0=$(date +%s%N); ls /sys/class/net >/dev/null; xl list >/dev/null; dom0_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    guest_wait_line "$name" 'EVIL-RESULT' $((secs + 60)) || nbt_fail "$name: evilfront did not finish"
+    local out; out=$(guest_output "$name")
+    echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
+    work=$(evil_value "$work_key" "$line")
+    [ "${work:-0}" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only ${work:-0} $work_key: the load did not run"
+    ratio=$(awk -v a="${during% *}" -v b="${before% *}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print 0}')
+    awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the load"
+    local reason; reason=$(dmesg | tail -n +$((mark + 1)) | sed 's/^\[[^]]*\] //' | grep -iE 'fatal|error|fail' | head -n1)
+    others_ok "$name"
+    xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach failed"
+    vif_wait_gone "$vif"
+    local grants; grants=$(settled_grants "$GRANTS0")
+    [ "$grants" = "$GRANTS0" ] || nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"
+    nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$ratio" unit=ratio \
+        before="${before% *}" during="${during% *}" work="$work" work_unit="$work_key" \
+        pps="$(evil_value pps "$line")" stalled="$(evil_value stalled "$line")" dom0_cmd_ms="$dom0_ms" \
+        reason="${reason:-none}" grants_after="$grants"
+}
+
+expect_of() {
+    case "$1" in
+        legit) echo works;;
+        tx-req-prod-overflow|tx-too-many-slots|tx-cross-page|tx-cross-page-frag|tx-bad-extra-type|tx-gso-bad-type|tx-gso-zero-size) echo fatal;;
+        tx-bad-gref|tx-tiny) echo errors;;
+        tx-mcast-add) echo answered;;
+        connect-*) echo refused;;
+        *) echo survive;;
+    esac
+}
+MEM0=$(nbt_kernel_mem_kb)
+for a in $HOSTILE_ATTACKS; do
+    case "$a" in
+        flood) run_load flood rsp_ok;;
+        evtchn-storm) run_load evtchn-storm notifies;;
+        *) run_attack "$a" "$(expect_of "$a")";;
+    esac
+done
+MEM1=$(nbt_kernel_mem_kb)
+nbt_result test=hostile_kernel_mem_growth backend="$NBT_CURRENT_BACKEND" value=$((MEM1 - MEM0)) unit=kB before="$MEM0" after="$MEM1"
+
+# Nothing left behind once the guests are gone.
+v1=$(vif_name 1); v2=$(vif_name 2)
+xl destroy domu1; xl destroy domu2
+vif_wait_gone "$v1"; vif_wait_gone "$v2"
+sleep 2
+[ "$(nbt_dying_domains)" = 0 ] || nbt_fail "domains left dying after the hostile guest was destroyed: $(xl list | tail -n +3)"
+g=$(settled_grants 0)
+[ "$g" = 0 ] || nbt_fail "dom0 still holds $g guest grant mappings with no guests left"
+backend_unload "$NBT_CURRENT_BACKEND" && nbt_result test=hostile_cleanup backend="$NBT_CURRENT_BACKEND" value=ok unit=status
