@@ -1,0 +1,134 @@
+# Control ring: stock Linux netfront never uses it, so dom0 plays the frontend itself (a
+# "loopback" vif 0.99: dom0 grants the ring pages to itself with gntalloc and offers event
+# channels with /dev/xen/evtchn), connects 2 queues plus a control ring, and sends the
+# requests of netif.h: algorithm, flags, key, mapping size, mapping (XSA-270 bounds), unknown
+# types. Every status and value must match what xen-netback answers (run with --backend c to
+# check the expectations against the reference). Then it disconnects and removes the vif.
+backend_load "$NBT_BACKEND"
+cat > /tmp/fakefront.py <<'PY'
+import fcntl, mmap, os, struct, subprocess, sys, time
+
+HANDLE, NQ = 99, 2
+FE = "/local/domain/0/device/vif/%d" % HANDLE
+BE = "/local/domain/0/backend/vif/0/%d" % HANDLE
+fails = []
+
+def xs_write(*kv): subprocess.run(["xenstore-write"] + [str(x) for x in kv], check=True)
+def xs_read(p):
+    r = subprocess.run(["xenstore-read", p], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+def wait_state(path, want, t=20):
+    end = time.time() + t
+    while time.time() < end:
+        if xs_read(path + "/state") in [str(w) for w in want]: return True
+        time.sleep(0.1)
+    fails.append("%s/state is %s, expected one of %s" % (path, xs_read(path + "/state"), want)); return False
+
+def ioc(nr, typ, size): return (size << 16) | (ord(typ) << 8) | nr
+gnt = os.open("/dev/xen/gntalloc", os.O_RDWR)
+evt = os.open("/dev/xen/evtchn", os.O_RDWR)
+def grant_page():
+    buf = bytearray(struct.pack("HHIQI4x", 0, 1, 1, 0, 0))  # domid 0, writable, 1 page
+    fcntl.ioctl(gnt, ioc(5, 'G', len(buf)), buf, True)
+    _, _, _, index, gref = struct.unpack("HHIQI4x", buf)
+    return gref, mmap.mmap(gnt, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=index)
+def unbound_port():
+    return fcntl.ioctl(evt, ioc(2, 'E', 4), bytearray(struct.pack("I", 0)), True)
+def notify(port): fcntl.ioctl(evt, ioc(4, 'E', 4), bytearray(struct.pack("I", port)), True)
+def sring_init(m):
+    m[:] = bytes(4096)
+    m[0:16] = struct.pack("IIII", 0, 1, 0, 1)  # req_prod req_event rsp_prod rsp_event
+
+keys = []
+for q in range(NQ):
+    pre = "queue-%d/" % q
+    (tx_ref, tx), (rx_ref, rx) = grant_page(), grant_page()
+    sring_init(tx); sring_init(rx)
+    port = unbound_port()
+    keys += [FE + "/" + pre + "tx-ring-ref", tx_ref, FE + "/" + pre + "rx-ring-ref", rx_ref,
+             FE + "/" + pre + "event-channel", port]
+    globals().setdefault("rings", []).extend([tx, rx])
+ctrl_ref, ctrl = grant_page(); sring_init(ctrl)
+data_ref, data = grant_page()
+ctrl_port = unbound_port()
+
+xs_write(FE + "/backend", BE, FE + "/backend-id", 0, FE + "/handle", HANDLE, FE + "/mac", "00:16:3e:00:00:99",
+         FE + "/state", 1)
+xs_write(BE + "/frontend", FE, BE + "/frontend-id", 0, BE + "/handle", HANDLE, BE + "/mac", "00:16:3e:00:00:99",
+         BE + "/online", 1, BE + "/hotplug-status", "connected", BE + "/state", 1)
+wait_state(BE, [2])
+print("backend offers feature-ctrl-ring=%s multi-queue-max-queues=%s" % (xs_read(BE + "/feature-ctrl-ring"), xs_read(BE + "/multi-queue-max-queues")))
+if xs_read(BE + "/feature-ctrl-ring") != "1": fails.append("backend does not offer feature-ctrl-ring")
+xs_write(*(keys + [FE + "/multi-queue-num-queues", NQ, FE + "/request-rx-copy", 1, FE + "/feature-rx-notify", 1,
+                   FE + "/ctrl-ring-ref", ctrl_ref, FE + "/event-channel-ctrl", ctrl_port]))
+xs_write(FE + "/state", 4)
+wait_state(BE, [4])
+
+req_prod = 0
+def request(kind, d0=0, d1=0, d2=0):
+    global req_prod
+    slot = 64 + (req_prod % 128) * 16
+    ctrl[slot:slot + 16] = struct.pack("HHIII", req_prod & 0xffff, kind, d0 & 0xffffffff, d1 & 0xffffffff, d2 & 0xffffffff)
+    req_prod += 1
+    ctrl[0:4] = struct.pack("I", req_prod)
+    notify(ctrl_port)
+    end = time.time() + 5
+    while struct.unpack("I", ctrl[8:12])[0] != req_prod and time.time() < end: time.sleep(0.01)
+    if struct.unpack("I", ctrl[8:12])[0] != req_prod: return None
+    rid, rkind, status, val = struct.unpack("HHII", ctrl[slot:slot + 12])
+    return status, val
+
+SUCCESS, NOT_SUPPORTED, INVALID = 0, 1, 2
+GET_FLAGS, SET_FLAGS, SET_KEY, GET_MAP_SIZE, SET_MAP_SIZE, SET_MAP, SET_ALG = 1, 2, 3, 4, 5, 6, 7
+def expect(name, got, status, value=None):
+    ok = got is not None and got[0] == status and (value is None or got[1] == value)
+    print("CTRL %-36s got %-12s expected status %d%s %s" % (name, got, status, "" if value is None else " value %d" % value, "ok" if ok else "FAIL"))
+    if not ok: fails.append("%s: got %s, expected status %d value %s" % (name, got, status, value))
+def put_u32s(vals): data[0:4 * len(vals)] = struct.pack("%dI" % len(vals), *vals)
+
+expect("get_flags_without_algorithm", request(GET_FLAGS), NOT_SUPPORTED, 0)
+expect("set_flags_without_algorithm", request(SET_FLAGS, 15), INVALID)
+expect("set_algorithm_unknown", request(SET_ALG, 2), INVALID)
+expect("set_algorithm_toeplitz", request(SET_ALG, 1), SUCCESS)
+expect("get_flags", request(GET_FLAGS), SUCCESS, 15)
+expect("set_flags_unknown_bit", request(SET_FLAGS, 16), INVALID)
+expect("set_flags_all", request(SET_FLAGS, 15), SUCCESS)
+data[0:40] = bytes(range(1, 41))
+expect("set_key_41_bytes", request(SET_KEY, data_ref, 41), INVALID)
+expect("set_key_40_bytes", request(SET_KEY, data_ref, 40), SUCCESS)
+expect("set_key_bad_gref", request(SET_KEY, 0xfffffff, 40), INVALID)
+expect("get_mapping_size", request(GET_MAP_SIZE), SUCCESS, 128)
+expect("set_mapping_size_129", request(SET_MAP_SIZE, 129), INVALID)
+expect("set_mapping_size_8", request(SET_MAP_SIZE, 8), SUCCESS)
+put_u32s([1, 0, 1, 0])
+expect("set_mapping_4_at_0", request(SET_MAP, data_ref, 4, 0), SUCCESS)
+put_u32s([NQ])
+expect("set_mapping_queue_out_of_range", request(SET_MAP, data_ref, 1, 0), INVALID)
+put_u32s([0, 1, 0, 1])
+expect("set_mapping_past_size", request(SET_MAP, data_ref, 4, 6), INVALID)
+expect("set_mapping_offset_wraps", request(SET_MAP, data_ref, 2, 0xffffffff), INVALID)
+expect("set_mapping_bad_gref", request(SET_MAP, 0xfffffff, 1, 0), INVALID)
+expect("unknown_type_99", request(99), NOT_SUPPORTED)
+expect("invalid_type_0", request(0), NOT_SUPPORTED)
+expect("set_algorithm_none", request(SET_ALG, 0), SUCCESS)
+expect("get_flags_after_none", request(GET_FLAGS), NOT_SUPPORTED, 0)
+
+xs_write(FE + "/state", 5)
+wait_state(BE, [5, 6])
+xs_write(FE + "/state", 6)
+wait_state(BE, [6])
+subprocess.run(["xenstore-rm", BE]); subprocess.run(["xenstore-rm", FE])
+end = time.time() + 20
+while os.path.exists("/sys/class/net/vif0.%d" % HANDLE) and time.time() < end: time.sleep(0.2)
+if os.path.exists("/sys/class/net/vif0.%d" % HANDLE): fails.append("vif0.%d still exists after removal" % HANDLE)
+for f in fails: print("FAKEFRONT-FAIL " + f)
+print("FAKEFRONT-DONE fails=%d" % len(fails))
+PY
+out=$(timeout 180 python3 /tmp/fakefront.py 2>&1)
+echo "$out" | sed 's/^/[fakefront] /'
+echo "$out" | grep -q "FAKEFRONT-DONE fails=0" || nbt_fail "control ring checks failed: $(echo "$out" | grep -E 'FAKEFRONT-FAIL|Traceback|Error' | head -n 5 | tr '\n' ';')"
+nbt_result test=ctrl_ring_requests backend="$NBT_CURRENT_BACKEND" value="$(echo "$out" | grep -c '^CTRL .* ok$')" unit=answered_as_expected \
+    failed="$(echo "$out" | grep -c '^CTRL .* FAIL$')"
+# The backend still serves a real guest afterwards.
+domu_create 1 2
+domu_wait_ping 1 150 || nbt_fail "guest 1 never came up after the control ring test"
