@@ -325,6 +325,8 @@ int nbrs_grant_copy_from_guest(u16 domid, u32 gref, void *dst, unsigned int len)
 
 struct nbrs_ctrl_irq {
 	unsigned int irq;
+	/* An event was delivered and awaits its EOI (set in the handler). */
+	atomic_t eoi_owed;
 	struct work_struct work;
 	bool (*cb)(void *ctx, struct nbrs_ctrl_irq *c);
 	void *ctx;
@@ -334,7 +336,10 @@ static irqreturn_t nbrs_ctrl_irq_fn(int irq, void *data)
 {
 	struct nbrs_ctrl_irq *c = data;
 
-	/* Already queued: that run ends this EOI too. */
+	/* May run before bind has stored the number. */
+	WRITE_ONCE(c->irq, irq);
+	atomic_set(&c->eoi_owed, 1);
+	/* Already queued or running: it runs (again) and ends this EOI. */
 	schedule_work(&c->work);
 	return IRQ_HANDLED;
 }
@@ -344,7 +349,10 @@ static void nbrs_ctrl_work_fn(struct work_struct *work)
 	struct nbrs_ctrl_irq *c = container_of(work, struct nbrs_ctrl_irq, work);
 	bool found = c->cb(c->ctx, c);
 
-	xen_irq_lateeoi(c->irq, found ? 0 : XEN_EOI_FLAG_SPURIOUS);
+	/* No EOI for the run right after binding: no event is active then,
+	 * and an EOI would clear a pending one. */
+	if (atomic_xchg(&c->eoi_owed, 0))
+		xen_irq_lateeoi(READ_ONCE(c->irq), found ? 0 : XEN_EOI_FLAG_SPURIOUS);
 }
 
 int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
@@ -358,6 +366,7 @@ int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
 		return -ENOMEM;
 	c->cb = cb;
 	c->ctx = ctx;
+	atomic_set(&c->eoi_owed, 0);
 	INIT_WORK(&c->work, nbrs_ctrl_work_fn);
 	err = bind_interdomain_evtchn_to_irqhandler_lateeoi(
 		xdev, port, nbrs_ctrl_irq_fn, 0, "xen-netback-ctrl", c);
@@ -365,7 +374,7 @@ int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
 		kfree(c);
 		return err;
 	}
-	c->irq = err;
+	WRITE_ONCE(c->irq, err);
 	/* Requests posted before we bound: process them once. */
 	schedule_work(&c->work);
 	*out = c;
@@ -383,7 +392,7 @@ void nbrs_ctrl_irq_unbind(struct nbrs_ctrl_irq *c)
 
 void nbrs_ctrl_irq_notify(struct nbrs_ctrl_irq *c)
 {
-	notify_remote_via_irq(c->irq);
+	notify_remote_via_irq(READ_ONCE(c->irq));
 }
 
 /* ------------------------------------------------------------------ */
