@@ -3,7 +3,9 @@
 # channels with /dev/xen/evtchn), connects 2 queues plus a control ring, and sends the
 # requests of netif.h: algorithm, flags, key, mapping size, mapping (XSA-270 bounds), unknown
 # types. Every status and value must match what xen-netback answers (run with --backend c to
-# check the expectations against the reference). Then it disconnects and removes the vif.
+# check the expectations against the reference). On rs it also posts guest RX buffers and
+# checks that packets dom0 sends to the vif land on the queue the frontend's mapping names,
+# with a HASH extra holding the Toeplitz hash. Then it disconnects and removes the vif.
 backend_load "$NBT_BACKEND"
 cat > /tmp/fakefront.py <<'PY'
 import fcntl, mmap, os, struct, subprocess, sys, time
@@ -39,7 +41,8 @@ def sring_init(m):
     m[:] = bytes(4096)
     m[0:16] = struct.pack("IIII", 0, 1, 0, 1)  # req_prod req_event rsp_prod rsp_event
 
-keys = []
+keys, queues = [], []
+NBUF = 32  # guest RX buffers posted per queue, one granted page each
 for q in range(NQ):
     pre = "queue-%d/" % q
     (tx_ref, tx), (rx_ref, rx) = grant_page(), grant_page()
@@ -47,7 +50,8 @@ for q in range(NQ):
     port = unbound_port()
     keys += [FE + "/" + pre + "tx-ring-ref", tx_ref, FE + "/" + pre + "rx-ring-ref", rx_ref,
              FE + "/" + pre + "event-channel", port]
-    globals().setdefault("rings", []).extend([tx, rx])
+    bufs = [grant_page() for _ in range(NBUF)]
+    queues.append({"tx": tx, "rx": rx, "port": port, "bufs": bufs, "rsp_cons": 0})
 ctrl_ref, ctrl = grant_page(); sring_init(ctrl)
 data_ref, data = grant_page()
 ctrl_port = unbound_port()
@@ -110,6 +114,72 @@ expect("set_mapping_offset_wraps", request(SET_MAP, data_ref, 2, 0xffffffff), IN
 expect("set_mapping_bad_gref", request(SET_MAP, 0xfffffff, 1, 0), INVALID)
 expect("unknown_type_99", request(99), NOT_SUPPORTED)
 expect("invalid_type_0", request(0), NOT_SUPPORTED)
+
+# Data path: with Toeplitz over IPv4 addresses and the mapping [1,0,1,0,...] of size 8, every
+# packet dom0 sends to this vif must arrive on queue mapping[hash % 8] with a HASH extra
+# carrying the Toeplitz hash of (source, destination). rs only: the C driver also sends
+# hash extras, but labels whatever hash the stack computed.
+def toeplitz(key, data):  # RSS Toeplitz; data shorter than key - 4 bytes
+    k, klen, h = int.from_bytes(key, "big"), len(key) * 8, 0
+    for pos in range(len(data) * 8):
+        if data[pos // 8] & (0x80 >> (pos % 8)):
+            h ^= (k >> (klen - 32 - pos)) & 0xffffffff
+    return h
+def check_data_path():
+    key = bytes(range(1, 41))
+    expect("dp_set_flags_ipv4", request(SET_FLAGS, 1), SUCCESS)
+    put_u32s([1, 0, 1, 0, 1, 0, 1, 0])
+    expect("dp_set_mapping_8", request(SET_MAP, data_ref, 8, 0), SUCCESS)
+    for q in queues:  # post the RX buffers: request {id, pad, gref}
+        for i, (gref, _) in enumerate(q["bufs"]):
+            q["rx"][64 + i * 8:64 + i * 8 + 8] = struct.pack("HHI", i, 0, gref)
+        q["rx"][0:4] = struct.pack("I", NBUF)
+        notify(q["port"])
+    dev = "vif0.%d" % HANDLE
+    subprocess.run("ip link set %s up && ip addr add 10.98.0.1/24 dev %s" % (dev, dev), shell=True)
+    dsts = ["10.98.0.%d" % i for i in range(2, 14)]
+    for d in dsts:
+        subprocess.run(["ip", "neigh", "replace", d, "lladdr", "00:16:3e:00:00:99", "dev", dev, "nud", "permanent"])
+    end = time.time() + 20
+    while open("/sys/class/net/%s/carrier" % dev).read().strip() != "1" and time.time() < end: time.sleep(0.2)
+    import socket
+    sk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for d in dsts:
+        sk.sendto(b"x" * 64, (d, 9))
+    time.sleep(2)
+    seen, per_queue = 0, [0] * NQ
+    for qi, q in enumerate(queues):
+        rsp_prod = struct.unpack("I", q["rx"][8:12])[0]
+        i = 0
+        while i < rsp_prod:
+            rid, off, flags, status = struct.unpack("HHHh", q["rx"][64 + (i % 256) * 8:64 + (i % 256) * 8 + 8])
+            page = q["bufs"][i % NBUF][1]  # a response fills its request's slot
+            pkt = page[off:off + max(status, 0)]
+            i += 1
+            hashv = None
+            if flags & 8:  # extra_info follows
+                while True:
+                    ex = q["rx"][64 + (i % 256) * 8:64 + (i % 256) * 8 + 8]; i += 1
+                    etype, eflags = ex[0], ex[1]
+                    if etype == 4:
+                        hashv = struct.unpack("<I", ex[4:8])[0]
+                    if not eflags & 1: break
+            while flags & 4 and i < rsp_prod:  # more_data
+                flags = struct.unpack("HHHh", q["rx"][64 + (i % 256) * 8:64 + (i % 256) * 8 + 8])[2]; i += 1
+            if len(pkt) < 34 or pkt[12:14] != b"\x08\x00" or pkt[23] != 17: continue  # IPv4 UDP only
+            src, dst = pkt[26:30], pkt[30:34]
+            want = toeplitz(key, src + dst)
+            want_q = [1, 0, 1, 0, 1, 0, 1, 0][want % 8]
+            seen += 1; per_queue[qi] += 1
+            ok = hashv == want and qi == want_q
+            print("DP %s -> %s queue %d hash %s expected hash %08x queue %d %s" % (socket.inet_ntoa(src), socket.inet_ntoa(dst), qi,
+                  "none" if hashv is None else "%08x" % hashv, want, want_q, "ok" if ok else "FAIL"))
+            if not ok: fails.append("packet to %s: queue %d hash %s, expected queue %d hash %08x" % (socket.inet_ntoa(dst), qi, hashv, want_q, want))
+    print("DP packets %d per queue %s" % (seen, per_queue))
+    if seen < len(dsts): fails.append("only %d of %d UDP packets reached the fake guest" % (seen, len(dsts)))
+if len(sys.argv) > 1 and sys.argv[1] == "datapath":
+    check_data_path()
+
 expect("set_algorithm_none", request(SET_ALG, 0), SUCCESS)
 expect("get_flags_after_none", request(GET_FLAGS), NOT_SUPPORTED, 0)
 
@@ -124,11 +194,13 @@ if os.path.exists("/sys/class/net/vif0.%d" % HANDLE): fails.append("vif0.%d stil
 for f in fails: print("FAKEFRONT-FAIL " + f)
 print("FAKEFRONT-DONE fails=%d" % len(fails))
 PY
-out=$(timeout 180 python3 /tmp/fakefront.py 2>&1)
+out=$(timeout 180 python3 /tmp/fakefront.py $([ "$NBT_CURRENT_BACKEND" = rs ] && echo datapath) 2>&1)
 echo "$out" | sed 's/^/[fakefront] /'
 echo "$out" | grep -q "FAKEFRONT-DONE fails=0" || nbt_fail "control ring checks failed: $(echo "$out" | grep -E 'FAKEFRONT-FAIL|Traceback|Error' | head -n 5 | tr '\n' ';')"
 nbt_result test=ctrl_ring_requests backend="$NBT_CURRENT_BACKEND" value="$(echo "$out" | grep -c '^CTRL .* ok$')" unit=answered_as_expected \
     failed="$(echo "$out" | grep -c '^CTRL .* FAIL$')"
+[ "$NBT_CURRENT_BACKEND" = rs ] && nbt_result test=toeplitz_hashed_packets backend=rs value="$(echo "$out" | grep -c '^DP .* ok$')" unit=packets \
+    failed="$(echo "$out" | grep -c '^DP .* FAIL$')"
 # The backend still serves a real guest afterwards.
 domu_create 1 2
 domu_wait_ping 1 150 || nbt_fail "guest 1 never came up after the control ring test"
