@@ -5,7 +5,9 @@
 # types. Every status and value must match what xen-netback answers (run with --backend c to
 # check the expectations against the reference). On rs it also posts guest RX buffers and
 # checks that packets dom0 sends to the vif land on the queue the frontend's mapping names,
-# with a HASH extra holding the Toeplitz hash. Then it disconnects and removes the vif.
+# with a HASH extra holding the Toeplitz hash. Then it disconnects and removes the vif, and
+# connects a second fake frontend asking for 3 and 0 queues (2 offered): refused with the
+# reference's message in xenstore.
 backend_load "$NBT_BACKEND"
 cat > /tmp/fakefront.py <<'PY'
 import fcntl, mmap, os, struct, subprocess, sys, time
@@ -191,6 +193,35 @@ subprocess.run(["xenstore-rm", BE]); subprocess.run(["xenstore-rm", FE])
 end = time.time() + 20
 while os.path.exists("/sys/class/net/vif0.%d" % HANDLE) and time.time() < end: time.sleep(0.2)
 if os.path.exists("/sys/class/net/vif0.%d" % HANDLE): fails.append("vif0.%d still exists after removal" % HANDLE)
+# A frontend asking for more queues than offered, or none, is refused with xen-netback's
+# message in xenstore and its vif stays disconnected.
+def bad_queue_count(handle, n):
+    fe, be = "/local/domain/0/device/vif/%d" % handle, "/local/domain/0/backend/vif/0/%d" % handle
+    tx_ref, tx = grant_page(); rx_ref, rx = grant_page(); sring_init(tx); sring_init(rx)
+    port = unbound_port()
+    xs_write(fe + "/backend", be, fe + "/backend-id", 0, fe + "/handle", handle, fe + "/mac", "00:16:3e:00:00:98", fe + "/state", 1)
+    xs_write(be + "/frontend", fe, be + "/frontend-id", 0, be + "/handle", handle, be + "/mac", "00:16:3e:00:00:98",
+             be + "/online", 1, be + "/hotplug-status", "connected", be + "/state", 1)
+    wait_state(be, [2])
+    offer = xs_read(be + "/multi-queue-max-queues")
+    xs_write(fe + "/multi-queue-num-queues", n, fe + "/request-rx-copy", 1, fe + "/tx-ring-ref", tx_ref,
+             fe + "/rx-ring-ref", rx_ref, fe + "/event-channel", port)
+    for q in range(max(n, 1)):
+        xs_write(fe + "/queue-%d/tx-ring-ref" % q, tx_ref, fe + "/queue-%d/rx-ring-ref" % q, rx_ref, fe + "/queue-%d/event-channel" % q, port)
+    xs_write(fe + "/state", 4)
+    wait_state(be, [5, 6])
+    err = xs_read("/local/domain/0/error/backend/vif/0/%d/error" % handle)
+    want = "guest requested %d queues, but valid range is 1 - %s." % (n, offer)
+    print("BADQ %d queues: backend state %s, error %r %s" % (n, xs_read(be + "/state"), err, "ok" if err and want in err else "FAIL"))
+    if not err or want not in err: fails.append("%d queues: xenstore error is %r, expected %r" % (n, err, want))
+    xs_write(fe + "/state", 6)
+    wait_state(be, [6])
+    subprocess.run(["xenstore-rm", be]); subprocess.run(["xenstore-rm", fe])
+    subprocess.run(["xenstore-rm", "/local/domain/0/error/backend/vif/0/%d" % handle])
+    end = time.time() + 20
+    while os.path.exists("/sys/class/net/vif0.%d" % handle) and time.time() < end: time.sleep(0.2)
+for n in (NQ + 1, 0):
+    bad_queue_count(98, n)
 for f in fails: print("FAKEFRONT-FAIL " + f)
 print("FAKEFRONT-DONE fails=%d" % len(fails))
 PY
