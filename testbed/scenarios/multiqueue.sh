@@ -108,10 +108,27 @@ if [ "$NBT_CURRENT_BACKEND" = rs ]; then
         ethtool -L "$vif" combined 1 || nbt_fail "ethtool -L $vif combined 1 failed"
         [ "$(be_max_queues)" = 1 ] || nbt_fail "after ethtool -L combined 1, multi-queue-max-queues is $(be_max_queues)"
         [ "$(ethtool_combined "$vif" current)" = 1 ] || nbt_fail "ethtool -l does not show the pending limit 1"
-        # setsid: the command channel's shell and its children end when the connection closes.
-        domu_exec 1 "setsid sh -c 'sleep 1; rmmod xen_netfront; insmod /lib/modules/xen-netfront.ko' </dev/null >/dev/null 2>&1 &" >/dev/null
-        sleep 4
-        domu_wait_ping 1 60 || nbt_fail "guest did not come back after reconnecting its frontend"
+        # The guest unbinds and rebinds netfront from its vif device (a new connection on the
+        # same backend vif), detached from the command channel, which the unbind cuts.
+        domu_exec 1 "cat > /tmp/reconnect.sh <<'EOF'
+sleep 1
+for d in /sys/bus/xen/drivers/vif/vif-*; do
+    n=\${d##*/}
+    echo \$n > /sys/bus/xen/drivers/vif/unbind && echo unbound \$n
+    sleep 1
+    echo \$n > /sys/bus/xen/drivers/vif/bind && echo bound \$n
+done
+EOF
+setsid sh /tmp/reconnect.sh </dev/null >/tmp/reconnect.log 2>&1 &" >/dev/null
+        rlog=""
+        for _ in $(seq 1 30); do
+            sleep 2
+            domu_wait_ping 1 60 || break
+            rlog=$(domu_exec 1 'cat /tmp/reconnect.log' | tr '\n' ' ')
+            case "$rlog" in *" bound vif-"*) break;; esac
+        done
+        nbt_stamp "guest reconnect: $rlog"
+        case "$rlog" in *" bound vif-"*) ;; *) nbt_fail "guest frontend did not reconnect: '$rlog'";; esac
         [ "$(vif_name 1)" = "$vif" ] || nbt_fail "the vif changed across a frontend reconnect: $vif -> $(vif_name 1)"
         check_queues 1 after_ethtool_L_1
         r=$(iperf_sum -c "$(domu_ip 1)" -P 2 -t "$NBT_LEN")
