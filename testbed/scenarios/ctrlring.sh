@@ -60,7 +60,9 @@ ctrl_port = unbound_port()
 
 xs_write(FE + "/backend", BE, FE + "/backend-id", 0, FE + "/handle", HANDLE, FE + "/mac", "00:16:3e:00:00:99",
          FE + "/state", 1)
+# xen-netback's probe reads "script" (for the hotplug uevent; nothing runs it here).
 xs_write(BE + "/frontend", FE, BE + "/frontend-id", 0, BE + "/handle", HANDLE, BE + "/mac", "00:16:3e:00:00:99",
+         BE + "/script", "/etc/xen/scripts/vif-bridge",
          BE + "/online", 1, BE + "/hotplug-status", "connected", BE + "/state", 1)
 wait_state(BE, [2])
 print("backend offers feature-ctrl-ring=%s multi-queue-max-queues=%s" % (xs_read(BE + "/feature-ctrl-ring"), xs_read(BE + "/multi-queue-max-queues")))
@@ -201,6 +203,7 @@ def bad_queue_count(handle, n):
     port = unbound_port()
     xs_write(fe + "/backend", be, fe + "/backend-id", 0, fe + "/handle", handle, fe + "/mac", "00:16:3e:00:00:98", fe + "/state", 1)
     xs_write(be + "/frontend", fe, be + "/frontend-id", 0, be + "/handle", handle, be + "/mac", "00:16:3e:00:00:98",
+             be + "/script", "/etc/xen/scripts/vif-bridge",
              be + "/online", 1, be + "/hotplug-status", "connected", be + "/state", 1)
     wait_state(be, [2])
     offer = xs_read(be + "/multi-queue-max-queues")
