@@ -13,12 +13,15 @@
 mod netif;
 
 mod bindings;
+mod ctrl;
 #[path = "../grant-pool/mod.rs"]
 mod grant_pool;
+mod hash;
 mod interface;
 #[path = "../napi/mod.rs"]
 mod napi;
 mod params;
+mod queue;
 mod rx;
 mod tx;
 mod xenbus;

@@ -193,6 +193,7 @@ impl TxQueue {
     /// hands the good packets to the stack.
     fn flush(&mut self, dev: &NetDev, stats: &VifStats) -> core::result::Result<(), FatalReason> {
         self.batch.submit();
+        stats.add_rx_copies(self.batch.take_counts());
         let mut result = Ok(());
         let mut pending = core::mem::take(&mut self.pending);
         for mut p in pending.drain_all() {

@@ -11,12 +11,13 @@
 //! may be waiting for `inner`).
 
 use crate::bindings::netdev::VifNetDevice;
+use crate::ctrl::CtrlConnection;
 use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::{Attachment, Vif};
 use crate::netif::negotiate::{
-    advertised_keys, negotiate, negotiate_queue, read_xdp_headroom, BackendParams, FrontendKeys, Key,
+    advertised_keys, negotiate, negotiate_queue, read_xdp_headroom, BackendParams, FrontendKeys, Key, NegotiateError,
 };
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts};
@@ -29,13 +30,20 @@ use kernel::str::CString;
 use kernel::sync::{Arc, Mutex};
 use kernel::new_mutex;
 
-/// Advertised keys this driver does not implement yet (no control ring, no
-/// multicast filtering): left out so frontends do not use them.
-const NOT_OFFERED: [&str; 3] = ["feature-ctrl-ring", "feature-multicast-control", "feature-dynamic-multicast-control"];
+/// Advertised keys this driver does not implement yet (no multicast
+/// filtering): left out so frontends do not use them.
+const NOT_OFFERED: [&str; 2] = ["feature-multicast-control", "feature-dynamic-multicast-control"];
+
+/// `max_queues` as the number of queues a new VIF gets (at least one).
+fn queues_for_new_vif() -> u32 {
+    params::max_queues().max(1)
+}
 
 struct Inner {
     sm: BackendStateMachine,
     vif: Option<VifNetDevice<Vif>>,
+    /// The frontend's control ring, while connected.
+    ctrl: Option<CtrlConnection>,
 }
 
 /// One `backend/vif/<domid>/<handle>` device.
@@ -58,9 +66,10 @@ impl FrontendKeys for FrontendDir<'_> {
     }
 }
 
-fn backend_params() -> BackendParams {
+/// The module parameters, with the VIF's own queue limit.
+fn backend_params(max_queues: u32) -> BackendParams {
     BackendParams {
-        max_queues: params::offered_queues(),
+        max_queues,
         separate_tx_rx_irq: params::separate_tx_rx_irq(),
         provides_xdp_headroom: params::provides_xdp_headroom(),
     }
@@ -68,8 +77,8 @@ fn backend_params() -> BackendParams {
 
 impl Backend {
     /// Writes the feature keys of `netback_probe`.
-    fn advertise(xdev: &XenbusDevice) -> Result {
-        for (key, value) in advertised_keys(&backend_params()).iter() {
+    fn advertise(xdev: &XenbusDevice, max_queues: u32) -> Result {
+        for (key, value) in advertised_keys(&backend_params(max_queues)).iter() {
             if NOT_OFFERED.contains(key) {
                 continue;
             }
@@ -98,6 +107,7 @@ impl Backend {
                     if let Some(vif) = inner.vif.as_ref() {
                         vif.data().detach(vif.dev());
                     }
+                    inner.ctrl = None;
                 }
                 Action::ReadXdpHeadroom => {
                     if let Some(vif) = inner.vif.as_ref() {
@@ -112,9 +122,10 @@ impl Backend {
         unregister
     }
 
-    /// `connect()`: negotiate, map the rings, bind the event channels, start
-    /// the queue, then watch hotplug-status. Returns whether the watch is
-    /// registered (Connected is then published once the script is done).
+    /// `connect()`: negotiate, map every queue's rings, bind the event
+    /// channels, start the queues, then watch hotplug-status. Returns
+    /// whether the watch is registered (Connected is then published once
+    /// the script is done).
     fn connect(self: &Arc<Self>, inner: &mut Inner) -> bool {
         let Some(vif) = inner.vif.as_ref() else {
             return false;
@@ -122,34 +133,61 @@ impl Backend {
         let xdev = &self.xdev;
         let domid = xdev.otherend_id();
         let mut fe = FrontendDir(xdev);
-        let cfg = match negotiate(&mut fe, &backend_params()) {
+        let cfg = match negotiate(&mut fe, &backend_params(vif.data().queue_limit())) {
             Ok(c) => c,
             Err(e) => {
-                pr_err!("vif{}: negotiation failed: {}\n", domid, e.description());
-                xdev.dev_fatal(Error::from_errno(e.errno()), c"negotiating with the frontend");
+                Self::negotiation_failed(xdev, domid, &e);
                 return false;
             }
         };
-        let rings = match negotiate_queue(&mut fe, &cfg, 0) {
-            Ok(r) => r,
-            Err(e) => {
-                pr_err!("vif{}: reading ring references failed: {}\n", domid, e.description());
-                xdev.dev_fatal(Error::from_errno(e.errno()), c"reading ring references");
+        let mut queues = match KVec::with_capacity(cfg.num_queues as usize, GFP_KERNEL) {
+            Ok(v) => v,
+            Err(_) => {
+                xdev.dev_fatal(ENOMEM, c"allocating queues");
                 return false;
             }
         };
-        let attachment = match Self::map_queue(xdev, &cfg, &rings, domid) {
-            Ok(a) => a,
-            Err(e) => {
-                xdev.dev_fatal(e, c"mapping shared-frames");
+        for index in 0..cfg.num_queues {
+            let rings = match negotiate_queue(&mut fe, &cfg, index) {
+                Ok(r) => r,
+                Err(e) => {
+                    Self::negotiation_failed(xdev, domid, &e);
+                    return false;
+                }
+            };
+            // On failure the queues mapped so far are dropped (unmapped).
+            let attachment = match Self::map_queue(xdev, &cfg, &rings, domid) {
+                Ok(a) => a,
+                Err(e) => {
+                    pr_err!("vif{}: mapping the rings of queue {} failed\n", domid, index);
+                    xdev.dev_fatal(e, c"mapping shared-frames");
+                    return false;
+                }
+            };
+            if queues.push(attachment, GFP_KERNEL).is_err() {
+                xdev.dev_fatal(ENOMEM, c"allocating queues");
                 return false;
             }
+        }
+        // As xen-netback: the control ring before the data rings start.
+        let ctrl = match cfg.ctrl_ring {
+            None => None,
+            Some(refs) => match CtrlConnection::connect(xdev, &refs, vif.data(), cfg.num_queues) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    xdev.dev_fatal(e, c"connecting control ring");
+                    return false;
+                }
+            },
         };
         vif.dev().set_frontend_caps(cfg.sg, cfg.gso_tcpv4, cfg.gso_tcpv6, cfg.ip_csum, cfg.ipv6_csum);
-        if let Err(e) = vif.data().attach(vif.dev(), xdev, attachment) {
+        if let Err(e) = vif.data().attach(vif.dev(), xdev, queues) {
+            drop(ctrl);
+            vif.data().hash.reset();
             xdev.dev_fatal(e, c"binding event channels");
             return false;
         }
+        inner.ctrl = ctrl;
         match Watch::register(xdev, c"hotplug-status", self.clone()) {
             Ok(w) => {
                 // Replacing drops (unregisters) a watch of an earlier
@@ -161,6 +199,30 @@ impl Backend {
         }
     }
 
+    /// Logs a negotiation failure and reports it in xenstore (the VIF stays
+    /// disconnected).
+    fn negotiation_failed(xdev: &XenbusDevice, domid: u16, e: &NegotiateError) {
+        let msg = match *e {
+            NegotiateError::BadNumQueues { requested, max } => {
+                CString::try_from_fmt(fmt!("guest requested {} queues, but valid range is 1 - {}.", requested, max))
+            }
+            NegotiateError::Missing { key, queue: Some(q) } => {
+                CString::try_from_fmt(fmt!("reading queue-{}/{}: {}", q, key, e.description()))
+            }
+            NegotiateError::Missing { key, queue: None } | NegotiateError::Unparsable { key } => {
+                CString::try_from_fmt(fmt!("reading {}: {}", key, e.description()))
+            }
+            NegotiateError::RxCopyRequired => CString::try_from_fmt(fmt!("{}", e.description())),
+        };
+        match msg {
+            Ok(m) => {
+                pr_err!("vif{}: negotiation failed: {}\n", domid, m.to_str().unwrap_or("?"));
+                xdev.dev_fatal(Error::from_errno(e.errno()), &m);
+            }
+            Err(_) => xdev.dev_fatal(Error::from_errno(e.errno()), c"negotiating with the frontend"),
+        }
+    }
+
     fn map_queue(
         xdev: &XenbusDevice,
         cfg: &crate::netif::negotiate::NegotiatedConfig,
@@ -169,11 +231,11 @@ impl Backend {
     ) -> Result<Attachment> {
         let tx_map = MappedRing::map(xdev, rings.tx_ring_ref)?;
         let rx_map = MappedRing::map(xdev, rings.rx_ring_ref)?;
-        let tx_ring = BackRing::attach_checked(TxSharedRing(tx_map)).map_err(|e| {
+        let tx_ring = BackRing::attach_checked(TxSharedRing::new(tx_map)).map_err(|e| {
             pr_err!("vif{}: TX ring: {}\n", domid, e.description());
             EIO
         })?;
-        let rx_ring = BackRing::attach_checked(RxSharedRing(rx_map)).map_err(|e| {
+        let rx_ring = BackRing::attach_checked(RxSharedRing::new(rx_map)).map_err(|e| {
             pr_err!("vif{}: RX ring: {}\n", domid, e.description());
             EIO
         })?;
@@ -198,7 +260,10 @@ impl Backend {
 
 impl XenbusBackend for Backend {
     fn probe(xdev: XenbusDevice) -> Result<Arc<Self>> {
-        Self::advertise(&xdev)?;
+        // Read once: the netdev gets this many queues and frontends are
+        // offered as many (the parameter is writable).
+        let nr_queues = queues_for_new_vif();
+        Self::advertise(&xdev, nr_queues)?;
         let handle = match xdev.read_own_ulong(c"handle") {
             Ok(h) => h,
             Err(e) => {
@@ -211,7 +276,7 @@ impl XenbusBackend for Backend {
         let be = Arc::pin_init(
             pin_init!(Backend {
                 xdev: handle_dev,
-                inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None }),
+                inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None, ctrl: None }),
                 hotplug_watch <- new_mutex!(None),
             }),
             GFP_KERNEL,
@@ -219,8 +284,8 @@ impl XenbusBackend for Backend {
         // The net_device exists before InitWait is published: the toolstack
         // runs the hotplug script (which bridges vifD.H) once it sees it.
         let name = CString::try_from_fmt(fmt!("vif{}.{}", domid, handle))?;
-        let state = Arc::pin_init(Vif::new(domid), GFP_KERNEL)?;
-        let netdev = VifNetDevice::new(&name, &xdev, state)?;
+        let state = Arc::pin_init(Vif::new(domid, nr_queues, xdev.clone())?, GFP_KERNEL)?;
+        let netdev = VifNetDevice::new(&name, &xdev, nr_queues, state)?;
         if let Err(e) = netdev.register() {
             xdev.dev_fatal(e, c"creating interface");
             return Err(e);
@@ -257,6 +322,7 @@ impl XenbusBackend for Backend {
                 self.xdev.uevent_online(false);
                 vif.data().detach(vif.dev());
             }
+            inner.ctrl = None;
             inner.vif.take()
         };
         // Unregisters and frees the net_device.
