@@ -20,7 +20,8 @@ use crate::rx::RxQueue;
 use crate::tx::{FatalReason, TxQueue};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Mutex, SpinLock};
+use crate::rate::VifRate;
+use kernel::sync::{Arc, Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock};
 
 /// A relaxed event counter.
@@ -51,6 +52,13 @@ pub(crate) struct VifStats {
     pub(crate) tx_packets: Counter,
     pub(crate) tx_bytes: Counter,
     pub(crate) tx_dropped: Counter,
+    // Reasons behind tx_dropped, and other events (`ethtool -S`).
+    pub(crate) tx_drop_not_connected: Counter,
+    pub(crate) tx_drop_queue_full: Counter,
+    pub(crate) tx_drop_expired: Counter,
+    pub(crate) tx_drop_mcast_filtered: Counter,
+    pub(crate) rx_credit_waits: Counter,
+    pub(crate) fatal_errors: Counter,
 }
 
 /// Everything a connected frontend brings.
@@ -82,11 +90,13 @@ pub(crate) struct Vif {
     #[pin]
     rx: Mutex<Option<RxQueue>>,
     pub(crate) stats: VifStats,
+    /// The guest TX rate limit (xenstore `rate`).
+    pub(crate) rate: Arc<VifRate>,
 }
 
 impl Vif {
     /// State for the VIF of guest `domid`.
-    pub(crate) fn new(domid: u16) -> impl PinInit<Self> {
+    pub(crate) fn new(domid: u16, rate: Arc<VifRate>) -> impl PinInit<Self> {
         pin_init!(Self {
             domid,
             connected: AtomicBool::new(false),
@@ -98,6 +108,7 @@ impl Vif {
             tx <- new_spinlock!(None),
             rx <- new_mutex!(None),
             stats: VifStats::default(),
+            rate,
         })
     }
 
@@ -113,6 +124,7 @@ impl Vif {
     /// The RX worker turns the carrier off; nothing else is processed.
     pub(crate) fn fatal(&self, dev: &NetDev, path: &str, reason: FatalReason) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
+            self.stats.fatal_errors.add(1);
             pr_err!(
                 "{}: fatal error from frontend (domain {}) on the {} path: {}; disabling the interface\n",
                 dev.name().to_str().unwrap_or("vif"),
@@ -217,6 +229,14 @@ impl Vif {
         }
     }
 
+    /// The rate limit changed: let the TX poll pick it up now (a queue
+    /// waiting for credit under the old limit resumes at once).
+    pub(crate) fn rate_changed(&self, dev: &NetDev) {
+        if self.up.load(Ordering::Acquire) && !self.is_disabled() {
+            dev.napi_schedule();
+        }
+    }
+
     /// Guest TX work for NAPI: returns packets processed.
     pub(crate) fn tx_action(&self, dev: &NetDev, budget: i32) -> i32 {
         let result = {
@@ -243,6 +263,9 @@ impl Vif {
             let mut guard = self.tx.lock();
             let tx: &mut Option<TxQueue> = &mut guard;
             match tx.as_mut() {
+                // Waiting for credit: the credit timer reschedules NAPI and
+                // the EOI stays pending meanwhile (xen-netback's rate_limited).
+                Some(q) if q.credit.is_waiting() => return,
                 Some(q) => q.final_check(),
                 None => Ok(false),
             }
@@ -321,6 +344,7 @@ impl Vif {
             };
             self.rx_dequeued(dev, skb.len());
             self.stats.tx_dropped.add(1);
+            self.stats.tx_drop_expired.add(1);
             drop(skb);
             dropped = true;
         }
@@ -344,6 +368,7 @@ impl VifOps for Vif {
     fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff) {
         if !self.is_connected() || self.is_disabled() || !dev.carrier_ok() {
             self.stats.tx_dropped.add(1);
+            self.stats.tx_drop_not_connected.add(1);
             return;
         }
         let len = skb.len();
@@ -351,6 +376,7 @@ impl VifOps for Vif {
         if self.rx_queued_bytes.load(Ordering::Acquire) >= RX_QUEUE_MAX_BYTES {
             dev.stop_queue();
             self.stats.tx_dropped.add(1);
+            self.stats.tx_drop_queue_full.add(1);
             // The worker wakes the queue once the backlog drains.
             dev.rx_work_kick(0);
             return;
@@ -372,6 +398,12 @@ impl VifOps for Vif {
             tx_dropped: s.tx_dropped.get(),
             rx_errors: s.rx_errors.get(),
             rx_gso_checksum_fixup: s.rx_gso_checksum_fixup.get(),
+            tx_drop_not_connected: s.tx_drop_not_connected.get(),
+            tx_drop_queue_full: s.tx_drop_queue_full.get(),
+            tx_drop_expired: s.tx_drop_expired.get(),
+            tx_drop_mcast_filtered: s.tx_drop_mcast_filtered.get(),
+            rx_credit_waits: s.rx_credit_waits.get(),
+            fatal_errors: s.fatal_errors.get(),
         }
     }
 

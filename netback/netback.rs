@@ -19,6 +19,7 @@ mod interface;
 #[path = "../napi/mod.rs"]
 mod napi;
 mod params;
+mod rate;
 mod rx;
 mod tx;
 mod xenbus;

@@ -16,7 +16,8 @@ use crate::bindings::skb::SkBuff;
 use crate::grant_pool::TxBufferSource;
 use crate::interface::VifStats;
 use crate::netif::ring::BackRing;
-use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict, Unlimited};
+use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
+use crate::rate::TxCredit;
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use kernel::prelude::*;
 
@@ -48,11 +49,13 @@ pub(crate) struct TxQueue {
     pending: KVec<PendingTx>,
     source: TxBufferSource,
     domid: u16,
+    /// The `rate` credit scheduler.
+    pub(crate) credit: TxCredit,
 }
 
 impl TxQueue {
     /// Sets up the TX side on an attached ring.
-    pub(crate) fn new(ring: BackRing<TxSharedRing>, config: TxConfig, domid: u16) -> Result<Self> {
+    pub(crate) fn new(ring: BackRing<TxSharedRing>, config: TxConfig, domid: u16, credit: TxCredit) -> Result<Self> {
         Ok(Self {
             ring,
             assembler: TxAssembler::new(config),
@@ -60,6 +63,7 @@ impl TxQueue {
             pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
             source: TxBufferSource::FreshPages,
             domid,
+            credit,
         })
     }
 
@@ -86,8 +90,10 @@ impl TxQueue {
     pub(crate) fn action(&mut self, dev: &NetDev, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
+        let now = crate::bindings::jiffies();
+        self.credit.refresh(now);
         while done < budget {
-            match self.assembler.poll(&mut self.ring, &mut Unlimited) {
+            match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
                 TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
                     if let Err(e) = self.queue_packet(dev, stats, &pkt) {
                         result = Err(e);
@@ -114,7 +120,12 @@ impl TxQueue {
                     result = Err(f.description());
                     break;
                 }
-                TxPoll::Empty | TxPoll::Incomplete | TxPoll::RateLimited => break,
+                TxPoll::RateLimited => {
+                    stats.rx_credit_waits.add(1);
+                    self.credit.wait();
+                    break;
+                }
+                TxPoll::Empty | TxPoll::Incomplete => break,
             }
         }
         let flushed = self.flush(dev, stats);

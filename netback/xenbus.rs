@@ -22,6 +22,7 @@ use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
 use crate::params;
+use crate::rate::{TxCredit, VifRate};
 use crate::rx::{RxFrontendCaps, RxQueue};
 use crate::tx::TxQueue;
 use kernel::prelude::*;
@@ -46,6 +47,23 @@ pub(crate) struct Backend {
     inner: Mutex<Inner>,
     #[pin]
     hotplug_watch: Mutex<Option<Watch<Backend>>>,
+    /// The backend's `rate` key, watched while connected.
+    #[pin]
+    rate_watch: Mutex<Option<Watch<RateWatch>>>,
+}
+
+/// The `rate` watch (`xen_net_rate_changed`): applies a changed limit live.
+struct RateWatch(Arc<Backend>);
+
+impl WatchHandler for RateWatch {
+    fn watch_fired(&self) {
+        let be = &self.0;
+        let inner = be.inner.lock();
+        if let Some(vif) = inner.vif.as_ref() {
+            vif.data().rate.update_from_xenstore(&be.xdev, vif.dev().name().to_str().unwrap_or("vif"));
+            vif.data().rate_changed(vif.dev());
+        }
+    }
 }
 
 /// The frontend's xenstore directory, for the negotiation.
@@ -138,7 +156,15 @@ impl Backend {
                 return false;
             }
         };
-        let attachment = match Self::map_queue(xdev, &cfg, &rings, domid) {
+        vif.data().rate.update_from_xenstore(xdev, vif.dev().name().to_str().unwrap_or("vif"));
+        let credit = match TxCredit::new(vif.dev(), vif.data().rate.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                xdev.dev_fatal(e, c"allocating the credit timer");
+                return false;
+            }
+        };
+        let attachment = match Self::map_queue(xdev, &cfg, &rings, domid, credit) {
             Ok(a) => a,
             Err(e) => {
                 xdev.dev_fatal(e, c"mapping shared-frames");
@@ -149,6 +175,13 @@ impl Backend {
         if let Err(e) = vif.data().attach(vif.dev(), xdev, attachment) {
             xdev.dev_fatal(e, c"binding event channels");
             return false;
+        }
+        let rate_watch = Arc::new(RateWatch(self.clone()), GFP_KERNEL).map_err(Error::from).and_then(|w| Watch::register(xdev, c"rate", w));
+        match rate_watch {
+            // Replacing drops a watch of an earlier connection (no waiting:
+            // we are the xenwatch thread).
+            Ok(w) => *self.rate_watch.lock() = Some(w),
+            Err(e) => pr_warn!("vif{}: cannot watch rate (error {}): changes apply at the next connect\n", domid, e.to_errno()),
         }
         match Watch::register(xdev, c"hotplug-status", self.clone()) {
             Ok(w) => {
@@ -166,6 +199,7 @@ impl Backend {
         cfg: &crate::netif::negotiate::NegotiatedConfig,
         rings: &crate::netif::negotiate::QueueRings,
         domid: u16,
+        credit: TxCredit,
     ) -> Result<Attachment> {
         let tx_map = MappedRing::map(xdev, rings.tx_ring_ref)?;
         let rx_map = MappedRing::map(xdev, rings.rx_ring_ref)?;
@@ -183,7 +217,7 @@ impl Backend {
             params::rx_stall_timeout_msecs(),
             msecs_to_jiffies,
         );
-        let tx = TxQueue::new(tx_ring, params::tx_config(), domid)?;
+        let tx = TxQueue::new(tx_ring, params::tx_config(), domid, credit)?;
         let rx = RxQueue::new(
             rx_ring,
             RxConfig::new(cfg.xdp_headroom),
@@ -213,13 +247,14 @@ impl XenbusBackend for Backend {
                 xdev: handle_dev,
                 inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None }),
                 hotplug_watch <- new_mutex!(None),
+                rate_watch <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
         // The net_device exists before InitWait is published: the toolstack
         // runs the hotplug script (which bridges vifD.H) once it sees it.
         let name = CString::try_from_fmt(fmt!("vif{}.{}", domid, handle))?;
-        let state = Arc::pin_init(Vif::new(domid), GFP_KERNEL)?;
+        let state = Arc::pin_init(Vif::new(domid, VifRate::new()?), GFP_KERNEL)?;
         let netdev = VifNetDevice::new(&name, &xdev, state)?;
         if let Err(e) = netdev.register() {
             xdev.dev_fatal(e, c"creating interface");
@@ -249,6 +284,8 @@ impl XenbusBackend for Backend {
 
     fn remove(self: Arc<Self>) {
         let watch = self.hotplug_watch.lock().take();
+        drop(watch);
+        let watch = self.rate_watch.lock().take();
         drop(watch);
         self.xdev.rm_own(c"hotplug-status");
         let vif = {

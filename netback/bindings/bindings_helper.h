@@ -6,3 +6,4 @@
 #include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
+#include "timer.h"

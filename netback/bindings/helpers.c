@@ -24,6 +24,7 @@
 #include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
+#include "ethtool.h"
 
 /* ------------------------------------------------------------------ */
 /* Module parameters: same names, types, defaults and permissions as
@@ -404,6 +405,14 @@ static const char nbrs_stat_names[][ETH_GSTRING_LEN] = {
 	"tx_zerocopy_success",
 	"tx_zerocopy_fail",
 	"tx_frag_overflow",
+	/* netback-rs: drops of packets for the guest by reason, guest TX
+	 * waits for rate credit, fatal frontend errors (docs/tuning.md). */
+	"tx_drop_not_connected",
+	"tx_drop_queue_full",
+	"tx_drop_expired",
+	"tx_drop_mcast_filtered",
+	"rx_credit_waits",
+	"fatal_errors",
 };
 
 static int nbrs_get_sset_count(struct net_device *dev, int sset)
@@ -426,9 +435,18 @@ static void nbrs_get_ethtool_stats(struct net_device *dev,
 	vif->ops->get_stats64(vif->data, dev, &st);
 	memset(data, 0, sizeof(u64) * ARRAY_SIZE(nbrs_stat_names));
 	data[0] = st.rx_gso_checksum_fixup;
+	data[5] = st.tx_drop_not_connected;
+	data[6] = st.tx_drop_queue_full;
+	data[7] = st.tx_drop_expired;
+	data[8] = st.tx_drop_mcast_filtered;
+	data[9] = st.rx_credit_waits;
+	data[10] = st.fatal_errors;
 }
 
 static const struct ethtool_ops nbrs_ethtool_ops = {
+	.get_drvinfo = nbrs_ethtool_get_drvinfo,
+	.get_ringparam = nbrs_ethtool_get_ringparam,
+	.set_ringparam = nbrs_ethtool_set_ringparam,
 	.get_link = ethtool_op_get_link,
 	.get_ts_info = ethtool_op_get_ts_info,
 	.get_sset_count = nbrs_get_sset_count,

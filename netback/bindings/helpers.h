@@ -90,6 +90,9 @@ s16 nbrs_gntcopy_status(const struct gnttab_copy *op);
 struct nbrs_stats64 {
 	u64 rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped, rx_errors;
 	u64 rx_gso_checksum_fixup;
+	/* netback-rs additions to `ethtool -S` (see nbrs_stat_names) */
+	u64 tx_drop_not_connected, tx_drop_queue_full, tx_drop_expired, tx_drop_mcast_filtered;
+	u64 rx_credit_waits, fatal_errors;
 };
 
 struct nbrs_vif_ops {

@@ -18,12 +18,15 @@
 //!   bound with the lateeoi variants, the guest-RX skb queue and worker.
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
 //! * [`params`]: the module parameters (declared in C).
+//! * [`timer`]: [`timer::DevTimer`], a kernel timer whose callback gets the
+//!   VIF device (the guest-TX credit timer).
 
 pub(crate) mod grant;
 pub(crate) mod netdev;
 pub(crate) mod params;
 pub(crate) mod ring;
 pub(crate) mod skb;
+pub(crate) mod timer;
 pub(crate) mod xenbus;
 
 /// Raw items of the bindgen run; only this directory touches them.
