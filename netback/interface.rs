@@ -20,8 +20,9 @@ use crate::rx::RxQueue;
 use crate::tx::{FatalReason, TxQueue};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use crate::rate::VifRate;
-use kernel::sync::{Arc, Mutex, SpinLock};
+use crate::knobs::VifKnobs;
+use crate::bindings::BhDisabled;
+use kernel::sync::{Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock};
 
 /// A relaxed event counter.
@@ -90,13 +91,14 @@ pub(crate) struct Vif {
     #[pin]
     rx: Mutex<Option<RxQueue>>,
     pub(crate) stats: VifStats,
-    /// The guest TX rate limit (xenstore `rate`).
-    pub(crate) rate: Arc<VifRate>,
+    /// Rate limit, per-VIF timeouts, disable reason.
+    #[pin]
+    pub(crate) knobs: VifKnobs,
 }
 
 impl Vif {
     /// State for the VIF of guest `domid`.
-    pub(crate) fn new(domid: u16, rate: Arc<VifRate>) -> impl PinInit<Self> {
+    pub(crate) fn new(domid: u16, knobs: impl PinInit<VifKnobs>) -> impl PinInit<Self> {
         pin_init!(Self {
             domid,
             connected: AtomicBool::new(false),
@@ -108,7 +110,7 @@ impl Vif {
             tx <- new_spinlock!(None),
             rx <- new_mutex!(None),
             stats: VifStats::default(),
-            rate,
+            knobs <- knobs,
         })
     }
 
@@ -120,11 +122,38 @@ impl Vif {
         self.disabled.load(Ordering::Acquire)
     }
 
+    /// The frontend's domain.
+    pub(crate) fn domid(&self) -> u16 {
+        self.domid
+    }
+
+    /// Bytes queued for the guest.
+    pub(crate) fn rx_queued_bytes(&self) -> u32 {
+        self.rx_queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the guest TX queue, if connected (process context; NAPI
+    /// is held off on this CPU meanwhile).
+    pub(crate) fn inspect_tx<R>(&self, f: impl FnOnce(Option<&TxQueue>) -> R) -> R {
+        let _bh = BhDisabled::new();
+        let guard = self.tx.lock();
+        let tx: &Option<TxQueue> = &guard;
+        f(tx.as_ref())
+    }
+
+    /// Runs `f` on the guest RX queue, if connected (process context).
+    pub(crate) fn inspect_rx<R>(&self, f: impl FnOnce(Option<&RxQueue>) -> R) -> R {
+        let guard = self.rx.lock();
+        let rx: &Option<RxQueue> = &guard;
+        f(rx.as_ref())
+    }
+
     /// Disables the VIF after a frontend protocol violation (any context).
     /// The RX worker turns the carrier off; nothing else is processed.
     pub(crate) fn fatal(&self, dev: &NetDev, path: &str, reason: FatalReason) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
             self.stats.fatal_errors.add(1);
+            self.knobs.record_fatal(reason);
             pr_err!(
                 "{}: fatal error from frontend (domain {}) on the {} path: {}; disabling the interface\n",
                 dev.name().to_str().unwrap_or("vif"),
@@ -164,6 +193,7 @@ impl Vif {
             return Err(EBUSY);
         }
         self.disabled.store(false, Ordering::Release);
+        self.knobs.clear_fatal();
         self.disable_done.store(false, Ordering::Release);
         self.rx_queued_bytes.store(0, Ordering::Release);
         self.drain_ticks.store(a.rx.drain_ticks(), Ordering::Release);
@@ -216,6 +246,7 @@ impl Vif {
         let rx = self.rx.lock().take();
         drop(tx);
         drop(rx);
+        self.knobs.mcast.reset();
         pr_info!("{}: frontend disconnected\n", dev.name().to_str().unwrap_or("vif"));
     }
 
@@ -369,6 +400,12 @@ impl VifOps for Vif {
         if !self.is_connected() || self.is_disabled() || !dev.carrier_ok() {
             self.stats.tx_dropped.add(1);
             self.stats.tx_drop_not_connected.add(1);
+            return;
+        }
+        // Multicast control: unlisted multicast is not for this guest.
+        if self.knobs.mcast.is_enabled() && skb.dest_mac().is_some_and(|dst| !self.knobs.mcast.delivers(&dst)) {
+            self.stats.tx_dropped.add(1);
+            self.stats.tx_drop_mcast_filtered.add(1);
             return;
         }
         let len = skb.len();

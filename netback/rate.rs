@@ -54,6 +54,15 @@ impl VifRate {
         let value = match xdev.read_own_str(c"rate", &mut buf) {
             Ok(n) => Some(buf.get(..n).unwrap_or(&[])),
             Err(e) if e == ENOENT => None,
+            Err(e) if e == E2BIG => {
+                pr_warn!(
+                    "{}: refusing xenstore rate: longer than {} bytes; the rate limit stays {}\n",
+                    vif,
+                    buf.len() - 1,
+                    RateText(self.get())
+                );
+                return;
+            }
             Err(e) => {
                 pr_warn!(
                     "{}: cannot read xenstore rate (error {}); the rate limit stays {}\n",

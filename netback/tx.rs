@@ -17,7 +17,9 @@ use crate::grant_pool::TxBufferSource;
 use crate::interface::VifStats;
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
+use crate::multicast::McastControl;
 use crate::rate::TxCredit;
+use kernel::sync::Arc;
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use kernel::prelude::*;
 
@@ -51,11 +53,19 @@ pub(crate) struct TxQueue {
     domid: u16,
     /// The `rate` credit scheduler.
     pub(crate) credit: TxCredit,
+    /// The VIF's multicast filter, edited by MCAST_ADD/DEL extras.
+    mcast: Arc<McastControl>,
 }
 
 impl TxQueue {
     /// Sets up the TX side on an attached ring.
-    pub(crate) fn new(ring: BackRing<TxSharedRing>, config: TxConfig, domid: u16, credit: TxCredit) -> Result<Self> {
+    pub(crate) fn new(
+        ring: BackRing<TxSharedRing>,
+        config: TxConfig,
+        domid: u16,
+        credit: TxCredit,
+        mcast: Arc<McastControl>,
+    ) -> Result<Self> {
         Ok(Self {
             ring,
             assembler: TxAssembler::new(config),
@@ -64,7 +74,13 @@ impl TxQueue {
             source: TxBufferSource::FreshPages,
             domid,
             credit,
+            mcast,
         })
+    }
+
+    /// The shared ring (debugfs).
+    pub(crate) fn ring(&self) -> &BackRing<TxSharedRing> {
+        &self.ring
     }
 
     /// The data path in use, for logs.
@@ -108,10 +124,9 @@ impl TxQueue {
                         break;
                     }
                 }
-                // No multicast filtering (feature-multicast-control is not
-                // offered); acknowledge so the frontend is not confused.
                 TxPoll::Verdict(TxVerdict::Multicast(m)) => {
-                    if let Err(e) = self.respond(&m.responses, NETIF_RSP_OKAY) {
+                    let status = self.mcast.apply(m.op, m.addr, dev.name().to_str().unwrap_or("vif"));
+                    if let Err(e) = self.respond(&m.responses, status) {
                         result = Err(e);
                         break;
                     }

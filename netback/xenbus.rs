@@ -16,12 +16,15 @@ use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::{Attachment, Vif};
 use crate::netif::negotiate::{
-    advertised_keys, negotiate, negotiate_queue, read_xdp_headroom, BackendParams, FrontendKeys, Key,
+    advertised_keys, negotiate, negotiate_queue, read_multicast_control, read_xdp_headroom, BackendParams,
+    FrontendKeys, Key,
 };
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
 use crate::params;
+use crate::knobs::{RxTimeout, VifControls, VifKnobs};
+use crate::multicast::McastControl;
 use crate::rate::{TxCredit, VifRate};
 use crate::rx::{RxFrontendCaps, RxQueue};
 use crate::tx::TxQueue;
@@ -30,13 +33,15 @@ use kernel::str::CString;
 use kernel::sync::{Arc, Mutex};
 use kernel::new_mutex;
 
-/// Advertised keys this driver does not implement yet (no control ring, no
-/// multicast filtering): left out so frontends do not use them.
-const NOT_OFFERED: [&str; 3] = ["feature-ctrl-ring", "feature-multicast-control", "feature-dynamic-multicast-control"];
+/// Advertised keys this driver does not implement yet (no control ring):
+/// left out so frontends do not use them.
+const NOT_OFFERED: [&str; 1] = ["feature-ctrl-ring"];
 
 struct Inner {
     sm: BackendStateMachine,
     vif: Option<VifNetDevice<Vif>>,
+    /// sysfs/debugfs of `vif`; dropped before it.
+    controls: Option<VifControls>,
 }
 
 /// One `backend/vif/<domid>/<handle>` device.
@@ -50,6 +55,24 @@ pub(crate) struct Backend {
     /// The backend's `rate` key, watched while connected.
     #[pin]
     rate_watch: Mutex<Option<Watch<RateWatch>>>,
+    /// The frontend's `request-multicast-control`, watched while connected.
+    #[pin]
+    mcast_watch: Mutex<Option<Watch<McastWatch>>>,
+}
+
+/// The `request-multicast-control` watch (`xen_mcast_ctrl_changed`).
+struct McastWatch(Arc<Backend>);
+
+impl WatchHandler for McastWatch {
+    fn watch_fired(&self) {
+        let be = &self.0;
+        let inner = be.inner.lock();
+        if let Some(vif) = inner.vif.as_ref() {
+            // A missing or unreadable key is "off", as in C.
+            let on = read_multicast_control(&mut FrontendDir(&be.xdev)).unwrap_or(false);
+            vif.data().knobs.mcast.set_enabled(on, vif.dev().name().to_str().unwrap_or("vif"));
+        }
+    }
 }
 
 /// The `rate` watch (`xen_net_rate_changed`): applies a changed limit live.
@@ -60,7 +83,7 @@ impl WatchHandler for RateWatch {
         let be = &self.0;
         let inner = be.inner.lock();
         if let Some(vif) = inner.vif.as_ref() {
-            vif.data().rate.update_from_xenstore(&be.xdev, vif.dev().name().to_str().unwrap_or("vif"));
+            vif.data().knobs.rate.update_from_xenstore(&be.xdev, vif.dev().name().to_str().unwrap_or("vif"));
             vif.data().rate_changed(vif.dev());
         }
     }
@@ -156,15 +179,22 @@ impl Backend {
                 return false;
             }
         };
-        vif.data().rate.update_from_xenstore(xdev, vif.dev().name().to_str().unwrap_or("vif"));
-        let credit = match TxCredit::new(vif.dev(), vif.data().rate.clone()) {
+        vif.data().knobs.rate.update_from_xenstore(xdev, vif.dev().name().to_str().unwrap_or("vif"));
+        let credit = match TxCredit::new(vif.dev(), vif.data().knobs.rate.clone()) {
             Ok(c) => c,
             Err(e) => {
                 xdev.dev_fatal(e, c"allocating the credit timer");
                 return false;
             }
         };
-        let attachment = match Self::map_queue(xdev, &cfg, &rings, domid, credit) {
+        let timeouts = RxTimeouts::for_frontend(
+            cfg.rx_notify,
+            vif.data().knobs.rx_timeout_ms(RxTimeout::Drain),
+            vif.data().knobs.rx_timeout_ms(RxTimeout::Stall),
+            msecs_to_jiffies,
+        );
+        let mcast = vif.data().knobs.mcast.clone();
+        let attachment = match Self::map_queue(xdev, &cfg, &rings, domid, credit, mcast, timeouts) {
             Ok(a) => a,
             Err(e) => {
                 xdev.dev_fatal(e, c"mapping shared-frames");
@@ -183,6 +213,14 @@ impl Backend {
             Ok(w) => *self.rate_watch.lock() = Some(w),
             Err(e) => pr_warn!("vif{}: cannot watch rate (error {}): changes apply at the next connect\n", domid, e.to_errno()),
         }
+        vif.data().knobs.mcast.set_enabled(cfg.multicast_control, vif.dev().name().to_str().unwrap_or("vif"));
+        let mcast_watch = Arc::new(McastWatch(self.clone()), GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|w| Watch::register_frontend(xdev, c"request-multicast-control", w));
+        match mcast_watch {
+            Ok(w) => *self.mcast_watch.lock() = Some(w),
+            Err(e) => pr_warn!("vif{}: cannot watch request-multicast-control (error {})\n", domid, e.to_errno()),
+        }
         match Watch::register(xdev, c"hotplug-status", self.clone()) {
             Ok(w) => {
                 // Replacing drops (unregisters) a watch of an earlier
@@ -200,6 +238,8 @@ impl Backend {
         rings: &crate::netif::negotiate::QueueRings,
         domid: u16,
         credit: TxCredit,
+        mcast: Arc<McastControl>,
+        timeouts: RxTimeouts,
     ) -> Result<Attachment> {
         let tx_map = MappedRing::map(xdev, rings.tx_ring_ref)?;
         let rx_map = MappedRing::map(xdev, rings.rx_ring_ref)?;
@@ -211,13 +251,7 @@ impl Backend {
             pr_err!("vif{}: RX ring: {}\n", domid, e.description());
             EIO
         })?;
-        let timeouts = RxTimeouts::for_frontend(
-            cfg.rx_notify,
-            params::rx_drain_timeout_msecs(),
-            params::rx_stall_timeout_msecs(),
-            msecs_to_jiffies,
-        );
-        let tx = TxQueue::new(tx_ring, params::tx_config(), domid, credit)?;
+        let tx = TxQueue::new(tx_ring, params::tx_config(), domid, credit, mcast)?;
         let rx = RxQueue::new(
             rx_ring,
             RxConfig::new(cfg.xdp_headroom),
@@ -245,16 +279,18 @@ impl XenbusBackend for Backend {
         let be = Arc::pin_init(
             pin_init!(Backend {
                 xdev: handle_dev,
-                inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None }),
+                inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None, controls: None }),
                 hotplug_watch <- new_mutex!(None),
                 rate_watch <- new_mutex!(None),
+                mcast_watch <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
         // The net_device exists before InitWait is published: the toolstack
         // runs the hotplug script (which bridges vifD.H) once it sees it.
         let name = CString::try_from_fmt(fmt!("vif{}.{}", domid, handle))?;
-        let state = Arc::pin_init(Vif::new(domid, VifRate::new()?), GFP_KERNEL)?;
+        let knobs = VifKnobs::new(handle as u32, VifRate::new()?, McastControl::new()?);
+        let state = Arc::pin_init(Vif::new(domid, knobs), GFP_KERNEL)?;
         let netdev = VifNetDevice::new(&name, &xdev, state)?;
         if let Err(e) = netdev.register() {
             xdev.dev_fatal(e, c"creating interface");
@@ -262,6 +298,7 @@ impl XenbusBackend for Backend {
         }
         {
             let mut inner = be.inner.lock();
+            inner.controls = Some(VifControls::create(&netdev));
             inner.vif = Some(netdev);
             let actions = inner.sm.probe();
             be.run(&mut inner, actions);
@@ -287,9 +324,14 @@ impl XenbusBackend for Backend {
         drop(watch);
         let watch = self.rate_watch.lock().take();
         drop(watch);
+        let watch = self.mcast_watch.lock().take();
+        drop(watch);
         self.xdev.rm_own(c"hotplug-status");
         let vif = {
             let mut inner = self.inner.lock();
+            // No sysfs/debugfs callback runs after this.
+            let controls = inner.controls.take();
+            drop(controls);
             if let Some(vif) = inner.vif.as_ref() {
                 self.xdev.uevent_online(false);
                 vif.data().detach(vif.dev());

@@ -7,3 +7,5 @@
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
 #include "timer.h"
+#include "sysfs.h"
+#include "debugfs.h"

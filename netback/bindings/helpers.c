@@ -89,6 +89,8 @@ void nbrs_virt_wmb(void) { virt_wmb(); }
 void nbrs_rtnl_lock(void) { rtnl_lock(); }
 void nbrs_rtnl_unlock(void) { rtnl_unlock(); }
 void nbrs_synchronize_net(void) { synchronize_net(); }
+void nbrs_local_bh_disable(void) { local_bh_disable(); }
+void nbrs_local_bh_enable(void) { local_bh_enable(); }
 void nbrs_module_get(void) { __module_get(THIS_MODULE); }
 void nbrs_module_put(void) { module_put(THIS_MODULE); }
 
@@ -211,8 +213,9 @@ static void nbrs_watch_fired(struct xenbus_watch *watch, const char *path,
 	w->cb(w->ctx);
 }
 
-struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
-				       void (*cb)(void *ctx), void *ctx)
+static struct nbrs_watch *nbrs_watch_register_in(struct xenbus_device *dev,
+						 const char *dir, const char *node,
+						 void (*cb)(void *ctx), void *ctx)
 {
 	struct nbrs_watch *w = kzalloc(sizeof(*w), GFP_KERNEL);
 	int err;
@@ -222,12 +225,24 @@ struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *no
 	w->cb = cb;
 	w->ctx = ctx;
 	err = xenbus_watch_pathfmt(dev, &w->watch, NULL, nbrs_watch_fired,
-				   "%s/%s", dev->nodename, node);
+				   "%s/%s", dir, node);
 	if (err) {
 		kfree(w);
 		return ERR_PTR(err);
 	}
 	return w;
+}
+
+struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
+				       void (*cb)(void *ctx), void *ctx)
+{
+	return nbrs_watch_register_in(dev, dev->nodename, node, cb, ctx);
+}
+
+struct nbrs_watch *nbrs_watch_register_frontend(struct xenbus_device *dev, const char *node,
+						void (*cb)(void *ctx), void *ctx)
+{
+	return nbrs_watch_register_in(dev, dev->otherend, node, cb, ctx);
 }
 
 void nbrs_watch_unregister(struct nbrs_watch *w)
@@ -869,6 +884,16 @@ fail:
 }
 
 unsigned int nbrs_skb_len(struct sk_buff *skb) { return skb->len; }
+
+/* Destination MAC of a packet on the xmit path (data at the Ethernet
+ * header); false if the linear area is shorter than one. */
+bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr)
+{
+	if (skb_headlen(skb) < ETH_ALEN)
+		return false;
+	ether_addr_copy(addr, skb->data);
+	return true;
+}
 
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn,
 			     u16 *offset)

@@ -37,6 +37,8 @@ void nbrs_virt_wmb(void);
 void nbrs_rtnl_lock(void);
 void nbrs_rtnl_unlock(void);
 void nbrs_synchronize_net(void);
+void nbrs_local_bh_disable(void);
+void nbrs_local_bh_enable(void);
 void nbrs_module_get(void);
 void nbrs_module_put(void);
 
@@ -73,6 +75,9 @@ struct nbrs_watch;
 /* Watches "<dev nodename>/<node>"; cb(ctx) runs in the xenwatch thread. */
 struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
 				       void (*cb)(void *ctx), void *ctx);
+/* Watches "<dev otherend>/<node>" (the frontend's directory). */
+struct nbrs_watch *nbrs_watch_register_frontend(struct xenbus_device *dev, const char *node,
+						void (*cb)(void *ctx), void *ctx);
 void nbrs_watch_unregister(struct nbrs_watch *w);
 
 /* ---- shared rings */
@@ -155,6 +160,7 @@ void nbrs_vif_rx_work_cancel(struct net_device *dev);
 /* linear + page frags, total bytes of room; NULL on allocation failure */
 struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int linear, unsigned int total);
 unsigned int nbrs_skb_len(struct sk_buff *skb);
+bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr);
 /* Frame holding byte pos: contiguous length within that Xen page, 0 past the end. */
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn, u16 *offset);
 /* eth_type_trans, checksum/GSO setup of a packet from the guest; 0 or -errno */

@@ -18,14 +18,18 @@
 //!   bound with the lateeoi variants, the guest-RX skb queue and worker.
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
 //! * [`params`]: the module parameters (declared in C).
+//! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group.
+//! * [`debugfs`]: the module's debugfs root and per-VIF directories.
 //! * [`timer`]: [`timer::DevTimer`], a kernel timer whose callback gets the
 //!   VIF device (the guest-TX credit timer).
 
+pub(crate) mod debugfs;
 pub(crate) mod grant;
 pub(crate) mod netdev;
 pub(crate) mod params;
 pub(crate) mod ring;
 pub(crate) mod skb;
+pub(crate) mod sysfs;
 pub(crate) mod timer;
 pub(crate) mod xenbus;
 
@@ -48,6 +52,16 @@ mod ffi {
     // the kernel's own bindings.
     use kernel::bindings::*;
     include!("ffi_generated.rs");
+}
+
+/// A pointer a C function returned that may be an `ERR_PTR(-errno)` or
+/// NULL (out of memory).
+pub(crate) fn from_err_ptr<T>(p: *mut T) -> kernel::error::Result<core::ptr::NonNull<T>> {
+    let e = p as isize;
+    if (-4095..0).contains(&e) {
+        return Err(kernel::error::Error::from_errno(e as i32));
+    }
+    core::ptr::NonNull::new(p).ok_or(kernel::error::code::ENOMEM)
 }
 
 /// Full memory barrier for memory shared with another domain.
@@ -91,6 +105,26 @@ pub(crate) fn xen_domain() -> bool {
 pub(crate) fn synchronize_net() {
     // SAFETY: no preconditions; may sleep, callers are in process context.
     unsafe { ffi::nbrs_synchronize_net() }
+}
+
+/// Bottom halves (softirqs, hence NAPI) are off on this CPU while this
+/// lives: process context can then take a lock NAPI also takes.
+pub(crate) struct BhDisabled(());
+
+impl BhDisabled {
+    /// `local_bh_disable()`; `local_bh_enable()` on drop.
+    pub(crate) fn new() -> Self {
+        // SAFETY: paired with the enable in Drop.
+        unsafe { ffi::nbrs_local_bh_disable() };
+        BhDisabled(())
+    }
+}
+
+impl Drop for BhDisabled {
+    fn drop(&mut self) {
+        // SAFETY: disabled in `new`.
+        unsafe { ffi::nbrs_local_bh_enable() }
+    }
 }
 
 /// Holder of the RTNL lock; released on drop.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use netif::ctrl::{CtrlState, GrantSource, XEN_NETBK_MAX_HASH_MAPPING_SIZE};
 use netif::negotiate::{negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
+use netif::mcast::{McastFilter, XEN_NETBK_MCAST_MAX};
 use netif::pool::{PoolError, SlotHandle, SlotPool};
 use netif::rate::{parse_rate, rate_limit_from_key, CreditLimiter, Rate};
 use netif::ring::{BackRing, MemRing};
@@ -494,6 +495,30 @@ proptest! {
             }
             Err(_) => prop_assert!(c.is_err() || c.is_ok_and(|r| r.bytes == 0 || r.usec == 0)),
         }
+    }
+
+    /// The multicast list behaves like C's linked list (append; delete the
+    /// first match; refuse the 65th) and only filters listed-or-not group
+    /// addresses.
+    #[test]
+    fn mcast_matches_list_model(ops in prop::collection::vec((any::<bool>(), 0u8..80), 0..300),
+                                dst in any::<[u8; 6]>(), enabled in any::<bool>()) {
+        let mut f = McastFilter::new();
+        let mut model: Vec<[u8; 6]> = Vec::new();
+        for (add, k) in ops {
+            let addr = [1, 0, 0x5e, 0, 0, k];
+            let op = if add { McastOp::Add } else { McastOp::Del };
+            let r = f.apply(op, addr);
+            if add {
+                prop_assert_eq!(r.is_ok(), model.len() < XEN_NETBK_MCAST_MAX);
+                if r.is_ok() { model.push(addr); }
+            } else if let Some(i) = model.iter().position(|a| *a == addr) {
+                model.remove(i);
+            }
+            prop_assert_eq!(f.addrs(), &model[..]);
+        }
+        let group = dst[0] & 1 != 0 && dst != [0xff; 6];
+        prop_assert_eq!(f.delivers(enabled, &dst), !enabled || !group || model.contains(&dst));
     }
 
     #[test]
