@@ -264,6 +264,8 @@ impl Vif {
     /// waiting for credit under the old limit resumes at once).
     pub(crate) fn rate_changed(&self, dev: &NetDev) {
         if self.up.load(Ordering::Acquire) && !self.is_disabled() {
+            // Process context: run the raised softirq when BHs come back on.
+            let _bh = BhDisabled::new();
             dev.napi_schedule();
         }
     }
