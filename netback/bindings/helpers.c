@@ -412,33 +412,42 @@ static const struct net_device_ops nbrs_netdev_ops = {
 	.ndo_validate_addr = eth_validate_addr,
 };
 
-/* xen-netback's `ethtool -S` names. The zero-copy counters stay 0 while
- * guest TX uses grant copy. */
-static const char nbrs_stat_names[][ETH_GSTRING_LEN] = {
-	"rx_gso_checksum_fixup",
-	"tx_zerocopy_sent",
-	"tx_zerocopy_success",
-	"tx_zerocopy_fail",
-	"tx_frag_overflow",
-	/* netback-rs: drops of packets for the guest by reason, guest TX
-	 * waits for rate credit, fatal frontend errors (docs/tuning.md). */
-	"tx_drop_not_connected",
-	"tx_drop_queue_full",
-	"tx_drop_expired",
-	"tx_drop_mcast_filtered",
-	"rx_credit_waits",
-	"fatal_errors",
+/* `ethtool -S`: xen-netback's names first (the zero-copy counters stay 0
+ * while guest TX uses grant copy), then netback-rs' drops of packets for the
+ * guest by reason, guest TX waits for rate credit and fatal frontend errors
+ * (docs/tuning.md). Each name reads one nbrs_stats64 field, or 0. */
+#define NBRS_STAT_ZERO ((size_t)-1)
+#define NBRS_STAT(field) { #field, offsetof(struct nbrs_stats64, field) }
+static const struct {
+	char name[ETH_GSTRING_LEN];
+	size_t offset;
+} nbrs_stats[] = {
+	NBRS_STAT(rx_gso_checksum_fixup),
+	{ "tx_zerocopy_sent", NBRS_STAT_ZERO },
+	{ "tx_zerocopy_success", NBRS_STAT_ZERO },
+	{ "tx_zerocopy_fail", NBRS_STAT_ZERO },
+	{ "tx_frag_overflow", NBRS_STAT_ZERO },
+	NBRS_STAT(tx_drop_not_connected),
+	NBRS_STAT(tx_drop_queue_full),
+	NBRS_STAT(tx_drop_expired),
+	NBRS_STAT(tx_drop_mcast_filtered),
+	NBRS_STAT(rx_credit_waits),
+	NBRS_STAT(fatal_errors),
 };
 
 static int nbrs_get_sset_count(struct net_device *dev, int sset)
 {
-	return sset == ETH_SS_STATS ? ARRAY_SIZE(nbrs_stat_names) : -EINVAL;
+	return sset == ETH_SS_STATS ? ARRAY_SIZE(nbrs_stats) : -EINVAL;
 }
 
 static void nbrs_get_strings(struct net_device *dev, u32 sset, u8 *data)
 {
-	if (sset == ETH_SS_STATS)
-		memcpy(data, nbrs_stat_names, sizeof(nbrs_stat_names));
+	unsigned int i;
+
+	if (sset != ETH_SS_STATS)
+		return;
+	for (i = 0; i < ARRAY_SIZE(nbrs_stats); i++)
+		memcpy(data + i * ETH_GSTRING_LEN, nbrs_stats[i].name, ETH_GSTRING_LEN);
 }
 
 static void nbrs_get_ethtool_stats(struct net_device *dev,
@@ -446,16 +455,12 @@ static void nbrs_get_ethtool_stats(struct net_device *dev,
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
 	struct nbrs_stats64 st = {};
+	unsigned int i;
 
 	vif->ops->get_stats64(vif->data, dev, &st);
-	memset(data, 0, sizeof(u64) * ARRAY_SIZE(nbrs_stat_names));
-	data[0] = st.rx_gso_checksum_fixup;
-	data[5] = st.tx_drop_not_connected;
-	data[6] = st.tx_drop_queue_full;
-	data[7] = st.tx_drop_expired;
-	data[8] = st.tx_drop_mcast_filtered;
-	data[9] = st.rx_credit_waits;
-	data[10] = st.fatal_errors;
+	for (i = 0; i < ARRAY_SIZE(nbrs_stats); i++)
+		data[i] = nbrs_stats[i].offset == NBRS_STAT_ZERO ? 0 :
+			  *(u64 *)((u8 *)&st + nbrs_stats[i].offset);
 }
 
 static const struct ethtool_ops nbrs_ethtool_ops = {
