@@ -14,14 +14,13 @@
 use crate::bindings::netdev::{Channel, NetDev, Stats64, VifOps};
 use crate::bindings::skb::SkBuff;
 use crate::bindings::xenbus::XenbusDevice;
-use crate::bindings::{jiffies, synchronize_net, Rtnl};
+use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
+use crate::knobs::VifKnobs;
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;
 use crate::tx::{FatalReason, TxQueue};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use crate::knobs::VifKnobs;
-use crate::bindings::BhDisabled;
 use kernel::sync::{Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock};
 
@@ -91,7 +90,7 @@ pub(crate) struct Vif {
     #[pin]
     rx: Mutex<Option<RxQueue>>,
     pub(crate) stats: VifStats,
-    /// Rate limit, per-VIF timeouts, disable reason.
+    /// Rate limit, multicast control, per-VIF timeouts, disable reason.
     #[pin]
     pub(crate) knobs: VifKnobs,
 }

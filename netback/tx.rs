@@ -16,12 +16,12 @@ use crate::bindings::skb::SkBuff;
 use crate::grant_pool::TxBufferSource;
 use crate::interface::VifStats;
 use crate::netif::ring::BackRing;
-use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::multicast::McastControl;
-use crate::rate::TxCredit;
-use kernel::sync::Arc;
+use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
+use crate::rate::TxCredit;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// Copy ops per guest TX hypercall: a whole poll's worth of packets (like
 /// xen-netback's tx_copy_ops), so GSO packets of ~20-40 ops each share it.

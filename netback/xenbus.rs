@@ -22,9 +22,9 @@ use crate::netif::negotiate::{
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
-use crate::params;
 use crate::knobs::{RxTimeout, VifControls, VifKnobs};
 use crate::multicast::McastControl;
+use crate::params;
 use crate::rate::{TxCredit, VifRate};
 use crate::rx::{RxFrontendCaps, RxQueue};
 use crate::tx::TxQueue;
@@ -179,20 +179,13 @@ impl Backend {
                 return false;
             }
         };
-        vif.data().knobs.rate.update_from_xenstore(xdev, vif.dev().name().to_str().unwrap_or("vif"));
-        let credit = match TxCredit::new(vif.dev(), vif.data().knobs.rate.clone()) {
-            Ok(c) => c,
+        let (credit, timeouts) = match Self::connect_knobs(xdev, vif, &cfg) {
+            Ok(k) => k,
             Err(e) => {
                 xdev.dev_fatal(e, c"allocating the credit timer");
                 return false;
             }
         };
-        let timeouts = RxTimeouts::for_frontend(
-            cfg.rx_notify,
-            vif.data().knobs.rx_timeout_ms(RxTimeout::Drain),
-            vif.data().knobs.rx_timeout_ms(RxTimeout::Stall),
-            msecs_to_jiffies,
-        );
         let mcast = vif.data().knobs.mcast.clone();
         let attachment = match Self::map_queue(xdev, &cfg, &rings, domid, credit, mcast, timeouts) {
             Ok(a) => a,
@@ -206,21 +199,7 @@ impl Backend {
             xdev.dev_fatal(e, c"binding event channels");
             return false;
         }
-        let rate_watch = Arc::new(RateWatch(self.clone()), GFP_KERNEL).map_err(Error::from).and_then(|w| Watch::register(xdev, c"rate", w));
-        match rate_watch {
-            // Replacing drops a watch of an earlier connection (no waiting:
-            // we are the xenwatch thread).
-            Ok(w) => *self.rate_watch.lock() = Some(w),
-            Err(e) => pr_warn!("vif{}: cannot watch rate (error {}): changes apply at the next connect\n", domid, e.to_errno()),
-        }
-        vif.data().knobs.mcast.set_enabled(cfg.multicast_control, vif.dev().name().to_str().unwrap_or("vif"));
-        let mcast_watch = Arc::new(McastWatch(self.clone()), GFP_KERNEL)
-            .map_err(Error::from)
-            .and_then(|w| Watch::register_frontend(xdev, c"request-multicast-control", w));
-        match mcast_watch {
-            Ok(w) => *self.mcast_watch.lock() = Some(w),
-            Err(e) => pr_warn!("vif{}: cannot watch request-multicast-control (error {})\n", domid, e.to_errno()),
-        }
+        self.watch_knobs(domid);
         match Watch::register(xdev, c"hotplug-status", self.clone()) {
             Ok(w) => {
                 // Replacing drops (unregisters) a watch of an earlier
@@ -229,6 +208,49 @@ impl Backend {
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    /// The knobs a connection starts with (`rate`, RX timeouts with the
+    /// per-VIF overrides, `request-multicast-control`): the TX credit
+    /// scheduler and the RX timeouts.
+    fn connect_knobs(
+        xdev: &XenbusDevice,
+        vif: &VifNetDevice<Vif>,
+        cfg: &crate::netif::negotiate::NegotiatedConfig,
+    ) -> Result<(TxCredit, RxTimeouts)> {
+        let knobs = &vif.data().knobs;
+        let name = vif.dev().name().to_str().unwrap_or("vif");
+        knobs.rate.update_from_xenstore(xdev, name);
+        knobs.mcast.set_enabled(cfg.multicast_control, name);
+        let credit = TxCredit::new(vif.dev(), knobs.rate.clone())?;
+        let timeouts = RxTimeouts::for_frontend(
+            cfg.rx_notify,
+            knobs.rx_timeout_ms(RxTimeout::Drain),
+            knobs.rx_timeout_ms(RxTimeout::Stall),
+            msecs_to_jiffies,
+        );
+        Ok((credit, timeouts))
+    }
+
+    /// Watches `rate` (ours) and `request-multicast-control` (the
+    /// frontend's) while connected. Replacing drops the watches of an
+    /// earlier connection (no waiting: we are the xenwatch thread). Without
+    /// a watch, changes apply at the next connect.
+    fn watch_knobs(self: &Arc<Self>, domid: u16) {
+        let rate = Arc::new(RateWatch(self.clone()), GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|w| Watch::register(&self.xdev, c"rate", w));
+        match rate {
+            Ok(w) => *self.rate_watch.lock() = Some(w),
+            Err(e) => pr_warn!("vif{}: cannot watch rate (error {})\n", domid, e.to_errno()),
+        }
+        let mcast = Arc::new(McastWatch(self.clone()), GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|w| Watch::register_frontend(&self.xdev, c"request-multicast-control", w));
+        match mcast {
+            Ok(w) => *self.mcast_watch.lock() = Some(w),
+            Err(e) => pr_warn!("vif{}: cannot watch request-multicast-control (error {})\n", domid, e.to_errno()),
         }
     }
 
