@@ -20,8 +20,9 @@ use crate::bindings::grant::CopyCounts;
 use crate::bindings::netdev::{Channel, NetDev, QueueStats, Stats64, VifOps};
 use crate::bindings::skb::SkBuff;
 use crate::bindings::xenbus::XenbusDevice;
-use crate::bindings::{jiffies, synchronize_net, Rtnl};
+use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::hash::VifHash;
+use crate::knobs::VifKnobs;
 use crate::queue::Queue;
 use crate::rx::RxQueue;
 use crate::tx::{FatalReason, TxQueue};
@@ -60,9 +61,42 @@ pub(crate) struct VifStats {
     pub(crate) tx_dropped: Counter,
     pub(crate) tx_copy_ops: Counter,
     pub(crate) tx_copy_batches: Counter,
+    // Reasons behind tx_dropped, and other events (`ethtool -S`).
+    pub(crate) tx_drop_not_connected: Counter,
+    pub(crate) tx_drop_queue_full: Counter,
+    pub(crate) tx_drop_expired: Counter,
+    pub(crate) tx_drop_mcast_filtered: Counter,
+    pub(crate) rx_credit_waits: Counter,
+    pub(crate) fatal_errors: Counter,
+}
+
+/// Why a packet for the guest was dropped (each also counts in
+/// `tx_dropped`).
+#[derive(Clone, Copy)]
+pub(crate) enum TxDrop {
+    /// VIF not connected, disabled or no carrier.
+    NotConnected,
+    /// The queue's backlog was full.
+    QueueFull,
+    /// Waited longer than the drain timeout.
+    Expired,
+    /// Multicast outside the frontend's filter list.
+    McastFiltered,
 }
 
 impl VifStats {
+    /// Counts a packet for the guest dropped for `why`.
+    pub(crate) fn tx_drop(&self, why: TxDrop) {
+        self.tx_dropped.add(1);
+        match why {
+            TxDrop::NotConnected => &self.tx_drop_not_connected,
+            TxDrop::QueueFull => &self.tx_drop_queue_full,
+            TxDrop::Expired => &self.tx_drop_expired,
+            TxDrop::McastFiltered => &self.tx_drop_mcast_filtered,
+        }
+        .add(1);
+    }
+
     /// Grant copies done for guest TX (from the guest).
     pub(crate) fn add_rx_copies(&self, c: CopyCounts) {
         self.rx_copy_ops.add(c.ops);
@@ -113,11 +147,19 @@ pub(crate) struct Vif {
     pub(crate) hash: VifHash,
     /// Our xenbus device, to rewrite `multi-queue-max-queues`.
     xdev: XenbusDevice,
+    /// Rate limit, multicast control, per-VIF timeouts, disable reason.
+    #[pin]
+    pub(crate) knobs: VifKnobs,
 }
 
 impl Vif {
     /// State for the VIF of guest `domid` with `nr_queues` (>= 1) queues.
-    pub(crate) fn new(domid: u16, nr_queues: u32, xdev: XenbusDevice) -> Result<impl PinInit<Self, Error>> {
+    pub(crate) fn new(
+        domid: u16,
+        nr_queues: u32,
+        xdev: XenbusDevice,
+        knobs: impl PinInit<VifKnobs>,
+    ) -> Result<impl PinInit<Self, Error>> {
         let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
         for _ in 0..nr_queues {
             queues.push(KBox::pin_init(Queue::new(), GFP_KERNEL)?, GFP_KERNEL)?;
@@ -135,6 +177,7 @@ impl Vif {
             queues,
             hash <- VifHash::new(),
             xdev,
+            knobs <- knobs,
         }? Error))
     }
 
@@ -167,10 +210,48 @@ impl Vif {
         (0..n).map(move |q| dev.on_queue(q))
     }
 
+    /// The frontend's domain.
+    pub(crate) fn domid(&self) -> u16 {
+        self.domid
+    }
+
+    /// Runs `f` on queue `index`'s guest TX side, `None` if that queue is
+    /// not connected (process context; NAPI is held off on this CPU
+    /// meanwhile).
+    pub(crate) fn inspect_tx<R>(&self, index: u32, f: impl FnOnce(Option<&TxQueue>) -> R) -> R {
+        let Some(queue) = self.queues.get(index as usize) else {
+            return f(None);
+        };
+        let _bh = BhDisabled::new();
+        let guard = queue.tx.lock();
+        let tx: &Option<TxQueue> = &guard;
+        f(tx.as_ref())
+    }
+
+    /// Runs `f` on queue `index`'s guest RX side, `None` if that queue is
+    /// not connected (process context).
+    pub(crate) fn inspect_rx<R>(&self, index: u32, f: impl FnOnce(Option<&RxQueue>) -> R) -> R {
+        let Some(queue) = self.queues.get(index as usize) else {
+            return f(None);
+        };
+        let guard = queue.rx.lock();
+        let rx: &Option<RxQueue> = &guard;
+        f(rx.as_ref())
+    }
+
+    /// Bytes queued for the guest on queue `index`.
+    pub(crate) fn backlog_bytes(&self, index: u32) -> u32 {
+        self.queues.get(index as usize).map_or(0, |q| q.backlog_bytes())
+    }
+
     /// Disables the VIF after a frontend protocol violation (any context).
     /// The RX workers turn the carrier off; nothing else is processed.
     pub(crate) fn fatal(&self, dev: &NetDev, path: &str, reason: FatalReason) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
+            if let Some(queue) = self.queue(dev) {
+                queue.stats.fatal_errors.add(1);
+            }
+            self.knobs.record_fatal(reason);
             pr_err!(
                 "{}: fatal error from frontend (domain {}) on the {} path of queue {}: {}; disabling the interface\n",
                 dev.name().to_str().unwrap_or("vif"),
@@ -216,14 +297,15 @@ impl Vif {
         for (i, queue) in self.queues.iter().take(n).enumerate() {
             let qd = dev.on_queue(i as u32);
             qd.unbind_evtchns();
-            qd.napi_del();
-            qd.rxq_purge();
-            queue.backlog_reset();
-            // Unmaps the rings.
+            // Unmaps the rings and shuts the credit timer down (it
+            // schedules this queue's NAPI) before NAPI goes.
             let tx = queue.tx.lock().take();
             let rx = queue.rx.lock().take();
             drop(tx);
             drop(rx);
+            qd.napi_del();
+            qd.rxq_purge();
+            queue.backlog_reset();
         }
     }
 
@@ -238,6 +320,7 @@ impl Vif {
             return Err(EINVAL);
         }
         self.disabled.store(false, Ordering::Release);
+        self.knobs.clear_fatal();
         self.disable_done.store(false, Ordering::Release);
         let mut source = "";
         for (i, (a, queue)) in queues.into_iter().zip(self.queues.iter()).enumerate() {
@@ -304,6 +387,7 @@ impl Vif {
         }
         self.num_queues.store(0, Ordering::Release);
         self.hash.reset();
+        self.knobs.mcast.reset();
         pr_info!("{}: frontend disconnected\n", dev.name().to_str().unwrap_or("vif"));
     }
 
@@ -315,6 +399,18 @@ impl Vif {
             let rx: &mut Option<RxQueue> = &mut guard;
             if let Some(q) = rx.as_mut() {
                 q.set_xdp_headroom(headroom);
+            }
+        }
+    }
+
+    /// The rate limit changed: let every queue's TX poll pick it up now (a
+    /// queue waiting for credit under the old limit resumes at once).
+    pub(crate) fn rate_changed(&self, dev: &NetDev) {
+        if self.up.load(Ordering::Acquire) && !self.is_disabled() {
+            // Process context: run the raised softirqs when BHs come back on.
+            let _bh = BhDisabled::new();
+            for qd in self.queue_devs(dev) {
+                qd.napi_schedule();
             }
         }
     }
@@ -351,6 +447,9 @@ impl Vif {
             let mut guard = queue.tx.lock();
             let tx: &mut Option<TxQueue> = &mut guard;
             match tx.as_mut() {
+                // Waiting for credit: the credit timer reschedules NAPI and
+                // the EOI stays pending meanwhile (xen-netback's rate_limited).
+                Some(q) if q.credit.is_waiting() => return,
                 Some(q) => q.final_check(),
                 None => Ok(false),
             }
@@ -426,7 +525,7 @@ impl Vif {
                 break;
             };
             queue.backlog_sub(dev, skb.len(), self.is_connected());
-            queue.stats.tx_dropped.add(1);
+            queue.stats.tx_drop(TxDrop::Expired);
             drop(skb);
             dropped = true;
         }
@@ -462,8 +561,20 @@ impl VifOps for Vif {
         let n = self.num_queues();
         if !self.is_connected() || self.is_disabled() || !dev.carrier_ok() || n == 0 {
             if let Some(q) = self.queues.first() {
-                q.stats.tx_dropped.add(1);
+                q.stats.tx_drop(TxDrop::NotConnected);
             }
+            return;
+        }
+        // The stack's mapping is below the real count unless it changed
+        // under it; fold as xen-netback does.
+        let dev = dev.on_queue(dev.queue() % n);
+        let Some(queue) = self.queue(&dev) else {
+            return;
+        };
+        // Multicast control (per VIF, whichever queue): unlisted multicast
+        // is not for this guest.
+        if self.knobs.mcast.is_enabled() && skb.dest_mac().is_some_and(|dst| !self.knobs.mcast.delivers(&dst)) {
+            queue.stats.tx_drop(TxDrop::McastFiltered);
             return;
         }
         // The stack's mapping is below the real count unless it changed
@@ -476,7 +587,7 @@ impl VifOps for Vif {
         // Bound the memory queued for a slow guest (xenvif_rx_queue_tail).
         if queue.backlog_full() {
             dev.stop_queue();
-            queue.stats.tx_dropped.add(1);
+            queue.stats.tx_drop(TxDrop::QueueFull);
             // The worker wakes the queue once the backlog drains.
             dev.rx_work_kick(0);
             return;
@@ -499,6 +610,12 @@ impl VifOps for Vif {
             t.tx_dropped += s.tx_dropped.get();
             t.rx_errors += s.rx_errors.get();
             t.rx_gso_checksum_fixup += s.rx_gso_checksum_fixup.get();
+            t.tx_drop_not_connected += s.tx_drop_not_connected.get();
+            t.tx_drop_queue_full += s.tx_drop_queue_full.get();
+            t.tx_drop_expired += s.tx_drop_expired.get();
+            t.tx_drop_mcast_filtered += s.tx_drop_mcast_filtered.get();
+            t.rx_credit_waits += s.rx_credit_waits.get();
+            t.fatal_errors += s.fatal_errors.get();
         }
         t
     }

@@ -43,6 +43,11 @@ impl Queue {
         })
     }
 
+    /// Bytes queued for the guest.
+    pub(crate) fn backlog_bytes(&self) -> u32 {
+        self.rx_queued_bytes.load(Ordering::Relaxed)
+    }
+
     /// Whether the guest-RX backlog is full (the caller stops the queue).
     pub(crate) fn backlog_full(&self) -> bool {
         self.rx_queued_bytes.load(Ordering::Acquire) >= RX_QUEUE_MAX_BYTES
@@ -88,7 +93,7 @@ impl Queue {
             tx_packets: s.tx_packets.get(),
             tx_bytes: s.tx_bytes.get(),
             tx_dropped: s.tx_dropped.get(),
-            tx_backlog_bytes: u64::from(self.rx_queued_bytes.load(Ordering::Relaxed)),
+            tx_backlog_bytes: u64::from(self.backlog_bytes()),
             tx_copy_ops: s.tx_copy_ops.get(),
             tx_copy_batches: s.tx_copy_batches.get(),
         }

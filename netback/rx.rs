@@ -96,6 +96,21 @@ impl RxQueue {
     }
 
     /// Drain timeout in ticks.
+    /// The shared ring (debugfs).
+    pub(crate) fn ring(&self) -> &BackRing<RxSharedRing> {
+        &self.ring
+    }
+
+    /// The timeouts in use (debugfs).
+    pub(crate) fn timeouts(&self) -> RxTimeouts {
+        self.timeouts
+    }
+
+    /// Whether the guest RX side is stalled (debugfs).
+    pub(crate) fn is_stalled(&self) -> bool {
+        self.stall.is_stalled()
+    }
+
     pub(crate) fn drain_ticks(&self) -> u64 {
         self.timeouts.drain
     }

@@ -25,6 +25,7 @@
 #include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
+#include "ethtool.h"
 
 /* ------------------------------------------------------------------ */
 /* Module parameters: same names, types, defaults and permissions as
@@ -213,8 +214,9 @@ static void nbrs_watch_fired(struct xenbus_watch *watch, const char *path,
 	w->cb(w->ctx);
 }
 
-struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
-				       void (*cb)(void *ctx), void *ctx)
+static struct nbrs_watch *nbrs_watch_register_in(struct xenbus_device *dev,
+						 const char *dir, const char *node,
+						 void (*cb)(void *ctx), void *ctx)
 {
 	struct nbrs_watch *w = kzalloc(sizeof(*w), GFP_KERNEL);
 	int err;
@@ -224,12 +226,24 @@ struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *no
 	w->cb = cb;
 	w->ctx = ctx;
 	err = xenbus_watch_pathfmt(dev, &w->watch, NULL, nbrs_watch_fired,
-				   "%s/%s", dev->nodename, node);
+				   "%s/%s", dir, node);
 	if (err) {
 		kfree(w);
 		return ERR_PTR(err);
 	}
 	return w;
+}
+
+struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
+				       void (*cb)(void *ctx), void *ctx)
+{
+	return nbrs_watch_register_in(dev, dev->nodename, node, cb, ctx);
+}
+
+struct nbrs_watch *nbrs_watch_register_frontend(struct xenbus_device *dev, const char *node,
+						void (*cb)(void *ctx), void *ctx)
+{
+	return nbrs_watch_register_in(dev, dev->otherend, node, cb, ctx);
 }
 
 void nbrs_watch_unregister(struct nbrs_watch *w)
@@ -547,14 +561,27 @@ static const struct net_device_ops nbrs_netdev_ops = {
 	.ndo_validate_addr = eth_validate_addr,
 };
 
-/* xen-netback's `ethtool -S` names. The zero-copy counters stay 0 while
- * guest TX uses grant copy. */
-static const char nbrs_stat_names[][ETH_GSTRING_LEN] = {
-	"rx_gso_checksum_fixup",
-	"tx_zerocopy_sent",
-	"tx_zerocopy_success",
-	"tx_zerocopy_fail",
-	"tx_frag_overflow",
+/* `ethtool -S`: xen-netback's names first (the zero-copy counters stay 0
+ * while guest TX uses grant copy), then netback-rs' drops of packets for the
+ * guest by reason, guest TX waits for rate credit and fatal frontend errors
+ * (docs/tuning.md). Each name reads one nbrs_stats64 field, or 0. */
+#define NBRS_STAT_ZERO ((size_t)-1)
+#define NBRS_STAT(field) { #field, offsetof(struct nbrs_stats64, field) }
+static const struct {
+	char name[ETH_GSTRING_LEN];
+	size_t offset;
+} nbrs_stats[] = {
+	NBRS_STAT(rx_gso_checksum_fixup),
+	{ "tx_zerocopy_sent", NBRS_STAT_ZERO },
+	{ "tx_zerocopy_success", NBRS_STAT_ZERO },
+	{ "tx_zerocopy_fail", NBRS_STAT_ZERO },
+	{ "tx_frag_overflow", NBRS_STAT_ZERO },
+	NBRS_STAT(tx_drop_not_connected),
+	NBRS_STAT(tx_drop_queue_full),
+	NBRS_STAT(tx_drop_expired),
+	NBRS_STAT(tx_drop_mcast_filtered),
+	NBRS_STAT(rx_credit_waits),
+	NBRS_STAT(fatal_errors),
 };
 
 /* Per-queue counters, shown for each connected queue as
@@ -585,7 +612,7 @@ static int nbrs_get_sset_count(struct net_device *dev, int sset)
 {
 	if (sset != ETH_SS_STATS)
 		return -EINVAL;
-	return ARRAY_SIZE(nbrs_stat_names) + nbrs_stat_queues(dev) * NBRS_QUEUE_NSTATS;
+	return ARRAY_SIZE(nbrs_stats) + nbrs_stat_queues(dev) * NBRS_QUEUE_NSTATS;
 }
 
 static void nbrs_get_strings(struct net_device *dev, u32 sset, u8 *data)
@@ -594,8 +621,8 @@ static void nbrs_get_strings(struct net_device *dev, u32 sset, u8 *data)
 
 	if (sset != ETH_SS_STATS)
 		return;
-	for (i = 0; i < ARRAY_SIZE(nbrs_stat_names); i++)
-		ethtool_puts(&data, nbrs_stat_names[i]);
+	for (i = 0; i < ARRAY_SIZE(nbrs_stats); i++)
+		ethtool_puts(&data, nbrs_stats[i].name);
 	for (q = 0; q < nq; q++)
 		for (i = 0; i < NBRS_QUEUE_NSTATS; i++)
 			ethtool_sprintf(&data, nbrs_queue_stat_names[i], q);
@@ -605,16 +632,17 @@ static void nbrs_get_ethtool_stats(struct net_device *dev,
 				   struct ethtool_stats *stats, u64 *data)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
-	unsigned int n = stats->n_stats, pos, q;
+	unsigned int n = stats->n_stats, pos, q, i;
 	struct nbrs_stats64 st = {};
 
 	/* n_stats is what get_sset_count said; the queue count may have
 	 * changed since: fill exactly n entries. */
 	memset(data, 0, sizeof(u64) * n);
 	vif->ops->get_stats64(vif->data, dev, &st);
-	if (n > 0)
-		data[0] = st.rx_gso_checksum_fixup;
-	pos = ARRAY_SIZE(nbrs_stat_names);
+	for (i = 0; i < ARRAY_SIZE(nbrs_stats) && i < n; i++)
+		if (nbrs_stats[i].offset != NBRS_STAT_ZERO)
+			data[i] = *(u64 *)((u8 *)&st + nbrs_stats[i].offset);
+	pos = ARRAY_SIZE(nbrs_stats);
 	for (q = 0; q < vif->nr_queues && pos + NBRS_QUEUE_NSTATS <= n; q++) {
 		struct nbrs_queue_stats qs = {};
 
@@ -647,6 +675,9 @@ static int nbrs_set_channels(struct net_device *dev,
 }
 
 static const struct ethtool_ops nbrs_ethtool_ops = {
+	.get_drvinfo = nbrs_ethtool_get_drvinfo,
+	.get_ringparam = nbrs_ethtool_get_ringparam,
+	.set_ringparam = nbrs_ethtool_set_ringparam,
 	.get_link = ethtool_op_get_link,
 	.get_ts_info = ethtool_op_get_ts_info,
 	.get_sset_count = nbrs_get_sset_count,
@@ -1206,6 +1237,16 @@ fail:
 }
 
 unsigned int nbrs_skb_len(struct sk_buff *skb) { return skb->len; }
+
+/* Destination MAC of a packet on the xmit path (data at the Ethernet
+ * header); false if the linear area is shorter than one. */
+bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr)
+{
+	if (skb_headlen(skb) < ETH_ALEN)
+		return false;
+	ether_addr_copy(addr, skb->data);
+	return true;
+}
 
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn,
 			     u16 *offset)

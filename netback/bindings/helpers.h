@@ -75,6 +75,9 @@ struct nbrs_watch;
 /* Watches "<dev nodename>/<node>"; cb(ctx) runs in the xenwatch thread. */
 struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
 				       void (*cb)(void *ctx), void *ctx);
+/* Watches "<dev otherend>/<node>" (the frontend's directory). */
+struct nbrs_watch *nbrs_watch_register_frontend(struct xenbus_device *dev, const char *node,
+						void (*cb)(void *ctx), void *ctx);
 void nbrs_watch_unregister(struct nbrs_watch *w);
 
 /* ---- shared rings */
@@ -106,6 +109,9 @@ void nbrs_ctrl_irq_notify(struct nbrs_ctrl_irq *c);
 struct nbrs_stats64 {
 	u64 rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped, rx_errors;
 	u64 rx_gso_checksum_fixup;
+	/* netback-rs additions to `ethtool -S` (see nbrs_stats in helpers.c) */
+	u64 tx_drop_not_connected, tx_drop_queue_full, tx_drop_expired, tx_drop_mcast_filtered;
+	u64 rx_credit_waits, fatal_errors;
 };
 
 /* One queue's `ethtool -S` counters, in the order of nbrs_queue_stat_names
@@ -189,6 +195,7 @@ void nbrs_vif_rx_work_cancel(struct net_device *dev, unsigned int q);
 struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int q, unsigned int linear,
 				  unsigned int total);
 unsigned int nbrs_skb_len(struct sk_buff *skb);
+bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr);
 /* Frame holding byte pos: contiguous length within that Xen page, 0 past the end. */
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn, u16 *offset);
 /* eth_type_trans, checksum/GSO setup of a packet from the guest; 0 or -errno */

@@ -20,13 +20,20 @@
 //!   bound with the lateeoi variants, the guest-RX skb queue and worker.
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
 //! * [`params`]: the module parameters (declared in C).
+//! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group.
+//! * [`debugfs`]: the module's debugfs root and per-VIF directories.
+//! * [`timer`]: [`timer::DevTimer`], a kernel timer whose callback gets the
+//!   VIF device (the guest-TX credit timer).
 
 pub(crate) mod ctrl_irq;
+pub(crate) mod debugfs;
 pub(crate) mod grant;
 pub(crate) mod netdev;
 pub(crate) mod params;
 pub(crate) mod ring;
 pub(crate) mod skb;
+pub(crate) mod sysfs;
+pub(crate) mod timer;
 pub(crate) mod xenbus;
 
 /// Raw items of the bindgen run; only this directory touches them.
@@ -48,6 +55,16 @@ mod ffi {
     // the kernel's own bindings.
     use kernel::bindings::*;
     include!("ffi_generated.rs");
+}
+
+/// A pointer a C function returned that may be an `ERR_PTR(-errno)` or
+/// NULL (out of memory).
+pub(crate) fn from_err_ptr<T>(p: *mut T) -> kernel::error::Result<core::ptr::NonNull<T>> {
+    let e = p as isize;
+    if (-4095..0).contains(&e) {
+        return Err(kernel::error::Error::from_errno(e as i32));
+    }
+    core::ptr::NonNull::new(p).ok_or(kernel::error::code::ENOMEM)
 }
 
 /// Full memory barrier for memory shared with another domain.

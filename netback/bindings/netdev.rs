@@ -34,6 +34,18 @@ pub(crate) struct Stats64 {
     pub(crate) rx_errors: u64,
     /// GSO packets from the guest without csum_blank (fixed up).
     pub(crate) rx_gso_checksum_fixup: u64,
+    /// Packets for the guest dropped: VIF not connected, disabled or no carrier.
+    pub(crate) tx_drop_not_connected: u64,
+    /// Packets for the guest dropped: its backlog was full.
+    pub(crate) tx_drop_queue_full: u64,
+    /// Packets for the guest dropped after the drain timeout.
+    pub(crate) tx_drop_expired: u64,
+    /// Multicast packets for the guest outside its filter list.
+    pub(crate) tx_drop_mcast_filtered: u64,
+    /// Times guest TX stopped to wait for rate credit.
+    pub(crate) rx_credit_waits: u64,
+    /// Fatal frontend errors (the VIF was disabled).
+    pub(crate) fatal_errors: u64,
 }
 
 /// Which event channel (same IRQ when the frontend uses one channel).
@@ -106,7 +118,9 @@ unsafe impl Send for NetDev {}
 unsafe impl Sync for NetDev {}
 
 impl NetDev {
-    fn raw(&self) -> *mut kernel::bindings::net_device {
+    /// The raw device (also for other binding types that keep it: timers,
+    /// sysfs).
+    pub(super) fn raw(&self) -> *mut kernel::bindings::net_device {
         self.ptr.as_ptr()
     }
 
@@ -131,6 +145,17 @@ impl NetDev {
     pub(crate) fn pick_tx(&self, skb: &SkBuff) -> u16 {
         // SAFETY: live device; the skb is valid for the call.
         unsafe { ffi::nbrs_vif_pick_tx(self.raw().cast(), skb.as_raw().cast()) }
+    }
+
+    /// A view of queue `queue` of a raw device, for callbacks of other
+    /// binding types.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is null or a device from `nbrs_vif_alloc` that stays alive
+    /// while the view is used.
+    pub(super) unsafe fn from_raw(dev: *mut kernel::bindings::net_device, queue: u32) -> Option<NetDev> {
+        NonNull::new(dev).map(|ptr| NetDev { ptr, queue })
     }
 
     /// The interface name (`vifD.H`).
@@ -590,6 +615,12 @@ impl<T: VifOps> VifNetDevice<T> {
         out.tx_dropped = s.tx_dropped;
         out.rx_errors = s.rx_errors;
         out.rx_gso_checksum_fixup = s.rx_gso_checksum_fixup;
+        out.tx_drop_not_connected = s.tx_drop_not_connected;
+        out.tx_drop_queue_full = s.tx_drop_queue_full;
+        out.tx_drop_expired = s.tx_drop_expired;
+        out.tx_drop_mcast_filtered = s.tx_drop_mcast_filtered;
+        out.rx_credit_waits = s.rx_credit_waits;
+        out.fatal_errors = s.fatal_errors;
     }
 
     /// C entry point for the NAPI poll.

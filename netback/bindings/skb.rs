@@ -86,6 +86,13 @@ impl SkBuff {
         unsafe { ffi::nbrs_skb_len(self.as_raw().cast()) }
     }
 
+    /// The destination Ethernet address (xmit path), if the header is there.
+    pub(crate) fn dest_mac(&self) -> Option<[u8; 6]> {
+        let mut addr = [0u8; 6];
+        // SAFETY: valid skb; `addr` has room for ETH_ALEN bytes.
+        unsafe { ffi::nbrs_skb_dest_mac(self.as_raw().cast(), addr.as_mut_ptr()) }.then_some(addr)
+    }
+
     /// The memory holding byte `pos`: its frame and the number of bytes
     /// from there to the end of that Xen page (or of the data). `None` past
     /// the end.
