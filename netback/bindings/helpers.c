@@ -1100,26 +1100,33 @@ void nbrs_skb_stamp_expires(struct sk_buff *skb, unsigned long expires)
 	NBRS_RX_CB(skb)->expires = expires;
 }
 
-void nbrs_vif_rxq_tail(struct net_device *dev, unsigned int q, struct sk_buff *skb)
+/* Queue q's guest-RX backlog; NULL (skb freed) for a bad index. */
+static struct sk_buff_head *nbrs_rxq_or_free(struct net_device *dev, unsigned int q,
+					     struct sk_buff *skb)
 {
 	struct nbrs_queue *queue = nbrs_queue(dev, q);
 
 	if (!queue) {
 		kfree_skb(skb);
-		return;
+		return NULL;
 	}
-	skb_queue_tail(&queue->rx_queue, skb);
+	return &queue->rx_queue;
+}
+
+void nbrs_vif_rxq_tail(struct net_device *dev, unsigned int q, struct sk_buff *skb)
+{
+	struct sk_buff_head *list = nbrs_rxq_or_free(dev, q, skb);
+
+	if (list)
+		skb_queue_tail(list, skb);
 }
 
 void nbrs_vif_rxq_head(struct net_device *dev, unsigned int q, struct sk_buff *skb)
 {
-	struct nbrs_queue *queue = nbrs_queue(dev, q);
+	struct sk_buff_head *list = nbrs_rxq_or_free(dev, q, skb);
 
-	if (!queue) {
-		kfree_skb(skb);
-		return;
-	}
-	skb_queue_head(&queue->rx_queue, skb);
+	if (list)
+		skb_queue_head(list, skb);
 }
 
 struct sk_buff *nbrs_vif_rxq_dequeue(struct net_device *dev, unsigned int q)

@@ -212,8 +212,11 @@ def bad_queue_count(handle, n):
     for q in range(max(n, 1)):
         xs_write(fe + "/queue-%d/tx-ring-ref" % q, tx_ref, fe + "/queue-%d/rx-ring-ref" % q, rx_ref, fe + "/queue-%d/event-channel" % q, port)
     xs_write(fe + "/state", 4)
-    wait_state(be, [5, 6])
-    err = xs_read("/local/domain/0/error/backend/vif/0/%d/error" % handle)
+    # xenbus_dev_fatal writes the error node (the state then ends as Connected in C and rs
+    # alike: backend_switch_state publishes it after the failed connect).
+    errnode, end = "/local/domain/0/error/backend/vif/0/%d/error" % handle, time.time() + 20
+    while xs_read(errnode) is None and time.time() < end: time.sleep(0.1)
+    err = xs_read(errnode)
     want = "guest requested %d queues, but valid range is 1 - %s." % (n, offer)
     print("BADQ %d queues: backend state %s, error %r %s" % (n, xs_read(be + "/state"), err, "ok" if err and want in err else "FAIL"))
     if not err or want not in err: fails.append("%d queues: xenstore error is %r, expected %r" % (n, err, want))
