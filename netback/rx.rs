@@ -95,7 +95,6 @@ impl RxQueue {
         self.cfg = RxConfig::new(headroom);
     }
 
-    /// Drain timeout in ticks.
     /// The shared ring (debugfs).
     pub(crate) fn ring(&self) -> &BackRing<RxSharedRing> {
         &self.ring
@@ -111,6 +110,7 @@ impl RxQueue {
         self.stall.is_stalled()
     }
 
+    /// Drain timeout in ticks.
     pub(crate) fn drain_ticks(&self) -> u64 {
         self.timeouts.drain
     }
