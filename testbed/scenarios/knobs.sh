@@ -157,8 +157,13 @@ kill $np 2>/dev/null
 measure tcp_maerts_after_limit dom0 "$ip1" TCP_MAERTS dir=domu1-dom0
 if rs; then dmesg | grep "$v: guest TX rate limit" | sed 's/^/rate log: /'; fi
 
-# ---- debugfs file held open while the VIF goes away ----
+# ---- the VIF goes away while its guest waits for rate credit under a stream, and while
+# its debugfs file is held open ----
+xenstore-write $be/rate 62500,50000                    # 10 Mbit/s: the queue keeps waiting
+timeout 60 netperf -H "$ip1" -t TCP_MAERTS -l 30 -P 0 >/dev/null 2>&1 &
+sleep 3
 exec 8<"$dbg" || nbt_fail "cannot open $dbg"
+if rs; then grep "^Credit" "$dbg" | sed "s/^/io_ring_q0 before detach: /"; fi
 vif_detach 1 && vif_wait_gone "$v"
 if cat <&8 >/dev/null 2>&1; then echo "read of $dbg after the vif went: succeeded (empty)"; else echo "read of $dbg after the vif went: failed as expected"; fi
 exec 8<&-
