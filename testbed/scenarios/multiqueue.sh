@@ -57,7 +57,33 @@ check_queues() {  # check_queues EXPECTED WHEN
         [ "$c" = "$1" ] || nbt_fail "$2: ethtool -l $vif shows $c combined channels, expected $1"
         local s; s=$(queue_counts "$vif" rx | wc -w)
         [ "$s" = "$1" ] || nbt_fail "$2: ethtool -S $vif has counters for $s queues, expected $1"
+        check_knobs_per_queue "$vif" "$1" "$2"
     fi
+}
+# check_knobs_per_queue VIF N WHEN (rs): the knobs' per-VIF interfaces follow the queues:
+# sysfs num_queues, one debugfs io_ring_qK per connected queue, ethtool -S names unique and
+# carrying both the drop reasons and the per-queue counters.
+check_knobs_per_queue() {
+    local vif=$1 n=$2 when=$3 dir=/sys/kernel/debug/xen-netback-rs/$1 files want q
+    [ "$(cat /sys/class/net/$vif/netback/num_queues)" = "$n" ] ||
+        nbt_fail "$when: sysfs num_queues is $(cat /sys/class/net/$vif/netback/num_queues), expected $n"
+    mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+    files=$(ls "$dir" 2>/dev/null | sort | tr '\n' ' ')
+    want=$(for q in $(seq 0 $((n - 1))); do echo io_ring_q$q; done | sort | tr '\n' ' ')
+    nbt_result test=debugfs_files backend=rs value="$(echo $files | wc -w)" unit=files when="$when" files="$files"
+    [ "$files" = "$want" ] || nbt_fail "$when: $dir has '$files', expected '$want'"
+    for q in $(seq 0 $((n - 1))); do
+        grep -q "^Queue $q\$" "$dir/io_ring_q$q" && grep -q "^TX: nr_ents 256" "$dir/io_ring_q$q" &&
+            grep -q "^RX: nr_ents 256" "$dir/io_ring_q$q" || nbt_fail "$when: $dir/io_ring_q$q does not show queue $q's rings"
+    done
+    local names dups
+    names=$(ethtool -S "$vif" | awk -F: 'NR > 1 {gsub(/ /, "", $1); print $1}')
+    dups=$(echo "$names" | sort | uniq -d | tr '\n' ' ')
+    [ -z "$dups" ] || nbt_fail "$when: ethtool -S $vif repeats names: $dups"
+    for want in tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors \
+        rx_queue_$((n - 1))_copy_ops tx_queue_$((n - 1))_backlog_bytes; do
+        echo "$names" | grep -qx "$want" || nbt_fail "$when: ethtool -S $vif has no $want"
+    done
 }
 
 backend_load "$NBT_BACKEND"
