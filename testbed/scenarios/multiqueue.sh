@@ -119,6 +119,25 @@ for dir in dom0-domu1 domu1-dom0; do
 done
 ping -c 3 -W 2 "$(domu_ip 1)" >/dev/null || nbt_fail "ping dom0 -> domu1 failed after the streams"
 
+# The xenstore rate limit holds per queue, as in xen-netback (each queue its own credit and
+# timer on the VIF's rate): with 2 queues busy the guest sends about twice the limit.
+if [ "$NBT_CURRENT_BACKEND" = rs ] && [ "$expect" -gt 1 ]; then
+    LIMIT_MBIT=100                                   # 625000 bytes per 50 ms
+    xenstore-write "$(be_dir)/rate" 625000,50000
+    pb=$(queue_counts "$vif" rx)
+    r=$(iperf_sum -c "$(domu_ip 1)" -P $MQ_STREAMS -t "$NBT_LEN" -R)
+    nbt_result test=rate_limited_iperf3_P$MQ_STREAMS backend=rs value="${r:-none}" unit=Mbit/s dir=domu1-dom0 queues=$expect limit_mbit_per_queue=$LIMIT_MBIT
+    check_spread "queue_packets_rate_limited" "$pb" "$(queue_counts "$vif" rx)"
+    rm=${r%.*}
+    [ -n "$r" ] && [ "$rm" -ge $((LIMIT_MBIT * expect * 55 / 100)) ] && [ "$rm" -le $((LIMIT_MBIT * expect * 130 / 100)) ] ||
+        nbt_fail "rate $LIMIT_MBIT Mbit/s per queue with $expect queues: guest TX ran at ${r:-no result} Mbit/s"
+    for q in $(seq 0 $((expect - 1))); do
+        grep -q "^Credit rate 625000,50000 " "/sys/kernel/debug/xen-netback-rs/$vif/io_ring_q$q" ||
+            nbt_fail "io_ring_q$q does not show the rate on its own credit"
+    done
+    xenstore-rm "$(be_dir)/rate"
+fi
+
 if [ "$NBT_CURRENT_BACKEND" = rs ]; then
     # Out of range: refused, nothing changes (xenstore, ethtool -l, the running queues).
     for bad in 99 0; do
