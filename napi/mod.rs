@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Scheduling of the per-VIF data path.
+//! Scheduling of the per-queue data path (every callback gets the view of
+//! its queue).
 //!
-//! * Guest TX: one NAPI instance per VIF. The TX event only schedules NAPI
+//! * Guest TX: one NAPI instance per queue. The TX event only schedules NAPI
 //!   (its EOI is deferred, XSA-332 lateeoi); `poll` processes up to
 //!   `budget` packets and, when the ring is idle, completes NAPI, re-arms
-//!   `req_event` and ends the EOI, or reschedules when requests raced in.
-//! * Guest RX: one worker per VIF (a delayed work item on the unbound
+//!   `req_event` and ends the EOI, or reschedules when requests raced in;
+//!   while the queue waits for rate credit its credit timer reschedules it.
+//! * Guest RX: one worker per queue (a delayed work item on the unbound
 //!   workqueue). `ndo_start_xmit` and the RX event kick it; it yields after
 //!   a batch, re-arms itself at the head packet's drain deadline while the
 //!   guest has no buffers, and ends the RX EOI when it is done.
@@ -45,7 +47,7 @@ pub(crate) fn poll(vif: &Vif, dev: &NetDev, budget: i32) -> i32 {
 /// Longest wait between two worker passes while packets are queued.
 const MAX_RX_RECHECK_MS: u32 = 1000;
 
-/// The per-VIF guest RX worker.
+/// A queue's guest RX worker.
 pub(crate) fn rx_worker(vif: &Vif, dev: &NetDev) {
     let next = vif.rx_action(dev);
     match next {

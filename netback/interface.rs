@@ -3,25 +3,31 @@
 //!
 //! Lifecycle (all transitions under RTNL):
 //! * created at probe, registered so the hotplug script can bridge it;
-//! * `attach` (frontend connected): rings and event channels are installed,
-//!   the interface goes *up* (NAPI + IRQs enabled) when it is also open;
-//! * `detach` (frontend closing, device removal): down, worker cancelled,
-//!   IRQs unbound, rings unmapped, queue purged;
-//! * a fatal frontend error only sets `disabled` from NAPI/worker context;
-//!   the RX worker then takes the carrier down in process context. Other
-//!   VIFs are untouched.
+//! * `attach` (frontend connected): each queue's rings and event channels
+//!   are installed, the netdev's real queue count set, and the interface
+//!   goes *up* (NAPI + IRQs of every queue enabled) when it is also open;
+//! * `detach` (frontend closing, device removal): down, workers cancelled,
+//!   IRQs unbound, rings unmapped, backlogs purged;
+//! * a fatal frontend error on any queue only sets `disabled` from
+//!   NAPI/worker context; an RX worker then takes the carrier down in
+//!   process context. Other VIFs are untouched.
+//!
+//! The queues (`queue::Queue`, one per allocated netdev queue, max_queues
+//! at probe) are fixed for the VIF's life; a connection uses the first
+//! `num_queues` of them.
 
-use crate::bindings::netdev::{Channel, NetDev, Stats64, VifOps};
+use crate::bindings::grant::CopyCounts;
+use crate::bindings::netdev::{Channel, NetDev, QueueStats, Stats64, VifOps};
 use crate::bindings::skb::SkBuff;
 use crate::bindings::xenbus::XenbusDevice;
-use crate::bindings::{jiffies, synchronize_net, Rtnl};
-use crate::netif::rx::RX_QUEUE_MAX_BYTES;
+use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
+use crate::hash::VifHash;
+use crate::knobs::VifKnobs;
+use crate::queue::Queue;
 use crate::rx::RxQueue;
 use crate::tx::{FatalReason, TxQueue};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Mutex, SpinLock};
-use kernel::{new_mutex, new_spinlock};
 
 /// A relaxed event counter.
 #[derive(Default)]
@@ -39,8 +45,8 @@ impl Counter {
     }
 }
 
-/// Per-VIF counters. rx = from the guest, tx = to the guest (the netdev's
-/// point of view, as in xen-netback).
+/// Counters of one queue; the VIF's are their sums. rx = from the guest,
+/// tx = to the guest (the netdev's point of view, as in xen-netback).
 #[derive(Default)]
 pub(crate) struct VifStats {
     pub(crate) rx_packets: Counter,
@@ -48,12 +54,63 @@ pub(crate) struct VifStats {
     pub(crate) rx_dropped: Counter,
     pub(crate) rx_errors: Counter,
     pub(crate) rx_gso_checksum_fixup: Counter,
+    pub(crate) rx_copy_ops: Counter,
+    pub(crate) rx_copy_batches: Counter,
     pub(crate) tx_packets: Counter,
     pub(crate) tx_bytes: Counter,
     pub(crate) tx_dropped: Counter,
+    pub(crate) tx_copy_ops: Counter,
+    pub(crate) tx_copy_batches: Counter,
+    // Reasons behind tx_dropped, and other events (`ethtool -S`).
+    pub(crate) tx_drop_not_connected: Counter,
+    pub(crate) tx_drop_queue_full: Counter,
+    pub(crate) tx_drop_expired: Counter,
+    pub(crate) tx_drop_mcast_filtered: Counter,
+    pub(crate) rx_credit_waits: Counter,
+    pub(crate) fatal_errors: Counter,
 }
 
-/// Everything a connected frontend brings.
+/// Why a packet for the guest was dropped (each also counts in
+/// `tx_dropped`).
+#[derive(Clone, Copy)]
+pub(crate) enum TxDrop {
+    /// VIF not connected, disabled or no carrier.
+    NotConnected,
+    /// The queue's backlog was full.
+    QueueFull,
+    /// Waited longer than the drain timeout.
+    Expired,
+    /// Multicast outside the frontend's filter list.
+    McastFiltered,
+}
+
+impl VifStats {
+    /// Counts a packet for the guest dropped for `why`.
+    pub(crate) fn tx_drop(&self, why: TxDrop) {
+        self.tx_dropped.add(1);
+        match why {
+            TxDrop::NotConnected => &self.tx_drop_not_connected,
+            TxDrop::QueueFull => &self.tx_drop_queue_full,
+            TxDrop::Expired => &self.tx_drop_expired,
+            TxDrop::McastFiltered => &self.tx_drop_mcast_filtered,
+        }
+        .add(1);
+    }
+
+    /// Grant copies done for guest TX (from the guest).
+    pub(crate) fn add_rx_copies(&self, c: CopyCounts) {
+        self.rx_copy_ops.add(c.ops);
+        self.rx_copy_batches.add(c.batches);
+    }
+
+    /// Grant copies done for guest RX (to the guest).
+    pub(crate) fn add_tx_copies(&self, c: CopyCounts) {
+        self.tx_copy_ops.add(c.ops);
+        self.tx_copy_batches.add(c.batches);
+    }
+}
+
+/// Everything a connected frontend brings for one queue.
 pub(crate) struct Attachment {
     pub(crate) tx: TxQueue,
     pub(crate) rx: RxQueue,
@@ -61,7 +118,7 @@ pub(crate) struct Attachment {
     pub(crate) rx_evtchn: u32,
 }
 
-/// Driver state of one VIF (one queue).
+/// Driver state of one VIF.
 #[pin_data]
 pub(crate) struct Vif {
     domid: u16,
@@ -73,32 +130,55 @@ pub(crate) struct Vif {
     disabled: AtomicBool,
     /// The worker has already taken a disabled VIF down.
     disable_done: AtomicBool,
-    /// Bytes queued for the guest (xen-netback's rx_queue_len).
-    rx_queued_bytes: AtomicU32,
     /// Drain timeout of the current frontend, in jiffies.
     drain_ticks: AtomicU64,
+    /// Queues of the connected frontend (0 while disconnected); stored
+    /// before `connected` is set.
+    num_queues: AtomicU32,
+    /// The most queues offered to the next frontend connection
+    /// (`multi-queue-max-queues`; `ethtool -L combined`), 1..=queues.len().
+    queue_limit: AtomicU32,
+    /// An `ethtool -L` limit not yet seen by a connection.
+    queue_limit_pending: AtomicBool,
+    /// All allocated queues.
+    queues: KVec<Pin<KBox<Queue>>>,
+    /// The frontend's hash configuration (control ring) for queue selection.
     #[pin]
-    tx: SpinLock<Option<TxQueue>>,
+    pub(crate) hash: VifHash,
+    /// Our xenbus device, to rewrite `multi-queue-max-queues`.
+    xdev: XenbusDevice,
+    /// Rate limit, multicast control, per-VIF timeouts, disable reason.
     #[pin]
-    rx: Mutex<Option<RxQueue>>,
-    pub(crate) stats: VifStats,
+    pub(crate) knobs: VifKnobs,
 }
 
 impl Vif {
-    /// State for the VIF of guest `domid`.
-    pub(crate) fn new(domid: u16) -> impl PinInit<Self> {
-        pin_init!(Self {
+    /// State for the VIF of guest `domid` with `nr_queues` (>= 1) queues.
+    pub(crate) fn new(
+        domid: u16,
+        nr_queues: u32,
+        xdev: XenbusDevice,
+        knobs: impl PinInit<VifKnobs>,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
+        for _ in 0..nr_queues {
+            queues.push(KBox::pin_init(Queue::new(), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(try_pin_init!(Self {
             domid,
             connected: AtomicBool::new(false),
             up: AtomicBool::new(false),
             disabled: AtomicBool::new(false),
             disable_done: AtomicBool::new(false),
-            rx_queued_bytes: AtomicU32::new(0),
             drain_ticks: AtomicU64::new(0),
-            tx <- new_spinlock!(None),
-            rx <- new_mutex!(None),
-            stats: VifStats::default(),
-        })
+            num_queues: AtomicU32::new(0),
+            queue_limit: AtomicU32::new(nr_queues),
+            queue_limit_pending: AtomicBool::new(false),
+            queues,
+            hash <- VifHash::new(),
+            xdev,
+            knobs <- knobs,
+        }? Error))
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -109,80 +189,182 @@ impl Vif {
         self.disabled.load(Ordering::Acquire)
     }
 
+    /// Queues of the connected frontend (0 while disconnected).
+    pub(crate) fn num_queues(&self) -> u32 {
+        self.num_queues.load(Ordering::Acquire)
+    }
+
+    /// The most queues the next frontend connection may use.
+    pub(crate) fn queue_limit(&self) -> u32 {
+        self.queue_limit.load(Ordering::Acquire)
+    }
+
+    /// The queue a per-queue callback's view acts on.
+    fn queue(&self, dev: &NetDev) -> Option<&Queue> {
+        self.queues.get(dev.queue() as usize).map(|q| &**q)
+    }
+
+    /// Views of the connected queues.
+    fn queue_devs<'a>(&self, dev: &'a NetDev) -> impl Iterator<Item = NetDev> + 'a {
+        let n = self.num_queues();
+        (0..n).map(move |q| dev.on_queue(q))
+    }
+
+    /// The frontend's domain.
+    pub(crate) fn domid(&self) -> u16 {
+        self.domid
+    }
+
+    /// Runs `f` on queue `index`'s guest TX side, `None` if that queue is
+    /// not connected (process context; NAPI is held off on this CPU
+    /// meanwhile).
+    pub(crate) fn inspect_tx<R>(&self, index: u32, f: impl FnOnce(Option<&TxQueue>) -> R) -> R {
+        let Some(queue) = self.queues.get(index as usize) else {
+            return f(None);
+        };
+        let _bh = BhDisabled::new();
+        let guard = queue.tx.lock();
+        let tx: &Option<TxQueue> = &guard;
+        f(tx.as_ref())
+    }
+
+    /// Runs `f` on queue `index`'s guest RX side, `None` if that queue is
+    /// not connected (process context).
+    pub(crate) fn inspect_rx<R>(&self, index: u32, f: impl FnOnce(Option<&RxQueue>) -> R) -> R {
+        let Some(queue) = self.queues.get(index as usize) else {
+            return f(None);
+        };
+        let guard = queue.rx.lock();
+        let rx: &Option<RxQueue> = &guard;
+        f(rx.as_ref())
+    }
+
+    /// Bytes queued for the guest on queue `index`.
+    pub(crate) fn backlog_bytes(&self, index: u32) -> u32 {
+        self.queues.get(index as usize).map_or(0, |q| q.backlog_bytes())
+    }
+
     /// Disables the VIF after a frontend protocol violation (any context).
-    /// The RX worker turns the carrier off; nothing else is processed.
+    /// The RX workers turn the carrier off; nothing else is processed.
     pub(crate) fn fatal(&self, dev: &NetDev, path: &str, reason: FatalReason) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
+            if let Some(queue) = self.queue(dev) {
+                queue.stats.fatal_errors.add(1);
+            }
+            self.knobs.record_fatal(reason);
             pr_err!(
-                "{}: fatal error from frontend (domain {}) on the {} path: {}; disabling the interface\n",
+                "{}: fatal error from frontend (domain {}) on the {} path of queue {}: {}; disabling the interface\n",
                 dev.name().to_str().unwrap_or("vif"),
                 self.domid,
                 path,
+                dev.queue(),
                 reason
             );
         }
-        dev.rx_work_kick(0);
+        for qd in self.queue_devs(dev) {
+            qd.rx_work_kick(0);
+        }
     }
 
-    /// NAPI + IRQs on. RTNL held; connected and open.
+    /// NAPI + IRQs of every queue on. RTNL held; connected and open.
     fn up(&self, dev: &NetDev, _rtnl: &Rtnl) {
         if self.up.swap(true, Ordering::AcqRel) {
             return;
         }
-        dev.napi_enable();
-        dev.enable_irqs();
-        // Pick up requests posted while we were down (and end any EOI).
-        dev.napi_schedule();
-        dev.rx_work_kick(0);
+        for qd in self.queue_devs(dev) {
+            qd.napi_enable();
+            qd.enable_irqs();
+            // Pick up requests posted while we were down (and end any EOI).
+            qd.napi_schedule();
+            qd.rx_work_kick(0);
+        }
     }
 
-    /// NAPI + IRQs off. RTNL held.
+    /// NAPI + IRQs of every queue off. RTNL held.
     fn down(&self, dev: &NetDev, _rtnl: &Rtnl) {
         if !self.up.swap(false, Ordering::AcqRel) {
             return;
         }
-        dev.disable_irqs();
-        dev.napi_disable();
+        for qd in self.queue_devs(dev) {
+            qd.disable_irqs();
+            qd.napi_disable();
+        }
     }
 
-    /// Installs a connected frontend's queue and starts it. Called from the
-    /// xenbus side (process context, not under RTNL).
-    pub(crate) fn attach(&self, dev: &NetDev, xdev: &XenbusDevice, a: Attachment) -> Result {
+    /// Unbinds, deletes NAPI, purges and unmaps queues `0..n` (down, workers
+    /// cancelled or never started).
+    fn release_queues(&self, dev: &NetDev, n: usize) {
+        for (i, queue) in self.queues.iter().take(n).enumerate() {
+            let qd = dev.on_queue(i as u32);
+            qd.unbind_evtchns();
+            // Unmaps the rings and shuts the credit timer down (it
+            // schedules this queue's NAPI) before NAPI goes.
+            let tx = queue.tx.lock().take();
+            let rx = queue.rx.lock().take();
+            drop(tx);
+            drop(rx);
+            qd.napi_del();
+            qd.rxq_purge();
+            queue.backlog_reset();
+        }
+    }
+
+    /// Installs a connected frontend's queues and starts them. Called from
+    /// the xenbus side (process context, not under RTNL).
+    pub(crate) fn attach(&self, dev: &NetDev, xdev: &XenbusDevice, queues: KVec<Attachment>) -> Result {
         if self.is_connected() {
             return Err(EBUSY);
         }
+        let n = queues.len();
+        if n == 0 || n > self.queues.len() {
+            return Err(EINVAL);
+        }
         self.disabled.store(false, Ordering::Release);
+        self.knobs.clear_fatal();
         self.disable_done.store(false, Ordering::Release);
-        self.rx_queued_bytes.store(0, Ordering::Release);
-        self.drain_ticks.store(a.rx.drain_ticks(), Ordering::Release);
-        pr_info!(
-            "{}: frontend connected, guest TX data path: {}\n",
-            dev.name().to_str().unwrap_or("vif"),
-            a.tx.source_name()
-        );
-        *self.tx.lock() = Some(a.tx);
-        *self.rx.lock() = Some(a.rx);
-        dev.napi_add();
-        if let Err(e) = dev.bind_evtchns(xdev, a.tx_evtchn, a.rx_evtchn) {
-            dev.napi_del();
-            *self.tx.lock() = None;
-            *self.rx.lock() = None;
-            return Err(e);
+        let mut source = "";
+        for (i, (a, queue)) in queues.into_iter().zip(self.queues.iter()).enumerate() {
+            let qd = dev.on_queue(i as u32);
+            self.drain_ticks.store(a.rx.drain_ticks(), Ordering::Release);
+            source = a.tx.source_name();
+            queue.backlog_reset();
+            *queue.tx.lock() = Some(a.tx);
+            *queue.rx.lock() = Some(a.rx);
+            qd.napi_add();
+            if let Err(e) = qd.bind_evtchns(xdev, a.tx_evtchn, a.rx_evtchn) {
+                self.release_queues(dev, i + 1);
+                return Err(e);
+            }
         }
         let rtnl = Rtnl::lock();
+        if let Err(e) = dev.set_num_queues(n as u32, &rtnl) {
+            drop(rtnl);
+            self.release_queues(dev, n);
+            return Err(e);
+        }
+        pr_info!(
+            "{}: frontend connected, {} queue(s), guest TX data path: {}\n",
+            dev.name().to_str().unwrap_or("vif"),
+            n,
+            source
+        );
         dev.apply_frontend_caps(&rtnl);
+        self.num_queues.store(n as u32, Ordering::Release);
+        self.queue_limit_pending.store(false, Ordering::Release);
         self.connected.store(true, Ordering::Release);
         if dev.running() {
             self.up(dev, &rtnl);
         }
-        dev.wake_queue();
+        dev.wake_all_queues();
         drop(rtnl);
-        // The worker turns the carrier on once the guest has posted buffers.
-        dev.rx_work_kick(0);
+        // The workers turn the carrier on once the guest has posted buffers.
+        for qd in self.queue_devs(dev) {
+            qd.rx_work_kick(0);
+        }
         Ok(())
     }
 
-    /// Stops and removes the frontend's queue (process context).
+    /// Stops and removes the frontend's queues (process context).
     pub(crate) fn detach(&self, dev: &NetDev) {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
@@ -194,36 +376,55 @@ impl Vif {
         }
         // No start_xmit is still queueing after this.
         synchronize_net();
-        dev.rx_work_cancel();
-        dev.unbind_evtchns();
-        dev.napi_del();
-        dev.rxq_purge();
-        self.rx_queued_bytes.store(0, Ordering::Release);
-        // Unmaps the rings.
-        let tx = self.tx.lock().take();
-        let rx = self.rx.lock().take();
-        drop(tx);
-        drop(rx);
+        for qd in self.queue_devs(dev) {
+            qd.rx_work_cancel();
+        }
+        self.release_queues(dev, self.num_queues() as usize);
+        {
+            let rtnl = Rtnl::lock();
+            // Only the count ethtool shows: the real queue counts stay.
+            let _ = dev.set_num_queues(0, &rtnl);
+        }
+        self.num_queues.store(0, Ordering::Release);
+        self.hash.reset();
+        self.knobs.mcast.reset();
         pr_info!("{}: frontend disconnected\n", dev.name().to_str().unwrap_or("vif"));
     }
 
     /// The frontend changed its XDP headroom (Reconfiguring); takes effect
     /// for the next packet written to the guest.
     pub(crate) fn set_xdp_headroom(&self, headroom: u16) {
-        let mut guard = self.rx.lock();
-        let rx: &mut Option<RxQueue> = &mut guard;
-        if let Some(q) = rx.as_mut() {
-            q.set_xdp_headroom(headroom);
+        for queue in self.queues.iter() {
+            let mut guard = queue.rx.lock();
+            let rx: &mut Option<RxQueue> = &mut guard;
+            if let Some(q) = rx.as_mut() {
+                q.set_xdp_headroom(headroom);
+            }
+        }
+    }
+
+    /// The rate limit changed: let every queue's TX poll pick it up now (a
+    /// queue waiting for credit under the old limit resumes at once).
+    pub(crate) fn rate_changed(&self, dev: &NetDev) {
+        if self.up.load(Ordering::Acquire) && !self.is_disabled() {
+            // Process context: run the raised softirqs when BHs come back on.
+            let _bh = BhDisabled::new();
+            for qd in self.queue_devs(dev) {
+                qd.napi_schedule();
+            }
         }
     }
 
     /// Guest TX work for NAPI: returns packets processed.
     pub(crate) fn tx_action(&self, dev: &NetDev, budget: i32) -> i32 {
+        let Some(queue) = self.queue(dev) else {
+            return 0;
+        };
         let result = {
-            let mut guard = self.tx.lock();
+            let mut guard = queue.tx.lock();
             let tx: &mut Option<TxQueue> = &mut guard;
             match tx.as_mut() {
-                Some(q) => q.action(dev, &self.stats, budget),
+                Some(q) => q.action(dev, &queue.stats, budget),
                 None => Ok(0),
             }
         };
@@ -239,10 +440,16 @@ impl Vif {
     /// After a NAPI poll that finished early: reschedule if the frontend
     /// posted more, otherwise end the deferred TX EOI.
     pub(crate) fn tx_idle(&self, dev: &NetDev) {
+        let Some(queue) = self.queue(dev) else {
+            return;
+        };
         let more = {
-            let mut guard = self.tx.lock();
+            let mut guard = queue.tx.lock();
             let tx: &mut Option<TxQueue> = &mut guard;
             match tx.as_mut() {
+                // Waiting for credit: the credit timer reschedules NAPI and
+                // the EOI stays pending meanwhile (xen-netback's rate_limited).
+                Some(q) if q.credit.is_waiting() => return,
                 Some(q) => q.final_check(),
                 None => Ok(false),
             }
@@ -254,9 +461,12 @@ impl Vif {
         }
     }
 
-    /// One pass of the guest RX worker (process context).
+    /// One pass of a queue's guest RX worker (process context).
     pub(crate) fn rx_action(&self, dev: &NetDev) -> crate::napi::RxNext {
         use crate::napi::RxNext;
+        let Some(queue) = self.queue(dev) else {
+            return RxNext::Idle;
+        };
         if self.is_disabled() {
             if !self.disable_done.swap(true, Ordering::AcqRel) {
                 let rtnl = Rtnl::lock();
@@ -264,7 +474,7 @@ impl Vif {
                 self.down(dev, &rtnl);
             }
             dev.rxq_purge();
-            self.rx_queued_bytes.store(0, Ordering::Release);
+            queue.backlog_reset();
             return RxNext::Idle;
         }
         if !self.is_connected() {
@@ -272,10 +482,13 @@ impl Vif {
         }
         let now = jiffies();
         let result = {
-            let mut guard = self.rx.lock();
+            let mut guard = queue.rx.lock();
             let rx: &mut Option<RxQueue> = &mut guard;
             match rx.as_mut() {
-                Some(q) => q.action(dev, &self.stats, now),
+                Some(q) => {
+                    q.set_hash_extras(self.hash.enabled());
+                    q.action(dev, &queue.stats, now)
+                }
                 None => return RxNext::Idle,
             }
         };
@@ -286,8 +499,8 @@ impl Vif {
                 return RxNext::Idle;
             }
         };
-        self.rx_dequeued(dev, out.dequeued_bytes);
-        let dropped = self.drop_expired(dev, now);
+        queue.backlog_sub(dev, out.dequeued_bytes, self.is_connected());
+        let dropped = self.drop_expired(queue, dev, now);
         if out.batch_full {
             RxNext::Now
         } else if out.blocked || (dropped && dev.rxq_len() > 0) {
@@ -300,17 +513,9 @@ impl Vif {
         }
     }
 
-    fn rx_dequeued(&self, dev: &NetDev, bytes: u32) {
-        let before = self.rx_queued_bytes.fetch_sub(bytes.min(self.rx_queued_bytes.load(Ordering::Acquire)), Ordering::AcqRel);
-        let now = before.saturating_sub(bytes);
-        if now < RX_QUEUE_MAX_BYTES && dev.queue_stopped() && self.is_connected() {
-            dev.wake_queue();
-        }
-    }
-
     /// Drops packets that waited longer than the drain timeout
     /// (xenvif_rx_queue_drop_expired). Returns whether any was dropped.
-    fn drop_expired(&self, dev: &NetDev, now: u64) -> bool {
+    fn drop_expired(&self, queue: &Queue, dev: &NetDev, now: u64) -> bool {
         let mut dropped = false;
         while let Some(exp) = dev.rxq_head_expires() {
             if !crate::netif::rx::rx_packet_expired(now, exp) {
@@ -319,8 +524,8 @@ impl Vif {
             let Some(skb) = dev.rxq_pop() else {
                 break;
             };
-            self.rx_dequeued(dev, skb.len());
-            self.stats.tx_dropped.add(1);
+            queue.backlog_sub(dev, skb.len(), self.is_connected());
+            queue.stats.tx_drop(TxDrop::Expired);
             drop(skb);
             dropped = true;
         }
@@ -341,38 +546,106 @@ impl VifOps for Vif {
         self.down(dev, &Rtnl::assume_held());
     }
 
+    fn select_queue(&self, dev: &NetDev, skb: &mut SkBuff) -> u16 {
+        let n = self.num_queues();
+        if n <= 1 {
+            return 0;
+        }
+        match self.hash.select_queue(skb, n) {
+            Some(q) => q,
+            None => dev.pick_tx(skb),
+        }
+    }
+
     fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff) {
-        if !self.is_connected() || self.is_disabled() || !dev.carrier_ok() {
-            self.stats.tx_dropped.add(1);
+        let n = self.num_queues();
+        if !self.is_connected() || self.is_disabled() || !dev.carrier_ok() || n == 0 {
+            if let Some(q) = self.queues.first() {
+                q.stats.tx_drop(TxDrop::NotConnected);
+            }
             return;
         }
+        // The stack's mapping is below the real count unless it changed
+        // under it; fold as xen-netback does.
+        let dev = dev.on_queue(dev.queue() % n);
+        let Some(queue) = self.queue(&dev) else {
+            return;
+        };
+        // Multicast control (per VIF, whichever queue): unlisted multicast
+        // is not for this guest.
+        if self.knobs.mcast.is_enabled() && skb.dest_mac().is_some_and(|dst| !self.knobs.mcast.delivers(&dst)) {
+            queue.stats.tx_drop(TxDrop::McastFiltered);
+            return;
+        }
+        // The stack's mapping is below the real count unless it changed
+        // under it; fold as xen-netback does.
+        let dev = dev.on_queue(dev.queue() % n);
+        let Some(queue) = self.queue(&dev) else {
+            return;
+        };
         let len = skb.len();
         // Bound the memory queued for a slow guest (xenvif_rx_queue_tail).
-        if self.rx_queued_bytes.load(Ordering::Acquire) >= RX_QUEUE_MAX_BYTES {
+        if queue.backlog_full() {
             dev.stop_queue();
-            self.stats.tx_dropped.add(1);
+            queue.stats.tx_drop(TxDrop::QueueFull);
             // The worker wakes the queue once the backlog drains.
             dev.rx_work_kick(0);
             return;
         }
-        self.rx_queued_bytes.fetch_add(len, Ordering::AcqRel);
+        queue.backlog_add(len);
         skb.stamp_expires(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)));
         dev.rxq_push(skb);
         dev.rx_work_kick(0);
     }
 
     fn stats(&self, _dev: &NetDev) -> Stats64 {
-        let s = &self.stats;
-        Stats64 {
-            rx_packets: s.rx_packets.get(),
-            rx_bytes: s.rx_bytes.get(),
-            tx_packets: s.tx_packets.get(),
-            tx_bytes: s.tx_bytes.get(),
-            rx_dropped: s.rx_dropped.get(),
-            tx_dropped: s.tx_dropped.get(),
-            rx_errors: s.rx_errors.get(),
-            rx_gso_checksum_fixup: s.rx_gso_checksum_fixup.get(),
+        let mut t = Stats64::default();
+        for queue in self.queues.iter() {
+            let s = &queue.stats;
+            t.rx_packets += s.rx_packets.get();
+            t.rx_bytes += s.rx_bytes.get();
+            t.tx_packets += s.tx_packets.get();
+            t.tx_bytes += s.tx_bytes.get();
+            t.rx_dropped += s.rx_dropped.get();
+            t.tx_dropped += s.tx_dropped.get();
+            t.rx_errors += s.rx_errors.get();
+            t.rx_gso_checksum_fixup += s.rx_gso_checksum_fixup.get();
+            t.tx_drop_not_connected += s.tx_drop_not_connected.get();
+            t.tx_drop_queue_full += s.tx_drop_queue_full.get();
+            t.tx_drop_expired += s.tx_drop_expired.get();
+            t.tx_drop_mcast_filtered += s.tx_drop_mcast_filtered.get();
+            t.rx_credit_waits += s.rx_credit_waits.get();
+            t.fatal_errors += s.fatal_errors.get();
         }
+        t
+    }
+
+    fn queue_stats(&self, dev: &NetDev) -> Option<QueueStats> {
+        self.queue(dev).map(Queue::snapshot)
+    }
+
+    fn channels(&self, _dev: &NetDev) -> u32 {
+        if self.queue_limit_pending.load(Ordering::Acquire) || !self.is_connected() {
+            self.queue_limit()
+        } else {
+            self.num_queues()
+        }
+    }
+
+    fn set_queue_limit(&self, dev: &NetDev, n: u32) -> Result {
+        let name = dev.name().to_str().unwrap_or("vif");
+        let max = self.queues.len() as u32;
+        if n == 0 || n > max {
+            pr_warn!("{}: refusing {} queues: the range is 1..={} (max_queues when the vif was created)\n", name, n, max);
+            return Err(EINVAL);
+        }
+        // Frontends read the key when they connect: a connected one keeps
+        // its queues until it reconnects.
+        self.xdev.write_own_ulong(c"multi-queue-max-queues", u64::from(n))?;
+        self.queue_limit.store(n, Ordering::Release);
+        self.queue_limit_pending.store(true, Ordering::Release);
+        pr_info!("{}: offering at most {} queue(s) from the next frontend connection\n", name, n);
+        Ok(())
     }
 
     fn napi_poll(&self, dev: &NetDev, budget: i32) -> i32 {

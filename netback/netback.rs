@@ -13,13 +13,21 @@
 mod netif;
 
 mod bindings;
+mod ctrl;
+mod debugfs;
 #[path = "../grant-pool/mod.rs"]
 mod grant_pool;
+mod hash;
 mod interface;
+mod knobs;
+mod multicast;
 #[path = "../napi/mod.rs"]
 mod napi;
 mod params;
+mod queue;
+mod rate;
 mod rx;
+mod sysfs;
 mod tx;
 mod xenbus;
 
@@ -35,7 +43,10 @@ module! {
 }
 
 struct NetbackModule {
+    // Dropped in this order: the VIFs (and their debugfs directories) go
+    // with the driver, then the debugfs root.
     _driver: bindings::xenbus::Registration<xenbus::Backend>,
+    _debugfs: bindings::debugfs::DebugfsRoot,
 }
 
 impl kernel::Module for NetbackModule {
@@ -44,8 +55,9 @@ impl kernel::Module for NetbackModule {
             return Err(ENODEV);
         }
         params::init();
+        let debugfs = bindings::debugfs::DebugfsRoot::create();
         let driver = bindings::xenbus::Registration::register()?;
         pr_info!("xen_netback_rs: registered backend for devicetype vif\n");
-        Ok(Self { _driver: driver })
+        Ok(Self { _driver: driver, _debugfs: debugfs })
     }
 }

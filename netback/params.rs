@@ -6,7 +6,7 @@
 //! | `separate_tx_rx_irq` | true | offer `feature-split-event-channels` |
 //! | `rx_drain_timeout_msecs` | 10000 | a packet queued for the guest longer than this is dropped |
 //! | `rx_stall_timeout_msecs` | 60000 | no guest RX buffers for this long: carrier off |
-//! | `max_queues` | min(8, CPUs) | parsed; this driver runs one queue per VIF |
+//! | `max_queues` | min(8, CPUs) | queues of a new VIF and `multi-queue-max-queues` offered to its frontend |
 //! | `fatal_skb_slots` | 20 (>= 18) | more slots in one packet than this is fatal |
 //! | `hash_cache_size` | 64 | parsed (no control ring yet) |
 //! | `provides_xdp_headroom` | true | offer `feature-xdp-headroom` |
@@ -38,14 +38,9 @@ pub(crate) fn rx_stall_timeout_msecs() -> u32 {
     raw::rx_stall_timeout_msecs()
 }
 
-/// Queues the module would allow; this driver supports one per VIF.
+/// Queues a VIF created now gets (read at probe; the parameter is 0644).
 pub(crate) fn max_queues() -> u32 {
     raw::max_queues()
-}
-
-/// Queues offered to frontends (`multi-queue-max-queues`).
-pub(crate) fn offered_queues() -> u32 {
-    max_queues().min(1)
 }
 
 /// Guest TX validation limits.

@@ -16,7 +16,7 @@ use crate::bindings::skb::{GsoKind, SkBuff};
 use crate::interface::VifStats;
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{
-    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxPacketInfo,
+    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash, RxPacketInfo,
     RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
 };
 use crate::netif::wire::{GsoType, RxResponse, NETIF_RSP_ERROR};
@@ -57,6 +57,8 @@ pub(crate) struct RxQueue {
     stall: RxStall,
     timeouts: RxTimeouts,
     domid: u16,
+    /// Send XEN_NETIF_EXTRA_TYPE_HASH with hashed packets.
+    hash_extras: bool,
 }
 
 impl RxQueue {
@@ -79,12 +81,33 @@ impl RxQueue {
             stall: RxStall::new(now),
             timeouts,
             domid,
+            hash_extras: false,
         })
+    }
+
+    /// Whether hashed packets carry a hash extra (a hash algorithm is set).
+    pub(crate) fn set_hash_extras(&mut self, on: bool) {
+        self.hash_extras = on;
     }
 
     /// Applies a new XDP headroom (frontend Reconfiguring).
     pub(crate) fn set_xdp_headroom(&mut self, headroom: u16) {
         self.cfg = RxConfig::new(headroom);
+    }
+
+    /// The shared ring (debugfs).
+    pub(crate) fn ring(&self) -> &BackRing<RxSharedRing> {
+        &self.ring
+    }
+
+    /// The timeouts in use (debugfs).
+    pub(crate) fn timeouts(&self) -> RxTimeouts {
+        self.timeouts
+    }
+
+    /// Whether the guest RX side is stalled (debugfs).
+    pub(crate) fn is_stalled(&self) -> bool {
+        self.stall.is_stalled()
     }
 
     /// Drain timeout in ticks.
@@ -109,7 +132,13 @@ impl RxQueue {
         } else {
             RxCsum::None
         };
-        Ok(RxPacketInfo { len: info.len, gso, hash: None, csum })
+        // A hash extra only while the frontend configured a hash algorithm
+        // (the hash is then ours, set in ndo_select_queue).
+        let hash = match info.sw_hash {
+            Some(h) if self.hash_extras => Some(RxHash { value: h.value, ipv4: h.ipv4, l4: h.l4 }),
+            _ => None,
+        };
+        Ok(RxPacketInfo { len: info.len, gso, hash, csum })
     }
 
     /// Runs the queued copies, marks failed ones in their responses and
@@ -234,6 +263,7 @@ impl RxQueue {
             out.batch_full = true;
         }
         let flushed = self.flush_copies();
+        stats.add_tx_copies(self.batch.take_counts());
         // On a ring error a packet may be half written: publish nothing, the
         // VIF is being disabled.
         if result.is_ok() && flushed.is_ok() && self.ring.push_responses_and_check_notify() {

@@ -16,9 +16,12 @@ use crate::bindings::skb::SkBuff;
 use crate::grant_pool::TxBufferSource;
 use crate::interface::VifStats;
 use crate::netif::ring::BackRing;
-use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict, Unlimited};
+use crate::multicast::McastControl;
+use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
+use crate::rate::TxCredit;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// Copy ops per guest TX hypercall: a whole poll's worth of packets (like
 /// xen-netback's tx_copy_ops), so GSO packets of ~20-40 ops each share it.
@@ -48,11 +51,21 @@ pub(crate) struct TxQueue {
     pending: KVec<PendingTx>,
     source: TxBufferSource,
     domid: u16,
+    /// The `rate` credit scheduler.
+    pub(crate) credit: TxCredit,
+    /// The VIF's multicast filter, edited by MCAST_ADD/DEL extras.
+    mcast: Arc<McastControl>,
 }
 
 impl TxQueue {
     /// Sets up the TX side on an attached ring.
-    pub(crate) fn new(ring: BackRing<TxSharedRing>, config: TxConfig, domid: u16) -> Result<Self> {
+    pub(crate) fn new(
+        ring: BackRing<TxSharedRing>,
+        config: TxConfig,
+        domid: u16,
+        credit: TxCredit,
+        mcast: Arc<McastControl>,
+    ) -> Result<Self> {
         Ok(Self {
             ring,
             assembler: TxAssembler::new(config),
@@ -60,7 +73,14 @@ impl TxQueue {
             pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
             source: TxBufferSource::FreshPages,
             domid,
+            credit,
+            mcast,
         })
+    }
+
+    /// The shared ring (debugfs).
+    pub(crate) fn ring(&self) -> &BackRing<TxSharedRing> {
+        &self.ring
     }
 
     /// The data path in use, for logs.
@@ -86,8 +106,10 @@ impl TxQueue {
     pub(crate) fn action(&mut self, dev: &NetDev, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
+        let now = crate::bindings::jiffies();
+        self.credit.refresh(now);
         while done < budget {
-            match self.assembler.poll(&mut self.ring, &mut Unlimited) {
+            match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
                 TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
                     if let Err(e) = self.queue_packet(dev, stats, &pkt) {
                         result = Err(e);
@@ -102,10 +124,9 @@ impl TxQueue {
                         break;
                     }
                 }
-                // No multicast filtering (feature-multicast-control is not
-                // offered); acknowledge so the frontend is not confused.
                 TxPoll::Verdict(TxVerdict::Multicast(m)) => {
-                    if let Err(e) = self.respond(&m.responses, NETIF_RSP_OKAY) {
+                    let status = self.mcast.apply(m.op, m.addr, dev.name().to_str().unwrap_or("vif"));
+                    if let Err(e) = self.respond(&m.responses, status) {
                         result = Err(e);
                         break;
                     }
@@ -114,7 +135,12 @@ impl TxQueue {
                     result = Err(f.description());
                     break;
                 }
-                TxPoll::Empty | TxPoll::Incomplete | TxPoll::RateLimited => break,
+                TxPoll::RateLimited => {
+                    stats.rx_credit_waits.add(1);
+                    self.credit.wait();
+                    break;
+                }
+                TxPoll::Empty | TxPoll::Incomplete => break,
             }
         }
         let flushed = self.flush(dev, stats);
@@ -193,6 +219,7 @@ impl TxQueue {
     /// hands the good packets to the stack.
     fn flush(&mut self, dev: &NetDev, stats: &VifStats) -> core::result::Result<(), FatalReason> {
         self.batch.submit();
+        stats.add_rx_copies(self.batch.take_counts());
         let mut result = Ok(());
         let mut pending = core::mem::take(&mut self.pending);
         for mut p in pending.drain_all() {

@@ -11,17 +11,22 @@
 //! may be waiting for `inner`).
 
 use crate::bindings::netdev::VifNetDevice;
+use crate::ctrl::CtrlConnection;
 use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::{Attachment, Vif};
 use crate::netif::negotiate::{
-    advertised_keys, negotiate, negotiate_queue, read_xdp_headroom, BackendParams, FrontendKeys, Key,
+    advertised_keys, negotiate, negotiate_queue, read_multicast_control, read_xdp_headroom, BackendParams,
+    FrontendKeys, Key, NegotiateError,
 };
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
+use crate::knobs::{RxTimeout, VifControls, VifKnobs};
+use crate::multicast::McastControl;
 use crate::params;
+use crate::rate::{TxCredit, VifRate};
 use crate::rx::{RxFrontendCaps, RxQueue};
 use crate::tx::TxQueue;
 use kernel::prelude::*;
@@ -29,13 +34,18 @@ use kernel::str::CString;
 use kernel::sync::{Arc, Mutex};
 use kernel::new_mutex;
 
-/// Advertised keys this driver does not implement yet (no control ring, no
-/// multicast filtering): left out so frontends do not use them.
-const NOT_OFFERED: [&str; 3] = ["feature-ctrl-ring", "feature-multicast-control", "feature-dynamic-multicast-control"];
+/// `max_queues` as the number of queues a new VIF gets (at least one).
+fn queues_for_new_vif() -> u32 {
+    params::max_queues().max(1)
+}
 
 struct Inner {
     sm: BackendStateMachine,
     vif: Option<VifNetDevice<Vif>>,
+    /// The frontend's control ring, while connected.
+    ctrl: Option<CtrlConnection>,
+    /// sysfs/debugfs of `vif`; dropped before it.
+    controls: Option<VifControls>,
 }
 
 /// One `backend/vif/<domid>/<handle>` device.
@@ -46,6 +56,49 @@ pub(crate) struct Backend {
     inner: Mutex<Inner>,
     #[pin]
     hotplug_watch: Mutex<Option<Watch<Backend>>>,
+    /// The backend's `rate` key, watched while connected.
+    #[pin]
+    rate_watch: Mutex<Option<Watch<RateWatch>>>,
+    /// The frontend's `request-multicast-control`, watched while connected.
+    #[pin]
+    mcast_watch: Mutex<Option<Watch<McastWatch>>>,
+}
+
+/// The `request-multicast-control` watch (`xen_mcast_ctrl_changed`).
+struct McastWatch(Arc<Backend>);
+
+impl WatchHandler for McastWatch {
+    fn watch_fired(&self) {
+        let be = &self.0;
+        let inner = be.inner.lock();
+        if let Some(vif) = inner.vif.as_ref() {
+            // A missing or unreadable key is "off", as in C.
+            let on = read_multicast_control(&mut FrontendDir(&be.xdev)).unwrap_or(false);
+            vif.data().knobs.mcast.set_enabled(on, vif.dev().name().to_str().unwrap_or("vif"));
+        }
+    }
+}
+
+/// The `rate` watch (`xen_net_rate_changed`): applies a changed limit live.
+struct RateWatch(Arc<Backend>);
+
+impl WatchHandler for RateWatch {
+    fn watch_fired(&self) {
+        let be = &self.0;
+        let inner = be.inner.lock();
+        if let Some(vif) = inner.vif.as_ref() {
+            vif.data().knobs.rate.update_from_xenstore(&be.xdev, vif.dev().name().to_str().unwrap_or("vif"));
+            vif.data().rate_changed(vif.dev());
+        }
+    }
+}
+
+/// What every queue of a connection is built with from the VIF's knobs.
+struct ConnectKnobs {
+    /// RX timeouts (module parameters or the VIF's sysfs overrides).
+    timeouts: RxTimeouts,
+    /// The VIF's multicast filter, edited from any queue's TX ring.
+    mcast: Arc<McastControl>,
 }
 
 /// The frontend's xenstore directory, for the negotiation.
@@ -58,9 +111,10 @@ impl FrontendKeys for FrontendDir<'_> {
     }
 }
 
-fn backend_params() -> BackendParams {
+/// The module parameters, with the VIF's own queue limit.
+fn backend_params(max_queues: u32) -> BackendParams {
     BackendParams {
-        max_queues: params::offered_queues(),
+        max_queues,
         separate_tx_rx_irq: params::separate_tx_rx_irq(),
         provides_xdp_headroom: params::provides_xdp_headroom(),
     }
@@ -68,11 +122,8 @@ fn backend_params() -> BackendParams {
 
 impl Backend {
     /// Writes the feature keys of `netback_probe`.
-    fn advertise(xdev: &XenbusDevice) -> Result {
-        for (key, value) in advertised_keys(&backend_params()).iter() {
-            if NOT_OFFERED.contains(key) {
-                continue;
-            }
+    fn advertise(xdev: &XenbusDevice, max_queues: u32) -> Result {
+        for (key, value) in advertised_keys(&backend_params(max_queues)).iter() {
             let node = CString::try_from_fmt(fmt!("{}", key))?;
             if let Err(e) = xdev.write_own_ulong(&node, u64::from(*value)) {
                 xdev.dev_fatal(e, c"writing feature keys");
@@ -95,9 +146,13 @@ impl Backend {
                     unregister |= self.run(inner, more);
                 }
                 Action::Disconnect => {
+                    if let Some(controls) = inner.controls.as_mut() {
+                        controls.disconnected();
+                    }
                     if let Some(vif) = inner.vif.as_ref() {
                         vif.data().detach(vif.dev());
                     }
+                    inner.ctrl = None;
                 }
                 Action::ReadXdpHeadroom => {
                     if let Some(vif) = inner.vif.as_ref() {
@@ -112,9 +167,10 @@ impl Backend {
         unregister
     }
 
-    /// `connect()`: negotiate, map the rings, bind the event channels, start
-    /// the queue, then watch hotplug-status. Returns whether the watch is
-    /// registered (Connected is then published once the script is done).
+    /// `connect()`: negotiate, map every queue's rings, bind the event
+    /// channels, start the queues, then watch hotplug-status. Returns
+    /// whether the watch is registered (Connected is then published once
+    /// the script is done).
     fn connect(self: &Arc<Self>, inner: &mut Inner) -> bool {
         let Some(vif) = inner.vif.as_ref() else {
             return false;
@@ -122,34 +178,75 @@ impl Backend {
         let xdev = &self.xdev;
         let domid = xdev.otherend_id();
         let mut fe = FrontendDir(xdev);
-        let cfg = match negotiate(&mut fe, &backend_params()) {
+        let cfg = match negotiate(&mut fe, &backend_params(vif.data().queue_limit())) {
             Ok(c) => c,
             Err(e) => {
-                pr_err!("vif{}: negotiation failed: {}\n", domid, e.description());
-                xdev.dev_fatal(Error::from_errno(e.errno()), c"negotiating with the frontend");
+                Self::negotiation_failed(xdev, domid, &e);
                 return false;
             }
         };
-        let rings = match negotiate_queue(&mut fe, &cfg, 0) {
-            Ok(r) => r,
-            Err(e) => {
-                pr_err!("vif{}: reading ring references failed: {}\n", domid, e.description());
-                xdev.dev_fatal(Error::from_errno(e.errno()), c"reading ring references");
+        let mut queues = match KVec::with_capacity(cfg.num_queues as usize, GFP_KERNEL) {
+            Ok(v) => v,
+            Err(_) => {
+                xdev.dev_fatal(ENOMEM, c"allocating queues");
                 return false;
             }
         };
-        let attachment = match Self::map_queue(xdev, &cfg, &rings, domid) {
-            Ok(a) => a,
-            Err(e) => {
-                xdev.dev_fatal(e, c"mapping shared-frames");
+        let knobs = Self::connect_knobs(xdev, vif, &cfg);
+        for index in 0..cfg.num_queues {
+            let rings = match negotiate_queue(&mut fe, &cfg, index) {
+                Ok(r) => r,
+                Err(e) => {
+                    Self::negotiation_failed(xdev, domid, &e);
+                    return false;
+                }
+            };
+            // Each queue runs its own credit scheduler (and timer) on the
+            // VIF's rate, as xen-netback's per-queue credit.
+            let credit = match TxCredit::new(&vif.dev().on_queue(index), vif.data().knobs.rate.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    xdev.dev_fatal(e, c"allocating the credit timer");
+                    return false;
+                }
+            };
+            // On failure the queues mapped so far are dropped (unmapped).
+            let attachment = match Self::map_queue(xdev, &cfg, &rings, domid, credit, &knobs) {
+                Ok(a) => a,
+                Err(e) => {
+                    pr_err!("vif{}: mapping the rings of queue {} failed\n", domid, index);
+                    xdev.dev_fatal(e, c"mapping shared-frames");
+                    return false;
+                }
+            };
+            if queues.push(attachment, GFP_KERNEL).is_err() {
+                xdev.dev_fatal(ENOMEM, c"allocating queues");
                 return false;
             }
+        }
+        // As xen-netback: the control ring before the data rings start.
+        let ctrl = match cfg.ctrl_ring {
+            None => None,
+            Some(refs) => match CtrlConnection::connect(xdev, &refs, vif.data(), cfg.num_queues) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    xdev.dev_fatal(e, c"connecting control ring");
+                    return false;
+                }
+            },
         };
         vif.dev().set_frontend_caps(cfg.sg, cfg.gso_tcpv4, cfg.gso_tcpv6, cfg.ip_csum, cfg.ipv6_csum);
-        if let Err(e) = vif.data().attach(vif.dev(), xdev, attachment) {
+        if let Err(e) = vif.data().attach(vif.dev(), xdev, queues) {
+            drop(ctrl);
+            vif.data().hash.reset();
             xdev.dev_fatal(e, c"binding event channels");
             return false;
         }
+        inner.ctrl = ctrl;
+        if let Some(controls) = inner.controls.as_mut() {
+            controls.connected(vif, cfg.num_queues);
+        }
+        self.watch_knobs(domid);
         match Watch::register(xdev, c"hotplug-status", self.clone()) {
             Ok(w) => {
                 // Replacing drops (unregisters) a watch of an earlier
@@ -161,34 +258,97 @@ impl Backend {
         }
     }
 
+    /// Logs a negotiation failure and reports it in xenstore (the VIF stays
+    /// disconnected).
+    fn negotiation_failed(xdev: &XenbusDevice, domid: u16, e: &NegotiateError) {
+        let msg = match *e {
+            NegotiateError::BadNumQueues { requested, max } => {
+                CString::try_from_fmt(fmt!("guest requested {} queues, but valid range is 1 - {}.", requested, max))
+            }
+            NegotiateError::Missing { key, queue: Some(q) } => {
+                CString::try_from_fmt(fmt!("reading queue-{}/{}: {}", q, key, e.description()))
+            }
+            NegotiateError::Missing { key, queue: None } | NegotiateError::Unparsable { key } => {
+                CString::try_from_fmt(fmt!("reading {}: {}", key, e.description()))
+            }
+            NegotiateError::RxCopyRequired => CString::try_from_fmt(fmt!("{}", e.description())),
+        };
+        match msg {
+            Ok(m) => {
+                pr_err!("vif{}: negotiation failed: {}\n", domid, m.to_str().unwrap_or("?"));
+                xdev.dev_fatal(Error::from_errno(e.errno()), &m);
+            }
+            Err(_) => xdev.dev_fatal(Error::from_errno(e.errno()), c"negotiating with the frontend"),
+        }
+    }
+
+    /// The knobs a connection starts with (`rate`, RX timeouts with the
+    /// per-VIF overrides, `request-multicast-control`): applies the rate
+    /// and the multicast request to the VIF, returns what every queue is
+    /// built with.
+    fn connect_knobs(
+        xdev: &XenbusDevice,
+        vif: &VifNetDevice<Vif>,
+        cfg: &crate::netif::negotiate::NegotiatedConfig,
+    ) -> ConnectKnobs {
+        let knobs = &vif.data().knobs;
+        let name = vif.dev().name().to_str().unwrap_or("vif");
+        knobs.rate.update_from_xenstore(xdev, name);
+        knobs.mcast.set_enabled(cfg.multicast_control, name);
+        let timeouts = RxTimeouts::for_frontend(
+            cfg.rx_notify,
+            knobs.rx_timeout_ms(RxTimeout::Drain),
+            knobs.rx_timeout_ms(RxTimeout::Stall),
+            msecs_to_jiffies,
+        );
+        ConnectKnobs { timeouts, mcast: knobs.mcast.clone() }
+    }
+
+    /// Watches `rate` (ours) and `request-multicast-control` (the
+    /// frontend's) while connected. Replacing drops the watches of an
+    /// earlier connection (no waiting: we are the xenwatch thread). Without
+    /// a watch, changes apply at the next connect.
+    fn watch_knobs(self: &Arc<Self>, domid: u16) {
+        let rate = Arc::new(RateWatch(self.clone()), GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|w| Watch::register(&self.xdev, c"rate", w));
+        match rate {
+            Ok(w) => *self.rate_watch.lock() = Some(w),
+            Err(e) => pr_warn!("vif{}: cannot watch rate (error {})\n", domid, e.to_errno()),
+        }
+        let mcast = Arc::new(McastWatch(self.clone()), GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|w| Watch::register_frontend(&self.xdev, c"request-multicast-control", w));
+        match mcast {
+            Ok(w) => *self.mcast_watch.lock() = Some(w),
+            Err(e) => pr_warn!("vif{}: cannot watch request-multicast-control (error {})\n", domid, e.to_errno()),
+        }
+    }
+
     fn map_queue(
         xdev: &XenbusDevice,
         cfg: &crate::netif::negotiate::NegotiatedConfig,
         rings: &crate::netif::negotiate::QueueRings,
         domid: u16,
+        credit: TxCredit,
+        knobs: &ConnectKnobs,
     ) -> Result<Attachment> {
         let tx_map = MappedRing::map(xdev, rings.tx_ring_ref)?;
         let rx_map = MappedRing::map(xdev, rings.rx_ring_ref)?;
-        let tx_ring = BackRing::attach_checked(TxSharedRing(tx_map)).map_err(|e| {
+        let tx_ring = BackRing::attach_checked(TxSharedRing::new(tx_map)).map_err(|e| {
             pr_err!("vif{}: TX ring: {}\n", domid, e.description());
             EIO
         })?;
-        let rx_ring = BackRing::attach_checked(RxSharedRing(rx_map)).map_err(|e| {
+        let rx_ring = BackRing::attach_checked(RxSharedRing::new(rx_map)).map_err(|e| {
             pr_err!("vif{}: RX ring: {}\n", domid, e.description());
             EIO
         })?;
-        let timeouts = RxTimeouts::for_frontend(
-            cfg.rx_notify,
-            params::rx_drain_timeout_msecs(),
-            params::rx_stall_timeout_msecs(),
-            msecs_to_jiffies,
-        );
-        let tx = TxQueue::new(tx_ring, params::tx_config(), domid)?;
+        let tx = TxQueue::new(tx_ring, params::tx_config(), domid, credit, knobs.mcast.clone())?;
         let rx = RxQueue::new(
             rx_ring,
             RxConfig::new(cfg.xdp_headroom),
             RxFrontendCaps { gso_v4: cfg.gso_tcpv4, gso_v6: cfg.gso_tcpv6 },
-            timeouts,
+            knobs.timeouts,
             jiffies(),
             domid,
         )?;
@@ -198,7 +358,10 @@ impl Backend {
 
 impl XenbusBackend for Backend {
     fn probe(xdev: XenbusDevice) -> Result<Arc<Self>> {
-        Self::advertise(&xdev)?;
+        // Read once: the netdev gets this many queues and frontends are
+        // offered as many (the parameter is writable).
+        let nr_queues = queues_for_new_vif();
+        Self::advertise(&xdev, nr_queues)?;
         let handle = match xdev.read_own_ulong(c"handle") {
             Ok(h) => h,
             Err(e) => {
@@ -211,22 +374,26 @@ impl XenbusBackend for Backend {
         let be = Arc::pin_init(
             pin_init!(Backend {
                 xdev: handle_dev,
-                inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None }),
+                inner <- new_mutex!(Inner { sm: BackendStateMachine::new(), vif: None, ctrl: None, controls: None }),
                 hotplug_watch <- new_mutex!(None),
+                rate_watch <- new_mutex!(None),
+                mcast_watch <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
         // The net_device exists before InitWait is published: the toolstack
         // runs the hotplug script (which bridges vifD.H) once it sees it.
         let name = CString::try_from_fmt(fmt!("vif{}.{}", domid, handle))?;
-        let state = Arc::pin_init(Vif::new(domid), GFP_KERNEL)?;
-        let netdev = VifNetDevice::new(&name, &xdev, state)?;
+        let knobs = VifKnobs::new(handle as u32, VifRate::new()?, McastControl::new()?);
+        let state = Arc::pin_init(Vif::new(domid, nr_queues, xdev.clone(), knobs)?, GFP_KERNEL)?;
+        let netdev = VifNetDevice::new(&name, &xdev, nr_queues, state)?;
         if let Err(e) = netdev.register() {
             xdev.dev_fatal(e, c"creating interface");
             return Err(e);
         }
         {
             let mut inner = be.inner.lock();
+            inner.controls = Some(VifControls::create(&netdev));
             inner.vif = Some(netdev);
             let actions = inner.sm.probe();
             be.run(&mut inner, actions);
@@ -250,13 +417,21 @@ impl XenbusBackend for Backend {
     fn remove(self: Arc<Self>) {
         let watch = self.hotplug_watch.lock().take();
         drop(watch);
+        let watch = self.rate_watch.lock().take();
+        drop(watch);
+        let watch = self.mcast_watch.lock().take();
+        drop(watch);
         self.xdev.rm_own(c"hotplug-status");
         let vif = {
             let mut inner = self.inner.lock();
+            // No sysfs/debugfs callback runs after this.
+            let controls = inner.controls.take();
+            drop(controls);
             if let Some(vif) = inner.vif.as_ref() {
                 self.xdev.uevent_online(false);
                 vif.data().detach(vif.dev());
             }
+            inner.ctrl = None;
             inner.vif.take()
         };
         // Unregisters and frees the net_device.

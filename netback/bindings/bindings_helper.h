@@ -6,3 +6,6 @@
 #include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
+#include "timer.h"
+#include "sysfs.h"
+#include "debugfs.h"

@@ -24,6 +24,17 @@ pub(crate) struct LocalFrame {
 pub(crate) struct CopyBatch {
     ops: KVec<ffi::gnttab_copy>,
     len: usize,
+    /// Ops and hypercalls submitted since the last [`CopyBatch::take_counts`].
+    submitted: CopyCounts,
+}
+
+/// Grant copy work done, for the per-queue counters.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct CopyCounts {
+    /// `gnttab_copy` operations.
+    pub(crate) ops: u64,
+    /// `gnttab_batch_copy` calls (one hypercall each, barring retries).
+    pub(crate) batches: u64,
 }
 
 impl CopyBatch {
@@ -33,7 +44,7 @@ impl CopyBatch {
         // are a valid value.
         let zero: ffi::gnttab_copy = unsafe { core::mem::zeroed() };
         let ops = KVec::from_elem(zero, capacity, GFP_KERNEL)?;
-        Ok(Self { ops, len: 0 })
+        Ok(Self { ops, len: 0, submitted: CopyCounts::default() })
     }
 
     /// Number of queued ops.
@@ -78,6 +89,13 @@ impl CopyBatch {
         }
         // SAFETY: the first `len` entries were filled by `push`.
         unsafe { ffi::nbrs_grant_copy(self.ops.as_mut_ptr(), self.len as u32) };
+        self.submitted.ops += self.len as u64;
+        self.submitted.batches += 1;
+    }
+
+    /// The work submitted since the last call, and resets it.
+    pub(crate) fn take_counts(&mut self) -> CopyCounts {
+        core::mem::take(&mut self.submitted)
     }
 
     /// Did op `idx` succeed?
@@ -107,4 +125,14 @@ impl CopyBatch {
             self.len = len;
         }
     }
+}
+
+/// Copies `dst.len()` (<= 4096) bytes from the start of the page the
+/// frontend of `domid` granted as `gref` (control requests: hash key and
+/// mapping). Process context.
+pub(crate) fn copy_from_guest(domid: u16, gref: u32, dst: &mut [u8]) -> Result {
+    let len = u32::try_from(dst.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `dst` is valid for writes of `len` bytes; the helper bounds
+    // `len` by a page and copies through its own bounce page.
+    kernel::error::to_result(unsafe { ffi::nbrs_grant_copy_from_guest(domid, gref, dst.as_mut_ptr().cast(), len) })
 }

@@ -17,6 +17,7 @@
 #include <linux/cpumask.h>
 #include <linux/tcp.h>
 #include <net/gro.h>
+#include <net/flow_dissector.h>
 #include <xen/xen.h>
 #include <xen/page.h>
 #include <xen/xenbus.h>
@@ -24,6 +25,7 @@
 #include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
+#include "ethtool.h"
 
 /* ------------------------------------------------------------------ */
 /* Module parameters: same names, types, defaults and permissions as
@@ -88,6 +90,8 @@ void nbrs_virt_wmb(void) { virt_wmb(); }
 void nbrs_rtnl_lock(void) { rtnl_lock(); }
 void nbrs_rtnl_unlock(void) { rtnl_unlock(); }
 void nbrs_synchronize_net(void) { synchronize_net(); }
+void nbrs_local_bh_disable(void) { local_bh_disable(); }
+void nbrs_local_bh_enable(void) { local_bh_enable(); }
 void nbrs_module_get(void) { __module_get(THIS_MODULE); }
 void nbrs_module_put(void) { module_put(THIS_MODULE); }
 
@@ -210,8 +214,9 @@ static void nbrs_watch_fired(struct xenbus_watch *watch, const char *path,
 	w->cb(w->ctx);
 }
 
-struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
-				       void (*cb)(void *ctx), void *ctx)
+static struct nbrs_watch *nbrs_watch_register_in(struct xenbus_device *dev,
+						 const char *dir, const char *node,
+						 void (*cb)(void *ctx), void *ctx)
 {
 	struct nbrs_watch *w = kzalloc(sizeof(*w), GFP_KERNEL);
 	int err;
@@ -221,12 +226,24 @@ struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *no
 	w->cb = cb;
 	w->ctx = ctx;
 	err = xenbus_watch_pathfmt(dev, &w->watch, NULL, nbrs_watch_fired,
-				   "%s/%s", dev->nodename, node);
+				   "%s/%s", dir, node);
 	if (err) {
 		kfree(w);
 		return ERR_PTR(err);
 	}
 	return w;
+}
+
+struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
+				       void (*cb)(void *ctx), void *ctx)
+{
+	return nbrs_watch_register_in(dev, dev->nodename, node, cb, ctx);
+}
+
+struct nbrs_watch *nbrs_watch_register_frontend(struct xenbus_device *dev, const char *node,
+						void (*cb)(void *ctx), void *ctx)
+{
+	return nbrs_watch_register_in(dev, dev->otherend, node, cb, ctx);
 }
 
 void nbrs_watch_unregister(struct nbrs_watch *w)
@@ -285,27 +302,152 @@ s16 nbrs_gntcopy_status(const struct gnttab_copy *op)
 	return op->status;
 }
 
+/* Copies len bytes from the start of the frontend's page gref into dst
+ * (any kernel memory: a bounce page keeps the copy target in the direct
+ * map). 0, or -errno / -EIO on a failed copy. */
+int nbrs_grant_copy_from_guest(u16 domid, u32 gref, void *dst, unsigned int len)
+{
+	struct gnttab_copy op = {};
+	void *bounce;
+
+	if (len == 0)
+		return 0;
+	if (len > XEN_PAGE_SIZE)
+		return -EINVAL;
+	bounce = (void *)__get_free_page(GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	op.source.u.ref = gref;
+	op.source.domid = domid;
+	op.source.offset = 0;
+	op.dest.u.gmfn = virt_to_gfn(bounce);
+	op.dest.domid = DOMID_SELF;
+	op.dest.offset = 0;
+	op.len = len;
+	op.flags = GNTCOPY_source_gref;
+	gnttab_batch_copy(&op, 1);
+	if (op.status == GNTST_okay)
+		memcpy(dst, bounce, len);
+	free_page((unsigned long)bounce);
+	return op.status == GNTST_okay ? 0 : -EIO;
+}
+
 /* ------------------------------------------------------------------ */
-/* The VIF net_device. Its private area is this C object; the Rust state
- * hangs off ->data and is only reached through ->ops. */
+/* The control ring's event channel: a lateeoi IRQ whose handler defers
+ * to a work item (requests may grant-copy and sleep-allocate); the work
+ * ends the EOI, as xenvif_ctrl_irq_fn. */
+
+struct nbrs_ctrl_irq {
+	unsigned int irq;
+	/* An event was delivered and awaits its EOI (set in the handler). */
+	atomic_t eoi_owed;
+	struct work_struct work;
+	bool (*cb)(void *ctx, struct nbrs_ctrl_irq *c);
+	void *ctx;
+};
+
+static irqreturn_t nbrs_ctrl_irq_fn(int irq, void *data)
+{
+	struct nbrs_ctrl_irq *c = data;
+
+	/* May run before bind has stored the number. */
+	WRITE_ONCE(c->irq, irq);
+	atomic_set(&c->eoi_owed, 1);
+	/* Already queued or running: it runs (again) and ends this EOI. */
+	schedule_work(&c->work);
+	return IRQ_HANDLED;
+}
+
+static void nbrs_ctrl_work_fn(struct work_struct *work)
+{
+	struct nbrs_ctrl_irq *c = container_of(work, struct nbrs_ctrl_irq, work);
+	bool found = c->cb(c->ctx, c);
+
+	/* No EOI for the run right after binding: no event is active then,
+	 * and an EOI would clear a pending one. */
+	if (atomic_xchg(&c->eoi_owed, 0))
+		xen_irq_lateeoi(READ_ONCE(c->irq), found ? 0 : XEN_EOI_FLAG_SPURIOUS);
+}
+
+int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
+		       bool (*cb)(void *ctx, struct nbrs_ctrl_irq *c), void *ctx,
+		       struct nbrs_ctrl_irq **out)
+{
+	struct nbrs_ctrl_irq *c = kzalloc(sizeof(*c), GFP_KERNEL);
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	c->cb = cb;
+	c->ctx = ctx;
+	atomic_set(&c->eoi_owed, 0);
+	INIT_WORK(&c->work, nbrs_ctrl_work_fn);
+	err = bind_interdomain_evtchn_to_irqhandler_lateeoi(
+		xdev, port, nbrs_ctrl_irq_fn, 0, "xen-netback-ctrl", c);
+	if (err < 0) {
+		kfree(c);
+		return err;
+	}
+	WRITE_ONCE(c->irq, err);
+	/* Requests posted before we bound: process them once. */
+	schedule_work(&c->work);
+	*out = c;
+	return 0;
+}
+
+/* Waits for a running handler and work item. */
+void nbrs_ctrl_irq_unbind(struct nbrs_ctrl_irq *c)
+{
+	disable_irq(c->irq);
+	cancel_work_sync(&c->work);
+	unbind_from_irqhandler(c->irq, c);
+	kfree(c);
+}
+
+void nbrs_ctrl_irq_notify(struct nbrs_ctrl_irq *c)
+{
+	notify_remote_via_irq(READ_ONCE(c->irq));
+}
+
+/* ------------------------------------------------------------------ */
+/* The VIF net_device. Its private area is this C object followed by one
+ * struct nbrs_queue per allocated queue; the Rust state hangs off ->data
+ * and is only reached through ->ops. Per-queue entry points take the queue
+ * index and ignore an index past the allocated count. */
 
 #define NBRS_EOI_TX	BIT(0)
 #define NBRS_EOI_RX	BIT(1)
 #define NBRS_EOI_COMMON	BIT(2)
 
-struct nbrs_vif {
-	struct net_device *dev;
+struct nbrs_vif;
+
+/* One TX/RX ring pair's kernel objects: NAPI (guest TX), the guest-RX
+ * backlog and its worker, the event channel IRQs (xen-netback's
+ * xenvif_queue minus what Rust keeps). */
+struct nbrs_queue {
+	struct nbrs_vif *vif;
+	unsigned int id;
 	struct napi_struct napi;
 	bool napi_added;
 	struct sk_buff_head rx_queue;
 	struct delayed_work rx_work;
-	const struct nbrs_vif_ops *ops;
-	void *data;
 	unsigned int tx_irq, rx_irq;
 	atomic_t eoi_pending;
-	char tx_irq_name[IFNAMSIZ + 4], rx_irq_name[IFNAMSIZ + 4];
+	/* "vifD.H-qN-tx": IFNAMSIZ plus "-q" and up to 5 digits, "-tx". */
+	char tx_irq_name[IFNAMSIZ + 12], rx_irq_name[IFNAMSIZ + 12];
+};
+
+struct nbrs_vif {
+	struct net_device *dev;
+	const struct nbrs_vif_ops *ops;
+	void *data;
 	bool can_sg, gso_v4, gso_v6, ip_csum, ipv6_csum;
 	bool registered;
+	/* Queues allocated (the netdev's TX/RX queue count). */
+	unsigned int nr_queues;
+	/* Queues of the connected frontend (0 while disconnected). */
+	unsigned int num_queues;
+	struct nbrs_queue queues[];
 };
 
 static inline struct nbrs_vif *nbrs_vif(struct net_device *dev)
@@ -313,12 +455,34 @@ static inline struct nbrs_vif *nbrs_vif(struct net_device *dev)
 	return netdev_priv(dev);
 }
 
+static inline struct nbrs_queue *nbrs_queue(struct net_device *dev, unsigned int q)
+{
+	struct nbrs_vif *vif = nbrs_vif(dev);
+
+	return q < vif->nr_queues ? &vif->queues[q] : NULL;
+}
+
 static netdev_tx_t nbrs_start_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
 
-	vif->ops->start_xmit(vif->data, dev, skb);
+	vif->ops->start_xmit(vif->data, dev, skb_get_queue_mapping(skb), skb);
 	return NETDEV_TX_OK;
+}
+
+static u16 nbrs_select_queue(struct net_device *dev, struct sk_buff *skb,
+			     struct net_device *sb_dev)
+{
+	struct nbrs_vif *vif = nbrs_vif(dev);
+
+	return vif->ops->select_queue(vif->data, dev, skb);
+}
+
+u16 nbrs_vif_pick_tx(struct net_device *dev, struct sk_buff *skb)
+{
+	if (!dev->real_num_tx_queues)
+		return 0;
+	return netdev_pick_tx(dev, skb, NULL) % dev->real_num_tx_queues;
 }
 
 static int nbrs_open(struct net_device *dev)
@@ -386,6 +550,7 @@ static netdev_features_t nbrs_fix_features(struct net_device *dev,
 }
 
 static const struct net_device_ops nbrs_netdev_ops = {
+	.ndo_select_queue = nbrs_select_queue,
 	.ndo_start_xmit = nbrs_start_xmit,
 	.ndo_open = nbrs_open,
 	.ndo_stop = nbrs_stop,
@@ -396,62 +561,151 @@ static const struct net_device_ops nbrs_netdev_ops = {
 	.ndo_validate_addr = eth_validate_addr,
 };
 
-/* xen-netback's `ethtool -S` names. The zero-copy counters stay 0 while
- * guest TX uses grant copy. */
-static const char nbrs_stat_names[][ETH_GSTRING_LEN] = {
-	"rx_gso_checksum_fixup",
-	"tx_zerocopy_sent",
-	"tx_zerocopy_success",
-	"tx_zerocopy_fail",
-	"tx_frag_overflow",
+/* `ethtool -S`: xen-netback's names first (the zero-copy counters stay 0
+ * while guest TX uses grant copy), then netback-rs' drops of packets for the
+ * guest by reason, guest TX waits for rate credit and fatal frontend errors
+ * (docs/tuning.md). Each name reads one nbrs_stats64 field, or 0. */
+#define NBRS_STAT_ZERO ((size_t)-1)
+#define NBRS_STAT(field) { #field, offsetof(struct nbrs_stats64, field) }
+static const struct {
+	char name[ETH_GSTRING_LEN];
+	size_t offset;
+} nbrs_stats[] = {
+	NBRS_STAT(rx_gso_checksum_fixup),
+	{ "tx_zerocopy_sent", NBRS_STAT_ZERO },
+	{ "tx_zerocopy_success", NBRS_STAT_ZERO },
+	{ "tx_zerocopy_fail", NBRS_STAT_ZERO },
+	{ "tx_frag_overflow", NBRS_STAT_ZERO },
+	NBRS_STAT(tx_drop_not_connected),
+	NBRS_STAT(tx_drop_queue_full),
+	NBRS_STAT(tx_drop_expired),
+	NBRS_STAT(tx_drop_mcast_filtered),
+	NBRS_STAT(rx_credit_waits),
+	NBRS_STAT(fatal_errors),
 };
+
+/* Per-queue counters, shown for each connected queue as
+ * "<dir>_queue_<N>_<name>" (rx: from the guest, tx: to the guest, the
+ * netdev's point of view). Order matches struct nbrs_queue_stats. */
+static const char *const nbrs_queue_stat_names[] = {
+	"rx_queue_%u_packets",
+	"rx_queue_%u_bytes",
+	"rx_queue_%u_copy_ops",
+	"rx_queue_%u_copy_batches",
+	"tx_queue_%u_packets",
+	"tx_queue_%u_bytes",
+	"tx_queue_%u_dropped",
+	"tx_queue_%u_backlog_bytes",
+	"tx_queue_%u_copy_ops",
+	"tx_queue_%u_copy_batches",
+};
+#define NBRS_QUEUE_NSTATS ARRAY_SIZE(nbrs_queue_stat_names)
+static_assert(sizeof(struct nbrs_queue_stats) == NBRS_QUEUE_NSTATS * sizeof(u64));
+
+/* Queues whose counters ethtool shows: the connected ones. */
+static unsigned int nbrs_stat_queues(struct net_device *dev)
+{
+	return min(READ_ONCE(nbrs_vif(dev)->num_queues), nbrs_vif(dev)->nr_queues);
+}
 
 static int nbrs_get_sset_count(struct net_device *dev, int sset)
 {
-	return sset == ETH_SS_STATS ? ARRAY_SIZE(nbrs_stat_names) : -EINVAL;
+	if (sset != ETH_SS_STATS)
+		return -EINVAL;
+	return ARRAY_SIZE(nbrs_stats) + nbrs_stat_queues(dev) * NBRS_QUEUE_NSTATS;
 }
 
 static void nbrs_get_strings(struct net_device *dev, u32 sset, u8 *data)
 {
-	if (sset == ETH_SS_STATS)
-		memcpy(data, nbrs_stat_names, sizeof(nbrs_stat_names));
+	unsigned int q, i, nq = nbrs_stat_queues(dev);
+
+	if (sset != ETH_SS_STATS)
+		return;
+	for (i = 0; i < ARRAY_SIZE(nbrs_stats); i++)
+		ethtool_puts(&data, nbrs_stats[i].name);
+	for (q = 0; q < nq; q++)
+		for (i = 0; i < NBRS_QUEUE_NSTATS; i++)
+			ethtool_sprintf(&data, nbrs_queue_stat_names[i], q);
 }
 
 static void nbrs_get_ethtool_stats(struct net_device *dev,
 				   struct ethtool_stats *stats, u64 *data)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
+	unsigned int n = stats->n_stats, pos, q, i;
 	struct nbrs_stats64 st = {};
 
+	/* n_stats is what get_sset_count said; the queue count may have
+	 * changed since: fill exactly n entries. */
+	memset(data, 0, sizeof(u64) * n);
 	vif->ops->get_stats64(vif->data, dev, &st);
-	memset(data, 0, sizeof(u64) * ARRAY_SIZE(nbrs_stat_names));
-	data[0] = st.rx_gso_checksum_fixup;
+	for (i = 0; i < ARRAY_SIZE(nbrs_stats) && i < n; i++)
+		if (nbrs_stats[i].offset != NBRS_STAT_ZERO)
+			data[i] = *(u64 *)((u8 *)&st + nbrs_stats[i].offset);
+	pos = ARRAY_SIZE(nbrs_stats);
+	for (q = 0; q < vif->nr_queues && pos + NBRS_QUEUE_NSTATS <= n; q++) {
+		struct nbrs_queue_stats qs = {};
+
+		vif->ops->queue_stats(vif->data, dev, q, &qs);
+		memcpy(&data[pos], &qs, sizeof(qs));
+		pos += NBRS_QUEUE_NSTATS;
+	}
+}
+
+static void nbrs_get_channels(struct net_device *dev,
+			      struct ethtool_channels *ch)
+{
+	struct nbrs_vif *vif = nbrs_vif(dev);
+	unsigned int combined = 0;
+
+	vif->ops->channels(vif->data, dev, &combined);
+	ch->max_combined = vif->nr_queues;
+	ch->combined_count = min(combined, vif->nr_queues);
+}
+
+static int nbrs_set_channels(struct net_device *dev,
+			     struct ethtool_channels *ch)
+{
+	struct nbrs_vif *vif = nbrs_vif(dev);
+
+	/* The ethtool core already refused counts above the maxima. */
+	if (ch->rx_count || ch->tx_count || ch->other_count)
+		return -EINVAL;
+	return vif->ops->set_queue_limit(vif->data, dev, ch->combined_count);
 }
 
 static const struct ethtool_ops nbrs_ethtool_ops = {
+	.get_drvinfo = nbrs_ethtool_get_drvinfo,
+	.get_ringparam = nbrs_ethtool_get_ringparam,
+	.set_ringparam = nbrs_ethtool_set_ringparam,
 	.get_link = ethtool_op_get_link,
 	.get_ts_info = ethtool_op_get_ts_info,
 	.get_sset_count = nbrs_get_sset_count,
 	.get_strings = nbrs_get_strings,
 	.get_ethtool_stats = nbrs_get_ethtool_stats,
+	.get_channels = nbrs_get_channels,
+	.set_channels = nbrs_set_channels,
 };
 
 static int nbrs_napi_poll(struct napi_struct *napi, int budget)
 {
-	struct nbrs_vif *vif = container_of(napi, struct nbrs_vif, napi);
+	struct nbrs_queue *queue = container_of(napi, struct nbrs_queue, napi);
+	struct nbrs_vif *vif = queue->vif;
 
-	return vif->ops->napi_poll(vif->data, vif->dev, budget);
+	return vif->ops->napi_poll(vif->data, vif->dev, queue->id, budget);
 }
 
 static void nbrs_rx_work_fn(struct work_struct *work)
 {
-	struct nbrs_vif *vif = container_of(to_delayed_work(work),
-					    struct nbrs_vif, rx_work);
+	struct nbrs_queue *queue = container_of(to_delayed_work(work),
+						struct nbrs_queue, rx_work);
+	struct nbrs_vif *vif = queue->vif;
 
-	vif->ops->rx_work(vif->data, vif->dev);
+	vif->ops->rx_work(vif->data, vif->dev, queue->id);
 }
 
 struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
+				  unsigned int nr_queues,
 				  const struct nbrs_vif_ops *ops, void *data)
 {
 	static const u8 dummy_addr[ETH_ALEN] = {
@@ -459,9 +713,14 @@ struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
 	};
 	struct net_device *dev;
 	struct nbrs_vif *vif;
+	unsigned int q;
 
-	dev = alloc_netdev(sizeof(struct nbrs_vif), name, NET_NAME_UNKNOWN,
-			   ether_setup);
+	if (nr_queues == 0)
+		return NULL;
+	/* As xen-netback: as many TX/RX queues as max_queues; the connected
+	 * frontend's count becomes the real number. */
+	dev = alloc_netdev_mq(struct_size(vif, queues, nr_queues), name,
+			      NET_NAME_UNKNOWN, ether_setup, nr_queues);
 	if (!dev)
 		return NULL;
 	SET_NETDEV_DEV(dev, parent);
@@ -471,9 +730,17 @@ struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
 	vif->data = data;
 	vif->can_sg = true;
 	vif->ip_csum = true;
-	atomic_set(&vif->eoi_pending, 0);
-	skb_queue_head_init(&vif->rx_queue);
-	INIT_DELAYED_WORK(&vif->rx_work, nbrs_rx_work_fn);
+	vif->nr_queues = nr_queues;
+	vif->num_queues = 0;
+	for (q = 0; q < nr_queues; q++) {
+		struct nbrs_queue *queue = &vif->queues[q];
+
+		queue->vif = vif;
+		queue->id = q;
+		atomic_set(&queue->eoi_pending, 0);
+		skb_queue_head_init(&queue->rx_queue);
+		INIT_DELAYED_WORK(&queue->rx_work, nbrs_rx_work_fn);
+	}
 
 	dev->netdev_ops = &nbrs_netdev_ops;
 	dev->ethtool_ops = &nbrs_ethtool_ops;
@@ -518,11 +785,16 @@ void nbrs_vif_unregister(struct net_device *dev)
 void nbrs_vif_free(struct net_device *dev)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
+	unsigned int q;
 
-	cancel_delayed_work_sync(&vif->rx_work);
-	skb_queue_purge(&vif->rx_queue);
-	if (vif->napi_added)
-		netif_napi_del(&vif->napi);
+	for (q = 0; q < vif->nr_queues; q++) {
+		struct nbrs_queue *queue = &vif->queues[q];
+
+		cancel_delayed_work_sync(&queue->rx_work);
+		skb_queue_purge(&queue->rx_queue);
+		if (queue->napi_added)
+			netif_napi_del(&queue->napi);
+	}
 	free_netdev(dev);
 }
 
@@ -551,55 +823,120 @@ void nbrs_vif_clamp_mtu_locked(struct net_device *dev)
 		dev_set_mtu(dev, ETH_DATA_LEN);
 }
 
+int nbrs_vif_set_num_queues_locked(struct net_device *dev, unsigned int n)
+{
+	struct nbrs_vif *vif = nbrs_vif(dev);
+	int err;
+
+	if (n > vif->nr_queues)
+		return -EINVAL;
+	if (n) {
+		err = netif_set_real_num_tx_queues(dev, n);
+		if (err)
+			return err;
+		err = netif_set_real_num_rx_queues(dev, n);
+		if (err)
+			return err;
+	}
+	WRITE_ONCE(vif->num_queues, n);
+	return 0;
+}
+
 bool nbrs_vif_running(struct net_device *dev) { return netif_running(dev); }
 void nbrs_vif_carrier_on(struct net_device *dev) { netif_carrier_on(dev); }
 void nbrs_vif_carrier_off(struct net_device *dev) { netif_carrier_off(dev); }
 bool nbrs_vif_carrier_ok(struct net_device *dev) { return netif_carrier_ok(dev); }
-void nbrs_vif_wake_queue(struct net_device *dev) { netif_wake_queue(dev); }
-void nbrs_vif_stop_queue(struct net_device *dev) { netif_stop_queue(dev); }
-bool nbrs_vif_queue_stopped(struct net_device *dev) { return netif_queue_stopped(dev); }
+void nbrs_vif_wake_all_queues(struct net_device *dev) { netif_tx_wake_all_queues(dev); }
 
-void nbrs_vif_napi_add(struct net_device *dev)
+void nbrs_vif_wake_queue(struct net_device *dev, unsigned int q)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	if (q < dev->num_tx_queues)
+		netif_tx_wake_queue(netdev_get_tx_queue(dev, q));
+}
 
-	if (vif->napi_added)
+void nbrs_vif_stop_queue(struct net_device *dev, unsigned int q)
+{
+	if (q < dev->num_tx_queues)
+		netif_tx_stop_queue(netdev_get_tx_queue(dev, q));
+}
+
+bool nbrs_vif_queue_stopped(struct net_device *dev, unsigned int q)
+{
+	return q < dev->num_tx_queues &&
+	       netif_tx_queue_stopped(netdev_get_tx_queue(dev, q));
+}
+
+void nbrs_vif_napi_add(struct net_device *dev, unsigned int q)
+{
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (!queue || queue->napi_added)
 		return;
-	netif_napi_add(dev, &vif->napi, nbrs_napi_poll);
-	vif->napi_added = true;
+	netif_napi_add(dev, &queue->napi, nbrs_napi_poll);
+	queue->napi_added = true;
 }
 
-void nbrs_vif_napi_del(struct net_device *dev)
+void nbrs_vif_napi_del(struct net_device *dev, unsigned int q)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 
-	if (!vif->napi_added)
+	if (!queue || !queue->napi_added)
 		return;
-	netif_napi_del(&vif->napi);
-	vif->napi_added = false;
+	netif_napi_del(&queue->napi);
+	queue->napi_added = false;
 }
 
-void nbrs_vif_napi_enable(struct net_device *dev) { napi_enable(&nbrs_vif(dev)->napi); }
-void nbrs_vif_napi_disable(struct net_device *dev) { napi_disable(&nbrs_vif(dev)->napi); }
-void nbrs_vif_napi_schedule(struct net_device *dev) { napi_schedule(&nbrs_vif(dev)->napi); }
-
-bool nbrs_vif_napi_complete(struct net_device *dev, int work_done)
+void nbrs_vif_napi_enable(struct net_device *dev, unsigned int q)
 {
-	return napi_complete_done(&nbrs_vif(dev)->napi, work_done);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (queue && queue->napi_added)
+		napi_enable(&queue->napi);
 }
 
-void nbrs_vif_napi_receive(struct net_device *dev, struct sk_buff *skb)
+void nbrs_vif_napi_disable(struct net_device *dev, unsigned int q)
 {
-	napi_gro_receive(&nbrs_vif(dev)->napi, skb);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (queue && queue->napi_added)
+		napi_disable(&queue->napi);
+}
+
+void nbrs_vif_napi_schedule(struct net_device *dev, unsigned int q)
+{
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (queue && queue->napi_added)
+		napi_schedule(&queue->napi);
+}
+
+bool nbrs_vif_napi_complete(struct net_device *dev, unsigned int q, int work_done)
+{
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	return queue && napi_complete_done(&queue->napi, work_done);
+}
+
+void nbrs_vif_napi_receive(struct net_device *dev, unsigned int q, struct sk_buff *skb)
+{
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (!queue) {
+		kfree_skb(skb);
+		return;
+	}
+	skb_record_rx_queue(skb, q);
+	napi_gro_receive(&queue->napi, skb);
 }
 
 static irqreturn_t nbrs_irq_tx(int irq, void *dev_id)
 {
-	struct nbrs_vif *vif = dev_id;
+	struct nbrs_queue *queue = dev_id;
+	struct nbrs_vif *vif = queue->vif;
 
-	atomic_or(NBRS_EOI_TX, &vif->eoi_pending);
-	if (!vif->ops->tx_event(vif->data, vif->dev)) {
-		atomic_andnot(NBRS_EOI_TX, &vif->eoi_pending);
+	atomic_or(NBRS_EOI_TX, &queue->eoi_pending);
+	if (!vif->ops->tx_event(vif->data, vif->dev, queue->id)) {
+		atomic_andnot(NBRS_EOI_TX, &queue->eoi_pending);
 		xen_irq_lateeoi(irq, XEN_EOI_FLAG_SPURIOUS);
 	}
 	return IRQ_HANDLED;
@@ -607,11 +944,12 @@ static irqreturn_t nbrs_irq_tx(int irq, void *dev_id)
 
 static irqreturn_t nbrs_irq_rx(int irq, void *dev_id)
 {
-	struct nbrs_vif *vif = dev_id;
+	struct nbrs_queue *queue = dev_id;
+	struct nbrs_vif *vif = queue->vif;
 
-	atomic_or(NBRS_EOI_RX, &vif->eoi_pending);
-	if (!vif->ops->rx_event(vif->data, vif->dev)) {
-		atomic_andnot(NBRS_EOI_RX, &vif->eoi_pending);
+	atomic_or(NBRS_EOI_RX, &queue->eoi_pending);
+	if (!vif->ops->rx_event(vif->data, vif->dev, queue->id)) {
+		atomic_andnot(NBRS_EOI_RX, &queue->eoi_pending);
 		xen_irq_lateeoi(irq, XEN_EOI_FLAG_SPURIOUS);
 	}
 	return IRQ_HANDLED;
@@ -619,114 +957,134 @@ static irqreturn_t nbrs_irq_rx(int irq, void *dev_id)
 
 static irqreturn_t nbrs_irq_common(int irq, void *dev_id)
 {
-	struct nbrs_vif *vif = dev_id;
+	struct nbrs_queue *queue = dev_id;
+	struct nbrs_vif *vif = queue->vif;
 	bool has_tx, has_rx;
 
-	atomic_or(NBRS_EOI_COMMON, &vif->eoi_pending);
-	has_tx = vif->ops->tx_event(vif->data, vif->dev);
-	has_rx = vif->ops->rx_event(vif->data, vif->dev);
+	atomic_or(NBRS_EOI_COMMON, &queue->eoi_pending);
+	has_tx = vif->ops->tx_event(vif->data, vif->dev, queue->id);
+	has_rx = vif->ops->rx_event(vif->data, vif->dev, queue->id);
 	if (!has_tx && !has_rx) {
-		atomic_andnot(NBRS_EOI_COMMON, &vif->eoi_pending);
+		atomic_andnot(NBRS_EOI_COMMON, &queue->eoi_pending);
 		xen_irq_lateeoi(irq, XEN_EOI_FLAG_SPURIOUS);
 	}
 	return IRQ_HANDLED;
 }
 
-int nbrs_vif_bind_irqs(struct net_device *dev, struct xenbus_device *xdev,
-		       unsigned int tx_port, unsigned int rx_port)
+int nbrs_vif_bind_irqs(struct net_device *dev, unsigned int q,
+		       struct xenbus_device *xdev, unsigned int tx_port,
+		       unsigned int rx_port)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 	int err;
 
-	if (vif->tx_irq)
+	if (!queue)
+		return -EINVAL;
+	if (queue->tx_irq)
 		return -EBUSY;
-	atomic_set(&vif->eoi_pending, 0);
+	atomic_set(&queue->eoi_pending, 0);
 	if (tx_port == rx_port) {
-		snprintf(vif->tx_irq_name, sizeof(vif->tx_irq_name), "%s", dev->name);
+		snprintf(queue->tx_irq_name, sizeof(queue->tx_irq_name),
+			 "%s-q%u", dev->name, q);
 		err = bind_interdomain_evtchn_to_irqhandler_lateeoi(
-			xdev, tx_port, nbrs_irq_common, 0, vif->tx_irq_name, vif);
+			xdev, tx_port, nbrs_irq_common, 0, queue->tx_irq_name, queue);
 		if (err < 0)
 			return err;
-		vif->tx_irq = vif->rx_irq = err;
-		disable_irq(vif->tx_irq);
+		queue->tx_irq = queue->rx_irq = err;
+		disable_irq(queue->tx_irq);
 		return 0;
 	}
-	snprintf(vif->tx_irq_name, sizeof(vif->tx_irq_name), "%s-tx", dev->name);
+	snprintf(queue->tx_irq_name, sizeof(queue->tx_irq_name), "%s-q%u-tx",
+		 dev->name, q);
 	err = bind_interdomain_evtchn_to_irqhandler_lateeoi(
-		xdev, tx_port, nbrs_irq_tx, 0, vif->tx_irq_name, vif);
+		xdev, tx_port, nbrs_irq_tx, 0, queue->tx_irq_name, queue);
 	if (err < 0)
 		return err;
-	vif->tx_irq = err;
-	disable_irq(vif->tx_irq);
-	snprintf(vif->rx_irq_name, sizeof(vif->rx_irq_name), "%s-rx", dev->name);
+	queue->tx_irq = err;
+	disable_irq(queue->tx_irq);
+	snprintf(queue->rx_irq_name, sizeof(queue->rx_irq_name), "%s-q%u-rx",
+		 dev->name, q);
 	err = bind_interdomain_evtchn_to_irqhandler_lateeoi(
-		xdev, rx_port, nbrs_irq_rx, 0, vif->rx_irq_name, vif);
+		xdev, rx_port, nbrs_irq_rx, 0, queue->rx_irq_name, queue);
 	if (err < 0) {
-		unbind_from_irqhandler(vif->tx_irq, vif);
-		vif->tx_irq = 0;
+		unbind_from_irqhandler(queue->tx_irq, queue);
+		queue->tx_irq = 0;
 		return err;
 	}
-	vif->rx_irq = err;
-	disable_irq(vif->rx_irq);
+	queue->rx_irq = err;
+	disable_irq(queue->rx_irq);
 	return 0;
 }
 
 /* IRQs must be disabled (nbrs_vif_disable_irqs) or never enabled. */
-void nbrs_vif_unbind_irqs(struct net_device *dev)
+void nbrs_vif_unbind_irqs(struct net_device *dev, unsigned int q)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 
-	if (vif->rx_irq && vif->rx_irq != vif->tx_irq)
-		unbind_from_irqhandler(vif->rx_irq, vif);
-	if (vif->tx_irq)
-		unbind_from_irqhandler(vif->tx_irq, vif);
-	vif->tx_irq = 0;
-	vif->rx_irq = 0;
+	if (!queue)
+		return;
+	if (queue->rx_irq && queue->rx_irq != queue->tx_irq)
+		unbind_from_irqhandler(queue->rx_irq, queue);
+	if (queue->tx_irq)
+		unbind_from_irqhandler(queue->tx_irq, queue);
+	queue->tx_irq = 0;
+	queue->rx_irq = 0;
 }
 
-void nbrs_vif_enable_irqs(struct net_device *dev)
+void nbrs_vif_unbind_all_irqs(struct net_device *dev)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	unsigned int q;
 
-	if (vif->tx_irq)
-		enable_irq(vif->tx_irq);
-	if (vif->rx_irq && vif->rx_irq != vif->tx_irq)
-		enable_irq(vif->rx_irq);
+	for (q = 0; q < nbrs_vif(dev)->nr_queues; q++)
+		nbrs_vif_unbind_irqs(dev, q);
 }
 
-void nbrs_vif_disable_irqs(struct net_device *dev)
+void nbrs_vif_enable_irqs(struct net_device *dev, unsigned int q)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 
-	if (vif->tx_irq)
-		disable_irq(vif->tx_irq);
-	if (vif->rx_irq && vif->rx_irq != vif->tx_irq)
-		disable_irq(vif->rx_irq);
+	if (!queue)
+		return;
+	if (queue->tx_irq)
+		enable_irq(queue->tx_irq);
+	if (queue->rx_irq && queue->rx_irq != queue->tx_irq)
+		enable_irq(queue->rx_irq);
 }
 
-bool nbrs_vif_irqs_split(struct net_device *dev)
+void nbrs_vif_disable_irqs(struct net_device *dev, unsigned int q)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 
-	return vif->tx_irq != vif->rx_irq;
+	if (!queue)
+		return;
+	if (queue->tx_irq)
+		disable_irq(queue->tx_irq);
+	if (queue->rx_irq && queue->rx_irq != queue->tx_irq)
+		disable_irq(queue->rx_irq);
 }
 
 /* End of the deferred EOI of an event whose work is now done. */
-void nbrs_vif_lateeoi(struct net_device *dev, bool rx)
+void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 	int bits = (rx ? NBRS_EOI_RX : NBRS_EOI_TX) | NBRS_EOI_COMMON;
-	unsigned int irq = rx ? vif->rx_irq : vif->tx_irq;
+	unsigned int irq;
 
-	if (irq && (atomic_fetch_andnot(bits, &vif->eoi_pending) & bits))
+	if (!queue)
+		return;
+	irq = rx ? queue->rx_irq : queue->tx_irq;
+	if (irq && (atomic_fetch_andnot(bits, &queue->eoi_pending) & bits))
 		xen_irq_lateeoi(irq, 0);
 }
 
-void nbrs_vif_notify(struct net_device *dev, bool rx)
+void nbrs_vif_notify(struct net_device *dev, unsigned int q, bool rx)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
-	unsigned int irq = rx ? vif->rx_irq : vif->tx_irq;
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+	unsigned int irq;
 
+	if (!queue)
+		return;
+	irq = rx ? queue->rx_irq : queue->tx_irq;
 	if (irq)
 		notify_remote_via_irq(irq);
 }
@@ -742,64 +1100,99 @@ void nbrs_skb_stamp_expires(struct sk_buff *skb, unsigned long expires)
 	NBRS_RX_CB(skb)->expires = expires;
 }
 
-void nbrs_vif_rxq_tail(struct net_device *dev, struct sk_buff *skb)
+/* Queue q's guest-RX backlog; NULL (skb freed) for a bad index. */
+static struct sk_buff_head *nbrs_rxq_or_free(struct net_device *dev, unsigned int q,
+					     struct sk_buff *skb)
 {
-	skb_queue_tail(&nbrs_vif(dev)->rx_queue, skb);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (!queue) {
+		kfree_skb(skb);
+		return NULL;
+	}
+	return &queue->rx_queue;
 }
 
-void nbrs_vif_rxq_head(struct net_device *dev, struct sk_buff *skb)
+void nbrs_vif_rxq_tail(struct net_device *dev, unsigned int q, struct sk_buff *skb)
 {
-	skb_queue_head(&nbrs_vif(dev)->rx_queue, skb);
+	struct sk_buff_head *list = nbrs_rxq_or_free(dev, q, skb);
+
+	if (list)
+		skb_queue_tail(list, skb);
 }
 
-struct sk_buff *nbrs_vif_rxq_dequeue(struct net_device *dev)
+void nbrs_vif_rxq_head(struct net_device *dev, unsigned int q, struct sk_buff *skb)
 {
-	return skb_dequeue(&nbrs_vif(dev)->rx_queue);
+	struct sk_buff_head *list = nbrs_rxq_or_free(dev, q, skb);
+
+	if (list)
+		skb_queue_head(list, skb);
 }
 
-bool nbrs_vif_rxq_head_expires(struct net_device *dev, unsigned long *expires)
+struct sk_buff *nbrs_vif_rxq_dequeue(struct net_device *dev, unsigned int q)
 {
-	struct sk_buff_head *q = &nbrs_vif(dev)->rx_queue;
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	return queue ? skb_dequeue(&queue->rx_queue) : NULL;
+}
+
+bool nbrs_vif_rxq_head_expires(struct net_device *dev, unsigned int q,
+			       unsigned long *expires)
+{
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 	struct sk_buff *skb;
 	unsigned long flags;
 	bool found = false;
 
-	spin_lock_irqsave(&q->lock, flags);
-	skb = skb_peek(q);
+	if (!queue)
+		return false;
+	spin_lock_irqsave(&queue->rx_queue.lock, flags);
+	skb = skb_peek(&queue->rx_queue);
 	if (skb) {
 		*expires = NBRS_RX_CB(skb)->expires;
 		found = true;
 	}
-	spin_unlock_irqrestore(&q->lock, flags);
+	spin_unlock_irqrestore(&queue->rx_queue.lock, flags);
 	return found;
 }
 
-unsigned int nbrs_vif_rxq_len(struct net_device *dev)
+unsigned int nbrs_vif_rxq_len(struct net_device *dev, unsigned int q)
 {
-	return skb_queue_len_lockless(&nbrs_vif(dev)->rx_queue);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	return queue ? skb_queue_len_lockless(&queue->rx_queue) : 0;
 }
 
-void nbrs_vif_rxq_purge(struct net_device *dev)
+void nbrs_vif_rxq_purge(struct net_device *dev, unsigned int q)
 {
-	skb_queue_purge(&nbrs_vif(dev)->rx_queue);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (queue)
+		skb_queue_purge(&queue->rx_queue);
 }
 
-void nbrs_vif_rx_work_kick(struct net_device *dev, unsigned long delay)
+void nbrs_vif_rx_work_kick(struct net_device *dev, unsigned int q,
+			   unsigned long delay)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 
+	if (!queue)
+		return;
 	if (delay)
-		queue_delayed_work(system_dfl_wq, &vif->rx_work, delay);
+		queue_delayed_work(system_dfl_wq, &queue->rx_work, delay);
 	/* Cheap when already queued (the per-packet case); only a pending
 	 * timer (a drain/stall recheck) needs pulling in. */
-	else if (!queue_delayed_work(system_dfl_wq, &vif->rx_work, 0) &&
-		 timer_pending(&vif->rx_work.timer))
-		mod_delayed_work(system_dfl_wq, &vif->rx_work, 0);
+	else if (!queue_delayed_work(system_dfl_wq, &queue->rx_work, 0) &&
+		 timer_pending(&queue->rx_work.timer))
+		mod_delayed_work(system_dfl_wq, &queue->rx_work, 0);
 }
 
-void nbrs_vif_rx_work_cancel(struct net_device *dev)
+void nbrs_vif_rx_work_cancel(struct net_device *dev, unsigned int q)
 {
-	cancel_delayed_work_sync(&nbrs_vif(dev)->rx_work);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+
+	if (queue)
+		cancel_delayed_work_sync(&queue->rx_work);
 }
 
 /* ------------------------------------------------------------------ */
@@ -807,16 +1200,16 @@ void nbrs_vif_rx_work_cancel(struct net_device *dev)
 
 #define NBRS_TX_PAGE_ORDER 2
 
-struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int linear,
-				  unsigned int total)
+struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int q,
+				  unsigned int linear, unsigned int total)
 {
-	struct nbrs_vif *vif = nbrs_vif(dev);
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
 	unsigned int rest, i = 0;
 	struct sk_buff *skb;
 
-	if (linear > total || linear == 0)
+	if (!queue || linear > total || linear == 0)
 		return NULL;
-	skb = napi_alloc_skb(&vif->napi, linear);
+	skb = napi_alloc_skb(&queue->napi, linear);
 	if (!skb)
 		return NULL;
 	skb_put(skb, linear);
@@ -851,6 +1244,16 @@ fail:
 }
 
 unsigned int nbrs_skb_len(struct sk_buff *skb) { return skb->len; }
+
+/* Destination MAC of a packet on the xmit path (data at the Ethernet
+ * header); false if the linear area is shorter than one. */
+bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr)
+{
+	if (skb_headlen(skb) < ETH_ALEN)
+		return false;
+	ether_addr_copy(addr, skb->data);
+	return true;
+}
 
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn,
 			     u16 *offset)
@@ -957,6 +1360,13 @@ int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info)
 	} else if (skb->ip_summed == CHECKSUM_UNNECESSARY) {
 		info->data_validated = 1;
 	}
+	if (skb->sw_hash) {
+		info->sw_hash = 1;
+		info->l4_hash = skb->l4_hash;
+		info->hash_ipv4 = skb->protocol == htons(ETH_P_IP);
+		info->hash_ipv6 = skb->protocol == htons(ETH_P_IPV6);
+		info->hash = skb_get_hash_raw(skb);
+	}
 	if (skb_is_gso(skb)) {
 		info->gso_size = skb_shinfo(skb)->gso_size;
 		if (skb_shinfo(skb)->gso_type & SKB_GSO_TCPV4)
@@ -968,6 +1378,44 @@ int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info)
 	}
 	return 0;
 }
+
+int nbrs_skb_flow(struct sk_buff *skb, struct nbrs_flow *out)
+{
+	struct flow_keys flow;
+
+	memset(out, 0, sizeof(*out));
+	if (skb->protocol != htons(ETH_P_IP) && skb->protocol != htons(ETH_P_IPV6))
+		return -EPROTONOSUPPORT;
+	memset(&flow, 0, sizeof(flow));
+	if (!skb_flow_dissect_flow_keys(skb, &flow, 0))
+		return -EINVAL;
+	/* As xenvif_set_skb_hash: ports only for TCP that is not a fragment. */
+	out->has_ports = flow.basic.ip_proto == IPPROTO_TCP &&
+			 !(flow.control.flags & FLOW_DIS_IS_FRAGMENT);
+	out->sport = ntohs(flow.ports.src);
+	out->dport = ntohs(flow.ports.dst);
+	if (skb->protocol == htons(ETH_P_IP)) {
+		if (flow.control.addr_type != FLOW_DISSECTOR_KEY_IPV4_ADDRS)
+			return -EINVAL;
+		out->ipv4 = 1;
+		memcpy(out->src, &flow.addrs.v4addrs.src, 4);
+		memcpy(out->dst, &flow.addrs.v4addrs.dst, 4);
+	} else {
+		if (flow.control.addr_type != FLOW_DISSECTOR_KEY_IPV6_ADDRS)
+			return -EINVAL;
+		memcpy(out->src, &flow.addrs.v6addrs.src, 16);
+		memcpy(out->dst, &flow.addrs.v6addrs.dst, 16);
+	}
+	return 0;
+}
+
+void nbrs_skb_set_sw_hash(struct sk_buff *skb, u32 hash, bool l4)
+{
+	__skb_set_sw_hash(skb, hash, l4);
+}
+
+void nbrs_skb_clear_hash(struct sk_buff *skb) { skb_clear_hash(skb); }
+u32 nbrs_skb_hash_raw(struct sk_buff *skb) { return skb_get_hash_raw(skb); }
 
 void nbrs_skb_free(struct sk_buff *skb) { dev_kfree_skb_any(skb); }
 void nbrs_skb_consume(struct sk_buff *skb) { dev_consume_skb_any(skb); }

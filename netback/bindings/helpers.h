@@ -37,6 +37,8 @@ void nbrs_virt_wmb(void);
 void nbrs_rtnl_lock(void);
 void nbrs_rtnl_unlock(void);
 void nbrs_synchronize_net(void);
+void nbrs_local_bh_disable(void);
+void nbrs_local_bh_enable(void);
 void nbrs_module_get(void);
 void nbrs_module_put(void);
 
@@ -73,6 +75,9 @@ struct nbrs_watch;
 /* Watches "<dev nodename>/<node>"; cb(ctx) runs in the xenwatch thread. */
 struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
 				       void (*cb)(void *ctx), void *ctx);
+/* Watches "<dev otherend>/<node>" (the frontend's directory). */
+struct nbrs_watch *nbrs_watch_register_frontend(struct xenbus_device *dev, const char *node,
+						void (*cb)(void *ctx), void *ctx);
 void nbrs_watch_unregister(struct nbrs_watch *w);
 
 /* ---- shared rings */
@@ -86,26 +91,58 @@ void nbrs_gntcopy_fill(struct gnttab_copy *op, bool to_guest, u16 domid, u32 gre
 void nbrs_grant_copy(struct gnttab_copy *ops, unsigned int count);
 s16 nbrs_gntcopy_status(const struct gnttab_copy *op);
 
-/* ---- the VIF net_device */
+/* Copies len (<= 4096) bytes from the start of the frontend's page gref
+ * into dst; 0 or -errno. Process context. */
+int nbrs_grant_copy_from_guest(u16 domid, u32 gref, void *dst, unsigned int len);
+
+/* ---- the control ring's event channel (lateeoi IRQ + work item) */
+struct nbrs_ctrl_irq;
+/* cb returns whether it found work; runs in a work item (process
+ * context); also runs once right after binding. */
+int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
+		       bool (*cb)(void *ctx, struct nbrs_ctrl_irq *c), void *ctx,
+		       struct nbrs_ctrl_irq **out);
+void nbrs_ctrl_irq_unbind(struct nbrs_ctrl_irq *c);
+void nbrs_ctrl_irq_notify(struct nbrs_ctrl_irq *c);
+
+/* ---- the VIF net_device (per-queue calls take the queue index q) */
 struct nbrs_stats64 {
 	u64 rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped, rx_errors;
 	u64 rx_gso_checksum_fixup;
+	/* netback-rs additions to `ethtool -S` (see nbrs_stats in helpers.c) */
+	u64 tx_drop_not_connected, tx_drop_queue_full, tx_drop_expired, tx_drop_mcast_filtered;
+	u64 rx_credit_waits, fatal_errors;
+};
+
+/* One queue's `ethtool -S` counters, in the order of nbrs_queue_stat_names
+ * (rx: from the guest, tx: to the guest). */
+struct nbrs_queue_stats {
+	u64 rx_packets, rx_bytes, rx_copy_ops, rx_copy_batches;
+	u64 tx_packets, tx_bytes, tx_dropped, tx_backlog_bytes, tx_copy_ops, tx_copy_batches;
 };
 
 struct nbrs_vif_ops {
 	int (*open)(void *data, struct net_device *dev);
 	void (*stop)(void *data, struct net_device *dev);
-	void (*start_xmit)(void *data, struct net_device *dev, struct sk_buff *skb);
+	/* q: skb_get_queue_mapping(), not yet checked against the count */
+	void (*start_xmit)(void *data, struct net_device *dev, unsigned int q, struct sk_buff *skb);
+	u16 (*select_queue)(void *data, struct net_device *dev, struct sk_buff *skb);
 	void (*get_stats64)(void *data, struct net_device *dev, struct nbrs_stats64 *stats);
-	int (*napi_poll)(void *data, struct net_device *dev, int budget);
-	void (*rx_work)(void *data, struct net_device *dev);
+	void (*queue_stats)(void *data, struct net_device *dev, unsigned int q, struct nbrs_queue_stats *stats);
+	/* ethtool -l: the combined channel count to show */
+	void (*channels)(void *data, struct net_device *dev, unsigned int *combined);
+	/* ethtool -L combined N; 0 or -errno */
+	int (*set_queue_limit)(void *data, struct net_device *dev, unsigned int n);
+	int (*napi_poll)(void *data, struct net_device *dev, unsigned int q, int budget);
+	void (*rx_work)(void *data, struct net_device *dev, unsigned int q);
 	/* Return true when work was found (EOI deferred), false: spurious. */
-	bool (*tx_event)(void *data, struct net_device *dev);
-	bool (*rx_event)(void *data, struct net_device *dev);
+	bool (*tx_event)(void *data, struct net_device *dev, unsigned int q);
+	bool (*rx_event)(void *data, struct net_device *dev, unsigned int q);
 };
 
-
+/* nr_queues: TX/RX queues to allocate (max_queues at probe), >= 1 */
 struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
+				  unsigned int nr_queues,
 				  const struct nbrs_vif_ops *ops, void *data);
 void *nbrs_vif_data(struct net_device *dev);
 int nbrs_vif_register(struct net_device *dev);
@@ -114,44 +151,51 @@ void nbrs_vif_free(struct net_device *dev);
 const char *nbrs_vif_name(struct net_device *dev);
 void nbrs_vif_set_frontend_caps(struct net_device *dev, bool can_sg, bool gso_v4,
 				bool gso_v6, bool ip_csum, bool ipv6_csum);
-/* rtnl must be held by the caller for these three */
+/* rtnl must be held by the caller for these */
 void nbrs_vif_update_features_locked(struct net_device *dev);
 void nbrs_vif_clamp_mtu_locked(struct net_device *dev);
+int nbrs_vif_set_num_queues_locked(struct net_device *dev, unsigned int n);
 bool nbrs_vif_running(struct net_device *dev);
 void nbrs_vif_carrier_on(struct net_device *dev);
 void nbrs_vif_carrier_off(struct net_device *dev);
 bool nbrs_vif_carrier_ok(struct net_device *dev);
-void nbrs_vif_wake_queue(struct net_device *dev);
-void nbrs_vif_stop_queue(struct net_device *dev);
-bool nbrs_vif_queue_stopped(struct net_device *dev);
-void nbrs_vif_napi_add(struct net_device *dev);
-void nbrs_vif_napi_del(struct net_device *dev);
-void nbrs_vif_napi_enable(struct net_device *dev);
-void nbrs_vif_napi_disable(struct net_device *dev);
-void nbrs_vif_napi_schedule(struct net_device *dev);
-bool nbrs_vif_napi_complete(struct net_device *dev, int work_done);
-void nbrs_vif_napi_receive(struct net_device *dev, struct sk_buff *skb);
-int nbrs_vif_bind_irqs(struct net_device *dev, struct xenbus_device *xdev,
-		       unsigned int tx_port, unsigned int rx_port);
-void nbrs_vif_unbind_irqs(struct net_device *dev);
-void nbrs_vif_enable_irqs(struct net_device *dev);
-void nbrs_vif_disable_irqs(struct net_device *dev);
-bool nbrs_vif_irqs_split(struct net_device *dev);
-void nbrs_vif_lateeoi(struct net_device *dev, bool rx);
-void nbrs_vif_notify(struct net_device *dev, bool rx);
-void nbrs_vif_rxq_tail(struct net_device *dev, struct sk_buff *skb);
-void nbrs_vif_rxq_head(struct net_device *dev, struct sk_buff *skb);
-struct sk_buff *nbrs_vif_rxq_dequeue(struct net_device *dev);
-bool nbrs_vif_rxq_head_expires(struct net_device *dev, unsigned long *expires);
-unsigned int nbrs_vif_rxq_len(struct net_device *dev);
-void nbrs_vif_rxq_purge(struct net_device *dev);
-void nbrs_vif_rx_work_kick(struct net_device *dev, unsigned long delay);
-void nbrs_vif_rx_work_cancel(struct net_device *dev);
+void nbrs_vif_wake_all_queues(struct net_device *dev);
+void nbrs_vif_wake_queue(struct net_device *dev, unsigned int q);
+void nbrs_vif_stop_queue(struct net_device *dev, unsigned int q);
+bool nbrs_vif_queue_stopped(struct net_device *dev, unsigned int q);
+/* netdev_pick_tx() % real_num_tx_queues */
+u16 nbrs_vif_pick_tx(struct net_device *dev, struct sk_buff *skb);
+void nbrs_vif_napi_add(struct net_device *dev, unsigned int q);
+void nbrs_vif_napi_del(struct net_device *dev, unsigned int q);
+void nbrs_vif_napi_enable(struct net_device *dev, unsigned int q);
+void nbrs_vif_napi_disable(struct net_device *dev, unsigned int q);
+void nbrs_vif_napi_schedule(struct net_device *dev, unsigned int q);
+bool nbrs_vif_napi_complete(struct net_device *dev, unsigned int q, int work_done);
+void nbrs_vif_napi_receive(struct net_device *dev, unsigned int q, struct sk_buff *skb);
+int nbrs_vif_bind_irqs(struct net_device *dev, unsigned int q,
+		       struct xenbus_device *xdev, unsigned int tx_port,
+		       unsigned int rx_port);
+void nbrs_vif_unbind_irqs(struct net_device *dev, unsigned int q);
+void nbrs_vif_unbind_all_irqs(struct net_device *dev);
+void nbrs_vif_enable_irqs(struct net_device *dev, unsigned int q);
+void nbrs_vif_disable_irqs(struct net_device *dev, unsigned int q);
+void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx);
+void nbrs_vif_notify(struct net_device *dev, unsigned int q, bool rx);
+void nbrs_vif_rxq_tail(struct net_device *dev, unsigned int q, struct sk_buff *skb);
+void nbrs_vif_rxq_head(struct net_device *dev, unsigned int q, struct sk_buff *skb);
+struct sk_buff *nbrs_vif_rxq_dequeue(struct net_device *dev, unsigned int q);
+bool nbrs_vif_rxq_head_expires(struct net_device *dev, unsigned int q, unsigned long *expires);
+unsigned int nbrs_vif_rxq_len(struct net_device *dev, unsigned int q);
+void nbrs_vif_rxq_purge(struct net_device *dev, unsigned int q);
+void nbrs_vif_rx_work_kick(struct net_device *dev, unsigned int q, unsigned long delay);
+void nbrs_vif_rx_work_cancel(struct net_device *dev, unsigned int q);
 
 /* ---- sk_buff */
 /* linear + page frags, total bytes of room; NULL on allocation failure */
-struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int linear, unsigned int total);
+struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int q, unsigned int linear,
+				  unsigned int total);
 unsigned int nbrs_skb_len(struct sk_buff *skb);
+bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr);
 /* Frame holding byte pos: contiguous length within that Xen page, 0 past the end. */
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn, u16 *offset);
 /* eth_type_trans, checksum/GSO setup of a packet from the guest; 0 or -errno */
@@ -164,10 +208,26 @@ struct nbrs_skb_info {
 	u8 gso_unsupported; /* GSO of a kind the ring cannot carry */
 	u8 csum_partial;
 	u8 data_validated;
+	u8 sw_hash;         /* skb->sw_hash: hash below was set in software */
+	u8 l4_hash;
+	u8 hash_ipv4, hash_ipv6;
+	u32 hash;
 };
 /* Flattens frag lists; fills info. 0 or -errno. */
 int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info);
 void nbrs_skb_stamp_expires(struct sk_buff *skb, unsigned long expires);
+/* The header fields Toeplitz hashing covers (xenvif_set_skb_hash). */
+struct nbrs_flow {
+	u8 ipv4;      /* 1: IPv4 (first 4 bytes of src/dst), 0: IPv6 */
+	u8 has_ports; /* TCP and not a fragment */
+	u16 sport, dport; /* host order */
+	u8 src[16], dst[16];
+};
+/* 0, or -errno when the packet is not IPv4/IPv6 or does not dissect */
+int nbrs_skb_flow(struct sk_buff *skb, struct nbrs_flow *out);
+void nbrs_skb_set_sw_hash(struct sk_buff *skb, u32 hash, bool l4);
+void nbrs_skb_clear_hash(struct sk_buff *skb);
+u32 nbrs_skb_hash_raw(struct sk_buff *skb);
 void nbrs_skb_free(struct sk_buff *skb);
 void nbrs_skb_consume(struct sk_buff *skb);
 

@@ -12,18 +12,28 @@
 //!   errors) and [`xenbus::Watch`].
 //! * [`ring`]: [`ring::MappedRing`], a frontend ring page mapped with
 //!   `xenbus_map_ring_valloc`, read and written with volatile accesses only.
-//! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`.
+//! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`, and
+//!   [`grant::copy_from_guest`] for control requests.
+//! * [`ctrl_irq`]: the control ring's event channel ([`ctrl_irq::CtrlIrq`]).
 //! * [`netdev`]: the VIF `net_device` ([`netdev::VifNetDevice`] owns it,
 //!   [`netdev::NetDev`] is the view callbacks get), NAPI, event channels
 //!   bound with the lateeoi variants, the guest-RX skb queue and worker.
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
 //! * [`params`]: the module parameters (declared in C).
+//! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group.
+//! * [`debugfs`]: the module's debugfs root and per-VIF directories.
+//! * [`timer`]: [`timer::DevTimer`], a kernel timer whose callback gets the
+//!   VIF device (the guest-TX credit timer).
 
+pub(crate) mod ctrl_irq;
+pub(crate) mod debugfs;
 pub(crate) mod grant;
 pub(crate) mod netdev;
 pub(crate) mod params;
 pub(crate) mod ring;
 pub(crate) mod skb;
+pub(crate) mod sysfs;
+pub(crate) mod timer;
 pub(crate) mod xenbus;
 
 /// Raw items of the bindgen run; only this directory touches them.
@@ -45,6 +55,16 @@ mod ffi {
     // the kernel's own bindings.
     use kernel::bindings::*;
     include!("ffi_generated.rs");
+}
+
+/// A pointer a C function returned that may be an `ERR_PTR(-errno)` or
+/// NULL (out of memory).
+pub(crate) fn from_err_ptr<T>(p: *mut T) -> kernel::error::Result<core::ptr::NonNull<T>> {
+    let e = p as isize;
+    if (-4095..0).contains(&e) {
+        return Err(kernel::error::Error::from_errno(e as i32));
+    }
+    core::ptr::NonNull::new(p).ok_or(kernel::error::code::ENOMEM)
 }
 
 /// Full memory barrier for memory shared with another domain.
@@ -114,5 +134,29 @@ impl Rtnl {
     /// ndo_stop); dropping it does not unlock.
     pub(crate) fn assume_held() -> core::mem::ManuallyDrop<Rtnl> {
         core::mem::ManuallyDrop::new(Rtnl(()))
+    }
+}
+
+/// Bottom halves (softirqs) disabled on this CPU until drop: lets process
+/// context take a lock that softirq context also takes.
+pub(crate) struct BhDisabled {
+    /// `local_bh_disable` pairs with an enable on the same CPU: not Send.
+    _not_send: core::marker::PhantomData<*mut ()>,
+}
+
+impl BhDisabled {
+    /// `local_bh_disable()`.
+    pub(crate) fn new() -> Self {
+        // SAFETY: paired with the enable in Drop; the guard cannot leave
+        // this thread (not Send).
+        unsafe { ffi::nbrs_local_bh_disable() };
+        Self { _not_send: core::marker::PhantomData }
+    }
+}
+
+impl Drop for BhDisabled {
+    fn drop(&mut self) {
+        // SAFETY: disabled in `new` on this thread.
+        unsafe { ffi::nbrs_local_bh_enable() }
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The VIF `net_device` and everything the C side embeds in its private
-//! area: NAPI, the event channel IRQs, the guest-RX skb queue and worker.
+//! area: per queue a NAPI instance, the event channel IRQs, the guest-RX
+//! skb queue and worker.
 //!
 //! [`VifNetDevice`] owns the device; the driver's per-VIF state `T`
 //! implements [`VifOps`] and is reached from the C callbacks through an
@@ -33,6 +34,18 @@ pub(crate) struct Stats64 {
     pub(crate) rx_errors: u64,
     /// GSO packets from the guest without csum_blank (fixed up).
     pub(crate) rx_gso_checksum_fixup: u64,
+    /// Packets for the guest dropped: VIF not connected, disabled or no carrier.
+    pub(crate) tx_drop_not_connected: u64,
+    /// Packets for the guest dropped: its backlog was full.
+    pub(crate) tx_drop_queue_full: u64,
+    /// Packets for the guest dropped after the drain timeout.
+    pub(crate) tx_drop_expired: u64,
+    /// Multicast packets for the guest outside its filter list.
+    pub(crate) tx_drop_mcast_filtered: u64,
+    /// Times guest TX stopped to wait for rate credit.
+    pub(crate) rx_credit_waits: u64,
+    /// Fatal frontend errors (the VIF was disabled).
+    pub(crate) fatal_errors: u64,
 }
 
 /// Which event channel (same IRQ when the frontend uses one channel).
@@ -44,16 +57,34 @@ pub(crate) enum Channel {
     Rx,
 }
 
-/// Callbacks of a VIF net_device. All get the device view.
+/// One queue's counters for `ethtool -S` (rx: from the guest, tx: to the
+/// guest), named `rx_queue_<N>_packets` ... in helpers.c; the C struct
+/// itself, so the callback hands it over whole.
+pub(crate) type QueueStats = ffi::nbrs_queue_stats;
+
+/// Callbacks of a VIF net_device. All get the device view; per-queue
+/// callbacks get it for their queue ([`NetDev::queue`]).
 pub(crate) trait VifOps: Send + Sync + Sized + 'static {
     /// `ndo_open` (RTNL held).
     fn open(&self, dev: &NetDev) -> Result;
     /// `ndo_stop` (RTNL held).
     fn stop(&self, dev: &NetDev);
+    /// `ndo_select_queue` (BH context): the queue index for `skb`.
+    fn select_queue(&self, dev: &NetDev, skb: &mut SkBuff) -> u16;
     /// `ndo_start_xmit`: a packet for the guest (BH context). Consumes it.
+    /// `dev` is the view of `skb_get_queue_mapping()`'s queue, which may be
+    /// past the connected count.
     fn start_xmit(&self, dev: &NetDev, skb: SkBuff);
     /// `ndo_get_stats64`.
     fn stats(&self, dev: &NetDev) -> Stats64;
+    /// One queue's `ethtool -S` counters (`None`: no such queue).
+    fn queue_stats(&self, dev: &NetDev) -> Option<QueueStats>;
+    /// `ethtool -l`: the combined channel count to show (the maximum is
+    /// the allocated queue count).
+    fn channels(&self, dev: &NetDev) -> u32;
+    /// `ethtool -L combined n` (the ethtool core has refused 0 and counts
+    /// above the maximum): the queue limit offered at the next connection.
+    fn set_queue_limit(&self, dev: &NetDev, n: u32) -> Result;
     /// NAPI poll (softirq): guest TX.
     fn napi_poll(&self, dev: &NetDev, budget: i32) -> i32;
     /// The guest-RX worker (process context).
@@ -65,8 +96,11 @@ pub(crate) trait VifOps: Send + Sync + Sized + 'static {
     fn rx_event(&self, dev: &NetDev) -> bool;
 }
 
-/// A view of a live VIF net_device, handed to callbacks and borrowed from
-/// the owner.
+/// A view of a live VIF net_device from one of its queues, handed to
+/// callbacks and borrowed from the owner. Device-wide operations ignore the
+/// queue; per-queue ones (NAPI, event channels, guest-RX backlog and
+/// worker, TX queue stop/wake) act on it. The C side ignores a queue index
+/// past the allocated count.
 ///
 /// # Invariants
 ///
@@ -74,6 +108,7 @@ pub(crate) trait VifOps: Send + Sync + Sized + 'static {
 /// `&NetDev`.
 pub(crate) struct NetDev {
     ptr: NonNull<kernel::bindings::net_device>,
+    queue: u32,
 }
 
 // SAFETY: the wrapped C functions may be called from any context they are
@@ -83,8 +118,44 @@ unsafe impl Send for NetDev {}
 unsafe impl Sync for NetDev {}
 
 impl NetDev {
-    fn raw(&self) -> *mut kernel::bindings::net_device {
+    /// The raw device (also for other binding types that keep it: timers,
+    /// sysfs).
+    pub(super) fn raw(&self) -> *mut kernel::bindings::net_device {
         self.ptr.as_ptr()
+    }
+
+    /// The queue this view acts on.
+    pub(crate) fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    /// The same device seen from queue `queue`.
+    pub(crate) fn on_queue(&self, queue: u32) -> NetDev {
+        NetDev { ptr: self.ptr, queue }
+    }
+
+    /// `netif_set_real_num_{tx,rx}_queues(n)` (n > 0) and the count ethtool
+    /// reports; 0 when the frontend is gone.
+    pub(crate) fn set_num_queues(&self, n: u32, _rtnl: &Rtnl) -> Result {
+        // SAFETY: live device, RTNL held (witnessed by `_rtnl`).
+        kernel::error::to_result(unsafe { ffi::nbrs_vif_set_num_queues_locked(self.raw().cast(), n) })
+    }
+
+    /// `netdev_pick_tx() % real_num_tx_queues`: the stack's own choice.
+    pub(crate) fn pick_tx(&self, skb: &SkBuff) -> u16 {
+        // SAFETY: live device; the skb is valid for the call.
+        unsafe { ffi::nbrs_vif_pick_tx(self.raw().cast(), skb.as_raw().cast()) }
+    }
+
+    /// A view of queue `queue` of a raw device, for callbacks of other
+    /// binding types.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is null or a device from `nbrs_vif_alloc` that stays alive
+    /// while the view is used.
+    pub(super) unsafe fn from_raw(dev: *mut kernel::bindings::net_device, queue: u32) -> Option<NetDev> {
+        NonNull::new(dev).map(|ptr| NetDev { ptr, queue })
     }
 
     /// The interface name (`vifD.H`).
@@ -133,71 +204,78 @@ impl NetDev {
         unsafe { ffi::nbrs_vif_carrier_ok(self.raw().cast()) }
     }
 
-    /// `netif_wake_queue()`.
+    /// `netif_tx_wake_all_queues()`.
+    pub(crate) fn wake_all_queues(&self) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_wake_all_queues(self.raw().cast()) }
+    }
+
+    /// `netif_tx_wake_queue()` of this view's queue.
     pub(crate) fn wake_queue(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_wake_queue(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_wake_queue(self.raw().cast(), self.queue) }
     }
 
-    /// `netif_stop_queue()`.
+    /// `netif_tx_stop_queue()` of this view's queue.
     pub(crate) fn stop_queue(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_stop_queue(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_stop_queue(self.raw().cast(), self.queue) }
     }
 
-    /// `netif_queue_stopped()`.
+    /// `netif_tx_queue_stopped()` of this view's queue.
     pub(crate) fn queue_stopped(&self) -> bool {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_queue_stopped(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_queue_stopped(self.raw().cast(), self.queue) }
     }
 
     /// Adds the NAPI instance (idempotent).
     pub(crate) fn napi_add(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_add(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_napi_add(self.raw().cast(), self.queue) }
     }
 
     /// Deletes the NAPI instance (idempotent; must be disabled).
     pub(crate) fn napi_del(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_del(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_napi_del(self.raw().cast(), self.queue) }
     }
 
-    /// `napi_enable()`; callers pair it with `napi_disable`.
+    /// `napi_enable()`; callers pair it with `napi_disable` (no-op before
+    /// `napi_add`).
     pub(crate) fn napi_enable(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_enable(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_napi_enable(self.raw().cast(), self.queue) }
     }
 
     /// `napi_disable()`; waits for a running poll.
     pub(crate) fn napi_disable(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_disable(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_napi_disable(self.raw().cast(), self.queue) }
     }
 
     /// `napi_schedule()`.
     pub(crate) fn napi_schedule(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_schedule(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_napi_schedule(self.raw().cast(), self.queue) }
     }
 
     /// `napi_complete_done()`; false when the poll must continue.
     pub(crate) fn napi_complete(&self, work_done: i32) -> bool {
         // SAFETY: live device; called from our poll function.
-        unsafe { ffi::nbrs_vif_napi_complete(self.raw().cast(), work_done) }
+        unsafe { ffi::nbrs_vif_napi_complete(self.raw().cast(), self.queue, work_done) }
     }
 
     /// Hands a packet from the guest to the stack (GRO).
     pub(crate) fn receive(&self, skb: SkBuff) {
         // SAFETY: live device; ownership of the skb passes to the stack.
-        unsafe { ffi::nbrs_vif_napi_receive(self.raw().cast(), skb.into_raw().cast()) }
+        unsafe { ffi::nbrs_vif_napi_receive(self.raw().cast(), self.queue, skb.into_raw().cast()) }
     }
 
     /// Allocates an skb for a guest packet: `linear` bytes in the head and
     /// the rest of `total` in fresh page frags. NAPI context.
     pub(crate) fn alloc_tx_skb(&self, linear: u32, total: u32) -> Option<SkBuff> {
         // SAFETY: live device; the result is NULL or a new owned skb.
-        unsafe { SkBuff::from_raw(ffi::nbrs_skb_alloc_tx(self.raw().cast(), linear, total).cast()) }
+        unsafe { SkBuff::from_raw(ffi::nbrs_skb_alloc_tx(self.raw().cast(), self.queue, linear, total).cast()) }
     }
 
     /// Protocol, checksum and GSO setup of a packet from the guest.
@@ -217,87 +295,87 @@ impl NetDev {
     pub(crate) fn bind_evtchns(&self, xdev: &XenbusDevice, tx_port: u32, rx_port: u32) -> Result {
         // SAFETY: live devices; the IRQ handlers reach `T` through the
         // device, which outlives the binding (unbound in Drop at the latest).
-        kernel::error::to_result(unsafe { ffi::nbrs_vif_bind_irqs(self.raw().cast(), xdev.as_raw(), tx_port, rx_port) })
+        kernel::error::to_result(unsafe { ffi::nbrs_vif_bind_irqs(self.raw().cast(), self.queue, xdev.as_raw(), tx_port, rx_port) })
     }
 
     /// Unbinds the event channels (waits for running handlers).
     pub(crate) fn unbind_evtchns(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_unbind_irqs(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_unbind_irqs(self.raw().cast(), self.queue) }
     }
 
     /// `enable_irq()` on the bound IRQs.
     pub(crate) fn enable_irqs(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_enable_irqs(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_enable_irqs(self.raw().cast(), self.queue) }
     }
 
     /// `disable_irq()` on the bound IRQs (waits for running handlers).
     pub(crate) fn disable_irqs(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_disable_irqs(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_disable_irqs(self.raw().cast(), self.queue) }
     }
 
     /// Ends the deferred EOI owed for `ch` (no-op when none is pending).
     pub(crate) fn lateeoi(&self, ch: Channel) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_lateeoi(self.raw().cast(), ch == Channel::Rx) }
+        unsafe { ffi::nbrs_vif_lateeoi(self.raw().cast(), self.queue, ch == Channel::Rx) }
     }
 
     /// Notifies the frontend on `ch`.
     pub(crate) fn notify(&self, ch: Channel) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_notify(self.raw().cast(), ch == Channel::Rx) }
+        unsafe { ffi::nbrs_vif_notify(self.raw().cast(), self.queue, ch == Channel::Rx) }
     }
 
     /// Queues a packet for the guest at the tail.
     pub(crate) fn rxq_push(&self, skb: SkBuff) {
         // SAFETY: live device; the queue takes ownership.
-        unsafe { ffi::nbrs_vif_rxq_tail(self.raw().cast(), skb.into_raw().cast()) }
+        unsafe { ffi::nbrs_vif_rxq_tail(self.raw().cast(), self.queue, skb.into_raw().cast()) }
     }
 
     /// Puts a packet back at the head (it did not fit yet).
     pub(crate) fn rxq_push_front(&self, skb: SkBuff) {
         // SAFETY: live device; the queue takes ownership.
-        unsafe { ffi::nbrs_vif_rxq_head(self.raw().cast(), skb.into_raw().cast()) }
+        unsafe { ffi::nbrs_vif_rxq_head(self.raw().cast(), self.queue, skb.into_raw().cast()) }
     }
 
     /// Takes the packet at the head.
     pub(crate) fn rxq_pop(&self) -> Option<SkBuff> {
         // SAFETY: live device; the queue gives up ownership.
-        unsafe { SkBuff::from_raw(ffi::nbrs_vif_rxq_dequeue(self.raw().cast()).cast()) }
+        unsafe { SkBuff::from_raw(ffi::nbrs_vif_rxq_dequeue(self.raw().cast(), self.queue).cast()) }
     }
 
     /// Drain deadline of the packet at the head.
     pub(crate) fn rxq_head_expires(&self) -> Option<u64> {
         let mut e: kernel::ffi::c_ulong = 0;
         // SAFETY: live device; valid out pointer.
-        unsafe { ffi::nbrs_vif_rxq_head_expires(self.raw().cast(), &mut e) }.then_some(e as u64)
+        unsafe { ffi::nbrs_vif_rxq_head_expires(self.raw().cast(), self.queue, &mut e) }.then_some(e as u64)
     }
 
     /// Number of queued packets.
     pub(crate) fn rxq_len(&self) -> u32 {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_rxq_len(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_rxq_len(self.raw().cast(), self.queue) }
     }
 
     /// Frees all queued packets.
     pub(crate) fn rxq_purge(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_rxq_purge(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_rxq_purge(self.raw().cast(), self.queue) }
     }
 
     /// Runs the RX worker now (`delay == 0`, overriding a pending delayed
     /// run) or after `delay` jiffies unless already pending.
     pub(crate) fn rx_work_kick(&self, delay: u64) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_rx_work_kick(self.raw().cast(), delay as _) }
+        unsafe { ffi::nbrs_vif_rx_work_kick(self.raw().cast(), self.queue, delay as _) }
     }
 
     /// Cancels the RX worker and waits for a running instance.
     pub(crate) fn rx_work_cancel(&self) {
         // SAFETY: live device; process context.
-        unsafe { ffi::nbrs_vif_rx_work_cancel(self.raw().cast()) }
+        unsafe { ffi::nbrs_vif_rx_work_cancel(self.raw().cast(), self.queue) }
     }
 }
 
@@ -312,14 +390,19 @@ pub(crate) struct VifNetDevice<T: VifOps> {
 }
 
 impl<T: VifOps> VifNetDevice<T> {
-    /// Allocates (not yet registers) `name` under the xenbus device.
-    pub(crate) fn new(name: &CStr, parent: &XenbusDevice, data: Arc<T>) -> Result<Self> {
+    /// Allocates (not yet registers) `name` under the xenbus device, with
+    /// `nr_queues` (>= 1) TX/RX queues.
+    pub(crate) fn new(name: &CStr, parent: &XenbusDevice, nr_queues: u32, data: Arc<T>) -> Result<Self> {
         let ops = KBox::new(
             ffi::nbrs_vif_ops {
                 open: Some(Self::open_cb),
                 stop: Some(Self::stop_cb),
                 start_xmit: Some(Self::start_xmit_cb),
+                select_queue: Some(Self::select_queue_cb),
                 get_stats64: Some(Self::stats_cb),
+                queue_stats: Some(Self::queue_stats_cb),
+                channels: Some(Self::channels_cb),
+                set_queue_limit: Some(Self::set_queue_limit_cb),
                 napi_poll: Some(Self::napi_poll_cb),
                 rx_work: Some(Self::rx_work_cb),
                 tx_event: Some(Self::tx_event_cb),
@@ -330,10 +413,10 @@ impl<T: VifOps> VifNetDevice<T> {
         // SAFETY: `ops` and `data` outlive the device: both are released
         // only after `nbrs_vif_free` in Drop.
         let raw = unsafe {
-            ffi::nbrs_vif_alloc(name.as_char_ptr(), parent.as_device().cast(), &*ops, Arc::as_ptr(&data) as *mut c_void)
+            ffi::nbrs_vif_alloc(name.as_char_ptr(), parent.as_device().cast(), nr_queues, &*ops, Arc::as_ptr(&data) as *mut c_void)
         };
         let ptr = NonNull::new(raw.cast::<kernel::bindings::net_device>()).ok_or(ENOMEM)?;
-        Ok(Self { dev: NetDev { ptr }, data, _ops: ops })
+        Ok(Self { dev: NetDev { ptr, queue: 0 }, data, _ops: ops })
     }
 
     /// `register_netdev()` (takes RTNL; holds a module reference while
@@ -358,10 +441,20 @@ impl<T: VifOps> VifNetDevice<T> {
     /// `data` is the pointer given to `nbrs_vif_alloc`, alive while the
     /// device exists; `dev` is that device.
     unsafe fn ctx<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> Option<(&'a T, NetDev)> {
+        // SAFETY: per the function's contract.
+        unsafe { Self::ctx_q(data, dev, 0) }
+    }
+
+    /// [`Self::ctx`] with the view of queue `queue`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::ctx`].
+    unsafe fn ctx_q<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: u32) -> Option<(&'a T, NetDev)> {
         let t = NonNull::new(data as *mut T)?;
         let ptr = NonNull::new(dev)?;
         // SAFETY: per the function's contract.
-        Some((unsafe { t.as_ref() }, NetDev { ptr }))
+        Some((unsafe { t.as_ref() }, NetDev { ptr, queue }))
     }
 
     /// C entry point for `ndo_open`.
@@ -400,14 +493,100 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn start_xmit_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, skb: *mut kernel::bindings::sk_buff) {
+    unsafe extern "C" fn start_xmit_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        queue: kernel::ffi::c_uint,
+        skb: *mut kernel::bindings::sk_buff,
+    ) {
         // SAFETY: ndo_start_xmit hands us ownership of a valid skb.
         let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
             return;
         };
         // SAFETY: called by C with the registered data and its device.
-        if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
+        if let Some((t, d)) = unsafe { Self::ctx_q(data, dev, queue) } {
             t.start_xmit(&d, skb);
+        }
+    }
+
+    /// C entry point for `ndo_select_queue` (the skb stays the stack's).
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
+    /// a valid skb the caller keeps owning.
+    unsafe extern "C" fn select_queue_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, skb: *mut kernel::bindings::sk_buff) -> u16 {
+        // SAFETY: a valid skb, borrowed: ManuallyDrop keeps us from freeing it.
+        let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
+            return 0;
+        };
+        let mut skb = core::mem::ManuallyDrop::new(skb);
+        // SAFETY: called by C with the registered data and its device.
+        match unsafe { Self::ctx(data, dev) } {
+            Some((t, d)) => t.select_queue(&d, &mut skb),
+            None => 0,
+        }
+    }
+
+    /// C entry point for one queue's `ethtool -S` counters.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
+    /// a valid, exclusively borrowed `out` (or NULL).
+    unsafe extern "C" fn queue_stats_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        queue: kernel::ffi::c_uint,
+        out: *mut ffi::nbrs_queue_stats,
+    ) {
+        // SAFETY: called by C with the registered data and its device.
+        let Some((t, d)) = (unsafe { Self::ctx_q(data, dev, queue) }) else {
+            return;
+        };
+        if let Some(s) = t.queue_stats(&d) {
+            if !out.is_null() {
+                // SAFETY: `out` is the caller's valid, exclusively borrowed struct.
+                unsafe { *out = s };
+            }
+        }
+    }
+
+    /// C entry point for `ethtool -l`.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
+    /// a valid `combined` (or NULL).
+    unsafe extern "C" fn channels_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, combined: *mut kernel::ffi::c_uint) {
+        // SAFETY: called by C with the registered data and its device.
+        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
+            return;
+        };
+        let n = t.channels(&d);
+        if !combined.is_null() {
+            // SAFETY: valid, exclusively borrowed out pointer.
+            unsafe { *combined = n };
+        }
+    }
+
+    /// C entry point for `ethtool -L combined n`.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
+    unsafe extern "C" fn set_queue_limit_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, n: kernel::ffi::c_uint) -> kernel::ffi::c_int {
+        // SAFETY: called by C with the registered data and its device.
+        match unsafe { Self::ctx(data, dev) } {
+            Some((t, d)) => match t.set_queue_limit(&d, n) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            },
+            None => EINVAL.to_errno(),
         }
     }
 
@@ -436,6 +615,12 @@ impl<T: VifOps> VifNetDevice<T> {
         out.tx_dropped = s.tx_dropped;
         out.rx_errors = s.rx_errors;
         out.rx_gso_checksum_fixup = s.rx_gso_checksum_fixup;
+        out.tx_drop_not_connected = s.tx_drop_not_connected;
+        out.tx_drop_queue_full = s.tx_drop_queue_full;
+        out.tx_drop_expired = s.tx_drop_expired;
+        out.tx_drop_mcast_filtered = s.tx_drop_mcast_filtered;
+        out.rx_credit_waits = s.rx_credit_waits;
+        out.fatal_errors = s.fatal_errors;
     }
 
     /// C entry point for the NAPI poll.
@@ -444,9 +629,14 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn napi_poll_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, budget: kernel::ffi::c_int) -> kernel::ffi::c_int {
+    unsafe extern "C" fn napi_poll_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        queue: kernel::ffi::c_uint,
+        budget: kernel::ffi::c_int,
+    ) -> kernel::ffi::c_int {
         // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx(data, dev) } {
+        match unsafe { Self::ctx_q(data, dev, queue) } {
             Some((t, d)) => t.napi_poll(&d, budget),
             None => 0,
         }
@@ -458,9 +648,9 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn rx_work_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) {
+    unsafe extern "C" fn rx_work_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: kernel::ffi::c_uint) {
         // SAFETY: called by C with the registered data and its device.
-        if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
+        if let Some((t, d)) = unsafe { Self::ctx_q(data, dev, queue) } {
             t.rx_work(&d);
         }
     }
@@ -471,9 +661,9 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn tx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> bool {
+    unsafe extern "C" fn tx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: kernel::ffi::c_uint) -> bool {
         // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx(data, dev) } {
+        match unsafe { Self::ctx_q(data, dev, queue) } {
             Some((t, d)) => t.tx_event(&d),
             None => false,
         }
@@ -485,9 +675,9 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn rx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> bool {
+    unsafe extern "C" fn rx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: kernel::ffi::c_uint) -> bool {
         // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx(data, dev) } {
+        match unsafe { Self::ctx_q(data, dev, queue) } {
             Some((t, d)) => t.rx_event(&d),
             None => false,
         }
@@ -503,7 +693,7 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
         // SAFETY: the device was allocated in `new` and is torn down once, here.
         unsafe {
             ffi::nbrs_vif_unregister(self.dev.raw().cast());
-            ffi::nbrs_vif_unbind_irqs(self.dev.raw().cast());
+            ffi::nbrs_vif_unbind_all_irqs(self.dev.raw().cast());
             ffi::nbrs_vif_free(self.dev.raw().cast());
         }
     }

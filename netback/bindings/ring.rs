@@ -96,9 +96,9 @@ impl Drop for MappedRing {
 
 use crate::netif::ring::SharedRing;
 use crate::netif::wire::{
-    RxRequest, RxResponse, TxRequest, TxResponse, RX_RING_ENTRY_SIZE, SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET,
-    SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET, SRING_RSP_PROD_OFFSET, TX_RING_ENTRY_SIZE, XEN_NETIF_RX_RING_SIZE,
-    XEN_NETIF_TX_RING_SIZE,
+    CtrlRequest, CtrlResponse, RxRequest, RxResponse, TxRequest, TxResponse, CTRL_RING_ENTRY_SIZE, RX_RING_ENTRY_SIZE,
+    SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET, SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET, SRING_RSP_PROD_OFFSET,
+    TX_RING_ENTRY_SIZE, XEN_NETIF_CTRL_RING_SIZE, XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE,
 };
 
 impl MappedRing {
@@ -120,23 +120,89 @@ impl MappedRing {
     }
 }
 
-/// The guest TX ring (`xen_netif_tx_sring`) for the protocol core.
-pub(crate) struct TxSharedRing(pub(crate) MappedRing);
+/// The layout of one kind of shared ring: entry count, entry size and how
+/// an entry is read (request) and written (response). Each entry is copied
+/// with one volatile access of its whole size.
+pub(crate) trait RingLayout {
+    /// Request type.
+    type Request: Copy;
+    /// Response type.
+    type Response: Copy;
+    /// Entries (`XEN_NETIF_*_RING_SIZE`).
+    const SIZE: u32;
+    /// Bytes per entry (union of request and response).
+    const ENTRY_SIZE: u32;
+    /// Reads the request at byte `offset` of the page.
+    fn read_request(ring: &MappedRing, offset: usize) -> Self::Request;
+    /// Writes the response at byte `offset` of the page.
+    fn write_response(ring: &MappedRing, offset: usize, rsp: Self::Response);
+}
 
-impl SharedRing for TxSharedRing {
-    type Request = TxRequest;
-    type Response = TxResponse;
+/// A mapped shared ring of layout `L`, for the protocol core.
+pub(crate) struct SharedRingOf<L: RingLayout> {
+    page: MappedRing,
+    _layout: core::marker::PhantomData<L>,
+}
+
+impl<L: RingLayout> SharedRingOf<L> {
+    /// The ring on a mapped page.
+    pub(crate) fn new(page: MappedRing) -> Self {
+        Self { page, _layout: core::marker::PhantomData }
+    }
+}
+
+impl<L: RingLayout> SharedRing for SharedRingOf<L> {
+    type Request = L::Request;
+    type Response = L::Response;
 
     fn size(&self) -> u32 {
-        XEN_NETIF_TX_RING_SIZE
+        L::SIZE
     }
 
     fn req_prod_acquire(&self) -> u32 {
-        self.0.req_prod_acquire()
+        self.page.req_prod_acquire()
     }
 
-    fn copy_request(&self, slot: u32) -> TxRequest {
-        let b = self.0.read::<12>(MappedRing::entry_offset(TX_RING_ENTRY_SIZE, slot));
+    fn copy_request(&self, slot: u32) -> L::Request {
+        L::read_request(&self.page, MappedRing::entry_offset(L::ENTRY_SIZE, slot))
+    }
+
+    fn write_response(&mut self, slot: u32, rsp: L::Response) {
+        L::write_response(&self.page, MappedRing::entry_offset(L::ENTRY_SIZE, slot), rsp)
+    }
+
+    fn rsp_prod(&self) -> u32 {
+        self.page.read_u32(SRING_RSP_PROD_OFFSET)
+    }
+
+    fn publish_rsp_prod(&mut self, rsp_prod: u32) {
+        self.page.publish_rsp_prod(rsp_prod)
+    }
+
+    fn rsp_event(&self) -> u32 {
+        self.page.read_u32(SRING_RSP_EVENT_OFFSET)
+    }
+
+    fn set_req_event(&mut self, req_event: u32) {
+        self.page.write_u32(SRING_REQ_EVENT_OFFSET, req_event)
+    }
+
+    fn full_barrier(&self) {
+        super::virt_mb()
+    }
+}
+
+/// `xen_netif_tx_sring`.
+pub(crate) struct TxLayout;
+
+impl RingLayout for TxLayout {
+    type Request = TxRequest;
+    type Response = TxResponse;
+    const SIZE: u32 = XEN_NETIF_TX_RING_SIZE;
+    const ENTRY_SIZE: u32 = TX_RING_ENTRY_SIZE;
+
+    fn read_request(ring: &MappedRing, offset: usize) -> TxRequest {
+        let b = ring.read::<12>(offset);
         TxRequest {
             gref: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
             offset: u16::from_ne_bytes([b[4], b[5]]),
@@ -146,50 +212,24 @@ impl SharedRing for TxSharedRing {
         }
     }
 
-    fn write_response(&mut self, slot: u32, rsp: TxResponse) {
+    fn write_response(ring: &MappedRing, offset: usize, rsp: TxResponse) {
         let id = rsp.id.to_ne_bytes();
         let st = rsp.status.to_ne_bytes();
-        self.0.write::<4>(MappedRing::entry_offset(TX_RING_ENTRY_SIZE, slot), [id[0], id[1], st[0], st[1]]);
-    }
-
-    fn rsp_prod(&self) -> u32 {
-        self.0.read_u32(SRING_RSP_PROD_OFFSET)
-    }
-
-    fn publish_rsp_prod(&mut self, rsp_prod: u32) {
-        self.0.publish_rsp_prod(rsp_prod)
-    }
-
-    fn rsp_event(&self) -> u32 {
-        self.0.read_u32(SRING_RSP_EVENT_OFFSET)
-    }
-
-    fn set_req_event(&mut self, req_event: u32) {
-        self.0.write_u32(SRING_REQ_EVENT_OFFSET, req_event)
-    }
-
-    fn full_barrier(&self) {
-        super::virt_mb()
+        ring.write::<4>(offset, [id[0], id[1], st[0], st[1]]);
     }
 }
 
-/// The guest RX ring (`xen_netif_rx_sring`) for the protocol core.
-pub(crate) struct RxSharedRing(pub(crate) MappedRing);
+/// `xen_netif_rx_sring`.
+pub(crate) struct RxLayout;
 
-impl SharedRing for RxSharedRing {
+impl RingLayout for RxLayout {
     type Request = RxRequest;
     type Response = RxResponse;
+    const SIZE: u32 = XEN_NETIF_RX_RING_SIZE;
+    const ENTRY_SIZE: u32 = RX_RING_ENTRY_SIZE;
 
-    fn size(&self) -> u32 {
-        XEN_NETIF_RX_RING_SIZE
-    }
-
-    fn req_prod_acquire(&self) -> u32 {
-        self.0.req_prod_acquire()
-    }
-
-    fn copy_request(&self, slot: u32) -> RxRequest {
-        let b = self.0.read::<8>(MappedRing::entry_offset(RX_RING_ENTRY_SIZE, slot));
+    fn read_request(ring: &MappedRing, offset: usize) -> RxRequest {
+        let b = ring.read::<8>(offset);
         RxRequest {
             id: u16::from_ne_bytes([b[0], b[1]]),
             pad: u16::from_ne_bytes([b[2], b[3]]),
@@ -197,34 +237,49 @@ impl SharedRing for RxSharedRing {
         }
     }
 
-    fn write_response(&mut self, slot: u32, rsp: RxResponse) {
+    fn write_response(ring: &MappedRing, offset: usize, rsp: RxResponse) {
         let id = rsp.id.to_ne_bytes();
         let off = rsp.offset.to_ne_bytes();
         let fl = rsp.flags.to_ne_bytes();
         let st = rsp.status.to_ne_bytes();
-        self.0.write::<8>(
-            MappedRing::entry_offset(RX_RING_ENTRY_SIZE, slot),
-            [id[0], id[1], off[0], off[1], fl[0], fl[1], st[0], st[1]],
-        );
-    }
-
-    fn rsp_prod(&self) -> u32 {
-        self.0.read_u32(SRING_RSP_PROD_OFFSET)
-    }
-
-    fn publish_rsp_prod(&mut self, rsp_prod: u32) {
-        self.0.publish_rsp_prod(rsp_prod)
-    }
-
-    fn rsp_event(&self) -> u32 {
-        self.0.read_u32(SRING_RSP_EVENT_OFFSET)
-    }
-
-    fn set_req_event(&mut self, req_event: u32) {
-        self.0.write_u32(SRING_REQ_EVENT_OFFSET, req_event)
-    }
-
-    fn full_barrier(&self) {
-        super::virt_mb()
+        ring.write::<8>(offset, [id[0], id[1], off[0], off[1], fl[0], fl[1], st[0], st[1]]);
     }
 }
+
+/// `xen_netif_ctrl_sring`.
+pub(crate) struct CtrlLayout;
+
+impl RingLayout for CtrlLayout {
+    type Request = CtrlRequest;
+    type Response = CtrlResponse;
+    const SIZE: u32 = XEN_NETIF_CTRL_RING_SIZE;
+    const ENTRY_SIZE: u32 = CTRL_RING_ENTRY_SIZE;
+
+    fn read_request(ring: &MappedRing, offset: usize) -> CtrlRequest {
+        let b = ring.read::<16>(offset);
+        CtrlRequest {
+            id: u16::from_ne_bytes([b[0], b[1]]),
+            kind: u16::from_ne_bytes([b[2], b[3]]),
+            data: [
+                u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+                u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
+                u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
+            ],
+        }
+    }
+
+    fn write_response(ring: &MappedRing, offset: usize, rsp: CtrlResponse) {
+        let id = rsp.id.to_ne_bytes();
+        let k = rsp.kind.to_ne_bytes();
+        let st = rsp.status.to_ne_bytes();
+        let d = rsp.data.to_ne_bytes();
+        ring.write::<12>(offset, [id[0], id[1], k[0], k[1], st[0], st[1], st[2], st[3], d[0], d[1], d[2], d[3]]);
+    }
+}
+
+/// The guest TX ring for the protocol core.
+pub(crate) type TxSharedRing = SharedRingOf<TxLayout>;
+/// The guest RX ring for the protocol core.
+pub(crate) type RxSharedRing = SharedRingOf<RxLayout>;
+/// The control ring for the protocol core.
+pub(crate) type CtrlSharedRing = SharedRingOf<CtrlLayout>;

@@ -31,6 +31,20 @@ pub(crate) struct SkbInfo {
     pub(crate) csum_blank: bool,
     /// The checksum is known good (or will be filled in).
     pub(crate) data_validated: bool,
+    /// A hash set in software (`skb->sw_hash`): (value, IPv4, covers L4).
+    /// `None` for non-IP packets.
+    pub(crate) sw_hash: Option<SwHash>,
+}
+
+/// A software-set packet hash.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SwHash {
+    /// `skb_get_hash_raw()`.
+    pub(crate) value: u32,
+    /// `skb->protocol` is IPv4 (else IPv6).
+    pub(crate) ipv4: bool,
+    /// `skb->l4_hash`.
+    pub(crate) l4: bool,
 }
 
 /// An owned socket buffer; freed (counted as dropped) on drop.
@@ -72,6 +86,13 @@ impl SkBuff {
         unsafe { ffi::nbrs_skb_len(self.as_raw().cast()) }
     }
 
+    /// The destination Ethernet address (xmit path), if the header is there.
+    pub(crate) fn dest_mac(&self) -> Option<[u8; 6]> {
+        let mut addr = [0u8; 6];
+        // SAFETY: valid skb; `addr` has room for ETH_ALEN bytes.
+        unsafe { ffi::nbrs_skb_dest_mac(self.as_raw().cast(), addr.as_mut_ptr()) }.then_some(addr)
+    }
+
     /// The memory holding byte `pos`: its frame and the number of bytes
     /// from there to the end of that Xen page (or of the data). `None` past
     /// the end.
@@ -108,7 +129,50 @@ impl SkBuff {
             gso_size: raw.gso_size,
             csum_blank: raw.csum_partial != 0,
             data_validated: raw.data_validated != 0,
+            sw_hash: (raw.sw_hash != 0 && (raw.hash_ipv4 != 0 || raw.hash_ipv6 != 0)).then_some(SwHash {
+                value: raw.hash,
+                ipv4: raw.hash_ipv4 != 0,
+                l4: raw.l4_hash != 0,
+            }),
         })
+    }
+
+    /// The addresses and TCP ports Toeplitz hashing covers (flow
+    /// dissection); `None` for packets that are not IPv4/IPv6 or do not
+    /// dissect.
+    pub(crate) fn flow(&self) -> Option<crate::netif::toeplitz::Flow> {
+        use crate::netif::toeplitz::Flow;
+        // SAFETY: all-zero is valid for this plain C struct.
+        let mut raw: ffi::nbrs_flow = unsafe { core::mem::zeroed() };
+        // SAFETY: valid skb (the stack's, borrowed for the call); valid out pointer.
+        if unsafe { ffi::nbrs_skb_flow(self.as_raw().cast(), &mut raw) } != 0 {
+            return None;
+        }
+        let ports = (raw.has_ports != 0).then_some((raw.sport, raw.dport));
+        if raw.ipv4 != 0 {
+            let [a, b, c, d, ..] = raw.src;
+            let [e, f, g, h, ..] = raw.dst;
+            Some(Flow::V4 { src: [a, b, c, d], dst: [e, f, g, h], ports })
+        } else {
+            Some(Flow::V6 { src: raw.src, dst: raw.dst, ports })
+        }
+    }
+
+    /// Sets a software hash (`__skb_set_sw_hash`), or clears the hash.
+    pub(crate) fn set_sw_hash(&mut self, hash: Option<(u32, bool)>) {
+        // SAFETY: valid skb, not yet queued anywhere (ndo_select_queue).
+        unsafe {
+            match hash {
+                Some((h, l4)) => ffi::nbrs_skb_set_sw_hash(self.as_raw().cast(), h, l4),
+                None => ffi::nbrs_skb_clear_hash(self.as_raw().cast()),
+            }
+        }
+    }
+
+    /// `skb_get_hash_raw()`.
+    pub(crate) fn hash_raw(&self) -> u32 {
+        // SAFETY: valid skb.
+        unsafe { ffi::nbrs_skb_hash_raw(self.as_raw().cast()) }
     }
 
     /// Records the jiffy by which the packet must have left the RX queue.

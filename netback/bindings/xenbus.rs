@@ -312,19 +312,28 @@ unsafe impl<T: WatchHandler> Send for Watch<T> {}
 unsafe impl<T: WatchHandler> Sync for Watch<T> {}
 
 impl<T: WatchHandler> Watch<T> {
-    /// Registers the watch; xenstore fires it once right away.
+    /// Registers a watch on `<nodename>/<node>`; xenstore fires it once
+    /// right away.
     pub(crate) fn register(dev: &XenbusDevice, node: &CStr, ctx: Arc<T>) -> Result<Self> {
         // SAFETY: `ctx` is kept alive in the returned Watch until after the
         // watch is unregistered, so the callback's pointer stays valid.
         let p = unsafe {
             ffi::nbrs_watch_register(dev.as_raw(), node.as_char_ptr(), Some(Self::fired), Arc::as_ptr(&ctx) as *mut c_void)
         };
-        let e = p as isize;
-        if (-4095..0).contains(&e) {
-            return Err(Error::from_errno(e as i32));
-        }
-        let ptr = NonNull::new(p).ok_or(ENOMEM)?;
-        Ok(Self { ptr, _ctx: ctx })
+        Self::from_registered(p, ctx)
+    }
+
+    /// Registers a watch on `<frontend dir>/<node>`; fires once right away.
+    pub(crate) fn register_frontend(dev: &XenbusDevice, node: &CStr, ctx: Arc<T>) -> Result<Self> {
+        // SAFETY: as in `register`.
+        let p = unsafe {
+            ffi::nbrs_watch_register_frontend(dev.as_raw(), node.as_char_ptr(), Some(Self::fired), Arc::as_ptr(&ctx) as *mut c_void)
+        };
+        Self::from_registered(p, ctx)
+    }
+
+    fn from_registered(p: *mut ffi::nbrs_watch, ctx: Arc<T>) -> Result<Self> {
+        Ok(Self { ptr: super::from_err_ptr(p)?, _ctx: ctx })
     }
 
     /// # Safety

@@ -12,7 +12,7 @@
 //! [`wire`] (layouts and constants), [`ring`] (shared ring model), [`tx`]
 //! (guest TX assembly and validation), [`rx`] (guest RX accounting and
 //! responses), [`ctrl`] (control ring and hash state), [`toeplitz`],
-//! [`rate`] (credit scheduler), [`negotiate`] (xenstore feature negotiation),
+//! [`rate`] (credit scheduler), [`mcast`] (multicast filter list), [`negotiate`] (xenstore feature negotiation),
 //! [`xenbus_state`] (xenbus state machine) and [`pool`] (grant-pool
 //! bookkeeping).
 //!
@@ -126,6 +126,7 @@
 pub mod ctrl;
 pub mod negotiate;
 pub mod pool;
+pub mod mcast;
 pub mod rate;
 pub mod ring;
 pub mod rx;

@@ -36,6 +36,56 @@ impl Rate {
     pub fn window_ns(&self) -> u64 {
         self.usec.saturating_mul(1000)
     }
+
+    /// Whether this is [`Rate::UNLIMITED`] (validated limits have a window).
+    pub const fn is_unlimited(&self) -> bool {
+        self.usec == 0
+    }
+
+    /// The window in ticks of a `hz` clock, rounded up and at least one tick
+    /// for a limit (a zero window would replenish on every check); 0 when
+    /// unlimited. Same as [`Rate::window_ticks_c`] for whole milliseconds.
+    pub fn window_ticks(&self, hz: u64) -> u64 {
+        if self.is_unlimited() {
+            return 0;
+        }
+        self.usec.saturating_mul(hz).div_ceil(1_000_000).max(1)
+    }
+
+    /// The rate as one `u64` (`bytes << 32 | usec`; 0 is unlimited), so the
+    /// shell can publish it with a single atomic store. `None` when a field
+    /// does not fit in 32 bits ([`rate_limit_from_key`] refuses those).
+    pub fn to_bits(&self) -> Option<u64> {
+        if self.is_unlimited() {
+            return Some(0);
+        }
+        let bytes = u32::try_from(self.bytes).ok()?;
+        let usec = u32::try_from(self.usec).ok()?;
+        Some(u64::from(bytes) << 32 | u64::from(usec))
+    }
+
+    /// The inverse of [`Rate::to_bits`].
+    pub fn from_bits(bits: u64) -> Rate {
+        let usec = bits & u64::from(u32::MAX);
+        if usec == 0 {
+            return Rate::UNLIMITED;
+        }
+        Rate { bytes: bits >> 32, usec }
+    }
+
+    /// The limit in bits per second (saturating; `u64::MAX` when unlimited),
+    /// for logs and documentation.
+    pub fn bits_per_sec(&self) -> u64 {
+        if self.is_unlimited() {
+            return u64::MAX;
+        }
+        // No 128-bit division: the kernel has no __udivti3. Exact for every
+        // rate `rate_limit_from_key` accepts (bytes < 2^32).
+        match self.bytes.checked_mul(8_000_000) {
+            Some(bits) => bits / self.usec,
+            None => u64::MAX,
+        }
+    }
 }
 
 /// Why a `rate` value was rejected (the C driver then runs unlimited).
@@ -51,6 +101,12 @@ pub enum RateParseError {
     TrailingGarbage,
     /// A number does not fit in 64 bits.
     Overflow,
+    /// `0,usec`: no credit ever, the guest could never send (the C driver
+    /// accepts it and stalls the VIF).
+    ZeroBytes,
+    /// `bytes,0`: no window (the C driver accepts it and then replenishes
+    /// a few bytes per check, a near stall).
+    ZeroWindow,
 }
 
 impl RateParseError {
@@ -62,6 +118,8 @@ impl RateParseError {
             RateParseError::MissingUsec => "rate: expected microseconds after ','",
             RateParseError::TrailingGarbage => "rate: unexpected characters after the microseconds",
             RateParseError::Overflow => "rate: number too large",
+            RateParseError::ZeroBytes => "rate: the byte count must be at least 1",
+            RateParseError::ZeroWindow => "rate: the window must be at least 1 microsecond",
         }
     }
 }
@@ -95,6 +153,28 @@ pub fn parse_rate(value: &[u8]) -> Result<Rate, RateParseError> {
         return Err(RateParseError::TrailingGarbage);
     }
     Ok(Rate { bytes, usec })
+}
+
+/// The limit a `rate` key sets, as this driver applies it: absent means
+/// unlimited; a value must parse ([`parse_rate`]) and have a non-zero byte
+/// count and window, each below 2^32 (4 GB per window, windows up to 71
+/// minutes). On `Err` the caller keeps the limit in effect and logs
+/// the reason (xen-netback instead falls back to unlimited).
+pub fn rate_limit_from_key(value: Option<&[u8]>) -> Result<Rate, RateParseError> {
+    let Some(value) = value else {
+        return Ok(Rate::UNLIMITED);
+    };
+    let rate = parse_rate(value)?;
+    if rate.bytes == 0 {
+        return Err(RateParseError::ZeroBytes);
+    }
+    if rate.usec == 0 {
+        return Err(RateParseError::ZeroWindow);
+    }
+    if rate.to_bits().is_none() {
+        return Err(RateParseError::Overflow);
+    }
+    Ok(rate)
 }
 
 const fn time_after_eq(a: u64, b: u64) -> bool {
@@ -138,6 +218,32 @@ impl CreditLimiter {
         self.credit_bytes = rate.bytes;
         self.window = window;
         self.remaining = rate.bytes;
+    }
+
+    /// A live `rate` change (`xen_net_rate_changed`): new credit and
+    /// window; a pending credit timer fires now (so a queue waiting under
+    /// the old limit resumes at once), otherwise the remaining credit is
+    /// capped at the new credit. Unlike C, the new window starts at `now`
+    /// (C keeps the old window's start, which can lie up to one old window
+    /// in the future and stall the queue that long). Returns whether the
+    /// timer was pending.
+    pub fn change_rate(&mut self, rate: Rate, window: u64, now: u64) -> bool {
+        self.credit_bytes = rate.bytes;
+        self.window = window;
+        self.window_start = now;
+        if self.timer.is_some() {
+            self.timer_fired();
+            return true;
+        }
+        self.remaining = self.remaining.min(self.credit_bytes);
+        false
+    }
+
+    /// Whether a pending credit timer is due at `now` (the shell's kernel
+    /// timer only reschedules the poll, which then calls
+    /// [`CreditLimiter::timer_fired`]).
+    pub fn timer_due(&self, now: u64) -> bool {
+        self.timer.is_some_and(|at| time_after_eq(now, at))
     }
 
     /// Credit left in this window.
@@ -236,6 +342,69 @@ mod tests {
         assert_eq!(parse_rate(b"5,"), Err(RateParseError::MissingUsec));
         assert_eq!(parse_rate(b"5,6 "), Err(RateParseError::TrailingGarbage));
         assert_eq!(parse_rate(b"99999999999999999999,1"), Err(RateParseError::Overflow));
+    }
+
+    #[test]
+    fn key_values() {
+        assert_eq!(rate_limit_from_key(None), Ok(Rate::UNLIMITED));
+        assert!(Rate::UNLIMITED.is_unlimited());
+        assert_eq!(rate_limit_from_key(Some(b"2500000,50000")), Ok(Rate { bytes: 2_500_000, usec: 50_000 }));
+        assert_eq!(rate_limit_from_key(Some(b"abc")), Err(RateParseError::MissingBytes));
+        assert_eq!(rate_limit_from_key(Some(b"1,0")), Err(RateParseError::ZeroWindow));
+        assert_eq!(rate_limit_from_key(Some(b"0,50000")), Err(RateParseError::ZeroBytes));
+        assert_eq!(rate_limit_from_key(Some(b"")), Err(RateParseError::MissingBytes));
+        assert_eq!(rate_limit_from_key(Some(b"4294967296,1")), Err(RateParseError::Overflow));
+        assert_eq!(rate_limit_from_key(Some(b"1,4294967296")), Err(RateParseError::Overflow));
+        for r in [Rate::UNLIMITED, Rate { bytes: 1, usec: 1 }, Rate { bytes: 4_294_967_295, usec: 4_294_967_295 }] {
+            assert_eq!(r.to_bits().map(Rate::from_bits), Some(r));
+        }
+        assert_ne!(Rate { bytes: 1, usec: 1 }.to_bits(), Some(0));
+        assert_eq!(Rate { bytes: 312_500, usec: 50_000 }.bits_per_sec(), 50_000_000);
+        assert_eq!(Rate::UNLIMITED.bits_per_sec(), u64::MAX);
+        assert_eq!(Rate { bytes: u64::MAX, usec: 1 }.bits_per_sec(), u64::MAX);
+    }
+
+    #[test]
+    fn window_ticks_round_up() {
+        assert_eq!(Rate { bytes: 1, usec: 50_000 }.window_ticks(250), 13);
+        assert_eq!(Rate { bytes: 1, usec: 50_000 }.window_ticks(1000), 50);
+        assert_eq!(Rate { bytes: 1, usec: 1 }.window_ticks(250), 1, "never a zero window");
+        assert_eq!(Rate::UNLIMITED.window_ticks(250), 0);
+        for usec in [1000u64, 4000, 50_000, 1_000_000] {
+            let r = Rate { bytes: 1, usec };
+            assert_eq!(r.window_ticks(250), r.window_ticks_c(250), "{usec}");
+        }
+    }
+
+    #[test]
+    fn change_rate_live() {
+        // Waiting under a slow limit: the change fires the timer at once.
+        let mut l = CreditLimiter::new(Rate { bytes: 1000, usec: 0 }, 100, 0);
+        assert!(l.admit(1000, 0));
+        assert!(!l.admit(1500, 1));
+        assert!(l.timer().is_some());
+        assert!(!l.timer_due(50));
+        assert!(l.timer_due(100));
+        assert!(l.change_rate(Rate::UNLIMITED, 0, 2));
+        assert_eq!(l.timer(), None);
+        assert!(l.admit(1500, 2), "unlimited after the change");
+        for t in 3..1000 {
+            assert!(l.admit(65_535, t));
+        }
+        // Unlimited -> limited: the remaining credit is capped at once.
+        assert!(!l.change_rate(Rate { bytes: 10_000, usec: 0 }, 100, 1000));
+        assert_eq!(l.remaining(), 10_000);
+        // From then on about 10 kB per 100 ticks (plus the capped start).
+        let mut sent = 0u64;
+        for t in 1000..2000u64 {
+            if l.timer_due(t) {
+                l.timer_fired();
+            }
+            while l.admit(1000, t) {
+                sent += 1000;
+            }
+        }
+        assert!((100_000..=110_000).contains(&sent), "sent {sent}");
     }
 
     #[test]

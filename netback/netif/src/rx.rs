@@ -361,6 +361,24 @@ impl RxTimeouts {
     }
 }
 
+/// Largest per-VIF drain or stall timeout an administrator may set (one
+/// hour); xen-netback's module parameters have no bound, but a larger value
+/// only hides a dead guest.
+pub const RX_TIMEOUT_MS_MAX: u32 = 3_600_000;
+
+/// Parses a per-VIF timeout written through sysfs: decimal milliseconds in
+/// `1..=RX_TIMEOUT_MS_MAX`, optionally followed by one newline (what `echo`
+/// writes). `None` for anything else (0 would drop every queued packet at
+/// once or flap the carrier).
+pub fn parse_timeout_ms(value: &[u8]) -> Option<u32> {
+    let value = value.strip_suffix(b"\n").unwrap_or(value);
+    if value.is_empty() || value.len() > 7 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let ms = value.iter().fold(0u32, |v, &b| v * 10 + u32::from(b - b'0'));
+    (1..=RX_TIMEOUT_MS_MAX).contains(&ms).then_some(ms)
+}
+
 /// Whether a packet with expiry `expires` must be dropped at `now`
 /// (`xenvif_rx_queue_drop_expired`).
 pub const fn rx_packet_expired(now: u64, expires: u64) -> bool {
@@ -470,6 +488,21 @@ impl RxBacklog {
     pub fn dequeue(&mut self, len: u32) -> bool {
         self.bytes = self.bytes.saturating_sub(len);
         self.bytes < RX_QUEUE_MAX_BYTES
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_from_sysfs() {
+        assert_eq!(parse_timeout_ms(b"10000\n"), Some(10_000));
+        assert_eq!(parse_timeout_ms(b"1"), Some(1));
+        assert_eq!(parse_timeout_ms(b"3600000"), Some(RX_TIMEOUT_MS_MAX));
+        for bad in [&b"0"[..], b"3600001", b"", b"\n", b"-5", b"abc", b"10 ", b"1\n\n", b"99999999999", b"+5", b" 5"] {
+            assert_eq!(parse_timeout_ms(bad), None, "{bad:?}");
+        }
     }
 }
 

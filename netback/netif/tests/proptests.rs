@@ -10,8 +10,9 @@ use std::collections::HashMap;
 
 use netif::ctrl::{CtrlState, GrantSource, XEN_NETBK_MAX_HASH_MAPPING_SIZE};
 use netif::negotiate::{negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
+use netif::mcast::{McastFilter, XEN_NETBK_MCAST_MAX};
 use netif::pool::{PoolError, SlotHandle, SlotPool};
-use netif::rate::{parse_rate, CreditLimiter, Rate};
+use netif::rate::{parse_rate, rate_limit_from_key, CreditLimiter, Rate};
 use netif::ring::{BackRing, MemRing};
 use netif::rx::*;
 use netif::tx::*;
@@ -445,6 +446,79 @@ proptest! {
         let burst = bytes.max(131_072);
         let bound = bytes + burst * (elapsed / window + 2);
         prop_assert!(sent <= bound, "sent {} bound {}", sent, bound);
+    }
+
+    /// After a live change, a queue with constant demand sends at the new
+    /// limit: within one burst plus one window's credit over any horizon,
+    /// and an unlimited change never refuses again.
+    #[test]
+    fn rate_change_tracks_new_limit(old in 1u64..1_000_000, old_window in 1u64..100,
+                                    new in 1_500u64..1_000_000, window in 1u64..100,
+                                    warmup in 0u64..500, windows in 5u64..50, unlimited in any::<bool>()) {
+        let mut l = CreditLimiter::new(Rate { bytes: old, usec: 0 }, old_window, 0);
+        let mut now = 0u64;
+        let run = |l: &mut CreditLimiter, now: &mut u64, ticks: u64| {
+            let mut sent = 0u64;
+            for _ in 0..ticks {
+                if l.timer_due(*now) { l.timer_fired(); }
+                while l.admit(1_500, *now) {
+                    sent += 1_500;
+                    if sent > (1 << 40) { return sent; }
+                }
+                *now += 1;
+            }
+            sent
+        };
+        run(&mut l, &mut now, warmup);
+        if unlimited {
+            l.change_rate(Rate::UNLIMITED, 0, now);
+            for _ in 0..1000 { prop_assert!(l.admit(65_535, now)); now += 1; }
+        } else {
+            l.change_rate(Rate { bytes: new, usec: 0 }, window, now);
+            let sent = run(&mut l, &mut now, windows * window);
+            let burst = new.max(131_072);
+            prop_assert!(sent <= burst + new * (windows + 1), "sent {} new {} windows {}", sent, new, windows);
+            prop_assert!(sent + 1_500 * windows >= new * windows.saturating_sub(1), "sent {} new {} windows {}", sent, new, windows);
+        }
+    }
+
+    /// The key accepts exactly the C syntax with a non-zero byte count and
+    /// window.
+    #[test]
+    fn rate_key_is_c_syntax_minus_zeroes(s in "[0-9]{0,8},[0-9]{0,8}|[0-9,a ]{0,12}") {
+        let c = parse_rate(s.as_bytes());
+        match rate_limit_from_key(Some(s.as_bytes())) {
+            Ok(r) => {
+                prop_assert_eq!(c, Ok(r));
+                prop_assert!(r.bytes > 0 && r.usec > 0);
+                prop_assert_eq!(r.to_bits().map(Rate::from_bits), Some(r));
+            }
+            Err(_) => prop_assert!(c.is_err() || c.is_ok_and(|r| r.bytes == 0 || r.usec == 0)),
+        }
+    }
+
+    /// The multicast list behaves like C's linked list (append; delete the
+    /// first match; refuse the 65th) and only filters listed-or-not group
+    /// addresses.
+    #[test]
+    fn mcast_matches_list_model(ops in prop::collection::vec((any::<bool>(), 0u8..80), 0..300),
+                                dst in any::<[u8; 6]>(), enabled in any::<bool>()) {
+        let mut f = McastFilter::new();
+        let mut model: Vec<[u8; 6]> = Vec::new();
+        for (add, k) in ops {
+            let addr = [1, 0, 0x5e, 0, 0, k];
+            let op = if add { McastOp::Add } else { McastOp::Del };
+            let r = f.apply(op, addr);
+            if add {
+                prop_assert_eq!(r.is_ok(), model.len() < XEN_NETBK_MCAST_MAX);
+                if r.is_ok() { model.push(addr); }
+            } else if let Some(i) = model.iter().position(|a| *a == addr) {
+                model.remove(i);
+            }
+            prop_assert_eq!(f.addrs(), &model[..]);
+        }
+        let group = dst[0] & 1 != 0 && dst != [0xff; 6];
+        prop_assert_eq!(f.delivers(enabled, &dst), !enabled || !group || model.contains(&dst));
     }
 
     #[test]

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `/sys/kernel/debug/xen-netback-rs/<vif>/io_ring_q<N>`: ring indices and
+//! queue state, like xen-netback's `xenvif_read_io_ring`. Reads take the
+//! queue locks briefly (TX with NAPI held off) and print "not connected"
+//! for a queue without rings. The directory, with one file per connected
+//! queue, exists while a frontend is connected (`knobs::VifControls`); it
+//! outlives neither the VIF nor a reader (see `bindings::debugfs`).
+
+use crate::bindings::debugfs::{DebugfsShow, SeqText};
+use crate::bindings::jiffies;
+use crate::interface::Vif;
+use crate::netif::ring::{BackRing, SharedRing};
+use crate::netif::rx::RX_QUEUE_MAX_BYTES;
+use crate::rate::RateText;
+use kernel::fmt::{self, Write};
+use kernel::prelude::*;
+
+/// One ring's indices, each read once; the numbers in parentheses are
+/// relative to the shared `rsp_prod`, as in xen-netback.
+fn write_ring<R: SharedRing>(out: &mut SeqText<'_>, name: &str, ring: &BackRing<R>) -> fmt::Result {
+    let shared = ring.ring();
+    let req_prod = shared.req_prod_acquire();
+    let rsp_prod = shared.rsp_prod();
+    let rsp_event = shared.rsp_event();
+    let (req_cons, pvt) = (ring.req_cons(), ring.rsp_prod_pvt());
+    let rel = |v: u32| v.wrapping_sub(rsp_prod) as i32;
+    writeln!(out, "{}: nr_ents {}", name, ring.size())?;
+    writeln!(out, "req prod {} ({}) cons {} ({})", req_prod, rel(req_prod), req_cons, rel(req_cons))?;
+    writeln!(out, "rsp prod {} (base) pvt {} ({}) event {} ({})", rsp_prod, pvt, rel(pvt), rsp_event, rel(rsp_event))
+}
+
+impl DebugfsShow for Vif {
+    fn show(&self, queue: u32, out: &mut SeqText<'_>) -> fmt::Result {
+        writeln!(out, "Queue {}", queue)?;
+        writeln!(
+            out,
+            "connected {} disabled {}",
+            u8::from(self.is_connected()),
+            u8::from(self.is_disabled())
+        )?;
+        self.inspect_tx(queue, |tx| match tx {
+            None => writeln!(out, "TX: not connected"),
+            Some(q) => {
+                write_ring(out, "TX", q.ring())?;
+                let c = q.credit.state();
+                out.write_fmt(fmt!(
+                    "Credit rate {} remaining {} waiting {} timer armed {} next window {} now {}\n",
+                    RateText(c.rate),
+                    c.remaining,
+                    u8::from(c.waiting),
+                    u8::from(c.timer_armed),
+                    c.next_window.unwrap_or(0),
+                    jiffies()
+                ))
+            }
+        })?;
+        self.inspect_rx(queue, |rx| match rx {
+            None => writeln!(out, "RX: not connected"),
+            Some(q) => {
+                write_ring(out, "RX", q.ring())?;
+                let t = q.timeouts();
+                writeln!(
+                    out,
+                    "RX stalled {} drain timeout {} jiffies stall timeout {} jiffies",
+                    u8::from(q.is_stalled()),
+                    t.drain,
+                    t.stall
+                )
+            }
+        })?;
+        writeln!(out, "Rx internal queue: bytes {} max {}", self.backlog_bytes(queue), RX_QUEUE_MAX_BYTES)?;
+        writeln!(
+            out,
+            "Multicast control {} addresses {}",
+            u8::from(self.knobs.mcast.is_enabled()),
+            self.knobs.mcast.len()
+        )
+    }
+}

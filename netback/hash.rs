@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The frontend's hash configuration (set over the control ring) as used on
+//! the data path: `ndo_select_queue` (xenvif_select_queue +
+//! xenvif_set_skb_hash) and the guest RX hash extras.
+//!
+//! The state itself and every decision (Toeplitz over the configured hash
+//! types, the mapping table with its XSA-270 bounds) are the protocol
+//! core's `netif::ctrl::CtrlState`; this file only owns it for the VIF and
+//! applies it to skbs.
+
+use crate::bindings::skb::SkBuff;
+use crate::bindings::BhDisabled;
+use crate::netif::ctrl::{CtrlState, HashAlgorithm};
+use crate::netif::toeplitz::HashCoverage;
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::prelude::*;
+use kernel::new_spinlock;
+use kernel::sync::SpinLock;
+
+/// The VIF's hash state.
+///
+/// Lock rule: `state` is taken in BH context by `select_queue`, so process
+/// context takes it only with bottom halves disabled ([`BhDisabled`]).
+#[pin_data]
+pub(crate) struct VifHash {
+    /// A hash algorithm is set: the fast-path test before taking the lock.
+    enabled: AtomicBool,
+    /// `None` while no control ring is connected.
+    #[pin]
+    state: SpinLock<Option<CtrlState>>,
+}
+
+impl VifHash {
+    /// No control ring, no hashing.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self { enabled: AtomicBool::new(false), state <- new_spinlock!(None) })
+    }
+
+    /// Whether a hash algorithm is set (hash extras go to the guest).
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// Starts from the initial state for a frontend with `num_queues`
+    /// queues (control ring connected).
+    pub(crate) fn connect(&self, num_queues: u32) {
+        let _bh = BhDisabled::new();
+        *self.state.lock() = Some(CtrlState::new(num_queues));
+        self.enabled.store(false, Ordering::Release);
+    }
+
+    /// Forgets the frontend's configuration (disconnect).
+    pub(crate) fn reset(&self) {
+        self.enabled.store(false, Ordering::Release);
+        let _bh = BhDisabled::new();
+        *self.state.lock() = None;
+    }
+
+    /// A copy of the current state (the control ring worker changes the
+    /// copy, then [`VifHash::commit`]s it).
+    pub(crate) fn snapshot(&self) -> Option<CtrlState> {
+        let _bh = BhDisabled::new();
+        self.state.lock().clone()
+    }
+
+    /// Makes `state` the one the data path uses.
+    pub(crate) fn commit(&self, state: CtrlState) {
+        let enabled = state.algorithm() != HashAlgorithm::None;
+        let _bh = BhDisabled::new();
+        let mut guard = self.state.lock();
+        // A disconnect in between dropped the state: keep it dropped.
+        if guard.is_some() {
+            *guard = Some(state);
+            self.enabled.store(enabled, Ordering::Release);
+        }
+    }
+
+    /// `xenvif_select_queue` with a hash algorithm set: hashes the packet
+    /// per the configured types (setting or clearing its software hash)
+    /// and maps it; `None` when no algorithm is set (the caller uses the
+    /// stack's pick). BH context.
+    pub(crate) fn select_queue(&self, skb: &mut SkBuff, num_queues: u32) -> Option<u16> {
+        if !self.enabled() {
+            return None;
+        }
+        let guard = self.state.lock();
+        let state = guard.as_ref().filter(|s| s.algorithm() != HashAlgorithm::None)?;
+        let hash = skb.flow().and_then(|f| state.hash_flow(&f));
+        skb.set_sw_hash(hash.map(|(h, cov)| (h, cov == HashCoverage::L4)));
+        let q = state.select_queue(skb.hash_raw());
+        // The mapping only names queues below the state's count, which is
+        // the connection's; guard against a mismatch all the same.
+        Some(if q < num_queues { q as u16 } else { 0 })
+    }
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Per-VIF state an administrator sets or reads (through xenstore, sysfs,
+//! debugfs): the rate limit, multicast control, per-VIF overrides of the RX timeouts, and why
+//! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
+//! interfaces that expose them ([`VifControls`]).
+
+use crate::bindings::debugfs::DebugfsDir;
+use crate::bindings::netdev::VifNetDevice;
+use crate::bindings::sysfs::SysfsGroup;
+use crate::bindings::BhDisabled;
+use crate::interface::Vif;
+use crate::multicast::McastControl;
+use crate::netif::rx::parse_timeout_ms;
+use crate::params;
+use crate::rate::VifRate;
+use crate::tx::FatalReason;
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::new_spinlock;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{Arc, SpinLock};
+
+/// A per-VIF RX timeout that overrides a module parameter.
+#[derive(Clone, Copy)]
+pub(crate) enum RxTimeout {
+    /// `rx_drain_timeout_msecs`.
+    Drain,
+    /// `rx_stall_timeout_msecs`.
+    Stall,
+}
+
+/// The per-VIF knobs.
+#[pin_data]
+pub(crate) struct VifKnobs {
+    /// The xenbus `handle` (the H of vifD.H).
+    pub(crate) handle: u32,
+    /// The guest TX rate limit (xenstore `rate`).
+    pub(crate) rate: Arc<VifRate>,
+    /// Multicast control (the frontend's filter list).
+    pub(crate) mcast: Arc<McastControl>,
+    /// Overrides in ms; 0: the module parameter.
+    rx_drain_timeout_ms: AtomicU32,
+    rx_stall_timeout_ms: AtomicU32,
+    /// The reason of the last fatal frontend error. Set from NAPI or the RX
+    /// worker, read from sysfs: always taken with bottom halves off.
+    #[pin]
+    fatal_reason: SpinLock<Option<FatalReason>>,
+}
+
+impl VifKnobs {
+    /// Knobs of VIF `handle`, with module-parameter timeouts.
+    pub(crate) fn new(handle: u32, rate: Arc<VifRate>, mcast: Arc<McastControl>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            handle,
+            rate,
+            mcast,
+            rx_drain_timeout_ms: AtomicU32::new(0),
+            rx_stall_timeout_ms: AtomicU32::new(0),
+            fatal_reason <- new_spinlock!(None),
+        })
+    }
+
+    fn timeout_cell(&self, which: RxTimeout) -> &AtomicU32 {
+        match which {
+            RxTimeout::Drain => &self.rx_drain_timeout_ms,
+            RxTimeout::Stall => &self.rx_stall_timeout_ms,
+        }
+    }
+
+    /// The timeout this VIF uses at its next connect: the override, else
+    /// the module parameter.
+    pub(crate) fn rx_timeout_ms(&self, which: RxTimeout) -> u32 {
+        match self.timeout_cell(which).load(Ordering::Relaxed) {
+            0 => match which {
+                RxTimeout::Drain => params::rx_drain_timeout_msecs(),
+                RxTimeout::Stall => params::rx_stall_timeout_msecs(),
+            },
+            ms => ms,
+        }
+    }
+
+    /// Sets an override from a sysfs write; EINVAL (and no change) unless
+    /// it is 1..=3600000 ms.
+    pub(crate) fn set_rx_timeout(&self, which: RxTimeout, value: &[u8]) -> Result {
+        let ms = parse_timeout_ms(value).ok_or(EINVAL)?;
+        self.timeout_cell(which).store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records why the VIF is being disabled (any context but hard IRQ).
+    pub(crate) fn record_fatal(&self, reason: FatalReason) {
+        let _bh = BhDisabled::new();
+        *self.fatal_reason.lock() = Some(reason);
+    }
+
+    /// Forgets the reason (a new frontend connection).
+    pub(crate) fn clear_fatal(&self) {
+        let _bh = BhDisabled::new();
+        *self.fatal_reason.lock() = None;
+    }
+
+    /// Why the VIF was disabled, if it was.
+    pub(crate) fn fatal_reason(&self) -> Option<FatalReason> {
+        let _bh = BhDisabled::new();
+        *self.fatal_reason.lock()
+    }
+}
+
+/// A VIF's administrator interfaces: the sysfs group (for the VIF's life:
+/// created once the net_device is registered, dropped before it is
+/// unregistered) and the debugfs directory (while a frontend is connected,
+/// one `io_ring_q<N>` file per connected queue, as xen-netback's
+/// `xenvif_debugfs_addif`/`delif`). Failing to create either only costs
+/// that interface.
+pub(crate) struct VifControls {
+    _sysfs: Option<SysfsGroup<Vif>>,
+    debugfs: Option<DebugfsDir<Vif>>,
+}
+
+impl VifControls {
+    /// `/sys/class/net/<vif>/netback/`.
+    pub(crate) fn create(vif: &VifNetDevice<Vif>) -> Self {
+        let name = vif.dev().name().to_str().unwrap_or("vif");
+        let sysfs = SysfsGroup::create(vif.dev(), crate::sysfs::GROUP, vif.data().clone())
+            .inspect_err(|e| pr_warn!("{}: no sysfs attributes (error {})\n", name, e.to_errno()))
+            .ok();
+        Self { _sysfs: sysfs, debugfs: None }
+    }
+
+    /// A frontend connected with `num_queues` queues:
+    /// `xen-netback-rs/<vif>/io_ring_q0` ... `io_ring_q<num_queues - 1>`.
+    pub(crate) fn connected(&mut self, vif: &VifNetDevice<Vif>, num_queues: u32) {
+        // Drops (removes) the directory of an earlier connection first: the
+        // new one has the same name.
+        self.debugfs = None;
+        let Ok(dir) = DebugfsDir::create(vif.dev().name(), vif.data().clone()) else {
+            return;
+        };
+        for q in 0..num_queues {
+            if let Ok(file) = CString::try_from_fmt(fmt!("io_ring_q{}", q)) {
+                dir.file(&file, q);
+            }
+        }
+        self.debugfs = Some(dir);
+    }
+
+    /// The frontend disconnected: the debugfs directory goes (waiting for
+    /// readers inside show).
+    pub(crate) fn disconnected(&mut self) {
+        self.debugfs = None;
+    }
+}

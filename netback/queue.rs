@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One queue of a VIF: a TX/RX ring pair of the frontend with its own
+//! locks, guest-RX backlog accounting and counters (xen-netback's
+//! `xenvif_queue`). The kernel objects of the queue (NAPI, event channel
+//! IRQs, the skb backlog and its worker) live in the C private area and are
+//! reached through the queue's [`NetDev`] view.
+
+use crate::bindings::netdev::{NetDev, QueueStats};
+use crate::interface::VifStats;
+use crate::netif::rx::RX_QUEUE_MAX_BYTES;
+use crate::rx::RxQueue;
+use crate::tx::TxQueue;
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{Mutex, SpinLock};
+use kernel::{new_mutex, new_spinlock};
+
+/// Driver state of one queue.
+#[pin_data]
+pub(crate) struct Queue {
+    /// Guest TX ring; used by this queue's NAPI poll.
+    #[pin]
+    pub(crate) tx: SpinLock<Option<TxQueue>>,
+    /// Guest RX ring; used by this queue's RX worker.
+    #[pin]
+    pub(crate) rx: Mutex<Option<RxQueue>>,
+    /// Bytes queued for the guest on this queue (xen-netback's
+    /// rx_queue_len); `ndo_start_xmit` stops the queue at
+    /// `RX_QUEUE_MAX_BYTES`, so each queue holds at most that much.
+    rx_queued_bytes: AtomicU32,
+    /// This queue's counters (cumulative over reconnections).
+    pub(crate) stats: VifStats,
+}
+
+impl Queue {
+    /// An idle queue.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            tx <- new_spinlock!(None),
+            rx <- new_mutex!(None),
+            rx_queued_bytes: AtomicU32::new(0),
+            stats: VifStats::default(),
+        })
+    }
+
+    /// Bytes queued for the guest.
+    pub(crate) fn backlog_bytes(&self) -> u32 {
+        self.rx_queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether the guest-RX backlog is full (the caller stops the queue).
+    pub(crate) fn backlog_full(&self) -> bool {
+        self.rx_queued_bytes.load(Ordering::Acquire) >= RX_QUEUE_MAX_BYTES
+    }
+
+    /// Accounts `bytes` newly queued for the guest.
+    pub(crate) fn backlog_add(&self, bytes: u32) {
+        self.rx_queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Forgets the backlog (purged).
+    pub(crate) fn backlog_reset(&self) {
+        self.rx_queued_bytes.store(0, Ordering::Release);
+    }
+
+    /// Accounts `bytes` that left the backlog and wakes the stopped netdev
+    /// queue once there is room again.
+    pub(crate) fn backlog_sub(&self, dev: &NetDev, bytes: u32, connected: bool) {
+        let mut cur = self.rx_queued_bytes.load(Ordering::Acquire);
+        loop {
+            let new = cur.saturating_sub(bytes);
+            match self.rx_queued_bytes.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    cur = new;
+                    break;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+        if cur < RX_QUEUE_MAX_BYTES && connected && dev.queue_stopped() {
+            dev.wake_queue();
+        }
+    }
+
+    /// The counters `ethtool -S` shows for this queue.
+    pub(crate) fn snapshot(&self) -> QueueStats {
+        let s = &self.stats;
+        QueueStats {
+            rx_packets: s.rx_packets.get(),
+            rx_bytes: s.rx_bytes.get(),
+            rx_copy_ops: s.rx_copy_ops.get(),
+            rx_copy_batches: s.rx_copy_batches.get(),
+            tx_packets: s.tx_packets.get(),
+            tx_bytes: s.tx_bytes.get(),
+            tx_dropped: s.tx_dropped.get(),
+            tx_backlog_bytes: u64::from(self.backlog_bytes()),
+            tx_copy_ops: s.tx_copy_ops.get(),
+            tx_copy_batches: s.tx_copy_batches.get(),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Guest TX rate limiting from the xenstore `rate` key ("bytes,usec" in the
+//! backend directory, as xen-netback's `xen_net_read_rate`).
+//!
+//! * [`VifRate`] (per VIF) holds the limit in effect as one atomic word, so
+//!   the xenwatch thread (writer) and NAPI (reader, softirq) never share a
+//!   lock. The key is read at connect and on every change of its watch.
+//!   Absent = unlimited; a value the core refuses (`rate_limit_from_key`) is
+//!   logged and the limit in effect stays (xen-netback instead drops to
+//!   unlimited on a bad value).
+//! * [`TxCredit`] (per TX queue) runs the core's `CreditLimiter` in NAPI
+//!   context: each poll first picks up a changed limit and an expired
+//!   window, then gates every packet; when the credit runs out the poll
+//!   stops consuming requests and arms a kernel timer at the next window,
+//!   whose only job is to reschedule NAPI (xen-netback's
+//!   `tx_credit_exceeded` / `xenvif_tx_credit_callback`). While waiting the
+//!   TX event's EOI stays pending, so the guest's kicks do not spin NAPI.
+
+use crate::bindings::netdev::NetDev;
+use crate::bindings::timer::{DevTimer, DevTimerHandler};
+use crate::bindings::xenbus::XenbusDevice;
+use crate::bindings::{jiffies, msecs_to_jiffies};
+use crate::netif::rate::{rate_limit_from_key, CreditGate, CreditLimiter, Rate};
+use kernel::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The rate limit in effect for one VIF.
+pub(crate) struct VifRate {
+    /// `Rate::to_bits` of the limit (0: unlimited).
+    bits: AtomicU64,
+}
+
+impl VifRate {
+    /// Unlimited until the `rate` key says otherwise.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(Self { bits: AtomicU64::new(0) }, GFP_KERNEL)?)
+    }
+
+    /// The limit in effect.
+    pub(crate) fn get(&self) -> Rate {
+        Rate::from_bits(self.bits())
+    }
+
+    fn bits(&self) -> u64 {
+        self.bits.load(Ordering::Acquire)
+    }
+
+    /// Reads the backend's `rate` key and applies it (connect and the
+    /// watch; xenwatch thread). Logs changes and refused values.
+    pub(crate) fn update_from_xenstore(&self, xdev: &XenbusDevice, vif: &str) {
+        let mut buf = [0u8; 64];
+        let value = match xdev.read_own_str(c"rate", &mut buf) {
+            Ok(n) => Some(buf.get(..n).unwrap_or(&[])),
+            Err(e) if e == ENOENT => None,
+            Err(e) if e == E2BIG => {
+                pr_warn!(
+                    "{}: refusing xenstore rate: longer than {} bytes; the rate limit stays {}\n",
+                    vif,
+                    buf.len() - 1,
+                    RateText(self.get())
+                );
+                return;
+            }
+            Err(e) => {
+                pr_warn!(
+                    "{}: cannot read xenstore rate (error {}); the rate limit stays {}\n",
+                    vif,
+                    e.to_errno(),
+                    RateText(self.get())
+                );
+                return;
+            }
+        };
+        match rate_limit_from_key(value) {
+            Ok(rate) => {
+                // Validated rates always pack.
+                let bits = rate.to_bits().unwrap_or(0);
+                if self.bits.swap(bits, Ordering::AcqRel) != bits {
+                    pr_info!("{}: guest TX rate limit now {}\n", vif, RateLog(rate));
+                }
+            }
+            Err(e) => pr_warn!(
+                "{}: refusing xenstore rate \"{}\": {}; the rate limit stays {}\n",
+                vif,
+                Printable(value.unwrap_or(&[])),
+                e.description(),
+                RateText(self.get())
+            ),
+        }
+    }
+}
+
+/// A rate as the `rate` key and sysfs spell it: "bytes,usec" or "unlimited".
+pub(crate) struct RateText(pub(crate) Rate);
+
+impl fmt::Display for RateText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_unlimited() {
+            f.write_str("unlimited")
+        } else {
+            f.write_fmt(fmt!("{},{}", self.0.bytes, self.0.usec))
+        }
+    }
+}
+
+/// A rate for logs: the key's spelling plus the bit rate.
+struct RateLog(Rate);
+
+impl fmt::Display for RateLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_unlimited() {
+            return f.write_str("unlimited");
+        }
+        let kbit = self.0.bits_per_sec() / 1000;
+        f.write_fmt(fmt!("{},{} ({} bytes per {} us = {}.{:03} Mbit/s)", self.0.bytes, self.0.usec, self.0.bytes, self.0.usec, kbit / 1000, kbit % 1000))
+    }
+}
+
+/// Bytes of a xenstore value with anything unprintable shown as '?'.
+struct Printable<'a>(&'a [u8]);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for &b in self.0 {
+            let c = if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '?' };
+            f.write_fmt(fmt!("{}", c))?;
+        }
+        Ok(())
+    }
+}
+
+/// The credit timer's expiry: reschedule the queue's NAPI poll, which adds
+/// the credit itself.
+struct CreditWake;
+
+impl DevTimerHandler for CreditWake {
+    fn timer_fired(&self, dev: &NetDev) {
+        dev.napi_schedule();
+    }
+}
+
+/// The credit scheduler of one guest TX queue (NAPI context only).
+pub(crate) struct TxCredit {
+    limiter: CreditLimiter,
+    /// `Rate::to_bits` of the limit `limiter` runs with.
+    applied: u64,
+    rate: Arc<VifRate>,
+    timer: DevTimer<CreditWake>,
+    /// The last poll stopped for credit; the timer reschedules it.
+    waiting: bool,
+    hz: u64,
+}
+
+impl TxCredit {
+    /// A scheduler following `rate`, starting with a full window.
+    pub(crate) fn new(dev: &NetDev, rate: Arc<VifRate>) -> Result<Self> {
+        let hz = msecs_to_jiffies(1000);
+        let applied = rate.bits();
+        let r = Rate::from_bits(applied);
+        Ok(Self {
+            limiter: CreditLimiter::new(r, r.window_ticks(hz), jiffies()),
+            applied,
+            rate,
+            timer: DevTimer::new(dev, Arc::new(CreditWake, GFP_KERNEL)?)?,
+            waiting: false,
+            hz,
+        })
+    }
+
+    /// Start of a poll at `now`: apply a changed limit, add the credit of a
+    /// window whose timer is due.
+    pub(crate) fn refresh(&mut self, now: u64) {
+        let bits = self.rate.bits();
+        if bits != self.applied {
+            let r = Rate::from_bits(bits);
+            self.limiter.change_rate(r, r.window_ticks(self.hz), now);
+            self.applied = bits;
+        }
+        if self.limiter.timer_due(now) {
+            self.limiter.timer_fired();
+        }
+        self.waiting = false;
+    }
+
+    /// The per-packet gate for this poll.
+    pub(crate) fn gate(&mut self, now: u64) -> CreditGate<'_> {
+        self.limiter.gate(now)
+    }
+
+    /// The gate refused a packet: arm the timer at the next window.
+    pub(crate) fn wait(&mut self) {
+        if let Some(at) = self.limiter.timer() {
+            self.timer.arm(at);
+        }
+        self.waiting = true;
+    }
+
+    /// Whether the last poll stopped for credit (NAPI must then neither
+    /// reschedule itself nor end the TX EOI: the timer does the former).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// The scheduler's state, for debugfs.
+    pub(crate) fn state(&self) -> CreditState {
+        CreditState {
+            rate: Rate::from_bits(self.applied),
+            remaining: self.limiter.remaining(),
+            next_window: self.limiter.timer(),
+            timer_armed: self.timer.pending(),
+            waiting: self.waiting,
+        }
+    }
+}
+
+/// A copy of [`TxCredit`]'s state.
+pub(crate) struct CreditState {
+    /// The limit in use.
+    pub(crate) rate: Rate,
+    /// Credit left in the current window (bytes).
+    pub(crate) remaining: u64,
+    /// When the next credit is due (jiffies), while waiting for it.
+    pub(crate) next_window: Option<u64>,
+    /// The kernel timer is armed.
+    pub(crate) timer_armed: bool,
+    /// The last poll stopped for credit.
+    pub(crate) waiting: bool,
+}

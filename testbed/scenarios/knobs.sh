@@ -1,0 +1,174 @@
+# Per-VIF knobs on one guest: ethtool -i/-g/-G/-k/-S, sysfs, debugfs, and the xenstore
+# `rate` limit applied live to guest TX.
+# Reference (--backend c): the same rate limits hold; a bad value makes xen-netback
+# unlimited ("abc") or nearly stalls the VIF ("1,0") where netback-rs refuses it and keeps
+# the limit in effect; xen-netback has no -g/-G, no sysfs group, and its debugfs root is
+# xen-netback/.
+backend_load "$NBT_BACKEND"
+domu_create 1
+domu_wait_ping 1 150 || nbt_die "guest 1 never came up"
+v=$(vif_name 1); ip1=$(domu_ip 1); domid=$(xl domid domu1); devid=$(vif_devid 1)
+be=/local/domain/0/backend/vif/$domid/$devid
+rs() { [ "$NBT_CURRENT_BACKEND" = rs ]; }
+sys=/sys/class/net/$v/netback
+# expect WHAT ACTUAL WANTED
+expect() { [ "$2" = "$3" ] || nbt_fail "$1: got '$2', expected '$3'"; }
+
+# ---- ethtool -i: what xen-netback shows, plus our version ----
+info=$(ethtool -i "$v")
+echo "$info" | sed "s/^/ethtool -i: /"
+expect "ethtool -i driver" "$(echo "$info" | awk '/^driver:/ {print $2}')" vif
+expect "ethtool -i bus-info" "$(echo "$info" | awk '/^bus-info:/ {print $2}')" "vif-$domid-$devid"
+ver=$(echo "$info" | sed -n 's/^version: //p')
+if rs; then
+    case "$ver" in *xen-netback-rs*) ;; *) nbt_fail "ethtool -i version '$ver' does not name xen-netback-rs";; esac
+else
+    expect "ethtool -i version" "$ver" "$(uname -r)"
+fi
+
+# ---- ethtool -g / -G: fixed 256-slot rings ----
+if rs; then
+    ring=$(ethtool -g "$v") || nbt_fail "ethtool -g failed"
+    echo "$ring" | sed "s/^/ethtool -g: /"
+    expect "ethtool -g RX lines" "$(echo "$ring" | grep -c '^RX:[[:space:]]*256$')" 2
+    expect "ethtool -g TX lines" "$(echo "$ring" | grep -c '^TX:[[:space:]]*256$')" 2
+    out=$(ethtool -G "$v" rx 128 2>&1) && nbt_fail "ethtool -G rx 128 was accepted"
+    echo "ethtool -G rx 128: $out"
+    echo "$out" | grep -q "fixed at 256" || nbt_fail "ethtool -G refusal does not explain itself: $out"
+    ethtool -G "$v" rx 256 tx 256 >/dev/null 2>&1 || nbt_fail "ethtool -G to the current sizes failed"
+fi
+
+# ---- ethtool -S: every xen-netback name, our drop reasons ----
+stats=$(ethtool -S "$v")
+names="rx_gso_checksum_fixup tx_zerocopy_sent tx_zerocopy_success tx_zerocopy_fail tx_frag_overflow"
+if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors"; fi
+for n in $names; do echo "$stats" | grep -qE "^ +$n: [0-9]+$" || nbt_fail "ethtool -S has no $n"; done
+ethstat() { ethtool -S "$v" | awk -v n="$1:" '$1 == n {print $2}'; }
+
+# ---- ethtool -k/-K: offload toggles take effect and traffic still flows ----
+feat() { ethtool -k "$v" | awk -v n="$1:" '$1 == n {print $2}'; }
+measure tcp_stream_offloads_on dom0 "$ip1" TCP_STREAM dir=dom0-domu1
+for f in "tso tcp-segmentation-offload" "tx tx-checksumming" "sg scatter-gather"; do
+    read -r opt name <<< "$f"
+    ethtool -K "$v" "$opt" off >/dev/null 2>&1 || nbt_fail "ethtool -K $opt off failed"
+    expect "ethtool -k $name after -K $opt off" "$(feat "$name")" off
+    measure "tcp_stream_${opt}_off" dom0 "$ip1" TCP_STREAM dir=dom0-domu1
+done
+# sg off also turned TSO off (it needs SG): both come back with sg on.
+ethtool -K "$v" sg on tx on tso on >/dev/null 2>&1 || nbt_fail "ethtool -K back on failed"
+for f in tcp-segmentation-offload tx-checksumming scatter-gather; do expect "ethtool -k $f restored" "$(feat $f)" on; done
+
+# ---- sysfs (netback-rs): state and validated writable knobs ----
+if rs; then
+    for a in frontend_domid handle connected disabled disabled_reason guest_tx_data_path rate rx_drain_timeout_ms rx_stall_timeout_ms; do
+        echo "sysfs $a: $(cat $sys/$a)"
+    done
+    expect "sysfs frontend_domid" "$(cat $sys/frontend_domid)" "$domid"
+    expect "sysfs handle" "$(cat $sys/handle)" "$devid"
+    expect "sysfs connected" "$(cat $sys/connected)" 1
+    expect "sysfs disabled" "$(cat $sys/disabled)" 0
+    expect "sysfs guest_tx_data_path" "$(cat $sys/guest_tx_data_path)" grant-copy
+    expect "sysfs rate" "$(cat $sys/rate)" unlimited
+    expect "sysfs rx_drain_timeout_ms (module default)" "$(cat $sys/rx_drain_timeout_ms)" 10000
+    for bad in abc 0 -5 3600001 ""; do
+        err=$( (printf '%s\n' "$bad" > $sys/rx_stall_timeout_ms) 2>&1 ) && nbt_fail "sysfs rx_stall_timeout_ms accepted '$bad'"
+        echo "$err" | grep -q "Invalid argument" || nbt_fail "sysfs rx_stall_timeout_ms '$bad' failed without EINVAL: $err"
+        expect "sysfs rx_stall_timeout_ms after bad write '$bad'" "$(cat $sys/rx_stall_timeout_ms)" 60000
+    done
+    echo 5000 > $sys/rx_drain_timeout_ms || nbt_fail "sysfs rx_drain_timeout_ms refused 5000"
+    expect "sysfs rx_drain_timeout_ms after writing 5000" "$(cat $sys/rx_drain_timeout_ms)" 5000
+    echo 10000 > $sys/rx_drain_timeout_ms
+fi
+
+# ---- debugfs: the io_ring dump ----
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+if rs; then dbg=/sys/kernel/debug/xen-netback-rs/$v/io_ring_q0; else dbg=/sys/kernel/debug/xen-netback/$v/io_ring_q0; fi
+ring=$(cat "$dbg") || nbt_fail "cannot read $dbg"
+echo "$ring" | sed "s/^/io_ring_q0: /"
+echo "$ring" | grep -q "^TX: nr_ents 256" || nbt_fail "$dbg has no TX ring"
+echo "$ring" | grep -q "^RX: nr_ents 256" || nbt_fail "$dbg has no RX ring"
+
+# ---- multicast control: advertised; a stock guest does not request it, so multicast
+# and broadcast from dom0 still reach it ----
+expect "xenstore feature-multicast-control" "$(xenstore-read $be/feature-multicast-control 2>&1)" 1
+expect "xenstore feature-dynamic-multicast-control" "$(xenstore-read $be/feature-dynamic-multicast-control 2>&1)" 1
+if rs; then
+    expect "sysfs multicast_control (stock netfront)" "$(cat $sys/multicast_control)" 0
+    expect "sysfs multicast_addresses (stock netfront)" "$(cat $sys/multicast_addresses)" 0
+fi
+guest_rx() { domu_exec 1 "cat /sys/class/net/eth0/statistics/rx_packets" | tr -dc 0-9; }
+for dst in "$NBT_SUBNET.255 -b" "224.0.0.1 -I xenbr0"; do
+    read -r addr opt <<< "$dst"
+    a=$(guest_rx)
+    ping $opt -c 20 -i 0.05 -W 1 "$addr" >/dev/null 2>&1
+    b=$(guest_rx)
+    nbt_result test="guest_rx_from_ping_$addr" backend="$NBT_CURRENT_BACKEND" value=$((b - a)) unit=packets sent=20
+    [ $((b - a)) -ge 20 ] || nbt_fail "the guest received $((b - a)) packets while dom0 sent 20 pings to $addr"
+done
+if rs; then expect "ethtool -S tx_drop_mcast_filtered with control off" "$(ethstat tx_drop_mcast_filtered)" 0; fi
+
+# ---- rate: guest TX (domU -> dom0) throughput, measured on the vif's rx_bytes ----
+LIMIT_BYTES=625000 LIMIT_USEC=50000                    # 12.5 MB per s = 100 Mbit/s
+LIMIT_MBIT=$((LIMIT_BYTES * 8 / LIMIT_USEC))
+rx_bytes() { cat /sys/class/net/$v/statistics/rx_bytes; }
+# window_mbit SECONDS: guest TX rate over the next SECONDS, in Mbit/s (frames incl. headers).
+window_mbit() { local a b; a=$(rx_bytes); sleep "$1"; b=$(rx_bytes); echo $(( (b - a) * 8 / $1 / 1000000 )); }
+# in_range VALUE LO_PERCENT HI_PERCENT: VALUE within LO..HI percent of the limit.
+in_range() { [ $(($1 * 100)) -ge $((LIMIT_MBIT * $2)) ] && [ $(($1 * 100)) -le $((LIMIT_MBIT * $3)) ]; }
+rate_step() {  # rate_step NAME: let the change settle, measure, record
+    sleep 2; local m; m=$(window_mbit 5)
+    nbt_result test="rate_$1" backend="$NBT_CURRENT_BACKEND" value="$m" unit=Mbit/s limit_mbit=$LIMIT_MBIT >&2
+    echo "$m"
+}
+xenstore-rm $be/rate 2>/dev/null
+# One stream from the guest across all steps: each change applies live.
+timeout 120 netperf -H "$ip1" -t TCP_MAERTS -l 75 -P 0 >/tmp/maerts.out 2>&1 &
+np=$!
+sleep 3
+unl=$(rate_step unlimited)
+[ "$unl" -ge $((LIMIT_MBIT * 2)) ] || nbt_fail "unlimited guest TX ($unl Mbit/s) is not even twice the test limit: the rate test cannot tell them apart"
+waits0=$(ethstat rx_credit_waits)
+xenstore-write $be/rate "$LIMIT_BYTES,$LIMIT_USEC"
+lim=$(rate_step limited)
+in_range "$lim" 50 130 || nbt_fail "with rate $LIMIT_BYTES,$LIMIT_USEC ($LIMIT_MBIT Mbit/s) guest TX ran at $lim Mbit/s"
+if rs; then
+    expect "sysfs rate while limited" "$(cat $sys/rate)" "$LIMIT_BYTES,$LIMIT_USEC"
+    [ "$(ethstat rx_credit_waits)" -gt "${waits0:-0}" ] || nbt_fail "ethtool -S rx_credit_waits did not grow while limited"
+    grep "^Credit" "$dbg" | sed "s/^/io_ring_q0 while limited: /"
+fi
+long="$(printf '1%.0s' $(seq 1 70)),50000"
+for bad in abc 1,0 "$long"; do
+    refused=$(dmesg | grep -c "$v: refusing xenstore rate")
+    xenstore-write $be/rate "$bad"
+    m=$(rate_step "bad_$(echo "$bad" | cut -c1-8 | tr , _)")
+    if rs; then
+        in_range "$m" 50 130 || nbt_fail "after the bad rate '$bad' guest TX ran at $m Mbit/s, not at the $LIMIT_MBIT Mbit/s limit still in effect"
+        [ "$(dmesg | grep -c "$v: refusing xenstore rate")" -gt "$refused" ] || nbt_fail "no log line refusing the bad rate '$bad'"
+        expect "sysfs rate after the bad rate '$bad'" "$(cat $sys/rate)" "$LIMIT_BYTES,$LIMIT_USEC"
+    fi
+    xenstore-write $be/rate "$LIMIT_BYTES,$LIMIT_USEC"
+done
+xenstore-rm $be/rate
+free=$(rate_step removed)
+[ "$free" -ge $((LIMIT_MBIT * 2)) ] || nbt_fail "after removing the rate key guest TX ran at $free Mbit/s, not well above the old $LIMIT_MBIT Mbit/s limit"
+if rs; then expect "sysfs rate after removing the key" "$(cat $sys/rate)" unlimited; fi
+kill $np 2>/dev/null
+# A fresh stream after the limit is gone: no leftover throttling.
+measure tcp_maerts_after_limit dom0 "$ip1" TCP_MAERTS dir=domu1-dom0
+if rs; then dmesg | grep "$v: guest TX rate limit" | sed 's/^/rate log: /'; fi
+
+# ---- the VIF goes away while its guest waits for rate credit under a stream, and while
+# its debugfs file is held open ----
+xenstore-write $be/rate 62500,50000                    # 10 Mbit/s: the queue keeps waiting
+timeout 60 netperf -H "$ip1" -t TCP_MAERTS -l 30 -P 0 >/dev/null 2>&1 &
+sleep 3
+exec 8<"$dbg" || nbt_fail "cannot open $dbg"
+if rs; then grep "^Credit" "$dbg" | sed "s/^/io_ring_q0 before detach: /"; fi
+vif_detach 1 && vif_wait_gone "$v"
+if cat <&8 >/dev/null 2>&1; then echo "read of $dbg after the vif went: succeeded (empty)"; else echo "read of $dbg after the vif went: failed as expected"; fi
+exec 8<&-
+vif_attach 1 && domu_wait_ping 1 60 || nbt_fail "guest 1 unreachable after re-attaching its vif"
+v=$(vif_name 1)
+ping -c 3 -W 2 "$ip1" >/dev/null || nbt_fail "ping after re-attach failed"
+if rs; then expect "sysfs connected after re-attach" "$(cat /sys/class/net/$v/netback/connected)" 1; fi
+true
