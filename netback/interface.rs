@@ -577,12 +577,6 @@ impl VifOps for Vif {
             queue.stats.tx_drop(TxDrop::McastFiltered);
             return;
         }
-        // The stack's mapping is below the real count unless it changed
-        // under it; fold as xen-netback does.
-        let dev = dev.on_queue(dev.queue() % n);
-        let Some(queue) = self.queue(&dev) else {
-            return;
-        };
         let len = skb.len();
         // Bound the memory queued for a slow guest (xenvif_rx_queue_tail).
         if queue.backlog_full() {
