@@ -21,7 +21,7 @@ use crate::netif::negotiate::{
     FrontendKeys, Key, NegotiateError,
 };
 use crate::netif::ring::BackRing;
-use crate::netif::rx::{RxConfig, RxTimeouts};
+use crate::netif::rx::{RxConfig, RxTimeouts, RX_MAX_XDP_HEADROOM};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
 use crate::knobs::{RxTimeout, VifControls, VifKnobs};
 use crate::multicast::McastControl;
@@ -46,6 +46,14 @@ struct Inner {
     ctrl: Option<CtrlConnection>,
     /// sysfs/debugfs of `vif`; dropped before it.
     controls: Option<VifControls>,
+}
+
+/// Tells the administrator when the frontend's `xdp-headroom` is more than
+/// a buffer page can hold, so the RX path applies [`RX_MAX_XDP_HEADROOM`].
+fn warn_if_headroom_clamped(domid: u16, requested: u16) {
+    if requested > RX_MAX_XDP_HEADROOM {
+        pr_warn!("vif{}: xdp-headroom {} exceeds a page; using {}\n", domid, requested, RX_MAX_XDP_HEADROOM);
+    }
 }
 
 /// One `backend/vif/<domid>/<handle>` device.
@@ -157,6 +165,7 @@ impl Backend {
                 Action::ReadXdpHeadroom => {
                     if let Some(vif) = inner.vif.as_ref() {
                         let headroom = read_xdp_headroom(&mut FrontendDir(&self.xdev));
+                        warn_if_headroom_clamped(self.xdev.otherend_id(), headroom);
                         vif.data().set_xdp_headroom(headroom);
                     }
                 }
@@ -192,6 +201,7 @@ impl Backend {
                 return false;
             }
         };
+        warn_if_headroom_clamped(domid, cfg.xdp_headroom);
         let knobs = Self::connect_knobs(xdev, vif, &cfg);
         for index in 0..cfg.num_queues {
             let rings = match negotiate_queue(&mut fe, &cfg, index) {

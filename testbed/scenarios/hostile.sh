@@ -9,8 +9,8 @@
 # Needs 2 guests. docs/hostile-frontend.md explains each attack and its expected outcome.
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
-    connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000 connect-ring-prefilled abandon
-    flood evtchn-storm"}
+    rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
+    connect-ring-prefilled abandon flood evtchn-storm"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
 NBT_DOMU_TOOLS=1
@@ -87,6 +87,8 @@ others_ok() {
 #   fatal    vif disabled (carrier off) with a logged reason
 #   errors   bad requests answered with NETIF_RSP_ERROR, vif stays up and keeps working
 #   refused  the backend does not connect (no response, no traffic); a xenbus error says why
+#   rx-clean RX data reaches the guest with positive statuses inside its page, and dom0
+#            logs why it did not honour the request
 #   survive  no expectation on the hostile vif itself beyond the common checks
 run_attack() {
     local name=$1 expect=$2; shift 2
@@ -130,6 +132,10 @@ run_attack() {
             # fails, then the state switch happens): what counts is that nothing flows.
             [ "$(evil_value probe_tx_status "$line")" = none ] && [ "$(evil_value probe_arp_reply "$line")" = 0 ] \
                 && [ -n "$reason" ] && [ "$carrier" != 1 ] && outcome=refused ;;
+        rx-clean)
+            [ "$connected" = 1 ] && [ "$(evil_value tx_status "$line")" = 0 ] && [ "$(evil_value rx_data "$line")" -gt 0 ] 2>/dev/null \
+                && [ "$(evil_value rx_errors "$line")" = 0 ] && [ "$(evil_value rx_max_status "$line")" -le 4096 ] 2>/dev/null \
+                && [ "$carrier" = 1 ] && [[ "$reason" == *xdp-headroom* ]] && outcome=rx-clean ;;
         survive)
             if [ "$carrier" = 1 ]; then outcome=stayed-up; else outcome=disabled; fi ;;
     esac
@@ -186,6 +192,7 @@ expect_of() {
         tx-req-prod-overflow|tx-too-many-slots|tx-cross-page|tx-cross-page-frag|tx-bad-extra-type|tx-gso-bad-type|tx-gso-zero-size) echo fatal;;
         tx-bad-gref|tx-tiny) echo errors;;
         tx-mcast-add) echo answered;;
+        rx-xdp-headroom-max) echo rx-clean;;
         connect-*) echo refused;;
         *) echo survive;;
     esac

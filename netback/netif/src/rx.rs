@@ -21,7 +21,7 @@ use super::wire::{
     ExtraInfo, GsoType, RxRequest, RxResponse, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO,
     NETRXF_MORE_DATA, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
     XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT, XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP_BIT,
-    XEN_NETIF_MAX_XDP_HEADROOM, XEN_NETIF_RX_RING_SIZE, XEN_PAGE_SIZE,
+    XEN_NETIF_RX_RING_SIZE, XEN_PAGE_SIZE,
 };
 
 /// Default `rx_drain_timeout_msecs`.
@@ -77,22 +77,30 @@ pub struct RxPacketInfo {
 /// Negotiated per-VIF RX parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RxConfig {
-    /// XDP headroom (clamped to `XEN_NETIF_MAX_XDP_HEADROOM`).
+    /// XDP headroom, at most [`RX_MAX_XDP_HEADROOM`].
     pub xdp_headroom: u16,
 }
 
+/// The largest XDP headroom the backend applies: one byte short of a page.
+/// The protocol lets a frontend ask for up to `XEN_NETIF_MAX_XDP_HEADROOM`
+/// (0x7FFF), more than the page each buffer is. Honouring that would put
+/// the copy destination outside the guest's page and make the response
+/// status (headroom + length, an `int16_t`) overflow into a negative, i.e.
+/// an error code. A frontend asking for more gets this headroom, which the
+/// XDP extra reports, and one data byte per buffer.
+pub const RX_MAX_XDP_HEADROOM: u16 = (XEN_PAGE_SIZE - 1) as u16;
+
 impl RxConfig {
-    /// A config with the headroom clamped as `read_xenbus_frontend_xdp` does.
+    /// A config with the headroom clamped to [`RX_MAX_XDP_HEADROOM`].
     pub const fn new(xdp_headroom: u16) -> Self {
-        let h = if xdp_headroom > XEN_NETIF_MAX_XDP_HEADROOM { XEN_NETIF_MAX_XDP_HEADROOM } else { xdp_headroom };
+        let h = if xdp_headroom > RX_MAX_XDP_HEADROOM { RX_MAX_XDP_HEADROOM } else { xdp_headroom };
         RxConfig { xdp_headroom: h }
     }
 
     /// Data bytes one guest buffer takes: a page minus the headroom (every
-    /// data slot starts at `xdp_headroom`). The protocol allows headrooms up
-    /// to 0x7FFF, more than a page; such a frontend gets 1 byte per buffer,
-    /// so its packets never fit (see [`rx_packet_fits_ring`]) instead of the
-    /// C driver's out-of-page copies.
+    /// data slot starts at `xdp_headroom`), at least 1. With a near-page
+    /// headroom packets need more buffers than the ring has, so they are
+    /// dropped (see [`rx_packet_fits_ring`]).
     pub const fn bytes_per_slot(&self) -> u32 {
         let room = XEN_PAGE_SIZE.saturating_sub(self.xdp_headroom as u32);
         if room == 0 {
@@ -537,7 +545,7 @@ mod tests {
         p.hash = Some(RxHash { value: 1, ipv4: true, l4: true });
         assert_eq!(rx_slots_needed(&c, &p), 18);
         let x = RxConfig::new(0xFFFF);
-        assert_eq!(x.xdp_headroom, 0x7FFF);
+        assert_eq!(x.xdp_headroom, RX_MAX_XDP_HEADROOM);
         assert_eq!(rx_slots_needed(&RxConfig::new(96), &RxPacketInfo { len: 4096, ..Default::default() }), 3);
         let huge = RxConfig::new(0x7FFF);
         assert_eq!(huge.bytes_per_slot(), 1);
@@ -604,6 +612,30 @@ mod tests {
         r.ring_mut().take_response();
         let x = ExtraInfoRaw::from_rx_response(&r.ring_mut().take_response().unwrap());
         assert_eq!(x.kind, XEN_NETIF_EXTRA_TYPE_XDP);
+    }
+
+    #[test]
+    fn oversized_headroom_keeps_data_in_page_and_status_positive() {
+        // 0x7FFF is allowed by the protocol; unclamped, the data would land
+        // outside the page and status 0x7FFF + 1 would read as -32768.
+        let cfg = RxConfig::new(0x7FFF);
+        let pkt = RxPacketInfo { len: 1, ..Default::default() };
+        let mut r = BackRing::new(Ring::new()).unwrap();
+        post(&mut r, 2);
+        match w_first(&cfg, &pkt, &mut r) {
+            RxStep::Data { dest_offset, len, response, .. } => {
+                assert_eq!(u32::from(dest_offset) + u32::from(len), XEN_PAGE_SIZE);
+                assert_eq!(response.status, XEN_PAGE_SIZE as i16);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn w_first<R>(cfg: &RxConfig, pkt: &RxPacketInfo, r: &mut BackRing<R>) -> RxStep
+    where
+        R: SharedRing<Request = RxRequest, Response = RxResponse>,
+    {
+        RxPacketWriter::new(cfg, pkt).next_step(r).unwrap().unwrap()
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("tx-gso-zero-size", "a GSO extra with size 0"),
     ("tx-mcast-add", "100 MCAST_ADD extras (multicast control was not negotiated), then a good packet"),
     ("rx-req-prod-overflow", "RX req_prod 5000 ahead over garbage slots, then traffic to the guest"),
+    ("rx-xdp-headroom-max", "xdp-headroom 32767 (the protocol's limit, more than a page), then traffic to the guest"),
     ("connect-bad-ring-ref", "tx-ring-ref names a grant that does not exist"),
     ("connect-bad-evtchn", "event-channel names a port that is not bound"),
     ("connect-queues-0", "multi-queue-num-queues = 0"),
@@ -69,6 +70,7 @@ fn tweaks_for(attack: &str, fe: &Frontend) -> ConnectTweaks {
         "connect-queues-0" => t.num_queues = Some("0".into()),
         "connect-queues-1000" => t.num_queues = Some("1000".into()),
         "connect-ring-prefilled" => t.tx_req_prod = Some(1000),
+        "rx-xdp-headroom-max" => t.xdp_headroom = Some(0x7FFF),
         _ => {}
     }
     t
@@ -271,6 +273,21 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) {
             r.set("tx_status", st.map_or("none".into(), |s| s.to_string()));
             std::thread::sleep(Duration::from_secs(1));
             r.set("rx_rsp_prod", fe.rx_rsp_prod());
+        }
+        "rx-xdp-headroom-max" => {
+            // The protocol's largest headroom is more than a buffer page: whatever the
+            // backend does with it, the guest must not see error (negative) statuses or
+            // an end offset past its page. Dom0's ARP reply is the traffic.
+            let (st, _) = probe(fe, h);
+            r.set("tx_status", st.map_or("none".into(), |s| s.to_string()));
+            let t0 = Instant::now();
+            while fe.rx_stats.data == 0 && t0.elapsed() < Duration::from_secs(15) {
+                fe.take_rx_frames();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            r.set("rx_data", fe.rx_stats.data);
+            r.set("rx_errors", fe.rx_stats.errors);
+            r.set("rx_max_status", fe.rx_stats.max_status);
         }
         "abandon" => {
             let frame = frames::filler(a.dst_mac, fe.mac, a.frame_size);

@@ -29,6 +29,19 @@ pub struct ConnectTweaks {
     pub event_channel: Option<u32>,
     /// req_prod already in the TX ring when the backend maps it.
     pub tx_req_prod: Option<u32>,
+    /// `xdp-headroom` to ask for (netfront asks for none unless XDP is on).
+    pub xdp_headroom: Option<u32>,
+}
+
+/// What the RX responses taken so far looked like.
+#[derive(Default)]
+pub struct RxStats {
+    /// Data responses with a positive status (bytes, or headroom + bytes).
+    pub data: u32,
+    /// Data responses with a negative status.
+    pub errors: u32,
+    /// Largest data status seen.
+    pub max_status: i16,
 }
 
 pub struct Frontend {
@@ -48,13 +61,16 @@ pub struct Frontend {
     pub tx_rsp_cons: u32,
     pub rx_req_prod: u32,
     pub rx_rsp_cons: u32,
+    pub rx_stats: RxStats,
     _gnt: Gntalloc,
 }
 
 pub const TX_RING: u32 = XEN_NETIF_TX_RING_SIZE;
 pub const RX_RING: u32 = XEN_NETIF_RX_RING_SIZE;
 const DATA_PAGES: usize = 8;
-const RX_BUFFERS: usize = 64;
+/// One per ring slot, as netfront: a frontend with a large XDP headroom gets
+/// one byte per buffer, and an ARP reply must still fit.
+const RX_BUFFERS: usize = RX_RING as usize;
 
 fn tx_slot(idx: u32) -> usize {
     (SRING_HEADER_SIZE + (idx % TX_RING) * TX_RING_ENTRY_SIZE) as usize
@@ -114,6 +130,7 @@ impl Frontend {
             tx_rsp_cons: 0,
             rx_req_prod: 0,
             rx_rsp_cons: 0,
+            rx_stats: RxStats::default(),
             _gnt: gnt,
         })
     }
@@ -146,6 +163,9 @@ impl Frontend {
         ];
         for (k, v) in keys {
             self.xs.write(&format!("{d}/{k}"), &v)?;
+        }
+        if let Some(h) = tweaks.xdp_headroom {
+            self.xs.write(&format!("{d}/xdp-headroom"), &h.to_string())?;
         }
         self.xs.write(&format!("{d}/state"), &STATE_CONNECTED.to_string())?;
         let p = format!("{}/state", self.backend);
@@ -256,7 +276,10 @@ impl Frontend {
             n += 1;
             if rsp.status < 0 {
                 errors += 1;
+                self.rx_stats.errors += 1;
             } else if rsp.status > 0 {
+                self.rx_stats.data += 1;
+                self.rx_stats.max_status = self.rx_stats.max_status.max(rsp.status);
                 let off = rsp.offset as usize;
                 let len = (rsp.status as usize).min(PAGE_SIZE.saturating_sub(off));
                 frames.push(self.rxbufs[id].read_bytes(off.min(PAGE_SIZE), len));
