@@ -2,11 +2,18 @@
 # TCP_MAERTS on each backend, the throughput plus what it cost per GB moved: CPU seconds
 # of dom0 and of the guest as Xen accounts them (xl list, includes hypercall time), dom0's
 # softirq and system time, and event-channel interrupts on the vif (dom0) and in the guest.
+# COST_GUEST_SETUP, if set (prepend the assignment to a copy of this file: only the scenario
+# file reaches dom0), is a shell command run in the guest first, e.g. a sysctl to test a
+# hypothesis; the log records it.
 set -- $NBT_BACKENDS
 backend_load "$1"
 domu_create 1
 domu_wait_ping 1 150 || nbt_die "guest 1 never came up"
 ip1=$(domu_ip 1)
+if [ -n "${COST_GUEST_SETUP:-}" ]; then
+    domu_exec 1 "$COST_GUEST_SETUP" || nbt_fail "guest setup '$COST_GUEST_SETUP' failed"
+    nbt_stamp "guest setup: $COST_GUEST_SETUP"
+fi
 
 dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }          # CPU seconds of a domain
 vif_irqs() { awk '/vif/ {for (i = 2; i <= 3; i++) s += $i} END {print s + 0}' /proc/interrupts; }
