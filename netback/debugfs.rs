@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `/sys/kernel/debug/xen-netback-rs/<vif>/io_ring_q<N>`: ring indices and
-//! queue state, like xen-netback's `xenvif_read_io_ring`. Reads take the
+//! queue state, like xen-netback's `xenvif_read_io_ring`; and, with a
+//! control ring, `ctrl`: the frontend's hash configuration in
+//! `xenvif_dump_hash_info`'s format. Reads take the
 //! queue locks briefly (TX with NAPI held off) and print "not connected"
 //! for a queue without rings. The directory, with one file per connected
 //! queue, exists while a frontend is connected (`knobs::VifControls`); it
@@ -29,8 +31,17 @@ fn write_ring<R: SharedRing>(out: &mut SeqText<'_>, name: &str, ring: &BackRing<
     writeln!(out, "rsp prod {} (base) pvt {} ({}) event {} ({})", rsp_prod, pvt, rel(pvt), rsp_event, rel(rsp_event))
 }
 
+/// The file argument of `ctrl` (the `io_ring_q<N>` files pass `N`).
+pub(crate) const CTRL_FILE: u32 = u32::MAX;
+
 impl DebugfsShow for Vif {
     fn show(&self, queue: u32, out: &mut SeqText<'_>) -> fmt::Result {
+        if queue == CTRL_FILE {
+            return match self.hash.snapshot() {
+                Some(state) => state.write_dump(out),
+                None => writeln!(out, "control ring: not connected"),
+            };
+        }
         writeln!(out, "Queue {}", queue)?;
         writeln!(
             out,

@@ -128,8 +128,9 @@ impl VifControls {
     }
 
     /// A frontend connected with `num_queues` queues:
-    /// `xen-netback-rs/<vif>/io_ring_q0` ... `io_ring_q<num_queues - 1>`.
-    pub(crate) fn connected(&mut self, vif: &VifNetDevice<Vif>, num_queues: u32) {
+    /// `xen-netback-rs/<vif>/io_ring_q0` ... `io_ring_q<num_queues - 1>`,
+    /// and `ctrl` when it has a control ring.
+    pub(crate) fn connected(&mut self, vif: &VifNetDevice<Vif>, num_queues: u32, ctrl_ring: bool) {
         // Drops (removes) the directory of an earlier connection first: the
         // new one has the same name.
         self.debugfs = None;
@@ -140,6 +141,9 @@ impl VifControls {
             if let Ok(file) = CString::try_from_fmt(fmt!("io_ring_q{}", q)) {
                 dir.file(&file, q);
             }
+        }
+        if ctrl_ring {
+            dir.file(c"ctrl", crate::debugfs::CTRL_FILE);
         }
         self.debugfs = Some(dir);
     }

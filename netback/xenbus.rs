@@ -254,7 +254,7 @@ impl Backend {
         }
         inner.ctrl = ctrl;
         if let Some(controls) = inner.controls.as_mut() {
-            controls.connected(vif, cfg.num_queues);
+            controls.connected(vif, cfg.num_queues, inner.ctrl.is_some());
         }
         self.watch_knobs(domid);
         match Watch::register(xdev, c"hotplug-status", self.clone()) {

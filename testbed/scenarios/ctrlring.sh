@@ -7,7 +7,8 @@
 # checks that packets dom0 sends to the vif land on the queue the frontend's mapping names,
 # with a HASH extra holding the Toeplitz hash. Then it disconnects and removes the vif, and
 # connects a second fake frontend asking for 3 and 0 queues (2 offered): refused with the
-# reference's message in xenstore.
+# reference's message in xenstore. The debugfs `ctrl` file must show the hash state as
+# xen-netback's does.
 backend_load "$NBT_BACKEND"
 cat > /tmp/fakefront.py <<'PY'
 import fcntl, mmap, os, struct, subprocess, sys, time
@@ -116,6 +117,23 @@ put_u32s([0, 1, 0, 1])
 expect("set_mapping_past_size", request(SET_MAP, data_ref, 4, 6), INVALID)
 expect("set_mapping_offset_wraps", request(SET_MAP, data_ref, 2, 0xffffffff), INVALID)
 expect("set_mapping_bad_gref", request(SET_MAP, 0xfffffff, 1, 0), INVALID)
+# The debugfs dump of the hash state, in xenvif_dump_hash_info's format.
+def dump_text(key, mapping):
+    t = "Hash Algorithm: TOEPLITZ\n\nHash Flags:\n- IPv4\n- IPv4 + TCP\n- IPv6\n- IPv6 + TCP\n\nHash Key:\n"
+    for i in range(0, len(key), 8):
+        t += "[%2u - %2u]: " % (i, i + 7) + "".join("%02x " % b for b in key[i:i + 8]) + "\n"
+    t += "\nHash Mapping:\n"
+    for i in range(0, len(mapping), 8):
+        row = mapping[i:i + 8]
+        t += "[%4u - %4u]: " % (i, i + len(row) - 1) + "".join("%4u " % q for q in row) + "\n"
+    return t
+dbg = [d for d in ("/sys/kernel/debug/xen-netback-rs/vif0.%d/ctrl" % HANDLE, "/sys/kernel/debug/xen-netback/vif0.%d/ctrl" % HANDLE) if os.path.exists(d)]
+if not dbg:
+    fails.append("no debugfs ctrl file for vif0.%d" % HANDLE)
+else:
+    got, want = open(dbg[0]).read(), dump_text(bytes(range(1, 41)), [1, 0, 1, 0, 0, 0, 0, 0])
+    print("DEBUGFS %s %s" % (dbg[0], "ok" if got == want else "FAIL"))
+    if got != want: fails.append("debugfs ctrl: got %r, expected %r" % (got, want))
 expect("unknown_type_99", request(99), NOT_SUPPORTED)
 expect("invalid_type_0", request(0), NOT_SUPPORTED)
 

@@ -9,10 +9,12 @@
 //! plus length must not overflow).
 
 use super::ring::{BackRing, RingError, SharedRing};
+use core::fmt;
 use super::toeplitz::{flow_hash, Flow, HashCoverage, TOEPLITZ_KEY_LEN};
 use super::wire::{
     CtrlRequest, CtrlResponse, XEN_NETIF_CTRL_HASH_ALGORITHM_NONE, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
-    XEN_NETIF_CTRL_HASH_TYPES_ALL, XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED,
+    XEN_NETIF_CTRL_HASH_TYPES_ALL, XEN_NETIF_CTRL_HASH_TYPE_IPV4, XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP,
+    XEN_NETIF_CTRL_HASH_TYPE_IPV6, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP, XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED,
     XEN_NETIF_CTRL_STATUS_SUCCESS, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE,
     XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY,
     XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, XEN_PAGE_SIZE,
@@ -285,6 +287,52 @@ impl CtrlState {
     }
 }
 
+impl CtrlState {
+    /// `xenvif_dump_hash_info`: the debugfs `ctrl` file, in the C driver's
+    /// format (algorithm; flags, key and mapping only with Toeplitz set).
+    pub fn write_dump<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        match self.alg {
+            HashAlgorithm::Toeplitz => out.write_str("Hash Algorithm: TOEPLITZ\n")?,
+            HashAlgorithm::None => return out.write_str("Hash Algorithm: NONE\n"),
+        }
+        if self.flags != 0 {
+            out.write_str("\nHash Flags:\n")?;
+            for (bit, name) in [
+                (XEN_NETIF_CTRL_HASH_TYPE_IPV4, "IPv4"),
+                (XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP, "IPv4 + TCP"),
+                (XEN_NETIF_CTRL_HASH_TYPE_IPV6, "IPv6"),
+                (XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP, "IPv6 + TCP"),
+            ] {
+                if self.flags & bit != 0 {
+                    writeln!(out, "- {}", name)?;
+                }
+            }
+        }
+        out.write_str("\nHash Key:\n")?;
+        for (row, bytes) in self.key.chunks(8).enumerate() {
+            let first = row * 8;
+            write!(out, "[{:2} - {:2}]: ", first, first + bytes.len() - 1)?;
+            for b in bytes {
+                write!(out, "{:02x} ", b)?;
+            }
+            out.write_str("\n")?;
+        }
+        let mapping = self.mapping();
+        if !mapping.is_empty() {
+            out.write_str("\nHash Mapping:\n")?;
+            for (row, queues) in mapping.chunks(8).enumerate() {
+                let first = row * 8;
+                write!(out, "[{:4} - {:4}]: ", first, first + queues.len() - 1)?;
+                for q in queues {
+                    write!(out, "{:4} ", q)?;
+                }
+                out.write_str("\n")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `xenvif_ctrl_action`: answers every pending control request, publishing
 /// after each one as the C driver does, and re-arms `req_event`. Returns
 /// whether the frontend must be notified.
@@ -311,6 +359,56 @@ mod tests {
     use super::super::ring::MemRing;
     use super::super::wire::*;
     use super::*;
+
+    /// `fmt::Write` into a fixed buffer (the core has no `String`).
+    struct Text {
+        buf: [u8; 2048],
+        len: usize,
+    }
+    impl fmt::Write for Text {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.len + s.len();
+            self.buf.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    fn dump(state: &CtrlState) -> Text {
+        let mut t = Text { buf: [0; 2048], len: 0 };
+        state.write_dump(&mut t).unwrap();
+        t
+    }
+    fn text(t: &Text) -> &str {
+        core::str::from_utf8(&t.buf[..t.len]).unwrap()
+    }
+
+    #[test]
+    fn dump_matches_c_format() {
+        let mut s = CtrlState::new(4);
+        assert_eq!(text(&dump(&s)), "Hash Algorithm: NONE\n");
+        assert_eq!(s.set_hash_alg(XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(
+            s.set_hash_flags(XEN_NETIF_CTRL_HASH_TYPE_IPV4 | XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP),
+            XEN_NETIF_CTRL_STATUS_SUCCESS
+        );
+        let key: [u8; 40] = core::array::from_fn(|i| i as u8 * 3);
+        assert_eq!(s.set_hash_key_bytes(&key), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(s.set_hash_mapping_size(10), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        assert_eq!(s.apply_hash_mapping(0, &[0, 1, 2, 3, 0, 1, 2, 3, 3, 2]), XEN_NETIF_CTRL_STATUS_SUCCESS);
+        let t = dump(&s);
+        let want = "Hash Algorithm: TOEPLITZ\n\
+\nHash Flags:\n- IPv4\n- IPv6 + TCP\n\
+\nHash Key:\n\
+[ 0 -  7]: 00 03 06 09 0c 0f 12 15 \n\
+[ 8 - 15]: 18 1b 1e 21 24 27 2a 2d \n\
+[16 - 23]: 30 33 36 39 3c 3f 42 45 \n\
+[24 - 31]: 48 4b 4e 51 54 57 5a 5d \n\
+[32 - 39]: 60 63 66 69 6c 6f 72 75 \n\
+\nHash Mapping:\n\
+[   0 -    7]:    0    1    2    3    0    1    2    3 \n\
+[   8 -    9]:    3    2 \n";
+        assert_eq!(text(&t), want);
+    }
 
     /// A frontend page of bytes; `ok == false` simulates a bad gref.
     struct Page {
