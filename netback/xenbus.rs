@@ -64,7 +64,8 @@ pub(crate) struct Backend {
     inner: Mutex<Inner>,
     #[pin]
     hotplug_watch: Mutex<Option<Watch<Backend>>>,
-    /// The backend's `rate` key, watched while connected.
+    /// The backend's `rate` key, watched while connected (from connect to
+    /// disconnect, as xen-netback).
     #[pin]
     rate_watch: Mutex<Option<Watch<RateWatch>>>,
     /// The frontend's `request-multicast-control`, watched while connected.
@@ -154,6 +155,11 @@ impl Backend {
                     unregister |= self.run(inner, more);
                 }
                 Action::Disconnect => {
+                    // As `xen_unregister_watchers` in C's backend_disconnect:
+                    // nothing to apply a change to until the next connect,
+                    // which reads both keys again. (We are the xenwatch
+                    // thread: unregistering does not wait.)
+                    self.unwatch_knobs();
                     if let Some(controls) = inner.controls.as_mut() {
                         controls.disconnected();
                     }
@@ -335,6 +341,14 @@ impl Backend {
         }
     }
 
+    /// Drops the watches of [`Backend::watch_knobs`].
+    fn unwatch_knobs(&self) {
+        let rate = self.rate_watch.lock().take();
+        drop(rate);
+        let mcast = self.mcast_watch.lock().take();
+        drop(mcast);
+    }
+
     fn map_queue(
         xdev: &XenbusDevice,
         cfg: &crate::netif::negotiate::NegotiatedConfig,
@@ -427,10 +441,7 @@ impl XenbusBackend for Backend {
     fn remove(self: Arc<Self>) {
         let watch = self.hotplug_watch.lock().take();
         drop(watch);
-        let watch = self.rate_watch.lock().take();
-        drop(watch);
-        let watch = self.mcast_watch.lock().take();
-        drop(watch);
+        self.unwatch_knobs();
         self.xdev.rm_own(c"hotplug-status");
         let vif = {
             let mut inner = self.inner.lock();
