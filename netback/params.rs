@@ -8,7 +8,7 @@
 //! | `rx_stall_timeout_msecs` | 60000 | no guest RX buffers for this long: carrier off |
 //! | `max_queues` | min(8, CPUs) | queues of a new VIF and `multi-queue-max-queues` offered to its frontend |
 //! | `fatal_skb_slots` | 20 (>= 18) | more slots in one packet than this is fatal |
-//! | `hash_cache_size` | 64 | parsed (no control ring yet) |
+//! | `hash_cache_size` | 64 | accepted, no effect (no hash cache: docs/tuning.md) |
 //! | `provides_xdp_headroom` | true | offer `feature-xdp-headroom` |
 //!
 //! The parameters are declared in the binding layer's C helper because
@@ -48,7 +48,7 @@ pub(crate) fn tx_config() -> TxConfig {
     TxConfig::new(raw::fatal_skb_slots())
 }
 
-/// Hash cache size (kept for compatibility; no control ring yet).
+/// Hash cache size (kept for compatibility: there is no hash cache).
 #[allow(dead_code)]
 pub(crate) fn hash_cache_size() -> u32 {
     raw::hash_cache_size()
