@@ -48,12 +48,6 @@ pub(crate) fn tx_config() -> TxConfig {
     TxConfig::new(raw::fatal_skb_slots())
 }
 
-/// Hash cache size (kept for compatibility: there is no hash cache).
-#[allow(dead_code)]
-pub(crate) fn hash_cache_size() -> u32 {
-    raw::hash_cache_size()
-}
-
 /// Whether to offer XDP headroom to frontends.
 pub(crate) fn provides_xdp_headroom() -> bool {
     raw::provides_xdp_headroom()

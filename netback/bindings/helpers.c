@@ -50,6 +50,7 @@ MODULE_PARM_DESC(max_queues,
 static unsigned int fatal_skb_slots = NBRS_FATAL_SKB_SLOTS_DEFAULT;
 module_param(fatal_skb_slots, uint, 0444);
 
+/* Accepted for xen-netback compatibility and never read: no hash cache. */
 static unsigned int hash_cache_size = 64;
 module_param(hash_cache_size, uint, 0644);
 MODULE_PARM_DESC(hash_cache_size, "Number of flows in the hash cache");
@@ -74,7 +75,6 @@ unsigned int nbrs_param_rx_drain_timeout_msecs(void) { return rx_drain_timeout_m
 unsigned int nbrs_param_rx_stall_timeout_msecs(void) { return rx_stall_timeout_msecs; }
 unsigned int nbrs_param_max_queues(void) { return READ_ONCE(max_queues); }
 unsigned int nbrs_param_fatal_skb_slots(void) { return fatal_skb_slots; }
-unsigned int nbrs_param_hash_cache_size(void) { return READ_ONCE(hash_cache_size); }
 bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_headroom); }
 
 /* ------------------------------------------------------------------ */

@@ -22,7 +22,6 @@ unsigned int nbrs_param_rx_drain_timeout_msecs(void);
 unsigned int nbrs_param_rx_stall_timeout_msecs(void);
 unsigned int nbrs_param_max_queues(void);
 unsigned int nbrs_param_fatal_skb_slots(void);
-unsigned int nbrs_param_hash_cache_size(void);
 bool nbrs_param_provides_xdp_headroom(void);
 void nbrs_params_init(void);
 

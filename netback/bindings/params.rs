@@ -41,12 +41,6 @@ pub(crate) fn fatal_skb_slots() -> u32 {
     unsafe { ffi::nbrs_param_fatal_skb_slots() }
 }
 
-/// `hash_cache_size`.
-pub(crate) fn hash_cache_size() -> u32 {
-    // SAFETY: no preconditions.
-    unsafe { ffi::nbrs_param_hash_cache_size() }
-}
-
 /// `provides_xdp_headroom`.
 pub(crate) fn provides_xdp_headroom() -> bool {
     // SAFETY: no preconditions.

@@ -9,16 +9,16 @@
 //! plus length must not overflow).
 
 use super::ring::{BackRing, RingError, SharedRing};
-use core::fmt;
 use super::toeplitz::{flow_hash, Flow, HashCoverage, TOEPLITZ_KEY_LEN};
 use super::wire::{
     CtrlRequest, CtrlResponse, XEN_NETIF_CTRL_HASH_ALGORITHM_NONE, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
     XEN_NETIF_CTRL_HASH_TYPES_ALL, XEN_NETIF_CTRL_HASH_TYPE_IPV4, XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP,
-    XEN_NETIF_CTRL_HASH_TYPE_IPV6, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP, XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED,
-    XEN_NETIF_CTRL_STATUS_SUCCESS, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE,
-    XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY,
+    XEN_NETIF_CTRL_HASH_TYPE_IPV6, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP, XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+    XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED, XEN_NETIF_CTRL_STATUS_SUCCESS, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS,
+    XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE, XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY,
     XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, XEN_PAGE_SIZE,
 };
+use core::fmt;
 
 /// Largest hash key (`XEN_NETBK_MAX_HASH_KEY_SIZE`).
 pub const XEN_NETBK_MAX_HASH_KEY_SIZE: u32 = TOEPLITZ_KEY_LEN as u32;
@@ -285,9 +285,7 @@ impl CtrlState {
             Some(n) => table.get((hash % n) as usize).copied().unwrap_or(0),
         }
     }
-}
 
-impl CtrlState {
     /// `xenvif_dump_hash_info`: the debugfs `ctrl` file, in the C driver's
     /// format (algorithm; flags, key and mapping only with Toeplitz set).
     pub fn write_dump<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {

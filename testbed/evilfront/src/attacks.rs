@@ -121,7 +121,7 @@ fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
     let status = rsps.iter().rev().find(|r| r.id == id).map(|r| r.status);
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(3) {
-        let (fr, _) = fe.take_rx_frames();
+        let fr = fe.take_rx_frames();
         if fr.iter().any(|f| frames::is_arp_reply_from_dom0(f)) {
             return (status, true);
         }

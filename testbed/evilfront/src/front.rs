@@ -262,11 +262,10 @@ impl Frontend {
         self.rx.word(SRING_RSP_PROD_OFFSET).load(Ordering::SeqCst)
     }
     /// Frames received so far (each from a single slot; multi-slot packets and extras are
-    /// skipped), reposting the buffers.
-    pub fn take_rx_frames(&mut self) -> (Vec<Vec<u8>>, usize) {
+    /// skipped), reposting the buffers; `rx_stats` counts every data response.
+    pub fn take_rx_frames(&mut self) -> Vec<Vec<u8>> {
         let prod = self.rx_rsp_prod();
         let mut frames = Vec::new();
-        let mut errors = 0;
         let mut n = 0;
         while self.rx_rsp_cons != prod && n < RX_RING {
             let rsp: RxResponse = self.rx.read_obj(rx_slot(self.rx_rsp_cons));
@@ -275,7 +274,6 @@ impl Frontend {
             self.rx_rsp_cons = self.rx_rsp_cons.wrapping_add(1);
             n += 1;
             if rsp.status < 0 {
-                errors += 1;
                 self.rx_stats.errors += 1;
             } else if rsp.status > 0 {
                 self.rx_stats.data += 1;
@@ -291,6 +289,6 @@ impl Frontend {
         }
         self.rx.word(SRING_RSP_EVENT_OFFSET).store(self.rx_rsp_cons.wrapping_add(1), Ordering::SeqCst);
         self.post_rx_buffers();
-        (frames, errors)
+        frames
     }
 }
