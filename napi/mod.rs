@@ -28,7 +28,7 @@ pub(crate) enum RxNext {
 }
 
 /// NAPI poll: guest TX.
-pub(crate) fn poll(vif: &Vif, dev: &NetDev, budget: i32) -> i32 {
+pub(crate) fn poll(vif: &Vif, dev: &NetDev<'_>, budget: i32) -> i32 {
     // A disabled VIF looks idle to NAPI; the RX worker takes it down.
     if vif.is_disabled() {
         dev.napi_complete(0);
@@ -48,7 +48,7 @@ pub(crate) fn poll(vif: &Vif, dev: &NetDev, budget: i32) -> i32 {
 const MAX_RX_RECHECK_MS: u32 = 1000;
 
 /// A queue's guest RX worker.
-pub(crate) fn rx_worker(vif: &Vif, dev: &NetDev) {
+pub(crate) fn rx_worker(vif: &Vif, dev: &NetDev<'_>) {
     let next = vif.rx_action(dev);
     match next {
         RxNext::Idle => {}

@@ -9,31 +9,28 @@
 //! applies it to skbs.
 
 use crate::bindings::skb::SkBuff;
-use crate::bindings::BhDisabled;
 use crate::netif::ctrl::{CtrlState, HashAlgorithm};
 use crate::netif::toeplitz::HashCoverage;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use kernel::new_spinlock;
-use kernel::sync::SpinLock;
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 
 /// The VIF's hash state.
 ///
-/// Lock rule: `state` is taken in BH context by `select_queue`, so process
-/// context takes it only with bottom halves disabled ([`BhDisabled`]).
+/// `state` is taken in BH context by `select_queue`: a [`SpinLockBh`].
 #[pin_data]
 pub(crate) struct VifHash {
     /// A hash algorithm is set: the fast-path test before taking the lock.
     enabled: AtomicBool,
     /// `None` while no control ring is connected.
     #[pin]
-    state: SpinLock<Option<CtrlState>>,
+    state: SpinLockBh<Option<CtrlState>>,
 }
 
 impl VifHash {
     /// No control ring, no hashing.
     pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self { enabled: AtomicBool::new(false), state <- new_spinlock!(None) })
+        pin_init!(Self { enabled: AtomicBool::new(false), state <- new_spinlock_bh!(None) })
     }
 
     /// Whether a hash algorithm is set (hash extras go to the guest).
@@ -44,7 +41,6 @@ impl VifHash {
     /// Starts from the initial state for a frontend with `num_queues`
     /// queues (control ring connected).
     pub(crate) fn connect(&self, num_queues: u32) {
-        let _bh = BhDisabled::new();
         *self.state.lock() = Some(CtrlState::new(num_queues));
         self.enabled.store(false, Ordering::Release);
     }
@@ -52,21 +48,18 @@ impl VifHash {
     /// Forgets the frontend's configuration (disconnect).
     pub(crate) fn reset(&self) {
         self.enabled.store(false, Ordering::Release);
-        let _bh = BhDisabled::new();
         *self.state.lock() = None;
     }
 
     /// A copy of the current state (the control ring worker changes the
     /// copy, then [`VifHash::commit`]s it).
     pub(crate) fn snapshot(&self) -> Option<CtrlState> {
-        let _bh = BhDisabled::new();
         self.state.lock().clone()
     }
 
     /// Makes `state` the one the data path uses.
     pub(crate) fn commit(&self, state: CtrlState) {
         let enabled = state.algorithm() != HashAlgorithm::None;
-        let _bh = BhDisabled::new();
         let mut guard = self.state.lock();
         // A disconnect in between dropped the state: keep it dropped.
         if guard.is_some() {

@@ -200,12 +200,12 @@ impl Vif {
     }
 
     /// The queue a per-queue callback's view acts on.
-    fn queue(&self, dev: &NetDev) -> Option<&Queue> {
+    fn queue(&self, dev: &NetDev<'_>) -> Option<&Queue> {
         self.queues.get(dev.queue() as usize).map(|q| &**q)
     }
 
     /// Views of the connected queues.
-    fn queue_devs<'a>(&self, dev: &'a NetDev) -> impl Iterator<Item = NetDev> + 'a {
+    fn queue_devs<'a>(&self, dev: &'a NetDev<'a>) -> impl Iterator<Item = NetDev<'a>> + 'a {
         let n = self.num_queues();
         (0..n).map(move |q| dev.on_queue(q))
     }
@@ -216,13 +216,12 @@ impl Vif {
     }
 
     /// Runs `f` on queue `index`'s guest TX side, `None` if that queue is
-    /// not connected (process context; NAPI is held off on this CPU
+    /// not connected (process context; the lock holds NAPI off on this CPU
     /// meanwhile).
     pub(crate) fn inspect_tx<R>(&self, index: u32, f: impl FnOnce(Option<&TxQueue>) -> R) -> R {
         let Some(queue) = self.queues.get(index as usize) else {
             return f(None);
         };
-        let _bh = BhDisabled::new();
         let guard = queue.tx.lock();
         let tx: &Option<TxQueue> = &guard;
         f(tx.as_ref())
@@ -246,7 +245,7 @@ impl Vif {
 
     /// Disables the VIF after a frontend protocol violation (any context).
     /// The RX workers turn the carrier off; nothing else is processed.
-    pub(crate) fn fatal(&self, dev: &NetDev, path: &str, reason: FatalReason) {
+    pub(crate) fn fatal(&self, dev: &NetDev<'_>, path: &str, reason: FatalReason) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
             if let Some(queue) = self.queue(dev) {
                 queue.stats.fatal_errors.add(1);
@@ -254,7 +253,7 @@ impl Vif {
             self.knobs.record_fatal(reason);
             pr_err!(
                 "{}: fatal error from frontend (domain {}) on the {} path of queue {}: {}; disabling the interface\n",
-                dev.name().to_str().unwrap_or("vif"),
+                dev.name(),
                 self.domid,
                 path,
                 dev.queue(),
@@ -267,7 +266,7 @@ impl Vif {
     }
 
     /// NAPI + IRQs of every queue on. RTNL held; connected and open.
-    fn up(&self, dev: &NetDev, _rtnl: &Rtnl) {
+    fn up(&self, dev: &NetDev<'_>, _rtnl: &Rtnl) {
         if self.up.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -281,7 +280,7 @@ impl Vif {
     }
 
     /// NAPI + IRQs of every queue off. RTNL held.
-    fn down(&self, dev: &NetDev, _rtnl: &Rtnl) {
+    fn down(&self, dev: &NetDev<'_>, _rtnl: &Rtnl) {
         if !self.up.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -293,7 +292,7 @@ impl Vif {
 
     /// Unbinds, deletes NAPI, purges and unmaps queues `0..n` (down, workers
     /// cancelled or never started).
-    fn release_queues(&self, dev: &NetDev, n: usize) {
+    fn release_queues(&self, dev: &NetDev<'_>, n: usize) {
         for (i, queue) in self.queues.iter().take(n).enumerate() {
             let qd = dev.on_queue(i as u32);
             qd.unbind_evtchns();
@@ -311,7 +310,7 @@ impl Vif {
 
     /// Installs a connected frontend's queues and starts them. Called from
     /// the xenbus side (process context, not under RTNL).
-    pub(crate) fn attach(&self, dev: &NetDev, xdev: &XenbusDevice, queues: KVec<Attachment>) -> Result {
+    pub(crate) fn attach(&self, dev: &NetDev<'_>, xdev: &XenbusDevice, queues: KVec<Attachment>) -> Result {
         if self.is_connected() {
             return Err(EBUSY);
         }
@@ -344,7 +343,7 @@ impl Vif {
         }
         pr_info!(
             "{}: frontend connected, {} queue(s), guest TX data path: {}\n",
-            dev.name().to_str().unwrap_or("vif"),
+            dev.name(),
             n,
             source
         );
@@ -365,7 +364,7 @@ impl Vif {
     }
 
     /// Stops and removes the frontend's queues (process context).
-    pub(crate) fn detach(&self, dev: &NetDev) {
+    pub(crate) fn detach(&self, dev: &NetDev<'_>) {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -388,7 +387,7 @@ impl Vif {
         self.num_queues.store(0, Ordering::Release);
         self.hash.reset();
         self.knobs.mcast.reset();
-        pr_info!("{}: frontend disconnected\n", dev.name().to_str().unwrap_or("vif"));
+        pr_info!("{}: frontend disconnected\n", dev.name());
     }
 
     /// The frontend changed its XDP headroom (Reconfiguring); takes effect
@@ -405,7 +404,7 @@ impl Vif {
 
     /// The rate limit changed: let every queue's TX poll pick it up now (a
     /// queue waiting for credit under the old limit resumes at once).
-    pub(crate) fn rate_changed(&self, dev: &NetDev) {
+    pub(crate) fn rate_changed(&self, dev: &NetDev<'_>) {
         if self.up.load(Ordering::Acquire) && !self.is_disabled() {
             // Process context: run the raised softirqs when BHs come back on.
             let _bh = BhDisabled::new();
@@ -416,7 +415,7 @@ impl Vif {
     }
 
     /// Guest TX work for NAPI: returns packets processed.
-    pub(crate) fn tx_action(&self, dev: &NetDev, budget: i32) -> i32 {
+    pub(crate) fn tx_action(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
         let Some(queue) = self.queue(dev) else {
             return 0;
         };
@@ -439,7 +438,7 @@ impl Vif {
 
     /// After a NAPI poll that finished early: reschedule if the frontend
     /// posted more, otherwise end the deferred TX EOI.
-    pub(crate) fn tx_idle(&self, dev: &NetDev) {
+    pub(crate) fn tx_idle(&self, dev: &NetDev<'_>) {
         let Some(queue) = self.queue(dev) else {
             return;
         };
@@ -462,7 +461,7 @@ impl Vif {
     }
 
     /// One pass of a queue's guest RX worker (process context).
-    pub(crate) fn rx_action(&self, dev: &NetDev) -> crate::napi::RxNext {
+    pub(crate) fn rx_action(&self, dev: &NetDev<'_>) -> crate::napi::RxNext {
         use crate::napi::RxNext;
         let Some(queue) = self.queue(dev) else {
             return RxNext::Idle;
@@ -515,7 +514,7 @@ impl Vif {
 
     /// Drops packets that waited longer than the drain timeout
     /// (xenvif_rx_queue_drop_expired). Returns whether any was dropped.
-    fn drop_expired(&self, queue: &Queue, dev: &NetDev, now: u64) -> bool {
+    fn drop_expired(&self, queue: &Queue, dev: &NetDev<'_>, now: u64) -> bool {
         let mut dropped = false;
         while let Some(exp) = dev.rxq_head_expires() {
             if !crate::netif::rx::rx_packet_expired(now, exp) {
@@ -534,19 +533,18 @@ impl Vif {
 }
 
 impl VifOps for Vif {
-    fn open(&self, dev: &NetDev) -> Result {
+    fn open(&self, dev: &NetDev<'_>, rtnl: &Rtnl) -> Result {
         if self.is_connected() && !self.is_disabled() {
-            // ndo_open runs under RTNL; the guard type witnesses it.
-            self.up(dev, &Rtnl::assume_held());
+            self.up(dev, rtnl);
         }
         Ok(())
     }
 
-    fn stop(&self, dev: &NetDev) {
-        self.down(dev, &Rtnl::assume_held());
+    fn stop(&self, dev: &NetDev<'_>, rtnl: &Rtnl) {
+        self.down(dev, rtnl);
     }
 
-    fn select_queue(&self, dev: &NetDev, skb: &mut SkBuff) -> u16 {
+    fn select_queue(&self, dev: &NetDev<'_>, skb: &mut SkBuff) -> u16 {
         let n = self.num_queues();
         if n <= 1 {
             return 0;
@@ -557,7 +555,7 @@ impl VifOps for Vif {
         }
     }
 
-    fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff) {
+    fn start_xmit(&self, dev: &NetDev<'_>, mut skb: SkBuff) {
         let n = self.num_queues();
         if !self.is_connected() || self.is_disabled() || !dev.carrier_ok() || n == 0 {
             if let Some(q) = self.queues.first() {
@@ -592,7 +590,7 @@ impl VifOps for Vif {
         dev.rx_work_kick(0);
     }
 
-    fn stats(&self, _dev: &NetDev) -> Stats64 {
+    fn stats(&self, _dev: &NetDev<'_>) -> Stats64 {
         let mut t = Stats64::default();
         for queue in self.queues.iter() {
             let s = &queue.stats;
@@ -614,11 +612,11 @@ impl VifOps for Vif {
         t
     }
 
-    fn queue_stats(&self, dev: &NetDev) -> Option<QueueStats> {
+    fn queue_stats(&self, dev: &NetDev<'_>) -> Option<QueueStats> {
         self.queue(dev).map(Queue::snapshot)
     }
 
-    fn channels(&self, _dev: &NetDev) -> u32 {
+    fn channels(&self, _dev: &NetDev<'_>) -> u32 {
         if self.queue_limit_pending.load(Ordering::Acquire) || !self.is_connected() {
             self.queue_limit()
         } else {
@@ -626,8 +624,8 @@ impl VifOps for Vif {
         }
     }
 
-    fn set_queue_limit(&self, dev: &NetDev, n: u32) -> Result {
-        let name = dev.name().to_str().unwrap_or("vif");
+    fn set_queue_limit(&self, dev: &NetDev<'_>, n: u32) -> Result {
+        let name = dev.name();
         let max = self.queues.len() as u32;
         if n == 0 || n > max {
             pr_warn!("{}: refusing {} queues: the range is 1..={} (max_queues when the vif was created)\n", name, n, max);
@@ -642,15 +640,15 @@ impl VifOps for Vif {
         Ok(())
     }
 
-    fn napi_poll(&self, dev: &NetDev, budget: i32) -> i32 {
+    fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
         crate::napi::poll(self, dev, budget)
     }
 
-    fn rx_work(&self, dev: &NetDev) {
+    fn rx_work(&self, dev: &NetDev<'_>) {
         crate::napi::rx_worker(self, dev)
     }
 
-    fn tx_event(&self, dev: &NetDev) -> bool {
+    fn tx_event(&self, dev: &NetDev<'_>) -> bool {
         // Hard IRQ: no ring access here (NAPI owns the ring); NAPI ends the
         // EOI once it has processed the requests.
         if !self.up.load(Ordering::Acquire) || self.is_disabled() {
@@ -660,7 +658,7 @@ impl VifOps for Vif {
         true
     }
 
-    fn rx_event(&self, dev: &NetDev) -> bool {
+    fn rx_event(&self, dev: &NetDev<'_>) -> bool {
         if !self.is_connected() || self.is_disabled() {
             return false;
         }

@@ -4,10 +4,10 @@
 //! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
 //! interfaces that expose them ([`VifControls`]).
 
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::debugfs::DebugfsDir;
 use crate::bindings::netdev::VifNetDevice;
 use crate::bindings::sysfs::SysfsGroup;
-use crate::bindings::BhDisabled;
 use crate::interface::Vif;
 use crate::multicast::McastControl;
 use crate::netif::rx::parse_timeout_ms;
@@ -15,10 +15,9 @@ use crate::params;
 use crate::rate::VifRate;
 use crate::tx::FatalReason;
 use core::sync::atomic::{AtomicU32, Ordering};
-use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{Arc, SpinLock};
+use kernel::sync::Arc;
 
 /// A per-VIF RX timeout that overrides a module parameter.
 #[derive(Clone, Copy)]
@@ -44,7 +43,7 @@ pub(crate) struct VifKnobs {
     /// The reason of the last fatal frontend error. Set from NAPI or the RX
     /// worker, read from sysfs: always taken with bottom halves off.
     #[pin]
-    fatal_reason: SpinLock<Option<FatalReason>>,
+    fatal_reason: SpinLockBh<Option<FatalReason>>,
 }
 
 impl VifKnobs {
@@ -56,7 +55,7 @@ impl VifKnobs {
             mcast,
             rx_drain_timeout_ms: AtomicU32::new(0),
             rx_stall_timeout_ms: AtomicU32::new(0),
-            fatal_reason <- new_spinlock!(None),
+            fatal_reason <- new_spinlock_bh!(None),
         })
     }
 
@@ -89,19 +88,16 @@ impl VifKnobs {
 
     /// Records why the VIF is being disabled (any context but hard IRQ).
     pub(crate) fn record_fatal(&self, reason: FatalReason) {
-        let _bh = BhDisabled::new();
         *self.fatal_reason.lock() = Some(reason);
     }
 
     /// Forgets the reason (a new frontend connection).
     pub(crate) fn clear_fatal(&self) {
-        let _bh = BhDisabled::new();
         *self.fatal_reason.lock() = None;
     }
 
     /// Why the VIF was disabled, if it was.
     pub(crate) fn fatal_reason(&self) -> Option<FatalReason> {
-        let _bh = BhDisabled::new();
         *self.fatal_reason.lock()
     }
 }
@@ -120,7 +116,7 @@ pub(crate) struct VifControls {
 impl VifControls {
     /// `/sys/class/net/<vif>/netback/`.
     pub(crate) fn create(vif: &VifNetDevice<Vif>) -> Self {
-        let name = vif.dev().name().to_str().unwrap_or("vif");
+        let name = vif.dev().name();
         let sysfs = SysfsGroup::create(vif.dev(), crate::sysfs::GROUP, vif.data().clone())
             .inspect_err(|e| pr_warn!("{}: no sysfs attributes (error {})\n", name, e.to_errno()))
             .ok();
@@ -134,7 +130,7 @@ impl VifControls {
         // Drops (removes) the directory of an earlier connection first: the
         // new one has the same name.
         self.debugfs = None;
-        let Ok(dir) = DebugfsDir::create(vif.dev().name(), vif.data().clone()) else {
+        let Ok(dir) = DebugfsDir::create(vif.dev().name().as_cstr(), vif.data().clone()) else {
             return;
         };
         for q in 0..num_queues {

@@ -9,14 +9,13 @@
 //! `ndo_start_xmit` (broadcast always passes). The list is cleared when the
 //! frontend disconnects. Stock Linux netfront never asks for it.
 
-use crate::bindings::BhDisabled;
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::netif::mcast::{McastFilter, XEN_NETBK_MCAST_MAX};
 use crate::netif::tx::McastOp;
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::new_spinlock;
 use kernel::prelude::*;
-use kernel::sync::{Arc, SpinLock};
+use kernel::sync::Arc;
 
 /// The multicast control state of one VIF.
 #[pin_data]
@@ -28,7 +27,7 @@ pub(crate) struct McastControl {
     /// Written from NAPI, read from ndo_start_xmit (both with bottom halves
     /// off); other readers take it with bottom halves off too.
     #[pin]
-    filter: SpinLock<McastFilter>,
+    filter: SpinLockBh<McastFilter>,
 }
 
 impl McastControl {
@@ -38,7 +37,7 @@ impl McastControl {
             pin_init!(Self {
                 enabled: AtomicBool::new(false),
                 overflow_logged: AtomicBool::new(false),
-                filter <- new_spinlock!(McastFilter::new()),
+                filter <- new_spinlock_bh!(McastFilter::new()),
             }),
             GFP_KERNEL,
         )
@@ -79,14 +78,12 @@ impl McastControl {
 
     /// Number of listed addresses (process context).
     pub(crate) fn len(&self) -> usize {
-        let _bh = BhDisabled::new();
         self.filter.lock().len()
     }
 
     /// The frontend disconnected: forget its list and request (process
     /// context, NAPI already stopped).
     pub(crate) fn reset(&self) {
-        let _bh = BhDisabled::new();
         self.filter.lock().clear();
         self.enabled.store(false, Ordering::Release);
         self.overflow_logged.store(false, Ordering::Relaxed);

@@ -12,15 +12,17 @@ use crate::rx::RxQueue;
 use crate::tx::TxQueue;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Mutex, SpinLock};
-use kernel::{new_mutex, new_spinlock};
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
+use kernel::new_mutex;
+use kernel::sync::Mutex;
 
 /// Driver state of one queue.
 #[pin_data]
 pub(crate) struct Queue {
-    /// Guest TX ring; used by this queue's NAPI poll.
+    /// Guest TX ring; used by this queue's NAPI poll (softirq), so taken
+    /// with bottom halves disabled everywhere.
     #[pin]
-    pub(crate) tx: SpinLock<Option<TxQueue>>,
+    pub(crate) tx: SpinLockBh<Option<TxQueue>>,
     /// Guest RX ring; used by this queue's RX worker.
     #[pin]
     pub(crate) rx: Mutex<Option<RxQueue>>,
@@ -36,7 +38,7 @@ impl Queue {
     /// An idle queue.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            tx <- new_spinlock!(None),
+            tx <- new_spinlock_bh!(None),
             rx <- new_mutex!(None),
             rx_queued_bytes: AtomicU32::new(0),
             stats: VifStats::default(),
@@ -65,7 +67,7 @@ impl Queue {
 
     /// Accounts `bytes` that left the backlog and wakes the stopped netdev
     /// queue once there is room again.
-    pub(crate) fn backlog_sub(&self, dev: &NetDev, bytes: u32, connected: bool) {
+    pub(crate) fn backlog_sub(&self, dev: &NetDev<'_>, bytes: u32, connected: bool) {
         let mut cur = self.rx_queued_bytes.load(Ordering::Acquire);
         loop {
             let new = cur.saturating_sub(bytes);

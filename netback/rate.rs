@@ -136,7 +136,7 @@ impl fmt::Display for Printable<'_> {
 struct CreditWake;
 
 impl DevTimerHandler for CreditWake {
-    fn timer_fired(&self, dev: &NetDev) {
+    fn timer_fired(&self, dev: &NetDev<'_>) {
         dev.napi_schedule();
     }
 }
@@ -155,7 +155,7 @@ pub(crate) struct TxCredit {
 
 impl TxCredit {
     /// A scheduler following `rate`, starting with a full window.
-    pub(crate) fn new(dev: &NetDev, rate: Arc<VifRate>) -> Result<Self> {
+    pub(crate) fn new(dev: &NetDev<'_>, rate: Arc<VifRate>) -> Result<Self> {
         let hz = msecs_to_jiffies(1000);
         let applied = rate.bits();
         let r = Rate::from_bits(applied);

@@ -206,7 +206,7 @@ impl RxQueue {
     }
 
     /// Moves up to `RX_BATCH_SIZE` queued packets into the guest.
-    pub(crate) fn action(&mut self, dev: &NetDev, stats: &VifStats, now: u64) -> core::result::Result<RxOutcome, FatalReason> {
+    pub(crate) fn action(&mut self, dev: &NetDev<'_>, stats: &VifStats, now: u64) -> core::result::Result<RxOutcome, FatalReason> {
         let mut out = RxOutcome { packets: 0, dequeued_bytes: 0, blocked: false, batch_full: false };
         let mut result = Ok(());
         let mut blocked_needed = 0;
@@ -278,7 +278,7 @@ impl RxQueue {
         match self.stall.update(posted, blocked_needed, now, &self.timeouts) {
             CarrierChange::On => dev.carrier_on(),
             CarrierChange::Off => {
-                pr_info!("{}: guest RX stalled, carrier off\n", dev.name().to_str().unwrap_or("vif"));
+                pr_info!("{}: guest RX stalled, carrier off\n", dev.name());
                 dev.carrier_off()
             }
             CarrierChange::None => {}

@@ -103,7 +103,7 @@ impl TxQueue {
 
     /// Processes up to `budget` packets. Returns the packets handed to the
     /// stack, or the reason the frontend must be disabled.
-    pub(crate) fn action(&mut self, dev: &NetDev, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
+    pub(crate) fn action(&mut self, dev: &NetDev<'_>, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
         let now = crate::bindings::jiffies();
@@ -125,7 +125,7 @@ impl TxQueue {
                     }
                 }
                 TxPoll::Verdict(TxVerdict::Multicast(m)) => {
-                    let status = self.mcast.apply(m.op, m.addr, dev.name().to_str().unwrap_or("vif"));
+                    let status = self.mcast.apply(m.op, m.addr, dev.name().as_str());
                     if let Err(e) = self.respond(&m.responses, status) {
                         result = Err(e);
                         break;
@@ -154,7 +154,7 @@ impl TxQueue {
 
     /// Queues the copies of one accepted packet, flushing first when the
     /// batch has no room for its worst case.
-    fn queue_packet(&mut self, dev: &NetDev, stats: &VifStats, pkt: &TxPacket) -> core::result::Result<(), FatalReason> {
+    fn queue_packet(&mut self, dev: &NetDev<'_>, stats: &VifStats, pkt: &TxPacket) -> core::result::Result<(), FatalReason> {
         let slots = pkt.slots();
         // Worst case: every slot straddles a destination page boundary, and
         // the head may straddle one too.
@@ -217,7 +217,7 @@ impl TxQueue {
 
     /// Runs the queued copies, answers every pending packet's slots and
     /// hands the good packets to the stack.
-    fn flush(&mut self, dev: &NetDev, stats: &VifStats) -> core::result::Result<(), FatalReason> {
+    fn flush(&mut self, dev: &NetDev<'_>, stats: &VifStats) -> core::result::Result<(), FatalReason> {
         self.batch.submit();
         stats.add_rx_copies(self.batch.take_counts());
         let mut result = Ok(());

@@ -18,7 +18,7 @@ use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::{Attachment, Vif};
 use crate::netif::negotiate::{
     advertised_keys, negotiate, negotiate_queue, read_multicast_control, read_xdp_headroom, BackendParams,
-    FrontendKeys, Key, NegotiateError,
+    vif_handle, FrontendKeys, Key, NegotiateError,
 };
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts, RX_MAX_XDP_HEADROOM};
@@ -83,7 +83,7 @@ impl WatchHandler for McastWatch {
         if let Some(vif) = inner.vif.as_ref() {
             // A missing or unreadable key is "off", as in C.
             let on = read_multicast_control(&mut FrontendDir(&be.xdev)).unwrap_or(false);
-            vif.data().knobs.mcast.set_enabled(on, vif.dev().name().to_str().unwrap_or("vif"));
+            vif.data().knobs.mcast.set_enabled(on, vif.dev().name().as_str());
         }
     }
 }
@@ -96,7 +96,7 @@ impl WatchHandler for RateWatch {
         let be = &self.0;
         let inner = be.inner.lock();
         if let Some(vif) = inner.vif.as_ref() {
-            vif.data().knobs.rate.update_from_xenstore(&be.xdev, vif.dev().name().to_str().unwrap_or("vif"));
+            vif.data().knobs.rate.update_from_xenstore(&be.xdev, vif.dev().name().as_str());
             vif.data().rate_changed(vif.dev());
         }
     }
@@ -308,9 +308,9 @@ impl Backend {
         cfg: &crate::netif::negotiate::NegotiatedConfig,
     ) -> ConnectKnobs {
         let knobs = &vif.data().knobs;
-        let name = vif.dev().name().to_str().unwrap_or("vif");
-        knobs.rate.update_from_xenstore(xdev, name);
-        knobs.mcast.set_enabled(cfg.multicast_control, name);
+        let name = vif.dev().name();
+        knobs.rate.update_from_xenstore(xdev, name.as_str());
+        knobs.mcast.set_enabled(cfg.multicast_control, name.as_str());
         let timeouts = RxTimeouts::for_frontend(
             cfg.rx_notify,
             knobs.rx_timeout_ms(RxTimeout::Drain),
@@ -394,6 +394,10 @@ impl XenbusBackend for Backend {
             }
         };
         let domid = xdev.otherend_id();
+        let Some(handle) = vif_handle(domid, handle) else {
+            xdev.dev_fatal(EINVAL, c"handle does not fit an interface name (vifD.H must be < 16 bytes)");
+            return Err(EINVAL);
+        };
         let handle_dev = xdev.clone();
         let be = Arc::pin_init(
             pin_init!(Backend {
@@ -408,7 +412,7 @@ impl XenbusBackend for Backend {
         // The net_device exists before InitWait is published: the toolstack
         // runs the hotplug script (which bridges vifD.H) once it sees it.
         let name = CString::try_from_fmt(fmt!("vif{}.{}", domid, handle))?;
-        let knobs = VifKnobs::new(handle as u32, VifRate::new()?, McastControl::new()?);
+        let knobs = VifKnobs::new(handle, VifRate::new()?, McastControl::new()?);
         let state = Arc::pin_init(Vif::new(domid, nr_queues, xdev.clone(), knobs)?, GFP_KERNEL)?;
         let netdev = VifNetDevice::new(&name, &xdev, nr_queues, state)?;
         if let Err(e) = netdev.register() {

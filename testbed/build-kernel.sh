@@ -9,6 +9,10 @@ set -euo pipefail
 
 FRAGMENT=$TESTBED_DIR/kernel.config
 mkdir -p "$NETBACK_RS_CACHE" "$LOGS"
+if [ -n "$NBT_KERNEL" ]; then  # a variant: the base fragment plus the variant's own lines
+    cat "$FRAGMENT" "$TESTBED_DIR/kernel-$NBT_KERNEL.config" > "$NETBACK_RS_CACHE/kernel$KSFX.config"
+    FRAGMENT=$NETBACK_RS_CACHE/kernel$KSFX.config
+fi
 
 # 1. Host tools.
 host_apt_install flex bison bc libelf-dev libssl-dev cpio xz-utils kmod rsync pahole file \
@@ -53,8 +57,8 @@ if [ ! -f .config ] || [ "$(cat .netback-rs-fragment 2>/dev/null)" != "$fragment
 fi
 
 # 4. Build and stage (bzImage for Xen's multiboot, vmlinux ELF for xl, modules).
-[ -f vmlinux ] || log "building bzImage and modules (about 16 minutes on 2 cores); log: $LOGS/kernel-build.log"
-make -j"$(nproc)" bzImage modules > "$LOGS/kernel-build.log" 2>&1 || { tail -n 40 "$LOGS/kernel-build.log" >&2; die "kernel build failed"; }
+[ -f vmlinux ] || log "building bzImage and modules (about 16 minutes on 2 cores); log: $LOGS/kernel-build$KSFX.log"
+make -j"$(nproc)" bzImage modules > "$LOGS/kernel-build$KSFX.log" 2>&1 || { tail -n 40 "$LOGS/kernel-build$KSFX.log" >&2; die "kernel build failed"; }
 krel=$(make -s kernelrelease)
 if [ ! -f "$KERNEL_STAGE/.stamp" ] || [ vmlinux -nt "$KERNEL_STAGE/.stamp" ] || [ "$(cat "$KERNEL_STAGE/.stamp")" != "$krel" ]; then
     rm -rf "$KERNEL_STAGE"; mkdir -p "$KERNEL_STAGE"

@@ -14,13 +14,18 @@ XEN_SUITE=trixie
 BINDGEN_VERSION=0.72.1
 LLVM_VERSION=19
 
-KERNEL_TREE=$NETBACK_RS_CACHE/linux          # the configured, built kernel tree (KDIR)
-KERNEL_STAGE=$NETBACK_RS_CACHE/kernel-stage  # bzImage, vmlinux, installed modules
+# NBT_KERNEL=debug selects the debug kernel (testbed/kernel-debug.config on top of
+# testbed/kernel.config: lockdep, KASAN, ...), with its own tree, stage and images.
+: "${NBT_KERNEL:=}"
+case "$NBT_KERNEL" in ""|debug) ;; *) echo "NBT_KERNEL must be empty or debug" >&2; exit 2;; esac
+KSFX=${NBT_KERNEL:+-$NBT_KERNEL}
+KERNEL_TREE=$NETBACK_RS_CACHE/linux$KSFX          # the configured, built kernel tree (KDIR)
+KERNEL_STAGE=$NETBACK_RS_CACHE/kernel-stage$KSFX  # bzImage, vmlinux, installed modules
 CARGO_TOOLS=$NETBACK_RS_CACHE/cargo-tools    # CARGO_HOME for bindgen-cli
 APT_ALT=$NETBACK_RS_CACHE/apt                # private apt state for non-bookworm suites
 DEBS=$NETBACK_RS_CACHE/debs
 ROOTFS=$NETBACK_RS_CACHE/rootfs-trixie       # debootstrap of the dom0 userspace
-IMAGES=$NETBACK_RS_CACHE/images              # what QEMU boots
+IMAGES=$NETBACK_RS_CACHE/images$KSFX         # what QEMU boots
 LOGS=${NETBACK_RS_LOGS:-$NETBACK_RS_CACHE/logs}
 
 export PATH=$CARGO_TOOLS/bin:$PATH

@@ -13,6 +13,8 @@ usage: testbed/run.sh [options]
   --rs-params "..."   module parameters for xen-netback-rs.ko
   --timeout SECONDS   QEMU is killed after this long (default 1500)
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
+  --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
+                      testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
 Prints the result records and a table; exit 0 only when the scenario passed and dom0's
 kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches.
 USAGE
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
         --rs-params) RS_PARAMS=$2; shift;;
         --timeout) TIMEOUT=$2; shift;;
         --out) OUT=$2; shift;;
+        --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
         -h|--help) usage; exit 0;;
         *) usage >&2; exit 2;;
     esac
@@ -52,7 +55,12 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 KO=""
 if [ "$BACKEND" = rs ] || { grep -q NBT_BACKENDS "$SCENARIO_FILE" && [[ " $BACKENDS " == *" rs "* ]]; }; then
     log "building xen-netback-rs.ko"
-    make -s -C "$REPO_ROOT" modules >&2 || die "module build failed"
+    # Objects built against another kernel tree (the debug variant) are not reused.
+    if [ "$(cat "$REPO_ROOT/.nbt-kdir" 2>/dev/null || echo "$NETBACK_RS_CACHE/linux")" != "$KERNEL_TREE" ]; then
+        make -s -C "$KERNEL_TREE" M="$REPO_ROOT" clean >/dev/null 2>&1 || true
+        echo "$KERNEL_TREE" > "$REPO_ROOT/.nbt-kdir"
+    fi
+    make -s -C "$REPO_ROOT" KDIR="$KERNEL_TREE" modules >&2 || die "module build failed"
     KO=$REPO_ROOT/xen-netback-rs.ko
     [ -f "$KO" ] || die "module build produced no $KO"
 fi
@@ -94,7 +102,7 @@ truncate -s %512 "$INITRD"
 rm -rf "$OV"
 
 XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all guest_loglvl=all noreboot"
-DOM0_ARGS="console=hvc0 earlyprintk=xen"
+DOM0_ARGS="console=hvc0 earlyprintk=xen${NBT_KERNEL:+ page_poison=1}"
 log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)); log: $RUN.log"
 set +e
 timeout "$TIMEOUT" qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64 -smp 2 -m 3072 \

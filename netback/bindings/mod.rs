@@ -22,12 +22,14 @@
 //! * [`params`]: the module parameters (declared in C).
 //! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group.
 //! * [`debugfs`]: the module's debugfs root and per-VIF directories.
+//! * [`lock`]: [`lock::SpinLockBh`], a spinlock that disables bottom halves.
 //! * [`timer`]: [`timer::DevTimer`], a kernel timer whose callback gets the
 //!   VIF device (the guest-TX credit timer).
 
 pub(crate) mod ctrl_irq;
 pub(crate) mod debugfs;
 pub(crate) mod grant;
+pub(crate) mod lock;
 pub(crate) mod netdev;
 pub(crate) mod params;
 pub(crate) mod ring;
@@ -132,7 +134,11 @@ impl Drop for Rtnl {
 impl Rtnl {
     /// A witness for code that the kernel calls with RTNL held (ndo_open,
     /// ndo_stop); dropping it does not unlock.
-    pub(crate) fn assume_held() -> core::mem::ManuallyDrop<Rtnl> {
+    ///
+    /// # Safety
+    ///
+    /// The caller holds RTNL for as long as the witness lives.
+    pub(super) unsafe fn assume_held() -> core::mem::ManuallyDrop<Rtnl> {
         core::mem::ManuallyDrop::new(Rtnl(()))
     }
 }

@@ -15,6 +15,8 @@ use kernel::prelude::*;
 use kernel::str::CStrExt;
 use kernel::sync::Arc;
 
+use crate::netif::negotiate::IFNAMSIZ;
+
 /// Interface counters reported through `ndo_get_stats64`.
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct Stats64 {
@@ -48,6 +50,29 @@ pub(crate) struct Stats64 {
     pub(crate) fatal_errors: u64,
 }
 
+/// A copy of an interface name taken at one moment: a rename may rewrite
+/// the device's own buffer at any time, so no reference into it is kept.
+#[derive(Clone, Copy)]
+pub(crate) struct IfName([u8; IFNAMSIZ]);
+
+impl IfName {
+    /// The name as a C string.
+    pub(crate) fn as_cstr(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.0).unwrap_or(c"vif")
+    }
+
+    /// The name as text, for messages.
+    pub(crate) fn as_str(&self) -> &str {
+        self.as_cstr().to_str().unwrap_or("vif")
+    }
+}
+
+impl kernel::fmt::Display for IfName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which event channel (same IRQ when the frontend uses one channel).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Channel {
@@ -65,35 +90,35 @@ pub(crate) type QueueStats = ffi::nbrs_queue_stats;
 /// Callbacks of a VIF net_device. All get the device view; per-queue
 /// callbacks get it for their queue ([`NetDev::queue`]).
 pub(crate) trait VifOps: Send + Sync + Sized + 'static {
-    /// `ndo_open` (RTNL held).
-    fn open(&self, dev: &NetDev) -> Result;
-    /// `ndo_stop` (RTNL held).
-    fn stop(&self, dev: &NetDev);
+    /// `ndo_open`, under RTNL.
+    fn open(&self, dev: &NetDev<'_>, rtnl: &Rtnl) -> Result;
+    /// `ndo_stop`, under RTNL.
+    fn stop(&self, dev: &NetDev<'_>, rtnl: &Rtnl);
     /// `ndo_select_queue` (BH context): the queue index for `skb`.
-    fn select_queue(&self, dev: &NetDev, skb: &mut SkBuff) -> u16;
+    fn select_queue(&self, dev: &NetDev<'_>, skb: &mut SkBuff) -> u16;
     /// `ndo_start_xmit`: a packet for the guest (BH context). Consumes it.
     /// `dev` is the view of `skb_get_queue_mapping()`'s queue, which may be
     /// past the connected count.
-    fn start_xmit(&self, dev: &NetDev, skb: SkBuff);
+    fn start_xmit(&self, dev: &NetDev<'_>, skb: SkBuff);
     /// `ndo_get_stats64`.
-    fn stats(&self, dev: &NetDev) -> Stats64;
+    fn stats(&self, dev: &NetDev<'_>) -> Stats64;
     /// One queue's `ethtool -S` counters (`None`: no such queue).
-    fn queue_stats(&self, dev: &NetDev) -> Option<QueueStats>;
+    fn queue_stats(&self, dev: &NetDev<'_>) -> Option<QueueStats>;
     /// `ethtool -l`: the combined channel count to show (the maximum is
     /// the allocated queue count).
-    fn channels(&self, dev: &NetDev) -> u32;
+    fn channels(&self, dev: &NetDev<'_>) -> u32;
     /// `ethtool -L combined n` (the ethtool core has refused 0 and counts
     /// above the maximum): the queue limit offered at the next connection.
-    fn set_queue_limit(&self, dev: &NetDev, n: u32) -> Result;
+    fn set_queue_limit(&self, dev: &NetDev<'_>, n: u32) -> Result;
     /// NAPI poll (softirq): guest TX.
-    fn napi_poll(&self, dev: &NetDev, budget: i32) -> i32;
+    fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32;
     /// The guest-RX worker (process context).
-    fn rx_work(&self, dev: &NetDev);
+    fn rx_work(&self, dev: &NetDev<'_>);
     /// Guest TX event (hard IRQ). True when work was scheduled; the driver
     /// then owes a [`NetDev::lateeoi`] for [`Channel::Tx`].
-    fn tx_event(&self, dev: &NetDev) -> bool;
+    fn tx_event(&self, dev: &NetDev<'_>) -> bool;
     /// Guest RX event (hard IRQ); as `tx_event` for [`Channel::Rx`].
-    fn rx_event(&self, dev: &NetDev) -> bool;
+    fn rx_event(&self, dev: &NetDev<'_>) -> bool;
 }
 
 /// A view of a live VIF net_device from one of its queues, handed to
@@ -102,22 +127,30 @@ pub(crate) trait VifOps: Send + Sync + Sized + 'static {
 /// worker, TX queue stop/wake) act on it. The C side ignores a queue index
 /// past the allocated count.
 ///
+/// A view lives at most as long as what it was made from (`'a`): the
+/// callback that received it or the [`VifNetDevice`] that owns the device;
+/// views of other queues borrow the view they come from. It is neither Send
+/// nor Sync: a view stays in the context the kernel called into.
+///
 /// # Invariants
 ///
-/// `ptr` is a net_device allocated by `nbrs_vif_alloc` that outlives every
-/// `&NetDev`.
-pub(crate) struct NetDev {
+/// `ptr` is a net_device allocated by `nbrs_vif_alloc` that is alive for `'a`.
+pub(crate) struct NetDev<'a> {
     ptr: NonNull<kernel::bindings::net_device>,
     queue: u32,
+    _life: core::marker::PhantomData<&'a kernel::bindings::net_device>,
 }
 
-// SAFETY: the wrapped C functions may be called from any context they are
-// documented for; the view itself holds no thread-bound state.
-unsafe impl Send for NetDev {}
-// SAFETY: see `Send`.
-unsafe impl Sync for NetDev {}
+impl<'a> NetDev<'a> {
+    /// A view of queue `queue` of `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a device from `nbrs_vif_alloc` that stays alive for `'a`.
+    unsafe fn new_view(ptr: NonNull<kernel::bindings::net_device>, queue: u32) -> Self {
+        Self { ptr, queue, _life: core::marker::PhantomData }
+    }
 
-impl NetDev {
     /// The raw device (also for other binding types that keep it: timers,
     /// sysfs).
     pub(super) fn raw(&self) -> *mut kernel::bindings::net_device {
@@ -129,9 +162,10 @@ impl NetDev {
         self.queue
     }
 
-    /// The same device seen from queue `queue`.
-    pub(crate) fn on_queue(&self, queue: u32) -> NetDev {
-        NetDev { ptr: self.ptr, queue }
+    /// The same device seen from queue `queue`, for as long as this view.
+    pub(crate) fn on_queue(&self, queue: u32) -> NetDev<'_> {
+        // SAFETY: the device is alive while `self` is (type invariant).
+        unsafe { NetDev::new_view(self.ptr, queue) }
     }
 
     /// `netif_set_real_num_{tx,rx}_queues(n)` (n > 0) and the count ethtool
@@ -153,15 +187,24 @@ impl NetDev {
     /// # Safety
     ///
     /// `dev` is null or a device from `nbrs_vif_alloc` that stays alive
-    /// while the view is used.
-    pub(super) unsafe fn from_raw(dev: *mut kernel::bindings::net_device, queue: u32) -> Option<NetDev> {
-        NonNull::new(dev).map(|ptr| NetDev { ptr, queue })
+    /// for `'a`.
+    pub(super) unsafe fn from_raw(dev: *mut kernel::bindings::net_device, queue: u32) -> Option<NetDev<'a>> {
+        // SAFETY: per the function's contract.
+        NonNull::new(dev).map(|ptr| unsafe { NetDev::new_view(ptr, queue) })
     }
 
     /// The interface name (`vifD.H`).
-    pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: dev->name is NUL-terminated and lives as long as the device.
-        unsafe { CStr::from_char_ptr(ffi::nbrs_vif_name(self.raw().cast())) }
+    pub(crate) fn name(&self) -> IfName {
+        // SAFETY: live device; dev->name is an IFNAMSIZ array.
+        let name = unsafe { ffi::nbrs_vif_name(self.raw().cast()) }.cast::<u8>();
+        let mut copy = [0u8; IFNAMSIZ];
+        // The last byte stays NUL: a copy torn by a rename still ends.
+        for (i, b) in copy.iter_mut().take(IFNAMSIZ - 1).enumerate() {
+            // SAFETY: `i < IFNAMSIZ` bytes into dev->name; a volatile read
+            // (READ_ONCE) because a rename may rewrite the name meanwhile.
+            *b = unsafe { core::ptr::read_volatile(name.add(i)) };
+        }
+        IfName(copy)
     }
 
     /// What the frontend negotiated; drives `ndo_fix_features` and the MTU
@@ -384,10 +427,19 @@ impl NetDev {
 /// Drop order: unregister (stops the interface), unbind IRQs, cancel the
 /// worker, delete NAPI, free the device, then release `T`.
 pub(crate) struct VifNetDevice<T: VifOps> {
-    dev: NetDev,
+    /// The owner's view: handed out borrowed from `self` only.
+    dev: NetDev<'static>,
     data: Arc<T>,
     _ops: KBox<ffi::nbrs_vif_ops>,
 }
+
+// SAFETY: the owner lives in the xenbus backend, used from process context
+// on whatever thread xenbus runs it; it lends its view only borrowed, and the
+// device functions it reaches are callable from any process context.
+unsafe impl<T: VifOps> Send for VifNetDevice<T> {}
+// SAFETY: see `Send`; `&self` methods change nothing without the kernel's
+// own locking.
+unsafe impl<T: VifOps> Sync for VifNetDevice<T> {}
 
 impl<T: VifOps> VifNetDevice<T> {
     /// Allocates (not yet registers) `name` under the xenbus device, with
@@ -416,7 +468,9 @@ impl<T: VifOps> VifNetDevice<T> {
             ffi::nbrs_vif_alloc(name.as_char_ptr(), parent.as_device().cast(), nr_queues, &*ops, Arc::as_ptr(&data) as *mut c_void)
         };
         let ptr = NonNull::new(raw.cast::<kernel::bindings::net_device>()).ok_or(ENOMEM)?;
-        Ok(Self { dev: NetDev { ptr, queue: 0 }, data, _ops: ops })
+        // SAFETY: the device lives until `Drop`; the view is only lent out
+        // borrowed from `self` (`dev()`), never for `'static`.
+        Ok(Self { dev: unsafe { NetDev::new_view(ptr, 0) }, data, _ops: ops })
     }
 
     /// `register_netdev()` (takes RTNL; holds a module reference while
@@ -427,7 +481,7 @@ impl<T: VifOps> VifNetDevice<T> {
     }
 
     /// The device view.
-    pub(crate) fn dev(&self) -> &NetDev {
+    pub(crate) fn dev(&self) -> &NetDev<'_> {
         &self.dev
     }
 
@@ -440,7 +494,7 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// `data` is the pointer given to `nbrs_vif_alloc`, alive while the
     /// device exists; `dev` is that device.
-    unsafe fn ctx<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> Option<(&'a T, NetDev)> {
+    unsafe fn ctx<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> Option<(&'a T, NetDev<'a>)> {
         // SAFETY: per the function's contract.
         unsafe { Self::ctx_q(data, dev, 0) }
     }
@@ -450,11 +504,12 @@ impl<T: VifOps> VifNetDevice<T> {
     /// # Safety
     ///
     /// As for [`Self::ctx`].
-    unsafe fn ctx_q<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: u32) -> Option<(&'a T, NetDev)> {
+    unsafe fn ctx_q<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: u32) -> Option<(&'a T, NetDev<'a>)> {
         let t = NonNull::new(data as *mut T)?;
         let ptr = NonNull::new(dev)?;
-        // SAFETY: per the function's contract.
-        Some((unsafe { t.as_ref() }, NetDev { ptr, queue }))
+        // SAFETY: per the function's contract (the callback's duration is
+        // the caller's choice of `'a`).
+        Some((unsafe { t.as_ref() }, unsafe { NetDev::new_view(ptr, queue) }))
     }
 
     /// C entry point for `ndo_open`.
@@ -466,7 +521,8 @@ impl<T: VifOps> VifNetDevice<T> {
     unsafe extern "C" fn open_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> kernel::ffi::c_int {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx(data, dev) } {
-            Some((t, d)) => match t.open(&d) {
+            // SAFETY: the kernel calls ndo_open with RTNL held.
+            Some((t, d)) => match t.open(&d, &*unsafe { Rtnl::assume_held() }) {
                 Ok(()) => 0,
                 Err(e) => e.to_errno(),
             },
@@ -483,7 +539,8 @@ impl<T: VifOps> VifNetDevice<T> {
     unsafe extern "C" fn stop_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) {
         // SAFETY: called by C with the registered data and its device.
         if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
-            t.stop(&d);
+            // SAFETY: the kernel calls ndo_stop with RTNL held.
+            t.stop(&d, &*unsafe { Rtnl::assume_held() });
         }
     }
 

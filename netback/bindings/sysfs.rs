@@ -60,7 +60,7 @@ impl<T: SysfsAttrs> SysfsGroup<T> {
     const OPS: ffi::nbrs_sysfs_ops = ffi::nbrs_sysfs_ops { show: Some(Self::show_cb), store: Some(Self::store_cb) };
 
     /// Creates `/sys/class/net/<dev>/<name>/` (the device is registered).
-    pub(crate) fn create(dev: &NetDev, name: &'static CStr, ctx: Arc<T>) -> Result<Self> {
+    pub(crate) fn create(dev: &NetDev<'_>, name: &'static CStr, ctx: Arc<T>) -> Result<Self> {
         let mut names = KVec::with_capacity(T::ATTRS.len(), GFP_KERNEL)?;
         let mut writable = KVec::with_capacity(T::ATTRS.len(), GFP_KERNEL)?;
         for (n, w) in T::ATTRS {

@@ -15,7 +15,7 @@ use kernel::sync::Arc;
 pub(crate) trait DevTimerHandler: Send + Sync + 'static {
     /// The timer expired (softirq context: must not sleep); `dev` is the
     /// view of the timer's queue.
-    fn timer_fired(&self, dev: &NetDev);
+    fn timer_fired(&self, dev: &NetDev<'_>);
 }
 
 /// An owned kernel timer; shut down (waiting for a running callback) and
@@ -40,7 +40,7 @@ unsafe impl<T: DevTimerHandler> Sync for DevTimer<T> {}
 
 impl<T: DevTimerHandler> DevTimer<T> {
     /// A new, unarmed timer for `dev`'s queue.
-    pub(crate) fn new(dev: &NetDev, ctx: Arc<T>) -> Result<Self> {
+    pub(crate) fn new(dev: &NetDev<'_>, ctx: Arc<T>) -> Result<Self> {
         // SAFETY: `ctx` stays alive in the returned value until the timer is
         // shut down in Drop; `dev` outlives the timer (type invariant).
         let p = unsafe {

@@ -13,6 +13,31 @@ use super::wire::XEN_NETIF_MAX_XDP_HEADROOM;
 /// Default and upper bound of `max_queues` used by [`BackendParams::default`].
 pub const MAX_QUEUES_DEFAULT: u32 = 8;
 
+/// `IFNAMSIZ`: a network interface name and its NUL must fit in this many bytes.
+pub const IFNAMSIZ: usize = 16;
+
+/// Bytes of `vif{domid}.{handle}`, the name a VIF's netdev gets.
+pub fn vif_name_len(domid: u16, handle: u64) -> usize {
+    fn digits(mut n: u64) -> usize {
+        let mut d = 1;
+        while n >= 10 {
+            n /= 10;
+            d += 1;
+        }
+        d
+    }
+    "vif.".len() + digits(u64::from(domid)) + digits(handle)
+}
+
+/// The VIF handle from the toolstack's `handle` key, if `vif{domid}.{handle}`
+/// fits in an interface name. xen-netback truncates the name silently (and
+/// `alloc_netdev_mqs` BUG()s on a name that does not fit); a handle that
+/// cannot name an interface is refused instead.
+pub fn vif_handle(domid: u16, handle: u64) -> Option<u32> {
+    let handle = u32::try_from(handle).ok()?;
+    (vif_name_len(domid, u64::from(handle)) < IFNAMSIZ).then_some(handle)
+}
+
 /// A frontend key: `<frontend>/<name>` or `<frontend>/queue-<N>/<name>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Key<'a> {
@@ -320,6 +345,20 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use std::string::{String, ToString};
+
+    #[test]
+    fn vif_handle_fits_an_interface_name() {
+        assert_eq!(vif_handle(1, 0), Some(0));
+        assert_eq!(vif_name_len(65535, 999_999), 15);
+        assert_eq!(vif_handle(65535, 999_999), Some(999_999));
+        assert_eq!(vif_handle(65535, 1_000_000), None);
+        assert_eq!(vif_handle(1, 99_999_999_999), None);
+        assert_eq!(vif_handle(1, 9_999_999_999), None, "does not fit u32");
+        assert_eq!(vif_handle(1, 4_294_967_295), Some(u32::MAX), "vif1.4294967295: 15 bytes");
+        assert_eq!(vif_handle(12, 4_294_967_295), None, "vif12.4294967295: 16 bytes");
+        assert_eq!(vif_handle(12, 42_949_672), Some(42_949_672));
+        assert_eq!(vif_handle(1, u64::MAX), None);
+    }
 
     #[derive(Default)]
     struct Fe(HashMap<String, String>);
