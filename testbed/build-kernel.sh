@@ -45,6 +45,12 @@ fi
 
 # 3. Configure: allnoconfig plus our fragment; every fragment line must reach .config.
 cd "$KERNEL_TREE"
+# A variant's source patch (testbed/kernel-VARIANT.patch), applied once.
+patchfile=$TESTBED_DIR/kernel-$NBT_KERNEL.patch
+if [ -n "$NBT_KERNEL" ] && [ -f "$patchfile" ] && ! patch -p1 -R -s -f --dry-run < "$patchfile" >/dev/null 2>&1; then
+    log "applying $patchfile"
+    patch -p1 -s -f < "$patchfile" >&2 || die "$patchfile does not apply"
+fi
 make -s rustavailable >/dev/null || die "the Rust toolchain does not satisfy this kernel (make rustavailable)"
 # Reconfigure when the fragment's content changed (a fresh checkout's mtime says nothing).
 fragment_sum=$(sha1sum < "$FRAGMENT")
