@@ -81,7 +81,8 @@ const REWIND_FRAME_LEN: usize = 20000;
 /// Bytes of buffer `buf` that are neither the marker nor dom0's frame: dom0 memory that
 /// is no packet sent to us. `header` is the frame's Ethernet header (only the first 14
 /// bytes of a buffer can hold it).
-fn foreign_bytes(fe: &Frontend, buf: usize, header: &[u8; 14]) -> (u32, u32) {
+/// The first foreign byte seen is kept in `first` as (buffer, offset, value).
+fn foreign_bytes(fe: &Frontend, buf: usize, header: &[u8; 14], first: &mut Option<(usize, usize, u8)>) -> (u32, u32) {
     let bytes = fe.rx_buffer(buf).read_bytes(0, PAGE);
     let mut foreign = 0;
     let mut data = 0;
@@ -93,6 +94,7 @@ fn foreign_bytes(fe: &Frontend, buf: usize, header: &[u8; 14]) -> (u32, u32) {
             data += 1;
         } else {
             foreign += 1;
+            first.get_or_insert((buf, j, *b));
         }
     }
     (foreign, data)
@@ -127,6 +129,12 @@ fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(fe.port));
     let (mut foreign, mut rounds, mut toggles) = (0u32, 0u32, 0u32);
     let mut base = 0u32;
+    let mut first_foreign = None;
+    // Every buffer holds the marker from the start: a backend that consumes stale slots
+    // past req_prod (C does, when req_prod goes behind req_cons) may write any of them.
+    for buf in 0..RX_RING as usize {
+        fe.rx_buffer(buf).write_bytes(0, &[RX_MARKER; PAGE]);
+    }
     // Calibrate: how many buffers does one frame take? REWIND_FRAME_LEN says; post one
     // more now and then (fewer than two frames' worth) in case the backend wants more, and
     // count the first frame's responses (dom0 starts sending once the vif is up).
@@ -209,7 +217,7 @@ fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
         let end = delivered.unwrap_or(full);
         let mut i = base;
         while i != end && i.wrapping_sub(base) < RX_RING {
-            let (f, d) = foreign_bytes(fe, (i % RX_RING) as usize, &header);
+            let (f, d) = foreign_bytes(fe, (i % RX_RING) as usize, &header, &mut first_foreign);
             foreign += f;
             if delivered.is_none() && d > 0 {
                 unpublished_data += 1;
@@ -231,7 +239,10 @@ fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
     }
     // Every buffer once more: a late copy may have landed after its round was scanned.
     for buf in 0..RX_RING as usize {
-        foreign += foreign_bytes(fe, buf, &header).0;
+        foreign += foreign_bytes(fe, buf, &header, &mut first_foreign).0;
+    }
+    if let Some((buf, off, val)) = first_foreign {
+        r.set("first_foreign", format!("buffer{buf}@{off}=0x{val:02x}"));
     }
     r.set("rounds_delivered", rounds);
     r.set("toggles", toggles);
