@@ -115,13 +115,14 @@ fn set_rx_req_prod(fe: &Frontend, v: u32) {
     fe.rx_ring().word(SRING_REQ_PROD_OFFSET).store(v, Ordering::SeqCst);
 }
 
-/// Posts exactly the buffers one of dom0's big frames needs, then moves `req_prod`
-/// back (one short of the packet, or to where the packet started) and forth while the
-/// backend consumes them; in the last third it pushes `req_prod` far ahead instead. After
-/// each round and at the end every buffer is scanned for bytes that are neither the marker
-/// nor frame data. A backend that re-reads `req_prod` mid-packet gives up on a packet
-/// whose copies are already queued; copying them after the skb is freed lands freed dom0
-/// memory in the guest's pages.
+/// Posts exactly the buffers one of dom0's big frames needs, waits until the backend has
+/// written the packet's first response into its slot (it is inside the packet) and then
+/// moves `req_prod` back: one short of the packet, or to where the packet started; in the
+/// last third it pushes `req_prod` far ahead instead. Round after round for `a.seconds`.
+/// After each round and at the end every buffer is scanned for bytes that are neither the
+/// marker nor frame data. A backend that re-reads `req_prod` mid-packet gives up on a
+/// packet whose copies are already queued; copying them after the skb is freed lands freed
+/// dom0 memory in the guest's pages.
 fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
     let mut header = [0xffu8; 14];
     header[6..12].copy_from_slice(&a.dst_mac);
@@ -188,23 +189,45 @@ fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
         let full = base.wrapping_add(needed);
         post_marked(fe, base, full);
         let round_start = Instant::now();
+        // The backend writes each response into its request's slot as it goes (and
+        // publishes rsp_prod at the end): once the first slot holds a response, the
+        // backend is inside this packet, and that is when req_prod moves.
+        let first_gref = fe.rx_buffer((base % RX_RING) as usize).gref;
+        let target = if overshoot {
+            full.wrapping_add(3000)
+        } else if rng.next(3) != 0 {
+            full.wrapping_sub(1) // one short: the last slot is gone
+        } else {
+            base // none left: back to where the packet started
+        };
         let delivered = loop {
             set_rx_req_prod(fe, full);
             fe.notify();
-            spin(rng.next(3000));
-            let target = if overshoot {
-                full.wrapping_add(3000)
-            } else if rng.next(2) == 0 {
-                full.wrapping_sub(1)
-            } else {
-                base
+            let mut started = false;
+            for _ in 0..20_000 {
+                let word: u32 = fe.rx_ring().read_obj(rx_slot(base) + 4);
+                if word != first_gref {
+                    started = true;
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if started {
+                spin(rng.next(50));
+                set_rx_req_prod(fe, target);
+                toggles += 1;
+            }
+            // Wait for the answer; put req_prod back where it is consistent as soon as it
+            // comes (the backend may look at its next packet right away).
+            let wait = Instant::now();
+            let rp = loop {
+                let rp = fe.rx_rsp_prod();
+                if rp != base || wait.elapsed() > Duration::from_millis(20) {
+                    break rp;
+                }
+                std::hint::spin_loop();
             };
-            set_rx_req_prod(fe, target);
-            toggles += 1;
-            spin(rng.next(3000));
-            let rp = fe.rx_rsp_prod();
             if rp != base {
-                // Consistent again before the backend looks at the next packet.
                 set_rx_req_prod(fe, rp);
                 break Some(rp);
             }
