@@ -153,6 +153,8 @@ run_attack() {
                 elif [ -n "$reason" ]; then outcome=clean-disabled; fi
             fi ;;
         linear)
+            [ "$(evil_value tc_short "$post")" -gt 0 ] 2>/dev/null \
+                && nbt_fail "$name: $(evil_value tc_short "$post") skbs from the vif had the TCP header outside the linear area"
             [ "$connected" = 1 ] && [ "$(evil_value tc_short "$post")" = 0 ] && [ "$(evil_value tc_seen "$post")" -ge 16 ] 2>/dev/null \
                 && [ "$(evil_value rsp_other "$line")" = 0 ] && [ "$(evil_value tx_unanswered "$line")" = 0 ] \
                 && [ "$(evil_value after_tx_status "$line")" = 0 ] \
@@ -203,9 +205,11 @@ run_load() {  # run_load NAME WORK_KEY [SECONDS]
     awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the load"
     # tx-drop-flood: how long one backend poll kept answering without publishing (a poll
     # bounded by its budget publishes within milliseconds).
-    local longest; longest=$(evil_value longest_unpublished_ms "$line")
+    local longest most; longest=$(evil_value longest_unpublished_ms "$line"); most=$(evil_value most_unpublished "$line")
     [ -z "$longest" ] || [ "$longest" -lt "$POLL_LIMIT_MS" ] \
         || nbt_fail "$name: one backend poll answered requests for $longest ms without returning (limit $POLL_LIMIT_MS ms)"
+    [ -z "$most" ] || [ "$most" -le 256 ] \
+        || nbt_fail "$name: one backend poll answered $most requests (more than the ring holds) without returning"
     local reason; reason=$(dmesg | tail -n +$((mark + 1)) | sed 's/^\[[^]]*\] //' | grep -iE 'fatal|error|fail' | head -n1)
     others_ok "$name"
     xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach failed"
@@ -215,14 +219,15 @@ run_load() {  # run_load NAME WORK_KEY [SECONDS]
     nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$ratio" unit=ratio \
         before="${before% *}" during="${during% *}" work="$work" work_unit="$work_key" \
         pps="$(evil_value pps "$line")" stalled="$(evil_value stalled "$line")" dom0_cmd_ms="$dom0_ms" \
-        longest_poll_ms="${longest:-none}" \
+        longest_poll_ms="${longest:-none}" most_per_poll="${most:-none}" \
         reason="${reason:-none}" grants_after="$grants"
 }
 
 # ---- Hardening attacks (issue 9): dom0's side of attacks_hardening.rs ----
 # Frames of rx-mid-packet-rewind (evilfront's REWIND_FRAME_LEN: five buffers each).
 REWIND_FRAME_LEN=20000
-# tx-drop-flood: longest stretch one poll may keep answering without publishing.
+# tx-drop-flood: longest stretch one poll may keep answering without publishing (besides:
+# at most a ring's worth of answers per poll).
 POLL_LIMIT_MS=1000
 # raw_sender_start VIF LEN SECONDS: dom0 sends LEN-byte frames (ff:ff:ff:ff:ff:ff, the
 # bridge's MAC, ethertype 0x88b5, payload 0xa5: what evilfront's scan accepts) straight

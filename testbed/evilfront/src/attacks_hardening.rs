@@ -383,9 +383,10 @@ fn drop_slot_answered(fe: &Frontend, j: u32) -> bool {
 /// Keeps the TX ring full of requests the backend answers without building a packet, for
 /// `a.seconds`. The guest refills each slot as soon as the backend has written its
 /// response there (before it publishes), so a backend whose poll counts only the packets
-/// it hands to the stack never runs out of work. Reports `longest_unpublished_ms`: the
-/// longest stretch in which the backend kept answering without publishing `rsp_prod`,
-/// i.e. the longest single poll the guest could see.
+/// it hands to the stack never runs out of work. Reports `most_unpublished`, the most
+/// requests the backend answered without publishing `rsp_prod` (one poll's work: a poll
+/// bounded by its budget or by the ring stays within the ring size), and
+/// `longest_unpublished_ms`, the longest such stretch in time.
 fn tx_drop_flood(fe: &mut Frontend, a: &Args, r: &mut Report) {
     for j in 0..TX_RING {
         write_drop_slot(fe, j);
@@ -399,6 +400,7 @@ fn tx_drop_flood(fe: &mut Frontend, a: &Args, r: &mut Report) {
     let mut last_rsp = fe.tx_rsp_prod();
     let mut last_publish = Instant::now();
     let mut longest_unpublished = Duration::ZERO;
+    let mut most_unpublished = 0u32;
     let mut stalled = false;
     while t0.elapsed() < Duration::from_secs(a.seconds) {
         let mut advanced = false;
@@ -417,8 +419,10 @@ fn tx_drop_flood(fe: &mut Frontend, a: &Args, r: &mut Report) {
             last_progress = now;
             // Answered but not published since last_publish: the backend is still in the
             // same poll.
-            if known.wrapping_sub(rsp) as i32 > 0 {
+            let unpublished = known.wrapping_sub(rsp) as i32;
+            if unpublished > 0 {
                 longest_unpublished = longest_unpublished.max(now - last_publish);
+                most_unpublished = most_unpublished.max(unpublished as u32);
             }
         }
         // Never publish between a request and its extra (index % 4 == 3).
@@ -461,6 +465,7 @@ fn tx_drop_flood(fe: &mut Frontend, a: &Args, r: &mut Report) {
     r.set("pps", u64::from(known) / secs);
     r.set("stalled", u8::from(stalled));
     r.set("longest_unpublished_ms", longest_unpublished.as_millis());
+    r.set("most_unpublished", most_unpublished);
 }
 
 // ---- state-churn and fatal-during-reconnect ------------------------------------------------
