@@ -4,8 +4,10 @@
 # is disabled with a logged reason, or the bad requests get error responses and the vif keeps
 # working, or the connection is refused; and always: guest 1's own vif and guest 2 still pass
 # ping and a short netperf, the hostile vif detaches, dom0 holds no extra grant mappings.
-# Ends with a flood and an event channel storm (guest 2's throughput before/during) and a
-# check that nothing is left.
+# Ends with a flood and an event channel storm (guest 2's throughput before/during), the
+# hardening attacks of issue 9 (RX req_prod moved mid-packet, headers outside the first TX
+# slot, a TX ring of dropped requests, xenbus state churn, a fatal error around reconnects)
+# and a check that nothing is left.
 # Needs 2 guests. docs/hostile-frontend.md explains each attack and its expected outcome.
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
