@@ -70,6 +70,10 @@ EVILFRONT=$NETBACK_RS_CACHE/evilfront-target/x86_64-unknown-linux-gnu/release/ev
 (cd "$TESTBED_DIR/evilfront" && CARGO_TARGET_DIR=$NETBACK_RS_CACHE/evilfront-target \
     RUSTFLAGS="-C target-feature=+crt-static" nice -n 10 cargo build -q --release --target x86_64-unknown-linux-gnu) >&2 \
     || die "evilfront build failed"
+# The hostile scenario's tc classifier (tx-split-headers), eBPF built with the LLVM we have.
+LINEAR_CHECK=$NETBACK_RS_CACHE/evilfront-target/linear_check.o
+clang-$LLVM_VERSION -O2 -g -target bpf -I/usr/include/"$(gcc -dumpmachine)" \
+    -c "$TESTBED_DIR/bpf/linear_check.c" -o "$LINEAR_CHECK" || die "building testbed/bpf/linear_check.c failed"
 
 # Per-run overlay appended to the dom0 initramfs: /init, the scenario, our module.
 mkdir -p "$OUT"
@@ -82,7 +86,7 @@ cp "$SCENARIO_FILE" "$OV/etc/netback-rs/scenario.sh"
 [ -n "$KO" ] && cp "$KO" "$OV/opt/netback-rs/"
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
-cp "$EVILFRONT" "$OV/opt/netback-rs/tools/"
+cp "$EVILFRONT" "$LINEAR_CHECK" "$OV/opt/netback-rs/tools/"
 cp "$EVILFRONT" "$RUN.guest-tools/opt/netback-rs/tools/"
 (cd "$RUN.guest-tools" && find . | cpio -o -H newc --quiet) | gzip -1 > "$OV/opt/netback-rs/tools/guest-tools.cpio.gz"
 rm -rf "$RUN.guest-tools"

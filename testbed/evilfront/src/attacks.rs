@@ -2,6 +2,7 @@
 //! dom0 must show (disabled vif, logged reason, other vifs unharmed) is checked by
 //! testbed/scenarios/hostile.sh.
 
+use crate::attacks_hardening;
 use crate::frames;
 use crate::front::{ConnectTweaks, Frontend, TX_RING};
 use crate::Args;
@@ -33,6 +34,12 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("abandon", "a full TX ring in flight, then exit without closing (the guest just goes away)"),
     ("flood", "well-formed TX packets as fast as possible for --seconds"),
     ("evtchn-storm", "event channel notifications as fast as possible for --seconds, nothing posted"),
+    // attacks_hardening.rs
+    ("rx-mid-packet-rewind", "RX req_prod moved back and far ahead while a big packet's buffers fill; scan them"),
+    ("tx-split-headers", "TCP/IPv4 packets with only the Ethernet (or Ethernet + IP) header in the first slot"),
+    ("tx-drop-flood", "TX ring kept full of too-short packets and MCAST_DEL requests for --seconds"),
+    ("state-churn", "Connected -> Closing -> Connected and Reconfiguring cycles under traffic"),
+    ("fatal-during-reconnect", "fatal TX error, then reconnect on the same vif, twice; dom0 re-attaches after the last"),
 ];
 
 /// Attacks after which the tool exits at once, leaving the connection as it is.
@@ -71,7 +78,7 @@ fn tweaks_for(attack: &str, fe: &Frontend) -> ConnectTweaks {
         "connect-queues-1000" => t.num_queues = Some("1000".into()),
         "connect-ring-prefilled" => t.tx_req_prod = Some(1000),
         "rx-xdp-headroom-max" => t.xdp_headroom = Some(0x7FFF),
-        _ => {}
+        _ => attacks_hardening::tweaks(attack, &mut t),
     }
     t
 }
@@ -112,7 +119,7 @@ impl Statuses {
 
 /// Sends one good ARP request and waits for its TX response and dom0's ARP reply:
 /// (TX status if answered, reply seen).
-fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
+pub(crate) fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
     let f = frames::arp_request(fe.mac, our_ip(handle));
     let id = (fe.tx_req_prod % TX_RING) as u16;
     fe.send_frame(0, 0, &f, id);
@@ -130,7 +137,7 @@ fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
     (status, false)
 }
 
-fn record_probe(fe: &mut Frontend, handle: u32, r: &mut Report, prefix: &str) {
+pub(crate) fn record_probe(fe: &mut Frontend, handle: u32, r: &mut Report, prefix: &str) {
     let (st, reply) = probe(fe, handle);
     r.set(&format!("{prefix}_tx_status"), st.map_or("none".into(), |s| s.to_string()));
     r.set(&format!("{prefix}_arp_reply"), u8::from(reply));
@@ -177,7 +184,7 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) {
     r.set("connected", u8::from(connected));
     r.set("backend_state", state.map_or("none".into(), |s| s.to_string()));
     println!("EVIL connected={} backend_state={state:?}", u8::from(connected));
-    if !connected {
+    if !connected || attacks_hardening::run(fe, a, r) {
         return;
     }
     fe.post_rx_buffers();

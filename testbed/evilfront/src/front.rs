@@ -31,6 +31,8 @@ pub struct ConnectTweaks {
     pub tx_req_prod: Option<u32>,
     /// `xdp-headroom` to ask for (netfront asks for none unless XDP is on).
     pub xdp_headroom: Option<u32>,
+    /// More frontend keys to write before Connected (e.g. request-multicast-control).
+    pub extra_keys: Vec<(&'static str, String)>,
 }
 
 /// What the RX responses taken so far looked like.
@@ -72,10 +74,10 @@ const DATA_PAGES: usize = 8;
 /// one byte per buffer, and an ARP reply must still fit.
 const RX_BUFFERS: usize = RX_RING as usize;
 
-fn tx_slot(idx: u32) -> usize {
+pub(crate) fn tx_slot(idx: u32) -> usize {
     (SRING_HEADER_SIZE + (idx % TX_RING) * TX_RING_ENTRY_SIZE) as usize
 }
-fn rx_slot(idx: u32) -> usize {
+pub(crate) fn rx_slot(idx: u32) -> usize {
     (SRING_HEADER_SIZE + (idx % RX_RING) * RX_RING_ENTRY_SIZE) as usize
 }
 
@@ -167,6 +169,9 @@ impl Frontend {
         if let Some(h) = tweaks.xdp_headroom {
             self.xs.write(&format!("{d}/xdp-headroom"), &h.to_string())?;
         }
+        for (k, v) in &tweaks.extra_keys {
+            self.xs.write(&format!("{d}/{k}"), v)?;
+        }
         self.xs.write(&format!("{d}/state"), &STATE_CONNECTED.to_string())?;
         let p = format!("{}/state", self.backend);
         Ok(self.xs.wait_for(&p, wait, |s| s == Some(STATE_CONNECTED)))
@@ -180,6 +185,29 @@ impl Frontend {
         self.xs.wait_for(&p, Duration::from_secs(5), |s| matches!(s, Some(STATE_CLOSING | STATE_CLOSED) | None));
         let _ = self.xs.write(&format!("{d}/state"), &STATE_CLOSED.to_string());
         self.xs.wait_for(&p, Duration::from_secs(5), |s| matches!(s, Some(STATE_CLOSED) | None)).1
+    }
+
+    /// The shared TX ring page (attacks that write slots and indices themselves).
+    pub fn tx_ring(&self) -> &GrantedPage {
+        &self.tx
+    }
+    /// The shared RX ring page.
+    pub fn rx_ring(&self) -> &GrantedPage {
+        &self.rx
+    }
+    /// RX buffer `i` (request ids index them).
+    pub fn rx_buffer(&self, i: usize) -> &GrantedPage {
+        &self.rxbufs[i % self.rxbufs.len()]
+    }
+    /// Empty rings and zeroed private indices, as a netfront has them before it
+    /// (re)connects: the backend attaches at the indices it finds.
+    pub fn reset_rings(&mut self) {
+        init_sring(&self.tx);
+        init_sring(&self.rx);
+        self.tx_req_prod = 0;
+        self.tx_rsp_cons = 0;
+        self.rx_req_prod = 0;
+        self.rx_rsp_cons = 0;
     }
 
     pub fn notify(&self) {

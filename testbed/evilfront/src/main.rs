@@ -8,6 +8,7 @@
 //! vif; `--seconds` is the flood's length. `evilfront --list` prints the attacks.
 
 mod attacks;
+mod attacks_hardening;
 mod frames;
 mod front;
 mod xen_dev;
