@@ -37,7 +37,7 @@ pub const ATTACKS: &[(&str, &str)] = &[
 
 /// Attacks after which the tool exits at once, leaving the connection as it is.
 pub fn leaves_connection_open(attack: &str) -> bool {
-    attack == "abandon"
+    attack == "abandon" || crate::attacks_mq::leaves_connection_open(attack)
 }
 
 /// key=value pairs of one `EVIL-RESULT` line.
@@ -130,7 +130,7 @@ fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
     (status, false)
 }
 
-fn record_probe(fe: &mut Frontend, handle: u32, r: &mut Report, prefix: &str) {
+pub(crate) fn record_probe(fe: &mut Frontend, handle: u32, r: &mut Report, prefix: &str) {
     let (st, reply) = probe(fe, handle);
     r.set(&format!("{prefix}_tx_status"), st.map_or("none".into(), |s| s.to_string()));
     r.set(&format!("{prefix}_arp_reply"), u8::from(reply));
@@ -164,6 +164,9 @@ fn good_request(fe: &mut Frontend, handle: u32, page: usize, flags: u16, size: u
 }
 
 pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) {
+    if crate::attacks_mq::run(fe, a, r) {
+        return;
+    }
     let attack = a.attack.as_str();
     let tweaks = tweaks_for(attack, fe);
     let wait = if attack.starts_with("connect-") { Duration::from_secs(10) } else { Duration::from_secs(60) };
