@@ -10,7 +10,7 @@
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
     rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
-    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless flood evtchn-storm storm-split-mq"}
+    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless ctrl-endless-copy flood evtchn-storm storm-split-mq"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
 NBT_DOMU_TOOLS=1
@@ -223,7 +223,8 @@ vif_events() {
 # ksoftirqd count; NET_RX softirqs from /proc/softirqs).
 cpu_sample() {
     local u n sy i w q sq st
-    read -r _ u n sy i w q sq st _ < <(grep '^cpu ' /proc/stat)
+    # A here-string, not <(...): dom0's initramfs has no /dev/fd.
+    read -r _ u n sy i w q sq st _ <<< "$(grep '^cpu ' /proc/stat)"
     echo "$(cut -d' ' -f1 /proc/uptime) $((u + n + sy + q + sq)) $sy $sq $((u + n + sy + i + w + q + sq + st))" \
         "$(awk '/NET_RX/ {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs) $(vif_events "$1")"
 }
@@ -309,13 +310,15 @@ run_storm() {
 }
 
 # ctrl-endless: evilfront keeps the control ring full of GET_HASH_FLAGS requests (req_prod
-# always ahead of the backend) and does not stop for the detach. The detach must finish
+# always ahead of the backend) and does not stop for the detach; ctrl-endless-copy does the
+# same with SET_HASH_MAPPING requests, a grant copy each, so the backend's drain outlasts
+# short pauses of the guest's feeder thread. The detach must finish
 # within CTRL_DETACH_MAX s (the backend stops serving the ring when it disconnects; a loop
 # that waits for the frontend to stop blocks xenwatch and every xenbus device with it), and
 # while the frontend still feeds, another vif attaches and passes legit.
 CTRL_DETACH_MAX=30
 run_ctrl_endless() {
-    local name=ctrl-endless devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier errs=0
+    local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier errs=0
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
     devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
@@ -334,9 +337,9 @@ run_ctrl_endless() {
     # While the hostile frontend still feeds: a fresh vif attaches and works.
     if devid2=$(ATTACH_TIMEOUT=30 hostile_attach); then
         vif2=vif$DOMID1.$devid2
-        guest_start ctrl-endless-fresh "--handle $devid2 --attack legit --hold 0 --dst-mac $BR_MAC"
-        guest_wait_line ctrl-endless-fresh 'EVIL-RESULT' 60
-        line2=$(guest_output ctrl-endless-fresh | grep '^EVIL-RESULT' | tail -n1)
+        guest_start "$name-fresh" "--handle $devid2 --attack legit --hold 0 --dst-mac $BR_MAC"
+        guest_wait_line "$name-fresh" 'EVIL-RESULT' 60
+        line2=$(guest_output "$name-fresh" | grep '^EVIL-RESULT' | tail -n1)
         if [ "$(evil_value probe_tx_status "$line2")" = 0 ] && [ "$(evil_value probe_arp_reply "$line2")" = 1 ]; then fresh=works
         else fresh=failed; nbt_fail "$name: a fresh vif attached during the attack does not work: $line2"; fi
     else
@@ -379,7 +382,7 @@ for a in $HOSTILE_ATTACKS; do
         flood) run_load flood rsp_ok;;
         evtchn-storm) run_load evtchn-storm notifies;;
         storm-split-mq) run_storm;;
-        ctrl-endless) run_ctrl_endless;;
+        ctrl-endless*) run_ctrl_endless "$a";;
         mq-shared-*) run_mq_attack "$a";;
         *) run_attack "$a" "$(expect_of "$a")";;
     esac

