@@ -10,7 +10,7 @@
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
     rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
-    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless ctrl-endless-copy flood evtchn-storm storm-split-mq"}
+    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless flood evtchn-storm storm-split-mq"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
 NBT_DOMU_TOOLS=1
@@ -243,10 +243,13 @@ sleep_until() {  # sleep_until UPTIME
 # STORM_IDLE s, then notifies with nothing posted for STORM_PHASE s on queue 0's TX channel,
 # on its RX channel, on all four, then on all four until dom0 stops it. dom0 samples its own
 # CPU in each phase (away from the edges) and runs guest 2's TCP_STREAM in the last. Each
-# storm phase must stay within STORM_MAX_EVENTS events/s on the hostile vif and within
-# STORM_MAX_BUSY_RISE points of dom0 CPU over the idle phase: the backend must answer events
-# with no work with XEN_EOI_FLAG_SPURIOUS so that Xen's lateeoi backoff throttles them.
-STORM_IDLE=6 STORM_PHASE=8 STORM_MAX_EVENTS=${STORM_MAX_EVENTS:-500} STORM_MAX_BUSY_RISE=${STORM_MAX_BUSY_RISE:-15}
+# storm phase must stay within STORM_MAX_EVENTS events/s per stormed channel on the hostile
+# vif (C: ~200-250) and within STORM_MAX_BUSY_RISE points of dom0 CPU over the idle phase:
+# the backend must answer events with no work with XEN_EOI_FLAG_SPURIOUS so that Linux's
+# lateeoi backoff throttles them (92b9135, EOI flags 0: 12000-15000 events/s).
+# The phases are timed from when dom0 sees evilfront's EVIL-PHASE line; on a slow host that
+# can be late, so the CPU check is skipped (and said so) when the idle window saw events.
+STORM_IDLE=6 STORM_PHASE=8 STORM_MAX_EVENTS=${STORM_MAX_EVENTS:-1000} STORM_MAX_BUSY_RISE=${STORM_MAX_BUSY_RISE:-15}
 run_storm() {
     local name=storm-split-mq devid vif before during line out t0 k s1 s2 ratio idle_busy errs=0
     local names=(idle tx rx all) starts=(0 $STORM_IDLE $((STORM_IDLE + STORM_PHASE)) $((STORM_IDLE + 2 * STORM_PHASE)))
@@ -284,10 +287,15 @@ run_storm() {
     awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the storm"
     if [ $errs = 0 ]; then
         idle_busy=$(echo "${res[idle]}" | cut -d' ' -f1)
+        local idle_events; idle_events=$(echo "${res[idle]}" | cut -d' ' -f5)
+        [ "${idle_events:-0}" -le 50 ] || nbt_stamp "$name: the idle window saw $idle_events events/s (phases timed late): CPU check skipped"
         for k in tx rx all; do
-            local busy ev; busy=$(echo "${res[$k]}" | cut -d' ' -f1); ev=$(echo "${res[$k]}" | cut -d' ' -f5)
-            awk -v e="$ev" -v m="$STORM_MAX_EVENTS" 'BEGIN {exit !(e <= m)}' \
-                || nbt_fail "$name: $ev events/s reach dom0 on $vif during the $k storm (at most $STORM_MAX_EVENTS: the lateeoi backoff did not engage)"
+            local busy ev chans=1 max; busy=$(echo "${res[$k]}" | cut -d' ' -f1); ev=$(echo "${res[$k]}" | cut -d' ' -f5)
+            [ $k = all ] && chans=4
+            max=$((STORM_MAX_EVENTS * chans))
+            awk -v e="$ev" -v m="$max" 'BEGIN {exit !(e <= m)}' \
+                || nbt_fail "$name: $ev events/s reach dom0 on $vif during the $k storm ($chans channel(s); at most $max: the lateeoi backoff did not engage)"
+            [ "${idle_events:-0}" -le 50 ] || continue
             awk -v b="$busy" -v i="$idle_busy" -v m="$STORM_MAX_BUSY_RISE" 'BEGIN {exit !(b <= i + m)}' \
                 || nbt_fail "$name: dom0 CPU busy $busy% during the $k storm, $idle_busy% idle (at most +$STORM_MAX_BUSY_RISE points)"
         done
