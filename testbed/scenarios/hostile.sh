@@ -12,8 +12,8 @@
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
     rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
-    connect-ring-prefilled abandon flood evtchn-storm
-    rx-mid-packet-rewind tx-split-headers state-churn fatal-during-reconnect tx-drop-flood"}
+    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless flood evtchn-storm storm-split-mq
+    rx-mid-packet-rewind tx-split-headers state-churn fatal-during-reconnect tx-drop-flood bad-handle"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
 NBT_DOMU_TOOLS=1
@@ -69,7 +69,8 @@ guest_wait_line() {
 hostile_attach() {  # prints the new vif's devid
     local before d
     before=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tr '\n' ' ')
-    xl network-attach domu1 bridge=xenbr0 >&2 || return 1
+    # Bounded: a backend whose xenwatch is stuck never answers.
+    timeout "${ATTACH_TIMEOUT:-60}" xl network-attach domu1 bridge=xenbr0 >&2 || return 1
     d=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tail -n1)
     [[ " $before " == *" $d "* ]] && return 1
     for _ in $(seq 1 100); do [ -e /sys/class/net/vif$DOMID1.$d ] && break; sleep 0.2; done
@@ -169,6 +170,14 @@ run_attack() {
             elif [ "$carrier" != 1 ] && [ -n "$reason" ]; then
                 outcome=churned-disabled
             fi ;;
+        no-harm)
+            # Any of refused, works or disabled; the common checks (others unharmed, detach,
+            # no grant or event channel left) are what counts.
+            if [ "$(evil_value probe_tx_status "$line")" = 0 ] && [ "$(evil_value probe_arp_reply "$line")" = 1 ] && [ "$carrier" = 1 ]; then
+                outcome=works
+            elif [ "$(evil_value probe_tx_status "$line")" = none ] && [ -n "$xserr" ]; then outcome=refused
+            elif [ "$carrier" != 1 ]; then outcome=disabled
+            else outcome=stayed-up; fi ;;
     esac
     [ -n "$outcome" ] || { nbt_fail "$name: expected '$expect', saw connected=$connected carrier=$carrier reason='$reason' evilfront: $line"; errs=1; outcome=unexpected; }
     others_ok "$name" || errs=1
@@ -372,6 +381,212 @@ run_fatal_reconnect() {
         reconnect_probes="$(evil_value reconnect_probes "$line")"
 }
 
+# ---- multi-queue, split event channels, control ring (docs/hostile-frontend.md) ----
+
+# vif_irq_lines: dom0's event channel IRQs of guest 1's vifs (/proc/interrupts names them
+# vifD.H-qN[-tx|-rx]); a backend that leaks a binding leaves a line behind.
+vif_irq_lines() { grep -c " vif$DOMID1\." /proc/interrupts; }
+# settled_irq_lines WANT: the count, retried while unbinding finishes.
+settled_irq_lines() {
+    local n
+    for _ in $(seq 1 10); do n=$(vif_irq_lines); [ "$n" = "$1" ] && break; sleep 1; done
+    echo "$n"
+}
+# run_mq_attack NAME: run_attack (no-harm) plus the check that no event channel stays bound.
+run_mq_attack() {
+    local irqs0 irqs; irqs0=$(vif_irq_lines)
+    run_attack "$1" no-harm
+    irqs=$(settled_irq_lines "$irqs0")
+    [ "$irqs" = "$irqs0" ] || nbt_fail "$1: dom0 has $irqs event channel IRQs of guest 1 after the detach, $irqs0 before: $(grep " vif$DOMID1\." /proc/interrupts | awk '{print $NF}' | tr '\n' ' ')"
+}
+
+# Events delivered so far on VIF's channels (all its /proc/interrupts lines, every CPU).
+vif_events() {
+    awk -v v="$1" 'index($NF, v "-") == 1 || $NF == v {for (i = 2; i <= NF; i++) {if ($i !~ /^[0-9]+$/) break; s += $i}} END {print s + 0}' /proc/interrupts
+}
+# cpu_sample VIF: "uptime busy system softirq total net_rx vif_events" (jiffies over both
+# vCPUs from /proc/stat; busy = user + nice + system + irq + softirq, so kworkers and
+# ksoftirqd count; NET_RX softirqs from /proc/softirqs).
+cpu_sample() {
+    local u n sy i w q sq st
+    # A here-string, not <(...): dom0's initramfs has no /dev/fd.
+    read -r _ u n sy i w q sq st _ <<< "$(grep '^cpu ' /proc/stat)"
+    echo "$(cut -d' ' -f1 /proc/uptime) $((u + n + sy + q + sq)) $sy $sq $((u + n + sy + i + w + q + sq + st))" \
+        "$(awk '/NET_RX/ {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs) $(vif_events "$1")"
+}
+# cpu_delta SAMPLE1 SAMPLE2: "busy% system% softirq% net_rx/s events/s" between two samples.
+cpu_delta() {
+    awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " "); dt = y[1] - x[1]; t = y[5] - x[5];
+        if (dt <= 0) dt = 1; if (t <= 0) t = 1;
+        printf "%.1f %.1f %.1f %.0f %.0f", 100 * (y[2] - x[2]) / t, 100 * (y[3] - x[3]) / t, 100 * (y[4] - x[4]) / t,
+            (y[6] - x[6]) / dt, (y[7] - x[7]) / dt}'
+}
+sleep_until() {  # sleep_until UPTIME
+    sleep "$(awk -v a="$1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN {d = a - b; if (d > 0) printf "%.2f", d; else print 0}')"
+}
+
+# storm-split-mq (XSA-332 on every channel of a 2-queue, split-channel vif): evilfront idles
+# STORM_IDLE s, then notifies with nothing posted for STORM_PHASE s on queue 0's TX channel,
+# on its RX channel, on all four, then on all four until dom0 stops it. dom0 samples its own
+# CPU in each phase (away from the edges) and runs guest 2's TCP_STREAM in the last. Each
+# storm phase must stay within STORM_MAX_EVENTS events/s per stormed channel on the hostile
+# vif (C: ~200-250) and within STORM_MAX_BUSY_RISE points of dom0 CPU over the idle phase:
+# the backend must answer events with no work with XEN_EOI_FLAG_SPURIOUS so that Linux's
+# lateeoi backoff throttles them (92b9135, EOI flags 0: 12000-15000 events/s).
+# The phases are timed from when dom0 sees evilfront's EVIL-PHASE line; on a slow host that
+# can be late, so the CPU check is skipped (and said so) when the idle window saw events.
+STORM_IDLE=6 STORM_PHASE=8 STORM_MAX_EVENTS=${STORM_MAX_EVENTS:-1000} STORM_MAX_BUSY_RISE=${STORM_MAX_BUSY_RISE:-15}
+run_storm() {
+    local name=storm-split-mq devid vif before during line out t0 k s1 s2 ratio idle_busy errs=0
+    local names=(idle tx rx all) starts=(0 $STORM_IDLE $((STORM_IDLE + STORM_PHASE)) $((STORM_IDLE + 2 * STORM_PHASE)))
+    local -A res
+    before=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: baseline TCP_STREAM guest 2 -> dom0 failed"
+    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    vif=vif$DOMID1.$devid
+    nbt_stamp "attack $name on $vif (devid $devid)"
+    guest_start "$name" "--handle $devid --attack $name --seconds $STORM_PHASE"
+    # The phases count from evilfront's EVIL-PHASE storm line: watch for it closely.
+    for _ in $(seq 1 400); do guest_output "$name" | grep -q 'EVIL-PHASE storm\|EVIL-RESULT' && break; sleep 0.2; done
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    if guest_output "$name" | grep -q 'EVIL-PHASE storm'; then
+        for k in 0 1 2 3; do
+            local end=$((${starts[k]} + (k == 0 ? STORM_IDLE : STORM_PHASE)))
+            sleep_until "$(awk -v a="$t0" -v b="${starts[k]}" 'BEGIN {print a + b + 1.5}')"; s1=$(cpu_sample "$vif")
+            sleep_until "$(awk -v a="$t0" -v b="$end" 'BEGIN {print a + b - 0.5}')"; s2=$(cpu_sample "$vif")
+            res[${names[k]}]=$(cpu_delta "$s1" "$s2")
+            nbt_stamp "$name phase ${names[k]}: dom0 busy% system% softirq% net_rx/s vif-events/s = ${res[${names[k]}]}"
+        done
+        sleep_until "$(awk -v a="$t0" -v b="${starts[3]}" -v p="$STORM_PHASE" 'BEGIN {print a + b + p + 1}')"
+        during=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: TCP_STREAM guest 2 -> dom0 failed during the storm"
+        ping -c 2 -W 2 "$IP2" >/dev/null || nbt_fail "$name: guest 2 stopped answering ping during the storm"
+    else
+        nbt_fail "$name: evilfront never started the storm"; errs=1
+    fi
+    domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1 || { sleep 1; domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1; }
+    guest_wait_line "$name" 'EVIL-RESULT' 150 || nbt_fail "$name: evilfront did not finish"
+    out=$(guest_output "$name")
+    echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
+    [ -n "$(evil_value error "$line")" ] && nbt_fail "$name: evilfront error: $(evil_value error "$line")"
+    [ "$(evil_value connected "$line")" = 1 ] || nbt_fail "$name: the 2-queue split-channel frontend did not connect: $line"
+    ratio=$(awk -v a="${during% *}" -v b="${before% *}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print 0}')
+    awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the storm"
+    if [ $errs = 0 ]; then
+        idle_busy=$(echo "${res[idle]}" | cut -d' ' -f1)
+        local idle_events; idle_events=$(echo "${res[idle]}" | cut -d' ' -f5)
+        [ "${idle_events:-0}" -le 50 ] || nbt_stamp "$name: the idle window saw $idle_events events/s (phases timed late): CPU check skipped"
+        for k in tx rx all; do
+            local busy ev chans=1 max; busy=$(echo "${res[$k]}" | cut -d' ' -f1); ev=$(echo "${res[$k]}" | cut -d' ' -f5)
+            [ $k = all ] && chans=4
+            max=$((STORM_MAX_EVENTS * chans))
+            awk -v e="$ev" -v m="$max" 'BEGIN {exit !(e <= m)}' \
+                || nbt_fail "$name: $ev events/s reach dom0 on $vif during the $k storm ($chans channel(s); at most $max: the lateeoi backoff did not engage)"
+            [ "${idle_events:-0}" -le 50 ] || continue
+            awk -v b="$busy" -v i="$idle_busy" -v m="$STORM_MAX_BUSY_RISE" 'BEGIN {exit !(b <= i + m)}' \
+                || nbt_fail "$name: dom0 CPU busy $busy% during the $k storm, $idle_busy% idle (at most +$STORM_MAX_BUSY_RISE points)"
+        done
+    fi
+    others_ok "$name"
+    timeout 60 xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach failed"
+    vif_wait_gone "$vif"
+    local grants; grants=$(settled_grants "$GRANTS0")
+    [ "$grants" = "$GRANTS0" ] || nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"
+    local f=(busy system softirq netrx events) kv=() i
+    for k in idle tx rx all; do
+        read -r -a v <<< "${res[$k]:-}"
+        for i in 0 1 2 3 4; do kv+=("${k}_${f[i]}=${v[i]:-none}"); done
+    done
+    nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$ratio" unit=ratio \
+        before="${before% *}" during="${during% *}" "${kv[@]}" \
+        tx_rate="$(evil_value tx_rate "$line")" rx_rate="$(evil_value rx_rate "$line")" all_rate="$(evil_value all_rate "$line")" \
+        offer_queues="$(evil_value offer_multi-queue-max-queues "$line")" offer_split="$(evil_value offer_feature-split-event-channels "$line")" \
+        grants_after="$grants"
+}
+
+# ctrl-endless: evilfront keeps the control ring full of GET_HASH_FLAGS requests (req_prod
+# always ahead of the backend) and does not stop for the detach; ctrl-endless-copy does the
+# same with SET_HASH_MAPPING requests, a grant copy each, so the backend's drain outlasts
+# short pauses of the guest's feeder thread. The detach must finish
+# within CTRL_DETACH_MAX s (the backend stops serving the ring when it disconnects; a loop
+# that waits for the frontend to stop blocks xenwatch and every xenbus device with it), and
+# while the frontend still feeds, another vif attaches and passes legit.
+CTRL_DETACH_MAX=30
+run_ctrl_endless() {
+    local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier errs=0
+    xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
+    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    vif=vif$DOMID1.$devid
+    nbt_stamp "attack $name on $vif (devid $devid)"
+    guest_start "$name" "--handle $devid --attack $name --seconds 100"
+    guest_wait_line "$name" 'EVIL ctrl feeding\|EVIL-RESULT' 90 || nbt_fail "$name: evilfront never started feeding the control ring"
+    sleep 4
+    carrier=$(cat /sys/class/net/$vif/carrier 2>/dev/null || echo down)
+    # The detach, bounded: it must not wait for the frontend to stop.
+    t0=$(date +%s.%N)
+    timeout $((CTRL_DETACH_MAX + 15)) xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach failed or timed out"
+    while [ -e /sys/class/net/$vif ] && awk -v a="$t0" -v b="$(date +%s.%N)" -v m=$CTRL_DETACH_MAX 'BEGIN {exit !(b - a < m)}'; do sleep 0.2; done
+    detach_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    nbt_stamp "$name: detach took ${detach_s}s; vif $([ -e /sys/class/net/$vif ] && echo still present || echo gone)"
+    [ -e /sys/class/net/$vif ] && { nbt_fail "$name: $vif still exists ${detach_s}s after xl network-detach (the control ring's loop holds the disconnect)"; errs=1; }
+    # While the hostile frontend still feeds: a fresh vif attaches and works.
+    if devid2=$(ATTACH_TIMEOUT=30 hostile_attach); then
+        vif2=vif$DOMID1.$devid2
+        guest_start "$name-fresh" "--handle $devid2 --attack legit --hold 0 --dst-mac $BR_MAC"
+        guest_wait_line "$name-fresh" 'EVIL-RESULT' 60
+        line2=$(guest_output "$name-fresh" | grep '^EVIL-RESULT' | tail -n1)
+        if [ "$(evil_value probe_tx_status "$line2")" = 0 ] && [ "$(evil_value probe_arp_reply "$line2")" = 1 ]; then fresh=works
+        else fresh=failed; nbt_fail "$name: a fresh vif attached during the attack does not work: $line2"; fi
+    else
+        fresh=attach-failed; devid2=""
+        nbt_fail "$name: xl network-attach of a fresh vif failed while the control ring was fed"
+    fi
+    guest_output "$name" | grep -q 'EVIL-RESULT' && nbt_fail "$name: evilfront stopped feeding before dom0 told it to (timeline too long)"
+    domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1 || { sleep 1; domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1; }
+    guest_wait_line "$name" 'EVIL-RESULT' 120 || nbt_fail "$name: evilfront did not finish"
+    out=$(guest_output "$name")
+    echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
+    [ -n "$(evil_value error "$line")" ] && nbt_fail "$name: evilfront error: $(evil_value error "$line")"
+    [ "$(evil_value answered "$line")" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only $(evil_value answered "$line") control requests answered: the feeding did not run"
+    # Clean up whatever the attack left (bounded), then the common checks.
+    [ -n "$devid2" ] && { timeout 60 xl network-detach domu1 "$devid2" || nbt_fail "$name: xl network-detach of the fresh vif failed"; vif_wait_gone "$vif2"; }
+    [ -e /sys/class/net/$vif ] && { timeout 60 xl network-detach domu1 "$devid" 2>/dev/null; vif_wait_gone "$vif"; }
+    others_ok "$name"
+    local grants; grants=$(settled_grants "$GRANTS0")
+    [ "$grants" = "$GRANTS0" ] || nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"
+    nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$detach_s" unit=s max="$CTRL_DETACH_MAX" \
+        fresh_vif="$fresh" carrier="$carrier" answered="$(evil_value answered "$line")" caught_up="$(evil_value caught_up "$line")" \
+        first_status="$(evil_value first_status "$line")" backend_states="$(evil_value backend_states "$line")" grants_after="$grants"
+}
+
+# bad-handle: not a guest's input but the toolstack's: a vif backend whose `handle` makes
+# vifD.H longer than an interface name (IFNAMSIZ 16 with its NUL). dom0 writes the backend
+# directory itself (xl cannot: its devid is an int) with a stand-in frontend directory. The
+# backend must refuse it with a xenbus error and create no interface; netback-rs 92b9135
+# hit alloc_netdev_mqs' BUG_ON, the C driver names the vif after the truncated handle.
+run_bad_handle() {
+    local be=/local/domain/0/backend/vif/$DOMID1/77 fe=/local/domain/0/nbrs-fake-frontend/77
+    local handle=99999999999 err created outcome
+    local before; before=$(ls /sys/class/net | tr '\n' ' ')
+    xenstore-rm /local/domain/0/error/backend/vif/$DOMID1/77 2>/dev/null
+    nbt_stamp "attack bad-handle: backend vif/$DOMID1/77 with handle $handle"
+    xenstore-write $fe/state 1 $fe/handle 77
+    xenstore-write $be/frontend $fe $be/frontend-id "$DOMID1" $be/online 1 $be/state 1 $be/handle $handle
+    sleep 3
+    err=$(xenstore-read /local/domain/0/error/backend/vif/$DOMID1/77/error 2>/dev/null)
+    created=$(ls /sys/class/net | tr '\n' ' ' | tr ' ' '\n' | grep -vxF -f <(echo "$before" | tr ' ' '\n') | grep '^vif' | head -n1)
+    if [ -z "$created" ] && [[ "$err" == *handle* ]]; then outcome=refused
+    elif [ -n "$created" ]; then outcome="created-$created"
+    else outcome=no-error; fi
+    [ "$outcome" = refused ] || nbt_fail "bad-handle: expected a xenbus error naming the handle and no interface, saw: $outcome (error '${err:-none}')"
+    xenstore-write $be/online 0 $be/state 6 2>/dev/null
+    xenstore-rm $be; xenstore-rm $fe; xenstore-rm /local/domain/0/error/backend/vif/$DOMID1/77 2>/dev/null
+    sleep 1
+    others_ok bad-handle
+    nbt_result test=hostile_bad-handle backend="$NBT_CURRENT_BACKEND" value="$outcome" unit=outcome expect=refused \
+        xenbus_error="${err:-none}"
+}
+
 expect_of() {
     case "$1" in
         legit) echo works;;
@@ -398,6 +613,10 @@ for a in $HOSTILE_ATTACKS; do
             wt=$(cat /proc/sys/kernel/watchdog_thresh); echo 4 > /proc/sys/kernel/watchdog_thresh
             run_load tx-drop-flood answered $((NBT_LEN + 15))
             echo "$wt" > /proc/sys/kernel/watchdog_thresh;;
+        storm-split-mq) run_storm;;
+        ctrl-endless*) run_ctrl_endless "$a";;
+        mq-shared-*) run_mq_attack "$a";;
+        bad-handle) run_bad_handle;;
         *) run_attack "$a" "$(expect_of "$a")";;
     esac
 done

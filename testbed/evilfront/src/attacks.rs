@@ -44,7 +44,7 @@ pub const ATTACKS: &[(&str, &str)] = &[
 
 /// Attacks after which the tool exits at once, leaving the connection as it is.
 pub fn leaves_connection_open(attack: &str) -> bool {
-    attack == "abandon"
+    attack == "abandon" || crate::attacks_mq::leaves_connection_open(attack)
 }
 
 /// key=value pairs of one `EVIL-RESULT` line.
@@ -171,6 +171,9 @@ fn good_request(fe: &mut Frontend, handle: u32, page: usize, flags: u16, size: u
 }
 
 pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) {
+    if crate::attacks_mq::run(fe, a, r) {
+        return;
+    }
     let attack = a.attack.as_str();
     let tweaks = tweaks_for(attack, fe);
     let wait = if attack.starts_with("connect-") { Duration::from_secs(10) } else { Duration::from_secs(60) };

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub fn tweaks(attack: &str, t: &mut ConnectTweaks) {
     if attack == "tx-drop-flood" {
         // So that MCAST_ADD/DEL extras are multicast control, as netfront asks for it.
-        t.extra_keys.push(("request-multicast-control", "1".into()));
+        t.extra_keys.push(("request-multicast-control".into(), "1".into()));
     }
 }
 

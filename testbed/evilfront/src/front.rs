@@ -5,7 +5,7 @@
 use crate::xen_dev::{Evtchn, Gntalloc, GrantedPage, PAGE_SIZE};
 use crate::xenstore::Xenstore;
 use netif::wire::{
-    ExtraInfoRaw, RxRequest, RxResponse, TxRequest, TxResponse, SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET,
+    CtrlRequest, CtrlResponse, CTRL_RING_ENTRY_SIZE, XEN_NETIF_CTRL_RING_SIZE, ExtraInfoRaw, RxRequest, RxResponse, TxRequest, TxResponse, SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET,
     SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET, SRING_RSP_PROD_OFFSET, TX_RING_ENTRY_SIZE, RX_RING_ENTRY_SIZE,
     XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE,
 };
@@ -31,8 +31,9 @@ pub struct ConnectTweaks {
     pub tx_req_prod: Option<u32>,
     /// `xdp-headroom` to ask for (netfront asks for none unless XDP is on).
     pub xdp_headroom: Option<u32>,
-    /// More frontend keys to write before Connected (e.g. request-multicast-control).
-    pub extra_keys: Vec<(&'static str, String)>,
+    /// More frontend keys (relative to the device directory: `queue-1/tx-ring-ref`,
+    /// `ctrl-ring-ref`, ...), written before `state` (multi-queue, split channels, control ring).
+    pub extra_keys: Vec<(String, String)>,
 }
 
 /// What the RX responses taken so far looked like.
@@ -318,5 +319,168 @@ impl Frontend {
         self.rx.word(SRING_RSP_EVENT_OFFSET).store(self.rx_rsp_cons.wrapping_add(1), Ordering::SeqCst);
         self.post_rx_buffers();
         frames
+    }
+}
+
+// ---- multi-queue, split event channels, control ring (netfront's full layout) ----
+
+impl Frontend {
+    /// Grant refs of queue 0's TX and RX rings (the connection's own rings).
+    pub fn ring_grefs(&self) -> (u32, u32) {
+        (self.tx.gref, self.rx.gref)
+    }
+    /// The backend's domain id (from the toolstack's `backend-id`).
+    pub fn backend_id(&mut self) -> Result<u16, String> {
+        let d = self.dir.clone();
+        self.xs.read(&format!("{d}/backend-id"))?.parse().map_err(|_| "bad backend-id".to_string())
+    }
+}
+
+/// One more TX/RX ring pair with its event channel(s).
+pub struct ExtraQueue {
+    pub tx: GrantedPage,
+    pub rx: GrantedPage,
+    /// `event-channel` (or `event-channel-tx` when split).
+    pub port: u32,
+    /// `event-channel-rx` when split.
+    pub port_rx: Option<u32>,
+}
+
+/// A control ring (`ctrl-ring-ref`, `event-channel-ctrl`) and a data page for the requests
+/// that name a grant (hash key, mapping).
+pub struct CtrlRing {
+    pub page: GrantedPage,
+    pub data: GrantedPage,
+    pub port: u32,
+    evtchn: Evtchn,
+}
+
+impl CtrlRing {
+    pub fn notify(&self) {
+        let _ = self.evtchn.notify(self.port);
+    }
+    pub fn req_prod(&self) -> u32 {
+        self.page.word(SRING_REQ_PROD_OFFSET).load(Ordering::SeqCst)
+    }
+    pub fn set_req_prod(&self, v: u32) {
+        self.page.word(SRING_REQ_PROD_OFFSET).store(v, Ordering::SeqCst);
+    }
+    pub fn rsp_prod(&self) -> u32 {
+        self.page.word(SRING_RSP_PROD_OFFSET).load(Ordering::SeqCst)
+    }
+    /// Writes request `req` into the slot of index `idx` (not published).
+    pub fn put(&self, idx: u32, req: CtrlRequest) {
+        self.page.write_obj(ctrl_slot(idx), req);
+    }
+    /// The response in the slot of index `idx`.
+    pub fn response(&self, idx: u32) -> CtrlResponse {
+        self.page.read_obj(ctrl_slot(idx))
+    }
+    /// Posts one request, kicks, and waits up to `timeout` for its response.
+    pub fn request(&self, req: CtrlRequest, timeout: Duration) -> Option<CtrlResponse> {
+        let idx = self.req_prod();
+        self.put(idx, req);
+        self.set_req_prod(idx.wrapping_add(1));
+        self.notify();
+        let t0 = Instant::now();
+        while self.rsp_prod() != idx.wrapping_add(1) {
+            if t0.elapsed() > timeout {
+                return None;
+            }
+            sleep(Duration::from_millis(5));
+        }
+        Some(self.response(idx))
+    }
+}
+
+fn ctrl_slot(idx: u32) -> usize {
+    (SRING_HEADER_SIZE + (idx % XEN_NETIF_CTRL_RING_SIZE) * CTRL_RING_ENTRY_SIZE) as usize
+}
+
+/// What `MqRings::prepare` sets up beyond the connection's own queue 0.
+#[derive(Default)]
+pub struct MqLayout {
+    /// Queues in all (1 = only the connection's own rings).
+    pub num_queues: u32,
+    /// Separate TX and RX event channels per queue (`feature-split-event-channels`).
+    pub split: bool,
+    /// A control ring.
+    pub ctrl: bool,
+}
+
+/// The rings and channels of queues 1.. (and queue 0's RX channel when split), and the
+/// control ring, on their own grant and event channel devices: ports are notified through
+/// the device that bound them.
+pub struct MqRings {
+    pub queues: Vec<ExtraQueue>,
+    /// Queue 0's `event-channel-rx` (its TX channel is the connection's own port).
+    pub q0_port_rx: Option<u32>,
+    pub ctrl: Option<CtrlRing>,
+    evtchn: Evtchn,
+    _gnt: Gntalloc,
+}
+
+impl MqRings {
+    pub fn prepare(fe: &mut Frontend, layout: &MqLayout) -> Result<Self, String> {
+        let backend_id = fe.backend_id()?;
+        let gnt = Gntalloc::open().map_err(|e| format!("open /dev/xen/gntalloc: {e}"))?;
+        let evtchn = Evtchn::open().map_err(|e| format!("open /dev/xen/evtchn: {e}"))?;
+        let grant = |what: &str| gnt.grant_page(backend_id).map_err(|e| format!("granting {what}: {e}"));
+        let bind = |ev: &Evtchn| ev.bind_unbound(backend_id).map_err(|e| format!("binding an event channel: {e}"));
+        let q0_port_rx = if layout.split { Some(bind(&evtchn)?) } else { None };
+        let mut queues = Vec::new();
+        for _ in 1..layout.num_queues.max(1) {
+            let (tx, rx) = (grant("TX ring")?, grant("RX ring")?);
+            init_sring(&tx);
+            init_sring(&rx);
+            let port = bind(&evtchn)?;
+            let port_rx = if layout.split { Some(bind(&evtchn)?) } else { None };
+            queues.push(ExtraQueue { tx, rx, port, port_rx });
+        }
+        let ctrl = if layout.ctrl {
+            let page = grant("control ring")?;
+            init_sring(&page);
+            let data = grant("control data")?;
+            // Its own device, so that a feeder thread can kick it without the frontend.
+            let ev = Evtchn::open().map_err(|e| format!("open /dev/xen/evtchn: {e}"))?;
+            let port = bind(&ev)?;
+            Some(CtrlRing { page, data, port, evtchn: ev })
+        } else {
+            None
+        };
+        Ok(Self { queues, q0_port_rx, ctrl, evtchn, _gnt: gnt })
+    }
+
+    /// The frontend keys netfront writes for this layout (`write_queue_xenstore_keys`),
+    /// queue 0 being the connection's own rings and port: top-level keys for one queue,
+    /// `queue-N/` keys for more.
+    pub fn keys(&self, fe: &Frontend) -> Vec<(String, String)> {
+        let (tx0, rx0) = fe.ring_grefs();
+        let mut all = vec![(tx0, rx0, fe.port, self.q0_port_rx)];
+        all.extend(self.queues.iter().map(|q| (q.tx.gref, q.rx.gref, q.port, q.port_rx)));
+        let n = all.len();
+        let mut keys = Vec::new();
+        for (i, (tx, rx, port, port_rx)) in all.into_iter().enumerate() {
+            let pre = if n == 1 { String::new() } else { format!("queue-{i}/") };
+            keys.push((format!("{pre}tx-ring-ref"), tx.to_string()));
+            keys.push((format!("{pre}rx-ring-ref"), rx.to_string()));
+            match port_rx {
+                Some(r) => {
+                    keys.push((format!("{pre}event-channel-tx"), port.to_string()));
+                    keys.push((format!("{pre}event-channel-rx"), r.to_string()));
+                }
+                None => keys.push((format!("{pre}event-channel"), port.to_string())),
+            }
+        }
+        if let Some(c) = &self.ctrl {
+            keys.push(("ctrl-ring-ref".into(), c.page.gref.to_string()));
+            keys.push(("event-channel-ctrl".into(), c.port.to_string()));
+        }
+        keys
+    }
+
+    /// Kicks one of this set's ports (queues 1.., queue 0's RX channel).
+    pub fn notify(&self, port: u32) {
+        let _ = self.evtchn.notify(port);
     }
 }

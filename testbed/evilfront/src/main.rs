@@ -9,6 +9,7 @@
 
 mod attacks;
 mod attacks_hardening;
+mod attacks_mq;
 mod frames;
 mod front;
 mod xen_dev;
@@ -31,7 +32,7 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--list" {
-            for (name, what) in attacks::ATTACKS {
+            for (name, what) in attacks::ATTACKS.iter().chain(attacks_mq::ATTACKS) {
                 println!("{name}\t{what}");
             }
             exit(0);
@@ -51,7 +52,7 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {k}")),
         }
     }
-    if !attacks::ATTACKS.iter().any(|(n, _)| *n == a.attack) {
+    if !attacks::ATTACKS.iter().chain(attacks_mq::ATTACKS).any(|(n, _)| *n == a.attack) {
         return Err(format!("unknown attack '{}' (see --list)", a.attack));
     }
     Ok(a)

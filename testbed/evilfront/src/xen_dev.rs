@@ -41,6 +41,13 @@ pub struct GrantedPage {
     ptr: *mut u8,
 }
 
+// SAFETY: the page is a shared mapping that is never unmapped while the process runs, and
+// every access goes through volatile or atomic operations (the remote domain writes it
+// concurrently anyway), so another thread of ours adds no new kind of race.
+unsafe impl Send for GrantedPage {}
+// SAFETY: as for Send: all methods take &self and access the page volatilely or atomically.
+unsafe impl Sync for GrantedPage {}
+
 impl GrantedPage {
     /// A 32-bit word of the page, accessed as one atomic load/store (ring indices).
     pub fn word(&self, offset: usize) -> &AtomicU32 {
