@@ -525,6 +525,42 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Several queues' stall logic feeding one VIF carrier: the device
+    /// carrier (as the shell applies the changes) is on exactly when no
+    /// queue is stalled, and never on while a queue has posted nothing.
+    #[test]
+    fn carrier_is_on_iff_no_queue_stalled(
+        queues in 1usize..5,
+        stall in prop_oneof![Just(0u64), 1u64..50],
+        passes in prop::collection::vec((0usize..5, prop_oneof![Just(0u32), 0u32..4, any::<u32>()], 0u32..20, 0u64..30), 1..120),
+    ) {
+        let t = RxTimeouts { drain: 10, stall };
+        let mut q: Vec<RxStall> = (0..queues).map(|_| RxStall::new(0)).collect();
+        let mut vif = StalledQueues::all(queues as u32);
+        let mut carrier = false;
+        let mut now = 0u64;
+        for (i, posted, needed, dt) in passes {
+            let i = i % queues;
+            now += dt;
+            let change = q[i].update(posted, needed, now, &t);
+            if stall != 0 && change == CarrierChange::On {
+                prop_assert!(posted >= needed.max(1), "ready with {} of {} buffers posted", posted, needed);
+            }
+            match vif.apply(change) {
+                CarrierChange::On => { prop_assert!(!carrier); carrier = true; }
+                CarrierChange::Off => { prop_assert!(carrier); carrier = false; }
+                CarrierChange::None => {}
+            }
+            let stalled = q.iter().filter(|s| s.is_stalled()).count() as u32;
+            prop_assert_eq!(vif.count(), stalled);
+            prop_assert_eq!(carrier, stalled == 0);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Control ring.
 

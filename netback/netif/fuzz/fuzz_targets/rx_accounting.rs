@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let cfg = RxConfig::new(b.u16());
     let timeouts = RxTimeouts::for_frontend(b.bool(), b.u32(), b.u32(), u64::from);
     let mut stall = RxStall::new(b.u64());
+    let mut vif_carrier = StalledQueues::all(1);
     let mut backlog = RxBacklog::default();
     let mut now = b.u64();
     while !b.is_empty() {
@@ -50,7 +51,8 @@ fuzz_target!(|data: &[u8]| {
         now = now.wrapping_add(u64::from(b.u16()));
         let posted = ring.published_requests().unwrap_or(0);
         let change = stall.update(posted, needed, now, &timeouts);
-        let _ = (change, stall.has_work(posted, needed, now, &timeouts));
+        let _ = (vif_carrier.apply(change), stall.has_work(posted, needed, now, &timeouts));
+        assert_eq!(vif_carrier.count(), u32::from(stall.is_stalled()));
         let _ = rx_packet_expired(now, timeouts.expires(now.wrapping_sub(u64::from(b.u16()))));
         let reservation = match rx_slots_available(&mut ring, needed) {
             Err(_) => return, // fatal for the VIF
