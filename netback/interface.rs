@@ -24,10 +24,13 @@ use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::hash::VifHash;
 use crate::knobs::VifKnobs;
 use crate::queue::Queue;
+use crate::netif::rx::{CarrierChange, StalledQueues};
 use crate::rx::RxQueue;
 use crate::tx::{FatalReason, TxQueue};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::new_spinlock;
 use kernel::prelude::*;
+use kernel::sync::SpinLock;
 
 /// A relaxed event counter.
 #[derive(Default)]
@@ -150,6 +153,10 @@ pub(crate) struct Vif {
     /// Rate limit, multicast control, per-VIF timeouts, disable reason.
     #[pin]
     pub(crate) knobs: VifKnobs,
+    /// Guest RX stalled queues (`vif->stalled_queues`): the carrier is on
+    /// only while none is. Every carrier change is made under this lock.
+    #[pin]
+    stalled_queues: SpinLock<StalledQueues>,
 }
 
 impl Vif {
@@ -178,6 +185,7 @@ impl Vif {
             hash <- VifHash::new(),
             xdev,
             knobs <- knobs,
+            stalled_queues <- new_spinlock!(StalledQueues::default()),
         }? Error))
     }
 
@@ -348,6 +356,9 @@ impl Vif {
             source
         );
         dev.apply_frontend_caps(&rtnl);
+        // Every queue starts stalled; the carrier comes on once each has
+        // buffers posted (or at once without stall detection).
+        *self.stalled_queues.lock() = StalledQueues::all(n as u32);
         self.num_queues.store(n as u32, Ordering::Release);
         self.queue_limit_pending.store(false, Ordering::Release);
         self.connected.store(true, Ordering::Release);
@@ -370,7 +381,7 @@ impl Vif {
         }
         {
             let rtnl = Rtnl::lock();
-            dev.carrier_off();
+            self.carrier_off(dev);
             self.down(dev, &rtnl);
         }
         // No start_xmit is still queueing after this.
@@ -469,7 +480,7 @@ impl Vif {
         if self.is_disabled() {
             if !self.disable_done.swap(true, Ordering::AcqRel) {
                 let rtnl = Rtnl::lock();
-                dev.carrier_off();
+                self.carrier_off(dev);
                 self.down(dev, &rtnl);
             }
             dev.rxq_purge();
@@ -498,6 +509,7 @@ impl Vif {
                 return RxNext::Idle;
             }
         };
+        self.queue_carrier(dev, out.carrier);
         queue.backlog_sub(dev, out.dequeued_bytes, self.is_connected());
         let dropped = self.drop_expired(queue, dev, now);
         if out.batch_full {
@@ -509,6 +521,35 @@ impl Vif {
             }
         } else {
             RxNext::Idle
+        }
+    }
+
+    /// Carrier off for detach or a disabled VIF, ordered with the queues'
+    /// changes.
+    fn carrier_off(&self, dev: &NetDev<'_>) {
+        let _stalled = self.stalled_queues.lock();
+        dev.carrier_off();
+    }
+
+    /// Applies a queue's guest RX stall or recovery to the device carrier
+    /// (xenvif_queue_carrier_off/on): off with the first stalled queue, on
+    /// when the last recovers, never on for a VIF going away.
+    fn queue_carrier(&self, dev: &NetDev<'_>, change: CarrierChange) {
+        if change == CarrierChange::None {
+            return;
+        }
+        let name = dev.name();
+        let mut stalled = self.stalled_queues.lock();
+        match stalled.apply(change) {
+            CarrierChange::Off => {
+                pr_info!("{}: guest RX stalled on queue {}, carrier off\n", name, dev.queue());
+                dev.carrier_off();
+            }
+            CarrierChange::On if self.is_connected() && !self.is_disabled() => {
+                pr_info!("{}: guest RX ready, carrier on\n", name);
+                dev.carrier_on();
+            }
+            CarrierChange::On | CarrierChange::None => {}
         }
     }
 

@@ -3,18 +3,23 @@
 //! buffers the frontend posted on its RX ring.
 //!
 //! Runs in the per-VIF RX worker only (see `napi::rx_worker`). The protocol
-//! core decides how many buffers a packet needs (`rx_slots_needed`), whether
-//! they are posted (`rx_slots_available`, never consuming a ring partially:
-//! XSA-392) and writes every response (`RxPacketWriter`); this file turns
-//! each data step into grant copies (64 per hypercall) and rewrites the
-//! responses of failed copies before publishing.
+//! core decides how many buffers a packet needs (`rx_slots_needed`), reserves
+//! them if posted (`rx_slots_available`, never consuming a ring partially:
+//! XSA-392) and writes every response into exactly those (`RxPacketWriter`);
+//! this file turns each data step into grant copies (64 per hypercall) and
+//! rewrites the responses of failed copies before publishing.
+//!
+//! Copy ops read the skb's memory when the batch is submitted, so an skb
+//! lives until every op queued from it ran: packets written completely wait
+//! in `copied` for the next flush, and a packet that fails part-way has its
+//! still-queued ops discarded before it is freed.
 
-use crate::bindings::grant::{CopyBatch, COPY_BATCH};
+use crate::bindings::grant::{CopyBatch, CopyMark, COPY_BATCH};
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::RxSharedRing;
 use crate::bindings::skb::{GsoKind, SkBuff};
 use crate::interface::VifStats;
-use crate::netif::ring::BackRing;
+use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
     rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash, RxPacketInfo,
     RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
@@ -33,6 +38,9 @@ pub(crate) struct RxOutcome {
     pub(crate) blocked: bool,
     /// The worker stopped at its batch limit with packets left.
     pub(crate) batch_full: bool,
+    /// This queue stalled or recovered (the VIF's `StalledQueues` decides
+    /// the device carrier).
+    pub(crate) carrier: CarrierChange,
 }
 
 /// What the frontend negotiated for guest RX.
@@ -141,6 +149,14 @@ impl RxQueue {
         Ok(RxPacketInfo { len: info.len, gso, hash, csum })
     }
 
+    /// Drops the copy ops queued since `mark` that have not run yet, and
+    /// their targets: the packet they copy from is about to be freed.
+    fn discard_copies_since(&mut self, mark: CopyMark) {
+        self.batch.discard_since(mark);
+        // One target per queued op.
+        self.targets.truncate(self.batch.len());
+    }
+
     /// Runs the queued copies, marks failed ones in their responses and
     /// frees the packets whose data is now in the guest.
     fn flush_copies(&mut self) -> core::result::Result<(), FatalReason> {
@@ -182,9 +198,16 @@ impl RxQueue {
         Ok(n)
     }
 
-    /// Writes one packet into guest buffers that are known to be posted.
-    fn write_packet(&mut self, skb: &SkBuff, info: &RxPacketInfo) -> core::result::Result<(), FatalReason> {
-        let mut writer = RxPacketWriter::new(&self.cfg, info);
+    /// Writes one packet into the guest buffers reserved for it. On error
+    /// some of its copy ops may still be queued: the caller discards them
+    /// before freeing `skb`.
+    fn write_packet(
+        &mut self,
+        skb: &SkBuff,
+        info: &RxPacketInfo,
+        reservation: RequestReservation,
+    ) -> core::result::Result<(), FatalReason> {
+        let mut writer = RxPacketWriter::new(&self.cfg, info, reservation).map_err(|e| e.description())?;
         let mut pos: u32 = 0;
         while let Some(step) = writer.next_step(&mut self.ring).map_err(|e| e.description())? {
             let RxStep::Data { request, index, dest_offset, len, response } = step else {
@@ -207,7 +230,8 @@ impl RxQueue {
 
     /// Moves up to `RX_BATCH_SIZE` queued packets into the guest.
     pub(crate) fn action(&mut self, dev: &NetDev<'_>, stats: &VifStats, now: u64) -> core::result::Result<RxOutcome, FatalReason> {
-        let mut out = RxOutcome { packets: 0, dequeued_bytes: 0, blocked: false, batch_full: false };
+        let mut out =
+            RxOutcome { packets: 0, dequeued_bytes: 0, blocked: false, batch_full: false, carrier: CarrierChange::None };
         let mut result = Ok(());
         let mut blocked_needed = 0;
         while out.packets < RX_BATCH_SIZE {
@@ -224,9 +248,9 @@ impl RxQueue {
                 }
             };
             let needed = rx_slots_needed(&self.cfg, &info);
-            match rx_slots_available(&mut self.ring, needed) {
-                Ok(true) => {}
-                Ok(false) => {
+            let reservation = match rx_slots_available(&mut self.ring, needed) {
+                Ok(Some(reservation)) => reservation,
+                Ok(None) => {
                     dev.rxq_push_front(skb);
                     out.blocked = true;
                     blocked_needed = needed;
@@ -236,14 +260,18 @@ impl RxQueue {
                     result = Err(e.description());
                     break;
                 }
-            }
+            };
             if self.copied.len() >= self.copied.capacity() {
                 if let Err(e) = self.flush_copies() {
                     result = Err(e);
                     break;
                 }
             }
-            if let Err(e) = self.write_packet(&skb, &info) {
+            let mark = self.batch.mark();
+            if let Err(e) = self.write_packet(&skb, &info, reservation) {
+                // Never let Xen copy from this skb once it is freed (at
+                // the end of this iteration).
+                self.discard_copies_since(mark);
                 result = Err(e);
                 break;
             }
@@ -253,10 +281,14 @@ impl RxQueue {
             stats.tx_bytes.add(u64::from(len));
             self.stall.packet_sent(now);
             if let Err(kernel::alloc::kvec::PushError(skb)) = self.copied.push_within_capacity(skb) {
-                // Capacity was checked above; keep the data alive until the
-                // copies ran regardless.
-                let _ = self.flush_copies();
+                // Capacity was checked above; regardless, run the copies
+                // while the data is alive, then free it.
+                let flushed = self.flush_copies();
                 drop(skb);
+                if let Err(e) = flushed {
+                    result = Err(e);
+                    break;
+                }
             }
         }
         if out.packets >= RX_BATCH_SIZE && dev.rxq_len() > 0 {
@@ -272,17 +304,11 @@ impl RxQueue {
         result?;
         flushed?;
 
-        // Stall detection: carrier off when the guest posts no buffers for
-        // rx_stall_timeout, back on when it does.
+        // Stall detection: this queue stalls when the guest posts no buffers
+        // for rx_stall_timeout and recovers when it does; the caller turns
+        // that into the device carrier over all queues.
         let posted = self.ring.published_requests().map_err(|e| e.description())?;
-        match self.stall.update(posted, blocked_needed, now, &self.timeouts) {
-            CarrierChange::On => dev.carrier_on(),
-            CarrierChange::Off => {
-                pr_info!("{}: guest RX stalled, carrier off\n", dev.name());
-                dev.carrier_off()
-            }
-            CarrierChange::None => {}
-        }
+        out.carrier = self.stall.update(posted, blocked_needed, now, &self.timeouts);
         Ok(out)
     }
 }

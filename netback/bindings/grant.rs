@@ -24,8 +24,18 @@ pub(crate) struct LocalFrame {
 pub(crate) struct CopyBatch {
     ops: KVec<ffi::gnttab_copy>,
     len: usize,
+    /// Bumped whenever the queued ops are dropped ([`CopyBatch::clear`]), so
+    /// a [`CopyMark`] taken before knows they are gone.
+    generation: u64,
     /// Ops and hypercalls submitted since the last [`CopyBatch::take_counts`].
     submitted: CopyCounts,
+}
+
+/// A position in a [`CopyBatch`] (see [`CopyBatch::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CopyMark {
+    generation: u64,
+    len: usize,
 }
 
 /// Grant copy work done, for the per-queue counters.
@@ -44,7 +54,7 @@ impl CopyBatch {
         // are a valid value.
         let zero: ffi::gnttab_copy = unsafe { core::mem::zeroed() };
         let ops = KVec::from_elem(zero, capacity, GFP_KERNEL)?;
-        Ok(Self { ops, len: 0, submitted: CopyCounts::default() })
+        Ok(Self { ops, len: 0, generation: 0, submitted: CopyCounts::default() })
     }
 
     /// Number of queued ops.
@@ -60,6 +70,23 @@ impl CopyBatch {
     /// Drops all queued ops.
     pub(crate) fn clear(&mut self) {
         self.len = 0;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Where the next op will go, to drop everything queued from here on
+    /// with [`CopyBatch::discard_since`].
+    pub(crate) fn mark(&self) -> CopyMark {
+        CopyMark { generation: self.generation, len: self.len }
+    }
+
+    /// Drops the ops queued since `mark` that are still queued (if the
+    /// batch was submitted and cleared since, only those queued after
+    /// that), so that they are never submitted. Their source memory (an
+    /// skb about to be freed) must not be read by Xen: ops are only ever
+    /// submitted from the first `len` entries, so ops past `len` are dead.
+    pub(crate) fn discard_since(&mut self, mark: CopyMark) {
+        let keep = if mark.generation == self.generation { mark.len } else { 0 };
+        self.truncate(keep);
     }
 
     fn push(&mut self, to_guest: bool, domid: u16, gref: u32, remote_offset: u16, local: LocalFrame, len: u16) -> Result<usize> {

@@ -66,8 +66,9 @@
 //! ring.ring_mut().push_request(RxRequest { id: 0, pad: 0, gref: 77 });
 //! let cfg = RxConfig::new(0);                      // negotiated xdp headroom
 //! let pkt = RxPacketInfo { len: 1500, csum: RxCsum::Partial, ..Default::default() };
-//! if rx_slots_available(&mut ring, rx_slots_needed(&cfg, &pkt)).unwrap() {
-//!     let mut w = RxPacketWriter::new(&cfg, &pkt);
+//! // Reserves the buffers from one read of req_prod; the writer takes only those.
+//! if let Some(reservation) = rx_slots_available(&mut ring, rx_slots_needed(&cfg, &pkt)).unwrap() {
+//!     let mut w = RxPacketWriter::new(&cfg, &pkt, reservation).unwrap();
 //!     while let Some(step) = w.next_step(&mut ring).unwrap() {
 //!         if let RxStep::Data { request, dest_offset, len, .. } = step {
 //!             // queue a grant copy of the next `len` bytes into request.gref @ dest_offset;

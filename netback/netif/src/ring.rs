@@ -11,6 +11,13 @@
 //! A request slot is copied out exactly once: [`BackRing::next_request`]
 //! returns an owned copy and advances `req_cons`, so the API offers no way to
 //! read the same slot again (the XSA-155 double-fetch class).
+//!
+//! A consumer that must take several requests as a unit (guest RX: all the
+//! buffers of one packet, or none) first reserves them with
+//! [`BackRing::reserve_requests`], which reads `req_prod` once and checks
+//! the count against that one snapshot, then takes them with
+//! [`BackRing::take_reserved`], which never reads `req_prod` again. What the
+//! frontend does to `req_prod` meanwhile cannot change what is consumed.
 
 use core::cell::Cell;
 
@@ -81,6 +88,17 @@ pub enum RingError {
     NoRequestToAnswer,
     /// A response overwrite named an index that is not produced-but-unpublished.
     NotUnpublished(u32),
+    /// [`BackRing::take_reserved`] with every reserved request already
+    /// taken (consumer bug: it needs more requests than it reserved).
+    ReservationExhausted,
+    /// [`BackRing::take_reserved`] with a reservation that does not start at
+    /// `req_cons`: requests were consumed outside it (shell bug).
+    ReservationStale {
+        /// Where the reservation continues.
+        next: u32,
+        /// Our `req_cons`.
+        req_cons: u32,
+    },
 }
 
 impl RingError {
@@ -92,8 +110,42 @@ impl RingError {
             RingError::BadInitialIndices { .. } => "frontend ring indices inconsistent at attach",
             RingError::NoRequestToAnswer => "response without an outstanding request",
             RingError::NotUnpublished(_) => "response index is not pending publication",
+            RingError::ReservationExhausted => "more requests taken than reserved",
+            RingError::ReservationStale { .. } => "request reservation does not start at req_cons",
         }
     }
+}
+
+/// Requests the frontend published, validated against one snapshot of
+/// `req_prod` by [`BackRing::reserve_requests`], to be taken one at a time
+/// with [`BackRing::take_reserved`]. Only `reserve_requests` makes one, and
+/// it is neither `Clone` nor `Copy`: a reservation is used once.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RequestReservation {
+    /// Index of the next reserved request.
+    next: u32,
+    /// Reserved requests not yet taken.
+    remaining: u32,
+}
+
+impl RequestReservation {
+    /// Reserved requests not yet taken.
+    pub const fn remaining(&self) -> u32 {
+        self.remaining
+    }
+}
+
+/// The outcome of [`BackRing::reserve_requests`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// The requests are posted and reserved.
+    Granted(RequestReservation),
+    /// Fewer requests are posted; `req_prod` is the snapshot that said so
+    /// (for [`BackRing::arm_req_event_after`]).
+    Short {
+        /// The `req_prod` read.
+        req_prod: u32,
+    },
 }
 
 /// The backend's private ring state (`struct *_back_ring`) plus the mapped ring.
@@ -173,10 +225,9 @@ impl<R: SharedRing> BackRing<R> {
         idx & self.size.wrapping_sub(1)
     }
 
-    /// Requests published by the frontend and not yet consumed
-    /// (`req_prod - req_cons`), after the fatal bound check.
-    pub fn published_requests(&self) -> Result<u32, RingError> {
-        let req_prod = self.ring.req_prod_acquire();
+    /// `req_prod - req_cons` for the snapshot `req_prod`, after the fatal
+    /// bound check.
+    fn published_at(&self, req_prod: u32) -> Result<u32, RingError> {
         let n = req_prod.wrapping_sub(self.req_cons);
         if n > self.size {
             return Err(RingError::ImpossibleRequestCount { req_prod, req_cons: self.req_cons });
@@ -184,12 +235,55 @@ impl<R: SharedRing> BackRing<R> {
         Ok(n)
     }
 
+    /// [`BackRing::unconsumed_requests`] for the snapshot `req_prod`.
+    fn unconsumed_at(&self, req_prod: u32) -> Result<u32, RingError> {
+        let req = self.published_at(req_prod)?;
+        let rsp = self.size.wrapping_sub(self.unanswered());
+        Ok(if req < rsp { req } else { rsp })
+    }
+
+    /// Requests published by the frontend and not yet consumed
+    /// (`req_prod - req_cons`), after the fatal bound check.
+    pub fn published_requests(&self) -> Result<u32, RingError> {
+        self.published_at(self.ring.req_prod_acquire())
+    }
+
     /// `XEN_RING_NR_UNCONSUMED_REQUESTS` with the fatal bound check first:
     /// `min(req_prod - req_cons, size - (req_cons - rsp_prod_pvt))`.
     pub fn unconsumed_requests(&self) -> Result<u32, RingError> {
-        let req = self.published_requests()?;
-        let rsp = self.size.wrapping_sub(self.unanswered());
-        Ok(if req < rsp { req } else { rsp })
+        self.unconsumed_at(self.ring.req_prod_acquire())
+    }
+
+    /// Reserves the next `count` requests if that many are unconsumed,
+    /// reading `req_prod` exactly once: the bound check and the count both
+    /// use that snapshot. Consumes nothing; [`BackRing::take_reserved`]
+    /// then takes exactly these requests without looking at `req_prod`
+    /// again, so a frontend moving it backwards or far ahead meanwhile
+    /// changes nothing. A snapshot more than a ring ahead is fatal.
+    pub fn reserve_requests(&self, count: u32) -> Result<Reservation, RingError> {
+        let req_prod = self.ring.req_prod_acquire();
+        if self.unconsumed_at(req_prod)? < count {
+            return Ok(Reservation::Short { req_prod });
+        }
+        Ok(Reservation::Granted(RequestReservation { next: self.req_cons, remaining: count }))
+    }
+
+    /// Copies out the next reserved request and consumes it. Reads no
+    /// shared index: the request was validated by [`BackRing::reserve_requests`].
+    /// Fails if the reservation is used up or requests were consumed
+    /// outside it since.
+    pub fn take_reserved(&mut self, reservation: &mut RequestReservation) -> Result<R::Request, RingError> {
+        if reservation.remaining == 0 {
+            return Err(RingError::ReservationExhausted);
+        }
+        if reservation.next != self.req_cons {
+            return Err(RingError::ReservationStale { next: reservation.next, req_cons: self.req_cons });
+        }
+        let req = self.ring.copy_request(self.mask(self.req_cons));
+        self.req_cons = self.req_cons.wrapping_add(1);
+        reservation.next = self.req_cons;
+        reservation.remaining -= 1;
+        Ok(req)
     }
 
     /// `RING_HAS_UNCONSUMED_REQUESTS`.
@@ -491,6 +585,65 @@ mod tests {
         back.push_responses_and_check_notify();
         assert!(back.overwrite_unpublished(0, TxResponse::default()).is_err());
         assert_eq!(back.ring_mut().take_response(), Some(TxResponse { id: 1, status: -1 }));
+    }
+
+    fn granted(r: Result<Reservation, RingError>) -> RequestReservation {
+        match r {
+            Ok(Reservation::Granted(res)) => res,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reservation_ignores_req_prod_after_the_snapshot() {
+        let mut back = BackRing::new(Ring::new()).unwrap();
+        for i in 0..3 {
+            back.ring_mut().push_request(req(i));
+        }
+        assert_eq!(back.reserve_requests(4), Ok(Reservation::Short { req_prod: 3 }));
+        let mut res = granted(back.reserve_requests(3));
+        assert_eq!(res.remaining(), 3);
+        // The frontend rewinds req_prod, then pushes it far ahead: the
+        // reserved requests are taken regardless, and nothing more.
+        back.ring_mut().req_prod = 0;
+        assert_eq!(back.take_reserved(&mut res).map(|r| r.id), Ok(0));
+        back.ring_mut().req_prod = 1000;
+        assert_eq!(back.take_reserved(&mut res).map(|r| r.id), Ok(1));
+        assert_eq!(back.take_reserved(&mut res).map(|r| r.id), Ok(2));
+        assert_eq!(back.take_reserved(&mut res), Err(RingError::ReservationExhausted));
+        assert_eq!(back.req_cons(), 3);
+        assert_eq!(back.ring().request_reads.get(), 3);
+        assert_eq!(res.remaining(), 0);
+    }
+
+    #[test]
+    fn reservation_checks_bounds_and_staleness() {
+        let mut back = BackRing::new(Ring::new()).unwrap();
+        back.ring_mut().req_prod = 9;
+        assert!(matches!(back.reserve_requests(1), Err(RingError::ImpossibleRequestCount { req_prod: 9, .. })));
+        back.ring_mut().req_prod = 2;
+        let mut res = granted(back.reserve_requests(1));
+        back.next_request().unwrap();
+        assert_eq!(back.take_reserved(&mut res), Err(RingError::ReservationStale { next: 0, req_cons: 1 }));
+        assert_eq!(back.req_cons(), 1);
+        // Zero requests: always granted, nothing to take.
+        let mut none = granted(back.reserve_requests(0));
+        assert_eq!(back.take_reserved(&mut none), Err(RingError::ReservationExhausted));
+    }
+
+    #[test]
+    fn reservation_is_limited_by_response_space() {
+        let mut back = BackRing::new(Ring::new()).unwrap();
+        for i in 0..8 {
+            back.ring_mut().push_request(req(i));
+        }
+        let mut res = granted(back.reserve_requests(8));
+        for _ in 0..8 {
+            back.take_reserved(&mut res).unwrap();
+        }
+        // 8 more claimed, but no response given yet: no room for them.
+        back.ring_mut().req_prod = 16;
+        assert_eq!(back.reserve_requests(1), Ok(Reservation::Short { req_prod: 16 }));
     }
 
     #[test]

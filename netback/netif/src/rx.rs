@@ -3,12 +3,14 @@
 //!
 //! Flow per packet (see the crate docs for code):
 //! 1. [`rx_slots_needed`] for the head packet;
-//! 2. [`rx_slots_available`] (arms `req_event` when not enough buffers are
-//!    posted, so the frontend's next post wakes us; a ring is never consumed
-//!    partially for a packet that does not fit, the XSA-392 rule);
-//! 3. [`RxPacketWriter`] consumes exactly the needed requests, telling the
-//!    shell how many bytes to grant-copy into each buffer, and writes each
-//!    response at the index of its request (Linux netfront ignores `id`);
+//! 2. [`rx_slots_available`] reserves that many posted buffers from one
+//!    read of `req_prod` (or arms `req_event` when not enough are posted, so
+//!    the frontend's next post wakes us; a ring is never consumed partially
+//!    for a packet that does not fit, the XSA-392 rule);
+//! 3. [`RxPacketWriter`] consumes exactly the reserved requests, never
+//!    reading `req_prod` again, tells the shell how many bytes to grant-copy
+//!    into each buffer, and writes each response at the index of its
+//!    request (Linux netfront ignores `id`);
 //! 4. failed copies: [`rx_copy_failed_response`] + `BackRing::overwrite_unpublished`;
 //! 5. `BackRing::push_responses_and_check_notify`.
 //!
@@ -16,7 +18,7 @@
 //! guest posts no buffers) are pure functions of a caller-supplied clock in
 //! ticks (jiffies), with the kernel's wrapping `time_after` semantics.
 
-use super::ring::{BackRing, RingError, SharedRing};
+use super::ring::{BackRing, RequestReservation, Reservation, RingError, SharedRing};
 use super::wire::{
     ExtraInfo, GsoType, RxRequest, RxResponse, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO,
     NETRXF_MORE_DATA, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
@@ -153,26 +155,27 @@ pub const fn rx_packet_fits_ring(needed: u32, ring_size: u32) -> bool {
     needed <= ring_size
 }
 
-/// `xenvif_rx_ring_slots_available`: whether at least `needed` buffers are
-/// posted. If not, arms `req_event = req_prod + 1` and re-checks, so that a
-/// buffer posted meanwhile is not missed. `needed == 0` (nothing queued) is
-/// `false`. A `req_prod` more than a ring ahead is a fatal [`RingError`].
-pub fn rx_slots_available<R>(ring: &mut BackRing<R>, needed: u32) -> Result<bool, RingError>
+/// `xenvif_rx_ring_slots_available`: reserves `needed` posted buffers for
+/// one packet (see [`BackRing::reserve_requests`]: one read of `req_prod`
+/// both bounds-checks and counts). If fewer are posted, arms `req_event =
+/// req_prod + 1` and re-checks, so that a buffer posted meanwhile is not
+/// missed; `None` then. `needed == 0` (nothing queued) is `None`. A
+/// `req_prod` more than a ring ahead is a fatal [`RingError`].
+pub fn rx_slots_available<R>(ring: &mut BackRing<R>, needed: u32) -> Result<Option<RequestReservation>, RingError>
 where
     R: SharedRing<Request = RxRequest, Response = RxResponse>,
 {
     if needed == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     loop {
-        let prod = ring.ring().req_prod_acquire();
-        let posted = ring.published_requests()?;
-        if posted >= needed {
-            return Ok(true);
-        }
+        let prod = match ring.reserve_requests(needed)? {
+            Reservation::Granted(reservation) => return Ok(Some(reservation)),
+            Reservation::Short { req_prod } => req_prod,
+        };
         ring.arm_req_event_after(prod);
         if ring.ring().req_prod_acquire() == prod {
-            return Ok(false);
+            return Ok(None);
         }
     }
 }
@@ -225,14 +228,20 @@ pub enum RxStep {
     },
 }
 
-/// Error while writing a packet to the guest.
+/// Error while writing a packet to the guest (a shell bug, or a ring
+/// violation; either way the VIF is disabled).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RxError {
-    /// Ring violation (fatal for the VIF).
+    /// Ring violation, including a reservation used up or used after other
+    /// requests were consumed.
     Ring(RingError),
-    /// Fewer buffers than [`rx_slots_needed`] said: the shell did not check
-    /// [`rx_slots_available`] first.
-    OutOfBuffers,
+    /// The reservation does not cover exactly [`rx_slots_needed`] buffers.
+    ReservationMismatch {
+        /// Requests reserved.
+        reserved: u32,
+        /// Requests the packet takes.
+        needed: u32,
+    },
 }
 
 impl RxError {
@@ -240,15 +249,19 @@ impl RxError {
     pub const fn description(&self) -> &'static str {
         match self {
             RxError::Ring(e) => e.description(),
-            RxError::OutOfBuffers => "guest RX buffers ran out mid-packet",
+            RxError::ReservationMismatch { .. } => "RX reservation does not match the packet's slots",
         }
     }
 }
 
 /// Writes one packet's responses, one guest buffer per [`RxPacketWriter::next_step`]
-/// (`xenvif_rx_skb`): first a data slot, then the extras, then more data slots.
-#[derive(Clone, Debug)]
+/// (`xenvif_rx_skb`): first a data slot, then the extras, then more data
+/// slots. It owns the packet's [`RequestReservation`] and takes requests
+/// only from it, so it consumes exactly the buffers [`rx_slots_available`]
+/// validated, whatever the frontend does to `req_prod` meanwhile.
+#[derive(Debug)]
 pub struct RxPacketWriter {
+    reservation: RequestReservation,
     cfg: RxConfig,
     csum: RxCsum,
     extras: [Option<ExtraInfo>; 3],
@@ -260,11 +273,17 @@ pub struct RxPacketWriter {
 }
 
 impl RxPacketWriter {
-    /// Starts writing `pkt`.
-    pub fn new(cfg: &RxConfig, pkt: &RxPacketInfo) -> Self {
+    /// Starts writing `pkt` into the buffers of `reservation`, which must
+    /// cover exactly [`rx_slots_needed`] of them.
+    pub fn new(cfg: &RxConfig, pkt: &RxPacketInfo, reservation: RequestReservation) -> Result<Self, RxError> {
+        let needed = rx_slots_needed(cfg, pkt);
+        if reservation.remaining() != needed {
+            return Err(RxError::ReservationMismatch { reserved: reservation.remaining(), needed });
+        }
         let extras = extras_of(cfg, pkt);
         let extra_count = extras.iter().filter(|e| e.is_some()).count() as u32;
-        RxPacketWriter {
+        Ok(RxPacketWriter {
+            reservation,
             cfg: *cfg,
             csum: pkt.csum,
             extras,
@@ -273,7 +292,7 @@ impl RxPacketWriter {
             remaining: pkt.len,
             slot: 0,
             started: false,
-        }
+        })
     }
 
     /// Whether every slot of the packet has been written.
@@ -281,8 +300,8 @@ impl RxPacketWriter {
         self.started && self.remaining == 0 && self.extra_count == 0
     }
 
-    /// Consumes the next guest buffer and writes its response; `Ok(None)`
-    /// once the packet is complete.
+    /// Consumes the next reserved guest buffer and writes its response;
+    /// `Ok(None)` once the packet is complete.
     pub fn next_step<R>(&mut self, ring: &mut BackRing<R>) -> Result<Option<RxStep>, RxError>
     where
         R: SharedRing<Request = RxRequest, Response = RxResponse>,
@@ -291,7 +310,7 @@ impl RxPacketWriter {
             return Ok(None);
         }
         let index = ring.req_cons();
-        let request = ring.next_request().map_err(RxError::Ring)?.ok_or(RxError::OutOfBuffers)?;
+        let request = ring.take_reserved(&mut self.reservation).map_err(RxError::Ring)?;
         self.started = true;
         let step = if self.slot != 0 && self.extra_count != 0 {
             self.extra_count -= 1;
@@ -393,15 +412,65 @@ pub const fn rx_packet_expired(now: u64, expires: u64) -> bool {
     !time_before(now, expires)
 }
 
-/// Carrier change decided by [`RxStall::update`].
+/// A carrier change: of one queue, decided by [`RxStall::update`], or of
+/// the device, decided from those by [`StalledQueues::apply`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CarrierChange {
     /// Nothing to do.
     None,
-    /// This queue stalled: count it; first stalled queue turns the carrier off.
+    /// Off: the queue stalled / the first queue of the device stalled.
     Off,
-    /// This queue recovered: last recovered queue turns the carrier on.
+    /// On: the queue recovered / the last stalled queue of the device recovered.
     On,
+}
+
+/// The device-wide carrier over all queues of a VIF (`vif->stalled_queues`
+/// with `xenvif_queue_carrier_off/on`): off while any queue is stalled. A
+/// connection starts with every queue stalled ([`RxStall::new`]), so the
+/// carrier comes on once every queue is ready. The shell keeps one per VIF
+/// under a lock and applies the device change while holding it, so that
+/// two queues' decisions cannot be applied out of order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StalledQueues {
+    stalled: u32,
+}
+
+impl StalledQueues {
+    /// At connect: all `queues` queues stalled.
+    pub const fn all(queues: u32) -> Self {
+        StalledQueues { stalled: queues }
+    }
+
+    /// Queues currently stalled.
+    pub const fn count(&self) -> u32 {
+        self.stalled
+    }
+
+    /// Counts one queue's change; returns the device's.
+    pub fn apply(&mut self, queue: CarrierChange) -> CarrierChange {
+        match queue {
+            CarrierChange::None => CarrierChange::None,
+            CarrierChange::Off => {
+                self.stalled = self.stalled.saturating_add(1);
+                if self.stalled == 1 {
+                    CarrierChange::Off
+                } else {
+                    CarrierChange::None
+                }
+            }
+            // A recovery without a counted stall (a queue of an earlier
+            // connection) changes nothing.
+            CarrierChange::On if self.stalled == 0 => CarrierChange::None,
+            CarrierChange::On => {
+                self.stalled -= 1;
+                if self.stalled == 0 {
+                    CarrierChange::On
+                } else {
+                    CarrierChange::None
+                }
+            }
+        }
+    }
 }
 
 /// Per-queue stall detection state (`queue->stalled`, `last_rx_time`).
@@ -429,18 +498,33 @@ impl RxStall {
         self.last_rx = now;
     }
 
+    /// Buffers a queue must have posted to count as ready: enough for the
+    /// head packet and at least one. C's `xenvif_rx_queue_ready` compares
+    /// with the head packet's count alone, which is 0 with nothing queued,
+    /// so its carrier comes on before the guest posted any buffer.
+    const fn buffers_wanted(needed: u32) -> u32 {
+        if needed == 0 {
+            1
+        } else {
+            needed
+        }
+    }
+
     /// `xenvif_rx_queue_stalled`.
     pub fn would_stall(&self, posted: u32, needed: u32, now: u64, stall_timeout: u64) -> bool {
-        !self.stalled && posted < needed && time_after(now, self.last_rx.wrapping_add(stall_timeout))
+        !self.stalled
+            && posted < Self::buffers_wanted(needed)
+            && time_after(now, self.last_rx.wrapping_add(stall_timeout))
     }
 
     /// `xenvif_rx_queue_ready`.
     pub fn would_recover(&self, posted: u32, needed: u32) -> bool {
-        self.stalled && posted >= needed
+        self.stalled && posted >= Self::buffers_wanted(needed)
     }
 
     /// One pass of the RX thread's stall logic. `posted` = `req_prod -
     /// req_cons`, `needed` = slots needed by the head packet (0 if none).
+    /// The queue's change goes to the VIF's [`StalledQueues`].
     pub fn update(&mut self, posted: u32, needed: u32, now: u64, timeouts: &RxTimeouts) -> CarrierChange {
         if timeouts.stall == 0 {
             if self.stalled {
@@ -566,11 +650,11 @@ mod tests {
         assert_eq!(needed, 4);
         let mut r = BackRing::new(Ring::new()).unwrap();
         post(&mut r, 3);
-        assert_eq!(rx_slots_available(&mut r, needed), Ok(false));
+        assert_eq!(rx_slots_available(&mut r, needed), Ok(None));
         assert_eq!(r.ring().req_event, 4);
         post(&mut r, 1);
-        assert_eq!(rx_slots_available(&mut r, needed), Ok(true));
-        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        let res = rx_slots_available(&mut r, needed).unwrap().unwrap();
+        let mut w = RxPacketWriter::new(&cfg, &pkt, res).unwrap();
         let mut steps = std::vec::Vec::new();
         while let Some(s) = w.next_step(&mut r).unwrap() {
             steps.push(s);
@@ -602,7 +686,7 @@ mod tests {
         let mut r = BackRing::new(Ring::new()).unwrap();
         post(&mut r, 3);
         assert_eq!(rx_slots_needed(&cfg, &pkt), 3);
-        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        let mut w = writer(&cfg, &pkt, &mut r);
         let s0 = w.next_step(&mut r).unwrap().unwrap();
         assert!(matches!(s0, RxStep::Data { dest_offset: 256, len: 3840, response, .. } if response.status == 4096));
         assert!(matches!(w.next_step(&mut r).unwrap(), Some(RxStep::Extra { .. })));
@@ -631,22 +715,69 @@ mod tests {
         }
     }
 
-    fn w_first<R>(cfg: &RxConfig, pkt: &RxPacketInfo, r: &mut BackRing<R>) -> RxStep
-    where
-        R: SharedRing<Request = RxRequest, Response = RxResponse>,
-    {
-        RxPacketWriter::new(cfg, pkt).next_step(r).unwrap().unwrap()
+    /// A writer for `pkt` on the buffers posted in `r` (enough of them).
+    fn writer(cfg: &RxConfig, pkt: &RxPacketInfo, r: &mut BackRing<Ring>) -> RxPacketWriter {
+        let res = rx_slots_available(r, rx_slots_needed(cfg, pkt)).unwrap().unwrap();
+        RxPacketWriter::new(cfg, pkt, res).unwrap()
+    }
+
+    fn w_first(cfg: &RxConfig, pkt: &RxPacketInfo, r: &mut BackRing<Ring>) -> RxStep {
+        writer(cfg, pkt, r).next_step(r).unwrap().unwrap()
     }
 
     #[test]
-    fn writer_reports_underrun() {
+    fn writer_never_reads_req_prod() {
+        // 9000 bytes: 3 buffers. The frontend rewinds req_prod to req_cons
+        // after the first one, then pushes it far ahead: the writer takes
+        // exactly the three reserved buffers, no more, and never errs.
         let cfg = RxConfig::default();
         let pkt = RxPacketInfo { len: 9000, ..Default::default() };
         let mut r = BackRing::new(Ring::new()).unwrap();
-        post(&mut r, 1);
-        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        post(&mut r, 3);
+        let mut w = writer(&cfg, &pkt, &mut r);
         assert!(w.next_step(&mut r).unwrap().is_some());
-        assert_eq!(w.next_step(&mut r), Err(RxError::OutOfBuffers));
+        r.ring_mut().req_prod = r.req_cons();
+        assert!(w.next_step(&mut r).unwrap().is_some());
+        r.ring_mut().req_prod = r.req_cons().wrapping_add(100_000);
+        assert!(matches!(w.next_step(&mut r), Ok(Some(RxStep::Data { len: 808, index: 2, .. }))));
+        assert_eq!(w.next_step(&mut r), Ok(None));
+        assert!(w.is_done());
+        assert_eq!(r.req_cons(), 3);
+        assert_eq!(r.ring().request_reads.get(), 3);
+    }
+
+    #[test]
+    fn writer_refuses_wrong_or_stale_reservations() {
+        let cfg = RxConfig::default();
+        let pkt = RxPacketInfo { len: 9000, ..Default::default() };
+        let mut r = BackRing::new(Ring::new()).unwrap();
+        post(&mut r, 4);
+        let short = rx_slots_available(&mut r, 2).unwrap().unwrap();
+        assert_eq!(
+            RxPacketWriter::new(&cfg, &pkt, short).err(),
+            Some(RxError::ReservationMismatch { reserved: 2, needed: 3 })
+        );
+        let long = rx_slots_available(&mut r, 4).unwrap().unwrap();
+        assert!(RxPacketWriter::new(&cfg, &pkt, long).is_err());
+        let res = rx_slots_available(&mut r, 3).unwrap().unwrap();
+        let mut w = RxPacketWriter::new(&cfg, &pkt, res).unwrap();
+        // Something else consumed a buffer behind the writer's back.
+        r.next_request().unwrap();
+        assert!(matches!(w.next_step(&mut r), Err(RxError::Ring(RingError::ReservationStale { next: 0, req_cons: 1 }))));
+        assert_eq!(r.req_cons(), 1);
+    }
+
+    #[test]
+    fn slots_available_checks_one_snapshot() {
+        let mut r = BackRing::new(Ring::new()).unwrap();
+        assert_eq!(rx_slots_available(&mut r, 0), Ok(None));
+        r.ring_mut().req_prod = 257;
+        assert!(matches!(rx_slots_available(&mut r, 1), Err(RingError::ImpossibleRequestCount { .. })));
+        r.ring_mut().req_prod = 256;
+        assert_eq!(rx_slots_available(&mut r, 256).map(|o| o.map(|res| res.remaining())), Ok(Some(256)));
+        assert_eq!(rx_slots_available(&mut r, 257), Ok(None));
+        assert_eq!(r.ring().req_event, 257);
+        assert_eq!(r.req_cons(), 0, "nothing consumed");
     }
 
     #[test]
@@ -669,10 +800,71 @@ mod tests {
         let mut s2 = RxStall::new(0);
         assert_eq!(s2.update(0, 5, 1 << 40, &n), CarrierChange::On);
         assert_eq!(s2.update(0, 5, 1 << 41, &n), CarrierChange::None);
+        // Nothing queued (needed 0): ready only once a buffer is posted, and
+        // an empty ring stalls after the timeout like a short one.
+        let mut s3 = RxStall::new(0);
+        assert_eq!(s3.update(0, 0, 10, &t), CarrierChange::None);
+        assert!(s3.is_stalled());
+        assert!(!s3.has_work(0, 0, 10, &t));
+        assert!(s3.has_work(1, 0, 11, &t));
+        assert_eq!(s3.update(1, 0, 11, &t), CarrierChange::On);
+        assert_eq!(s3.update(0, 0, 60_011, &t), CarrierChange::None);
+        assert_eq!(s3.update(0, 0, 60_012, &t), CarrierChange::Off);
         let exp = t.expires(u64::MAX - 5);
         assert!(!rx_packet_expired(u64::MAX, exp));
         assert!(rx_packet_expired(exp, exp));
         assert!(time_after(3, u64::MAX));
+    }
+
+    #[test]
+    fn carrier_follows_the_last_stalled_queue() {
+        let mut v = StalledQueues::all(2);
+        assert_eq!(v.apply(CarrierChange::None), CarrierChange::None);
+        // Both queues start stalled: on only when both are ready.
+        assert_eq!(v.apply(CarrierChange::On), CarrierChange::None);
+        assert_eq!(v.apply(CarrierChange::On), CarrierChange::On);
+        assert_eq!(v.count(), 0);
+        // Queue 0 stalls: off. Queue 1 stays healthy, queue 1 cannot turn
+        // it back on; queue 0 recovering does.
+        assert_eq!(v.apply(CarrierChange::Off), CarrierChange::Off);
+        assert_eq!(v.apply(CarrierChange::None), CarrierChange::None);
+        assert_eq!(v.apply(CarrierChange::Off), CarrierChange::None);
+        assert_eq!(v.apply(CarrierChange::On), CarrierChange::None);
+        assert_eq!(v.apply(CarrierChange::On), CarrierChange::On);
+        // An unbalanced recovery changes nothing and does not underflow.
+        assert_eq!(v.apply(CarrierChange::On), CarrierChange::None);
+        assert_eq!(v.count(), 0);
+    }
+
+    #[test]
+    fn carrier_with_queues_driven_by_stall_logic() {
+        // Two queues through RxStall into one StalledQueues, as the shell
+        // runs them: a healthy queue 1 never turns on a carrier that queue
+        // 0's stall turned off.
+        let t = RxTimeouts::for_frontend(true, 10_000, 100, u64::from);
+        let mut q = [RxStall::new(0), RxStall::new(0)];
+        let mut vif = StalledQueues::all(2);
+        let mut carrier = false;
+        let mut step = |q: &mut RxStall, posted, needed, now, carrier: &mut bool| match vif
+            .apply(q.update(posted, needed, now, &t))
+        {
+            CarrierChange::On => *carrier = true,
+            CarrierChange::Off => *carrier = false,
+            CarrierChange::None => {}
+        };
+        step(&mut q[0], 0, 0, 1, &mut carrier);
+        step(&mut q[1], 5, 0, 1, &mut carrier);
+        assert!(!carrier, "queue 0 has posted nothing yet");
+        step(&mut q[0], 1, 0, 2, &mut carrier);
+        assert!(carrier);
+        step(&mut q[0], 0, 3, 200, &mut carrier);
+        assert!(!carrier);
+        for now in 200..400 {
+            step(&mut q[1], 256, 1, now, &mut carrier);
+            assert!(!carrier);
+        }
+        step(&mut q[0], 3, 3, 400, &mut carrier);
+        assert!(carrier);
     }
 
     #[test]

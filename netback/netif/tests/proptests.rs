@@ -6,14 +6,15 @@
 //! the fuzzers (netback/netif/fuzz) do the long runs.
 
 use proptest::prelude::*;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 
 use netif::ctrl::{CtrlState, GrantSource, XEN_NETBK_MAX_HASH_MAPPING_SIZE};
 use netif::negotiate::{negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
 use netif::mcast::{McastFilter, XEN_NETBK_MCAST_MAX};
 use netif::pool::{PoolError, SlotHandle, SlotPool};
 use netif::rate::{parse_rate, rate_limit_from_key, CreditLimiter, Rate};
-use netif::ring::{BackRing, MemRing};
+use netif::ring::{BackRing, MemRing, RingError, SharedRing};
 use netif::rx::*;
 use netif::tx::*;
 use netif::wire::*;
@@ -304,9 +305,13 @@ proptest! {
         for i in 0..posted {
             ring.ring_mut().push_request(RxRequest { id: i as u16, pad: 0, gref: i });
         }
-        let avail = rx_slots_available(&mut ring, needed).unwrap();
-        prop_assert_eq!(avail, posted >= needed);
-        let mut w = RxPacketWriter::new(&cfg, &pkt);
+        let reservation = rx_slots_available(&mut ring, needed).unwrap();
+        prop_assert_eq!(reservation.is_some(), posted >= needed);
+        let Some(reservation) = reservation else {
+            prop_assert_eq!(ring.req_cons(), 0);
+            return Ok(());
+        };
+        let mut w = RxPacketWriter::new(&cfg, &pkt, reservation).unwrap();
         let mut data = 0u64;
         let mut steps = 0u32;
         loop {
@@ -319,12 +324,10 @@ proptest! {
                 }
                 Ok(Some(RxStep::Extra { .. })) => {}
                 Ok(None) => break,
-                Err(RxError::OutOfBuffers) => { prop_assert!(!avail); return Ok(()); }
                 Err(e) => prop_assert!(false, "{:?}", e),
             }
             steps += 1;
         }
-        prop_assert!(avail);
         prop_assert_eq!(steps, needed);
         prop_assert_eq!(data, u64::from(pkt.len));
         ring.push_responses_and_check_notify();
@@ -342,6 +345,219 @@ proptest! {
             if r.flags & NETRXF_MORE_DATA != 0 { more += 1; }
         }
         prop_assert_eq!(more, rx_data_slots(&cfg, pkt.len) - 1);
+    }
+}
+
+/// An RX ring whose frontend moves `req_prod` between any two reads: each
+/// `req_prod_acquire` returns the next value of a script (then the last one
+/// again), wherever it points. Counts the reads.
+struct ScriptedRing {
+    mem: MemRing<RxRequest, RxResponse, 256>,
+    script: RefCell<VecDeque<u32>>,
+    last: Cell<u32>,
+    prod_reads: Cell<u32>,
+}
+
+impl SharedRing for ScriptedRing {
+    type Request = RxRequest;
+    type Response = RxResponse;
+
+    fn size(&self) -> u32 {
+        self.mem.size()
+    }
+    fn req_prod_acquire(&self) -> u32 {
+        self.prod_reads.set(self.prod_reads.get() + 1);
+        if let Some(v) = self.script.borrow_mut().pop_front() {
+            self.last.set(v);
+        }
+        self.last.get()
+    }
+    fn copy_request(&self, slot: u32) -> RxRequest {
+        self.mem.copy_request(slot)
+    }
+    fn write_response(&mut self, slot: u32, rsp: RxResponse) {
+        self.mem.write_response(slot, rsp)
+    }
+    fn rsp_prod(&self) -> u32 {
+        self.mem.rsp_prod()
+    }
+    fn publish_rsp_prod(&mut self, rsp_prod: u32) {
+        self.mem.publish_rsp_prod(rsp_prod)
+    }
+    fn rsp_event(&self) -> u32 {
+        self.mem.rsp_event()
+    }
+    fn set_req_event(&mut self, req_event: u32) {
+        self.mem.set_req_event(req_event)
+    }
+    fn full_barrier(&self) {}
+}
+
+/// A `req_prod` relative to `req_cons`: behind it, a little or far ahead,
+/// exactly a ring ahead or just past it.
+fn hostile_req_prod() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        3 => 0u32..40,
+        1 => (0u32..40).prop_map(|d| d.wrapping_neg()),
+        1 => Just(256u32),
+        1 => Just(257u32),
+        1 => any::<u32>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Whatever `req_prod` does between reads, the RX writer consumes
+    /// exactly the requests `rx_slots_available` reserved from one
+    /// snapshot of it: never more, never a partial packet, and it never
+    /// reads `req_prod` itself. Violations are errors, not panics.
+    #[test]
+    fn rx_writer_consumes_only_reserved(
+        (cfg, pkt) in rx_packet(),
+        start in prop_oneof![Just(0u32), any::<u32>()],
+        script in prop::collection::vec(hostile_req_prod(), 1..12),
+        during in prop::collection::vec(hostile_req_prod(), 0..40),
+    ) {
+        let needed = rx_slots_needed(&cfg, &pkt);
+        let mut mem = MemRing::<RxRequest, RxResponse, 256>::new();
+        for i in 0..256u32 {
+            mem.requests[i as usize] = RxRequest { id: i as u16, pad: 0, gref: i };
+        }
+        mem.rsp_prod = start;
+        let rel = |d: u32| start.wrapping_add(d);
+        let ring = ScriptedRing {
+            mem,
+            script: RefCell::new(script.iter().map(|&d| rel(d)).collect()),
+            last: Cell::new(start),
+            prod_reads: Cell::new(0),
+        };
+        let mut ring = BackRing::attach_at(ring, start).unwrap();
+        let reservation = match rx_slots_available(&mut ring, needed) {
+            Ok(r) => r,
+            Err(e) => {
+                prop_assert!(matches!(e, RingError::ImpossibleRequestCount { .. }), "{:?}", e);
+                prop_assert!(script.iter().any(|&d| d > 256), "fatal only for a snapshot past a ring");
+                prop_assert_eq!(ring.req_cons(), start);
+                return Ok(());
+            }
+        };
+        prop_assert_eq!(ring.ring().mem.request_reads.get(), 0, "availability copies no request");
+        let Some(reservation) = reservation else {
+            prop_assert_eq!(ring.req_cons(), start, "a short ring is not consumed partially");
+            prop_assert_eq!(ring.ring().mem.req_event, ring.ring().last.get().wrapping_add(1));
+            return Ok(());
+        };
+        // The granting snapshot was one of the scripted values (or the
+        // initial one) with at least `needed` posted, and no more than a ring.
+        prop_assert_eq!(reservation.remaining(), needed);
+        prop_assert!(needed <= 256);
+        prop_assert!(script.iter().any(|&d| d >= needed && d <= 256));
+        // From here on the frontend moves req_prod on every read; nothing
+        // may read it.
+        ring.ring().script.borrow_mut().extend(during.iter().map(|&d| rel(d)));
+        let reads_before = ring.ring().prod_reads.get();
+        let mut w = RxPacketWriter::new(&cfg, &pkt, reservation).unwrap();
+        let mut steps = 0u32;
+        let mut data = 0u64;
+        loop {
+            match w.next_step(&mut ring) {
+                Ok(Some(step)) => {
+                    let index = match step {
+                        RxStep::Data { request, index, len, .. } => {
+                            data += u64::from(len);
+                            prop_assert_eq!(request.gref, index % 256, "slot req_cons copied");
+                            index
+                        }
+                        RxStep::Extra { index } => index,
+                    };
+                    prop_assert_eq!(index, rel(steps));
+                    steps += 1;
+                    prop_assert!(steps <= needed);
+                }
+                Ok(None) => break,
+                Err(e) => prop_assert!(false, "{:?}", e),
+            }
+        }
+        prop_assert_eq!(ring.ring().prod_reads.get(), reads_before, "writer read req_prod");
+        prop_assert_eq!(steps, needed);
+        prop_assert_eq!(data, u64::from(pkt.len));
+        prop_assert_eq!(ring.req_cons(), rel(needed));
+        prop_assert_eq!(ring.ring().mem.request_reads.get(), u64::from(needed));
+        prop_assert_eq!(w.next_step(&mut ring), Ok(None));
+        prop_assert_eq!(ring.req_cons(), rel(needed), "a finished writer takes nothing");
+    }
+
+    /// A reservation cannot be stretched: a writer for a bigger packet than
+    /// reserved, or one whose buffers were consumed behind its back, fails
+    /// cleanly and consumes nothing more.
+    #[test]
+    fn rx_writer_refuses_foreign_reservations((cfg, pkt) in rx_packet(), reserve in 0u32..40, steal in any::<bool>()) {
+        let needed = rx_slots_needed(&cfg, &pkt);
+        let mut ring = BackRing::new(MemRing::<RxRequest, RxResponse, 256>::new()).unwrap();
+        ring.ring_mut().req_prod = 256;
+        let Some(reservation) = rx_slots_available(&mut ring, reserve).unwrap() else {
+            prop_assert_eq!(reserve, 0);
+            return Ok(());
+        };
+        match RxPacketWriter::new(&cfg, &pkt, reservation) {
+            Err(RxError::ReservationMismatch { reserved, needed: n }) => {
+                prop_assert_eq!((reserved, n), (reserve, needed));
+                prop_assert_ne!(reserve, needed);
+            }
+            Err(e) => prop_assert!(false, "{:?}", e),
+            Ok(mut w) => {
+                prop_assert_eq!(reserve, needed);
+                if steal {
+                    ring.next_request().unwrap();
+                    let r = w.next_step(&mut ring);
+                    prop_assert!(matches!(r, Err(RxError::Ring(RingError::ReservationStale { .. }))), "{:?}", r);
+                    prop_assert_eq!(ring.req_cons(), 1);
+                } else {
+                    let mut steps = 0;
+                    while w.next_step(&mut ring).unwrap().is_some() {
+                        steps += 1;
+                    }
+                    prop_assert_eq!(steps, needed);
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Several queues' stall logic feeding one VIF carrier: the device
+    /// carrier (as the shell applies the changes) is on exactly when no
+    /// queue is stalled, and never on while a queue has posted nothing.
+    #[test]
+    fn carrier_is_on_iff_no_queue_stalled(
+        queues in 1usize..5,
+        stall in prop_oneof![Just(0u64), 1u64..50],
+        passes in prop::collection::vec((0usize..5, prop_oneof![Just(0u32), 0u32..4, any::<u32>()], 0u32..20, 0u64..30), 1..120),
+    ) {
+        let t = RxTimeouts { drain: 10, stall };
+        let mut q: Vec<RxStall> = (0..queues).map(|_| RxStall::new(0)).collect();
+        let mut vif = StalledQueues::all(queues as u32);
+        let mut carrier = false;
+        let mut now = 0u64;
+        for (i, posted, needed, dt) in passes {
+            let i = i % queues;
+            now += dt;
+            let change = q[i].update(posted, needed, now, &t);
+            if stall != 0 && change == CarrierChange::On {
+                prop_assert!(posted >= needed.max(1), "ready with {} of {} buffers posted", posted, needed);
+            }
+            match vif.apply(change) {
+                CarrierChange::On => { prop_assert!(!carrier); carrier = true; }
+                CarrierChange::Off => { prop_assert!(carrier); carrier = false; }
+                CarrierChange::None => {}
+            }
+            let stalled = q.iter().filter(|s| s.is_stalled()).count() as u32;
+            prop_assert_eq!(vif.count(), stalled);
+            prop_assert_eq!(carrier, stalled == 0);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Guest RX: arbitrary packets, headroom and posted buffers (including a
 //! hostile req_prod). Checks: no panic; when buffers are available, the
-//! writer consumes exactly `rx_slots_needed` buffers and copies `len` bytes;
+//! writer consumes exactly the `rx_slots_needed` buffers reserved and copies
+//! `len` bytes, even when `req_prod` moves mid-packet;
 //! stall/drain logic on an arbitrary clock never panics.
 #![no_main]
 
@@ -23,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let cfg = RxConfig::new(b.u16());
     let timeouts = RxTimeouts::for_frontend(b.bool(), b.u32(), b.u32(), u64::from);
     let mut stall = RxStall::new(b.u64());
+    let mut vif_carrier = StalledQueues::all(1);
     let mut backlog = RxBacklog::default();
     let mut now = b.u64();
     while !b.is_empty() {
@@ -49,20 +51,25 @@ fuzz_target!(|data: &[u8]| {
         now = now.wrapping_add(u64::from(b.u16()));
         let posted = ring.published_requests().unwrap_or(0);
         let change = stall.update(posted, needed, now, &timeouts);
-        let _ = (change, stall.has_work(posted, needed, now, &timeouts));
+        let _ = (vif_carrier.apply(change), stall.has_work(posted, needed, now, &timeouts));
+        assert_eq!(vif_carrier.count(), u32::from(stall.is_stalled()));
         let _ = rx_packet_expired(now, timeouts.expires(now.wrapping_sub(u64::from(b.u16()))));
-        match rx_slots_available(&mut ring, needed) {
+        let reservation = match rx_slots_available(&mut ring, needed) {
             Err(_) => return, // fatal for the VIF
-            Ok(false) => continue,
-            Ok(true) => {}
-        }
-        if !rx_packet_fits_ring(needed, XEN_NETIF_RX_RING_SIZE) {
-            continue;
-        }
-        let mut w = RxPacketWriter::new(&cfg, &pkt);
+            Ok(None) => continue,
+            Ok(Some(r)) => r,
+        };
+        assert!(rx_packet_fits_ring(needed, XEN_NETIF_RX_RING_SIZE));
+        let mut w = RxPacketWriter::new(&cfg, &pkt, reservation).unwrap();
+        let cons_before = ring.req_cons();
         let mut steps = 0u32;
         let mut bytes = 0u64;
         loop {
+            // The frontend may move req_prod anywhere mid-packet: the
+            // writer must not care.
+            if b.u8() % 7 == 0 {
+                ring.ring_mut().req_prod = b.u32();
+            }
             match w.next_step(&mut ring) {
                 Ok(Some(RxStep::Data { len, index, response, .. })) => {
                     bytes += u64::from(len);
@@ -77,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
             steps += 1;
         }
         assert_eq!(steps, needed);
+        assert_eq!(ring.req_cons().wrapping_sub(cons_before), needed);
         assert_eq!(bytes, u64::from(pkt.len));
         assert!(w.is_done());
         let _ = ring.push_responses_and_check_notify();
