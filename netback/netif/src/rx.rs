@@ -161,6 +161,11 @@ pub const fn rx_packet_fits_ring(needed: u32, ring_size: u32) -> bool {
 /// req_prod + 1` and re-checks, so that a buffer posted meanwhile is not
 /// missed; `None` then. `needed == 0` (nothing queued) is `None`. A
 /// `req_prod` more than a ring ahead is a fatal [`RingError`].
+///
+/// C re-checks for as long as `req_prod` keeps moving; a guest that moves
+/// it without end would hold the RX worker here, so the re-checks stop after
+/// [`RX_SLOTS_RECHECKS`]: the event stays armed at the last value seen, and
+/// the worker's periodic recheck covers a post that raced with the last arm.
 pub fn rx_slots_available<R>(ring: &mut BackRing<R>, needed: u32) -> Result<Option<RequestReservation>, RingError>
 where
     R: SharedRing<Request = RxRequest, Response = RxResponse>,
@@ -168,7 +173,7 @@ where
     if needed == 0 {
         return Ok(None);
     }
-    loop {
+    for _ in 0..RX_SLOTS_RECHECKS {
         let prod = match ring.reserve_requests(needed)? {
             Reservation::Granted(reservation) => return Ok(Some(reservation)),
             Reservation::Short { req_prod } => req_prod,
@@ -178,7 +183,12 @@ where
             return Ok(None);
         }
     }
+    Ok(None)
 }
+
+/// How often [`rx_slots_available`] re-checks a `req_prod` that moved while
+/// it armed the event.
+pub const RX_SLOTS_RECHECKS: u32 = 16;
 
 /// The data response of one guest buffer as `xenvif_rx_data_slot` builds it:
 /// `offset` 0, `status` = bytes up to the end of the data in the buffer

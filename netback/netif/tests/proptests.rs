@@ -775,3 +775,18 @@ proptest! {
         }
     }
 }
+
+/// A frontend that moves `req_prod` on every read, never far enough for the
+/// packet, cannot hold the RX worker in `rx_slots_available`: it gives up
+/// after a bounded number of re-checks, with the event armed.
+#[test]
+fn rx_slots_available_stops_rechecking_a_restless_req_prod() {
+    // 0, 1, 0, 1, ... far longer than any bound: one or no buffer posted.
+    let script: VecDeque<u32> = (0..100_000u32).map(|i| i % 2).collect();
+    let ring = ScriptedRing { mem: MemRing::new(), script: RefCell::new(script), last: Cell::new(0), prod_reads: Cell::new(0) };
+    let mut back = BackRing::new(ring).unwrap();
+    assert!(matches!(rx_slots_available(&mut back, 5), Ok(None)));
+    let reads = back.ring().prod_reads.get();
+    assert!(reads <= 2 * RX_SLOTS_RECHECKS + 2, "{reads} reads of req_prod");
+    assert_eq!(back.req_cons(), 0, "nothing consumed");
+}
