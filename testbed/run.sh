@@ -107,8 +107,8 @@ rm -rf "$OV"
 
 XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all guest_loglvl=all noreboot"
 DOM0_ARGS="console=hvc0 earlyprintk=xen"
-# The debug kernel's checks (kernel-debug.config); ",," is a comma inside QEMU's -initrd list.
-[ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1 slub_debug=FZPU;-,,page->ptl"
+# The debug kernel poisons freed pages (kernel-debug.config).
+[ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1"
 log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)); log: $RUN.log"
 set +e
 timeout "$TIMEOUT" qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64 -smp 2 -m 3072 \
