@@ -4,8 +4,11 @@
 //! Runs in NAPI context only (see `napi::poll`). The protocol core's
 //! `TxAssembler` reads each request slot exactly once and returns a verdict;
 //! accepted packets are grant-copied into an skb from the buffer source
-//! (head: the first `linear_len` <= 128 bytes, the rest packed into page
-//! frags). Copies of many packets share one hypercall batch of up to 64 ops;
+//! (head: the packet's first `linear_len` <= 128 bytes, whichever slots
+//! they are in, so headers split over slots stay linear (XSA-423); the rest
+//! packed into page frags, a partly-linear slot continuing at the byte
+//! after the head). The copy walks the slots as one byte stream, so it
+//! follows the core's `linear_plan` + `frag_plan` split by construction. Copies of many packets share one hypercall batch of up to 64 ops;
 //! after the batch every packet's slots are answered (OKAY or ERROR) and the
 //! good ones go up the stack in ring order.
 
