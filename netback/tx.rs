@@ -32,6 +32,17 @@ const TX_COPY_BATCH: usize = 256;
 /// Packets per guest TX batch (the NAPI weight).
 const TX_PENDING_MAX: usize = 64;
 
+/// The most work one NAPI poll of this queue did since the frontend
+/// connected (debugfs `TX longest poll`): shows the per-poll bound holds
+/// under a hostile ring.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LongestPoll {
+    /// Verdicts (accepted, dropped and multicast requests) in one poll.
+    pub(crate) verdicts: u32,
+    /// Ring slots consumed in one poll.
+    pub(crate) slots: u32,
+}
+
 /// A packet whose copies are queued in the current batch.
 struct PendingTx {
     skb: SkBuff,
@@ -58,6 +69,8 @@ pub(crate) struct TxQueue {
     pub(crate) credit: TxCredit,
     /// The VIF's multicast filter, edited by MCAST_ADD/DEL extras.
     mcast: Arc<McastControl>,
+    /// The longest poll so far.
+    longest_poll: LongestPoll,
 }
 
 impl TxQueue {
@@ -78,12 +91,18 @@ impl TxQueue {
             domid,
             credit,
             mcast,
+            longest_poll: LongestPoll::default(),
         })
     }
 
     /// The shared ring (debugfs).
     pub(crate) fn ring(&self) -> &BackRing<TxSharedRing> {
         &self.ring
+    }
+
+    /// The longest poll so far (debugfs).
+    pub(crate) fn longest_poll(&self) -> LongestPoll {
+        self.longest_poll
     }
 
     /// The data path in use, for logs.
@@ -104,48 +123,52 @@ impl TxQueue {
         Ok(())
     }
 
-    /// Processes up to `budget` packets. Returns the packets handed to the
-    /// stack, or the reason the frontend must be disabled.
+    /// Processes up to `budget` verdicts. Returns how many (at most
+    /// `budget`), or the reason the frontend must be disabled.
+    ///
+    /// Every verdict counts toward the budget, not only the packets handed
+    /// to the stack: a ring kept full of dropped packets or multicast
+    /// requests would otherwise hold one poll in softirq for as long as the
+    /// frontend refills it (each drop is answered at once, freeing its
+    /// slots). At the budget NAPI polls again later, after other work.
     pub(crate) fn action(&mut self, dev: &NetDev, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
         let now = crate::bindings::jiffies();
+        let start = self.ring.req_cons();
         self.credit.refresh(now);
         while done < budget {
-            match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
-                TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
-                    if let Err(e) = self.queue_packet(dev, stats, &pkt) {
-                        result = Err(e);
-                        break;
-                    }
-                    done += 1;
-                }
-                TxPoll::Verdict(TxVerdict::Drop(d)) => {
-                    stats.rx_errors.add(1);
-                    if let Err(e) = self.respond(&d.responses, NETIF_RSP_ERROR) {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                TxPoll::Verdict(TxVerdict::Multicast(m)) => {
-                    let status = self.mcast.apply(m.op, m.addr, dev.name().to_str().unwrap_or("vif"));
-                    if let Err(e) = self.respond(&m.responses, status) {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                TxPoll::Verdict(TxVerdict::Fatal(f)) => {
-                    result = Err(f.description());
-                    break;
-                }
+            let verdict = match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
+                TxPoll::Verdict(v) => v,
                 TxPoll::RateLimited => {
                     stats.rx_credit_waits.add(1);
                     self.credit.wait();
                     break;
                 }
                 TxPoll::Empty | TxPoll::Incomplete => break,
+            };
+            done += 1;
+            let step = match verdict {
+                TxVerdict::Accept(pkt) => self.queue_packet(dev, stats, &pkt),
+                TxVerdict::Drop(d) => {
+                    stats.rx_errors.add(1);
+                    self.respond(&d.responses, NETIF_RSP_ERROR)
+                }
+                TxVerdict::Multicast(m) => {
+                    let status = self.mcast.apply(m.op, m.addr, dev.name().to_str().unwrap_or("vif"));
+                    self.respond(&m.responses, status)
+                }
+                TxVerdict::Fatal(f) => Err(f.description()),
+            };
+            if let Err(e) = step {
+                result = Err(e);
+                break;
             }
         }
+        let slots = self.ring.req_cons().wrapping_sub(start);
+        let longest = &mut self.longest_poll;
+        longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
+        longest.slots = longest.slots.max(slots);
         let flushed = self.flush(dev, stats);
         if self.ring.push_responses_and_check_notify() {
             dev.notify(Channel::Tx);
