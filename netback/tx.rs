@@ -20,7 +20,7 @@ use crate::grant_pool::TxBufferSource;
 use crate::interface::VifStats;
 use crate::netif::ring::BackRing;
 use crate::multicast::McastControl;
-use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
+use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use crate::rate::TxCredit;
 use kernel::prelude::*;
@@ -52,6 +52,9 @@ struct PendingTx {
     csum_blank: bool,
     data_validated: bool,
     gso: Option<TxGso>,
+    /// The frontend's hash from its HASH extra (`xenvif_set_skb_hash`'s
+    /// counterpart on TX: `skb_set_hash` with its L3/L4 type).
+    hash: Option<TxHash>,
 }
 
 /// Why the VIF must be disabled.
@@ -230,6 +233,7 @@ impl TxQueue {
             csum_blank: pkt.csum_blank,
             data_validated: pkt.data_validated,
             gso: pkt.gso,
+            hash: pkt.hash,
         };
         if let Err(kernel::alloc::kvec::PushError(p)) = self.pending.push_within_capacity(pending) {
             // Cannot happen (flushed above when full); answer anyway.
@@ -259,6 +263,9 @@ impl TxQueue {
                 continue;
             }
             let len = p.skb.len();
+            if let Some(h) = p.hash {
+                p.skb.set_hash(h.value, h.level == HashLevel::L4);
+            }
             let (gso_type, gso_size) = match p.gso {
                 Some(g) => (g.kind.to_wire(), g.size),
                 None => (0, 0),
