@@ -8,9 +8,10 @@
 //! they are in, so headers split over slots stay linear (XSA-423); the rest
 //! packed into page frags, a partly-linear slot continuing at the byte
 //! after the head). The copy walks the slots as one byte stream, so it
-//! follows the core's `linear_plan` + `frag_plan` split by construction. Copies of many packets share one hypercall batch of up to 64 ops;
-//! after the batch every packet's slots are answered (OKAY or ERROR) and the
-//! good ones go up the stack in ring order.
+//! follows the core's `linear_plan` + `frag_plan` split by construction.
+//! Copies of many packets share one hypercall batch of up to 256 ops; after
+//! the batch every packet's slots are answered (OKAY or ERROR) and the good
+//! ones go up the stack in ring order.
 
 use crate::bindings::grant::CopyBatch;
 use crate::bindings::netdev::{Channel, NetDev};
