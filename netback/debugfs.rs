@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `/sys/kernel/debug/xen-netback-rs/<vif>/io_ring_q<N>`: ring indices and
-//! queue state, like xen-netback's `xenvif_read_io_ring`; and, with a
+//! queue state, like xen-netback's `xenvif_read_io_ring`, plus the longest
+//! guest-TX poll of the connection (`TX longest poll: verdicts V slots S`,
+//! bounded by the NAPI budget); and, with a
 //! control ring, `ctrl`: the frontend's hash configuration in
 //! `xenvif_dump_hash_info`'s format. Reads take the
 //! queue locks briefly (TX with NAPI held off) and print "not connected"
@@ -62,7 +64,9 @@ impl DebugfsShow for Vif {
                     u8::from(c.timer_armed),
                     c.next_window.unwrap_or(0),
                     jiffies()
-                ))
+                ))?;
+                let longest = q.longest_poll();
+                writeln!(out, "TX longest poll: verdicts {} slots {}", longest.verdicts, longest.slots)
             }
         })?;
         self.inspect_rx(queue, |rx| match rx {

@@ -6,11 +6,12 @@
 //! The state itself and every decision (Toeplitz over the configured hash
 //! types, the mapping table with its XSA-270 bounds) are the protocol
 //! core's `netif::ctrl::CtrlState`; this file only owns it for the VIF and
-//! applies it to skbs.
+//! applies it to skbs. The hash a guest gets in its RX hash extra is always
+//! one computed here ([`VifHash::guest_hash`] in `ndo_start_xmit`).
 
-use crate::bindings::skb::SkBuff;
+use crate::bindings::skb::{GuestHash, SkBuff};
 use crate::netif::ctrl::{CtrlState, HashAlgorithm};
-use crate::netif::toeplitz::HashCoverage;
+use crate::netif::toeplitz::{Flow, HashCoverage};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
@@ -78,11 +79,33 @@ impl VifHash {
         }
         let guard = self.state.lock();
         let state = guard.as_ref().filter(|s| s.algorithm() != HashAlgorithm::None)?;
-        let hash = skb.flow().and_then(|f| state.hash_flow(&f));
-        skb.set_sw_hash(hash.map(|(h, cov)| (h, cov == HashCoverage::L4)));
+        let hash = Self::hash_with(state, skb);
+        skb.set_sw_hash(hash.map(|h| (h.value, h.l4)));
         let q = state.select_queue(skb.hash_raw());
         // The mapping only names queues below the state's count, which is
         // the connection's; guard against a mismatch all the same.
         Some(if q < num_queues { q as u16 } else { 0 })
+    }
+
+    /// The hash for the packet's RX hash extra, computed here with the
+    /// frontend's key and hash types (`None` while no algorithm is set, or
+    /// for a packet of a type not configured). Called for every packet
+    /// queued for the guest: with one queue the stack never calls
+    /// `select_queue`, and `skb->hash` may then be the stack's own flow
+    /// hash, which must not reach the guest labelled Toeplitz. BH context.
+    pub(crate) fn guest_hash(&self, skb: &SkBuff) -> Option<GuestHash> {
+        if !self.enabled() {
+            return None;
+        }
+        let guard = self.state.lock();
+        let state = guard.as_ref().filter(|s| s.algorithm() != HashAlgorithm::None)?;
+        Self::hash_with(state, skb)
+    }
+
+    /// `xenvif_set_skb_hash`'s computation with `state`.
+    fn hash_with(state: &CtrlState, skb: &SkBuff) -> Option<GuestHash> {
+        let flow = skb.flow()?;
+        let (value, coverage) = state.hash_flow(&flow)?;
+        Some(GuestHash { value, ipv4: matches!(flow, Flow::V4 { .. }), l4: coverage == HashCoverage::L4 })
     }
 }

@@ -626,7 +626,8 @@ impl VifOps for Vif {
             return;
         }
         queue.backlog_add(len);
-        skb.stamp_expires(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)));
+        let hash = self.hash.guest_hash(&skb);
+        skb.stamp_rx(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)), hash);
         dev.rxq_push(skb);
         dev.rx_work_kick(0);
     }

@@ -140,9 +140,10 @@ impl RxQueue {
         } else {
             RxCsum::None
         };
-        // A hash extra only while the frontend configured a hash algorithm
-        // (the hash is then ours, set in ndo_select_queue).
-        let hash = match info.sw_hash {
+        // A hash extra only while the frontend configured a hash algorithm,
+        // and only with the hash ndo_start_xmit computed with its
+        // configuration (never the stack's own flow hash).
+        let hash = match info.guest_hash {
             Some(h) if self.hash_extras => Some(RxHash { value: h.value, ipv4: h.ipv4, l4: h.l4 }),
             _ => None,
         };

@@ -4,10 +4,14 @@
 //! Runs in NAPI context only (see `napi::poll`). The protocol core's
 //! `TxAssembler` reads each request slot exactly once and returns a verdict;
 //! accepted packets are grant-copied into an skb from the buffer source
-//! (head: the first `linear_len` <= 128 bytes, the rest packed into page
-//! frags). Copies of many packets share one hypercall batch of up to 64 ops;
-//! after the batch every packet's slots are answered (OKAY or ERROR) and the
-//! good ones go up the stack in ring order.
+//! (head: the packet's first `linear_len` <= 128 bytes, whichever slots
+//! they are in, so headers split over slots stay linear (XSA-423); the rest
+//! packed into page frags, a partly-linear slot continuing at the byte
+//! after the head). The copy walks the slots as one byte stream, so it
+//! follows the core's `linear_plan` + `frag_plan` split by construction.
+//! Copies of many packets share one hypercall batch of up to 256 ops; after
+//! the batch every packet's slots are answered (OKAY or ERROR) and the good
+//! ones go up the stack in ring order.
 
 use crate::bindings::grant::CopyBatch;
 use crate::bindings::netdev::{Channel, NetDev};
@@ -17,7 +21,7 @@ use crate::grant_pool::TxBufferSource;
 use crate::interface::VifStats;
 use crate::netif::ring::BackRing;
 use crate::multicast::McastControl;
-use crate::netif::tx::{TxAssembler, TxConfig, TxGso, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
+use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use crate::rate::TxCredit;
 use kernel::prelude::*;
@@ -29,6 +33,17 @@ const TX_COPY_BATCH: usize = 256;
 /// Packets per guest TX batch (the NAPI weight).
 const TX_PENDING_MAX: usize = 64;
 
+/// The most work one NAPI poll of this queue did since the frontend
+/// connected (debugfs `TX longest poll`): shows the per-poll bound holds
+/// under a hostile ring.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LongestPoll {
+    /// Verdicts (accepted, dropped and multicast requests) in one poll.
+    pub(crate) verdicts: u32,
+    /// Ring slots consumed in one poll.
+    pub(crate) slots: u32,
+}
+
 /// A packet whose copies are queued in the current batch.
 struct PendingTx {
     skb: SkBuff,
@@ -38,6 +53,9 @@ struct PendingTx {
     csum_blank: bool,
     data_validated: bool,
     gso: Option<TxGso>,
+    /// The frontend's hash from its HASH extra (`xenvif_set_skb_hash`'s
+    /// counterpart on TX: `skb_set_hash` with its L3/L4 type).
+    hash: Option<TxHash>,
 }
 
 /// Why the VIF must be disabled.
@@ -55,6 +73,8 @@ pub(crate) struct TxQueue {
     pub(crate) credit: TxCredit,
     /// The VIF's multicast filter, edited by MCAST_ADD/DEL extras.
     mcast: Arc<McastControl>,
+    /// The longest poll so far.
+    longest_poll: LongestPoll,
 }
 
 impl TxQueue {
@@ -75,12 +95,18 @@ impl TxQueue {
             domid,
             credit,
             mcast,
+            longest_poll: LongestPoll::default(),
         })
     }
 
     /// The shared ring (debugfs).
     pub(crate) fn ring(&self) -> &BackRing<TxSharedRing> {
         &self.ring
+    }
+
+    /// The longest poll so far (debugfs).
+    pub(crate) fn longest_poll(&self) -> LongestPoll {
+        self.longest_poll
     }
 
     /// The data path in use, for logs.
@@ -101,48 +127,52 @@ impl TxQueue {
         Ok(())
     }
 
-    /// Processes up to `budget` packets. Returns the packets handed to the
-    /// stack, or the reason the frontend must be disabled.
+    /// Processes up to `budget` verdicts. Returns how many (at most
+    /// `budget`), or the reason the frontend must be disabled.
+    ///
+    /// Every verdict counts toward the budget, not only the packets handed
+    /// to the stack: a ring kept full of dropped packets or multicast
+    /// requests would otherwise hold one poll in softirq for as long as the
+    /// frontend refills it (each drop is answered at once, freeing its
+    /// slots). At the budget NAPI polls again later, after other work.
     pub(crate) fn action(&mut self, dev: &NetDev<'_>, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
         let now = crate::bindings::jiffies();
+        let start = self.ring.req_cons();
         self.credit.refresh(now);
         while done < budget {
-            match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
-                TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
-                    if let Err(e) = self.queue_packet(dev, stats, &pkt) {
-                        result = Err(e);
-                        break;
-                    }
-                    done += 1;
-                }
-                TxPoll::Verdict(TxVerdict::Drop(d)) => {
-                    stats.rx_errors.add(1);
-                    if let Err(e) = self.respond(&d.responses, NETIF_RSP_ERROR) {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                TxPoll::Verdict(TxVerdict::Multicast(m)) => {
-                    let status = self.mcast.apply(m.op, m.addr, dev.name().as_str());
-                    if let Err(e) = self.respond(&m.responses, status) {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                TxPoll::Verdict(TxVerdict::Fatal(f)) => {
-                    result = Err(f.description());
-                    break;
-                }
+            let verdict = match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
+                TxPoll::Verdict(v) => v,
                 TxPoll::RateLimited => {
                     stats.rx_credit_waits.add(1);
                     self.credit.wait();
                     break;
                 }
                 TxPoll::Empty | TxPoll::Incomplete => break,
+            };
+            done += 1;
+            let step = match verdict {
+                TxVerdict::Accept(pkt) => self.queue_packet(dev, stats, &pkt),
+                TxVerdict::Drop(d) => {
+                    stats.rx_errors.add(1);
+                    self.respond(&d.responses, NETIF_RSP_ERROR)
+                }
+                TxVerdict::Multicast(m) => {
+                    let status = self.mcast.apply(m.op, m.addr, dev.name().as_str());
+                    self.respond(&m.responses, status)
+                }
+                TxVerdict::Fatal(f) => Err(f.description()),
+            };
+            if let Err(e) = step {
+                result = Err(e);
+                break;
             }
         }
+        let slots = self.ring.req_cons().wrapping_sub(start);
+        let longest = &mut self.longest_poll;
+        longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
+        longest.slots = longest.slots.max(slots);
         let flushed = self.flush(dev, stats);
         if self.ring.push_responses_and_check_notify() {
             dev.notify(Channel::Tx);
@@ -204,6 +234,7 @@ impl TxQueue {
             csum_blank: pkt.csum_blank,
             data_validated: pkt.data_validated,
             gso: pkt.gso,
+            hash: pkt.hash,
         };
         if let Err(kernel::alloc::kvec::PushError(p)) = self.pending.push_within_capacity(pending) {
             // Cannot happen (flushed above when full); answer anyway.
@@ -233,6 +264,9 @@ impl TxQueue {
                 continue;
             }
             let len = p.skb.len();
+            if let Some(h) = p.hash {
+                p.skb.set_hash(h.value, h.level == HashLevel::L4);
+            }
             let (gso_type, gso_size) = match p.gso {
                 Some(g) => (g.kind.to_wire(), g.size),
                 None => (0, 0),

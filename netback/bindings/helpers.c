@@ -1089,15 +1089,27 @@ void nbrs_vif_notify(struct net_device *dev, unsigned int q, bool rx)
 		notify_remote_via_irq(irq);
 }
 
-/* skb->cb holds the drain deadline of a queued packet. */
+/* skb->cb of a queued packet: its drain deadline and the hash computed for
+ * the guest's hash extra in ndo_start_xmit (never skb->hash, which may be
+ * the stack's own flow hash). */
 struct nbrs_rx_cb {
 	unsigned long expires;
+	u32 hash;
+	u8 hash_valid, hash_l4, hash_ipv4;
 };
 #define NBRS_RX_CB(skb) ((struct nbrs_rx_cb *)(skb)->cb)
+static_assert(sizeof(struct nbrs_rx_cb) <= sizeof_field(struct sk_buff, cb));
 
-void nbrs_skb_stamp_expires(struct sk_buff *skb, unsigned long expires)
+void nbrs_skb_stamp_rx(struct sk_buff *skb, unsigned long expires, bool hash_valid,
+		       u32 hash, bool l4, bool ipv4)
 {
-	NBRS_RX_CB(skb)->expires = expires;
+	struct nbrs_rx_cb *cb = NBRS_RX_CB(skb);
+
+	cb->expires = expires;
+	cb->hash = hash;
+	cb->hash_valid = hash_valid;
+	cb->hash_l4 = l4;
+	cb->hash_ipv4 = ipv4;
 }
 
 /* Queue q's guest-RX backlog; NULL (skb freed) for a bad index. */
@@ -1360,12 +1372,11 @@ int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info)
 	} else if (skb->ip_summed == CHECKSUM_UNNECESSARY) {
 		info->data_validated = 1;
 	}
-	if (skb->sw_hash) {
-		info->sw_hash = 1;
-		info->l4_hash = skb->l4_hash;
-		info->hash_ipv4 = skb->protocol == htons(ETH_P_IP);
-		info->hash_ipv6 = skb->protocol == htons(ETH_P_IPV6);
-		info->hash = skb_get_hash_raw(skb);
+	if (NBRS_RX_CB(skb)->hash_valid) {
+		info->guest_hash = 1;
+		info->l4_hash = NBRS_RX_CB(skb)->hash_l4;
+		info->hash_ipv4 = NBRS_RX_CB(skb)->hash_ipv4;
+		info->hash = NBRS_RX_CB(skb)->hash;
 	}
 	if (skb_is_gso(skb)) {
 		info->gso_size = skb_shinfo(skb)->gso_size;
@@ -1412,6 +1423,11 @@ int nbrs_skb_flow(struct sk_buff *skb, struct nbrs_flow *out)
 void nbrs_skb_set_sw_hash(struct sk_buff *skb, u32 hash, bool l4)
 {
 	__skb_set_sw_hash(skb, hash, l4);
+}
+
+void nbrs_skb_set_hash(struct sk_buff *skb, u32 hash, bool l4)
+{
+	skb_set_hash(skb, hash, l4 ? PKT_HASH_TYPE_L4 : PKT_HASH_TYPE_L3);
 }
 
 void nbrs_skb_clear_hash(struct sk_buff *skb) { skb_clear_hash(skb); }

@@ -207,14 +207,17 @@ struct nbrs_skb_info {
 	u8 gso_unsupported; /* GSO of a kind the ring cannot carry */
 	u8 csum_partial;
 	u8 data_validated;
-	u8 sw_hash;         /* skb->sw_hash: hash below was set in software */
+	u8 guest_hash;      /* the hash below was stamped by nbrs_skb_stamp_rx */
 	u8 l4_hash;
-	u8 hash_ipv4, hash_ipv6;
+	u8 hash_ipv4;       /* 1: IPv4, 0: IPv6 */
 	u32 hash;
 };
 /* Flattens frag lists; fills info. 0 or -errno. */
 int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info);
-void nbrs_skb_stamp_expires(struct sk_buff *skb, unsigned long expires);
+/* Stamps a packet queued for the guest (skb->cb): drain deadline and the
+ * hash for its hash extra, if one was computed. */
+void nbrs_skb_stamp_rx(struct sk_buff *skb, unsigned long expires, bool hash_valid,
+		       u32 hash, bool l4, bool ipv4);
 /* The header fields Toeplitz hashing covers (xenvif_set_skb_hash). */
 struct nbrs_flow {
 	u8 ipv4;      /* 1: IPv4 (first 4 bytes of src/dst), 0: IPv6 */
@@ -225,6 +228,8 @@ struct nbrs_flow {
 /* 0, or -errno when the packet is not IPv4/IPv6 or does not dissect */
 int nbrs_skb_flow(struct sk_buff *skb, struct nbrs_flow *out);
 void nbrs_skb_set_sw_hash(struct sk_buff *skb, u32 hash, bool l4);
+/* skb_set_hash with PKT_HASH_TYPE_L4 or _L3 (a frontend's TX hash extra) */
+void nbrs_skb_set_hash(struct sk_buff *skb, u32 hash, bool l4);
 void nbrs_skb_clear_hash(struct sk_buff *skb);
 u32 nbrs_skb_hash_raw(struct sk_buff *skb);
 void nbrs_skb_free(struct sk_buff *skb);

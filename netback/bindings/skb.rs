@@ -31,19 +31,21 @@ pub(crate) struct SkbInfo {
     pub(crate) csum_blank: bool,
     /// The checksum is known good (or will be filled in).
     pub(crate) data_validated: bool,
-    /// A hash set in software (`skb->sw_hash`): (value, IPv4, covers L4).
-    /// `None` for non-IP packets.
-    pub(crate) sw_hash: Option<SwHash>,
+    /// The hash computed for the guest when the packet was queued
+    /// ([`SkBuff::stamp_rx`]); `None` if none was (no algorithm set, or a
+    /// packet of a type the frontend did not configure).
+    pub(crate) guest_hash: Option<GuestHash>,
 }
 
-/// A software-set packet hash.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SwHash {
-    /// `skb_get_hash_raw()`.
+/// A hash the backend computed with the frontend's configuration, for its
+/// RX hash extra.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GuestHash {
+    /// The hash value.
     pub(crate) value: u32,
-    /// `skb->protocol` is IPv4 (else IPv6).
+    /// An IPv4 packet (else IPv6).
     pub(crate) ipv4: bool,
-    /// `skb->l4_hash`.
+    /// The hash covers the TCP ports.
     pub(crate) l4: bool,
 }
 
@@ -129,7 +131,7 @@ impl SkBuff {
             gso_size: raw.gso_size,
             csum_blank: raw.csum_partial != 0,
             data_validated: raw.data_validated != 0,
-            sw_hash: (raw.sw_hash != 0 && (raw.hash_ipv4 != 0 || raw.hash_ipv6 != 0)).then_some(SwHash {
+            guest_hash: (raw.guest_hash != 0).then_some(GuestHash {
                 value: raw.hash,
                 ipv4: raw.hash_ipv4 != 0,
                 l4: raw.l4_hash != 0,
@@ -169,17 +171,26 @@ impl SkBuff {
         }
     }
 
+    /// `skb_set_hash()` with an L4 or L3 hash type (a frontend's TX hash
+    /// extra).
+    pub(crate) fn set_hash(&mut self, value: u32, l4: bool) {
+        // SAFETY: exclusively owned skb, not yet handed to the stack.
+        unsafe { ffi::nbrs_skb_set_hash(self.as_raw().cast(), value, l4) }
+    }
+
     /// `skb_get_hash_raw()`.
     pub(crate) fn hash_raw(&self) -> u32 {
         // SAFETY: valid skb.
         unsafe { ffi::nbrs_skb_hash_raw(self.as_raw().cast()) }
     }
 
-    /// Records the jiffy by which the packet must have left the RX queue.
-    pub(crate) fn stamp_expires(&mut self, expires: u64) {
+    /// Records the jiffy by which the packet must have left the RX queue
+    /// and the hash its RX hash extra carries (if any).
+    pub(crate) fn stamp_rx(&mut self, expires: u64, hash: Option<GuestHash>) {
+        let h = hash.unwrap_or(GuestHash { value: 0, ipv4: false, l4: false });
         // SAFETY: exclusively owned skb; the driver owns skb->cb while the
         // packet is queued.
-        unsafe { ffi::nbrs_skb_stamp_expires(self.as_raw().cast(), expires as _) }
+        unsafe { ffi::nbrs_skb_stamp_rx(self.as_raw().cast(), expires as _, hash.is_some(), h.value, h.l4, h.ipv4) }
     }
 
     /// Frees the skb as successfully consumed (not a drop).

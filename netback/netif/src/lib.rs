@@ -30,7 +30,7 @@
 //! loop {
 //!     match tx.poll(&mut ring, &mut Unlimited) {       // or a rate::CreditGate
 //!         TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
-//!             // grant-copy pkt.linear_len bytes of pkt.first(), map pkt.frag_plan(),
+//!             // grant-copy pkt.linear_plan() (pkt.linear_len bytes), map pkt.frag_plan(),
 //!             // later answer each slot (first slot also owes pkt.extra_count NULLs):
 //!             for rsp in pkt.response_plan().responses(NETIF_RSP_OKAY) {
 //!                 ring.push_response(rsp).unwrap();

@@ -28,6 +28,12 @@
 //! XSA-448: zero-length continuation slots are never frags; [`TxPacket::frag_plan`]
 //! marks them [`TxSlotUse::RespondNow`] so a packet of all-empty fragments
 //! becomes a linear packet, never a bogus skb.
+//!
+//! XSA-423: the linear area is the first `min(total, 128)` bytes of the
+//! packet, copied across as many slots as they span
+//! ([`TxPacket::linear_plan`]), so protocol headers a frontend puts in a
+//! second slot (a 14-byte first slot, IP/TCP after it) still end up in the
+//! linear area, as in the fixed C driver (`xenvif_get_requests`).
 
 use super::ring::{BackRing, RingError, SharedRing};
 use super::wire::{
@@ -45,8 +51,8 @@ pub const FATAL_SKB_SLOTS_DEFAULT: u32 = 20;
 /// Largest `fatal_skb_slots` honoured (larger values are clamped): bounds the
 /// id list a dropped packet carries without allocation.
 pub const FATAL_SKB_SLOTS_MAX: u32 = 64;
-/// Bytes of the first slot grant-copied into the skb's linear area
-/// (`XEN_NETBACK_TX_COPY_LEN`).
+/// Bytes at the start of a packet (across slots) grant-copied into the
+/// skb's linear area (`XEN_NETBACK_TX_COPY_LEN`).
 pub const XEN_NETBACK_TX_COPY_LEN: u16 = 128;
 /// Largest number of slots (first + continuation) of an accepted packet.
 pub const TX_MAX_PACKET_SLOTS: usize = 1 + XEN_NETBK_LEGACY_SLOTS_MAX as usize;
@@ -235,7 +241,11 @@ pub struct TxPacket {
     pub gso: Option<TxGso>,
     /// Frontend-supplied hash with a known type, if any.
     pub hash: Option<TxHash>,
-    /// Bytes of the first slot to grant-copy into the linear area (`data_len`).
+    /// Bytes at the start of the packet to grant-copy into the linear area
+    /// (`data_len`): `min(total_size, XEN_NETBACK_TX_COPY_LEN)`, spanning
+    /// as many slots as needed ([`TxPacket::linear_plan`]); the whole first
+    /// slot when it is longer and the packet has 17 or more continuation
+    /// slots (as in C, to keep the frag count within MAX_SKB_FRAGS).
     pub linear_len: u16,
 }
 
@@ -272,12 +282,49 @@ impl TxPacket {
         plan
     }
 
-    /// How each slot past the linear copy is used: the rest of the first slot
-    /// (if `linear_len` did not cover it) and every continuation slot become
-    /// mapped frags, except zero-length slots, which are answered at once
-    /// with `NETIF_RSP_OKAY` (the XSA-448 fix).
+    /// The pieces of the linear area in packet order: the first
+    /// `linear_len` bytes of the slots (skipping empty ones), each piece a
+    /// whole slot or the head of the slot where the linear area ends.
+    /// Their sizes add up to `linear_len`.
+    pub fn linear_plan(&self) -> LinearPlan<'_> {
+        LinearPlan { packet: self, pos: 0, left: self.linear_len }
+    }
+
+    /// How each slot past the linear copy is used: the rest of the slot
+    /// where the linear area ends (at the offset just past it) and every
+    /// later slot become mapped frags, except zero-length slots, which are
+    /// answered at once with `NETIF_RSP_OKAY` (the XSA-448 fix). Slots the
+    /// linear area covers wholly do not appear (they are copied). Together
+    /// with [`TxPacket::linear_plan`] this covers every byte exactly once,
+    /// in order.
     pub fn frag_plan(&self) -> FragPlan<'_> {
-        FragPlan { packet: self, pos: 0 }
+        FragPlan { packet: self, pos: 0, linear_left: self.linear_len }
+    }
+}
+
+/// Iterator returned by [`TxPacket::linear_plan`].
+#[derive(Clone, Debug)]
+pub struct LinearPlan<'a> {
+    packet: &'a TxPacket,
+    pos: usize,
+    left: u16,
+}
+
+impl Iterator for LinearPlan<'_> {
+    type Item = TxSlot;
+
+    fn next(&mut self) -> Option<TxSlot> {
+        while self.left > 0 {
+            let slot = *self.packet.slots().get(self.pos)?;
+            self.pos = self.pos.wrapping_add(1);
+            let n = self.left.min(slot.size);
+            if n == 0 {
+                continue;
+            }
+            self.left -= n;
+            return Some(TxSlot { size: n, ..slot });
+        }
+        None
     }
 }
 
@@ -301,6 +348,7 @@ pub enum TxSlotUse {
 pub struct FragPlan<'a> {
     packet: &'a TxPacket,
     pos: usize,
+    linear_left: u16,
 }
 
 impl Iterator for FragPlan<'_> {
@@ -311,22 +359,18 @@ impl Iterator for FragPlan<'_> {
             let pos = self.pos;
             self.pos = pos.wrapping_add(1);
             let slot = *self.packet.slots().get(pos)?;
-            if pos == 0 {
-                let linear = self.packet.linear_len;
-                if linear >= slot.size {
-                    continue;
-                }
-                let rest = TxSlot {
-                    offset: slot.offset.wrapping_add(linear),
-                    size: slot.size.wrapping_sub(linear),
-                    ..slot
-                };
-                return Some(TxSlotUse::Map { slot: rest, first: true });
-            }
-            if slot.size == 0 {
+            // The first slot is never empty (at least ETH_HLEN bytes).
+            if slot.size == 0 && pos != 0 {
                 return Some(TxSlotUse::RespondNow(slot));
             }
-            return Some(TxSlotUse::Map { slot, first: false });
+            let linear = self.linear_left.min(slot.size);
+            self.linear_left -= linear;
+            if linear == slot.size {
+                continue;
+            }
+            let rest =
+                TxSlot { offset: slot.offset.wrapping_add(linear), size: slot.size.wrapping_sub(linear), ..slot };
+            return Some(TxSlotUse::Map { slot: rest, first: pos == 0 });
         }
     }
 }
@@ -717,7 +761,9 @@ impl TxAssembler {
         if u32::from(first.offset).saturating_add(u32::from(first_size)) > XEN_PAGE_SIZE {
             return self.fail(TxFatal::CrossesPage { offset: first.offset, size: first_size });
         }
-        let mut linear_len = first_size.min(XEN_NETBACK_TX_COPY_LEN);
+        // XSA-423: the headers may be spread over several slots; copy the
+        // packet's first bytes, not just the first slot's.
+        let mut linear_len = first.size.min(XEN_NETBACK_TX_COPY_LEN);
         if self.nr_cont >= XEN_NETBK_LEGACY_SLOTS_MAX - 1 && linear_len < first_size {
             linear_len = first_size;
         }
@@ -837,6 +883,45 @@ mod tests {
         assert_eq!(r.ring().request_reads.get(), 6);
     }
 
+    /// XSA-423: a 14-byte first slot with the IP/TCP headers in the next
+    /// slots; the linear area still holds the first 128 bytes of the packet.
+    #[test]
+    fn split_headers_linear_area_spans_slots() {
+        let mut r = ring();
+        r.ring_mut().push_request(TxRequest { gref: 1, offset: 10, flags: NETTXF_MORE_DATA, id: 1, size: 1514 });
+        r.ring_mut().push_request(TxRequest { gref: 2, offset: 20, flags: NETTXF_MORE_DATA, id: 2, size: 40 });
+        r.ring_mut().push_request(TxRequest { gref: 3, offset: 0, flags: NETTXF_MORE_DATA, id: 3, size: 0 });
+        r.ring_mut().push_request(TxRequest { gref: 4, offset: 30, flags: 0, id: 4, size: 1460 });
+        let mut a = TxAssembler::new(TxConfig::default());
+        let p = accept(poll(&mut a, &mut r));
+        assert_eq!(p.first().size, 14);
+        assert_eq!(p.linear_len, 128);
+        let linear: std::vec::Vec<_> = p.linear_plan().collect();
+        assert_eq!(
+            linear,
+            [
+                TxSlot { gref: 1, offset: 10, size: 14, id: 1 },
+                TxSlot { gref: 2, offset: 20, size: 40, id: 2 },
+                TxSlot { gref: 4, offset: 30, size: 74, id: 4 },
+            ]
+        );
+        let frags: std::vec::Vec<_> = p.frag_plan().collect();
+        assert_eq!(
+            frags,
+            [
+                TxSlotUse::RespondNow(TxSlot { gref: 3, offset: 0, size: 0, id: 3 }),
+                TxSlotUse::Map { slot: TxSlot { gref: 4, offset: 104, size: 1386, id: 4 }, first: false },
+            ]
+        );
+        // A short packet is linear as a whole, whatever its slots.
+        r.ring_mut().push_request(TxRequest { gref: 5, offset: 0, flags: NETTXF_MORE_DATA, id: 5, size: 60 });
+        r.ring_mut().push_request(TxRequest { gref: 6, offset: 0, flags: 0, id: 6, size: 46 });
+        let p = accept(poll(&mut a, &mut r));
+        assert_eq!(p.linear_len, 60);
+        assert_eq!(p.linear_plan().map(|s| s.size).collect::<std::vec::Vec<_>>(), [14, 46]);
+        assert_eq!(p.frag_plan().count(), 0);
+    }
+
     #[test]
     fn incomplete_packet_resumes_without_rereading() {
         let mut r = ring();
@@ -863,7 +948,9 @@ mod tests {
                 TxPoll::Verdict(TxVerdict::Accept(p)) => {
                     assert_eq!(cont, 18);
                     assert_eq!(p.slots().len(), 19);
-                    assert_eq!(p.linear_len, 100, "18 frags: whole first slot copied");
+                    assert_eq!(p.linear_len, 128, "linear area spans into the second slot");
+                    let linear: std::vec::Vec<_> = p.linear_plan().map(|s| (s.id, s.size)).collect();
+                    assert_eq!(linear, [(0, 100), (1, 28)]);
                 }
                 TxPoll::Verdict(TxVerdict::Drop(d)) => {
                     assert!(expect_drop, "cont {cont}");

@@ -24,7 +24,7 @@ use netif::wire::*;
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Model {
-    Accept { consumed: usize, first_size: u16, nr_cont: usize, gso: Option<TxGso> },
+    Accept { consumed: usize, first_size: u16, nr_cont: usize, gso: Option<TxGso>, linear_len: u16 },
     Drop { consumed: usize },
     Mcast { consumed: usize, add: bool },
     Fatal,
@@ -62,6 +62,9 @@ fn c_model(reqs: &[TxRequest], fatal_skb_slots: usize) -> Model {
     if extras[2].is_some() {
         return Model::Mcast { consumed: cons, add: false };
     }
+    // XSA-423: data_len is taken from the whole packet's size, before
+    // xenvif_count_requests turns first.size into the first slot's own.
+    let mut data_len = first.size.min(128);
     let mut slots = 0usize;
     let mut drop = false;
     if first.flags & NETTXF_MORE_DATA != 0 {
@@ -99,6 +102,9 @@ fn c_model(reqs: &[TxRequest], fatal_skb_slots: usize) -> Model {
     if u32::from(first.offset) + u32::from(first.size) > 4096 {
         return Model::Fatal;
     }
+    if slots >= 17 && data_len < first.size {
+        data_len = first.size;
+    }
     let mut gso = None;
     if let Some(g) = extras[0] {
         let size = u16::from_ne_bytes([g.payload[0], g.payload[1]]);
@@ -112,7 +118,20 @@ fn c_model(reqs: &[TxRequest], fatal_skb_slots: usize) -> Model {
         };
         gso = Some(TxGso { size, kind });
     }
-    Model::Accept { consumed, first_size: first.size, nr_cont: slots, gso }
+    Model::Accept { consumed, first_size: first.size, nr_cont: slots, gso, linear_len: data_len }
+}
+
+/// The (gref, offset, id) of every byte a list of slot regions names, in
+/// order: what a copy/map plan moves.
+fn stream_bytes(regions: impl Iterator<Item = TxSlot>) -> Vec<(u32, u16, u16)> {
+    regions.flat_map(|s| (0..s.size).map(move |i| (s.gref, s.offset + i, s.id))).collect()
+}
+
+/// The first `linear_len` bytes of the packet's slots.
+fn linear_bytes(p: &TxPacket) -> Vec<(u32, u16, u16)> {
+    let mut all = stream_bytes(p.slots().iter().copied());
+    all.truncate(usize::from(p.linear_len));
+    all
 }
 
 fn data_slot() -> impl Strategy<Value = TxRequest> {
@@ -180,7 +199,7 @@ proptest! {
                     prop_assert_eq!(add, m.op == McastOp::Add);
                     prop_assert_eq!(m.responses.responses(NETIF_RSP_OKAY).count(), consumed);
                 }
-                (Model::Accept { consumed: c, first_size, nr_cont, gso }, TxPoll::Verdict(TxVerdict::Accept(p))) => {
+                (Model::Accept { consumed: c, first_size, nr_cont, gso, linear_len }, TxPoll::Verdict(TxVerdict::Accept(p))) => {
                     prop_assert_eq!(c, consumed);
                     prop_assert_eq!(p.ring_slots() as usize, consumed);
                     prop_assert_eq!(p.first().size, first_size);
@@ -192,13 +211,26 @@ proptest! {
                     for s in p.slots() {
                         prop_assert!(u32::from(s.offset) + u32::from(s.size) <= 4096);
                     }
-                    prop_assert!(p.linear_len <= p.first().size);
+                    prop_assert_eq!(p.linear_len, linear_len);
                     prop_assert!(p.first().size >= ETH_HLEN);
-                    let mapped: u32 = p.frag_plan().map(|u| match u {
-                        TxSlotUse::Map { slot, .. } => u32::from(slot.size),
-                        TxSlotUse::RespondNow(slot) => { assert_eq!(slot.size, 0); 0 }
-                    }).sum();
-                    prop_assert_eq!(mapped + u32::from(p.linear_len), total);
+                    prop_assert_eq!(stream_bytes(p.linear_plan()), linear_bytes(&p));
+                    // Linear pieces then mapped frags rebuild the packet's
+                    // bytes in order, each exactly once.
+                    let mut rebuilt = stream_bytes(p.linear_plan());
+                    rebuilt.extend(stream_bytes(p.frag_plan().filter_map(|u| match u {
+                        TxSlotUse::Map { slot, .. } => { assert!(slot.size != 0); Some(slot) }
+                        TxSlotUse::RespondNow(slot) => { assert_eq!(slot.size, 0); None }
+                    })));
+                    prop_assert_eq!(rebuilt, stream_bytes(p.slots().iter().copied()));
+                    // `first` marks the first slot's remainder (it owes the
+                    // extras' NULLs), which comes first if there is one.
+                    let firsts: Vec<bool> = p.frag_plan().filter_map(|u| match u {
+                        TxSlotUse::Map { first, .. } => Some(first),
+                        TxSlotUse::RespondNow(_) => None,
+                    }).collect();
+                    let first_rest = p.linear_len < p.first().size;
+                    prop_assert_eq!(firsts.iter().filter(|f| **f).count(), usize::from(first_rest));
+                    prop_assert!(!first_rest || firsts[0]);
                     prop_assert_eq!(p.response_plan().responses(NETIF_RSP_OKAY).count(), consumed);
                 }
                 (m, g) => prop_assert!(false, "model {:?} vs ours {:?} at {}", m, g, pos),

@@ -21,7 +21,16 @@ fn check_packet(p: &TxPacket) {
     for s in p.slots() {
         assert!(u32::from(s.offset) + u32::from(s.size) <= XEN_PAGE_SIZE);
     }
-    assert!(p.first().size >= ETH_HLEN && p.linear_len <= p.first().size);
+    assert!(p.first().size >= ETH_HLEN);
+    // XSA-423: the linear area is the packet's first bytes, across slots.
+    let linear_expected = if p.continuation().len() >= 17 && p.first().size > 128 {
+        p.first().size
+    } else {
+        p.total_size.min(XEN_NETBACK_TX_COPY_LEN)
+    };
+    assert_eq!(p.linear_len, linear_expected);
+    let linear: u32 = p.linear_plan().map(|s| u32::from(s.size)).sum();
+    assert_eq!(linear, u32::from(p.linear_len));
     if let Some(g) = p.gso {
         assert!(g.size != 0);
     }
