@@ -328,6 +328,7 @@ impl Vif {
             self.drain_ticks.store(a.rx.drain_ticks(), Ordering::Release);
             source = a.tx.source_name();
             queue.backlog_reset();
+            queue.set_channels(a.tx_evtchn == a.rx_evtchn);
             *queue.tx.lock() = Some(a.tx);
             *queue.rx.lock() = Some(a.rx);
             qd.napi_add();
@@ -424,7 +425,14 @@ impl Vif {
             let mut guard = queue.tx.lock();
             let tx: &mut Option<TxQueue> = &mut guard;
             match tx.as_mut() {
-                Some(q) => q.action(dev, &queue.stats, budget),
+                Some(q) => {
+                    let req_cons = q.ring().req_cons();
+                    let result = q.action(dev, &queue.stats, budget);
+                    if q.ring().req_cons() != req_cons {
+                        queue.work_seen(Channel::Tx);
+                    }
+                    result
+                }
                 None => Ok(0),
             }
         };
@@ -456,7 +464,7 @@ impl Vif {
         };
         match more {
             Ok(true) => dev.napi_schedule(),
-            Ok(false) => dev.lateeoi(Channel::Tx),
+            Ok(false) => queue.end_eoi(dev, Channel::Tx),
             Err(reason) => self.fatal(dev, "guest TX", reason),
         }
     }
@@ -499,6 +507,9 @@ impl Vif {
                 return RxNext::Idle;
             }
         };
+        if out.packets > 0 {
+            queue.work_seen(Channel::Rx);
+        }
         queue.backlog_sub(dev, out.dequeued_bytes, self.is_connected());
         let dropped = self.drop_expired(queue, dev, now);
         if out.batch_full {
@@ -510,6 +521,14 @@ impl Vif {
             }
         } else {
             RxNext::Idle
+        }
+    }
+
+    /// Ends the deferred EOI of a queue's RX (or shared) channel after a
+    /// worker pass, spurious when the event found no work.
+    pub(crate) fn rx_end_eoi(&self, dev: &NetDev) {
+        if let Some(queue) = self.queue(dev) {
+            queue.end_eoi(dev, Channel::Rx);
         }
     }
 
@@ -652,7 +671,8 @@ impl VifOps for Vif {
 
     fn tx_event(&self, dev: &NetDev) -> bool {
         // Hard IRQ: no ring access here (NAPI owns the ring); NAPI ends the
-        // EOI once it has processed the requests.
+        // EOI once idle, as spurious when the poll consumed no request since
+        // the last EOI (`Queue::end_eoi`).
         if !self.up.load(Ordering::Acquire) || self.is_disabled() {
             return false;
         }
@@ -661,6 +681,7 @@ impl VifOps for Vif {
     }
 
     fn rx_event(&self, dev: &NetDev) -> bool {
+        // The worker ends the EOI, spurious when it wrote no packet.
         if !self.is_connected() || self.is_disabled() {
             return false;
         }

@@ -1063,8 +1063,18 @@ void nbrs_vif_disable_irqs(struct net_device *dev, unsigned int q)
 		disable_irq(queue->rx_irq);
 }
 
-/* End of the deferred EOI of an event whose work is now done. */
-void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx)
+/* Whether an event on this ring's channel awaits its EOI. */
+bool nbrs_vif_eoi_owed(struct net_device *dev, unsigned int q, bool rx)
+{
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+	int bits = (rx ? NBRS_EOI_RX : NBRS_EOI_TX) | NBRS_EOI_COMMON;
+
+	return queue && (atomic_read(&queue->eoi_pending) & bits);
+}
+
+/* End of the deferred EOI of an event whose work is now done; spurious
+ * when the event found none (the caller decides). */
+void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx, bool spurious)
 {
 	struct nbrs_queue *queue = nbrs_queue(dev, q);
 	int bits = (rx ? NBRS_EOI_RX : NBRS_EOI_TX) | NBRS_EOI_COMMON;
@@ -1074,7 +1084,7 @@ void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx)
 		return;
 	irq = rx ? queue->rx_irq : queue->tx_irq;
 	if (irq && (atomic_fetch_andnot(bits, &queue->eoi_pending) & bits))
-		xen_irq_lateeoi(irq, 0);
+		xen_irq_lateeoi(irq, spurious ? XEN_EOI_FLAG_SPURIOUS : 0);
 }
 
 void nbrs_vif_notify(struct net_device *dev, unsigned int q, bool rx)
