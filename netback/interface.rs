@@ -128,8 +128,11 @@ pub(crate) struct Vif {
     up: AtomicBool,
     /// A fatal frontend error was seen; stop all processing.
     disabled: AtomicBool,
-    /// The worker has already taken a disabled VIF down.
-    disable_done: AtomicBool,
+    /// The connection's generation, bumped by every attach and detach, so
+    /// late work of one connection cannot act on the next.
+    generation: AtomicU32,
+    /// The generation whose disabled VIF an RX worker has taken down.
+    taken_down: AtomicU32,
     /// Drain timeout of the current frontend, in jiffies.
     drain_ticks: AtomicU64,
     /// Queues of the connected frontend (0 while disconnected); stored
@@ -169,7 +172,8 @@ impl Vif {
             connected: AtomicBool::new(false),
             up: AtomicBool::new(false),
             disabled: AtomicBool::new(false),
-            disable_done: AtomicBool::new(false),
+            generation: AtomicU32::new(1),
+            taken_down: AtomicU32::new(0),
             drain_ticks: AtomicU64::new(0),
             num_queues: AtomicU32::new(0),
             queue_limit: AtomicU32::new(nr_queues),
@@ -261,8 +265,37 @@ impl Vif {
                 reason
             );
         }
-        for qd in self.queue_devs(dev) {
-            qd.rx_work_kick(0);
+        // While detaching, detach takes everything down itself. A kick that
+        // races with it (a worker re-queued after detach cancelled it) may
+        // run after a reconnect: the worker's generation check
+        // (`take_down_disabled`) keeps it off the new connection.
+        if self.is_connected() {
+            for qd in self.queue_devs(dev) {
+                qd.rx_work_kick(0);
+            }
+        }
+    }
+
+    /// An RX worker found the VIF disabled: carrier, NAPI and IRQs of every
+    /// queue off (once per connection) and this queue's backlog dropped.
+    /// Acts only if the connection it saw disabled is still the current
+    /// one, checked under RTNL, which attach holds to bring a new
+    /// connection up: late work cannot take a new connection down.
+    fn take_down_disabled(&self, dev: &NetDev, queue: &Queue) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.taken_down.load(Ordering::Acquire) != generation {
+            let rtnl = Rtnl::lock();
+            if self.generation.load(Ordering::Acquire) != generation || !self.is_disabled() {
+                return;
+            }
+            if self.taken_down.swap(generation, Ordering::AcqRel) != generation {
+                dev.carrier_off();
+                self.down(dev, &rtnl);
+            }
+        }
+        if self.generation.load(Ordering::Acquire) == generation {
+            dev.rxq_purge();
+            queue.backlog_reset();
         }
     }
 
@@ -319,9 +352,10 @@ impl Vif {
         if n == 0 || n > self.queues.len() {
             return Err(EINVAL);
         }
+        // First the new generation, then the flag late work checks with it.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.disabled.store(false, Ordering::Release);
         self.knobs.clear_fatal();
-        self.disable_done.store(false, Ordering::Release);
         let mut source = "";
         for (i, (a, queue)) in queues.into_iter().zip(self.queues.iter()).enumerate() {
             let qd = dev.on_queue(i as u32);
@@ -370,6 +404,7 @@ impl Vif {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
         {
             let rtnl = Rtnl::lock();
             dev.carrier_off();
@@ -476,13 +511,7 @@ impl Vif {
             return RxNext::Idle;
         };
         if self.is_disabled() {
-            if !self.disable_done.swap(true, Ordering::AcqRel) {
-                let rtnl = Rtnl::lock();
-                dev.carrier_off();
-                self.down(dev, &rtnl);
-            }
-            dev.rxq_purge();
-            queue.backlog_reset();
+            self.take_down_disabled(dev, queue);
             return RxNext::Idle;
         }
         if !self.is_connected() {
