@@ -4,6 +4,11 @@
 # has no channel ops); out-of-range -L is refused and changes nothing; reloading the backend
 # with max_queues=1 gives one queue. Runs on --backend c too (the parts C implements).
 MQ_STREAMS=8
+# Guest TX picks a flow's queue by its hash: with 8 flows one of 2 queues gets none in 1 of 128
+# runs, which a per-queue check cannot tell from a stuck queue. The rate-limit checks use 16
+# (1 in 32768) and retry short runs where a queue must merely carry packets.
+MQ_RATE_STREAMS=16
+MQ_RATE_FLAPS=50     # rate set and removed this often under load
 MQ_MIN_SHARE=10      # percent of a direction's packets each queue must carry (rs counters)
 MQ_MIN_IRQ_SHARE=5   # percent of a direction's event channel interrupts (both backends)
 
@@ -42,6 +47,24 @@ check_spread() {
         [ $(( ds[i] * 100 )) -ge $(( total * min )) ] ||
             nbt_fail "$name: queue $i carried ${ds[i]} of $total (< $min %)"
     done
+}
+# queues_carry NAME: guest->dom0 streams until every queue has carried packets, at most 3 short
+# runs (new flows, new hashes each run); a stuck queue carries nothing in any of them.
+queues_carry() {
+    local name=$1 try i pb pa missing carried=()
+    for try in 1 2 3; do
+        pb=($(queue_counts "$vif" rx))
+        iperf_sum -c "$(domu_ip 1)" -P $MQ_RATE_STREAMS -t 3 -R >/dev/null
+        pa=($(queue_counts "$vif" rx))
+        missing=""
+        for i in $(seq 0 $((expect - 1))); do
+            [ $(( ${pa[i]:-0} - ${pb[i]:-0} )) -gt 0 ] && carried[i]=1
+            [ -n "${carried[i]:-}" ] || missing+="$i "
+        done
+        [ -z "$missing" ] && break
+    done
+    nbt_result test="$name" backend=rs value="${missing:-none}" unit=queues_without_packets runs=$try
+    [ -z "$missing" ] || nbt_fail "$name: queue(s) ${missing}carried no packets in $try runs"
 }
 iperf_sum() {  # iperf_sum ARGS...: receiver-side sum in Mbit/s
     timeout $((NBT_LEN + 60)) iperf3 -J "$@" 2>/dev/null |
@@ -125,8 +148,8 @@ if [ "$NBT_CURRENT_BACKEND" = rs ] && [ "$expect" -gt 1 ]; then
     LIMIT_MBIT=100                                   # 625000 bytes per 50 ms
     xenstore-write "$(be_dir)/rate" 625000,50000
     pb=$(queue_counts "$vif" rx)
-    r=$(iperf_sum -c "$(domu_ip 1)" -P $MQ_STREAMS -t "$NBT_LEN" -R)
-    nbt_result test=rate_limited_iperf3_P$MQ_STREAMS backend=rs value="${r:-none}" unit=Mbit/s dir=domu1-dom0 queues=$expect limit_mbit_per_queue=$LIMIT_MBIT
+    r=$(iperf_sum -c "$(domu_ip 1)" -P $MQ_RATE_STREAMS -t "$NBT_LEN" -R)
+    nbt_result test=rate_limited_iperf3_P$MQ_RATE_STREAMS backend=rs value="${r:-none}" unit=Mbit/s dir=domu1-dom0 queues=$expect limit_mbit_per_queue=$LIMIT_MBIT
     check_spread "queue_packets_rate_limited" "$pb" "$(queue_counts "$vif" rx)"
     rm=${r%.*}
     [ -n "$r" ] && [ "$rm" -ge $((LIMIT_MBIT * expect * 55 / 100)) ] && [ "$rm" -le $((LIMIT_MBIT * expect * 130 / 100)) ] ||
@@ -136,6 +159,33 @@ if [ "$NBT_CURRENT_BACKEND" = rs ] && [ "$expect" -gt 1 ]; then
             nbt_fail "io_ring_q$q does not show the rate on its own credit"
     done
     xenstore-rm "$(be_dir)/rate"
+
+    # Rate changes under load: set and removed MQ_RATE_FLAPS times at uneven intervals while
+    # the guest streams on every queue, so changes land while queues wait for credit and as
+    # their credit timers fire. Every credit wait must end: afterwards no idle queue is still
+    # waiting, and every queue carries packets, limited and unlimited.
+    pb=$(queue_counts "$vif" rx)
+    iperf3 -c "$(domu_ip 1)" -P $MQ_RATE_STREAMS -t 120 -R >/dev/null 2>&1 &
+    flap_iperf=$!
+    sleep 2
+    for i in $(seq 1 $MQ_RATE_FLAPS); do
+        xenstore-write "$(be_dir)/rate" 625000,50000
+        sleep "0.$(printf %02d $((RANDOM % 30 + 5)))"
+        xenstore-rm "$(be_dir)/rate"
+        sleep "0.$(printf %02d $((RANDOM % 30 + 5)))"
+    done
+    kill "$flap_iperf" 2>/dev/null; wait "$flap_iperf" 2>/dev/null
+    check_spread "queue_packets_rate_flapping" "$pb" "$(queue_counts "$vif" rx)" 1
+    sleep 1
+    for q in $(seq 0 $((expect - 1))); do
+        credit=$(grep "^Credit " "/sys/kernel/debug/xen-netback-rs/$vif/io_ring_q$q")
+        nbt_result test=credit_after_rate_flapping backend=rs value="$(echo "$credit" | awk '{print $7}')" unit=waiting queue=$q state="$credit"
+        case "$credit" in *" waiting 0 "*) ;; *) nbt_fail "queue $q still waits for credit with no traffic and no limit: $credit";; esac
+    done
+    xenstore-write "$(be_dir)/rate" 625000,50000
+    queues_carry queues_carry_after_rate_flapping_limited
+    xenstore-rm "$(be_dir)/rate"
+    queues_carry queues_carry_after_rate_flapping_unlimited
 fi
 
 if [ "$NBT_CURRENT_BACKEND" = rs ]; then
