@@ -141,6 +141,11 @@ for dir in dom0-domu1 domu1-dom0; do
     fi
 done
 ping -c 3 -W 2 "$(domu_ip 1)" >/dev/null || nbt_fail "ping dom0 -> domu1 failed after the streams"
+# XSA-332 lateeoi accounting of the vif's event channels (kernel counters, both backends): a
+# well-behaved frontend's events nearly all find work, so few are spurious and none delayed.
+xbdev=/sys/bus/xen-backend/devices/vif-$(xl domid domu1)-$(vif_devid 1)
+nbt_result test=spurious_events_after_streams backend="$NBT_CURRENT_BACKEND" value="$(cat $xbdev/spurious_events 2>/dev/null)" \
+    unit=events events="$(cat $xbdev/events 2>/dev/null)" jiffies_eoi_delayed="$(cat $xbdev/jiffies_eoi_delayed 2>/dev/null)"
 
 # The xenstore rate limit holds per queue, as in xen-netback (each queue its own credit and
 # timer on the VIF's rate): with 2 queues busy the guest sends about twice the limit.
@@ -168,12 +173,18 @@ if [ "$NBT_CURRENT_BACKEND" = rs ] && [ "$expect" -gt 1 ]; then
     iperf3 -c "$(domu_ip 1)" -P $MQ_RATE_STREAMS -t 120 -R >/dev/null 2>&1 &
     flap_iperf=$!
     sleep 2
+    # Unlimited phases saturate dom0's CPUs and starve the loop (2-3 s per step under TCG):
+    # real-time priority for this shell and its children keeps the pace (the streams stay normal).
+    chrt -f -p 10 $BASHPID 2>/dev/null || true
+    flap_t0=$(date +%s)
     for i in $(seq 1 $MQ_RATE_FLAPS); do
         xenstore-write "$(be_dir)/rate" 625000,50000
         sleep "0.$(printf %02d $((RANDOM % 30 + 5)))"
         xenstore-rm "$(be_dir)/rate"
         sleep "0.$(printf %02d $((RANDOM % 30 + 5)))"
     done
+    chrt -o -p 0 $BASHPID 2>/dev/null || true
+    nbt_stamp "rate set and removed $MQ_RATE_FLAPS times in $(( $(date +%s) - flap_t0 )) s"
     kill "$flap_iperf" 2>/dev/null; wait "$flap_iperf" 2>/dev/null
     check_spread "queue_packets_rate_flapping" "$pb" "$(queue_counts "$vif" rx)" 1
     sleep 1
