@@ -5,14 +5,17 @@
 //! * Guest TX: one NAPI instance per queue. The TX event only schedules NAPI
 //!   (its EOI is deferred, XSA-332 lateeoi); `poll` processes up to
 //!   `budget` packets and, when the ring is idle, completes NAPI, re-arms
-//!   `req_event` and ends the EOI, or reschedules when requests raced in;
+//!   `req_event` and ends the EOI (spurious when no request was consumed
+//!   since the last EOI: XSA-332 backoff), or reschedules when requests
+//!   raced in;
 //!   while the queue waits for rate credit its credit timer reschedules it.
 //! * Guest RX: one worker per queue (a delayed work item on the unbound
 //!   workqueue). `ndo_start_xmit` and the RX event kick it; it yields after
 //!   a batch, re-arms itself at the head packet's drain deadline while the
-//!   guest has no buffers, and ends the RX EOI when it is done.
+//!   guest has no buffers, and ends the RX EOI when it is done (spurious
+//!   when no packet was written since the last EOI).
 
-use crate::bindings::netdev::{Channel, NetDev};
+use crate::bindings::netdev::NetDev;
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::Vif;
 use crate::netif::rx::time_after;
@@ -60,6 +63,6 @@ pub(crate) fn rx_worker(vif: &Vif, dev: &NetDev<'_>) {
         }
     }
     if !vif.is_disabled() {
-        dev.lateeoi(Channel::Rx);
+        vif.rx_end_eoi(dev);
     }
 }

@@ -7,7 +7,7 @@
 //! mapping); this file maps the ring, binds its event channel and applies
 //! the resulting state to the VIF ([`crate::hash::VifHash`]).
 
-use crate::bindings::ctrl_irq::{CtrlEventHandler, CtrlIrq, CtrlIrqRef};
+use crate::bindings::ctrl_irq::{CtrlEvent, CtrlEventHandler, CtrlIrq, CtrlIrqRef};
 use crate::bindings::grant::copy_from_guest;
 use crate::bindings::ring::{CtrlSharedRing, MappedRing};
 use crate::bindings::xenbus::XenbusDevice;
@@ -41,29 +41,41 @@ pub(crate) struct CtrlRing {
     domid: u16,
     /// A ring protocol violation was seen: requests are no longer served.
     broken: AtomicBool,
+    /// The ring is being disconnected: a run in progress stops at the next
+    /// request, so unbinding (xenwatch) never waits for a busy frontend.
+    stopping: AtomicBool,
 }
 
 impl CtrlEventHandler for CtrlRing {
-    fn ctrl_event(&self, irq: &CtrlIrqRef<'_>) -> bool {
-        if self.broken.load(Ordering::Acquire) {
-            return false;
+    fn ctrl_event(&self, irq: &CtrlIrqRef<'_>) -> CtrlEvent {
+        if self.broken.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire) {
+            return CtrlEvent::Idle;
         }
         // Work on a copy; the data path sees the result once committed.
         let Some(mut state) = self.vif.hash.snapshot() else {
-            return false;
+            return CtrlEvent::Idle;
         };
         let mut grants = FrontendGrants { domid: self.domid };
         let result = {
             let mut ring = self.ring.lock();
-            ctrl_action(&mut ring, &mut state, &mut grants)
+            // A ring's worth per run: a frontend that keeps req_prod ahead
+            // gets one run at a time on the shared workqueue.
+            let bound = ring.size();
+            ctrl_action(&mut ring, &mut state, &mut grants, bound, || self.stopping.load(Ordering::Acquire))
         };
         match result {
-            Ok(notify) => {
+            Ok(run) => {
                 self.vif.hash.commit(state);
-                if notify {
+                if run.notify {
                     irq.notify();
                 }
-                notify
+                if run.more {
+                    CtrlEvent::More
+                } else if run.answered > 0 {
+                    CtrlEvent::Done
+                } else {
+                    CtrlEvent::Idle
+                }
             }
             Err(e) => {
                 if !self.broken.swap(true, Ordering::AcqRel) {
@@ -73,7 +85,7 @@ impl CtrlEventHandler for CtrlRing {
                         e.description()
                     );
                 }
-                false
+                CtrlEvent::Idle
             }
         }
     }
@@ -82,7 +94,16 @@ impl CtrlEventHandler for CtrlRing {
 /// A connected control ring; disconnected (event channel unbound, ring
 /// unmapped) on drop.
 pub(crate) struct CtrlConnection {
-    _irq: CtrlIrq<CtrlRing>,
+    irq: Option<CtrlIrq<CtrlRing>>,
+    ring: Arc<CtrlRing>,
+}
+
+impl Drop for CtrlConnection {
+    fn drop(&mut self) {
+        // Stop a run in progress first, then unbind (which waits for it).
+        self.ring.stopping.store(true, Ordering::Release);
+        drop(self.irq.take());
+    }
 }
 
 impl CtrlConnection {
@@ -102,12 +123,13 @@ impl CtrlConnection {
                 vif: vif.clone(),
                 domid,
                 broken: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )?;
         vif.hash.connect(num_queues);
-        match CtrlIrq::bind(xdev, refs.evtchn, handler) {
-            Ok(irq) => Ok(Self { _irq: irq }),
+        match CtrlIrq::bind(xdev, refs.evtchn, handler.clone()) {
+            Ok(irq) => Ok(Self { irq: Some(irq), ring: handler }),
             Err(e) => {
                 vif.hash.reset();
                 Err(e)

@@ -131,8 +131,11 @@ pub(crate) struct Vif {
     up: AtomicBool,
     /// A fatal frontend error was seen; stop all processing.
     disabled: AtomicBool,
-    /// The worker has already taken a disabled VIF down.
-    disable_done: AtomicBool,
+    /// The connection's generation, bumped by every attach and detach, so
+    /// late work of one connection cannot act on the next.
+    generation: AtomicU32,
+    /// The generation whose disabled VIF an RX worker has taken down.
+    taken_down: AtomicU32,
     /// Drain timeout of the current frontend, in jiffies.
     drain_ticks: AtomicU64,
     /// Queues of the connected frontend (0 while disconnected); stored
@@ -176,7 +179,8 @@ impl Vif {
             connected: AtomicBool::new(false),
             up: AtomicBool::new(false),
             disabled: AtomicBool::new(false),
-            disable_done: AtomicBool::new(false),
+            generation: AtomicU32::new(1),
+            taken_down: AtomicU32::new(0),
             drain_ticks: AtomicU64::new(0),
             num_queues: AtomicU32::new(0),
             queue_limit: AtomicU32::new(nr_queues),
@@ -268,8 +272,37 @@ impl Vif {
                 reason
             );
         }
-        for qd in self.queue_devs(dev) {
-            qd.rx_work_kick(0);
+        // While detaching, detach takes everything down itself. A kick that
+        // races with it (a worker re-queued after detach cancelled it) may
+        // run after a reconnect: the worker's generation check
+        // (`take_down_disabled`) keeps it off the new connection.
+        if self.is_connected() {
+            for qd in self.queue_devs(dev) {
+                qd.rx_work_kick(0);
+            }
+        }
+    }
+
+    /// An RX worker found the VIF disabled: carrier, NAPI and IRQs of every
+    /// queue off (once per connection) and this queue's backlog dropped.
+    /// Acts only if the connection it saw disabled is still the current
+    /// one, checked under RTNL, which attach holds to bring a new
+    /// connection up: late work cannot take a new connection down.
+    fn take_down_disabled(&self, dev: &NetDev<'_>, queue: &Queue) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.taken_down.load(Ordering::Acquire) != generation {
+            let rtnl = Rtnl::lock();
+            if self.generation.load(Ordering::Acquire) != generation || !self.is_disabled() {
+                return;
+            }
+            if self.taken_down.swap(generation, Ordering::AcqRel) != generation {
+                self.carrier_off(dev);
+                self.down(dev, &rtnl);
+            }
+        }
+        if self.generation.load(Ordering::Acquire) == generation {
+            dev.rxq_purge();
+            queue.backlog_reset();
         }
     }
 
@@ -326,15 +359,17 @@ impl Vif {
         if n == 0 || n > self.queues.len() {
             return Err(EINVAL);
         }
+        // First the new generation, then the flag late work checks with it.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.disabled.store(false, Ordering::Release);
         self.knobs.clear_fatal();
-        self.disable_done.store(false, Ordering::Release);
         let mut source = "";
         for (i, (a, queue)) in queues.into_iter().zip(self.queues.iter()).enumerate() {
             let qd = dev.on_queue(i as u32);
             self.drain_ticks.store(a.rx.drain_ticks(), Ordering::Release);
             source = a.tx.source_name();
             queue.backlog_reset();
+            queue.set_channels(a.tx_evtchn == a.rx_evtchn);
             *queue.tx.lock() = Some(a.tx);
             *queue.rx.lock() = Some(a.rx);
             qd.napi_add();
@@ -379,6 +414,7 @@ impl Vif {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
         {
             let rtnl = Rtnl::lock();
             self.carrier_off(dev);
@@ -434,7 +470,14 @@ impl Vif {
             let mut guard = queue.tx.lock();
             let tx: &mut Option<TxQueue> = &mut guard;
             match tx.as_mut() {
-                Some(q) => q.action(dev, &queue.stats, budget),
+                Some(q) => {
+                    let req_cons = q.ring().req_cons();
+                    let result = q.action(dev, &queue.stats, budget);
+                    if q.ring().req_cons() != req_cons {
+                        queue.work_seen(Channel::Tx);
+                    }
+                    result
+                }
                 None => Ok(0),
             }
         };
@@ -466,7 +509,7 @@ impl Vif {
         };
         match more {
             Ok(true) => dev.napi_schedule(),
-            Ok(false) => dev.lateeoi(Channel::Tx),
+            Ok(false) => queue.end_eoi(dev, Channel::Tx),
             Err(reason) => self.fatal(dev, "guest TX", reason),
         }
     }
@@ -478,13 +521,7 @@ impl Vif {
             return RxNext::Idle;
         };
         if self.is_disabled() {
-            if !self.disable_done.swap(true, Ordering::AcqRel) {
-                let rtnl = Rtnl::lock();
-                self.carrier_off(dev);
-                self.down(dev, &rtnl);
-            }
-            dev.rxq_purge();
-            queue.backlog_reset();
+            self.take_down_disabled(dev, queue);
             return RxNext::Idle;
         }
         if !self.is_connected() {
@@ -510,6 +547,9 @@ impl Vif {
             }
         };
         self.queue_carrier(dev, out.carrier);
+        if out.packets > 0 {
+            queue.work_seen(Channel::Rx);
+        }
         queue.backlog_sub(dev, out.dequeued_bytes, self.is_connected());
         let dropped = self.drop_expired(queue, dev, now);
         if out.batch_full {
@@ -550,6 +590,14 @@ impl Vif {
                 dev.carrier_on();
             }
             CarrierChange::On | CarrierChange::None => {}
+        }
+    }
+
+    /// Ends the deferred EOI of a queue's RX (or shared) channel after a
+    /// worker pass, spurious when the event found no work.
+    pub(crate) fn rx_end_eoi(&self, dev: &NetDev<'_>) {
+        if let Some(queue) = self.queue(dev) {
+            queue.end_eoi(dev, Channel::Rx);
         }
     }
 
@@ -692,7 +740,8 @@ impl VifOps for Vif {
 
     fn tx_event(&self, dev: &NetDev<'_>) -> bool {
         // Hard IRQ: no ring access here (NAPI owns the ring); NAPI ends the
-        // EOI once it has processed the requests.
+        // EOI once idle, as spurious when the poll consumed no request since
+        // the last EOI (`Queue::end_eoi`).
         if !self.up.load(Ordering::Acquire) || self.is_disabled() {
             return false;
         }
@@ -701,6 +750,7 @@ impl VifOps for Vif {
     }
 
     fn rx_event(&self, dev: &NetDev<'_>) -> bool {
+        // The worker ends the EOI, spurious when it wrote no packet.
         if !self.is_connected() || self.is_disabled() {
             return false;
         }

@@ -20,7 +20,7 @@ use crate::bindings::netdev::NetDev;
 use crate::bindings::timer::{DevTimer, DevTimerHandler};
 use crate::bindings::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, msecs_to_jiffies};
-use crate::netif::rate::{rate_limit_from_key, CreditGate, CreditLimiter, Rate};
+use crate::netif::rate::{rate_limit_from_key, CreditGate, CreditScheduler, Rate};
 use kernel::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
@@ -141,76 +141,62 @@ impl DevTimerHandler for CreditWake {
     }
 }
 
-/// The credit scheduler of one guest TX queue (NAPI context only).
+/// The credit scheduler of one guest TX queue (NAPI context only): the
+/// core's `CreditScheduler` on the VIF's rate, and the kernel timer that
+/// ends each of its waits.
 pub(crate) struct TxCredit {
-    limiter: CreditLimiter,
-    /// `Rate::to_bits` of the limit `limiter` runs with.
-    applied: u64,
+    sched: CreditScheduler,
     rate: Arc<VifRate>,
     timer: DevTimer<CreditWake>,
-    /// The last poll stopped for credit; the timer reschedules it.
-    waiting: bool,
-    hz: u64,
+    /// The time of the current poll (`refresh`).
+    now: u64,
 }
 
 impl TxCredit {
     /// A scheduler following `rate`, starting with a full window.
     pub(crate) fn new(dev: &NetDev<'_>, rate: Arc<VifRate>) -> Result<Self> {
-        let hz = msecs_to_jiffies(1000);
-        let applied = rate.bits();
-        let r = Rate::from_bits(applied);
+        let now = jiffies();
         Ok(Self {
-            limiter: CreditLimiter::new(r, r.window_ticks(hz), jiffies()),
-            applied,
+            sched: CreditScheduler::new(rate.bits(), msecs_to_jiffies(1000), now),
             rate,
             timer: DevTimer::new(dev, Arc::new(CreditWake, GFP_KERNEL)?)?,
-            waiting: false,
-            hz,
+            now,
         })
     }
 
     /// Start of a poll at `now`: apply a changed limit, add the credit of a
     /// window whose timer is due.
     pub(crate) fn refresh(&mut self, now: u64) {
-        let bits = self.rate.bits();
-        if bits != self.applied {
-            let r = Rate::from_bits(bits);
-            self.limiter.change_rate(r, r.window_ticks(self.hz), now);
-            self.applied = bits;
-        }
-        if self.limiter.timer_due(now) {
-            self.limiter.timer_fired();
-        }
-        self.waiting = false;
+        self.now = now;
+        self.sched.refresh(self.rate.bits(), now);
     }
 
     /// The per-packet gate for this poll.
     pub(crate) fn gate(&mut self, now: u64) -> CreditGate<'_> {
-        self.limiter.gate(now)
+        self.sched.gate(now)
     }
 
-    /// The gate refused a packet: arm the timer at the next window.
+    /// The gate refused a packet: wait, with the timer armed at the tick
+    /// the core names (every wait has one, so none outlasts its window).
     pub(crate) fn wait(&mut self) {
-        if let Some(at) = self.limiter.timer() {
-            self.timer.arm(at);
-        }
-        self.waiting = true;
+        let at = self.sched.wait(self.now);
+        self.timer.arm(at);
     }
 
     /// Whether the last poll stopped for credit (NAPI must then neither
     /// reschedule itself nor end the TX EOI: the timer does the former).
     pub(crate) fn is_waiting(&self) -> bool {
-        self.waiting
+        self.sched.waiting().is_some()
     }
 
     /// The scheduler's state, for debugfs.
     pub(crate) fn state(&self) -> CreditState {
         CreditState {
-            rate: Rate::from_bits(self.applied),
-            remaining: self.limiter.remaining(),
-            next_window: self.limiter.timer(),
+            rate: self.sched.rate(),
+            remaining: self.sched.limiter().remaining(),
+            next_window: self.sched.limiter().timer(),
             timer_armed: self.timer.pending(),
-            waiting: self.waiting,
+            waiting: self.is_waiting(),
         }
     }
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The control ring's event channel: bound with the lateeoi variant; each
 //! event runs the handler in a work item (process context: control
-//! requests grant-copy), which ends the EOI.
+//! requests grant-copy), which ends the EOI, or requeues itself with the
+//! EOI still owed when a bounded run left requests pending.
 
 use super::{ffi, xenbus::XenbusDevice};
 use core::ffi::c_void;
@@ -10,11 +11,33 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+/// What one run of a [`CtrlEventHandler`] found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CtrlEvent {
+    /// No request: the event was spurious.
+    Idle,
+    /// Requests answered and the ring is idle.
+    Done,
+    /// Requests remain after a bounded run: run again (the EOI stays
+    /// owed).
+    More,
+}
+
+impl CtrlEvent {
+    fn to_c(self) -> ffi::nbrs_ctrl_run {
+        match self {
+            CtrlEvent::Idle => ffi::nbrs_ctrl_run_NBRS_CTRL_IDLE,
+            CtrlEvent::Done => ffi::nbrs_ctrl_run_NBRS_CTRL_DONE,
+            CtrlEvent::More => ffi::nbrs_ctrl_run_NBRS_CTRL_MORE,
+        }
+    }
+}
+
 /// Receiver of control ring events.
 pub(crate) trait CtrlEventHandler: Send + Sync + 'static {
-    /// Processes pending control requests (process context; runs once
-    /// right after binding too). Returns whether there was any.
-    fn ctrl_event(&self, irq: &CtrlIrqRef<'_>) -> bool;
+    /// Processes pending control requests, a bounded number per run
+    /// (process context; runs once right after binding too).
+    fn ctrl_event(&self, irq: &CtrlIrqRef<'_>) -> CtrlEvent;
 }
 
 /// The bound channel as seen from its handler.
@@ -62,13 +85,13 @@ impl<T: CtrlEventHandler> CtrlIrq<T> {
     ///
     /// `ctx` is the `Arc<T>` pointer given at binding, still alive; `c` is
     /// the binding, alive while the callback runs.
-    unsafe extern "C" fn event(ctx: *mut c_void, c: *mut ffi::nbrs_ctrl_irq) -> bool {
+    unsafe extern "C" fn event(ctx: *mut c_void, c: *mut ffi::nbrs_ctrl_irq) -> ffi::nbrs_ctrl_run {
         let Some(ptr) = NonNull::new(c) else {
-            return false;
+            return CtrlEvent::Idle.to_c();
         };
         // SAFETY: per the function's contract.
         let t = unsafe { &*(ctx as *const T) };
-        t.ctrl_event(&CtrlIrqRef { ptr, _life: PhantomData })
+        t.ctrl_event(&CtrlIrqRef { ptr, _life: PhantomData }).to_c()
     }
 }
 

@@ -334,15 +334,15 @@ int nbrs_grant_copy_from_guest(u16 domid, u32 gref, void *dst, unsigned int len)
 
 /* ------------------------------------------------------------------ */
 /* The control ring's event channel: a lateeoi IRQ whose handler defers
- * to a work item (requests may grant-copy and sleep-allocate); the work
- * ends the EOI, as xenvif_ctrl_irq_fn. */
+ * to a work item on the unbound system workqueue (requests may grant-copy
+ * and sleep-allocate); the work ends the EOI, as xenvif_ctrl_irq_fn. */
 
 struct nbrs_ctrl_irq {
 	unsigned int irq;
 	/* An event was delivered and awaits its EOI (set in the handler). */
 	atomic_t eoi_owed;
 	struct work_struct work;
-	bool (*cb)(void *ctx, struct nbrs_ctrl_irq *c);
+	enum nbrs_ctrl_run (*cb)(void *ctx, struct nbrs_ctrl_irq *c);
 	void *ctx;
 };
 
@@ -354,24 +354,31 @@ static irqreturn_t nbrs_ctrl_irq_fn(int irq, void *data)
 	WRITE_ONCE(c->irq, irq);
 	atomic_set(&c->eoi_owed, 1);
 	/* Already queued or running: it runs (again) and ends this EOI. */
-	schedule_work(&c->work);
+	queue_work(system_dfl_wq, &c->work);
 	return IRQ_HANDLED;
 }
 
 static void nbrs_ctrl_work_fn(struct work_struct *work)
 {
 	struct nbrs_ctrl_irq *c = container_of(work, struct nbrs_ctrl_irq, work);
-	bool found = c->cb(c->ctx, c);
+	enum nbrs_ctrl_run run = c->cb(c->ctx, c);
 
+	/* Bounded runs: requeue (other work items get the worker meanwhile)
+	 * and keep the EOI owed, so the channel stays masked. */
+	if (run == NBRS_CTRL_MORE) {
+		queue_work(system_dfl_wq, &c->work);
+		return;
+	}
 	/* No EOI for the run right after binding: no event is active then,
 	 * and an EOI would clear a pending one. */
 	if (atomic_xchg(&c->eoi_owed, 0))
-		xen_irq_lateeoi(READ_ONCE(c->irq), found ? 0 : XEN_EOI_FLAG_SPURIOUS);
+		xen_irq_lateeoi(READ_ONCE(c->irq),
+				run == NBRS_CTRL_DONE ? 0 : XEN_EOI_FLAG_SPURIOUS);
 }
 
 int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
-		       bool (*cb)(void *ctx, struct nbrs_ctrl_irq *c), void *ctx,
-		       struct nbrs_ctrl_irq **out)
+		       enum nbrs_ctrl_run (*cb)(void *ctx, struct nbrs_ctrl_irq *c),
+		       void *ctx, struct nbrs_ctrl_irq **out)
 {
 	struct nbrs_ctrl_irq *c = kzalloc(sizeof(*c), GFP_KERNEL);
 	int err;
@@ -390,12 +397,14 @@ int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
 	}
 	WRITE_ONCE(c->irq, err);
 	/* Requests posted before we bound: process them once. */
-	schedule_work(&c->work);
+	queue_work(system_dfl_wq, &c->work);
 	*out = c;
 	return 0;
 }
 
-/* Waits for a running handler and work item. */
+/* Waits for a running handler and work item (the owner has told the
+ * callback to stop first, so a run in progress ends promptly; a requeued
+ * run is cancelled too). */
 void nbrs_ctrl_irq_unbind(struct nbrs_ctrl_irq *c)
 {
 	disable_irq(c->irq);
@@ -1063,8 +1072,18 @@ void nbrs_vif_disable_irqs(struct net_device *dev, unsigned int q)
 		disable_irq(queue->rx_irq);
 }
 
-/* End of the deferred EOI of an event whose work is now done. */
-void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx)
+/* Whether an event on this ring's channel awaits its EOI. */
+bool nbrs_vif_eoi_owed(struct net_device *dev, unsigned int q, bool rx)
+{
+	struct nbrs_queue *queue = nbrs_queue(dev, q);
+	int bits = (rx ? NBRS_EOI_RX : NBRS_EOI_TX) | NBRS_EOI_COMMON;
+
+	return queue && (atomic_read(&queue->eoi_pending) & bits);
+}
+
+/* End of the deferred EOI of an event whose work is now done; spurious
+ * when the event found none (the caller decides). */
+void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx, bool spurious)
 {
 	struct nbrs_queue *queue = nbrs_queue(dev, q);
 	int bits = (rx ? NBRS_EOI_RX : NBRS_EOI_TX) | NBRS_EOI_COMMON;
@@ -1074,7 +1093,7 @@ void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx)
 		return;
 	irq = rx ? queue->rx_irq : queue->tx_irq;
 	if (irq && (atomic_fetch_andnot(bits, &queue->eoi_pending) & bits))
-		xen_irq_lateeoi(irq, 0);
+		xen_irq_lateeoi(irq, spurious ? XEN_EOI_FLAG_SPURIOUS : 0);
 }
 
 void nbrs_vif_notify(struct net_device *dev, unsigned int q, bool rx)

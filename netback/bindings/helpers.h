@@ -96,11 +96,20 @@ int nbrs_grant_copy_from_guest(u16 domid, u32 gref, void *dst, unsigned int len)
 
 /* ---- the control ring's event channel (lateeoi IRQ + work item) */
 struct nbrs_ctrl_irq;
-/* cb returns whether it found work; runs in a work item (process
- * context); also runs once right after binding. */
+/* What one run of the callback found. */
+enum nbrs_ctrl_run {
+	/* No request: the event's EOI is spurious. */
+	NBRS_CTRL_IDLE = 0,
+	/* Requests answered, the ring is idle: end the EOI. */
+	NBRS_CTRL_DONE = 1,
+	/* The run hit its bound with requests left: run again, EOI still owed. */
+	NBRS_CTRL_MORE = 2,
+};
+/* cb runs in a work item (process context); also runs once right after
+ * binding. */
 int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
-		       bool (*cb)(void *ctx, struct nbrs_ctrl_irq *c), void *ctx,
-		       struct nbrs_ctrl_irq **out);
+		       enum nbrs_ctrl_run (*cb)(void *ctx, struct nbrs_ctrl_irq *c),
+		       void *ctx, struct nbrs_ctrl_irq **out);
 void nbrs_ctrl_irq_unbind(struct nbrs_ctrl_irq *c);
 void nbrs_ctrl_irq_notify(struct nbrs_ctrl_irq *c);
 
@@ -178,7 +187,8 @@ void nbrs_vif_unbind_irqs(struct net_device *dev, unsigned int q);
 void nbrs_vif_unbind_all_irqs(struct net_device *dev);
 void nbrs_vif_enable_irqs(struct net_device *dev, unsigned int q);
 void nbrs_vif_disable_irqs(struct net_device *dev, unsigned int q);
-void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx);
+bool nbrs_vif_eoi_owed(struct net_device *dev, unsigned int q, bool rx);
+void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx, bool spurious);
 void nbrs_vif_notify(struct net_device *dev, unsigned int q, bool rx);
 void nbrs_vif_rxq_tail(struct net_device *dev, unsigned int q, struct sk_buff *skb);
 void nbrs_vif_rxq_head(struct net_device *dev, unsigned int q, struct sk_buff *skb);

@@ -359,10 +359,18 @@ impl<'a> NetDev<'a> {
         unsafe { ffi::nbrs_vif_disable_irqs(self.raw().cast(), self.queue) }
     }
 
-    /// Ends the deferred EOI owed for `ch` (no-op when none is pending).
-    pub(crate) fn lateeoi(&self, ch: Channel) {
+    /// Whether an event on `ch` awaits its deferred EOI.
+    pub(crate) fn eoi_owed(&self, ch: Channel) -> bool {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_lateeoi(self.raw().cast(), self.queue, ch == Channel::Rx) }
+        unsafe { ffi::nbrs_vif_eoi_owed(self.raw().cast(), self.queue, ch == Channel::Rx) }
+    }
+
+    /// Ends the deferred EOI owed for `ch` (no-op when none is pending);
+    /// `spurious` (`XEN_EOI_FLAG_SPURIOUS`) when the event found no work, so
+    /// Xen delays the channel's next event after repeated ones (XSA-332).
+    pub(crate) fn lateeoi(&self, ch: Channel, spurious: bool) {
+        // SAFETY: live device.
+        unsafe { ffi::nbrs_vif_lateeoi(self.raw().cast(), self.queue, ch == Channel::Rx, spurious) }
     }
 
     /// Notifies the frontend on `ch`.

@@ -331,23 +331,60 @@ impl CtrlState {
     }
 }
 
-/// `xenvif_ctrl_action`: answers every pending control request, publishing
-/// after each one as the C driver does, and re-arms `req_event`. Returns
-/// whether the frontend must be notified.
-pub fn ctrl_action<R, G>(ring: &mut BackRing<R>, state: &mut CtrlState, grants: &mut G) -> Result<bool, RingError>
+/// What one run of [`ctrl_action`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtrlRun {
+    /// Requests answered.
+    pub answered: u32,
+    /// The frontend asked to be notified of the responses.
+    pub notify: bool,
+    /// The run reached its bound with requests still pending: run again
+    /// (without ending the event's EOI, so the guest gains nothing from
+    /// notifying meanwhile).
+    pub more: bool,
+    /// The run was told to stop (the ring is being disconnected).
+    pub stopped: bool,
+}
+
+/// `xenvif_ctrl_action`, bounded: answers pending control requests,
+/// publishing after each one as the C driver does, at most `max_requests`
+/// of them (a ring's worth: a frontend that keeps `req_prod` ahead cannot
+/// keep one run going), and re-arms `req_event` when the ring is idle.
+/// `stop` is asked before each request; when it says so the run ends at
+/// once (disconnect must not wait for a busy frontend).
+pub fn ctrl_action<R, G, S>(
+    ring: &mut BackRing<R>,
+    state: &mut CtrlState,
+    grants: &mut G,
+    max_requests: u32,
+    mut stop: S,
+) -> Result<CtrlRun, RingError>
 where
     R: SharedRing<Request = CtrlRequest, Response = CtrlResponse>,
     G: GrantSource + ?Sized,
+    S: FnMut() -> bool,
 {
-    let mut notify = false;
+    let mut run = CtrlRun::default();
     loop {
-        while let Some(req) = ring.next_request()? {
+        while run.answered < max_requests {
+            if stop() {
+                run.stopped = true;
+                return Ok(run);
+            }
+            let Some(req) = ring.next_request()? else {
+                break;
+            };
             let rsp = state.handle(&req, grants);
             ring.push_response(rsp)?;
-            notify |= ring.push_responses_and_check_notify();
+            run.notify |= ring.push_responses_and_check_notify();
+            run.answered += 1;
         }
         if !ring.final_check_for_requests()? {
-            return Ok(notify);
+            return Ok(run);
+        }
+        if run.answered >= max_requests {
+            run.more = true;
+            return Ok(run);
         }
     }
 }
@@ -502,9 +539,112 @@ mod tests {
         r.ring_mut().push_request(req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]));
         let mut s = CtrlState::new(2);
         let mut g = page_of_u32(&[]);
-        assert_eq!(ctrl_action(&mut r, &mut s, &mut g), Ok(true));
+        let run = ctrl_action(&mut r, &mut s, &mut g, 128, || false).unwrap();
+        assert_eq!(run, CtrlRun { answered: 2, notify: true, more: false, stopped: false });
         assert_eq!(r.ring_mut().take_response().map(|x| x.status), Some(0));
         assert_eq!(r.ring_mut().take_response().map(|x| x.data), Some(15));
         assert_eq!(r.ring().req_event, 3);
+    }
+
+    /// A frontend that posts a new request for every response it sees, so
+    /// `req_prod` never falls behind (the `ctrl-endless` attack).
+    struct Endless {
+        ring: MemRing<CtrlRequest, CtrlResponse, 8>,
+        posting: bool,
+    }
+
+    impl SharedRing for Endless {
+        type Request = CtrlRequest;
+        type Response = CtrlResponse;
+        fn size(&self) -> u32 {
+            self.ring.size()
+        }
+        fn req_prod_acquire(&self) -> u32 {
+            self.ring.req_prod_acquire()
+        }
+        fn copy_request(&self, slot: u32) -> CtrlRequest {
+            self.ring.copy_request(slot)
+        }
+        fn write_response(&mut self, slot: u32, rsp: CtrlResponse) {
+            self.ring.write_response(slot, rsp)
+        }
+        fn rsp_prod(&self) -> u32 {
+            self.ring.rsp_prod()
+        }
+        fn publish_rsp_prod(&mut self, rsp_prod: u32) {
+            self.ring.publish_rsp_prod(rsp_prod);
+            while self.ring.take_response().is_some() {
+                if self.posting {
+                    self.ring.push_request(req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]));
+                }
+            }
+        }
+        fn rsp_event(&self) -> u32 {
+            self.ring.rsp_event()
+        }
+        fn set_req_event(&mut self, req_event: u32) {
+            self.ring.set_req_event(req_event)
+        }
+        fn full_barrier(&self) {}
+    }
+
+    #[test]
+    fn ctrl_action_is_bounded_against_an_endless_frontend() {
+        let mut ring = Endless { ring: MemRing::new(), posting: true };
+        for _ in 0..8 {
+            ring.ring.push_request(req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]));
+        }
+        let mut r = BackRing::new(ring).unwrap();
+        let mut s = CtrlState::new(2);
+        let mut g = page_of_u32(&[]);
+        for _ in 0..10 {
+            let run = ctrl_action(&mut r, &mut s, &mut g, 8, || false).unwrap();
+            assert_eq!(run.answered, 8, "a ring's worth per run");
+            assert!(run.more, "requests remain: the caller runs again");
+            assert!(!run.stopped);
+        }
+        assert_eq!(r.req_cons(), 80);
+        // Once the frontend stops posting, a run drains the ring and goes
+        // idle with req_event armed.
+        r.ring_mut().posting = false;
+        let run = ctrl_action(&mut r, &mut s, &mut g, 8, || false).unwrap();
+        assert_eq!((run.answered, run.more), (8, false));
+        assert_eq!(r.ring().ring.req_event, r.req_cons().wrapping_add(1));
+        // Disconnect while the frontend floods: the run stops at once.
+        r.ring_mut().posting = true;
+        r.ring_mut().ring.push_request(req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]));
+        let run = ctrl_action(&mut r, &mut s, &mut g, 8, || true).unwrap();
+        assert_eq!((run.answered, run.more, run.stopped), (0, false, true));
+    }
+
+    #[test]
+    fn ctrl_action_bound_exactly_reached_goes_idle() {
+        let mut r = BackRing::new(MemRing::<CtrlRequest, CtrlResponse, 8>::new()).unwrap();
+        let mut s = CtrlState::new(2);
+        let mut g = page_of_u32(&[]);
+        for _ in 0..4 {
+            r.ring_mut().push_request(req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]));
+        }
+        let run = ctrl_action(&mut r, &mut s, &mut g, 4, || false).unwrap();
+        assert_eq!((run.answered, run.more), (4, false));
+        assert_eq!(r.ring().req_event, 5, "idle: the next request raises an event");
+    }
+
+    #[test]
+    fn ctrl_action_stops_when_told() {
+        let mut r = BackRing::new(MemRing::<CtrlRequest, CtrlResponse, 8>::new()).unwrap();
+        let mut s = CtrlState::new(2);
+        let mut g = page_of_u32(&[]);
+        for _ in 0..6 {
+            r.ring_mut().push_request(req(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, [0; 3]));
+        }
+        let mut asked = 0;
+        let run = ctrl_action(&mut r, &mut s, &mut g, 8, || {
+            asked += 1;
+            asked > 2
+        })
+        .unwrap();
+        assert_eq!(run, CtrlRun { answered: 2, notify: true, more: false, stopped: true });
+        assert_eq!(r.req_cons(), 2, "nothing consumed after the stop");
     }
 }

@@ -314,6 +314,88 @@ impl CreditLimiter {
     }
 }
 
+/// The credit scheduler of one guest TX queue as its poll runs it
+/// (`xenvif_tx_credit_callback` plus the `rate_limited` flag): follows the
+/// VIF's rate (published as [`Rate::to_bits`]), gates each poll's packets
+/// and, after a refusal, names the tick at which the poll must run again.
+///
+/// The shell arms a kernel timer at that tick whose only job is to
+/// reschedule the poll; while waiting the poll neither reschedules itself
+/// nor ends the TX event's EOI. So a wait must always have an end: every
+/// refusal yields a wake-up tick ([`CreditScheduler::wait`] never returns
+/// without one), a poll at or after it adds the window's credit, and a
+/// rate change (the shell reschedules every queue's poll) ends the wait
+/// under the old limit at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreditScheduler {
+    limiter: CreditLimiter,
+    /// `Rate::to_bits` of the limit `limiter` runs with.
+    applied: u64,
+    /// Ticks per second.
+    hz: u64,
+    /// Waiting for credit until this tick (the shell's timer).
+    wake_at: Option<u64>,
+}
+
+impl CreditScheduler {
+    /// A scheduler for the rate `bits` on a `hz` clock, starting with a
+    /// full window at `now`.
+    pub fn new(bits: u64, hz: u64, now: u64) -> Self {
+        let rate = Rate::from_bits(bits);
+        CreditScheduler {
+            limiter: CreditLimiter::new(rate, rate.window_ticks(hz), now),
+            applied: bits,
+            hz,
+            wake_at: None,
+        }
+    }
+
+    /// Start of a poll at `now` with the VIF's rate `bits`: applies a
+    /// changed limit (a wait under the old one ends: its timer fires now),
+    /// adds the credit of a window whose timer is due, and ends the wait.
+    pub fn refresh(&mut self, bits: u64, now: u64) {
+        if bits != self.applied {
+            let rate = Rate::from_bits(bits);
+            self.limiter.change_rate(rate, rate.window_ticks(self.hz), now);
+            self.applied = bits;
+        }
+        if self.limiter.timer_due(now) {
+            self.limiter.timer_fired();
+        }
+        self.wake_at = None;
+    }
+
+    /// The per-packet gate of a poll at `now`.
+    pub fn gate(&mut self, now: u64) -> CreditGate<'_> {
+        self.limiter.gate(now)
+    }
+
+    /// The gate refused a packet at `now`: the queue waits, and the tick at
+    /// which its poll must run again is returned (the shell arms its timer
+    /// there). That is the credit timer a refusal arms; should it be gone
+    /// (never after a refusal), the next tick, so no wait lacks an end.
+    pub fn wait(&mut self, now: u64) -> u64 {
+        let at = self.limiter.timer().unwrap_or_else(|| now.wrapping_add(1));
+        self.wake_at = Some(at);
+        at
+    }
+
+    /// The tick the queue waits for, if the last poll stopped for credit.
+    pub fn waiting(&self) -> Option<u64> {
+        self.wake_at
+    }
+
+    /// The limit in use.
+    pub fn rate(&self) -> Rate {
+        Rate::from_bits(self.applied)
+    }
+
+    /// The credit state.
+    pub fn limiter(&self) -> &CreditLimiter {
+        &self.limiter
+    }
+}
+
 /// [`CreditLimiter`] at a fixed time, as a [`TxCreditGate`].
 #[derive(Debug)]
 pub struct CreditGate<'a> {
@@ -454,6 +536,128 @@ mod tests {
             t += 1;
         }
         assert!(t > 0);
+    }
+
+    /// The shell around a [`CreditScheduler`], as NAPI runs it: a poll
+    /// runs on a guest event (only while not waiting: the EOI is held), on
+    /// the credit timer, and on every rate change; each poll offers the
+    /// guest's packets until the gate refuses.
+    struct Queue {
+        sched: CreditScheduler,
+        timer: Option<u64>,
+        sent: u64,
+        last_sent_at: u64,
+    }
+
+    impl Queue {
+        fn poll(&mut self, bits: u64, now: u64, size: u64, budget: u32) {
+            self.sched.refresh(bits, now);
+            for _ in 0..budget {
+                if !self.sched.gate(now).admit(size as u32) {
+                    self.timer = Some(self.sched.wait(now));
+                    return;
+                }
+                self.sent += size;
+                self.last_sent_at = now;
+            }
+        }
+    }
+
+    /// A small deterministic generator (no dependencies in the core).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+    }
+
+    #[test]
+    fn credit_wait_always_ends_under_rate_changes() {
+        // The multiqueue scenario's loop, many times over: a rate set and
+        // removed at random moments (also while a queue waits, and on the
+        // tick its timer is due) while the guest always has packets.
+        let hz = 250;
+        let limited = Rate { bytes: 625_000, usec: 50_000 }.to_bits().unwrap();
+        let slow = Rate { bytes: 70_000, usec: 1_000_000 }.to_bits().unwrap();
+        for seed in 0..200u64 {
+            let mut rng = Lcg(seed);
+            let start = u64::MAX - 3000 + seed; // across the jiffies wrap
+            let mut bits = 0;
+            let sched = CreditScheduler::new(bits, hz, start);
+            let mut q = Queue { sched, timer: None, sent: 0, last_sent_at: start };
+            let mut now = start;
+            for _ in 0..6000 {
+                now = now.wrapping_add(1);
+                let mut changed = false;
+                if rng.next() % 40 == 0 {
+                    bits = match rng.next() % 3 {
+                        0 => 0,
+                        1 => limited,
+                        _ => slow,
+                    };
+                    changed = true;
+                }
+                let size = 1 + rng.next() % 65_535;
+                let timer_due = q.timer.is_some_and(|at| time_after_eq(now, at));
+                if timer_due {
+                    q.timer = None;
+                }
+                let waiting = q.sched.waiting().is_some();
+                if changed || timer_due || !waiting {
+                    let sent = q.sent;
+                    q.poll(bits, now, size, 1 + (rng.next() % 64) as u32);
+                    // The wake-up adds a window's credit, enough for any
+                    // packet under these limits: the wait ends on its tick.
+                    // (A timer left from a wait a rate change already ended
+                    // only causes an extra poll.)
+                    assert!(
+                        !(timer_due && waiting) || changed || q.sent > sent,
+                        "seed {seed}: woken at {now} without credit"
+                    );
+                }
+                if let Some(at) = q.sched.waiting() {
+                    // Waiting always has a timer to end it, at most a
+                    // window (here 1 s) away.
+                    assert_eq!(q.timer, Some(at), "seed {seed}: a wait without a timer");
+                    let ahead = at.wrapping_sub(now) as i64;
+                    assert!(ahead <= hz as i64 + 1, "seed {seed}: wait until {at} at {now}");
+                }
+                // Progress: every limit here admits a 64 KiB packet per
+                // window, so a packet passes at least every two 1 s windows.
+                let idle = now.wrapping_sub(q.last_sent_at);
+                assert!(idle <= 2 * hz + 2, "seed {seed}: stalled since {} (now {now})", q.last_sent_at);
+            }
+            assert!(q.sent > 0);
+        }
+    }
+
+    #[test]
+    fn credit_wait_ends_on_rate_removal() {
+        let hz = 1000;
+        let bits = Rate { bytes: 10_000, usec: 100_000 }.to_bits().unwrap();
+        let mut s = CreditScheduler::new(bits, hz, 0);
+        assert!(s.gate(0).admit(10_000));
+        assert!(!s.gate(1).admit(1500));
+        let at = s.wait(1);
+        assert_eq!((at, s.waiting()), (100, Some(100)));
+        // The rate is removed before the window ends: the next poll (the
+        // shell reschedules on the change) runs unlimited at once.
+        s.refresh(0, 5);
+        assert_eq!(s.waiting(), None);
+        assert!(s.rate().is_unlimited());
+        assert!(s.gate(5).admit(65_535));
+        // Set again: the full new window, then a wait with a timer.
+        s.refresh(bits, 6);
+        assert!(s.gate(6).admit(10_000));
+        assert!(!s.gate(6).admit(1));
+        assert_eq!(s.wait(6), 106);
+        // An early poll (not due) keeps refusing and waits for the same tick.
+        s.refresh(bits, 50);
+        assert!(!s.gate(50).admit(1));
+        assert_eq!(s.wait(50), 106);
+        s.refresh(bits, 106);
+        assert!(s.gate(106).admit(1500));
     }
 
     #[test]

@@ -60,13 +60,13 @@ fuzz_target!(|data: &[u8]| {
         if b.u8() % 16 == 0 {
             // Hostile req_prod: must be a ring error, never a panic.
             ring.ring_mut().req_prod = ring.req_cons().wrapping_add(b.u32());
-            if ctrl_action(&mut ring, &mut st, &mut page).is_err() {
+            if ctrl_action(&mut ring, &mut st, &mut page, 128, || false).is_err() {
                 return;
             }
             while ring.ring_mut().take_response().is_some() {}
             continue;
         }
-        ctrl_action(&mut ring, &mut st, &mut page).unwrap();
+        ctrl_action(&mut ring, &mut st, &mut page, 128, || false).unwrap();
         for req in sent {
             let rsp = ring.ring_mut().take_response().unwrap();
             assert_eq!((rsp.id, rsp.kind), (req.id, req.kind));
