@@ -16,8 +16,8 @@ use crate::netif::ctrl::{ctrl_action, GrantSource};
 use crate::netif::negotiate::CtrlRingRefs;
 use crate::netif::ring::BackRing;
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::prelude::*;
 use kernel::new_mutex;
+use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
 /// Grant copies out of the frontend's pages for `SET_HASH_KEY` and

@@ -45,12 +45,7 @@ impl DebugfsShow for Vif {
             };
         }
         writeln!(out, "Queue {}", queue)?;
-        writeln!(
-            out,
-            "connected {} disabled {}",
-            u8::from(self.is_connected()),
-            u8::from(self.is_disabled())
-        )?;
+        writeln!(out, "connected {} disabled {}", u8::from(self.is_connected()), u8::from(self.is_disabled()))?;
         self.inspect_tx(queue, |tx| match tx {
             None => writeln!(out, "TX: not connected"),
             Some(q) => {

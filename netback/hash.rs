@@ -9,12 +9,12 @@
 //! applies it to skbs. The hash a guest gets in its RX hash extra is always
 //! one computed here ([`VifHash::guest_hash`] in `ndo_start_xmit`).
 
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::skb::{GuestHash, SkBuff};
 use crate::netif::ctrl::{CtrlState, HashAlgorithm};
 use crate::netif::toeplitz::{Flow, HashCoverage};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 
 /// The VIF's hash state.
 ///

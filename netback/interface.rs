@@ -23,8 +23,8 @@ use crate::bindings::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::hash::VifHash;
 use crate::knobs::VifKnobs;
-use crate::queue::Queue;
 use crate::netif::rx::{CarrierChange, StalledQueues};
+use crate::queue::Queue;
 use crate::rx::RxQueue;
 use crate::tx::{FatalReason, TxQueue};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -384,12 +384,7 @@ impl Vif {
             self.release_queues(dev, n);
             return Err(e);
         }
-        pr_info!(
-            "{}: frontend connected, {} queue(s), guest TX data path: {}\n",
-            dev.name(),
-            n,
-            source
-        );
+        pr_info!("{}: frontend connected, {} queue(s), guest TX data path: {}\n", dev.name(), n, source);
         dev.apply_frontend_caps(&rtnl);
         // Every queue starts stalled; the carrier comes on once each has
         // buffers posted (or at once without stall detection).
@@ -718,7 +713,12 @@ impl VifOps for Vif {
         let name = dev.name();
         let max = self.queues.len() as u32;
         if n == 0 || n > max {
-            pr_warn!("{}: refusing {} queues: the range is 1..={} (max_queues when the vif was created)\n", name, n, max);
+            pr_warn!(
+                "{}: refusing {} queues: the range is 1..={} (max_queues when the vif was created)\n",
+                name,
+                n,
+                max
+            );
             return Err(EINVAL);
         }
         // Frontends read the key when they connect: a connected one keeps

@@ -4,8 +4,8 @@
 //! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
 //! interfaces that expose them ([`VifControls`]).
 
-use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::debugfs::DebugfsDir;
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::netdev::VifNetDevice;
 use crate::bindings::sysfs::SysfsGroup;
 use crate::interface::Vif;

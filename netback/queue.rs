@@ -5,15 +5,15 @@
 //! IRQs, the skb backlog and its worker) live in the C private area and are
 //! reached through the queue's [`NetDev`] view.
 
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::netdev::{Channel, NetDev, QueueStats};
 use crate::interface::VifStats;
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;
 use crate::tx::TxQueue;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use kernel::prelude::*;
-use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use kernel::new_mutex;
+use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 /// Driver state of one queue.

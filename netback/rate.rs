@@ -21,8 +21,8 @@ use crate::bindings::timer::{DevTimer, DevTimerHandler};
 use crate::bindings::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::netif::rate::{rate_limit_from_key, CreditGate, CreditScheduler, Rate};
-use kernel::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::fmt;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -114,7 +114,15 @@ impl fmt::Display for RateLog {
             return f.write_str("unlimited");
         }
         let kbit = self.0.bits_per_sec() / 1000;
-        f.write_fmt(fmt!("{},{} ({} bytes per {} us = {}.{:03} Mbit/s)", self.0.bytes, self.0.usec, self.0.bytes, self.0.usec, kbit / 1000, kbit % 1000))
+        f.write_fmt(fmt!(
+            "{},{} ({} bytes per {} us = {}.{:03} Mbit/s)",
+            self.0.bytes,
+            self.0.usec,
+            self.0.bytes,
+            self.0.usec,
+            kbit / 1000,
+            kbit % 1000
+        ))
     }
 }
 

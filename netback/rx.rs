@@ -21,8 +21,8 @@ use crate::bindings::skb::{GsoKind, SkBuff};
 use crate::interface::VifStats;
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
-    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash, RxPacketInfo,
-    RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
+    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash,
+    RxPacketInfo, RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
 };
 use crate::netif::wire::{GsoType, RxResponse, NETIF_RSP_ERROR};
 use crate::tx::FatalReason;
@@ -179,7 +179,16 @@ impl RxQueue {
         result
     }
 
-    fn queue_copy(&mut self, gref: u32, dest_offset: u16, skb: &SkBuff, pos: u32, len: u32, index: u32, rsp: RxResponse) -> core::result::Result<u32, FatalReason> {
+    fn queue_copy(
+        &mut self,
+        gref: u32,
+        dest_offset: u16,
+        skb: &SkBuff,
+        pos: u32,
+        len: u32,
+        index: u32,
+        rsp: RxResponse,
+    ) -> core::result::Result<u32, FatalReason> {
         let Some((frame, avail)) = skb.locate(pos) else {
             // The skb is shorter than its length said: fail this buffer.
             let failed = rx_copy_failed_response(rsp, NETIF_RSP_ERROR);
@@ -190,9 +199,7 @@ impl RxQueue {
         if !self.batch.has_room(1) || self.targets.len() >= COPY_BATCH {
             self.flush_copies()?;
         }
-        self.batch
-            .push_to_guest(self.domid, gref, dest_offset, frame, n as u16)
-            .map_err(|_| "copy batch overflow")?;
+        self.batch.push_to_guest(self.domid, gref, dest_offset, frame, n as u16).map_err(|_| "copy batch overflow")?;
         if self.targets.push_within_capacity((index, rsp)).is_err() {
             return Err("copy target overflow");
         }
@@ -230,9 +237,19 @@ impl RxQueue {
     }
 
     /// Moves up to `RX_BATCH_SIZE` queued packets into the guest.
-    pub(crate) fn action(&mut self, dev: &NetDev<'_>, stats: &VifStats, now: u64) -> core::result::Result<RxOutcome, FatalReason> {
-        let mut out =
-            RxOutcome { packets: 0, dequeued_bytes: 0, blocked: false, batch_full: false, carrier: CarrierChange::None };
+    pub(crate) fn action(
+        &mut self,
+        dev: &NetDev<'_>,
+        stats: &VifStats,
+        now: u64,
+    ) -> core::result::Result<RxOutcome, FatalReason> {
+        let mut out = RxOutcome {
+            packets: 0,
+            dequeued_bytes: 0,
+            blocked: false,
+            batch_full: false,
+            carrier: CarrierChange::None,
+        };
         let mut result = Ok(());
         let mut blocked_needed = 0;
         while out.packets < RX_BATCH_SIZE {

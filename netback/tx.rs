@@ -19,8 +19,8 @@ use crate::bindings::ring::TxSharedRing;
 use crate::bindings::skb::SkBuff;
 use crate::grant_pool::TxBufferSource;
 use crate::interface::VifStats;
-use crate::netif::ring::BackRing;
 use crate::multicast::McastControl;
+use crate::netif::ring::BackRing;
 use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use crate::rate::TxCredit;
@@ -135,7 +135,12 @@ impl TxQueue {
     /// requests would otherwise hold one poll in softirq for as long as the
     /// frontend refills it (each drop is answered at once, freeing its
     /// slots). At the budget NAPI polls again later, after other work.
-    pub(crate) fn action(&mut self, dev: &NetDev<'_>, stats: &VifStats, budget: i32) -> core::result::Result<i32, FatalReason> {
+    pub(crate) fn action(
+        &mut self,
+        dev: &NetDev<'_>,
+        stats: &VifStats,
+        budget: i32,
+    ) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
         let now = crate::bindings::jiffies();
@@ -184,7 +189,12 @@ impl TxQueue {
 
     /// Queues the copies of one accepted packet, flushing first when the
     /// batch has no room for its worst case.
-    fn queue_packet(&mut self, dev: &NetDev<'_>, stats: &VifStats, pkt: &TxPacket) -> core::result::Result<(), FatalReason> {
+    fn queue_packet(
+        &mut self,
+        dev: &NetDev<'_>,
+        stats: &VifStats,
+        pkt: &TxPacket,
+    ) -> core::result::Result<(), FatalReason> {
         let slots = pkt.slots();
         // Worst case: every slot straddles a destination page boundary, and
         // the head may straddle one too.

@@ -11,28 +11,28 @@
 //! may be waiting for `inner`).
 
 use crate::bindings::netdev::VifNetDevice;
-use crate::ctrl::CtrlConnection;
 use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
 use crate::bindings::{jiffies, msecs_to_jiffies};
+use crate::ctrl::CtrlConnection;
 use crate::interface::{Attachment, Vif};
+use crate::knobs::{RxTimeout, VifControls, VifKnobs};
+use crate::multicast::McastControl;
 use crate::netif::negotiate::{
-    advertised_keys, negotiate, negotiate_queue, read_multicast_control, read_xdp_headroom, BackendParams,
-    vif_handle, FrontendKeys, Key, NegotiateError,
+    advertised_keys, negotiate, negotiate_queue, read_multicast_control, read_xdp_headroom, vif_handle, BackendParams,
+    FrontendKeys, Key, NegotiateError,
 };
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts, RX_MAX_XDP_HEADROOM};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
-use crate::knobs::{RxTimeout, VifControls, VifKnobs};
-use crate::multicast::McastControl;
 use crate::params;
 use crate::rate::{TxCredit, VifRate};
 use crate::rx::{RxFrontendCaps, RxQueue};
 use crate::tx::TxQueue;
+use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{Arc, Mutex};
-use kernel::new_mutex;
 
 /// `max_queues` as the number of queues a new VIF gets (at least one).
 fn queues_for_new_vif() -> u32 {

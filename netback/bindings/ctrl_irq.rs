@@ -74,7 +74,13 @@ impl<T: CtrlEventHandler> CtrlIrq<T> {
         // the channel is unbound (Drop), so the callback's pointer stays
         // valid; `raw` is a valid out pointer.
         let r = unsafe {
-            ffi::nbrs_ctrl_irq_bind(xdev.as_raw(), port, Some(Self::event), Arc::as_ptr(&handler) as *mut c_void, &mut raw)
+            ffi::nbrs_ctrl_irq_bind(
+                xdev.as_raw(),
+                port,
+                Some(Self::event),
+                Arc::as_ptr(&handler) as *mut c_void,
+                &mut raw,
+            )
         };
         kernel::error::to_result(r)?;
         let ptr = NonNull::new(raw).ok_or(ENOMEM)?;

@@ -85,7 +85,13 @@ impl<T: DebugfsShow> DebugfsDir<T> {
         // SAFETY: live directory; `ctx` outlives the file (removed with
         // the directory in Drop before `ctx` goes).
         let _ = unsafe {
-            ffi::nbrs_debugfs_file(self.ptr.as_ptr(), name.as_char_ptr(), Some(Self::show_cb), Arc::as_ptr(&self.ctx) as *mut c_void, arg)
+            ffi::nbrs_debugfs_file(
+                self.ptr.as_ptr(),
+                name.as_char_ptr(),
+                Some(Self::show_cb),
+                Arc::as_ptr(&self.ctx) as *mut c_void,
+                arg,
+            )
         };
     }
 

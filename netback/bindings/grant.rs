@@ -89,7 +89,15 @@ impl CopyBatch {
         self.truncate(keep);
     }
 
-    fn push(&mut self, to_guest: bool, domid: u16, gref: u32, remote_offset: u16, local: LocalFrame, len: u16) -> Result<usize> {
+    fn push(
+        &mut self,
+        to_guest: bool,
+        domid: u16,
+        gref: u32,
+        remote_offset: u16,
+        local: LocalFrame,
+        len: u16,
+    ) -> Result<usize> {
         let idx = self.len;
         let op = self.ops.get_mut(idx).ok_or(ENOSPC)?;
         // SAFETY: `op` is a valid, exclusively borrowed gnttab_copy.
@@ -99,12 +107,26 @@ impl CopyBatch {
     }
 
     /// Queues a copy of `len` bytes from the guest's grant into our frame.
-    pub(crate) fn push_from_guest(&mut self, domid: u16, gref: u32, remote_offset: u16, local: LocalFrame, len: u16) -> Result<usize> {
+    pub(crate) fn push_from_guest(
+        &mut self,
+        domid: u16,
+        gref: u32,
+        remote_offset: u16,
+        local: LocalFrame,
+        len: u16,
+    ) -> Result<usize> {
         self.push(false, domid, gref, remote_offset, local, len)
     }
 
     /// Queues a copy of `len` bytes from our frame into the guest's grant.
-    pub(crate) fn push_to_guest(&mut self, domid: u16, gref: u32, remote_offset: u16, local: LocalFrame, len: u16) -> Result<usize> {
+    pub(crate) fn push_to_guest(
+        &mut self,
+        domid: u16,
+        gref: u32,
+        remote_offset: u16,
+        local: LocalFrame,
+        len: u16,
+    ) -> Result<usize> {
         self.push(true, domid, gref, remote_offset, local, len)
     }
 

@@ -323,11 +323,26 @@ impl<'a> NetDev<'a> {
 
     /// Protocol, checksum and GSO setup of a packet from the guest.
     /// Returns whether a missing csum_blank on a GSO packet was fixed up.
-    pub(crate) fn finish_from_guest(&self, skb: &mut SkBuff, csum_blank: bool, data_validated: bool, gso_type: u8, gso_size: u16) -> Result<bool> {
+    pub(crate) fn finish_from_guest(
+        &self,
+        skb: &mut SkBuff,
+        csum_blank: bool,
+        data_validated: bool,
+        gso_type: u8,
+        gso_size: u16,
+    ) -> Result<bool> {
         let mut fixup = false;
         // SAFETY: live device; exclusively owned skb; valid out pointer.
         let r = unsafe {
-            ffi::nbrs_skb_finish_from_guest(self.raw().cast(), skb.as_raw().cast(), csum_blank, data_validated, gso_type, gso_size, &mut fixup)
+            ffi::nbrs_skb_finish_from_guest(
+                self.raw().cast(),
+                skb.as_raw().cast(),
+                csum_blank,
+                data_validated,
+                gso_type,
+                gso_size,
+                &mut fixup,
+            )
         };
         kernel::error::to_result(r)?;
         Ok(fixup)
@@ -338,7 +353,9 @@ impl<'a> NetDev<'a> {
     pub(crate) fn bind_evtchns(&self, xdev: &XenbusDevice, tx_port: u32, rx_port: u32) -> Result {
         // SAFETY: live devices; the IRQ handlers reach `T` through the
         // device, which outlives the binding (unbound in Drop at the latest).
-        kernel::error::to_result(unsafe { ffi::nbrs_vif_bind_irqs(self.raw().cast(), self.queue, xdev.as_raw(), tx_port, rx_port) })
+        kernel::error::to_result(unsafe {
+            ffi::nbrs_vif_bind_irqs(self.raw().cast(), self.queue, xdev.as_raw(), tx_port, rx_port)
+        })
     }
 
     /// Unbinds the event channels (waits for running handlers).
@@ -473,7 +490,13 @@ impl<T: VifOps> VifNetDevice<T> {
         // SAFETY: `ops` and `data` outlive the device: both are released
         // only after `nbrs_vif_free` in Drop.
         let raw = unsafe {
-            ffi::nbrs_vif_alloc(name.as_char_ptr(), parent.as_device().cast(), nr_queues, &*ops, Arc::as_ptr(&data) as *mut c_void)
+            ffi::nbrs_vif_alloc(
+                name.as_char_ptr(),
+                parent.as_device().cast(),
+                nr_queues,
+                &*ops,
+                Arc::as_ptr(&data) as *mut c_void,
+            )
         };
         let ptr = NonNull::new(raw.cast::<kernel::bindings::net_device>()).ok_or(ENOMEM)?;
         // SAFETY: the device lives until `Drop`; the view is only lent out
@@ -512,7 +535,11 @@ impl<T: VifOps> VifNetDevice<T> {
     /// # Safety
     ///
     /// As for [`Self::ctx`].
-    unsafe fn ctx_q<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: u32) -> Option<(&'a T, NetDev<'a>)> {
+    unsafe fn ctx_q<'a>(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        queue: u32,
+    ) -> Option<(&'a T, NetDev<'a>)> {
         let t = NonNull::new(data as *mut T)?;
         let ptr = NonNull::new(dev)?;
         // SAFETY: per the function's contract (the callback's duration is
@@ -581,7 +608,11 @@ impl<T: VifOps> VifNetDevice<T> {
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
     /// a valid skb the caller keeps owning.
-    unsafe extern "C" fn select_queue_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, skb: *mut kernel::bindings::sk_buff) -> u16 {
+    unsafe extern "C" fn select_queue_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        skb: *mut kernel::bindings::sk_buff,
+    ) -> u16 {
         // SAFETY: a valid skb, borrowed: ManuallyDrop keeps us from freeing it.
         let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
             return 0;
@@ -626,7 +657,11 @@ impl<T: VifOps> VifNetDevice<T> {
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
     /// a valid `combined` (or NULL).
-    unsafe extern "C" fn channels_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, combined: *mut kernel::ffi::c_uint) {
+    unsafe extern "C" fn channels_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        combined: *mut kernel::ffi::c_uint,
+    ) {
         // SAFETY: called by C with the registered data and its device.
         let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
             return;
@@ -644,7 +679,11 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn set_queue_limit_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, n: kernel::ffi::c_uint) -> kernel::ffi::c_int {
+    unsafe extern "C" fn set_queue_limit_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        n: kernel::ffi::c_uint,
+    ) -> kernel::ffi::c_int {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx(data, dev) } {
             Some((t, d)) => match t.set_queue_limit(&d, n) {
@@ -661,7 +700,11 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn stats_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, out: *mut ffi::nbrs_stats64) {
+    unsafe extern "C" fn stats_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        out: *mut ffi::nbrs_stats64,
+    ) {
         // SAFETY: called by C with the registered data and its device.
         let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
             return;
@@ -713,7 +756,11 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn rx_work_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: kernel::ffi::c_uint) {
+    unsafe extern "C" fn rx_work_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        queue: kernel::ffi::c_uint,
+    ) {
         // SAFETY: called by C with the registered data and its device.
         if let Some((t, d)) = unsafe { Self::ctx_q(data, dev, queue) } {
             t.rx_work(&d);
@@ -726,7 +773,11 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn tx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: kernel::ffi::c_uint) -> bool {
+    unsafe extern "C" fn tx_event_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        queue: kernel::ffi::c_uint,
+    ) -> bool {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx_q(data, dev, queue) } {
             Some((t, d)) => t.tx_event(&d),
@@ -740,7 +791,11 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
     /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn rx_event_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device, queue: kernel::ffi::c_uint) -> bool {
+    unsafe extern "C" fn rx_event_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        queue: kernel::ffi::c_uint,
+    ) -> bool {
         // SAFETY: called by C with the registered data and its device.
         match unsafe { Self::ctx_q(data, dev, queue) } {
             Some((t, d)) => t.rx_event(&d),

@@ -318,7 +318,12 @@ impl<T: WatchHandler> Watch<T> {
         // SAFETY: `ctx` is kept alive in the returned Watch until after the
         // watch is unregistered, so the callback's pointer stays valid.
         let p = unsafe {
-            ffi::nbrs_watch_register(dev.as_raw(), node.as_char_ptr(), Some(Self::fired), Arc::as_ptr(&ctx) as *mut c_void)
+            ffi::nbrs_watch_register(
+                dev.as_raw(),
+                node.as_char_ptr(),
+                Some(Self::fired),
+                Arc::as_ptr(&ctx) as *mut c_void,
+            )
         };
         Self::from_registered(p, ctx)
     }
@@ -327,7 +332,12 @@ impl<T: WatchHandler> Watch<T> {
     pub(crate) fn register_frontend(dev: &XenbusDevice, node: &CStr, ctx: Arc<T>) -> Result<Self> {
         // SAFETY: as in `register`.
         let p = unsafe {
-            ffi::nbrs_watch_register_frontend(dev.as_raw(), node.as_char_ptr(), Some(Self::fired), Arc::as_ptr(&ctx) as *mut c_void)
+            ffi::nbrs_watch_register_frontend(
+                dev.as_raw(),
+                node.as_char_ptr(),
+                Some(Self::fired),
+                Arc::as_ptr(&ctx) as *mut c_void,
+            )
         };
         Self::from_registered(p, ctx)
     }

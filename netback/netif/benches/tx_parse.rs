@@ -30,7 +30,13 @@ fn small() -> Vec<TxRequest> {
 
 fn gso() -> Vec<TxRequest> {
     vec![
-        TxRequest { gref: 1, offset: 0, flags: NETTXF_MORE_DATA | NETTXF_EXTRA_INFO | NETTXF_CSUM_BLANK, id: 1, size: 9000 },
+        TxRequest {
+            gref: 1,
+            offset: 0,
+            flags: NETTXF_MORE_DATA | NETTXF_EXTRA_INFO | NETTXF_CSUM_BLANK,
+            id: 1,
+            size: 9000,
+        },
         ExtraInfo::Gso { size: 1448, gso_type: XEN_NETIF_GSO_TYPE_TCPV4, features: 0 }.to_raw(false).to_tx_slot(),
         TxRequest { gref: 2, offset: 0, flags: NETTXF_MORE_DATA, id: 2, size: 4096 },
         TxRequest { gref: 3, offset: 0, flags: 0, id: 3, size: 808 },

@@ -125,9 +125,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod ctrl;
+pub mod mcast;
 pub mod negotiate;
 pub mod pool;
-pub mod mcast;
 pub mod rate;
 pub mod ring;
 pub mod rx;

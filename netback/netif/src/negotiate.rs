@@ -275,7 +275,10 @@ pub fn read_multicast_control<F: FrontendKeys + ?Sized>(fe: &mut F) -> Result<bo
 }
 
 /// Negotiates the VIF-wide configuration at frontend Connected.
-pub fn negotiate<F: FrontendKeys + ?Sized>(fe: &mut F, params: &BackendParams) -> Result<NegotiatedConfig, NegotiateError> {
+pub fn negotiate<F: FrontendKeys + ?Sized>(
+    fe: &mut F,
+    params: &BackendParams,
+) -> Result<NegotiatedConfig, NegotiateError> {
     let requested = fe.read_u64(&top("multi-queue-num-queues"))?.unwrap_or(1);
     if requested == 0 || requested > u64::from(params.max_queues) {
         return Err(NegotiateError::BadNumQueues { requested, max: params.max_queues });
@@ -392,7 +395,10 @@ mod tests {
         assert_eq!(c.num_queues, 1);
         assert!(!c.rx_notify && !c.sg && c.ip_csum && !c.ipv6_csum && c.ctrl_ring.is_none());
         let q = negotiate_queue(&mut fe, &c, 0).unwrap();
-        assert_eq!(q, QueueRings { tx_ring_ref: 8, rx_ring_ref: 9, tx_evtchn: 5, rx_evtchn: 5, split_event_channels: false });
+        assert_eq!(
+            q,
+            QueueRings { tx_ring_ref: 8, rx_ring_ref: 9, tx_evtchn: 5, rx_evtchn: 5, split_event_channels: false }
+        );
     }
 
     #[test]
@@ -466,7 +472,8 @@ mod tests {
 
     #[test]
     fn advertises_c_keys() {
-        let k = advertised_keys(&BackendParams { max_queues: 4, separate_tx_rx_irq: false, provides_xdp_headroom: true });
+        let k =
+            advertised_keys(&BackendParams { max_queues: 4, separate_tx_rx_irq: false, provides_xdp_headroom: true });
         assert!(k.contains(&("feature-rx-flip", 0)));
         assert!(k.contains(&("multi-queue-max-queues", 4)));
         assert!(k.contains(&("feature-split-event-channels", 0)));

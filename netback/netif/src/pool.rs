@@ -104,14 +104,7 @@ impl<T: Copy + Default, const N: usize> SlotPool<T, N> {
         for (i, f) in free.iter_mut().enumerate() {
             *f = i as u16;
         }
-        SlotPool {
-            free,
-            free_head: 0,
-            free_len: N,
-            generation: [0; N],
-            in_flight: [false; N],
-            data: [T::default(); N],
-        }
+        SlotPool { free, free_head: 0, free_len: N, generation: [0; N], in_flight: [false; N], data: [T::default(); N] }
     }
 
     /// Number of slots.

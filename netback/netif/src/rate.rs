@@ -132,10 +132,7 @@ fn digits(s: &[u8]) -> Result<(Option<u64>, &[u8]), RateParseError> {
     }
     let mut v: u64 = 0;
     for &b in d {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
-            .ok_or(RateParseError::Overflow)?;
+        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))).ok_or(RateParseError::Overflow)?;
     }
     Ok((Some(v), rest))
 }

@@ -106,7 +106,9 @@ impl RingError {
     pub const fn description(&self) -> &'static str {
         match self {
             RingError::BadSize(_) => "ring size is not a power of two",
-            RingError::ImpossibleRequestCount { .. } => "impossible number of requests (req_prod - req_cons > ring size)",
+            RingError::ImpossibleRequestCount { .. } => {
+                "impossible number of requests (req_prod - req_cons > ring size)"
+            }
             RingError::BadInitialIndices { .. } => "frontend ring indices inconsistent at attach",
             RingError::NoRequestToAnswer => "response without an outstanding request",
             RingError::NotUnpublished(_) => "response index is not pending publication",
@@ -471,8 +473,8 @@ impl<Req: Copy + Default, Rsp: Copy + Default, const N: usize> SharedRing for Me
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::wire::{TxRequest, TxResponse};
+    use super::*;
 
     type Ring = MemRing<TxRequest, TxResponse, 8>;
 

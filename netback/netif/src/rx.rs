@@ -193,7 +193,14 @@ pub const RX_SLOTS_RECHECKS: u32 = 16;
 /// The data response of one guest buffer as `xenvif_rx_data_slot` builds it:
 /// `offset` 0, `status` = bytes up to the end of the data in the buffer
 /// (headroom + `len`), flags more_data / checksum / extra_info.
-pub fn rx_data_response(id: u16, status_bytes: u16, first: bool, more: bool, csum: RxCsum, has_extras: bool) -> RxResponse {
+pub fn rx_data_response(
+    id: u16,
+    status_bytes: u16,
+    first: bool,
+    more: bool,
+    csum: RxCsum,
+    has_extras: bool,
+) -> RxResponse {
     let mut flags = if more { NETRXF_MORE_DATA } else { 0 };
     if first {
         flags |= match csum {
@@ -611,7 +618,9 @@ mod timeout_tests {
 #[cfg(test)]
 mod tests {
     use super::super::ring::MemRing;
-    use super::super::wire::{ExtraInfoRaw, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_XDP};
+    use super::super::wire::{
+        ExtraInfoRaw, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_XDP,
+    };
     use super::*;
 
     type Ring = MemRing<RxRequest, RxResponse, 256>;
@@ -686,7 +695,8 @@ mod tests {
         assert_eq!(e2.kind, XEN_NETIF_EXTRA_TYPE_HASH);
         assert!(!e2.more());
         assert_eq!(e2.parse(), Some(ExtraInfo::Hash { hash_type: 0, algorithm: 1, value: 0xabcd }));
-        assert_eq!(rsps[3], RxResponse { id: 100, offset: 0, flags: 0, status: 904 }); // 4th post reused id 100
+        assert_eq!(rsps[3], RxResponse { id: 100, offset: 0, flags: 0, status: 904 });
+        // 4th post reused id 100
     }
 
     #[test]
@@ -773,7 +783,10 @@ mod tests {
         let mut w = RxPacketWriter::new(&cfg, &pkt, res).unwrap();
         // Something else consumed a buffer behind the writer's back.
         r.next_request().unwrap();
-        assert!(matches!(w.next_step(&mut r), Err(RxError::Ring(RingError::ReservationStale { next: 0, req_cons: 1 }))));
+        assert!(matches!(
+            w.next_step(&mut r),
+            Err(RxError::Ring(RingError::ReservationStale { next: 0, req_cons: 1 }))
+        ));
         assert_eq!(r.req_cons(), 1);
     }
 

@@ -178,8 +178,7 @@ pub const TX_RING_ENTRY_SIZE: u32 = max_u32(size_of::<TxRequest>() as u32, size_
 /// Size of one guest-RX ring entry (union of request and response).
 pub const RX_RING_ENTRY_SIZE: u32 = max_u32(size_of::<RxRequest>() as u32, size_of::<RxResponse>() as u32);
 /// Size of one control ring entry (union of request and response).
-pub const CTRL_RING_ENTRY_SIZE: u32 =
-    max_u32(size_of::<CtrlRequest>() as u32, size_of::<CtrlResponse>() as u32);
+pub const CTRL_RING_ENTRY_SIZE: u32 = max_u32(size_of::<CtrlRequest>() as u32, size_of::<CtrlResponse>() as u32);
 
 /// Entries of the guest-TX ring on a 4 KiB page (`XEN_NETIF_TX_RING_SIZE`).
 pub const XEN_NETIF_TX_RING_SIZE: u32 = ring_entries(XEN_PAGE_SIZE, TX_RING_ENTRY_SIZE);

@@ -117,10 +117,18 @@ fn wire_layout_matches_kernel_header() {
             $( expect(concat!("Offset of field: ", $c, "::", $cf), offset_of!($t, $f)); )*
         };
     }
-    layout!("xen_netif_tx_request", TxRequest, [("gref", gref), ("offset", offset), ("flags", flags), ("id", id), ("size", size)]);
+    layout!(
+        "xen_netif_tx_request",
+        TxRequest,
+        [("gref", gref), ("offset", offset), ("flags", flags), ("id", id), ("size", size)]
+    );
     layout!("xen_netif_tx_response", TxResponse, [("id", id), ("status", status)]);
     layout!("xen_netif_rx_request", RxRequest, [("id", id), ("pad", pad), ("gref", gref)]);
-    layout!("xen_netif_rx_response", RxResponse, [("id", id), ("offset", offset), ("flags", flags), ("status", status)]);
+    layout!(
+        "xen_netif_rx_response",
+        RxResponse,
+        [("id", id), ("offset", offset), ("flags", flags), ("status", status)]
+    );
     layout!("xen_netif_extra_info", ExtraInfoRaw, [("type_", kind), ("flags", flags), ("u", payload)]);
     layout!("xen_netif_ctrl_request", CtrlRequest, [("id", id), ("type_", kind), ("data", data)]);
     layout!("xen_netif_ctrl_response", CtrlResponse, [("id", id), ("type_", kind), ("status", status), ("data", data)]);

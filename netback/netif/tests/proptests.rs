@@ -10,8 +10,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
 use netif::ctrl::{CtrlState, GrantSource, XEN_NETBK_MAX_HASH_MAPPING_SIZE};
-use netif::negotiate::{negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
 use netif::mcast::{McastFilter, XEN_NETBK_MCAST_MAX};
+use netif::negotiate::{negotiate, negotiate_queue, BackendParams, FrontendKeys, Key};
 use netif::pool::{PoolError, SlotHandle, SlotPool};
 use netif::rate::{parse_rate, rate_limit_from_key, CreditLimiter, Rate};
 use netif::ring::{BackRing, MemRing, RingError, SharedRing};
@@ -24,9 +24,20 @@ use netif::wire::*;
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Model {
-    Accept { consumed: usize, first_size: u16, nr_cont: usize, gso: Option<TxGso>, linear_len: u16 },
-    Drop { consumed: usize },
-    Mcast { consumed: usize, add: bool },
+    Accept {
+        consumed: usize,
+        first_size: u16,
+        nr_cont: usize,
+        gso: Option<TxGso>,
+        linear_len: u16,
+    },
+    Drop {
+        consumed: usize,
+    },
+    Mcast {
+        consumed: usize,
+        add: bool,
+    },
     Fatal,
     /// C: "Asked for N slots but exceeds this limit" / "Missing extra info".
     OutOfWork,
@@ -319,7 +330,11 @@ fn rx_packet() -> impl Strategy<Value = (RxConfig, RxPacketInfo)> {
         0u8..3,
     )
         .prop_map(|(h, len, gso, hash, csum)| {
-            let csum = match csum { 0 => RxCsum::None, 1 => RxCsum::Partial, _ => RxCsum::Unnecessary };
+            let csum = match csum {
+                0 => RxCsum::None,
+                1 => RxCsum::Partial,
+                _ => RxCsum::Unnecessary,
+            };
             let hash = hash.map(|(value, ipv4, l4)| RxHash { value, ipv4, l4 });
             (RxConfig::new(h), RxPacketInfo { len, gso, hash, csum })
         })
@@ -815,7 +830,12 @@ proptest! {
 fn rx_slots_available_stops_rechecking_a_restless_req_prod() {
     // 0, 1, 0, 1, ... far longer than any bound: one or no buffer posted.
     let script: VecDeque<u32> = (0..100_000u32).map(|i| i % 2).collect();
-    let ring = ScriptedRing { mem: MemRing::new(), script: RefCell::new(script), last: Cell::new(0), prod_reads: Cell::new(0) };
+    let ring = ScriptedRing {
+        mem: MemRing::new(),
+        script: RefCell::new(script),
+        last: Cell::new(0),
+        prod_reads: Cell::new(0),
+    };
     let mut back = BackRing::new(ring).unwrap();
     assert!(matches!(rx_slots_available(&mut back, 5), Ok(None)));
     let reads = back.ring().prod_reads.get();

@@ -39,7 +39,10 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("tx-split-headers", "TCP/IPv4 packets with only the Ethernet (or Ethernet + IP) header in the first slot"),
     ("tx-drop-flood", "TX ring kept full of too-short packets and MCAST_DEL requests for --seconds"),
     ("state-churn", "Connected -> Closing -> Connected and Reconfiguring cycles under traffic"),
-    ("fatal-during-reconnect", "fatal TX error, then reconnect on the same vif, twice; dom0 re-attaches after the last"),
+    (
+        "fatal-during-reconnect",
+        "fatal TX error, then reconnect on the same vif, twice; dom0 re-attaches after the last",
+    ),
 ];
 
 /// Attacks after which the tool exits at once, leaving the connection as it is.
@@ -193,7 +196,11 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) {
     fe.post_rx_buffers();
     let h = a.handle;
     match attack {
-        "legit" | "connect-bad-ring-ref" | "connect-bad-evtchn" | "connect-queues-0" | "connect-queues-1000"
+        "legit"
+        | "connect-bad-ring-ref"
+        | "connect-bad-evtchn"
+        | "connect-queues-0"
+        | "connect-queues-1000"
         | "connect-ring-prefilled" => record_probe(fe, h, r, "probe"),
         "tx-req-prod-overflow" => {
             let p = fe.tx_rsp_cons.wrapping_add(1000);

@@ -5,9 +5,10 @@
 use crate::xen_dev::{Evtchn, Gntalloc, GrantedPage, PAGE_SIZE};
 use crate::xenstore::Xenstore;
 use netif::wire::{
-    CtrlRequest, CtrlResponse, CTRL_RING_ENTRY_SIZE, XEN_NETIF_CTRL_RING_SIZE, ExtraInfoRaw, RxRequest, RxResponse, TxRequest, TxResponse, SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET,
-    SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET, SRING_RSP_PROD_OFFSET, TX_RING_ENTRY_SIZE, RX_RING_ENTRY_SIZE,
-    XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE,
+    CtrlRequest, CtrlResponse, ExtraInfoRaw, RxRequest, RxResponse, TxRequest, TxResponse, CTRL_RING_ENTRY_SIZE,
+    RX_RING_ENTRY_SIZE, SRING_HEADER_SIZE, SRING_REQ_EVENT_OFFSET, SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET,
+    SRING_RSP_PROD_OFFSET, TX_RING_ENTRY_SIZE, XEN_NETIF_CTRL_RING_SIZE, XEN_NETIF_RX_RING_SIZE,
+    XEN_NETIF_TX_RING_SIZE,
 };
 use std::sync::atomic::Ordering;
 use std::thread::sleep;
@@ -102,9 +103,11 @@ impl Frontend {
         let mut xs = Xenstore::open().map_err(|e| format!("open /dev/xen/xenbus: {e}"))?;
         let dir = format!("device/vif/{handle}");
         let backend = xs.read(&format!("{dir}/backend"))?;
-        let backend_id: u16 = xs.read(&format!("{dir}/backend-id"))?.parse().map_err(|_| "bad backend-id".to_string())?;
+        let backend_id: u16 =
+            xs.read(&format!("{dir}/backend-id"))?.parse().map_err(|_| "bad backend-id".to_string())?;
         let mac = parse_mac(&xs.read(&format!("{dir}/mac"))?)?;
-        let (ok, st) = xs.wait_for(&format!("{backend}/state"), Duration::from_secs(30), |s| s == Some(STATE_INIT_WAIT));
+        let (ok, st) =
+            xs.wait_for(&format!("{backend}/state"), Duration::from_secs(30), |s| s == Some(STATE_INIT_WAIT));
         if !ok {
             return Err(format!("backend {backend} never reached InitWait (state {st:?})"));
         }

@@ -104,7 +104,14 @@ impl Gntalloc {
         }
         // SAFETY: maps the page gntalloc just allocated at `index`; the kernel checks the range.
         let ptr = unsafe {
-            mmap(std::ptr::null_mut(), PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, self.file.as_raw_fd(), arg.index as i64)
+            mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE,
+                PROT_READ | PROT_WRITE,
+                MAP_SHARED,
+                self.file.as_raw_fd(),
+                arg.index as i64,
+            )
         };
         if ptr == MAP_FAILED {
             return Err(io::Error::last_os_error());

@@ -65,7 +65,12 @@ impl Xenstore {
     }
 
     /// Polls `path` until `pred` holds on its value; returns the last value seen.
-    pub fn wait_for(&mut self, path: &str, timeout: Duration, pred: impl Fn(Option<u32>) -> bool) -> (bool, Option<u32>) {
+    pub fn wait_for(
+        &mut self,
+        path: &str,
+        timeout: Duration,
+        pred: impl Fn(Option<u32>) -> bool,
+    ) -> (bool, Option<u32>) {
         let t0 = Instant::now();
         loop {
             let v = self.read_u32(path);

@@ -77,7 +77,11 @@ fuzz_target!(|data: &[u8]| {
             let h = b.u32();
             assert!(st.select_queue(h) < queues.max(1));
         }
-        let flow = Flow::V4 { src: b.u32().to_be_bytes(), dst: b.u32().to_be_bytes(), ports: if b.bool() { Some((b.u16(), b.u16())) } else { None } };
+        let flow = Flow::V4 {
+            src: b.u32().to_be_bytes(),
+            dst: b.u32().to_be_bytes(),
+            ports: if b.bool() { Some((b.u16(), b.u16())) } else { None },
+        };
         if let Some((h, _)) = st.hash_flow(&flow) {
             assert!(st.select_queue(h) < queues.max(1));
         }

@@ -13,10 +13,23 @@ mod common;
 use common::Bytes;
 
 const KEYS: [&str; 17] = [
-    "multi-queue-num-queues", "request-rx-copy", "feature-rx-notify", "feature-sg", "feature-gso-tcpv4",
-    "feature-gso-tcpv6", "feature-no-csum-offload", "feature-ipv6-csum-offload", "xdp-headroom",
-    "request-multicast-control", "ctrl-ring-ref", "event-channel-ctrl", "tx-ring-ref", "rx-ring-ref",
-    "event-channel-tx", "event-channel-rx", "event-channel",
+    "multi-queue-num-queues",
+    "request-rx-copy",
+    "feature-rx-notify",
+    "feature-sg",
+    "feature-gso-tcpv4",
+    "feature-gso-tcpv6",
+    "feature-no-csum-offload",
+    "feature-ipv6-csum-offload",
+    "xdp-headroom",
+    "request-multicast-control",
+    "ctrl-ring-ref",
+    "event-channel-ctrl",
+    "tx-ring-ref",
+    "rx-ring-ref",
+    "event-channel-tx",
+    "event-channel-rx",
+    "event-channel",
 ];
 
 struct Fe<'a> {
@@ -34,11 +47,18 @@ impl FrontendKeys for Fe<'_> {
 
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes(data);
-    let params = BackendParams { max_queues: u32::from(b.u8() % 17), separate_tx_rx_irq: b.bool(), provides_xdp_headroom: b.bool() };
+    let params = BackendParams {
+        max_queues: u32::from(b.u8() % 17),
+        separate_tx_rx_irq: b.bool(),
+        provides_xdp_headroom: b.bool(),
+    };
     let _ = advertised_keys(&params);
     let mut fe = Fe { values: Vec::new() };
     for _ in 0..(b.u8() % 24) {
-        let queue = match b.u8() % 4 { 0 => Some(u32::from(b.u8() % 4)), _ => None };
+        let queue = match b.u8() % 4 {
+            0 => Some(u32::from(b.u8() % 4)),
+            _ => None,
+        };
         let name = KEYS[usize::from(b.u8()) % KEYS.len()];
         let len = usize::from(b.u8() % 24);
         let v = b.take(len);

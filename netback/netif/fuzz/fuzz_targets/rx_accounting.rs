@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
             _ => Some((GsoType::TcpV6, b.u16())),
         };
         let hash = if b.bool() { Some(RxHash { value: b.u32(), ipv4: b.bool(), l4: b.bool() }) } else { None };
-        let csum = match b.u8() % 3 { 0 => RxCsum::None, 1 => RxCsum::Partial, _ => RxCsum::Unnecessary };
+        let csum = match b.u8() % 3 {
+            0 => RxCsum::None,
+            1 => RxCsum::Partial,
+            _ => RxCsum::Unnecessary,
+        };
         let pkt = RxPacketInfo { len: b.u32() % 200_000, gso, hash, csum };
         let _ = backlog.try_enqueue(pkt.len);
         // Frontend posts some buffers or lies about req_prod.

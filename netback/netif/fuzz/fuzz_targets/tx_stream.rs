@@ -67,12 +67,22 @@ fuzz_target!(|data: &[u8]| {
         match b.u8() % 8 {
             // Frontend posts a data slot.
             0 | 1 | 2 => {
-                let req = TxRequest { gref: b.u32(), offset: b.u16() % 4200, flags: u16::from(b.u8()), id: b.u16(), size: b.u16() };
+                let req = TxRequest {
+                    gref: b.u32(),
+                    offset: b.u16() % 4200,
+                    flags: u16::from(b.u8()),
+                    id: b.u16(),
+                    size: b.u16(),
+                };
                 ring.ring_mut().push_request(req);
             }
             // Frontend posts an extra-info slot.
             3 => {
-                let raw = ExtraInfoRaw { kind: b.u8() % 7, flags: b.u8() % 2, payload: [b.u8(), b.u8(), b.u8() % 4, b.u8(), b.u8(), b.u8()] };
+                let raw = ExtraInfoRaw {
+                    kind: b.u8() % 7,
+                    flags: b.u8() % 2,
+                    payload: [b.u8(), b.u8(), b.u8() % 4, b.u8(), b.u8(), b.u8()],
+                };
                 ring.ring_mut().push_request(raw.to_tx_slot());
             }
             // Frontend scribbles on req_prod / rsp_event.
