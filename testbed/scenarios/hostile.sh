@@ -566,15 +566,18 @@ run_ctrl_endless() {
 # hit alloc_netdev_mqs' BUG_ON, the C driver names the vif after the truncated handle.
 run_bad_handle() {
     local be=/local/domain/0/backend/vif/$DOMID1/77 fe=/local/domain/0/nbrs-fake-frontend/77
-    local handle=99999999999 err created outcome
+    local handle=99999999999 err created outcome mark
     local before; before=$(ls /sys/class/net | tr '\n' ' ')
+    mark=$(dmesg | wc -l)
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1/77 2>/dev/null
     nbt_stamp "attack bad-handle: backend vif/$DOMID1/77 with handle $handle"
     xenstore-write $fe/state 1 $fe/handle 77
     xenstore-write $be/frontend $fe $be/frontend-id "$DOMID1" $be/online 1 $be/state 1 $be/handle $handle
     sleep 3
-    err=$(xenstore-read /local/domain/0/error/backend/vif/$DOMID1/77/error 2>/dev/null)
-    created=$(ls /sys/class/net | tr '\n' ' ' | tr ' ' '\n' | grep -vxF -f <(echo "$before" | tr ' ' '\n') | grep '^vif' | head -n1)
+    # The driver's xenbus error, from the log: xenbus_dev_probe writes its own over it.
+    err=$(dmesg | tail -n +$((mark + 1)) | grep -m1 "vif-$DOMID1-77" | sed 's/^\[[^]]*\] //')
+    # (No <(...): dom0's initramfs has no /dev/fd.)
+    created=$(for n in $(ls /sys/class/net); do case " $before " in *" $n "*) ;; *) echo "$n";; esac; done | grep '^vif' | head -n1)
     if [ -z "$created" ] && [[ "$err" == *handle* ]]; then outcome=refused
     elif [ -n "$created" ]; then outcome="created-$created"
     else outcome=no-error; fi

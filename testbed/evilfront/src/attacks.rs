@@ -123,21 +123,31 @@ impl Statuses {
 /// Sends one good ARP request and waits for its TX response and dom0's ARP reply:
 /// (TX status if answered, reply seen).
 pub(crate) fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
-    let f = frames::arp_request(fe.mac, our_ip(handle));
-    let id = (fe.tx_req_prod % TX_RING) as u16;
-    fe.send_frame(0, 0, &f, id);
-    fe.push_tx();
-    let rsps = fe.wait_tx_responses(Duration::from_secs(3));
-    let status = rsps.iter().rev().find(|r| r.id == id).map(|r| r.status);
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(3) {
-        let fr = fe.take_rx_frames();
-        if fr.iter().any(|f| frames::is_arp_reply_from_dom0(f)) {
-            return (status, true);
+    // Like an IP stack, ask again when an answered request gets no reply: the backend's
+    // carrier (and the bridge port) may come on only once it has seen our RX buffers,
+    // after the first request left.
+    let mut first_status = None;
+    for _ in 0..3 {
+        let f = frames::arp_request(fe.mac, our_ip(handle));
+        let id = (fe.tx_req_prod % TX_RING) as u16;
+        fe.send_frame(0, 0, &f, id);
+        fe.push_tx();
+        let rsps = fe.wait_tx_responses(Duration::from_secs(3));
+        let status = rsps.iter().rev().find(|r| r.id == id).map(|r| r.status);
+        first_status = first_status.or(status);
+        if status != Some(0) {
+            return (first_status, false);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(1500) {
+            let fr = fe.take_rx_frames();
+            if fr.iter().any(|f| frames::is_arp_reply_from_dom0(f)) {
+                return (first_status, true);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
-    (status, false)
+    (first_status, false)
 }
 
 pub(crate) fn record_probe(fe: &mut Frontend, handle: u32, r: &mut Report, prefix: &str) {
