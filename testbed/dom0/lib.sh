@@ -120,8 +120,14 @@ domu_wait_ping() {
 }
 # domu_exec I 'commands': run in the guest through its command channel, print the output.
 domu_exec() {
-    local ip; ip=$(domu_ip "$1")
-    exec 7<>/dev/tcp/"$ip"/5000 || return 1
+    local ip k; ip=$(domu_ip "$1")
+    # The guest serves one connection per nc and starts the next nc when it ends: right
+    # after a command finishes, the next listener may not be up yet (connection refused).
+    for k in $(seq 1 40); do
+        { exec 7<>/dev/tcp/"$ip"/5000; } 2>/dev/null && break
+        [ "$k" = 40 ] && { echo "domu_exec: domu$1 command channel $ip:5000 refuses connections" >&2; return 1; }
+        sleep 0.25
+    done
     printf '%s\nexit\n' "$2" >&7
     timeout 300 cat <&7
     exec 7>&- 7<&-
