@@ -37,6 +37,16 @@ settled_grants() {  # settled_grants WANT: the count, retried while in-flight ma
 GRANTS0=$(settled_grants -1)
 nbt_stamp "baseline: dom0 holds $GRANTS0 guest grant mappings"
 
+# The load attacks (flood, tx-drop-flood, storm-split-mq) check that guest 2 keeps more
+# than LOAD_FLOOR of its throughput. A kernel with lockdep (the debug kernel, `run.sh
+# --kernel debug`, docs/debug-kernel.md) runs about 7 times slower and is there for its
+# reports: on it guest 2 need only keep some throughput (ratio > 0); the ratio is recorded.
+LOAD_FLOOR=0.10
+if [ -e /proc/lockdep ]; then
+    LOAD_FLOOR=0
+    nbt_stamp "debug kernel (lockdep): the load attacks' throughput floor is 0, not 0.10"
+fi
+load_ratio_ok() { awk -v r="$1" -v f="$LOAD_FLOOR" 'BEGIN {exit !(r > f)}'; }
 # evil_value KEY LINE: the value of KEY in an EVIL-RESULT line.
 evil_value() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1; }
 # guest_output ATTACK: evilfront's output so far. The guest's command channel is one nc per
@@ -213,7 +223,7 @@ run_load() {  # run_load NAME WORK_KEY [SECONDS]
     work=$(evil_value "$work_key" "$line")
     [ "${work:-0}" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only ${work:-0} $work_key: the load did not run"
     ratio=$(awk -v a="${during% *}" -v b="${before% *}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print 0}')
-    awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the load"
+    load_ratio_ok "$ratio" || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the load"
     # tx-drop-flood: how long one backend poll kept answering without publishing (a poll
     # bounded by its budget publishes within milliseconds).
     local longest most; longest=$(evil_value longest_unpublished_ms "$line"); most=$(evil_value most_unpublished "$line")
@@ -470,7 +480,7 @@ run_storm() {
     [ -n "$(evil_value error "$line")" ] && nbt_fail "$name: evilfront error: $(evil_value error "$line")"
     [ "$(evil_value connected "$line")" = 1 ] || nbt_fail "$name: the 2-queue split-channel frontend did not connect: $line"
     ratio=$(awk -v a="${during% *}" -v b="${before% *}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print 0}')
-    awk -v r="$ratio" 'BEGIN {exit !(r > 0.10)}' || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the storm"
+    load_ratio_ok "$ratio" || nbt_fail "$name: guest 2 -> dom0 fell to $ratio of its throughput before the storm"
     if [ $errs = 0 ]; then
         idle_busy=$(echo "${res[idle]}" | cut -d' ' -f1)
         local idle_events; idle_events=$(echo "${res[idle]}" | cut -d' ' -f5)
