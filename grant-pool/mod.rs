@@ -16,6 +16,9 @@
 //! A new source gets a variant here and an arm in each method; `tx.rs` only
 //! talks to [`TxBufferSource`].
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::netdev::NetDev;
 use crate::bindings::skb::SkBuff;
 

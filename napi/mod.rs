@@ -15,6 +15,9 @@
 //!   guest has no buffers, and ends the RX EOI when it is done (spurious
 //!   when no packet was written since the last EOI).
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::netdev::NetDev;
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::Vif;

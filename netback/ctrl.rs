@@ -7,6 +7,9 @@
 //! mapping); this file maps the ring, binds its event channel and applies
 //! the resulting state to the VIF ([`crate::hash::VifHash`]).
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::ctrl_irq::{CtrlEvent, CtrlEventHandler, CtrlIrq, CtrlIrqRef};
 use crate::bindings::grant::copy_from_guest;
 use crate::bindings::ring::{CtrlSharedRing, MappedRing};

@@ -10,6 +10,9 @@
 //! queue, exists while a frontend is connected (`knobs::VifControls`); it
 //! outlives neither the VIF nor a reader (see `bindings::debugfs`).
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::debugfs::{DebugfsShow, SeqText};
 use crate::bindings::jiffies;
 use crate::interface::Vif;

@@ -9,6 +9,9 @@
 //! applies it to skbs. The hash a guest gets in its RX hash extra is always
 //! one computed here ([`VifHash::guest_hash`] in `ndo_start_xmit`).
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::skb::{GuestHash, SkBuff};
 use crate::netif::ctrl::{CtrlState, HashAlgorithm};

@@ -16,6 +16,9 @@
 //! at probe) are fixed for the VIF's life; a connection uses the first
 //! `num_queues` of them.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::grant::CopyCounts;
 use crate::bindings::netdev::{Channel, NetDev, QueueStats, Stats64, VifOps};
 use crate::bindings::skb::SkBuff;

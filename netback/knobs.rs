@@ -4,6 +4,9 @@
 //! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
 //! interfaces that expose them ([`VifControls`]).
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::debugfs::DebugfsDir;
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::netdev::VifNetDevice;

@@ -9,6 +9,9 @@
 //! `ndo_start_xmit` (broadcast always passes). The list is cleared when the
 //! frontend disconnects. Stock Linux netfront never asks for it.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::netif::mcast::{McastFilter, XEN_NETBK_MCAST_MAX};
 use crate::netif::tx::McastOp;

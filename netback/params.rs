@@ -14,6 +14,9 @@
 //! The parameters are declared in the binding layer's C helper because
 //! `module!` has no bool type and no writable (0644) parameters.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::params as raw;
 use crate::netif::tx::TxConfig;
 

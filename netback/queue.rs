@@ -5,6 +5,9 @@
 //! IRQs, the skb backlog and its worker) live in the C private area and are
 //! reached through the queue's [`NetDev`] view.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::netdev::{Channel, NetDev, QueueStats};
 use crate::interface::VifStats;

@@ -16,6 +16,9 @@
 //!   `tx_credit_exceeded` / `xenvif_tx_credit_callback`). While waiting the
 //!   TX event's EOI stays pending, so the guest's kicks do not spin NAPI.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::netdev::NetDev;
 use crate::bindings::timer::{DevTimer, DevTimerHandler};
 use crate::bindings::xenbus::XenbusDevice;

@@ -14,6 +14,9 @@
 //! in `copied` for the next flush, and a packet that fails part-way has its
 //! still-queued ops discarded before it is freed.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::grant::{CopyBatch, CopyMark, COPY_BATCH};
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::RxSharedRing;
@@ -50,6 +53,16 @@ pub(crate) struct RxFrontendCaps {
     pub(crate) gso_v4: bool,
     /// feature-gso-tcpv6.
     pub(crate) gso_v6: bool,
+}
+
+/// Where one copy into the guest lands: the granted buffer, the offset in it, and the
+/// ring slot whose response reports the copy's outcome.
+#[derive(Clone, Copy)]
+struct GuestBuffer {
+    gref: u32,
+    offset: u16,
+    index: u32,
+    response: RxResponse,
 }
 
 /// The guest RX side of one queue.
@@ -179,16 +192,16 @@ impl RxQueue {
         result
     }
 
+    /// Queues the copy of up to `len` bytes of `skb` from `pos` into `dest`; returns the
+    /// bytes queued (the rest of the skb fragment at `pos` at most).
     fn queue_copy(
         &mut self,
-        gref: u32,
-        dest_offset: u16,
+        dest: GuestBuffer,
         skb: &SkBuff,
         pos: u32,
         len: u32,
-        index: u32,
-        rsp: RxResponse,
     ) -> core::result::Result<u32, FatalReason> {
+        let GuestBuffer { gref, offset: dest_offset, index, response: rsp } = dest;
         let Some((frame, avail)) = skb.locate(pos) else {
             // The skb is shorter than its length said: fail this buffer.
             let failed = rx_copy_failed_response(rsp, NETIF_RSP_ERROR);
@@ -224,7 +237,8 @@ impl RxQueue {
             let mut remaining = u32::from(len);
             let mut dst = u32::from(dest_offset);
             while remaining > 0 {
-                let n = self.queue_copy(request.gref, dst as u16, skb, pos, remaining, index, response)?;
+                let dest = GuestBuffer { gref: request.gref, offset: dst as u16, index, response };
+                let n = self.queue_copy(dest, skb, pos, remaining)?;
                 if n == 0 {
                     break;
                 }

@@ -3,6 +3,9 @@
 //! (read-only) and its writable per-VIF knobs. Writes are validated: a bad
 //! value fails with EINVAL and changes nothing.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::sysfs::{SysfsAttrs, SysfsText};
 use crate::interface::Vif;
 use crate::knobs::RxTimeout;

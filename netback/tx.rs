@@ -13,6 +13,9 @@
 //! the batch every packet's slots are answered (OKAY or ERROR) and the good
 //! ones go up the stack in ring order.
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::grant::CopyBatch;
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::TxSharedRing;

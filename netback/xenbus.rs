@@ -10,6 +10,9 @@
 //! before taking `inner` (unregistering waits for a running callback, which
 //! may be waiting for `inner`).
 
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
 use crate::bindings::netdev::VifNetDevice;
 use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};

@@ -100,7 +100,7 @@ impl<T: DebugfsShow> DebugfsDir<T> {
     /// Called by debugfs.c with the context given to `file` (alive until
     /// the directory is removed) and the seq_file being filled.
     unsafe extern "C" fn show_cb(ctx: *mut c_void, arg: u32, m: *mut kernel::bindings::seq_file) -> i32 {
-        let (Some(t), Some(m)) = (NonNull::new(ctx as *mut T), NonNull::new(m)) else {
+        let (Some(t), Some(m)) = (NonNull::new(ctx.cast::<T>()), NonNull::new(m)) else {
             return EINVAL.to_errno();
         };
         let mut out = SeqText { m, _file: core::marker::PhantomData };

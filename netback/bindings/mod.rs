@@ -50,7 +50,9 @@ pub(crate) mod xenbus;
     unreachable_pub,
     missing_docs,
     unnecessary_transmutes,
-    clippy::all
+    clippy::all,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr
 )]
 mod ffi {
     // Types the Xen items mention but bindgen did not allowlist come from

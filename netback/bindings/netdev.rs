@@ -437,7 +437,7 @@ impl<'a> NetDev<'a> {
     /// run) or after `delay` jiffies unless already pending.
     pub(crate) fn rx_work_kick(&self, delay: u64) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_rx_work_kick(self.raw().cast(), self.queue, delay as _) }
+        unsafe { ffi::nbrs_vif_rx_work_kick(self.raw().cast(), self.queue, delay as kernel::ffi::c_ulong) }
     }
 
     /// Cancels the RX worker and waits for a running instance.
@@ -540,7 +540,7 @@ impl<T: VifOps> VifNetDevice<T> {
         dev: *mut kernel::bindings::net_device,
         queue: u32,
     ) -> Option<(&'a T, NetDev<'a>)> {
-        let t = NonNull::new(data as *mut T)?;
+        let t = NonNull::new(data.cast::<T>())?;
         let ptr = NonNull::new(dev)?;
         // SAFETY: per the function's contract (the callback's duration is
         // the caller's choice of `'a`).

@@ -190,7 +190,16 @@ impl SkBuff {
         let h = hash.unwrap_or(GuestHash { value: 0, ipv4: false, l4: false });
         // SAFETY: exclusively owned skb; the driver owns skb->cb while the
         // packet is queued.
-        unsafe { ffi::nbrs_skb_stamp_rx(self.as_raw().cast(), expires as _, hash.is_some(), h.value, h.l4, h.ipv4) }
+        unsafe {
+            ffi::nbrs_skb_stamp_rx(
+                self.as_raw().cast(),
+                expires as kernel::ffi::c_ulong,
+                hash.is_some(),
+                h.value,
+                h.l4,
+                h.ipv4,
+            )
+        }
     }
 
     /// Frees the skb as successfully consumed (not a drop).

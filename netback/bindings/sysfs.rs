@@ -89,7 +89,7 @@ impl<T: SysfsAttrs> SysfsGroup<T> {
     /// Called by sysfs.c with the context given to `create` (alive until
     /// the group is removed) and a writable buffer of `size` bytes.
     unsafe extern "C" fn show_cb(ctx: *mut c_void, index: u32, buf: *mut u8, size: usize) -> isize {
-        let (Some(t), Some(buf)) = (NonNull::new(ctx as *mut T), NonNull::new(buf)) else {
+        let (Some(t), Some(buf)) = (NonNull::new(ctx.cast::<T>()), NonNull::new(buf)) else {
             return EINVAL.to_errno() as isize;
         };
         // SAFETY: per the function's contract.
@@ -107,7 +107,7 @@ impl<T: SysfsAttrs> SysfsGroup<T> {
     /// Called by sysfs.c with the context given to `create` (alive until
     /// the group is removed) and `len` readable bytes at `buf`.
     unsafe extern "C" fn store_cb(ctx: *mut c_void, index: u32, buf: *const u8, len: usize) -> i32 {
-        let (Some(t), Some(buf)) = (NonNull::new(ctx as *mut T), NonNull::new(buf as *mut u8)) else {
+        let (Some(t), Some(buf)) = (NonNull::new(ctx.cast::<T>()), NonNull::new(buf.cast_mut())) else {
             return EINVAL.to_errno();
         };
         // SAFETY: per the function's contract.

@@ -53,7 +53,7 @@ impl<T: DevTimerHandler> DevTimer<T> {
     /// Arms (or moves) the timer to fire at jiffy `expires`.
     pub(crate) fn arm(&self, expires: u64) {
         // SAFETY: live timer (type invariant).
-        unsafe { ffi::nbrs_timer_arm(self.ptr.as_ptr(), expires as _) }
+        unsafe { ffi::nbrs_timer_arm(self.ptr.as_ptr(), expires as kernel::ffi::c_ulong) }
     }
 
     /// Whether the timer is armed.
@@ -68,7 +68,7 @@ impl<T: DevTimerHandler> DevTimer<T> {
     /// the timer is shut down) and the device and queue the timer was made
     /// for.
     unsafe extern "C" fn fired(ctx: *mut c_void, dev: *mut kernel::bindings::net_device, queue: u32) {
-        let Some(t) = NonNull::new(ctx as *mut T) else {
+        let Some(t) = NonNull::new(ctx.cast::<T>()) else {
             return;
         };
         // SAFETY: per the function's contract the device is live.

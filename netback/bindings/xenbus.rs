@@ -136,7 +136,7 @@ impl XenbusDevice {
     pub(crate) fn write_own_ulong(&self, node: &CStr, val: u64) -> Result {
         // SAFETY: NUL-terminated strings.
         kernel::error::to_result(unsafe {
-            ffi::nbrs_xenbus_write_ulong(self.nodename().as_char_ptr(), node.as_char_ptr(), val as _)
+            ffi::nbrs_xenbus_write_ulong(self.nodename().as_char_ptr(), node.as_char_ptr(), val as kernel::ffi::c_ulong)
         })
     }
 

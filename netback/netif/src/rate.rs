@@ -55,7 +55,7 @@ impl Rate {
     /// The rate as one `u64` (`bytes << 32 | usec`; 0 is unlimited), so the
     /// shell can publish it with a single atomic store. `None` when a field
     /// does not fit in 32 bits ([`rate_limit_from_key`] refuses those).
-    pub fn to_bits(&self) -> Option<u64> {
+    pub fn to_bits(self) -> Option<u64> {
         if self.is_unlimited() {
             return Some(0);
         }

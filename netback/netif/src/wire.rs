@@ -352,9 +352,9 @@ impl ExtraInfo {
     }
 
     /// Encodes into the raw 8-byte form, setting the MORE flag if `more`.
-    pub fn to_raw(&self, more: bool) -> ExtraInfoRaw {
+    pub fn to_raw(self, more: bool) -> ExtraInfoRaw {
         let mut p = [0u8; 6];
-        match *self {
+        match self {
             ExtraInfo::Gso { size, gso_type, features } => {
                 let s = size.to_ne_bytes();
                 let f = features.to_ne_bytes();
@@ -413,7 +413,7 @@ impl ExtraInfoRaw {
 
     /// The guest-TX slot whose first 8 bytes are this extra (for frontends,
     /// tests and fuzzers).
-    pub fn to_tx_slot(&self) -> TxRequest {
+    pub fn to_tx_slot(self) -> TxRequest {
         let p = self.payload;
         TxRequest {
             gref: u32::from_ne_bytes([self.kind, self.flags, p[0], p[1]]),
@@ -426,7 +426,7 @@ impl ExtraInfoRaw {
 
     /// The guest-RX response slot holding this extra (the RX ring entry is a
     /// union; the backend writes extras where a response would go).
-    pub fn to_rx_response(&self) -> RxResponse {
+    pub fn to_rx_response(self) -> RxResponse {
         let p = self.payload;
         RxResponse {
             id: u16::from_ne_bytes([self.kind, self.flags]),
