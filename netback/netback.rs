@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 //! netback-rs: Xen's network backend (xen-netback) as a Rust driver.
 //!
-//! Crate root: module declarations and `module!` only. The protocol core
-//! (`netif/`) makes every protocol decision, the binding layer
-//! (`bindings/`) holds all `unsafe`, and the files here follow the C
-//! driver's split: `xenbus` (backend state machine), `interface` (the
-//! vifD.H net_device), `tx` (guest -> backend), `rx` (backend -> guest),
-//! `params` (module parameters).
+//! Crate root: module declarations and `module!` only. Three layers:
+//! * `netif/`: the `#![no_std]` protocol core (rings, requests, slots,
+//!   extras, hashing, credit, negotiation); every protocol decision.
+//! * `bindings/`: the only `unsafe` code (xenbus, grant copies, rings,
+//!   event channels, net_device, sk_buff, NAPI, timers, debugfs/sysfs).
+//! * The driver, `#![forbid(unsafe_code)]` in every file, split as the C
+//!   driver is: `xenbus` (backend state machine), `interface` (the vifD.H
+//!   net_device), `queue` (one queue's TX and RX halves), `tx` (guest ->
+//!   backend), `rx` (backend -> guest), `ctrl` (control ring) with `hash`
+//!   (Toeplitz and the queue mapping), `multicast` (the guest's filter),
+//!   `rate` (credit scheduling), `knobs` (runtime settings and the fatal
+//!   reason), `params` (module parameters), `debugfs` and `sysfs`; and the
+//!   components `napi/` (scheduling) and `grant-pool/` (guest TX buffers).
 
 #[allow(unused_attributes, unreachable_pub, dead_code)]
 #[path = "netif/src/lib.rs"]

@@ -2,11 +2,11 @@
 //! Guest RX (backend -> guest): queued packets are grant-copied into the
 //! buffers the frontend posted on its RX ring.
 //!
-//! Runs in the per-VIF RX worker only (see `napi::rx_worker`). The protocol
+//! Runs in its queue's RX worker only (see `napi::rx_worker`). The protocol
 //! core decides how many buffers a packet needs (`rx_slots_needed`), reserves
 //! them if posted (`rx_slots_available`, never consuming a ring partially:
 //! XSA-392) and writes every response into exactly those (`RxPacketWriter`);
-//! this file turns each data step into grant copies (64 per hypercall) and
+//! this file turns each data step into grant copies (`COPY_BATCH` per hypercall) and
 //! rewrites the responses of failed copies before publishing.
 //!
 //! Copy ops read the skb's memory when the batch is submitted, so an skb
