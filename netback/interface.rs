@@ -19,8 +19,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::grant::CopyCounts;
-use crate::bindings::netdev::{Channel, NetDev, QueueStats, Stats64, VifOps};
+use crate::bindings::netdev::{Channel, EthtoolStats, LinkStats, NetDev, VifOps};
 use crate::bindings::skb::SkBuff;
 use crate::bindings::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
@@ -29,92 +28,12 @@ use crate::knobs::VifKnobs;
 use crate::netif::rx::{CarrierChange, StalledQueues};
 use crate::queue::Queue;
 use crate::rx::RxQueue;
+use crate::stats::{link_stats, write_ethtool, QueueValues, StatValues, TxDrop};
 use crate::tx::{FatalReason, TxQueue};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::SpinLock;
-
-/// A relaxed event counter.
-#[derive(Default)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds `n`.
-    pub(crate) fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Current value.
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Counters of one queue; the VIF's are their sums. rx = from the guest,
-/// tx = to the guest (the netdev's point of view, as in xen-netback).
-#[derive(Default)]
-pub(crate) struct VifStats {
-    pub(crate) rx_packets: Counter,
-    pub(crate) rx_bytes: Counter,
-    pub(crate) rx_dropped: Counter,
-    pub(crate) rx_errors: Counter,
-    pub(crate) rx_gso_checksum_fixup: Counter,
-    pub(crate) rx_copy_ops: Counter,
-    pub(crate) rx_copy_batches: Counter,
-    pub(crate) tx_packets: Counter,
-    pub(crate) tx_bytes: Counter,
-    pub(crate) tx_dropped: Counter,
-    pub(crate) tx_copy_ops: Counter,
-    pub(crate) tx_copy_batches: Counter,
-    // Reasons behind tx_dropped, and other events (`ethtool -S`).
-    pub(crate) tx_drop_not_connected: Counter,
-    pub(crate) tx_drop_queue_full: Counter,
-    pub(crate) tx_drop_expired: Counter,
-    pub(crate) tx_drop_mcast_filtered: Counter,
-    pub(crate) rx_credit_waits: Counter,
-    pub(crate) fatal_errors: Counter,
-}
-
-/// Why a packet for the guest was dropped (each also counts in
-/// `tx_dropped`).
-#[derive(Clone, Copy)]
-pub(crate) enum TxDrop {
-    /// VIF not connected, disabled or no carrier.
-    NotConnected,
-    /// The queue's backlog was full.
-    QueueFull,
-    /// Waited longer than the drain timeout.
-    Expired,
-    /// Multicast outside the frontend's filter list.
-    McastFiltered,
-}
-
-impl VifStats {
-    /// Counts a packet for the guest dropped for `why`.
-    pub(crate) fn tx_drop(&self, why: TxDrop) {
-        self.tx_dropped.add(1);
-        match why {
-            TxDrop::NotConnected => &self.tx_drop_not_connected,
-            TxDrop::QueueFull => &self.tx_drop_queue_full,
-            TxDrop::Expired => &self.tx_drop_expired,
-            TxDrop::McastFiltered => &self.tx_drop_mcast_filtered,
-        }
-        .add(1);
-    }
-
-    /// Grant copies done for guest TX (from the guest).
-    pub(crate) fn add_rx_copies(&self, c: CopyCounts) {
-        self.rx_copy_ops.add(c.ops);
-        self.rx_copy_batches.add(c.batches);
-    }
-
-    /// Grant copies done for guest RX (to the guest).
-    pub(crate) fn add_tx_copies(&self, c: CopyCounts) {
-        self.tx_copy_ops.add(c.ops);
-        self.tx_copy_batches.add(c.batches);
-    }
-}
 
 /// Everything a connected frontend brings for one queue.
 pub(crate) struct Attachment {
@@ -207,6 +126,16 @@ impl Vif {
     /// Queues of the connected frontend (0 while disconnected).
     pub(crate) fn num_queues(&self) -> u32 {
         self.num_queues.load(Ordering::Acquire)
+    }
+
+    /// Every counter summed over the queues (all of them: a queue's counts
+    /// stay after its frontend has gone).
+    fn stat_totals(&self) -> StatValues {
+        let mut total = StatValues::default();
+        for queue in self.queues.iter() {
+            total += queue.stats.read();
+        }
+        total
     }
 
     /// The most queues the next frontend connection may use.
@@ -678,30 +607,16 @@ impl VifOps for Vif {
         dev.rx_work_kick(0);
     }
 
-    fn stats(&self, _dev: &NetDev<'_>) -> Stats64 {
-        let mut t = Stats64::default();
-        for queue in self.queues.iter() {
-            let s = &queue.stats;
-            t.rx_packets += s.rx_packets.get();
-            t.rx_bytes += s.rx_bytes.get();
-            t.tx_packets += s.tx_packets.get();
-            t.tx_bytes += s.tx_bytes.get();
-            t.rx_dropped += s.rx_dropped.get();
-            t.tx_dropped += s.tx_dropped.get();
-            t.rx_errors += s.rx_errors.get();
-            t.rx_gso_checksum_fixup += s.rx_gso_checksum_fixup.get();
-            t.tx_drop_not_connected += s.tx_drop_not_connected.get();
-            t.tx_drop_queue_full += s.tx_drop_queue_full.get();
-            t.tx_drop_expired += s.tx_drop_expired.get();
-            t.tx_drop_mcast_filtered += s.tx_drop_mcast_filtered.get();
-            t.rx_credit_waits += s.rx_credit_waits.get();
-            t.fatal_errors += s.fatal_errors.get();
-        }
-        t
+    fn link_stats(&self, _dev: &NetDev<'_>) -> LinkStats {
+        link_stats(&self.stat_totals())
     }
 
-    fn queue_stats(&self, dev: &NetDev<'_>) -> Option<QueueStats> {
-        self.queue(dev).map(Queue::snapshot)
+    fn ethtool_stats(&self, _dev: &NetDev<'_>, out: &mut EthtoolStats<'_>) {
+        // Per-queue entries for the connected queues only.
+        let connected = self.queues.iter().take(self.num_queues() as usize);
+        let queues =
+            connected.map(|q| QueueValues { counters: q.stats.read(), tx_backlog_bytes: u64::from(q.backlog_bytes()) });
+        write_ethtool(&self.stat_totals(), queues, out);
     }
 
     fn channels(&self, _dev: &NetDev<'_>) -> u32 {

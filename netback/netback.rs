@@ -11,7 +11,7 @@
 //!   net_device), `queue` (one queue's TX and RX halves), `tx` (guest ->
 //!   backend), `rx` (backend -> guest), `ctrl` (control ring) with `hash`
 //!   (Toeplitz and the queue mapping), `multicast` (the guest's filter),
-//!   `rate` (credit scheduling), `knobs` (runtime settings and the fatal
+//!   `rate` (credit scheduling), `stats` (the counters), `knobs` (runtime settings and the fatal
 //!   reason), `params` (module parameters), `debugfs` and `sysfs`; and the
 //!   components `napi/` (scheduling) and `grant-pool/` (guest TX buffers).
 
@@ -34,6 +34,7 @@ mod params;
 mod queue;
 mod rate;
 mod rx;
+mod stats;
 mod sysfs;
 mod tx;
 mod xenbus;

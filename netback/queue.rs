@@ -9,10 +9,10 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::netdev::{Channel, NetDev, QueueStats};
-use crate::interface::VifStats;
+use crate::bindings::netdev::{Channel, NetDev};
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;
+use crate::stats::VifStats;
 use crate::tx::TxQueue;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::new_mutex;
@@ -132,23 +132,6 @@ impl Queue {
         }
         if cur < RX_QUEUE_MAX_BYTES && connected && dev.queue_stopped() {
             dev.wake_queue();
-        }
-    }
-
-    /// The counters `ethtool -S` shows for this queue.
-    pub(crate) fn snapshot(&self) -> QueueStats {
-        let s = &self.stats;
-        QueueStats {
-            rx_packets: s.rx_packets.get(),
-            rx_bytes: s.rx_bytes.get(),
-            rx_copy_ops: s.rx_copy_ops.get(),
-            rx_copy_batches: s.rx_copy_batches.get(),
-            tx_packets: s.tx_packets.get(),
-            tx_bytes: s.tx_bytes.get(),
-            tx_dropped: s.tx_dropped.get(),
-            tx_backlog_bytes: u64::from(self.backlog_bytes()),
-            tx_copy_ops: s.tx_copy_ops.get(),
-            tx_copy_batches: s.tx_copy_batches.get(),
         }
     }
 }

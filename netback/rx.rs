@@ -21,13 +21,13 @@ use crate::bindings::grant::{CopyBatch, CopyMark, COPY_BATCH};
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::RxSharedRing;
 use crate::bindings::skb::{GsoKind, SkBuff};
-use crate::interface::VifStats;
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
     rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash,
     RxPacketInfo, RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
 };
 use crate::netif::wire::{GsoType, RxResponse, NETIF_RSP_ERROR};
+use crate::stats::VifStats;
 use crate::tx::FatalReason;
 use kernel::prelude::*;
 

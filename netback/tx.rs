@@ -21,12 +21,12 @@ use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::TxSharedRing;
 use crate::bindings::skb::SkBuff;
 use crate::grant_pool::TxBufferSource;
-use crate::interface::VifStats;
 use crate::multicast::McastControl;
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use crate::rate::TxCredit;
+use crate::stats::VifStats;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 

@@ -5,6 +5,7 @@
 #include <xen/xenbus.h>
 #include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
+#include <linux/if_link.h>
 #include "helpers.h"
 #include "timer.h"
 #include "sysfs.h"

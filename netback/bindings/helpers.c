@@ -454,8 +454,6 @@ struct nbrs_vif {
 	bool registered;
 	/* Queues allocated (the netdev's TX/RX queue count). */
 	unsigned int nr_queues;
-	/* Queues of the connected frontend (0 while disconnected). */
-	unsigned int num_queues;
 	struct nbrs_queue queues[];
 };
 
@@ -517,16 +515,8 @@ static int nbrs_stop(struct net_device *dev)
 static void nbrs_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
-	struct nbrs_stats64 st = {};
 
-	vif->ops->get_stats64(vif->data, dev, &st);
-	s->rx_packets = st.rx_packets;
-	s->rx_bytes = st.rx_bytes;
-	s->tx_packets = st.tx_packets;
-	s->tx_bytes = st.tx_bytes;
-	s->rx_dropped = st.rx_dropped;
-	s->tx_dropped = st.tx_dropped;
-	s->rx_errors = st.rx_errors;
+	vif->ops->get_stats64(vif->data, dev, s);
 }
 
 static int nbrs_change_mtu(struct net_device *dev, int mtu)
@@ -570,95 +560,34 @@ static const struct net_device_ops nbrs_netdev_ops = {
 	.ndo_validate_addr = eth_validate_addr,
 };
 
-/* `ethtool -S`: xen-netback's names first (the zero-copy counters stay 0
- * while guest TX uses grant copy), then netback-rs' drops of packets for the
- * guest by reason, guest TX waits for rate credit and fatal frontend errors
- * (docs/tuning.md). Each name reads one nbrs_stats64 field, or 0. */
-#define NBRS_STAT_ZERO ((size_t)-1)
-#define NBRS_STAT(field) { #field, offsetof(struct nbrs_stats64, field) }
-static const struct {
-	char name[ETH_GSTRING_LEN];
-	size_t offset;
-} nbrs_stats[] = {
-	NBRS_STAT(rx_gso_checksum_fixup),
-	{ "tx_zerocopy_sent", NBRS_STAT_ZERO },
-	{ "tx_zerocopy_success", NBRS_STAT_ZERO },
-	{ "tx_zerocopy_fail", NBRS_STAT_ZERO },
-	{ "tx_frag_overflow", NBRS_STAT_ZERO },
-	NBRS_STAT(tx_drop_not_connected),
-	NBRS_STAT(tx_drop_queue_full),
-	NBRS_STAT(tx_drop_expired),
-	NBRS_STAT(tx_drop_mcast_filtered),
-	NBRS_STAT(rx_credit_waits),
-	NBRS_STAT(fatal_errors),
-};
-
-/* Per-queue counters, shown for each connected queue as
- * "<dir>_queue_<N>_<name>" (rx: from the guest, tx: to the guest, the
- * netdev's point of view). Order matches struct nbrs_queue_stats. */
-static const char *const nbrs_queue_stat_names[] = {
-	"rx_queue_%u_packets",
-	"rx_queue_%u_bytes",
-	"rx_queue_%u_copy_ops",
-	"rx_queue_%u_copy_batches",
-	"tx_queue_%u_packets",
-	"tx_queue_%u_bytes",
-	"tx_queue_%u_dropped",
-	"tx_queue_%u_backlog_bytes",
-	"tx_queue_%u_copy_ops",
-	"tx_queue_%u_copy_batches",
-};
-#define NBRS_QUEUE_NSTATS ARRAY_SIZE(nbrs_queue_stat_names)
-static_assert(sizeof(struct nbrs_queue_stats) == NBRS_QUEUE_NSTATS * sizeof(u64));
-
-/* Queues whose counters ethtool shows: the connected ones. */
-static unsigned int nbrs_stat_queues(struct net_device *dev)
-{
-	return min(READ_ONCE(nbrs_vif(dev)->num_queues), nbrs_vif(dev)->nr_queues);
-}
-
+/* `ethtool -S`: the names, the values and their count all come from one
+ * walk of the driver's counter list (netback/stats.rs). */
 static int nbrs_get_sset_count(struct net_device *dev, int sset)
 {
+	struct nbrs_vif *vif = nbrs_vif(dev);
+
 	if (sset != ETH_SS_STATS)
 		return -EINVAL;
-	return ARRAY_SIZE(nbrs_stats) + nbrs_stat_queues(dev) * NBRS_QUEUE_NSTATS;
+	return vif->ops->ethtool_stats(vif->data, dev, NULL, NULL, 0);
 }
 
 static void nbrs_get_strings(struct net_device *dev, u32 sset, u8 *data)
 {
-	unsigned int q, i, nq = nbrs_stat_queues(dev);
+	struct nbrs_vif *vif = nbrs_vif(dev);
 
-	if (sset != ETH_SS_STATS)
-		return;
-	for (i = 0; i < ARRAY_SIZE(nbrs_stats); i++)
-		ethtool_puts(&data, nbrs_stats[i].name);
-	for (q = 0; q < nq; q++)
-		for (i = 0; i < NBRS_QUEUE_NSTATS; i++)
-			ethtool_sprintf(&data, nbrs_queue_stat_names[i], q);
+	/* Under RTNL, as get_sset_count was: the count has not changed. */
+	if (sset == ETH_SS_STATS)
+		vif->ops->ethtool_stats(vif->data, dev, data, NULL,
+					vif->ops->ethtool_stats(vif->data, dev, NULL, NULL, 0));
 }
 
 static void nbrs_get_ethtool_stats(struct net_device *dev,
 				   struct ethtool_stats *stats, u64 *data)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
-	unsigned int n = stats->n_stats, pos, q, i;
-	struct nbrs_stats64 st = {};
 
-	/* n_stats is what get_sset_count said; the queue count may have
-	 * changed since: fill exactly n entries. */
-	memset(data, 0, sizeof(u64) * n);
-	vif->ops->get_stats64(vif->data, dev, &st);
-	for (i = 0; i < ARRAY_SIZE(nbrs_stats) && i < n; i++)
-		if (nbrs_stats[i].offset != NBRS_STAT_ZERO)
-			data[i] = *(u64 *)((u8 *)&st + nbrs_stats[i].offset);
-	pos = ARRAY_SIZE(nbrs_stats);
-	for (q = 0; q < vif->nr_queues && pos + NBRS_QUEUE_NSTATS <= n; q++) {
-		struct nbrs_queue_stats qs = {};
-
-		vif->ops->queue_stats(vif->data, dev, q, &qs);
-		memcpy(&data[pos], &qs, sizeof(qs));
-		pos += NBRS_QUEUE_NSTATS;
-	}
+	memset(data, 0, sizeof(u64) * stats->n_stats);
+	vif->ops->ethtool_stats(vif->data, dev, NULL, data, stats->n_stats);
 }
 
 static void nbrs_get_channels(struct net_device *dev,
@@ -740,7 +669,6 @@ struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
 	vif->can_sg = true;
 	vif->ip_csum = true;
 	vif->nr_queues = nr_queues;
-	vif->num_queues = 0;
 	for (q = 0; q < nr_queues; q++) {
 		struct nbrs_queue *queue = &vif->queues[q];
 
@@ -847,7 +775,6 @@ int nbrs_vif_set_num_queues_locked(struct net_device *dev, unsigned int n)
 		if (err)
 			return err;
 	}
-	WRITE_ONCE(vif->num_queues, n);
 	return 0;
 }
 

@@ -114,29 +114,18 @@ void nbrs_ctrl_irq_unbind(struct nbrs_ctrl_irq *c);
 void nbrs_ctrl_irq_notify(struct nbrs_ctrl_irq *c);
 
 /* ---- the VIF net_device (per-queue calls take the queue index q) */
-struct nbrs_stats64 {
-	u64 rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped, rx_errors;
-	u64 rx_gso_checksum_fixup;
-	/* netback-rs additions to `ethtool -S` (see nbrs_stats in helpers.c) */
-	u64 tx_drop_not_connected, tx_drop_queue_full, tx_drop_expired, tx_drop_mcast_filtered;
-	u64 rx_credit_waits, fatal_errors;
-};
-
-/* One queue's `ethtool -S` counters, in the order of nbrs_queue_stat_names
- * (rx: from the guest, tx: to the guest). */
-struct nbrs_queue_stats {
-	u64 rx_packets, rx_bytes, rx_copy_ops, rx_copy_batches;
-	u64 tx_packets, tx_bytes, tx_dropped, tx_backlog_bytes, tx_copy_ops, tx_copy_batches;
-};
-
 struct nbrs_vif_ops {
 	int (*open)(void *data, struct net_device *dev);
 	void (*stop)(void *data, struct net_device *dev);
 	/* q: skb_get_queue_mapping(), not yet checked against the count */
 	void (*start_xmit)(void *data, struct net_device *dev, unsigned int q, struct sk_buff *skb);
 	u16 (*select_queue)(void *data, struct net_device *dev, struct sk_buff *skb);
-	void (*get_stats64)(void *data, struct net_device *dev, struct nbrs_stats64 *stats);
-	void (*queue_stats)(void *data, struct net_device *dev, unsigned int q, struct nbrs_queue_stats *stats);
+	/* fills the standard counters of *stats */
+	void (*get_stats64)(void *data, struct net_device *dev, struct rtnl_link_stats64 *stats);
+	/* ethtool -S: returns how many entries there are; writes up to max of
+	 * them into names (ETH_GSTRING_LEN each) and values, either may be NULL */
+	unsigned int (*ethtool_stats)(void *data, struct net_device *dev, u8 *names, u64 *values,
+				      unsigned int max);
 	/* ethtool -l: the combined channel count to show */
 	void (*channels)(void *data, struct net_device *dev, unsigned int *combined);
 	/* ethtool -L combined N; 0 or -errno */

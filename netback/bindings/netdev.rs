@@ -17,37 +17,65 @@ use kernel::sync::Arc;
 
 use crate::netif::negotiate::IFNAMSIZ;
 
-/// Interface counters reported through `ndo_get_stats64`.
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct Stats64 {
-    /// Packets from the guest into the stack.
+/// The standard interface counters `ndo_get_stats64` reports (the rest of
+/// `rtnl_link_stats64` stays 0).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LinkStats {
     pub(crate) rx_packets: u64,
-    /// Bytes from the guest.
     pub(crate) rx_bytes: u64,
-    /// Packets delivered to the guest.
     pub(crate) tx_packets: u64,
-    /// Bytes delivered to the guest.
     pub(crate) tx_bytes: u64,
-    /// Guest packets we dropped.
     pub(crate) rx_dropped: u64,
-    /// Packets for the guest we dropped.
     pub(crate) tx_dropped: u64,
-    /// Malformed guest packets.
     pub(crate) rx_errors: u64,
-    /// GSO packets from the guest without csum_blank (fixed up).
-    pub(crate) rx_gso_checksum_fixup: u64,
-    /// Packets for the guest dropped: VIF not connected, disabled or no carrier.
-    pub(crate) tx_drop_not_connected: u64,
-    /// Packets for the guest dropped: its backlog was full.
-    pub(crate) tx_drop_queue_full: u64,
-    /// Packets for the guest dropped after the drain timeout.
-    pub(crate) tx_drop_expired: u64,
-    /// Multicast packets for the guest outside its filter list.
-    pub(crate) tx_drop_mcast_filtered: u64,
-    /// Times guest TX stopped to wait for rate credit.
-    pub(crate) rx_credit_waits: u64,
-    /// Fatal frontend errors (the VIF was disabled).
-    pub(crate) fatal_errors: u64,
+}
+
+/// Where `ethtool -S` entries go, one [`push`](Self::push) per entry: the
+/// name and value buffers of `get_strings` / `get_ethtool_stats` (either
+/// may be absent), or none at all when the ethtool core only asks how many
+/// there are. Entries past the buffers' room are counted, not written.
+pub(crate) struct EthtoolStats<'a> {
+    names: &'a mut [[u8; ETH_GSTRING_LEN]],
+    values: &'a mut [u64],
+    count: usize,
+}
+
+/// Length of one `ethtool -S` name, NUL included.
+const ETH_GSTRING_LEN: usize = kernel::bindings::ETH_GSTRING_LEN as usize;
+
+impl EthtoolStats<'_> {
+    /// Appends one entry; a name longer than ethtool's 31 characters is cut.
+    pub(crate) fn push(&mut self, name: core::fmt::Arguments<'_>, value: u64) {
+        let i = self.count;
+        self.count += 1;
+        if let Some(slot) = self.names.get_mut(i) {
+            let mut w = GstringWriter { buf: slot, len: 0 };
+            *w.buf = [0; ETH_GSTRING_LEN];
+            let _ = core::fmt::write(&mut w, name);
+        }
+        if let Some(v) = self.values.get_mut(i) {
+            *v = value;
+        }
+    }
+}
+
+/// Writes formatted text into one NUL-terminated `ethtool -S` name.
+struct GstringWriter<'a> {
+    buf: &'a mut [u8; ETH_GSTRING_LEN],
+    len: usize,
+}
+
+impl core::fmt::Write for GstringWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for b in s.bytes() {
+            // Keep the last byte for the NUL.
+            if self.len + 1 < ETH_GSTRING_LEN {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A copy of an interface name taken at one moment: a rename may rewrite
@@ -82,11 +110,6 @@ pub(crate) enum Channel {
     Rx,
 }
 
-/// One queue's counters for `ethtool -S` (rx: from the guest, tx: to the
-/// guest), named `rx_queue_<N>_packets` ... in helpers.c; the C struct
-/// itself, so the callback hands it over whole.
-pub(crate) type QueueStats = ffi::nbrs_queue_stats;
-
 /// Callbacks of a VIF net_device. All get the device view; per-queue
 /// callbacks get it for their queue ([`NetDev::queue`]).
 pub(crate) trait VifOps: Send + Sync + Sized + 'static {
@@ -101,9 +124,9 @@ pub(crate) trait VifOps: Send + Sync + Sized + 'static {
     /// past the connected count.
     fn start_xmit(&self, dev: &NetDev<'_>, skb: SkBuff);
     /// `ndo_get_stats64`.
-    fn stats(&self, dev: &NetDev<'_>) -> Stats64;
-    /// One queue's `ethtool -S` counters (`None`: no such queue).
-    fn queue_stats(&self, dev: &NetDev<'_>) -> Option<QueueStats>;
+    fn link_stats(&self, dev: &NetDev<'_>) -> LinkStats;
+    /// `ethtool -S`: every entry, in order, into `out`.
+    fn ethtool_stats(&self, dev: &NetDev<'_>, out: &mut EthtoolStats<'_>);
     /// `ethtool -l`: the combined channel count to show (the maximum is
     /// the allocated queue count).
     fn channels(&self, dev: &NetDev<'_>) -> u32;
@@ -477,7 +500,7 @@ impl<T: VifOps> VifNetDevice<T> {
                 start_xmit: Some(Self::start_xmit_cb),
                 select_queue: Some(Self::select_queue_cb),
                 get_stats64: Some(Self::stats_cb),
-                queue_stats: Some(Self::queue_stats_cb),
+                ethtool_stats: Some(Self::ethtool_stats_cb),
                 channels: Some(Self::channels_cb),
                 set_queue_limit: Some(Self::set_queue_limit_cb),
                 napi_poll: Some(Self::napi_poll_cb),
@@ -625,29 +648,42 @@ impl<T: VifOps> VifNetDevice<T> {
         }
     }
 
-    /// C entry point for one queue's `ethtool -S` counters.
+    /// C entry point for `ethtool -S`: returns how many entries there are
+    /// and writes up to `max` of them into `names` (`ETH_GSTRING_LEN` bytes
+    /// each) and `values`, either of which may be NULL.
     ///
     /// # Safety
     ///
     /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
-    /// a valid, exclusively borrowed `out` (or NULL).
-    unsafe extern "C" fn queue_stats_cb(
+    /// (an `Arc<T>` this owner keeps alive), the device it belongs to, and
+    /// `names` / `values` NULL or valid for `max` entries, exclusively
+    /// borrowed for the call.
+    unsafe extern "C" fn ethtool_stats_cb(
         data: *mut c_void,
         dev: *mut kernel::bindings::net_device,
-        queue: kernel::ffi::c_uint,
-        out: *mut ffi::nbrs_queue_stats,
-    ) {
+        names: *mut u8,
+        values: *mut u64,
+        max: kernel::ffi::c_uint,
+    ) -> kernel::ffi::c_uint {
         // SAFETY: called by C with the registered data and its device.
-        let Some((t, d)) = (unsafe { Self::ctx_q(data, dev, queue) }) else {
-            return;
+        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
+            return 0;
         };
-        if let Some(s) = t.queue_stats(&d) {
-            if !out.is_null() {
-                // SAFETY: `out` is the caller's valid, exclusively borrowed struct.
-                unsafe { *out = s };
-            }
-        }
+        let max = max as usize;
+        let names: &mut [[u8; ETH_GSTRING_LEN]] = match NonNull::new(names.cast::<[u8; ETH_GSTRING_LEN]>()) {
+            // SAFETY: the caller's buffer of `max` names, borrowed for the call
+            // (an array of bytes: any alignment will do).
+            Some(p) => unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), max) },
+            None => &mut [],
+        };
+        let values: &mut [u64] = match NonNull::new(values) {
+            // SAFETY: the caller's buffer of `max` values, borrowed for the call.
+            Some(p) => unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), max) },
+            None => &mut [],
+        };
+        let mut out = EthtoolStats { names, values, count: 0 };
+        t.ethtool_stats(&d, &mut out);
+        out.count as kernel::ffi::c_uint
     }
 
     /// C entry point for `ethtool -l`.
@@ -703,13 +739,13 @@ impl<T: VifOps> VifNetDevice<T> {
     unsafe extern "C" fn stats_cb(
         data: *mut c_void,
         dev: *mut kernel::bindings::net_device,
-        out: *mut ffi::nbrs_stats64,
+        out: *mut ffi::rtnl_link_stats64,
     ) {
         // SAFETY: called by C with the registered data and its device.
         let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
             return;
         };
-        let s = t.stats(&d);
+        let s = t.link_stats(&d);
         if out.is_null() {
             return;
         }
@@ -722,13 +758,6 @@ impl<T: VifOps> VifNetDevice<T> {
         out.rx_dropped = s.rx_dropped;
         out.tx_dropped = s.tx_dropped;
         out.rx_errors = s.rx_errors;
-        out.rx_gso_checksum_fixup = s.rx_gso_checksum_fixup;
-        out.tx_drop_not_connected = s.tx_drop_not_connected;
-        out.tx_drop_queue_full = s.tx_drop_queue_full;
-        out.tx_drop_expired = s.tx_drop_expired;
-        out.tx_drop_mcast_filtered = s.tx_drop_mcast_filtered;
-        out.rx_credit_waits = s.rx_credit_waits;
-        out.fatal_errors = s.fatal_errors;
     }
 
     /// C entry point for the NAPI poll.
