@@ -11,9 +11,10 @@
 //!   net_device), `queue` (one queue's TX and RX halves), `tx` (guest ->
 //!   backend), `rx` (backend -> guest), `ctrl` (control ring) with `hash`
 //!   (Toeplitz and the queue mapping), `multicast` (the guest's filter),
-//!   `rate` (credit scheduling), `stats` (the counters), `knobs` (runtime settings and the fatal
-//!   reason), `params` (module parameters), `debugfs` and `sysfs`; and the
-//!   components `napi/` (scheduling) and `grant-pool/` (guest TX buffers).
+//!   `rate` (credit scheduling), `stats` (the counters), `knobs` (runtime
+//!   settings), `fatal` (why a VIF is disabled), `params` (module
+//!   parameters), `debugfs` and `sysfs`; and the components `napi/`
+//!   (scheduling) and `grant-pool/` (guest TX buffers).
 
 #[allow(unused_attributes, unreachable_pub, dead_code)]
 #[path = "netif/src/lib.rs"]
@@ -22,6 +23,7 @@ mod netif;
 mod bindings;
 mod ctrl;
 mod debugfs;
+mod fatal;
 #[path = "../grant-pool/mod.rs"]
 mod grant_pool;
 mod hash;

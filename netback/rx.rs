@@ -21,6 +21,7 @@ use crate::bindings::grant::{CopyBatch, CopyMark, COPY_BATCH};
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::RxSharedRing;
 use crate::bindings::skb::{GsoKind, SkBuff};
+use crate::fatal::FatalReason;
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
     rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash,
@@ -28,7 +29,6 @@ use crate::netif::rx::{
 };
 use crate::netif::wire::{GsoType, RxResponse, NETIF_RSP_ERROR};
 use crate::stats::VifStats;
-use crate::tx::FatalReason;
 use kernel::prelude::*;
 
 /// What one pass of the RX worker did.
@@ -180,7 +180,7 @@ impl RxQueue {
             if !self.batch.ok(i) {
                 let failed = rx_copy_failed_response(rsp, self.batch.status(i));
                 if let Err(e) = self.ring.overwrite_unpublished(index, failed) {
-                    result = Err(e.description());
+                    result = Err(e.into());
                 }
             }
         }
@@ -205,16 +205,18 @@ impl RxQueue {
         let Some((frame, avail)) = skb.locate(pos) else {
             // The skb is shorter than its length said: fail this buffer.
             let failed = rx_copy_failed_response(rsp, NETIF_RSP_ERROR);
-            self.ring.overwrite_unpublished(index, failed).map_err(|e| e.description())?;
+            self.ring.overwrite_unpublished(index, failed).map_err(FatalReason::from)?;
             return Ok(len);
         };
         let n = len.min(avail);
         if !self.batch.has_room(1) || self.targets.len() >= COPY_BATCH {
             self.flush_copies()?;
         }
-        self.batch.push_to_guest(self.domid, gref, dest_offset, frame, n as u16).map_err(|_| "copy batch overflow")?;
+        self.batch
+            .push_to_guest(self.domid, gref, dest_offset, frame, n as u16)
+            .map_err(|_| FatalReason::CopyBatchFull)?;
         if self.targets.push_within_capacity((index, rsp)).is_err() {
-            return Err("copy target overflow");
+            return Err(FatalReason::CopyBatchFull);
         }
         Ok(n)
     }
@@ -228,9 +230,9 @@ impl RxQueue {
         info: &RxPacketInfo,
         reservation: RequestReservation,
     ) -> core::result::Result<(), FatalReason> {
-        let mut writer = RxPacketWriter::new(&self.cfg, info, reservation).map_err(|e| e.description())?;
+        let mut writer = RxPacketWriter::new(&self.cfg, info, reservation).map_err(FatalReason::from)?;
         let mut pos: u32 = 0;
-        while let Some(step) = writer.next_step(&mut self.ring).map_err(|e| e.description())? {
+        while let Some(step) = writer.next_step(&mut self.ring).map_err(FatalReason::from)? {
             let RxStep::Data { request, index, dest_offset, len, response } = step else {
                 continue;
             };
@@ -289,7 +291,7 @@ impl RxQueue {
                     break;
                 }
                 Err(e) => {
-                    result = Err(e.description());
+                    result = Err(e.into());
                     break;
                 }
             };
@@ -339,7 +341,7 @@ impl RxQueue {
         // Stall detection: this queue stalls when the guest posts no buffers
         // for rx_stall_timeout and recovers when it does; the caller turns
         // that into the device carrier over all queues.
-        let posted = self.ring.published_requests().map_err(|e| e.description())?;
+        let posted = self.ring.published_requests().map_err(FatalReason::from)?;
         out.carrier = self.stall.update(posted, blocked_needed, now, &self.timeouts);
         Ok(out)
     }

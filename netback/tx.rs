@@ -20,6 +20,7 @@ use crate::bindings::grant::CopyBatch;
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::TxSharedRing;
 use crate::bindings::skb::SkBuff;
+use crate::fatal::FatalReason;
 use crate::grant_pool::TxBufferSource;
 use crate::multicast::McastControl;
 use crate::netif::ring::BackRing;
@@ -60,9 +61,6 @@ struct PendingTx {
     /// counterpart on TX: `skb_set_hash` with its L3/L4 type).
     hash: Option<TxHash>,
 }
-
-/// Why the VIF must be disabled.
-pub(crate) type FatalReason = &'static str;
 
 /// The guest TX side of one queue.
 pub(crate) struct TxQueue {
@@ -120,12 +118,12 @@ impl TxQueue {
     /// Whether the frontend posted requests we have not consumed
     /// (`RING_FINAL_CHECK_FOR_REQUESTS`: arms req_event when idle).
     pub(crate) fn final_check(&mut self) -> core::result::Result<bool, FatalReason> {
-        self.ring.final_check_for_requests().map_err(|e| e.description())
+        self.ring.final_check_for_requests().map_err(FatalReason::from)
     }
 
     fn respond(&mut self, plan: &TxResponsePlan, status: i16) -> core::result::Result<(), FatalReason> {
         for rsp in plan.responses(status) {
-            self.ring.push_response(rsp).map_err(|e| e.description())?;
+            self.ring.push_response(rsp).map_err(FatalReason::from)?;
         }
         Ok(())
     }
@@ -170,7 +168,7 @@ impl TxQueue {
                     let status = self.mcast.apply(m.op, m.addr, dev.name().as_str());
                     self.respond(&m.responses, status)
                 }
-                TxVerdict::Fatal(f) => Err(f.description()),
+                TxVerdict::Fatal(f) => Err(f.into()),
             };
             if let Err(e) = step {
                 result = Err(e);
