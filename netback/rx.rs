@@ -17,7 +17,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::grant::{CopyBatch, CopyMark, COPY_BATCH};
+use crate::bindings::grant::{CopyBatch, CopyDirection, CopyMark, COPY_BATCH};
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::RxSharedRing;
 use crate::bindings::skb::{GsoKind, SkBuff};
@@ -213,7 +213,7 @@ impl RxQueue {
             self.flush_copies()?;
         }
         self.batch
-            .push_to_guest(self.domid, gref, dest_offset, frame, n as u16)
+            .push(CopyDirection::ToGuest, self.domid, gref, dest_offset, frame, n as u16)
             .map_err(|_| FatalReason::CopyBatchFull)?;
         if self.targets.push_within_capacity((index, rsp)).is_err() {
             return Err(FatalReason::CopyBatchFull);

@@ -16,7 +16,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::grant::CopyBatch;
+use crate::bindings::grant::{CopyBatch, CopyDirection};
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::TxSharedRing;
 use crate::bindings::skb::SkBuff;
@@ -222,7 +222,7 @@ impl TxQueue {
                 };
                 let n = remaining.min(avail);
                 // n <= 4096: a slot never crosses its page (validated).
-                if self.batch.push_from_guest(self.domid, s.gref, src_off, frame, n as u16).is_err() {
+                if self.batch.push(CopyDirection::FromGuest, self.domid, s.gref, src_off, frame, n as u16).is_err() {
                     ok = false;
                     break 'slots;
                 }

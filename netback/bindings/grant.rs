@@ -8,9 +8,6 @@ use kernel::prelude::*;
 /// Copy ops per `gnttab_batch_copy` hypercall on the guest RX path.
 pub(crate) const COPY_BATCH: usize = 64;
 
-/// `GNTST_okay`.
-const GNTST_OKAY: i16 = 0;
-
 /// Where a local chunk of memory lives: Xen frame number and offset.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LocalFrame {
@@ -18,6 +15,15 @@ pub(crate) struct LocalFrame {
     pub(crate) gfn: u64,
     /// Offset within the Xen page.
     pub(crate) offset: u16,
+}
+
+/// Which way a grant copy goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CopyDirection {
+    /// From the guest's grant into our frame (guest TX).
+    FromGuest,
+    /// From our frame into the guest's grant (guest RX).
+    ToGuest,
 }
 
 /// A reusable batch of grant copy operations.
@@ -89,9 +95,12 @@ impl CopyBatch {
         self.truncate(keep);
     }
 
-    fn push(
+    /// Queues a copy of `len` bytes between the guest's grant `gref` (at
+    /// `remote_offset`) and our frame, in direction `dir`; returns the op's
+    /// index.
+    pub(crate) fn push(
         &mut self,
-        to_guest: bool,
+        dir: CopyDirection,
         domid: u16,
         gref: u32,
         remote_offset: u16,
@@ -100,34 +109,24 @@ impl CopyBatch {
     ) -> Result<usize> {
         let idx = self.len;
         let op = self.ops.get_mut(idx).ok_or(ENOSPC)?;
-        // SAFETY: `op` is a valid, exclusively borrowed gnttab_copy.
-        unsafe { ffi::nbrs_gntcopy_fill(op, to_guest, domid, gref, remote_offset, local.gfn, local.offset, len) };
+        let remote = ffi::gnttab_copy_gnttab_copy_ptr {
+            u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { ref_: gref },
+            domid,
+            offset: remote_offset,
+        };
+        let ours = ffi::gnttab_copy_gnttab_copy_ptr {
+            u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { gmfn: local.gfn as ffi::xen_pfn_t },
+            domid: ffi::DOMID_SELF as u16,
+            offset: local.offset,
+        };
+        // The grant-reference side is named by `flags`; the other is a frame of ours.
+        let (source, dest, flags) = match dir {
+            CopyDirection::FromGuest => (remote, ours, ffi::GNTCOPY_source_gref),
+            CopyDirection::ToGuest => (ours, remote, ffi::GNTCOPY_dest_gref),
+        };
+        *op = ffi::gnttab_copy { source, dest, len, flags: flags as u16, status: 0 };
         self.len += 1;
         Ok(idx)
-    }
-
-    /// Queues a copy of `len` bytes from the guest's grant into our frame.
-    pub(crate) fn push_from_guest(
-        &mut self,
-        domid: u16,
-        gref: u32,
-        remote_offset: u16,
-        local: LocalFrame,
-        len: u16,
-    ) -> Result<usize> {
-        self.push(false, domid, gref, remote_offset, local, len)
-    }
-
-    /// Queues a copy of `len` bytes from our frame into the guest's grant.
-    pub(crate) fn push_to_guest(
-        &mut self,
-        domid: u16,
-        gref: u32,
-        remote_offset: u16,
-        local: LocalFrame,
-        len: u16,
-    ) -> Result<usize> {
-        self.push(true, domid, gref, remote_offset, local, len)
     }
 
     /// Runs the queued ops in one hypercall (retrying GNTST_eagain inside
@@ -149,20 +148,13 @@ impl CopyBatch {
 
     /// Did op `idx` succeed?
     pub(crate) fn ok(&self, idx: usize) -> bool {
-        match self.ops.get(idx) {
-            // SAFETY: valid gnttab_copy reference.
-            Some(op) if idx < self.len => (unsafe { ffi::nbrs_gntcopy_status(op) }) == GNTST_OKAY,
-            _ => false,
-        }
+        // `submit` ran the first `len` ops and Xen wrote each one's status.
+        idx < self.len && self.status(idx) == ffi::GNTST_okay as i16
     }
 
     /// Status of op `idx` (GNTST_*), for logging.
     pub(crate) fn status(&self, idx: usize) -> i16 {
-        match self.ops.get(idx) {
-            // SAFETY: valid gnttab_copy reference.
-            Some(op) => unsafe { ffi::nbrs_gntcopy_status(op) },
-            None => -1,
-        }
+        self.ops.get(idx).map_or(-1, |op| op.status)
     }
 }
 

@@ -268,38 +268,9 @@ void nbrs_unmap_ring(struct xenbus_device *dev, void *vaddr)
 	xenbus_unmap_ring_vfree(dev, vaddr);
 }
 
-void nbrs_gntcopy_fill(struct gnttab_copy *op, bool to_guest, u16 domid, u32 gref,
-		       u16 remote_offset, u64 local_gfn, u16 local_offset, u16 len)
-{
-	memset(op, 0, sizeof(*op));
-	if (to_guest) {
-		op->source.u.gmfn = local_gfn;
-		op->source.domid = DOMID_SELF;
-		op->source.offset = local_offset;
-		op->dest.u.ref = gref;
-		op->dest.domid = domid;
-		op->dest.offset = remote_offset;
-		op->flags = GNTCOPY_dest_gref;
-	} else {
-		op->source.u.ref = gref;
-		op->source.domid = domid;
-		op->source.offset = remote_offset;
-		op->dest.u.gmfn = local_gfn;
-		op->dest.domid = DOMID_SELF;
-		op->dest.offset = local_offset;
-		op->flags = GNTCOPY_source_gref;
-	}
-	op->len = len;
-}
-
 void nbrs_grant_copy(struct gnttab_copy *ops, unsigned int count)
 {
 	gnttab_batch_copy(ops, count);
-}
-
-s16 nbrs_gntcopy_status(const struct gnttab_copy *op)
-{
-	return op->status;
 }
 
 /* Copies len bytes from the start of the frontend's page gref into dst

@@ -85,10 +85,7 @@ void nbrs_unmap_ring(struct xenbus_device *dev, void *vaddr);
 
 /* ---- grant copy: callers own an array of struct gnttab_copy */
 struct gnttab_copy;
-void nbrs_gntcopy_fill(struct gnttab_copy *op, bool to_guest, u16 domid, u32 gref,
-		       u16 remote_offset, u64 local_gfn, u16 local_offset, u16 len);
 void nbrs_grant_copy(struct gnttab_copy *ops, unsigned int count);
-s16 nbrs_gntcopy_status(const struct gnttab_copy *op);
 
 /* Copies len (<= 4096) bytes from the start of the frontend's page gref
  * into dst; 0 or -errno. Process context. */
