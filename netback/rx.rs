@@ -20,7 +20,7 @@
 use crate::bindings::grant::{CopyBatch, CopyDirection, CopyMark, COPY_BATCH};
 use crate::bindings::netdev::{Channel, NetDev};
 use crate::bindings::ring::RxSharedRing;
-use crate::bindings::skb::{GsoKind, SkBuff};
+use crate::bindings::skb::{SkBuff, SkbGso};
 use crate::fatal::FatalReason;
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
@@ -53,6 +53,16 @@ pub(crate) struct RxFrontendCaps {
     pub(crate) gso_v4: bool,
     /// feature-gso-tcpv6.
     pub(crate) gso_v6: bool,
+}
+
+impl RxFrontendCaps {
+    /// Whether the frontend takes GSO packets of `kind`.
+    fn allows_gso(&self, kind: GsoType) -> bool {
+        match kind {
+            GsoType::TcpV4 => self.gso_v4,
+            GsoType::TcpV6 => self.gso_v6,
+        }
+    }
 }
 
 /// Where one copy into the guest lands: the granted buffer, the offset in it, and the
@@ -139,9 +149,8 @@ impl RxQueue {
     fn packet_info(&self, skb: &mut SkBuff) -> Result<RxPacketInfo> {
         let info = skb.prepare_to_guest()?;
         let gso = match info.gso {
-            GsoKind::TcpV4 if self.caps.gso_v4 => Some((GsoType::TcpV4, info.gso_size)),
-            GsoKind::TcpV6 if self.caps.gso_v6 => Some((GsoType::TcpV6, info.gso_size)),
-            GsoKind::None => None,
+            SkbGso::Tcp(kind, size) if self.caps.allows_gso(kind) => Some((kind, size)),
+            SkbGso::None => None,
             // The stack only hands us GSO kinds the features allow; anything
             // else cannot be described to the guest.
             _ => return Err(EINVAL),

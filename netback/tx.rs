@@ -278,11 +278,8 @@ impl TxQueue {
             if let Some(h) = p.hash {
                 p.skb.set_hash(h.value, h.level == HashLevel::L4);
             }
-            let (gso_type, gso_size) = match p.gso {
-                Some(g) => (g.kind.to_wire(), g.size),
-                None => (0, 0),
-            };
-            match dev.finish_from_guest(&mut p.skb, p.csum_blank, p.data_validated, gso_type, gso_size) {
+            let gso = p.gso.map(|g| (g.kind, g.size));
+            match dev.finish_from_guest(&mut p.skb, p.csum_blank, p.data_validated, gso) {
                 Ok(fixup) => {
                     if fixup {
                         stats.rx_gso_checksum_fixup.add(1);

@@ -1220,61 +1220,42 @@ unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn,
 	return 0;
 }
 
-int nbrs_skb_finish_from_guest(struct net_device *dev, struct sk_buff *skb,
-			       bool csum_blank, bool data_validated, u8 gso_type,
-			       u16 gso_size, bool *csum_fixup)
+/* Static inlines and bitfields of sk_buff that Rust cannot reach; the
+ * policy around them (netback/bindings/skb.rs) is Rust's. */
+unsigned int nbrs_skb_headlen(struct sk_buff *skb) { return skb_headlen(skb); }
+u8 nbrs_skb_ip_summed(struct sk_buff *skb) { return skb->ip_summed; }
+void nbrs_skb_set_ip_summed(struct sk_buff *skb, u8 v) { skb->ip_summed = v; }
+
+/* skb_shinfo() is a static inline. 0 when the packet is not GSO. */
+unsigned int nbrs_skb_gso(struct sk_buff *skb, u16 *size)
 {
-	bool recalculate = false;
-	int err;
+	*size = skb_shinfo(skb)->gso_size;
+	return skb_is_gso(skb) ? skb_shinfo(skb)->gso_type : 0;
+}
 
-	*csum_fixup = false;
-	if (skb_headlen(skb) < ETH_HLEN)
-		return -EINVAL;
-	if (csum_blank)
-		skb->ip_summed = CHECKSUM_PARTIAL;
-	else if (data_validated)
-		skb->ip_summed = CHECKSUM_UNNECESSARY;
-	if (gso_type != XEN_NETIF_GSO_TYPE_NONE) {
-		if (gso_size == 0)
-			return -EINVAL;
-		if (gso_type == XEN_NETIF_GSO_TYPE_TCPV4)
-			skb_shinfo(skb)->gso_type = SKB_GSO_TCPV4;
-		else if (gso_type == XEN_NETIF_GSO_TYPE_TCPV6)
-			skb_shinfo(skb)->gso_type = SKB_GSO_TCPV6;
-		else
-			return -EINVAL;
-		skb_shinfo(skb)->gso_size = gso_size;
-	}
+void nbrs_skb_set_gso(struct sk_buff *skb, unsigned int type, u16 size)
+{
+	skb_shinfo(skb)->gso_type = type;
+	skb_shinfo(skb)->gso_size = size;
+}
 
+void nbrs_skb_set_gso_segs(struct sk_buff *skb, u16 segs) { skb_shinfo(skb)->gso_segs = segs; }
+
+/* eth_type_trans() and skb_reset_network_header() (a static inline). */
+void nbrs_skb_set_eth_protocol(struct net_device *dev, struct sk_buff *skb)
+{
 	skb->dev = dev;
 	skb->protocol = eth_type_trans(skb, dev);
 	skb_reset_network_header(skb);
+}
 
-	/* A GSO skb must be CHECKSUM_PARTIAL; some peers forget csum_blank. */
-	if (skb->ip_summed != CHECKSUM_PARTIAL && skb_is_gso(skb)) {
-		*csum_fixup = true;
-		skb->ip_summed = CHECKSUM_PARTIAL;
-		recalculate = true;
-	}
-	if (skb->ip_summed == CHECKSUM_PARTIAL) {
-		err = skb_checksum_setup(skb, recalculate);
-		if (err)
-			return err;
-	}
-	skb_probe_transport_header(skb);
+void nbrs_skb_probe_transport(struct sk_buff *skb) { skb_probe_transport_header(skb); }
 
-	if (skb_is_gso(skb)) {
-		unsigned int hdrlen;
-
-		if (!skb_transport_header_was_set(skb))
-			return -EPROTO;
-		hdrlen = skb_tcp_all_headers(skb);
-		if (skb->len <= hdrlen)
-			return -EINVAL;
-		skb_shinfo(skb)->gso_segs =
-			DIV_ROUND_UP(skb->len - hdrlen, skb_shinfo(skb)->gso_size);
-	}
-	return 0;
+/* skb_tcp_all_headers() (a static inline), or -EPROTO without a transport
+ * header. */
+int nbrs_skb_tcp_all_headers(struct sk_buff *skb)
+{
+	return skb_transport_header_was_set(skb) ? skb_tcp_all_headers(skb) : -EPROTO;
 }
 
 int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info)
@@ -1294,15 +1275,6 @@ int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info)
 		info->l4_hash = NBRS_RX_CB(skb)->hash_l4;
 		info->hash_ipv4 = NBRS_RX_CB(skb)->hash_ipv4;
 		info->hash = NBRS_RX_CB(skb)->hash;
-	}
-	if (skb_is_gso(skb)) {
-		info->gso_size = skb_shinfo(skb)->gso_size;
-		if (skb_shinfo(skb)->gso_type & SKB_GSO_TCPV4)
-			info->gso_type = XEN_NETIF_GSO_TYPE_TCPV4;
-		else if (skb_shinfo(skb)->gso_type & SKB_GSO_TCPV6)
-			info->gso_type = XEN_NETIF_GSO_TYPE_TCPV6;
-		else
-			info->gso_unsupported = 1;
 	}
 	return 0;
 }

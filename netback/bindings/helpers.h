@@ -194,13 +194,17 @@ bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr);
 /* Frame holding byte pos: contiguous length within that Xen page, 0 past the end. */
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn, u16 *offset);
 /* eth_type_trans, checksum/GSO setup of a packet from the guest; 0 or -errno */
-int nbrs_skb_finish_from_guest(struct net_device *dev, struct sk_buff *skb, bool csum_blank,
-			       bool data_validated, u8 gso_type, u16 gso_size, bool *csum_fixup);
+unsigned int nbrs_skb_headlen(struct sk_buff *skb);
+u8 nbrs_skb_ip_summed(struct sk_buff *skb);
+void nbrs_skb_set_ip_summed(struct sk_buff *skb, u8 v);
+unsigned int nbrs_skb_gso(struct sk_buff *skb, u16 *size);
+void nbrs_skb_set_gso(struct sk_buff *skb, unsigned int type, u16 size);
+void nbrs_skb_set_gso_segs(struct sk_buff *skb, u16 segs);
+void nbrs_skb_set_eth_protocol(struct net_device *dev, struct sk_buff *skb);
+void nbrs_skb_probe_transport(struct sk_buff *skb);
+int nbrs_skb_tcp_all_headers(struct sk_buff *skb);
 struct nbrs_skb_info {
 	u32 len;
-	u16 gso_size;
-	u8 gso_type;        /* XEN_NETIF_GSO_TYPE_* */
-	u8 gso_unsupported; /* GSO of a kind the ring cannot carry */
 	u8 csum_partial;
 	u8 data_validated;
 	u8 guest_hash;      /* the hash below was stamped by nbrs_skb_stamp_rx */

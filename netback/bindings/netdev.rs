@@ -9,6 +9,7 @@
 //! `kernel::net::phy`, with the ops table living in C).
 
 use super::{ffi, skb::SkBuff, xenbus::XenbusDevice, Rtnl};
+use crate::netif::wire::GsoType;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -344,30 +345,51 @@ impl<'a> NetDev<'a> {
         unsafe { SkBuff::from_raw(ffi::nbrs_skb_alloc_tx(self.raw().cast(), self.queue, linear, total).cast()) }
     }
 
-    /// Protocol, checksum and GSO setup of a packet from the guest.
-    /// Returns whether a missing csum_blank on a GSO packet was fixed up.
+    /// Turns a frame from the guest into a packet for the stack: checksum
+    /// state (`csum_blank`: CHECKSUM_PARTIAL, `data_validated`:
+    /// UNNECESSARY), GSO, protocol, headers, as xen-netback's
+    /// `xenvif_tx_submit`. Returns whether the checksum had to be set up
+    /// although the guest did not ask (a GSO packet without csum_blank).
     pub(crate) fn finish_from_guest(
         &self,
         skb: &mut SkBuff,
         csum_blank: bool,
         data_validated: bool,
-        gso_type: u8,
-        gso_size: u16,
+        gso: Option<(GsoType, u16)>,
     ) -> Result<bool> {
-        let mut fixup = false;
-        // SAFETY: live device; exclusively owned skb; valid out pointer.
-        let r = unsafe {
-            ffi::nbrs_skb_finish_from_guest(
-                self.raw().cast(),
-                skb.as_raw().cast(),
-                csum_blank,
-                data_validated,
-                gso_type,
-                gso_size,
-                &mut fixup,
-            )
-        };
-        kernel::error::to_result(r)?;
+        use kernel::bindings::{CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, ETH_HLEN};
+        if skb.headlen() < ETH_HLEN {
+            return Err(EINVAL);
+        }
+        if csum_blank {
+            skb.set_ip_summed(CHECKSUM_PARTIAL);
+        } else if data_validated {
+            skb.set_ip_summed(CHECKSUM_UNNECESSARY);
+        }
+        if let Some((kind, size)) = gso {
+            if size == 0 {
+                return Err(EINVAL);
+            }
+            skb.set_gso(kind, size);
+        }
+        // SAFETY: live device; exclusively owned skb with an Ethernet header
+        // in its linear area (checked above).
+        unsafe { ffi::nbrs_skb_set_eth_protocol(self.raw().cast(), skb.as_raw().cast()) };
+        // A GSO packet must be CHECKSUM_PARTIAL; some guests forget csum_blank.
+        let fixup = gso.is_some() && skb.ip_summed() != CHECKSUM_PARTIAL;
+        if fixup {
+            skb.set_ip_summed(CHECKSUM_PARTIAL);
+        }
+        if skb.ip_summed() == CHECKSUM_PARTIAL {
+            skb.checksum_setup(fixup)?;
+        }
+        skb.probe_transport();
+        if let Some((_, size)) = gso {
+            let headers = skb.tcp_all_headers()?;
+            let payload = skb.len().checked_sub(headers).filter(|n| *n > 0).ok_or(EINVAL)?;
+            let segs = payload.div_ceil(u32::from(size));
+            skb.set_gso_segs(u16::try_from(segs).unwrap_or(u16::MAX));
+        }
         Ok(fixup)
     }
 

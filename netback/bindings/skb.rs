@@ -2,20 +2,34 @@
 //! An owned `struct sk_buff`.
 
 use super::{ffi, grant::LocalFrame};
+use crate::netif::wire::GsoType;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-/// GSO kinds the netif ring carries (`XEN_NETIF_GSO_TYPE_*`).
+/// A packet's GSO state, as the netif ring can describe it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum GsoKind {
+pub(crate) enum SkbGso {
     /// Not GSO.
     None,
-    /// TCP over IPv4.
-    TcpV4,
-    /// TCP over IPv6.
-    TcpV6,
+    /// TCP segmentation of this kind, with this segment size.
+    Tcp(GsoType, u16),
     /// A GSO type the ring cannot carry.
     Unsupported,
+}
+
+/// The kernel's `SKB_GSO_*` bit of a ring GSO type: the one mapping between
+/// the two (the wire values are the core's [`GsoType`]).
+fn skb_gso_bit(kind: GsoType) -> u32 {
+    // The kernel's enum of (small, positive) bits.
+    (match kind {
+        GsoType::TcpV4 => kernel::bindings::SKB_GSO_TCPV4,
+        GsoType::TcpV6 => kernel::bindings::SKB_GSO_TCPV6,
+    }) as u32
+}
+
+/// The ring GSO type of the kernel's `SKB_GSO_*` bits, if it has one.
+fn gso_type_of(bits: u32) -> Option<GsoType> {
+    [GsoType::TcpV4, GsoType::TcpV6].into_iter().find(|k| bits & skb_gso_bit(*k) != 0)
 }
 
 /// What the guest RX path needs to know about a packet.
@@ -23,10 +37,8 @@ pub(crate) enum GsoKind {
 pub(crate) struct SkbInfo {
     /// Total length.
     pub(crate) len: u32,
-    /// GSO kind and MSS.
-    pub(crate) gso: GsoKind,
-    /// GSO segment size.
-    pub(crate) gso_size: u16,
+    /// GSO kind and segment size.
+    pub(crate) gso: SkbGso,
     /// CHECKSUM_PARTIAL: the guest must fill in the checksum.
     pub(crate) csum_blank: bool,
     /// The checksum is known good (or will be filled in).
@@ -109,6 +121,70 @@ impl SkBuff {
         Some((LocalFrame { gfn, offset }, n))
     }
 
+    /// Length of the linear area.
+    pub(super) fn headlen(&self) -> u32 {
+        // SAFETY: valid skb (type invariant).
+        unsafe { ffi::nbrs_skb_headlen(self.as_raw().cast()) }
+    }
+
+    /// `skb->ip_summed` (`CHECKSUM_*`).
+    pub(super) fn ip_summed(&self) -> u32 {
+        // SAFETY: valid skb (type invariant).
+        u32::from(unsafe { ffi::nbrs_skb_ip_summed(self.as_raw().cast()) })
+    }
+
+    /// Sets `skb->ip_summed` to `CHECKSUM_*` `v`.
+    pub(super) fn set_ip_summed(&mut self, v: u32) {
+        // SAFETY: exclusively owned skb (type invariant).
+        unsafe { ffi::nbrs_skb_set_ip_summed(self.as_raw().cast(), v as u8) }
+    }
+
+    /// The packet's GSO state.
+    pub(crate) fn gso(&self) -> SkbGso {
+        let mut size = 0u16;
+        // SAFETY: valid skb (type invariant); valid out pointer.
+        let bits = unsafe { ffi::nbrs_skb_gso(self.as_raw().cast(), &mut size) };
+        match (bits, gso_type_of(bits)) {
+            (0, _) => SkbGso::None,
+            (_, Some(kind)) => SkbGso::Tcp(kind, size),
+            (_, None) => SkbGso::Unsupported,
+        }
+    }
+
+    /// Makes the packet GSO of `kind` with segments of `size` bytes.
+    pub(super) fn set_gso(&mut self, kind: GsoType, size: u16) {
+        // SAFETY: exclusively owned skb (type invariant).
+        unsafe { ffi::nbrs_skb_set_gso(self.as_raw().cast(), skb_gso_bit(kind), size) }
+    }
+
+    /// Sets the GSO segment count.
+    pub(super) fn set_gso_segs(&mut self, segs: u16) {
+        // SAFETY: exclusively owned skb (type invariant).
+        unsafe { ffi::nbrs_skb_set_gso_segs(self.as_raw().cast(), segs) }
+    }
+
+    /// `skb_checksum_setup`: finds the L4 checksum field of a
+    /// CHECKSUM_PARTIAL packet, filling the pseudo-header sum if `recalculate`.
+    pub(super) fn checksum_setup(&mut self, recalculate: bool) -> Result {
+        // SAFETY: exclusively owned skb with its network header set.
+        kernel::error::to_result(unsafe { kernel::bindings::skb_checksum_setup(self.as_raw(), recalculate) })
+    }
+
+    /// `skb_probe_transport_header`.
+    pub(super) fn probe_transport(&mut self) {
+        // SAFETY: exclusively owned skb (type invariant).
+        unsafe { ffi::nbrs_skb_probe_transport(self.as_raw().cast()) }
+    }
+
+    /// Length of the Ethernet to TCP headers (`skb_tcp_all_headers`);
+    /// EPROTO when no transport header was found.
+    pub(super) fn tcp_all_headers(&self) -> Result<u32> {
+        // SAFETY: valid skb (type invariant).
+        let n = unsafe { ffi::nbrs_skb_tcp_all_headers(self.as_raw().cast()) };
+        kernel::error::to_result(n)?;
+        Ok(n as u32)
+    }
+
     /// Flattens a frag list if any, and reports length, checksum and GSO
     /// state.
     pub(crate) fn prepare_to_guest(&mut self) -> Result<SkbInfo> {
@@ -116,19 +192,9 @@ impl SkBuff {
         let mut raw: ffi::nbrs_skb_info = unsafe { core::mem::zeroed() };
         // SAFETY: exclusively owned skb; valid out pointer.
         kernel::error::to_result(unsafe { ffi::nbrs_skb_prepare_to_guest(self.as_raw().cast(), &mut raw) })?;
-        let gso = if raw.gso_unsupported != 0 {
-            GsoKind::Unsupported
-        } else {
-            match raw.gso_type {
-                1 => GsoKind::TcpV4,
-                2 => GsoKind::TcpV6,
-                _ => GsoKind::None,
-            }
-        };
         Ok(SkbInfo {
             len: raw.len,
-            gso,
-            gso_size: raw.gso_size,
+            gso: self.gso(),
             csum_blank: raw.csum_partial != 0,
             data_validated: raw.data_validated != 0,
             guest_hash: (raw.guest_hash != 0).then_some(GuestHash {
