@@ -48,7 +48,7 @@ impl EthtoolStats<'_> {
     /// Appends one entry; a name longer than ethtool's 31 characters is cut.
     pub(crate) fn push(&mut self, name: core::fmt::Arguments<'_>, value: u64) {
         let i = self.count;
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         if let Some(slot) = self.names.get_mut(i) {
             let mut w = GstringWriter { buf: slot, len: 0 };
             *w.buf = [0; ETH_GSTRING_LEN];
@@ -70,8 +70,10 @@ impl core::fmt::Write for GstringWriter<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for b in s.bytes() {
             // Keep the last byte for the NUL.
-            if self.len + 1 < ETH_GSTRING_LEN {
-                self.buf[self.len] = b;
+            if self.len < ETH_GSTRING_LEN - 1 {
+                if let Some(slot) = self.buf.get_mut(self.len) {
+                    *slot = b;
+                }
                 self.len += 1;
             }
         }
@@ -366,11 +368,13 @@ impl<'a> NetDev<'a> {
         } else if data_validated {
             skb.set_ip_summed(CHECKSUM_UNNECESSARY);
         }
+        // A GSO packet with segments of 0 bytes is malformed.
+        let gso = match gso {
+            Some((kind, size)) => Some((kind, core::num::NonZeroU16::new(size).ok_or(EINVAL)?)),
+            None => None,
+        };
         if let Some((kind, size)) = gso {
-            if size == 0 {
-                return Err(EINVAL);
-            }
-            skb.set_gso(kind, size);
+            skb.set_gso(kind, size.get());
         }
         // SAFETY: live device; exclusively owned skb with an Ethernet header
         // in its linear area (checked above).
@@ -387,7 +391,9 @@ impl<'a> NetDev<'a> {
         if let Some((_, size)) = gso {
             let headers = skb.tcp_all_headers()?;
             let payload = skb.len().checked_sub(headers).filter(|n| *n > 0).ok_or(EINVAL)?;
-            let segs = payload.div_ceil(u32::from(size));
+            // Division by a NonZero cannot fail: no panic path here.
+            let size = core::num::NonZeroU32::from(size);
+            let segs = (payload / size).saturating_add(u32::from(payload % size != 0));
             skb.set_gso_segs(u16::try_from(segs).unwrap_or(u16::MAX));
         }
         Ok(fixup)
