@@ -26,12 +26,13 @@ use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::fatal::FatalReason;
 use crate::hash::VifHash;
 use crate::knobs::VifKnobs;
+use crate::netif::negotiate::GuestOffloads;
 use crate::netif::rx::{CarrierChange, StalledQueues};
 use crate::queue::Queue;
 use crate::rx::RxQueue;
 use crate::stats::{link_stats, write_ethtool, QueueValues, StatValues, TxDrop};
 use crate::tx::TxQueue;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::SpinLock;
@@ -61,6 +62,8 @@ pub(crate) struct Vif {
     taken_down: AtomicU32,
     /// Drain timeout of the current frontend, in jiffies.
     drain_ticks: AtomicU64,
+    /// [`GuestOffloads`] bits of the frontend (`ndo_fix_features`, MTU limit).
+    guest_offloads: AtomicU8,
     /// Queues of the connected frontend (0 while disconnected); stored
     /// before `connected` is set.
     num_queues: AtomicU32,
@@ -105,6 +108,7 @@ impl Vif {
             generation: AtomicU32::new(1),
             taken_down: AtomicU32::new(0),
             drain_ticks: AtomicU64::new(0),
+            guest_offloads: AtomicU8::new(GuestOffloads::INITIAL.to_bits()),
             num_queues: AtomicU32::new(0),
             queue_limit: AtomicU32::new(nr_queues),
             queue_limit_pending: AtomicBool::new(false),
@@ -137,6 +141,16 @@ impl Vif {
             total += queue.stats.read();
         }
         total
+    }
+
+    /// What the connected (or last) frontend takes; see [`GuestOffloads::INITIAL`].
+    pub(crate) fn guest_offloads(&self) -> GuestOffloads {
+        GuestOffloads::from_bits(self.guest_offloads.load(Ordering::Acquire))
+    }
+
+    /// Records what a connecting frontend takes (applied by `attach`).
+    pub(crate) fn set_guest_offloads(&self, o: GuestOffloads) {
+        self.guest_offloads.store(o.to_bits(), Ordering::Release);
     }
 
     /// The most queues the next frontend connection may use.
@@ -318,7 +332,7 @@ impl Vif {
             return Err(e);
         }
         pr_info!("{}: frontend connected, {} queue(s), guest TX data path: {}\n", dev.name(), n, source);
-        dev.apply_frontend_caps(&rtnl);
+        dev.apply_guest_offloads(self.guest_offloads(), &rtnl);
         // Every queue starts stalled; the carrier comes on once each has
         // buffers posted (or at once without stall detection).
         *self.stalled_queues.lock() = StalledQueues::all(n as u32);
@@ -606,6 +620,10 @@ impl VifOps for Vif {
         skb.stamp_rx(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)), hash);
         dev.rxq_push(skb);
         dev.rx_work_kick(0);
+    }
+
+    fn guest_offloads(&self, _dev: &NetDev<'_>) -> GuestOffloads {
+        Vif::guest_offloads(self)
     }
 
     fn link_stats(&self, _dev: &NetDev<'_>) -> LinkStats {

@@ -254,7 +254,7 @@ impl Backend {
                 }
             },
         };
-        vif.dev().set_frontend_caps(cfg.sg, cfg.gso_tcpv4, cfg.gso_tcpv6, cfg.ip_csum, cfg.ipv6_csum);
+        vif.data().set_guest_offloads(cfg.offloads());
         if let Err(e) = vif.data().attach(vif.dev(), xdev, queues) {
             drop(ctrl);
             vif.data().hash.reset();

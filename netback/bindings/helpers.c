@@ -421,7 +421,6 @@ struct nbrs_vif {
 	struct net_device *dev;
 	const struct nbrs_vif_ops *ops;
 	void *data;
-	bool can_sg, gso_v4, gso_v6, ip_csum, ipv6_csum;
 	bool registered;
 	/* Queues allocated (the netdev's TX/RX queue count). */
 	unsigned int nr_queues;
@@ -493,10 +492,10 @@ static void nbrs_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s
 static int nbrs_change_mtu(struct net_device *dev, int mtu)
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
-	int max = vif->can_sg ? ETH_MAX_MTU - VLAN_ETH_HLEN : ETH_DATA_LEN;
+	int err = vif->ops->check_mtu(vif->data, dev, mtu);
 
-	if (mtu > max)
-		return -EINVAL;
+	if (err)
+		return err;
 	WRITE_ONCE(dev->mtu, mtu);
 	return 0;
 }
@@ -506,17 +505,7 @@ static netdev_features_t nbrs_fix_features(struct net_device *dev,
 {
 	struct nbrs_vif *vif = nbrs_vif(dev);
 
-	if (!vif->can_sg)
-		features &= ~NETIF_F_SG;
-	if (!vif->gso_v4)
-		features &= ~NETIF_F_TSO;
-	if (!vif->gso_v6)
-		features &= ~NETIF_F_TSO6;
-	if (!vif->ip_csum)
-		features &= ~NETIF_F_IP_CSUM;
-	if (!vif->ipv6_csum)
-		features &= ~NETIF_F_IPV6_CSUM;
-	return features;
+	return vif->ops->fix_features(vif->data, dev, features);
 }
 
 static const struct net_device_ops nbrs_netdev_ops = {
@@ -614,7 +603,7 @@ static void nbrs_rx_work_fn(struct work_struct *work)
 }
 
 struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
-				  unsigned int nr_queues,
+				  unsigned int nr_queues, unsigned int max_mtu,
 				  const struct nbrs_vif_ops *ops, void *data)
 {
 	static const u8 dummy_addr[ETH_ALEN] = {
@@ -637,8 +626,6 @@ struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
 	vif->dev = dev;
 	vif->ops = ops;
 	vif->data = data;
-	vif->can_sg = true;
-	vif->ip_csum = true;
 	vif->nr_queues = nr_queues;
 	for (q = 0; q < nr_queues; q++) {
 		struct nbrs_queue *queue = &vif->queues[q];
@@ -658,7 +645,7 @@ struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
 			   NETIF_F_TSO | NETIF_F_TSO6;
 	dev->features = dev->hw_features | NETIF_F_RXCSUM;
 	dev->min_mtu = ETH_MIN_MTU;
-	dev->max_mtu = ETH_MAX_MTU - VLAN_ETH_HLEN;
+	dev->max_mtu = max_mtu;
 	/* The numerically largest non-broadcast address keeps the bridge
 	 * from picking this port's address as its own. */
 	eth_hw_addr_set(dev, dummy_addr);
@@ -708,27 +695,15 @@ void nbrs_vif_free(struct net_device *dev)
 
 const char *nbrs_vif_name(struct net_device *dev) { return dev->name; }
 
-void nbrs_vif_set_frontend_caps(struct net_device *dev, bool can_sg, bool gso_v4,
-				bool gso_v6, bool ip_csum, bool ipv6_csum)
-{
-	struct nbrs_vif *vif = nbrs_vif(dev);
-
-	vif->can_sg = can_sg;
-	vif->gso_v4 = gso_v4;
-	vif->gso_v6 = gso_v6;
-	vif->ip_csum = ip_csum;
-	vif->ipv6_csum = ipv6_csum;
-}
-
 void nbrs_vif_update_features_locked(struct net_device *dev)
 {
 	netdev_update_features(dev);
 }
 
-void nbrs_vif_clamp_mtu_locked(struct net_device *dev)
+void nbrs_vif_clamp_mtu_locked(struct net_device *dev, unsigned int max)
 {
-	if (!nbrs_vif(dev)->can_sg && dev->mtu > ETH_DATA_LEN)
-		dev_set_mtu(dev, ETH_DATA_LEN);
+	if (dev->mtu > max)
+		dev_set_mtu(dev, max);
 }
 
 int nbrs_vif_set_num_queues_locked(struct net_device *dev, unsigned int n)

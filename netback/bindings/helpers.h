@@ -123,6 +123,10 @@ struct nbrs_vif_ops {
 	 * them into names (ETH_GSTRING_LEN each) and values, either may be NULL */
 	unsigned int (*ethtool_stats)(void *data, struct net_device *dev, u8 *names, u64 *values,
 				      unsigned int max);
+	/* ndo_fix_features: the features the frontend allows */
+	u64 (*fix_features)(void *data, struct net_device *dev, u64 features);
+	/* ndo_change_mtu: 0 when the frontend can take mtu, or -errno */
+	int (*check_mtu)(void *data, struct net_device *dev, int mtu);
 	/* ethtool -l: the combined channel count to show */
 	void (*channels)(void *data, struct net_device *dev, unsigned int *combined);
 	/* ethtool -L combined N; 0 or -errno */
@@ -136,18 +140,16 @@ struct nbrs_vif_ops {
 
 /* nr_queues: TX/RX queues to allocate (max_queues at probe), >= 1 */
 struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
-				  unsigned int nr_queues,
+				  unsigned int nr_queues, unsigned int max_mtu,
 				  const struct nbrs_vif_ops *ops, void *data);
 void *nbrs_vif_data(struct net_device *dev);
 int nbrs_vif_register(struct net_device *dev);
 void nbrs_vif_unregister(struct net_device *dev);
 void nbrs_vif_free(struct net_device *dev);
 const char *nbrs_vif_name(struct net_device *dev);
-void nbrs_vif_set_frontend_caps(struct net_device *dev, bool can_sg, bool gso_v4,
-				bool gso_v6, bool ip_csum, bool ipv6_csum);
 /* rtnl must be held by the caller for these */
 void nbrs_vif_update_features_locked(struct net_device *dev);
-void nbrs_vif_clamp_mtu_locked(struct net_device *dev);
+void nbrs_vif_clamp_mtu_locked(struct net_device *dev, unsigned int max);
 int nbrs_vif_set_num_queues_locked(struct net_device *dev, unsigned int n);
 bool nbrs_vif_running(struct net_device *dev);
 void nbrs_vif_carrier_on(struct net_device *dev);

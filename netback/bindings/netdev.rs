@@ -9,6 +9,7 @@
 //! `kernel::net::phy`, with the ops table living in C).
 
 use super::{ffi, skb::SkBuff, xenbus::XenbusDevice, Rtnl};
+use crate::netif::negotiate::{GuestOffloads, VIF_MTU_MAX};
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;
 use core::ptr::NonNull;
@@ -126,6 +127,8 @@ pub(crate) trait VifOps: Send + Sync + Sized + 'static {
     /// `dev` is the view of `skb_get_queue_mapping()`'s queue, which may be
     /// past the connected count.
     fn start_xmit(&self, dev: &NetDev<'_>, skb: SkBuff);
+    /// What the frontend takes (`ndo_fix_features`, `ndo_change_mtu`).
+    fn guest_offloads(&self, dev: &NetDev<'_>) -> GuestOffloads;
     /// `ndo_get_stats64`.
     fn link_stats(&self, dev: &NetDev<'_>) -> LinkStats;
     /// `ethtool -S`: every entry, in order, into `out`.
@@ -233,18 +236,12 @@ impl<'a> NetDev<'a> {
         IfName(copy)
     }
 
-    /// What the frontend negotiated; drives `ndo_fix_features` and the MTU
-    /// limit.
-    pub(crate) fn set_frontend_caps(&self, can_sg: bool, gso_v4: bool, gso_v6: bool, ip_csum: bool, ipv6_csum: bool) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_set_frontend_caps(self.raw().cast(), can_sg, gso_v4, gso_v6, ip_csum, ipv6_csum) }
-    }
-
-    /// Re-evaluates features and clamps the MTU to 1500 without SG.
-    pub(crate) fn apply_frontend_caps(&self, _rtnl: &Rtnl) {
+    /// Applies new [`VifOps::guest_offloads`]: lowers the MTU to what they
+    /// allow and re-evaluates the features (`ndo_fix_features`).
+    pub(crate) fn apply_guest_offloads(&self, offloads: GuestOffloads, _rtnl: &Rtnl) {
         // SAFETY: live device, RTNL held (witnessed by `_rtnl`).
         unsafe {
-            ffi::nbrs_vif_clamp_mtu_locked(self.raw().cast());
+            ffi::nbrs_vif_clamp_mtu_locked(self.raw().cast(), offloads.max_mtu());
             ffi::nbrs_vif_update_features_locked(self.raw().cast());
         }
     }
@@ -527,6 +524,8 @@ impl<T: VifOps> VifNetDevice<T> {
                 stop: Some(Self::stop_cb),
                 start_xmit: Some(Self::start_xmit_cb),
                 select_queue: Some(Self::select_queue_cb),
+                fix_features: Some(Self::fix_features_cb),
+                check_mtu: Some(Self::check_mtu_cb),
                 get_stats64: Some(Self::stats_cb),
                 ethtool_stats: Some(Self::ethtool_stats_cb),
                 channels: Some(Self::channels_cb),
@@ -545,6 +544,7 @@ impl<T: VifOps> VifNetDevice<T> {
                 name.as_char_ptr(),
                 parent.as_device().cast(),
                 nr_queues,
+                VIF_MTU_MAX,
                 &*ops,
                 Arc::as_ptr(&data) as *mut c_void,
             )
@@ -755,6 +755,57 @@ impl<T: VifOps> VifNetDevice<T> {
                 Err(e) => e.to_errno(),
             },
             None => EINVAL.to_errno(),
+        }
+    }
+
+    /// C entry point for `ndo_fix_features`: clears the features the
+    /// frontend cannot take.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
+    unsafe extern "C" fn fix_features_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        features: u64,
+    ) -> u64 {
+        // SAFETY: called by C with the registered data and its device.
+        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
+            return features;
+        };
+        let o = t.guest_offloads(&d);
+        let off = |allowed: bool, bit: u32| if allowed { 0 } else { 1u64.checked_shl(bit).unwrap_or(0) };
+        use kernel::bindings::{
+            NETIF_F_IPV6_CSUM_BIT, NETIF_F_IP_CSUM_BIT, NETIF_F_SG_BIT, NETIF_F_TSO6_BIT, NETIF_F_TSO_BIT,
+        };
+        features
+            & !(off(o.sg, NETIF_F_SG_BIT)
+                | off(o.tso_v4, NETIF_F_TSO_BIT)
+                | off(o.tso_v6, NETIF_F_TSO6_BIT)
+                | off(o.ip_csum, NETIF_F_IP_CSUM_BIT)
+                | off(o.ipv6_csum, NETIF_F_IPV6_CSUM_BIT))
+    }
+
+    /// C entry point for `ndo_change_mtu`: 0 when the frontend can take
+    /// `mtu`, else -EINVAL.
+    ///
+    /// # Safety
+    ///
+    /// Called by helpers.c with the `data` pointer registered in `new`
+    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
+    unsafe extern "C" fn check_mtu_cb(
+        data: *mut c_void,
+        dev: *mut kernel::bindings::net_device,
+        mtu: kernel::ffi::c_int,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: called by C with the registered data and its device.
+        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
+            return EINVAL.to_errno();
+        };
+        match u32::try_from(mtu) {
+            Ok(m) if m <= t.guest_offloads(&d).max_mtu() => 0,
+            _ => EINVAL.to_errno(),
         }
     }
 

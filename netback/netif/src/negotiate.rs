@@ -248,6 +248,77 @@ pub struct NegotiatedConfig {
     pub ctrl_ring: Option<CtrlRingRefs>,
 }
 
+/// The offloads the VIF may use for packets it sends the guest: exactly what
+/// the frontend said it takes (`ndo_fix_features` masks the rest off).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuestOffloads {
+    /// Scatter-gather (`feature-sg`): a packet may span several buffers.
+    pub sg: bool,
+    /// TSO over IPv4 (`feature-gso-tcpv4`).
+    pub tso_v4: bool,
+    /// TSO over IPv6 (`feature-gso-tcpv6`).
+    pub tso_v6: bool,
+    /// IPv4 checksum offload.
+    pub ip_csum: bool,
+    /// IPv6 checksum offload.
+    pub ipv6_csum: bool,
+}
+
+/// MTU of a VIF whose frontend cannot take a packet in several buffers.
+pub const VIF_MTU_NO_SG: u32 = 1500;
+/// The largest MTU of a VIF: the largest frame (`ETH_MAX_MTU`, 65535) less a
+/// VLAN Ethernet header (18), as xen-netback.
+pub const VIF_MTU_MAX: u32 = 65535 - 18;
+
+impl GuestOffloads {
+    /// A new VIF's, until a frontend connects: scatter-gather and IPv4
+    /// checksum offload, as xen-netback's `xenvif_alloc`.
+    pub const INITIAL: Self = GuestOffloads { sg: true, tso_v4: false, tso_v6: false, ip_csum: true, ipv6_csum: false };
+
+    /// The largest MTU the frontend can take: without scatter-gather a
+    /// packet must fit one 4 KiB buffer, so the Ethernet MTU.
+    pub const fn max_mtu(&self) -> u32 {
+        if self.sg {
+            VIF_MTU_MAX
+        } else {
+            VIF_MTU_NO_SG
+        }
+    }
+
+    /// As one byte, for an atomic store.
+    pub const fn to_bits(self) -> u8 {
+        (self.sg as u8)
+            | (self.tso_v4 as u8) << 1
+            | (self.tso_v6 as u8) << 2
+            | (self.ip_csum as u8) << 3
+            | (self.ipv6_csum as u8) << 4
+    }
+
+    /// The inverse of [`Self::to_bits`].
+    pub const fn from_bits(b: u8) -> Self {
+        GuestOffloads {
+            sg: b & 1 != 0,
+            tso_v4: b & 1 << 1 != 0,
+            tso_v6: b & 1 << 2 != 0,
+            ip_csum: b & 1 << 3 != 0,
+            ipv6_csum: b & 1 << 4 != 0,
+        }
+    }
+}
+
+impl NegotiatedConfig {
+    /// The offloads this frontend takes.
+    pub const fn offloads(&self) -> GuestOffloads {
+        GuestOffloads {
+            sg: self.sg,
+            tso_v4: self.gso_tcpv4,
+            tso_v6: self.gso_tcpv6,
+            ip_csum: self.ip_csum,
+            ipv6_csum: self.ipv6_csum,
+        }
+    }
+}
+
 fn top(name: &str) -> Key<'_> {
     Key { queue: None, name }
 }
@@ -345,6 +416,19 @@ pub fn negotiate_queue<F: FrontendKeys + ?Sized>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn offloads_round_trip_and_bound_the_mtu() {
+        for b in 0u8..32 {
+            assert_eq!(GuestOffloads::from_bits(b).to_bits(), b);
+        }
+        let mut o = GuestOffloads::INITIAL;
+        assert_eq!(o.max_mtu(), 65517);
+        o.sg = false;
+        assert_eq!(o.max_mtu(), 1500);
+        assert_eq!(GuestOffloads::from_bits(o.to_bits()), o);
+    }
+
     use super::*;
     use std::collections::HashMap;
     use std::string::{String, ToString};
