@@ -87,30 +87,33 @@ pub fn parse_decimal(v: &[u8]) -> Option<u64> {
 
 // Error values carry `&'static str` key names; map the names we read back to
 // their static spelling (unknown names cannot occur: we only read these).
+/// Every key the backend reads from the frontend's directory at connect (at
+/// the top or under `queue-N/`).
+pub const FRONTEND_KEYS: [&str; 17] = [
+    "multi-queue-num-queues",
+    "request-rx-copy",
+    "feature-rx-notify",
+    "feature-sg",
+    "feature-gso-tcpv4",
+    "feature-gso-tcpv6",
+    "feature-no-csum-offload",
+    "feature-ipv6-csum-offload",
+    "xdp-headroom",
+    "request-multicast-control",
+    "ctrl-ring-ref",
+    "event-channel-ctrl",
+    "tx-ring-ref",
+    "rx-ring-ref",
+    "event-channel-tx",
+    "event-channel-rx",
+    "event-channel",
+];
+
+/// Keys the backend reads from its own directory (the toolstack writes them).
+const BACKEND_KEYS: [&str; 3] = ["rate", "mac", "handle"];
+
 fn static_name(name: &str) -> &'static str {
-    const NAMES: [&str; 20] = [
-        "multi-queue-num-queues",
-        "request-rx-copy",
-        "feature-rx-notify",
-        "feature-sg",
-        "feature-gso-tcpv4",
-        "feature-gso-tcpv6",
-        "feature-no-csum-offload",
-        "feature-ipv6-csum-offload",
-        "xdp-headroom",
-        "request-multicast-control",
-        "ctrl-ring-ref",
-        "event-channel-ctrl",
-        "tx-ring-ref",
-        "rx-ring-ref",
-        "event-channel-tx",
-        "event-channel-rx",
-        "event-channel",
-        "rate",
-        "mac",
-        "handle",
-    ];
-    NAMES.iter().copied().find(|n| *n == name).unwrap_or("?")
+    FRONTEND_KEYS.iter().chain(BACKEND_KEYS.iter()).copied().find(|n| *n == name).unwrap_or("?")
 }
 
 /// Why negotiation failed; the shell reports it with `xenbus_dev_fatal`.

@@ -12,25 +12,8 @@ use netif::xenbus_state::BackendStateMachine;
 mod common;
 use common::Bytes;
 
-const KEYS: [&str; 17] = [
-    "multi-queue-num-queues",
-    "request-rx-copy",
-    "feature-rx-notify",
-    "feature-sg",
-    "feature-gso-tcpv4",
-    "feature-gso-tcpv6",
-    "feature-no-csum-offload",
-    "feature-ipv6-csum-offload",
-    "xdp-headroom",
-    "request-multicast-control",
-    "ctrl-ring-ref",
-    "event-channel-ctrl",
-    "tx-ring-ref",
-    "rx-ring-ref",
-    "event-channel-tx",
-    "event-channel-rx",
-    "event-channel",
-];
+/// The keys negotiation reads, so that the fuzzer spends its input on them.
+const KEYS: [&str; 17] = FRONTEND_KEYS;
 
 struct Fe<'a> {
     values: Vec<(Option<u32>, &'static str, &'a [u8])>,
