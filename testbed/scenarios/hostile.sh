@@ -506,29 +506,31 @@ run_storm() {
 # ctrl-endless: the control ring kept full of GET_HASH_FLAGS requests (req_prod always a ring
 # ahead of the backend) through the detach; ctrl-endless-copy does the same with
 # SET_HASH_MAPPING requests, a grant copy each. evilfront in guest 1 connects the ring and
-# kicks it; the feeding runs in dom0 (`evilfront ctrl-feed`: the ring page mapped through
-# gntdev), pinned to the vCPU the ring's interrupt is not on and SCHED_FIFO, because a feeder
-# in the 1-vCPU guest pauses for longer than a backend needs to drain a ring, which ends any
-# backend's loop (docs/hostile-frontend.md). The detach must finish within CTRL_DETACH_MAX s
-# (the backend stops serving the ring when it disconnects; a loop that waits for the frontend
-# to stop blocks xenwatch and every xenbus device with it), and while the ring is still fed,
-# another vif attaches and passes legit.
+# kicks it; dom0 feeds it (`evilfront ctrl-feed`, the ring page mapped through gntdev) from the
+# vCPU the ring's interrupt goes to (so the old driver's work item and C's IRQ thread run
+# there too), SCHED_FIFO, refilling every CTRL_FEED_PERIOD_US: a feeder anywhere else pauses
+# for longer than a backend needs to drain a ring, which ends any backend's loop
+# (testbed/evilfront/src/ctrl_feed.rs, docs/hostile-frontend.md). The detach must finish
+# within CTRL_DETACH_MAX s (the backend stops serving the ring when it disconnects; a loop
+# that waits for the frontend to stop blocks xenwatch and every xenbus device with it), and
+# while the ring is still fed, another vif attaches and passes legit.
 CTRL_DETACH_MAX=30
-# The dom0 feeder: at most CTRL_FEED_SECONDS (a failed run must not hang the testbed), and a
-# CTRL_FEED_PAUSE_US sleep every CTRL_FEED_PAUSE_EVERY_US, which leaves the per-CPU tasks of
-# its vCPU ~1% (RT throttling is off while it runs) and is far shorter than a backend needs to
-# answer a ring of requests.
-CTRL_FEED_SECONDS=200 CTRL_FEED_PAUSE_EVERY_US=2000 CTRL_FEED_PAUSE_US=20
-# ctrl_feed_cpu: a dom0 CPU that the control ring's interrupt (and so the old driver's work
-# item or C's IRQ thread) does not use: the one with the fewest of its events.
-ctrl_feed_cpu() {
-    awk '/xen-netback-ctrl/ {best = -1; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++)
-             if (best < 0 || $i < min) {min = $i; best = i - 2}
-         cpu = best} END {print (cpu == "" ? 1 : cpu)}' /proc/interrupts
+# The dom0 feeder stops after CTRL_FEED_SECONDS at the latest (a failed run must not hang).
+CTRL_FEED_SECONDS=200 CTRL_FEED_PERIOD_US=50
+# ctrl_irq_cpu: the dom0 CPU that got most of the control ring's events; the IRQ is then
+# pinned there.
+ctrl_irq_cpu() {
+    local l irq cpu
+    l=$(awk '/xen-netback-ctrl/ {best = 0; max = -1; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++)
+            if ($i > max) {max = $i; best = i - 2}
+        sub(":", "", $1); line = $1 " " best} END {print line}' /proc/interrupts)
+    irq=${l% *} cpu=${l#* }
+    [ -n "$l" ] && echo "$cpu" > /proc/irq/$irq/smp_affinity_list 2>/dev/null
+    echo "${cpu:-0}"
 }
 run_ctrl_endless() {
     local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier
-    local ready ring_gref data_gref xs_ref cpu rt feed_pid feed_out feed_line map_args=() after_s
+    local ready ring_gref data_gref xs_ref cpu feed_pid feed_out feed_line map_args=() after_s
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
     devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
@@ -540,12 +542,13 @@ run_ctrl_endless() {
     xs_ref=$(xenstore-read /local/domain/$DOMID1/device/vif/$devid/ctrl-ring-ref 2>/dev/null)
     [ -n "$ring_gref" ] && [ "$ring_gref" = "$xs_ref" ] || nbt_fail "$name: evilfront's ring gref '$ring_gref' is not the frontend's ctrl-ring-ref '$xs_ref'"
     [ "$name" = ctrl-endless-copy ] && map_args=(--mapping-gref "$data_gref")
-    cpu=$(ctrl_feed_cpu)
-    rt=$(cat /proc/sys/kernel/sched_rt_runtime_us); echo -1 > /proc/sys/kernel/sched_rt_runtime_us
+    cpu=$(ctrl_irq_cpu)
     rm -f /tmp/ctrl-feed.stop /tmp/ctrl-feed.mark
-    timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$cpu" chrt -f 50 $NBT_EVILFRONT ctrl-feed \
+    # FIFO 90: above C's IRQ threads (FIFO 50). It sleeps most of the time: RT throttling
+    # stays as it is.
+    timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
         --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS \
-        --pause-every-us $CTRL_FEED_PAUSE_EVERY_US --pause-us $CTRL_FEED_PAUSE_US > /tmp/ctrl-feed.out 2>&1 &
+        --period-us $CTRL_FEED_PERIOD_US > /tmp/ctrl-feed.out 2>&1 &
     feed_pid=$!
     nbt_stamp "$name: dom0 feeder (pid $feed_pid) on CPU $cpu, SCHED_FIFO; ctrl IRQ: $(grep xen-netback-ctrl /proc/interrupts | tr -s ' ')"
     sleep 4
@@ -575,7 +578,6 @@ run_ctrl_endless() {
     touch /tmp/ctrl-feed.stop
     for _ in $(seq 1 30); do kill -0 "$feed_pid" 2>/dev/null || break; sleep 1; done
     wait "$feed_pid" 2>/dev/null
-    echo "$rt" > /proc/sys/kernel/sched_rt_runtime_us
     feed_out=$(cat /tmp/ctrl-feed.out)
     echo "$feed_out" | grep -v '^FEED t=[0-9.]* answered' | sed "s/^/[ctrl-feed $name] /"
     echo "$feed_out" | grep '^FEED t=' | awk 'NR % 10 == 0' | sed "s/^/[ctrl-feed $name] /"
@@ -583,7 +585,7 @@ run_ctrl_endless() {
     [ -n "$(evil_value error "$feed_line")" ] && nbt_fail "$name: dom0 feeder error: $(evil_value error "$feed_line")"
     [ "$(evil_value answered "$feed_line")" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only $(evil_value answered "$feed_line") control requests answered: the feeding did not run"
     after_s=$(evil_value answering_after_mark_s "$feed_line")
-    nbt_stamp "$name: the backend answered $(evil_value answered_after_mark "$feed_line") requests for ${after_s}s after the detach began"
+    nbt_stamp "$name: the backend answered $(evil_value answered_after_mark "$feed_line") requests for ${after_s}s after the detach began (ring drained $(evil_value drained_after_mark "$feed_line") times meanwhile)"
     domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1 || { sleep 1; domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1; }
     guest_wait_line "$name" 'EVIL-RESULT' 120 || nbt_fail "$name: evilfront did not finish"
     out=$(guest_output "$name")
@@ -599,8 +601,9 @@ run_ctrl_endless() {
     nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$detach_s" unit=s max="$CTRL_DETACH_MAX" \
         fresh_vif="$fresh" carrier="$carrier" answered="$(evil_value answered "$feed_line")" \
         answered_after_detach="$(evil_value answered_after_mark "$feed_line")" answering_after_detach_s="${after_s:-none}" \
-        feed_cpu="$cpu" feed_max_gap_us="$(evil_value max_gap_us "$feed_line")" feed_gaps_over_100us="$(evil_value gaps_over_100us "$feed_line")" \
-        caught_up="$(evil_value caught_up "$feed_line")" guest_kicks="$(evil_value kicks "$line")" \
+        feed_cpu="$cpu" drained="$(evil_value drained "$feed_line")" drained_after_detach="$(evil_value drained_after_mark "$feed_line")" \
+        max_batch="$(evil_value max_batch "$feed_line")" feed_max_interval_us="$(evil_value max_interval_us "$feed_line")" \
+        guest_kicks="$(evil_value kicks "$line")" \
         first_status="$(evil_value first_status "$line")" backend_states="$(evil_value backend_states "$line")" grants_after="$grants"
 }
 

