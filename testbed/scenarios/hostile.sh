@@ -506,31 +506,28 @@ run_storm() {
 # ctrl-endless: the control ring kept full of GET_HASH_FLAGS requests (req_prod always a ring
 # ahead of the backend) through the detach; ctrl-endless-copy does the same with
 # SET_HASH_MAPPING requests, a grant copy each. evilfront in guest 1 connects the ring and
-# kicks it; dom0 feeds it (`evilfront ctrl-feed`, the ring page mapped through gntdev) from the
-# vCPU the ring's interrupt goes to (so the old driver's work item and C's IRQ thread run
-# there too), SCHED_FIFO, refilling every CTRL_FEED_PERIOD_US: a feeder anywhere else pauses
-# for longer than a backend needs to drain a ring, which ends any backend's loop
-# (testbed/evilfront/src/ctrl_feed.rs, docs/hostile-frontend.md). The detach must finish
-# within CTRL_DETACH_MAX s (the backend stops serving the ring when it disconnects; a loop
-# that waits for the frontend to stop blocks xenwatch and every xenbus device with it), and
-# while the ring is still fed, another vif attaches and passes legit.
+# kicks it; dom0 feeds it (`evilfront ctrl-feed`, the ring page mapped through gntdev),
+# spinning SCHED_FIFO on the vCPU the ring's interrupt (so the old driver's work item and C's
+# IRQ thread) is not on, with RT throttling off and guest 2 paused while it runs: a feeder in
+# the 1-vCPU guest pauses for longer than a backend needs to drain a ring, which ends any
+# backend's loop (testbed/evilfront/src/ctrl_feed.rs, docs/hostile-frontend.md). The detach
+# must finish within CTRL_DETACH_MAX s (the backend stops serving the ring when it
+# disconnects; a loop that waits for the frontend to stop blocks xenwatch and every xenbus
+# device with it), and while the ring is still fed, another vif attaches and passes legit.
 CTRL_DETACH_MAX=30
 # The dom0 feeder stops after CTRL_FEED_SECONDS at the latest (a failed run must not hang).
-CTRL_FEED_SECONDS=200 CTRL_FEED_PERIOD_US=50
-# ctrl_irq_cpu: the dom0 CPU that got most of the control ring's events; the IRQ is then
-# pinned there.
+CTRL_FEED_SECONDS=150
+# ctrl_irq_cpu: pins the control ring's IRQ to the last dom0 CPU and prints that CPU.
 ctrl_irq_cpu() {
-    local l irq cpu
-    l=$(awk '/xen-netback-ctrl/ {best = 0; max = -1; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++)
-            if ($i > max) {max = $i; best = i - 2}
-        sub(":", "", $1); line = $1 " " best} END {print line}' /proc/interrupts)
-    irq=${l% *} cpu=${l#* }
-    [ -n "$l" ] && echo "$cpu" > /proc/irq/$irq/smp_affinity_list 2>/dev/null
-    echo "${cpu:-0}"
+    local irq cpu
+    cpu=$(($(nproc) - 1))
+    irq=$(awk '/xen-netback-ctrl/ {sub(":", "", $1); irq = $1} END {print irq}' /proc/interrupts)
+    [ -n "$irq" ] && echo "$cpu" > /proc/irq/$irq/smp_affinity_list 2>/dev/null
+    echo "$cpu"
 }
 run_ctrl_endless() {
     local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier
-    local ready ring_gref data_gref xs_ref cpu feed_pid feed_out feed_line map_args=() after_s
+    local ready ring_gref data_gref xs_ref cpu irq_cpu rt feed_pid feed_out feed_line map_args=() after_s
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
     devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
@@ -542,15 +539,14 @@ run_ctrl_endless() {
     xs_ref=$(xenstore-read /local/domain/$DOMID1/device/vif/$devid/ctrl-ring-ref 2>/dev/null)
     [ -n "$ring_gref" ] && [ "$ring_gref" = "$xs_ref" ] || nbt_fail "$name: evilfront's ring gref '$ring_gref' is not the frontend's ctrl-ring-ref '$xs_ref'"
     [ "$name" = ctrl-endless-copy ] && map_args=(--mapping-gref "$data_gref")
-    cpu=$(ctrl_irq_cpu)
+    irq_cpu=$(ctrl_irq_cpu) cpu=0
+    rt=$(cat /proc/sys/kernel/sched_rt_runtime_us); echo -1 > /proc/sys/kernel/sched_rt_runtime_us
+    xl pause domu2
     rm -f /tmp/ctrl-feed.stop /tmp/ctrl-feed.mark
-    # FIFO 90: above C's IRQ threads (FIFO 50). It sleeps most of the time: RT throttling
-    # stays as it is.
     timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
-        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS \
-        --period-us $CTRL_FEED_PERIOD_US > /tmp/ctrl-feed.out 2>&1 &
+        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS > /tmp/ctrl-feed.out 2>&1 &
     feed_pid=$!
-    nbt_stamp "$name: dom0 feeder (pid $feed_pid) on CPU $cpu, SCHED_FIFO; ctrl IRQ: $(grep xen-netback-ctrl /proc/interrupts | tr -s ' ')"
+    nbt_stamp "$name: dom0 feeder (pid $feed_pid) on CPU $cpu, SCHED_FIFO; ctrl IRQ on CPU $irq_cpu: $(grep xen-netback-ctrl /proc/interrupts | tr -s ' ')"
     sleep 4
     grep -q '^FEED start' /tmp/ctrl-feed.out || nbt_fail "$name: the dom0 feeder did not start: $(tr '\n' ' ' < /tmp/ctrl-feed.out)"
     carrier=$(cat /sys/class/net/$vif/carrier 2>/dev/null || echo down)
@@ -578,6 +574,8 @@ run_ctrl_endless() {
     touch /tmp/ctrl-feed.stop
     for _ in $(seq 1 30); do kill -0 "$feed_pid" 2>/dev/null || break; sleep 1; done
     wait "$feed_pid" 2>/dev/null
+    echo "$rt" > /proc/sys/kernel/sched_rt_runtime_us
+    xl unpause domu2
     feed_out=$(cat /tmp/ctrl-feed.out)
     echo "$feed_out" | grep -v '^FEED t=[0-9.]* answered' | sed "s/^/[ctrl-feed $name] /"
     echo "$feed_out" | grep '^FEED t=' | awk 'NR % 10 == 0' | sed "s/^/[ctrl-feed $name] /"
@@ -602,7 +600,8 @@ run_ctrl_endless() {
         fresh_vif="$fresh" carrier="$carrier" answered="$(evil_value answered "$feed_line")" \
         answered_after_detach="$(evil_value answered_after_mark "$feed_line")" answering_after_detach_s="${after_s:-none}" \
         feed_cpu="$cpu" drained="$(evil_value drained "$feed_line")" drained_after_detach="$(evil_value drained_after_mark "$feed_line")" \
-        max_batch="$(evil_value max_batch "$feed_line")" feed_max_interval_us="$(evil_value max_interval_us "$feed_line")" \
+        max_batch="$(evil_value max_batch "$feed_line")" feed_max_stall_us="$(evil_value max_interval_us "$feed_line")" \
+        feed_stalls="$(evil_value stalls "$feed_line")" \
         guest_kicks="$(evil_value kicks "$line")" \
         first_status="$(evil_value first_status "$line")" backend_states="$(evil_value backend_states "$line")" grants_after="$grants"
 }

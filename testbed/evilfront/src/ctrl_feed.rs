@@ -55,6 +55,11 @@ struct FeedArgs {
     period_us: u64,
 }
 
+/// Spinning, the clock is read once per this many refill checks.
+const SPINS_PER_CLOCK: u64 = 256;
+/// An interval between two clock reads longer than this is a stall (the vCPU was taken away,
+/// or the sleep overshot): counted.
+const STALL_US: u128 = 1000;
 /// Entries of the hash mapping each SET_HASH_MAPPING request sets (the backend's maximum).
 const MAPPING_ENTRIES: u32 = 128;
 
@@ -66,7 +71,7 @@ fn parse(args: &[String]) -> Result<FeedArgs, String> {
         seconds: 150,
         stop_file: "/tmp/ctrl-feed.stop".into(),
         mark_file: "/tmp/ctrl-feed.mark".into(),
-        period_us: 100,
+        period_us: 0,
     };
     let (mut domid, mut gref) = (None, None);
     let mut it = args.iter();
@@ -141,11 +146,9 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
     // (time the mark appeared, answered then), and the last time rsp_prod moved.
     let mut mark: Option<(Instant, u64)> = None;
     let mut last_progress = t0;
-    let (mut prev, mut last_check, mut last_report) = (t0, t0, t0);
+    let (mut now, mut prev, mut last_check, mut last_report) = (t0, t0, t0, t0);
+    let (mut spins, mut stalls) = (0u64, 0u64);
     loop {
-        let now = Instant::now();
-        max_interval_us = max_interval_us.max(now.duration_since(prev).as_micros());
-        prev = now;
         let rsp = rsp_prod_word.load(Ordering::SeqCst);
         let batch = rsp.wrapping_sub(last_rsp);
         if batch != 0 {
@@ -171,6 +174,16 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
             req_prod = target;
             req_prod_word.store(req_prod, Ordering::SeqCst);
         }
+        spins += 1;
+        // The clock (a system call in a PV dom0) only now and then when spinning.
+        if a.period_us == 0 && spins % SPINS_PER_CLOCK != 0 {
+            continue;
+        }
+        now = Instant::now();
+        let interval = now.duration_since(prev).as_micros();
+        prev = now;
+        max_interval_us = max_interval_us.max(interval);
+        stalls += u64::from(interval > STALL_US);
         if now.duration_since(last_check) >= Duration::from_millis(10) {
             last_check = now;
             if now.duration_since(t0) >= Duration::from_secs(a.seconds) || Path::new(&a.stop_file).exists() {
@@ -187,7 +200,7 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
         if now.duration_since(last_report) >= Duration::from_secs(1) {
             last_report = now;
             println!(
-                "FEED t={:.1} answered={answered} drained={drained} max_batch_1s={max_batch_1s}",
+                "FEED t={:.1} answered={answered} drained={drained} max_batch_1s={max_batch_1s} stalls={stalls}",
                 now.duration_since(t0).as_secs_f64()
             );
             max_batch_1s = 0;
@@ -201,6 +214,7 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
     r.set("drained", drained);
     r.set("max_batch", max_batch);
     r.set("max_interval_us", max_interval_us);
+    r.set("stalls", stalls);
     r.set("seconds", format!("{:.1}", end.duration_since(t0).as_secs_f64()));
     r.set("last_progress_s", format!("{:.1}", last_progress.duration_since(t0).as_secs_f64()));
     match mark {
