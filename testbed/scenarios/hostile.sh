@@ -527,7 +527,7 @@ ctrl_irq_cpu() {
 }
 run_ctrl_endless() {
     local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier
-    local ready ring_gref data_gref xs_ref cpu irq_cpu rt feed_pid feed_out feed_line map_args=() after_s
+    local ready ring_gref data_gref xs_ref cpu irq_cpu rt feed_pid tick_pid feed_out feed_line map_args=() after_s
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
     devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
@@ -541,11 +541,18 @@ run_ctrl_endless() {
     [ "$name" = ctrl-endless-copy ] && map_args=(--mapping-gref "$data_gref")
     irq_cpu=$(ctrl_irq_cpu) cpu=0
     rt=$(cat /proc/sys/kernel/sched_rt_runtime_us); echo -1 > /proc/sys/kernel/sched_rt_runtime_us
-    xl pause domu2
+    # Xen: the feeder's vCPU alone on its pCPU (guest 1 shares the backend's; guest 2 paused).
+    xl pause domu2; xl vcpu-pin Domain-0 "$cpu" "$cpu"; xl vcpu-pin Domain-0 "$irq_cpu" "$irq_cpu"; xl vcpu-pin domu1 all "$irq_cpu"
     rm -f /tmp/ctrl-feed.stop /tmp/ctrl-feed.mark
     timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
         --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS > /tmp/ctrl-feed.out 2>&1 &
     feed_pid=$!
+    # And a second feeder on the backend's vCPU, woken by every tick: it refills when the
+    # first one's vCPU was taken away (by the host) while the backend's ran.
+    timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$irq_cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
+        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS --period-us 1 \
+        --mark-file /tmp/ctrl-feed-tick.mark > /tmp/ctrl-feed-tick.out 2>&1 &
+    tick_pid=$!
     nbt_stamp "$name: dom0 feeder (pid $feed_pid) on CPU $cpu, SCHED_FIFO; ctrl IRQ on CPU $irq_cpu: $(grep xen-netback-ctrl /proc/interrupts | tr -s ' ')"
     sleep 4
     grep -q '^FEED start' /tmp/ctrl-feed.out || nbt_fail "$name: the dom0 feeder did not start: $(tr '\n' ' ' < /tmp/ctrl-feed.out)"
@@ -572,10 +579,11 @@ run_ctrl_endless() {
     fi
     grep -q '^FEED-RESULT' /tmp/ctrl-feed.out && nbt_fail "$name: the dom0 feeder stopped before the checks ended (timeline too long)"
     touch /tmp/ctrl-feed.stop
-    for _ in $(seq 1 30); do kill -0 "$feed_pid" 2>/dev/null || break; sleep 1; done
-    wait "$feed_pid" 2>/dev/null
+    for _ in $(seq 1 30); do kill -0 "$feed_pid" 2>/dev/null || kill -0 "$tick_pid" 2>/dev/null || break; sleep 1; done
+    wait "$feed_pid" "$tick_pid" 2>/dev/null
     echo "$rt" > /proc/sys/kernel/sched_rt_runtime_us
-    xl unpause domu2
+    xl vcpu-pin Domain-0 all all; xl vcpu-pin domu1 all all; xl unpause domu2
+    sed "s/^/[ctrl-feed-tick $name] /" /tmp/ctrl-feed-tick.out | grep -v 'FEED t=[0-9.]* answered'
     feed_out=$(cat /tmp/ctrl-feed.out)
     echo "$feed_out" | grep -v '^FEED t=[0-9.]* answered' | sed "s/^/[ctrl-feed $name] /"
     echo "$feed_out" | grep '^FEED t=' | awk 'NR % 10 == 0' | sed "s/^/[ctrl-feed $name] /"

@@ -127,7 +127,7 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
     };
     let req_prod_word = page.word(SRING_REQ_PROD_OFFSET);
     let rsp_prod_word = page.word(SRING_RSP_PROD_OFFSET);
-    let mut req_prod = req_prod_word.load(Ordering::SeqCst);
+    let req_prod = req_prod_word.load(Ordering::SeqCst);
     let mut last_rsp = rsp_prod_word.load(Ordering::SeqCst);
     if req_prod.wrapping_sub(last_rsp) > XEN_NETIF_CTRL_RING_SIZE {
         r.set("error", format!("ring indices out of order: req_prod {req_prod} rsp_prod {last_rsp}"));
@@ -157,22 +157,24 @@ fn feed(page: &GrantedPage, a: &FeedArgs, r: &mut Report) {
             last_progress = now;
             max_batch = max_batch.max(batch);
             max_batch_1s = max_batch_1s.max(batch);
-            if rsp == req_prod {
+            if rsp == req_prod_word.load(Ordering::SeqCst) {
                 drained += 1;
                 drained_after_mark += u64::from(mark.is_some());
             }
         }
+        // Another feeder (on another vCPU) may publish too: req_prod only ever moves forward.
+        let req_prod = req_prod_word.load(Ordering::SeqCst);
         let target = rsp.wrapping_add(XEN_NETIF_CTRL_RING_SIZE);
         let ahead = target.wrapping_sub(req_prod);
         if ahead != 0 && ahead <= XEN_NETIF_CTRL_RING_SIZE {
-            // The answered slots are free again: fresh requests there, then publish.
+            // The answered slots are free again: fresh requests there (a slot's request
+            // depends only on its index, so two feeders write the same), then publish.
             let mut i = req_prod;
             while i != target {
                 page.write_obj(ctrl_slot(i), req(i));
                 i = i.wrapping_add(1);
             }
-            req_prod = target;
-            req_prod_word.store(req_prod, Ordering::SeqCst);
+            let _ = req_prod_word.compare_exchange(req_prod, target, Ordering::SeqCst, Ordering::SeqCst);
         }
         spins += 1;
         // The clock (a system call in a PV dom0) only now and then when spinning.
