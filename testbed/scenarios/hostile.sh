@@ -12,7 +12,7 @@
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
     rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
-    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless flood evtchn-storm storm-split-mq
+    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless-copy flood evtchn-storm storm-split-mq
     rx-mid-packet-rewind tx-split-headers state-churn fatal-during-reconnect tx-drop-flood bad-handle"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
@@ -504,16 +504,18 @@ run_storm() {
 }
 
 # ctrl-endless: the control ring kept full of GET_HASH_FLAGS requests (req_prod always a ring
-# ahead of the backend) through the detach; ctrl-endless-copy does the same with
-# SET_HASH_MAPPING requests, a grant copy each. evilfront in guest 1 connects the ring and
-# kicks it; dom0 feeds it (`evilfront ctrl-feed`, the ring page mapped through gntdev),
-# spinning SCHED_FIFO on the vCPU the ring's interrupt (so the old driver's work item and C's
-# IRQ thread) is not on, with RT throttling off and guest 2 paused while it runs: a feeder in
-# the 1-vCPU guest pauses for longer than a backend needs to drain a ring, which ends any
-# backend's loop (testbed/evilfront/src/ctrl_feed.rs, docs/hostile-frontend.md). The detach
-# must finish within CTRL_DETACH_MAX s (the backend stops serving the ring when it
-# disconnects; a loop that waits for the frontend to stop blocks xenwatch and every xenbus
-# device with it), and while the ring is still fed, another vif attaches and passes legit.
+# ahead of the backend) through the detach; ctrl-endless-copy (in the default list) does the
+# same with SET_HASH_MAPPING requests, a grant copy each, which take the backend far longer to
+# drain. evilfront in guest 1 connects the ring and kicks it; dom0 feeds it (`evilfront
+# ctrl-feed`, the ring page mapped through gntdev): one feeder spinning SCHED_FIFO on the vCPU
+# the ring's interrupt (so the old driver's work item and C's IRQ thread) is not on, with RT
+# throttling off, that vCPU alone on its pCPU and guest 2 paused, and one on the interrupt's
+# vCPU woken by every tick. A feeder in the 1-vCPU guest pauses for longer than a backend
+# needs to drain a ring, which ends any backend's loop (testbed/evilfront/src/ctrl_feed.rs,
+# docs/hostile-frontend.md). The detach must finish within CTRL_DETACH_MAX s (the backend
+# stops serving the ring when it disconnects; a loop that waits for the frontend to stop
+# blocks xenwatch and every xenbus device with it), and while the ring is still fed, another
+# vif attaches and passes legit.
 CTRL_DETACH_MAX=30
 # The dom0 feeder stops after CTRL_FEED_SECONDS at the latest (a failed run must not hang).
 CTRL_FEED_SECONDS=150

@@ -1,26 +1,24 @@
 //! `evilfront ctrl-feed`: run in dom0 (not in a guest), it keeps a guest's control ring full
 //! for the ctrl-endless attacks, so that a backend loop that only ends when the ring is empty
-//! never ends.
+//! runs for as long as possible.
 //!
-//! Why from dom0, and why on the backend's own CPU: a backend drains a ring of 128 requests
-//! in well under a millisecond, so any pause of the feeder longer than that ends such a loop.
-//! A feeder in the 1-vCPU guest pauses whenever the guest or Xen runs something else; a
-//! feeder on another dom0 vCPU pauses whenever the host (2 cores shared by QEMU's vCPU threads
-//! and other work) or Xen deschedules that vCPU, which under TCG takes milliseconds. Run on
-//! the vCPU where the backend's work runs, as SCHED_FIFO (testbed/scenarios/hostile.sh does
-//! both), the feeder wakes every `--period-us`, preempts the backend's work (without ending
-//! it: a preempted loop is not an ended one), refills the ring and sleeps again; when the host
-//! or Xen deschedules that vCPU, the backend stops with it. So between two refills the backend
-//! gets at most one period of CPU time, less than it needs to empty the ring, while it still
-//! gets nearly all of its CPU.
+//! Why from dom0: a backend drains a ring of 128 requests in well under a millisecond (about
+//! 1.3 ms with a grant copy per request), so any pause of the feeder longer than that ends
+//! such a loop. A feeder in the 1-vCPU guest pauses whenever the guest or Xen runs something
+//! else. In dom0, testbed/scenarios/hostile.sh runs two of these, SCHED_FIFO: one spinning
+//! (`--period-us 0`, the default) on the vCPU the backend's work is not on, with RT throttling
+//! off and that vCPU alone on its pCPU; and one on the backend's own vCPU with a short period,
+//! which (without high-resolution timers) wakes at every tick and refills when the spinning
+//! one's vCPU was taken away by the host while the backend's ran. Both only ever move
+//! `req_prod` forward (compare-and-swap).
 //!
 //! It maps the guest's ring page through /dev/xen/gntdev (`ctrl-ring-ref` is granted to dom0,
-//! writable, because dom0 is the backend) and publishes `req_prod = rsp_prod + ring size` at
-//! each wakeup: never more than a ring ahead of the backend's consumer, so no "impossible
-//! requests" check trips. The answered slots get fresh requests first. It never notifies: a
-//! feeder in dom0 cannot signal the guest's end of the channel; the guest kicks when
-//! `req_event` asks for it, and a backend loop that re-reads `req_prod` before going idle
-//! keeps going on its own.
+//! writable, because dom0 is the backend) and publishes `req_prod = rsp_prod + ring size`
+//! whenever the backend's `rsp_prod` has moved: never more than a ring ahead of the backend's
+//! consumer, so no "impossible requests" check trips. The answered slots get fresh requests
+//! first. It never notifies: a feeder in dom0 cannot signal the guest's end of the channel;
+//! the guest kicks when `req_event` asks for it, and a backend loop that re-reads `req_prod`
+//! before going idle keeps going on its own.
 //!
 //! usage: evilfront ctrl-feed --domid D --gref G [--mapping-gref G2] [--seconds S]
 //!                            [--stop-file F] [--mark-file F] [--period-us P]
@@ -28,10 +26,11 @@
 //! grant copy each) instead of GET_HASH_FLAGS. Ends after `--seconds` (default 150) or when
 //! the stop file exists. When the mark file appears (dom0 creates it as the detach starts)
 //! the feeder notes the count answered so far and from then on how long the backend keeps
-//! answering. `--period-us` (default 100): the sleep between refills (0: spin).
+//! answering. `--period-us`: the sleep between refills (0: spin).
 //! Prints `FEED t=.. answered=..` once a second and one `FEED-RESULT key=value ...` line;
-//! `drained` counts the wakeups that found the whole ring answered (the backend's loop may
-//! have ended there), `max_batch` the most requests answered between two wakeups.
+//! `drained` counts the refills that found the whole ring answered (the backend's loop may
+//! have ended there), `max_batch` the most requests answered between two refills, `stalls`
+//! the intervals over 1 ms between two clock reads (the vCPU was taken away).
 
 use crate::attacks::Report;
 use crate::front::ctrl_slot;
