@@ -77,10 +77,11 @@ fn parse(args: &[String]) -> Result<FeedArgs, String> {
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
         let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{k}: not a number: {v}"));
+        let gref_of = |v: &str| v.parse::<u32>().map_err(|_| format!("{k}: not a grant reference: {v}"));
         match k.as_str() {
             "--domid" => domid = Some(u16::try_from(num(v)?).map_err(|_| format!("--domid {v}: too large"))?),
-            "--gref" => gref = Some(num(v)? as u32),
-            "--mapping-gref" => a.mapping_gref = Some(num(v)? as u32),
+            "--gref" => gref = Some(gref_of(v)?),
+            "--mapping-gref" => a.mapping_gref = Some(gref_of(v)?),
             "--seconds" => a.seconds = num(v)?,
             "--stop-file" => a.stop_file = v.clone(),
             "--mark-file" => a.mark_file = v.clone(),
