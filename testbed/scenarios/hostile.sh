@@ -12,7 +12,7 @@
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
     rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
-    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless flood evtchn-storm storm-split-mq
+    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless-copy flood evtchn-storm storm-split-mq
     rx-mid-packet-rewind tx-split-headers state-churn fatal-during-reconnect tx-drop-flood bad-handle"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
@@ -513,32 +513,71 @@ run_storm() {
         grants_after="$grants"
 }
 
-# ctrl-endless: evilfront keeps the control ring full of GET_HASH_FLAGS requests (req_prod
-# always ahead of the backend) and does not stop for the detach; ctrl-endless-copy does the
-# same with SET_HASH_MAPPING requests, a grant copy each, so the backend's drain outlasts
-# short pauses of the guest's feeder thread. The detach must finish
-# within CTRL_DETACH_MAX s (the backend stops serving the ring when it disconnects; a loop
-# that waits for the frontend to stop blocks xenwatch and every xenbus device with it), and
-# while the frontend still feeds, another vif attaches and passes legit.
+# ctrl-endless: the control ring kept full of GET_HASH_FLAGS requests (req_prod always a ring
+# ahead of the backend) through the detach; ctrl-endless-copy (in the default list) does the
+# same with SET_HASH_MAPPING requests, a grant copy each, which take the backend far longer to
+# drain. evilfront in guest 1 connects the ring and kicks it; dom0 feeds it (`evilfront
+# ctrl-feed`, the ring page mapped through gntdev): one feeder spinning SCHED_FIFO on the vCPU
+# the ring's interrupt (so the old driver's work item and C's IRQ thread) is not on, with RT
+# throttling off, that vCPU alone on its pCPU and guest 2 paused, and one on the interrupt's
+# vCPU woken by every tick. A feeder in the 1-vCPU guest pauses for longer than a backend
+# needs to drain a ring, which ends any backend's loop (testbed/evilfront/src/ctrl_feed.rs,
+# docs/hostile-frontend.md). The detach must finish within CTRL_DETACH_MAX s (the backend
+# stops serving the ring when it disconnects; a loop that waits for the frontend to stop
+# blocks xenwatch and every xenbus device with it), and while the ring is still fed, another
+# vif attaches and passes legit.
 CTRL_DETACH_MAX=30
+# The dom0 feeder stops after CTRL_FEED_SECONDS at the latest (a failed run must not hang).
+CTRL_FEED_SECONDS=150
+# ctrl_irq_cpu: pins the control ring's IRQ to the last dom0 CPU and prints that CPU.
+ctrl_irq_cpu() {
+    local irq cpu
+    cpu=$(($(nproc) - 1))
+    irq=$(awk '/xen-netback-ctrl/ {sub(":", "", $1); irq = $1} END {print irq}' /proc/interrupts)
+    [ -n "$irq" ] && echo "$cpu" > /proc/irq/$irq/smp_affinity_list 2>/dev/null
+    echo "$cpu"
+}
 run_ctrl_endless() {
-    local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier errs=0
+    local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier
+    local ready ring_gref data_gref xs_ref cpu irq_cpu rt feed_pid tick_pid feed_out feed_line map_args=() after_s
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
     devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
     nbt_stamp "attack $name on $vif (devid $devid)"
-    guest_start "$name" "--handle $devid --attack $name --seconds 100"
-    guest_wait_line "$name" 'EVIL ctrl feeding\|EVIL-RESULT' 90 || nbt_fail "$name: evilfront never started feeding the control ring"
+    guest_start "$name" "--handle $devid --attack $name --seconds 300"
+    guest_wait_line "$name" 'EVIL ctrl ready\|EVIL-RESULT' 90 || nbt_fail "$name: evilfront never connected the control ring"
+    ready=$(guest_output "$name" | grep '^EVIL ctrl ready' | tail -n1)
+    ring_gref=$(evil_value ring_gref "$ready"); data_gref=$(evil_value data_gref "$ready")
+    xs_ref=$(xenstore-read /local/domain/$DOMID1/device/vif/$devid/ctrl-ring-ref 2>/dev/null)
+    [ -n "$ring_gref" ] && [ "$ring_gref" = "$xs_ref" ] || nbt_fail "$name: evilfront's ring gref '$ring_gref' is not the frontend's ctrl-ring-ref '$xs_ref'"
+    [ "$name" = ctrl-endless-copy ] && map_args=(--mapping-gref "$data_gref")
+    irq_cpu=$(ctrl_irq_cpu) cpu=0
+    rt=$(cat /proc/sys/kernel/sched_rt_runtime_us); echo -1 > /proc/sys/kernel/sched_rt_runtime_us
+    # Xen: the feeder's vCPU alone on its pCPU (guest 1 shares the backend's; guest 2 paused).
+    xl pause domu2; xl vcpu-pin Domain-0 "$cpu" "$cpu"; xl vcpu-pin Domain-0 "$irq_cpu" "$irq_cpu"; xl vcpu-pin domu1 all "$irq_cpu"
+    rm -f /tmp/ctrl-feed.stop /tmp/ctrl-feed.mark
+    timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
+        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS > /tmp/ctrl-feed.out 2>&1 &
+    feed_pid=$!
+    # And a second feeder on the backend's vCPU, woken by every tick: it refills when the
+    # first one's vCPU was taken away (by the host) while the backend's ran.
+    timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$irq_cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
+        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS --period-us 1 \
+        --mark-file /tmp/ctrl-feed-tick.mark > /tmp/ctrl-feed-tick.out 2>&1 &
+    tick_pid=$!
+    nbt_stamp "$name: dom0 feeder (pid $feed_pid) on CPU $cpu, SCHED_FIFO; ctrl IRQ on CPU $irq_cpu: $(grep xen-netback-ctrl /proc/interrupts | tr -s ' ')"
     sleep 4
+    grep -q '^FEED start' /tmp/ctrl-feed.out || nbt_fail "$name: the dom0 feeder did not start: $(tr '\n' ' ' < /tmp/ctrl-feed.out)"
     carrier=$(cat /sys/class/net/$vif/carrier 2>/dev/null || echo down)
     # The detach, bounded: it must not wait for the frontend to stop.
+    touch /tmp/ctrl-feed.mark
     t0=$(date +%s.%N)
     timeout $((CTRL_DETACH_MAX + 15)) xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach failed or timed out"
     while [ -e /sys/class/net/$vif ] && awk -v a="$t0" -v b="$(date +%s.%N)" -v m=$CTRL_DETACH_MAX 'BEGIN {exit !(b - a < m)}'; do sleep 0.2; done
     detach_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
-    nbt_stamp "$name: detach took ${detach_s}s; vif $([ -e /sys/class/net/$vif ] && echo still present || echo gone)"
-    [ -e /sys/class/net/$vif ] && { nbt_fail "$name: $vif still exists ${detach_s}s after xl network-detach (the control ring's loop holds the disconnect)"; errs=1; }
-    # While the hostile frontend still feeds: a fresh vif attaches and works.
+    nbt_stamp "$name: detach took ${detach_s}s; vif $([ -e /sys/class/net/$vif ] && echo still present || echo gone); feeder: $(grep '^FEED t=' /tmp/ctrl-feed.out | tail -n1)"
+    [ -e /sys/class/net/$vif ] && nbt_fail "$name: $vif still exists ${detach_s}s after xl network-detach (the control ring's loop holds the disconnect)"
+    # While the ring is still fed: a fresh vif attaches and works.
     if devid2=$(ATTACH_TIMEOUT=30 hostile_attach); then
         vif2=vif$DOMID1.$devid2
         guest_start "$name-fresh" "--handle $devid2 --attack legit --hold 0 --dst-mac $BR_MAC"
@@ -548,16 +587,29 @@ run_ctrl_endless() {
         else fresh=failed; nbt_fail "$name: a fresh vif attached during the attack does not work: $line2"; fi
     else
         fresh=attach-failed; devid2=""
-        nbt_fail "$name: xl network-attach of a fresh vif failed while the control ring was fed"
+        nbt_fail "$name: xl network-attach of a fresh vif failed while the control ring was fed (xenwatch blocked?)"
     fi
-    guest_output "$name" | grep -q 'EVIL-RESULT' && nbt_fail "$name: evilfront stopped feeding before dom0 told it to (timeline too long)"
+    grep -q '^FEED-RESULT' /tmp/ctrl-feed.out && nbt_fail "$name: the dom0 feeder stopped before the checks ended (timeline too long)"
+    touch /tmp/ctrl-feed.stop
+    for _ in $(seq 1 30); do kill -0 "$feed_pid" 2>/dev/null || kill -0 "$tick_pid" 2>/dev/null || break; sleep 1; done
+    wait "$feed_pid" "$tick_pid" 2>/dev/null
+    echo "$rt" > /proc/sys/kernel/sched_rt_runtime_us
+    xl vcpu-pin Domain-0 all all; xl vcpu-pin domu1 all all; xl unpause domu2
+    sed "s/^/[ctrl-feed-tick $name] /" /tmp/ctrl-feed-tick.out | grep -v 'FEED t=[0-9.]* answered'
+    feed_out=$(cat /tmp/ctrl-feed.out)
+    echo "$feed_out" | grep -v '^FEED t=[0-9.]* answered' | sed "s/^/[ctrl-feed $name] /"
+    echo "$feed_out" | grep '^FEED t=' | awk 'NR % 10 == 0' | sed "s/^/[ctrl-feed $name] /"
+    feed_line=$(echo "$feed_out" | grep '^FEED-RESULT' | tail -n1)
+    [ -n "$(evil_value error "$feed_line")" ] && nbt_fail "$name: dom0 feeder error: $(evil_value error "$feed_line")"
+    [ "$(evil_value answered "$feed_line")" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only $(evil_value answered "$feed_line") control requests answered: the feeding did not run"
+    after_s=$(evil_value answering_after_mark_s "$feed_line")
+    nbt_stamp "$name: the backend answered $(evil_value answered_after_mark "$feed_line") requests for ${after_s}s after the detach began (ring drained $(evil_value drained_after_mark "$feed_line") times meanwhile)"
     domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1 || { sleep 1; domu_exec 1 "touch /tmp/evil.stop" >/dev/null 2>&1; }
     guest_wait_line "$name" 'EVIL-RESULT' 120 || nbt_fail "$name: evilfront did not finish"
     out=$(guest_output "$name")
     echo "$out" | sed "s/^/[evilfront $name] /"
     line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
     [ -n "$(evil_value error "$line")" ] && nbt_fail "$name: evilfront error: $(evil_value error "$line")"
-    [ "$(evil_value answered "$line")" -gt 1000 ] 2>/dev/null || nbt_fail "$name: only $(evil_value answered "$line") control requests answered: the feeding did not run"
     # Clean up whatever the attack left (bounded), then the common checks.
     [ -n "$devid2" ] && { timeout 60 xl network-detach domu1 "$devid2" || nbt_fail "$name: xl network-detach of the fresh vif failed"; vif_wait_gone "$vif2"; }
     [ -e /sys/class/net/$vif ] && { timeout 60 xl network-detach domu1 "$devid" 2>/dev/null; vif_wait_gone "$vif"; }
@@ -565,7 +617,12 @@ run_ctrl_endless() {
     local grants; grants=$(settled_grants "$GRANTS0")
     [ "$grants" = "$GRANTS0" ] || nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"
     nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$detach_s" unit=s max="$CTRL_DETACH_MAX" \
-        fresh_vif="$fresh" carrier="$carrier" answered="$(evil_value answered "$line")" caught_up="$(evil_value caught_up "$line")" \
+        fresh_vif="$fresh" carrier="$carrier" answered="$(evil_value answered "$feed_line")" \
+        answered_after_detach="$(evil_value answered_after_mark "$feed_line")" answering_after_detach_s="${after_s:-none}" \
+        feed_cpu="$cpu" drained="$(evil_value drained "$feed_line")" drained_after_detach="$(evil_value drained_after_mark "$feed_line")" \
+        max_batch="$(evil_value max_batch "$feed_line")" feed_max_stall_us="$(evil_value max_interval_us "$feed_line")" \
+        feed_stalls="$(evil_value stalls "$feed_line")" \
+        guest_kicks="$(evil_value kicks "$line")" \
         first_status="$(evil_value first_status "$line")" backend_states="$(evil_value backend_states "$line")" grants_after="$grants"
 }
 

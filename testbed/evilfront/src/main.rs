@@ -6,10 +6,12 @@
 //!                  [--dst-mac MAC] [--frame-size BYTES]
 //! `--hold` keeps the connection (after the attack) before closing, so dom0 can inspect the
 //! vif; `--seconds` is the flood's length. `evilfront --list` prints the attacks.
+//! `evilfront ctrl-feed ...` (in dom0) feeds a guest's control ring: see ctrl_feed.rs.
 
 mod attacks;
 mod attacks_hardening;
 mod attacks_mq;
+mod ctrl_feed;
 mod frames;
 mod front;
 mod xen_dev;
@@ -59,6 +61,10 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    if words.first().map(String::as_str) == Some("ctrl-feed") {
+        exit(ctrl_feed::main(&words[1..]));
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -1,5 +1,6 @@
-//! The guest's Xen devices: /dev/xen/gntalloc (pages granted to another domain) and
-//! /dev/xen/evtchn (event channels), through their ioctls. The only unsafe code of the tool.
+//! The Xen devices: in the guest /dev/xen/gntalloc (pages granted to another domain) and
+//! /dev/xen/evtchn (event channels); in dom0 /dev/xen/gntdev (a guest's granted page mapped
+//! here, for `ctrl-feed`), through their ioctls. The only unsafe code of the tool.
 
 use std::ffi::{c_int, c_ulong, c_void};
 use std::fs::{File, OpenOptions};
@@ -10,6 +11,7 @@ use std::sync::atomic::AtomicU32;
 extern "C" {
     fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
     fn mmap(addr: *mut c_void, len: usize, prot: c_int, flags: c_int, fd: c_int, off: i64) -> *mut c_void;
+    fn munmap(addr: *mut c_void, len: usize) -> c_int;
 }
 const PROT_READ: c_int = 1;
 const PROT_WRITE: c_int = 2;
@@ -35,15 +37,17 @@ struct AllocGref {
 const IOCTL_GNTALLOC_ALLOC_GREF: c_ulong = ioc_none(b'G', 5, 24);
 const GNTALLOC_FLAG_WRITABLE: u16 = 1;
 
-/// One page of ours, granted (writable) to a remote domain and mapped here.
+/// One page of ours, granted (writable) to a remote domain and mapped here (or, from
+/// [`Gntdev::map`], a remote domain's page granted to us and mapped here).
 pub struct GrantedPage {
     pub gref: u32,
     ptr: *mut u8,
 }
 
-// SAFETY: the page is a shared mapping that is never unmapped while the process runs, and
-// every access goes through volatile or atomic operations (the remote domain writes it
-// concurrently anyway), so another thread of ours adds no new kind of race.
+// SAFETY: the page is a shared mapping that stays mapped while this struct lives (only
+// `Gntdev::unmap`, which consumes it, unmaps it), and every access goes through volatile or
+// atomic operations (the remote domain writes it concurrently anyway), so another thread of
+// ours adds no new kind of race.
 unsafe impl Send for GrantedPage {}
 // SAFETY: as for Send: all methods take &self and access the page volatilely or atomically.
 unsafe impl Sync for GrantedPage {}
@@ -52,9 +56,10 @@ impl GrantedPage {
     /// A 32-bit word of the page, accessed as one atomic load/store (ring indices).
     pub fn word(&self, offset: usize) -> &AtomicU32 {
         assert!(offset % 4 == 0 && offset + 4 <= PAGE_SIZE);
-        // SAFETY: the page is mapped for the life of the gntalloc file (never unmapped while
-        // this struct lives, see `Gntalloc`), the offset is aligned and inside the page, and
-        // AtomicU32 tolerates concurrent access by the remote domain.
+        // SAFETY: the page stays mapped while this struct lives (gntalloc pages until the
+        // process exits; gntdev pages until `Gntdev::unmap` consumes the struct), the offset
+        // is aligned and inside the page, and AtomicU32 tolerates concurrent access by the
+        // remote domain.
         unsafe { &*(self.ptr.add(offset) as *const AtomicU32) }
     }
     pub fn write_bytes(&self, offset: usize, data: &[u8]) {
@@ -150,5 +155,61 @@ impl Evtchn {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+}
+
+/// `struct ioctl_gntdev_map_grant_ref` for one grant.
+#[repr(C)]
+struct MapGrantRef {
+    count: u32,
+    pad: u32,
+    index: u64,
+    domid: u32,
+    gref: u32,
+}
+const IOCTL_GNTDEV_MAP_GRANT_REF: c_ulong = ioc_none(b'G', 0, 24);
+
+/// /dev/xen/gntdev in dom0: maps pages other domains granted to dom0. A mapping lasts until
+/// [`Gntdev::unmap`] (or the process exits: closing the device unmaps everything).
+pub struct Gntdev {
+    file: File,
+}
+
+impl Gntdev {
+    pub fn open() -> io::Result<Self> {
+        Ok(Self { file: OpenOptions::new().read(true).write(true).open("/dev/xen/gntdev")? })
+    }
+
+    /// Maps page `gref` of domain `domid` here, writable.
+    pub fn map(&self, domid: u16, gref: u32) -> io::Result<GrantedPage> {
+        let mut arg = MapGrantRef { count: 1, pad: 0, index: 0, domid: u32::from(domid), gref };
+        // SAFETY: `arg` is a valid ioctl_gntdev_map_grant_ref holding `count` (1) grant refs.
+        let rc = unsafe { ioctl(self.file.as_raw_fd(), IOCTL_GNTDEV_MAP_GRANT_REF, &mut arg as *mut MapGrantRef) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: maps the grant gntdev just registered at `index` (the hypervisor maps it at
+        // mmap time and checks the grant); the kernel checks the range.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE,
+                PROT_READ | PROT_WRITE,
+                MAP_SHARED,
+                self.file.as_raw_fd(),
+                arg.index as i64,
+            )
+        };
+        if ptr == MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(GrantedPage { gref, ptr: ptr as *mut u8 })
+    }
+
+    /// Unmaps a page from [`Gntdev::map`] (the grant is released when the device closes).
+    pub fn unmap(&self, page: GrantedPage) {
+        // SAFETY: `page` came from `map` (one page at `ptr`) and is consumed here, so no
+        // reference into it outlives the mapping.
+        unsafe { munmap(page.ptr as *mut c_void, PAGE_SIZE) };
     }
 }
