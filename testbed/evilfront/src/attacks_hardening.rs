@@ -573,12 +573,16 @@ fn tx_overflow(fe: &mut Frontend) {
 
 /// How long the race cycles may run, and at most how many (a backend that keeps a
 /// disabled vif disabled, as C does, makes every later probe wait for its TX answer).
-const RACE_BUDGET: Duration = Duration::from_secs(12);
+const RACE_BUDGET: Duration = Duration::from_secs(10);
 const RACE_MAX_CYCLES: u32 = 24;
-/// The fatal request is written between `RACE_BEFORE_US` before and `RACE_AFTER_US` after
-/// the Closing write returns (dom0's xenwatch starts the detach a few ms after it).
+/// The fatal request is written between `RACE_BEFORE_US` before and `RACE_AFTER_US` (RX
+/// path) or `RACE_AFTER_TX_US` (TX path) after the Closing write returns. On the testbed
+/// the backend stops taking RX kicks (`connected` cleared as the detach starts) some 4-9 ms
+/// after that write and TX kicks (NAPI disabled) some 12-14 ms after it: the offsets sweep
+/// both moments.
 const RACE_BEFORE_US: u32 = 1000;
-const RACE_AFTER_US: u32 = 20000;
+const RACE_AFTER_US: u32 = 12000;
+const RACE_AFTER_TX_US: u32 = 16000;
 /// Queue 1 is kicked this long after the fatal request: a worker or poll pass that starts
 /// as the detach begins raises the error while the detach cancels the workers.
 const RACE_KICK: Duration = Duration::from_millis(5);
@@ -687,8 +691,8 @@ fn fatal_around_closing(fe: &mut Frontend, mq: &MqRings, q1: &ExtraQueue, rx_pat
 /// must not reach the next connection. On a 2-queue connection (the old driver's `fatal()`
 /// kicks every queue's RX worker: an RX-path fatal on queue 1 re-queues queue 0's worker
 /// after the detach cancelled it), cycle after cycle: queue 1's RX ring (even cycles) or TX
-/// ring (odd) made impossible and kicked at a random moment from 1 ms before to 20 ms after
-/// the Closing write, then Connected again with fresh rings and a probe (ARP request on
+/// ring (odd) made impossible and kicked at a random moment from 1 ms before to 12 (RX) or
+/// 16 (TX) ms after the Closing write, then Connected again with fresh rings and a probe (ARP request on
 /// queue 0, the reply looked for on both queues). `reconnect_probes` lists each cycle as
 /// path, offset in µs, probe (1 = works). Then one more fatal (TX, queue 0), after which it
 /// writes `evil-phase` = `final-fatal` in its device directory: dom0 watches for it and
@@ -717,7 +721,8 @@ fn fatal_during_reconnect(fe: &mut Frontend, a: &Args, r: &mut Report) {
     let t0 = Instant::now();
     while connected && cycles < RACE_MAX_CYCLES && t0.elapsed() < RACE_BUDGET {
         let rx_path = cycles % 2 == 0;
-        let offset = i64::from(rng.next(RACE_BEFORE_US + RACE_AFTER_US)) - i64::from(RACE_BEFORE_US);
+        let after = if rx_path { RACE_AFTER_US } else { RACE_AFTER_TX_US };
+        let offset = i64::from(rng.next(RACE_BEFORE_US + after)) - i64::from(RACE_BEFORE_US);
         if !fatal_around_closing(fe, &mq, q1, rx_path, offset) {
             break;
         }
