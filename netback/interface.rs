@@ -359,9 +359,13 @@ impl Vif {
         if n == 0 || n > self.queues.len() {
             return Err(EINVAL);
         }
-        // First the new generation, then the flag late work checks with it.
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        // First the flag, then the new generation: a late worker of the old
+        // connection that still saw `disabled` and reads the new generation
+        // then finds the flag clear under RTNL, instead of marking the new
+        // connection taken down (which would leave its carrier on after a
+        // real fatal error of its own).
         self.disabled.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.knobs.clear_fatal();
         let mut source = "";
         for (i, (a, queue)) in queues.into_iter().zip(self.queues.iter()).enumerate() {
