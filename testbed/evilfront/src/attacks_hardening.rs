@@ -6,7 +6,7 @@
 //! attack, not by `attacks::run`); dom0's side of every check is in
 //! testbed/scenarios/hostile.sh.
 
-use crate::attacks::{probe_with, record_probe, Report};
+use crate::attacks::{probe_with, record_probe, ProbeRetry, Report};
 use crate::front::{
     init_sring, rx_slot, tx_slot, ConnectTweaks, ExtraQueue, Frontend, MqLayout, MqRings, RX_RING, STATE_CLOSED,
     STATE_CLOSING, TX_RING,
@@ -728,7 +728,10 @@ fn fatal_during_reconnect(fe: &mut Frontend, a: &Args, r: &mut Report) {
         }
         cycles += 1;
         let works = reconnect_mq(fe, &mq, r) && {
-            let (st, reply) = probe_with(fe, a.handle, |fe| q1_arp_reply(fe, q1));
+            // Asks every 100 ms for 3 s: the bridge port forwards only once the carrier
+            // change has gone through linkwatch (up to a second after the buffers).
+            let retry = ProbeRetry { tries: 30, reply_wait: Duration::from_millis(100) };
+            let (st, reply) = probe_with(fe, a.handle, retry, |fe| q1_arp_reply(fe, q1));
             st == Some(NETIF_RSP_OKAY) && reply
         };
         if works {
