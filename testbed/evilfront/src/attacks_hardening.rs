@@ -583,8 +583,9 @@ const RACE_MAX_CYCLES: u32 = 24;
 const RACE_BEFORE_US: u32 = 1000;
 const RACE_AFTER_US: u32 = 12000;
 const RACE_AFTER_TX_US: u32 = 16000;
-/// Queue 1 is kicked this long after the fatal request: a worker or poll pass that starts
-/// as the detach begins raises the error while the detach cancels the workers.
+/// Queue 1 is kicked this long after the fatal request, so that a worker or poll pass is
+/// in flight as the detach begins (the old driver's stale kick needs an RX-path error
+/// raised by a pass that started before the detach and ends after it cancelled queue 0).
 const RACE_KICK: Duration = Duration::from_millis(5);
 /// RX buffers posted on queue 1: the connection's buffers from `Q1_FIRST_BUF` on (queue 0
 /// posts them too; an idle vif receives next to nothing, and only an ARP reply is looked for).
