@@ -360,7 +360,7 @@ run_fatal_reconnect() {
     local probes broken; probes=$(evil_value reconnect_probes "$line"); broken=$(evil_value reconnect_first_broken "$line")
     # About 300 ms a cycle when reconnects work; C's probes wait 3 s for TX answers on the
     # vif it keeps disabled, so it gets through fewer.
-    local min_cycles=8; [ "$NBT_CURRENT_BACKEND" = c ] && min_cycles=2
+    local min_cycles=6; [ "$NBT_CURRENT_BACKEND" = c ] && min_cycles=2
     [ "${cycles:-0}" -ge $min_cycles ] || nbt_fail "$name: only ${cycles:-no} fatal-and-reconnect cycles ran (${line#EVIL-RESULT })"
     # Each cycle raised a fatal error on queue 1 around the Closing write and reconnected.
     # netback-rs starts every connection afresh: a reconnect that does not work is the

@@ -573,7 +573,7 @@ fn tx_overflow(fe: &mut Frontend) {
 
 /// How long the race cycles may run, and at most how many (a backend that keeps a
 /// disabled vif disabled, as C does, makes every later probe wait for its TX answer).
-const RACE_BUDGET: Duration = Duration::from_secs(10);
+const RACE_BUDGET: Duration = Duration::from_secs(8);
 const RACE_MAX_CYCLES: u32 = 24;
 /// The fatal request is written between `RACE_BEFORE_US` before and `RACE_AFTER_US` (RX
 /// path) or `RACE_AFTER_TX_US` (TX path) after the Closing write returns. On the testbed
