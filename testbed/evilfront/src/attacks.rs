@@ -41,7 +41,8 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ("state-churn", "Connected -> Closing -> Connected and Reconfiguring cycles under traffic"),
     (
         "fatal-during-reconnect",
-        "fatal TX error, then reconnect on the same vif, twice; dom0 re-attaches after the last",
+        "2 queues: fatal RX/TX error on queue 1 timed around Closing, reconnect, probe; \
+         dom0 re-attaches after a last fatal",
     ),
 ];
 
@@ -123,11 +124,28 @@ impl Statuses {
 /// Sends one good ARP request and waits for its TX response and dom0's ARP reply:
 /// (TX status if answered, reply seen).
 pub(crate) fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
+    probe_with(fe, handle, ProbeRetry { tries: 3, reply_wait: Duration::from_millis(1500) }, |_| false)
+}
+
+/// How often [`probe_with`] asks, and how long it waits for a reply each time.
+pub(crate) struct ProbeRetry {
+    pub(crate) tries: u32,
+    pub(crate) reply_wait: Duration,
+}
+
+/// As [`probe`], asking as `retry` says, the reply also looked for by `other_queues` (the
+/// RX rings of queues 1..).
+pub(crate) fn probe_with(
+    fe: &mut Frontend,
+    handle: u32,
+    retry: ProbeRetry,
+    other_queues: impl Fn(&Frontend) -> bool,
+) -> (Option<i16>, bool) {
     // Like an IP stack, ask again when an answered request gets no reply: the backend's
     // carrier (and the bridge port) may come on only once it has seen our RX buffers,
     // after the first request left.
     let mut first_status = None;
-    for _ in 0..3 {
+    for _ in 0..retry.tries {
         let f = frames::arp_request(fe.mac, our_ip(handle));
         let id = (fe.tx_req_prod % TX_RING) as u16;
         fe.send_frame(0, 0, &f, id);
@@ -139,9 +157,9 @@ pub(crate) fn probe(fe: &mut Frontend, handle: u32) -> (Option<i16>, bool) {
             return (first_status, false);
         }
         let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_millis(1500) {
+        while t0.elapsed() < retry.reply_wait {
             let fr = fe.take_rx_frames();
-            if fr.iter().any(|f| frames::is_arp_reply_from_dom0(f)) {
+            if fr.iter().any(|f| frames::is_arp_reply_from_dom0(f)) || other_queues(fe) {
                 return (first_status, true);
             }
             std::thread::sleep(Duration::from_millis(20));

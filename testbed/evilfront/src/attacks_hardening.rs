@@ -6,12 +6,15 @@
 //! attack, not by `attacks::run`); dom0's side of every check is in
 //! testbed/scenarios/hostile.sh.
 
-use crate::attacks::{probe, record_probe, Report};
-use crate::front::{rx_slot, tx_slot, ConnectTweaks, Frontend, RX_RING, STATE_CLOSED, STATE_CLOSING, TX_RING};
+use crate::attacks::{probe_with, record_probe, ProbeRetry, Report};
+use crate::front::{
+    init_sring, rx_slot, tx_slot, ConnectTweaks, ExtraQueue, Frontend, MqLayout, MqRings, RX_RING, STATE_CLOSED,
+    STATE_CLOSING, TX_RING,
+};
 use crate::Args;
 use netif::wire::{
-    ExtraInfo, RxRequest, TxRequest, NETIF_RSP_OKAY, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, SRING_REQ_EVENT_OFFSET,
-    SRING_REQ_PROD_OFFSET,
+    ExtraInfo, RxRequest, RxResponse, TxRequest, NETIF_RSP_OKAY, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA,
+    SRING_REQ_EVENT_OFFSET, SRING_REQ_PROD_OFFSET, SRING_RSP_PROD_OFFSET,
 };
 use std::sync::atomic::Ordering;
 use std::thread::sleep;
@@ -566,28 +569,184 @@ fn tx_overflow(fe: &mut Frontend) {
     fe.push_tx_raw(p);
 }
 
-/// Fatal (TX req_prod 1000 ahead), then at once Closing -> Connected on the same vif and a
-/// probe, twice; then a last fatal, after which it writes `evil-phase` = `final-fatal` in
-/// its device directory: dom0 watches for it and detaches and reattaches the vif at once.
-fn fatal_during_reconnect(fe: &mut Frontend, a: &Args, r: &mut Report) {
-    const CYCLES: u32 = 2;
-    let mut probes_ok = 0;
-    let mut statuses = Vec::new();
-    for _ in 0..CYCLES {
-        tx_overflow(fe);
-        sleep(Duration::from_millis(200));
-        if !reconnect(fe, r) {
-            statuses.push("noconnect".to_string());
-            continue;
-        }
-        let (st, reply) = probe(fe, a.handle);
-        if st == Some(NETIF_RSP_OKAY) && reply {
-            probes_ok += 1;
-        }
-        statuses.push(format!("{}/{}", st.map_or("none".into(), |s| s.to_string()), u8::from(reply)));
+// ---- fatal-during-reconnect ---------------------------------------------------------------
+
+/// How long the race cycles may run, and at most how many (a backend that keeps a
+/// disabled vif disabled, as C does, makes every later probe wait for its TX answer).
+const RACE_BUDGET: Duration = Duration::from_secs(8);
+const RACE_MAX_CYCLES: u32 = 24;
+/// The fatal request is written between `RACE_BEFORE_US` before and `RACE_AFTER_US` (RX
+/// path) or `RACE_AFTER_TX_US` (TX path) after the Closing write returns. On the testbed
+/// the backend stops taking RX kicks (`connected` cleared as the detach starts) some 4-9 ms
+/// after that write and TX kicks (NAPI disabled) some 12-14 ms after it: the offsets sweep
+/// both moments.
+const RACE_BEFORE_US: u32 = 1000;
+const RACE_AFTER_US: u32 = 12000;
+const RACE_AFTER_TX_US: u32 = 16000;
+/// Queue 1 is kicked this long after the fatal request, so that a worker or poll pass is
+/// in flight as the detach begins (the old driver's stale kick needs an RX-path error
+/// raised by a pass that started before the detach and ends after it cancelled queue 0).
+const RACE_KICK: Duration = Duration::from_millis(5);
+/// RX buffers posted on queue 1: the connection's buffers from `Q1_FIRST_BUF` on (queue 0
+/// posts them too; an idle vif receives next to nothing, and only an ARP reply is looked for).
+const Q1_BUFS: u32 = 64;
+const Q1_FIRST_BUF: usize = 192;
+
+fn busy_wait(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
     }
-    r.set("reconnect_cycles", CYCLES);
+}
+
+/// Posts `Q1_BUFS` RX buffers on queue 1's (empty) ring and kicks it.
+fn post_q1_rx(fe: &Frontend, mq: &MqRings, q1: &ExtraQueue) {
+    for i in 0..Q1_BUFS {
+        let gref = fe.rx_buffer(Q1_FIRST_BUF + i as usize).gref;
+        q1.rx.write_obj(rx_slot(i), RxRequest { id: i as u16, pad: 0, gref });
+    }
+    q1.rx.word(SRING_REQ_PROD_OFFSET).store(Q1_BUFS, Ordering::SeqCst);
+    mq.notify(q1.port);
+}
+
+/// Whether dom0's ARP reply is among queue 1's RX responses (the stack may pick either
+/// queue for it).
+fn q1_arp_reply(fe: &Frontend, q1: &ExtraQueue) -> bool {
+    let prod = q1.rx.word(SRING_RSP_PROD_OFFSET).load(Ordering::SeqCst);
+    (0..prod.min(Q1_BUFS)).any(|i| {
+        let rsp: RxResponse = q1.rx.read_obj(rx_slot(i));
+        let Ok(len) = usize::try_from(rsp.status) else {
+            return false;
+        };
+        let off = usize::from(rsp.offset).min(PAGE);
+        let frame = fe.rx_buffer(Q1_FIRST_BUF + i as usize).read_bytes(off, len.min(PAGE - off));
+        crate::frames::is_arp_reply_from_dom0(&frame)
+    })
+}
+
+/// After Closing was written: waits for the backend to let go, then empty rings on every
+/// queue and Connected with all of `mq`'s queues, RX buffers posted on each.
+fn reconnect_mq(fe: &mut Frontend, mq: &MqRings, r: &mut Report) -> bool {
+    let bs = format!("{}/state", fe.backend);
+    let (left, _) = fe.xs.wait_for(&bs, Duration::from_secs(5), |s| matches!(s, Some(STATE_CLOSING | STATE_CLOSED)));
+    if !left {
+        return false;
+    }
+    fe.reset_rings();
+    for q in &mq.queues {
+        init_sring(&q.tx);
+        init_sring(&q.rx);
+    }
+    let tweaks = ConnectTweaks {
+        num_queues: Some((mq.queues.len() + 1).to_string()),
+        extra_keys: mq.keys(fe),
+        ..Default::default()
+    };
+    match fe.connect(&tweaks, Duration::from_secs(10)) {
+        Ok((true, _)) => {
+            fe.post_rx_buffers();
+            if let Some(q1) = mq.queues.first() {
+                post_q1_rx(fe, mq, q1);
+            }
+            true
+        }
+        Ok((false, _)) => false,
+        Err(e) => {
+            r.set("error", e);
+            false
+        }
+    }
+}
+
+/// Makes queue 1's RX ring (`rx_path`) or TX ring impossible (`req_prod` 1000 past the
+/// responses) and kicks queue 1, `offset_us` after the Closing write (before it when
+/// negative), then keeps kicking for `RACE_KICK`.
+fn fatal_around_closing(fe: &mut Frontend, mq: &MqRings, q1: &ExtraQueue, rx_path: bool, offset_us: i64) -> bool {
+    let fire = || {
+        let ring = if rx_path { &q1.rx } else { &q1.tx };
+        let rsp = ring.word(SRING_RSP_PROD_OFFSET).load(Ordering::SeqCst);
+        ring.word(SRING_REQ_PROD_OFFSET).store(rsp.wrapping_add(1000), Ordering::SeqCst);
+        mq.notify(q1.port);
+    };
+    let gap = Duration::from_micros(offset_us.unsigned_abs());
+    if offset_us < 0 {
+        fire();
+        busy_wait(gap);
+    }
+    if write_state(fe, STATE_CLOSING).is_err() {
+        return false;
+    }
+    if offset_us >= 0 {
+        busy_wait(gap);
+        fire();
+    }
+    let t = Instant::now();
+    while t.elapsed() < RACE_KICK {
+        mq.notify(q1.port);
+        spin(200);
+    }
+    true
+}
+
+/// Issue 9 item 11: a fatal error raised by the old connection's work while dom0 detaches
+/// must not reach the next connection. On a 2-queue connection (the old driver's `fatal()`
+/// kicks every queue's RX worker: an RX-path fatal on queue 1 re-queues queue 0's worker
+/// after the detach cancelled it), cycle after cycle: queue 1's RX ring (even cycles) or TX
+/// ring (odd) made impossible and kicked at a random moment from 1 ms before to 12 (RX) or
+/// 16 (TX) ms after the Closing write, then Connected again with fresh rings and a probe (ARP request on
+/// queue 0, the reply looked for on both queues). `reconnect_probes` lists each cycle as
+/// path, offset in µs, probe (1 = works). Then one more fatal (TX, queue 0), after which it
+/// writes `evil-phase` = `final-fatal` in its device directory: dom0 watches for it and
+/// detaches and reattaches the vif at once.
+fn fatal_during_reconnect(fe: &mut Frontend, a: &Args, r: &mut Report) {
+    let offered = fe.xs.read_u32(&format!("{}/multi-queue-max-queues", fe.backend)).unwrap_or(1);
+    r.set("offer_queues", offered);
+    let layout = MqLayout { num_queues: offered.min(2), split: false, ctrl: false };
+    let mq = match MqRings::prepare(fe, &layout) {
+        Ok(m) => m,
+        Err(e) => {
+            r.set("error", e);
+            return;
+        }
+    };
+    let Some(q1) = mq.queues.first() else {
+        r.set("error", "the backend offers no second queue");
+        return;
+    };
+    // From the attack's own one-queue connection to two queues.
+    let connected = write_state(fe, STATE_CLOSING).is_ok() && reconnect_mq(fe, &mq, r);
+    r.set("mq_connected", u8::from(connected));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(a.handle) ^ u64::from(std::process::id()));
+    let (mut cycles, mut probes_ok, mut first_broken) = (0u32, 0u32, None);
+    let mut statuses = Vec::new();
+    let t0 = Instant::now();
+    while connected && cycles < RACE_MAX_CYCLES && t0.elapsed() < RACE_BUDGET {
+        let rx_path = cycles % 2 == 0;
+        let after = if rx_path { RACE_AFTER_US } else { RACE_AFTER_TX_US };
+        let offset = i64::from(rng.next(RACE_BEFORE_US + after)) - i64::from(RACE_BEFORE_US);
+        if !fatal_around_closing(fe, &mq, q1, rx_path, offset) {
+            break;
+        }
+        cycles += 1;
+        let works = reconnect_mq(fe, &mq, r) && {
+            // Asks every 100 ms for 3 s: the bridge port forwards only once the carrier
+            // change has gone through linkwatch (up to a second after the buffers).
+            let retry = ProbeRetry { tries: 30, reply_wait: Duration::from_millis(100) };
+            let (st, reply) = probe_with(fe, a.handle, retry, |fe| q1_arp_reply(fe, q1));
+            st == Some(NETIF_RSP_OKAY) && reply
+        };
+        if works {
+            probes_ok += 1;
+        } else {
+            first_broken.get_or_insert(cycles);
+        }
+        let path = if rx_path { "rx" } else { "tx" };
+        println!("EVIL reconnect cycle={cycles} path={path} offset_us={offset} works={}", u8::from(works));
+        statuses.push(format!("{path}{offset:+}:{}", u8::from(works)));
+    }
+    r.set("reconnect_cycles", cycles);
     r.set("reconnect_probes_ok", probes_ok);
+    r.set("reconnect_first_broken", first_broken.map_or("none".into(), |c: u32| c.to_string()));
     r.set("reconnect_probes", statuses.join(","));
     tx_overflow(fe);
     let key = format!("{}/evil-phase", fe.dir);

@@ -88,7 +88,7 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     v.try_into().map_err(|_| format!("bad mac '{s}'"))
 }
 
-fn init_sring(p: &GrantedPage) {
+pub(crate) fn init_sring(p: &GrantedPage) {
     // SHARED_RING_INIT: indices 0, events 1.
     p.word(SRING_REQ_PROD_OFFSET).store(0, Ordering::SeqCst);
     p.word(SRING_RSP_PROD_OFFSET).store(0, Ordering::SeqCst);
