@@ -600,6 +600,109 @@ run_bad_handle() {
         xenbus_error="${err:-none}"
 }
 
+# mq-stalled-queue (issue 9 item 8): a 2-queue frontend that posts RX buffers on queue 0
+# only (and keeps draining it) and never on queue 1. dom0 lowers the vif's stall and drain
+# timeouts (per-vif sysfs on netback-rs, before the frontend connects: they apply from the
+# next connect; module parameters on C, which the scenario must have loaded with them),
+# sends UDP frames of MQ_FLOWS flows straight into the vif (a packet socket: the backend's
+# select_queue spreads them over both queues) and samples the carrier and carrier_changes
+# for MQ_SECONDS - 5 s. The carrier must stay off the whole time (queue 1 never had a
+# buffer): no carrier before queue 1 posted buffers, no healthy queue turning it back on.
+# 92b9135: each queue set the carrier itself, and a queue with nothing queued counted as
+# ready, so it came on at connect and flapped with each drain. C turns the carrier on at
+# connect by design (xenvif_carrier_on): its outcome is recorded, not failed.
+MQ_STALL_MS=1000 MQ_DRAIN_MS=1000 MQ_SECONDS=14 MQ_FLOWS=64
+cat > /tmp/nbt-mqsend.py <<'PY'
+import os, socket, struct, sys, time
+ifname, dst, src, secs, stop, flows = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s & 0xffff) + (s >> 16); s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+eth = bytes.fromhex(dst.replace(":", "")) + bytes.fromhex(src.replace(":", "")) + b"\x08\x00"
+payload = b"\x5a" * 64
+frames = []
+for f in range(flows):
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + len(payload), f, 0, 64, 17, 0,
+                     socket.inet_aton("10.97.0.1"), socket.inet_aton("10.97.0.2"))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    frames.append(eth + ip + struct.pack("!HHHH", 20000 + f, 9, 8 + len(payload), 0) + payload)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifname, 0))
+end, sent, errors, i = time.time() + secs, 0, 0, 0
+while time.time() < end and not os.path.exists(stop):
+    try:
+        s.send(frames[i % flows]); sent += 1
+    except OSError:
+        errors += 1
+    i += 1
+    time.sleep(0.002)
+print("mqsend sent=%d errors=%d" % (sent, errors))
+PY
+run_mq_stalled() {
+    local name=mq-stalled-queue devid vif dir mark line out carrier0 changes0 changes1 on=0 samples=0 outcome errs=0
+    local timeouts femac irqs0 irqs grants sent t0 detach_s
+    irqs0=$(vif_irq_lines)
+    xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
+    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    vif=vif$DOMID1.$devid; dir=/sys/class/net/$vif; mark=$(dmesg | wc -l)
+    nbt_stamp "attack $name on $vif (devid $devid)"
+    if [ -d $dir/netback ]; then
+        echo $MQ_STALL_MS > $dir/netback/rx_stall_timeout_ms && echo $MQ_DRAIN_MS > $dir/netback/rx_drain_timeout_ms \
+            || nbt_fail "$name: could not set $vif's stall and drain timeouts"
+        timeouts="stall_ms=$(cat $dir/netback/rx_stall_timeout_ms) drain_ms=$(cat $dir/netback/rx_drain_timeout_ms)"
+    else
+        timeouts="stall_ms=$(cat /sys/module/xen_netback/parameters/rx_stall_timeout_msecs 2>/dev/null)"
+        timeouts="$timeouts drain_ms=$(cat /sys/module/xen_netback/parameters/rx_drain_timeout_msecs 2>/dev/null)"
+    fi
+    guest_start "$name" "--handle $devid --attack $name --seconds $MQ_SECONDS --hold 1"
+    guest_wait_line "$name" 'EVIL-PHASE serving\|EVIL-RESULT' 60 || nbt_fail "$name: evilfront never served queue 0"
+    sleep 1
+    carrier0=$(cat $dir/carrier 2>/dev/null || echo down); changes0=$(cat $dir/carrier_changes 2>/dev/null || echo 0)
+    femac=$(xenstore-read /local/domain/0/backend/vif/$DOMID1/$devid/mac)
+    rm -f /tmp/mqsend.stop
+    python3 /tmp/nbt-mqsend.py "$vif" "$femac" "$BR_MAC" $((MQ_SECONDS - 4)) /tmp/mqsend.stop $MQ_FLOWS > /tmp/mqsend.out 2>&1 &
+    local sender=$!
+    for _ in $(seq 1 $(((MQ_SECONDS - 5) * 4))); do
+        samples=$((samples + 1)); [ "$(cat $dir/carrier 2>/dev/null)" = 1 ] && on=$((on + 1)); sleep 0.25
+    done
+    changes1=$(cat $dir/carrier_changes 2>/dev/null || echo 0)
+    touch /tmp/mqsend.stop; wait $sender
+    sent=$(sed -n 's/^mqsend sent=\([0-9]*\).*/\1/p' /tmp/mqsend.out)
+    guest_wait_line "$name" 'EVIL-RESULT' 60 || nbt_fail "$name: evilfront did not finish"
+    out=$(guest_output "$name"); echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
+    [ -n "$(evil_value error "$line")" ] && { nbt_fail "$name: evilfront error: $(evil_value error "$line")"; errs=1; }
+    [ "$(evil_value connected "$line")" = 1 ] || { nbt_fail "$name: evilfront did not connect: $line"; errs=1; }
+    [ "${sent:-0}" -gt 1000 ] 2>/dev/null || { nbt_fail "$name: dom0 sent only ${sent:-0} frames: $(cat /tmp/mqsend.out)"; errs=1; }
+    if [ "$carrier0" = 1 ]; then outcome=on-before-queue1-buffers
+    elif [ "$on" -gt 0 ] || [ "$changes1" != "$changes0" ]; then outcome=on-while-queue1-stalled
+    else outcome=stays-off; fi
+    nbt_stamp "$name: carrier at connect $carrier0, on in $on of $samples samples, carrier_changes $changes0 -> $changes1 ($timeouts)"
+    if [ "$outcome" != stays-off ]; then
+        if [ "$NBT_CURRENT_BACKEND" = c ]; then
+            nbt_stamp "$name: C reference: $outcome (C turns the carrier on at connect and counts an empty queue as ready)"
+        else
+            nbt_fail "$name: the carrier must stay off while queue 1 has no buffers: $outcome (carrier at connect $carrier0, on in $on of $samples samples, carrier_changes $changes0 -> $changes1)"
+            errs=1
+        fi
+    fi
+    others_ok "$name" || errs=1
+    t0=$(cut -d. -f1 /proc/uptime)
+    xl network-detach domu1 "$devid" || { nbt_fail "$name: xl network-detach failed"; errs=1; }
+    vif_wait_gone "$vif" || errs=1
+    detach_s=$(( $(cut -d. -f1 /proc/uptime) - t0 ))
+    grants=$(settled_grants "$GRANTS0")
+    [ "$grants" = "$GRANTS0" ] || { nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"; errs=1; }
+    irqs=$(settled_irq_lines "$irqs0")
+    [ "$irqs" = "$irqs0" ] || { nbt_fail "$name: dom0 has $irqs event channel IRQs of guest 1 after the detach, $irqs0 before"; errs=1; }
+    nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$outcome" unit=outcome expect=stays-off \
+        carrier_at_connect="$carrier0" carrier_on_samples="$on" samples="$samples" carrier_changes="$((changes1 - changes0))" \
+        sent="${sent:-0}" $timeouts detach_s="$detach_s" grants_after="$grants" \
+        evil="$(echo "${line#EVIL-RESULT }" | sed 's/attack=[^ ]* //')"
+    return $errs
+}
+
 expect_of() {
     case "$1" in
         legit) echo works;;
@@ -629,6 +732,7 @@ for a in $HOSTILE_ATTACKS; do
         storm-split-mq) run_storm;;
         ctrl-endless*) run_ctrl_endless "$a";;
         mq-shared-*) run_mq_attack "$a";;
+        mq-stalled-queue) run_mq_stalled;;
         bad-handle) run_bad_handle;;
         *) run_attack "$a" "$(expect_of "$a")";;
     esac
