@@ -10,7 +10,8 @@
 # reference's message in xenstore. The debugfs `ctrl` file must show the hash state as
 # xen-netback's does. On rs a second fake frontend with one queue (the stack then never
 # calls ndo_select_queue) must get the same Toeplitz hashes in its HASH extras, never the
-# stack's own flow hash.
+# stack's own flow hash, and the hash of its own TX HASH extras must stay on the skbs it
+# sends (testbed/bpf/hash_check.c on the vif's ingress counts them).
 backend_load "$NBT_BACKEND"
 cat > /tmp/fakefront.py <<'PY'
 import fcntl, mmap, os, struct, subprocess, sys, time
