@@ -12,7 +12,7 @@
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
     rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
-    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless flood evtchn-storm storm-split-mq
+    connect-ring-prefilled mq-shared-channel mq-shared-ring mq-stalled-queue abandon ctrl-endless flood evtchn-storm storm-split-mq
     rx-mid-packet-rewind tx-split-headers state-churn fatal-during-reconnect tx-drop-flood bad-handle"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
