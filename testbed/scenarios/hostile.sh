@@ -611,8 +611,9 @@ run_bad_handle() {
 # the end of the window, so even a short carrier-on at connect counts (92b9135: on at
 # connect, off 1 s later when queue 1 stalled), and no sample may see it on.
 # 92b9135: each queue set the carrier itself, and a queue with nothing queued counted as
-# ready, so it came on at connect and flapped with each drain. C turns the carrier on at
-# connect by design (xenvif_carrier_on): its outcome is recorded, not failed.
+# ready, so it came on at connect. C counts stalled queues but also counts a queue with
+# nothing queued as ready (xenvif_rx_queue_ready: slots >= 0), so its carrier comes on at
+# connect and after every drain: its outcome is recorded, not failed.
 MQ_STALL_MS=1000 MQ_DRAIN_MS=1000 MQ_SECONDS=16 MQ_FLOWS=64
 cat > /tmp/nbt-mqsend.py <<'PY'
 import os, socket, struct, sys, time
@@ -686,7 +687,7 @@ run_mq_stalled() {
     nbt_stamp "$name: carrier 1 s after connect $carrier0, on in $on of $samples samples, carrier_changes $changes_attach at attach, $changes0 after connect, $changes1 at the end ($timeouts)"
     if [ "$outcome" != stays-off ]; then
         if [ "$NBT_CURRENT_BACKEND" = c ]; then
-            nbt_stamp "$name: C reference: $outcome (C turns the carrier on at connect and counts an empty queue as ready)"
+            nbt_stamp "$name: C reference: $outcome (C counts a queue with nothing queued as ready, buffers or not)"
         else
             nbt_fail "$name: the carrier must stay off while queue 1 has no buffers: $outcome (on in $on of $samples samples, carrier_changes $changes_attach at attach, $changes1 at the end)"
             errs=1
