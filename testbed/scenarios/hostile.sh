@@ -611,9 +611,9 @@ run_bad_handle() {
 # the end of the window, so even a short carrier-on at connect counts (92b9135: on at
 # connect, off 1 s later when queue 1 stalled), and no sample may see it on.
 # 92b9135: each queue set the carrier itself, and a queue with nothing queued counted as
-# ready, so it came on at connect. C counts stalled queues but also counts a queue with
-# nothing queued as ready (xenvif_rx_queue_ready: slots >= 0), so its carrier comes on at
-# connect and after every drain: its outcome is recorded, not failed.
+# ready. C counts stalled queues but also counts a queue with nothing queued as ready
+# (xenvif_rx_queue_ready: slots >= 0), so its carrier comes on at connect and after every
+# drain: its outcome is recorded, not failed.
 MQ_STALL_MS=1000 MQ_DRAIN_MS=1000 MQ_SECONDS=16 MQ_FLOWS=64
 cat > /tmp/nbt-mqsend.py <<'PY'
 import os, socket, struct, sys, time
