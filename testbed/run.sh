@@ -70,10 +70,15 @@ EVILFRONT=$NETBACK_RS_CACHE/evilfront-target/x86_64-unknown-linux-gnu/release/ev
 (cd "$TESTBED_DIR/evilfront" && CARGO_TARGET_DIR=$NETBACK_RS_CACHE/evilfront-target \
     RUSTFLAGS="-C target-feature=+crt-static" nice -n 10 cargo build -q --release --target x86_64-unknown-linux-gnu) >&2 \
     || die "evilfront build failed"
-# The hostile scenario's tc classifier (tx-split-headers), eBPF built with the LLVM we have.
-LINEAR_CHECK=$NETBACK_RS_CACHE/evilfront-target/linear_check.o
-clang-$LLVM_VERSION -O2 -g -target bpf -I/usr/include/"$(gcc -dumpmachine)" \
-    -c "$TESTBED_DIR/bpf/linear_check.c" -o "$LINEAR_CHECK" || die "building testbed/bpf/linear_check.c failed"
+# tc classifiers, eBPF built with the LLVM we have: the hostile scenario's (tx-split-headers)
+# and the ctrlring scenario's (guest TX hash kept).
+BPF_PROGS=""
+for prog in linear_check hash_check; do
+    clang-$LLVM_VERSION -O2 -g -target bpf -I/usr/include/"$(gcc -dumpmachine)" \
+        -c "$TESTBED_DIR/bpf/$prog.c" -o "$NETBACK_RS_CACHE/evilfront-target/$prog.o" \
+        || die "building testbed/bpf/$prog.c failed"
+    BPF_PROGS="$BPF_PROGS $NETBACK_RS_CACHE/evilfront-target/$prog.o"
+done
 
 # Per-run overlay appended to the dom0 initramfs: /init, the scenario, our module.
 mkdir -p "$OUT"
@@ -86,7 +91,7 @@ cp "$SCENARIO_FILE" "$OV/etc/netback-rs/scenario.sh"
 [ -n "$KO" ] && cp "$KO" "$OV/opt/netback-rs/"
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
-cp "$EVILFRONT" "$LINEAR_CHECK" "$OV/opt/netback-rs/tools/"
+cp "$EVILFRONT" $BPF_PROGS "$OV/opt/netback-rs/tools/"
 cp "$EVILFRONT" "$RUN.guest-tools/opt/netback-rs/tools/"
 (cd "$RUN.guest-tools" && find . | cpio -o -H newc --quiet) | gzip -1 > "$OV/opt/netback-rs/tools/guest-tools.cpio.gz"
 rm -rf "$RUN.guest-tools"

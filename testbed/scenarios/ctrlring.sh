@@ -10,7 +10,8 @@
 # reference's message in xenstore. The debugfs `ctrl` file must show the hash state as
 # xen-netback's does. On rs a second fake frontend with one queue (the stack then never
 # calls ndo_select_queue) must get the same Toeplitz hashes in its HASH extras, never the
-# stack's own flow hash.
+# stack's own flow hash, and the hash of its own TX HASH extras must stay on the skbs it
+# sends (testbed/bpf/hash_check.c on the vif's ingress counts them).
 backend_load "$NBT_BACKEND"
 cat > /tmp/fakefront.py <<'PY'
 import fcntl, mmap, os, struct, subprocess, sys, time
@@ -212,6 +213,53 @@ def check_data_path():
             if not ok: fails.append("packet to %s: queue %d hash %s, expected queue %d hash %08x" % (socket.inet_ntoa(dst), qi, hashv, want_q, want))
     print("DP packets %d per queue %s" % (seen, per_queue))
     if seen < len(dsts): fails.append("only %d of %d UDP packets reached the fake guest" % (seen, len(dsts)))
+    if NQ == 1:
+        check_tx_hash(dev)
+
+# Guest TX: a HASH extra's value must become the skb's hash (skb_set_hash, as xen-netback
+# does). testbed/bpf/hash_check.c on the vif's ingress drops, and so counts, every skb whose
+# hash is TX_HASH; a backend that drops the guest's hash leaves none there.
+TX_HASH, TX_PACKETS = 0x5eedc0de, 4
+def ip_csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s & 0xffff) + (s >> 16); s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+def check_tx_hash(dev):
+    r = subprocess.run("tc qdisc add dev %s clsact && tc filter add dev %s ingress bpf da obj "
+                       "/opt/netback-rs/tools/hash_check.o sec tc" % (dev, dev), shell=True)
+    if r.returncode != 0:
+        fails.append("could not attach testbed/bpf/hash_check.o to %s" % dev); return
+    q = queues[0]; tx = q["tx"]
+    page_ref, page = grant_page()
+    payload = b"h" * 64
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 1, 0, 64, 17, 0,
+                     bytes([10, 98, 0, 77]), bytes([10, 98, 0, 1]))
+    ip = ip[:10] + struct.pack("!H", ip_csum(ip)) + ip[12:]
+    frame = b"\xff" * 6 + bytes.fromhex("00163e000099") + b"\x08\x00" + ip + struct.pack("!HHHH", 9999, 9, 8 + len(payload), 0) + payload
+    page[0:len(frame)] = frame
+    for k in range(TX_PACKETS):  # request {gref, offset, flags = EXTRA_INFO, id, size}, then the HASH extra
+        tx[64 + 2 * k * 12:64 + 2 * k * 12 + 12] = struct.pack("IHHHH", page_ref, 0, 8, k, len(frame))
+        # extra {type HASH, flags 0, hash {type IPV4 bit, algorithm TOEPLITZ, value}}
+        tx[64 + (2 * k + 1) * 12:64 + (2 * k + 1) * 12 + 8] = bytes([4, 0, 0, 1]) + struct.pack("<I", TX_HASH)
+    tx[0:4] = struct.pack("I", 2 * TX_PACKETS)
+    notify(q["port"])
+    end = time.time() + 5
+    while struct.unpack("I", tx[8:12])[0] != 2 * TX_PACKETS and time.time() < end: time.sleep(0.01)
+    statuses = [struct.unpack("Hh", tx[64 + i * 12:64 + i * 12 + 4])[1] for i in range(struct.unpack("I", tx[8:12])[0])]
+    okay = sum(1 for st in statuses if st == 0)
+    time.sleep(0.5)
+    out = subprocess.run(["tc", "-s", "qdisc", "show", "dev", dev], capture_output=True, text=True).stdout
+    seen = hashed = -1
+    for line in out.split("qdisc clsact", 1)[-1].splitlines():
+        w = line.replace(",", " ").replace("(", " ").replace(")", " ").split()
+        if "Sent" in w and "dropped" in w:
+            seen, hashed = int(w[w.index("bytes") + 1]), int(w[w.index("dropped") + 1]); break
+    ok = okay == TX_PACKETS and hashed == TX_PACKETS
+    print("TXHASH sent %d answered okay %d skbs at ingress %d with the guest's hash %08x %d %s" % (
+        TX_PACKETS, okay, seen, TX_HASH, hashed, "ok" if ok else "FAIL"))
+    if not ok:
+        fails.append("guest TX hash: %d of %d packets answered OKAY, %d skbs carried the guest's hash %08x (tc: %r)" % (
+            okay, TX_PACKETS, hashed, TX_HASH, out.strip()))
 if NQ == 2:
     protocol_checks()
 else:
@@ -281,6 +329,8 @@ if [ "$NBT_CURRENT_BACKEND" = rs ]; then
     echo "$out" | grep -q "FAKEFRONT-DONE fails=0" || nbt_fail "one-queue hash extras failed: $(echo "$out" | grep -E 'FAKEFRONT-FAIL|Traceback|Error' | head -n 5 | tr '\n' ';')"
     nbt_result test=toeplitz_hashed_packets_one_queue backend=rs value="$(echo "$out" | grep -c '^DP .* ok$')" unit=packets \
         failed="$(echo "$out" | grep -c '^DP .* FAIL$')"
+    nbt_result test=guest_tx_hash_kept backend=rs value="$(echo "$out" | sed -n 's/^TXHASH .* with the guest.s hash [0-9a-f]* \([0-9-]*\) .*/\1/p')" \
+        unit=packets sent="$(echo "$out" | sed -n 's/^TXHASH sent \([0-9]*\) .*/\1/p')"
 fi
 # The backend still serves a real guest afterwards.
 domu_create 1 2

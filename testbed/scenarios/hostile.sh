@@ -12,7 +12,7 @@
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
     rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
-    connect-ring-prefilled mq-shared-channel mq-shared-ring abandon ctrl-endless-copy flood evtchn-storm storm-split-mq
+    connect-ring-prefilled mq-shared-channel mq-shared-ring mq-stalled-queue abandon ctrl-endless-copy flood evtchn-storm storm-split-mq
     rx-mid-packet-rewind tx-split-headers state-churn fatal-during-reconnect tx-drop-flood bad-handle"}
 HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
@@ -677,6 +677,116 @@ run_bad_handle() {
         xenbus_error="${err:-none}"
 }
 
+# mq-stalled-queue (issue 9 item 8): a 2-queue frontend that posts RX buffers on queue 0
+# only (and keeps draining it) and never on queue 1. dom0 lowers the vif's stall and drain
+# timeouts (per-vif sysfs on netback-rs, before the frontend connects: they apply from the
+# next connect; module parameters on C, which the scenario must have loaded with them),
+# sends UDP frames of MQ_FLOWS flows straight into the vif (a packet socket: the backend's
+# select_queue spreads them over both queues) and samples the carrier and carrier_changes
+# for MQ_SECONDS - 7 s. The carrier must stay off the whole time (queue 1 never had a
+# buffer): carrier_changes must not move from the attach (before the frontend connects) to
+# the end of the window, so even a short carrier-on at connect counts (92b9135: on at
+# connect, off 1 s later when queue 1 stalled), and no sample may see it on.
+# 92b9135: each queue set the carrier itself, and a queue with nothing queued counted as
+# ready. C counts stalled queues but also counts a queue with nothing queued as ready
+# (xenvif_rx_queue_ready: slots >= 0), so its carrier comes on at connect and after every
+# drain: its outcome is recorded, not failed.
+MQ_STALL_MS=1000 MQ_DRAIN_MS=1000 MQ_SECONDS=16 MQ_FLOWS=64
+cat > /tmp/nbt-mqsend.py <<'PY'
+import os, socket, struct, sys, time
+ifname, dst, src, secs, stop, flows = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s & 0xffff) + (s >> 16); s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+eth = bytes.fromhex(dst.replace(":", "")) + bytes.fromhex(src.replace(":", "")) + b"\x08\x00"
+payload = b"\x5a" * 64
+frames = []
+for f in range(flows):
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + len(payload), f, 0, 64, 17, 0,
+                     socket.inet_aton("10.97.0.1"), socket.inet_aton("10.97.0.2"))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    frames.append(eth + ip + struct.pack("!HHHH", 20000 + f, 9, 8 + len(payload), 0) + payload)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifname, 0))
+end, sent, errors, i = time.time() + secs, 0, 0, 0
+while time.time() < end and not os.path.exists(stop):
+    try:
+        s.send(frames[i % flows]); sent += 1
+    except OSError:
+        errors += 1
+    i += 1
+    time.sleep(0.002)
+print("mqsend sent=%d errors=%d" % (sent, errors))
+PY
+run_mq_stalled() {
+    local name=mq-stalled-queue devid vif dir mark line out carrier0 changes_attach changes0 changes1 on=0 samples=0 outcome errs=0
+    local timeouts femac irqs0 irqs grants sent t0 detach_s
+    irqs0=$(vif_irq_lines)
+    xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
+    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    vif=vif$DOMID1.$devid; dir=/sys/class/net/$vif; mark=$(dmesg | wc -l)
+    nbt_stamp "attack $name on $vif (devid $devid)"
+    if [ -d $dir/netback ]; then
+        echo $MQ_STALL_MS > $dir/netback/rx_stall_timeout_ms && echo $MQ_DRAIN_MS > $dir/netback/rx_drain_timeout_ms \
+            || nbt_fail "$name: could not set $vif's stall and drain timeouts"
+        timeouts="stall_ms=$(cat $dir/netback/rx_stall_timeout_ms) drain_ms=$(cat $dir/netback/rx_drain_timeout_ms)"
+    else
+        timeouts="stall_ms=$(cat /sys/module/xen_netback/parameters/rx_stall_timeout_msecs 2>/dev/null)"
+        timeouts="$timeouts drain_ms=$(cat /sys/module/xen_netback/parameters/rx_drain_timeout_msecs 2>/dev/null)"
+    fi
+    changes_attach=$(cat $dir/carrier_changes 2>/dev/null || echo 0)
+    guest_start "$name" "--handle $devid --attack $name --seconds $MQ_SECONDS --hold 1"
+    guest_wait_line "$name" 'EVIL-PHASE serving\|EVIL-RESULT' 60 || nbt_fail "$name: evilfront never served queue 0"
+    sleep 1
+    carrier0=$(cat $dir/carrier 2>/dev/null || echo down); changes0=$(cat $dir/carrier_changes 2>/dev/null || echo 0)
+    femac=$(xenstore-read /local/domain/0/backend/vif/$DOMID1/$devid/mac)
+    rm -f /tmp/mqsend.stop
+    python3 /tmp/nbt-mqsend.py "$vif" "$femac" "$BR_MAC" $((MQ_SECONDS - 6)) /tmp/mqsend.stop $MQ_FLOWS > /tmp/mqsend.out 2>&1 &
+    local sender=$!
+    for _ in $(seq 1 $(((MQ_SECONDS - 7) * 4))); do
+        samples=$((samples + 1)); [ "$(cat $dir/carrier 2>/dev/null)" = 1 ] && on=$((on + 1)); sleep 0.25
+    done
+    changes1=$(cat $dir/carrier_changes 2>/dev/null || echo 0)
+    touch /tmp/mqsend.stop; wait $sender
+    sent=$(sed -n 's/^mqsend sent=\([0-9]*\).*/\1/p' /tmp/mqsend.out)
+    guest_wait_line "$name" 'EVIL-RESULT' 60 || nbt_fail "$name: evilfront did not finish"
+    out=$(guest_output "$name"); echo "$out" | sed "s/^/[evilfront $name] /"
+    line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
+    [ -n "$(evil_value error "$line")" ] && { nbt_fail "$name: evilfront error: $(evil_value error "$line")"; errs=1; }
+    [ "$(evil_value connected "$line")" = 1 ] || { nbt_fail "$name: evilfront did not connect: $line"; errs=1; }
+    [ "${sent:-0}" -gt 1000 ] 2>/dev/null || { nbt_fail "$name: dom0 sent only ${sent:-0} frames: $(cat /tmp/mqsend.out)"; errs=1; }
+    # Whether it came on at connect (before the window) or during it, the carrier was on
+    # while queue 1 had no buffer.
+    if [ "$on" -gt 0 ]; then outcome=on-while-queue1-stalled
+    elif [ "$changes1" != "$changes_attach" ]; then outcome=came-on-at-connect
+    else outcome=stays-off; fi
+    nbt_stamp "$name: carrier 1 s after connect $carrier0, on in $on of $samples samples, carrier_changes $changes_attach at attach, $changes0 after connect, $changes1 at the end ($timeouts)"
+    if [ "$outcome" != stays-off ]; then
+        if [ "$NBT_CURRENT_BACKEND" = c ]; then
+            nbt_stamp "$name: C reference: $outcome (C counts a queue with nothing queued as ready, buffers or not)"
+        else
+            nbt_fail "$name: the carrier must stay off while queue 1 has no buffers: $outcome (on in $on of $samples samples, carrier_changes $changes_attach at attach, $changes1 at the end)"
+            errs=1
+        fi
+    fi
+    others_ok "$name" || errs=1
+    t0=$(cut -d. -f1 /proc/uptime)
+    xl network-detach domu1 "$devid" || { nbt_fail "$name: xl network-detach failed"; errs=1; }
+    vif_wait_gone "$vif" || errs=1
+    detach_s=$(( $(cut -d. -f1 /proc/uptime) - t0 ))
+    grants=$(settled_grants "$GRANTS0")
+    [ "$grants" = "$GRANTS0" ] || { nbt_fail "$name: dom0 holds $grants guest grant mappings after the detach, $GRANTS0 before"; errs=1; }
+    irqs=$(settled_irq_lines "$irqs0")
+    [ "$irqs" = "$irqs0" ] || { nbt_fail "$name: dom0 has $irqs event channel IRQs of guest 1 after the detach, $irqs0 before"; errs=1; }
+    nbt_result test="hostile_$name" backend="$NBT_CURRENT_BACKEND" value="$outcome" unit=outcome expect=stays-off \
+        carrier_after_connect="$carrier0" carrier_on_samples="$on" samples="$samples" \
+        carrier_changes_connect="$((changes0 - changes_attach))" carrier_changes_window="$((changes1 - changes0))" \
+        sent="${sent:-0}" $timeouts detach_s="$detach_s" grants_after="$grants" \
+        evil="$(echo "${line#EVIL-RESULT }" | sed 's/attack=[^ ]* //')"
+    return $errs
+}
+
 expect_of() {
     case "$1" in
         legit) echo works;;
@@ -706,6 +816,7 @@ for a in $HOSTILE_ATTACKS; do
         storm-split-mq) run_storm;;
         ctrl-endless*) run_ctrl_endless "$a";;
         mq-shared-*) run_mq_attack "$a";;
+        mq-stalled-queue) run_mq_stalled;;
         bad-handle) run_bad_handle;;
         *) run_attack "$a" "$(expect_of "$a")";;
     esac

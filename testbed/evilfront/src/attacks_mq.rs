@@ -6,8 +6,9 @@ use crate::attacks::{record_probe, Report};
 use crate::front::{ConnectTweaks, CtrlRing, Frontend, MqLayout, MqRings};
 use crate::Args;
 use netif::wire::{
-    CtrlRequest, SRING_REQ_EVENT_OFFSET, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS,
-    XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
+    CtrlRequest, SRING_REQ_EVENT_OFFSET, SRING_RSP_PROD_OFFSET, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
+    XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM,
+    XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +22,10 @@ pub const ATTACKS: &[(&str, &str)] = &[
     ),
     ("mq-shared-channel", "2 queues given the same event channel"),
     ("mq-shared-ring", "2 queues given the same TX and RX ring references"),
+    (
+        "mq-stalled-queue",
+        "2 queues, RX buffers posted and drained on queue 0 only, never on queue 1, for --seconds",
+    ),
     ("ctrl-endless", "a control ring kept full of GET_HASH_FLAGS requests, req_prod always ahead, through the detach"),
     (
         "ctrl-endless-copy",
@@ -42,7 +47,9 @@ pub fn leaves_connection_open(attack: &str) -> bool {
 pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) -> bool {
     let layout = match a.attack.as_str() {
         "storm-split-mq" => MqLayout { num_queues: 2, split: true, ctrl: false },
-        "mq-shared-channel" | "mq-shared-ring" => MqLayout { num_queues: 2, split: false, ctrl: false },
+        "mq-shared-channel" | "mq-shared-ring" | "mq-stalled-queue" => {
+            MqLayout { num_queues: 2, split: false, ctrl: false }
+        }
         "ctrl-endless" | "ctrl-endless-copy" => MqLayout { num_queues: 1, split: false, ctrl: true },
         _ => return false,
     };
@@ -96,6 +103,7 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) -> bool {
             record_probe(fe, a.handle, r, "probe");
         }
         "storm-split-mq" if connected => storm(fe, &mq, a, r),
+        "mq-stalled-queue" if connected => stalled_queue(fe, &mq, a, r),
         "ctrl-endless" | "ctrl-endless-copy" if connected => match &mq.ctrl {
             Some(ctrl) => ctrl_endless(fe, ctrl, a.attack == "ctrl-endless-copy", a, r),
             None => r.set("error", "no control ring"),
@@ -159,6 +167,32 @@ fn storm(fe: &mut Frontend, mq: &MqRings, a: &Args, r: &mut Report) {
         r.set(&format!("{name}_rate"), format!("{:.0}", n as f64 / secs.max(0.001)));
         println!("EVIL load t={:.0} phase={name} notifies={n}", t0.elapsed().as_secs_f64());
     }
+    r.set("seconds", t0.elapsed().as_secs());
+}
+
+/// Serves queue 0 like netfront (RX buffers posted, responses drained and the buffers
+/// reposted every 20 ms) for `a.seconds` and never posts a buffer on queue 1, so that queue
+/// stalls as soon as dom0 sends it a packet. Prints `EVIL-PHASE serving` when queue 0's
+/// buffers are up: dom0 then sends traffic the backend spreads over both queues and watches
+/// the vif's carrier (it must stay off while queue 1 has no buffers).
+fn stalled_queue(fe: &mut Frontend, mq: &MqRings, a: &Args, r: &mut Report) {
+    let Some(q1) = mq.queues.first() else {
+        r.set("error", "no second queue");
+        return;
+    };
+    fe.post_rx_buffers();
+    let t0 = Instant::now();
+    println!("EVIL-PHASE serving seconds={}", a.seconds);
+    let mut frames: u64 = 0;
+    while t0.elapsed() < Duration::from_secs(a.seconds) {
+        frames += fe.take_rx_frames().len() as u64;
+        sleep(Duration::from_millis(20));
+    }
+    frames += fe.take_rx_frames().len() as u64;
+    r.set("q0_frames", frames);
+    r.set("q0_rx_errors", fe.rx_stats.errors);
+    // Nothing was posted on queue 1: the backend must not have answered anything there.
+    r.set("q1_rsp_prod", q1.rx.word(SRING_RSP_PROD_OFFSET).load(Ordering::SeqCst));
     r.set("seconds", t0.elapsed().as_secs());
 }
 
