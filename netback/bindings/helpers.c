@@ -81,7 +81,6 @@ bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_head
 /* Misc */
 
 int nbrs_xen_domain(void) { return xen_domain(); }
-int nbrs_xen_initial_domain(void) { return xen_initial_domain(); }
 unsigned long nbrs_jiffies(void) { return jiffies; }
 unsigned long nbrs_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
 void nbrs_virt_mb(void) { virt_mb(); }

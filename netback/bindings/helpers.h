@@ -27,7 +27,6 @@ void nbrs_params_init(void);
 
 /* ---- misc */
 int nbrs_xen_domain(void);
-int nbrs_xen_initial_domain(void);
 unsigned long nbrs_jiffies(void);
 unsigned long nbrs_msecs_to_jiffies(unsigned int ms);
 void nbrs_virt_mb(void);
