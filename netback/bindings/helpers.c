@@ -1197,7 +1197,6 @@ unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn,
 /* Static inlines and bitfields of sk_buff that Rust cannot reach; the
  * policy around them (netback/bindings/skb.rs) is Rust's. */
 unsigned int nbrs_skb_headlen(struct sk_buff *skb) { return skb_headlen(skb); }
-u8 nbrs_skb_ip_summed(struct sk_buff *skb) { return skb->ip_summed; }
 void nbrs_skb_set_ip_summed(struct sk_buff *skb, u8 v) { skb->ip_summed = v; }
 
 /* skb_shinfo() is a static inline. 0 when the packet is not GSO. */

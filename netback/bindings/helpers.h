@@ -196,7 +196,6 @@ bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr);
 unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn, u16 *offset);
 /* eth_type_trans, checksum/GSO setup of a packet from the guest; 0 or -errno */
 unsigned int nbrs_skb_headlen(struct sk_buff *skb);
-u8 nbrs_skb_ip_summed(struct sk_buff *skb);
 void nbrs_skb_set_ip_summed(struct sk_buff *skb, u8 v);
 unsigned int nbrs_skb_gso(struct sk_buff *skb, u16 *size);
 void nbrs_skb_set_gso(struct sk_buff *skb, unsigned int type, u16 size);

@@ -360,7 +360,11 @@ impl<'a> NetDev<'a> {
         if skb.headlen() < ETH_HLEN {
             return Err(EINVAL);
         }
-        if csum_blank {
+        // A GSO packet must be CHECKSUM_PARTIAL; some guests forget csum_blank
+        // (the fixup). The fresh skb is CHECKSUM_NONE, so this is its whole state.
+        let fixup = gso.is_some() && !csum_blank;
+        let partial = csum_blank || fixup;
+        if partial {
             skb.set_ip_summed(CHECKSUM_PARTIAL);
         } else if data_validated {
             skb.set_ip_summed(CHECKSUM_UNNECESSARY);
@@ -376,12 +380,7 @@ impl<'a> NetDev<'a> {
         // SAFETY: live device; exclusively owned skb with an Ethernet header
         // in its linear area (checked above).
         unsafe { ffi::nbrs_skb_set_eth_protocol(self.raw().cast(), skb.as_raw().cast()) };
-        // A GSO packet must be CHECKSUM_PARTIAL; some guests forget csum_blank.
-        let fixup = gso.is_some() && skb.ip_summed() != CHECKSUM_PARTIAL;
-        if fixup {
-            skb.set_ip_summed(CHECKSUM_PARTIAL);
-        }
-        if skb.ip_summed() == CHECKSUM_PARTIAL {
+        if partial {
             skb.checksum_setup(fixup)?;
         }
         skb.probe_transport();

@@ -127,12 +127,6 @@ impl SkBuff {
         unsafe { ffi::nbrs_skb_headlen(self.as_raw().cast()) }
     }
 
-    /// `skb->ip_summed` (`CHECKSUM_*`).
-    pub(super) fn ip_summed(&self) -> u32 {
-        // SAFETY: valid skb (type invariant).
-        u32::from(unsafe { ffi::nbrs_skb_ip_summed(self.as_raw().cast()) })
-    }
-
     /// Sets `skb->ip_summed` to `CHECKSUM_*` `v`.
     pub(super) fn set_ip_summed(&mut self, v: u32) {
         // SAFETY: exclusively owned skb (type invariant).
