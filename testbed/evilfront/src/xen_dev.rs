@@ -56,10 +56,9 @@ impl GrantedPage {
     /// A 32-bit word of the page, accessed as one atomic load/store (ring indices).
     pub fn word(&self, offset: usize) -> &AtomicU32 {
         assert!(offset % 4 == 0 && offset + 4 <= PAGE_SIZE);
-        // SAFETY: the page stays mapped while this struct lives (gntalloc pages until the
-        // process exits; gntdev pages until `Gntdev::unmap` consumes the struct), the offset
-        // is aligned and inside the page, and AtomicU32 tolerates concurrent access by the
-        // remote domain.
+        // The page stays mapped while this struct lives (gntalloc pages until the process
+        // exits; gntdev pages until `Gntdev::unmap` consumes the struct).
+        // SAFETY: mapped page, offset aligned and inside it; AtomicU32 tolerates the remote.
         unsafe { &*(self.ptr.add(offset) as *const AtomicU32) }
     }
     pub fn write_bytes(&self, offset: usize, data: &[u8]) {
@@ -88,6 +87,20 @@ impl GrantedPage {
     }
 }
 
+/// Maps, shared and writable, the one page a gntalloc/gntdev ioctl just registered at
+/// `index` of `file`.
+fn map_page(file: &File, index: u64) -> io::Result<*mut u8> {
+    // SAFETY: a fresh mapping of one page of the device at an offset the driver handed out;
+    // the kernel checks the range.
+    let ptr = unsafe {
+        mmap(std::ptr::null_mut(), PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, file.as_raw_fd(), index as i64)
+    };
+    if ptr == MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ptr as *mut u8)
+}
+
 /// /dev/xen/gntalloc. Pages stay mapped until the process exits; closing the device ends
 /// the grants (gntalloc defers the free of a page the remote still maps).
 pub struct Gntalloc {
@@ -107,21 +120,7 @@ impl Gntalloc {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: maps the page gntalloc just allocated at `index`; the kernel checks the range.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                PAGE_SIZE,
-                PROT_READ | PROT_WRITE,
-                MAP_SHARED,
-                self.file.as_raw_fd(),
-                arg.index as i64,
-            )
-        };
-        if ptr == MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(GrantedPage { gref: arg.gref_ids[0], ptr: ptr as *mut u8 })
+        Ok(GrantedPage { gref: arg.gref_ids[0], ptr: map_page(&self.file, arg.index)? })
     }
 }
 
@@ -188,22 +187,8 @@ impl Gntdev {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: maps the grant gntdev just registered at `index` (the hypervisor maps it at
-        // mmap time and checks the grant); the kernel checks the range.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                PAGE_SIZE,
-                PROT_READ | PROT_WRITE,
-                MAP_SHARED,
-                self.file.as_raw_fd(),
-                arg.index as i64,
-            )
-        };
-        if ptr == MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(GrantedPage { gref, ptr: ptr as *mut u8 })
+        // The hypervisor maps the grant at mmap time and checks it.
+        Ok(GrantedPage { gref, ptr: map_page(&self.file, arg.index)? })
     }
 
     /// Unmaps a page from [`Gntdev::map`] (the grant is released when the device closes).
