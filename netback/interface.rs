@@ -128,6 +128,11 @@ impl Vif {
         self.disabled.load(Ordering::Acquire)
     }
 
+    /// The interface is up (between `ndo_open` and `ndo_stop`).
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
     /// Queues of the connected frontend (0 while disconnected).
     pub(crate) fn num_queues(&self) -> u32 {
         self.num_queues.load(Ordering::Acquire)
@@ -669,33 +674,5 @@ impl VifOps for Vif {
         self.queue_limit_pending.store(true, Ordering::Release);
         pr_info!("{}: offering at most {} queue(s) from the next frontend connection\n", name, n);
         Ok(())
-    }
-
-    fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
-        crate::napi::poll(self, dev, budget)
-    }
-
-    fn rx_work(&self, dev: &NetDev<'_>) {
-        crate::napi::rx_worker(self, dev)
-    }
-
-    fn tx_event(&self, dev: &NetDev<'_>) -> bool {
-        // Hard IRQ: no ring access here (NAPI owns the ring); NAPI ends the
-        // EOI once idle, as spurious when the poll consumed no request since
-        // the last EOI (`Queue::end_eoi`).
-        if !self.up.load(Ordering::Acquire) || self.is_disabled() {
-            return false;
-        }
-        dev.napi_schedule();
-        true
-    }
-
-    fn rx_event(&self, dev: &NetDev<'_>) -> bool {
-        // The worker ends the EOI, spurious when it wrote no packet.
-        if !self.is_connected() || self.is_disabled() {
-            return false;
-        }
-        dev.rx_work_kick(0);
-        true
     }
 }

@@ -2,7 +2,7 @@
 //! Guest RX (backend -> guest): queued packets are grant-copied into the
 //! buffers the frontend posted on its RX ring.
 //!
-//! Runs in its queue's RX worker only (see `napi::rx_worker`). The protocol
+//! Runs in its queue's RX worker only (see `QueueOps::rx_work` in `napi/`). The protocol
 //! core decides how many buffers a packet needs (`rx_slots_needed`), reserves
 //! them if posted (`rx_slots_available`, never consuming a ring partially:
 //! XSA-392) and writes every response into exactly those (`RxPacketWriter`);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Guest TX (guest -> backend): requests from the TX ring become skbs.
 //!
-//! Runs in NAPI context only (see `napi::poll`). The protocol core's
+//! Runs in NAPI context only (see `QueueOps::napi_poll` in `napi/`). The protocol core's
 //! `TxAssembler` reads each request slot exactly once and returns a verdict;
 //! accepted packets are grant-copied into an skb from the buffer source
 //! (head: the packet's first `linear_len` <= 128 bytes, whichever slots

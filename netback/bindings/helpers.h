@@ -90,106 +90,48 @@ void nbrs_grant_copy(struct gnttab_copy *ops, unsigned int count);
  * into dst; 0 or -errno. Process context. */
 int nbrs_grant_copy_from_guest(u16 domid, u32 gref, void *dst, unsigned int len);
 
-/* ---- the control ring's event channel (lateeoi IRQ + work item) */
-struct nbrs_ctrl_irq;
-/* What one run of the callback found. */
-enum nbrs_ctrl_run {
-	/* No request: the event's EOI is spurious. */
-	NBRS_CTRL_IDLE = 0,
-	/* Requests answered, the ring is idle: end the EOI. */
-	NBRS_CTRL_DONE = 1,
-	/* The run hit its bound with requests left: run again, EOI still owed. */
-	NBRS_CTRL_MORE = 2,
-};
-/* cb runs in a work item (process context); also runs once right after
- * binding. */
-int nbrs_ctrl_irq_bind(struct xenbus_device *xdev, unsigned int port,
-		       enum nbrs_ctrl_run (*cb)(void *ctx, struct nbrs_ctrl_irq *c),
-		       void *ctx, struct nbrs_ctrl_irq **out);
-void nbrs_ctrl_irq_unbind(struct nbrs_ctrl_irq *c);
-void nbrs_ctrl_irq_notify(struct nbrs_ctrl_irq *c);
-
-/* ---- the VIF net_device (per-queue calls take the queue index q) */
-struct nbrs_vif_ops {
-	int (*open)(void *data, struct net_device *dev);
-	void (*stop)(void *data, struct net_device *dev);
-	/* q: skb_get_queue_mapping(), not yet checked against the count */
-	void (*start_xmit)(void *data, struct net_device *dev, unsigned int q, struct sk_buff *skb);
-	u16 (*select_queue)(void *data, struct net_device *dev, struct sk_buff *skb);
-	/* fills the standard counters of *stats */
-	void (*get_stats64)(void *data, struct net_device *dev, struct rtnl_link_stats64 *stats);
-	/* ethtool -S: returns how many entries there are; writes up to max of
-	 * them into names (ETH_GSTRING_LEN each) and values, either may be NULL */
-	unsigned int (*ethtool_stats)(void *data, struct net_device *dev, u8 *names, u64 *values,
-				      unsigned int max);
-	/* ndo_fix_features: the features the frontend allows */
-	u64 (*fix_features)(void *data, struct net_device *dev, u64 features);
-	/* ndo_change_mtu: 0 when the frontend can take mtu, or -errno */
-	int (*check_mtu)(void *data, struct net_device *dev, int mtu);
-	/* ethtool -l: the combined channel count to show */
-	void (*channels)(void *data, struct net_device *dev, unsigned int *combined);
-	/* ethtool -L combined N; 0 or -errno */
-	int (*set_queue_limit)(void *data, struct net_device *dev, unsigned int n);
-	int (*napi_poll)(void *data, struct net_device *dev, unsigned int q, int budget);
-	void (*rx_work)(void *data, struct net_device *dev, unsigned int q);
-	/* Return true when work was found (EOI deferred), false: spurious. */
-	bool (*tx_event)(void *data, struct net_device *dev, unsigned int q);
-	bool (*rx_event)(void *data, struct net_device *dev, unsigned int q);
-};
-
-/* nr_queues: TX/RX queues to allocate (max_queues at probe), >= 1 */
-struct net_device *nbrs_vif_alloc(const char *name, struct device *parent,
-				  unsigned int nr_queues, unsigned int max_mtu,
-				  const struct nbrs_vif_ops *ops, void *data);
-void *nbrs_vif_data(struct net_device *dev);
-int nbrs_vif_register(struct net_device *dev);
-void nbrs_vif_unregister(struct net_device *dev);
-void nbrs_vif_free(struct net_device *dev);
-const char *nbrs_vif_name(struct net_device *dev);
-/* rtnl must be held by the caller for these */
-void nbrs_vif_update_features_locked(struct net_device *dev);
-void nbrs_vif_clamp_mtu_locked(struct net_device *dev, unsigned int max);
-int nbrs_vif_set_num_queues_locked(struct net_device *dev, unsigned int n);
-bool nbrs_vif_running(struct net_device *dev);
-void nbrs_vif_carrier_on(struct net_device *dev);
-void nbrs_vif_carrier_off(struct net_device *dev);
-bool nbrs_vif_carrier_ok(struct net_device *dev);
-void nbrs_vif_wake_all_queues(struct net_device *dev);
-void nbrs_vif_wake_queue(struct net_device *dev, unsigned int q);
-void nbrs_vif_stop_queue(struct net_device *dev, unsigned int q);
-bool nbrs_vif_queue_stopped(struct net_device *dev, unsigned int q);
-/* netdev_pick_tx() % real_num_tx_queues */
-u16 nbrs_vif_pick_tx(struct net_device *dev, struct sk_buff *skb);
-void nbrs_vif_napi_add(struct net_device *dev, unsigned int q);
-void nbrs_vif_napi_del(struct net_device *dev, unsigned int q);
-void nbrs_vif_napi_enable(struct net_device *dev, unsigned int q);
-void nbrs_vif_napi_disable(struct net_device *dev, unsigned int q);
-void nbrs_vif_napi_schedule(struct net_device *dev, unsigned int q);
-bool nbrs_vif_napi_complete(struct net_device *dev, unsigned int q, int work_done);
-void nbrs_vif_napi_receive(struct net_device *dev, unsigned int q, struct sk_buff *skb);
-int nbrs_vif_bind_irqs(struct net_device *dev, unsigned int q,
-		       struct xenbus_device *xdev, unsigned int tx_port,
-		       unsigned int rx_port);
-void nbrs_vif_unbind_irqs(struct net_device *dev, unsigned int q);
-void nbrs_vif_unbind_all_irqs(struct net_device *dev);
-void nbrs_vif_enable_irqs(struct net_device *dev, unsigned int q);
-void nbrs_vif_disable_irqs(struct net_device *dev, unsigned int q);
-bool nbrs_vif_eoi_owed(struct net_device *dev, unsigned int q, bool rx);
-void nbrs_vif_lateeoi(struct net_device *dev, unsigned int q, bool rx, bool spurious);
-void nbrs_vif_notify(struct net_device *dev, unsigned int q, bool rx);
-void nbrs_vif_rxq_tail(struct net_device *dev, unsigned int q, struct sk_buff *skb);
-void nbrs_vif_rxq_head(struct net_device *dev, unsigned int q, struct sk_buff *skb);
-struct sk_buff *nbrs_vif_rxq_dequeue(struct net_device *dev, unsigned int q);
-bool nbrs_vif_rxq_head_expires(struct net_device *dev, unsigned int q, unsigned long *expires);
-unsigned int nbrs_vif_rxq_len(struct net_device *dev, unsigned int q);
-void nbrs_vif_rxq_purge(struct net_device *dev, unsigned int q);
-void nbrs_vif_rx_work_kick(struct net_device *dev, unsigned int q, unsigned long delay);
-void nbrs_vif_rx_work_cancel(struct net_device *dev, unsigned int q);
+/* ---- the VIF net_device: wrappers of static inlines and macros */
+struct napi_struct;
+struct sk_buff_head;
+struct delayed_work;
+struct work_struct;
+struct net_device_ops;
+struct ethtool_ops;
+void *nbrs_netdev_priv(struct net_device *dev);
+const char *nbrs_netdev_name(struct net_device *dev);
+unsigned int nbrs_netdev_mtu(struct net_device *dev);
+void nbrs_netdev_set_mtu(struct net_device *dev, unsigned int mtu);
+unsigned int nbrs_netdev_real_num_tx_queues(struct net_device *dev);
+unsigned int nbrs_netdev_num_tx_queues(struct net_device *dev);
+/* dev_name() of the parent (the xenbus device), NULL without one */
+const char *nbrs_netdev_parent_name(struct net_device *dev);
+void nbrs_netdev_init(struct net_device *dev, struct device *parent,
+		      const struct net_device_ops *ndo, const struct ethtool_ops *eto,
+		      u64 hw_features, u64 features, unsigned int min_mtu,
+		      unsigned int max_mtu);
+void nbrs_napi_add(struct net_device *dev, struct napi_struct *napi,
+		   int (*poll)(struct napi_struct *, int));
+void nbrs_napi_del(struct napi_struct *napi);
+void nbrs_napi_schedule(struct napi_struct *napi);
+void nbrs_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
+bool nbrs_netif_running(struct net_device *dev);
+bool nbrs_netif_carrier_ok(struct net_device *dev);
+void nbrs_netif_tx_start_all_queues(struct net_device *dev);
+void nbrs_netif_tx_wake_all_queues(struct net_device *dev);
+void nbrs_netif_tx_stop_queue(struct net_device *dev, unsigned int q);
+bool nbrs_netif_tx_queue_stopped(struct net_device *dev, unsigned int q);
+void nbrs_netif_tx_wake_queue(struct net_device *dev, unsigned int q);
+void nbrs_skb_queue_head_init(struct sk_buff_head *list);
+void nbrs_init_delayed_work(struct delayed_work *work, void (*fn)(struct work_struct *));
+void nbrs_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
+void nbrs_delayed_work_kick(struct delayed_work *work, unsigned long delay);
+bool nbrs_rxq_head_expires(struct sk_buff_head *list, unsigned long *expires);
+/* The kernel release (a macro of generated/utsrelease.h), for ethtool -i. */
+extern const char nbrs_uts_release[];
 
 /* ---- sk_buff */
 /* linear + page frags, total bytes of room; NULL on allocation failure */
-struct sk_buff *nbrs_skb_alloc_tx(struct net_device *dev, unsigned int q, unsigned int linear,
-				  unsigned int total);
+struct sk_buff *nbrs_skb_alloc_tx(struct napi_struct *napi, unsigned int linear, unsigned int total);
 unsigned int nbrs_skb_len(struct sk_buff *skb);
 bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr);
 /* Frame holding byte pos: contiguous length within that Xen page, 0 past the end. */

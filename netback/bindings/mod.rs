@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The binding layer: the only place in netback-rs with `unsafe`.
 //!
-//! It wraps the C helper object (`helpers.c`, which owns the kernel
-//! structures Rust cannot lay out: `napi_struct`, `sk_buff_head`,
-//! `delayed_work`, the `net_device_ops` and `xenbus_driver` tables) and the
-//! output of the module's single bindgen run (`ffi_generated.rs`) in small
-//! safe types:
+//! It wraps the kernel in small safe types, calling exported functions
+//! directly (through the module's single bindgen run, `ffi_generated.rs`,
+//! or `kernel::bindings`) and the C helper object (`helpers.c`) only for
+//! what Rust cannot call: static inlines, macros, the module parameters.
 //!
 //! * [`xenbus`]: backend driver registration for devicetype "vif",
 //!   [`xenbus::XenbusDevice`] (xenstore read/write, state switch, fatal
@@ -14,10 +13,14 @@
 //!   `xenbus_map_ring_valloc`, read and written with volatile accesses only.
 //! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`, and
 //!   [`grant::copy_from_guest`] for control requests.
+//! * [`evtchn`]: a ring pair's event channels bound with the lateeoi
+//!   variants and the deferred-EOI bookkeeping (XSA-332).
 //! * [`ctrl_irq`]: the control ring's event channel ([`ctrl_irq::CtrlIrq`]).
 //! * [`netdev`]: the VIF `net_device` ([`netdev::VifNetDevice`] owns it,
-//!   [`netdev::NetDev`] is the view callbacks get), NAPI, event channels
-//!   bound with the lateeoi variants, the guest-RX skb queue and worker.
+//!   [`netdev::NetDev`] is the view callbacks get): its private area with
+//!   the per-queue NAPI, guest-RX backlog, worker and event channels, and
+//!   the `net_device_ops` built from [`netdev::VifOps`].
+//! * [`ethtool`]: the `ethtool_ops` built from the same trait.
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
 //! * [`params`]: the module parameters (declared in C).
 //! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group.
@@ -28,6 +31,8 @@
 
 pub(crate) mod ctrl_irq;
 pub(crate) mod debugfs;
+pub(crate) mod ethtool;
+pub(crate) mod evtchn;
 pub(crate) mod grant;
 pub(crate) mod lock;
 pub(crate) mod netdev;
@@ -69,6 +74,41 @@ pub(crate) fn from_err_ptr<T>(p: *mut T) -> kernel::error::Result<core::ptr::Non
         return Err(kernel::error::Error::from_errno(e as i32));
     }
     core::ptr::NonNull::new(p).ok_or(kernel::error::code::ENOMEM)
+}
+
+/// Takes a reference on this module, held while a VIF is registered (as
+/// xen-netback does).
+fn module_get() {
+    // SAFETY: no preconditions (the module is live: we run in it).
+    unsafe { ffi::nbrs_module_get() }
+}
+
+/// Drops a reference [`module_get`] took.
+fn module_put() {
+    // SAFETY: pairs with a `module_get`.
+    unsafe { ffi::nbrs_module_put() }
+}
+
+/// Writes `args` into `buf` as a NUL-terminated C string, cut to fit (the
+/// fixed-size name buffers of the kernel: IRQ names, ethtool strings).
+fn write_cstr(buf: &mut [u8], args: core::fmt::Arguments<'_>) {
+    struct Cursor<'a>(&'a mut [u8], usize);
+    impl core::fmt::Write for Cursor<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            for b in s.bytes() {
+                // Keep the last byte for the NUL.
+                if self.1 + 1 < self.0.len() {
+                    if let Some(slot) = self.0.get_mut(self.1) {
+                        *slot = b;
+                    }
+                    self.1 += 1;
+                }
+            }
+            Ok(())
+        }
+    }
+    buf.fill(0);
+    let _ = core::fmt::write(&mut Cursor(buf, 0), args);
 }
 
 /// Full memory barrier for memory shared with another domain.

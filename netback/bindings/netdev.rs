@@ -1,23 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The VIF `net_device` and everything the C side embeds in its private
-//! area: per queue a NAPI instance, the event channel IRQs, the guest-RX
-//! skb queue and worker.
+//! The VIF `net_device`, laid out and driven from Rust.
 //!
-//! [`VifNetDevice`] owns the device; the driver's per-VIF state `T`
-//! implements [`VifOps`] and is reached from the C callbacks through an
-//! `Arc<T>` the device keeps (the `Opaque` + adapter pattern of
-//! `kernel::net::phy`, with the ops table living in C).
+//! * Its private area ([`VifPriv`]) holds the driver state `T` and, per
+//!   queue, a [`QueueKernel`]: the NAPI instance (guest TX), the guest-RX
+//!   backlog and its worker, and the ring pair's event channels.
+//! * `net_device_ops` and `ethtool_ops` are constants of [`Vtable<T>`] built
+//!   from the driver's [`VifOps`]; the kernel calls an `extern "C"` adapter
+//!   there, which calls the `T` method (the pattern of `kernel::net::phy`).
+//!   NAPI polls, the RX worker and the IRQ handlers are adapters of `T` too,
+//!   reached from the kernel object by `container_of`.
+//!
+//! [`VifNetDevice`] owns the device; callbacks get a [`NetDev`] view of
+//! their queue.
 
+use super::evtchn::{Binding, Handlers, RingEvtchns};
 use super::{ffi, skb::SkBuff, xenbus::XenbusDevice, Rtnl};
-use crate::netif::negotiate::{GuestOffloads, VIF_MTU_MAX};
+use crate::netif::negotiate::{GuestOffloads, IFNAMSIZ, VIF_MTU_MAX};
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::bindings::{delayed_work, net_device, sk_buff, sk_buff_head, work_struct};
 use kernel::prelude::*;
 use kernel::str::CStrExt;
 use kernel::sync::Arc;
+use kernel::types::Opaque;
 
-use crate::netif::negotiate::IFNAMSIZ;
+pub(crate) use super::ethtool::EthtoolStats;
+pub(crate) use super::evtchn::Channel;
 
 /// The standard interface counters `ndo_get_stats64` reports (the rest of
 /// `rtnl_link_stats64` stays 0).
@@ -30,56 +41,6 @@ pub(crate) struct LinkStats {
     pub(crate) rx_dropped: u64,
     pub(crate) tx_dropped: u64,
     pub(crate) rx_errors: u64,
-}
-
-/// Where `ethtool -S` entries go, one [`push`](Self::push) per entry: the
-/// name and value buffers of `get_strings` / `get_ethtool_stats` (either
-/// may be absent), or none at all when the ethtool core only asks how many
-/// there are. Entries past the buffers' room are counted, not written.
-pub(crate) struct EthtoolStats<'a> {
-    names: &'a mut [[u8; ETH_GSTRING_LEN]],
-    values: &'a mut [u64],
-    count: usize,
-}
-
-/// Length of one `ethtool -S` name, NUL included.
-const ETH_GSTRING_LEN: usize = kernel::bindings::ETH_GSTRING_LEN as usize;
-
-impl EthtoolStats<'_> {
-    /// Appends one entry; a name longer than ethtool's 31 characters is cut.
-    pub(crate) fn push(&mut self, name: core::fmt::Arguments<'_>, value: u64) {
-        let i = self.count;
-        self.count = self.count.saturating_add(1);
-        if let Some(slot) = self.names.get_mut(i) {
-            let mut w = GstringWriter { buf: slot, len: 0 };
-            *w.buf = [0; ETH_GSTRING_LEN];
-            let _ = core::fmt::write(&mut w, name);
-        }
-        if let Some(v) = self.values.get_mut(i) {
-            *v = value;
-        }
-    }
-}
-
-/// Writes formatted text into one NUL-terminated `ethtool -S` name.
-struct GstringWriter<'a> {
-    buf: &'a mut [u8; ETH_GSTRING_LEN],
-    len: usize,
-}
-
-impl core::fmt::Write for GstringWriter<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for b in s.bytes() {
-            // Keep the last byte for the NUL.
-            if self.len < ETH_GSTRING_LEN - 1 {
-                if let Some(slot) = self.buf.get_mut(self.len) {
-                    *slot = b;
-                }
-                self.len += 1;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A copy of an interface name taken at one moment: a rename may rewrite
@@ -105,18 +66,23 @@ impl kernel::fmt::Display for IfName {
     }
 }
 
-/// Which event channel (same IRQ when the frontend uses one channel).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Channel {
-    /// Guest TX ring (requests the guest sends).
-    Tx,
-    /// Guest RX ring (buffers the guest posts).
-    Rx,
+/// The data path of a VIF's queues: what the NAPI poll, the guest-RX worker
+/// and the event channel IRQs run. Each gets the view of its queue.
+pub(crate) trait QueueOps {
+    /// NAPI poll (softirq): guest TX.
+    fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32;
+    /// The guest-RX worker (process context).
+    fn rx_work(&self, dev: &NetDev<'_>);
+    /// Guest TX event (hard IRQ). True when work was scheduled; the driver
+    /// then owes a [`NetDev::lateeoi`] for [`Channel::Tx`].
+    fn tx_event(&self, dev: &NetDev<'_>) -> bool;
+    /// Guest RX event (hard IRQ); as `tx_event` for [`Channel::Rx`].
+    fn rx_event(&self, dev: &NetDev<'_>) -> bool;
 }
 
-/// Callbacks of a VIF net_device. All get the device view; per-queue
-/// callbacks get it for their queue ([`NetDev::queue`]).
-pub(crate) trait VifOps: Send + Sync + Sized + 'static {
+/// Callbacks of a VIF net_device (`net_device_ops`, `ethtool_ops`) and,
+/// through [`QueueOps`], of its queues. All get the device view.
+pub(crate) trait VifOps: QueueOps + Send + Sync + Sized + 'static {
     /// `ndo_open`, under RTNL.
     fn open(&self, dev: &NetDev<'_>, rtnl: &Rtnl) -> Result;
     /// `ndo_stop`, under RTNL.
@@ -139,22 +105,123 @@ pub(crate) trait VifOps: Send + Sync + Sized + 'static {
     /// `ethtool -L combined n` (the ethtool core has refused 0 and counts
     /// above the maximum): the queue limit offered at the next connection.
     fn set_queue_limit(&self, dev: &NetDev<'_>, n: u32) -> Result;
-    /// NAPI poll (softirq): guest TX.
-    fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32;
-    /// The guest-RX worker (process context).
-    fn rx_work(&self, dev: &NetDev<'_>);
-    /// Guest TX event (hard IRQ). True when work was scheduled; the driver
-    /// then owes a [`NetDev::lateeoi`] for [`Channel::Tx`].
-    fn tx_event(&self, dev: &NetDev<'_>) -> bool;
-    /// Guest RX event (hard IRQ); as `tx_event` for [`Channel::Rx`].
-    fn rx_event(&self, dev: &NetDev<'_>) -> bool;
+}
+
+/// The kernel objects of one TX/RX ring pair (xen-netback's `xenvif_queue`
+/// minus the driver state, which is `crate::queue::Queue`).
+#[pin_data]
+pub(super) struct QueueKernel {
+    /// The device this queue belongs to (it owns us).
+    dev: NonNull<net_device>,
+    /// Index of the queue.
+    id: u32,
+    /// Guest TX: polled by [`Vtable::napi_poll`]; initialised by
+    /// `netif_napi_add` when the queue connects.
+    #[pin]
+    napi: Opaque<ffi::napi_struct>,
+    /// `napi` is added (between `napi_add` and `napi_del`, which the
+    /// driver serializes).
+    napi_added: AtomicBool,
+    /// Guest RX backlog: packets `ndo_start_xmit` queued for the worker.
+    #[pin]
+    rx_backlog: Opaque<sk_buff_head>,
+    /// Guest RX worker, [`Vtable::rx_work`].
+    #[pin]
+    rx_work: Opaque<delayed_work>,
+    /// The ring pair's event channels.
+    evtchns: RingEvtchns,
+}
+
+impl QueueKernel {
+    /// Queue `id` of `dev`, whose callbacks are `T`'s.
+    fn new<T: VifOps>(dev: NonNull<net_device>, id: u32) -> impl PinInit<Self> {
+        pin_init!(Self {
+            dev,
+            id,
+            // Zeroed as in a fresh private area: `netif_napi_add` checks
+            // the state bits before it initialises the rest.
+            napi: Opaque::zeroed(),
+            napi_added: AtomicBool::new(false),
+            rx_backlog <- Opaque::ffi_init(init_backlog),
+            rx_work <- Opaque::ffi_init(init_rx_work::<T>),
+            evtchns: RingEvtchns::new(),
+        })
+    }
+
+    /// The queue's NAPI instance (valid to hand to the kernel once added).
+    fn napi(&self) -> *mut ffi::napi_struct {
+        self.napi.get()
+    }
+
+    /// Tears the queue's objects down before the device goes: cancels the
+    /// worker, frees the backlog, unbinds the channels, deletes NAPI.
+    fn release(&self) {
+        // SAFETY: an initialised work item; process context.
+        unsafe { kernel::bindings::cancel_delayed_work_sync(self.rx_work.get()) };
+        // SAFETY: an initialised backlog.
+        unsafe {
+            kernel::bindings::skb_queue_purge_reason(
+                self.rx_backlog.get(),
+                kernel::bindings::skb_drop_reason_SKB_DROP_REASON_QUEUE_PURGE,
+            )
+        };
+        // SAFETY: the device is going: no bind runs any more.
+        unsafe { self.evtchns.unbind() };
+        if self.napi_added.swap(false, Ordering::AcqRel) {
+            // SAFETY: added, and disabled by the driver before the device goes.
+            unsafe { ffi::nbrs_napi_del(self.napi()) };
+        }
+    }
+}
+
+/// Initialises a guest-RX backlog in place (for `Opaque::ffi_init`).
+fn init_backlog(p: *mut sk_buff_head) {
+    // SAFETY: `Opaque::ffi_init` passes the backlog's place in a pinned
+    // `QueueKernel`.
+    unsafe { ffi::nbrs_skb_queue_head_init(p) }
+}
+
+/// Initialises a queue's RX work item in place (for `Opaque::ffi_init`).
+fn init_rx_work<T: VifOps>(p: *mut delayed_work) {
+    // SAFETY: `Opaque::ffi_init` passes the `rx_work` place of a pinned
+    // `QueueKernel` of a device of `T`, which is what the function takes.
+    unsafe { ffi::nbrs_init_delayed_work(p, Some(Vtable::<T>::rx_work)) }
+}
+
+/// The net_device's private area (`netdev_priv`).
+pub(super) struct VifPriv {
+    /// The driver state: an `Arc<T>` (`Arc::into_raw`) of the `T` whose
+    /// [`Vtable`] the device's ops are.
+    data: *const c_void,
+    /// `register_netdev` succeeded (and a module reference is held).
+    registered: AtomicBool,
+    /// One per allocated queue.
+    queues: KVec<Pin<KBox<QueueKernel>>>,
+    /// `T`'s NAPI poll adapter ([`Vtable::napi_poll`]).
+    napi_poll: NapiPoll,
+    /// `T`'s event channel IRQ handlers.
+    irq_handlers: &'static Handlers,
+}
+
+/// A NAPI poll function as `netif_napi_add` takes it.
+type NapiPoll = unsafe extern "C" fn(*mut ffi::napi_struct, kernel::ffi::c_int) -> kernel::ffi::c_int;
+
+/// The private area of `dev`.
+///
+/// # Safety
+///
+/// `dev` is a device [`VifNetDevice::new`] allocated, alive for `'a`.
+unsafe fn vif_priv<'a>(dev: *mut net_device) -> &'a VifPriv {
+    // SAFETY: per the contract, the private area holds the `VifPriv`
+    // written by `VifNetDevice::new` until its `Drop`.
+    unsafe { &*ffi::nbrs_netdev_priv(dev.cast()).cast::<VifPriv>() }
 }
 
 /// A view of a live VIF net_device from one of its queues, handed to
 /// callbacks and borrowed from the owner. Device-wide operations ignore the
 /// queue; per-queue ones (NAPI, event channels, guest-RX backlog and
-/// worker, TX queue stop/wake) act on it. The C side ignores a queue index
-/// past the allocated count.
+/// worker, TX queue stop/wake) act on it and do nothing for an index past
+/// the allocated count.
 ///
 /// A view lives at most as long as what it was made from (`'a`): the
 /// callback that received it or the [`VifNetDevice`] that owns the device;
@@ -163,11 +230,11 @@ pub(crate) trait VifOps: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// `ptr` is a net_device allocated by `nbrs_vif_alloc` that is alive for `'a`.
+/// `ptr` is a net_device allocated by [`VifNetDevice::new`], alive for `'a`.
 pub(crate) struct NetDev<'a> {
-    ptr: NonNull<kernel::bindings::net_device>,
+    ptr: NonNull<net_device>,
     queue: u32,
-    _life: core::marker::PhantomData<&'a kernel::bindings::net_device>,
+    _life: PhantomData<&'a net_device>,
 }
 
 impl<'a> NetDev<'a> {
@@ -175,15 +242,43 @@ impl<'a> NetDev<'a> {
     ///
     /// # Safety
     ///
-    /// `ptr` is a device from `nbrs_vif_alloc` that stays alive for `'a`.
-    unsafe fn new_view(ptr: NonNull<kernel::bindings::net_device>, queue: u32) -> Self {
-        Self { ptr, queue, _life: core::marker::PhantomData }
+    /// `ptr` is a device from [`VifNetDevice::new`] that stays alive for `'a`.
+    unsafe fn new_view(ptr: NonNull<net_device>, queue: u32) -> Self {
+        Self { ptr, queue, _life: PhantomData }
     }
 
     /// The raw device (also for other binding types that keep it: timers,
     /// sysfs).
-    pub(super) fn raw(&self) -> *mut kernel::bindings::net_device {
+    pub(super) fn raw(&self) -> *mut net_device {
         self.ptr.as_ptr()
+    }
+
+    /// A view of queue `queue` of a raw device, for callbacks of other
+    /// binding types.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is null or a device from [`VifNetDevice::new`] that stays
+    /// alive for `'a`.
+    pub(super) unsafe fn from_raw(dev: *mut net_device, queue: u32) -> Option<NetDev<'a>> {
+        // SAFETY: per the function's contract.
+        NonNull::new(dev).map(|ptr| unsafe { NetDev::new_view(ptr, queue) })
+    }
+
+    /// The private area.
+    fn vif_priv(&self) -> &'a VifPriv {
+        // SAFETY: a live device of ours (type invariant).
+        unsafe { vif_priv(self.raw()) }
+    }
+
+    /// This view's queue objects; None past the allocated count.
+    fn kernel_queue(&self) -> Option<&'a QueueKernel> {
+        self.vif_priv().queues.get(self.queue as usize).map(|q| &**q)
+    }
+
+    /// The number of queues allocated (the most a frontend may use).
+    pub(super) fn allocated_queues(&self) -> u32 {
+        u32::try_from(self.vif_priv().queues.len()).unwrap_or(u32::MAX)
     }
 
     /// The queue this view acts on.
@@ -197,35 +292,37 @@ impl<'a> NetDev<'a> {
         unsafe { NetDev::new_view(self.ptr, queue) }
     }
 
-    /// `netif_set_real_num_{tx,rx}_queues(n)` (n > 0) and the count ethtool
-    /// reports; 0 when the frontend is gone.
+    /// `netif_set_real_num_{tx,rx}_queues(n)`; 0 (the frontend is gone)
+    /// leaves the counts as they are; -EINVAL past the allocated count.
     pub(crate) fn set_num_queues(&self, n: u32, _rtnl: &Rtnl) -> Result {
+        if n as usize > self.vif_priv().queues.len() {
+            return Err(EINVAL);
+        }
+        if n == 0 {
+            return Ok(());
+        }
         // SAFETY: live device, RTNL held (witnessed by `_rtnl`).
-        kernel::error::to_result(unsafe { ffi::nbrs_vif_set_num_queues_locked(self.raw().cast(), n) })
+        kernel::error::to_result(unsafe { ffi::netif_set_real_num_tx_queues(self.raw(), n) })?;
+        // SAFETY: as above.
+        kernel::error::to_result(unsafe { ffi::netif_set_real_num_rx_queues(self.raw(), n) })
     }
 
     /// `netdev_pick_tx() % real_num_tx_queues`: the stack's own choice.
     pub(crate) fn pick_tx(&self, skb: &SkBuff) -> u16 {
+        // SAFETY: live device.
+        let n = unsafe { ffi::nbrs_netdev_real_num_tx_queues(self.raw().cast()) };
+        if n == 0 {
+            return 0;
+        }
         // SAFETY: live device; the skb is valid for the call.
-        unsafe { ffi::nbrs_vif_pick_tx(self.raw().cast(), skb.as_raw().cast()) }
-    }
-
-    /// A view of queue `queue` of a raw device, for callbacks of other
-    /// binding types.
-    ///
-    /// # Safety
-    ///
-    /// `dev` is null or a device from `nbrs_vif_alloc` that stays alive
-    /// for `'a`.
-    pub(super) unsafe fn from_raw(dev: *mut kernel::bindings::net_device, queue: u32) -> Option<NetDev<'a>> {
-        // SAFETY: per the function's contract.
-        NonNull::new(dev).map(|ptr| unsafe { NetDev::new_view(ptr, queue) })
+        let q = unsafe { ffi::netdev_pick_tx(self.raw(), skb.as_raw(), core::ptr::null_mut()) };
+        u16::try_from(u32::from(q) % n).unwrap_or(0)
     }
 
     /// The interface name (`vifD.H`).
     pub(crate) fn name(&self) -> IfName {
         // SAFETY: live device; dev->name is an IFNAMSIZ array.
-        let name = unsafe { ffi::nbrs_vif_name(self.raw().cast()) }.cast::<u8>();
+        let name = unsafe { ffi::nbrs_netdev_name(self.raw().cast()) }.cast::<u8>();
         let mut copy = [0u8; IFNAMSIZ];
         // The last byte stays NUL: a copy torn by a rename still ends.
         for (i, b) in copy.iter_mut().take(IFNAMSIZ - 1).enumerate() {
@@ -239,109 +336,152 @@ impl<'a> NetDev<'a> {
     /// Applies new [`VifOps::guest_offloads`]: lowers the MTU to what they
     /// allow and re-evaluates the features (`ndo_fix_features`).
     pub(crate) fn apply_guest_offloads(&self, offloads: GuestOffloads, _rtnl: &Rtnl) {
-        // SAFETY: live device, RTNL held (witnessed by `_rtnl`).
-        unsafe {
-            ffi::nbrs_vif_clamp_mtu_locked(self.raw().cast(), offloads.max_mtu());
-            ffi::nbrs_vif_update_features_locked(self.raw().cast());
+        // SAFETY: live device.
+        let mtu = unsafe { ffi::nbrs_netdev_mtu(self.raw().cast()) };
+        if mtu > offloads.max_mtu() {
+            // SAFETY: live device, RTNL held (witnessed by `_rtnl`). A lower
+            // MTU within min_mtu..max_mtu cannot be refused.
+            let _ = unsafe { ffi::dev_set_mtu(self.raw(), offloads.max_mtu() as kernel::ffi::c_int) };
         }
+        // SAFETY: live device, RTNL held.
+        unsafe { ffi::netdev_update_features(self.raw()) };
     }
 
     /// `netif_running()`.
     pub(crate) fn running(&self) -> bool {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_running(self.raw().cast()) }
+        unsafe { ffi::nbrs_netif_running(self.raw().cast()) }
     }
 
     /// `netif_carrier_on()`.
     pub(crate) fn carrier_on(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_carrier_on(self.raw().cast()) }
+        unsafe { ffi::netif_carrier_on(self.raw()) }
     }
 
     /// `netif_carrier_off()`.
     pub(crate) fn carrier_off(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_carrier_off(self.raw().cast()) }
+        unsafe { ffi::netif_carrier_off(self.raw()) }
     }
 
     /// `netif_carrier_ok()`.
     pub(crate) fn carrier_ok(&self) -> bool {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_carrier_ok(self.raw().cast()) }
+        unsafe { ffi::nbrs_netif_carrier_ok(self.raw().cast()) }
     }
 
     /// `netif_tx_wake_all_queues()`.
     pub(crate) fn wake_all_queues(&self) {
         // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_wake_all_queues(self.raw().cast()) }
+        unsafe { ffi::nbrs_netif_tx_wake_all_queues(self.raw().cast()) }
+    }
+
+    /// Whether this view's queue is one of the device's TX queues.
+    fn has_tx_queue(&self) -> bool {
+        // SAFETY: live device.
+        self.queue < unsafe { ffi::nbrs_netdev_num_tx_queues(self.raw().cast()) }
     }
 
     /// `netif_tx_wake_queue()` of this view's queue.
     pub(crate) fn wake_queue(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_wake_queue(self.raw().cast(), self.queue) }
+        if self.has_tx_queue() {
+            // SAFETY: live device, an existing TX queue.
+            unsafe { ffi::nbrs_netif_tx_wake_queue(self.raw().cast(), self.queue) }
+        }
     }
 
     /// `netif_tx_stop_queue()` of this view's queue.
     pub(crate) fn stop_queue(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_stop_queue(self.raw().cast(), self.queue) }
+        if self.has_tx_queue() {
+            // SAFETY: live device, an existing TX queue.
+            unsafe { ffi::nbrs_netif_tx_stop_queue(self.raw().cast(), self.queue) }
+        }
     }
 
     /// `netif_tx_queue_stopped()` of this view's queue.
     pub(crate) fn queue_stopped(&self) -> bool {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_queue_stopped(self.raw().cast(), self.queue) }
+        // SAFETY: live device, an existing TX queue.
+        self.has_tx_queue() && unsafe { ffi::nbrs_netif_tx_queue_stopped(self.raw().cast(), self.queue) }
     }
 
-    /// Adds the NAPI instance (idempotent).
+    /// The queue's NAPI instance if it is added.
+    fn added_napi(&self) -> Option<*mut ffi::napi_struct> {
+        self.kernel_queue().filter(|q| q.napi_added.load(Ordering::Acquire)).map(|q| q.napi())
+    }
+
+    /// Adds the NAPI instance (idempotent; the driver serializes add/del).
     pub(crate) fn napi_add(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_add(self.raw().cast(), self.queue) }
+        let Some(q) = self.kernel_queue() else { return };
+        if q.napi_added.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: live device; the pinned NAPI slot of its queue, not added;
+        // the poll function takes it for the `napi` of a `QueueKernel` of
+        // the device's `T` (installed by `VifNetDevice::new`).
+        unsafe { ffi::nbrs_napi_add(self.raw().cast(), q.napi(), Some(self.vif_priv().napi_poll)) };
+        q.napi_added.store(true, Ordering::Release);
     }
 
     /// Deletes the NAPI instance (idempotent; must be disabled).
     pub(crate) fn napi_del(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_del(self.raw().cast(), self.queue) }
+        let Some(q) = self.kernel_queue() else { return };
+        if q.napi_added.swap(false, Ordering::AcqRel) {
+            // SAFETY: added and disabled (the caller's order).
+            unsafe { ffi::nbrs_napi_del(q.napi()) };
+        }
     }
 
     /// `napi_enable()`; callers pair it with `napi_disable` (no-op before
     /// `napi_add`).
     pub(crate) fn napi_enable(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_enable(self.raw().cast(), self.queue) }
+        if let Some(napi) = self.added_napi() {
+            // SAFETY: an added NAPI instance.
+            unsafe { ffi::napi_enable(napi) };
+        }
     }
 
     /// `napi_disable()`; waits for a running poll.
     pub(crate) fn napi_disable(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_disable(self.raw().cast(), self.queue) }
+        if let Some(napi) = self.added_napi() {
+            // SAFETY: an added NAPI instance; process context.
+            unsafe { ffi::napi_disable(napi) };
+        }
     }
 
     /// `napi_schedule()`.
     pub(crate) fn napi_schedule(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_napi_schedule(self.raw().cast(), self.queue) }
+        if let Some(napi) = self.added_napi() {
+            // SAFETY: an added NAPI instance.
+            unsafe { ffi::nbrs_napi_schedule(napi) };
+        }
     }
 
     /// `napi_complete_done()`; false when the poll must continue.
     pub(crate) fn napi_complete(&self, work_done: i32) -> bool {
-        // SAFETY: live device; called from our poll function.
-        unsafe { ffi::nbrs_vif_napi_complete(self.raw().cast(), self.queue, work_done) }
+        match self.kernel_queue() {
+            // SAFETY: called from this queue's poll, so NAPI is added.
+            Some(q) => unsafe { ffi::napi_complete_done(q.napi(), work_done) },
+            None => false,
+        }
     }
 
     /// Hands a packet from the guest to the stack (GRO).
-    pub(crate) fn receive(&self, skb: SkBuff) {
-        // SAFETY: live device; ownership of the skb passes to the stack.
-        unsafe { ffi::nbrs_vif_napi_receive(self.raw().cast(), self.queue, skb.into_raw().cast()) }
+    pub(crate) fn receive(&self, mut skb: SkBuff) {
+        let Some(q) = self.kernel_queue() else { return };
+        skb.record_rx_queue(self.queue);
+        // SAFETY: live device, NAPI context; ownership of the skb passes to
+        // the stack.
+        unsafe { ffi::nbrs_napi_gro_receive(q.napi(), skb.into_raw()) }
     }
 
     /// Allocates an skb for a guest packet: `linear` bytes in the head and
     /// the rest of `total` in fresh page frags. NAPI context.
     pub(crate) fn alloc_tx_skb(&self, linear: u32, total: u32) -> Option<SkBuff> {
-        // SAFETY: live device; the result is NULL or a new owned skb.
-        unsafe { SkBuff::from_raw(ffi::nbrs_skb_alloc_tx(self.raw().cast(), self.queue, linear, total).cast()) }
+        let q = self.kernel_queue()?;
+        // SAFETY: the queue's NAPI instance, in its poll; the result is
+        // NULL or a new owned skb.
+        unsafe { SkBuff::from_raw(ffi::nbrs_skb_alloc_tx(q.napi(), linear, total)) }
     }
 
     /// Turns a frame from the guest into a packet for the stack: checksum
@@ -396,113 +536,144 @@ impl<'a> NetDev<'a> {
     }
 
     /// Binds the frontend's event channels (one or split) with the lateeoi
-    /// variants; the IRQs start disabled.
+    /// variants; the IRQs start disabled. -EBUSY when bound already.
     pub(crate) fn bind_evtchns(&self, xdev: &XenbusDevice, tx_port: u32, rx_port: u32) -> Result {
-        // SAFETY: live devices; the IRQ handlers reach `T` through the
-        // device, which outlives the binding (unbound in Drop at the latest).
-        kernel::error::to_result(unsafe {
-            ffi::nbrs_vif_bind_irqs(self.raw().cast(), self.queue, xdev.as_raw(), tx_port, rx_port)
-        })
+        let q = self.kernel_queue().ok_or(EINVAL)?;
+        let name = self.name();
+        let dev_id = core::ptr::from_ref(q).cast_mut().cast::<c_void>();
+        // SAFETY: `dev_id` is the pinned `QueueKernel`, alive until the
+        // device goes, which unbinds first (`QueueKernel::release`); the
+        // handlers are the device's `T`'s and take it as that. The driver
+        // serializes bind and unbind of a queue.
+        unsafe {
+            q.evtchns.bind(xdev, (tx_port, rx_port), name.as_str(), self.queue, self.vif_priv().irq_handlers, dev_id)
+        }
     }
 
     /// Unbinds the event channels (waits for running handlers).
     pub(crate) fn unbind_evtchns(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_unbind_irqs(self.raw().cast(), self.queue) }
+        if let Some(q) = self.kernel_queue() {
+            // SAFETY: the driver serializes bind and unbind of a queue.
+            unsafe { q.evtchns.unbind() }
+        }
     }
 
     /// `enable_irq()` on the bound IRQs.
     pub(crate) fn enable_irqs(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_enable_irqs(self.raw().cast(), self.queue) }
+        if let Some(q) = self.kernel_queue() {
+            q.evtchns.enable();
+        }
     }
 
     /// `disable_irq()` on the bound IRQs (waits for running handlers).
     pub(crate) fn disable_irqs(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_disable_irqs(self.raw().cast(), self.queue) }
+        if let Some(q) = self.kernel_queue() {
+            q.evtchns.disable();
+        }
     }
 
     /// Whether an event on `ch` awaits its deferred EOI.
     pub(crate) fn eoi_owed(&self, ch: Channel) -> bool {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_eoi_owed(self.raw().cast(), self.queue, ch == Channel::Rx) }
+        self.kernel_queue().is_some_and(|q| q.evtchns.eoi_owed(ch))
     }
 
     /// Ends the deferred EOI owed for `ch` (no-op when none is pending);
     /// `spurious` (`XEN_EOI_FLAG_SPURIOUS`) when the event found no work, so
     /// Xen delays the channel's next event after repeated ones (XSA-332).
     pub(crate) fn lateeoi(&self, ch: Channel, spurious: bool) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_lateeoi(self.raw().cast(), self.queue, ch == Channel::Rx, spurious) }
+        if let Some(q) = self.kernel_queue() {
+            q.evtchns.lateeoi(ch, spurious);
+        }
     }
 
     /// Notifies the frontend on `ch`.
     pub(crate) fn notify(&self, ch: Channel) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_notify(self.raw().cast(), self.queue, ch == Channel::Rx) }
+        if let Some(q) = self.kernel_queue() {
+            q.evtchns.notify(ch);
+        }
     }
 
     /// Queues a packet for the guest at the tail.
     pub(crate) fn rxq_push(&self, skb: SkBuff) {
-        // SAFETY: live device; the queue takes ownership.
-        unsafe { ffi::nbrs_vif_rxq_tail(self.raw().cast(), self.queue, skb.into_raw().cast()) }
+        if let Some(q) = self.kernel_queue() {
+            // SAFETY: an initialised backlog; the queue takes ownership.
+            unsafe { kernel::bindings::skb_queue_tail(q.rx_backlog.get(), skb.into_raw()) }
+        }
     }
 
     /// Puts a packet back at the head (it did not fit yet).
     pub(crate) fn rxq_push_front(&self, skb: SkBuff) {
-        // SAFETY: live device; the queue takes ownership.
-        unsafe { ffi::nbrs_vif_rxq_head(self.raw().cast(), self.queue, skb.into_raw().cast()) }
+        if let Some(q) = self.kernel_queue() {
+            // SAFETY: an initialised backlog; the queue takes ownership.
+            unsafe { kernel::bindings::skb_queue_head(q.rx_backlog.get(), skb.into_raw()) }
+        }
     }
 
     /// Takes the packet at the head.
     pub(crate) fn rxq_pop(&self) -> Option<SkBuff> {
-        // SAFETY: live device; the queue gives up ownership.
-        unsafe { SkBuff::from_raw(ffi::nbrs_vif_rxq_dequeue(self.raw().cast(), self.queue).cast()) }
+        let q = self.kernel_queue()?;
+        // SAFETY: an initialised backlog; it gives up ownership.
+        unsafe { SkBuff::from_raw(kernel::bindings::skb_dequeue(q.rx_backlog.get())) }
     }
 
     /// Drain deadline of the packet at the head.
     pub(crate) fn rxq_head_expires(&self) -> Option<u64> {
+        let q = self.kernel_queue()?;
         let mut e: kernel::ffi::c_ulong = 0;
-        // SAFETY: live device; valid out pointer.
-        unsafe { ffi::nbrs_vif_rxq_head_expires(self.raw().cast(), self.queue, &mut e) }.then_some(e as u64)
+        // SAFETY: an initialised backlog; valid out pointer.
+        unsafe { ffi::nbrs_rxq_head_expires(q.rx_backlog.get(), &mut e) }.then_some(e as u64)
     }
 
     /// Number of queued packets.
     pub(crate) fn rxq_len(&self) -> u32 {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_rxq_len(self.raw().cast(), self.queue) }
+        match self.kernel_queue() {
+            // SAFETY: an initialised backlog; `qlen` read once, unlocked, as
+            // skb_queue_len_lockless (READ_ONCE) does.
+            Some(q) => unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*q.rx_backlog.get()).qlen)) },
+            None => 0,
+        }
     }
 
     /// Frees all queued packets.
     pub(crate) fn rxq_purge(&self) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_rxq_purge(self.raw().cast(), self.queue) }
+        if let Some(q) = self.kernel_queue() {
+            // SAFETY: an initialised backlog.
+            unsafe {
+                kernel::bindings::skb_queue_purge_reason(
+                    q.rx_backlog.get(),
+                    kernel::bindings::skb_drop_reason_SKB_DROP_REASON_QUEUE_PURGE,
+                )
+            }
+        }
     }
 
     /// Runs the RX worker now (`delay == 0`, overriding a pending delayed
     /// run) or after `delay` jiffies unless already pending.
     pub(crate) fn rx_work_kick(&self, delay: u64) {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_vif_rx_work_kick(self.raw().cast(), self.queue, delay as kernel::ffi::c_ulong) }
+        if let Some(q) = self.kernel_queue() {
+            // SAFETY: an initialised work item.
+            unsafe { ffi::nbrs_delayed_work_kick(q.rx_work.get(), delay as kernel::ffi::c_ulong) }
+        }
     }
 
     /// Cancels the RX worker and waits for a running instance.
     pub(crate) fn rx_work_cancel(&self) {
-        // SAFETY: live device; process context.
-        unsafe { ffi::nbrs_vif_rx_work_cancel(self.raw().cast(), self.queue) }
+        if let Some(q) = self.kernel_queue() {
+            // SAFETY: an initialised work item; process context.
+            unsafe { kernel::bindings::cancel_delayed_work_sync(q.rx_work.get()) };
+        }
     }
 }
 
 /// Owner of a VIF net_device whose callbacks go to `T`.
 ///
-/// Drop order: unregister (stops the interface), unbind IRQs, cancel the
-/// worker, delete NAPI, free the device, then release `T`.
+/// Drop order: unregister (stops the interface), then per queue cancel the
+/// worker, purge the backlog, unbind the channels and delete NAPI, free the
+/// device, then release `T`.
 pub(crate) struct VifNetDevice<T: VifOps> {
     /// The owner's view: handed out borrowed from `self` only.
     dev: NetDev<'static>,
     data: Arc<T>,
-    _ops: KBox<ffi::nbrs_vif_ops>,
 }
 
 // SAFETY: the owner lives in the xenbus backend, used from process context
@@ -513,52 +684,108 @@ unsafe impl<T: VifOps> Send for VifNetDevice<T> {}
 // own locking.
 unsafe impl<T: VifOps> Sync for VifNetDevice<T> {}
 
+/// `NET_NAME_UNKNOWN` (a macro): the name was not chosen by userspace.
+const NET_NAME_UNKNOWN: u8 = 0;
+
+/// The VIF's address: the numerically largest non-broadcast one keeps the
+/// bridge from picking this port's address as its own (as xen-netback).
+const VIF_MAC: [u8; 6] = [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff];
+
+/// The netdev feature bits of the offloads in `o`.
+pub(super) fn offload_features(o: GuestOffloads) -> u64 {
+    use kernel::bindings::{
+        NETIF_F_IPV6_CSUM_BIT, NETIF_F_IP_CSUM_BIT, NETIF_F_SG_BIT, NETIF_F_TSO6_BIT, NETIF_F_TSO_BIT,
+    };
+    let bit = |on: bool, bit: u32| if on { 1u64.checked_shl(bit).unwrap_or(0) } else { 0 };
+    bit(o.sg, NETIF_F_SG_BIT)
+        | bit(o.tso_v4, NETIF_F_TSO_BIT)
+        | bit(o.tso_v6, NETIF_F_TSO6_BIT)
+        | bit(o.ip_csum, NETIF_F_IP_CSUM_BIT)
+        | bit(o.ipv6_csum, NETIF_F_IPV6_CSUM_BIT)
+}
+
+/// Every offload a frontend may grant: the device's `hw_features`.
+const ALL_OFFLOADS: GuestOffloads =
+    GuestOffloads { sg: true, tso_v4: true, tso_v6: true, ip_csum: true, ipv6_csum: true };
+
 impl<T: VifOps> VifNetDevice<T> {
     /// Allocates (not yet registers) `name` under the xenbus device, with
     /// `nr_queues` (>= 1) TX/RX queues.
     pub(crate) fn new(name: &CStr, parent: &XenbusDevice, nr_queues: u32, data: Arc<T>) -> Result<Self> {
-        let ops = KBox::new(
-            ffi::nbrs_vif_ops {
-                open: Some(Self::open_cb),
-                stop: Some(Self::stop_cb),
-                start_xmit: Some(Self::start_xmit_cb),
-                select_queue: Some(Self::select_queue_cb),
-                fix_features: Some(Self::fix_features_cb),
-                check_mtu: Some(Self::check_mtu_cb),
-                get_stats64: Some(Self::stats_cb),
-                ethtool_stats: Some(Self::ethtool_stats_cb),
-                channels: Some(Self::channels_cb),
-                set_queue_limit: Some(Self::set_queue_limit_cb),
-                napi_poll: Some(Self::napi_poll_cb),
-                rx_work: Some(Self::rx_work_cb),
-                tx_event: Some(Self::tx_event_cb),
-                rx_event: Some(Self::rx_event_cb),
-            },
-            GFP_KERNEL,
-        )?;
-        // SAFETY: `ops` and `data` outlive the device: both are released
-        // only after `nbrs_vif_free` in Drop.
+        if nr_queues == 0 {
+            return Err(EINVAL);
+        }
+        let priv_size = kernel::ffi::c_int::try_from(core::mem::size_of::<VifPriv>()).map_err(|_| EINVAL)?;
+        // SAFETY: valid name; ether_setup is the setup for an Ethernet device.
+        // As xen-netback: as many TX/RX queues as max_queues; the connected
+        // frontend's count becomes the real number.
         let raw = unsafe {
-            ffi::nbrs_vif_alloc(
+            ffi::alloc_netdev_mqs(
+                priv_size,
                 name.as_char_ptr(),
-                parent.as_device().cast(),
+                NET_NAME_UNKNOWN,
+                Some(ffi::ether_setup),
                 nr_queues,
-                VIF_MTU_MAX,
-                &*ops,
-                Arc::as_ptr(&data) as *mut c_void,
+                nr_queues,
             )
         };
-        let ptr = NonNull::new(raw.cast::<kernel::bindings::net_device>()).ok_or(ENOMEM)?;
+        let ptr = NonNull::new(raw).ok_or(ENOMEM)?;
+        let queues = (|| -> Result<KVec<Pin<KBox<QueueKernel>>>> {
+            let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
+            for id in 0..nr_queues {
+                queues.push(KBox::pin_init(QueueKernel::new::<T>(ptr, id), GFP_KERNEL)?, GFP_KERNEL)?;
+            }
+            Ok(queues)
+        })();
+        let queues = match queues {
+            Ok(q) => q,
+            Err(e) => {
+                // SAFETY: allocated above, never registered; nothing else
+                // knows it (the queues built so far own no kernel object yet).
+                unsafe { ffi::free_netdev(raw) };
+                return Err(e);
+            }
+        };
+        let vif_priv = VifPriv {
+            data: Arc::into_raw(data.clone()).cast(),
+            registered: AtomicBool::new(false),
+            queues,
+            napi_poll: Vtable::<T>::napi_poll,
+            irq_handlers: &Vtable::<T>::IRQ_HANDLERS,
+        };
+        // SAFETY: the private area is `size_of::<VifPriv>()` bytes, aligned
+        // for it (NETDEV_ALIGN), and uninitialised: written once, here.
+        unsafe { core::ptr::write(ffi::nbrs_netdev_priv(raw.cast()).cast::<VifPriv>(), vif_priv) };
+        let hw = offload_features(ALL_OFFLOADS);
+        // SAFETY: the new device, ours alone; the ops tables are `'static`
+        // and `T`'s, as is the private area just written.
+        unsafe {
+            ffi::nbrs_netdev_init(
+                raw.cast(),
+                parent.as_device().cast(),
+                &Vtable::<T>::NETDEV_OPS,
+                &Vtable::<T>::ETHTOOL_OPS,
+                hw,
+                hw | (1u64 << kernel::bindings::NETIF_F_RXCSUM_BIT),
+                kernel::bindings::ETH_MIN_MTU,
+                VIF_MTU_MAX,
+            );
+            ffi::dev_addr_mod(raw, 0, VIF_MAC.as_ptr().cast(), VIF_MAC.len());
+            ffi::netif_carrier_off(raw);
+        }
         // SAFETY: the device lives until `Drop`; the view is only lent out
         // borrowed from `self` (`dev()`), never for `'static`.
-        Ok(Self { dev: unsafe { NetDev::new_view(ptr, 0) }, data, _ops: ops })
+        Ok(Self { dev: unsafe { NetDev::new_view(ptr, 0) }, data })
     }
 
     /// `register_netdev()` (takes RTNL; holds a module reference while
     /// registered, as xen-netback does).
     pub(crate) fn register(&self) -> Result {
         // SAFETY: allocated, not yet registered.
-        kernel::error::to_result(unsafe { ffi::nbrs_vif_register(self.dev.raw().cast()) })
+        kernel::error::to_result(unsafe { ffi::register_netdev(self.dev.raw()) })?;
+        self.dev.vif_priv().registered.store(true, Ordering::Release);
+        super::module_get();
+        Ok(())
     }
 
     /// The device view.
@@ -570,265 +797,183 @@ impl<T: VifOps> VifNetDevice<T> {
     pub(crate) fn data(&self) -> &Arc<T> {
         &self.data
     }
+}
 
-    /// # Safety
-    ///
-    /// `data` is the pointer given to `nbrs_vif_alloc`, alive while the
-    /// device exists; `dev` is that device.
-    unsafe fn ctx<'a>(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> Option<(&'a T, NetDev<'a>)> {
-        // SAFETY: per the function's contract.
-        unsafe { Self::ctx_q(data, dev, 0) }
+impl<T: VifOps> Drop for VifNetDevice<T> {
+    fn drop(&mut self) {
+        let raw = self.dev.raw();
+        let vif_priv = self.dev.vif_priv();
+        if vif_priv.registered.swap(false, Ordering::AcqRel) {
+            // SAFETY: registered in `register`; process context. Closing
+            // the device stops every callback the stack makes.
+            unsafe { ffi::unregister_netdev(raw) };
+            super::module_put();
+        }
+        for q in vif_priv.queues.iter() {
+            q.release();
+        }
+        // SAFETY: the private area holds the `VifPriv` written in `new`;
+        // nothing refers to it any more (IRQs unbound, worker cancelled,
+        // NAPI deleted), so it is dropped once, here.
+        let data = unsafe {
+            let p = ffi::nbrs_netdev_priv(raw.cast()).cast::<VifPriv>();
+            let data = (*p).data;
+            core::ptr::drop_in_place(p);
+            data
+        };
+        // SAFETY: allocated in `new`, unregistered; freed once, here.
+        unsafe { ffi::free_netdev(raw) };
+        // SAFETY: the reference `new` leaked into the private area.
+        drop(unsafe { Arc::from_raw(data.cast::<T>()) });
     }
+}
 
-    /// [`Self::ctx`] with the view of queue `queue`.
+/// The kernel's entry points of a VIF whose driver state is `T`: the ops
+/// tables, the NAPI poll, the RX worker and the IRQ handlers, each an
+/// adapter that finds `T` and the queue and calls the [`VifOps`] method.
+pub(super) struct Vtable<T>(PhantomData<T>);
+
+impl<T: VifOps> Vtable<T> {
+    /// `net_device_ops` of a VIF.
+    const NETDEV_OPS: ffi::net_device_ops = ffi::net_device_ops {
+        ndo_open: Some(Self::open),
+        ndo_stop: Some(Self::stop),
+        ndo_start_xmit: Some(Self::start_xmit),
+        ndo_select_queue: Some(Self::select_queue),
+        ndo_get_stats64: Some(Self::get_stats64),
+        ndo_change_mtu: Some(Self::change_mtu),
+        ndo_fix_features: Some(Self::fix_features),
+        ndo_set_mac_address: Some(ffi::eth_mac_addr),
+        ndo_validate_addr: Some(ffi::eth_validate_addr),
+        // SAFETY: all-zero is a valid `net_device_ops` (no entry).
+        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    };
+
+    /// `ethtool_ops` of a VIF.
+    const ETHTOOL_OPS: kernel::bindings::ethtool_ops = super::ethtool::ops::<T>();
+
+    /// The event channel IRQ handlers.
+    const IRQ_HANDLERS: Handlers = Handlers { tx: Self::irq_tx, rx: Self::irq_rx, shared: Self::irq_shared };
+
+    /// The driver state and a view of queue `queue` of `dev`.
     ///
     /// # Safety
     ///
-    /// As for [`Self::ctx`].
-    unsafe fn ctx_q<'a>(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        queue: u32,
-    ) -> Option<(&'a T, NetDev<'a>)> {
-        let t = NonNull::new(data.cast::<T>())?;
+    /// `dev` is a live device from [`VifNetDevice::new`] with `T`, alive
+    /// for `'a` (the kernel's callback into it).
+    pub(super) unsafe fn ctx<'a>(dev: *mut net_device, queue: u32) -> Option<(&'a T, NetDev<'a>)> {
         let ptr = NonNull::new(dev)?;
-        // SAFETY: per the function's contract (the callback's duration is
-        // the caller's choice of `'a`).
-        Some((unsafe { t.as_ref() }, unsafe { NetDev::new_view(ptr, queue) }))
+        // SAFETY: per the contract.
+        let view = unsafe { NetDev::new_view(ptr, queue) };
+        // SAFETY: the private area of a device of `T` holds an `Arc<T>`
+        // that lives until the device is freed.
+        let t = unsafe { &*view.vif_priv().data.cast::<T>() };
+        Some((t, view))
     }
 
-    /// C entry point for `ndo_open`.
+    /// The driver state and the view of the queue `q` points into.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn open_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) -> kernel::ffi::c_int {
-        // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx(data, dev) } {
-            // SAFETY: the kernel calls ndo_open with RTNL held.
-            Some((t, d)) => match t.open(&d, &*unsafe { Rtnl::assume_held() }) {
-                Ok(()) => 0,
-                Err(e) => e.to_errno(),
-            },
-            None => EINVAL.to_errno(),
+    /// `q` points to a [`QueueKernel`] of a live device of `T`, alive for
+    /// `'a`.
+    unsafe fn queue_ctx<'a>(q: *const QueueKernel) -> Option<(&'a T, NetDev<'a>, &'a QueueKernel)> {
+        // SAFETY: per the contract.
+        let q = unsafe { q.as_ref()? };
+        // SAFETY: the queue's device is alive while the queue is.
+        let (t, view) = unsafe { Self::ctx(q.dev.as_ptr(), q.id) }?;
+        Some((t, view, q))
+    }
+
+    /// `ndo_open`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel with a device of `T`, RTNL held.
+    unsafe extern "C" fn open(dev: *mut net_device) -> kernel::ffi::c_int {
+        // SAFETY: a device of `T`, in its callback.
+        let Some((t, d)) = (unsafe { Self::ctx(dev, 0) }) else {
+            return EINVAL.to_errno();
+        };
+        // SAFETY: the kernel calls ndo_open with RTNL held.
+        let rtnl = unsafe { Rtnl::assume_held() };
+        match t.open(&d, &rtnl) {
+            Ok(()) => {
+                // SAFETY: live device.
+                unsafe { ffi::nbrs_netif_tx_start_all_queues(dev.cast()) };
+                0
+            }
+            Err(e) => e.to_errno(),
         }
     }
 
-    /// C entry point for `ndo_stop`.
+    /// `ndo_stop`.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn stop_cb(data: *mut c_void, dev: *mut kernel::bindings::net_device) {
-        // SAFETY: called by C with the registered data and its device.
-        if let Some((t, d)) = unsafe { Self::ctx(data, dev) } {
+    /// Called by the kernel with a device of `T`, RTNL held.
+    unsafe extern "C" fn stop(dev: *mut net_device) -> kernel::ffi::c_int {
+        // SAFETY: a device of `T`, in its callback.
+        if let Some((t, d)) = unsafe { Self::ctx(dev, 0) } {
             // SAFETY: the kernel calls ndo_stop with RTNL held.
             t.stop(&d, &*unsafe { Rtnl::assume_held() });
+            // SAFETY: live device.
+            unsafe { ffi::netif_tx_stop_all_queues(dev) };
         }
+        0
     }
 
-    /// C entry point for `ndo_start_xmit` (owns `skb`).
+    /// `ndo_start_xmit`: owns `skb`.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn start_xmit_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        queue: kernel::ffi::c_uint,
-        skb: *mut kernel::bindings::sk_buff,
-    ) {
+    /// Called by the kernel with a device of `T` and a valid skb.
+    unsafe extern "C" fn start_xmit(skb: *mut sk_buff, dev: *mut net_device) -> ffi::netdev_tx_t {
         // SAFETY: ndo_start_xmit hands us ownership of a valid skb.
-        let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
-            return;
-        };
-        // SAFETY: called by C with the registered data and its device.
-        if let Some((t, d)) = unsafe { Self::ctx_q(data, dev, queue) } {
-            t.start_xmit(&d, skb);
+        if let Some(skb) = unsafe { SkBuff::from_raw(skb) } {
+            let queue = u32::from(skb.queue_mapping());
+            // SAFETY: a device of `T`, in its callback.
+            match unsafe { Self::ctx(dev, queue) } {
+                Some((t, d)) => t.start_xmit(&d, skb),
+                None => drop(skb),
+            }
         }
+        ffi::netdev_tx_NETDEV_TX_OK
     }
 
-    /// C entry point for `ndo_select_queue` (the skb stays the stack's).
+    /// `ndo_select_queue`: the skb stays the stack's.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
-    /// a valid skb the caller keeps owning.
-    unsafe extern "C" fn select_queue_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        skb: *mut kernel::bindings::sk_buff,
-    ) -> u16 {
+    /// Called by the kernel with a device of `T` and a valid skb.
+    unsafe extern "C" fn select_queue(dev: *mut net_device, skb: *mut sk_buff, _sb_dev: *mut net_device) -> u16 {
         // SAFETY: a valid skb, borrowed: ManuallyDrop keeps us from freeing it.
         let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
             return 0;
         };
         let mut skb = core::mem::ManuallyDrop::new(skb);
-        // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx(data, dev) } {
+        // SAFETY: a device of `T`, in its callback.
+        match unsafe { Self::ctx(dev, 0) } {
             Some((t, d)) => t.select_queue(&d, &mut skb),
             None => 0,
         }
     }
 
-    /// C entry point for `ethtool -S`: returns how many entries there are
-    /// and writes up to `max` of them into `names` (`ETH_GSTRING_LEN` bytes
-    /// each) and `values`, either of which may be NULL.
+    /// `ndo_get_stats64`.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive), the device it belongs to, and
-    /// `names` / `values` NULL or valid for `max` entries, exclusively
-    /// borrowed for the call.
-    unsafe extern "C" fn ethtool_stats_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        names: *mut u8,
-        values: *mut u64,
-        max: kernel::ffi::c_uint,
-    ) -> kernel::ffi::c_uint {
-        // SAFETY: called by C with the registered data and its device.
-        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
-            return 0;
-        };
-        let max = max as usize;
-        let names: &mut [[u8; ETH_GSTRING_LEN]] = match NonNull::new(names.cast::<[u8; ETH_GSTRING_LEN]>()) {
-            // SAFETY: the caller's buffer of `max` names, borrowed for the call
-            // (an array of bytes: any alignment will do).
-            Some(p) => unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), max) },
-            None => &mut [],
-        };
-        let values: &mut [u64] = match NonNull::new(values) {
-            // SAFETY: the caller's buffer of `max` values, borrowed for the call.
-            Some(p) => unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), max) },
-            None => &mut [],
-        };
-        let mut out = EthtoolStats { names, values, count: 0 };
-        t.ethtool_stats(&d, &mut out);
-        out.count as kernel::ffi::c_uint
-    }
-
-    /// C entry point for `ethtool -l`.
-    ///
-    /// # Safety
-    ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive), the device it belongs to and
-    /// a valid `combined` (or NULL).
-    unsafe extern "C" fn channels_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        combined: *mut kernel::ffi::c_uint,
-    ) {
-        // SAFETY: called by C with the registered data and its device.
-        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
-            return;
-        };
-        let n = t.channels(&d);
-        if !combined.is_null() {
-            // SAFETY: valid, exclusively borrowed out pointer.
-            unsafe { *combined = n };
-        }
-    }
-
-    /// C entry point for `ethtool -L combined n`.
-    ///
-    /// # Safety
-    ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn set_queue_limit_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        n: kernel::ffi::c_uint,
-    ) -> kernel::ffi::c_int {
-        // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx(data, dev) } {
-            Some((t, d)) => match t.set_queue_limit(&d, n) {
-                Ok(()) => 0,
-                Err(e) => e.to_errno(),
-            },
-            None => EINVAL.to_errno(),
-        }
-    }
-
-    /// C entry point for `ndo_fix_features`: clears the features the
-    /// frontend cannot take.
-    ///
-    /// # Safety
-    ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn fix_features_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        features: u64,
-    ) -> u64 {
-        // SAFETY: called by C with the registered data and its device.
-        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
-            return features;
-        };
-        let o = t.guest_offloads(&d);
-        let off = |allowed: bool, bit: u32| if allowed { 0 } else { 1u64.checked_shl(bit).unwrap_or(0) };
-        use kernel::bindings::{
-            NETIF_F_IPV6_CSUM_BIT, NETIF_F_IP_CSUM_BIT, NETIF_F_SG_BIT, NETIF_F_TSO6_BIT, NETIF_F_TSO_BIT,
-        };
-        features
-            & !(off(o.sg, NETIF_F_SG_BIT)
-                | off(o.tso_v4, NETIF_F_TSO_BIT)
-                | off(o.tso_v6, NETIF_F_TSO6_BIT)
-                | off(o.ip_csum, NETIF_F_IP_CSUM_BIT)
-                | off(o.ipv6_csum, NETIF_F_IPV6_CSUM_BIT))
-    }
-
-    /// C entry point for `ndo_change_mtu`: 0 when the frontend can take
-    /// `mtu`, else -EINVAL.
-    ///
-    /// # Safety
-    ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn check_mtu_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        mtu: kernel::ffi::c_int,
-    ) -> kernel::ffi::c_int {
-        // SAFETY: called by C with the registered data and its device.
-        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
-            return EINVAL.to_errno();
-        };
-        match u32::try_from(mtu) {
-            Ok(m) if m <= t.guest_offloads(&d).max_mtu() => 0,
-            _ => EINVAL.to_errno(),
-        }
-    }
-
-    /// C entry point for `ndo_get_stats64`.
-    ///
-    /// # Safety
-    ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn stats_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        out: *mut ffi::rtnl_link_stats64,
-    ) {
-        // SAFETY: called by C with the registered data and its device.
-        let Some((t, d)) = (unsafe { Self::ctx(data, dev) }) else {
+    /// Called by the kernel with a device of `T` and its stats to fill.
+    unsafe extern "C" fn get_stats64(dev: *mut net_device, out: *mut ffi::rtnl_link_stats64) {
+        // SAFETY: a device of `T`, in its callback.
+        let Some((t, d)) = (unsafe { Self::ctx(dev, 0) }) else {
             return;
         };
         let s = t.link_stats(&d);
-        if out.is_null() {
+        // SAFETY: the kernel's valid, exclusively borrowed struct (or NULL).
+        let Some(out) = (unsafe { out.as_mut() }) else {
             return;
-        }
-        // SAFETY: `out` is the caller's valid, exclusively borrowed struct.
-        let out = unsafe { &mut *out };
+        };
         out.rx_packets = s.rx_packets;
         out.rx_bytes = s.rx_bytes;
         out.tx_packets = s.tx_packets;
@@ -838,90 +983,123 @@ impl<T: VifOps> VifNetDevice<T> {
         out.rx_errors = s.rx_errors;
     }
 
-    /// C entry point for the NAPI poll.
+    /// `ndo_change_mtu`: accepted when the frontend can take `mtu`.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn napi_poll_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        queue: kernel::ffi::c_uint,
-        budget: kernel::ffi::c_int,
-    ) -> kernel::ffi::c_int {
-        // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx_q(data, dev, queue) } {
-            Some((t, d)) => t.napi_poll(&d, budget),
+    /// Called by the kernel with a device of `T`, RTNL held.
+    unsafe extern "C" fn change_mtu(dev: *mut net_device, mtu: kernel::ffi::c_int) -> kernel::ffi::c_int {
+        // SAFETY: a device of `T`, in its callback.
+        let Some((t, d)) = (unsafe { Self::ctx(dev, 0) }) else {
+            return EINVAL.to_errno();
+        };
+        match u32::try_from(mtu) {
+            Ok(m) if m <= t.guest_offloads(&d).max_mtu() => {
+                // SAFETY: live device; ndo_change_mtu sets the MTU itself.
+                unsafe { ffi::nbrs_netdev_set_mtu(dev.cast(), m) };
+                0
+            }
+            _ => EINVAL.to_errno(),
+        }
+    }
+
+    /// `ndo_fix_features`: clears the offloads the frontend cannot take.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel with a device of `T`.
+    unsafe extern "C" fn fix_features(dev: *mut net_device, features: u64) -> u64 {
+        // SAFETY: a device of `T`, in its callback.
+        match unsafe { Self::ctx(dev, 0) } {
+            Some((t, d)) => features & !(offload_features(ALL_OFFLOADS) & !offload_features(t.guest_offloads(&d))),
+            None => features,
+        }
+    }
+
+    /// NAPI poll of one queue: guest TX.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel with the `napi` of a [`QueueKernel`] of a device
+    /// of `T` (added by [`NetDev::napi_add`]).
+    unsafe extern "C" fn napi_poll(napi: *mut ffi::napi_struct, budget: kernel::ffi::c_int) -> kernel::ffi::c_int {
+        // SAFETY: `napi` is the `napi` field of a `QueueKernel` (contract);
+        // `Opaque` is transparent, so the field's offset leads to the queue.
+        let q = unsafe { napi.cast::<u8>().sub(core::mem::offset_of!(QueueKernel, napi)) }.cast::<QueueKernel>();
+        // SAFETY: the queue of a live device of `T`, in its callback.
+        match unsafe { Self::queue_ctx(q) } {
+            Some((t, d, _)) => t.napi_poll(&d, budget),
             None => 0,
         }
     }
 
-    /// C entry point for the RX worker.
+    /// The guest-RX worker of one queue.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn rx_work_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        queue: kernel::ffi::c_uint,
-    ) {
-        // SAFETY: called by C with the registered data and its device.
-        if let Some((t, d)) = unsafe { Self::ctx_q(data, dev, queue) } {
+    /// Called by the workqueue with the `rx_work` of a [`QueueKernel`] of a
+    /// device of `T` (its `work`, the first field of `delayed_work`).
+    unsafe extern "C" fn rx_work(work: *mut work_struct) {
+        // SAFETY: `work` is the start of the `rx_work` field of a
+        // `QueueKernel` (contract; `Opaque` is transparent).
+        let q = unsafe { work.cast::<u8>().sub(core::mem::offset_of!(QueueKernel, rx_work)) }.cast::<QueueKernel>();
+        // SAFETY: the queue of a live device of `T` (the worker is
+        // cancelled before the device goes).
+        if let Some((t, d, _)) = unsafe { Self::queue_ctx(q) } {
             t.rx_work(&d);
         }
     }
 
-    /// C entry point for the TX event IRQ.
+    /// One event on `binding`: defers its EOI; ends it at once as spurious
+    /// when `T` found nothing to schedule.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn tx_event_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        queue: kernel::ffi::c_uint,
-    ) -> bool {
-        // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx_q(data, dev, queue) } {
-            Some((t, d)) => t.tx_event(&d),
-            None => false,
+    /// `dev_id` is the [`QueueKernel`] bound by [`NetDev::bind_evtchns`].
+    unsafe fn event(irq: kernel::ffi::c_int, dev_id: *mut c_void, binding: Binding) -> kernel::bindings::irqreturn_t {
+        // SAFETY: per the contract, the queue of a live device of `T`.
+        if let Some((t, d, q)) = unsafe { Self::queue_ctx(dev_id.cast::<QueueKernel>()) } {
+            q.evtchns.event_begin(binding);
+            let work = match binding {
+                Binding::Tx => t.tx_event(&d),
+                Binding::Rx => t.rx_event(&d),
+                // Both run: each schedules its own ring's work.
+                Binding::Shared => t.tx_event(&d) | t.rx_event(&d),
+            };
+            if !work {
+                q.evtchns.event_no_work(irq, binding);
+            }
         }
+        kernel::bindings::irqreturn_IRQ_HANDLED
     }
 
-    /// C entry point for the RX event IRQ.
+    /// IRQ handler of the guest TX ring's channel.
     ///
     /// # Safety
     ///
-    /// Called by helpers.c with the `data` pointer registered in `new`
-    /// (an `Arc<T>` this owner keeps alive) and the device it belongs to.
-    unsafe extern "C" fn rx_event_cb(
-        data: *mut c_void,
-        dev: *mut kernel::bindings::net_device,
-        queue: kernel::ffi::c_uint,
-    ) -> bool {
-        // SAFETY: called by C with the registered data and its device.
-        match unsafe { Self::ctx_q(data, dev, queue) } {
-            Some((t, d)) => t.rx_event(&d),
-            None => false,
-        }
+    /// As for [`Self::event`].
+    unsafe extern "C" fn irq_tx(irq: kernel::ffi::c_int, dev_id: *mut c_void) -> kernel::bindings::irqreturn_t {
+        // SAFETY: per the contract.
+        unsafe { Self::event(irq, dev_id, Binding::Tx) }
     }
-}
 
-impl<T: VifOps> Drop for VifNetDevice<T> {
-    fn drop(&mut self) {
-        // Unregistering (if registered) closes the device, then no callback
-        // can start: IRQs are unbound, the worker cancelled and NAPI deleted
-        // inside nbrs_vif_free before the memory goes. `data`/`_ops` are
-        // released after this body, i.e. after the device is gone.
-        // SAFETY: the device was allocated in `new` and is torn down once, here.
-        unsafe {
-            ffi::nbrs_vif_unregister(self.dev.raw().cast());
-            ffi::nbrs_vif_unbind_all_irqs(self.dev.raw().cast());
-            ffi::nbrs_vif_free(self.dev.raw().cast());
-        }
+    /// IRQ handler of the guest RX ring's channel.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::event`].
+    unsafe extern "C" fn irq_rx(irq: kernel::ffi::c_int, dev_id: *mut c_void) -> kernel::bindings::irqreturn_t {
+        // SAFETY: per the contract.
+        unsafe { Self::event(irq, dev_id, Binding::Rx) }
+    }
+
+    /// IRQ handler of a channel serving both rings.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::event`].
+    unsafe extern "C" fn irq_shared(irq: kernel::ffi::c_int, dev_id: *mut c_void) -> kernel::bindings::irqreturn_t {
+        // SAFETY: per the contract.
+        unsafe { Self::event(irq, dev_id, Binding::Shared) }
     }
 }

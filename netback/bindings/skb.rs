@@ -121,6 +121,20 @@ impl SkBuff {
         Some((LocalFrame { gfn, offset }, n))
     }
 
+    /// `skb_get_queue_mapping()`: the TX queue the stack picked.
+    pub(super) fn queue_mapping(&self) -> u16 {
+        // SAFETY: valid skb (type invariant).
+        unsafe { (*self.as_raw()).queue_mapping }
+    }
+
+    /// `skb_record_rx_queue()`: the queue a received packet came in on.
+    pub(super) fn record_rx_queue(&mut self, queue: u32) {
+        // As skb_record_rx_queue: the stored value is the queue plus one.
+        let v = u16::try_from(queue.saturating_add(1)).unwrap_or(u16::MAX);
+        // SAFETY: exclusively owned skb (type invariant).
+        unsafe { (*self.as_raw()).queue_mapping = v };
+    }
+
     /// Length of the linear area.
     pub(super) fn headlen(&self) -> u32 {
         // SAFETY: valid skb (type invariant).

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The event channels of one ring pair, bound to IRQs with the lateeoi
+//! variants (XSA-332): the handler only records that an EOI is owed, and
+//! the queue's worker ends it once the work is done, as spurious when the
+//! event found none, so Xen delays a storming frontend's next events.
+//!
+//! A frontend uses one channel for both rings or one per ring
+//! (`feature-split-event-channels`); with one, both rings share its EOI.
+
+use super::{ffi, xenbus::XenbusDevice};
+use crate::netif::negotiate::IFNAMSIZ;
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use kernel::prelude::*;
+
+/// Which ring an event is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// Guest TX ring (requests the guest sends).
+    Tx,
+    /// Guest RX ring (buffers the guest posts).
+    Rx,
+}
+
+/// What an IRQ was bound for: one ring's channel, or the one channel of
+/// both rings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// The guest TX ring's own channel.
+    Tx,
+    /// The guest RX ring's own channel.
+    Rx,
+    /// One channel for both rings.
+    Shared,
+}
+
+impl Binding {
+    /// The EOI-owed bit of this binding.
+    const fn eoi_bit(self) -> u32 {
+        match self {
+            Binding::Tx => 1,
+            Binding::Rx => 2,
+            Binding::Shared => 4,
+        }
+    }
+}
+
+/// The bits whose EOI `ch` ends: its own channel's or the shared one's.
+fn eoi_bits(ch: Channel) -> u32 {
+    let own = match ch {
+        Channel::Tx => Binding::Tx,
+        Channel::Rx => Binding::Rx,
+    };
+    own.eoi_bit() | Binding::Shared.eoi_bit()
+}
+
+/// An IRQ handler as `request_irq` takes it.
+pub(crate) type IrqHandler = unsafe extern "C" fn(kernel::ffi::c_int, *mut c_void) -> kernel::bindings::irqreturn_t;
+
+/// The handlers of one ring pair, for each [`Binding`].
+pub(crate) struct Handlers {
+    /// For the guest TX ring's channel.
+    pub(crate) tx: IrqHandler,
+    /// For the guest RX ring's channel.
+    pub(crate) rx: IrqHandler,
+    /// For one channel serving both rings.
+    pub(crate) shared: IrqHandler,
+}
+
+/// Room for an IRQ name: "vifD.H-qN-tx" is IFNAMSIZ plus "-q", up to 5
+/// digits and "-tx".
+const IRQ_NAME_LEN: usize = IFNAMSIZ + 12;
+
+/// The IRQs of one ring pair's event channels and the EOIs they owe.
+pub(crate) struct RingEvtchns {
+    /// IRQ of the TX (or the shared) channel; 0 while unbound.
+    tx_irq: AtomicU32,
+    /// IRQ of the RX channel (the TX one when shared); 0 while unbound.
+    rx_irq: AtomicU32,
+    /// [`Binding::eoi_bit`]s of events whose EOI is deferred.
+    eoi_pending: AtomicU32,
+    /// The handlers' argument, kept to unbind with.
+    dev_id: AtomicPtr<c_void>,
+    /// The IRQ names `/proc/interrupts` shows; the kernel keeps pointers to
+    /// them while bound.
+    tx_name: UnsafeCell<[u8; IRQ_NAME_LEN]>,
+    rx_name: UnsafeCell<[u8; IRQ_NAME_LEN]>,
+}
+
+// SAFETY: the names are written only by `bind` while unbound (no handler
+// and no other binder: `bind` and `unbind` are serialized by their callers,
+// see their safety sections); everything else is atomic.
+unsafe impl Sync for RingEvtchns {}
+// SAFETY: no thread affinity; see `Sync`.
+unsafe impl Send for RingEvtchns {}
+
+impl RingEvtchns {
+    /// Unbound channels.
+    pub(crate) const fn new() -> Self {
+        Self {
+            tx_irq: AtomicU32::new(0),
+            rx_irq: AtomicU32::new(0),
+            eoi_pending: AtomicU32::new(0),
+            dev_id: AtomicPtr::new(core::ptr::null_mut()),
+            tx_name: UnsafeCell::new([0; IRQ_NAME_LEN]),
+            rx_name: UnsafeCell::new([0; IRQ_NAME_LEN]),
+        }
+    }
+
+    /// Binds the frontend's channels (`tx_port == rx_port`: one for both
+    /// rings) to IRQs named after `name` and `queue`, the IRQs disabled
+    /// until [`Self::enable`]. -EBUSY when already bound.
+    ///
+    /// # Safety
+    ///
+    /// `dev_id` stays valid for the handlers until [`Self::unbind`], and
+    /// the handlers take it for what it is; calls of `bind` and `unbind`
+    /// on these channels do not overlap.
+    pub(crate) unsafe fn bind(
+        &self,
+        xdev: &XenbusDevice,
+        ports: (u32, u32),
+        name: &str,
+        queue: u32,
+        handlers: &Handlers,
+        dev_id: *mut c_void,
+    ) -> Result {
+        if self.tx_irq.load(Ordering::Acquire) != 0 {
+            return Err(EBUSY);
+        }
+        self.eoi_pending.store(0, Ordering::Release);
+        self.dev_id.store(dev_id, Ordering::Release);
+        let (tx_port, rx_port) = ports;
+        if tx_port == rx_port {
+            // SAFETY: unbound, and binds do not overlap (contract).
+            let irq = unsafe {
+                Self::bind_one(xdev, tx_port, &self.tx_name, format_args!("{name}-q{queue}"), handlers.shared, dev_id)
+            }?;
+            self.tx_irq.store(irq, Ordering::Release);
+            self.rx_irq.store(irq, Ordering::Release);
+            return Ok(());
+        }
+        // SAFETY: as above.
+        let tx = unsafe {
+            Self::bind_one(xdev, tx_port, &self.tx_name, format_args!("{name}-q{queue}-tx"), handlers.tx, dev_id)
+        }?;
+        // SAFETY: as above.
+        match unsafe {
+            Self::bind_one(xdev, rx_port, &self.rx_name, format_args!("{name}-q{queue}-rx"), handlers.rx, dev_id)
+        } {
+            Ok(rx) => {
+                self.tx_irq.store(tx, Ordering::Release);
+                self.rx_irq.store(rx, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                // SAFETY: bound just above with this `dev_id`, still disabled.
+                unsafe { ffi::unbind_from_irqhandler(tx, dev_id) };
+                Err(e)
+            }
+        }
+    }
+
+    /// Binds one channel with `handler`, writing its name into `slot`; the
+    /// IRQ is left disabled.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is not in use by a bound IRQ and nobody else writes it;
+    /// `dev_id` as for [`Self::bind`].
+    unsafe fn bind_one(
+        xdev: &XenbusDevice,
+        port: u32,
+        slot: &UnsafeCell<[u8; IRQ_NAME_LEN]>,
+        name: core::fmt::Arguments<'_>,
+        handler: IrqHandler,
+        dev_id: *mut c_void,
+    ) -> Result<u32> {
+        // SAFETY: exclusive access to the unused name (contract).
+        let buf = unsafe { &mut *slot.get() };
+        super::write_cstr(buf, name);
+        // SAFETY: live xenbus device; the name lives in `self` until unbind;
+        // `dev_id` as the contract says.
+        let irq = unsafe {
+            ffi::bind_interdomain_evtchn_to_irqhandler_lateeoi(
+                xdev.as_raw(),
+                port,
+                Some(handler),
+                0,
+                buf.as_ptr().cast(),
+                dev_id,
+            )
+        };
+        let irq = u32::try_from(irq).map_err(|_| Error::from_errno(irq))?;
+        // SAFETY: the IRQ was just bound; disable_irq waits for a handler
+        // that already runs, which then sees an owed EOI as usual.
+        unsafe { kernel::bindings::disable_irq(irq) };
+        Ok(irq)
+    }
+
+    /// Unbinds the channels (no-op when unbound).
+    ///
+    /// # Safety
+    ///
+    /// The IRQs are disabled ([`Self::disable`]) or were never enabled;
+    /// calls of `bind` and `unbind` do not overlap.
+    pub(crate) unsafe fn unbind(&self) {
+        let tx = self.tx_irq.swap(0, Ordering::AcqRel);
+        let rx = self.rx_irq.swap(0, Ordering::AcqRel);
+        let dev_id = self.dev_id.load(Ordering::Acquire);
+        if rx != 0 && rx != tx {
+            // SAFETY: bound by `bind` with `dev_id`.
+            unsafe { ffi::unbind_from_irqhandler(rx, dev_id) };
+        }
+        if tx != 0 {
+            // SAFETY: as above.
+            unsafe { ffi::unbind_from_irqhandler(tx, dev_id) };
+        }
+    }
+
+    /// The distinct bound IRQs.
+    fn irqs(&self) -> impl Iterator<Item = u32> {
+        let tx = self.tx_irq.load(Ordering::Acquire);
+        let rx = self.rx_irq.load(Ordering::Acquire);
+        [tx, if rx != tx { rx } else { 0 }].into_iter().filter(|irq| *irq != 0)
+    }
+
+    /// `enable_irq()` on the bound IRQs.
+    pub(crate) fn enable(&self) {
+        for irq in self.irqs() {
+            // SAFETY: an IRQ of ours, bound and disabled once by `bind_one`.
+            unsafe { kernel::bindings::enable_irq(irq) };
+        }
+    }
+
+    /// `disable_irq()` on the bound IRQs (waits for running handlers).
+    pub(crate) fn disable(&self) {
+        for irq in self.irqs() {
+            // SAFETY: an IRQ of ours; process context (it may sleep).
+            unsafe { kernel::bindings::disable_irq(irq) };
+        }
+    }
+
+    /// In the handler of `binding`: the event's EOI is deferred.
+    pub(crate) fn event_begin(&self, binding: Binding) {
+        self.eoi_pending.fetch_or(binding.eoi_bit(), Ordering::AcqRel);
+    }
+
+    /// In the handler of `binding`, when the event scheduled no work: ends
+    /// its EOI at once, as spurious.
+    pub(crate) fn event_no_work(&self, irq: kernel::ffi::c_int, binding: Binding) {
+        self.eoi_pending.fetch_and(!binding.eoi_bit(), Ordering::AcqRel);
+        if let Ok(irq) = u32::try_from(irq) {
+            // SAFETY: the IRQ whose handler runs.
+            unsafe { ffi::xen_irq_lateeoi(irq, ffi::XEN_EOI_FLAG_SPURIOUS) };
+        }
+    }
+
+    /// Whether an event on `ch` awaits its deferred EOI.
+    pub(crate) fn eoi_owed(&self, ch: Channel) -> bool {
+        self.eoi_pending.load(Ordering::Acquire) & eoi_bits(ch) != 0
+    }
+
+    /// Ends the deferred EOI owed for `ch` (no-op when none is pending);
+    /// `spurious` when the event found no work.
+    pub(crate) fn lateeoi(&self, ch: Channel, spurious: bool) {
+        let irq = self.irq(ch);
+        let bits = eoi_bits(ch);
+        if irq != 0 && self.eoi_pending.fetch_and(!bits, Ordering::AcqRel) & bits != 0 {
+            let flags = if spurious { ffi::XEN_EOI_FLAG_SPURIOUS } else { 0 };
+            // SAFETY: a bound IRQ of ours.
+            unsafe { ffi::xen_irq_lateeoi(irq, flags) };
+        }
+    }
+
+    /// Notifies the frontend on `ch` (no-op when unbound).
+    pub(crate) fn notify(&self, ch: Channel) {
+        let irq = self.irq(ch);
+        if irq != 0 {
+            // SAFETY: a bound IRQ of ours (an event channel IRQ).
+            unsafe { ffi::notify_remote_via_irq(irq as kernel::ffi::c_int) };
+        }
+    }
+
+    /// The IRQ serving `ch`, 0 when unbound.
+    fn irq(&self, ch: Channel) -> u32 {
+        match ch {
+            Channel::Tx => &self.tx_irq,
+            Channel::Rx => &self.rx_irq,
+        }
+        .load(Ordering::Acquire)
+    }
+}
