@@ -20,7 +20,8 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::{NetDev, QueueOps};
+use crate::bindings::netdev::{Channel, NetDev, QueueOps};
+use core::sync::atomic::{AtomicBool, Ordering};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::Vif;
 use crate::netif::rx::time_after;
@@ -33,6 +34,67 @@ pub(crate) enum RxNext {
     Now,
     /// Run again at this jiffy (drain deadline of the head packet).
     At(u64),
+}
+
+/// The XSA-332 EOI policy of one queue's event channels: the IRQ handler
+/// defers each event's EOI; the pass that handled it ends it, as spurious
+/// when neither ring the channel serves saw work since the last EOI, so
+/// Xen delays a storming guest's next events (as xenvif_{tx,rx}_interrupt
+/// decide, here after the pass instead of in the hard IRQ, which must not
+/// touch the ring NAPI owns).
+pub(crate) struct EoiPolicy {
+    /// Guest TX requests consumed since the last TX EOI decision.
+    tx_work_seen: AtomicBool,
+    /// Packets written to the guest since the last RX EOI decision.
+    rx_work_seen: AtomicBool,
+    /// The frontend uses one event channel for both rings (one EOI).
+    shared_channel: AtomicBool,
+}
+
+impl EoiPolicy {
+    /// No work seen, split channels.
+    pub(crate) const fn new() -> Self {
+        Self {
+            tx_work_seen: AtomicBool::new(false),
+            rx_work_seen: AtomicBool::new(false),
+            shared_channel: AtomicBool::new(false),
+        }
+    }
+
+    /// A new connection's event channels: one for both rings or split.
+    /// Forgets the work seen on the previous connection.
+    pub(crate) fn set_channels(&self, shared: bool) {
+        self.shared_channel.store(shared, Ordering::Release);
+        self.tx_work_seen.store(false, Ordering::Release);
+        self.rx_work_seen.store(false, Ordering::Release);
+    }
+
+    /// The TX poll or RX worker found work for `ch`'s ring.
+    pub(crate) fn work_seen(&self, ch: Channel) {
+        match ch {
+            Channel::Tx => &self.tx_work_seen,
+            Channel::Rx => &self.rx_work_seen,
+        }
+        .store(true, Ordering::Release);
+    }
+
+    /// Ends `ch`'s deferred EOI if one is owed: spurious when no ring the
+    /// channel serves saw work since the last EOI.
+    pub(crate) fn end_eoi(&self, dev: &NetDev<'_>, ch: Channel) {
+        if !dev.eoi_owed(ch) {
+            // Keep the work seen for the EOI of the event still to come.
+            return;
+        }
+        let (own, other) = match ch {
+            Channel::Tx => (&self.tx_work_seen, &self.rx_work_seen),
+            Channel::Rx => (&self.rx_work_seen, &self.tx_work_seen),
+        };
+        let mut work = own.swap(false, Ordering::AcqRel);
+        if self.shared_channel.load(Ordering::Acquire) {
+            work |= other.swap(false, Ordering::AcqRel);
+        }
+        dev.lateeoi(ch, !work);
+    }
 }
 
 /// Longest wait between two worker passes while packets are queued.
@@ -74,7 +136,7 @@ impl QueueOps for Vif {
 
     /// Guest TX event (hard IRQ): schedules NAPI. No ring access here (NAPI
     /// owns the ring); NAPI ends the EOI once idle, as spurious when the
-    /// poll consumed no request since the last EOI (`Queue::end_eoi`).
+    /// poll consumed no request since the last EOI ([`EoiPolicy`]).
     fn tx_event(&self, dev: &NetDev<'_>) -> bool {
         if !self.is_up() || self.is_disabled() {
             return false;

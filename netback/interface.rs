@@ -325,7 +325,7 @@ impl Vif {
             self.drain_ticks.store(a.rx.drain_ticks(), Ordering::Release);
             source = a.tx.source_name();
             queue.backlog_reset();
-            queue.set_channels(a.tx_evtchn == a.rx_evtchn);
+            queue.eoi.set_channels(a.tx_evtchn == a.rx_evtchn);
             *queue.tx.lock() = Some(a.tx);
             *queue.rx.lock() = Some(a.rx);
             qd.napi_add();
@@ -425,7 +425,7 @@ impl Vif {
                     let req_cons = q.ring().req_cons();
                     let result = q.action(dev, &queue.stats, budget);
                     if q.ring().req_cons() != req_cons {
-                        queue.work_seen(Channel::Tx);
+                        queue.eoi.work_seen(Channel::Tx);
                     }
                     result
                 }
@@ -460,7 +460,7 @@ impl Vif {
         };
         match more {
             Ok(true) => dev.napi_schedule(),
-            Ok(false) => queue.end_eoi(dev, Channel::Tx),
+            Ok(false) => queue.eoi.end_eoi(dev, Channel::Tx),
             Err(reason) => self.fatal(dev, "guest TX", reason),
         }
     }
@@ -499,7 +499,7 @@ impl Vif {
         };
         self.queue_carrier(dev, out.carrier);
         if out.packets > 0 {
-            queue.work_seen(Channel::Rx);
+            queue.eoi.work_seen(Channel::Rx);
         }
         queue.backlog_sub(dev, out.dequeued_bytes, self.is_connected());
         let dropped = self.drop_expired(queue, dev, now);
@@ -548,7 +548,7 @@ impl Vif {
     /// worker pass, spurious when the event found no work.
     pub(crate) fn rx_end_eoi(&self, dev: &NetDev<'_>) {
         if let Some(queue) = self.queue(dev) {
-            queue.end_eoi(dev, Channel::Rx);
+            queue.eoi.end_eoi(dev, Channel::Rx);
         }
     }
 

@@ -9,12 +9,13 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::netdev::{Channel, NetDev};
+use crate::bindings::netdev::NetDev;
+use crate::napi::EoiPolicy;
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;
 use crate::stats::VifStats;
 use crate::tx::TxQueue;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -33,14 +34,8 @@ pub(crate) struct Queue {
     /// rx_queue_len); `ndo_start_xmit` stops the queue at
     /// `RX_QUEUE_MAX_BYTES`, so each queue holds at most that much.
     rx_queued_bytes: AtomicU32,
-    /// Guest TX requests consumed since the last EOI decision (XSA-332: an
-    /// event that found no work is ended as spurious, so Xen delays a
-    /// storming guest's next events).
-    tx_work_seen: AtomicBool,
-    /// Packets written to the guest since the last EOI decision.
-    rx_work_seen: AtomicBool,
-    /// The frontend uses one event channel for both rings (one EOI).
-    shared_channel: AtomicBool,
+    /// When this queue's deferred EOIs end, and whether as spurious.
+    pub(crate) eoi: EoiPolicy,
     /// This queue's counters (cumulative over reconnections).
     pub(crate) stats: VifStats,
 }
@@ -52,48 +47,9 @@ impl Queue {
             tx <- new_spinlock_bh!(None),
             rx <- new_mutex!(None),
             rx_queued_bytes: AtomicU32::new(0),
-            tx_work_seen: AtomicBool::new(false),
-            rx_work_seen: AtomicBool::new(false),
-            shared_channel: AtomicBool::new(false),
+            eoi: EoiPolicy::new(),
             stats: VifStats::default(),
         })
-    }
-
-    /// A new connection's event channels: one for both rings or split.
-    /// Forgets the work seen on the previous connection.
-    pub(crate) fn set_channels(&self, shared: bool) {
-        self.shared_channel.store(shared, Ordering::Release);
-        self.tx_work_seen.store(false, Ordering::Release);
-        self.rx_work_seen.store(false, Ordering::Release);
-    }
-
-    /// The TX poll or RX worker found work for `ch`'s ring.
-    pub(crate) fn work_seen(&self, ch: Channel) {
-        match ch {
-            Channel::Tx => &self.tx_work_seen,
-            Channel::Rx => &self.rx_work_seen,
-        }
-        .store(true, Ordering::Release);
-    }
-
-    /// Ends `ch`'s deferred EOI if one is owed: spurious when neither ring
-    /// the channel serves saw work since the last EOI (as
-    /// xenvif_{tx,rx}_interrupt decide, here after the pass instead of in
-    /// the hard IRQ, which must not touch the ring NAPI owns).
-    pub(crate) fn end_eoi(&self, dev: &NetDev<'_>, ch: Channel) {
-        if !dev.eoi_owed(ch) {
-            // Keep the work seen for the EOI of the event still to come.
-            return;
-        }
-        let (own, other) = match ch {
-            Channel::Tx => (&self.tx_work_seen, &self.rx_work_seen),
-            Channel::Rx => (&self.rx_work_seen, &self.tx_work_seen),
-        };
-        let mut work = own.swap(false, Ordering::AcqRel);
-        if self.shared_channel.load(Ordering::Acquire) {
-            work |= other.swap(false, Ordering::AcqRel);
-        }
-        dev.lateeoi(ch, !work);
     }
 
     /// Bytes queued for the guest.
