@@ -21,10 +21,10 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings::netdev::{Channel, NetDev, QueueOps};
-use core::sync::atomic::{AtomicBool, Ordering};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::Vif;
 use crate::netif::rx::time_after;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// What the RX worker should do next.
 pub(crate) enum RxNext {
