@@ -21,7 +21,7 @@
 
 use crate::bindings::netdev::{Channel, EthtoolStats, LinkStats, NetDev, VifOps};
 use crate::bindings::skb::SkBuff;
-use crate::bindings::xenbus::XenbusDevice;
+use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::fatal::FatalReason;
 use crate::hash::VifHash;

@@ -55,7 +55,7 @@ module! {
 struct NetbackModule {
     // Dropped in this order: the VIFs (and their debugfs directories) go
     // with the driver, then the debugfs root.
-    _driver: bindings::xenbus::Registration<xenbus::Backend>,
+    _driver: bindings::xen::xenbus::Registration<xenbus::Backend>,
     _debugfs: bindings::debugfs::DebugfsRoot,
 }
 
@@ -66,7 +66,7 @@ impl kernel::Module for NetbackModule {
         }
         params::init();
         let debugfs = bindings::debugfs::DebugfsRoot::create();
-        let driver = bindings::xenbus::Registration::register()?;
+        let driver = bindings::xen::xenbus::Registration::register()?;
         pr_info!("xen_netback_rs: registered backend for devicetype vif\n");
         Ok(Self { _driver: driver, _debugfs: debugfs })
     }

@@ -14,8 +14,8 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings::netdev::VifNetDevice;
-use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
-use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
+use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
+use crate::bindings::xen::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::ctrl::CtrlConnection;
 use crate::interface::{Attachment, Vif};

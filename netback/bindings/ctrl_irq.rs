@@ -4,7 +4,7 @@
 //! requests grant-copy), which ends the EOI, or requeues itself with the
 //! EOI still owed when a bounded run left requests pending.
 
-use super::{ffi, xenbus::XenbusDevice};
+use super::{ffi, xen::xenbus::XenbusDevice};
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;

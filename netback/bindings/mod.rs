@@ -7,13 +7,9 @@
 //! output of the module's single bindgen run (`ffi_generated.rs`) in small
 //! safe types:
 //!
-//! * [`xenbus`]: backend driver registration for devicetype "vif",
-//!   [`xenbus::XenbusDevice`] (xenstore read/write, state switch, fatal
-//!   errors) and [`xenbus::Watch`].
-//! * [`ring`]: [`ring::MappedRing`], a frontend ring page mapped with
-//!   `xenbus_map_ring_valloc`, read and written with volatile accesses only.
-//! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`, and
-//!   [`grant::copy_from_guest`] for control requests.
+//! * [`xen`]: Xen's own interfaces: [`xen::xenbus`] (the backend driver,
+//!   the device, xenstore and watches), [`xen::ring`] (frontend ring pages)
+//!   and [`xen::grant`] (grant copies).
 //! * [`ctrl_irq`]: the control ring's event channel ([`ctrl_irq::CtrlIrq`]).
 //! * [`netdev`]: the VIF `net_device` ([`netdev::VifNetDevice`] owns it,
 //!   [`netdev::NetDev`] is the view callbacks get), NAPI, event channels
@@ -28,15 +24,13 @@
 
 pub(crate) mod ctrl_irq;
 pub(crate) mod debugfs;
-pub(crate) mod grant;
 pub(crate) mod lock;
 pub(crate) mod netdev;
 pub(crate) mod params;
-pub(crate) mod ring;
 pub(crate) mod skb;
 pub(crate) mod sysfs;
 pub(crate) mod timer;
-pub(crate) mod xenbus;
+pub(crate) mod xen;
 
 /// Raw items of the bindgen run; only this directory touches them.
 #[allow(

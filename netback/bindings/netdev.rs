@@ -8,7 +8,7 @@
 //! `Arc<T>` the device keeps (the `Opaque` + adapter pattern of
 //! `kernel::net::phy`, with the ops table living in C).
 
-use super::{ffi, skb::SkBuff, xenbus::XenbusDevice, Rtnl};
+use super::{ffi, skb::SkBuff, xen::xenbus::XenbusDevice, Rtnl};
 use crate::netif::negotiate::{GuestOffloads, VIF_MTU_MAX};
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;

@@ -6,7 +6,8 @@
 //! caller gets a private snapshot: code above never dereferences ring memory
 //! and therefore cannot read a field twice.
 
-use super::{ffi, xenbus::XenbusDevice};
+use super::xenbus::XenbusDevice;
+use crate::bindings::ffi;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -109,13 +110,13 @@ impl MappedRing {
     fn req_prod_acquire(&self) -> u32 {
         let v = self.read_u32(SRING_REQ_PROD_OFFSET);
         // Requests below req_prod must be read after req_prod itself.
-        super::virt_rmb();
+        crate::bindings::virt_rmb();
         v
     }
 
     fn publish_rsp_prod(&self, v: u32) {
         // Responses must be visible before the index that publishes them.
-        super::virt_wmb();
+        crate::bindings::virt_wmb();
         self.write_u32(SRING_RSP_PROD_OFFSET, v);
     }
 }
@@ -188,7 +189,7 @@ impl<L: RingLayout> SharedRing for SharedRingOf<L> {
     }
 
     fn full_barrier(&self) {
-        super::virt_mb()
+        crate::bindings::virt_mb()
     }
 }
 

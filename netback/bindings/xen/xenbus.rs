@@ -2,7 +2,7 @@
 //! xenbus: the backend driver for devicetype "vif", the device handle and
 //! xenstore watches.
 
-use super::ffi;
+use crate::bindings::ffi;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -58,7 +58,7 @@ impl XenbusDevice {
         Some(Self { ptr })
     }
 
-    pub(super) fn as_raw(&self) -> *mut ffi::xenbus_device {
+    pub(in crate::bindings) fn as_raw(&self) -> *mut ffi::xenbus_device {
         self.ptr.as_ptr()
     }
 
@@ -83,7 +83,7 @@ impl XenbusDevice {
     }
 
     /// `&dev->dev`, for parenting the net_device.
-    pub(super) fn as_device(&self) -> *mut kernel::bindings::device {
+    pub(in crate::bindings) fn as_device(&self) -> *mut kernel::bindings::device {
         // SAFETY: live device.
         unsafe { ffi::nbrs_xenbus_to_device(self.as_raw()).cast() }
     }
@@ -343,7 +343,7 @@ impl<T: WatchHandler> Watch<T> {
     }
 
     fn from_registered(p: *mut ffi::nbrs_watch, ctx: Arc<T>) -> Result<Self> {
-        Ok(Self { ptr: super::from_err_ptr(p)?, _ctx: ctx })
+        Ok(Self { ptr: crate::bindings::from_err_ptr(p)?, _ctx: ctx })
     }
 
     /// # Safety

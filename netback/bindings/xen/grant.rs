@@ -2,7 +2,7 @@
 //! Grant copy: batches of `struct gnttab_copy`, one hypercall per batch
 //! (64 for guest RX as xen-netback; guest TX batches a whole NAPI poll).
 
-use super::ffi;
+use crate::bindings::ffi;
 use kernel::prelude::*;
 
 /// Copy ops per `gnttab_batch_copy` hypercall on the guest RX path.

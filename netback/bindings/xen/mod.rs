@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Xen's interfaces, one file per subsystem:
+//!
+//! * [`xenbus`]: the backend driver for devicetype "vif" (a static
+//!   `xenbus_driver` built from [`xenbus::XenbusBackend`]),
+//!   [`xenbus::XenbusDevice`] (xenstore read/write, state switch, fatal
+//!   errors; refcounted through `ARef`) and [`xenbus::Watch`].
+//! * [`ring`]: [`ring::MappedRing`], a frontend ring page mapped with
+//!   `xenbus_map_ring_valloc`, read and written with volatile accesses only.
+//! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`, and
+//!   [`grant::copy_from_guest`] for control requests.
+
+pub(crate) mod grant;
+pub(crate) mod ring;
+pub(crate) mod xenbus;
