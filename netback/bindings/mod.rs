@@ -3,7 +3,7 @@
 //!
 //! It wraps the C helper object (`helpers.c`, which owns the kernel
 //! structures Rust cannot lay out: `napi_struct`, `sk_buff_head`,
-//! `delayed_work`, the `net_device_ops` and `xenbus_driver` tables) and the
+//! `delayed_work`, the `net_device_ops` table) and the
 //! output of the module's single bindgen run (`ffi_generated.rs`) in small
 //! safe types:
 //!
