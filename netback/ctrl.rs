@@ -10,10 +10,10 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::ctrl_irq::{CtrlEvent, CtrlEventHandler, CtrlIrq, CtrlIrqRef};
-use crate::bindings::grant::copy_from_guest;
-use crate::bindings::ring::{CtrlSharedRing, MappedRing};
-use crate::bindings::xenbus::XenbusDevice;
+use crate::bindings::xen::ctrl_irq::{CtrlEvent, CtrlEventHandler, CtrlIrq, CtrlIrqRef};
+use crate::bindings::xen::grant::copy_from_guest;
+use crate::bindings::xen::ring::{CtrlSharedRing, MappedRing};
+use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::interface::Vif;
 use crate::netif::ctrl::{ctrl_action, GrantSource};
 use crate::netif::negotiate::CtrlRingRefs;

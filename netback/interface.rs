@@ -21,7 +21,7 @@
 
 use crate::bindings::netdev::{Channel, EthtoolStats, LinkStats, NetDev, VifOps};
 use crate::bindings::skb::SkBuff;
-use crate::bindings::xenbus::XenbusDevice;
+use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::fatal::FatalReason;
 use crate::hash::VifHash;
@@ -35,6 +35,7 @@ use crate::tx::TxQueue;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::new_spinlock;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::sync::SpinLock;
 
 /// Everything a connected frontend brings for one queue.
@@ -78,7 +79,7 @@ pub(crate) struct Vif {
     #[pin]
     pub(crate) hash: VifHash,
     /// Our xenbus device, to rewrite `multi-queue-max-queues`.
-    xdev: XenbusDevice,
+    xdev: ARef<XenbusDevice>,
     /// Rate limit, multicast control, per-VIF timeouts, disable reason.
     #[pin]
     pub(crate) knobs: VifKnobs,
@@ -93,7 +94,7 @@ impl Vif {
     pub(crate) fn new(
         domid: u16,
         nr_queues: u32,
-        xdev: XenbusDevice,
+        xdev: ARef<XenbusDevice>,
         knobs: impl PinInit<VifKnobs>,
     ) -> Result<impl PinInit<Self, Error>> {
         let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;

@@ -55,18 +55,18 @@ module! {
 struct NetbackModule {
     // Dropped in this order: the VIFs (and their debugfs directories) go
     // with the driver, then the debugfs root.
-    _driver: bindings::xenbus::Registration<xenbus::Backend>,
+    _driver: bindings::xen::xenbus::Registration,
     _debugfs: bindings::debugfs::DebugfsRoot,
 }
 
 impl kernel::Module for NetbackModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         if !bindings::xen_domain() {
             return Err(ENODEV);
         }
         params::init();
         let debugfs = bindings::debugfs::DebugfsRoot::create();
-        let driver = bindings::xenbus::Registration::register()?;
+        let driver = bindings::xen::xenbus::Registration::register(&xenbus::DRIVER, module)?;
         pr_info!("xen_netback_rs: registered backend for devicetype vif\n");
         Ok(Self { _driver: driver, _debugfs: debugfs })
     }

@@ -21,7 +21,7 @@
 
 use crate::bindings::netdev::NetDev;
 use crate::bindings::timer::{DevTimer, DevTimerHandler};
-use crate::bindings::xenbus::XenbusDevice;
+use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::netif::rate::{rate_limit_from_key, CreditGate, CreditScheduler, Rate};
 use core::sync::atomic::{AtomicU64, Ordering};

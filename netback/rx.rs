@@ -17,10 +17,10 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::grant::{CopyBatch, CopyDirection, CopyMark, COPY_BATCH};
 use crate::bindings::netdev::{Channel, NetDev};
-use crate::bindings::ring::RxSharedRing;
 use crate::bindings::skb::{SkBuff, SkbGso};
+use crate::bindings::xen::grant::{CopyBatch, CopyDirection, CopyMark, COPY_BATCH};
+use crate::bindings::xen::ring::RxSharedRing;
 use crate::fatal::FatalReason;
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{

@@ -13,8 +13,8 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::grant::CopyCounts;
 use crate::bindings::netdev::{EthtoolStats, LinkStats};
+use crate::bindings::xen::grant::CopyCounts;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// A relaxed event counter.

@@ -16,10 +16,10 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::grant::{CopyBatch, CopyDirection};
 use crate::bindings::netdev::{Channel, NetDev};
-use crate::bindings::ring::TxSharedRing;
 use crate::bindings::skb::SkBuff;
+use crate::bindings::xen::grant::{CopyBatch, CopyDirection};
+use crate::bindings::xen::ring::TxSharedRing;
 use crate::fatal::FatalReason;
 use crate::grant_pool::TxBufferSource;
 use crate::multicast::McastControl;

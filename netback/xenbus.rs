@@ -14,8 +14,8 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings::netdev::VifNetDevice;
-use crate::bindings::ring::{MappedRing, RxSharedRing, TxSharedRing};
-use crate::bindings::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice};
+use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
+use crate::bindings::xen::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice, XenbusDriver};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::ctrl::CtrlConnection;
 use crate::interface::{Attachment, Vif};
@@ -35,7 +35,12 @@ use crate::tx::TxQueue;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::str::CString;
+use kernel::sync::aref::ARef;
 use kernel::sync::{Arc, Mutex};
+
+/// The xenbus backend driver for devicetype "vif" (registered by the
+/// module).
+pub(crate) static DRIVER: XenbusDriver = XenbusDriver::new::<Backend>();
 
 /// `max_queues` as the number of queues a new VIF gets (at least one).
 fn queues_for_new_vif() -> u32 {
@@ -62,7 +67,7 @@ fn warn_if_headroom_clamped(domid: u16, requested: u16) {
 /// One `backend/vif/<domid>/<handle>` device.
 #[pin_data]
 pub(crate) struct Backend {
-    xdev: XenbusDevice,
+    xdev: ARef<XenbusDevice>,
     #[pin]
     inner: Mutex<Inner>,
     #[pin]
@@ -384,7 +389,9 @@ impl Backend {
 }
 
 impl XenbusBackend for Backend {
-    fn probe(xdev: XenbusDevice) -> Result<Arc<Self>> {
+    const DEVICE_TYPE: &'static CStr = c"vif";
+
+    fn probe(xdev: ARef<XenbusDevice>) -> Result<Arc<Self>> {
         // Read once: the netdev gets this many queues and frontends are
         // offered as many (the parameter is writable).
         let nr_queues = queues_for_new_vif();

@@ -40,55 +40,9 @@ void nbrs_local_bh_enable(void);
 void nbrs_module_get(void);
 void nbrs_module_put(void);
 
-/* ---- xenbus driver: callbacks into Rust, registered once per module */
-struct nbrs_xenbus_ops {
-	int (*probe)(struct xenbus_device *dev);
-	void (*remove)(struct xenbus_device *dev);
-	void (*otherend_changed)(struct xenbus_device *dev, int state);
-};
-int nbrs_xenbus_register(const struct nbrs_xenbus_ops *ops);
-void nbrs_xenbus_unregister(void);
-
-const char *nbrs_xenbus_nodename(struct xenbus_device *dev);
-const char *nbrs_xenbus_otherend(struct xenbus_device *dev);
-int nbrs_xenbus_otherend_id(struct xenbus_device *dev);
-void *nbrs_xenbus_get_drvdata(struct xenbus_device *dev);
-void nbrs_xenbus_set_drvdata(struct xenbus_device *dev, void *data);
-struct device *nbrs_xenbus_to_device(struct xenbus_device *dev);
-void nbrs_xenbus_get(struct xenbus_device *dev);
-void nbrs_xenbus_put(struct xenbus_device *dev);
-int nbrs_xenbus_dev_is_online(struct xenbus_device *dev);
-void nbrs_xenbus_device_unregister(struct xenbus_device *dev);
-int nbrs_xenbus_switch_state(struct xenbus_device *dev, int state);
-void nbrs_xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *msg);
-void nbrs_xenbus_uevent_online(struct xenbus_device *dev, bool online);
-/* Reads "dir/node" as an unsigned decimal; 0 or -errno. */
-int nbrs_xenbus_read_ulong(const char *dir, const char *node, unsigned long *val);
-/* Copies "dir/node" into buf (NUL terminated); length or -errno. */
-int nbrs_xenbus_read_str(const char *dir, const char *node, char *buf, unsigned int buflen);
-int nbrs_xenbus_write_ulong(const char *dir, const char *node, unsigned long val);
-int nbrs_xenbus_rm(const char *dir, const char *node);
-
-struct nbrs_watch;
-/* Watches "<dev nodename>/<node>"; cb(ctx) runs in the xenwatch thread. */
-struct nbrs_watch *nbrs_watch_register(struct xenbus_device *dev, const char *node,
-				       void (*cb)(void *ctx), void *ctx);
-/* Watches "<dev otherend>/<node>" (the frontend's directory). */
-struct nbrs_watch *nbrs_watch_register_frontend(struct xenbus_device *dev, const char *node,
-						void (*cb)(void *ctx), void *ctx);
-void nbrs_watch_unregister(struct nbrs_watch *w);
-
-/* ---- shared rings */
-int nbrs_map_ring(struct xenbus_device *dev, u32 gref, void **vaddr);
-void nbrs_unmap_ring(struct xenbus_device *dev, void *vaddr);
-
-/* ---- grant copy: callers own an array of struct gnttab_copy */
-struct gnttab_copy;
-void nbrs_grant_copy(struct gnttab_copy *ops, unsigned int count);
-
-/* Copies len (<= 4096) bytes from the start of the frontend's page gref
- * into dst; 0 or -errno. Process context. */
-int nbrs_grant_copy_from_guest(u16 domid, u32 gref, void *dst, unsigned int len);
+/* ---- grant copy (bindings/xen/grant.rs) */
+struct page;
+unsigned long nbrs_xen_page_to_gfn(struct page *page);
 
 /* ---- the VIF net_device: wrappers of static inlines and macros */
 struct napi_struct;

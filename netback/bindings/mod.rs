@@ -6,16 +6,10 @@
 //! or `kernel::bindings`) and the C helper object (`helpers.c`) only for
 //! what Rust cannot call: static inlines, macros, the module parameters.
 //!
-//! * [`xenbus`]: backend driver registration for devicetype "vif",
-//!   [`xenbus::XenbusDevice`] (xenstore read/write, state switch, fatal
-//!   errors) and [`xenbus::Watch`].
-//! * [`ring`]: [`ring::MappedRing`], a frontend ring page mapped with
-//!   `xenbus_map_ring_valloc`, read and written with volatile accesses only.
-//! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`, and
-//!   [`grant::copy_from_guest`] for control requests.
-//! * [`evtchn`]: a ring pair's event channels bound with the lateeoi
-//!   variants and the deferred-EOI bookkeeping (XSA-332).
-//! * [`ctrl_irq`]: the control ring's event channel ([`ctrl_irq::CtrlIrq`]).
+//! * [`xen`]: Xen's own interfaces: [`xen::xenbus`] (the backend driver,
+//!   the device, xenstore and watches), [`xen::ring`] (frontend ring pages),
+//!   [`xen::grant`] (grant copies), [`xen::evtchn`] (a ring pair's event
+//!   channels, lateeoi) and [`xen::ctrl_irq`] (the control ring's channel).
 //! * [`netdev`]: the VIF `net_device` ([`netdev::VifNetDevice`] owns it,
 //!   [`netdev::NetDev`] is the view callbacks get): its private area with
 //!   the per-queue NAPI, guest-RX backlog, worker and event channels, and
@@ -29,19 +23,15 @@
 //! * [`timer`]: [`timer::DevTimer`], a kernel timer whose callback gets the
 //!   VIF device (the guest-TX credit timer).
 
-pub(crate) mod ctrl_irq;
 pub(crate) mod debugfs;
 pub(crate) mod ethtool;
-pub(crate) mod evtchn;
-pub(crate) mod grant;
 pub(crate) mod lock;
 pub(crate) mod netdev;
 pub(crate) mod params;
-pub(crate) mod ring;
 pub(crate) mod skb;
 pub(crate) mod sysfs;
 pub(crate) mod timer;
-pub(crate) mod xenbus;
+pub(crate) mod xen;
 
 /// Raw items of the bindgen run; only this directory touches them.
 #[allow(

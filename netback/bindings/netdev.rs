@@ -13,8 +13,9 @@
 //! [`VifNetDevice`] owns the device; callbacks get a [`NetDev`] view of
 //! their queue.
 
-use super::evtchn::{Binding, Handlers, RingEvtchns};
-use super::{ffi, skb::SkBuff, xenbus::XenbusDevice, Rtnl};
+use super::xen::evtchn::{Binding, Handlers, RingEvtchns};
+use super::xen::xenbus::XenbusDevice;
+use super::{ffi, skb::SkBuff, Rtnl};
 use crate::netif::negotiate::{GuestOffloads, IFNAMSIZ, VIF_MTU_MAX};
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;
@@ -28,7 +29,7 @@ use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 pub(crate) use super::ethtool::EthtoolStats;
-pub(crate) use super::evtchn::Channel;
+pub(crate) use super::xen::evtchn::Channel;
 
 /// The standard interface counters `ndo_get_stats64` reports (the rest of
 /// `rtnl_link_stats64` stays 0).

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! An owned `struct sk_buff`.
 
-use super::{ffi, grant::LocalFrame};
+use super::{ffi, xen::grant::LocalFrame};
 use crate::netif::wire::GsoType;
 use core::ptr::NonNull;
 use kernel::prelude::*;

@@ -9,7 +9,8 @@
 //! channel must cancel a queued run when it is unbound, which that type
 //! cannot do.
 
-use super::{ffi, xenbus::XenbusDevice};
+use super::xenbus::XenbusDevice;
+use crate::bindings::ffi;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::bindings::work_struct;

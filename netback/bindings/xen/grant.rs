@@ -2,7 +2,9 @@
 //! Grant copy: batches of `struct gnttab_copy`, one hypercall per batch
 //! (64 for guest RX as xen-netback; guest TX batches a whole NAPI poll).
 
-use super::ffi;
+use super::ring::XEN_PAGE_SIZE;
+use crate::bindings::ffi;
+use kernel::page::Page;
 use kernel::prelude::*;
 
 /// Copy ops per `gnttab_batch_copy` hypercall on the guest RX path.
@@ -109,22 +111,7 @@ impl CopyBatch {
     ) -> Result<usize> {
         let idx = self.len;
         let op = self.ops.get_mut(idx).ok_or(ENOSPC)?;
-        let remote = ffi::gnttab_copy_gnttab_copy_ptr {
-            u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { ref_: gref },
-            domid,
-            offset: remote_offset,
-        };
-        let ours = ffi::gnttab_copy_gnttab_copy_ptr {
-            u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { gmfn: local.gfn as ffi::xen_pfn_t },
-            domid: ffi::DOMID_SELF as u16,
-            offset: local.offset,
-        };
-        // The grant-reference side is named by `flags`; the other is a frame of ours.
-        let (source, dest, flags) = match dir {
-            CopyDirection::FromGuest => (remote, ours, ffi::GNTCOPY_source_gref),
-            CopyDirection::ToGuest => (ours, remote, ffi::GNTCOPY_dest_gref),
-        };
-        *op = ffi::gnttab_copy { source, dest, len, flags: flags as u16, status: 0 };
+        *op = copy_op(dir, domid, gref, remote_offset, local, len);
         self.len += 1;
         Ok(idx)
     }
@@ -135,8 +122,9 @@ impl CopyBatch {
         if self.len == 0 {
             return;
         }
-        // SAFETY: the first `len` entries were filled by `push`.
-        unsafe { ffi::nbrs_grant_copy(self.ops.as_mut_ptr(), self.len as u32) };
+        // SAFETY: the first `len` entries were filled by `push`; the
+        // hypercall writes only their statuses.
+        unsafe { ffi::gnttab_batch_copy(self.ops.as_mut_ptr(), self.len as u32) };
         self.submitted.ops += self.len as u64;
         self.submitted.batches += 1;
     }
@@ -149,7 +137,7 @@ impl CopyBatch {
     /// Did op `idx` succeed?
     pub(crate) fn ok(&self, idx: usize) -> bool {
         // `submit` ran the first `len` ops and Xen wrote each one's status.
-        idx < self.len && self.status(idx) == ffi::GNTST_okay as i16
+        idx < self.len && self.status(idx) == GNTST_OKAY
     }
 
     /// Status of op `idx` (GNTST_*), for logging.
@@ -168,12 +156,58 @@ impl CopyBatch {
     }
 }
 
+/// `GNTST_okay`: the status of a copy that succeeded.
+const GNTST_OKAY: i16 = ffi::GNTST_okay as i16;
+
+/// One `gnttab_copy` of `len` bytes between the guest's grant `gref` (at
+/// `remote_offset`) and our frame, in direction `dir`.
+fn copy_op(
+    dir: CopyDirection,
+    domid: u16,
+    gref: u32,
+    remote_offset: u16,
+    local: LocalFrame,
+    len: u16,
+) -> ffi::gnttab_copy {
+    let remote = ffi::gnttab_copy_gnttab_copy_ptr {
+        u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { ref_: gref },
+        domid,
+        offset: remote_offset,
+    };
+    let ours = ffi::gnttab_copy_gnttab_copy_ptr {
+        u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { gmfn: local.gfn as ffi::xen_pfn_t },
+        domid: ffi::DOMID_SELF as u16,
+        offset: local.offset,
+    };
+    // The grant-reference side is named by `flags`; the other is a frame of ours.
+    let (source, dest, flags) = match dir {
+        CopyDirection::FromGuest => (remote, ours, ffi::GNTCOPY_source_gref),
+        CopyDirection::ToGuest => (ours, remote, ffi::GNTCOPY_dest_gref),
+    };
+    ffi::gnttab_copy { source, dest, len, flags: flags as u16, status: 0 }
+}
+
 /// Copies `dst.len()` (<= 4096) bytes from the start of the page the
 /// frontend of `domid` granted as `gref` (control requests: hash key and
-/// mapping). Process context.
+/// mapping). Xen copies into a bounce page of ours (a frame number is
+/// needed; `dst` may be on a vmalloc'd stack). Process context (sleeps to
+/// allocate). EINVAL for more than a page, EIO when the copy fails.
 pub(crate) fn copy_from_guest(domid: u16, gref: u32, dst: &mut [u8]) -> Result {
-    let len = u32::try_from(dst.len()).map_err(|_| EINVAL)?;
-    // SAFETY: `dst` is valid for writes of `len` bytes; the helper bounds
-    // `len` by a page and copies through its own bounce page.
-    kernel::error::to_result(unsafe { ffi::nbrs_grant_copy_from_guest(domid, gref, dst.as_mut_ptr().cast(), len) })
+    if dst.is_empty() {
+        return Ok(());
+    }
+    let len = u16::try_from(dst.len()).ok().filter(|&n| usize::from(n) <= XEN_PAGE_SIZE).ok_or(EINVAL)?;
+    let bounce = Page::alloc_page(GFP_KERNEL)?;
+    // SAFETY: a page we own; the wrapper only computes its frame number.
+    let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(bounce.as_ptr()) };
+    let mut op = copy_op(CopyDirection::FromGuest, domid, gref, 0, LocalFrame { gfn: gfn as u64, offset: 0 }, len);
+    // SAFETY: one filled op; the hypercall writes its status and, on
+    // success, `len` bytes at the start of the bounce page.
+    unsafe { ffi::gnttab_batch_copy(&mut op, 1) };
+    if op.status != GNTST_OKAY {
+        return Err(EIO);
+    }
+    // SAFETY: `dst` is writable for its length (<= a page); nothing else
+    // writes the bounce page (the copy has completed).
+    unsafe { bounce.read_raw(dst.as_mut_ptr(), 0, dst.len()) }
 }

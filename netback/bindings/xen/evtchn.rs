@@ -7,7 +7,8 @@
 //! A frontend uses one channel for both rings or one per ring
 //! (`feature-split-event-channels`); with one, both rings share its EOI.
 
-use super::{ffi, xenbus::XenbusDevice};
+use super::xenbus::XenbusDevice;
+use crate::bindings::ffi;
 use crate::netif::negotiate::IFNAMSIZ;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
@@ -179,7 +180,7 @@ impl RingEvtchns {
     ) -> Result<u32> {
         // SAFETY: exclusive access to the unused name (contract).
         let buf = unsafe { &mut *slot.get() };
-        super::write_cstr(buf, name);
+        crate::bindings::write_cstr(buf, name);
         // SAFETY: live xenbus device; the name lives in `self` until unbind;
         // `dev_id` as the contract says.
         let irq = unsafe {

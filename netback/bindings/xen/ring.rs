@@ -6,9 +6,13 @@
 //! caller gets a private snapshot: code above never dereferences ring memory
 //! and therefore cannot read a field twice.
 
-use super::{ffi, xenbus::XenbusDevice};
+use super::xenbus::XenbusDevice;
+use crate::bindings::ffi;
 use core::ptr::NonNull;
+use kernel::error::to_result;
+use kernel::ffi::c_void;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 
 /// Size of one Xen page (x86: equal to PAGE_SIZE).
 pub(crate) const XEN_PAGE_SIZE: usize = 4096;
@@ -20,7 +24,7 @@ pub(crate) const XEN_PAGE_SIZE: usize = 4096;
 ///
 /// `vaddr` maps `XEN_PAGE_SIZE` bytes until `Drop` unmaps them.
 pub(crate) struct MappedRing {
-    dev: XenbusDevice,
+    dev: ARef<XenbusDevice>,
     vaddr: NonNull<u8>,
 }
 
@@ -31,13 +35,15 @@ unsafe impl Send for MappedRing {}
 unsafe impl Sync for MappedRing {}
 
 impl MappedRing {
-    /// Maps the frontend's grant `gref`.
+    /// Maps the frontend's grant `gref` (`xenbus_map_ring_valloc`).
     pub(crate) fn map(dev: &XenbusDevice, gref: u32) -> Result<Self> {
-        let mut vaddr: *mut core::ffi::c_void = core::ptr::null_mut();
-        // SAFETY: live device, valid out pointer.
-        kernel::error::to_result(unsafe { ffi::nbrs_map_ring(dev.as_raw(), gref, &mut vaddr) })?;
+        let mut grefs: [ffi::grant_ref_t; 1] = [gref];
+        let mut vaddr: *mut c_void = core::ptr::null_mut();
+        // SAFETY: live device; an array of one grant reference and a valid
+        // out pointer.
+        to_result(unsafe { ffi::xenbus_map_ring_valloc(dev.as_raw(), grefs.as_mut_ptr(), 1, &mut vaddr) })?;
         let vaddr = NonNull::new(vaddr.cast::<u8>()).ok_or(ENOMEM)?;
-        Ok(Self { dev: dev.clone(), vaddr })
+        Ok(Self { dev: dev.into(), vaddr })
     }
 
     /// Copies `N` bytes at `offset` out of the page (one volatile read).
@@ -89,8 +95,9 @@ impl MappedRing {
 
 impl Drop for MappedRing {
     fn drop(&mut self) {
-        // SAFETY: mapped in `map` on this device, unmapped once.
-        unsafe { ffi::nbrs_unmap_ring(self.dev.as_raw(), self.vaddr.as_ptr().cast()) }
+        // SAFETY: mapped in `map` on this device, unmapped once. A failure
+        // is logged by xenbus and leaves nothing to retry.
+        let _ = unsafe { ffi::xenbus_unmap_ring_vfree(self.dev.as_raw(), self.vaddr.as_ptr().cast()) };
     }
 }
 
@@ -109,13 +116,13 @@ impl MappedRing {
     fn req_prod_acquire(&self) -> u32 {
         let v = self.read_u32(SRING_REQ_PROD_OFFSET);
         // Requests below req_prod must be read after req_prod itself.
-        super::virt_rmb();
+        crate::bindings::virt_rmb();
         v
     }
 
     fn publish_rsp_prod(&self, v: u32) {
         // Responses must be visible before the index that publishes them.
-        super::virt_wmb();
+        crate::bindings::virt_wmb();
         self.write_u32(SRING_RSP_PROD_OFFSET, v);
     }
 }
@@ -188,7 +195,7 @@ impl<L: RingLayout> SharedRing for SharedRingOf<L> {
     }
 
     fn full_barrier(&self) {
-        super::virt_mb()
+        crate::bindings::virt_mb()
     }
 }
 

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Xen's interfaces, one file per subsystem:
+//!
+//! * [`xenbus`]: the backend driver for devicetype "vif" (a static
+//!   `xenbus_driver` built from [`xenbus::XenbusBackend`]),
+//!   [`xenbus::XenbusDevice`] (xenstore read/write, state switch, fatal
+//!   errors; refcounted through `ARef`) and [`xenbus::Watch`].
+//! * [`ring`]: [`ring::MappedRing`], a frontend ring page mapped with
+//!   `xenbus_map_ring_valloc`, read and written with volatile accesses only.
+//! * [`grant`]: [`grant::CopyBatch`], batched `gnttab_batch_copy`, and
+//!   [`grant::copy_from_guest`] for control requests.
+//! * [`evtchn`]: a ring pair's event channels bound with the lateeoi
+//!   variants and the deferred-EOI bookkeeping (XSA-332).
+//! * [`ctrl_irq`]: the control ring's event channel ([`ctrl_irq::CtrlIrq`]).
+
+pub(crate) mod ctrl_irq;
+pub(crate) mod evtchn;
+pub(crate) mod grant;
+pub(crate) mod ring;
+pub(crate) mod xenbus;
