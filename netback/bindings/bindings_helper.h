@@ -7,6 +7,3 @@
 #include <xen/interface/io/netif.h>
 #include <linux/if_link.h>
 #include "helpers.h"
-#include "timer.h"
-#include "sysfs.h"
-#include "debugfs.h"

@@ -571,6 +571,21 @@ impl<T: VifOps> VifNetDevice<T> {
         &self.data
     }
 
+    /// The driver state of a device allocated by [`Self::new`], for the
+    /// callbacks of other binding types that get only the device (sysfs).
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a live device allocated by `VifNetDevice::<T>::new` (same
+    /// `T`); the reference is used only while the device lives.
+    pub(super) unsafe fn data_of<'a>(dev: *mut kernel::bindings::net_device) -> Option<&'a T> {
+        // SAFETY: per the function's contract, a live device of ours.
+        let data = unsafe { ffi::nbrs_vif_data(dev.cast()) };
+        // SAFETY: `data` is the `Arc<T>` pointer given to `nbrs_vif_alloc`,
+        // released only after the device is freed.
+        NonNull::new(data.cast::<T>()).map(|t| unsafe { t.as_ref() })
+    }
+
     /// # Safety
     ///
     /// `data` is the pointer given to `nbrs_vif_alloc`, alive while the
