@@ -112,7 +112,7 @@ impl VifKnobs {
 /// `xenvif_debugfs_addif`/`delif`). Failing to create either only costs
 /// that interface.
 pub(crate) struct VifControls {
-    _sysfs: Option<SysfsGroup<Vif>>,
+    _sysfs: Option<SysfsGroup>,
     debugfs: Option<DebugfsDir<Vif>>,
 }
 
@@ -120,7 +120,7 @@ impl VifControls {
     /// `/sys/class/net/<vif>/netback/`.
     pub(crate) fn create(vif: &VifNetDevice<Vif>) -> Self {
         let name = vif.dev().name();
-        let sysfs = SysfsGroup::create(vif.dev(), crate::sysfs::GROUP, vif.data().clone())
+        let sysfs = SysfsGroup::create(vif)
             .inspect_err(|e| pr_warn!("{}: no sysfs attributes (error {})\n", name, e.to_errno()))
             .ok();
         Self { _sysfs: sysfs, debugfs: None }
@@ -133,9 +133,7 @@ impl VifControls {
         // Drops (removes) the directory of an earlier connection first: the
         // new one has the same name.
         self.debugfs = None;
-        let Ok(dir) = DebugfsDir::create(vif.dev().name().as_cstr(), vif.data().clone()) else {
-            return;
-        };
+        let mut dir = DebugfsDir::create(vif.dev().name().as_cstr(), vif.data().clone());
         for q in 0..num_queues {
             if let Ok(file) = CString::try_from_fmt(fmt!("io_ring_q{}", q)) {
                 dir.file(&file, q);

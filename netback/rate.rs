@@ -170,7 +170,7 @@ impl TxCredit {
         Ok(Self {
             sched: CreditScheduler::new(rate.bits(), msecs_to_jiffies(1000), now),
             rate,
-            timer: DevTimer::new(dev, Arc::new(CreditWake, GFP_KERNEL)?)?,
+            timer: DevTimer::new(dev, CreditWake)?,
             now,
         })
     }

@@ -13,9 +13,6 @@ use crate::rate::RateText;
 use kernel::fmt::{self, Write};
 use kernel::prelude::*;
 
-/// The attribute group's directory name.
-pub(crate) const GROUP: &CStr = c"netback";
-
 /// The attributes, in the order of [`SysfsAttrs::ATTRS`].
 #[derive(Clone, Copy)]
 enum Attr {
@@ -100,6 +97,7 @@ const fn attr_table() -> [(&'static CStr, bool); ALL.len()] {
 const ATTR_TABLE: [(&CStr, bool); ALL.len()] = attr_table();
 
 impl SysfsAttrs for Vif {
+    const GROUP: &'static CStr = c"netback";
     const ATTRS: &'static [(&'static CStr, bool)] = &ATTR_TABLE;
 
     fn show(&self, index: usize, out: &mut SysfsText<'_>) -> fmt::Result {

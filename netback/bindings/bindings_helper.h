@@ -8,9 +8,6 @@
 #include <xen/interface/io/netif.h>
 #include <linux/if_link.h>
 #include "helpers.h"
-#include "timer.h"
-#include "sysfs.h"
-#include "debugfs.h"
 /* net_device_ops and the net functions the device binding calls. */
 #include <linux/netdevice.h>
 #include <linux/etherdevice.h>

@@ -438,3 +438,8 @@ u32 nbrs_skb_hash_raw(struct sk_buff *skb) { return skb_get_hash_raw(skb); }
 
 void nbrs_skb_free(struct sk_buff *skb) { dev_kfree_skb_any(skb); }
 void nbrs_skb_consume(struct sk_buff *skb) { dev_consume_skb_any(skb); }
+
+/* struct net_device is opaque to the kernel's bindgen: its embedded struct
+ * device (sysfs attributes hang off it) is reached in C. */
+struct device *nbrs_netdev_device(struct net_device *dev) { return &dev->dev; }
+struct net_device *nbrs_device_netdev(struct device *d) { return to_net_dev(d); }

@@ -131,4 +131,8 @@ u32 nbrs_skb_hash_raw(struct sk_buff *skb);
 void nbrs_skb_free(struct sk_buff *skb);
 void nbrs_skb_consume(struct sk_buff *skb);
 
+/* A VIF net_device's embedded struct device, and back (to_net_dev). */
+struct device *nbrs_netdev_device(struct net_device *dev);
+struct net_device *nbrs_device_netdev(struct device *d);
+
 #endif

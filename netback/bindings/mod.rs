@@ -17,11 +17,14 @@
 //! * [`ethtool`]: the `ethtool_ops` built from the same trait.
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
 //! * [`params`]: the module parameters (declared in C).
-//! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group.
-//! * [`debugfs`]: the module's debugfs root and per-VIF directories.
+//! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group: a
+//!   constant `attribute_group` built from the [`sysfs::SysfsAttrs`] trait,
+//!   whose show/store adapters reach the VIF's state through its device.
+//! * [`debugfs`]: the module's debugfs root and per-VIF directories of
+//!   seq_file files (a Rust `file_operations` table).
 //! * [`lock`]: [`lock::SpinLockBh`], a spinlock that disables bottom halves.
-//! * [`timer`]: [`timer::DevTimer`], a kernel timer whose callback gets the
-//!   VIF device (the guest-TX credit timer).
+//! * [`timer`]: [`timer::DevTimer`], a `timer_list` in Rust whose callback
+//!   gets the VIF device (the guest-TX credit timer).
 
 pub(crate) mod debugfs;
 pub(crate) mod ethtool;

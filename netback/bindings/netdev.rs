@@ -798,6 +798,18 @@ impl<T: VifOps> VifNetDevice<T> {
     pub(crate) fn data(&self) -> &Arc<T> {
         &self.data
     }
+
+    /// The driver state of a device allocated by [`Self::new`], for the
+    /// callbacks of other binding types that get only the device (sysfs).
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a live device allocated by `VifNetDevice::<T>::new` (same
+    /// `T`); the reference is used only while the device lives.
+    pub(super) unsafe fn data_of<'a>(dev: *mut net_device) -> Option<&'a T> {
+        // SAFETY: per the function's contract.
+        unsafe { Vtable::<T>::ctx(dev, 0) }.map(|(t, _)| t)
+    }
 }
 
 impl<T: VifOps> Drop for VifNetDevice<T> {

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
-//! [`DevTimer`]: a kernel timer bound to one queue of a VIF net_device whose
-//! callback (softirq context) gets that queue's device view, e.g. to
-//! reschedule its NAPI. Used for the guest-TX credit timer (xen-netback's
-//! per-queue `credit_timeout`).
+//! [`DevTimer`]: a kernel `timer_list` bound to one queue of a VIF
+//! net_device whose callback (softirq context) gets that queue's device
+//! view, e.g. to reschedule its NAPI. Used for the guest-TX credit timer
+//! (xen-netback's per-queue `credit_timeout`).
+//!
+//! A `timer_list` rather than the kernel crate's `hrtimer`: the expiry is a
+//! jiffy (the core's credit scheduler counts in jiffies, and a timer-wheel
+//! timer runs only once `jiffies` has reached it, so the poll it schedules
+//! always finds its window due), it is re-armed from the NAPI poll with one
+//! `mod_timer` (the hrtimer handles cancel the old arming on replacement),
+//! and debugfs shows whether it is pending, which the hrtimer abstraction
+//! does not expose.
 
-use super::ffi;
 use super::netdev::NetDev;
-use core::ffi::c_void;
-use core::ptr::NonNull;
+use kernel::bindings;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::static_lock_class;
+use kernel::types::Opaque;
 
 /// Receiver of [`DevTimer`] expiries.
 pub(crate) trait DevTimerHandler: Send + Sync + 'static {
@@ -18,72 +25,118 @@ pub(crate) trait DevTimerHandler: Send + Sync + 'static {
     fn timer_fired(&self, dev: &NetDev<'_>);
 }
 
-/// An owned kernel timer; shut down (waiting for a running callback) and
-/// freed on drop.
+/// The pinned state behind a [`DevTimer`]; the kernel's callback finds it
+/// from the `timer_list` with `container_of`.
+#[pin_data]
+struct TimerState<T: DevTimerHandler> {
+    #[pin]
+    timer: Opaque<bindings::timer_list>,
+    /// The device the timer belongs to (outlives the timer, see
+    /// [`DevTimer`]'s invariants).
+    dev: *mut bindings::net_device,
+    queue: u32,
+    handler: T,
+}
+
+/// An owned kernel timer; shut down (waiting for a running callback) on
+/// drop.
 ///
 /// # Invariants
 ///
-/// `ptr` comes from `nbrs_timer_new` and is freed only in `Drop`; `_ctx` is
-/// the context the C side passes to the callback, kept alive until then.
-/// The device the timer was created for outlives it (owners drop the timer
-/// before the device is freed: it lives in the VIF's queue, which is
-/// dropped at detach).
+/// `state.timer` was initialised by `timer_init_key` with
+/// [`DevTimer::fired`] as its callback and is shut down only in `Drop`.
+/// `state.dev` is the device the timer was created for, which outlives it
+/// (owners drop the timer before the device is freed: it lives in the VIF's
+/// queue, which is dropped at detach).
 pub(crate) struct DevTimer<T: DevTimerHandler> {
-    ptr: NonNull<ffi::nbrs_timer>,
-    _ctx: Arc<T>,
+    state: Pin<KBox<TimerState<T>>>,
 }
 
-// SAFETY: the timer functions may be called from any thread.
+// SAFETY: the timer functions may be called from any thread; the device
+// pointer is only used by the callback; `T` is Send.
 unsafe impl<T: DevTimerHandler> Send for DevTimer<T> {}
-// SAFETY: `&self` methods only call timer functions that are thread-safe.
+// SAFETY: `&self` methods only call timer functions that are thread-safe
+// (the timer base lock serialises them); `T` is Sync.
 unsafe impl<T: DevTimerHandler> Sync for DevTimer<T> {}
 
 impl<T: DevTimerHandler> DevTimer<T> {
-    /// A new, unarmed timer for `dev`'s queue.
-    pub(crate) fn new(dev: &NetDev<'_>, ctx: Arc<T>) -> Result<Self> {
-        // SAFETY: `ctx` stays alive in the returned value until the timer is
-        // shut down in Drop; `dev` outlives the timer (type invariant).
-        let p = unsafe {
-            ffi::nbrs_timer_new(dev.raw().cast(), dev.queue(), Some(Self::fired), Arc::as_ptr(&ctx) as *mut c_void)
-        };
-        let ptr = NonNull::new(p).ok_or(ENOMEM)?;
-        Ok(Self { ptr, _ctx: ctx })
+    /// A new, unarmed timer for `dev`'s queue (process context).
+    pub(crate) fn new(dev: &NetDev<'_>, handler: T) -> Result<Self> {
+        let (raw_dev, queue) = (dev.raw(), dev.queue());
+        let state = KBox::pin_init(
+            pin_init!(TimerState::<T> {
+                timer <- Opaque::ffi_init(|slot: *mut bindings::timer_list| {
+                    // SAFETY: `slot` is valid for writes and pinned (it is
+                    // never moved out of the box); `timer_init_key` fully
+                    // initialises it (the `timer_setup` macro). The callback
+                    // gets this `timer_list`, the `timer` field of a
+                    // `TimerState<T>`. The lock class key is static.
+                    unsafe {
+                        bindings::timer_init_key(
+                            slot,
+                            Some(Self::fired),
+                            0,
+                            c"netback-rs DevTimer".as_char_ptr(),
+                            static_lock_class!().as_ptr(),
+                        )
+                    }
+                }),
+                dev: raw_dev,
+                queue,
+                handler,
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self { state })
     }
 
-    /// Arms (or moves) the timer to fire at jiffy `expires`.
+    fn raw(&self) -> *mut bindings::timer_list {
+        self.state.timer.get()
+    }
+
+    /// Arms (or moves) the timer to fire at jiffy `expires` (`mod_timer`).
     pub(crate) fn arm(&self, expires: u64) {
-        // SAFETY: live timer (type invariant).
-        unsafe { ffi::nbrs_timer_arm(self.ptr.as_ptr(), expires as kernel::ffi::c_ulong) }
+        // SAFETY: initialised timer (type invariant).
+        unsafe { bindings::mod_timer(self.raw(), expires as kernel::ffi::c_ulong) };
     }
 
-    /// Whether the timer is armed.
+    /// Whether the timer is armed (`timer_pending`).
     pub(crate) fn pending(&self) -> bool {
-        // SAFETY: live timer (type invariant).
-        unsafe { ffi::nbrs_timer_pending(self.ptr.as_ptr()) }
+        // `timer_pending()` is a static inline: a timer is queued while its
+        // list entry is hashed, i.e. `entry.pprev` is set; read once, as its
+        // lockless C helper does.
+        // SAFETY: initialised timer (type invariant); a racy read of one
+        // pointer-sized field, like READ_ONCE.
+        let pprev = unsafe { core::ptr::read_volatile(&raw const (*self.raw()).entry.pprev) };
+        !pprev.is_null()
     }
 
+    /// The kernel's callback.
+    ///
     /// # Safety
     ///
-    /// Called by timer.c with the context registered in `new` (alive until
-    /// the timer is shut down) and the device and queue the timer was made
-    /// for.
-    unsafe extern "C" fn fired(ctx: *mut c_void, dev: *mut kernel::bindings::net_device, queue: u32) {
-        let Some(t) = NonNull::new(ctx.cast::<T>()) else {
+    /// Called by the timer core with the `timer_list` of a live
+    /// `TimerState<T>` (the only timers with this callback are made in
+    /// `new`, and `Drop` shuts them down before the state goes).
+    unsafe extern "C" fn fired(timer: *mut bindings::timer_list) {
+        let timer = Opaque::cast_from(timer).cast_mut();
+        // SAFETY: per the function's contract `timer` is the `timer` field
+        // of a live `TimerState<T>`.
+        let state = unsafe { &*kernel::container_of!(timer, TimerState<T>, timer) };
+        // SAFETY: the device outlives the timer (type invariant of
+        // `DevTimer`), so it is live during the callback.
+        let Some(dev) = (unsafe { NetDev::from_raw(state.dev, state.queue) }) else {
             return;
         };
-        // SAFETY: per the function's contract the device is live.
-        let Some(dev) = (unsafe { NetDev::from_raw(dev, queue) }) else {
-            return;
-        };
-        // SAFETY: per the function's contract `ctx` is a live `T`.
-        unsafe { t.as_ref() }.timer_fired(&dev);
+        state.handler.timer_fired(&dev);
     }
 }
 
 impl<T: DevTimerHandler> Drop for DevTimer<T> {
     fn drop(&mut self) {
-        // SAFETY: created in `new`, freed exactly once here; this waits for
-        // a running callback, after which `_ctx` may go.
-        unsafe { ffi::nbrs_timer_free(self.ptr.as_ptr()) }
+        // SAFETY: initialised timer (type invariant), shut down once, here:
+        // this waits for a running callback and keeps the timer from being
+        // armed again, after which the state may be freed.
+        unsafe { bindings::timer_shutdown_sync(self.raw()) };
     }
 }
