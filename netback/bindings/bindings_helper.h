@@ -6,7 +6,17 @@
 #include <xen/grant_table.h>
 #include <xen/interface/io/netif.h>
 #include <linux/if_link.h>
+#include <linux/etherdevice.h>
+#include <linux/netdevice.h>
+#include <linux/gfp.h>
+#include <linux/in.h>
 #include "helpers.h"
 #include "timer.h"
 #include "sysfs.h"
 #include "debugfs.h"
+
+/* Constants kernel::bindings lacks: macros bindgen cannot expand (gfp) or
+ * an anonymous enum's member (IPPROTO_TCP). */
+const gfp_t NBRS_GFP_COMP = __GFP_COMP;
+const gfp_t NBRS_GFP_NORETRY = __GFP_NORETRY;
+const u8 NBRS_IPPROTO_TCP = IPPROTO_TCP;

@@ -18,7 +18,9 @@
 //! * [`netdev`]: the VIF `net_device` ([`netdev::VifNetDevice`] owns it,
 //!   [`netdev::NetDev`] is the view callbacks get), NAPI, event channels
 //!   bound with the lateeoi variants, the guest-RX skb queue and worker.
-//! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
+//! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
+//!   the kernel's bindgen'd `sk_buff`), [`skb::FragPages`] and the
+//!   guest-RX control block.
 //! * [`params`]: the module parameters (declared in C).
 //! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group.
 //! * [`debugfs`]: the module's debugfs root and per-VIF directories.
