@@ -15,12 +15,24 @@
 //!
 //! A new source gets a variant here and an arm in each method; `tx.rs` only
 //! talks to [`TxBufferSource`].
+//!
+//! Slots in flight: the core's `netif::pool::SlotPool` (generation-checked
+//! handles, FIFO reuse, stale and double completions refused) is the
+//! bookkeeping of the two sources above, whose buffers outlive the poll
+//! that took them and come back out of order (from skb destructors). Fresh
+//! pages need none: every packet's slots are answered within its poll, in
+//! ring order, and `tx.rs`'s pending list bounds the packets in flight.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
 use crate::bindings::netdev::NetDev;
-use crate::bindings::skb::SkBuff;
+use crate::bindings::skb::{FragPages, SkBuff};
+use kernel::page::PAGE_SIZE;
+
+/// Order of the pages behind a fresh TX skb's frags: 16 KiB compound pages
+/// cut the allocations (and frags) of a 64 KiB GSO packet by four.
+const TX_PAGE_ORDER: u32 = 2;
 
 /// Where the bytes of a guest TX packet end up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +47,7 @@ impl TxBufferSource {
     /// response, as xen-netback does.
     pub(crate) fn alloc_skb(&self, dev: &NetDev<'_>, linear: u32, total: u32) -> Option<SkBuff> {
         match self {
-            TxBufferSource::FreshPages => dev.alloc_tx_skb(linear, total),
+            TxBufferSource::FreshPages => fresh_pages_skb(dev, linear, total),
         }
     }
 
@@ -45,4 +57,29 @@ impl TxBufferSource {
             TxBufferSource::FreshPages => "grant-copy",
         }
     }
+}
+
+/// [`TxBufferSource::FreshPages`]: the head from the queue's NAPI skb cache
+/// (`napi_alloc_skb`), the rest in fresh [`TX_PAGE_ORDER`] pages, or single
+/// pages when memory is too fragmented for those (or less than a page is
+/// left). `None` when an allocation fails or the packet needs more frags
+/// than an skb has.
+fn fresh_pages_skb(dev: &NetDev<'_>, linear: u32, total: u32) -> Option<SkBuff> {
+    if linear == 0 || linear > total {
+        return None;
+    }
+    let mut skb = dev.napi_alloc_skb(linear)?;
+    skb.put(linear).ok()?;
+    let mut rest = total - linear;
+    while rest > 0 {
+        if !skb.has_frag_room() {
+            return None;
+        }
+        let large = if rest as usize > PAGE_SIZE { FragPages::alloc_atomic(TX_PAGE_ORDER) } else { None };
+        let pages = large.or_else(|| FragPages::alloc_atomic(0))?;
+        let chunk = rest.min(pages.size());
+        skb.add_frag(pages, chunk).ok()?;
+        rest -= chunk;
+    }
+    Some(skb)
 }

@@ -7,7 +7,14 @@
 #include <xen/events.h>
 #include <xen/interface/io/netif.h>
 #include <linux/if_link.h>
-#include "helpers.h"
-/* net_device_ops and the net functions the device binding calls. */
-#include <linux/netdevice.h>
 #include <linux/etherdevice.h>
+#include <linux/netdevice.h>
+#include <linux/gfp.h>
+#include <linux/in.h>
+#include "helpers.h"
+
+/* Constants kernel::bindings lacks: macros bindgen cannot expand (gfp) or
+ * an anonymous enum's member (IPPROTO_TCP). */
+const gfp_t NBRS_GFP_COMP = __GFP_COMP;
+const gfp_t NBRS_GFP_NORETRY = __GFP_NORETRY;
+const u8 NBRS_IPPROTO_TCP = IPPROTO_TCP;

@@ -14,9 +14,7 @@
 #include <linux/workqueue.h>
 #include <linux/interrupt.h>
 #include <linux/cpumask.h>
-#include <linux/tcp.h>
 #include <net/gro.h>
-#include <net/flow_dissector.h>
 #include <xen/xen.h>
 #include <xen/page.h>
 #include <xen/xenbus.h>
@@ -197,28 +195,9 @@ void nbrs_delayed_work_kick(struct delayed_work *work, unsigned long delay)
 }
 
 
-/* skb->cb of a queued packet: its drain deadline and the hash computed for
- * the guest's hash extra in ndo_start_xmit (never skb->hash, which may be
- * the stack's own flow hash). */
-struct nbrs_rx_cb {
-	unsigned long expires;
-	u32 hash;
-	u8 hash_valid, hash_l4, hash_ipv4;
-};
-#define NBRS_RX_CB(skb) ((struct nbrs_rx_cb *)(skb)->cb)
-static_assert(sizeof(struct nbrs_rx_cb) <= sizeof_field(struct sk_buff, cb));
-
-void nbrs_skb_stamp_rx(struct sk_buff *skb, unsigned long expires, bool hash_valid,
-		       u32 hash, bool l4, bool ipv4)
-{
-	struct nbrs_rx_cb *cb = NBRS_RX_CB(skb);
-
-	cb->expires = expires;
-	cb->hash = hash;
-	cb->hash_valid = hash_valid;
-	cb->hash_l4 = l4;
-	cb->hash_ipv4 = ipv4;
-}
+/* skb->cb of a queued packet starts with its drain deadline: RxCb in
+ * netback/bindings/skb.rs, which defines the control block and asserts this. */
+#define NBRS_RX_CB_EXPIRES(skb) (*(unsigned long *)(skb)->cb)
 
 
 /* Drain deadline of the head packet of a guest-RX backlog: skb_peek() under
@@ -232,7 +211,7 @@ bool nbrs_rxq_head_expires(struct sk_buff_head *list, unsigned long *expires)
 	spin_lock_irqsave(&list->lock, flags);
 	skb = skb_peek(list);
 	if (skb) {
-		*expires = NBRS_RX_CB(skb)->expires;
+		*expires = NBRS_RX_CB_EXPIRES(skb);
 		found = true;
 	}
 	spin_unlock_irqrestore(&list->lock, flags);
@@ -241,203 +220,31 @@ bool nbrs_rxq_head_expires(struct sk_buff_head *list, unsigned long *expires)
 
 
 /* ------------------------------------------------------------------ */
-/* sk_buff */
+/* sk_buff: netback/bindings/skb.rs reads and writes the struct itself;
+ * these wrap what it cannot call. */
 
-#define NBRS_TX_PAGE_ORDER 2
-
-struct sk_buff *nbrs_skb_alloc_tx(struct napi_struct *napi, unsigned int linear,
-				  unsigned int total)
+/* Why C: skb_add_rx_frag() is a static inline over the netmem encoding. */
+void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page,
+			  unsigned int size, unsigned int truesize)
 {
-	unsigned int rest, i = 0;
-	struct sk_buff *skb;
-
-	if (linear > total || linear == 0)
-		return NULL;
-	skb = napi_alloc_skb(napi, linear);
-	if (!skb)
-		return NULL;
-	skb_put(skb, linear);
-	rest = total - linear;
-	while (rest) {
-		/* 16 KiB compound pages cut the allocations (and frags) of a
-		 * 64 KiB GSO packet by four; order 0 under fragmentation. */
-		unsigned int order = rest > PAGE_SIZE ? NBRS_TX_PAGE_ORDER : 0;
-		struct page *page = NULL;
-		unsigned int chunk;
-
-		if (i >= MAX_SKB_FRAGS)
-			goto fail;
-		if (order)
-			page = alloc_pages(GFP_ATOMIC | __GFP_NOWARN | __GFP_COMP |
-					   __GFP_NORETRY, order);
-		if (!page) {
-			order = 0;
-			page = alloc_page(GFP_ATOMIC | __GFP_NOWARN);
-		}
-		if (!page)
-			goto fail;
-		chunk = min_t(unsigned int, rest, PAGE_SIZE << order);
-		skb_add_rx_frag(skb, i, page, 0, chunk, PAGE_SIZE << order);
-		i++;
-		rest -= chunk;
-	}
-	return skb;
-fail:
-	kfree_skb(skb);
-	return NULL;
+	skb_add_rx_frag(skb, i, page, 0, size, truesize);
 }
 
-unsigned int nbrs_skb_len(struct sk_buff *skb) { return skb->len; }
+/* Why C: virt_to_gfn() is a macro over the p2m lookup (a static inline). */
+u64 nbrs_virt_to_gfn(const void *addr) { return virt_to_gfn(addr); }
 
-/* Destination MAC of a packet on the xmit path (data at the Ethernet
- * header); false if the linear area is shorter than one. */
-bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr)
+/* Why C: skb_frag_page() (netmem), page arithmetic and xen_page_to_gfn()
+ * are static inlines. The gfn of byte off of the frag's memory (off from
+ * the frag's first page); false for a frag without pages (net_iov). */
+bool nbrs_skb_frag_gfn(const struct skb_frag *frag, unsigned int off, u64 *gfn)
 {
-	if (skb_headlen(skb) < ETH_ALEN)
+	struct page *page = skb_frag_page(frag);
+
+	if (!page)
 		return false;
-	ether_addr_copy(addr, skb->data);
+	*gfn = xen_page_to_gfn(page + (off >> PAGE_SHIFT));
 	return true;
 }
-
-unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn,
-			     u16 *offset)
-{
-	unsigned int head = skb_headlen(skb);
-	unsigned int i;
-
-	if (pos < head) {
-		void *addr = skb->data + pos;
-		unsigned int off = offset_in_page(addr);
-
-		*gfn = virt_to_gfn(addr);
-		*offset = off;
-		return min_t(unsigned int, head - pos, XEN_PAGE_SIZE - off);
-	}
-	pos -= head;
-	for (i = 0; i < skb_shinfo(skb)->nr_frags; i++) {
-		skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
-		unsigned int flen = skb_frag_size(frag);
-
-		if (pos < flen) {
-			unsigned int o = skb_frag_off(frag) + pos;
-			struct page *page = skb_frag_page(frag);
-
-			if (!page)
-				return 0;
-			page += o >> PAGE_SHIFT;
-			o &= ~PAGE_MASK;
-			*gfn = xen_page_to_gfn(page);
-			*offset = o;
-			return min_t(unsigned int, flen - pos, XEN_PAGE_SIZE - o);
-		}
-		pos -= flen;
-	}
-	return 0;
-}
-
-/* Static inlines and bitfields of sk_buff that Rust cannot reach; the
- * policy around them (netback/bindings/skb.rs) is Rust's. */
-unsigned int nbrs_skb_headlen(struct sk_buff *skb) { return skb_headlen(skb); }
-void nbrs_skb_set_ip_summed(struct sk_buff *skb, u8 v) { skb->ip_summed = v; }
-
-/* skb_shinfo() is a static inline. 0 when the packet is not GSO. */
-unsigned int nbrs_skb_gso(struct sk_buff *skb, u16 *size)
-{
-	*size = skb_shinfo(skb)->gso_size;
-	return skb_is_gso(skb) ? skb_shinfo(skb)->gso_type : 0;
-}
-
-void nbrs_skb_set_gso(struct sk_buff *skb, unsigned int type, u16 size)
-{
-	skb_shinfo(skb)->gso_type = type;
-	skb_shinfo(skb)->gso_size = size;
-}
-
-void nbrs_skb_set_gso_segs(struct sk_buff *skb, u16 segs) { skb_shinfo(skb)->gso_segs = segs; }
-
-/* eth_type_trans() and skb_reset_network_header() (a static inline). */
-void nbrs_skb_set_eth_protocol(struct net_device *dev, struct sk_buff *skb)
-{
-	skb->dev = dev;
-	skb->protocol = eth_type_trans(skb, dev);
-	skb_reset_network_header(skb);
-}
-
-void nbrs_skb_probe_transport(struct sk_buff *skb) { skb_probe_transport_header(skb); }
-
-/* skb_tcp_all_headers() (a static inline), or -EPROTO without a transport
- * header. */
-int nbrs_skb_tcp_all_headers(struct sk_buff *skb)
-{
-	return skb_transport_header_was_set(skb) ? skb_tcp_all_headers(skb) : -EPROTO;
-}
-
-int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	if (skb_has_frag_list(skb) && __skb_linearize(skb))
-		return -ENOMEM;
-	info->len = skb->len;
-	if (skb->ip_summed == CHECKSUM_PARTIAL) {
-		info->csum_partial = 1;
-		info->data_validated = 1;
-	} else if (skb->ip_summed == CHECKSUM_UNNECESSARY) {
-		info->data_validated = 1;
-	}
-	if (NBRS_RX_CB(skb)->hash_valid) {
-		info->guest_hash = 1;
-		info->l4_hash = NBRS_RX_CB(skb)->hash_l4;
-		info->hash_ipv4 = NBRS_RX_CB(skb)->hash_ipv4;
-		info->hash = NBRS_RX_CB(skb)->hash;
-	}
-	return 0;
-}
-
-int nbrs_skb_flow(struct sk_buff *skb, struct nbrs_flow *out)
-{
-	struct flow_keys flow;
-
-	memset(out, 0, sizeof(*out));
-	if (skb->protocol != htons(ETH_P_IP) && skb->protocol != htons(ETH_P_IPV6))
-		return -EPROTONOSUPPORT;
-	memset(&flow, 0, sizeof(flow));
-	if (!skb_flow_dissect_flow_keys(skb, &flow, 0))
-		return -EINVAL;
-	/* As xenvif_set_skb_hash: ports only for TCP that is not a fragment. */
-	out->has_ports = flow.basic.ip_proto == IPPROTO_TCP &&
-			 !(flow.control.flags & FLOW_DIS_IS_FRAGMENT);
-	out->sport = ntohs(flow.ports.src);
-	out->dport = ntohs(flow.ports.dst);
-	if (skb->protocol == htons(ETH_P_IP)) {
-		if (flow.control.addr_type != FLOW_DISSECTOR_KEY_IPV4_ADDRS)
-			return -EINVAL;
-		out->ipv4 = 1;
-		memcpy(out->src, &flow.addrs.v4addrs.src, 4);
-		memcpy(out->dst, &flow.addrs.v4addrs.dst, 4);
-	} else {
-		if (flow.control.addr_type != FLOW_DISSECTOR_KEY_IPV6_ADDRS)
-			return -EINVAL;
-		memcpy(out->src, &flow.addrs.v6addrs.src, 16);
-		memcpy(out->dst, &flow.addrs.v6addrs.dst, 16);
-	}
-	return 0;
-}
-
-void nbrs_skb_set_sw_hash(struct sk_buff *skb, u32 hash, bool l4)
-{
-	__skb_set_sw_hash(skb, hash, l4);
-}
-
-void nbrs_skb_set_hash(struct sk_buff *skb, u32 hash, bool l4)
-{
-	skb_set_hash(skb, hash, l4 ? PKT_HASH_TYPE_L4 : PKT_HASH_TYPE_L3);
-}
-
-void nbrs_skb_clear_hash(struct sk_buff *skb) { skb_clear_hash(skb); }
-u32 nbrs_skb_hash_raw(struct sk_buff *skb) { return skb_get_hash_raw(skb); }
-
-void nbrs_skb_free(struct sk_buff *skb) { dev_kfree_skb_any(skb); }
-void nbrs_skb_consume(struct sk_buff *skb) { dev_consume_skb_any(skb); }
 
 /* struct net_device is opaque to the kernel's bindgen: its embedded struct
  * device (sysfs attributes hang off it) is reached in C. */

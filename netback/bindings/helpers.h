@@ -83,53 +83,12 @@ bool nbrs_rxq_head_expires(struct sk_buff_head *list, unsigned long *expires);
 /* The kernel release (a macro of generated/utsrelease.h), for ethtool -i. */
 extern const char nbrs_uts_release[];
 
-/* ---- sk_buff */
-/* linear + page frags, total bytes of room; NULL on allocation failure */
-struct sk_buff *nbrs_skb_alloc_tx(struct napi_struct *napi, unsigned int linear, unsigned int total);
-unsigned int nbrs_skb_len(struct sk_buff *skb);
-bool nbrs_skb_dest_mac(struct sk_buff *skb, u8 *addr);
-/* Frame holding byte pos: contiguous length within that Xen page, 0 past the end. */
-unsigned int nbrs_skb_locate(struct sk_buff *skb, unsigned int pos, u64 *gfn, u16 *offset);
-/* eth_type_trans, checksum/GSO setup of a packet from the guest; 0 or -errno */
-unsigned int nbrs_skb_headlen(struct sk_buff *skb);
-void nbrs_skb_set_ip_summed(struct sk_buff *skb, u8 v);
-unsigned int nbrs_skb_gso(struct sk_buff *skb, u16 *size);
-void nbrs_skb_set_gso(struct sk_buff *skb, unsigned int type, u16 size);
-void nbrs_skb_set_gso_segs(struct sk_buff *skb, u16 segs);
-void nbrs_skb_set_eth_protocol(struct net_device *dev, struct sk_buff *skb);
-void nbrs_skb_probe_transport(struct sk_buff *skb);
-int nbrs_skb_tcp_all_headers(struct sk_buff *skb);
-struct nbrs_skb_info {
-	u32 len;
-	u8 csum_partial;
-	u8 data_validated;
-	u8 guest_hash;      /* the hash below was stamped by nbrs_skb_stamp_rx */
-	u8 l4_hash;
-	u8 hash_ipv4;       /* 1: IPv4, 0: IPv6 */
-	u32 hash;
-};
-/* Flattens frag lists; fills info. 0 or -errno. */
-int nbrs_skb_prepare_to_guest(struct sk_buff *skb, struct nbrs_skb_info *info);
-/* Stamps a packet queued for the guest (skb->cb): drain deadline and the
- * hash for its hash extra, if one was computed. */
-void nbrs_skb_stamp_rx(struct sk_buff *skb, unsigned long expires, bool hash_valid,
-		       u32 hash, bool l4, bool ipv4);
-/* The header fields Toeplitz hashing covers (xenvif_set_skb_hash). */
-struct nbrs_flow {
-	u8 ipv4;      /* 1: IPv4 (first 4 bytes of src/dst), 0: IPv6 */
-	u8 has_ports; /* TCP and not a fragment */
-	u16 sport, dport; /* host order */
-	u8 src[16], dst[16];
-};
-/* 0, or -errno when the packet is not IPv4/IPv6 or does not dissect */
-int nbrs_skb_flow(struct sk_buff *skb, struct nbrs_flow *out);
-void nbrs_skb_set_sw_hash(struct sk_buff *skb, u32 hash, bool l4);
-/* skb_set_hash with PKT_HASH_TYPE_L4 or _L3 (a frontend's TX hash extra) */
-void nbrs_skb_set_hash(struct sk_buff *skb, u32 hash, bool l4);
-void nbrs_skb_clear_hash(struct sk_buff *skb);
-u32 nbrs_skb_hash_raw(struct sk_buff *skb);
-void nbrs_skb_free(struct sk_buff *skb);
-void nbrs_skb_consume(struct sk_buff *skb);
+/* ---- sk_buff (the rest is Rust: netback/bindings/skb.rs) */
+struct skb_frag;
+void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, unsigned int size,
+			  unsigned int truesize);
+u64 nbrs_virt_to_gfn(const void *addr);
+bool nbrs_skb_frag_gfn(const struct skb_frag *frag, unsigned int off, u64 *gfn);
 
 /* A VIF net_device's embedded struct device, and back (to_net_dev). */
 struct device *nbrs_netdev_device(struct net_device *dev);

@@ -15,7 +15,9 @@
 //!   the per-queue NAPI, guest-RX backlog, worker and event channels, and
 //!   the `net_device_ops` built from [`netdev::VifOps`].
 //! * [`ethtool`]: the `ethtool_ops` built from the same trait.
-//! * [`skb`]: [`skb::SkBuff`], an owned socket buffer.
+//! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
+//!   the kernel's bindgen'd `sk_buff`), [`skb::FragPages`] and the
+//!   guest-RX control block.
 //! * [`params`]: the module parameters (declared in C).
 //! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group: a
 //!   constant `attribute_group` built from the [`sysfs::SysfsAttrs`] trait,

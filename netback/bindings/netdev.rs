@@ -476,13 +476,13 @@ impl<'a> NetDev<'a> {
         unsafe { ffi::nbrs_napi_gro_receive(q.napi(), skb.into_raw()) }
     }
 
-    /// Allocates an skb for a guest packet: `linear` bytes in the head and
-    /// the rest of `total` in fresh page frags. NAPI context.
-    pub(crate) fn alloc_tx_skb(&self, linear: u32, total: u32) -> Option<SkBuff> {
+    /// `napi_alloc_skb()` on this queue's NAPI instance: an empty skb with
+    /// room for `len` bytes in its head. NAPI context.
+    pub(crate) fn napi_alloc_skb(&self, len: u32) -> Option<SkBuff> {
         let q = self.kernel_queue()?;
         // SAFETY: the queue's NAPI instance, in its poll; the result is
         // NULL or a new owned skb.
-        unsafe { SkBuff::from_raw(ffi::nbrs_skb_alloc_tx(q.napi(), linear, total)) }
+        unsafe { SkBuff::from_raw(ffi::napi_alloc_skb(q.napi(), len)) }
     }
 
     /// Turns a frame from the guest into a packet for the stack: checksum
@@ -518,9 +518,7 @@ impl<'a> NetDev<'a> {
         if let Some((kind, size)) = gso {
             skb.set_gso(kind, size.get());
         }
-        // SAFETY: live device; exclusively owned skb with an Ethernet header
-        // in its linear area (checked above).
-        unsafe { ffi::nbrs_skb_set_eth_protocol(self.raw().cast(), skb.as_raw().cast()) };
+        skb.set_eth_protocol(self)?;
         if partial {
             skb.checksum_setup(fixup)?;
         }

@@ -1,9 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
-//! An owned `struct sk_buff`.
+//! An owned `struct sk_buff`, read and written in place through the
+//! kernel's bindgen'd layout (`kernel::bindings::sk_buff`,
+//! `skb_shared_info`; bitfields through bindgen's raw accessors), with the
+//! exported skb functions called directly. C (`helpers.c`) only wraps the
+//! static inlines over netmem and Xen frame numbers.
+//!
+//! Also here: [`FragPages`], pages for an skb fragment, and the guest-RX
+//! control block (`skb->cb`, [`RxCb`]).
 
-use super::{ffi, xen::grant::LocalFrame};
+use super::xen::{grant::LocalFrame, ring::XEN_PAGE_SIZE};
+use super::{ffi, netdev::NetDev};
+use crate::netif::toeplitz::Flow;
 use crate::netif::wire::GsoType;
-use core::ptr::NonNull;
+use core::ffi::c_void;
+use core::ptr::{null, NonNull};
+use kernel::bindings::{self as b, sk_buff, skb_frag, skb_shared_info};
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
 /// A packet's GSO state, as the netif ring can describe it.
@@ -22,8 +34,8 @@ pub(crate) enum SkbGso {
 fn skb_gso_bit(kind: GsoType) -> u32 {
     // The kernel's enum of (small, positive) bits.
     (match kind {
-        GsoType::TcpV4 => kernel::bindings::SKB_GSO_TCPV4,
-        GsoType::TcpV6 => kernel::bindings::SKB_GSO_TCPV6,
+        GsoType::TcpV4 => b::SKB_GSO_TCPV4,
+        GsoType::TcpV6 => b::SKB_GSO_TCPV6,
     }) as u32
 }
 
@@ -61,13 +73,102 @@ pub(crate) struct GuestHash {
     pub(crate) l4: bool,
 }
 
+/// `skb->cb` of a packet in a queue's guest-RX backlog: its drain deadline
+/// and the hash computed for the guest's hash extra in `ndo_start_xmit`
+/// (never `skb->hash`, which may be the stack's own flow hash).
+///
+/// Plain integers only, so that any bytes are a valid value. C's
+/// `nbrs_vif_rxq_head_expires` reads `expires` as the first `unsigned long`
+/// of `cb` (`NBRS_RX_CB_EXPIRES`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RxCb {
+    /// Drain deadline, jiffies.
+    expires: kernel::ffi::c_ulong,
+    hash: u32,
+    hash_valid: u8,
+    hash_l4: u8,
+    hash_ipv4: u8,
+}
+
+/// Length of `sk_buff::cb`; [`SkBuff::cb`]'s pointer type ties it to the
+/// kernel's field.
+const SKB_CB_LEN: usize = 48;
+
+const _: () = {
+    assert!(size_of::<RxCb>() <= SKB_CB_LEN);
+    assert!(core::mem::offset_of!(RxCb, expires) == 0);
+    assert!(core::mem::offset_of!(sk_buff, cb) % align_of::<RxCb>() == 0);
+};
+
+/// Number of frag slots in `skb_shared_info` ([`SkBuff::frags`] ties it to
+/// the kernel's array).
+const MAX_SKB_FRAGS: usize = b::MAX_SKB_FRAGS as usize;
+
+/// `EPROTO` (the kernel crate declares no constant for it).
+fn eproto() -> Error {
+    Error::from_errno(-(b::EPROTO as i32))
+}
+
+/// Byte of a TCP header whose high nibble is the data offset (`doff`, the
+/// header length in 32-bit words).
+const TCP_DOFF_BYTE: usize = 12;
+
+/// The `headers` struct group of `struct sk_buff` (bindgen numbers the
+/// anonymous struct; [`SkBuff::headers`] ties the name to the field).
+type SkbHeaders = b::sk_buff__bindgen_ty_4__bindgen_ty_2;
+
+/// The member behind a bindgen union field (at offset 0 of the union).
+fn union_member<T>(field: *mut b::__BindgenUnionField<T>) -> *mut T {
+    field.cast()
+}
+
+/// `2^order` contiguous pages for one skb fragment (compound when
+/// `order > 0`, so the stack's page references cover the whole block);
+/// freed on drop unless handed to an skb.
+///
+/// # Invariants
+///
+/// `page` is the first of `2^order` pages this value owns.
+pub(crate) struct FragPages {
+    page: NonNull<b::page>,
+    order: u32,
+}
+
+impl FragPages {
+    /// Allocates without sleeping or warning (softirq context; the caller
+    /// handles failure). Above order 0 the allocator does not retry: the
+    /// caller falls back to smaller pages instead.
+    pub(crate) fn alloc_atomic(order: u32) -> Option<Self> {
+        let mut gfp = b::GFP_ATOMIC | b::__GFP_NOWARN;
+        if order > 0 {
+            gfp |= ffi::NBRS_GFP_COMP | ffi::NBRS_GFP_NORETRY;
+        }
+        // SAFETY: no preconditions; GFP_ATOMIC does not sleep.
+        let page = unsafe { b::alloc_pages(gfp, order) };
+        NonNull::new(page).map(|page| Self { page, order })
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> u32 {
+        (PAGE_SIZE << self.order) as u32
+    }
+}
+
+impl Drop for FragPages {
+    fn drop(&mut self) {
+        // SAFETY: we own the block (type invariant).
+        unsafe { b::__free_pages(self.page.as_ptr(), self.order) }
+    }
+}
+
 /// An owned socket buffer; freed (counted as dropped) on drop.
 ///
 /// # Invariants
 ///
 /// `ptr` is a valid skb exclusively owned by this value.
 pub(crate) struct SkBuff {
-    ptr: NonNull<kernel::bindings::sk_buff>,
+    ptr: NonNull<sk_buff>,
 }
 
 // SAFETY: an exclusively owned skb may move between contexts.
@@ -79,46 +180,119 @@ impl SkBuff {
     /// # Safety
     ///
     /// `ptr` is NULL or a valid skb whose ownership passes to the result.
-    pub(super) unsafe fn from_raw(ptr: *mut kernel::bindings::sk_buff) -> Option<Self> {
+    pub(super) unsafe fn from_raw(ptr: *mut sk_buff) -> Option<Self> {
         NonNull::new(ptr).map(|ptr| Self { ptr })
     }
 
     /// Gives up ownership.
-    pub(super) fn into_raw(self) -> *mut kernel::bindings::sk_buff {
+    pub(super) fn into_raw(self) -> *mut sk_buff {
         let p = self.ptr.as_ptr();
         core::mem::forget(self);
         p
     }
 
-    pub(super) fn as_raw(&self) -> *mut kernel::bindings::sk_buff {
+    pub(super) fn as_raw(&self) -> *mut sk_buff {
         self.ptr.as_ptr()
+    }
+
+    /// The `headers` struct group (protocol, header offsets, hash, checksum
+    /// bitfields).
+    fn headers(&self) -> *mut SkbHeaders {
+        // SAFETY: a place inside the valid skb (type invariant); nothing is read.
+        union_member(unsafe { &raw mut (*self.as_raw()).__bindgen_anon_4.headers })
+    }
+
+    /// `skb_shinfo()`: the shared info at `head + end` (`end` is an offset:
+    /// `sk_buff_data_t` is `unsigned int` on 64-bit, which the `u32` below
+    /// checks at compile time).
+    fn shinfo(&self) -> *mut skb_shared_info {
+        let skb = self.as_raw();
+        // SAFETY: valid skb (type invariant): its shared info lies `end`
+        // bytes into its head buffer.
+        unsafe {
+            let end: u32 = (*skb).end;
+            (*skb).head.add(end as usize).cast()
+        }
+    }
+
+    /// The frag array of the shared info.
+    fn frags(&self) -> *mut [skb_frag; MAX_SKB_FRAGS] {
+        // SAFETY: a place inside the valid shared info; nothing is read.
+        unsafe { &raw mut (*self.shinfo()).frags }
+    }
+
+    /// The control block.
+    fn cb(&self) -> *mut [kernel::ffi::c_char; SKB_CB_LEN] {
+        // SAFETY: a place inside the valid skb; nothing is read.
+        unsafe { &raw mut (*self.as_raw()).cb }
+    }
+
+    /// Offset of `data` from `head` (`skb_headroom()`).
+    fn data_offset(&self) -> usize {
+        let skb = self.as_raw();
+        // SAFETY: valid skb: `data` points into its head buffer, at or
+        // after `head`.
+        unsafe { (*skb).data.offset_from((*skb).head) as usize }
     }
 
     /// Total length in bytes.
     pub(crate) fn len(&self) -> u32 {
-        // SAFETY: valid skb.
-        unsafe { ffi::nbrs_skb_len(self.as_raw().cast()) }
+        // SAFETY: valid skb (type invariant).
+        unsafe { (*self.as_raw()).len }
     }
 
-    /// The destination Ethernet address (xmit path), if the header is there.
+    /// Length of the linear area (`skb_headlen()`).
+    pub(super) fn headlen(&self) -> u32 {
+        let skb = self.as_raw();
+        // SAFETY: valid skb (type invariant).
+        unsafe { (*skb).len.saturating_sub((*skb).data_len) }
+    }
+
+    /// The destination Ethernet address (xmit path, data at the Ethernet
+    /// header), if the linear area holds one.
     pub(crate) fn dest_mac(&self) -> Option<[u8; 6]> {
-        let mut addr = [0u8; 6];
-        // SAFETY: valid skb; `addr` has room for ETH_ALEN bytes.
-        unsafe { ffi::nbrs_skb_dest_mac(self.as_raw().cast(), addr.as_mut_ptr()) }.then_some(addr)
+        if self.headlen() < b::ETH_ALEN {
+            return None;
+        }
+        // SAFETY: the linear area holds at least ETH_ALEN bytes at `data`.
+        Some(unsafe { (*self.as_raw()).data.cast::<[u8; 6]>().read_unaligned() })
     }
 
     /// The memory holding byte `pos`: its frame and the number of bytes
     /// from there to the end of that Xen page (or of the data). `None` past
     /// the end.
     pub(crate) fn locate(&self, pos: u32) -> Option<(LocalFrame, u32)> {
-        let mut gfn: u64 = 0;
-        let mut offset: u16 = 0;
-        // SAFETY: valid skb; valid out pointers.
-        let n = unsafe { ffi::nbrs_skb_locate(self.as_raw().cast(), pos, &mut gfn, &mut offset) };
-        if n == 0 {
-            return None;
+        let head = self.headlen();
+        if pos < head {
+            // SAFETY: pos < headlen: inside the linear data.
+            let addr = unsafe { (*self.as_raw()).data.add(pos as usize) };
+            let offset = addr as usize % PAGE_SIZE;
+            // SAFETY: a direct-map address (the skb's head buffer).
+            let gfn = unsafe { ffi::nbrs_virt_to_gfn(addr.cast()) };
+            let n = (head - pos).min((XEN_PAGE_SIZE - offset) as u32);
+            return Some((LocalFrame { gfn, offset: offset as u16 }, n));
         }
-        Some((LocalFrame { gfn, offset }, n))
+        let mut pos = pos - head;
+        // SAFETY: valid shared info; `nr_frags` of its frags are in use.
+        let nr = usize::from(unsafe { (*self.shinfo()).nr_frags });
+        for i in 0..nr.min(MAX_SKB_FRAGS) {
+            // SAFETY: i < MAX_SKB_FRAGS; an in-use frag, read by value.
+            let frag = unsafe { self.frags().cast::<skb_frag>().add(i).read() };
+            if pos < frag.len {
+                let o = frag.offset.wrapping_add(pos);
+                let mut gfn = 0u64;
+                // SAFETY: the frag copy describes the skb's memory; `o` is
+                // inside it.
+                if !unsafe { ffi::nbrs_skb_frag_gfn(&frag, o, &mut gfn) } {
+                    return None;
+                }
+                let offset = o as usize % PAGE_SIZE;
+                let n = (frag.len - pos).min((XEN_PAGE_SIZE - offset) as u32);
+                return Some((LocalFrame { gfn, offset: offset as u16 }, n));
+            }
+            pos -= frag.len;
+        }
+        None
     }
 
     /// `skb_get_queue_mapping()`: the TX queue the stack picked.
@@ -135,23 +309,57 @@ impl SkBuff {
         unsafe { (*self.as_raw()).queue_mapping = v };
     }
 
-    /// Length of the linear area.
-    pub(super) fn headlen(&self) -> u32 {
-        // SAFETY: valid skb (type invariant).
-        unsafe { ffi::nbrs_skb_headlen(self.as_raw().cast()) }
+    /// Appends `len` bytes to the linear data (`skb_put()`); EINVAL beyond
+    /// the tailroom.
+    pub(crate) fn put(&mut self, len: u32) -> Result {
+        let skb = self.as_raw();
+        // SAFETY: valid skb; `skb_tailroom()`: none once paged data exists.
+        let (data_len, end, tail) = unsafe { ((*skb).data_len, (*skb).end, (*skb).tail) };
+        let tailroom = if data_len != 0 { 0 } else { end.saturating_sub(tail) };
+        if len > tailroom {
+            return Err(EINVAL);
+        }
+        // SAFETY: exclusively owned skb with room for `len` more bytes
+        // (skb_put would BUG otherwise).
+        unsafe { b::skb_put(skb, len) };
+        Ok(())
+    }
+
+    /// Whether a frag slot is free.
+    pub(crate) fn has_frag_room(&self) -> bool {
+        // SAFETY: valid shared info.
+        usize::from(unsafe { (*self.shinfo()).nr_frags }) < MAX_SKB_FRAGS
+    }
+
+    /// Adds the first `len` bytes of `pages` as the next frag
+    /// (`skb_add_rx_frag()`; the skb takes the pages' reference). Gives the
+    /// pages back when no frag slot is free or `len` exceeds them.
+    pub(crate) fn add_frag(&mut self, pages: FragPages, len: u32) -> core::result::Result<(), FragPages> {
+        if !self.has_frag_room() || len > pages.size() {
+            return Err(pages);
+        }
+        // SAFETY: valid shared info.
+        let i = unsafe { (*self.shinfo()).nr_frags };
+        // SAFETY: exclusively owned skb; slot `i` is free (checked); the
+        // reference we own goes to the skb.
+        unsafe { ffi::nbrs_skb_add_rx_frag(self.as_raw(), i32::from(i), pages.page.as_ptr(), len, pages.size()) };
+        core::mem::forget(pages);
+        Ok(())
     }
 
     /// Sets `skb->ip_summed` to `CHECKSUM_*` `v`.
     pub(super) fn set_ip_summed(&mut self, v: u32) {
-        // SAFETY: exclusively owned skb (type invariant).
-        unsafe { ffi::nbrs_skb_set_ip_summed(self.as_raw().cast(), v as u8) }
+        // SAFETY: exclusively owned skb (type invariant); a bitfield of the
+        // headers group.
+        unsafe { SkbHeaders::set_ip_summed_raw(self.headers(), v as u8) }
     }
 
     /// The packet's GSO state.
     pub(crate) fn gso(&self) -> SkbGso {
-        let mut size = 0u16;
-        // SAFETY: valid skb (type invariant); valid out pointer.
-        let bits = unsafe { ffi::nbrs_skb_gso(self.as_raw().cast(), &mut size) };
+        let sh = self.shinfo();
+        // SAFETY: valid shared info; `skb_is_gso()` is gso_size != 0.
+        let (size, bits) = unsafe { ((*sh).gso_size, (*sh).gso_type) };
+        let bits = if size == 0 { 0 } else { bits };
         match (bits, gso_type_of(bits)) {
             (0, _) => SkbGso::None,
             (_, Some(kind)) => SkbGso::Tcp(kind, size),
@@ -161,131 +369,245 @@ impl SkBuff {
 
     /// Makes the packet GSO of `kind` with segments of `size` bytes.
     pub(super) fn set_gso(&mut self, kind: GsoType, size: u16) {
-        // SAFETY: exclusively owned skb (type invariant).
-        unsafe { ffi::nbrs_skb_set_gso(self.as_raw().cast(), skb_gso_bit(kind), size) }
+        let sh = self.shinfo();
+        // SAFETY: exclusively owned skb; its fresh shared info is ours.
+        unsafe {
+            (*sh).gso_type = skb_gso_bit(kind);
+            (*sh).gso_size = size;
+        }
     }
 
     /// Sets the GSO segment count.
     pub(super) fn set_gso_segs(&mut self, segs: u16) {
-        // SAFETY: exclusively owned skb (type invariant).
-        unsafe { ffi::nbrs_skb_set_gso_segs(self.as_raw().cast(), segs) }
+        // SAFETY: exclusively owned skb; its fresh shared info is ours.
+        unsafe { (*self.shinfo()).gso_segs = segs }
+    }
+
+    /// `eth_type_trans()` (sets `dev`, pulls the Ethernet header) into
+    /// `protocol`, then `skb_reset_network_header()`; EINVAL when the
+    /// linear area holds no Ethernet header.
+    pub(super) fn set_eth_protocol(&mut self, dev: &NetDev<'_>) -> Result {
+        if self.headlen() < b::ETH_HLEN {
+            return Err(EINVAL);
+        }
+        let h = self.headers();
+        // SAFETY: exclusively owned skb with an Ethernet header in its
+        // linear area (checked); a live device.
+        unsafe { (*h).protocol = ffi::eth_type_trans(self.as_raw(), dev.raw()) };
+        let network = self.data_offset() as u16;
+        // SAFETY: exclusively owned skb.
+        unsafe { (*h).network_header = network };
+        Ok(())
     }
 
     /// `skb_checksum_setup`: finds the L4 checksum field of a
     /// CHECKSUM_PARTIAL packet, filling the pseudo-header sum if `recalculate`.
     pub(super) fn checksum_setup(&mut self, recalculate: bool) -> Result {
         // SAFETY: exclusively owned skb with its network header set.
-        kernel::error::to_result(unsafe { kernel::bindings::skb_checksum_setup(self.as_raw(), recalculate) })
+        kernel::error::to_result(unsafe { b::skb_checksum_setup(self.as_raw(), recalculate) })
     }
 
-    /// `skb_probe_transport_header`.
+    /// `skb_probe_transport_header()`: unless set, the transport header
+    /// where the basic flow dissector finds it.
     pub(super) fn probe_transport(&mut self) {
-        // SAFETY: exclusively owned skb (type invariant).
-        unsafe { ffi::nbrs_skb_probe_transport(self.as_raw().cast()) }
+        let h = self.headers();
+        // SAFETY: valid skb; `skb_transport_header_was_set()`.
+        if unsafe { (*h).transport_header } != u16::MAX {
+            return;
+        }
+        let mut keys = b::flow_keys_basic::default();
+        // SAFETY: exclusively owned skb; the basic dissector fills a
+        // zeroed `flow_keys_basic` (`skb_flow_dissect_flow_keys_basic()`).
+        let found = unsafe {
+            b::__skb_flow_dissect(
+                null(),
+                self.as_raw(),
+                &raw mut b::flow_keys_basic_dissector,
+                (&raw mut keys).cast::<c_void>(),
+                null(),
+                0,
+                0,
+                0,
+                0,
+            )
+        };
+        if found {
+            // `skb_set_transport_header(skb, thoff)`.
+            let transport = (self.data_offset() as u16).wrapping_add(keys.control.thoff);
+            // SAFETY: exclusively owned skb.
+            unsafe { (*h).transport_header = transport };
+        }
     }
 
-    /// Length of the Ethernet to TCP headers (`skb_tcp_all_headers`);
-    /// EPROTO when no transport header was found.
+    /// Length of the Ethernet to TCP headers (`skb_tcp_all_headers()`);
+    /// EPROTO when no transport header was found or its TCP data offset is
+    /// not in the linear area.
     pub(super) fn tcp_all_headers(&self) -> Result<u32> {
-        // SAFETY: valid skb (type invariant).
-        let n = unsafe { ffi::nbrs_skb_tcp_all_headers(self.as_raw().cast()) };
-        kernel::error::to_result(n)?;
-        Ok(n as u32)
+        let skb = self.as_raw();
+        // SAFETY: valid skb.
+        let (transport, tail) = unsafe { (usize::from((*self.headers()).transport_header), (*skb).tail as usize) };
+        if transport == usize::from(u16::MAX) || transport + TCP_DOFF_BYTE >= tail {
+            return Err(eproto());
+        }
+        // SAFETY: `head + transport + 12` is before `head + tail`: linear data.
+        let doff = unsafe { (*skb).head.add(transport + TCP_DOFF_BYTE).read() } >> 4;
+        let all = (transport + usize::from(doff) * 4).checked_sub(self.data_offset()).ok_or_else(eproto)?;
+        u32::try_from(all).map_err(|_| eproto())
     }
 
-    /// Flattens a frag list if any, and reports length, checksum and GSO
-    /// state.
+    /// Flattens a frag list if any (`__skb_linearize()`), and reports
+    /// length, checksum and GSO state and the hash [`Self::stamp_rx`] stored.
     pub(crate) fn prepare_to_guest(&mut self) -> Result<SkbInfo> {
-        // SAFETY: all-zero is valid for this plain C struct.
-        let mut raw: ffi::nbrs_skb_info = unsafe { core::mem::zeroed() };
-        // SAFETY: exclusively owned skb; valid out pointer.
-        kernel::error::to_result(unsafe { ffi::nbrs_skb_prepare_to_guest(self.as_raw().cast(), &mut raw) })?;
+        let skb = self.as_raw();
+        // SAFETY: valid skb and shared info (`skb_has_frag_list()`).
+        if !unsafe { (*self.shinfo()).frag_list }.is_null() {
+            // SAFETY: valid skb.
+            let data_len = kernel::ffi::c_int::try_from(unsafe { (*skb).data_len }).map_err(|_| ENOMEM)?;
+            // SAFETY: exclusively owned skb; pulling all paged data into the
+            // head is `__skb_linearize()`.
+            if unsafe { b::__pskb_pull_tail(skb, data_len) }.is_null() {
+                return Err(ENOMEM);
+            }
+        }
+        // SAFETY: valid skb; a bitfield of the headers group.
+        let ip_summed = u32::from(unsafe { SkbHeaders::ip_summed_raw(self.headers()) });
+        let cb = self.rx_cb();
         Ok(SkbInfo {
-            len: raw.len,
+            len: self.len(),
             gso: self.gso(),
-            csum_blank: raw.csum_partial != 0,
-            data_validated: raw.data_validated != 0,
-            guest_hash: (raw.guest_hash != 0).then_some(GuestHash {
-                value: raw.hash,
-                ipv4: raw.hash_ipv4 != 0,
-                l4: raw.l4_hash != 0,
+            csum_blank: ip_summed == b::CHECKSUM_PARTIAL,
+            data_validated: ip_summed == b::CHECKSUM_PARTIAL || ip_summed == b::CHECKSUM_UNNECESSARY,
+            guest_hash: (cb.hash_valid != 0).then_some(GuestHash {
+                value: cb.hash,
+                ipv4: cb.hash_ipv4 != 0,
+                l4: cb.hash_l4 != 0,
             }),
         })
     }
 
-    /// The addresses and TCP ports Toeplitz hashing covers (flow
-    /// dissection); `None` for packets that are not IPv4/IPv6 or do not
-    /// dissect.
-    pub(crate) fn flow(&self) -> Option<crate::netif::toeplitz::Flow> {
-        use crate::netif::toeplitz::Flow;
-        // SAFETY: all-zero is valid for this plain C struct.
-        let mut raw: ffi::nbrs_flow = unsafe { core::mem::zeroed() };
-        // SAFETY: valid skb (the stack's, borrowed for the call); valid out pointer.
-        if unsafe { ffi::nbrs_skb_flow(self.as_raw().cast(), &mut raw) } != 0 {
+    /// The addresses and TCP ports Toeplitz hashing covers, as
+    /// xen-netback's `xenvif_set_skb_hash`: IPv4/IPv6 packets only, ports
+    /// only for TCP that is not a fragment; `None` for other packets or when
+    /// the flow dissector finds no addresses of the packet's family.
+    pub(crate) fn flow(&self) -> Option<Flow> {
+        // SAFETY: valid skb.
+        let protocol = u16::from_be(unsafe { (*self.headers()).protocol });
+        let ipv4 = match u32::from(protocol) {
+            b::ETH_P_IP => true,
+            b::ETH_P_IPV6 => false,
+            _ => return None,
+        };
+        let mut keys = b::flow_keys::default();
+        // SAFETY: valid skb (the stack's, borrowed for the call); the full
+        // dissector fills a zeroed `flow_keys` (`skb_flow_dissect_flow_keys()`).
+        let found = unsafe {
+            b::__skb_flow_dissect(
+                null(),
+                self.as_raw(),
+                &raw mut b::flow_keys_dissector,
+                (&raw mut keys).cast::<c_void>(),
+                null(),
+                0,
+                0,
+                0,
+                0,
+            )
+        };
+        if !found {
             return None;
         }
-        let ports = (raw.has_ports != 0).then_some((raw.sport, raw.dport));
-        if raw.ipv4 != 0 {
-            let [a, b, c, d, ..] = raw.src;
-            let [e, f, g, h, ..] = raw.dst;
-            Some(Flow::V4 { src: [a, b, c, d], dst: [e, f, g, h], ports })
+        let tcp = keys.basic.ip_proto == ffi::NBRS_IPPROTO_TCP;
+        let fragment = keys.control.flags & b::flow_dissector_ctrl_flags_FLOW_DIS_IS_FRAGMENT != 0;
+        // SAFETY: plain integers of a union the dissector wrote (or zeroed).
+        let ports = unsafe { keys.ports.__bindgen_anon_1.__bindgen_anon_1 };
+        let ports = (tcp && !fragment).then_some((u16::from_be(ports.src), u16::from_be(ports.dst)));
+        let addr_type = u32::from(keys.control.addr_type);
+        if ipv4 {
+            if addr_type != b::flow_dissector_key_id_FLOW_DISSECTOR_KEY_IPV4_ADDRS {
+                return None;
+            }
+            // SAFETY: addr_type says the IPv4 member is valid (plain integers).
+            let a = unsafe { keys.addrs.__bindgen_anon_1.v4addrs };
+            Some(Flow::V4 { src: a.src.to_ne_bytes(), dst: a.dst.to_ne_bytes(), ports })
         } else {
-            Some(Flow::V6 { src: raw.src, dst: raw.dst, ports })
+            if addr_type != b::flow_dissector_key_id_FLOW_DISSECTOR_KEY_IPV6_ADDRS {
+                return None;
+            }
+            // SAFETY: addr_type says the IPv6 member is valid (plain bytes).
+            let (src, dst) = unsafe {
+                let a = keys.addrs.__bindgen_anon_1.v6addrs;
+                (a.src.in6_u.u6_addr8, a.dst.in6_u.u6_addr8)
+            };
+            Some(Flow::V6 { src, dst, ports })
         }
     }
 
-    /// Sets a software hash (`__skb_set_sw_hash`), or clears the hash.
-    pub(crate) fn set_sw_hash(&mut self, hash: Option<(u32, bool)>) {
-        // SAFETY: valid skb, not yet queued anywhere (ndo_select_queue).
+    /// `__skb_set_hash()`: hash value and its `sw_hash`/`l4_hash` bits.
+    fn set_hash_bits(&mut self, value: u32, sw: bool, l4: bool) {
+        let h = self.headers();
+        // SAFETY: an skb we own, or the stack's in ndo_select_queue before
+        // it is queued anywhere: nobody else writes these fields now.
         unsafe {
-            match hash {
-                Some((h, l4)) => ffi::nbrs_skb_set_sw_hash(self.as_raw().cast(), h, l4),
-                None => ffi::nbrs_skb_clear_hash(self.as_raw().cast()),
-            }
+            SkbHeaders::set_l4_hash_raw(h, u8::from(l4));
+            SkbHeaders::set_sw_hash_raw(h, u8::from(sw));
+            (*h).hash = value;
+        }
+    }
+
+    /// Sets a software hash (`__skb_set_sw_hash()`), or clears the hash
+    /// (`skb_clear_hash()`).
+    pub(crate) fn set_sw_hash(&mut self, hash: Option<(u32, bool)>) {
+        match hash {
+            Some((value, l4)) => self.set_hash_bits(value, true, l4),
+            None => self.set_hash_bits(0, false, false),
         }
     }
 
     /// `skb_set_hash()` with an L4 or L3 hash type (a frontend's TX hash
     /// extra).
     pub(crate) fn set_hash(&mut self, value: u32, l4: bool) {
-        // SAFETY: exclusively owned skb, not yet handed to the stack.
-        unsafe { ffi::nbrs_skb_set_hash(self.as_raw().cast(), value, l4) }
+        self.set_hash_bits(value, false, l4);
     }
 
     /// `skb_get_hash_raw()`.
     pub(crate) fn hash_raw(&self) -> u32 {
         // SAFETY: valid skb.
-        unsafe { ffi::nbrs_skb_hash_raw(self.as_raw().cast()) }
+        unsafe { (*self.headers()).hash }
     }
 
     /// Records the jiffy by which the packet must have left the RX queue
     /// and the hash its RX hash extra carries (if any).
     pub(crate) fn stamp_rx(&mut self, expires: u64, hash: Option<GuestHash>) {
         let h = hash.unwrap_or(GuestHash { value: 0, ipv4: false, l4: false });
-        // SAFETY: exclusively owned skb; the driver owns skb->cb while the
-        // packet is queued.
-        unsafe {
-            ffi::nbrs_skb_stamp_rx(
-                self.as_raw().cast(),
-                expires as kernel::ffi::c_ulong,
-                hash.is_some(),
-                h.value,
-                h.l4,
-                h.ipv4,
-            )
-        }
+        let cb = RxCb {
+            expires: expires as kernel::ffi::c_ulong,
+            hash: h.value,
+            hash_valid: u8::from(hash.is_some()),
+            hash_l4: u8::from(h.l4),
+            hash_ipv4: u8::from(h.ipv4),
+        };
+        // SAFETY: exclusively owned skb: the driver owns `cb` until it gives
+        // the packet up; size and alignment checked at compile time.
+        unsafe { self.cb().cast::<RxCb>().write(cb) }
     }
 
-    /// Frees the skb as successfully consumed (not a drop).
+    /// The control block [`Self::stamp_rx`] wrote.
+    fn rx_cb(&self) -> RxCb {
+        // SAFETY: valid skb; any bytes are a valid `RxCb`; size and
+        // alignment checked at compile time.
+        unsafe { self.cb().cast::<RxCb>().read() }
+    }
+
+    /// Frees the skb as successfully consumed (`dev_consume_skb_any()`).
     pub(crate) fn consume(self) {
-        // SAFETY: we own the skb and give it up.
-        unsafe { ffi::nbrs_skb_consume(self.into_raw().cast()) }
+        // SAFETY: we own the skb and give it up; any context.
+        unsafe { ffi::dev_kfree_skb_any_reason(self.into_raw(), b::skb_drop_reason_SKB_CONSUMED) }
     }
 }
 
 impl Drop for SkBuff {
     fn drop(&mut self) {
-        // SAFETY: we own the skb.
-        unsafe { ffi::nbrs_skb_free(self.as_raw().cast()) }
+        // SAFETY: we own the skb (`dev_kfree_skb_any()`); any context.
+        unsafe { ffi::dev_kfree_skb_any_reason(self.as_raw(), b::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED) }
     }
 }
