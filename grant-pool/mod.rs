@@ -26,8 +26,8 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::NetDev;
-use crate::bindings::skb::{FragPages, SkBuff};
+use crate::bindings::net::device::NetDev;
+use crate::bindings::net::skb::{FragPages, SkBuff};
 use kernel::page::PAGE_SIZE;
 
 /// Order of the pages behind a fresh TX skb's frags: 16 KiB compound pages

@@ -20,7 +20,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::{Channel, NetDev, QueueOps};
+use crate::bindings::net::device::{Channel, NetDev, QueueOps};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::Vif;
 use crate::netif::rx::time_after;

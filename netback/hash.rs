@@ -13,7 +13,7 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::skb::{GuestHash, SkBuff};
+use crate::bindings::net::skb::{GuestHash, SkBuff};
 use crate::netif::ctrl::{CtrlState, HashAlgorithm};
 use crate::netif::toeplitz::{Flow, HashCoverage};
 use core::sync::atomic::{AtomicBool, Ordering};

@@ -19,8 +19,8 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::{Channel, EthtoolStats, LinkStats, NetDev, VifOps};
-use crate::bindings::skb::SkBuff;
+use crate::bindings::net::device::{Channel, EthtoolStats, LinkStats, NetDev, VifOps};
+use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::fatal::FatalReason;

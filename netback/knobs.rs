@@ -9,7 +9,7 @@
 
 use crate::bindings::debugfs::DebugfsDir;
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::netdev::VifNetDevice;
+use crate::bindings::net::device::VifNetDevice;
 use crate::bindings::sysfs::SysfsGroup;
 use crate::fatal::FatalReason;
 use crate::interface::Vif;

@@ -2,14 +2,15 @@
 //! One queue of a VIF: a TX/RX ring pair of the frontend with its own
 //! locks, guest-RX backlog accounting and counters (xen-netback's
 //! `xenvif_queue`). The kernel objects of the queue (NAPI, event channel
-//! IRQs, the skb backlog and its worker) live in the C private area and are
-//! reached through the queue's [`NetDev`] view.
+//! IRQs, the skb backlog and its worker) live in the netdev's private area
+//! (`bindings::net::device::QueueKernel`) and are reached through the
+//! queue's [`NetDev`] view.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::netdev::NetDev;
+use crate::bindings::net::device::NetDev;
 use crate::napi::EoiPolicy;
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;

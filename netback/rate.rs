@@ -19,7 +19,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::NetDev;
+use crate::bindings::net::device::NetDev;
 use crate::bindings::timer::{DevTimer, DevTimerHandler};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, msecs_to_jiffies};

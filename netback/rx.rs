@@ -17,8 +17,8 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::{Channel, NetDev};
-use crate::bindings::skb::{SkBuff, SkbGso};
+use crate::bindings::net::device::{Channel, NetDev};
+use crate::bindings::net::skb::{SkBuff, SkbGso};
 use crate::bindings::xen::grant::{CopyBatch, CopyDirection, CopyMark, COPY_BATCH};
 use crate::bindings::xen::ring::RxSharedRing;
 use crate::fatal::FatalReason;

@@ -13,7 +13,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::{EthtoolStats, LinkStats};
+use crate::bindings::net::device::{EthtoolStats, LinkStats};
 use crate::bindings::xen::grant::CopyCounts;
 use core::sync::atomic::{AtomicU64, Ordering};
 

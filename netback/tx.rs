@@ -16,8 +16,8 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::{Channel, NetDev};
-use crate::bindings::skb::SkBuff;
+use crate::bindings::net::device::{Channel, NetDev};
+use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::grant::{CopyBatch, CopyDirection};
 use crate::bindings::xen::ring::TxSharedRing;
 use crate::fatal::FatalReason;

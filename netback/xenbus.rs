@@ -13,7 +13,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::netdev::VifNetDevice;
+use crate::bindings::net::device::VifNetDevice;
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice, XenbusDriver};
 use crate::bindings::{jiffies, msecs_to_jiffies};

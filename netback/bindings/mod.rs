@@ -10,14 +10,9 @@
 //!   the device, xenstore and watches), [`xen::ring`] (frontend ring pages),
 //!   [`xen::grant`] (grant copies), [`xen::evtchn`] (a ring pair's event
 //!   channels, lateeoi) and [`xen::ctrl_irq`] (the control ring's channel).
-//! * [`netdev`]: the VIF `net_device` ([`netdev::VifNetDevice`] owns it,
-//!   [`netdev::NetDev`] is the view callbacks get): its private area with
-//!   the per-queue NAPI, guest-RX backlog, worker and event channels, and
-//!   the `net_device_ops` built from [`netdev::VifOps`].
-//! * [`ethtool`]: the `ethtool_ops` built from the same trait.
-//! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
-//!   the kernel's bindgen'd `sk_buff`), [`skb::FragPages`] and the
-//!   guest-RX control block.
+//! * [`net`]: the networking stack's side: [`net::device`] (the VIF
+//!   `net_device`, its queues' NAPI, backlog, worker and event channels, and
+//!   `net_device_ops`), [`net::ethtool`] and [`net::skb`].
 //! * [`params`]: the module parameters (declared in C).
 //! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group: a
 //!   constant `attribute_group` built from the [`sysfs::SysfsAttrs`] trait,
@@ -29,11 +24,9 @@
 //!   gets the VIF device (the guest-TX credit timer).
 
 pub(crate) mod debugfs;
-pub(crate) mod ethtool;
 pub(crate) mod lock;
-pub(crate) mod netdev;
+pub(crate) mod net;
 pub(crate) mod params;
-pub(crate) mod skb;
 pub(crate) mod sysfs;
 pub(crate) mod timer;
 pub(crate) mod xen;

@@ -11,7 +11,7 @@
 //! ([`VifNetDevice::data_of`]).
 
 use super::ffi;
-use super::netdev::{VifNetDevice, VifOps};
+use super::net::device::{VifNetDevice, VifOps};
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::fmt;

@@ -12,7 +12,7 @@
 //! and debugfs shows whether it is pending, which the hrtimer abstraction
 //! does not expose.
 
-use super::netdev::NetDev;
+use super::net::device::NetDev;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::static_lock_class;

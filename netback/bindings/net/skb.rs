@@ -8,8 +8,9 @@
 //! Also here: [`FragPages`], pages for an skb fragment, and the guest-RX
 //! control block (`skb->cb`, [`RxCb`]).
 
-use super::xen::{grant::LocalFrame, ring::XEN_PAGE_SIZE};
-use super::{ffi, netdev::NetDev};
+use super::device::NetDev;
+use crate::bindings::ffi;
+use crate::bindings::xen::{grant::LocalFrame, ring::XEN_PAGE_SIZE};
 use crate::netif::toeplitz::Flow;
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;
@@ -180,18 +181,18 @@ impl SkBuff {
     /// # Safety
     ///
     /// `ptr` is NULL or a valid skb whose ownership passes to the result.
-    pub(super) unsafe fn from_raw(ptr: *mut sk_buff) -> Option<Self> {
+    pub(in crate::bindings) unsafe fn from_raw(ptr: *mut sk_buff) -> Option<Self> {
         NonNull::new(ptr).map(|ptr| Self { ptr })
     }
 
     /// Gives up ownership.
-    pub(super) fn into_raw(self) -> *mut sk_buff {
+    pub(in crate::bindings) fn into_raw(self) -> *mut sk_buff {
         let p = self.ptr.as_ptr();
         core::mem::forget(self);
         p
     }
 
-    pub(super) fn as_raw(&self) -> *mut sk_buff {
+    pub(in crate::bindings) fn as_raw(&self) -> *mut sk_buff {
         self.ptr.as_ptr()
     }
 
@@ -242,7 +243,7 @@ impl SkBuff {
     }
 
     /// Length of the linear area (`skb_headlen()`).
-    pub(super) fn headlen(&self) -> u32 {
+    pub(in crate::bindings) fn headlen(&self) -> u32 {
         let skb = self.as_raw();
         // SAFETY: valid skb (type invariant).
         unsafe { (*skb).len.saturating_sub((*skb).data_len) }
@@ -296,13 +297,13 @@ impl SkBuff {
     }
 
     /// `skb_get_queue_mapping()`: the TX queue the stack picked.
-    pub(super) fn queue_mapping(&self) -> u16 {
+    pub(in crate::bindings) fn queue_mapping(&self) -> u16 {
         // SAFETY: valid skb (type invariant).
         unsafe { (*self.as_raw()).queue_mapping }
     }
 
     /// `skb_record_rx_queue()`: the queue a received packet came in on.
-    pub(super) fn record_rx_queue(&mut self, queue: u32) {
+    pub(in crate::bindings) fn record_rx_queue(&mut self, queue: u32) {
         // As skb_record_rx_queue: the stored value is the queue plus one.
         let v = u16::try_from(queue.saturating_add(1)).unwrap_or(u16::MAX);
         // SAFETY: exclusively owned skb (type invariant).
@@ -348,7 +349,7 @@ impl SkBuff {
     }
 
     /// Sets `skb->ip_summed` to `CHECKSUM_*` `v`.
-    pub(super) fn set_ip_summed(&mut self, v: u32) {
+    pub(in crate::bindings) fn set_ip_summed(&mut self, v: u32) {
         // SAFETY: exclusively owned skb (type invariant); a bitfield of the
         // headers group.
         unsafe { SkbHeaders::set_ip_summed_raw(self.headers(), v as u8) }
@@ -368,7 +369,7 @@ impl SkBuff {
     }
 
     /// Makes the packet GSO of `kind` with segments of `size` bytes.
-    pub(super) fn set_gso(&mut self, kind: GsoType, size: u16) {
+    pub(in crate::bindings) fn set_gso(&mut self, kind: GsoType, size: u16) {
         let sh = self.shinfo();
         // SAFETY: exclusively owned skb; its fresh shared info is ours.
         unsafe {
@@ -378,7 +379,7 @@ impl SkBuff {
     }
 
     /// Sets the GSO segment count.
-    pub(super) fn set_gso_segs(&mut self, segs: u16) {
+    pub(in crate::bindings) fn set_gso_segs(&mut self, segs: u16) {
         // SAFETY: exclusively owned skb; its fresh shared info is ours.
         unsafe { (*self.shinfo()).gso_segs = segs }
     }
@@ -386,7 +387,7 @@ impl SkBuff {
     /// `eth_type_trans()` (sets `dev`, pulls the Ethernet header) into
     /// `protocol`, then `skb_reset_network_header()`; EINVAL when the
     /// linear area holds no Ethernet header.
-    pub(super) fn set_eth_protocol(&mut self, dev: &NetDev<'_>) -> Result {
+    pub(in crate::bindings) fn set_eth_protocol(&mut self, dev: &NetDev<'_>) -> Result {
         if self.headlen() < b::ETH_HLEN {
             return Err(EINVAL);
         }
@@ -402,14 +403,14 @@ impl SkBuff {
 
     /// `skb_checksum_setup`: finds the L4 checksum field of a
     /// CHECKSUM_PARTIAL packet, filling the pseudo-header sum if `recalculate`.
-    pub(super) fn checksum_setup(&mut self, recalculate: bool) -> Result {
+    pub(in crate::bindings) fn checksum_setup(&mut self, recalculate: bool) -> Result {
         // SAFETY: exclusively owned skb with its network header set.
         kernel::error::to_result(unsafe { b::skb_checksum_setup(self.as_raw(), recalculate) })
     }
 
     /// `skb_probe_transport_header()`: unless set, the transport header
     /// where the basic flow dissector finds it.
-    pub(super) fn probe_transport(&mut self) {
+    pub(in crate::bindings) fn probe_transport(&mut self) {
         let h = self.headers();
         // SAFETY: valid skb; `skb_transport_header_was_set()`.
         if unsafe { (*h).transport_header } != u16::MAX {
@@ -442,7 +443,7 @@ impl SkBuff {
     /// Length of the Ethernet to TCP headers (`skb_tcp_all_headers()`);
     /// EPROTO when no transport header was found or its TCP data offset is
     /// not in the linear area.
-    pub(super) fn tcp_all_headers(&self) -> Result<u32> {
+    pub(in crate::bindings) fn tcp_all_headers(&self) -> Result<u32> {
         let skb = self.as_raw();
         // SAFETY: valid skb.
         let (transport, tail) = unsafe { (usize::from((*self.headers()).transport_header), (*skb).tail as usize) };

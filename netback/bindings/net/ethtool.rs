@@ -9,8 +9,8 @@
 //! * `-S`: every counter, from the driver's one counter list.
 //! * `-l`/`-L`: combined channels, at most the allocated queues.
 
-use super::netdev::{VifOps, Vtable};
-use super::{ffi, write_cstr};
+use super::device::{VifOps, Vtable};
+use crate::bindings::{ffi, write_cstr};
 use crate::netif::wire::{XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE};
 use core::ptr::NonNull;
 use kernel::bindings::{
@@ -47,7 +47,7 @@ impl EthtoolStats<'_> {
 }
 
 /// The `ethtool_ops` of a VIF whose driver state is `T`.
-pub(super) const fn ops<T: VifOps>() -> ethtool_ops {
+pub(in crate::bindings) const fn ops<T: VifOps>() -> ethtool_ops {
     ethtool_ops {
         get_drvinfo: Some(get_drvinfo),
         get_ringparam: Some(get_ringparam),

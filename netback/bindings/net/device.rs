@@ -13,9 +13,10 @@
 //! [`VifNetDevice`] owns the device; callbacks get a [`NetDev`] view of
 //! their queue.
 
-use super::xen::evtchn::{Binding, Handlers, RingEvtchns};
-use super::xen::xenbus::XenbusDevice;
-use super::{ffi, skb::SkBuff, Rtnl};
+use super::skb::SkBuff;
+use crate::bindings::xen::evtchn::{Binding, Handlers, RingEvtchns};
+use crate::bindings::xen::xenbus::XenbusDevice;
+use crate::bindings::{ffi, Rtnl};
 use crate::netif::negotiate::{GuestOffloads, IFNAMSIZ, VIF_MTU_MAX};
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;
@@ -29,7 +30,7 @@ use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 pub(crate) use super::ethtool::EthtoolStats;
-pub(crate) use super::xen::evtchn::Channel;
+pub(crate) use crate::bindings::xen::evtchn::Channel;
 
 /// The standard interface counters `ndo_get_stats64` reports (the rest of
 /// `rtnl_link_stats64` stays 0).
@@ -111,7 +112,7 @@ pub(crate) trait VifOps: QueueOps + Send + Sync + Sized + 'static {
 /// The kernel objects of one TX/RX ring pair (xen-netback's `xenvif_queue`
 /// minus the driver state, which is `crate::queue::Queue`).
 #[pin_data]
-pub(super) struct QueueKernel {
+pub(in crate::bindings) struct QueueKernel {
     /// The device this queue belongs to (it owns us).
     dev: NonNull<net_device>,
     /// Index of the queue.
@@ -190,7 +191,7 @@ fn init_rx_work<T: VifOps>(p: *mut delayed_work) {
 }
 
 /// The net_device's private area (`netdev_priv`).
-pub(super) struct VifPriv {
+pub(in crate::bindings) struct VifPriv {
     /// The driver state: an `Arc<T>` (`Arc::into_raw`) of the `T` whose
     /// [`Vtable`] the device's ops are.
     data: *const c_void,
@@ -250,7 +251,7 @@ impl<'a> NetDev<'a> {
 
     /// The raw device (also for other binding types that keep it: timers,
     /// sysfs).
-    pub(super) fn raw(&self) -> *mut net_device {
+    pub(in crate::bindings) fn raw(&self) -> *mut net_device {
         self.ptr.as_ptr()
     }
 
@@ -261,7 +262,7 @@ impl<'a> NetDev<'a> {
     ///
     /// `dev` is null or a device from [`VifNetDevice::new`] that stays
     /// alive for `'a`.
-    pub(super) unsafe fn from_raw(dev: *mut net_device, queue: u32) -> Option<NetDev<'a>> {
+    pub(in crate::bindings) unsafe fn from_raw(dev: *mut net_device, queue: u32) -> Option<NetDev<'a>> {
         // SAFETY: per the function's contract.
         NonNull::new(dev).map(|ptr| unsafe { NetDev::new_view(ptr, queue) })
     }
@@ -278,7 +279,7 @@ impl<'a> NetDev<'a> {
     }
 
     /// The number of queues allocated (the most a frontend may use).
-    pub(super) fn allocated_queues(&self) -> u32 {
+    pub(in crate::bindings) fn allocated_queues(&self) -> u32 {
         u32::try_from(self.vif_priv().queues.len()).unwrap_or(u32::MAX)
     }
 
@@ -691,7 +692,7 @@ const NET_NAME_UNKNOWN: u8 = 0;
 const VIF_MAC: [u8; 6] = [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff];
 
 /// The netdev feature bits of the offloads in `o`.
-pub(super) fn offload_features(o: GuestOffloads) -> u64 {
+pub(in crate::bindings) fn offload_features(o: GuestOffloads) -> u64 {
     use kernel::bindings::{
         NETIF_F_IPV6_CSUM_BIT, NETIF_F_IP_CSUM_BIT, NETIF_F_SG_BIT, NETIF_F_TSO6_BIT, NETIF_F_TSO_BIT,
     };
@@ -783,7 +784,7 @@ impl<T: VifOps> VifNetDevice<T> {
         // SAFETY: allocated, not yet registered.
         kernel::error::to_result(unsafe { ffi::register_netdev(self.dev.raw()) })?;
         self.dev.vif_priv().registered.store(true, Ordering::Release);
-        super::module_get();
+        crate::bindings::module_get();
         Ok(())
     }
 
@@ -804,7 +805,7 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// `dev` is a live device allocated by `VifNetDevice::<T>::new` (same
     /// `T`); the reference is used only while the device lives.
-    pub(super) unsafe fn data_of<'a>(dev: *mut net_device) -> Option<&'a T> {
+    pub(in crate::bindings) unsafe fn data_of<'a>(dev: *mut net_device) -> Option<&'a T> {
         // SAFETY: per the function's contract.
         unsafe { Vtable::<T>::ctx(dev, 0) }.map(|(t, _)| t)
     }
@@ -818,7 +819,7 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
             // SAFETY: registered in `register`; process context. Closing
             // the device stops every callback the stack makes.
             unsafe { ffi::unregister_netdev(raw) };
-            super::module_put();
+            crate::bindings::module_put();
         }
         for q in vif_priv.queues.iter() {
             q.release();
@@ -842,7 +843,7 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
 /// The kernel's entry points of a VIF whose driver state is `T`: the ops
 /// tables, the NAPI poll, the RX worker and the IRQ handlers, each an
 /// adapter that finds `T` and the queue and calls the [`VifOps`] method.
-pub(super) struct Vtable<T>(PhantomData<T>);
+pub(in crate::bindings) struct Vtable<T>(PhantomData<T>);
 
 impl<T: VifOps> Vtable<T> {
     /// `net_device_ops` of a VIF.
@@ -872,7 +873,7 @@ impl<T: VifOps> Vtable<T> {
     ///
     /// `dev` is a live device from [`VifNetDevice::new`] with `T`, alive
     /// for `'a` (the kernel's callback into it).
-    pub(super) unsafe fn ctx<'a>(dev: *mut net_device, queue: u32) -> Option<(&'a T, NetDev<'a>)> {
+    pub(in crate::bindings) unsafe fn ctx<'a>(dev: *mut net_device, queue: u32) -> Option<(&'a T, NetDev<'a>)> {
         let ptr = NonNull::new(dev)?;
         // SAFETY: per the contract.
         let view = unsafe { NetDev::new_view(ptr, queue) };

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The networking stack's side, one file per concept:
+//!
+//! * [`device`]: the VIF `net_device` ([`device::VifNetDevice`] owns it,
+//!   [`device::NetDev`] is the view callbacks get): its private area with
+//!   the per-queue NAPI, guest-RX backlog, worker and event channels, and
+//!   the `net_device_ops` built from [`device::VifOps`] and
+//!   [`device::QueueOps`].
+//! * [`ethtool`]: the `ethtool_ops` built from the same traits.
+//! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
+//!   the kernel's bindgen'd `sk_buff`), [`skb::FragPages`] and the
+//!   guest-RX control block.
+
+pub(crate) mod device;
+pub(crate) mod ethtool;
+pub(crate) mod skb;
