@@ -190,7 +190,9 @@ fn init_rx_work<T: VifOps>(p: *mut delayed_work) {
     unsafe { ffi::nbrs_init_delayed_work(p, Some(Vtable::<T>::rx_work)) }
 }
 
-/// The net_device's private area (`netdev_priv`).
+/// The net_device's private area (`netdev_priv`), pinned there: it is part
+/// of the net_device allocation and never moves.
+#[pin_data]
 pub(in crate::bindings) struct VifPriv {
     /// The driver state: an `Arc<T>` (`Arc::into_raw`) of the `T` whose
     /// [`Vtable`] the device's ops are.
@@ -746,16 +748,18 @@ impl<T: VifOps> VifNetDevice<T> {
                 return Err(e);
             }
         };
-        let vif_priv = VifPriv {
-            data: Arc::into_raw(data.clone()).cast(),
+        let priv_data = Arc::into_raw(data.clone()).cast();
+        let vif_priv = pin_init!(VifPriv {
+            data: priv_data,
             registered: AtomicBool::new(false),
             queues,
             napi_poll: Vtable::<T>::napi_poll,
             irq_handlers: &Vtable::<T>::IRQ_HANDLERS,
-        };
+        });
         // SAFETY: the private area is `size_of::<VifPriv>()` bytes, aligned
-        // for it (NETDEV_ALIGN), and uninitialised: written once, here.
-        unsafe { core::ptr::write(ffi::nbrs_netdev_priv(raw.cast()).cast::<VifPriv>(), vif_priv) };
+        // for it (NETDEV_ALIGN), uninitialised, and pinned (it lives and dies
+        // with the net_device); initialised once, here.
+        let Ok(()) = unsafe { vif_priv.__pinned_init(ffi::nbrs_netdev_priv(raw.cast()).cast::<VifPriv>()) };
         let hw = offload_features(ALL_OFFLOADS);
         // SAFETY: the new device, ours alone; the ops tables are `'static`
         // and `T`'s, as is the private area just written.
