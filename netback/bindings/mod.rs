@@ -57,11 +57,7 @@ mod ffi {
 /// A pointer a C function returned that may be an `ERR_PTR(-errno)` or
 /// NULL (out of memory).
 pub(crate) fn from_err_ptr<T>(p: *mut T) -> kernel::error::Result<core::ptr::NonNull<T>> {
-    let e = p as isize;
-    if (-4095..0).contains(&e) {
-        return Err(kernel::error::Error::from_errno(e as i32));
-    }
-    core::ptr::NonNull::new(p).ok_or(kernel::error::code::ENOMEM)
+    core::ptr::NonNull::new(kernel::error::from_err_ptr(p)?).ok_or(kernel::error::code::ENOMEM)
 }
 
 /// Takes a reference on this module, held while a VIF is registered (as

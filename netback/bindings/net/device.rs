@@ -24,6 +24,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings::{delayed_work, net_device, sk_buff, sk_buff_head, work_struct};
+use kernel::error::from_result;
 use kernel::prelude::*;
 use kernel::str::CStrExt;
 use kernel::sync::Arc;
@@ -907,20 +908,15 @@ impl<T: VifOps> Vtable<T> {
     ///
     /// Called by the kernel with a device of `T`, RTNL held.
     unsafe extern "C" fn open(dev: *mut net_device) -> kernel::ffi::c_int {
-        // SAFETY: a device of `T`, in its callback.
-        let Some((t, d)) = (unsafe { Self::ctx(dev, 0) }) else {
-            return EINVAL.to_errno();
-        };
-        // SAFETY: the kernel calls ndo_open with RTNL held.
-        let rtnl = unsafe { Rtnl::assume_held() };
-        match t.open(&d, &rtnl) {
-            Ok(()) => {
-                // SAFETY: live device.
-                unsafe { ffi::nbrs_netif_tx_start_all_queues(dev.cast()) };
-                0
-            }
-            Err(e) => e.to_errno(),
-        }
+        from_result(|| {
+            // SAFETY: a device of `T`, in its callback.
+            let (t, d) = unsafe { Self::ctx(dev, 0) }.ok_or(EINVAL)?;
+            // SAFETY: the kernel calls ndo_open with RTNL held.
+            t.open(&d, &*unsafe { Rtnl::assume_held() })?;
+            // SAFETY: live device.
+            unsafe { ffi::nbrs_netif_tx_start_all_queues(dev.cast()) };
+            Ok(0)
+        })
     }
 
     /// `ndo_stop`.
@@ -1005,18 +1001,14 @@ impl<T: VifOps> Vtable<T> {
     ///
     /// Called by the kernel with a device of `T`, RTNL held.
     unsafe extern "C" fn change_mtu(dev: *mut net_device, mtu: kernel::ffi::c_int) -> kernel::ffi::c_int {
-        // SAFETY: a device of `T`, in its callback.
-        let Some((t, d)) = (unsafe { Self::ctx(dev, 0) }) else {
-            return EINVAL.to_errno();
-        };
-        match u32::try_from(mtu) {
-            Ok(m) if m <= t.guest_offloads(&d).max_mtu() => {
-                // SAFETY: live device; ndo_change_mtu sets the MTU itself.
-                unsafe { ffi::nbrs_netdev_set_mtu(dev.cast(), m) };
-                0
-            }
-            _ => EINVAL.to_errno(),
-        }
+        from_result(|| {
+            // SAFETY: a device of `T`, in its callback.
+            let (t, d) = unsafe { Self::ctx(dev, 0) }.ok_or(EINVAL)?;
+            let mtu = u32::try_from(mtu).ok().filter(|m| *m <= t.guest_offloads(&d).max_mtu()).ok_or(EINVAL)?;
+            // SAFETY: live device; ndo_change_mtu sets the MTU itself.
+            unsafe { ffi::nbrs_netdev_set_mtu(dev.cast(), mtu) };
+            Ok(0)
+        })
     }
 
     /// `ndo_fix_features`: clears the offloads the frontend cannot take.

@@ -17,6 +17,7 @@ use kernel::bindings::{
     ethtool_channels, ethtool_drvinfo, ethtool_ops, ethtool_ringparam, ethtool_stats, kernel_ethtool_ringparam,
     net_device, netlink_ext_ack,
 };
+use kernel::error::from_result;
 use kernel::prelude::*;
 
 /// Length of one `ethtool -S` name, NUL included.
@@ -237,19 +238,15 @@ unsafe extern "C" fn get_channels<T: VifOps>(dev: *mut net_device, ch: *mut etht
 ///
 /// Called by the ethtool core with a VIF of `T` and the request.
 unsafe extern "C" fn set_channels<T: VifOps>(dev: *mut net_device, ch: *mut ethtool_channels) -> kernel::ffi::c_int {
-    // SAFETY: a device of `T`, in its callback.
-    let Some((t, d)) = (unsafe { Vtable::<T>::ctx(dev, 0) }) else {
-        return EINVAL.to_errno();
-    };
-    // SAFETY: the core's valid struct (or NULL).
-    let Some(ch) = (unsafe { ch.as_ref() }) else {
-        return EINVAL.to_errno();
-    };
-    if ch.rx_count != 0 || ch.tx_count != 0 || ch.other_count != 0 {
-        return EINVAL.to_errno();
-    }
-    match t.set_queue_limit(&d, ch.combined_count) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        // SAFETY: a device of `T`, in its callback.
+        let (t, d) = unsafe { Vtable::<T>::ctx(dev, 0) }.ok_or(EINVAL)?;
+        // SAFETY: the core's valid struct (or NULL).
+        let ch = unsafe { ch.as_ref() }.ok_or(EINVAL)?;
+        if ch.rx_count != 0 || ch.tx_count != 0 || ch.other_count != 0 {
+            return Err(EINVAL);
+        }
+        t.set_queue_limit(&d, ch.combined_count)?;
+        Ok(0)
+    })
 }

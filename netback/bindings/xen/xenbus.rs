@@ -321,15 +321,13 @@ impl<T: XenbusBackend> Adapter<T> {
     unsafe extern "C" fn probe_callback(dev: *mut ffi::xenbus_device, _id: *const ffi::xenbus_device_id) -> c_int {
         // SAFETY: live for this call per the xenbus core.
         let dev = unsafe { XenbusDevice::from_raw(dev) };
-        match T::probe(dev.into()) {
-            Ok(be) => {
-                // drvdata owns this reference until `remove_callback` takes
-                // it back.
-                dev.set_drvdata(Arc::into_raw(be).cast_mut().cast());
-                0
-            }
-            Err(e) => e.to_errno(),
-        }
+        kernel::error::from_result(|| {
+            let be = T::probe(dev.into())?;
+            // drvdata owns this reference until `remove_callback` takes it
+            // back.
+            dev.set_drvdata(Arc::into_raw(be).cast_mut().cast());
+            Ok(0)
+        })
     }
 
     /// Borrows the backend stored in drvdata.
