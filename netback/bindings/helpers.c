@@ -75,7 +75,9 @@ unsigned int nbrs_param_fatal_skb_slots(void) { return fatal_skb_slots; }
 bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_headroom); }
 
 /* ------------------------------------------------------------------ */
-/* Misc */
+/* Misc: macros and static inlines (xen_domain, jiffies, msecs_to_jiffies,
+ * the virt_* barriers, local_bh_*, THIS_MODULE). rtnl_lock/unlock and
+ * synchronize_net are exported: they are next to become direct calls. */
 
 int nbrs_xen_domain(void) { return xen_domain(); }
 unsigned long nbrs_jiffies(void) { return jiffies; }
