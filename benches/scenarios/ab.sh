@@ -7,19 +7,25 @@ backend_load "$first"
 for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
+# AB_TESTS (a list of test names, e.g. "tcp_rr") runs only those: a quicker A/B when bisecting
+# one figure. Recipe: (echo 'AB_TESTS="tcp_rr"'; cat benches/scenarios/ab.sh) > /tmp/rr.sh
+only() {  # only TEST MEASURE-ARGS...: measure unless AB_TESTS leaves TEST out
+    case " ${AB_TESTS:-$1} " in *" $1 "*) measure "$@" ;; esac
+}
+
 bench_round() {
     local round=$1 ip1 ip2
     ip1=$(domu_ip 1)
-    measure tcp_stream dom0 "$ip1" TCP_STREAM dir=dom0-domu1 round="$round"
-    measure tcp_maerts dom0 "$ip1" TCP_MAERTS dir=domu1-dom0 round="$round"
-    measure tcp_rr dom0 "$ip1" TCP_RR dir=dom0-domu1 round="$round"
-    measure tcp_stream_x4 dom0 "$ip1" STREAMS4 dir=dom0-domu1 round="$round"
+    only tcp_stream dom0 "$ip1" TCP_STREAM dir=dom0-domu1 round="$round"
+    only tcp_maerts dom0 "$ip1" TCP_MAERTS dir=domu1-dom0 round="$round"
+    only tcp_rr dom0 "$ip1" TCP_RR dir=dom0-domu1 round="$round"
+    only tcp_stream_x4 dom0 "$ip1" STREAMS4 dir=dom0-domu1 round="$round"
     if [ "$NBT_NDOM" -ge 2 ]; then
         ip2=$(domu_ip 2)
-        measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 round="$round"
-        measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 round="$round"
-        measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 round="$round"
-        measure tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 round="$round"
+        only tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 round="$round"
+        only tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 round="$round"
+        only tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 round="$round"
+        only tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 round="$round"
     fi
 }
 

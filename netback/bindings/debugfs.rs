@@ -151,10 +151,10 @@ impl<T: DebugfsShow> DebugfsDir<T> {
         if self.files.push(file, GFP_KERNEL).is_err() {
             return;
         }
-        // SAFETY: `dentry` is a live directory (type invariant); `name` is
-        // NUL-terminated (copied); `data` stays alive in `files` until the
-        // directory is removed; `FOPS` is a constant promoted to 'static
-        // whose `open` expects exactly such a `FileCtx<T>`.
+        // `FOPS` is a constant promoted to 'static whose `open` expects
+        // exactly such a `FileCtx<T>` as `data`.
+        // SAFETY: live directory (type invariant), NUL-terminated `name`
+        // (copied), `data` alive in `files` until the directory goes.
         let d = unsafe {
             bindings::debugfs_create_file_full(
                 name.as_char_ptr(),

@@ -66,11 +66,11 @@ impl<T: DevTimerHandler> DevTimer<T> {
         let state = KBox::pin_init(
             pin_init!(TimerState::<T> {
                 timer <- Opaque::ffi_init(|slot: *mut bindings::timer_list| {
-                    // SAFETY: `slot` is valid for writes and pinned (it is
-                    // never moved out of the box); `timer_init_key` fully
-                    // initialises it (the `timer_setup` macro). The callback
+                    // `timer_init_key` is the `timer_setup` macro; the callback
                     // gets this `timer_list`, the `timer` field of a
-                    // `TimerState<T>`. The lock class key is static.
+                    // `TimerState<T>`; the lock class key is static.
+                    // SAFETY: `slot` is valid for writes and pinned (never
+                    // moved out of the box); the call initialises it fully.
                     unsafe {
                         bindings::timer_init_key(
                             slot,

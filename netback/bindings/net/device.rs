@@ -544,10 +544,10 @@ impl<'a> NetDev<'a> {
         let q = self.kernel_queue().ok_or(EINVAL)?;
         let name = self.name();
         let dev_id = core::ptr::from_ref(q).cast_mut().cast::<c_void>();
+        // The handlers are the device's `T`'s and take `dev_id` as that; the
+        // driver serializes bind and unbind of a queue.
         // SAFETY: `dev_id` is the pinned `QueueKernel`, alive until the
-        // device goes, which unbinds first (`QueueKernel::release`); the
-        // handlers are the device's `T`'s and take it as that. The driver
-        // serializes bind and unbind of a queue.
+        // device goes, which unbinds first (`QueueKernel::release`).
         unsafe {
             q.evtchns.bind(xdev, (tx_port, rx_port), name.as_str(), self.queue, self.vif_priv().irq_handlers, dev_id)
         }

@@ -392,11 +392,11 @@ impl Registration {
         if driver.registered.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
+        // `xenbus_register_backend` is this call in a macro. The module name
+        // is `KBUILD_MODNAME`, NUL-terminated and 'static (module! generates
+        // it; the print macros use it too). Drop unregisters the driver.
         // SAFETY: `driver.raw` is a valid, 'static xenbus_driver (type
-        // invariant) registered by no one else (the flag); Drop unregisters
-        // it. The module name is `KBUILD_MODNAME`, NUL-terminated and
-        // 'static (module! generates it; the print macros use it too).
-        // `xenbus_register_backend` is this call in a macro.
+        // invariant) registered by no one else (the flag).
         let r = to_result(unsafe {
             ffi::__xenbus_register_backend(driver.raw.get(), module.as_ptr(), crate::__LOG_PREFIX.as_ptr())
         });
@@ -461,11 +461,11 @@ impl<T: WatchHandler> Watch<T> {
     /// On failure xenbus has already reported it with `xenbus_dev_fatal`.
     fn register_in(dev: &XenbusDevice, dir: &CStr, node: &CStr, handler: Arc<T>) -> Result<Self> {
         let slot = KBox::pin(WatchSlot { watch: Opaque::zeroed(), handler }, GFP_KERNEL)?;
-        // SAFETY: the watch is zeroed (as kzalloc'd in C) and pinned in its
-        // box, which outlives the registration (Drop unregisters first);
         // `fired` matches the callback type and only ever gets this slot's
-        // watch. "%s/%s" takes the two NUL-terminated strings passed. On
+        // watch; "%s/%s" takes the two NUL-terminated strings passed; on
         // failure nothing stays registered or allocated.
+        // SAFETY: the watch is zeroed (as kzalloc'd in C) and pinned in its
+        // box, which outlives the registration (Drop unregisters first).
         to_result(unsafe {
             ffi::xenbus_watch_pathfmt(
                 dev.as_raw(),
