@@ -11,6 +11,8 @@ usage: testbed/run.sh [options]
   --backends "c rs"   backends an A/B scenario compares, in this order (default "c rs")
   --scenario NAME     testbed/scenarios/NAME.sh, benches/scenarios/NAME.sh, or a file path (default smoke)
   --rs-params "..."   module parameters for xen-netback-rs.ko
+  --rs-ko LABEL=KO    also ship a prebuilt xen-netback-rs.ko (another commit's build) as
+                      backend rs@LABEL, for an A/B between two builds in one boot; repeatable
   --timeout SECONDS   QEMU is killed after this long (default 1500)
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
@@ -22,7 +24,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
+RS_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
         --backends) BACKENDS=$2; shift;;
         --scenario) SCENARIO=$2; shift;;
         --rs-params) RS_PARAMS=$2; shift;;
+        --rs-ko) RS_KOS+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
@@ -40,7 +43,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-case "$BACKEND" in c|rs) ;; *) die "--backend takes c or rs";; esac
+case "$BACKEND" in c|rs|rs@*) ;; *) die "--backend takes c, rs or rs@LABEL";; esac
 for f in "$SCENARIO" "$TESTBED_DIR/scenarios/$SCENARIO.sh" "$REPO_ROOT/benches/scenarios/$SCENARIO.sh"; do
     [ -f "$f" ] && { SCENARIO_FILE=$(realpath "$f"); break; }
 done
@@ -89,6 +92,11 @@ cp "$TESTBED_DIR/dom0/init" "$OV/init"
 cp "$TESTBED_DIR/dom0/lib.sh" "$OV/etc/netback-rs/lib.sh"
 cp "$SCENARIO_FILE" "$OV/etc/netback-rs/scenario.sh"
 [ -n "$KO" ] && cp "$KO" "$OV/opt/netback-rs/"
+for spec in "${RS_KOS[@]}"; do
+    label=${spec%%=*} ko=${spec#*=}
+    [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && -f "$ko" ]] || die "--rs-ko wants LABEL=PATH-TO-KO, got '$spec'"
+    mkdir -p "$OV/opt/netback-rs/alt" && cp "$ko" "$OV/opt/netback-rs/alt/$label.ko"
+done
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
 cp "$EVILFRONT" $BPF_PROGS "$OV/opt/netback-rs/tools/"

@@ -59,12 +59,16 @@ nbt_finish() {
 }
 
 # ---- backends ----
-backend_module() { case "$1" in c) echo $NBT_C_MOD;; rs) echo $NBT_RS_MOD;; *) return 1;; esac; }
+# rs@LABEL: another build of our module (run.sh --rs-ko LABEL=KO), same module name.
+backend_module() { case "$1" in c) echo $NBT_C_MOD;; rs|rs@*) echo $NBT_RS_MOD;; *) return 1;; esac; }
 backend_load() {
     case "$1" in
         c) modprobe xen-netback || nbt_die "modprobe xen-netback failed";;
         rs) [ -f $NBT_RS_KO ] || nbt_die "no $NBT_RS_KO in dom0"
             insmod $NBT_RS_KO $NBT_RS_PARAMS || nbt_die "insmod $NBT_RS_KO failed";;
+        rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko
+            [ -f "$ko" ] || nbt_die "no $ko in dom0 (run.sh --rs-ko)"
+            insmod "$ko" $NBT_RS_PARAMS || nbt_die "insmod $ko failed";;
         *) nbt_die "unknown backend $1";;
     esac
     NBT_CURRENT_BACKEND=$1
