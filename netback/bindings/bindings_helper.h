@@ -9,6 +9,7 @@
 #include <linux/if_link.h>
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
 #include <linux/gfp.h>
 #include <linux/in.h>
 #include "helpers.h"

@@ -75,19 +75,14 @@ unsigned int nbrs_param_fatal_skb_slots(void) { return fatal_skb_slots; }
 bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_headroom); }
 
 /* ------------------------------------------------------------------ */
-/* Misc: macros and static inlines (xen_domain, jiffies, msecs_to_jiffies,
- * the virt_* barriers, local_bh_*, THIS_MODULE). rtnl_lock/unlock and
- * synchronize_net are exported: they are next to become direct calls. */
+/* Misc: macros and static inlines (xen_domain, jiffies, the virt_*
+ * barriers, local_bh_*, THIS_MODULE). */
 
 int nbrs_xen_domain(void) { return xen_domain(); }
 unsigned long nbrs_jiffies(void) { return jiffies; }
-unsigned long nbrs_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
 void nbrs_virt_mb(void) { virt_mb(); }
 void nbrs_virt_rmb(void) { virt_rmb(); }
 void nbrs_virt_wmb(void) { virt_wmb(); }
-void nbrs_rtnl_lock(void) { rtnl_lock(); }
-void nbrs_rtnl_unlock(void) { rtnl_unlock(); }
-void nbrs_synchronize_net(void) { synchronize_net(); }
 void nbrs_local_bh_disable(void) { local_bh_disable(); }
 void nbrs_local_bh_enable(void) { local_bh_enable(); }
 void nbrs_module_get(void) { __module_get(THIS_MODULE); }

@@ -119,10 +119,9 @@ pub(crate) fn jiffies() -> u64 {
     unsafe { ffi::nbrs_jiffies() as u64 }
 }
 
-/// `msecs_to_jiffies()`.
+/// `msecs_to_jiffies()`, through the kernel crate.
 pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
-    // SAFETY: no preconditions.
-    unsafe { ffi::nbrs_msecs_to_jiffies(ms) as u64 }
+    kernel::time::msecs_to_jiffies(ms) as u64
 }
 
 /// Whether we run in a Xen domain at all.
@@ -135,7 +134,7 @@ pub(crate) fn xen_domain() -> bool {
 /// thereby `ndo_start_xmit`).
 pub(crate) fn synchronize_net() {
     // SAFETY: no preconditions; may sleep, callers are in process context.
-    unsafe { ffi::nbrs_synchronize_net() }
+    unsafe { ffi::synchronize_net() }
 }
 
 /// Holder of the RTNL lock; released on drop.
@@ -145,7 +144,7 @@ impl Rtnl {
     /// Takes the RTNL lock (sleeps).
     pub(crate) fn lock() -> Rtnl {
         // SAFETY: process context; released in Drop.
-        unsafe { ffi::nbrs_rtnl_lock() };
+        unsafe { ffi::rtnl_lock() };
         Rtnl(())
     }
 }
@@ -153,7 +152,7 @@ impl Rtnl {
 impl Drop for Rtnl {
     fn drop(&mut self) {
         // SAFETY: taken in `Rtnl::lock`.
-        unsafe { ffi::nbrs_rtnl_unlock() }
+        unsafe { ffi::rtnl_unlock() }
     }
 }
 
