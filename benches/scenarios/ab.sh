@@ -7,10 +7,13 @@ backend_load "$first"
 for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
-# AB_TESTS (a list of test names, e.g. "tcp_rr") runs only those: a quicker A/B when bisecting
-# one figure. Recipe: (echo 'AB_TESTS="tcp_rr"'; cat benches/scenarios/ab.sh) > /tmp/rr.sh
-only() {  # only TEST MEASURE-ARGS...: measure unless AB_TESTS leaves TEST out
-    case " ${AB_TESTS:-$1} " in *" $1 "*) measure "$@" ;; esac
+# AB_TESTS (test names, or test/direction, e.g. "tcp_rr" or "tcp_rr/domu1-domu2") runs only
+# those: a quicker A/B when bisecting one figure. Recipe:
+#   (echo 'AB_TESTS="tcp_rr/domu1-domu2"'; cat benches/scenarios/ab.sh) > /tmp/rr.sh
+only() {  # only TEST MEASURE-ARGS...: measure unless AB_TESTS leaves TEST (and its dir=) out
+    local a dir=""
+    for a in "$@"; do case $a in dir=*) dir=${a#dir=};; esac; done
+    case " ${AB_TESTS:-$1} " in *" $1 "*|*" $1/$dir "*) measure "$@" ;; esac
 }
 
 bench_round() {
