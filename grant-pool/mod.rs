@@ -9,19 +9,24 @@
 //! * `PersistentGrants`: frontends that negotiate persistent grants hand
 //!   over a pool of grefs once; the backend keeps them mapped (gref -> page)
 //!   and copies out of those pages with memcpy instead of a hypercall.
-//! * `Mapped`: zero-copy, grant-mapping the guest pages behind skb frag
-//!   destructors (ubuf_info-style) and answering slots when the stack frees
-//!   the skb.
+//! * `Mapped` (module parameter `tx_zerocopy=on`): zero-copy, the first
+//!   `linear_len` (<= 128) bytes copied into the head as above, the rest
+//!   grant-mapped read-only into the queue's pending slots and attached as
+//!   frags behind a `ubuf_info` completion; each slot is answered when the
+//!   stack gives its page back ([`MappedSource`]). Packets it cannot take
+//!   (more mapped slots than an skb has frags, no free pending slot) are
+//!   copied into fresh pages.
 //!
 //! A new source gets a variant here and an arm in each method; `tx.rs` only
 //! talks to [`TxBufferSource`].
 //!
 //! Slots in flight: the core's `netif::pool::SlotPool` (generation-checked
 //! handles, FIFO reuse, stale and double completions refused) is the
-//! bookkeeping of the two sources above, whose buffers outlive the poll
-//! that took them and come back out of order (from skb destructors). Fresh
-//! pages need none: every packet's slots are answered within its poll, in
-//! ring order, and `tx.rs`'s pending list bounds the packets in flight.
+//! bookkeeping of the mapped source (and of persistent grants to come),
+//! whose buffers outlive the poll that took them and come back out of order
+//! (from skb completions). Fresh pages need none: every packet's slots are
+//! answered within its poll, in ring order, and `tx.rs`'s pending list
+//! bounds the packets in flight.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
@@ -29,6 +34,9 @@
 use crate::bindings::net::device::NetDev;
 use crate::bindings::net::skb::{FragPages, SkBuff};
 use kernel::page::PAGE_SIZE;
+
+mod mapped;
+pub(crate) use mapped::{MappedFrags, MappedSlot, MappedSource};
 
 /// Order of the pages behind a fresh TX skb's frags: 16 KiB compound pages
 /// cut the allocations (and frags) of a 64 KiB GSO packet by four.
@@ -39,6 +47,9 @@ const TX_PAGE_ORDER: u32 = 2;
 pub(crate) enum TxBufferSource {
     /// Grant copy into freshly allocated pages (head + page frags).
     FreshPages,
+    /// Head copied, the rest grant-mapped ([`MappedSource`]); the head
+    /// (and packets copied after all) in fresh pages.
+    Mapped,
 }
 
 impl TxBufferSource {
@@ -47,7 +58,7 @@ impl TxBufferSource {
     /// response, as xen-netback does.
     pub(crate) fn alloc_skb(&self, dev: &NetDev<'_>, linear: u32, total: u32) -> Option<SkBuff> {
         match self {
-            TxBufferSource::FreshPages => fresh_pages_skb(dev, linear, total),
+            TxBufferSource::FreshPages | TxBufferSource::Mapped => fresh_pages_skb(dev, linear, total),
         }
     }
 
@@ -55,6 +66,7 @@ impl TxBufferSource {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             TxBufferSource::FreshPages => "grant-copy",
+            TxBufferSource::Mapped => "grant-map (zero-copy)",
         }
     }
 }

@@ -292,7 +292,11 @@ impl Vif {
             qd.unbind_evtchns();
             // Unmaps the rings and shuts the credit timer down (it
             // schedules this queue's NAPI) before NAPI goes.
-            let tx = queue.tx.lock().take();
+            let mut tx = queue.tx.lock().take();
+            if let Some(t) = tx.as_mut() {
+                // Waits for zero-copy pages the stack still holds.
+                t.shutdown(&queue.stats, dev.name().as_str());
+            }
             let rx = queue.rx.lock().take();
             drop(tx);
             drop(rx);

@@ -10,9 +10,11 @@
 //! | `fatal_skb_slots` | 20 (>= 18) | more slots in one packet than this is fatal |
 //! | `hash_cache_size` | 64 | accepted, no effect (no hash cache: docs/tuning.md) |
 //! | `provides_xdp_headroom` | true | offer `feature-xdp-headroom` |
+//! | `tx_zerocopy` | off | `on`: guest TX grant-maps the data past the first 128 bytes (zero-copy, `grant-pool/`) instead of copying it; read when a frontend connects |
 //!
 //! The parameters are declared in the binding layer's C helper because
-//! `module!` has no bool type and no writable (0644) parameters.
+//! `module!` has no bool type and no writable (0644) parameters
+//! (`tx_zerocopy` is netback-rs' own: a named value, `off` or `on`).
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
@@ -54,4 +56,9 @@ pub(crate) fn tx_config() -> TxConfig {
 /// Whether to offer XDP headroom to frontends.
 pub(crate) fn provides_xdp_headroom() -> bool {
     raw::provides_xdp_headroom()
+}
+
+/// Whether guest TX of a queue connecting now grant-maps (zero-copy).
+pub(crate) fn tx_zerocopy() -> bool {
+    raw::tx_zerocopy() != 0
 }

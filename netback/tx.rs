@@ -21,7 +21,7 @@ use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::grant::{CopyBatch, CopyDirection};
 use crate::bindings::xen::ring::TxSharedRing;
 use crate::fatal::FatalReason;
-use crate::grant_pool::TxBufferSource;
+use crate::grant_pool::{MappedFrags, MappedSource, TxBufferSource};
 use crate::multicast::McastControl;
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
@@ -60,6 +60,9 @@ struct PendingTx {
     /// The frontend's hash from its HASH extra (`xenvif_set_skb_hash`'s
     /// counterpart on TX: `skb_set_hash` with its L3/L4 type).
     hash: Option<TxHash>,
+    /// Zero-copy: the slots mapped as frags (answered on completion; the
+    /// `responses` above cover the other slots).
+    mapped: MappedFrags,
 }
 
 /// The guest TX side of one queue.
@@ -76,6 +79,8 @@ pub(crate) struct TxQueue {
     mcast: Arc<McastControl>,
     /// The longest poll so far.
     longest_poll: LongestPoll,
+    /// Zero-copy pending slots (`tx_zerocopy=on`).
+    mapped: Option<MappedSource>,
 }
 
 impl TxQueue {
@@ -87,16 +92,25 @@ impl TxQueue {
         credit: TxCredit,
         mcast: Arc<McastControl>,
     ) -> Result<Self> {
+        let mapped = if crate::params::tx_zerocopy() {
+            // Without its pages (balloon exhausted) the queue copies.
+            MappedSource::new(domid)
+                .inspect_err(|e| pr_warn!("xen-netback-rs: no zero-copy pages ({:?}), guest TX copies\n", e))
+                .ok()
+        } else {
+            None
+        };
         Ok(Self {
             ring,
             assembler: TxAssembler::new(config),
             batch: CopyBatch::new(TX_COPY_BATCH)?,
             pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
-            source: TxBufferSource::FreshPages,
+            source: if mapped.is_some() { TxBufferSource::Mapped } else { TxBufferSource::FreshPages },
             domid,
             credit,
             mcast,
             longest_poll: LongestPoll::default(),
+            mapped,
         })
     }
 
@@ -146,8 +160,14 @@ impl TxQueue {
         let mut result = Ok(());
         let now = crate::bindings::jiffies();
         let start = self.ring.req_cons();
+        if let Some(m) = self.mapped.as_mut() {
+            m.set_kick(dev);
+            if let Err(e) = Self::drain_mapped(m, &mut self.ring, stats) {
+                result = Err(e);
+            }
+        }
         self.credit.refresh(now);
-        while done < budget {
+        while done < budget && result.is_ok() {
             let verdict = match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
                 TxPoll::Verdict(v) => v,
                 TxPoll::RateLimited => {
@@ -179,7 +199,13 @@ impl TxQueue {
         let longest = &mut self.longest_poll;
         longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
         longest.slots = longest.slots.max(slots);
-        let flushed = self.flush(dev, stats);
+        let mut flushed = self.flush(dev, stats);
+        // Packets that failed in the flush gave their mapped slots back.
+        if let Some(m) = self.mapped.as_mut() {
+            if let Err(e) = Self::drain_mapped(m, &mut self.ring, stats) {
+                flushed = Err(e);
+            }
+        }
         if self.ring.push_responses_and_check_notify() {
             dev.notify(Channel::Tx);
         }
@@ -188,8 +214,42 @@ impl TxQueue {
         Ok(done)
     }
 
-    /// Queues the copies of one accepted packet, flushing first when the
-    /// batch has no room for its worst case.
+    /// The bytes of `pkt` to copy: all of them, or with zero-copy only the
+    /// linear head when the rest can be mapped (at most one frag per slot,
+    /// a pending slot for each). Counts `tx_frag_overflow` for a packet
+    /// with more mapped slots than an skb has frags (it is copied).
+    fn copy_len(&self, stats: &VifStats, pkt: &TxPacket) -> u32 {
+        let total = u32::from(pkt.total_size);
+        let linear = u32::from(pkt.linear_len).min(total);
+        let Some(m) = self.mapped.as_ref() else {
+            return total;
+        };
+        if linear == total {
+            return total;
+        }
+        let mut pos = 0u32;
+        let mut frags = 0usize;
+        for s in pkt.slots() {
+            let end = pos + u32::from(s.size);
+            if end > linear && s.size > 0 {
+                frags += 1;
+            }
+            pos = end;
+        }
+        if frags > crate::bindings::net::zerocopy::ZC_MAX_FRAGS {
+            stats.tx_frag_overflow.add(1);
+            return total;
+        }
+        if m.has_room(frags) {
+            linear
+        } else {
+            total
+        }
+    }
+
+    /// Queues the copies (and with zero-copy the maps) of one accepted
+    /// packet, flushing first when the batch has no room for its worst
+    /// case.
     fn queue_packet(
         &mut self,
         dev: &NetDev<'_>,
@@ -200,21 +260,33 @@ impl TxQueue {
         // Worst case: every slot straddles a destination page boundary, and
         // the head may straddle one too.
         let worst = 2 * slots.len() + 2;
-        if !self.batch.has_room(worst) || self.pending.len() >= TX_PENDING_MAX {
+        let map_full = self.mapped.as_ref().is_some_and(|m| !m.has_room(slots.len()));
+        if !self.batch.has_room(worst) || self.pending.len() >= TX_PENDING_MAX || map_full {
             self.flush(dev, stats)?;
+            if let Some(m) = self.mapped.as_mut() {
+                Self::drain_mapped(m, &mut self.ring, stats)?;
+            }
         }
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
-        let Some(skb) = self.source.alloc_skb(dev, linear, total) else {
+        let copy_len = self.copy_len(stats, pkt);
+        let Some(skb) = self.source.alloc_skb(dev, linear, copy_len) else {
             stats.rx_dropped.add(1);
             return self.respond(&pkt.response_plan(), NETIF_RSP_ERROR);
         };
         let first_op = self.batch.len();
+        let mut mapped = MappedFrags::new();
+        // Slots answered after the copy (all of them when nothing is mapped).
+        let mut copied = if copy_len == total { pkt.response_plan() } else { TxResponsePlan::empty() };
+        // Slots with a pending slot reserved (answered by the drain).
+        let mut reserved: u64 = 0;
         let mut pos: u32 = 0;
         let mut ok = true;
-        'slots: for s in slots {
+        'slots: for (k, s) in slots.iter().enumerate() {
+            let extras = if k == 0 { pkt.extra_count } else { 0 };
             let mut src_off = s.offset;
-            let mut remaining = u32::from(s.size);
+            let mut remaining = u32::from(s.size).min(copy_len - pos);
+            let rest = u32::from(s.size) - remaining;
             while remaining > 0 {
                 let Some((frame, avail)) = skb.locate(pos) else {
                     ok = false;
@@ -230,26 +302,54 @@ impl TxQueue {
                 src_off = src_off.wrapping_add(n as u16);
                 remaining -= n;
             }
+            if copy_len == total {
+                continue;
+            }
+            if rest == 0 {
+                copied.add(s.id, extras);
+                continue;
+            }
+            // rest <= 4096 - offset: fits the slot's page.
+            if !self.mapped.as_mut().is_some_and(|m| m.reserve(s, src_off, rest as u16, extras, &mut mapped)) {
+                ok = false;
+                break 'slots;
+            }
+            reserved |= 1 << k;
         }
-        if !ok || pos != total {
+        if !ok || pos != copy_len {
             self.batch.truncate(first_op);
             stats.rx_errors.add(1);
             drop(skb);
-            return self.respond(&pkt.response_plan(), NETIF_RSP_ERROR);
+            if let Some(m) = self.mapped.as_mut() {
+                // Unmapped (the maps still run) and answered with errors.
+                m.release(&mapped);
+            }
+            // The other slots are answered here.
+            let mut plan = TxResponsePlan::empty();
+            for (k, s) in slots.iter().enumerate() {
+                if reserved & (1 << k) == 0 {
+                    plan.add(s.id, if k == 0 { pkt.extra_count } else { 0 });
+                }
+            }
+            return self.respond(&plan, NETIF_RSP_ERROR);
         }
         let pending = PendingTx {
             skb,
-            responses: pkt.response_plan(),
+            responses: copied,
             first_op,
             nr_ops: self.batch.len() - first_op,
             csum_blank: pkt.csum_blank,
             data_validated: pkt.data_validated,
             gso: pkt.gso,
             hash: pkt.hash,
+            mapped,
         };
         if let Err(kernel::alloc::kvec::PushError(p)) = self.pending.push_within_capacity(pending) {
             // Cannot happen (flushed above when full); answer anyway.
             self.batch.truncate(first_op);
+            if let Some(m) = self.mapped.as_mut() {
+                m.release(&p.mapped);
+            }
             let plan = p.responses;
             drop(p);
             return self.respond(&plan, NETIF_RSP_ERROR);
@@ -257,20 +357,34 @@ impl TxQueue {
         Ok(())
     }
 
-    /// Runs the queued copies, answers every pending packet's slots and
-    /// hands the good packets to the stack.
+    /// Runs the queued copies (and maps), answers every pending packet's
+    /// copied slots and hands the good packets to the stack (mapped slots
+    /// are answered when the stack gives them back, or by the next drain if
+    /// the packet failed).
     fn flush(&mut self, dev: &NetDev<'_>, stats: &VifStats) -> core::result::Result<(), FatalReason> {
         self.batch.submit();
         stats.add_rx_copies(self.batch.take_counts());
+        if let Some(m) = self.mapped.as_mut() {
+            m.submit_maps();
+        }
         let mut result = Ok(());
         let mut pending = core::mem::take(&mut self.pending);
         for mut p in pending.drain_all() {
-            let copied = (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
-            let status = if copied { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR };
+            let mut good = (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
+            if let Some(m) = self.mapped.as_mut().filter(|_| !p.mapped.is_empty()) {
+                good &= m.record_maps(&p.mapped);
+                good = good && m.attach(&mut p.skb, &p.mapped).is_ok();
+                if good {
+                    stats.tx_zerocopy_sent.add(1);
+                } else {
+                    m.release(&p.mapped);
+                }
+            }
+            let status = if good { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR };
             if let Err(e) = self.respond(&p.responses, status) {
                 result = Err(e);
             }
-            if !copied {
+            if !good {
                 stats.rx_errors.add(1);
                 continue;
             }
@@ -293,6 +407,42 @@ impl TxQueue {
         }
         self.pending = pending;
         self.batch.clear();
+        if let Some(m) = self.mapped.as_mut() {
+            m.clear_maps();
+        }
         result
+    }
+
+    /// Unmaps and answers the mapped slots the stack gave back; counts the
+    /// completed zero-copy packets.
+    fn drain_mapped(
+        m: &mut MappedSource,
+        ring: &mut BackRing<TxSharedRing>,
+        stats: &VifStats,
+    ) -> core::result::Result<(), FatalReason> {
+        let (success, fail) = m.drain(ring).map_err(FatalReason::from)?;
+        stats.tx_zerocopy_success.add(success);
+        stats.tx_zerocopy_fail.add(fail);
+        Ok(())
+    }
+
+    /// Teardown (process context, NAPI stopped): waits, bounded and logged,
+    /// for the stack to give back every mapped page, unmapping and
+    /// answering them. What is still held after the bound stays mapped and
+    /// allocated for good (never unmapped under the stack).
+    pub(crate) fn shutdown(&mut self, stats: &VifStats, name: &str) {
+        if let Some(mut m) = self.mapped.take() {
+            let (success, fail) = m.shutdown(&mut self.ring, name);
+            stats.tx_zerocopy_success.add(success);
+            stats.tx_zerocopy_fail.add(fail);
+            let _ = self.ring.push_responses_and_check_notify();
+        }
+    }
+}
+
+impl Drop for TxQueue {
+    fn drop(&mut self) {
+        // Normally done by the owner with the counters at hand.
+        self.shutdown(&VifStats::default(), "xen-netback-rs");
     }
 }

@@ -55,6 +55,34 @@ MODULE_PARM_DESC(hash_cache_size, "Number of flows in the hash cache");
 static bool provides_xdp_headroom = true;
 module_param(provides_xdp_headroom, bool, 0644);
 
+/* tx_zerocopy=off|on: guest TX data path (off: grant copy; on: grant-map
+ * the data beyond the first 128 bytes). Why C: a named-value parameter
+ * (module_param_cb) for "auto" later. */
+static int tx_zerocopy;
+static const char *const tx_zerocopy_names[] = { "off", "on" };
+
+static int nbrs_tx_zerocopy_set(const char *val, const struct kernel_param *kp)
+{
+	int i = sysfs_match_string(tx_zerocopy_names, val);
+
+	if (i < 0)
+		return i;
+	WRITE_ONCE(tx_zerocopy, i);
+	return 0;
+}
+
+static int nbrs_tx_zerocopy_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n", tx_zerocopy_names[READ_ONCE(tx_zerocopy)]);
+}
+
+static const struct kernel_param_ops nbrs_tx_zerocopy_ops = {
+	.set = nbrs_tx_zerocopy_set,
+	.get = nbrs_tx_zerocopy_get,
+};
+module_param_cb(tx_zerocopy, &nbrs_tx_zerocopy_ops, NULL, 0644);
+MODULE_PARM_DESC(tx_zerocopy, "Guest TX data path: off (grant copy) or on (grant map, zero-copy)");
+
 void nbrs_params_init(void)
 {
 	if (max_queues == 0)
@@ -73,6 +101,7 @@ unsigned int nbrs_param_rx_stall_timeout_msecs(void) { return rx_stall_timeout_m
 unsigned int nbrs_param_max_queues(void) { return READ_ONCE(max_queues); }
 unsigned int nbrs_param_fatal_skb_slots(void) { return fatal_skb_slots; }
 bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_headroom); }
+unsigned int nbrs_param_tx_zerocopy(void) { return READ_ONCE(tx_zerocopy); }
 
 /* ------------------------------------------------------------------ */
 /* Misc: macros and static inlines (xen_domain, jiffies, the virt_*
@@ -225,6 +254,32 @@ void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page,
 			  unsigned int size, unsigned int truesize)
 {
 	skb_add_rx_frag(skb, i, page, 0, size, truesize);
+}
+
+/* Why C: get_page() and skb_add_rx_frag() are static inlines over folios
+ * and netmem. Adds size bytes at off of a grant-mapped page as frag i, with
+ * a page reference of the skb's own (the pool keeps the page's first one). */
+void nbrs_skb_add_mapped_frag(struct sk_buff *skb, int i, struct page *page,
+			      unsigned int off, unsigned int size)
+{
+	get_page(page);
+	skb_add_rx_frag(skb, i, page, off, size, size);
+}
+
+/* Why C: gnttab_set_map_op()/gnttab_set_unmap_op() are static inlines that
+ * pick the host address form (virtual for PV, physical when translated). */
+void nbrs_gnttab_set_map_op(struct gnttab_map_grant_ref *op, struct page *page,
+			    u32 gref, u16 domid)
+{
+	gnttab_set_map_op(op, (unsigned long)page_address(page),
+			  GNTMAP_host_map | GNTMAP_readonly, gref, domid);
+}
+
+void nbrs_gnttab_set_unmap_op(struct gnttab_unmap_grant_ref *op,
+			      struct page *page, u32 handle)
+{
+	gnttab_set_unmap_op(op, (unsigned long)page_address(page),
+			    GNTMAP_host_map | GNTMAP_readonly, handle);
 }
 
 /* Why C: virt_to_gfn() is a macro over the p2m lookup (a static inline). */

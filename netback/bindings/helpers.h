@@ -23,6 +23,7 @@ unsigned int nbrs_param_rx_stall_timeout_msecs(void);
 unsigned int nbrs_param_max_queues(void);
 unsigned int nbrs_param_fatal_skb_slots(void);
 bool nbrs_param_provides_xdp_headroom(void);
+unsigned int nbrs_param_tx_zerocopy(void);
 void nbrs_params_init(void);
 
 /* ---- misc */
@@ -39,6 +40,14 @@ void nbrs_module_put(void);
 /* ---- grant copy (bindings/xen/grant.rs) */
 struct page;
 unsigned long nbrs_xen_page_to_gfn(struct page *page);
+struct gnttab_map_grant_ref;
+struct gnttab_unmap_grant_ref;
+void nbrs_gnttab_set_map_op(struct gnttab_map_grant_ref *op, struct page *page,
+			    u32 gref, u16 domid);
+void nbrs_gnttab_set_unmap_op(struct gnttab_unmap_grant_ref *op,
+			      struct page *page, u32 handle);
+void nbrs_skb_add_mapped_frag(struct sk_buff *skb, int i, struct page *page,
+			      unsigned int off, unsigned int size);
 
 /* ---- the VIF net_device: wrappers of static inlines and macros */
 struct napi_struct;

@@ -46,3 +46,9 @@ pub(crate) fn provides_xdp_headroom() -> bool {
     // SAFETY: no preconditions.
     unsafe { ffi::nbrs_param_provides_xdp_headroom() }
 }
+
+/// `tx_zerocopy`: 0 off, 1 on.
+pub(crate) fn tx_zerocopy() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_tx_zerocopy() }
+}

@@ -411,7 +411,7 @@ impl<'a> NetDev<'a> {
     }
 
     /// The queue's NAPI instance if it is added.
-    fn added_napi(&self) -> Option<*mut ffi::napi_struct> {
+    pub(in crate::bindings) fn added_napi(&self) -> Option<*mut ffi::napi_struct> {
         self.kernel_queue().filter(|q| q.napi_added.load(Ordering::Acquire)).map(|q| q.napi())
     }
 

@@ -14,3 +14,4 @@
 pub(crate) mod device;
 pub(crate) mod ethtool;
 pub(crate) mod skb;
+pub(crate) mod zerocopy;

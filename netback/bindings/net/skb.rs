@@ -206,7 +206,7 @@ impl SkBuff {
     /// `skb_shinfo()`: the shared info at `head + end` (`end` is an offset:
     /// `sk_buff_data_t` is `unsigned int` on 64-bit, which the `u32` below
     /// checks at compile time).
-    fn shinfo(&self) -> *mut skb_shared_info {
+    pub(in crate::bindings) fn shinfo(&self) -> *mut skb_shared_info {
         let skb = self.as_raw();
         // SAFETY: valid skb (type invariant): its shared info lies `end`
         // bytes into its head buffer.
@@ -460,6 +460,17 @@ impl SkBuff {
     /// length, checksum and GSO state and the hash [`Self::stamp_rx`] stored.
     pub(crate) fn prepare_to_guest(&mut self) -> Result<SkbInfo> {
         let skb = self.as_raw();
+        // SAFETY: valid shared info (`skb_zcopy()`).
+        if unsafe { (*self.shinfo()).flags } & b::SKBFL_ZEROCOPY_ENABLE as u8 != 0 {
+            // Frags grant-mapped from another guest (zero-copy guest TX):
+            // foreign frames cannot be grant-copied as our own, so copy
+            // them to local pages first (`skb_orphan_frags_rx()`; the
+            // sender counts a zero-copy fail).
+            // SAFETY: an skb we own; any context with GFP_ATOMIC.
+            if unsafe { b::skb_copy_ubufs(skb, b::GFP_ATOMIC) } != 0 {
+                return Err(ENOMEM);
+            }
+        }
         // SAFETY: valid skb and shared info (`skb_has_frag_list()`).
         if !unsafe { (*self.shinfo()).frag_list }.is_null() {
             // SAFETY: valid skb.

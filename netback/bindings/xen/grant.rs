@@ -211,3 +211,190 @@ pub(crate) fn copy_from_guest(domid: u16, gref: u32, dst: &mut [u8]) -> Result {
     // writes the bounce page (the copy has completed).
     unsafe { bounce.read_raw(dst.as_mut_ptr(), 0, dst.len()) }
 }
+
+/// Pages to grant-map guest memory into (`gnttab_alloc_pages`: frames
+/// ballooned out of dom0, so a foreign frame can take their place, and
+/// marked foreign so the mapping's domid and gref can be looked up).
+/// Freed on drop (`gnttab_free_pages`): the owner unmaps every slot first.
+///
+/// # Invariants
+///
+/// `pages` holds the `gnttab_alloc_pages` result for its length.
+pub(crate) struct GrantPages {
+    pages: KVec<*mut kernel::bindings::page>,
+}
+
+// SAFETY: the pages are plain memory owned by this value; the pointers are
+// not tied to a context.
+unsafe impl Send for GrantPages {}
+
+impl GrantPages {
+    /// `n` pages (process context).
+    pub(crate) fn alloc(n: usize) -> Result<Self> {
+        let mut pages = KVec::from_elem(core::ptr::null_mut(), n, GFP_KERNEL)?;
+        let nr = i32::try_from(n).map_err(|_| EINVAL)?;
+        // SAFETY: `pages` has room for `n` pointers.
+        kernel::error::to_result(unsafe { ffi::gnttab_alloc_pages(nr, pages.as_mut_ptr()) })?;
+        Ok(Self { pages })
+    }
+
+    /// Page `index`.
+    pub(in crate::bindings) fn page(&self, index: usize) -> Option<*mut kernel::bindings::page> {
+        self.pages.get(index).copied()
+    }
+}
+
+impl Drop for GrantPages {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `gnttab_alloc_pages` for this length (type
+        // invariant); the owner unmapped them.
+        unsafe { ffi::gnttab_free_pages(self.pages.len() as i32, self.pages.as_mut_ptr()) }
+    }
+}
+
+/// A grant handle of a successful map, needed to unmap it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct GrantHandle(pub(crate) u32);
+
+/// A batch of read-only grant maps of guest pages into [`GrantPages`]
+/// (`gnttab_map_refs`: one hypercall per batch).
+pub(crate) struct MapBatch {
+    ops: KVec<ffi::gnttab_map_grant_ref>,
+    pages: KVec<*mut kernel::bindings::page>,
+}
+
+// SAFETY: plain data; the page pointers are only handed to the hypercall.
+unsafe impl Send for MapBatch {}
+
+impl MapBatch {
+    /// An empty batch of up to `capacity` maps.
+    pub(crate) fn new(capacity: usize) -> Result<Self> {
+        Ok(Self { ops: KVec::with_capacity(capacity, GFP_KERNEL)?, pages: KVec::with_capacity(capacity, GFP_KERNEL)? })
+    }
+
+    /// Queued maps.
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Queues a read-only map of the guest `domid`'s `gref` onto page
+    /// `index` of `into`; returns the op's index (ENOSPC when full, EINVAL
+    /// for a page index outside `into`).
+    pub(crate) fn push(&mut self, into: &GrantPages, index: usize, domid: u16, gref: u32) -> Result<usize> {
+        let page = into.page(index).ok_or(EINVAL)?;
+        if self.ops.len() == self.ops.capacity() {
+            return Err(ENOSPC);
+        }
+        // SAFETY: all-zero bytes are a valid `gnttab_map_grant_ref`.
+        let mut op: ffi::gnttab_map_grant_ref = unsafe { core::mem::zeroed() };
+        // SAFETY: `op` is writable; `page` is one of our grant pages.
+        unsafe { ffi::nbrs_gnttab_set_map_op(&mut op, page, gref, domid) };
+        let i = self.ops.len();
+        self.ops.push_within_capacity(op).map_err(|_| ENOSPC)?;
+        self.pages.push_within_capacity(page).map_err(|_| ENOSPC)?;
+        Ok(i)
+    }
+
+    /// Runs the queued maps (`gnttab_map_refs`). Each op's result stays
+    /// readable with [`MapBatch::handle`] until [`MapBatch::clear`].
+    pub(crate) fn submit(&mut self) {
+        if self.ops.is_empty() {
+            return;
+        }
+        // SAFETY: `ops` and `pages` are filled in pairs by `push`; the
+        // hypercall writes the statuses and handles.
+        let ret = unsafe {
+            ffi::gnttab_map_refs(
+                self.ops.as_mut_ptr(),
+                core::ptr::null_mut(),
+                self.pages.as_mut_ptr(),
+                self.ops.len() as u32,
+            )
+        };
+        if ret != 0 {
+            // Ops the hypercall did not reach keep the positive status
+            // gnttab_set_map_op gave them: they count as failed.
+            pr_warn!("xen-netback-rs: gnttab_map_refs: {}\n", ret);
+        }
+    }
+
+    /// The handle of map `idx` if it succeeded.
+    pub(crate) fn handle(&self, idx: usize) -> Option<GrantHandle> {
+        self.ops.get(idx).filter(|op| op.status == GNTST_OKAY).map(|op| GrantHandle(op.handle))
+    }
+
+    /// Drops all ops.
+    pub(crate) fn clear(&mut self) {
+        self.ops.clear();
+        self.pages.clear();
+    }
+}
+
+/// A batch of grant unmaps from [`GrantPages`] (`gnttab_unmap_refs`).
+pub(crate) struct UnmapBatch {
+    ops: KVec<ffi::gnttab_unmap_grant_ref>,
+    pages: KVec<*mut kernel::bindings::page>,
+}
+
+// SAFETY: plain data; the page pointers are only handed to the hypercall.
+unsafe impl Send for UnmapBatch {}
+
+impl UnmapBatch {
+    /// An empty batch of up to `capacity` unmaps.
+    pub(crate) fn new(capacity: usize) -> Result<Self> {
+        Ok(Self { ops: KVec::with_capacity(capacity, GFP_KERNEL)?, pages: KVec::with_capacity(capacity, GFP_KERNEL)? })
+    }
+
+    /// Queues the unmap of page `index` of `from` (mapped with `handle`);
+    /// returns the op's index.
+    pub(crate) fn push(&mut self, from: &GrantPages, index: usize, handle: GrantHandle) -> Result<usize> {
+        let page = from.page(index).ok_or(EINVAL)?;
+        if self.ops.len() == self.ops.capacity() {
+            return Err(ENOSPC);
+        }
+        // SAFETY: all-zero bytes are a valid `gnttab_unmap_grant_ref`.
+        let mut op: ffi::gnttab_unmap_grant_ref = unsafe { core::mem::zeroed() };
+        // SAFETY: `op` is writable; `page` is one of our grant pages.
+        unsafe { ffi::nbrs_gnttab_set_unmap_op(&mut op, page, handle.0) };
+        let i = self.ops.len();
+        self.ops.push_within_capacity(op).map_err(|_| ENOSPC)?;
+        self.pages.push_within_capacity(page).map_err(|_| ENOSPC)?;
+        Ok(i)
+    }
+
+    /// Runs the queued unmaps (`gnttab_unmap_refs`); the pages must no
+    /// longer be read by anyone. Per-op results with [`UnmapBatch::ok`].
+    pub(crate) fn submit(&mut self) {
+        if self.ops.is_empty() {
+            return;
+        }
+        // SAFETY: `ops` and `pages` are filled in pairs by `push`.
+        let ret = unsafe {
+            ffi::gnttab_unmap_refs(
+                self.ops.as_mut_ptr(),
+                core::ptr::null_mut(),
+                self.pages.as_mut_ptr(),
+                self.ops.len() as u32,
+            )
+        };
+        if ret != 0 {
+            pr_err!("xen-netback-rs: gnttab_unmap_refs: {}\n", ret);
+        }
+    }
+
+    /// Did unmap `idx` succeed?
+    pub(crate) fn ok(&self, idx: usize) -> bool {
+        self.ops.get(idx).is_some_and(|op| op.status == GNTST_OKAY)
+    }
+
+    /// Status of unmap `idx` (GNTST_*), for logs.
+    pub(crate) fn status(&self, idx: usize) -> i16 {
+        self.ops.get(idx).map_or(-1, |op| op.status)
+    }
+
+    /// Drops all ops.
+    pub(crate) fn clear(&mut self) {
+        self.ops.clear();
+        self.pages.clear();
+    }
+}

@@ -107,6 +107,24 @@ impl<T: Copy + Default, const N: usize> SlotPool<T, N> {
         SlotPool { free, free_head: 0, free_len: N, generation: [0; N], in_flight: [false; N], data: [T::default(); N] }
     }
 
+    /// Frees every slot, in index order, as [`SlotPool::new`] leaves them;
+    /// allocations in flight end (their handles become stale). Also turns an
+    /// all-zero pool (built in place on the heap: a large pool must not pass
+    /// through the kernel stack) into a usable one.
+    pub fn reset(&mut self) {
+        for (i, f) in self.free.iter_mut().enumerate() {
+            *f = i as u16;
+        }
+        for (g, flight) in self.generation.iter_mut().zip(self.in_flight.iter_mut()) {
+            if *flight {
+                *g = g.wrapping_add(1);
+            }
+            *flight = false;
+        }
+        self.free_head = 0;
+        self.free_len = N;
+    }
+
     /// Number of slots.
     pub const fn capacity(&self) -> usize {
         N
@@ -213,6 +231,19 @@ mod tests {
         assert_eq!(a.index(), 2, "least recently freed first");
         assert_eq!(a.generation(), 1);
         assert_eq!(p.get(a), Ok(&10));
+    }
+
+    #[test]
+    fn reset_frees_all_and_makes_old_handles_stale() {
+        let mut p: SlotPool<u32, 3> = SlotPool::new();
+        let h = p.alloc(7).unwrap();
+        let _ = p.alloc(8).unwrap();
+        p.reset();
+        assert_eq!(p.available(), 3);
+        assert_eq!(p.complete(h), Err(PoolError::NotInFlight { index: 0 }));
+        let a = p.alloc(9).unwrap();
+        assert_eq!((a.index(), a.generation()), (0, 1));
+        assert_eq!(p.complete(h), Err(PoolError::Stale { index: 0, current: 1, got: 0 }));
     }
 
     #[test]

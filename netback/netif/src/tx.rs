@@ -152,8 +152,17 @@ pub struct TxResponsePlan {
 }
 
 impl TxResponsePlan {
-    fn empty() -> Self {
+    /// No responses.
+    pub fn empty() -> Self {
         TxResponsePlan { ids: [0; TX_MAX_IDS], nr_ids: 0, extra_count: 0 }
+    }
+
+    /// Adds the response of slot `id`, followed by `extra_count` NULLs when
+    /// it is a packet's first slot (zero-copy answers the slots that were
+    /// copied at once and the mapped ones on completion).
+    pub fn add(&mut self, id: u16, extra_count: u32) {
+        self.extra_count = self.extra_count.saturating_add(extra_count);
+        self.push(id);
     }
 
     /// The responses of one pending slot released on its own (zero-copy

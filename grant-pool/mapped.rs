@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`MappedSource`]: zero-copy guest TX. The bytes past a packet's linear
+//! head stay in the guest's pages, grant-mapped read-only into the queue's
+//! pending slots and attached to the skb as frags; each slot is answered
+//! only when the stack gave its page back (the skb's completion, see
+//! `bindings::net::zerocopy`), after its grant is unmapped.
+//!
+//! Life of a slot: [`MappedSource::reserve`] (pool slot + map op queued),
+//! [`MappedSource::record_map`] after the batch ran, then either
+//! [`MappedSource::attach`] (the stack holds it until the completion) or
+//! [`MappedSource::release`] (the packet failed); [`MappedSource::drain`]
+//! (NAPI) unmaps the done slots in one batch, answers them and frees them.
+
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
+use crate::bindings::jiffies;
+use crate::bindings::msecs_to_jiffies;
+use crate::bindings::net::device::NetDev;
+use crate::bindings::net::skb::SkBuff;
+use crate::bindings::net::zerocopy::{new_slot_pool, ZeroCopyArea, ZC_MAX_FRAGS, ZC_SLOTS};
+use crate::bindings::xen::grant::{GrantHandle, MapBatch, UnmapBatch};
+use crate::bindings::xen::ring::TxSharedRing;
+use crate::netif::pool::{SlotHandle, SlotPool};
+use crate::netif::ring::{BackRing, RingError};
+use crate::netif::rx::time_after;
+use crate::netif::tx::{TxResponsePlan, TxSlot};
+use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
+use kernel::prelude::*;
+use kernel::time::{delay::fsleep, Delta};
+
+/// How long teardown waits for the stack to give mapped pages back.
+const TEARDOWN_WAIT_MS: u32 = 30_000;
+/// Teardown logs what it still waits for this often.
+const TEARDOWN_LOG_MS: u32 = 5_000;
+
+/// A pending slot's data while in flight (held inline in the pool's array:
+/// keep it small).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MappedSlot {
+    /// Grant handle of the map, when `mapped`.
+    handle: u32,
+    /// Request id, for the response.
+    id: u16,
+    /// NULL responses owed after this one (the packet's first slot).
+    extras: u8,
+    /// The map succeeded: unmap before answering.
+    mapped: bool,
+    /// Answer NETIF_RSP_ERROR (the packet never reached the stack).
+    failed: bool,
+}
+
+/// The mapped frags of one packet: (slot index, offset, length) and the
+/// index of each one's map op.
+#[derive(Clone, Copy)]
+pub(crate) struct MappedFrags {
+    frags: [(u16, u16, u16); ZC_MAX_FRAGS],
+    ops: [u16; ZC_MAX_FRAGS],
+    len: u8,
+}
+
+impl MappedFrags {
+    /// None yet.
+    pub(crate) const fn new() -> Self {
+        Self { frags: [(0, 0, 0); ZC_MAX_FRAGS], ops: [0; ZC_MAX_FRAGS], len: 0 }
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether another frag fits.
+    pub(crate) fn has_room(&self) -> bool {
+        usize::from(self.len) < ZC_MAX_FRAGS
+    }
+
+    fn push(&mut self, frag: (u16, u16, u16), op: u16) {
+        let i = usize::from(self.len);
+        if let (Some(f), Some(o)) = (self.frags.get_mut(i), self.ops.get_mut(i)) {
+            *f = frag;
+            *o = op;
+            self.len += 1;
+        }
+    }
+
+    fn frags(&self) -> &[(u16, u16, u16)] {
+        self.frags.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+/// One queue's zero-copy state.
+pub(crate) struct MappedSource {
+    area: ZeroCopyArea,
+    /// Generation-checked bookkeeping of the slots in flight.
+    pool: KBox<SlotPool<MappedSlot, ZC_SLOTS>>,
+    /// The live handle of each slot index.
+    handles: KVec<Option<SlotHandle>>,
+    map: MapBatch,
+    unmap: UnmapBatch,
+    /// Scratch for [`MappedSource::drain`]: (slot index, unmap op or
+    /// `u16::MAX` for a slot that was never mapped).
+    draining: KVec<(u16, u16)>,
+    domid: u16,
+}
+
+impl MappedSource {
+    /// The pending slots of one queue of the frontend of `domid` (process
+    /// context: allocates 256 pages).
+    pub(crate) fn new(domid: u16) -> Result<Self> {
+        Ok(Self {
+            area: ZeroCopyArea::new()?,
+            pool: new_slot_pool()?,
+            handles: KVec::from_elem(None, ZC_SLOTS, GFP_KERNEL)?,
+            map: MapBatch::new(ZC_SLOTS)?,
+            unmap: UnmapBatch::new(ZC_SLOTS)?,
+            draining: KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?,
+            domid,
+        })
+    }
+
+    /// Whether `n` more slots can be mapped now.
+    pub(crate) fn has_room(&self, n: usize) -> bool {
+        self.pool.available() >= n && self.map.len() + n <= ZC_SLOTS
+    }
+
+    /// Completions of this queue's skbs schedule `dev`'s NAPI.
+    pub(crate) fn set_kick(&self, dev: &NetDev<'_>) {
+        self.area.set_kick(dev);
+    }
+
+    /// Takes a pending slot for the `len` bytes at `offset` of `slot`
+    /// (which owes `extras` NULL responses) and queues its map; records the
+    /// frag in `frags`. False (nothing taken) when no slot or frag is free.
+    pub(crate) fn reserve(
+        &mut self,
+        slot: &TxSlot,
+        offset: u16,
+        len: u16,
+        extras: u32,
+        frags: &mut MappedFrags,
+    ) -> bool {
+        if !frags.has_room() {
+            return false;
+        }
+        let data = MappedSlot { id: slot.id, extras: u8::try_from(extras).unwrap_or(u8::MAX), ..Default::default() };
+        let Ok(h) = self.pool.alloc(data) else {
+            return false;
+        };
+        let index = h.index();
+        let op = self.area.push_map(&mut self.map, usize::from(index), self.domid, slot.gref);
+        let (Ok(op), Some(live)) = (op.map(|op| op as u16), self.handles.get_mut(usize::from(index))) else {
+            let _ = self.pool.complete(h);
+            return false;
+        };
+        *live = Some(h);
+        frags.push((index, offset, len), op);
+        true
+    }
+
+    /// Runs the queued maps (one hypercall).
+    pub(crate) fn submit_maps(&mut self) {
+        self.map.submit();
+    }
+
+    /// Records the results of `frags`' maps; false if any failed (the
+    /// packet must then be [`MappedSource::release`]d).
+    pub(crate) fn record_maps(&mut self, frags: &MappedFrags) -> bool {
+        let mut ok = true;
+        for (&(index, _, _), &op) in frags.frags().iter().zip(frags.ops.iter()) {
+            let handle = self.map.handle(usize::from(op));
+            let data = self.live(index).and_then(|h| self.pool.get_mut(h).ok());
+            match (handle, data) {
+                (Some(GrantHandle(handle)), Some(d)) => {
+                    d.handle = handle;
+                    d.mapped = true;
+                }
+                (Some(_), None) => ok = false,
+                (None, _) => {
+                    self.area.map_failed(usize::from(index));
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
+    /// Forgets the map ops of the last batch (after [`MappedSource::record_maps`]).
+    pub(crate) fn clear_maps(&mut self) {
+        self.map.clear();
+    }
+
+    /// Hands `frags` to `skb` behind one completion.
+    pub(crate) fn attach(&self, skb: &mut SkBuff, frags: &MappedFrags) -> Result {
+        self.area.attach(skb, frags.frags())
+    }
+
+    /// The packet of `frags` failed before reaching the stack: its slots
+    /// are unmapped and answered with an error by the next drain.
+    pub(crate) fn release(&mut self, frags: &MappedFrags) {
+        for &(index, _, _) in frags.frags() {
+            if let Some(d) = self.live(index).and_then(|h| self.pool.get_mut(h).ok()) {
+                d.failed = true;
+            }
+            self.area.release(usize::from(index));
+        }
+    }
+
+    fn live(&self, index: u16) -> Option<SlotHandle> {
+        self.handles.get(usize::from(index)).copied().flatten()
+    }
+
+    /// Unmaps the slots the stack gave back (one hypercall) and answers
+    /// them. Returns the completed packets (zero-copy success, fail).
+    pub(crate) fn drain(&mut self, ring: &mut BackRing<TxSharedRing>) -> core::result::Result<(u64, u64), RingError> {
+        let done = self.area.take_done();
+        self.draining.clear();
+        self.unmap.clear();
+        for (w, bits) in done.iter().enumerate() {
+            let mut bits = *bits;
+            while bits != 0 {
+                let index = (w * 64 + bits.trailing_zeros() as usize) as u16;
+                bits &= bits - 1;
+                let Some(h) = self.live(index) else {
+                    pr_err!("xen-netback-rs: zero-copy completion of idle slot {}\n", index);
+                    continue;
+                };
+                let Ok(&d) = self.pool.get(h) else {
+                    continue;
+                };
+                let op = if d.mapped {
+                    match self.area.push_unmap(&mut self.unmap, usize::from(index), GrantHandle(d.handle)) {
+                        Ok(op) => op as u16,
+                        Err(e) => {
+                            pr_err!("xen-netback-rs: cannot unmap slot {}: {:?}\n", index, e);
+                            continue;
+                        }
+                    }
+                } else {
+                    u16::MAX
+                };
+                let _ = self.draining.push_within_capacity((index, op));
+            }
+        }
+        self.unmap.submit();
+        let mut result = Ok(());
+        for &(index, op) in self.draining.iter() {
+            if op != u16::MAX && !self.unmap.ok(usize::from(op)) {
+                // Still mapped: never answered (netfront would find its
+                // grant in use) and never reused.
+                pr_err!(
+                    "xen-netback-rs: unmap of slot {} failed ({}): slot leaked\n",
+                    index,
+                    self.unmap.status(usize::from(op))
+                );
+                self.area.unmap_failed(usize::from(index));
+                continue;
+            }
+            let Some(h) = self.handles.get_mut(usize::from(index)).and_then(|h| h.take()) else {
+                continue;
+            };
+            let Ok(d) = self.pool.complete(h) else {
+                continue;
+            };
+            let status = if d.failed { NETIF_RSP_ERROR } else { NETIF_RSP_OKAY };
+            for rsp in TxResponsePlan::single(d.id, u32::from(d.extras)).responses(status) {
+                if let Err(e) = ring.push_response(rsp) {
+                    result = Err(e);
+                }
+            }
+        }
+        result.map(|()| self.area.take_verdicts())
+    }
+
+    /// Slots in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pool.in_flight()
+    }
+
+    /// Waits (bounded, logged) for the stack to give back every mapped
+    /// page, unmapping and answering as they come. Process context, NAPI
+    /// stopped. Returns the completed packets (success, fail); what is
+    /// still held after the bound is leaked when the area drops.
+    pub(crate) fn shutdown(&mut self, ring: &mut BackRing<TxSharedRing>, name: &str) -> (u64, u64) {
+        let mut verdicts = (0, 0);
+        let start = jiffies();
+        let mut next_log = start;
+        loop {
+            if let Ok((s, f)) = self.drain(ring) {
+                verdicts.0 += s;
+                verdicts.1 += f;
+            }
+            let held = self.in_flight();
+            if held == 0 {
+                break;
+            }
+            let now = jiffies();
+            if time_after(now, start.wrapping_add(msecs_to_jiffies(TEARDOWN_WAIT_MS))) {
+                pr_err!("{}: gave up waiting for the stack to release {} zero-copy slot(s)\n", name, held);
+                break;
+            }
+            if !time_after(next_log, now) {
+                pr_info!("{}: waiting for the stack to release {} zero-copy slot(s)\n", name, held);
+                next_log = now.wrapping_add(msecs_to_jiffies(TEARDOWN_LOG_MS));
+            }
+            fsleep(Delta::from_millis(10));
+        }
+        verdicts
+    }
+}
