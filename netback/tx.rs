@@ -63,6 +63,8 @@ struct PendingTx {
     /// Zero-copy: the slots mapped as frags (answered on completion; the
     /// `responses` above cover the other slots).
     mapped: MappedFrags,
+    /// Queueing failed after slots were reserved: answered with errors.
+    failed: bool,
 }
 
 /// The guest TX side of one queue.
@@ -316,25 +318,27 @@ impl TxQueue {
             }
             reserved |= 1 << k;
         }
-        if !ok || pos != copy_len {
+        let failed = !ok || pos != copy_len;
+        if failed {
             self.batch.truncate(first_op);
-            stats.rx_errors.add(1);
-            drop(skb);
-            if let Some(m) = self.mapped.as_mut() {
-                // Unmapped (the maps still run) and answered with errors.
-                m.release(&mapped);
-            }
-            // The other slots are answered here.
-            let mut plan = TxResponsePlan::empty();
+            // The slots not reserved are answered with errors below (by the
+            // flush if some are reserved: their maps are queued and must
+            // run and be recorded, to be unmapped before they are answered).
+            copied = TxResponsePlan::empty();
             for (k, s) in slots.iter().enumerate() {
                 if reserved & (1 << k) == 0 {
-                    plan.add(s.id, if k == 0 { pkt.extra_count } else { 0 });
+                    copied.add(s.id, if k == 0 { pkt.extra_count } else { 0 });
                 }
             }
-            return self.respond(&plan, NETIF_RSP_ERROR);
+            if mapped.is_empty() {
+                stats.rx_errors.add(1);
+                drop(skb);
+                return self.respond(&copied, NETIF_RSP_ERROR);
+            }
         }
         let pending = PendingTx {
             skb,
+            failed,
             responses: copied,
             first_op,
             nr_ops: self.batch.len() - first_op,
@@ -370,7 +374,7 @@ impl TxQueue {
         let mut result = Ok(());
         let mut pending = core::mem::take(&mut self.pending);
         for mut p in pending.drain_all() {
-            let mut good = (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
+            let mut good = !p.failed && (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
             if let Some(m) = self.mapped.as_mut().filter(|_| !p.mapped.is_empty()) {
                 good &= m.record_maps(&p.mapped);
                 good = good && m.attach(&mut p.skb, &p.mapped).is_ok();
