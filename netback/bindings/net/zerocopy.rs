@@ -300,11 +300,13 @@ impl Drop for ZeroCopyArea {
         if !self.all_free() {
             // A page still mapped, or still in an skb: freeing would hand a
             // foreign frame back to the allocator, or let the stack (or a
-            // late completion) use freed memory. Leak the lot.
+            // late completion) use freed memory. Leak the lot, and pin the
+            // module: a late completion runs its code.
             pr_err!(
-                "xen-netback-rs: {} zero-copy slot(s) still busy at teardown: leaking the queue's pages\n",
+                "xen-netback-rs: {} zero-copy slot(s) still busy at teardown: leaking the queue's pages, module pinned\n",
                 self.in_stack()
             );
+            crate::bindings::module_get();
             return;
         }
         // SAFETY: dropped once, here; every slot is free: no page is mapped
