@@ -6,7 +6,7 @@
 //!
 //! rx = from the guest, tx = to the guest: the netdev's point of view, as
 //! in xen-netback. `ethtool -S` starts with xen-netback's five names, in its
-//! order (the zero-copy ones stay 0 while guest TX uses grant copy), then
+//! order (the zero-copy ones count with `tx_zerocopy=on`), then
 //! netback-rs' own (docs/tuning.md); per queue it shows
 //! `<dir>_queue_<N>_<what>` for the counter `<dir>_<what>`.
 

@@ -8,11 +8,13 @@
 //!
 //! * [`xen`]: Xen's own interfaces: [`xen::xenbus`] (the backend driver,
 //!   the device, xenstore and watches), [`xen::ring`] (frontend ring pages),
-//!   [`xen::grant`] (grant copies), [`xen::evtchn`] (a ring pair's event
+//!   [`xen::grant`] (grant copies, maps and unmaps), [`xen::evtchn`] (a ring pair's event
 //!   channels, lateeoi) and [`xen::ctrl_irq`] (the control ring's channel).
 //! * [`net`]: the networking stack's side: [`net::device`] (the VIF
 //!   `net_device`, its queues' NAPI, backlog, worker and event channels, and
-//!   `net_device_ops`), [`net::ethtool`] and [`net::skb`].
+//!   `net_device_ops`), [`net::ethtool`], [`net::skb`] and
+//!   [`net::zerocopy`] (zero-copy guest TX: mapped pages behind an skb's
+//!   `ubuf_info` completion).
 //! * [`params`]: the module parameters (declared in C).
 //! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group: a
 //!   constant `attribute_group` built from the [`sysfs::SysfsAttrs`] trait,
