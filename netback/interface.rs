@@ -13,13 +13,14 @@
 //!   process context. Other VIFs are untouched.
 //!
 //! The queues (`queue::Queue`, one per allocated netdev queue, max_queues
-//! at probe) are fixed for the VIF's life; a connection uses the first
-//! `num_queues` of them.
+//! at probe, each one allocation holding all of its state, its kernel
+//! objects included) are fixed for the VIF's life; a connection uses the
+//! first `num_queues` of them.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::net::device::{Channel, EthtoolStats, LinkStats, NetDev, VifOps};
+use crate::bindings::net::device::{Channel, EthtoolStats, LinkStats, NetDev, QueueKernel, VifOps};
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
@@ -73,7 +74,8 @@ pub(crate) struct Vif {
     queue_limit: AtomicU32,
     /// An `ethtool -L` limit not yet seen by a connection.
     queue_limit_pending: AtomicBool,
-    /// All allocated queues.
+    /// All allocated queues; never changed after `new`: the device keeps
+    /// pointers to their kernel objects ([`VifOps::queue_kernel`]).
     queues: KVec<Pin<KBox<Queue>>>,
     /// The frontend's hash configuration (control ring) for queue selection.
     #[pin]
@@ -98,8 +100,8 @@ impl Vif {
         knobs: impl PinInit<VifKnobs>,
     ) -> Result<impl PinInit<Self, Error>> {
         let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
-        for _ in 0..nr_queues {
-            queues.push(KBox::pin_init(Queue::new(), GFP_KERNEL)?, GFP_KERNEL)?;
+        for id in 0..nr_queues {
+            queues.push(KBox::pin_init(Queue::new(id), GFP_KERNEL)?, GFP_KERNEL)?;
         }
         Ok(try_pin_init!(Self {
             domid,
@@ -675,5 +677,9 @@ impl VifOps for Vif {
         self.queue_limit_pending.store(true, Ordering::Release);
         pr_info!("{}: offering at most {} queue(s) from the next frontend connection\n", name, n);
         Ok(())
+    }
+
+    fn queue_kernel(&self, index: u32) -> Option<&QueueKernel> {
+        self.queues.get(index as usize).map(|q| q.kernel())
     }
 }

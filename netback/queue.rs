@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One queue of a VIF: a TX/RX ring pair of the frontend with its own
-//! locks, guest-RX backlog accounting and counters (xen-netback's
-//! `xenvif_queue`). The kernel objects of the queue (NAPI, event channel
-//! IRQs, the skb backlog and its worker) live in the netdev's private area
-//! (`bindings::net::device::QueueKernel`) and are reached through the
+//! One queue of a VIF, all of its state in one struct (xen-netback's
+//! `xenvif_queue`): a TX/RX ring pair of the frontend with its own locks,
+//! guest-RX backlog accounting, the EOI policy, counters, and the queue's
+//! kernel objects (NAPI, event channel IRQs, the skb backlog and its
+//! worker: [`QueueKernel`], a pinned field). The device reaches those
+//! through `VifOps::queue_kernel`; driver code uses them through the
 //! queue's [`NetDev`] view.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::net::device::NetDev;
+use crate::bindings::net::device::{NetDev, QueueKernel};
 use crate::napi::EoiPolicy;
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;
@@ -39,18 +40,28 @@ pub(crate) struct Queue {
     pub(crate) eoi: EoiPolicy,
     /// This queue's counters (cumulative over reconnections).
     pub(crate) stats: VifStats,
+    /// The queue's kernel objects, bound to the VIF's device when it is
+    /// created.
+    #[pin]
+    kernel: QueueKernel,
 }
 
 impl Queue {
-    /// An idle queue.
-    pub(crate) fn new() -> impl PinInit<Self> {
+    /// Idle queue `id`.
+    pub(crate) fn new(id: u32) -> impl PinInit<Self> {
         pin_init!(Self {
             tx <- new_spinlock_bh!(None),
             rx <- new_mutex!(None),
             rx_queued_bytes: AtomicU32::new(0),
             eoi: EoiPolicy::new(),
             stats: VifStats::default(),
+            kernel <- QueueKernel::new(id),
         })
+    }
+
+    /// The queue's kernel objects (pinned: they live in this queue).
+    pub(crate) fn kernel(&self) -> &QueueKernel {
+        &self.kernel
     }
 
     /// Bytes queued for the guest.
