@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One queue of a VIF, all of its state in one struct (xen-netback's
-//! `xenvif_queue`): a TX/RX ring pair of the frontend with its own locks,
-//! guest-RX backlog accounting, the EOI policy, counters, and the queue's
-//! kernel objects (NAPI, event channel IRQs, the skb backlog and its
-//! worker: [`QueueKernel`], a pinned field). The device reaches those
-//! through `VifOps::queue_kernel`; driver code uses them through the
+//! One queue of a VIF: the driver's state of a TX/RX ring pair of the
+//! frontend, with its own locks, guest-RX backlog accounting, EOI policy
+//! and counters. It is one half of the queue's single pinned allocation
+//! (`bindings::net::device::VifQueue`, xen-netback's `xenvif_queue`), whose
+//! other half holds the queue's kernel objects (NAPI, event channel IRQs,
+//! the skb backlog and its worker); driver code reaches those through the
 //! queue's [`NetDev`] view.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::net::device::{NetDev, QueueKernel};
+use crate::bindings::net::device::NetDev;
 use crate::napi::EoiPolicy;
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;
@@ -40,28 +40,18 @@ pub(crate) struct Queue {
     pub(crate) eoi: EoiPolicy,
     /// This queue's counters (cumulative over reconnections).
     pub(crate) stats: VifStats,
-    /// The queue's kernel objects, bound to the VIF's device when it is
-    /// created.
-    #[pin]
-    kernel: QueueKernel,
 }
 
 impl Queue {
-    /// Idle queue `id`.
-    pub(crate) fn new(id: u32) -> impl PinInit<Self> {
+    /// An idle queue.
+    pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             tx <- new_spinlock_bh!(None),
             rx <- new_mutex!(None),
             rx_queued_bytes: AtomicU32::new(0),
             eoi: EoiPolicy::new(),
             stats: VifStats::default(),
-            kernel <- QueueKernel::new(id),
         })
-    }
-
-    /// The queue's kernel objects (pinned: they live in this queue).
-    pub(crate) fn kernel(&self) -> &QueueKernel {
-        &self.kernel
     }
 
     /// Bytes queued for the guest.

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The VIF `net_device`, laid out and driven from Rust.
 //!
-//! * A queue's kernel objects, [`QueueKernel`] (the NAPI instance for
-//!   guest TX, the guest-RX backlog and its worker, the ring pair's event
-//!   channels), are a pinned field of the driver's queue
-//!   (`crate::queue::Queue`): one struct, one allocation per queue. Its
-//!   private area ([`VifPriv`]) holds the driver state `T` and pointers to
-//!   those queues, which `T` owns ([`VifOps::queue_kernel`]).
+//! * A queue is one pinned allocation, [`VifQueue`]: its kernel objects
+//!   ([`QueueKernel`]: the NAPI instance for guest TX, the guest-RX backlog
+//!   and its worker, the ring pair's event channels) next to the driver's
+//!   state of the queue (`crate::queue::Queue`). `T` owns its queues in a
+//!   [`QueueArray`] ([`VifOps::queues`]); the device's private area
+//!   ([`VifPriv`]) holds `T` and pointers to the queues it serves.
 //! * `net_device_ops` and `ethtool_ops` are constants of [`Vtable<T>`] built
 //!   from the driver's [`VifOps`]; the kernel calls an `extern "C"` adapter
 //!   there, which calls the `T` method (the pattern of `kernel::net::phy`).
@@ -111,23 +111,20 @@ pub(crate) trait VifOps: QueueOps + Send + Sync + Sized + 'static {
     /// `ethtool -L combined n` (the ethtool core has refused 0 and counts
     /// above the maximum): the queue limit offered at the next connection.
     fn set_queue_limit(&self, dev: &NetDev<'_>, n: u32) -> Result;
-    /// The kernel objects of queue `index` (built by
-    /// `QueueKernel::new(index)`), `None` past the last queue. They must be
-    /// a pinned part of `self`, at the same place for as long as `self`
-    /// lives: the device keeps pointers to them while it holds `self`.
-    fn queue_kernel(&self, index: u32) -> Option<&QueueKernel>;
+    /// The driver's state of one queue ([`VifQueue`] derefs to it).
+    type Queue: Send + Sync + 'static;
+    /// The VIF's queues, which [`VifNetDevice::new`] binds to the device.
+    fn queues(&self) -> &QueueArray<Self::Queue>;
 }
 
-/// The kernel objects of one TX/RX ring pair: a pinned field of the
-/// driver's queue (`crate::queue::Queue`, xen-netback's `xenvif_queue`),
-/// so one allocation holds all of a queue's state. Built idle by
-/// [`QueueKernel::new`]; [`VifNetDevice::new`] binds it to its device.
+/// The kernel objects of one TX/RX ring pair, the pinned half of a
+/// [`VifQueue`]. Built idle; [`VifNetDevice::new`] binds it to its device.
 #[pin_data]
 pub(crate) struct QueueKernel {
     /// The device this queue serves: null until [`VifNetDevice::new`] binds
     /// it, before anything can call back (NAPI not added, IRQs not bound,
-    /// the worker not queued yet); then it stays, so that a queue serves
-    /// one device in its life (its NAPI and work item are set up once).
+    /// the worker not queued yet), and again once that device's `Drop` has
+    /// released it. While bound, the device holds pointers to it.
     dev: AtomicPtr<net_device>,
     /// Index of the queue.
     id: u32,
@@ -160,7 +157,7 @@ unsafe impl Sync for QueueKernel {}
 
 impl QueueKernel {
     /// The idle kernel objects of queue `id`, not yet bound to a device.
-    pub(crate) fn new(id: u32) -> impl PinInit<Self> {
+    fn new(id: u32) -> impl PinInit<Self> {
         pin_init!(Self {
             dev: AtomicPtr::new(core::ptr::null_mut()),
             id,
@@ -183,15 +180,22 @@ impl QueueKernel {
             .map_err(|_| EBUSY)?;
         // SAFETY: the `rx_work` of a pinned queue now bound to a device of
         // `T`, which is what the work function takes; the work item is idle
-        // (a queue is bound once, nothing queues it before its device
-        // exists), so (re)initialising it races with nothing.
+        // (nothing queues it before its device exists, and a device that
+        // did cancelled it when it released the queue), so (re)initialising
+        // it races with nothing.
         unsafe { ffi::nbrs_init_delayed_work(self.rx_work.get(), Some(Vtable::<T>::rx_work)) };
         Ok(())
     }
 
-    /// Undoes [`Self::bind`] to `dev` of a device that never came to be.
+    /// Undoes [`Self::bind`] to `dev`: a device that never came to be, or
+    /// one whose `Drop` has released the queue.
     fn unbind(&self, dev: NonNull<net_device>) {
         let _ = self.dev.compare_exchange(dev.as_ptr(), core::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// A device holds pointers to this queue.
+    fn is_bound(&self) -> bool {
+        !self.dev.load(Ordering::Acquire).is_null()
     }
 
     /// The queue's NAPI instance (valid to hand to the kernel once added).
@@ -221,6 +225,83 @@ impl QueueKernel {
     }
 }
 
+/// One queue of a VIF, all of its state in one pinned allocation: the
+/// kernel objects and the driver's state `Q` (`crate::queue::Queue`,
+/// together xen-netback's `xenvif_queue`), which it derefs to.
+#[pin_data]
+pub(crate) struct VifQueue<Q> {
+    #[pin]
+    kernel: QueueKernel,
+    #[pin]
+    state: Q,
+}
+
+impl<Q> VifQueue<Q> {
+    /// Queue `id` with the driver state `state`, not yet bound to a device.
+    fn new(id: u32, state: impl PinInit<Q>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            kernel <- QueueKernel::new(id),
+            state <- state,
+        })
+    }
+}
+
+impl<Q> core::ops::Deref for VifQueue<Q> {
+    type Target = Q;
+
+    fn deref(&self) -> &Q {
+        &self.state
+    }
+}
+
+/// A VIF's queues, fixed in number and place from [`QueueArray::new`] on.
+///
+/// A device serves them from [`VifNetDevice::new`] until its `Drop` has
+/// released them, and keeps pointers to them meanwhile; so an array dropped
+/// while a queue is still bound leaks that queue (logged) rather than free
+/// memory the kernel points to. (The driver's array lives in `T`, which the
+/// device holds, so it outlives the device.)
+pub(crate) struct QueueArray<Q> {
+    queues: KVec<Pin<KBox<VifQueue<Q>>>>,
+}
+
+impl<Q> QueueArray<Q> {
+    /// `n` queues, queue `id`'s driver state from `state(id)`.
+    pub(crate) fn new<I: PinInit<Q>>(n: u32, mut state: impl FnMut(u32) -> I) -> Result<Self> {
+        let mut queues = KVec::with_capacity(n as usize, GFP_KERNEL)?;
+        for id in 0..n {
+            queues.push(KBox::pin_init(VifQueue::new(id, state(id)), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Self { queues })
+    }
+
+    /// Queue `index`; `None` past the last.
+    pub(crate) fn get(&self, index: u32) -> Option<&VifQueue<Q>> {
+        self.queues.get(index as usize).map(|q| &**q)
+    }
+
+    /// The queues, in index order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &VifQueue<Q>> {
+        self.queues.iter().map(|q| &**q)
+    }
+
+    /// The number of queues.
+    pub(crate) fn len(&self) -> u32 {
+        u32::try_from(self.queues.len()).unwrap_or(u32::MAX)
+    }
+}
+
+impl<Q> Drop for QueueArray<Q> {
+    fn drop(&mut self) {
+        for q in self.queues.drain_all() {
+            if q.kernel.is_bound() {
+                pr_err!("queue {} dropped while its device uses it: leaked\n", q.kernel.id);
+                core::mem::forget(q);
+            }
+        }
+    }
+}
+
 /// Initialises a guest-RX backlog in place (for `Opaque::ffi_init`).
 fn init_backlog(p: *mut sk_buff_head) {
     // SAFETY: `Opaque::ffi_init` passes the backlog's place in a pinned
@@ -237,8 +318,8 @@ pub(in crate::bindings) struct VifPriv {
     data: *const c_void,
     /// `register_netdev` succeeded (and a module reference is held).
     registered: AtomicBool,
-    /// The kernel objects of each allocated queue: pinned parts of `T`
-    /// ([`VifOps::queue_kernel`]), bound to this device.
+    /// The kernel objects of each allocated queue, bound to this device:
+    /// parts of `T`'s [`QueueArray`].
     queues: KVec<NonNull<QueueKernel>>,
     /// `T`'s NAPI poll adapter ([`Vtable::napi_poll`]).
     napi_poll: NapiPoll,
@@ -317,11 +398,10 @@ impl<'a> NetDev<'a> {
     /// This view's queue objects; None past the allocated count.
     fn kernel_queue(&self) -> Option<&'a QueueKernel> {
         let q = self.vif_priv().queues.get(self.queue as usize)?;
-        // SAFETY: a pinned part of the device's `T`, which stays in place
-        // while `T` lives (`VifOps::queue_kernel`); the private area holds
-        // an `Arc<T>` until after the device is freed (`VifNetDevice`'s
-        // `Drop`: unregister, release the queues, free the device, then the
-        // `Arc`), and the device lives for `'a` (type invariant).
+        // SAFETY: a queue bound to this device in `VifNetDevice::new`: it
+        // stays pinned and allocated until the device's `Drop` releases and
+        // unbinds it (a `QueueArray` leaks a bound queue rather than free
+        // it), and the device lives for `'a` (type invariant).
         Some(unsafe { q.as_ref() })
     }
 
@@ -756,35 +836,31 @@ const ALL_OFFLOADS: GuestOffloads =
     GuestOffloads { sg: true, tso_v4: true, tso_v6: true, ip_csum: true, ipv6_csum: true };
 
 /// Binds queues `0..n` of `data` to `dev`, a new device of `T`: pointers
-/// to their kernel objects, for the private area. -EINVAL when `data` lacks
-/// one, -EBUSY when one serves another device; then none stays bound.
+/// to their kernel objects, for the private area. -EINVAL when `data` has
+/// fewer, -EBUSY when one serves another device; then none stays bound.
 fn bind_queues<T: VifOps>(data: &T, dev: NonNull<net_device>, n: u32) -> Result<KVec<NonNull<QueueKernel>>> {
+    let array = data.queues();
+    if array.len() < n {
+        return Err(EINVAL);
+    }
     let mut queues = KVec::with_capacity(n as usize, GFP_KERNEL)?;
-    for id in 0..n {
-        let bound = match data.queue_kernel(id) {
-            Some(q) if q.id == id => q.bind::<T>(dev).map(|()| q),
-            _ => Err(EINVAL),
-        };
-        let pushed = bound.and_then(|q| {
-            queues.push_within_capacity(NonNull::from(q)).map_err(|_| {
-                q.unbind(dev);
-                ENOMEM
-            })
-        });
-        if let Err(e) = pushed {
-            for q in (0..id).filter_map(|i| data.queue_kernel(i)) {
-                q.unbind(dev);
+    for q in array.iter().take(n as usize) {
+        if let Err(e) = q.kernel.bind::<T>(dev) {
+            for bound in array.iter().take(queues.len()) {
+                bound.kernel.unbind(dev);
             }
             return Err(e);
         }
+        // Cannot fail: room for `n` was reserved.
+        let _ = queues.push_within_capacity(NonNull::from(&q.kernel));
     }
     Ok(queues)
 }
 
 impl<T: VifOps> VifNetDevice<T> {
     /// Allocates (not yet registers) `name` under the xenbus device, with
-    /// `nr_queues` (>= 1) TX/RX queues, served by `data`'s queues
-    /// ([`VifOps::queue_kernel`]); -EBUSY when they serve another device.
+    /// `nr_queues` (>= 1) TX/RX queues, served by the first `nr_queues` of
+    /// `data`'s ([`VifOps::queues`]); -EBUSY when they serve another device.
     pub(crate) fn new(name: &CStr, parent: &XenbusDevice, nr_queues: u32, data: Arc<T>) -> Result<Self> {
         if nr_queues == 0 {
             return Err(EINVAL);
@@ -893,6 +969,8 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
         for i in 0..self.dev.allocated_queues() {
             if let Some(q) = self.dev.on_queue(i).kernel_queue() {
                 q.release();
+                // Nothing of the kernel's points to the queue any more.
+                q.unbind(self.dev.ptr);
             }
         }
         // SAFETY: the private area holds the `VifPriv` written in `new`;

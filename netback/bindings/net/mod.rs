@@ -3,8 +3,8 @@
 //!
 //! * [`device`]: the VIF `net_device` ([`device::VifNetDevice`] owns it,
 //!   [`device::NetDev`] is the view callbacks get): its private area, a
-//!   queue's NAPI, guest-RX backlog, worker and event channels
-//!   ([`device::QueueKernel`], embedded in the driver's queue), and the
+//!   queue in one allocation ([`device::VifQueue`]: its NAPI, guest-RX
+//!   backlog, worker and event channels next to the driver's state), and the
 //!   `net_device_ops` built from [`device::VifOps`] and
 //!   [`device::QueueOps`].
 //! * [`ethtool`]: the `ethtool_ops` built from the same traits.
