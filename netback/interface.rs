@@ -13,13 +13,14 @@
 //!   process context. Other VIFs are untouched.
 //!
 //! The queues (`queue::Queue`, one per allocated netdev queue, max_queues
-//! at probe) are fixed for the VIF's life; a connection uses the first
-//! `num_queues` of them.
+//! at probe, each one allocation holding all of its state, its kernel
+//! objects included) are fixed for the VIF's life; a connection uses the
+//! first `num_queues` of them.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::net::device::{Channel, EthtoolStats, LinkStats, NetDev, VifOps};
+use crate::bindings::net::device::{Channel, EthtoolStats, LinkStats, NetDev, QueueArray, VifOps};
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
@@ -73,8 +74,8 @@ pub(crate) struct Vif {
     queue_limit: AtomicU32,
     /// An `ethtool -L` limit not yet seen by a connection.
     queue_limit_pending: AtomicBool,
-    /// All allocated queues.
-    queues: KVec<Pin<KBox<Queue>>>,
+    /// All allocated queues, each one allocation with its kernel objects.
+    queues: QueueArray<Queue>,
     /// The frontend's hash configuration (control ring) for queue selection.
     #[pin]
     pub(crate) hash: VifHash,
@@ -97,10 +98,7 @@ impl Vif {
         xdev: ARef<XenbusDevice>,
         knobs: impl PinInit<VifKnobs>,
     ) -> Result<impl PinInit<Self, Error>> {
-        let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
-        for _ in 0..nr_queues {
-            queues.push(KBox::pin_init(Queue::new(), GFP_KERNEL)?, GFP_KERNEL)?;
-        }
+        let queues = QueueArray::new(nr_queues, |_| Queue::new())?;
         Ok(try_pin_init!(Self {
             domid,
             connected: AtomicBool::new(false),
@@ -166,7 +164,7 @@ impl Vif {
 
     /// The queue a per-queue callback's view acts on.
     fn queue(&self, dev: &NetDev<'_>) -> Option<&Queue> {
-        self.queues.get(dev.queue() as usize).map(|q| &**q)
+        self.queues.get(dev.queue()).map(|q| &**q)
     }
 
     /// Views of the connected queues.
@@ -184,7 +182,7 @@ impl Vif {
     /// not connected (process context; the lock holds NAPI off on this CPU
     /// meanwhile).
     pub(crate) fn inspect_tx<R>(&self, index: u32, f: impl FnOnce(Option<&TxQueue>) -> R) -> R {
-        let Some(queue) = self.queues.get(index as usize) else {
+        let Some(queue) = self.queues.get(index) else {
             return f(None);
         };
         let guard = queue.tx.lock();
@@ -195,7 +193,7 @@ impl Vif {
     /// Runs `f` on queue `index`'s guest RX side, `None` if that queue is
     /// not connected (process context).
     pub(crate) fn inspect_rx<R>(&self, index: u32, f: impl FnOnce(Option<&RxQueue>) -> R) -> R {
-        let Some(queue) = self.queues.get(index as usize) else {
+        let Some(queue) = self.queues.get(index) else {
             return f(None);
         };
         let guard = queue.rx.lock();
@@ -205,7 +203,7 @@ impl Vif {
 
     /// Bytes queued for the guest on queue `index`.
     pub(crate) fn backlog_bytes(&self, index: u32) -> u32 {
-        self.queues.get(index as usize).map_or(0, |q| q.backlog_bytes())
+        self.queues.get(index).map_or(0, |q| q.backlog_bytes())
     }
 
     /// Disables the VIF after a frontend protocol violation (any context).
@@ -313,7 +311,7 @@ impl Vif {
             return Err(EBUSY);
         }
         let n = queues.len();
-        if n == 0 || n > self.queues.len() {
+        if n == 0 || n > self.queues.len() as usize {
             return Err(EINVAL);
         }
         // First the flag, then the new generation: a late worker of the old
@@ -603,7 +601,7 @@ impl VifOps for Vif {
     fn start_xmit(&self, dev: &NetDev<'_>, mut skb: SkBuff) {
         let n = self.num_queues();
         if !self.is_connected() || self.is_disabled() || !dev.carrier_ok() || n == 0 {
-            if let Some(q) = self.queues.first() {
+            if let Some(q) = self.queues.get(0) {
                 q.stats.tx_drop(TxDrop::NotConnected);
             }
             return;
@@ -662,7 +660,7 @@ impl VifOps for Vif {
 
     fn set_queue_limit(&self, dev: &NetDev<'_>, n: u32) -> Result {
         let name = dev.name();
-        let max = self.queues.len() as u32;
+        let max = self.queues.len();
         if n == 0 || n > max {
             pr_warn!(
                 "{}: refusing {} queues: the range is 1..={} (max_queues when the vif was created)\n",
@@ -679,5 +677,11 @@ impl VifOps for Vif {
         self.queue_limit_pending.store(true, Ordering::Release);
         pr_info!("{}: offering at most {} queue(s) from the next frontend connection\n", name, n);
         Ok(())
+    }
+
+    type Queue = Queue;
+
+    fn queues(&self) -> &QueueArray<Queue> {
+        &self.queues
     }
 }

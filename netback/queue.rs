@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One queue of a VIF: a TX/RX ring pair of the frontend with its own
-//! locks, guest-RX backlog accounting and counters (xen-netback's
-//! `xenvif_queue`). The kernel objects of the queue (NAPI, event channel
-//! IRQs, the skb backlog and its worker) live in the netdev's private area
-//! (`bindings::net::device::QueueKernel`) and are reached through the
+//! One queue of a VIF: the driver's state of a TX/RX ring pair of the
+//! frontend, with its own locks, guest-RX backlog accounting, EOI policy
+//! and counters. It is one half of the queue's single pinned allocation
+//! (`bindings::net::device::VifQueue`, xen-netback's `xenvif_queue`), whose
+//! other half holds the queue's kernel objects (NAPI, event channel IRQs,
+//! the skb backlog and its worker); driver code reaches those through the
 //! queue's [`NetDev`] view.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.

@@ -11,8 +11,9 @@
 //!   [`xen::grant`] (grant copies, maps and unmaps), [`xen::evtchn`] (a ring pair's event
 //!   channels, lateeoi) and [`xen::ctrl_irq`] (the control ring's channel).
 //! * [`net`]: the networking stack's side: [`net::device`] (the VIF
-//!   `net_device`, its queues' NAPI, backlog, worker and event channels, and
-//!   `net_device_ops`), [`net::ethtool`], [`net::skb`] and
+//!   `net_device` and `net_device_ops`, and [`net::device::VifQueue`]: a
+//!   queue in one allocation, its NAPI, backlog, worker and event channels
+//!   next to the driver's state), [`net::ethtool`], [`net::skb`] and
 //!   [`net::zerocopy`] (zero-copy guest TX: mapped pages behind an skb's
 //!   `ubuf_info` completion).
 //! * [`params`]: the module parameters (declared in C).

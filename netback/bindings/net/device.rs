@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The VIF `net_device`, laid out and driven from Rust.
 //!
-//! * Its private area ([`VifPriv`]) holds the driver state `T` and, per
-//!   queue, a [`QueueKernel`]: the NAPI instance (guest TX), the guest-RX
-//!   backlog and its worker, and the ring pair's event channels.
+//! * A queue is one pinned allocation, [`VifQueue`]: its kernel objects
+//!   ([`QueueKernel`]: the NAPI instance for guest TX, the guest-RX backlog
+//!   and its worker, the ring pair's event channels) next to the driver's
+//!   state of the queue (`crate::queue::Queue`). `T` owns its queues in a
+//!   [`QueueArray`] ([`VifOps::queues`]); the device's private area
+//!   ([`VifPriv`]) holds `T` and pointers to the queues it serves.
 //! * `net_device_ops` and `ethtool_ops` are constants of [`Vtable<T>`] built
 //!   from the driver's [`VifOps`]; the kernel calls an `extern "C"` adapter
 //!   there, which calls the `T` method (the pattern of `kernel::net::phy`).
@@ -22,7 +25,7 @@ use crate::netif::wire::GsoType;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kernel::bindings::{delayed_work, net_device, sk_buff, sk_buff_head, work_struct};
 use kernel::error::from_result;
 use kernel::prelude::*;
@@ -108,14 +111,21 @@ pub(crate) trait VifOps: QueueOps + Send + Sync + Sized + 'static {
     /// `ethtool -L combined n` (the ethtool core has refused 0 and counts
     /// above the maximum): the queue limit offered at the next connection.
     fn set_queue_limit(&self, dev: &NetDev<'_>, n: u32) -> Result;
+    /// The driver's state of one queue ([`VifQueue`] derefs to it).
+    type Queue: Send + Sync + 'static;
+    /// The VIF's queues, which [`VifNetDevice::new`] binds to the device.
+    fn queues(&self) -> &QueueArray<Self::Queue>;
 }
 
-/// The kernel objects of one TX/RX ring pair (xen-netback's `xenvif_queue`
-/// minus the driver state, which is `crate::queue::Queue`).
+/// The kernel objects of one TX/RX ring pair, the pinned half of a
+/// [`VifQueue`]. Built idle; [`VifNetDevice::new`] binds it to its device.
 #[pin_data]
-pub(in crate::bindings) struct QueueKernel {
-    /// The device this queue belongs to (it owns us).
-    dev: NonNull<net_device>,
+pub(crate) struct QueueKernel {
+    /// The device this queue serves: null until [`VifNetDevice::new`] binds
+    /// it, before anything can call back (NAPI not added, IRQs not bound,
+    /// the worker not queued yet), and again once that device's `Drop` has
+    /// released it. While bound, the device holds pointers to it.
+    dev: AtomicPtr<net_device>,
     /// Index of the queue.
     id: u32,
     /// Guest TX: polled by [`Vtable::napi_poll`]; initialised by
@@ -128,27 +138,64 @@ pub(in crate::bindings) struct QueueKernel {
     /// Guest RX backlog: packets `ndo_start_xmit` queued for the worker.
     #[pin]
     rx_backlog: Opaque<sk_buff_head>,
-    /// Guest RX worker, [`Vtable::rx_work`].
+    /// Guest RX worker, [`Vtable::rx_work`] of the device's `T`:
+    /// initialised when the queue is bound to its device.
     #[pin]
     rx_work: Opaque<delayed_work>,
     /// The ring pair's event channels.
     evtchns: RingEvtchns,
 }
 
+// SAFETY: the kernel objects are used only through kernel functions that
+// may run on any CPU and do their own locking (the backlog's lock, NAPI's
+// state bits, the workqueue, the event channel state); the driver
+// serializes NAPI add/del and bind/unbind, and the fields Rust reads
+// itself are atomics.
+unsafe impl Send for QueueKernel {}
+// SAFETY: see `Send`.
+unsafe impl Sync for QueueKernel {}
+
 impl QueueKernel {
-    /// Queue `id` of `dev`, whose callbacks are `T`'s.
-    fn new<T: VifOps>(dev: NonNull<net_device>, id: u32) -> impl PinInit<Self> {
+    /// The idle kernel objects of queue `id`, not yet bound to a device.
+    fn new(id: u32) -> impl PinInit<Self> {
         pin_init!(Self {
-            dev,
+            dev: AtomicPtr::new(core::ptr::null_mut()),
             id,
-            // Zeroed as in a fresh private area: `netif_napi_add` checks
-            // the state bits before it initialises the rest.
+            // Zeroed as a fresh private area would be: `netif_napi_add`
+            // checks the state bits before it initialises the rest.
             napi: Opaque::zeroed(),
             napi_added: AtomicBool::new(false),
             rx_backlog <- Opaque::ffi_init(init_backlog),
-            rx_work <- Opaque::ffi_init(init_rx_work::<T>),
+            rx_work: Opaque::zeroed(),
             evtchns: RingEvtchns::new(),
         })
+    }
+
+    /// Binds the queue to `dev`, a new device of `T` that nothing can call
+    /// back into yet, and sets its worker up to run `T`'s. -EBUSY when the
+    /// queue serves a device already.
+    fn bind<T: VifOps>(&self, dev: NonNull<net_device>) -> Result {
+        self.dev
+            .compare_exchange(core::ptr::null_mut(), dev.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| EBUSY)?;
+        // SAFETY: the `rx_work` of a pinned queue now bound to a device of
+        // `T`, which is what the work function takes; the work item is idle
+        // (nothing queues it before its device exists, and a device that
+        // did cancelled it when it released the queue), so (re)initialising
+        // it races with nothing.
+        unsafe { ffi::nbrs_init_delayed_work(self.rx_work.get(), Some(Vtable::<T>::rx_work)) };
+        Ok(())
+    }
+
+    /// Undoes [`Self::bind`] to `dev`: a device that never came to be, or
+    /// one whose `Drop` has released the queue.
+    fn unbind(&self, dev: NonNull<net_device>) {
+        let _ = self.dev.compare_exchange(dev.as_ptr(), core::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// A device holds pointers to this queue.
+    fn is_bound(&self) -> bool {
+        !self.dev.load(Ordering::Acquire).is_null()
     }
 
     /// The queue's NAPI instance (valid to hand to the kernel once added).
@@ -159,7 +206,8 @@ impl QueueKernel {
     /// Tears the queue's objects down before the device goes: cancels the
     /// worker, frees the backlog, unbinds the channels, deletes NAPI.
     fn release(&self) {
-        // SAFETY: an initialised work item; process context.
+        // SAFETY: a work item initialised by `bind` (only bound queues are
+        // released); process context.
         unsafe { kernel::bindings::cancel_delayed_work_sync(self.rx_work.get()) };
         // SAFETY: an initialised backlog.
         unsafe {
@@ -177,18 +225,88 @@ impl QueueKernel {
     }
 }
 
+/// One queue of a VIF, all of its state in one pinned allocation: the
+/// kernel objects and the driver's state `Q` (`crate::queue::Queue`,
+/// together xen-netback's `xenvif_queue`), which it derefs to.
+#[pin_data]
+pub(crate) struct VifQueue<Q> {
+    #[pin]
+    kernel: QueueKernel,
+    #[pin]
+    state: Q,
+}
+
+impl<Q> VifQueue<Q> {
+    /// Queue `id` with the driver state `state`, not yet bound to a device.
+    fn new(id: u32, state: impl PinInit<Q>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            kernel <- QueueKernel::new(id),
+            state <- state,
+        })
+    }
+}
+
+impl<Q> core::ops::Deref for VifQueue<Q> {
+    type Target = Q;
+
+    fn deref(&self) -> &Q {
+        &self.state
+    }
+}
+
+/// A VIF's queues, fixed in number and place from [`QueueArray::new`] on.
+///
+/// A device serves them from [`VifNetDevice::new`] until its `Drop` has
+/// released them, and keeps pointers to them meanwhile; so an array dropped
+/// while a queue is still bound leaks that queue (logged) rather than free
+/// memory the kernel points to. (The driver's array lives in `T`, which the
+/// device holds, so it outlives the device.)
+pub(crate) struct QueueArray<Q> {
+    queues: KVec<Pin<KBox<VifQueue<Q>>>>,
+}
+
+impl<Q> QueueArray<Q> {
+    /// `n` queues, queue `id`'s driver state from `state(id)`.
+    pub(crate) fn new<I: PinInit<Q>>(n: u32, mut state: impl FnMut(u32) -> I) -> Result<Self> {
+        let mut queues = KVec::with_capacity(n as usize, GFP_KERNEL)?;
+        for id in 0..n {
+            queues.push(KBox::pin_init(VifQueue::new(id, state(id)), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Self { queues })
+    }
+
+    /// Queue `index`; `None` past the last.
+    pub(crate) fn get(&self, index: u32) -> Option<&VifQueue<Q>> {
+        self.queues.get(index as usize).map(|q| &**q)
+    }
+
+    /// The queues, in index order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &VifQueue<Q>> {
+        self.queues.iter().map(|q| &**q)
+    }
+
+    /// The number of queues.
+    pub(crate) fn len(&self) -> u32 {
+        u32::try_from(self.queues.len()).unwrap_or(u32::MAX)
+    }
+}
+
+impl<Q> Drop for QueueArray<Q> {
+    fn drop(&mut self) {
+        for q in self.queues.drain_all() {
+            if q.kernel.is_bound() {
+                pr_err!("queue {} dropped while its device uses it: leaked\n", q.kernel.id);
+                core::mem::forget(q);
+            }
+        }
+    }
+}
+
 /// Initialises a guest-RX backlog in place (for `Opaque::ffi_init`).
 fn init_backlog(p: *mut sk_buff_head) {
     // SAFETY: `Opaque::ffi_init` passes the backlog's place in a pinned
     // `QueueKernel`.
     unsafe { ffi::nbrs_skb_queue_head_init(p) }
-}
-
-/// Initialises a queue's RX work item in place (for `Opaque::ffi_init`).
-fn init_rx_work<T: VifOps>(p: *mut delayed_work) {
-    // SAFETY: `Opaque::ffi_init` passes the `rx_work` place of a pinned
-    // `QueueKernel` of a device of `T`, which is what the function takes.
-    unsafe { ffi::nbrs_init_delayed_work(p, Some(Vtable::<T>::rx_work)) }
 }
 
 /// The net_device's private area (`netdev_priv`), pinned there: it is part
@@ -200,8 +318,9 @@ pub(in crate::bindings) struct VifPriv {
     data: *const c_void,
     /// `register_netdev` succeeded (and a module reference is held).
     registered: AtomicBool,
-    /// One per allocated queue.
-    queues: KVec<Pin<KBox<QueueKernel>>>,
+    /// The kernel objects of each allocated queue, bound to this device:
+    /// parts of `T`'s [`QueueArray`].
+    queues: KVec<NonNull<QueueKernel>>,
     /// `T`'s NAPI poll adapter ([`Vtable::napi_poll`]).
     napi_poll: NapiPoll,
     /// `T`'s event channel IRQ handlers.
@@ -278,7 +397,12 @@ impl<'a> NetDev<'a> {
 
     /// This view's queue objects; None past the allocated count.
     fn kernel_queue(&self) -> Option<&'a QueueKernel> {
-        self.vif_priv().queues.get(self.queue as usize).map(|q| &**q)
+        let q = self.vif_priv().queues.get(self.queue as usize)?;
+        // SAFETY: a queue bound to this device in `VifNetDevice::new`: it
+        // stays pinned and allocated until the device's `Drop` releases and
+        // unbinds it (a `QueueArray` leaks a bound queue rather than free
+        // it), and the device lives for `'a` (type invariant).
+        Some(unsafe { q.as_ref() })
     }
 
     /// The number of queues allocated (the most a frontend may use).
@@ -672,7 +796,7 @@ impl<'a> NetDev<'a> {
 ///
 /// Drop order: unregister (stops the interface), then per queue cancel the
 /// worker, purge the backlog, unbind the channels and delete NAPI, free the
-/// device, then release `T`.
+/// device, then release `T` (which owns the queues).
 pub(crate) struct VifNetDevice<T: VifOps> {
     /// The owner's view: handed out borrowed from `self` only.
     dev: NetDev<'static>,
@@ -711,9 +835,32 @@ pub(in crate::bindings) fn offload_features(o: GuestOffloads) -> u64 {
 const ALL_OFFLOADS: GuestOffloads =
     GuestOffloads { sg: true, tso_v4: true, tso_v6: true, ip_csum: true, ipv6_csum: true };
 
+/// Binds queues `0..n` of `data` to `dev`, a new device of `T`: pointers
+/// to their kernel objects, for the private area. -EINVAL when `data` has
+/// fewer, -EBUSY when one serves another device; then none stays bound.
+fn bind_queues<T: VifOps>(data: &T, dev: NonNull<net_device>, n: u32) -> Result<KVec<NonNull<QueueKernel>>> {
+    let array = data.queues();
+    if array.len() < n {
+        return Err(EINVAL);
+    }
+    let mut queues = KVec::with_capacity(n as usize, GFP_KERNEL)?;
+    for q in array.iter().take(n as usize) {
+        if let Err(e) = q.kernel.bind::<T>(dev) {
+            for bound in array.iter().take(queues.len()) {
+                bound.kernel.unbind(dev);
+            }
+            return Err(e);
+        }
+        // Cannot fail: room for `n` was reserved.
+        let _ = queues.push_within_capacity(NonNull::from(&q.kernel));
+    }
+    Ok(queues)
+}
+
 impl<T: VifOps> VifNetDevice<T> {
     /// Allocates (not yet registers) `name` under the xenbus device, with
-    /// `nr_queues` (>= 1) TX/RX queues.
+    /// `nr_queues` (>= 1) TX/RX queues, served by the first `nr_queues` of
+    /// `data`'s ([`VifOps::queues`]); -EBUSY when they serve another device.
     pub(crate) fn new(name: &CStr, parent: &XenbusDevice, nr_queues: u32, data: Arc<T>) -> Result<Self> {
         if nr_queues == 0 {
             return Err(EINVAL);
@@ -733,18 +880,11 @@ impl<T: VifOps> VifNetDevice<T> {
             )
         };
         let ptr = NonNull::new(raw).ok_or(ENOMEM)?;
-        let queues = (|| -> Result<KVec<Pin<KBox<QueueKernel>>>> {
-            let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
-            for id in 0..nr_queues {
-                queues.push(KBox::pin_init(QueueKernel::new::<T>(ptr, id), GFP_KERNEL)?, GFP_KERNEL)?;
-            }
-            Ok(queues)
-        })();
-        let queues = match queues {
+        let queues = match bind_queues(&*data, ptr, nr_queues) {
             Ok(q) => q,
             Err(e) => {
                 // SAFETY: allocated above, never registered; nothing else
-                // knows it (the queues built so far own no kernel object yet).
+                // knows it (no queue is bound to it).
                 unsafe { ffi::free_netdev(raw) };
                 return Err(e);
             }
@@ -826,8 +966,12 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
             unsafe { ffi::unregister_netdev(raw) };
             crate::bindings::module_put();
         }
-        for q in vif_priv.queues.iter() {
-            q.release();
+        for i in 0..self.dev.allocated_queues() {
+            if let Some(q) = self.dev.on_queue(i).kernel_queue() {
+                q.release();
+                // Nothing of the kernel's points to the queue any more.
+                q.unbind(self.dev.ptr);
+            }
         }
         // SAFETY: the private area holds the `VifPriv` written in `new`;
         // nothing refers to it any more (IRQs unbound, worker cancelled,
@@ -897,8 +1041,8 @@ impl<T: VifOps> Vtable<T> {
     unsafe fn queue_ctx<'a>(q: *const QueueKernel) -> Option<(&'a T, NetDev<'a>, &'a QueueKernel)> {
         // SAFETY: per the contract.
         let q = unsafe { q.as_ref()? };
-        // SAFETY: the queue's device is alive while the queue is.
-        let (t, view) = unsafe { Self::ctx(q.dev.as_ptr(), q.id) }?;
+        // SAFETY: the queue's device, alive for `'a` (contract).
+        let (t, view) = unsafe { Self::ctx(q.dev.load(Ordering::Acquire), q.id) }?;
         Some((t, view, q))
     }
 

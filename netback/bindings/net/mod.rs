@@ -2,9 +2,10 @@
 //! The networking stack's side, one file per concept:
 //!
 //! * [`device`]: the VIF `net_device` ([`device::VifNetDevice`] owns it,
-//!   [`device::NetDev`] is the view callbacks get): its private area with
-//!   the per-queue NAPI, guest-RX backlog, worker and event channels, and
-//!   the `net_device_ops` built from [`device::VifOps`] and
+//!   [`device::NetDev`] is the view callbacks get): its private area, a
+//!   queue in one allocation ([`device::VifQueue`]: its NAPI, guest-RX
+//!   backlog, worker and event channels next to the driver's state), and the
+//!   `net_device_ops` built from [`device::VifOps`] and
 //!   [`device::QueueOps`].
 //! * [`ethtool`]: the `ethtool_ops` built from the same traits.
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
