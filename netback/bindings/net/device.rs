@@ -120,7 +120,7 @@ pub(crate) trait VifOps: QueueOps + Send + Sync + Sized + 'static {
 /// The kernel objects of one TX/RX ring pair, the pinned half of a
 /// [`VifQueue`]. Built idle; [`VifNetDevice::new`] binds it to its device.
 #[pin_data]
-pub(crate) struct QueueKernel {
+pub(in crate::bindings) struct QueueKernel {
     /// The device this queue serves: null until [`VifNetDevice::new`] binds
     /// it, before anything can call back (NAPI not added, IRQs not bound,
     /// the worker not queued yet), and again once that device's `Drop` has
@@ -146,11 +146,10 @@ pub(crate) struct QueueKernel {
     evtchns: RingEvtchns,
 }
 
-// SAFETY: the kernel objects are used only through kernel functions that
-// may run on any CPU and do their own locking (the backlog's lock, NAPI's
-// state bits, the workqueue, the event channel state); the driver
-// serializes NAPI add/del and bind/unbind, and the fields Rust reads
-// itself are atomics.
+// The kernel objects are used only through kernel functions that do their
+// own locking (the backlog's lock, NAPI's state bits, the workqueue, the
+// event channel state); the driver serializes NAPI add/del and bind/unbind.
+// SAFETY: no CPU affinity; the fields Rust reads itself are atomics.
 unsafe impl Send for QueueKernel {}
 // SAFETY: see `Send`.
 unsafe impl Sync for QueueKernel {}
@@ -178,11 +177,10 @@ impl QueueKernel {
         self.dev
             .compare_exchange(core::ptr::null_mut(), dev.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
             .map_err(|_| EBUSY)?;
-        // SAFETY: the `rx_work` of a pinned queue now bound to a device of
-        // `T`, which is what the work function takes; the work item is idle
-        // (nothing queues it before its device exists, and a device that
-        // did cancelled it when it released the queue), so (re)initialising
-        // it races with nothing.
+        // The work item is idle: nothing queues it before its device exists,
+        // and a device that did cancelled it when it released the queue.
+        // SAFETY: the idle `rx_work` of a pinned queue now bound to a device
+        // of `T`, which is what the work function takes.
         unsafe { ffi::nbrs_init_delayed_work(self.rx_work.get(), Some(Vtable::<T>::rx_work)) };
         Ok(())
     }
@@ -398,10 +396,10 @@ impl<'a> NetDev<'a> {
     /// This view's queue objects; None past the allocated count.
     fn kernel_queue(&self) -> Option<&'a QueueKernel> {
         let q = self.vif_priv().queues.get(self.queue as usize)?;
-        // SAFETY: a queue bound to this device in `VifNetDevice::new`: it
-        // stays pinned and allocated until the device's `Drop` releases and
-        // unbinds it (a `QueueArray` leaks a bound queue rather than free
-        // it), and the device lives for `'a` (type invariant).
+        // A bound queue stays pinned and allocated until the device's `Drop`
+        // releases and unbinds it (a `QueueArray` leaks a bound queue rather
+        // than free it).
+        // SAFETY: a queue bound to this device, which lives for `'a`.
         Some(unsafe { q.as_ref() })
     }
 
