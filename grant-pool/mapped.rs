@@ -27,7 +27,7 @@ use crate::netif::rx::time_after;
 use crate::netif::tx::{TxResponsePlan, TxSlot};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use kernel::prelude::*;
-use kernel::time::{delay::fsleep, Delta};
+use kernel::time::{delay::fsleep, Delta, Instant, Monotonic};
 
 /// How long teardown waits for the stack to give mapped pages back.
 const TEARDOWN_WAIT_MS: u32 = 30_000;
@@ -284,6 +284,7 @@ impl MappedSource {
     pub(crate) fn shutdown(&mut self, ring: &mut BackRing<TxSharedRing>, name: &str) -> (u64, u64) {
         let mut verdicts = (0, 0);
         let start = jiffies();
+        let started = Instant::<Monotonic>::now();
         let mut next_log = start;
         loop {
             if let Ok((s, f)) = self.drain(ring) {
@@ -292,6 +293,10 @@ impl MappedSource {
             }
             let held = self.in_flight();
             if held == 0 {
+                if next_log != start {
+                    let waited = started.elapsed().as_millis();
+                    pr_info!("{}: the stack released every zero-copy slot after {} ms\n", name, waited);
+                }
                 break;
             }
             let now = jiffies();

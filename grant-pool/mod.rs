@@ -9,7 +9,9 @@
 //! * `PersistentGrants`: frontends that negotiate persistent grants hand
 //!   over a pool of grefs once; the backend keeps them mapped (gref -> page)
 //!   and copies out of those pages with memcpy instead of a hypercall.
-//! * `Mapped` (module parameter `tx_zerocopy=on`): zero-copy, the first
+//! * `Mapped` (module parameter `tx_zerocopy=on`, or `auto` for packets
+//!   with at least `tx_zerocopy_threshold` bytes past the head: the core's
+//!   `netif::zerocopy` decides per packet): zero-copy, the first
 //!   `linear_len` (<= 128) bytes copied into the head as above, the rest
 //!   grant-mapped read-only into the queue's pending slots and attached as
 //!   frags behind a `ubuf_info` completion; each slot is answered when the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Per-VIF state an administrator sets or reads (through xenstore, sysfs,
-//! debugfs): the rate limit, multicast control, per-VIF overrides of the RX timeouts, and why
+//! debugfs): the rate limit, multicast control, per-VIF overrides of the RX timeouts and zero-copy mode, and why
 //! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
 //! interfaces that expose them ([`VifControls`]).
 
@@ -15,6 +15,7 @@ use crate::fatal::FatalReason;
 use crate::interface::Vif;
 use crate::multicast::McastControl;
 use crate::netif::rx::parse_timeout_ms;
+use crate::netif::zerocopy::{TxZeroCopyMode, TxZeroCopyPolicy};
 use crate::params;
 use crate::rate::VifRate;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -43,6 +44,9 @@ pub(crate) struct VifKnobs {
     /// Overrides in ms; 0: the module parameter.
     rx_drain_timeout_ms: AtomicU32,
     rx_stall_timeout_ms: AtomicU32,
+    /// `tx_zerocopy` override: 0 the module parameter, else its mode's
+    /// index + 1.
+    tx_zerocopy: AtomicU32,
     /// The reason of the last fatal frontend error. Set from NAPI or the RX
     /// worker, read from sysfs: always taken with bottom halves off.
     #[pin]
@@ -58,6 +62,7 @@ impl VifKnobs {
             mcast,
             rx_drain_timeout_ms: AtomicU32::new(0),
             rx_stall_timeout_ms: AtomicU32::new(0),
+            tx_zerocopy: AtomicU32::new(0),
             fatal_reason <- new_spinlock_bh!(None),
         })
     }
@@ -86,6 +91,30 @@ impl VifKnobs {
     pub(crate) fn set_rx_timeout(&self, which: RxTimeout, value: &[u8]) -> Result {
         let ms = parse_timeout_ms(value).ok_or(EINVAL)?;
         self.timeout_cell(which).store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The zero-copy mode this VIF uses at its next connect: the override,
+    /// else the module parameter.
+    pub(crate) fn tx_zerocopy(&self) -> TxZeroCopyMode {
+        match self.tx_zerocopy.load(Ordering::Relaxed) {
+            0 => params::tx_zerocopy(),
+            i => TxZeroCopyMode::from_index(i - 1),
+        }
+    }
+
+    /// The zero-copy policy of a connection made now (mode and
+    /// `tx_zerocopy_threshold`); `None` when off.
+    pub(crate) fn tx_zerocopy_policy(&self) -> Option<TxZeroCopyPolicy> {
+        self.tx_zerocopy().policy(params::tx_zerocopy_threshold())
+    }
+
+    /// Sets the override from a sysfs write (`off`, `on` or `auto`); EINVAL
+    /// (and no change) otherwise.
+    pub(crate) fn set_tx_zerocopy(&self, value: &[u8]) -> Result {
+        let mode = TxZeroCopyMode::parse(value).ok_or(EINVAL)?;
+        let index = TxZeroCopyMode::ALL.iter().position(|m| *m == mode).ok_or(EINVAL)?;
+        self.tx_zerocopy.store(u32::try_from(index).map_err(|_| EINVAL)? + 1, Ordering::Relaxed);
         Ok(())
     }
 

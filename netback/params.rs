@@ -10,17 +10,20 @@
 //! | `fatal_skb_slots` | 20 (>= 18) | more slots in one packet than this is fatal |
 //! | `hash_cache_size` | 64 | accepted, no effect (no hash cache: docs/tuning.md) |
 //! | `provides_xdp_headroom` | true | offer `feature-xdp-headroom` |
-//! | `tx_zerocopy` | off | `on`: guest TX grant-maps the data past the first 128 bytes (zero-copy, `grant-pool/`) instead of copying it; read when a frontend connects |
+//! | `tx_zerocopy` | off | `on`: guest TX grant-maps the data past the first 128 bytes (zero-copy, `grant-pool/`) instead of copying it; `auto`: only for packets with at least `tx_zerocopy_threshold` bytes past them; read when a frontend connects |
+//! | `tx_zerocopy_threshold` | 2048 | bytes past the head from which `auto` maps a packet |
 //!
 //! The parameters are declared in the binding layer's C helper because
 //! `module!` has no bool type and no writable (0644) parameters
-//! (`tx_zerocopy` is netback-rs' own: a named value, `off` or `on`).
+//! (`tx_zerocopy` and `tx_zerocopy_threshold` are netback-rs' own;
+//! `tx_zerocopy` is a named value: `off`, `on` or `auto`).
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
 use crate::bindings::params as raw;
 use crate::netif::tx::TxConfig;
+use crate::netif::zerocopy::TxZeroCopyMode;
 
 /// Applies load-time defaults (max_queues from the CPU count, the
 /// fatal_skb_slots floor of 18).
@@ -58,7 +61,12 @@ pub(crate) fn provides_xdp_headroom() -> bool {
     raw::provides_xdp_headroom()
 }
 
-/// Whether guest TX of a queue connecting now grant-maps (zero-copy).
-pub(crate) fn tx_zerocopy() -> bool {
-    raw::tx_zerocopy() != 0
+/// The module's zero-copy mode (a VIF may override it in sysfs).
+pub(crate) fn tx_zerocopy() -> TxZeroCopyMode {
+    TxZeroCopyMode::from_index(raw::tx_zerocopy())
+}
+
+/// Bytes past the head from which `auto` maps a packet.
+pub(crate) fn tx_zerocopy_threshold() -> u32 {
+    raw::tx_zerocopy_threshold()
 }

@@ -40,9 +40,11 @@ enum Attr {
     RxDrainTimeoutMs,
     /// Stall timeout (ms) for this VIF from the next connect (rw).
     RxStallTimeoutMs,
+    /// Zero-copy mode (off, on, auto) for this VIF from the next connect (rw).
+    TxZeroCopy,
 }
 
-const ALL: [Attr; 12] = [
+const ALL: [Attr; 13] = [
     Attr::FrontendDomid,
     Attr::Handle,
     Attr::Connected,
@@ -55,6 +57,7 @@ const ALL: [Attr; 12] = [
     Attr::MulticastAddresses,
     Attr::RxDrainTimeoutMs,
     Attr::RxStallTimeoutMs,
+    Attr::TxZeroCopy,
 ];
 
 impl Attr {
@@ -72,6 +75,7 @@ impl Attr {
             Attr::MulticastAddresses => c"multicast_addresses",
             Attr::RxDrainTimeoutMs => c"rx_drain_timeout_ms",
             Attr::RxStallTimeoutMs => c"rx_stall_timeout_ms",
+            Attr::TxZeroCopy => c"tx_zerocopy",
         }
     }
 
@@ -88,7 +92,7 @@ const fn attr_table() -> [(&'static CStr, bool); ALL.len()] {
     let mut out = [(c"", false); ALL.len()];
     let mut i = 0;
     while i < ALL.len() {
-        out[i] = (ALL[i].name(), ALL[i].timeout().is_some());
+        out[i] = (ALL[i].name(), ALL[i].timeout().is_some() || matches!(ALL[i], Attr::TxZeroCopy));
         i += 1;
     }
     out
@@ -123,12 +127,17 @@ impl SysfsAttrs for Vif {
                 let which = attr.timeout().ok_or(fmt::Error)?;
                 writeln!(out, "{}", self.knobs.rx_timeout_ms(which))
             }
+            Attr::TxZeroCopy => writeln!(out, "{}", self.knobs.tx_zerocopy().name()),
         }
     }
 
     fn store(&self, index: usize, value: &[u8]) -> Result {
-        match ALL.get(index).and_then(|a| a.timeout()) {
-            Some(which) => self.knobs.set_rx_timeout(which, value),
+        match ALL.get(index) {
+            Some(Attr::TxZeroCopy) => self.knobs.set_tx_zerocopy(value),
+            Some(a) => match a.timeout() {
+                Some(which) => self.knobs.set_rx_timeout(which, value),
+                None => Err(EPERM),
+            },
             None => Err(EPERM),
         }
     }

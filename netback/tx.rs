@@ -26,6 +26,7 @@ use crate::multicast::McastControl;
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
+use crate::netif::zerocopy::{TxZeroCopyPlan, TxZeroCopyPolicy};
 use crate::rate::TxCredit;
 use crate::stats::VifStats;
 use kernel::prelude::*;
@@ -81,8 +82,9 @@ pub(crate) struct TxQueue {
     mcast: Arc<McastControl>,
     /// The longest poll so far.
     longest_poll: LongestPoll,
-    /// Zero-copy pending slots (`tx_zerocopy=on`).
-    mapped: Option<MappedSource>,
+    /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on or
+    /// auto).
+    mapped: Option<(TxZeroCopyPolicy, MappedSource)>,
 }
 
 impl TxQueue {
@@ -93,15 +95,15 @@ impl TxQueue {
         domid: u16,
         credit: TxCredit,
         mcast: Arc<McastControl>,
+        zerocopy: Option<TxZeroCopyPolicy>,
     ) -> Result<Self> {
-        let mapped = if crate::params::tx_zerocopy() {
-            // Without its pages (balloon exhausted) the queue copies.
+        // Without its pages (balloon exhausted) the queue copies.
+        let mapped = zerocopy.and_then(|policy| {
             MappedSource::new(domid)
                 .inspect_err(|e| pr_warn!("xen-netback-rs: no zero-copy pages ({:?}), guest TX copies\n", e))
                 .ok()
-        } else {
-            None
-        };
+                .map(|m| (policy, m))
+        });
         Ok(Self {
             ring,
             assembler: TxAssembler::new(config),
@@ -162,7 +164,7 @@ impl TxQueue {
         let mut result = Ok(());
         let now = crate::bindings::jiffies();
         let start = self.ring.req_cons();
-        if let Some(m) = self.mapped.as_mut() {
+        if let Some((_, m)) = self.mapped.as_mut() {
             m.set_kick(dev);
             if let Err(e) = Self::drain_mapped(m, &mut self.ring, stats) {
                 result = Err(e);
@@ -203,7 +205,7 @@ impl TxQueue {
         longest.slots = longest.slots.max(slots);
         let mut flushed = self.flush(dev, stats);
         // Packets that failed in the flush gave their mapped slots back.
-        if let Some(m) = self.mapped.as_mut() {
+        if let Some((_, m)) = self.mapped.as_mut() {
             if let Err(e) = Self::drain_mapped(m, &mut self.ring, stats) {
                 flushed = Err(e);
             }
@@ -217,35 +219,21 @@ impl TxQueue {
     }
 
     /// The bytes of `pkt` to copy: all of them, or with zero-copy only the
-    /// linear head when the rest can be mapped (at most one frag per slot,
+    /// linear head when the policy maps the rest (at most one frag per slot,
     /// a pending slot for each). Counts `tx_frag_overflow` for a packet
     /// with more mapped slots than an skb has frags (it is copied).
     fn copy_len(&self, stats: &VifStats, pkt: &TxPacket) -> u32 {
         let total = u32::from(pkt.total_size);
-        let linear = u32::from(pkt.linear_len).min(total);
-        let Some(m) = self.mapped.as_ref() else {
+        let Some((policy, m)) = self.mapped.as_ref() else {
             return total;
         };
-        if linear == total {
-            return total;
-        }
-        let mut pos = 0u32;
-        let mut frags = 0usize;
-        for s in pkt.slots() {
-            let end = pos + u32::from(s.size);
-            if end > linear && s.size > 0 {
-                frags += 1;
+        match policy.plan(pkt, crate::bindings::net::zerocopy::ZC_MAX_FRAGS) {
+            TxZeroCopyPlan::Map { frags } if m.has_room(frags) => u32::from(pkt.linear_len).min(total),
+            TxZeroCopyPlan::Map { .. } | TxZeroCopyPlan::Copy => total,
+            TxZeroCopyPlan::TooManyFrags => {
+                stats.tx_frag_overflow.add(1);
+                total
             }
-            pos = end;
-        }
-        if frags > crate::bindings::net::zerocopy::ZC_MAX_FRAGS {
-            stats.tx_frag_overflow.add(1);
-            return total;
-        }
-        if m.has_room(frags) {
-            linear
-        } else {
-            total
         }
     }
 
@@ -262,10 +250,10 @@ impl TxQueue {
         // Worst case: every slot straddles a destination page boundary, and
         // the head may straddle one too.
         let worst = 2 * slots.len() + 2;
-        let map_full = self.mapped.as_ref().is_some_and(|m| !m.has_room(slots.len()));
+        let map_full = self.mapped.as_ref().is_some_and(|(_, m)| !m.has_room(slots.len()));
         if !self.batch.has_room(worst) || self.pending.len() >= TX_PENDING_MAX || map_full {
             self.flush(dev, stats)?;
-            if let Some(m) = self.mapped.as_mut() {
+            if let Some((_, m)) = self.mapped.as_mut() {
                 Self::drain_mapped(m, &mut self.ring, stats)?;
             }
         }
@@ -312,7 +300,7 @@ impl TxQueue {
                 continue;
             }
             // rest <= 4096 - offset: fits the slot's page.
-            if !self.mapped.as_mut().is_some_and(|m| m.reserve(s, src_off, rest as u16, extras, &mut mapped)) {
+            if !self.mapped.as_mut().is_some_and(|(_, m)| m.reserve(s, src_off, rest as u16, extras, &mut mapped)) {
                 ok = false;
                 break 'slots;
             }
@@ -351,7 +339,7 @@ impl TxQueue {
         if let Err(kernel::alloc::kvec::PushError(p)) = self.pending.push_within_capacity(pending) {
             // Cannot happen (flushed above when full); answer anyway.
             self.batch.truncate(first_op);
-            if let Some(m) = self.mapped.as_mut() {
+            if let Some((_, m)) = self.mapped.as_mut() {
                 m.release(&p.mapped);
             }
             let plan = p.responses;
@@ -368,14 +356,14 @@ impl TxQueue {
     fn flush(&mut self, dev: &NetDev<'_>, stats: &VifStats) -> core::result::Result<(), FatalReason> {
         self.batch.submit();
         stats.add_rx_copies(self.batch.take_counts());
-        if let Some(m) = self.mapped.as_mut() {
+        if let Some((_, m)) = self.mapped.as_mut() {
             m.submit_maps();
         }
         let mut result = Ok(());
         let mut pending = core::mem::take(&mut self.pending);
         for mut p in pending.drain_all() {
             let mut good = !p.failed && (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
-            if let Some(m) = self.mapped.as_mut().filter(|_| !p.mapped.is_empty()) {
+            if let Some((_, m)) = self.mapped.as_mut().filter(|_| !p.mapped.is_empty()) {
                 good &= m.record_maps(&p.mapped);
                 good = good && m.attach(&mut p.skb, &p.mapped).is_ok();
                 if good {
@@ -411,7 +399,7 @@ impl TxQueue {
         }
         self.pending = pending;
         self.batch.clear();
-        if let Some(m) = self.mapped.as_mut() {
+        if let Some((_, m)) = self.mapped.as_mut() {
             m.clear_maps();
         }
         result
@@ -435,7 +423,7 @@ impl TxQueue {
     /// answering them. What is still held after the bound stays mapped and
     /// allocated for good (never unmapped under the stack).
     pub(crate) fn shutdown(&mut self, stats: &VifStats, name: &str) {
-        if let Some(mut m) = self.mapped.take() {
+        if let Some((_, mut m)) = self.mapped.take() {
             let (success, fail) = m.shutdown(&mut self.ring, name);
             stats.tx_zerocopy_success.add(success);
             stats.tx_zerocopy_fail.add(fail);

@@ -28,6 +28,7 @@ use crate::netif::negotiate::{
 use crate::netif::ring::BackRing;
 use crate::netif::rx::{RxConfig, RxTimeouts, RX_MAX_XDP_HEADROOM};
 use crate::netif::xenbus_state::{Action, Actions, BackendStateMachine};
+use crate::netif::zerocopy::TxZeroCopyPolicy;
 use crate::params;
 use crate::rate::{TxCredit, VifRate};
 use crate::rx::{RxFrontendCaps, RxQueue};
@@ -116,6 +117,8 @@ struct ConnectKnobs {
     timeouts: RxTimeouts,
     /// The VIF's multicast filter, edited from any queue's TX ring.
     mcast: Arc<McastControl>,
+    /// Guest TX zero-copy (module parameters or the VIF's sysfs override).
+    zerocopy: Option<TxZeroCopyPolicy>,
 }
 
 /// The frontend's xenstore directory, for the negotiation.
@@ -306,7 +309,7 @@ impl Backend {
         }
     }
 
-    /// The knobs a connection starts with (`rate`, RX timeouts with the
+    /// The knobs a connection starts with (`rate`, RX timeouts and zero-copy with the
     /// per-VIF overrides, `request-multicast-control`): applies the rate
     /// and the multicast request to the VIF, returns what every queue is
     /// built with.
@@ -325,7 +328,7 @@ impl Backend {
             knobs.rx_timeout_ms(RxTimeout::Stall),
             msecs_to_jiffies,
         );
-        ConnectKnobs { timeouts, mcast: knobs.mcast.clone() }
+        ConnectKnobs { timeouts, mcast: knobs.mcast.clone(), zerocopy: knobs.tx_zerocopy_policy() }
     }
 
     /// Watches `rate` (ours) and `request-multicast-control` (the
@@ -375,7 +378,7 @@ impl Backend {
             pr_err!("vif{}: RX ring: {}\n", domid, e.description());
             EIO
         })?;
-        let tx = TxQueue::new(tx_ring, params::tx_config(), domid, credit, knobs.mcast.clone())?;
+        let tx = TxQueue::new(tx_ring, params::tx_config(), domid, credit, knobs.mcast.clone(), knobs.zerocopy)?;
         let rx = RxQueue::new(
             rx_ring,
             RxConfig::new(cfg.xdp_headroom),

@@ -38,6 +38,8 @@ static unsigned int rx_stall_timeout_msecs = 60000;
 module_param(rx_stall_timeout_msecs, uint, 0444);
 
 #define NBRS_MAX_QUEUES_DEFAULT 8
+/* tx_zerocopy_threshold default: see docs/tuning.md for the measurement. */
+#define NBRS_TX_ZEROCOPY_THRESHOLD_DEFAULT 2048
 static unsigned int max_queues;
 module_param(max_queues, uint, 0644);
 MODULE_PARM_DESC(max_queues,
@@ -55,11 +57,13 @@ MODULE_PARM_DESC(hash_cache_size, "Number of flows in the hash cache");
 static bool provides_xdp_headroom = true;
 module_param(provides_xdp_headroom, bool, 0644);
 
-/* tx_zerocopy=off|on: guest TX data path (off: grant copy; on: grant-map
- * the data beyond the first 128 bytes). Why C: a named-value parameter
- * (module_param_cb) for "auto" later. */
+/* tx_zerocopy=off|on|auto: guest TX data path (off: grant copy; on: grant-map
+ * the data beyond the first 128 bytes; auto: map only packets with at least
+ * tx_zerocopy_threshold bytes beyond them). Why C: a named-value parameter
+ * (module_param_cb); the value is the index into the names, which the Rust
+ * core's TxZeroCopyMode::ALL follows. */
 static int tx_zerocopy;
-static const char *const tx_zerocopy_names[] = { "off", "on" };
+static const char *const tx_zerocopy_names[] = { "off", "on", "auto" };
 
 static int nbrs_tx_zerocopy_set(const char *val, const struct kernel_param *kp)
 {
@@ -81,7 +85,11 @@ static const struct kernel_param_ops nbrs_tx_zerocopy_ops = {
 	.get = nbrs_tx_zerocopy_get,
 };
 module_param_cb(tx_zerocopy, &nbrs_tx_zerocopy_ops, NULL, 0644);
-MODULE_PARM_DESC(tx_zerocopy, "Guest TX data path: off (grant copy) or on (grant map, zero-copy)");
+MODULE_PARM_DESC(tx_zerocopy, "Guest TX data path: off (grant copy), on (grant map, zero-copy) or auto (map packets of at least tx_zerocopy_threshold bytes past the head)");
+
+static unsigned int tx_zerocopy_threshold = NBRS_TX_ZEROCOPY_THRESHOLD_DEFAULT;
+module_param(tx_zerocopy_threshold, uint, 0644);
+MODULE_PARM_DESC(tx_zerocopy_threshold, "With tx_zerocopy=auto: bytes past a packet's 128-byte head from which it is mapped, not copied");
 
 void nbrs_params_init(void)
 {
@@ -102,6 +110,7 @@ unsigned int nbrs_param_max_queues(void) { return READ_ONCE(max_queues); }
 unsigned int nbrs_param_fatal_skb_slots(void) { return fatal_skb_slots; }
 bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_headroom); }
 unsigned int nbrs_param_tx_zerocopy(void) { return READ_ONCE(tx_zerocopy); }
+unsigned int nbrs_param_tx_zerocopy_threshold(void) { return READ_ONCE(tx_zerocopy_threshold); }
 
 /* ------------------------------------------------------------------ */
 /* Misc: macros and static inlines (xen_domain, jiffies, the virt_*

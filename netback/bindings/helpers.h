@@ -24,6 +24,7 @@ unsigned int nbrs_param_max_queues(void);
 unsigned int nbrs_param_fatal_skb_slots(void);
 bool nbrs_param_provides_xdp_headroom(void);
 unsigned int nbrs_param_tx_zerocopy(void);
+unsigned int nbrs_param_tx_zerocopy_threshold(void);
 void nbrs_params_init(void);
 
 /* ---- misc */

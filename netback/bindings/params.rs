@@ -47,8 +47,14 @@ pub(crate) fn provides_xdp_headroom() -> bool {
     unsafe { ffi::nbrs_param_provides_xdp_headroom() }
 }
 
-/// `tx_zerocopy`: 0 off, 1 on.
+/// `tx_zerocopy`: the index of its value name (off, on, auto).
 pub(crate) fn tx_zerocopy() -> u32 {
     // SAFETY: no preconditions.
     unsafe { ffi::nbrs_param_tx_zerocopy() }
+}
+
+/// `tx_zerocopy_threshold`, bytes.
+pub(crate) fn tx_zerocopy_threshold() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_tx_zerocopy_threshold() }
 }

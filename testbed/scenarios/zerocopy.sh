@@ -1,42 +1,123 @@
-# Zero-copy guest TX check (work in progress, not in run-tests yet; run with --rs-params "tx_zerocopy=on" --domus 2). Prints ethtool -S counters, checks sent = success + fail,
-# guest->guest when 2 domUs, then detach with traffic in flight, destroy and rmmod.
-backend_load "$NBT_BACKEND"
-for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
-for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
-vif=$(vif_name 1)
-nbt_stamp "tx_zerocopy=$(cat /sys/module/xen_netback_rs/parameters/tx_zerocopy 2>&1)"
-dmesg | grep "guest TX data path" | tail -3 | sed 's/^/HZC-DMESG /'
-ping -c 5 -i 0.2 -W 2 "$(domu_ip 1)" >/dev/null || nbt_fail "ping dom0 -> domu1 lost packets"
-domu_exec 1 "ping -c 3 -W 2 $NBT_SUBNET.1 >/dev/null && echo PING-OK" | grep -q PING-OK || nbt_fail "ping domu1 -> dom0 failed"
-measure tcp_maerts dom0 "$(domu_ip 1)" TCP_MAERTS dir=domu1-dom0
-measure tcp_stream dom0 "$(domu_ip 1)" TCP_STREAM dir=dom0-domu1
-measure tcp_rr dom0 "$(domu_ip 1)" TCP_RR dir=dom0-domu1
-if [ "$NBT_NDOM" -ge 2 ]; then
+# Zero-copy guest TX on each backend of --backends (C xen-netback always maps; netback-rs
+# with tx_zerocopy=on), 2 guests: the counters (sent = success + fail, local delivery copies,
+# forwarding completes), netback-rs' tx_zerocopy knobs, and teardown while dom0 still holds
+# a guest's mapped pages:
+#   1. detach while dom0's receiver is stopped (SIGSTOP) with a full socket buffer;
+#   2. xl destroy while the pages sit in the queues of a paused peer guest (until its drain
+#      timeout, 4 s here, drops them): the backend waits for them, bounded, and says so;
+#   3. rmmod at once after such a destroy (netback-rs only: it removes the paused peer's
+#      vif too; C xen-netback holds a module reference per vif, so rmmod waits for the
+#      guests to go, which the end of case 2 checks).
+# Passes when every case ends with no grant held by dom0, the peer unharmed, no dying
+# domain and a clean dom0 log.
+NBT_RS_PARAMS="$NBT_RS_PARAMS tx_zerocopy=on rx_drain_timeout_msecs=4000"
+echo "options xen-netback rx_drain_timeout_msecs=4000" > /etc/modprobe.d/nbt-zerocopy.conf
+dom0_ip=$NBT_SUBNET.1
+
+zc_counter() { ethtool -S "$1" 2>/dev/null | awk -v k="$2:" '$1 == k {print $2}'; }
+
+# zc_counters BACKEND VIF: records the counters, checks sent = success + fail and that
+# both outcomes happened (domu1 -> dom0 is copied on local delivery, domu1 -> domu2
+# completes without a copy).
+zc_counters() {
+    local b=$1 vif=$2 s ok f
+    s=$(zc_counter "$vif" tx_zerocopy_sent); ok=$(zc_counter "$vif" tx_zerocopy_success)
+    f=$(zc_counter "$vif" tx_zerocopy_fail)
+    nbt_result test=zc_sent backend="$b" value="${s:-none}" unit=packets success="$ok" fail="$f" \
+        frag_overflow="$(zc_counter "$vif" tx_frag_overflow)"
+    [ -n "$s" ] && [ -n "$ok" ] && [ -n "$f" ] || { nbt_fail "$b: ethtool -S $vif lacks the zero-copy counters"; return 1; }
+    [ "$s" = $((ok + f)) ] || nbt_fail "$b: tx_zerocopy_sent $s != success $ok + fail $f"
+    [ "$ok" -gt 0 ] || nbt_fail "$b: no zero-copy packet completed without a copy (guest -> guest)"
+    [ "$f" -gt 0 ] || nbt_fail "$b: no zero-copy packet was copied on local delivery (guest -> dom0)"
+}
+
+# zc_knobs VIF: netback-rs' per-VIF override and the module parameters.
+zc_knobs() {
+    local vif=$1 k=/sys/class/net/$1/netback/tx_zerocopy p=/sys/module/xen_netback_rs/parameters
+    [ "$(cat $k)" = on ] || nbt_fail "$k reads '$(cat $k)', not the module's 'on'"
+    echo bogus > $k 2>/dev/null && nbt_fail "$k accepted 'bogus'"
+    echo 2048x > $p/tx_zerocopy_threshold 2>/dev/null && nbt_fail "tx_zerocopy_threshold accepted '2048x'"
+    echo sometimes > $p/tx_zerocopy 2>/dev/null && nbt_fail "tx_zerocopy accepted 'sometimes'"
+    echo auto > $k || nbt_fail "$k refused 'auto'"
+    [ "$(cat $k)" = auto ] || nbt_fail "$k reads '$(cat $k)' after writing 'auto'"
+    [ "$(cat $p/tx_zerocopy)" = on ] || nbt_fail "a VIF's override changed the module parameter"
+    echo on > $k
+    nbt_result test=zc_knobs backend=rs value=ok unit=status data_path="$(cat /sys/class/net/$vif/netback/guest_tx_data_path)"
+}
+
+# zc_wait_gone VIF LABEL: waits for the vif to go, records how long it took.
+zc_wait_gone() {
+    local vif=$1 label=$2 t0 t1
+    t0=$(date +%s.%N)
+    vif_wait_gone "$vif"
+    t1=$(date +%s.%N)
+    nbt_result test="$label" backend="$NBT_CURRENT_BACKEND" value="$(awk "BEGIN {printf \"%.1f\", $t1 - $t0}")" unit=s
+}
+
+# zc_flood_paused_peer: domu1 floods domu2 with UDP, then domu2 is paused: its vif's
+# queues (and qdisc) fill with skbs whose frags are domu1's mapped pages.
+zc_flood_paused_peer() {
+    domu_exec 1 "netperf -H $(domu_ip 2) -t UDP_STREAM -l 30 -- -m 1400 >/dev/null 2>&1 &" >/dev/null
+    sleep 4
+    xl pause domu2
+    sleep 2
+}
+
+for b in $NBT_BACKENDS; do
+    log0=$(dmesg | wc -l)  # this backend's lines start after it
+    backend_load "$b"
+    domu_create 1; domu_create 2
+    domu_wait_ping 1 150 || nbt_die "$b: guest 1 never came up"
+    domu_wait_ping 2 150 || nbt_die "$b: guest 2 never came up"
+    vif1=$(vif_name 1); vif2=$(vif_name 2)
+    case $b in rs*) zc_knobs "$vif1";; esac
+
+    # Counters: local delivery (copied by the stack) and forwarding (completed in place).
+    measure tcp_maerts dom0 "$(domu_ip 1)" TCP_MAERTS dir=domu1-dom0
     measure tcp_stream 1 "$(domu_ip 2)" TCP_STREAM dir=domu1-domu2
-    measure tcp_rr 1 "$(domu_ip 2)" TCP_RR dir=domu1-domu2
-fi
-sleep 1
-ethtool -S "$vif" | sed 's/^/HZC-ETHTOOL /'
-s=$(ethtool -S "$vif" | awk '/^ *tx_zerocopy_sent:/ {print $2}')
-ok=$(ethtool -S "$vif" | awk '/^ *tx_zerocopy_success:/ {print $2}')
-f=$(ethtool -S "$vif" | awk '/^ *tx_zerocopy_fail:/ {print $2}')
-nbt_result test=zc_sent backend="$NBT_CURRENT_BACKEND" value="$s" unit=packets success="$ok" fail="$f"
-[ "$s" = $((ok + f)) ] || nbt_fail "tx_zerocopy_sent $s != success $ok + fail $f"
-# Detach while the guest streams to dom0 (frags in flight), then re-attach.
-timeout 30 netperf -H "$(domu_ip 1)" -t TCP_MAERTS -l 15 >/dev/null 2>&1 &
-np=$!
-sleep 3
-vif_detach 1 && vif_wait_gone "$vif"
-wait $np
-dmesg | grep -i "zero-copy" | tail -5 | sed 's/^/HZC-DMESG /'
-vif_attach 1 && domu_wait_ping 1 60 || nbt_fail "guest 1 did not come back after detach"
-measure tcp_maerts2 dom0 "$(domu_ip 1)" TCP_MAERTS dir=domu1-dom0
-vif=$(vif_name 1)
-ethtool -S "$vif" | grep -E "zerocopy|frag_overflow" | sed 's/^/HZC-ETHTOOL2 /'
-for i in $(seq 1 $NBT_NDOM); do xl destroy domu$i; done
-vif_wait_gone "$vif"
-sleep 1
-g=$(nbt_grants_held_by_dom0)
-nbt_result test=grants_after_destroy backend="$NBT_CURRENT_BACKEND" value="$g" unit=grants
-[ "$g" = 0 ] || nbt_fail "dom0 still holds $g grants after destroy"
-backend_unload "$NBT_BACKEND"
+    sleep 1
+    zc_counters "$b" "$vif1"
+
+    # 1. Detach while dom0's receiver is stopped with a full socket buffer.
+    iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
+    srv=$!
+    sleep 1
+    domu_exec 1 "iperf3 -c $dom0_ip -p 5301 -t 20 >/dev/null 2>&1 &" >/dev/null
+    sleep 4
+    kill -STOP $srv
+    sleep 3
+    nbt_stamp "$b: receiver stopped, $(ss -tn "sport = :5301" | awk 'NR > 1 {print "recv-q " $2}' | head -1)"
+    vif_detach 1 && zc_wait_gone "$vif1" zc_detach_receiver_stopped
+    kill -CONT $srv; kill $srv 2>/dev/null; wait $srv 2>/dev/null
+    vif_attach 1 && domu_wait_ping 1 60 || nbt_fail "$b: guest 1 did not come back after the detach"
+    vif1=$(vif_name 1)
+
+    # 2. Destroy the sender while its pages sit in the queues of a paused peer.
+    zc_flood_paused_peer
+    xl destroy domu1 || nbt_fail "$b: xl destroy domu1 failed"
+    zc_wait_gone "$vif1" zc_destroy_pages_held_by_peer
+    dmesg | tail -n +$((log0 + 1)) | grep -iE "zero-copy|still granted" | tail -5 | sed "s/^/$b: /"
+    case $b in rs*) dmesg | tail -n +$((log0 + 1)) | grep -q "released every zero-copy slot after" \
+        || nbt_fail "$b: no log line says how long teardown waited for the held pages";; esac
+    xl unpause domu2
+    domu_wait_ping 2 30 || nbt_fail "$b: the paused peer lost its network"
+    case $b in
+        rs*) # 3. rmmod at once after destroying a sender whose pages a paused peer holds.
+             domu_create 1; domu_wait_ping 1 150 || nbt_die "$b: guest 1 did not come back"
+             zc_flood_paused_peer
+             xl destroy domu1 || nbt_fail "$b: xl destroy domu1 failed"
+             backend_unload "$b" || nbt_die "$b: rmmod with a sender's pages in flight failed"
+             nbt_result test=zc_rmmod_pages_in_flight backend="$b" value=ok unit=status
+             xl unpause domu2
+             xl destroy domu2 ;;
+        *)   xl destroy domu2
+             vif_wait_gone "$vif2"
+             backend_unload "$b" || nbt_die "$b: rmmod failed" ;;
+    esac
+    sleep 2
+    [ "$(nbt_dying_domains)" = 0 ] || nbt_fail "$b: domains left dying: $(xl list | tail -n +3)"
+    g=$(nbt_grants_held_by_dom0)
+    nbt_result test=grants_after_teardown backend="$b" value="$g" unit=grants
+    [ "$g" = 0 ] || nbt_fail "$b: dom0 still holds $g guest grants after the teardown cases"
+done
+rm -f /etc/modprobe.d/nbt-zerocopy.conf

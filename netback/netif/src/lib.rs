@@ -13,7 +13,8 @@
 //! (guest TX assembly and validation), [`rx`] (guest RX accounting and
 //! responses), [`ctrl`] (control ring and hash state), [`toeplitz`],
 //! [`rate`] (credit scheduler), [`mcast`] (multicast filter list), [`negotiate`] (xenstore feature negotiation),
-//! [`xenbus_state`] (xenbus state machine) and [`pool`] (grant-pool
+//! [`xenbus_state`] (xenbus state machine), [`zerocopy`] (when guest TX maps
+//! instead of copying) and [`pool`] (grant-pool
 //! bookkeeping).
 //!
 //! # Guest TX (ring -> assembler -> verdict -> responses)
@@ -135,6 +136,7 @@ pub mod toeplitz;
 pub mod tx;
 pub mod wire;
 pub mod xenbus_state;
+pub mod zerocopy;
 
 #[cfg(test)]
 mod source_rules {

@@ -1,0 +1,196 @@
+//! Zero-copy guest TX policy: whether the data of a guest TX packet past its
+//! linear head is grant-mapped (zero-copy) or grant-copied.
+//!
+//! Mapping a slot costs a map and an unmap hypercall op and a TLB flush per
+//! unmap batch, whatever its size; copying costs per byte. So small packets
+//! are cheaper to copy: `auto` maps a packet only when the bytes it would
+//! map reach a threshold (`tx_zerocopy_threshold`). The mode and threshold
+//! are read when a frontend connects, like xen-netback's parameters.
+
+use super::tx::TxPacket;
+
+/// The `tx_zerocopy` setting (module parameter, or a VIF's sysfs override).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxZeroCopyMode {
+    /// Always grant-copy.
+    Off,
+    /// Map every packet's data past its head.
+    On,
+    /// Map packets whose data past the head reaches the threshold.
+    Auto,
+}
+
+impl TxZeroCopyMode {
+    /// Every mode, in the order of the C parameter's value names (its index
+    /// is the parameter's value).
+    pub const ALL: [TxZeroCopyMode; 3] = [TxZeroCopyMode::Off, TxZeroCopyMode::On, TxZeroCopyMode::Auto];
+
+    /// The mode of the C parameter's index; `Off` for an unknown one.
+    pub fn from_index(index: u32) -> Self {
+        usize::try_from(index).ok().and_then(|i| Self::ALL.get(i).copied()).unwrap_or(TxZeroCopyMode::Off)
+    }
+
+    /// The name a user writes and reads.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TxZeroCopyMode::Off => "off",
+            TxZeroCopyMode::On => "on",
+            TxZeroCopyMode::Auto => "auto",
+        }
+    }
+
+    /// Parses a sysfs write: a mode name, optionally newline-terminated.
+    pub fn parse(value: &[u8]) -> Option<Self> {
+        let value = value.strip_suffix(b"\n").unwrap_or(value);
+        Self::ALL.iter().copied().find(|m| m.name().as_bytes() == value)
+    }
+
+    /// The policy of a connection made with this mode; `None` when off (the
+    /// queue then needs no pending-slot pool).
+    pub const fn policy(self, threshold: u32) -> Option<TxZeroCopyPolicy> {
+        match self {
+            TxZeroCopyMode::Off => None,
+            TxZeroCopyMode::On => Some(TxZeroCopyPolicy { min_mapped_bytes: 1 }),
+            TxZeroCopyMode::Auto => {
+                Some(TxZeroCopyPolicy { min_mapped_bytes: if threshold == 0 { 1 } else { threshold } })
+            }
+        }
+    }
+}
+
+/// A connection's zero-copy rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxZeroCopyPolicy {
+    /// Map a packet when at least this many bytes lie past its head (>= 1).
+    min_mapped_bytes: u32,
+}
+
+impl TxZeroCopyPolicy {
+    /// The bytes a packet needs past its head to be mapped.
+    pub const fn min_mapped_bytes(&self) -> u32 {
+        self.min_mapped_bytes
+    }
+
+    /// How `pkt` reaches dom0 under this policy, given the most frags an
+    /// skb takes from mapped slots.
+    pub fn plan(&self, pkt: &TxPacket, max_frags: usize) -> TxZeroCopyPlan {
+        let total = u32::from(pkt.total_size);
+        let linear = u32::from(pkt.linear_len).min(total);
+        if total - linear < self.min_mapped_bytes {
+            return TxZeroCopyPlan::Copy;
+        }
+        let frags = mapped_frags(pkt);
+        if frags > max_frags {
+            TxZeroCopyPlan::TooManyFrags
+        } else {
+            TxZeroCopyPlan::Map { frags }
+        }
+    }
+}
+
+/// What [`TxZeroCopyPolicy::plan`] decided for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxZeroCopyPlan {
+    /// Copy it all (small, or nothing past the head).
+    Copy,
+    /// Copy the head, map the rest: one frag (and pending slot) per slot
+    /// with data past the head.
+    Map {
+        /// Slots with data past the head.
+        frags: usize,
+    },
+    /// More slots past the head than an skb has frags: copied
+    /// (`tx_frag_overflow`).
+    TooManyFrags,
+}
+
+/// Slots of `pkt` holding data past its linear head: each becomes one
+/// mapped frag.
+pub fn mapped_frags(pkt: &TxPacket) -> usize {
+    let linear = u32::from(pkt.linear_len);
+    let mut pos = 0u32;
+    let mut frags = 0;
+    for s in pkt.slots() {
+        let end = pos + u32::from(s.size);
+        if end > linear && s.size > 0 {
+            frags += 1;
+        }
+        pos = end;
+    }
+    frags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ring::{BackRing, MemRing};
+    use super::super::tx::{TxAssembler, TxConfig, TxPoll, TxVerdict, Unlimited};
+    use super::super::wire::{TxRequest, TxResponse, NETTXF_MORE_DATA};
+    use super::*;
+
+    /// Assembles one packet of `sizes` (first = total size) into a TxPacket.
+    fn packet(sizes: &[u16]) -> TxPacket {
+        let mut ring = BackRing::new(MemRing::<TxRequest, TxResponse, 256>::new()).unwrap();
+        let total: u16 = sizes.iter().sum();
+        for (i, &s) in sizes.iter().enumerate() {
+            let flags = if i + 1 < sizes.len() { NETTXF_MORE_DATA } else { 0 };
+            let size = if i == 0 { total } else { s };
+            ring.ring_mut().push_request(TxRequest { gref: i as u32, offset: 0, flags, id: i as u16, size });
+        }
+        match TxAssembler::new(TxConfig::default()).poll(&mut ring, &mut Unlimited) {
+            TxPoll::Verdict(TxVerdict::Accept(p)) => p,
+            _ => panic!("packet not accepted"),
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for (i, m) in TxZeroCopyMode::ALL.iter().enumerate() {
+            assert_eq!(TxZeroCopyMode::from_index(i as u32), *m);
+            assert_eq!(TxZeroCopyMode::parse(m.name().as_bytes()), Some(*m));
+        }
+        assert_eq!(TxZeroCopyMode::parse(b"auto\n"), Some(TxZeroCopyMode::Auto));
+        assert_eq!(TxZeroCopyMode::parse(b"Auto"), None);
+        assert_eq!(TxZeroCopyMode::parse(b""), None);
+        assert_eq!(TxZeroCopyMode::from_index(7), TxZeroCopyMode::Off);
+    }
+
+    #[test]
+    fn off_has_no_policy() {
+        assert_eq!(TxZeroCopyMode::Off.policy(4096), None);
+        assert_eq!(TxZeroCopyMode::On.policy(4096).unwrap().min_mapped_bytes(), 1);
+        assert_eq!(TxZeroCopyMode::Auto.policy(0).unwrap().min_mapped_bytes(), 1);
+    }
+
+    #[test]
+    fn small_packets_copied_large_mapped() {
+        // 60 bytes: all linear, nothing to map even when on.
+        let small = packet(&[60]);
+        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&small, 17), TxZeroCopyPlan::Copy);
+        // 1000 bytes in one slot: 872 past the head.
+        let mid = packet(&[1000]);
+        assert_eq!(mapped_frags(&mid), 1);
+        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&mid, 17), TxZeroCopyPlan::Map { frags: 1 });
+        let auto = TxZeroCopyMode::Auto.policy(872).unwrap();
+        assert_eq!(auto.plan(&mid, 17), TxZeroCopyPlan::Map { frags: 1 });
+        let auto = TxZeroCopyMode::Auto.policy(873).unwrap();
+        assert_eq!(auto.plan(&mid, 17), TxZeroCopyPlan::Copy);
+    }
+
+    #[test]
+    fn head_split_over_slots_counts_only_slots_past_it() {
+        // 100 + 100 + 2000: the head (128) takes slot 0 and 28 bytes of
+        // slot 1; slots 1 and 2 have data past it.
+        let p = packet(&[100, 100, 2000]);
+        assert_eq!(mapped_frags(&p), 2);
+        // 128 + 1000: slot 0 is exactly the head.
+        let p = packet(&[128, 1000]);
+        assert_eq!(mapped_frags(&p), 1);
+    }
+
+    #[test]
+    fn too_many_frags_copied() {
+        let p = packet(&[1000, 1000, 1000, 1000]);
+        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&p, 3), TxZeroCopyPlan::TooManyFrags);
+        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&p, 4), TxZeroCopyPlan::Map { frags: 4 });
+    }
+}
