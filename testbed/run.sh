@@ -18,7 +18,8 @@ usage: testbed/run.sh [options]
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
                       testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
 Prints the result records and a table; exit 0 only when the scenario passed and dom0's
-kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches.
+kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches;
+AB_TESTS="TEST[/DIR] ..." to run only those tests of an A/B scenario (benches/scenarios/ab.sh).
 USAGE
 }
 set -euo pipefail
@@ -112,6 +113,11 @@ NBT_BACKENDS="$BACKENDS"
 NBT_RS_PARAMS="$RS_PARAMS"
 NBT_SCENARIO_NAME=$name
 CONF
+# AB_TESTS in the environment: the A/B scenarios run only the tests it names (ab.sh).
+if [ -n "${AB_TESTS:-}" ]; then
+    [[ "$AB_TESTS" =~ ^[A-Za-z0-9_./\ -]+$ ]] || die "AB_TESTS takes test names and TEST/DIR, got '$AB_TESTS'"
+    echo "AB_TESTS=\"$AB_TESTS\"" >> "$OV/etc/netback-rs/run.conf"
+fi
 INITRD=$RUN.initrd
 cp "$IMAGES/dom0-initrd.cpio.zst" "$INITRD"
 truncate -s %512 "$INITRD"
