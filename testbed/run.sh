@@ -13,6 +13,9 @@ usage: testbed/run.sh [options]
   --rs-params "..."   module parameters for xen-netback-rs.ko
   --rs-ko LABEL=KO    also ship a prebuilt xen-netback-rs.ko (another commit's build) as
                       backend rs@LABEL, for an A/B between two builds in one boot; repeatable
+  --rs-opts LABEL="PARAMS"  backend rs@LABEL loads with these module parameters on top of
+                      --rs-params: the --rs-ko module of that LABEL if one was given, else this
+                      worktree's (say, --backends "c rs rs@zc" --rs-opts zc="tx_zerocopy=on"); repeatable
   --timeout SECONDS   QEMU is killed after this long (default 1500)
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
@@ -25,7 +28,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
+RS_KOS=() RS_OPTS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
         --scenario) SCENARIO=$2; shift;;
         --rs-params) RS_PARAMS=$2; shift;;
         --rs-ko) RS_KOS+=("$2"); shift;;
+        --rs-opts) RS_OPTS+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
@@ -56,8 +60,22 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 
 "$TESTBED_DIR/build-kernel.sh" >/dev/null
 "$TESTBED_DIR/build-images.sh"
+# Backends that load this worktree's module: rs, and rs@LABEL with --rs-opts but no --rs-ko.
+WANT_KO=" rs "
+for spec in "${RS_OPTS[@]}"; do
+    label=${spec%%=*}
+    [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && "$spec" == *=* ]] || die "--rs-opts wants LABEL=\"PARAMS\", got '$spec'"
+    [[ " ${RS_KOS[*]} " == *" $label="* ]] || WANT_KO+="rs@$label "
+done
+uses_worktree_ko() {
+    local b
+    for b in "$BACKEND" $(grep -q NBT_BACKENDS "$SCENARIO_FILE" && echo "$BACKENDS"); do
+        [[ "$WANT_KO" == *" $b "* ]] && return 0
+    done
+    return 1
+}
 KO=""
-if [ "$BACKEND" = rs ] || { grep -q NBT_BACKENDS "$SCENARIO_FILE" && [[ " $BACKENDS " == *" rs "* ]]; }; then
+if uses_worktree_ko; then
     log "building xen-netback-rs.ko"
     # Objects built against another kernel tree (the debug variant) are not reused.
     if [ "$(cat "$REPO_ROOT/.nbt-kdir" 2>/dev/null || echo "$NETBACK_RS_CACHE/linux")" != "$KERNEL_TREE" ]; then
@@ -97,6 +115,10 @@ for spec in "${RS_KOS[@]}"; do
     label=${spec%%=*} ko=${spec#*=}
     [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && -f "$ko" ]] || die "--rs-ko wants LABEL=PATH-TO-KO, got '$spec'"
     mkdir -p "$OV/opt/netback-rs/alt" && cp "$ko" "$OV/opt/netback-rs/alt/$label.ko"
+done
+# rs@LABEL's parameters: lib.sh's backend_load reads /opt/netback-rs/opts/LABEL.
+for spec in "${RS_OPTS[@]}"; do
+    mkdir -p "$OV/opt/netback-rs/opts" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/opts/${spec%%=*}"
 done
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"

@@ -59,20 +59,24 @@ nbt_finish() {
 }
 
 # ---- backends ----
-# rs@LABEL: another build of our module (run.sh --rs-ko LABEL=KO), same module name.
+# rs@LABEL: another build of our module (run.sh --rs-ko LABEL=KO), same module name, and/or
+# our module with other parameters (run.sh --rs-opts LABEL="PARAMS", on top of NBT_RS_PARAMS).
 backend_module() { case "$1" in c) echo $NBT_C_MOD;; rs|rs@*) echo $NBT_RS_MOD;; *) return 1;; esac; }
 backend_load() {
     case "$1" in
         c) modprobe xen-netback || nbt_die "modprobe xen-netback failed";;
         rs) [ -f $NBT_RS_KO ] || nbt_die "no $NBT_RS_KO in dom0"
             insmod $NBT_RS_KO $NBT_RS_PARAMS || nbt_die "insmod $NBT_RS_KO failed";;
-        rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko
-            [ -f "$ko" ] || nbt_die "no $ko in dom0 (run.sh --rs-ko)"
-            insmod "$ko" $NBT_RS_PARAMS || nbt_die "insmod $ko failed";;
+        rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
+            [ -f "$opts" ] && [ ! -f "$ko" ] && ko=$NBT_RS_KO
+            [ -f "$ko" ] || nbt_die "no $ko in dom0 (run.sh --rs-ko or --rs-opts)"
+            insmod "$ko" $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null) || nbt_die "insmod $ko failed";;
         *) nbt_die "unknown backend $1";;
     esac
     NBT_CURRENT_BACKEND=$1
     nbt_stamp "backend $1 loaded"
+    # What the module really runs with (rs, rs@LABEL: --rs-params, --rs-opts), for the log.
+    case "$1" in rs|rs@*) nbt_stamp "backend $1 parameters:" $(cd /sys/module/$NBT_RS_MOD/parameters 2>/dev/null && grep -H . * | sed 's/:/=/');; esac
 }
 backend_unload() {
     local m; m=$(backend_module "$1")
