@@ -16,7 +16,11 @@ usage: testbed/run.sh [options]
   --rs-opts LABEL="PARAMS"  backend rs@LABEL loads with these module parameters on top of
                       --rs-params: the --rs-ko module of that LABEL if one was given, else this
                       worktree's (say, --backends "c rs rs@zc" --rs-opts zc="tx_zerocopy=on"); repeatable
-  --timeout SECONDS   QEMU is killed after this long (default 1500)
+  --timeout SECONDS   QEMU is killed after this long (default 1500; 4500 with --icount)
+  --icount SHIFT      QEMU -icount shift=SHIFT,sleep=off (or a whole spec, "shift=N,sleep=on"):
+                      guest time advances 2^SHIFT ns per instruction executed, so a figure is
+                      a cost in instructions that host noise does not move; TCG runs on one
+                      host thread then (slower). Every result record gets "icount".
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
                       testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
@@ -28,7 +32,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
+RS_KOS=() RS_OPTS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
         --rs-ko) RS_KOS+=("$2"); shift;;
         --rs-opts) RS_OPTS+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
+        --icount) ICOUNT=$2; shift;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
         -h|--help) usage; exit 0;;
@@ -49,6 +54,14 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$BACKEND" in c|rs|rs@*) ;; *) die "--backend takes c, rs or rs@LABEL";; esac
+# -icount: one TCG thread for both vCPUs (QEMU has no multi-threaded TCG under icount).
+QEMU_ICOUNT=()
+if [ -n "$ICOUNT" ]; then
+    [[ "$ICOUNT" =~ ^[0-9]+$ ]] && ICOUNT="shift=$ICOUNT,sleep=off"
+    [[ "$ICOUNT" =~ ^[a-z0-9=,]+$ ]] || die "--icount takes SHIFT or an -icount spec, got '$ICOUNT'"
+    QEMU_ICOUNT=(-icount "$ICOUNT")
+fi
+[ -n "$TIMEOUT" ] || TIMEOUT=$([ -n "$ICOUNT" ] && echo 4500 || echo 1500)
 for f in "$SCENARIO" "$TESTBED_DIR/scenarios/$SCENARIO.sh" "$REPO_ROOT/benches/scenarios/$SCENARIO.sh"; do
     [ -f "$f" ] && { SCENARIO_FILE=$(realpath "$f"); break; }
 done
@@ -134,6 +147,7 @@ NBT_ROUNDS=$ROUNDS
 NBT_BACKENDS="$BACKENDS"
 NBT_RS_PARAMS="$RS_PARAMS"
 NBT_SCENARIO_NAME=$name
+NBT_ICOUNT="$ICOUNT"
 CONF
 # AB_TESTS in the environment: the A/B scenarios run only the tests it names (ab.sh).
 if [ -n "${AB_TESTS:-}" ]; then
@@ -150,10 +164,10 @@ XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2
 DOM0_ARGS="console=hvc0 earlyprintk=xen"
 # The debug kernel poisons freed pages (kernel-debug.config).
 [ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1"
-log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)); log: $RUN.log"
+log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)${ICOUNT:+, -icount $ICOUNT}); log: $RUN.log"
 set +e
 timeout "$TIMEOUT" qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64 -smp 2 -m 3072 \
-    -display none -serial stdio -monitor none -nic none -no-reboot \
+    -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" \
     -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
     | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"
 qrc=${PIPESTATUS[0]}

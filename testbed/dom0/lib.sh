@@ -20,6 +20,8 @@ nbt_result() {
         k=${kv%%=*}; v=${kv#*=}
         if [[ $v =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then json+="\"$k\":$v,"; else json+="\"$k\":\"${v//\"/}\","; fi
     done
+    # Under QEMU -icount (run.sh --icount) figures are in virtual time: every record says so.
+    [ -n "${NBT_ICOUNT:-}" ] && json+="\"icount\":\"$NBT_ICOUNT\","
     echo "NBT-RESULT {${json%,}}"
 }
 
@@ -40,6 +42,7 @@ nbt_boot() {
     netserver -p 12865 >/dev/null 2>&1
     iperf3 -s -D >/dev/null 2>&1
     nbt_stamp "toolstack up: xen $(xl info xen_version 2>/dev/null), kernel $(uname -r)"
+    if [ -n "${NBT_ICOUNT:-}" ]; then nbt_stamp "QEMU -icount $NBT_ICOUNT: uptime and every figure are virtual time"; fi
 }
 
 nbt_finish() {
