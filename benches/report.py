@@ -238,7 +238,8 @@ def main():
             json.dump({"backends": order, "bootstrap": boot, "icount": icount, "rows": rows}, f, indent=1)
     if a.svg:
         with open(a.svg, "w") as f:
-            f.write(svg_chart(rows, order, a.title))
+            title = a.title + (", QEMU -icount %s" % icount if isinstance(icount, str) else "")
+            f.write(svg_chart(rows, order, title))
     return 0
 
 
