@@ -201,6 +201,15 @@ def svg_chart(rows, order, title):
     return "\n".join(s)
 
 
+def icount_of(recs):
+    """QEMU's -icount spec the records were measured under (testbed/run.sh --icount: figures
+    in virtual time), None for wall-clock, or the sorted list of them when the files mix."""
+    specs = sorted({str(r["icount"]) for r in recs if r.get("icount")})
+    if any(not r.get("icount") for r in recs) and specs:
+        specs.insert(0, "none")
+    return specs[0] if len(specs) == 1 else (specs or None)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("jsonl", nargs="+")
@@ -218,14 +227,19 @@ def main():
         print("no benchmark records in", " ".join(a.jsonl))
         return 1
     rows = summarise(recs, order, a.resamples, a.seed)
+    icount = icount_of(recs)
     print(text_table(rows, order))
+    if icount:
+        print("QEMU -icount %s: figures in virtual time (instructions executed), not wall-clock"
+              % (icount if isinstance(icount, str) else " / ".join(icount) + " (mixed)"))
     if a.json:
         with open(a.json, "w") as f:
             boot = {"resamples": a.resamples, "seed": a.seed, "level": LEVEL}
-            json.dump({"backends": order, "bootstrap": boot, "rows": rows}, f, indent=1)
+            json.dump({"backends": order, "bootstrap": boot, "icount": icount, "rows": rows}, f, indent=1)
     if a.svg:
         with open(a.svg, "w") as f:
-            f.write(svg_chart(rows, order, a.title))
+            title = a.title + (", QEMU -icount %s" % icount if isinstance(icount, str) else "")
+            f.write(svg_chart(rows, order, title))
     return 0
 
 

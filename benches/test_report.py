@@ -17,8 +17,8 @@ report = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(report)
 
 
-def rec(backend, value, rnd=None, test="tcp_rr", d="domu1-domu2", **extra):
-    r = {"test": test, "backend": backend, "value": value, "unit": "trans/s", "dir": d, **extra}
+def rec(backend, value, rnd=None, test="tcp_rr", d="domu1-domu2", unit="trans/s", **extra):
+    r = {"test": test, "backend": backend, "value": value, "unit": unit, "dir": d, **extra}
     if rnd is not None:
         r["round"] = rnd
     return r
@@ -130,7 +130,25 @@ class Summary(unittest.TestCase):
             for key in ("median", "n", "values", "ratio", "paired_ratio", "paired_interval", "paired_n", "paired_values"):
                 self.assertIn(key, row)
             self.assertEqual(len(row["paired_interval"]["rs@old"]), 2)
+            self.assertIsNone(summary["icount"])
             xml.dom.minidom.parse(svg)
+
+    def test_icount_and_packet_rates(self):
+        # run.sh --icount tags every record; udp_pps rows are rates like any other (pps).
+        recs = [dict(r, icount="shift=1,sleep=off") for r in DRIFTING]
+        recs += [rec(b, v * (1.2 if b == "rs" else 1), i + 1, test="udp_pps", d="domu1-dom0", unit="pps", icount="shift=1,sleep=off")
+                 for b in ("c", "rs") for i, v in enumerate([2000, 950, 2800])]
+        with tempfile.TemporaryDirectory() as d:
+            j, s = os.path.join(d, "r.jsonl"), os.path.join(d, "s.json")
+            with open(j, "w") as f:
+                f.write("\n".join(json.dumps(r) for r in recs))
+            p = subprocess.run([sys.executable, REPORT, j, "--json", s], capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("QEMU -icount shift=1,sleep=off", p.stdout)
+            self.assertRegex(p.stdout, r"udp_pps +domu1-dom0 +pps +2000.0 \(3\) +2400.0 \(3\) +1.20 \[1.20-1.20\] n=3")
+            with open(s) as f:
+                self.assertEqual(json.load(f)["icount"], "shift=1,sleep=off")
+        self.assertEqual(report.icount_of(recs + [rec("c", 1)]), ["none", "shift=1,sleep=off"])
 
 
 if __name__ == "__main__":

@@ -13,18 +13,26 @@ usage: testbed/run.sh [options]
   --rs-params "..."   module parameters for xen-netback-rs.ko
   --rs-ko LABEL=KO    also ship a prebuilt xen-netback-rs.ko (another commit's build) as
                       backend rs@LABEL, for an A/B between two builds in one boot; repeatable
-  --timeout SECONDS   QEMU is killed after this long (default 1500)
+  --rs-opts LABEL="PARAMS"  backend rs@LABEL loads with these module parameters on top of
+                      --rs-params: the --rs-ko module of that LABEL if one was given, else this
+                      worktree's (say, --backends "c rs rs@zc" --rs-opts zc="tx_zerocopy=on"); repeatable
+  --timeout SECONDS   QEMU is killed after this long (default 1500; 4500 with --icount)
+  --icount SHIFT      QEMU -icount shift=SHIFT,sleep=off (or a whole spec, "shift=N,sleep=on"):
+                      guest time advances 2^SHIFT ns per instruction executed, so a figure is
+                      a cost in instructions that host noise does not move; TCG runs on one
+                      host thread then (slower). Every result record gets "icount".
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
                       testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
 Prints the result records and a table; exit 0 only when the scenario passed and dom0's
-kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches.
+kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches;
+AB_TESTS="TEST[/DIR] ..." to run only those tests of an A/B scenario (benches/scenarios/ab.sh).
 USAGE
 }
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT=1500 OUT=$LOGS
+RS_KOS=() RS_OPTS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -35,7 +43,9 @@ while [ $# -gt 0 ]; do
         --scenario) SCENARIO=$2; shift;;
         --rs-params) RS_PARAMS=$2; shift;;
         --rs-ko) RS_KOS+=("$2"); shift;;
+        --rs-opts) RS_OPTS+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
+        --icount) ICOUNT=$2; shift;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
         -h|--help) usage; exit 0;;
@@ -44,6 +54,14 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$BACKEND" in c|rs|rs@*) ;; *) die "--backend takes c, rs or rs@LABEL";; esac
+# -icount: one TCG thread for both vCPUs (QEMU has no multi-threaded TCG under icount).
+QEMU_ICOUNT=()
+if [ -n "$ICOUNT" ]; then
+    [[ "$ICOUNT" =~ ^[0-9]+$ ]] && ICOUNT="shift=$ICOUNT,sleep=off"
+    [[ "$ICOUNT" =~ ^[a-z0-9=,]+$ ]] || die "--icount takes SHIFT or an -icount spec, got '$ICOUNT'"
+    QEMU_ICOUNT=(-icount "$ICOUNT")
+fi
+[ -n "$TIMEOUT" ] || TIMEOUT=$([ -n "$ICOUNT" ] && echo 4500 || echo 1500)
 for f in "$SCENARIO" "$TESTBED_DIR/scenarios/$SCENARIO.sh" "$REPO_ROOT/benches/scenarios/$SCENARIO.sh"; do
     [ -f "$f" ] && { SCENARIO_FILE=$(realpath "$f"); break; }
 done
@@ -55,8 +73,22 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 
 "$TESTBED_DIR/build-kernel.sh" >/dev/null
 "$TESTBED_DIR/build-images.sh"
+# Backends that load this worktree's module: rs, and rs@LABEL with --rs-opts but no --rs-ko.
+WANT_KO=" rs "
+for spec in "${RS_OPTS[@]}"; do
+    label=${spec%%=*}
+    [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && "$spec" == *=* ]] || die "--rs-opts wants LABEL=\"PARAMS\", got '$spec'"
+    [[ " ${RS_KOS[*]} " == *" $label="* ]] || WANT_KO+="rs@$label "
+done
+uses_worktree_ko() {
+    local b
+    for b in "$BACKEND" $(grep -q NBT_BACKENDS "$SCENARIO_FILE" && echo "$BACKENDS"); do
+        [[ "$WANT_KO" == *" $b "* ]] && return 0
+    done
+    return 1
+}
 KO=""
-if [ "$BACKEND" = rs ] || { grep -q NBT_BACKENDS "$SCENARIO_FILE" && [[ " $BACKENDS " == *" rs "* ]]; }; then
+if uses_worktree_ko; then
     log "building xen-netback-rs.ko"
     # Objects built against another kernel tree (the debug variant) are not reused.
     if [ "$(cat "$REPO_ROOT/.nbt-kdir" 2>/dev/null || echo "$NETBACK_RS_CACHE/linux")" != "$KERNEL_TREE" ]; then
@@ -97,6 +129,10 @@ for spec in "${RS_KOS[@]}"; do
     [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && -f "$ko" ]] || die "--rs-ko wants LABEL=PATH-TO-KO, got '$spec'"
     mkdir -p "$OV/opt/netback-rs/alt" && cp "$ko" "$OV/opt/netback-rs/alt/$label.ko"
 done
+# rs@LABEL's parameters: lib.sh's backend_load reads /opt/netback-rs/opts/LABEL.
+for spec in "${RS_OPTS[@]}"; do
+    mkdir -p "$OV/opt/netback-rs/opts" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/opts/${spec%%=*}"
+done
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
 cp "$EVILFRONT" $BPF_PROGS "$OV/opt/netback-rs/tools/"
@@ -111,7 +147,13 @@ NBT_ROUNDS=$ROUNDS
 NBT_BACKENDS="$BACKENDS"
 NBT_RS_PARAMS="$RS_PARAMS"
 NBT_SCENARIO_NAME=$name
+NBT_ICOUNT="$ICOUNT"
 CONF
+# AB_TESTS in the environment: the A/B scenarios run only the tests it names (ab.sh).
+if [ -n "${AB_TESTS:-}" ]; then
+    [[ "$AB_TESTS" =~ ^[A-Za-z0-9_./\ -]+$ ]] || die "AB_TESTS takes test names and TEST/DIR, got '$AB_TESTS'"
+    echo "AB_TESTS=\"$AB_TESTS\"" >> "$OV/etc/netback-rs/run.conf"
+fi
 INITRD=$RUN.initrd
 cp "$IMAGES/dom0-initrd.cpio.zst" "$INITRD"
 truncate -s %512 "$INITRD"
@@ -122,10 +164,10 @@ XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2
 DOM0_ARGS="console=hvc0 earlyprintk=xen"
 # The debug kernel poisons freed pages (kernel-debug.config).
 [ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1"
-log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)); log: $RUN.log"
+log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)${ICOUNT:+, -icount $ICOUNT}); log: $RUN.log"
 set +e
 timeout "$TIMEOUT" qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64 -smp 2 -m 3072 \
-    -display none -serial stdio -monitor none -nic none -no-reboot \
+    -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" \
     -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
     | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"
 qrc=${PIPESTATUS[0]}

@@ -20,6 +20,8 @@ nbt_result() {
         k=${kv%%=*}; v=${kv#*=}
         if [[ $v =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then json+="\"$k\":$v,"; else json+="\"$k\":\"${v//\"/}\","; fi
     done
+    # Under QEMU -icount (run.sh --icount) figures are in virtual time: every record says so.
+    [ -n "${NBT_ICOUNT:-}" ] && json+="\"icount\":\"$NBT_ICOUNT\","
     echo "NBT-RESULT {${json%,}}"
 }
 
@@ -40,6 +42,7 @@ nbt_boot() {
     netserver -p 12865 >/dev/null 2>&1
     iperf3 -s -D >/dev/null 2>&1
     nbt_stamp "toolstack up: xen $(xl info xen_version 2>/dev/null), kernel $(uname -r)"
+    if [ -n "${NBT_ICOUNT:-}" ]; then nbt_stamp "QEMU -icount $NBT_ICOUNT: uptime and every figure are virtual time"; fi
 }
 
 nbt_finish() {
@@ -59,20 +62,24 @@ nbt_finish() {
 }
 
 # ---- backends ----
-# rs@LABEL: another build of our module (run.sh --rs-ko LABEL=KO), same module name.
+# rs@LABEL: another build of our module (run.sh --rs-ko LABEL=KO), same module name, and/or
+# our module with other parameters (run.sh --rs-opts LABEL="PARAMS", on top of NBT_RS_PARAMS).
 backend_module() { case "$1" in c) echo $NBT_C_MOD;; rs|rs@*) echo $NBT_RS_MOD;; *) return 1;; esac; }
 backend_load() {
     case "$1" in
         c) modprobe xen-netback || nbt_die "modprobe xen-netback failed";;
         rs) [ -f $NBT_RS_KO ] || nbt_die "no $NBT_RS_KO in dom0"
             insmod $NBT_RS_KO $NBT_RS_PARAMS || nbt_die "insmod $NBT_RS_KO failed";;
-        rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko
-            [ -f "$ko" ] || nbt_die "no $ko in dom0 (run.sh --rs-ko)"
-            insmod "$ko" $NBT_RS_PARAMS || nbt_die "insmod $ko failed";;
+        rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
+            [ -f "$opts" ] && [ ! -f "$ko" ] && ko=$NBT_RS_KO
+            [ -f "$ko" ] || nbt_die "no $ko in dom0 (run.sh --rs-ko or --rs-opts)"
+            insmod "$ko" $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null) || nbt_die "insmod $ko failed";;
         *) nbt_die "unknown backend $1";;
     esac
     NBT_CURRENT_BACKEND=$1
     nbt_stamp "backend $1 loaded"
+    # What the module really runs with (rs, rs@LABEL: --rs-params, --rs-opts), for the log.
+    case "$1" in rs|rs@*) nbt_stamp "backend $1 parameters:" $(cd /sys/module/$NBT_RS_MOD/parameters 2>/dev/null && grep -H . * | sed 's/:/=/');; esac
 }
 backend_unload() {
     local m; m=$(backend_module "$1")
@@ -180,13 +187,29 @@ netperf_streams() {
     [ "$(echo "$out" | wc -l)" = "$n" ] || return 1
     echo "$(echo "$out" | awk '{s+=$1} END {printf "%.2f", s}') Mbit/s"
 }
-# measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name, or
-# STREAMSn for n concurrent TCP_STREAMs), emit a result record.
+# netperf_udp_pps FROM TO SIZE SECONDS: a UDP_STREAM of SIZE-byte messages at full speed;
+# prints "pps" the receiver got (netserver's receive calls, one per datagram, over the test's
+# time). A UDP sender outruns a slow receiver and the excess is dropped on the way: the
+# receiver's count is the figure, not what was sent.
+netperf_udp_pps() {
+    local from=$1 to=$2 size=$3 len=$4 out cmd pps
+    cmd="netperf -H $to -t UDP_STREAM -l $len -P 0 -- -m $size -o REMOTE_RECV_CALLS,ELAPSED_TIME"
+    if [ "$from" = dom0 ]; then out=$(timeout $((len + 60)) $cmd 2>&1)
+    else out=$(domu_exec "$from" "$cmd 2>&1"); fi
+    out=$(echo "$out" | grep -E '^[0-9]+,[0-9.]+$' | tail -n1)
+    [ -n "$out" ] || return 1
+    pps=$(awk -v n="${out%%,*}" -v t="${out#*,}" 'BEGIN {if (t <= 0) exit 1; printf "%.0f", n / t}') || return 1
+    echo "$pps pps"
+}
+# measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
+# STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
+# in packets per second received), emit a result record.
 measure() {
     local name=$1 from=$2 to=$3 test=$4; shift 4
     local r
     case "$test" in
         STREAMS*) r=$(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
+        UDP[0-9]*) r=$(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
         *) r=$(netperf_run "$from" "$to" "$test" "$NBT_LEN") ;;
     esac
     if [ -n "$r" ]; then
@@ -220,7 +243,9 @@ nbt_check_dmesg_clean() {
     [ "$bad" = 0 ]
 }
 # iperf3_run FROM TO STREAMS SECONDS [iperf3 options]: FROM is dom0 or a guest index; prints
-# "Mbit/s received" summed over the parallel streams (from iperf3's JSON report).
+# "Mbit/s received" summed over the parallel streams (from iperf3's JSON report); with -u
+# (UDP; -l SIZE, -b 0 for full speed) "pps received": the receiver's bytes over the datagram
+# size, since UDP senders outrun the receiver and what they sent is not what arrived.
 iperf3_run() {
     local from=$1 to=$2 n=$3 len=$4; shift 4
     local cmd="iperf3 -c $to -P $n -t $len -J $*" out
@@ -228,7 +253,12 @@ iperf3_run() {
     else out=$(domu_exec "$from" "$cmd 2>&1"); fi
     echo "$out" | python3 -c 'import json, sys
 try:
-    print("%.2f Mbit/s" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))
+    report = json.load(sys.stdin)
+    got, start = report["end"]["sum_received"], report["start"]["test_start"]
+    if start["protocol"] == "UDP":
+        print("%.0f pps" % (got["bytes"] / start["blksize"] / got["seconds"]))
+    else:
+        print("%.2f Mbit/s" % (got["bits_per_second"] / 1e6))
 except Exception:
     sys.exit(1)'
 }
@@ -250,6 +280,14 @@ vif_queues() {
     local domid d
     domid=$(xl domid "domu$1") && d=$(vif_devid "$1") || return 1
     xenstore-read "/local/domain/$domid/device/vif/$d/multi-queue-num-queues" 2>/dev/null || echo 1
+}
+# ab_only FUNCTION TEST ARGS...: run FUNCTION TEST ARGS... unless AB_TESTS (test names, or
+# TEST/DIR with DIR from the dir= argument, e.g. "tcp_rr udp_pps/domu1-domu2") leaves it
+# out: a quicker A/B when bisecting one figure. AB_TESTS unset or empty runs everything.
+ab_only() {
+    local fn=$1 a dir=""; shift
+    for a in "$@"; do case $a in dir=*) dir=${a#dir=};; esac; done
+    case " ${AB_TESTS:-$1} " in *" $1 "*|*" $1/$dir "*) "$fn" "$@" ;; esac
 }
 # ab_rounds FUNCTION: NBT_ROUNDS rounds over the backends in NBT_BACKENDS, the order
 # alternating per round so that drift over the boot favours none; each turn swaps the
