@@ -188,7 +188,7 @@ impl ZeroCopyArea {
     pub(crate) fn push_map(&self, batch: &mut MapBatch, index: usize, domid: u16, gref: u32) -> Result<usize> {
         let slot = self.slot(index)?;
         slot.state.compare_exchange(FREE, MAPPED, Ordering::AcqRel, Ordering::Acquire).map_err(|_| EBUSY)?;
-        batch.push(&self.pages, index, domid, gref).inspect_err(|_| slot.state.store(FREE, Ordering::Release))
+        batch.push(&self.pages, index, (domid, gref)).inspect_err(|_| slot.state.store(FREE, Ordering::Release))
     }
 
     /// Slot `index`'s map failed: free again.

@@ -256,145 +256,159 @@ impl Drop for GrantPages {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct GrantHandle(pub(crate) u32);
 
-/// A batch of read-only grant maps of guest pages into [`GrantPages`]
-/// (`gnttab_map_refs`: one hypercall per batch).
-pub(crate) struct MapBatch {
-    ops: KVec<ffi::gnttab_map_grant_ref>,
+/// One kind of grant operation on [`GrantPages`] that the kernel runs in
+/// batches over (op, page) pairs: [`Map`] or [`Unmap`].
+pub(crate) trait PageGrantOp {
+    /// The hypercall's op struct.
+    type Op;
+    /// What an op needs besides its page.
+    type Arg;
+    /// The hypercall's name, for logs.
+    const NAME: &'static str;
+
+    /// Fills `op` for `page` (the `gnttab_set_*_op` helper).
+    ///
+    /// # Safety
+    ///
+    /// `page` is one of a live [`GrantPages`]' pages.
+    unsafe fn set(op: &mut Self::Op, page: *mut kernel::bindings::page, arg: Self::Arg);
+
+    /// Runs `n` ops on their pages (`gnttab_map_refs`/`gnttab_unmap_refs`).
+    ///
+    /// # Safety
+    ///
+    /// `ops` and `pages` point to `n` pairs filled by [`Self::set`].
+    unsafe fn run(ops: *mut Self::Op, pages: *mut *mut kernel::bindings::page, n: u32) -> i32;
+
+    /// The op's GNTST_* result.
+    fn status(op: &Self::Op) -> i16;
+}
+
+/// Read-only maps of guest pages (`domid`, `gref`).
+pub(crate) enum Map {}
+
+impl PageGrantOp for Map {
+    type Op = ffi::gnttab_map_grant_ref;
+    type Arg = (u16, u32);
+    const NAME: &'static str = "gnttab_map_refs";
+
+    unsafe fn set(op: &mut Self::Op, page: *mut kernel::bindings::page, (domid, gref): (u16, u32)) {
+        // SAFETY: `op` is writable; `page` is a grant page (caller).
+        unsafe { ffi::nbrs_gnttab_set_map_op(op, page, gref, domid) }
+    }
+
+    unsafe fn run(ops: *mut Self::Op, pages: *mut *mut kernel::bindings::page, n: u32) -> i32 {
+        // SAFETY: `n` filled pairs (caller); the hypercall writes the
+        // statuses and handles.
+        unsafe { ffi::gnttab_map_refs(ops, core::ptr::null_mut(), pages, n) }
+    }
+
+    fn status(op: &Self::Op) -> i16 {
+        op.status
+    }
+}
+
+/// Unmaps of pages mapped by [`Map`] (their handle).
+pub(crate) enum Unmap {}
+
+impl PageGrantOp for Unmap {
+    type Op = ffi::gnttab_unmap_grant_ref;
+    type Arg = GrantHandle;
+    const NAME: &'static str = "gnttab_unmap_refs";
+
+    unsafe fn set(op: &mut Self::Op, page: *mut kernel::bindings::page, handle: GrantHandle) {
+        // SAFETY: `op` is writable; `page` is a grant page (caller).
+        unsafe { ffi::nbrs_gnttab_set_unmap_op(op, page, handle.0) }
+    }
+
+    unsafe fn run(ops: *mut Self::Op, pages: *mut *mut kernel::bindings::page, n: u32) -> i32 {
+        // SAFETY: `n` filled pairs (caller).
+        unsafe { ffi::gnttab_unmap_refs(ops, core::ptr::null_mut(), pages, n) }
+    }
+
+    fn status(op: &Self::Op) -> i16 {
+        op.status
+    }
+}
+
+/// A batch of grant operations of kind `K` on [`GrantPages`]: one
+/// hypercall per [`PageGrantBatch::submit`].
+pub(crate) struct PageGrantBatch<K: PageGrantOp> {
+    ops: KVec<K::Op>,
     pages: KVec<*mut kernel::bindings::page>,
 }
 
-// SAFETY: plain data; the page pointers are only handed to the hypercall.
-unsafe impl Send for MapBatch {}
+/// Maps into [`GrantPages`] (`gnttab_map_refs`).
+pub(crate) type MapBatch = PageGrantBatch<Map>;
+/// Unmaps from [`GrantPages`] (`gnttab_unmap_refs`); the pages must no
+/// longer be read by anyone when it is submitted.
+pub(crate) type UnmapBatch = PageGrantBatch<Unmap>;
 
-impl MapBatch {
-    /// An empty batch of up to `capacity` maps.
+// SAFETY: plain data; the page pointers are only handed to the hypercall.
+unsafe impl<K: PageGrantOp> Send for PageGrantBatch<K> where K::Op: Send {}
+
+impl<K: PageGrantOp> PageGrantBatch<K> {
+    /// An empty batch of up to `capacity` ops.
     pub(crate) fn new(capacity: usize) -> Result<Self> {
         Ok(Self { ops: KVec::with_capacity(capacity, GFP_KERNEL)?, pages: KVec::with_capacity(capacity, GFP_KERNEL)? })
     }
 
-    /// Queued maps.
+    /// Queued ops.
     pub(crate) fn len(&self) -> usize {
         self.ops.len()
     }
 
-    /// Queues a read-only map of the guest `domid`'s `gref` onto page
-    /// `index` of `into`; returns the op's index (ENOSPC when full, EINVAL
-    /// for a page index outside `into`).
-    pub(crate) fn push(&mut self, into: &GrantPages, index: usize, domid: u16, gref: u32) -> Result<usize> {
-        let page = into.page(index).ok_or(EINVAL)?;
+    /// Queues an op on page `index` of `pages`; returns the op's index
+    /// (ENOSPC when full, EINVAL for a page index outside `pages`).
+    pub(crate) fn push(&mut self, pages: &GrantPages, index: usize, arg: K::Arg) -> Result<usize> {
+        let page = pages.page(index).ok_or(EINVAL)?;
         if self.ops.len() == self.ops.capacity() {
             return Err(ENOSPC);
         }
-        // SAFETY: all-zero bytes are a valid `gnttab_map_grant_ref`.
-        let mut op: ffi::gnttab_map_grant_ref = unsafe { core::mem::zeroed() };
-        // SAFETY: `op` is writable; `page` is one of our grant pages.
-        unsafe { ffi::nbrs_gnttab_set_map_op(&mut op, page, gref, domid) };
+        // SAFETY: all-zero bytes are a valid grant op struct (plain C data).
+        let mut op: K::Op = unsafe { core::mem::zeroed() };
+        // SAFETY: `page` is one of our grant pages.
+        unsafe { K::set(&mut op, page, arg) };
         let i = self.ops.len();
         self.ops.push_within_capacity(op).map_err(|_| ENOSPC)?;
         self.pages.push_within_capacity(page).map_err(|_| ENOSPC)?;
         Ok(i)
     }
 
-    /// Runs the queued maps (`gnttab_map_refs`). Each op's result stays
-    /// readable with [`MapBatch::handle`] until [`MapBatch::clear`].
-    pub(crate) fn submit(&mut self) {
-        if self.ops.is_empty() {
-            return;
-        }
-        // SAFETY: `ops` and `pages` are filled in pairs by `push`; the
-        // hypercall writes the statuses and handles.
-        let ret = unsafe {
-            ffi::gnttab_map_refs(
-                self.ops.as_mut_ptr(),
-                core::ptr::null_mut(),
-                self.pages.as_mut_ptr(),
-                self.ops.len() as u32,
-            )
-        };
-        if ret != 0 {
-            // Ops the hypercall did not reach keep the positive status
-            // gnttab_set_map_op gave them: they count as failed.
-            pr_warn!("xen-netback-rs: gnttab_map_refs: {}\n", ret);
-        }
-    }
-
-    /// The handle of map `idx` if it succeeded.
-    pub(crate) fn handle(&self, idx: usize) -> Option<GrantHandle> {
-        self.ops.get(idx).filter(|op| op.status == GNTST_OKAY).map(|op| GrantHandle(op.handle))
-    }
-
-    /// Drops all ops.
-    pub(crate) fn clear(&mut self) {
-        self.ops.clear();
-        self.pages.clear();
-    }
-}
-
-/// A batch of grant unmaps from [`GrantPages`] (`gnttab_unmap_refs`).
-pub(crate) struct UnmapBatch {
-    ops: KVec<ffi::gnttab_unmap_grant_ref>,
-    pages: KVec<*mut kernel::bindings::page>,
-}
-
-// SAFETY: plain data; the page pointers are only handed to the hypercall.
-unsafe impl Send for UnmapBatch {}
-
-impl UnmapBatch {
-    /// An empty batch of up to `capacity` unmaps.
-    pub(crate) fn new(capacity: usize) -> Result<Self> {
-        Ok(Self { ops: KVec::with_capacity(capacity, GFP_KERNEL)?, pages: KVec::with_capacity(capacity, GFP_KERNEL)? })
-    }
-
-    /// Queues the unmap of page `index` of `from` (mapped with `handle`);
-    /// returns the op's index.
-    pub(crate) fn push(&mut self, from: &GrantPages, index: usize, handle: GrantHandle) -> Result<usize> {
-        let page = from.page(index).ok_or(EINVAL)?;
-        if self.ops.len() == self.ops.capacity() {
-            return Err(ENOSPC);
-        }
-        // SAFETY: all-zero bytes are a valid `gnttab_unmap_grant_ref`.
-        let mut op: ffi::gnttab_unmap_grant_ref = unsafe { core::mem::zeroed() };
-        // SAFETY: `op` is writable; `page` is one of our grant pages.
-        unsafe { ffi::nbrs_gnttab_set_unmap_op(&mut op, page, handle.0) };
-        let i = self.ops.len();
-        self.ops.push_within_capacity(op).map_err(|_| ENOSPC)?;
-        self.pages.push_within_capacity(page).map_err(|_| ENOSPC)?;
-        Ok(i)
-    }
-
-    /// Runs the queued unmaps (`gnttab_unmap_refs`); the pages must no
-    /// longer be read by anyone. Per-op results with [`UnmapBatch::ok`].
+    /// Runs the queued ops. Each op's result stays readable until
+    /// [`Self::clear`]; ops the hypercall did not reach keep the positive
+    /// status the set helper gave them: they count as failed.
     pub(crate) fn submit(&mut self) {
         if self.ops.is_empty() {
             return;
         }
         // SAFETY: `ops` and `pages` are filled in pairs by `push`.
-        let ret = unsafe {
-            ffi::gnttab_unmap_refs(
-                self.ops.as_mut_ptr(),
-                core::ptr::null_mut(),
-                self.pages.as_mut_ptr(),
-                self.ops.len() as u32,
-            )
-        };
+        let ret = unsafe { K::run(self.ops.as_mut_ptr(), self.pages.as_mut_ptr(), self.ops.len() as u32) };
         if ret != 0 {
-            pr_err!("xen-netback-rs: gnttab_unmap_refs: {}\n", ret);
+            pr_err!("xen-netback-rs: {}: {}\n", K::NAME, ret);
         }
     }
 
-    /// Did unmap `idx` succeed?
+    /// Did op `idx` succeed?
     pub(crate) fn ok(&self, idx: usize) -> bool {
-        self.ops.get(idx).is_some_and(|op| op.status == GNTST_OKAY)
+        self.status(idx) == GNTST_OKAY
     }
 
-    /// Status of unmap `idx` (GNTST_*), for logs.
+    /// Status of op `idx` (GNTST_*; -1 for no such op), for logs.
     pub(crate) fn status(&self, idx: usize) -> i16 {
-        self.ops.get(idx).map_or(-1, |op| op.status)
+        self.ops.get(idx).map_or(-1, K::status)
     }
 
     /// Drops all ops.
     pub(crate) fn clear(&mut self) {
         self.ops.clear();
         self.pages.clear();
+    }
+}
+
+impl MapBatch {
+    /// The handle of map `idx` if it succeeded.
+    pub(crate) fn handle(&self, idx: usize) -> Option<GrantHandle> {
+        self.ops.get(idx).filter(|op| op.status == GNTST_OKAY).map(|op| GrantHandle(op.handle))
     }
 }
