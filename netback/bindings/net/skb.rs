@@ -3,7 +3,7 @@
 //! kernel's bindgen'd layout (`kernel::bindings::sk_buff`,
 //! `skb_shared_info`; bitfields through bindgen's raw accessors), with the
 //! exported skb functions called directly. C (`helpers.c`) only wraps the
-//! static inlines over netmem and Xen frame numbers.
+//! static inlines over netmem, Xen frame numbers and foreign pages.
 //!
 //! Also here: [`FragPages`], pages for an skb fragment, and the guest-RX
 //! control block (`skb->cb`, [`RxCb`]).
