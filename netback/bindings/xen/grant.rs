@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Grant copy: batches of `struct gnttab_copy`, one hypercall per batch
 //! (64 for guest RX as xen-netback; guest TX batches a whole NAPI poll).
+//! A copy to a guest reads our frame or, for data in a page mapped from
+//! another guest, that guest's grant ([`CopySource`]).
 
 use super::ring::XEN_PAGE_SIZE;
 use crate::bindings::ffi;
@@ -134,11 +136,7 @@ impl CopyBatch {
         local: LocalFrame,
         len: u16,
     ) -> Result<usize> {
-        let idx = self.len;
-        let op = self.ops.get_mut(idx).ok_or(ENOSPC)?;
-        *op = copy_op(dir, domid, gref, remote_offset, local, len);
-        self.len += 1;
-        Ok(idx)
+        self.queue(copy_op(dir, domid, gref, remote_offset, local, len))
     }
 
     /// Queues a copy of `len` bytes from `source` into the grant `gref` of
@@ -151,9 +149,13 @@ impl CopyBatch {
         dest_offset: u16,
         len: u16,
     ) -> Result<usize> {
+        self.queue(to_guest_op(source, domid, gref, dest_offset, len))
+    }
+
+    /// Queues `op`; returns its index (ENOSPC when full).
+    fn queue(&mut self, op: ffi::gnttab_copy) -> Result<usize> {
         let idx = self.len;
-        let op = self.ops.get_mut(idx).ok_or(ENOSPC)?;
-        *op = to_guest_op(source, domid, gref, dest_offset, len);
+        *self.ops.get_mut(idx).ok_or(ENOSPC)? = op;
         self.len += 1;
         Ok(idx)
     }
