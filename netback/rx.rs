@@ -19,7 +19,7 @@
 
 use crate::bindings::net::device::{Channel, NetDev};
 use crate::bindings::net::skb::{SkBuff, SkbGso};
-use crate::bindings::xen::grant::{CopyBatch, CopyDirection, CopyMark, COPY_BATCH};
+use crate::bindings::xen::grant::{CopyBatch, CopyMark, COPY_BATCH};
 use crate::bindings::xen::ring::RxSharedRing;
 use crate::fatal::FatalReason;
 use crate::netif::ring::{BackRing, RequestReservation};
@@ -211,7 +211,9 @@ impl RxQueue {
         len: u32,
     ) -> core::result::Result<u32, FatalReason> {
         let GuestBuffer { gref, offset: dest_offset, index, response: rsp } = dest;
-        let Some((frame, avail)) = skb.locate(pos) else {
+        // From our frame, or straight from the sending guest's grant when the
+        // data sits in a page mapped from it (its zero-copy TX).
+        let Some((source, avail)) = skb.copy_source(pos) else {
             // The skb is shorter than its length said: fail this buffer.
             let failed = rx_copy_failed_response(rsp, NETIF_RSP_ERROR);
             self.ring.overwrite_unpublished(index, failed).map_err(FatalReason::from)?;
@@ -222,7 +224,7 @@ impl RxQueue {
             self.flush_copies()?;
         }
         self.batch
-            .push(CopyDirection::ToGuest, self.domid, gref, dest_offset, frame, n as u16)
+            .push_to_guest(source, self.domid, gref, dest_offset, n as u16)
             .map_err(|_| FatalReason::CopyBatchFull)?;
         if self.targets.push_within_capacity((index, rsp)).is_err() {
             return Err(FatalReason::CopyBatchFull);

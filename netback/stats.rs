@@ -126,6 +126,9 @@ vif_counters! {
     tx_copy_ops(vif: false, queue: true),
     /// Grant copy hypercalls for guest RX.
     tx_copy_batches(vif: false, queue: true),
+    /// Grant copy operations for guest RX straight from another guest's
+    /// grant (data in pages mapped by its zero-copy TX).
+    tx_foreign_copy_ops(vif: true, queue: true),
 }
 
 /// Why a packet for the guest was dropped (each also counts in
@@ -165,6 +168,7 @@ impl VifStats {
     pub(crate) fn add_tx_copies(&self, c: CopyCounts) {
         self.tx_copy_ops.add(c.ops);
         self.tx_copy_batches.add(c.batches);
+        self.tx_foreign_copy_ops.add(c.foreign_ops);
     }
 }
 

@@ -294,16 +294,28 @@ void nbrs_gnttab_set_unmap_op(struct gnttab_unmap_grant_ref *op,
 /* Why C: virt_to_gfn() is a macro over the p2m lookup (a static inline). */
 u64 nbrs_virt_to_gfn(const void *addr) { return virt_to_gfn(addr); }
 
-/* Why C: skb_frag_page() (netmem), page arithmetic and xen_page_to_gfn()
- * are static inlines. The gfn of byte off of the frag's memory (off from
- * the frag's first page); false for a frag without pages (net_iov). */
-bool nbrs_skb_frag_gfn(const struct skb_frag *frag, unsigned int off, u64 *gfn)
+/* Why C: skb_frag_page() (netmem), page arithmetic, xen_page_foreign() and
+ * xen_page_to_gfn() are static inlines. Where byte off of the frag's memory
+ * (off from the frag's first page) lives: a page grant-mapped from another
+ * domain (its grant) or ours (its gfn); false for a frag without pages
+ * (net_iov). */
+bool nbrs_skb_frag_source(const struct skb_frag *frag, unsigned int off,
+			  struct nbrs_frag_source *src)
 {
 	struct page *page = skb_frag_page(frag);
+	struct xen_page_foreign *foreign;
 
 	if (!page)
 		return false;
-	*gfn = xen_page_to_gfn(page + (off >> PAGE_SHIFT));
+	page += off >> PAGE_SHIFT;
+	foreign = xen_page_foreign(page);
+	src->foreign = foreign != NULL;
+	if (foreign) {
+		src->domid = foreign->domid;
+		src->gref = foreign->gref;
+	} else {
+		src->gfn = xen_page_to_gfn(page);
+	}
 	return true;
 }
 

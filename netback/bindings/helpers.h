@@ -94,7 +94,16 @@ struct skb_frag;
 void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, unsigned int size,
 			  unsigned int truesize);
 u64 nbrs_virt_to_gfn(const void *addr);
-bool nbrs_skb_frag_gfn(const struct skb_frag *frag, unsigned int off, u64 *gfn);
+/* Where a byte of an skb frag lives, for a grant copy to a guest: a page
+ * grant-mapped from another domain (foreign: domid, gref) or our own (gfn). */
+struct nbrs_frag_source {
+	u64 gfn;
+	u32 gref;
+	u16 domid;
+	bool foreign;
+};
+bool nbrs_skb_frag_source(const struct skb_frag *frag, unsigned int off,
+			  struct nbrs_frag_source *src);
 
 /* A VIF net_device's embedded struct device, and back (to_net_dev). */
 struct device *nbrs_netdev_device(struct net_device *dev);

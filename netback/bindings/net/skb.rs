@@ -3,14 +3,15 @@
 //! kernel's bindgen'd layout (`kernel::bindings::sk_buff`,
 //! `skb_shared_info`; bitfields through bindgen's raw accessors), with the
 //! exported skb functions called directly. C (`helpers.c`) only wraps the
-//! static inlines over netmem and Xen frame numbers.
+//! static inlines over netmem, Xen frame numbers and foreign pages.
 //!
 //! Also here: [`FragPages`], pages for an skb fragment, and the guest-RX
 //! control block (`skb->cb`, [`RxCb`]).
 
 use super::device::NetDev;
 use crate::bindings::ffi;
-use crate::bindings::xen::{grant::LocalFrame, ring::XEN_PAGE_SIZE};
+use crate::bindings::xen::grant::{CopySource, ForeignGrant, LocalFrame};
+use crate::bindings::xen::ring::XEN_PAGE_SIZE;
 use crate::netif::toeplitz::Flow;
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;
@@ -259,10 +260,22 @@ impl SkBuff {
         Some(unsafe { (*self.as_raw()).data.cast::<[u8; 6]>().read_unaligned() })
     }
 
-    /// The memory holding byte `pos`: its frame and the number of bytes
-    /// from there to the end of that Xen page (or of the data). `None` past
-    /// the end.
+    /// The memory of our own holding byte `pos` (of an skb whose pages are
+    /// all ours: one being built from guest TX): its frame and the number
+    /// of bytes from there to the end of that Xen page (or of the data).
+    /// `None` past the end or in a foreign page.
     pub(crate) fn locate(&self, pos: u32) -> Option<(LocalFrame, u32)> {
+        match self.copy_source(pos)? {
+            (CopySource::Local(frame), n) => Some((frame, n)),
+            (CopySource::Foreign(_), _) => None,
+        }
+    }
+
+    /// Where Xen can copy byte `pos` from, and the number of bytes from
+    /// there to the end of that Xen page (or of the data), so a copy never
+    /// crosses a page (one foreign page is one grant). The linear area is
+    /// always ours; a frag page may be foreign. `None` past the end.
+    pub(crate) fn copy_source(&self, pos: u32) -> Option<(CopySource, u32)> {
         let head = self.headlen();
         if pos < head {
             // SAFETY: pos < headlen: inside the linear data.
@@ -271,7 +284,7 @@ impl SkBuff {
             // SAFETY: a direct-map address (the skb's head buffer).
             let gfn = unsafe { ffi::nbrs_virt_to_gfn(addr.cast()) };
             let n = (head - pos).min((XEN_PAGE_SIZE - offset) as u32);
-            return Some((LocalFrame { gfn, offset: offset as u16 }, n));
+            return Some((CopySource::Local(LocalFrame { gfn, offset: offset as u16 }), n));
         }
         let mut pos = pos - head;
         // SAFETY: valid shared info; `nr_frags` of its frags are in use.
@@ -281,15 +294,20 @@ impl SkBuff {
             let frag = unsafe { self.frags().cast::<skb_frag>().add(i).read() };
             if pos < frag.len {
                 let o = frag.offset.wrapping_add(pos);
-                let mut gfn = 0u64;
+                let mut src = ffi::nbrs_frag_source { gfn: 0, gref: 0, domid: 0, foreign: false };
                 // SAFETY: the frag copy describes the skb's memory; `o` is
                 // inside it.
-                if !unsafe { ffi::nbrs_skb_frag_gfn(&frag, o, &mut gfn) } {
+                if !unsafe { ffi::nbrs_skb_frag_source(&frag, o, &mut src) } {
                     return None;
                 }
-                let offset = o as usize % PAGE_SIZE;
-                let n = (frag.len - pos).min((XEN_PAGE_SIZE - offset) as u32);
-                return Some((LocalFrame { gfn, offset: offset as u16 }, n));
+                let offset = (o as usize % PAGE_SIZE) as u16;
+                let n = (frag.len - pos).min((XEN_PAGE_SIZE - usize::from(offset)) as u32);
+                let source = if src.foreign {
+                    CopySource::Foreign(ForeignGrant { domid: src.domid, gref: src.gref, offset })
+                } else {
+                    CopySource::Local(LocalFrame { gfn: src.gfn, offset })
+                };
+                return Some((source, n));
             }
             pos -= frag.len;
         }
@@ -458,19 +476,12 @@ impl SkBuff {
 
     /// Flattens a frag list if any (`__skb_linearize()`), and reports
     /// length, checksum and GSO state and the hash [`Self::stamp_rx`] stored.
+    /// Frags grant-mapped from another guest (its zero-copy TX) stay: the
+    /// copy to the guest reads them from their grant ([`Self::copy_source`])
+    /// before the skb is freed, and only then does the sender get its pages
+    /// back (a zero-copy success).
     pub(crate) fn prepare_to_guest(&mut self) -> Result<SkbInfo> {
         let skb = self.as_raw();
-        // SAFETY: valid shared info (`skb_zcopy()`).
-        if unsafe { (*self.shinfo()).flags } & b::SKBFL_ZEROCOPY_ENABLE as u8 != 0 {
-            // Frags grant-mapped from another guest (zero-copy guest TX):
-            // foreign frames cannot be grant-copied as our own, so copy
-            // them to local pages first (`skb_orphan_frags_rx()`; the
-            // sender counts a zero-copy fail).
-            // SAFETY: an skb we own; any context with GFP_ATOMIC.
-            if unsafe { b::skb_copy_ubufs(skb, b::GFP_ATOMIC) } != 0 {
-                return Err(ENOMEM);
-            }
-        }
         // SAFETY: valid skb and shared info (`skb_has_frag_list()`).
         if !unsafe { (*self.shinfo()).frag_list }.is_null() {
             // SAFETY: valid skb.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Grant copy: batches of `struct gnttab_copy`, one hypercall per batch
 //! (64 for guest RX as xen-netback; guest TX batches a whole NAPI poll).
+//! A copy to a guest reads our frame or, for data in a page mapped from
+//! another guest, that guest's grant ([`CopySource`]).
 
 use super::ring::XEN_PAGE_SIZE;
 use crate::bindings::ffi;
@@ -19,13 +21,36 @@ pub(crate) struct LocalFrame {
     pub(crate) offset: u16,
 }
 
-/// Which way a grant copy goes.
+/// A page of another guest that dom0 has grant-mapped (a foreign page, as
+/// `xen_page_foreign` reports it: zero-copy guest TX of another VIF), at an
+/// offset: the grant names the guest's memory for a copy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ForeignGrant {
+    /// The granting guest.
+    pub(crate) domid: u16,
+    /// Its grant reference of the whole page.
+    pub(crate) gref: u32,
+    /// Offset within the page.
+    pub(crate) offset: u16,
+}
+
+/// Where the bytes of a copy to a guest come from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CopySource {
+    /// Dom0's own memory.
+    Local(LocalFrame),
+    /// A foreign page: Xen copies from the granting guest's grant (dom0 owns
+    /// no frame behind the mapping), so guest-to-guest data is copied once.
+    Foreign(ForeignGrant),
+}
+
+/// Which way a grant copy between a guest's grant and our frame goes
+/// ([`CopyBatch::push`]; copies to a guest, whose source may be another
+/// guest's grant, are [`CopyBatch::push_to_guest`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CopyDirection {
     /// From the guest's grant into our frame (guest TX).
     FromGuest,
-    /// From our frame into the guest's grant (guest RX).
-    ToGuest,
 }
 
 /// A reusable batch of grant copy operations.
@@ -53,6 +78,8 @@ pub(crate) struct CopyCounts {
     pub(crate) ops: u64,
     /// `gnttab_batch_copy` calls (one hypercall each, barring retries).
     pub(crate) batches: u64,
+    /// Operations of them copying from a [`CopySource::Foreign`] page.
+    pub(crate) foreign_ops: u64,
 }
 
 impl CopyBatch {
@@ -109,9 +136,26 @@ impl CopyBatch {
         local: LocalFrame,
         len: u16,
     ) -> Result<usize> {
+        self.queue(copy_op(dir, domid, gref, remote_offset, local, len))
+    }
+
+    /// Queues a copy of `len` bytes from `source` into the grant `gref` of
+    /// the guest `domid`, at `dest_offset`; returns the op's index.
+    pub(crate) fn push_to_guest(
+        &mut self,
+        source: CopySource,
+        domid: u16,
+        gref: u32,
+        dest_offset: u16,
+        len: u16,
+    ) -> Result<usize> {
+        self.queue(to_guest_op(source, domid, gref, dest_offset, len))
+    }
+
+    /// Queues `op`; returns its index (ENOSPC when full).
+    fn queue(&mut self, op: ffi::gnttab_copy) -> Result<usize> {
         let idx = self.len;
-        let op = self.ops.get_mut(idx).ok_or(ENOSPC)?;
-        *op = copy_op(dir, domid, gref, remote_offset, local, len);
+        *self.ops.get_mut(idx).ok_or(ENOSPC)? = op;
         self.len += 1;
         Ok(idx)
     }
@@ -127,6 +171,8 @@ impl CopyBatch {
         unsafe { ffi::gnttab_batch_copy(self.ops.as_mut_ptr(), self.len as u32) };
         self.submitted.ops += self.len as u64;
         self.submitted.batches += 1;
+        let foreign = self.ops.iter().take(self.len).filter(|op| u32::from(op.flags) == FOREIGN_TO_GUEST).count();
+        self.submitted.foreign_ops += foreign as u64;
     }
 
     /// The work submitted since the last call, and resets it.
@@ -159,6 +205,37 @@ impl CopyBatch {
 /// `GNTST_okay`: the status of a copy that succeeded.
 const GNTST_OKAY: i16 = ffi::GNTST_okay as i16;
 
+/// The `flags` of a copy from a foreign page to a guest: both sides are
+/// grant references.
+const FOREIGN_TO_GUEST: u32 = ffi::GNTCOPY_source_gref | ffi::GNTCOPY_dest_gref;
+
+/// One side of a copy: `domid`'s grant `gref` at `offset`.
+fn grant_ptr(domid: u16, gref: u32, offset: u16) -> ffi::gnttab_copy_gnttab_copy_ptr {
+    ffi::gnttab_copy_gnttab_copy_ptr { u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { ref_: gref }, domid, offset }
+}
+
+/// One side of a copy: a frame of ours.
+fn local_ptr(local: LocalFrame) -> ffi::gnttab_copy_gnttab_copy_ptr {
+    ffi::gnttab_copy_gnttab_copy_ptr {
+        u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { gmfn: local.gfn as ffi::xen_pfn_t },
+        domid: ffi::DOMID_SELF as u16,
+        offset: local.offset,
+    }
+}
+
+/// One `gnttab_copy` of `len` bytes from `source` into the guest `domid`'s
+/// grant `gref` at `dest_offset`.
+fn to_guest_op(source: CopySource, domid: u16, gref: u32, dest_offset: u16, len: u16) -> ffi::gnttab_copy {
+    // A side named by a grant reference has its GNTCOPY_*_gref flag; the
+    // other is a frame of ours.
+    let (source, flags) = match source {
+        CopySource::Local(local) => (local_ptr(local), ffi::GNTCOPY_dest_gref),
+        CopySource::Foreign(g) => (grant_ptr(g.domid, g.gref, g.offset), FOREIGN_TO_GUEST),
+    };
+    let dest = grant_ptr(domid, gref, dest_offset);
+    ffi::gnttab_copy { source, dest, len, flags: flags as u16, status: 0 }
+}
+
 /// One `gnttab_copy` of `len` bytes between the guest's grant `gref` (at
 /// `remote_offset`) and our frame, in direction `dir`.
 fn copy_op(
@@ -169,22 +246,13 @@ fn copy_op(
     local: LocalFrame,
     len: u16,
 ) -> ffi::gnttab_copy {
-    let remote = ffi::gnttab_copy_gnttab_copy_ptr {
-        u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { ref_: gref },
-        domid,
-        offset: remote_offset,
-    };
-    let ours = ffi::gnttab_copy_gnttab_copy_ptr {
-        u: ffi::gnttab_copy_gnttab_copy_ptr__bindgen_ty_1 { gmfn: local.gfn as ffi::xen_pfn_t },
-        domid: ffi::DOMID_SELF as u16,
-        offset: local.offset,
-    };
-    // The grant-reference side is named by `flags`; the other is a frame of ours.
-    let (source, dest, flags) = match dir {
-        CopyDirection::FromGuest => (remote, ours, ffi::GNTCOPY_source_gref),
-        CopyDirection::ToGuest => (ours, remote, ffi::GNTCOPY_dest_gref),
-    };
-    ffi::gnttab_copy { source, dest, len, flags: flags as u16, status: 0 }
+    match dir {
+        CopyDirection::FromGuest => {
+            let source = grant_ptr(domid, gref, remote_offset);
+            let flags = ffi::GNTCOPY_source_gref as u16;
+            ffi::gnttab_copy { source, dest: local_ptr(local), len, flags, status: 0 }
+        }
+    }
 }
 
 /// Copies `dst.len()` (<= 4096) bytes from the start of the page the
