@@ -108,14 +108,14 @@ mem_detach_all() {
         done
     done
 }
-# mem_vifs N: the first N vifs as "GUEST K" lines.
+# mem_vifs N: the first N vifs as "GUEST K" lines. (dom0 has no /dev/fd: no <(...).)
 mem_vifs() { local j; for j in $(seq 0 $(($1 - 1))); do echo "$((j % NBT_NDOM + 1)) $((j / NBT_NDOM))"; done; }
 
 # mem_stream N: both directions on each of the first N vifs at once; readings while they run.
 mem_stream() {
     local n=$1 i k v addr w pids=() tx0=() rx0=() min_tx="" min_rx="" d s sum_st sum_ma
     local vifs=() line
-    while read -r i k; do vifs+=("$i $k"); done < <(mem_vifs "$n")
+    while read -r i k; do vifs+=("$i $k"); done <<< "$(mem_vifs "$n")"
     rm -f /tmp/mem-np.*
     for line in "${vifs[@]}"; do
         set -- $line; i=$1 k=$2; v=$(mem_vif "$i" "$k"); addr=$(mem_addr "$i" "$k")
@@ -168,7 +168,7 @@ for tok in $NBT_BACKENDS; do
     have=0
     for n in $MEM_COUNTS; do
         while read -r i k; do mem_attach "$i" "$k" </dev/null || nbt_die "$MEM_VARIANT: vif $k of domu$i did not come up"; done \
-            < <(mem_vifs "$n" | tail -n +$((have + 1)))
+            <<< "$(mem_vifs "$n" | tail -n +$((have + 1)))"
         have=$n
         nbt_stamp "$MEM_VARIANT: $n vifs up"
         sleep 5
