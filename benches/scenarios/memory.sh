@@ -6,7 +6,8 @@
 # measures the C xen-netback, netback-rs and netback-rs with zero-copy guest TX in one boot.
 #
 # Per backend: load it with no vif connected, connect one vif and remove it again (one-time
-# allocations: slab caches, workqueues), read the baseline; then attach vifs, spread over
+# allocations: slab caches, workqueues; before the first backend's, all the vifs with 10 s of
+# streams: MEM_WARM=0 skips that), read the baseline; then attach vifs, spread over
 # the guests with `xl network-attach` (vif j goes to guest j mod NBT_NDOM), up to each count
 # of MEM_COUNTS, and read dom0's memory with them idle and while every vif streams (a
 # TCP_STREAM dom0->guest and a TCP_MAERTS guest->dom0 per vif, all at once); then detach
@@ -111,9 +112,10 @@ mem_detach_all() {
 # mem_vifs N: the first N vifs as "GUEST K" lines. (dom0 has no /dev/fd: no <(...).)
 mem_vifs() { local j; for j in $(seq 0 $(($1 - 1))); do echo "$((j % NBT_NDOM + 1)) $((j / NBT_NDOM))"; done; }
 
-# mem_stream N: both directions on each of the first N vifs at once; readings while they run.
+# mem_stream N [STATE]: both directions on each of the first N vifs at once; readings while
+# they run, recorded as STATE (default streaming).
 mem_stream() {
-    local n=$1 i k v addr w pids=() tx0=() rx0=() min_tx="" min_rx="" d s sum_st sum_ma
+    local n=$1 state=${2:-streaming} i k v addr w pids=() tx0=() rx0=() min_tx="" min_rx="" d s sum_st sum_ma
     local vifs=() line
     while read -r i k; do vifs+=("$i $k"); done <<< "$(mem_vifs "$n")"
     rm -f /tmp/mem-np.*
@@ -145,7 +147,7 @@ mem_stream() {
     # The readings taken while the streams ran, as a record (mem_record reads anew).
     local f kv=() vals=($reading) x=0
     for f in $MEM_FIELDS; do kv+=("$f=${vals[$x]}"); x=$((x + 1)); done
-    nbt_result test=dom0_mem backend="$NBT_CURRENT_BACKEND" variant="$MEM_VARIANT" state=streaming \
+    nbt_result test=dom0_mem backend="$NBT_CURRENT_BACKEND" variant="$MEM_VARIANT" state="$state" \
         vifs="$n" value="${vals[0]}" unit=kB "${kv[@]}" to_guest_mbit="${sum_st% *}" from_guest_mbit="${sum_ma% *}" \
         min_vif_tx_bytes="$min_tx" min_vif_rx_bytes="$min_rx" stream_s="$MEM_STREAM_LEN" \
         tx_zerocopy_sent="$zc"
@@ -161,8 +163,18 @@ for tok in $NBT_BACKENDS; do
     mem_detach_all
     if [ $first = 0 ]; then backend_unload "$NBT_CURRENT_BACKEND" || nbt_die "could not unload $NBT_CURRENT_BACKEND"; mem_token_load "$tok"; fi
     first=0
-    # Warm-up: one vif connected and removed, so one-time allocations are in the baseline.
-    mem_attach 1 0 || nbt_die "$MEM_VARIANT: the warm-up vif did not come up"
+    # Warm-up, so one-time allocations are in the baseline: one vif connected and removed;
+    # before the first backend's baseline, every vif with streams through them (dom0's
+    # neighbour entries and routes to the per-vif addresses, the stack's first use of them).
+    if [ -z "${warmed:-}" ] && [ "${MEM_WARM:-1}" = 1 ]; then
+        warmed=1
+        warm=$(echo $MEM_COUNTS | awk '{print $NF}')
+        while read -r i k; do mem_attach "$i" "$k" </dev/null || nbt_die "warm-up: vif $k of domu$i did not come up"; done \
+            <<< "$(mem_vifs "$warm")"
+        MEM_STREAM_LEN=10 mem_stream "$warm" warmup
+    else
+        mem_attach 1 0 || nbt_die "$MEM_VARIANT: the warm-up vif did not come up"
+    fi
     mem_detach_all
     mem_record baseline 0
     have=0
