@@ -26,7 +26,7 @@
 # interface only; arp_filter=1 in the guest makes only that interface answer ARP for it
 # (the guest's init puts its main address on every interface).
 MEM_COUNTS=${MEM_COUNTS:-"1 4 8 16"}
-MEM_STREAM_LEN=${MEM_STREAM_LEN:-30}   # seconds each stream runs; readings start at 40%
+MEM_STREAM_LEN=${MEM_STREAM_LEN:-20}   # seconds each stream runs; readings start at 40%
 MEM_NET=${MEM_NET:-10.100}
 MEM_MIN_BYTES=${MEM_MIN_BYTES:-1000000} # each vif moves at least this much each way while streaming
 
