@@ -7,11 +7,13 @@ the balloon's current + low + high); then what detaching every vif left behind (
 check) and what the streams moved. Prints Markdown.
 
     python3 benches/memory_report.py RECORDS.jsonl [MORE.jsonl ...]
+    python3 benches/memory_report.py RUN.log        # records from the serial log, mended
 
 Several records for the same variant, state and count (several runs) give the median of
 their per-vif costs. Test: python3 -m unittest benches/test_memory_report.py"""
 import argparse
 import json
+import re
 import statistics
 import sys
 
@@ -28,16 +30,39 @@ MEASURES = [
 ]
 
 
+STAMP = re.compile(r"^\[\s*[0-9.]+\] ")
+
+
+def records_from_log(lines):
+    """The NBT-RESULT records of a run's serial log (a .log file instead of the .jsonl),
+    mending those that Xen's own console output cut in two: Xen writes on the same serial
+    line, so a record can read `..."memavailable_kb(XEN) uart interrupt ...` with its rest
+    on the next line."""
+    recs, pending = [], None
+    for raw in lines:
+        line = STAMP.sub("", raw.rstrip("\n"))
+        if pending is not None:
+            line, pending = pending + line, None
+        if not line.startswith("NBT-RESULT "):
+            continue
+        text = line[len("NBT-RESULT "):]
+        try:
+            recs.append(json.loads(text))
+        except json.JSONDecodeError:
+            if "(XEN)" in text:
+                pending = "NBT-RESULT " + text[:text.index("(XEN)")]
+    return recs
+
+
 def load(paths):
     recs = []
     for path in paths:
         with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    r = json.loads(line)
-                    if r.get("test") == "dom0_mem":
-                        recs.append(r)
+            if path.endswith(".log"):
+                found = records_from_log(f)
+            else:
+                found = [json.loads(line) for line in f if line.strip()]
+        recs += [r for r in found if r.get("test") == "dom0_mem"]
     return recs
 
 
@@ -126,7 +151,7 @@ def report(recs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("records", nargs="+", help="JSON lines from testbed/run.sh --scenario memory")
+    ap.add_argument("records", nargs="+", help="JSON lines from testbed/run.sh --scenario memory, or its .log")
     a = ap.parse_args()
     recs = load(a.records)
     if not recs:

@@ -64,6 +64,19 @@ class Costs(unittest.TestCase):
         self.assertEqual((per_vif, leak), ({}, {}))
 
 
+class Log(unittest.TestCase):
+    def test_record_cut_by_xen_console_is_mended(self):
+        lines = ['[ 239.978] NBT-RESULT {"test":"dom0_mem","vifs":4,"memavailable_kb(XEN) uart interrupt taking more than 1s\n',
+                 '[ 239.978] ":678388}\n',
+                 '[ 240.100] [domu1] NBT-RESULT is not at the start\n',
+                 '[ 241.000] NBT-RESULT {"test":"dom0_mem","vifs":8}\n']
+        self.assertEqual(mr.records_from_log(lines), [{"test": "dom0_mem", "vifs": 4, "memavailable_kb": 678388},
+                                                      {"test": "dom0_mem", "vifs": 8}])
+
+    def test_unmendable_line_is_skipped(self):
+        self.assertEqual(mr.records_from_log(["[ 1.0] NBT-RESULT {broken\n", "[ 2.0] NBT-RESULT {}\n"]), [{}])
+
+
 class Output(unittest.TestCase):
     def test_table(self):
         out = mr.report([r for r in RUN if r["test"] == "dom0_mem"])
