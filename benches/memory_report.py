@@ -108,6 +108,29 @@ def costs(recs):
     return per_vif, leak
 
 
+def breakdown(recs, vs, counts):
+    """The kernel measure's parts per vif, idle and streaming, at the largest count."""
+    if not counts:
+        return []
+    n, parts = counts[-1], ["sunreclaim_kb", "vmalloc_kb", "percpu_kb"]
+    out = ["### Kernel memory by part at %d vifs, kB per vif (SUnreclaim / VmallocUsed / Percpu)" % n, "",
+           "| state | " + " | ".join(variant_name(v) for v in vs) + " |", "|---|" + "---|" * len(vs)]
+    for state in STATES:
+        cells = []
+        for v in vs:
+            base, got = None, []
+            for r in recs:
+                if variant(r) != v:
+                    continue
+                if r.get("state") == "baseline":
+                    base = r
+                elif base and r.get("state") == state and r.get("vifs") == n and all(p in r for p in parts):
+                    got.append(" / ".join("%.0f" % ((r[p] - base[p]) / n) for p in parts))
+            cells.append("; ".join(got) or "-")
+        out.append("| %s | %s |" % (state, " | ".join(cells)))
+    return out + [""]
+
+
 def fmt(values):
     if not values:
         return "-"
@@ -129,6 +152,7 @@ def report(recs):
             for state in STATES:
                 out.append("| %d | %s | %s |" % (n, state, " | ".join(fmt(per_vif.get((v, state, n, key))) for v in vs)))
         out.append("")
+    out += breakdown(recs, vs, counts)
     field = {"kernel": "kernel_kb", "used": "used_kb", "pool": "balloon_kb"}
     out += ["### Baseline (backend loaded, no vif) and leak check (all vifs detached - baseline), kB", "",
             "| | " + " | ".join(variant_name(v) for v in vs) + " |", "|---|" + "---|" * len(vs)]

@@ -87,6 +87,11 @@ class Output(unittest.TestCase):
         self.assertIn("| leak: kernel | 10 | -10 |", out)
         self.assertIn("to guests 300.5, from 200; min 5/4 MB", out)
 
+    def test_breakdown_at_largest_count(self):
+        recs = [rec("c", "baseline", 0, 1000, 5000, 900000, sunreclaim_kb=800, vmalloc_kb=100, percpu_kb=100),
+                rec("c", "idle", 2, 1200, 5000, 900000, sunreclaim_kb=820, vmalloc_kb=260, percpu_kb=120)]
+        self.assertIn("| idle | 10 / 80 / 10 |", mr.report(recs))
+
     def test_command_reads_only_memory_records(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "r.jsonl")
