@@ -81,6 +81,18 @@ mem_record() {
         vifs="$n" value="${vals[0]}" unit=kB "${kv[@]}" "$@"
 }
 
+# Where the slab part goes (log lines only, no record): kB per cache from /proc/slabinfo
+# saved at the baseline; mem_slab_growth prints the caches that grew most since, and the
+# rest of SUnreclaim's growth (kmalloc above 8 kB goes to the page allocator, not a cache).
+mem_slab_kb() { awk 'NR > 2 {print $1, $15 * $6 * 4}' /proc/slabinfo 2>/dev/null; }
+mem_slab_save() { mem_slab_kb > /tmp/mem-slab.base; awk '/^SUnreclaim:/ {print $2}' /proc/meminfo > /tmp/mem-sunr.base; }
+mem_slab_growth() {
+    local su0 su1; su0=$(cat /tmp/mem-sunr.base 2>/dev/null); su1=$(awk '/^SUnreclaim:/ {print $2}' /proc/meminfo)
+    mem_slab_kb | awk -v su=$((su1 - su0)) 'NR == FNR {b[$1] = $2; next} {d = $2 - b[$1]; s += d; if (d != 0) print d, $1}
+        END {print su - s, "(SUnreclaim growth minus all caches: large kmalloc)"}' /tmp/mem-slab.base - \
+        | sort -rn | head -n 8 | tr '\n' ',' | sed 's/,$//'
+}
+
 # mem_attach GUEST K: attach vif k of a guest, give its interface its address, wait for ping.
 mem_attach() {
     local i=$1 k=$2 mac addr t
@@ -177,6 +189,7 @@ for tok in $NBT_BACKENDS; do
     fi
     mem_detach_all
     mem_record baseline 0
+    mem_slab_save
     have=0
     for n in $MEM_COUNTS; do
         while read -r i k; do mem_attach "$i" "$k" </dev/null || nbt_die "$MEM_VARIANT: vif $k of domu$i did not come up"; done \
@@ -185,11 +198,13 @@ for tok in $NBT_BACKENDS; do
         nbt_stamp "$MEM_VARIANT: $n vifs up"
         sleep 5
         mem_record idle "$n"
+        nbt_stamp "$MEM_VARIANT: slab growth at $n vifs idle (kB, cache): $(mem_slab_growth)"
         mem_stream "$n"
     done
     mem_detach_all
     sleep 5
     mem_record after_detach 0
+    nbt_stamp "$MEM_VARIANT: slab growth after detaching all (kB, cache): $(mem_slab_growth)"
     # netback-rs falls back to copying when it gets no pool pages: then the pool is not measured.
     nbt_result test=zerocopy_pool_warnings backend="$NBT_CURRENT_BACKEND" variant="$MEM_VARIANT" \
         value="$(dmesg | grep -c 'no zero-copy pages')" unit=lines
