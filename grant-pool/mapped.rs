@@ -14,8 +14,6 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::jiffies;
-use crate::bindings::msecs_to_jiffies;
 use crate::bindings::net::device::NetDev;
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::net::zerocopy::{new_slot_pool, ZeroCopyArea, ZC_MAX_FRAGS, ZC_SLOTS};
@@ -23,7 +21,6 @@ use crate::bindings::xen::grant::{GrantHandle, MapBatch, UnmapBatch};
 use crate::bindings::xen::ring::TxSharedRing;
 use crate::netif::pool::{SlotHandle, SlotPool};
 use crate::netif::ring::{BackRing, RingError};
-use crate::netif::rx::time_after;
 use crate::netif::tx::{TxResponsePlan, TxSlot};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use kernel::prelude::*;
@@ -283,30 +280,30 @@ impl MappedSource {
     /// still held after the bound is leaked when the area drops.
     pub(crate) fn shutdown(&mut self, ring: &mut BackRing<TxSharedRing>, name: &str) -> (u64, u64) {
         let mut verdicts = (0, 0);
-        let start = jiffies();
         let started = Instant::<Monotonic>::now();
-        let mut next_log = start;
+        // When the next "waiting" line is due (ms since start); none logged
+        // while it is 0.
+        let mut next_log_ms = 0;
         loop {
             if let Ok((s, f)) = self.drain(ring) {
                 verdicts.0 += s;
                 verdicts.1 += f;
             }
             let held = self.in_flight();
+            let waited = started.elapsed().as_millis();
             if held == 0 {
-                if next_log != start {
-                    let waited = started.elapsed().as_millis();
+                if next_log_ms != 0 {
                     pr_info!("{}: the stack released every zero-copy slot after {} ms\n", name, waited);
                 }
                 break;
             }
-            let now = jiffies();
-            if time_after(now, start.wrapping_add(msecs_to_jiffies(TEARDOWN_WAIT_MS))) {
+            if waited > i64::from(TEARDOWN_WAIT_MS) {
                 pr_err!("{}: gave up waiting for the stack to release {} zero-copy slot(s)\n", name, held);
                 break;
             }
-            if !time_after(next_log, now) {
+            if waited >= next_log_ms {
                 pr_info!("{}: waiting for the stack to release {} zero-copy slot(s)\n", name, held);
-                next_log = now.wrapping_add(msecs_to_jiffies(TEARDOWN_LOG_MS));
+                next_log_ms = waited + i64::from(TEARDOWN_LOG_MS);
             }
             fsleep(Delta::from_millis(10));
         }

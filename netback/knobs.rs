@@ -113,8 +113,7 @@ impl VifKnobs {
     /// (and no change) otherwise.
     pub(crate) fn set_tx_zerocopy(&self, value: &[u8]) -> Result {
         let mode = TxZeroCopyMode::parse(value).ok_or(EINVAL)?;
-        let index = TxZeroCopyMode::ALL.iter().position(|m| *m == mode).ok_or(EINVAL)?;
-        self.tx_zerocopy.store(u32::try_from(index).map_err(|_| EINVAL)? + 1, Ordering::Relaxed);
+        self.tx_zerocopy.store(mode.index() + 1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -79,6 +79,11 @@ impl Attr {
         }
     }
 
+    /// Whether an administrator may write it.
+    const fn writable(self) -> bool {
+        matches!(self, Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs | Attr::TxZeroCopy)
+    }
+
     const fn timeout(self) -> Option<RxTimeout> {
         match self {
             Attr::RxDrainTimeoutMs => Some(RxTimeout::Drain),
@@ -92,7 +97,7 @@ const fn attr_table() -> [(&'static CStr, bool); ALL.len()] {
     let mut out = [(c"", false); ALL.len()];
     let mut i = 0;
     while i < ALL.len() {
-        out[i] = (ALL[i].name(), ALL[i].timeout().is_some() || matches!(ALL[i], Attr::TxZeroCopy));
+        out[i] = (ALL[i].name(), ALL[i].writable());
         i += 1;
     }
     out
@@ -132,13 +137,12 @@ impl SysfsAttrs for Vif {
     }
 
     fn store(&self, index: usize, value: &[u8]) -> Result {
-        match ALL.get(index) {
+        match ALL.get(index).copied() {
             Some(Attr::TxZeroCopy) => self.knobs.set_tx_zerocopy(value),
-            Some(a) => match a.timeout() {
-                Some(which) => self.knobs.set_rx_timeout(which, value),
-                None => Err(EPERM),
-            },
-            None => Err(EPERM),
+            Some(attr @ (Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs)) => {
+                self.knobs.set_rx_timeout(attr.timeout().ok_or(EPERM)?, value)
+            }
+            _ => Err(EPERM),
         }
     }
 }

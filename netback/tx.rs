@@ -18,7 +18,7 @@
 
 use crate::bindings::net::device::{Channel, NetDev};
 use crate::bindings::net::skb::SkBuff;
-use crate::bindings::xen::grant::{CopyBatch, CopyDirection};
+use crate::bindings::xen::grant::CopyBatch;
 use crate::bindings::xen::ring::TxSharedRing;
 use crate::fatal::FatalReason;
 use crate::grant_pool::{MappedFrags, MappedSource, TxBufferSource};
@@ -284,7 +284,7 @@ impl TxQueue {
                 };
                 let n = remaining.min(avail);
                 // n <= 4096: a slot never crosses its page (validated).
-                if self.batch.push(CopyDirection::FromGuest, self.domid, s.gref, src_off, frame, n as u16).is_err() {
+                if self.batch.push_from_guest(self.domid, s.gref, src_off, frame, n as u16).is_err() {
                     ok = false;
                     break 'slots;
                 }

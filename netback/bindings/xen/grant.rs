@@ -44,15 +44,6 @@ pub(crate) enum CopySource {
     Foreign(ForeignGrant),
 }
 
-/// Which way a grant copy between a guest's grant and our frame goes
-/// ([`CopyBatch::push`]; copies to a guest, whose source may be another
-/// guest's grant, are [`CopyBatch::push_to_guest`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CopyDirection {
-    /// From the guest's grant into our frame (guest TX).
-    FromGuest,
-}
-
 /// A reusable batch of grant copy operations.
 pub(crate) struct CopyBatch {
     ops: KVec<ffi::gnttab_copy>,
@@ -124,19 +115,17 @@ impl CopyBatch {
         self.truncate(keep);
     }
 
-    /// Queues a copy of `len` bytes between the guest's grant `gref` (at
-    /// `remote_offset`) and our frame, in direction `dir`; returns the op's
-    /// index.
-    pub(crate) fn push(
+    /// Queues a copy of `len` bytes from the guest `domid`'s grant `gref`
+    /// (at `remote_offset`) into our frame `local`; returns the op's index.
+    pub(crate) fn push_from_guest(
         &mut self,
-        dir: CopyDirection,
         domid: u16,
         gref: u32,
         remote_offset: u16,
         local: LocalFrame,
         len: u16,
     ) -> Result<usize> {
-        self.queue(copy_op(dir, domid, gref, remote_offset, local, len))
+        self.queue(from_guest_op(domid, gref, remote_offset, local, len))
     }
 
     /// Queues a copy of `len` bytes from `source` into the grant `gref` of
@@ -236,23 +225,11 @@ fn to_guest_op(source: CopySource, domid: u16, gref: u32, dest_offset: u16, len:
     ffi::gnttab_copy { source, dest, len, flags: flags as u16, status: 0 }
 }
 
-/// One `gnttab_copy` of `len` bytes between the guest's grant `gref` (at
-/// `remote_offset`) and our frame, in direction `dir`.
-fn copy_op(
-    dir: CopyDirection,
-    domid: u16,
-    gref: u32,
-    remote_offset: u16,
-    local: LocalFrame,
-    len: u16,
-) -> ffi::gnttab_copy {
-    match dir {
-        CopyDirection::FromGuest => {
-            let source = grant_ptr(domid, gref, remote_offset);
-            let flags = ffi::GNTCOPY_source_gref as u16;
-            ffi::gnttab_copy { source, dest: local_ptr(local), len, flags, status: 0 }
-        }
-    }
+/// One `gnttab_copy` of `len` bytes from the guest `domid`'s grant `gref`
+/// (at `remote_offset`) into our frame `local`.
+fn from_guest_op(domid: u16, gref: u32, remote_offset: u16, local: LocalFrame, len: u16) -> ffi::gnttab_copy {
+    let source = grant_ptr(domid, gref, remote_offset);
+    ffi::gnttab_copy { source, dest: local_ptr(local), len, flags: ffi::GNTCOPY_source_gref as u16, status: 0 }
 }
 
 /// Copies `dst.len()` (<= 4096) bytes from the start of the page the
@@ -268,7 +245,7 @@ pub(crate) fn copy_from_guest(domid: u16, gref: u32, dst: &mut [u8]) -> Result {
     let bounce = Page::alloc_page(GFP_KERNEL)?;
     // SAFETY: a page we own; the wrapper only computes its frame number.
     let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(bounce.as_ptr()) };
-    let mut op = copy_op(CopyDirection::FromGuest, domid, gref, 0, LocalFrame { gfn: gfn as u64, offset: 0 }, len);
+    let mut op = from_guest_op(domid, gref, 0, LocalFrame { gfn: gfn as u64, offset: 0 }, len);
     // SAFETY: one filled op; the hypercall writes its status and, on
     // success, `len` bytes at the start of the bounce page.
     unsafe { ffi::gnttab_batch_copy(&mut op, 1) };

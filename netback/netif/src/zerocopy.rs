@@ -30,6 +30,15 @@ impl TxZeroCopyMode {
         usize::try_from(index).ok().and_then(|i| Self::ALL.get(i).copied()).unwrap_or(TxZeroCopyMode::Off)
     }
 
+    /// The C parameter's value of this mode (its index in [`Self::ALL`]).
+    pub const fn index(self) -> u32 {
+        match self {
+            TxZeroCopyMode::Off => 0,
+            TxZeroCopyMode::On => 1,
+            TxZeroCopyMode::Auto => 2,
+        }
+    }
+
     /// The name a user writes and reads.
     pub const fn name(self) -> &'static str {
         match self {
@@ -146,6 +155,7 @@ mod tests {
     fn names_round_trip() {
         for (i, m) in TxZeroCopyMode::ALL.iter().enumerate() {
             assert_eq!(TxZeroCopyMode::from_index(i as u32), *m);
+            assert_eq!(m.index(), i as u32);
             assert_eq!(TxZeroCopyMode::parse(m.name().as_bytes()), Some(*m));
         }
         assert_eq!(TxZeroCopyMode::parse(b"auto\n"), Some(TxZeroCopyMode::Auto));
