@@ -1,8 +1,7 @@
 # dom0 memory per vif, idle and streaming, at several vif counts, for each backend in
-# NBT_BACKENDS, in one boot. A backend token `rs:PARAMS` loads our module with those module
-# parameters instead of run.sh's --rs-params (commas separate several), so
-#   testbed/run.sh --backend rs --backends "c rs rs:tx_zerocopy=on" --scenario memory --domus 2 --timeout 2400
-# (--backend rs, or a plain `rs` in the list, makes run.sh build and ship our module)
+# NBT_BACKENDS, in one boot. run.sh's --rs-opts gives a backend rs@LABEL its own module
+# parameters, so
+#   testbed/run.sh --backend rs --backends "c rs rs@zc" --rs-opts zc="tx_zerocopy=on" --scenario memory --domus 2 --timeout 2400
 # measures the C xen-netback, netback-rs and netback-rs with zero-copy guest TX in one boot.
 #
 # Per backend: load it with no vif connected, connect one vif and remove it again (one-time
@@ -35,13 +34,12 @@ max_k=0
 for n in $MEM_COUNTS; do [ $(((n + NBT_NDOM - 1) / NBT_NDOM)) -gt $max_k ] && max_k=$(((n + NBT_NDOM - 1) / NBT_NDOM)); done
 for k in $(seq 0 $((max_k - 1))); do ip addr add $MEM_NET.$k.1/24 dev xenbr0; done
 
-# mem_token_load TOKEN: load the backend a token names (rs:PARAMS sets our module's parameters).
-mem_token_load() {
-    local tok=$1 b=${1%%:*} params=$NBT_RS_PARAMS
-    case "$tok" in *:*) params=${tok#*:}; params=${params//,/ };; esac
-    NBT_RS_PARAMS=$params backend_load "$b"
-    MEM_VARIANT=$b
-    [ "$b" != c ] && [ -n "$params" ] && MEM_VARIANT="$b $params"
+# mem_load BACKEND: load it; MEM_VARIANT names it in records and logs, with the parameters
+# of an rs@LABEL (--rs-opts).
+mem_load() {
+    backend_load "$1"
+    MEM_VARIANT="$1 $(cat "/opt/netback-rs/opts/${1#rs@}" 2>/dev/null)"
+    MEM_VARIANT=${MEM_VARIANT% }
 }
 
 mem_mac() { printf '00:16:3e:00:%02x:%02x' "$2" "$1"; }  # mem_mac GUEST K (k = 0: domu_mac)
@@ -166,14 +164,14 @@ mem_stream() {
     rm -f /tmp/mem-np.*
 }
 
-mem_token_load "$1"
+mem_load "$1"
 for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 nbt_stamp "memory: backends $NBT_BACKENDS, counts $MEM_COUNTS, $NBT_NDOM guests"
 first=1
 for tok in $NBT_BACKENDS; do
     mem_detach_all
-    if [ $first = 0 ]; then backend_unload "$NBT_CURRENT_BACKEND" || nbt_die "could not unload $NBT_CURRENT_BACKEND"; mem_token_load "$tok"; fi
+    if [ $first = 0 ]; then backend_unload "$NBT_CURRENT_BACKEND" || nbt_die "could not unload $NBT_CURRENT_BACKEND"; mem_load "$tok"; fi
     first=0
     # Warm-up, so one-time allocations are in the baseline: one vif connected and removed;
     # before the first backend's baseline, every vif with streams through them (dom0's
