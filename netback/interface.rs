@@ -332,7 +332,7 @@ impl Vif {
             *queue.tx.lock() = Some(a.tx);
             *queue.rx.lock() = Some(a.rx);
             qd.napi_add();
-            if let Err(e) = qd.bind_evtchns(xdev, a.tx_evtchn, a.rx_evtchn) {
+            if let Err(e) = qd.rx_worker_start().and_then(|()| qd.bind_evtchns(xdev, a.tx_evtchn, a.rx_evtchn)) {
                 self.release_queues(dev, i + 1);
                 return Err(e);
             }

@@ -12,6 +12,7 @@
 #include <linux/skbuff.h>
 #include <linux/rtnetlink.h>
 #include <linux/workqueue.h>
+#include <linux/kthread.h>
 #include <linux/interrupt.h>
 #include <linux/cpumask.h>
 #include <net/gro.h>
@@ -207,26 +208,25 @@ void nbrs_netif_tx_wake_queue(struct net_device *dev, unsigned int q)
 	netif_tx_wake_queue(netdev_get_tx_queue(dev, q));
 }
 
-/* skb_queue_head_init(), INIT_DELAYED_WORK() and INIT_WORK() are macros/inlines with a
- * lockdep class per call site. */
+/* skb_queue_head_init(), kthread_init_delayed_work() and INIT_WORK() are macros/inlines
+ * with a lockdep class per call site. */
 void nbrs_skb_queue_head_init(struct sk_buff_head *list) { skb_queue_head_init(list); }
-void nbrs_init_delayed_work(struct delayed_work *work, work_func_t fn)
+void nbrs_init_kthread_delayed_work(struct kthread_delayed_work *work, kthread_work_func_t fn)
 {
-	INIT_DELAYED_WORK(work, fn);
+	kthread_init_delayed_work(work, fn);
 }
 
 void nbrs_init_work(struct work_struct *work, work_func_t fn) { INIT_WORK(work, fn); }
 
-/* queue_delayed_work() and mod_delayed_work() on system_dfl_wq, and
- * timer_pending(), are static inlines. Delay 0 pulls a pending delayed run
- * in; a queued one is left alone (the cheap per-packet case). */
-void nbrs_delayed_work_kick(struct delayed_work *work, unsigned long delay)
+/* timer_pending() is a static inline. Delay 0 pulls a pending delayed run in;
+ * a queued one is left alone (the per-packet case). */
+void nbrs_kthread_work_kick(struct kthread_worker *worker, struct kthread_delayed_work *work,
+			    unsigned long delay)
 {
 	if (delay)
-		queue_delayed_work(system_dfl_wq, work, delay);
-	else if (!queue_delayed_work(system_dfl_wq, work, 0) &&
-		 timer_pending(&work->timer))
-		mod_delayed_work(system_dfl_wq, work, 0);
+		kthread_queue_delayed_work(worker, work, delay);
+	else if (!kthread_queue_delayed_work(worker, work, 0) && timer_pending(&work->timer))
+		kthread_mod_delayed_work(worker, work, 0);
 }
 
 

@@ -2,7 +2,7 @@
 /*
  * C side of netback-rs' binding layer: thin wrappers for kernel macros and
  * static inlines, plus the C-owned per-VIF object that embeds the kernel
- * structures Rust cannot lay out (napi_struct, sk_buff_head, delayed_work).
+ * structures Rust cannot lay out (napi_struct, sk_buff_head, kthread_delayed_work).
  * Everything here is mechanism; all policy lives in Rust.
  */
 #ifndef NBRS_HELPERS_H
@@ -53,7 +53,9 @@ void nbrs_skb_add_mapped_frag(struct sk_buff *skb, int i, struct page *page,
 /* ---- the VIF net_device: wrappers of static inlines and macros */
 struct napi_struct;
 struct sk_buff_head;
-struct delayed_work;
+struct kthread_delayed_work;
+struct kthread_work;
+struct kthread_worker;
 struct work_struct;
 struct net_device_ops;
 struct ethtool_ops;
@@ -82,9 +84,11 @@ void nbrs_netif_tx_stop_queue(struct net_device *dev, unsigned int q);
 bool nbrs_netif_tx_queue_stopped(struct net_device *dev, unsigned int q);
 void nbrs_netif_tx_wake_queue(struct net_device *dev, unsigned int q);
 void nbrs_skb_queue_head_init(struct sk_buff_head *list);
-void nbrs_init_delayed_work(struct delayed_work *work, void (*fn)(struct work_struct *));
+void nbrs_init_kthread_delayed_work(struct kthread_delayed_work *work,
+				    void (*fn)(struct kthread_work *));
 void nbrs_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
-void nbrs_delayed_work_kick(struct delayed_work *work, unsigned long delay);
+void nbrs_kthread_work_kick(struct kthread_worker *worker, struct kthread_delayed_work *work,
+			    unsigned long delay);
 bool nbrs_rxq_head_expires(struct sk_buff_head *list, unsigned long *expires);
 /* The kernel release (a macro of generated/utsrelease.h), for ethtool -i. */
 extern const char nbrs_uts_release[];

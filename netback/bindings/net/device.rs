@@ -26,10 +26,10 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use kernel::bindings::{delayed_work, net_device, sk_buff, sk_buff_head, work_struct};
+use kernel::bindings::{kthread_delayed_work, kthread_work, kthread_worker, net_device, sk_buff, sk_buff_head};
 use kernel::error::from_result;
 use kernel::prelude::*;
-use kernel::str::CStrExt;
+use kernel::str::{CStrExt, CString};
 use kernel::sync::Arc;
 use kernel::types::Opaque;
 
@@ -138,10 +138,16 @@ pub(in crate::bindings) struct QueueKernel {
     /// Guest RX backlog: packets `ndo_start_xmit` queued for the worker.
     #[pin]
     rx_backlog: Opaque<sk_buff_head>,
-    /// Guest RX worker, [`Vtable::rx_work`] of the device's `T`:
-    /// initialised when the queue is bound to its device.
+    /// Guest RX work, [`Vtable::rx_work`] of the device's `T`: initialised
+    /// when the queue is bound to its device; runs on `rx_worker`.
     #[pin]
-    rx_work: Opaque<delayed_work>,
+    rx_work: Opaque<kthread_delayed_work>,
+    /// The queue's own guest-RX thread (xen-netback's per-queue
+    /// `guest-rx` kthread): null until the queue first connects, destroyed
+    /// with the device. A dedicated thread, not the shared workqueue: the
+    /// copies run beside the sender on another CPU and a busy queue keeps
+    /// its thread without requeueing through a worker pool.
+    rx_worker: AtomicPtr<kthread_worker>,
     /// The ring pair's event channels.
     evtchns: RingEvtchns,
 }
@@ -166,6 +172,7 @@ impl QueueKernel {
             napi_added: AtomicBool::new(false),
             rx_backlog <- Opaque::ffi_init(init_backlog),
             rx_work: Opaque::zeroed(),
+            rx_worker: AtomicPtr::new(core::ptr::null_mut()),
             evtchns: RingEvtchns::new(),
         })
     }
@@ -181,7 +188,7 @@ impl QueueKernel {
         // and a device that did cancelled it when it released the queue.
         // SAFETY: the idle `rx_work` of a pinned queue now bound to a device
         // of `T`, which is what the work function takes.
-        unsafe { ffi::nbrs_init_delayed_work(self.rx_work.get(), Some(Vtable::<T>::rx_work)) };
+        unsafe { ffi::nbrs_init_kthread_delayed_work(self.rx_work.get(), Some(Vtable::<T>::rx_work)) };
         Ok(())
     }
 
@@ -202,11 +209,12 @@ impl QueueKernel {
     }
 
     /// Tears the queue's objects down before the device goes: cancels the
-    /// worker, frees the backlog, unbinds the channels, deletes NAPI.
+    /// work and stops its thread, frees the backlog, unbinds the channels,
+    /// deletes NAPI.
     fn release(&self) {
         // SAFETY: a work item initialised by `bind` (only bound queues are
         // released); process context.
-        unsafe { kernel::bindings::cancel_delayed_work_sync(self.rx_work.get()) };
+        unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(self.rx_work.get()) };
         // SAFETY: an initialised backlog.
         unsafe {
             kernel::bindings::skb_queue_purge_reason(
@@ -219,6 +227,16 @@ impl QueueKernel {
         if self.napi_added.swap(false, Ordering::AcqRel) {
             // SAFETY: added, and disabled by the driver before the device goes.
             unsafe { ffi::nbrs_napi_del(self.napi()) };
+        }
+        let worker = self.rx_worker.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !worker.is_null() {
+            // SAFETY: an initialised work item; process context.
+            unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(self.rx_work.get()) };
+            // SAFETY: created by `NetDev::rx_worker_start` and now ours
+            // alone (swapped out: later kicks see none); nothing else
+            // queues its work any more (unregistered, IRQs unbound, NAPI
+            // deleted) and the work is cancelled.
+            unsafe { kernel::bindings::kthread_destroy_worker(worker) };
         }
     }
 }
@@ -772,20 +790,54 @@ impl<'a> NetDev<'a> {
         }
     }
 
-    /// Runs the RX worker now (`delay == 0`, overriding a pending delayed
-    /// run) or after `delay` jiffies unless already pending.
-    pub(crate) fn rx_work_kick(&self, delay: u64) {
-        if let Some(q) = self.kernel_queue() {
-            // SAFETY: an initialised work item.
-            unsafe { ffi::nbrs_delayed_work_kick(q.rx_work.get(), delay as kernel::ffi::c_ulong) }
+    /// Starts the queue's guest-RX thread, `<vif>-q<N>-guest-rx`, unless it
+    /// runs already (it stays across reconnects until the device goes).
+    /// Process context, serialized by the caller (connect).
+    pub(crate) fn rx_worker_start(&self) -> Result {
+        let Some(q) = self.kernel_queue() else { return Ok(()) };
+        if !q.rx_worker.load(Ordering::Acquire).is_null() {
+            return Ok(());
         }
+        let name = CString::try_from_fmt(fmt!("{}-q{}-guest-rx", self.name(), self.queue))?;
+        // SAFETY: a NUL-terminated "%s" format with one NUL-terminated
+        // string argument; flags 0 and no NUMA preference are valid.
+        let worker = unsafe {
+            kernel::bindings::kthread_create_worker_on_node(
+                0,
+                kernel::bindings::NUMA_NO_NODE,
+                c"%s".as_char_ptr(),
+                name.as_char_ptr(),
+            )
+        };
+        // kthread_create_worker_on_node returns a worker or an ERR_PTR.
+        let worker = kernel::error::from_err_ptr(worker)?;
+        // SAFETY: a worker just created, its thread not started yet
+        // (kthread_run_worker's second half: the thread idles until work
+        // is queued).
+        unsafe { kernel::bindings::wake_up_process((*worker).task) };
+        q.rx_worker.store(worker, Ordering::Release);
+        Ok(())
     }
 
-    /// Cancels the RX worker and waits for a running instance.
+    /// Runs the RX work now (`delay == 0`, overriding a pending delayed
+    /// run) or after `delay` jiffies unless already pending. Nothing before
+    /// the queue's first connect (no thread yet, nothing to do).
+    pub(crate) fn rx_work_kick(&self, delay: u64) {
+        let Some(q) = self.kernel_queue() else { return };
+        let worker = q.rx_worker.load(Ordering::Acquire);
+        if worker.is_null() {
+            return;
+        }
+        // SAFETY: an initialised work item and a live worker (destroyed
+        // only in `release`, after the device stopped kicking).
+        unsafe { ffi::nbrs_kthread_work_kick(worker, q.rx_work.get(), delay as kernel::ffi::c_ulong) }
+    }
+
+    /// Cancels the RX work and waits for a running instance.
     pub(crate) fn rx_work_cancel(&self) {
         if let Some(q) = self.kernel_queue() {
             // SAFETY: an initialised work item; process context.
-            unsafe { kernel::bindings::cancel_delayed_work_sync(q.rx_work.get()) };
+            unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(q.rx_work.get()) };
         }
     }
 }
@@ -1188,8 +1240,8 @@ impl<T: VifOps> Vtable<T> {
     /// # Safety
     ///
     /// Called by the workqueue with the `rx_work` of a [`QueueKernel`] of a
-    /// device of `T` (its `work`, the first field of `delayed_work`).
-    unsafe extern "C" fn rx_work(work: *mut work_struct) {
+    /// device of `T` (its `work`, the first field of `kthread_delayed_work`).
+    unsafe extern "C" fn rx_work(work: *mut kthread_work) {
         // SAFETY: `work` is the start of the `rx_work` field of a
         // `QueueKernel` (contract; `Opaque` is transparent).
         let q = unsafe { work.cast::<u8>().sub(core::mem::offset_of!(QueueKernel, rx_work)) }.cast::<QueueKernel>();

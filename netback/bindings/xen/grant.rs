@@ -9,8 +9,10 @@ use crate::bindings::ffi;
 use kernel::page::Page;
 use kernel::prelude::*;
 
-/// Copy ops per `gnttab_batch_copy` hypercall on the guest RX path.
-pub(crate) const COPY_BATCH: usize = 64;
+/// Copy ops per `gnttab_batch_copy` hypercall on the guest RX path: a
+/// ring's worth of slots, so the packets of one poll (a GSO packet takes
+/// ~20-40 ops) share few hypercalls, as guest TX's batch of 256 does.
+pub(crate) const COPY_BATCH: usize = 256;
 
 /// Where a local chunk of memory lives: Xen frame number and offset.
 #[derive(Clone, Copy, Debug)]
