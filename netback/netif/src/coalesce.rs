@@ -29,9 +29,9 @@
 //! is to poll again, and the poll then finds the deadline due. Times are
 //! nanoseconds of a monotonic clock.
 
-/// The largest `tx-usecs`: a hold of 1 ms already costs a guest TCP stream
-/// its ACK clock (the guest waits for answers to free its skbs); longer
-/// holds only stall it.
+/// The largest `tx-usecs`: 1 ms. netfront frees a sent skb (and the
+/// guest's socket its memory) only on its answer, so longer holds would
+/// stall a sender rather than batch its completions.
 pub const MAX_USECS: u32 = 1000;
 
 /// The largest `tx-frames`: the TX ring's size (one answer per slot).
@@ -44,12 +44,12 @@ pub const MAX_FRAMES: u32 = super::wire::XEN_NETIF_TX_RING_SIZE;
 pub const HOLD_MAX_ANSWERS: u32 = MAX_FRAMES / 2;
 
 /// `adaptive-tx`: the guest keeps the ring busy while it posts at least one
-/// request per 200 us on average (5 per ms). A TCP stream from a guest posts
-/// a page-sized slot per ~40-65 us even at 500-800 Mbit/s in the TCG
-/// testbed (and far more often on hardware); its ACKs alone for a stream
-/// into the guest are several per ms; request/response traffic posts one
-/// request per transaction, ~1.5 ms apart in the testbed (600-700
-/// transactions/s). The threshold sits between them with a 3-8x margin.
+/// request per 200 us on average (5 per ms). A TCP stream from a guest at
+/// 500-800 Mbit/s (the TCG testbed; far more on hardware) posts a
+/// page-sized slot every ~40-65 us; the ACKs of a stream into the guest
+/// alone are several per ms; request/response traffic posts one request per
+/// transaction, ~1.5 ms apart in the testbed (600-700 transactions/s). The
+/// threshold sits between them with a 3-8x margin either way.
 pub const BUSY_NS_PER_REQUEST: u64 = 200_000;
 
 /// Gaps between polls are counted up to this (10 ms) in the rate estimate,
