@@ -2,7 +2,9 @@
 //! `/sys/kernel/debug/xen-netback-rs/<vif>/io_ring_q<N>`: ring indices and
 //! queue state, like xen-netback's `xenvif_read_io_ring`, plus the longest
 //! guest-TX poll of the connection (`TX longest poll: verdicts V slots S`,
-//! bounded by the NAPI budget); and, with a
+//! bounded by the NAPI budget), the guest-TX answer timing (`TX answers:`
+//! the `ethtool -C` setting, answers held and for how long, the guest's
+//! smoothed time per request, the deadline timer in us or -1); and, with a
 //! control ring, `ctrl`: the frontend's hash configuration in
 //! `xenvif_dump_hash_info`'s format. Reads take the
 //! queue locks briefly (TX with NAPI held off) and print "not connected"
@@ -64,7 +66,20 @@ impl DebugfsShow for Vif {
                     jiffies()
                 ))?;
                 let longest = q.longest_poll();
-                writeln!(out, "TX longest poll: verdicts {} slots {}", longest.verdicts, longest.slots)
+                writeln!(out, "TX longest poll: verdicts {} slots {}", longest.verdicts, longest.slots)?;
+                let a = q.answer_state();
+                let c = self.knobs.tx_coalesce();
+                writeln!(
+                    out,
+                    "TX answers: tx-usecs {} tx-frames {} adaptive {} held {} for {} us, {} us per request, timer {}",
+                    c.usecs(),
+                    c.frames(),
+                    u8::from(c.adaptive()),
+                    a.held,
+                    a.held_us,
+                    a.us_per_request,
+                    a.timer_in_us.map_or(-1, |us| i64::try_from(us).unwrap_or(i64::MAX))
+                )
             }
         })?;
         self.inspect_rx(queue, |rx| match rx {

@@ -27,6 +27,7 @@ use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::fatal::FatalReason;
 use crate::hash::VifHash;
 use crate::knobs::VifKnobs;
+use crate::netif::coalesce::TxCoalesce;
 use crate::netif::negotiate::GuestOffloads;
 use crate::netif::rx::{CarrierChange, StalledQueues};
 use crate::queue::Queue;
@@ -426,7 +427,7 @@ impl Vif {
             match tx.as_mut() {
                 Some(q) => {
                     let req_cons = q.ring().req_cons();
-                    let result = q.action(dev, &queue.stats, budget);
+                    let result = q.action(dev, &queue.stats, budget, self.knobs.tx_coalesce());
                     if q.ring().req_cons() != req_cons {
                         queue.eoi.work_seen(Channel::Tx);
                     }
@@ -676,6 +677,24 @@ impl VifOps for Vif {
         self.queue_limit.store(n, Ordering::Release);
         self.queue_limit_pending.store(true, Ordering::Release);
         pr_info!("{}: offering at most {} queue(s) from the next frontend connection\n", name, n);
+        Ok(())
+    }
+
+    fn tx_coalesce(&self, _dev: &NetDev<'_>) -> TxCoalesce {
+        self.knobs.tx_coalesce()
+    }
+
+    fn set_tx_coalesce(&self, dev: &NetDev<'_>, c: TxCoalesce) -> Result {
+        if c != self.knobs.tx_coalesce() {
+            self.knobs.set_tx_coalesce(c);
+            pr_info!(
+                "{}: guest TX answers: tx-usecs {} tx-frames {} adaptive-tx {}\n",
+                dev.name(),
+                c.usecs(),
+                c.frames(),
+                if c.adaptive() { "on" } else { "off" }
+            );
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Per-VIF state an administrator sets or reads (through xenstore, sysfs,
-//! debugfs): the rate limit, multicast control, per-VIF overrides of the RX timeouts and zero-copy mode, and why
+//! debugfs, ethtool): the rate limit, multicast control, per-VIF overrides of the RX timeouts and zero-copy mode,
+//! the guest TX answer timing (`ethtool -C`), and why
 //! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
 //! interfaces that expose them ([`VifControls`]).
 
@@ -14,11 +15,12 @@ use crate::bindings::sysfs::SysfsGroup;
 use crate::fatal::FatalReason;
 use crate::interface::Vif;
 use crate::multicast::McastControl;
+use crate::netif::coalesce::TxCoalesce;
 use crate::netif::rx::parse_timeout_ms;
 use crate::netif::zerocopy::{TxZeroCopyMode, TxZeroCopyPolicy};
 use crate::params;
 use crate::rate::VifRate;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::Arc;
@@ -47,6 +49,10 @@ pub(crate) struct VifKnobs {
     /// `tx_zerocopy` override: 0 the module parameter, else its mode's
     /// index + 1.
     tx_zerocopy: AtomicU32,
+    /// Guest TX answer timing (`ethtool -C tx-usecs/tx-frames/adaptive-tx`),
+    /// `TxCoalesce::to_bits`; read by every TX poll, so it applies at once
+    /// and stays across reconnections of this VIF.
+    tx_coalesce: AtomicU64,
     /// The reason of the last fatal frontend error. Set from NAPI or the RX
     /// worker, read from sysfs: always taken with bottom halves off.
     #[pin]
@@ -63,6 +69,7 @@ impl VifKnobs {
             rx_drain_timeout_ms: AtomicU32::new(0),
             rx_stall_timeout_ms: AtomicU32::new(0),
             tx_zerocopy: AtomicU32::new(0),
+            tx_coalesce: AtomicU64::new(TxCoalesce::OFF.to_bits()),
             fatal_reason <- new_spinlock_bh!(None),
         })
     }
@@ -115,6 +122,16 @@ impl VifKnobs {
         let mode = TxZeroCopyMode::parse(value).ok_or(EINVAL)?;
         self.tx_zerocopy.store(mode.index() + 1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The guest TX answer timing in effect.
+    pub(crate) fn tx_coalesce(&self) -> TxCoalesce {
+        TxCoalesce::from_bits(self.tx_coalesce.load(Ordering::Relaxed))
+    }
+
+    /// Sets the guest TX answer timing (validated by `TxCoalesce::new`).
+    pub(crate) fn set_tx_coalesce(&self, c: TxCoalesce) {
+        self.tx_coalesce.store(c.to_bits(), Ordering::Relaxed);
     }
 
     /// Records why the VIF is being disabled (any context but hard IRQ).

@@ -104,6 +104,9 @@ vif_counters! {
     rx_credit_waits(vif: true, queue: false),
     /// Fatal frontend errors (the VIF was disabled).
     fatal_errors(vif: true, queue: false),
+    /// Guest TX answers held back by `ethtool -C tx-usecs` (holds started:
+    /// polls that left their answers unpublished for a later poll).
+    tx_answer_deferred(vif: true, queue: false),
     /// Packets from the guest into the stack.
     rx_packets(vif: false, queue: true),
     /// Bytes from the guest.

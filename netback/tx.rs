@@ -12,17 +12,26 @@
 //! Copies of many packets share one hypercall batch of up to 256 ops; after
 //! the batch every packet's slots are answered (OKAY or ERROR) and the good
 //! ones go up the stack in ring order.
+//!
+//! Answers are written to the ring as they are known, but published to the
+//! guest (`rsp_prod` and its event) once per poll, when the VIF's answer
+//! timing says (`ethtool -C tx-usecs/tx-frames/adaptive-tx`, the core's
+//! `netif::coalesce`; default: in the poll). A hold arms the queue's
+//! [`NapiTimer`] at its deadline, so no answer waits for a poll that is
+//! never coming. Answers of the zero-copy drain take the same way.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
 use crate::bindings::net::device::{Channel, NetDev};
 use crate::bindings::net::skb::SkBuff;
+use crate::bindings::timer::NapiTimer;
 use crate::bindings::xen::grant::CopyBatch;
 use crate::bindings::xen::ring::TxSharedRing;
 use crate::fatal::FatalReason;
 use crate::grant_pool::{MappedFrags, MappedSource, TxBufferSource};
 use crate::multicast::McastControl;
+use crate::netif::coalesce::{PublishDecision, TxCoalesce, TxCoalescer};
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
@@ -47,6 +56,19 @@ pub(crate) struct LongestPoll {
     pub(crate) verdicts: u32,
     /// Ring slots consumed in one poll.
     pub(crate) slots: u32,
+}
+
+/// The answer timing of one queue at one moment (debugfs `TX answers`).
+pub(crate) struct AnswerState {
+    /// Answers written and not yet published.
+    pub(crate) held: u32,
+    /// Microseconds since the oldest of them was written (0: none held).
+    pub(crate) held_us: u64,
+    /// The guest's smoothed time per request, in microseconds (updated
+    /// only with `adaptive-tx on`).
+    pub(crate) us_per_request: u64,
+    /// Microseconds until the deadline timer fires, if armed ahead.
+    pub(crate) timer_in_us: Option<u64>,
 }
 
 /// A packet whose copies are queued in the current batch.
@@ -85,6 +107,10 @@ pub(crate) struct TxQueue {
     /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on or
     /// auto).
     mapped: Option<(TxZeroCopyPolicy, MappedSource)>,
+    /// When answers are published: the core's policy state.
+    coalescer: TxCoalescer,
+    /// Polls this queue again at a held answer's deadline.
+    answer_timer: NapiTimer,
 }
 
 impl TxQueue {
@@ -96,6 +122,7 @@ impl TxQueue {
         credit: TxCredit,
         mcast: Arc<McastControl>,
         zerocopy: Option<TxZeroCopyPolicy>,
+        answer_timer: NapiTimer,
     ) -> Result<Self> {
         // Without its pages (balloon exhausted) the queue copies.
         let mapped = zerocopy.and_then(|policy| {
@@ -115,6 +142,8 @@ impl TxQueue {
             mcast,
             longest_poll: LongestPoll::default(),
             mapped,
+            coalescer: TxCoalescer::new(),
+            answer_timer,
         })
     }
 
@@ -126,6 +155,17 @@ impl TxQueue {
     /// The longest poll so far (debugfs).
     pub(crate) fn longest_poll(&self) -> LongestPoll {
         self.longest_poll
+    }
+
+    /// The answer timing's state (debugfs).
+    pub(crate) fn answer_state(&self) -> AnswerState {
+        let now = self.answer_timer.now();
+        AnswerState {
+            held: self.ring.unpublished(),
+            held_us: self.coalescer.holding_since().map_or(0, |t| now.saturating_sub(t) / 1000),
+            us_per_request: self.coalescer.rate().ns_per_request() / 1000,
+            timer_in_us: self.answer_timer.armed_at().filter(|&t| t > now).map(|t| (t - now) / 1000),
+        }
     }
 
     /// The data path in use, for logs.
@@ -146,7 +186,8 @@ impl TxQueue {
         Ok(())
     }
 
-    /// Processes up to `budget` verdicts. Returns how many (at most
+    /// Processes up to `budget` verdicts, then publishes the answers or
+    /// holds them as `coalesce` says. Returns how many verdicts (at most
     /// `budget`), or the reason the frontend must be disabled.
     ///
     /// Every verdict counts toward the budget, not only the packets handed
@@ -159,6 +200,7 @@ impl TxQueue {
         dev: &NetDev<'_>,
         stats: &VifStats,
         budget: i32,
+        coalesce: TxCoalesce,
     ) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
@@ -210,12 +252,38 @@ impl TxQueue {
                 flushed = Err(e);
             }
         }
-        if self.ring.push_responses_and_check_notify() {
-            dev.notify(Channel::Tx);
-        }
+        // A fatal error ends the connection: nothing is held for it.
+        let force = result.is_err() || flushed.is_err();
+        self.publish(dev, stats, coalesce, slots, force);
         result?;
         flushed?;
         Ok(done)
+    }
+
+    /// Publishes the answers written so far (notifying the guest if it
+    /// asked), or holds them as `coalesce` says, with the timer armed by
+    /// the hold's deadline: a poll never leaves answers held without a
+    /// wake-up. `consumed`: the requests this poll took (the guest's rate).
+    fn publish(&mut self, dev: &NetDev<'_>, stats: &VifStats, coalesce: TxCoalesce, consumed: u32, force: bool) {
+        if coalesce.holds() && !force {
+            let now = self.answer_timer.now();
+            if let PublishDecision::Defer { deadline, new_hold } =
+                self.coalescer.decide(coalesce, now, consumed, self.ring.unpublished())
+            {
+                self.answer_timer.arm_by(deadline, now);
+                if new_hold {
+                    stats.tx_answer_deferred.add(1);
+                }
+                return;
+            }
+        } else {
+            self.coalescer.published();
+        }
+        // Published before the deadline: no extra poll for it.
+        self.answer_timer.cancel();
+        if self.ring.push_responses_and_check_notify() {
+            dev.notify(Channel::Tx);
+        }
     }
 
     /// The bytes of `pkt` to copy: all of them, or with zero-copy only the
@@ -418,17 +486,24 @@ impl TxQueue {
         Ok(())
     }
 
-    /// Teardown (process context, NAPI stopped): waits, bounded and logged,
-    /// for the stack to give back every mapped page, unmapping and
-    /// answering them. What is still held after the bound stays mapped and
-    /// allocated for good (never unmapped under the stack).
+    /// Teardown (process context, NAPI stopped): cancels the answer timer
+    /// (it schedules this queue's NAPI, which goes next); waits, bounded and
+    /// logged, for the stack to give back every mapped page, unmapping and
+    /// answering them; publishes every answer, held ones included (no
+    /// notification: the frontend is going). What is still held by the
+    /// stack after the bound stays mapped and allocated for good (never
+    /// unmapped under the stack).
     pub(crate) fn shutdown(&mut self, stats: &VifStats, name: &str) {
+        self.answer_timer.cancel();
         if let Some((_, mut m)) = self.mapped.take() {
             let (success, fail) = m.shutdown(&mut self.ring, name);
             stats.tx_zerocopy_success.add(success);
             stats.tx_zerocopy_fail.add(fail);
+        }
+        if self.ring.unpublished() != 0 {
             let _ = self.ring.push_responses_and_check_notify();
         }
+        self.coalescer.published();
     }
 }
 

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings::net::device::VifNetDevice;
+use crate::bindings::timer::NapiTimer;
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice, XenbusDriver};
 use crate::bindings::{jiffies, msecs_to_jiffies};
@@ -237,8 +238,16 @@ impl Backend {
                     return false;
                 }
             };
+            // Polls the queue at a held guest TX answer's deadline.
+            let answer_timer = match NapiTimer::new(&vif.dev().on_queue(index)) {
+                Ok(t) => t,
+                Err(e) => {
+                    xdev.dev_fatal(e, c"allocating the answer timer");
+                    return false;
+                }
+            };
             // On failure the queues mapped so far are dropped (unmapped).
-            let attachment = match Self::map_queue(xdev, &cfg, &rings, domid, credit, &knobs) {
+            let attachment = match Self::map_queue(xdev, &cfg, &rings, domid, credit, answer_timer, &knobs) {
                 Ok(a) => a,
                 Err(e) => {
                     pr_err!("vif{}: mapping the rings of queue {} failed\n", domid, index);
@@ -366,6 +375,7 @@ impl Backend {
         rings: &crate::netif::negotiate::QueueRings,
         domid: u16,
         credit: TxCredit,
+        answer_timer: NapiTimer,
         knobs: &ConnectKnobs,
     ) -> Result<Attachment> {
         let tx_map = MappedRing::map(xdev, rings.tx_ring_ref)?;
@@ -378,7 +388,15 @@ impl Backend {
             pr_err!("vif{}: RX ring: {}\n", domid, e.description());
             EIO
         })?;
-        let tx = TxQueue::new(tx_ring, params::tx_config(), domid, credit, knobs.mcast.clone(), knobs.zerocopy)?;
+        let tx = TxQueue::new(
+            tx_ring,
+            params::tx_config(),
+            domid,
+            credit,
+            knobs.mcast.clone(),
+            knobs.zerocopy,
+            answer_timer,
+        )?;
         let rx = RxQueue::new(
             rx_ring,
             RxConfig::new(cfg.xdp_headroom),

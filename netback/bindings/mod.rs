@@ -24,7 +24,9 @@
 //!   seq_file files (a Rust `file_operations` table).
 //! * [`lock`]: [`lock::SpinLockBh`], a spinlock that disables bottom halves.
 //! * [`timer`]: [`timer::DevTimer`], a `timer_list` in Rust whose callback
-//!   gets the VIF device (the guest-TX credit timer).
+//!   gets the VIF device (the guest-TX credit timer), and
+//!   [`timer::NapiTimer`], the kernel crate's hrtimer whose expiry schedules
+//!   one queue's NAPI (the guest-TX answer deadline).
 
 pub(crate) mod debugfs;
 pub(crate) mod lock;

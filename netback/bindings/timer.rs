@@ -11,11 +11,19 @@
 //! `mod_timer` (the hrtimer handles cancel the old arming on replacement),
 //! and debugfs shows whether it is pending, which the hrtimer abstraction
 //! does not expose.
+//!
+//! [`NapiTimer`]: the kernel crate's `hrtimer` bound to one queue, whose
+//! expiry schedules that queue's NAPI (the guest-TX answer deadline, in
+//! microseconds).
 
 use super::net::device::NetDev;
 use kernel::bindings;
 use kernel::prelude::*;
-use kernel::sync::static_lock_class;
+use kernel::sync::{static_lock_class, Arc, ArcBorrow};
+use kernel::time::hrtimer::{
+    AbsoluteMode, ArcHrTimerHandle, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart,
+};
+use kernel::time::{Delta, Instant, Monotonic};
 use kernel::types::Opaque;
 
 /// Receiver of [`DevTimer`] expiries.
@@ -138,5 +146,102 @@ impl<T: DevTimerHandler> Drop for DevTimer<T> {
         // this waits for a running callback and keeps the timer from being
         // armed again, after which the state may be freed.
         unsafe { bindings::timer_shutdown_sync(self.raw()) };
+    }
+}
+
+/// A high-resolution timer bound to one queue of a VIF whose expiry only
+/// schedules that queue's NAPI poll: the guest-TX answer deadline, tens to
+/// hundreds of microseconds away, which a jiffy timer cannot express. Built
+/// on the kernel crate's `hrtimer` (an `Arc` holding the `HrTimer`, expiring
+/// in hard-IRQ context as NAPI's own watchdog timer does: the callback only
+/// raises NAPI, like an event channel IRQ). Times are nanoseconds since the
+/// timer was made, on the monotonic clock ([`NapiTimer::now`]).
+///
+/// Owned by the queue's NAPI side: `arm`/`cancel` take `&mut self`. Drop
+/// cancels it, waiting for a callback still running.
+pub(crate) struct NapiTimer {
+    wake: Arc<NapiWake>,
+    /// The clock's zero for this timer's nanoseconds.
+    epoch: Instant<Monotonic>,
+    /// The arming in effect (its handle cancels it when dropped) and when
+    /// it expires (ns since `epoch`).
+    armed: Option<(ArcHrTimerHandle<NapiWake>, u64)>,
+}
+
+/// The `Arc`-shared state the hrtimer callback gets.
+///
+/// # Invariants
+///
+/// `dev` is the device the timer was made for; it outlives every arming
+/// (the [`NapiTimer`] lives in the VIF's queue, dropped at detach before
+/// the device is freed, and its drop cancels the timer and waits for the
+/// callback).
+#[pin_data]
+struct NapiWake {
+    #[pin]
+    timer: HrTimer<NapiWake>,
+    dev: *mut bindings::net_device,
+    queue: u32,
+}
+
+// SAFETY: the device pointer is only used by the callback, to schedule
+// NAPI, which may run on any CPU.
+unsafe impl Send for NapiWake {}
+// SAFETY: nothing but the timer (locked on the C side) is shared.
+unsafe impl Sync for NapiWake {}
+
+impl HrTimerCallback for NapiWake {
+    type Pointer<'a> = Arc<Self>;
+
+    fn run(this: ArcBorrow<'_, Self>, _ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        // SAFETY: the device outlives every arming (type invariant).
+        if let Some(dev) = unsafe { NetDev::from_raw(this.dev, this.queue) } {
+            dev.napi_schedule();
+        }
+        HrTimerRestart::NoRestart
+    }
+}
+
+kernel::impl_has_hr_timer! {
+    impl HasHrTimer<Self> for NapiWake { mode: AbsoluteMode<Monotonic>, field: self.timer }
+}
+
+impl NapiTimer {
+    /// A new, unarmed timer for `dev`'s queue (process context).
+    pub(crate) fn new(dev: &NetDev<'_>) -> Result<Self> {
+        let (raw_dev, queue) = (dev.raw(), dev.queue());
+        let wake = Arc::pin_init(pin_init!(NapiWake { timer <- HrTimer::new(), dev: raw_dev, queue }), GFP_KERNEL)?;
+        Ok(Self { wake, epoch: Instant::now(), armed: None })
+    }
+
+    /// Nanoseconds since the timer was made.
+    pub(crate) fn now(&self) -> u64 {
+        u64::try_from((Instant::<Monotonic>::now() - self.epoch).as_nanos()).unwrap_or(0)
+    }
+
+    /// Makes sure the queue's NAPI is scheduled by `at` (ns, as
+    /// [`Self::now`]): keeps an arming still ahead of `now` that expires by
+    /// then (it polls early; that poll arms again), else arms at `at`.
+    pub(crate) fn arm_by(&mut self, at: u64, now: u64) {
+        if self.armed.as_ref().is_some_and(|&(_, t)| t > now && t <= at) {
+            return;
+        }
+        // Cancel the old arming first: its handle's drop would cancel the
+        // new one.
+        self.armed = None;
+        let expires = self.epoch + Delta::from_nanos(i64::try_from(at).unwrap_or(i64::MAX));
+        self.armed = Some((self.wake.clone().start(expires), at));
+    }
+
+    /// Disarms the timer (waits for a callback still running elsewhere: it
+    /// only schedules NAPI).
+    pub(crate) fn cancel(&mut self) {
+        self.armed = None;
+    }
+
+    /// When the timer is armed to expire (ns), if armed and not cancelled
+    /// (it may have expired since).
+    pub(crate) fn armed_at(&self) -> Option<u64> {
+        self.armed.as_ref().map(|&(_, t)| t)
     }
 }

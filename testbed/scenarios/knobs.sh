@@ -1,4 +1,4 @@
-# Per-VIF knobs on one guest: ethtool -i/-g/-G/-k/-S, sysfs, debugfs, and the xenstore
+# Per-VIF knobs on one guest: ethtool -i/-g/-G/-c/-C/-k/-S, sysfs, debugfs, and the xenstore
 # `rate` limit applied live to guest TX.
 # Reference (--backend c): the same rate limits hold; a bad value makes xen-netback
 # unlimited ("abc") or nearly stalls the VIF ("1,0") where netback-rs refuses it and keeps
@@ -41,9 +41,52 @@ fi
 # ---- ethtool -S: every xen-netback name, our drop reasons ----
 stats=$(ethtool -S "$v")
 names="rx_gso_checksum_fixup tx_zerocopy_sent tx_zerocopy_success tx_zerocopy_fail tx_frag_overflow"
-if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors"; fi
+if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors tx_answer_deferred"; fi
 for n in $names; do echo "$stats" | grep -qE "^ +$n: [0-9]+$" || nbt_fail "ethtool -S has no $n"; done
 ethstat() { ethtool -S "$v" | awk -v n="$1:" '$1 == n {print $2}'; }
+
+# ---- ethtool -c / -C (netback-rs): guest TX answer timing ----
+# coal FIELD: tx-usecs / tx-frames as numbers, adaptive-tx as on/off.
+coal() {
+    case "$1" in
+        adaptive-tx) ethtool -c "$v" | sed -n 's/^Adaptive RX:.*TX:[[:space:]]*\([a-z]*\).*/\1/p' ;;
+        *) ethtool -c "$v" | awk -v n="$1:" '$1 == n {print $2}' ;;
+    esac
+}
+coal_expect() {  # coal_expect WHEN USECS FRAMES ADAPTIVE
+    expect "ethtool -c tx-usecs $1" "$(coal tx-usecs)" "$2"
+    expect "ethtool -c tx-frames $1" "$(coal tx-frames)" "$3"
+    expect "ethtool -c adaptive-tx $1" "$(coal adaptive-tx)" "$4"
+}
+if rs; then
+    ethtool -c "$v" | sed "s/^/ethtool -c: /"
+    coal_expect "(default)" 0 0 off
+    ethtool -C "$v" tx-usecs 50 tx-frames 32 adaptive-tx on || nbt_fail "ethtool -C tx-usecs 50 tx-frames 32 adaptive-tx on failed"
+    coal_expect "after -C 50/32/on" 50 32 on
+    for bad in "tx-usecs 100000" "tx-frames 1000" "rx-usecs 5"; do
+        # shellcheck disable=SC2086
+        out=$(ethtool -C "$v" $bad 2>&1) && nbt_fail "ethtool -C $bad was accepted"
+        echo "ethtool -C $bad: $out"
+        coal_expect "after the refused -C $bad" 50 32 on
+    done
+    # Traffic with answers held while the guest keeps the ring busy (adaptive), then always.
+    d0=$(ethstat tx_answer_deferred)
+    ping -c 20 -i 0.05 -W 1 "$ip1" >/dev/null || nbt_fail "ping with tx-usecs 50 adaptive-tx on lost packets"
+    measure tcp_maerts_coalesce_adaptive dom0 "$ip1" TCP_MAERTS dir=domu1-dom0 tx_usecs=50 tx_frames=32 adaptive=on
+    measure tcp_rr_coalesce_adaptive dom0 "$ip1" TCP_RR dir=dom0-domu1 tx_usecs=50 tx_frames=32 adaptive=on
+    d1=$(ethstat tx_answer_deferred)
+    ethtool -C "$v" tx-usecs 200 tx-frames 0 adaptive-tx off || nbt_fail "ethtool -C tx-usecs 200 tx-frames 0 adaptive-tx off failed"
+    coal_expect "after -C 200/0/off" 200 0 off
+    ping -c 20 -i 0.05 -W 1 "$ip1" >/dev/null || nbt_fail "ping with tx-usecs 200 lost packets"
+    measure tcp_maerts_coalesce_200us dom0 "$ip1" TCP_MAERTS dir=domu1-dom0 tx_usecs=200 tx_frames=0 adaptive=off
+    measure tcp_rr_coalesce_200us dom0 "$ip1" TCP_RR dir=dom0-domu1 tx_usecs=200 tx_frames=0 adaptive=off
+    d2=$(ethstat tx_answer_deferred)
+    nbt_result test=tx_answer_deferred backend=rs value="$d2" unit=holds adaptive="$((d1 - d0))" fixed="$((d2 - d1))"
+    [ "$d2" -gt "$d1" ] || nbt_fail "ethtool -S tx_answer_deferred did not grow with tx-usecs 200 ($d1 -> $d2)"
+    ethtool -C "$v" tx-usecs 0 tx-frames 0 adaptive-tx off || nbt_fail "ethtool -C back to 0 failed"
+    coal_expect "after the reset" 0 0 off
+    ping -c 5 -W 2 "$ip1" >/dev/null || nbt_fail "ping after resetting the answer timing failed"
+fi
 
 # ---- ethtool -k/-K: offload toggles take effect and traffic still flows ----
 feat() { ethtool -k "$v" | awk -v n="$1:" '$1 == n {print $2}'; }
@@ -158,17 +201,22 @@ measure tcp_maerts_after_limit dom0 "$ip1" TCP_MAERTS dir=domu1-dom0
 if rs; then dmesg | grep "$v: guest TX rate limit" | sed 's/^/rate log: /'; fi
 
 # ---- the VIF goes away while its guest waits for rate credit under a stream, and while
-# its debugfs file is held open ----
+# its debugfs file is held open (netback-rs: with its TX answers held up to 1 ms, so
+# teardown meets held answers and an armed answer timer) ----
+if rs; then ethtool -C "$v" tx-usecs 1000 tx-frames 0 adaptive-tx off || nbt_fail "ethtool -C tx-usecs 1000 failed"; fi
 xenstore-write $be/rate 62500,50000                    # 10 Mbit/s: the queue keeps waiting
 timeout 60 netperf -H "$ip1" -t TCP_MAERTS -l 30 -P 0 >/dev/null 2>&1 &
 sleep 3
 exec 8<"$dbg" || nbt_fail "cannot open $dbg"
-if rs; then grep "^Credit" "$dbg" | sed "s/^/io_ring_q0 before detach: /"; fi
+if rs; then grep "^Credit\|^TX answers" "$dbg" | sed "s/^/io_ring_q0 before detach: /"; fi
 vif_detach 1 && vif_wait_gone "$v"
 if cat <&8 >/dev/null 2>&1; then echo "read of $dbg after the vif went: succeeded (empty)"; else echo "read of $dbg after the vif went: failed as expected"; fi
 exec 8<&-
 vif_attach 1 && domu_wait_ping 1 60 || nbt_fail "guest 1 unreachable after re-attaching its vif"
 v=$(vif_name 1)
 ping -c 3 -W 2 "$ip1" >/dev/null || nbt_fail "ping after re-attach failed"
-if rs; then expect "sysfs connected after re-attach" "$(cat /sys/class/net/$v/netback/connected)" 1; fi
+if rs; then
+    expect "sysfs connected after re-attach" "$(cat /sys/class/net/$v/netback/connected)" 1
+    coal_expect "on the re-attached vif (a new interface)" 0 0 off
+fi
 true

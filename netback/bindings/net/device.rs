@@ -20,6 +20,7 @@ use super::skb::SkBuff;
 use crate::bindings::xen::evtchn::{Binding, Handlers, RingEvtchns};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{ffi, Rtnl};
+use crate::netif::coalesce::TxCoalesce;
 use crate::netif::negotiate::{GuestOffloads, IFNAMSIZ, VIF_MTU_MAX};
 use crate::netif::wire::GsoType;
 use core::ffi::c_void;
@@ -111,6 +112,11 @@ pub(crate) trait VifOps: QueueOps + Send + Sync + Sized + 'static {
     /// `ethtool -L combined n` (the ethtool core has refused 0 and counts
     /// above the maximum): the queue limit offered at the next connection.
     fn set_queue_limit(&self, dev: &NetDev<'_>, n: u32) -> Result;
+    /// `ethtool -c`: the guest TX answer timing in effect.
+    fn tx_coalesce(&self, dev: &NetDev<'_>) -> TxCoalesce;
+    /// `ethtool -C` with validated values: applies from each queue's next
+    /// poll.
+    fn set_tx_coalesce(&self, dev: &NetDev<'_>, c: TxCoalesce) -> Result;
     /// The driver's state of one queue ([`VifQueue`] derefs to it).
     type Queue: Send + Sync + 'static;
     /// The VIF's queues, which [`VifNetDevice::new`] binds to the device.

@@ -8,14 +8,18 @@
 //!   allocates them and the protocol fixes their size, so `-G` is refused.
 //! * `-S`: every counter, from the driver's one counter list.
 //! * `-l`/`-L`: combined channels, at most the allocated queues.
+//! * `-c`/`-C`: guest TX answer timing (`tx-usecs`, `tx-frames`,
+//!   `adaptive-tx`; the core's `netif::coalesce`); the ethtool core refuses
+//!   every other field.
 
 use super::device::{VifOps, Vtable};
 use crate::bindings::{ffi, write_cstr};
+use crate::netif::coalesce::{CoalesceError, TxCoalesce};
 use crate::netif::wire::{XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE};
 use core::ptr::NonNull;
 use kernel::bindings::{
-    ethtool_channels, ethtool_drvinfo, ethtool_ops, ethtool_ringparam, ethtool_stats, kernel_ethtool_ringparam,
-    net_device, netlink_ext_ack,
+    ethtool_channels, ethtool_coalesce, ethtool_drvinfo, ethtool_ops, ethtool_ringparam, ethtool_stats,
+    kernel_ethtool_coalesce, kernel_ethtool_ringparam, net_device, netlink_ext_ack,
 };
 use kernel::error::from_result;
 use kernel::prelude::*;
@@ -47,9 +51,21 @@ impl EthtoolStats<'_> {
     }
 }
 
+/// `ETHTOOL_COALESCE_*` bits of `include/linux/ethtool.h` (`BIT(n)`
+/// macros, which bindgen does not evaluate; the ethtool core checks their
+/// positions against its netlink attributes at build time).
+const ETHTOOL_COALESCE_TX_USECS: u32 = 1 << 4;
+const ETHTOOL_COALESCE_TX_MAX_FRAMES: u32 = 1 << 5;
+const ETHTOOL_COALESCE_USE_ADAPTIVE_TX: u32 = 1 << 10;
+
 /// The `ethtool_ops` of a VIF whose driver state is `T`.
 pub(in crate::bindings) const fn ops<T: VifOps>() -> ethtool_ops {
     ethtool_ops {
+        supported_coalesce_params: ETHTOOL_COALESCE_TX_USECS
+            | ETHTOOL_COALESCE_TX_MAX_FRAMES
+            | ETHTOOL_COALESCE_USE_ADAPTIVE_TX,
+        get_coalesce: Some(get_coalesce::<T>),
+        set_coalesce: Some(set_coalesce::<T>),
         get_drvinfo: Some(get_drvinfo),
         get_ringparam: Some(get_ringparam),
         set_ringparam: Some(set_ringparam),
@@ -247,6 +263,66 @@ unsafe extern "C" fn set_channels<T: VifOps>(dev: *mut net_device, ch: *mut etht
             return Err(EINVAL);
         }
         t.set_queue_limit(&d, ch.combined_count)?;
+        Ok(0)
+    })
+}
+
+/// `ethtool -c`: the guest TX answer timing.
+///
+/// # Safety
+///
+/// Called by the ethtool core with a VIF of `T` and its struct to fill.
+unsafe extern "C" fn get_coalesce<T: VifOps>(
+    dev: *mut net_device,
+    ec: *mut ethtool_coalesce,
+    _kec: *mut kernel_ethtool_coalesce,
+    _extack: *mut netlink_ext_ack,
+) -> kernel::ffi::c_int {
+    from_result(|| {
+        // SAFETY: a device of `T`, in its callback.
+        let (t, d) = unsafe { Vtable::<T>::ctx(dev, 0) }.ok_or(EINVAL)?;
+        // SAFETY: the core's valid, exclusively borrowed struct (or NULL).
+        let ec = unsafe { ec.as_mut() }.ok_or(EINVAL)?;
+        let c = t.tx_coalesce(&d);
+        ec.tx_coalesce_usecs = c.usecs();
+        ec.tx_max_coalesced_frames = c.frames();
+        ec.use_adaptive_tx_coalesce = u32::from(c.adaptive());
+        Ok(0)
+    })
+}
+
+/// `ethtool -C`: the core passes `get_coalesce`'s values with the user's
+/// changes (only the supported fields can differ); out-of-range values get
+/// -EINVAL with a message.
+///
+/// # Safety
+///
+/// Called by the ethtool core with a VIF of `T`, the request and its extack.
+unsafe extern "C" fn set_coalesce<T: VifOps>(
+    dev: *mut net_device,
+    ec: *mut ethtool_coalesce,
+    _kec: *mut kernel_ethtool_coalesce,
+    extack: *mut netlink_ext_ack,
+) -> kernel::ffi::c_int {
+    from_result(|| {
+        // SAFETY: a device of `T`, in its callback.
+        let (t, d) = unsafe { Vtable::<T>::ctx(dev, 0) }.ok_or(EINVAL)?;
+        // SAFETY: the core's valid struct (or NULL).
+        let ec = unsafe { ec.as_ref() }.ok_or(EINVAL)?;
+        let adaptive = ec.use_adaptive_tx_coalesce != 0;
+        let c = TxCoalesce::new(ec.tx_coalesce_usecs, ec.tx_max_coalesced_frames, adaptive).map_err(|e| {
+            let msg = match e {
+                CoalesceError::UsecsTooLarge => c"tx-usecs is at most 1000",
+                CoalesceError::FramesTooLarge => c"tx-frames is at most 256 (the ring size)",
+            };
+            // SAFETY: the core's extack (or NULL), exclusively ours for the
+            // call; NL_SET_ERR_MSG stores a static message.
+            if let Some(extack) = unsafe { extack.as_mut() } {
+                extack._msg = msg.as_char_ptr();
+            }
+            EINVAL
+        })?;
+        t.set_tx_coalesce(&d, c)?;
         Ok(0)
     })
 }

@@ -14,7 +14,8 @@
 //! responses), [`ctrl`] (control ring and hash state), [`toeplitz`],
 //! [`rate`] (credit scheduler), [`mcast`] (multicast filter list), [`negotiate`] (xenstore feature negotiation),
 //! [`xenbus_state`] (xenbus state machine), [`zerocopy`] (when guest TX maps
-//! instead of copying) and [`pool`] (grant-pool
+//! instead of copying), [`coalesce`] (when guest TX answers are published)
+//! and [`pool`] (grant-pool
 //! bookkeeping).
 //!
 //! # Guest TX (ring -> assembler -> verdict -> responses)
@@ -125,6 +126,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod coalesce;
 pub mod ctrl;
 pub mod mcast;
 pub mod negotiate;

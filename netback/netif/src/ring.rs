@@ -208,6 +208,12 @@ impl<R: SharedRing> BackRing<R> {
         self.req_cons.wrapping_sub(self.rsp_prod_pvt)
     }
 
+    /// Responses produced and not yet published (`rsp_prod_pvt` past the
+    /// last [`BackRing::push_responses_and_check_notify`]).
+    pub fn unpublished(&self) -> u32 {
+        self.rsp_prod_pvt.wrapping_sub(self.rsp_published)
+    }
+
     /// The mapped ring.
     pub fn ring(&self) -> &R {
         &self.ring
