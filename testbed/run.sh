@@ -16,6 +16,9 @@ usage: testbed/run.sh [options]
   --rs-opts LABEL="PARAMS"  backend rs@LABEL loads with these module parameters on top of
                       --rs-params: the --rs-ko module of that LABEL if one was given, else this
                       worktree's (say, --backends "c rs rs@zc" --rs-opts zc="tx_zerocopy=on"); repeatable
+  --rs-ethtool LABEL="ARGS"  A/B scenarios run `ethtool ARGS vifX.Y` on every guest's vif each
+                      time backend rs@LABEL takes over (say, --rs-ethtool co="-C tx-usecs 50");
+                      like --rs-opts, rs@LABEL is this worktree's module unless --rs-ko gives one
   --timeout SECONDS   QEMU is killed after this long (default 1500; 4500 with --icount)
   --icount SHIFT      QEMU -icount shift=SHIFT,sleep=off (or a whole spec, "shift=N,sleep=on"):
                       guest time advances 2^SHIFT ns per instruction executed, so a figure is
@@ -32,7 +35,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT=""
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
         --rs-params) RS_PARAMS=$2; shift;;
         --rs-ko) RS_KOS+=("$2"); shift;;
         --rs-opts) RS_OPTS+=("$2"); shift;;
+        --rs-ethtool) RS_ETHTOOL+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
         --icount) ICOUNT=$2; shift;;
         --out) OUT=$2; shift;;
@@ -75,9 +79,9 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 "$TESTBED_DIR/build-images.sh"
 # Backends that load this worktree's module: rs, and rs@LABEL with --rs-opts but no --rs-ko.
 WANT_KO=" rs "
-for spec in "${RS_OPTS[@]}"; do
+for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}"; do
     label=${spec%%=*}
-    [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && "$spec" == *=* ]] || die "--rs-opts wants LABEL=\"PARAMS\", got '$spec'"
+    [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && "$spec" == *=* ]] || die "--rs-opts/--rs-ethtool want LABEL=\"...\", got '$spec'"
     [[ " ${RS_KOS[*]} " == *" $label="* ]] || WANT_KO+="rs@$label "
 done
 uses_worktree_ko() {
@@ -132,6 +136,11 @@ done
 # rs@LABEL's parameters: lib.sh's backend_load reads /opt/netback-rs/opts/LABEL.
 for spec in "${RS_OPTS[@]}"; do
     mkdir -p "$OV/opt/netback-rs/opts" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/opts/${spec%%=*}"
+done
+# rs@LABEL's ethtool settings: lib.sh's ab_rounds applies /opt/netback-rs/ethtool/LABEL.
+for spec in "${RS_ETHTOOL[@]}"; do
+    [[ "${spec#*=}" =~ ^[A-Za-z0-9\ _.-]+$ ]] || die "--rs-ethtool takes ethtool options, got '$spec'"
+    mkdir -p "$OV/opt/netback-rs/ethtool" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/ethtool/${spec%%=*}"
 done
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"

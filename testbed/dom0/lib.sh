@@ -71,7 +71,7 @@ backend_load() {
         rs) [ -f $NBT_RS_KO ] || nbt_die "no $NBT_RS_KO in dom0"
             insmod $NBT_RS_KO $NBT_RS_PARAMS || nbt_die "insmod $NBT_RS_KO failed";;
         rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
-            [ -f "$opts" ] && [ ! -f "$ko" ] && ko=$NBT_RS_KO
+            { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ]; } && [ ! -f "$ko" ] && ko=$NBT_RS_KO
             [ -f "$ko" ] || nbt_die "no $ko in dom0 (run.sh --rs-ko or --rs-opts)"
             insmod "$ko" $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null) || nbt_die "insmod $ko failed";;
         *) nbt_die "unknown backend $1";;
@@ -151,6 +151,19 @@ vif_detach() {
     xl network-detach "domu$1" "$d" || { nbt_fail "xl network-detach domu$1 $d failed"; return 1; }
 }
 vif_attach() { xl network-attach "domu$1" "mac=$(domu_mac $1)" bridge=xenbr0 || { nbt_fail "xl network-attach domu$1 failed"; return 1; }; }
+
+# vifs_tune BACKEND: run.sh's --rs-ethtool settings of rs@LABEL on every guest's vif.
+vifs_tune() {
+    local f=/opt/netback-rs/ethtool/${1#rs@} i v cmd args
+    [ "${1#rs@}" != "$1" ] && [ -f "$f" ] || return 0
+    read -r cmd args < "$f"
+    for i in $(seq 1 $NBT_NDOM); do
+        v=$(vif_name $i)
+        # shellcheck disable=SC2086 # ethtool's options, split on purpose
+        ethtool $cmd "$v" $args || nbt_die "ethtool $cmd $v $args failed"
+    done
+    nbt_stamp "backend $1 ethtool: $(cat "$f")"
+}
 
 # backend_swap TO: detach every guest's vif, swap the backend module, attach again.
 backend_swap() {
@@ -299,6 +312,7 @@ ab_rounds() {
         [ $((r % 2)) = 0 ] && order=$(echo $NBT_BACKENDS | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
         for b in $order; do
             backend_swap "$b" || nbt_die "could not switch to backend $b"
+            vifs_tune "$b"
             nbt_stamp "round $r on backend $b ($(vif_queues 1) queue(s) on domu1's vif)"
             "$fn" "$r"
         done
