@@ -277,6 +277,7 @@ impl TxCoalescer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_rng::Lcg;
     use super::*;
 
     const US: u64 = 1000;
@@ -385,15 +386,6 @@ mod tests {
         // Time going backwards (cannot happen) counts as no gap.
         r.update(0, 4);
         assert!(r.busy());
-    }
-
-    /// A small deterministic generator (no dependencies in the core).
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            self.0 >> 33
-        }
     }
 
     /// A queue as the shell runs it: polls at random times (guest kicks),

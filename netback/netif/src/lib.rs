@@ -141,6 +141,9 @@ pub mod xenbus_state;
 pub mod zerocopy;
 
 #[cfg(test)]
+mod test_rng;
+
+#[cfg(test)]
 mod source_rules {
     use std::fs;
     use std::path::Path;

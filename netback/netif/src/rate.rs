@@ -408,6 +408,7 @@ impl TxCreditGate for CreditGate<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_rng::Lcg;
     use super::*;
 
     #[test]
@@ -557,15 +558,6 @@ mod tests {
                 self.sent += size;
                 self.last_sent_at = now;
             }
-        }
-    }
-
-    /// A small deterministic generator (no dependencies in the core).
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            self.0 >> 33
         }
     }
 
