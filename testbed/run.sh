@@ -16,7 +16,7 @@ usage: testbed/run.sh [options]
   --rs-opts LABEL="PARAMS"  backend rs@LABEL loads with these module parameters on top of
                       --rs-params: the --rs-ko module of that LABEL if one was given, else this
                       worktree's (say, --backends "c rs rs@zc" --rs-opts zc="tx_zerocopy=on"); repeatable
-  --rs-ethtool LABEL="ARGS"  A/B scenarios run `ethtool ARGS vifX.Y` on every guest's vif each
+  --rs-ethtool LABEL="ARGS"  A/B scenarios run "ethtool ARGS vifX.Y" on every guest's vif each
                       time backend rs@LABEL takes over (say, --rs-ethtool co="-C tx-usecs 50");
                       like --rs-opts, rs@LABEL is this worktree's module unless --rs-ko gives one
   --timeout SECONDS   QEMU is killed after this long (default 1500; 4500 with --icount)
