@@ -110,7 +110,12 @@ if rs; then
     expect "sysfs handle" "$(cat $sys/handle)" "$devid"
     expect "sysfs connected" "$(cat $sys/connected)" 1
     expect "sysfs disabled" "$(cat $sys/disabled)" 0
-    expect "sysfs guest_tx_data_path" "$(cat $sys/guest_tx_data_path)" grant-copy
+    # The data path follows tx_zerocopy as the vif connected (the module's default, or the
+    # run's --rs-params): off copies, on and auto map.
+    case $(cat /sys/module/xen_netback_rs/parameters/tx_zerocopy) in
+        off) want_path=grant-copy ;; *) want_path="grant-map (zero-copy)" ;;
+    esac
+    expect "sysfs guest_tx_data_path" "$(cat $sys/guest_tx_data_path)" "$want_path"
     expect "sysfs rate" "$(cat $sys/rate)" unlimited
     expect "sysfs rx_drain_timeout_ms (module default)" "$(cat $sys/rx_drain_timeout_ms)" 10000
     for bad in abc 0 -5 3600001 ""; do
