@@ -69,7 +69,7 @@ impl VifKnobs {
             rx_drain_timeout_ms: AtomicU32::new(0),
             rx_stall_timeout_ms: AtomicU32::new(0),
             tx_zerocopy: AtomicU32::new(0),
-            tx_coalesce: AtomicU64::new(TxCoalesce::OFF.to_bits()),
+            tx_coalesce: AtomicU64::new(TxCoalesce::DEFAULT.to_bits()),
             fatal_reason <- new_spinlock_bh!(None),
         })
     }
