@@ -58,11 +58,13 @@ coal_expect() {  # coal_expect WHEN USECS FRAMES ADAPTIVE
     expect "ethtool -c tx-frames $1" "$(coal tx-frames)" "$3"
     expect "ethtool -c adaptive-tx $1" "$(coal adaptive-tx)" "$4"
 }
+# A new vif's setting (USECS FRAMES ADAPTIVE): answers held up to 200 us while its guest
+# keeps the ring busy (netif::coalesce::TxCoalesce::DEFAULT, docs/tuning.md).
+coal_default="200 0 on"
 if rs; then
     ethtool -c "$v" | sed "s/^/ethtool -c: /"
-    # A new vif holds answers up to 200 us while its guest keeps the ring busy
-    # (netif::coalesce::TxCoalesce::DEFAULT, docs/tuning.md).
-    coal_expect "(default)" 200 0 on
+    # shellcheck disable=SC2086 # three fields, split on purpose
+    coal_expect "(default)" $coal_default
     ethtool -C "$v" tx-usecs 50 tx-frames 32 adaptive-tx on || nbt_fail "ethtool -C tx-usecs 50 tx-frames 32 adaptive-tx on failed"
     coal_expect "after -C 50/32/on" 50 32 on
     for bad in "tx-usecs 100000" "tx-frames 1000" "rx-usecs 5"; do
@@ -224,6 +226,7 @@ v=$(vif_name 1)
 ping -c 3 -W 2 "$ip1" >/dev/null || nbt_fail "ping after re-attach failed"
 if rs; then
     expect "sysfs connected after re-attach" "$(cat /sys/class/net/$v/netback/connected)" 1
-    coal_expect "on the re-attached vif (a new interface: the default)" 200 0 on
+    # shellcheck disable=SC2086
+    coal_expect "on the re-attached vif (a new interface: the default)" $coal_default
 fi
 true
