@@ -23,6 +23,8 @@ usage: testbed/run.sh [options]
                       testbed/drvdom/init) instead of dom0: the guests' vifs say
                       backend=drvdom, and A/B scenarios measure from it where they would
                       from dom0 (docs/driver-domain.md)
+  --sriov             QEMU emulates an SR-IOV NIC (igb, 82576: up to 7 VFs) on a q35 machine,
+                      for the sriov scenario (../shared/testbed-notes.md; docs/sriov.md)
   --timeout SECONDS   QEMU is killed after this long (default 1500; 4500 with --icount)
   --icount SHIFT      QEMU -icount shift=SHIFT,sleep=off (or a whole spec, "shift=N,sleep=on"):
                       guest time advances 2^SHIFT ns per instruction executed, so a figure is
@@ -39,7 +41,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
         --timeout) TIMEOUT=$2; shift;;
         --icount) ICOUNT=$2; shift;;
         --driver-domain) DRVDOM=1;;
+        --sriov) SRIOV=1;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
         -h|--help) usage; exit 0;;
@@ -132,6 +135,8 @@ OV=$RUN.overlay; rm -rf "$OV"; mkdir -p "$OV/etc/netback-rs" "$OV/opt/netback-rs
 cp "$TESTBED_DIR/dom0/init" "$OV/init"
 cp "$TESTBED_DIR/dom0/lib.sh" "$OV/etc/netback-rs/lib.sh"
 cp "$SCENARIO_FILE" "$OV/etc/netback-rs/scenario.sh"
+# Our hotplug script (SR-IOV steering) beside the toolstack's.
+mkdir -p "$OV/etc/xen/scripts" && cp "$REPO_ROOT/sriov/vif-sriov" "$OV/etc/xen/scripts/"
 [ -n "$KO" ] && cp "$KO" "$OV/opt/netback-rs/"
 for spec in "${RS_KOS[@]}"; do
     label=${spec%%=*} ko=${spec#*=}
@@ -181,13 +186,19 @@ truncate -s %512 "$INITRD"
 (cd "$OV" && find . | cpio -o -H newc --quiet) >> "$INITRD"
 rm -rf "$OV"
 
+# --sriov: q35 (the pc machine has no PCIe extended config space, where the SR-IOV
+# capability lives) with the 64-bit PCI hole at 0, so that the VF BARs land below 4 GiB
+# (QEMU decodes igb's VF BARs as 32-bit); the NIC's port is a hub port with no peer.
+MACHINE=(-machine pc)
+[ $SRIOV = 1 ] && MACHINE=(-machine q35 -global q35-pcihost.pci-hole64-size=0
+    -netdev hubport,id=n1,hubid=7 -device igb,netdev=n1,addr=0x5)
 XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all guest_loglvl=all noreboot"
 DOM0_ARGS="console=hvc0 earlyprintk=xen"
 # The debug kernel poisons freed pages (kernel-debug.config).
 [ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1"
 log "booting Xen in QEMU (scenario $name, backend $BACKEND$([ $DRVDOM = 1 ] && echo " in a driver domain"), $NDOM guest(s)${ICOUNT:+, -icount $ICOUNT}); log: $RUN.log"
 set +e
-timeout "$TIMEOUT" qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64 -smp 2 -m 3072 \
+timeout "$TIMEOUT" qemu-system-x86_64 "${MACHINE[@]}" -accel tcg -cpu qemu64 -smp 2 -m 3072 \
     -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" \
     -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
     | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"
