@@ -68,10 +68,11 @@ pub(crate) fn configure(dev: &NetDev<'_>, xdev: &XenbusDevice, value: &[u8]) -> 
             Ok(())
         }
         Err(e) => {
-            use kernel::bindings::{EBUSY, ENODEV, ENOTTY, EOPNOTSUPP};
+            use kernel::bindings::{EBUSY, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP};
             let errno = e.to_errno().unsigned_abs();
             let why = match errno {
                 ENODEV => "no such interface",
+                EINVAL => "not an Ethernet device other than the VIF",
                 ENOTTY => "not an SR-IOV virtual function",
                 EOPNOTSUPP => "its PF cannot set a VF's MAC",
                 EBUSY => "busy (bridged, bonded or another VIF's), or this VIF has a VF already",
