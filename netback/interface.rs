@@ -179,6 +179,11 @@ impl Vif {
         self.domid
     }
 
+    /// The VIF's xenbus device (the backend's xenstore directory).
+    pub(crate) fn xenbus(&self) -> &XenbusDevice {
+        &self.xdev
+    }
+
     /// Runs `f` on queue `index`'s guest TX side, `None` if that queue is
     /// not connected (process context; the lock holds NAPI off on this CPU
     /// meanwhile).

@@ -14,7 +14,8 @@
 //!   `rate` (credit scheduling), `stats` (the counters), `knobs` (runtime
 //!   settings), `fatal` (why a VIF is disabled), `params` (module
 //!   parameters), `debugfs` and `sysfs`; and the components `napi/`
-//!   (scheduling) and `grant-pool/` (guest TX buffers).
+//!   (scheduling), `grant-pool/` (guest TX buffers) and `sriov/` (VF
+//!   steering).
 
 #[allow(unused_attributes, unreachable_pub, dead_code)]
 #[path = "netif/src/lib.rs"]
@@ -36,6 +37,8 @@ mod params;
 mod queue;
 mod rate;
 mod rx;
+#[path = "../sriov/mod.rs"]
+mod sriov;
 mod stats;
 mod sysfs;
 mod tx;
@@ -56,6 +59,7 @@ struct NetbackModule {
     // Dropped in this order: the VIFs (and their debugfs directories) go
     // with the driver, then the debugfs root.
     _driver: bindings::xen::xenbus::Registration,
+    _vf_watch: bindings::net::lower::LowerNotifier,
     _debugfs: bindings::debugfs::DebugfsRoot,
 }
 
@@ -66,8 +70,9 @@ impl kernel::Module for NetbackModule {
         }
         params::init();
         let debugfs = bindings::debugfs::DebugfsRoot::create();
+        let vf_watch = bindings::net::lower::LowerNotifier::register()?;
         let driver = bindings::xen::xenbus::Registration::register(&xenbus::DRIVER, module)?;
         pr_info!("xen_netback_rs: registered backend for devicetype vif\n");
-        Ok(Self { _driver: driver, _debugfs: debugfs })
+        Ok(Self { _driver: driver, _vf_watch: vf_watch, _debugfs: debugfs })
     }
 }

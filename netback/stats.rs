@@ -132,6 +132,10 @@ vif_counters! {
     /// Grant copy operations for guest RX straight from another guest's
     /// grant (data in pages mapped by its zero-copy TX).
     tx_foreign_copy_ops(vif: true, queue: true),
+    /// Guest frames sent out of the bound SR-IOV VF (not the bridge).
+    vf_tx_packets(vif: true, queue: false),
+    /// Guest frames for the VF dropped: source MAC not the guest's.
+    vf_tx_spoofed(vif: true, queue: false),
 }
 
 /// Why a packet for the guest was dropped (each also counts in

@@ -6,6 +6,7 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
+use crate::bindings::net::device::NetDev;
 use crate::bindings::sysfs::{SysfsAttrs, SysfsText};
 use crate::interface::Vif;
 use crate::knobs::RxTimeout;
@@ -42,9 +43,12 @@ enum Attr {
     RxStallTimeoutMs,
     /// Zero-copy mode (off, on, auto) for this VIF from the next connect (rw).
     TxZeroCopy,
+    /// The SR-IOV VF the VIF is bound to, "none" (rw: a VF's interface
+    /// name binds it, "none" unbinds).
+    Vf,
 }
 
-const ALL: [Attr; 13] = [
+const ALL: [Attr; 14] = [
     Attr::FrontendDomid,
     Attr::Handle,
     Attr::Connected,
@@ -58,6 +62,7 @@ const ALL: [Attr; 13] = [
     Attr::RxDrainTimeoutMs,
     Attr::RxStallTimeoutMs,
     Attr::TxZeroCopy,
+    Attr::Vf,
 ];
 
 impl Attr {
@@ -76,12 +81,13 @@ impl Attr {
             Attr::RxDrainTimeoutMs => c"rx_drain_timeout_ms",
             Attr::RxStallTimeoutMs => c"rx_stall_timeout_ms",
             Attr::TxZeroCopy => c"tx_zerocopy",
+            Attr::Vf => c"vf",
         }
     }
 
     /// Whether an administrator may write it.
     const fn writable(self) -> bool {
-        matches!(self, Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs | Attr::TxZeroCopy)
+        matches!(self, Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs | Attr::TxZeroCopy | Attr::Vf)
     }
 
     const fn timeout(self) -> Option<RxTimeout> {
@@ -109,7 +115,7 @@ impl SysfsAttrs for Vif {
     const GROUP: &'static CStr = c"netback";
     const ATTRS: &'static [(&'static CStr, bool)] = &ATTR_TABLE;
 
-    fn show(&self, index: usize, out: &mut SysfsText<'_>) -> fmt::Result {
+    fn show(&self, dev: &NetDev<'_>, index: usize, out: &mut SysfsText<'_>) -> fmt::Result {
         let attr = *ALL.get(index).ok_or(fmt::Error)?;
         match attr {
             Attr::FrontendDomid => writeln!(out, "{}", self.domid()),
@@ -133,11 +139,13 @@ impl SysfsAttrs for Vif {
                 writeln!(out, "{}", self.knobs.rx_timeout_ms(which))
             }
             Attr::TxZeroCopy => writeln!(out, "{}", self.knobs.tx_zerocopy().name()),
+            Attr::Vf => crate::sriov::describe(dev, out),
         }
     }
 
-    fn store(&self, index: usize, value: &[u8]) -> Result {
+    fn store(&self, dev: &NetDev<'_>, index: usize, value: &[u8]) -> Result {
         match ALL.get(index).copied() {
+            Some(Attr::Vf) => crate::sriov::configure(dev, self.xenbus(), value),
             Some(Attr::TxZeroCopy) => self.knobs.set_tx_zerocopy(value),
             Some(attr @ (Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs)) => {
                 self.knobs.set_rx_timeout(attr.timeout().ok_or(EPERM)?, value)

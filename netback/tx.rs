@@ -460,7 +460,9 @@ impl TxQueue {
                     }
                     stats.rx_packets.add(1);
                     stats.rx_bytes.add(u64::from(len));
-                    dev.receive(p.skb);
+                    if let Some(skb) = crate::sriov::guest_tx(dev, stats, p.skb) {
+                        dev.receive(skb);
+                    }
                 }
                 Err(_) => stats.rx_dropped.add(1),
             }

@@ -4,6 +4,9 @@
 #   $IMAGES/vmlinuz                  our kernel (dom0; the same kernel runs the domUs)
 #   $IMAGES/dom0-initrd.cpio.zst     trixie userspace + Xen toolstack + netperf/iperf3 + modules
 #   $IMAGES/domu-initrd.cpio.gz      busybox + netperf/iperf3 + xen-netfront (stock)
+#   $IMAGES/drvdom-initrd.cpio.zst   the dom0 userspace without what a driver domain does not
+#                                    run (apt, python, udev's hwdb, docs): a guest that serves
+#                                    the other guests' vifs (testbed/drvdom/init)
 # The dom0 /init and the scenario are not in these images: run.sh appends them per run.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -59,13 +62,25 @@ printf '127.0.0.1 localhost\n' > $D/etc/hosts
 printf 'netperf 12865/tcp\n' > $D/etc/services
 (cd $D && find . | cpio -o -H newc --quiet) | gzip -1 > "$IMAGES/domu-initrd.cpio.gz"
 
-# 4. dom0 initramfs: the trimmed rootfs, our kernel's modules, the domU kernel and initramfs.
+# 4. dom0 initramfs: the trimmed rootfs, our kernel's modules, the domU kernel and initramfs,
+# and the driver domain's initramfs (5.), which dom0 hands to xl.
 R=$WORK/dom0
 cp -a "$ROOTFS" "$R"
 rm -rf "$R"/usr/share/{doc,man,locale,info}/* "$R"/var/cache/apt/* "$R"/var/lib/apt/lists/*
 mkdir -p "$R/usr/lib/modules" "$R/boot"
 cp -a "$MODSRC" "$R/usr/lib/modules/"
 depmod -b "$R" "$KREL"
+
+# 5. Driver domain initramfs: the same userspace and modules (xl devd, the hotplug scripts,
+# bridge, both backends) less what it never runs; /init and the backend come per run.
+DD=$WORK/drvdom
+cp -a "$R" "$DD"
+rm -rf "$DD"/usr/share/* "$DD"/var/cache/* "$DD"/var/lib/apt "$DD"/usr/lib/python3* \
+    "$DD"/usr/lib/udev/hwdb* "$DD"/usr/lib/x86_64-linux-gnu/gconv "$DD"/usr/lib/x86_64-linux-gnu/perl-base
+echo xen-drvdom > "$DD/etc/hostname"
+(cd "$DD" && find . | cpio -o -H newc --quiet) | zstd -q -T0 -6 > "$IMAGES/drvdom-initrd.cpio.zst"
+rm -rf "$DD"
+cp "$IMAGES/drvdom-initrd.cpio.zst" "$R/boot/drvdom-initrd.cpio.zst"
 cp "$KERNEL_STAGE/vmlinux" "$R/boot/vmlinux"    # xl loads the ELF far faster than a bzImage under TCG
 cp "$IMAGES/domu-initrd.cpio.gz" "$R/boot/domu-initrd.cpio.gz"
 echo xen-dom0 > "$R/etc/hostname"

@@ -1,25 +1,32 @@
 #!/usr/bin/env python3
-"""Read a testbed run's serial log: extract result records, check dom0's kernel log,
-print a table and decide pass or fail (exit status)."""
+"""Read a testbed run's serial log: extract result records, check dom0's kernel log (and
+the driver domain's, when the backend ran in one), print a table and decide pass or fail
+(exit status)."""
 import argparse
 import json
 import re
 import sys
 
 STAMP = re.compile(r"^\[\s*[0-9.]+\] ")
-# What makes a dom0 kernel log bad: the project's rule for every testbed test.
+# What makes a kernel log bad: the project's rule for every testbed test, for each kernel
+# that runs a backend (dom0; the driver domain). testbed/dom0/lib.sh has the same rule.
 BAD = re.compile(r"WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|"
                  r"rcu_sched self-detected stall|rcu: INFO|Call Trace|Kernel panic")
 
 
 def parse(path):
-    results, fails, bad, rc, in_dmesg, lines = [], [], [], None, False, []
+    results, fails, bad, drvdom_bad, rc, in_dmesg, lines = [], [], [], [], None, False, []
     with open(path, errors="replace") as f:
         for raw in f:
             line = STAMP.sub("", raw.rstrip("\n"))
             lines.append(raw.rstrip("\n"))
             if line.startswith("[domu"):
                 continue  # guest consoles: their kernels are not under test here
+            if line.startswith("[drvdom] "):
+                # The driver domain's console (warnings and worse): a backend's kernel.
+                if BAD.search(line):
+                    drvdom_bad.append(line)
+                continue
             if line.startswith("NBT-RESULT "):
                 try:
                     results.append(json.loads(line[len("NBT-RESULT "):]))
@@ -35,7 +42,7 @@ def parse(path):
                 in_dmesg = False
             elif in_dmesg and BAD.search(line):
                 bad.append(line)
-    return results, fails, bad, rc, lines
+    return results, fails, bad, drvdom_bad, rc, lines
 
 
 def table(results):
@@ -57,7 +64,7 @@ def main():
     ap.add_argument("--jsonl", help="write the result records here, one JSON object a line")
     ap.add_argument("--qemu-rc", type=int, default=0, help="QEMU's exit status (124: timeout)")
     a = ap.parse_args()
-    results, fails, bad, rc, lines = parse(a.log)
+    results, fails, bad, drvdom_bad, rc, lines = parse(a.log)
     if a.jsonl:
         with open(a.jsonl, "w") as f:
             for r in results:
@@ -66,6 +73,8 @@ def main():
     problems = list(fails)
     if bad:
         problems.append("dom0 kernel log: " + " | ".join(bad[:5]))
+    if drvdom_bad:
+        problems.append("driver domain kernel log: " + " | ".join(drvdom_bad[:5]))
     if rc is None:
         problems.append("the run never finished (%s)" % ("timed out" if a.qemu_rc == 124 else
                                                          "QEMU exit %d" % a.qemu_rc))

@@ -19,6 +19,12 @@ usage: testbed/run.sh [options]
   --rs-ethtool LABEL="ARGS"  A/B scenarios run "ethtool ARGS vifX.Y" on every guest's vif each
                       time backend rs@LABEL takes over (say, --rs-ethtool co="-C tx-usecs 50");
                       like --rs-opts, rs@LABEL is this worktree's module unless --rs-ko gives one
+  --driver-domain     the backend runs in a driver domain (an unprivileged guest, "drvdom",
+                      testbed/drvdom/init) instead of dom0: the guests' vifs say
+                      backend=drvdom, and A/B scenarios measure from it where they would
+                      from dom0 (docs/driver-domain.md)
+  --sriov             QEMU emulates an SR-IOV NIC (igb, 82576: up to 7 VFs) on a q35 machine,
+                      for the sriov scenario (../shared/testbed-notes.md; docs/sriov.md)
   --timeout SECONDS   QEMU is killed after this long (default 1500; 4500 with --icount)
   --icount SHIFT      QEMU -icount shift=SHIFT,sleep=off (or a whole spec, "shift=N,sleep=on"):
                       guest time advances 2^SHIFT ns per instruction executed, so a figure is
@@ -35,7 +41,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT=""
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -50,6 +56,8 @@ while [ $# -gt 0 ]; do
         --rs-ethtool) RS_ETHTOOL+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
         --icount) ICOUNT=$2; shift;;
+        --driver-domain) DRVDOM=1;;
+        --sriov) SRIOV=1;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
         -h|--help) usage; exit 0;;
@@ -127,6 +135,8 @@ OV=$RUN.overlay; rm -rf "$OV"; mkdir -p "$OV/etc/netback-rs" "$OV/opt/netback-rs
 cp "$TESTBED_DIR/dom0/init" "$OV/init"
 cp "$TESTBED_DIR/dom0/lib.sh" "$OV/etc/netback-rs/lib.sh"
 cp "$SCENARIO_FILE" "$OV/etc/netback-rs/scenario.sh"
+# Our hotplug script (SR-IOV steering) beside the toolstack's.
+mkdir -p "$OV/etc/xen/scripts" && cp "$REPO_ROOT/sriov/vif-sriov" "$OV/etc/xen/scripts/"
 [ -n "$KO" ] && cp "$KO" "$OV/opt/netback-rs/"
 for spec in "${RS_KOS[@]}"; do
     label=${spec%%=*} ko=${spec#*=}
@@ -142,6 +152,12 @@ for spec in "${RS_ETHTOOL[@]}"; do
     [[ "${spec#*=}" =~ ^[A-Za-z0-9\ _.-]+$ ]] || die "--rs-ethtool takes ethtool options, got '$spec'"
     mkdir -p "$OV/opt/netback-rs/ethtool" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/ethtool/${spec%%=*}"
 done
+# The driver domain's piece of its initramfs (lib.sh's drvdom_create appends it to the
+# image): its /init and the same /opt/netback-rs (modules, --rs-opts, --rs-ethtool).
+DD=$RUN.drvdom; rm -rf "$DD"; mkdir -p "$DD"
+cp -a "$OV/opt" "$DD/" && cp "$TESTBED_DIR/drvdom/init" "$DD/init"
+(cd "$DD" && find . | cpio -o -H newc --quiet) > "$OV/opt/netback-rs/drvdom-overlay.cpio"
+rm -rf "$DD"
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
 cp "$EVILFRONT" $BPF_PROGS "$OV/opt/netback-rs/tools/"
@@ -157,6 +173,7 @@ NBT_BACKENDS="$BACKENDS"
 NBT_RS_PARAMS="$RS_PARAMS"
 NBT_SCENARIO_NAME=$name
 NBT_ICOUNT="$ICOUNT"
+NBT_DRVDOM=$DRVDOM
 CONF
 # AB_TESTS in the environment: the A/B scenarios run only the tests it names (ab.sh).
 if [ -n "${AB_TESTS:-}" ]; then
@@ -169,13 +186,19 @@ truncate -s %512 "$INITRD"
 (cd "$OV" && find . | cpio -o -H newc --quiet) >> "$INITRD"
 rm -rf "$OV"
 
+# --sriov: q35 (the pc machine has no PCIe extended config space, where the SR-IOV
+# capability lives) with the 64-bit PCI hole at 0, so that the VF BARs land below 4 GiB
+# (QEMU decodes igb's VF BARs as 32-bit); the NIC's port is a hub port with no peer.
+MACHINE=(-machine pc)
+[ $SRIOV = 1 ] && MACHINE=(-machine q35 -global q35-pcihost.pci-hole64-size=0
+    -netdev hubport,id=n1,hubid=7 -device igb,netdev=n1,addr=0x5)
 XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all guest_loglvl=all noreboot"
 DOM0_ARGS="console=hvc0 earlyprintk=xen"
 # The debug kernel poisons freed pages (kernel-debug.config).
 [ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1"
-log "booting Xen in QEMU (scenario $name, backend $BACKEND, $NDOM guest(s)${ICOUNT:+, -icount $ICOUNT}); log: $RUN.log"
+log "booting Xen in QEMU (scenario $name, backend $BACKEND$([ $DRVDOM = 1 ] && echo " in a driver domain"), $NDOM guest(s)${ICOUNT:+, -icount $ICOUNT}); log: $RUN.log"
 set +e
-timeout "$TIMEOUT" qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64 -smp 2 -m 3072 \
+timeout "$TIMEOUT" qemu-system-x86_64 "${MACHINE[@]}" -accel tcg -cpu qemu64 -smp 2 -m 3072 \
     -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" \
     -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
     | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"

@@ -56,6 +56,14 @@ class Verdict(unittest.TestCase):
         text = GOOD.replace("[domu1] GUEST: ready", "[domu1] WARNING: something in the guest")
         self.assertEqual(run(text)[0], 0)
 
+    def test_warning_on_driver_domain_console_fails(self):
+        text = GOOD.replace("[domu1] GUEST: ready",
+                            "[drvdom] DRVDOM: ready\n[  11.000] [drvdom] [  40.1] WARNING: CPU: 1 PID: 9 at net/core/dev.c:1 x")
+        rc, out, _ = run(text)
+        self.assertEqual(rc, 1)
+        self.assertIn("driver domain kernel log", out)
+        self.assertEqual(run(text.replace("WARNING:", "warning"))[0], 0)
+
     def test_scenario_failure_fails(self):
         text = GOOD.replace("NBT-RC rc=0", "NBT-FAIL ping lost packets\n[  30.400] NBT-RC rc=1")
         rc, out, _ = run(text)

@@ -12,12 +12,13 @@ for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never
 only() { ab_only measure_iperf3 "$@"; }  # only TEST MEASURE_IPERF3-ARGS...
 
 bench_round() {
-    local round=$1 q ip1 udp="-u -b 0 -l 64"
+    # h: the backend's own domain, dom0 or the driver domain (run.sh --driver-domain).
+    local round=$1 q ip1 udp="-u -b 0 -l 64" h; h=$(backend_host)
     q=$(vif_queues 1); ip1=$(domu_ip 1)
-    only iperf3_x4 dom0 "$ip1" 4 -- dir=dom0-domu1 round="$round" queues="$q"
-    only iperf3_x4 dom0 "$ip1" 4 -R -- dir=domu1-dom0 round="$round" queues="$q"
-    only udp_pps_x4 dom0 "$ip1" 4 $udp -- dir=dom0-domu1 round="$round" queues="$q"
-    only udp_pps_x4 dom0 "$ip1" 4 $udp -R -- dir=domu1-dom0 round="$round" queues="$q"
+    only iperf3_x4 "$h" "$ip1" 4 -- dir="$h-domu1" round="$round" queues="$q"
+    only iperf3_x4 "$h" "$ip1" 4 -R -- dir="domu1-$h" round="$round" queues="$q"
+    only udp_pps_x4 "$h" "$ip1" 4 $udp -- dir="$h-domu1" round="$round" queues="$q"
+    only udp_pps_x4 "$h" "$ip1" 4 $udp -R -- dir="domu1-$h" round="$round" queues="$q"
     if [ "$NBT_NDOM" -ge 2 ]; then
         only iperf3_x4 1 "$(domu_ip 2)" 4 -- dir=domu1-domu2 round="$round" queues="$q"
         only udp_pps_x4 1 "$(domu_ip 2)" 4 $udp -- dir=domu1-domu2 round="$round" queues="$q"

@@ -14,16 +14,17 @@ for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never
 only() { ab_only measure "$@"; }  # only TEST MEASURE-ARGS...
 
 bench_round() {
-    local round=$1 ip1 ip2
+    # h: the backend's own domain, dom0 or the driver domain (run.sh --driver-domain).
+    local round=$1 ip1 ip2 h; h=$(backend_host)
     ip1=$(domu_ip 1)
-    only tcp_stream dom0 "$ip1" TCP_STREAM dir=dom0-domu1 round="$round"
-    only tcp_maerts dom0 "$ip1" TCP_MAERTS dir=domu1-dom0 round="$round"
-    only tcp_rr dom0 "$ip1" TCP_RR dir=dom0-domu1 round="$round"
-    only tcp_stream_x4 dom0 "$ip1" STREAMS4 dir=dom0-domu1 round="$round"
+    only tcp_stream "$h" "$ip1" TCP_STREAM dir="$h-domu1" round="$round"
+    only tcp_maerts "$h" "$ip1" TCP_MAERTS dir="domu1-$h" round="$round"
+    only tcp_rr "$h" "$ip1" TCP_RR dir="$h-domu1" round="$round"
+    only tcp_stream_x4 "$h" "$ip1" STREAMS4 dir="$h-domu1" round="$round"
     # udp_pps: 64-byte UDP datagrams at full speed, packets per second the receiver got (a
     # UDP sender outruns a slow receiver; what it sent is not the figure).
-    only udp_pps dom0 "$ip1" UDP64 dir=dom0-domu1 round="$round"
-    only udp_pps 1 "$NBT_SUBNET.1" UDP64 dir=domu1-dom0 round="$round"
+    only udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" round="$round"
+    only udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" round="$round"
     if [ "$NBT_NDOM" -ge 2 ]; then
         ip2=$(domu_ip 2)
         only tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 round="$round"

@@ -11,7 +11,7 @@
 //! ([`VifNetDevice::data_of`]).
 
 use super::ffi;
-use super::net::device::{VifNetDevice, VifOps};
+use super::net::device::{NetDev, VifNetDevice, VifOps};
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::fmt;
@@ -29,12 +29,13 @@ pub(crate) trait SysfsAttrs: VifOps {
     /// Attribute names and whether each is writable (mode 0644, else
     /// 0444); index = position. At most 16.
     const ATTRS: &'static [(&'static CStr, bool)];
-    /// Writes attribute `index`'s value (process context).
-    fn show(&self, index: usize, out: &mut SysfsText<'_>) -> fmt::Result;
+    /// Writes attribute `index`'s value (process context; `dev` is the
+    /// VIF's device).
+    fn show(&self, dev: &NetDev<'_>, index: usize, out: &mut SysfsText<'_>) -> fmt::Result;
     /// Sets attribute `index` from `value` (the raw write, usually ending
     /// in a newline). `Err` fails the write with that error and must
     /// change nothing.
-    fn store(&self, index: usize, value: &[u8]) -> Result;
+    fn store(&self, dev: &NetDev<'_>, index: usize, value: &[u8]) -> Result;
 }
 
 /// A sysfs page being filled; output beyond it is an error.
@@ -106,7 +107,7 @@ impl<T: SysfsAttrs> AttrTable<T> {
     };
 }
 
-/// The driver state and the attribute index of a callback.
+/// The driver state, the device and the attribute index of a callback.
 ///
 /// # Safety
 ///
@@ -116,7 +117,7 @@ impl<T: SysfsAttrs> AttrTable<T> {
 unsafe fn callback_ctx<'a, T: SysfsAttrs>(
     dev: *mut bindings::device,
     attr: *const bindings::device_attribute,
-) -> Option<(&'a T, usize)> {
+) -> Option<(&'a T, NetDev<'a>, usize)> {
     if dev.is_null() || attr.is_null() {
         return None;
     }
@@ -127,8 +128,8 @@ unsafe fn callback_ctx<'a, T: SysfsAttrs>(
     // net_device.
     let netdev = unsafe { ffi::nbrs_device_netdev(dev.cast()) };
     // SAFETY: a live device of `VifNetDevice<T>` (function's contract).
-    let t = unsafe { VifNetDevice::<T>::data_of(netdev) }?;
-    Some((t, index))
+    let (t, view) = unsafe { VifNetDevice::<T>::data_of(netdev) }?;
+    Some((t, view, index))
 }
 
 /// `show` of every attribute of `T`'s group.
@@ -144,7 +145,7 @@ unsafe extern "C" fn show_cb<T: SysfsAttrs>(
     buf: *mut kernel::ffi::c_char,
 ) -> isize {
     // SAFETY: per the function's contract.
-    let Some((t, index)) = (unsafe { callback_ctx::<T>(dev, attr) }) else {
+    let Some((t, view, index)) = (unsafe { callback_ctx::<T>(dev, attr) }) else {
         return EINVAL.to_errno() as isize;
     };
     let Some(buf) = NonNull::new(buf.cast::<u8>()) else {
@@ -154,7 +155,7 @@ unsafe extern "C" fn show_cb<T: SysfsAttrs>(
     // contract), not aliased during the call.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.as_ptr(), kernel::page::PAGE_SIZE) };
     let mut out = SysfsText { buf, len: 0 };
-    match t.show(index, &mut out) {
+    match t.show(&view, index, &mut out) {
         Ok(()) => out.len as isize,
         Err(_) => EINVAL.to_errno() as isize,
     }
@@ -172,7 +173,7 @@ unsafe extern "C" fn store_cb<T: SysfsAttrs>(
     count: usize,
 ) -> isize {
     // SAFETY: per the function's contract.
-    let Some((t, index)) = (unsafe { callback_ctx::<T>(dev, attr) }) else {
+    let Some((t, view, index)) = (unsafe { callback_ctx::<T>(dev, attr) }) else {
         return EINVAL.to_errno() as isize;
     };
     let Some(buf) = NonNull::new(buf.cast_mut().cast::<u8>()) else {
@@ -180,7 +181,7 @@ unsafe extern "C" fn store_cb<T: SysfsAttrs>(
     };
     // SAFETY: per the function's contract.
     let value = unsafe { core::slice::from_raw_parts(buf.as_ptr(), count) };
-    match t.store(index, value) {
+    match t.store(&view, index, value) {
         Ok(()) => count as isize,
         Err(e) => e.to_errno() as isize,
     }

@@ -1,7 +1,7 @@
 # Functions for dom0 scenarios (testbed/scenarios/*.sh are sourced with these defined).
 # Results go to the console as "NBT-RESULT {json}" lines; failures as "NBT-FAIL reason".
 # Settings come from run.conf: NBT_BACKEND (c|rs), NBT_BACKENDS (A/B order), NBT_NDOM,
-# NBT_LEN, NBT_ROUNDS, NBT_RS_PARAMS.
+# NBT_LEN, NBT_ROUNDS, NBT_RS_PARAMS, NBT_DRVDOM (1: the backend runs in a driver domain).
 
 NBT_RS_KO=/opt/netback-rs/xen-netback-rs.ko
 NBT_RS_MOD=xen_netback_rs
@@ -9,6 +9,8 @@ NBT_C_MOD=xen_netback
 NBT_FAILED=/tmp/nbt-failed
 NBT_SUBNET=10.99.0
 
+# What makes a kernel log bad (testbed/report.py has the same rule for the serial log).
+NBT_BAD_KERNEL_LINE='WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|rcu_sched self-detected stall|Call Trace'
 nbt_stamp() { echo "NBT-STAMP $(cut -d' ' -f1 /proc/uptime) $*"; }
 nbt_fail() { echo "NBT-FAIL $*"; echo "$*" >> $NBT_FAILED; }
 nbt_die() { nbt_fail "$*"; nbt_finish; }
@@ -49,10 +51,11 @@ nbt_finish() {
     local rc=0 bad
     nbt_stamp "finishing"
     for i in $(seq 1 9); do xl destroy domu$i 2>/dev/null; done
+    xl destroy drvdom 2>/dev/null
     echo "NBT-DMESG-BEGIN"
     dmesg
     echo "NBT-DMESG-END"
-    bad=$(dmesg | grep -cE 'WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|rcu_sched self-detected stall|Call Trace')
+    bad=$(dmesg | grep -cE "$NBT_BAD_KERNEL_LINE")
     [ "$bad" = 0 ] || nbt_fail "dom0 kernel log has $bad WARNING/BUG/Oops/lockup lines"
     [ -s $NBT_FAILED ] && rc=1
     echo "NBT-RC rc=$rc"
@@ -61,35 +64,159 @@ nbt_finish() {
     sleep 60
 }
 
+# ---- hosts: where a command runs ----
+# A host is dom0, drvdom (the driver domain) or a guest's index.
+host_ip() { case "$1" in dom0) echo $NBT_SUBNET.1;; drvdom) echo $NBT_DRVDOM_IP;; *) domu_ip "$1";; esac; }
+# host_run HOST 'commands': run them there (bash), print their output, return their status.
+host_run() {
+    [ "$1" = dom0 ] && { bash -c "$2"; return; }
+    local out rc
+    out=$(domu_exec "$1" "(
+$2
+); echo NBT-EXIT=\$?") || return 1
+    rc=$(echo "$out" | sed -n 's/^NBT-EXIT=//p' | tail -n1)
+    echo "$out" | grep -v '^NBT-EXIT='
+    return "${rc:-1}"
+}
+# The host whose kernel runs the backend under test.
+backend_host() { if [ "${NBT_DRVDOM:-0}" = 1 ]; then echo drvdom; else echo dom0; fi; }
+
 # ---- backends ----
 # rs@LABEL: another build of our module (run.sh --rs-ko LABEL=KO), same module name, and/or
 # our module with other parameters (run.sh --rs-opts LABEL="PARAMS", on top of NBT_RS_PARAMS).
+# The driver domain gets the same /opt/netback-rs as dom0 (run.sh), so these paths hold there.
 backend_module() { case "$1" in c) echo $NBT_C_MOD;; rs|rs@*) echo $NBT_RS_MOD;; *) return 1;; esac; }
-backend_load() {
+backend_load_cmd() {  # backend_load_cmd BACKEND: the command that loads it
     case "$1" in
-        c) modprobe xen-netback || nbt_die "modprobe xen-netback failed";;
-        rs) [ -f $NBT_RS_KO ] || nbt_die "no $NBT_RS_KO in dom0"
-            insmod $NBT_RS_KO $NBT_RS_PARAMS || nbt_die "insmod $NBT_RS_KO failed";;
+        c) echo "modprobe xen-netback";;
+        rs) [ -f $NBT_RS_KO ] || { echo "no $NBT_RS_KO in dom0" >&2; return 1; }
+            echo "insmod $NBT_RS_KO $NBT_RS_PARAMS";;
         rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
             { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ]; } && [ ! -f "$ko" ] && ko=$NBT_RS_KO
-            [ -f "$ko" ] || nbt_die "no $ko in dom0 (run.sh --rs-ko or --rs-opts)"
-            insmod "$ko" $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null) || nbt_die "insmod $ko failed";;
-        *) nbt_die "unknown backend $1";;
+            [ -f "$ko" ] || { echo "no $ko in dom0 (run.sh --rs-ko or --rs-opts)" >&2; return 1; }
+            echo "insmod $ko $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null)";;
+        *) echo "unknown backend $1" >&2; return 1;;
     esac
+}
+backend_load() {
+    local cmd host; host=$(backend_host)
+    cmd=$(backend_load_cmd "$1") || nbt_die "cannot load backend $1"
+    [ "$host" = drvdom ] && ! drvdom_running && { drvdom_create || nbt_die "the driver domain did not come up"; }
+    host_run "$host" "$cmd" || nbt_die "$cmd failed in $host"
     NBT_CURRENT_BACKEND=$1
-    nbt_stamp "backend $1 loaded"
+    nbt_stamp "backend $1 loaded in $host"
     # What the module really runs with (rs, rs@LABEL: --rs-params, --rs-opts), for the log.
-    case "$1" in rs|rs@*) nbt_stamp "backend $1 parameters:" $(cd /sys/module/$NBT_RS_MOD/parameters 2>/dev/null && grep -H . * | sed 's/:/=/');; esac
+    case "$1" in rs|rs@*) nbt_stamp "backend $1 parameters:" $(host_run "$host" "cd /sys/module/$NBT_RS_MOD/parameters && grep -H . * | sed 's/:/=/'");; esac
 }
 backend_unload() {
-    local m; m=$(backend_module "$1")
-    for _ in $(seq 1 50); do rmmod "$m" 2>/dev/null && { nbt_stamp "backend $1 unloaded"; return 0; }; sleep 0.2; done
-    nbt_fail "rmmod $m failed: $(lsmod | grep "^$m")"; return 1
+    local m host; m=$(backend_module "$1"); host=$(backend_host)
+    host_run "$host" "for _ in \$(seq 1 50); do rmmod $m 2>/dev/null && exit 0; sleep 0.2; done; exit 1" \
+        && { nbt_stamp "backend $1 unloaded in $host"; return 0; }
+    nbt_fail "rmmod $m failed in $host: $(host_run "$host" "lsmod | grep '^$m'")"; return 1
+}
+
+# ---- the driver domain ----
+# With NBT_DRVDOM=1 (run.sh --driver-domain, or a scenario that sets it) the backend under
+# test runs in "drvdom", an unprivileged PV guest (testbed/drvdom/init, driver_domain=1): the
+# guests' vifs name it with backend=drvdom, its `xl devd` runs their hotplug scripts, and it
+# bridges them onto its own vif, which dom0's C xen-netback serves: dom0 reaches the guests
+# through it.
+NBT_DRVDOM_IP=$NBT_SUBNET.2
+NBT_DRVDOM_MAC=00:16:3e:00:01:00
+drvdom_running() { xl domid drvdom >/dev/null 2>&1; }
+drvdom_create() {
+    local ramdisk=/tmp/drvdom-initrd.cpio
+    lsmod | grep -q "^$NBT_C_MOD " || modprobe xen-netback || { nbt_fail "modprobe xen-netback (the driver domain's uplink) failed"; return 1; }
+    # A bridge takes the lowest MAC of its ports, and every backend netdev has fe:ff:ff:ff:ff:ff:
+    # dom0's xenbr0 would send from the address of the vifs on the driver domain's bridge,
+    # which drops such frames as its own. dom0's bridge gets an address of its own.
+    ip link set xenbr0 address 00:16:3e:00:01:01
+    # The image, then this run's /init and modules (run.sh), as concatenated cpio archives.
+    cp /boot/drvdom-initrd.cpio.zst $ramdisk && truncate -s %512 $ramdisk \
+        && cat /opt/netback-rs/drvdom-overlay.cpio >> $ramdisk || { nbt_fail "no driver domain image in dom0"; return 1; }
+    cat > /etc/xen/drvdom.cfg <<CFG
+name = "drvdom"
+type = "pv"
+kernel = "/boot/vmlinux"
+ramdisk = "$ramdisk"
+extra = "console=hvc0 loglevel=5 nbt.ip=$NBT_DRVDOM_IP"
+memory = 640
+vcpus = 2
+driver_domain = 1
+vif = [ 'mac=$NBT_DRVDOM_MAC,bridge=xenbr0' ]
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "preserve"
+CFG
+    nbt_stamp "xl create drvdom"
+    xl create -q /etc/xen/drvdom.cfg || { nbt_fail "xl create drvdom failed"; return 1; }
+    console_follow drvdom
+    local t0=$SECONDS
+    until host_run drvdom "xenstore-read domid >/dev/null" >/dev/null 2>&1; do
+        [ $((SECONDS - t0)) -gt 180 ] && { nbt_fail "the driver domain's command channel did not come up within 180 s"; return 1; }
+        sleep 1
+    done
+    nbt_stamp "drvdom (domid $(xl domid drvdom)) is up at $NBT_DRVDOM_IP"
+}
+# console_follow NAME: the domain's console into dom0's, each line behind "[NAME] ". A
+# domain created again under the same name appends to its old console log: only the new
+# lines, and the follower of the old log is stopped.
+console_follow() {
+    local f=/var/log/xen/console/guest-$1.log from=1
+    [ -f "$f" ] && from=$(($(wc -l < "$f") + 1))
+    pkill -f "tail -n \+[0-9]+ -F $f" 2>/dev/null
+    ( for _ in $(seq 1 100); do [ -f "$f" ] && break; sleep 0.2; done
+      exec tail -n +$from -F "$f" 2>/dev/null | sed -u "s/^/[$1] /" ) &
+}
+
+# ---- SR-IOV (run.sh --sriov: QEMU's igb) ----
+# sriov_setup N: igb and igbvf loaded, N VFs made on the PF, up; NBT_PF is the PF's net_device
+# and NBT_VFS the VFs'; the PF joins xenbr0, dom0's path to guests on the VF path.
+sriov_setup() {
+    local d
+    modprobe igb && modprobe igbvf || { nbt_fail "no igb/igbvf module"; return 1; }
+    NBT_PF="" NBT_VFS=()
+    for _ in $(seq 1 50); do
+        for d in /sys/class/net/*; do
+            [ "$(basename "$(readlink -f "$d/device/driver" 2>/dev/null)")" = igb ] && NBT_PF=${d##*/}
+        done
+        [ -n "$NBT_PF" ] && break; sleep 0.2
+    done
+    [ -n "$NBT_PF" ] || { nbt_fail "no igb PF net_device"; return 1; }
+    ip link set "$NBT_PF" up
+    echo "$1" > "/sys/class/net/$NBT_PF/device/sriov_numvfs" || { nbt_fail "cannot make $1 VFs on $NBT_PF"; return 1; }
+    for i in $(seq 0 $(($1 - 1))); do
+        NBT_VFS[$i]=$(sriov_vf_dev "$i") || { nbt_fail "VF $i of $NBT_PF has no net_device (igbvf)"; return 1; }
+        ip link set "${NBT_VFS[$i]}" up
+    done
+    ip link set "$NBT_PF" master xenbr0
+    nbt_stamp "SR-IOV: PF $NBT_PF, VFs ${NBT_VFS[*]}"
+}
+sriov_vf_dev() {  # sriov_vf_dev N: the net_device of VF N of NBT_PF (waits for igbvf)
+    local n
+    for _ in $(seq 1 100); do
+        n=$(ls "/sys/class/net/$NBT_PF/device/virtfn$1/net" 2>/dev/null | head -n1)
+        [ -n "$n" ] && { echo "$n"; return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+# vif_vf_bind GUEST VF: the guest's vif bound to VF (netback/vf) and off the bridge, as the
+# hotplug script sriov/vif-sriov leaves it; vif_vf_unbind GUEST: back on xenbr0.
+vif_vf_bind() {
+    echo "$2" > "/sys/class/net/$(vif_name "$1")/netback/vf" || { nbt_fail "binding $2 to $(vif_name "$1") failed"; return 1; }
+    ip link set "$(vif_name "$1")" nomaster
+}
+vif_vf_unbind() {
+    echo none > "/sys/class/net/$(vif_name "$1")/netback/vf" || nbt_fail "unbinding $(vif_name "$1") failed"
+    ip link set "$(vif_name "$1")" master xenbr0
 }
 
 # ---- guests ----
 domu_ip() { echo $NBT_SUBNET.$((10 + $1)); }
 domu_mac() { printf '00:16:3e:00:00:%02x' "$1"; }
+# The backend that serves a guest's vif: dom0, or the driver domain (NBT_DRVDOM=1).
+vif_backend_opt() { [ "$(backend_host)" = drvdom ] && echo ",backend=drvdom"; }
 # Guest test tools (testbed/evilfront) that run.sh ships; a scenario that sets
 # NBT_DOMU_TOOLS=1 before domu_create gets them in its guests under /opt/netback-rs/tools.
 NBT_GUEST_TOOLS=/opt/netback-rs/tools/guest-tools.cpio.gz
@@ -110,15 +237,14 @@ ramdisk = "$ramdisk"
 extra = "console=hvc0 nbt.ip=$(domu_ip $i) nbt.mtu=$mtu"
 memory = 256
 vcpus = $vcpus
-vif = [ 'mac=$(domu_mac $i),bridge=xenbr0' ]
+vif = [ 'mac=$(domu_mac $i),bridge=xenbr0$(vif_backend_opt)' ]
 on_poweroff = "destroy"
 on_reboot = "destroy"
 on_crash = "preserve"
 CFG
     nbt_stamp "xl create domu$i"
     xl create -q /etc/xen/domu$i.cfg || { nbt_fail "xl create domu$i failed"; return 1; }
-    ( for _ in $(seq 1 100); do [ -f /var/log/xen/console/guest-domu$i.log ] && break; sleep 0.2; done
-      exec tail -n +1 -F /var/log/xen/console/guest-domu$i.log 2>/dev/null | sed -u "s/^/[domu$i] /" ) &
+    console_follow domu$i
 }
 # domu_wait_ping I [SECONDS]: the guest answers ping through its vif.
 domu_wait_ping() {
@@ -129,14 +255,15 @@ domu_wait_ping() {
     done
     nbt_fail "domu$i did not answer ping at $ip within ${t}s"; return 1
 }
-# domu_exec I 'commands': run in the guest through its command channel, print the output.
+# domu_exec I 'commands': run in guest I (or drvdom) through its command channel, print the
+# output.
 domu_exec() {
-    local ip k; ip=$(domu_ip "$1")
+    local ip k; ip=$(host_ip "$1")
     # The guest serves one connection per nc and starts the next nc when it ends: right
     # after a command finishes, the next listener may not be up yet (connection refused).
     for k in $(seq 1 40); do
         { exec 7<>/dev/tcp/"$ip"/5000; } 2>/dev/null && break
-        [ "$k" = 40 ] && { echo "domu_exec: domu$1 command channel $ip:5000 refuses connections" >&2; return 1; }
+        [ "$k" = 40 ] && { echo "domu_exec: $1's command channel $ip:5000 refuses connections" >&2; return 1; }
         sleep 0.25
     done
     printf '%s\nexit\n' "$2" >&7
@@ -150,17 +277,19 @@ vif_detach() {
     [ -n "$d" ] || { nbt_fail "domu$1 has no vif to detach"; return 1; }
     xl network-detach "domu$1" "$d" || { nbt_fail "xl network-detach domu$1 $d failed"; return 1; }
 }
-vif_attach() { xl network-attach "domu$1" "mac=$(domu_mac $1)" bridge=xenbr0 || { nbt_fail "xl network-attach domu$1 failed"; return 1; }; }
+vif_attach() {
+    local opt; opt=$(vif_backend_opt)
+    xl network-attach "domu$1" "mac=$(domu_mac $1)" bridge=xenbr0 ${opt#,} || { nbt_fail "xl network-attach domu$1 failed"; return 1; }
+}
 
 # vifs_tune BACKEND: run.sh's --rs-ethtool settings of rs@LABEL on every guest's vif.
 vifs_tune() {
-    local f=/opt/netback-rs/ethtool/${1#rs@} i v cmd args
+    local f=/opt/netback-rs/ethtool/${1#rs@} i v cmd args host; host=$(backend_host)
     [ "${1#rs@}" != "$1" ] && [ -f "$f" ] || return 0
     read -r cmd args < "$f"
     for i in $(seq 1 $NBT_NDOM); do
         v=$(vif_name $i)
-        # shellcheck disable=SC2086 # ethtool's options, split on purpose
-        ethtool $cmd "$v" $args || nbt_die "ethtool $cmd $v $args failed"
+        host_run "$host" "ethtool $cmd $v $args" || nbt_die "ethtool $cmd $v $args failed in $host"
     done
     nbt_stamp "backend $1 ethtool: $(cat "$f")"
 }
@@ -226,34 +355,51 @@ measure() {
         *) r=$(netperf_run "$from" "$to" "$test" "$NBT_LEN") ;;
     esac
     if [ -n "$r" ]; then
+        NBT_LAST_VALUE=${r% *}  # for a caller that derives a cost from it
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
     else
         nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
         return 1
     fi
 }
-# Grant references of guests that dom0 holds mapped or pinned right now, from Xen's own
-# grant table dump: what a leaking backend would keep.
-nbt_grants_held_by_dom0() {
+# Grant references of guests that domain DOMID holds mapped or pinned right now, from Xen's
+# own grant table dump: what a leaking backend would keep.
+nbt_grants_held_by() {
     xl dmesg -c >/dev/null
     xl debug-keys g
     sleep 0.5
-    xl dmesg -c | awk '/grant-table for remote d0 / {skip = 1; next}
-                       /grant-table for remote d/ {skip = 0; next}
-                       !skip && /\[0x[0-9a-f]+\] +0 / {n++} END {print n + 0}'
+    xl dmesg -c | awk -v d="$1" '$0 ~ "grant-table for remote d" d " " {skip = 1; next}
+                                 /grant-table for remote d/ {skip = 0; next}
+                                 !skip && $0 ~ "\\[0x[0-9a-f]+\\] +" d " " {n++} END {print n + 0}'
 }
+nbt_grants_held_by_dom0() { nbt_grants_held_by 0; }
 # Unreclaimable kernel memory in dom0 (kB): slab that cannot be reclaimed plus vmalloc.
 nbt_kernel_mem_kb() { awk '/^SUnreclaim:|^VmallocUsed:|^Percpu:/ {s += $2} END {print s}' /proc/meminfo; }
 # Domains that are dying but not gone: something still holds their memory.
 nbt_dying_domains() { xl list | awk 'NR > 2 && $1 == "(null)"' | wc -l; }
 vif_wait_gone() {  # vif_wait_gone NAME: the backend removed the netdev
-    for _ in $(seq 1 100); do [ -e "/sys/class/net/$1" ] || return 0; sleep 0.2; done
-    nbt_fail "$1 still exists 20 s after its vif was detached"; return 1
+    host_run "$(backend_host)" "for _ in \$(seq 1 100); do [ -e /sys/class/net/$1 ] || exit 0; sleep 0.2; done; exit 1" \
+        && return 0
+    nbt_fail "$1 still exists in $(backend_host) 20 s after its vif was detached"; return 1
 }
+guest_console_lines() { wc -l < /var/log/xen/console/guest-domu$1.log; }
 nbt_mem_used_kb() { awk '/MemTotal/ {t=$2} /MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo; }
 nbt_check_dmesg_clean() {
-    local bad; bad=$(dmesg | grep -cE 'WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for more than|Call Trace')
+    local bad; bad=$(dmesg | grep -cE "$NBT_BAD_KERNEL_LINE")
     [ "$bad" = 0 ]
+}
+# host_kernel_log_clean HOST [FROM]: that kernel's log has no WARNING/BUG/Oops/lockup line;
+# a guest's from line FROM of its console log in dom0 (which survives the guest), see
+# guest_console_lines.
+host_kernel_log_clean() {
+    local bad
+    case "$1" in
+        dom0) nbt_check_dmesg_clean; return;;
+        drvdom) bad=$(host_run drvdom dmesg | grep -E "$NBT_BAD_KERNEL_LINE");;
+        *) bad=$(tail -n +"${2:-1}" /var/log/xen/console/guest-domu$1.log | grep -E "$NBT_BAD_KERNEL_LINE");;
+    esac
+    [ -z "$bad" ] && return 0
+    nbt_fail "$1's kernel log: $(echo "$bad" | head -n 3 | tr '\n' '|')"; return 1
 }
 # iperf3_run FROM TO STREAMS SECONDS [iperf3 options]: FROM is dom0 or a guest index; prints
 # "Mbit/s received" summed over the parallel streams (from iperf3's JSON report); with -u

@@ -16,6 +16,7 @@
 //! [`VifNetDevice`] owns the device; callbacks get a [`NetDev`] view of
 //! their queue.
 
+use super::lower::LowerPort;
 use super::skb::SkBuff;
 use crate::bindings::xen::evtchn::{Binding, Handlers, RingEvtchns};
 use crate::bindings::xen::xenbus::XenbusDevice;
@@ -56,6 +57,11 @@ pub(crate) struct LinkStats {
 pub(crate) struct IfName([u8; IFNAMSIZ]);
 
 impl IfName {
+    /// A name from a NUL-padded buffer.
+    pub(in crate::bindings) fn from_bytes(bytes: [u8; IFNAMSIZ]) -> Self {
+        Self(bytes)
+    }
+
     /// The name as a C string.
     pub(crate) fn as_cstr(&self) -> &CStr {
         CStr::from_bytes_until_nul(&self.0).unwrap_or(c"vif")
@@ -347,6 +353,8 @@ pub(in crate::bindings) struct VifPriv {
     napi_poll: NapiPoll,
     /// `T`'s event channel IRQ handlers.
     irq_handlers: &'static Handlers,
+    /// The NIC virtual function this VIF may be bound to (SR-IOV).
+    lower: LowerPort,
 }
 
 /// A NAPI poll function as `netif_napi_add` takes it.
@@ -615,6 +623,11 @@ impl<'a> NetDev<'a> {
             Some(q) => unsafe { ffi::napi_complete_done(q.napi(), work_done) },
             None => false,
         }
+    }
+
+    /// The VIF's lower port (SR-IOV VF steering).
+    pub(crate) fn lower(&self) -> &'a LowerPort {
+        &self.vif_priv().lower
     }
 
     /// Hands a packet from the guest to the stack (GRO).
@@ -945,6 +958,14 @@ impl<T: VifOps> VifNetDevice<T> {
                 return Err(e);
             }
         };
+        let lower = match LowerPort::new(ptr) {
+            Ok(l) => l,
+            Err(e) => {
+                // SAFETY: as above: allocated, never registered, unknown.
+                unsafe { ffi::free_netdev(raw) };
+                return Err(e);
+            }
+        };
         let priv_data = Arc::into_raw(data.clone()).cast();
         let vif_priv = pin_init!(VifPriv {
             data: priv_data,
@@ -952,6 +973,7 @@ impl<T: VifOps> VifNetDevice<T> {
             queues,
             napi_poll: Vtable::<T>::napi_poll,
             irq_handlers: &Vtable::<T>::IRQ_HANDLERS,
+            lower,
         });
         // SAFETY: the private area is `size_of::<VifPriv>()` bytes, aligned
         // for it (NETDEV_ALIGN), uninitialised, and pinned (it lives and dies
@@ -1006,9 +1028,9 @@ impl<T: VifOps> VifNetDevice<T> {
     ///
     /// `dev` is a live device allocated by `VifNetDevice::<T>::new` (same
     /// `T`); the reference is used only while the device lives.
-    pub(in crate::bindings) unsafe fn data_of<'a>(dev: *mut net_device) -> Option<&'a T> {
+    pub(in crate::bindings) unsafe fn data_of<'a>(dev: *mut net_device) -> Option<(&'a T, NetDev<'a>)> {
         // SAFETY: per the function's contract.
-        unsafe { Vtable::<T>::ctx(dev, 0) }.map(|(t, _)| t)
+        unsafe { Vtable::<T>::ctx(dev, 0) }
     }
 }
 
@@ -1016,6 +1038,9 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
     fn drop(&mut self) {
         let raw = self.dev.raw();
         let vif_priv = self.dev.vif_priv();
+        // The VF goes back to its own settings before the VIF goes away,
+        // and its frames stop coming here.
+        vif_priv.lower.unbind();
         if vif_priv.registered.swap(false, Ordering::AcqRel) {
             // SAFETY: registered in `register`; process context. Closing
             // the device stops every callback the stack makes.

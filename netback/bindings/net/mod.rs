@@ -8,11 +8,14 @@
 //!   `net_device_ops` built from [`device::VifOps`] and
 //!   [`device::QueueOps`].
 //! * [`ethtool`]: the `ethtool_ops` built from the same traits.
+//! * [`lower`]: [`lower::LowerPort`], the NIC virtual function a VIF may
+//!   be bound to (SR-IOV steering; C side in `lower.c`).
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
 //!   the kernel's bindgen'd `sk_buff`), [`skb::FragPages`] and the
 //!   guest-RX control block.
 
 pub(crate) mod device;
 pub(crate) mod ethtool;
+pub(crate) mod lower;
 pub(crate) mod skb;
 pub(crate) mod zerocopy;

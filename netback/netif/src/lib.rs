@@ -134,6 +134,7 @@ pub mod pool;
 pub mod rate;
 pub mod ring;
 pub mod rx;
+pub mod sriov;
 pub mod toeplitz;
 pub mod tx;
 pub mod wire;
