@@ -412,6 +412,7 @@ impl Vif {
     /// The rate limit changed: let every queue's TX poll pick it up now (a
     /// queue waiting for credit under the old limit resumes at once).
     pub(crate) fn rate_changed(&self, dev: &NetDev<'_>) {
+        crate::sriov::rate_changed(dev, self.knobs.rate.get());
         if self.up.load(Ordering::Acquire) && !self.is_disabled() {
             // Process context: run the raised softirqs when BHs come back on.
             let _bh = BhDisabled::new();

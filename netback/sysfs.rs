@@ -145,7 +145,7 @@ impl SysfsAttrs for Vif {
 
     fn store(&self, dev: &NetDev<'_>, index: usize, value: &[u8]) -> Result {
         match ALL.get(index).copied() {
-            Some(Attr::Vf) => crate::sriov::configure(dev, self.xenbus(), value),
+            Some(Attr::Vf) => crate::sriov::configure(dev, self.xenbus(), self.knobs.rate.get(), value),
             Some(Attr::TxZeroCopy) => self.knobs.set_tx_zerocopy(value),
             Some(attr @ (Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs)) => {
                 self.knobs.set_rx_timeout(attr.timeout().ok_or(EPERM)?, value)

@@ -29,16 +29,19 @@ use crate::bindings::net::lower::LowerXmit;
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::netif::negotiate::IFNAMSIZ;
-use crate::netif::sriov::{parse_guest_mac, parse_vf_request, VfRequest};
+use crate::netif::rate::Rate;
+use crate::netif::sriov::{parse_guest_mac, parse_vf_request, vf_max_tx_rate_mbps, VfRequest};
 use crate::stats::VifStats;
 use kernel::fmt::{self, Write};
 use kernel::prelude::*;
 
-/// A write to the VIF's `vf` file: binds the named VF, or unbinds (`none`).
-/// Errors say why in the log and fail the write; nothing changes then.
-pub(crate) fn configure(dev: &NetDev<'_>, xdev: &XenbusDevice, value: &[u8]) -> Result {
+/// A write to the VIF's `vf` file: binds the named VF ("VF" or "VF vlan N"),
+/// or unbinds (`none`); `rate` is the VIF's limit, which the PF then also
+/// enforces. Errors say why in the log and fail the write; nothing changes
+/// then.
+pub(crate) fn configure(dev: &NetDev<'_>, xdev: &XenbusDevice, rate: Rate, value: &[u8]) -> Result {
     let name = dev.name();
-    let vf = match parse_vf_request(value) {
+    let (vf, vlan) = match parse_vf_request(value) {
         Ok(VfRequest::Unbind) => {
             if dev.lower().is_bound() {
                 dev.lower().unbind();
@@ -46,9 +49,9 @@ pub(crate) fn configure(dev: &NetDev<'_>, xdev: &XenbusDevice, value: &[u8]) -> 
             }
             return Ok(());
         }
-        Ok(VfRequest::Bind(vf)) => vf,
+        Ok(VfRequest::Bind(vf, vlan)) => (vf, vlan),
         Err(_) => {
-            pr_warn!("{}: vf: not an interface name\n", name);
+            pr_warn!("{}: vf: not \"VFDEV\", \"VFDEV vlan N\" (1..4094) or \"none\"\n", name);
             return Err(EINVAL);
         }
     };
@@ -62,9 +65,10 @@ pub(crate) fn configure(dev: &NetDev<'_>, xdev: &XenbusDevice, value: &[u8]) -> 
     vf_name.get_mut(..vf.len()).ok_or(EINVAL)?.copy_from_slice(vf);
     let vf_cstr = CStr::from_bytes_until_nul(&vf_name).map_err(|_| EINVAL)?;
     let vf_text = vf_cstr.to_str().unwrap_or("?");
-    match dev.lower().bind(vf_cstr, &mac) {
+    match dev.lower().bind(vf_cstr, &mac, vlan.unwrap_or(0)) {
         Ok(()) => {
-            pr_info!("{}: bound to VF {} (guest MAC {})\n", name, vf_text, MacText(&mac));
+            pr_info!("{}: bound to VF {} (guest MAC {}, VLAN {})\n", name, vf_text, MacText(&mac), vlan.unwrap_or(0));
+            rate_changed(dev, rate);
             Ok(())
         }
         Err(e) => {
@@ -74,7 +78,7 @@ pub(crate) fn configure(dev: &NetDev<'_>, xdev: &XenbusDevice, value: &[u8]) -> 
                 ENODEV => "no such interface",
                 EINVAL => "not an Ethernet device other than the VIF",
                 ENOTTY => "not an SR-IOV virtual function",
-                EOPNOTSUPP => "its PF cannot set a VF's MAC",
+                EOPNOTSUPP => "its PF cannot set a VF's MAC (or VLAN)",
                 EBUSY => "busy (bridged, bonded or another VIF's), or this VIF has a VF already",
                 _ => "the PF refused the guest's MAC",
             };
@@ -100,11 +104,40 @@ impl kernel::fmt::Display for MacText<'_> {
     }
 }
 
-/// The `vf` file: "none", or "VF pf PF index N".
+/// The `vf` file: "none", or "VF pf PF index N vlan V max_tx_rate M" (0:
+/// none).
 pub(crate) fn describe(dev: &NetDev<'_>, out: &mut impl Write) -> fmt::Result {
     match dev.lower().state() {
-        Some(s) => writeln!(out, "{} pf {} index {}", s.vf.as_str(), s.pf.as_str(), s.index),
+        Some(s) => writeln!(
+            out,
+            "{} pf {} index {} vlan {} max_tx_rate {}",
+            s.vf.as_str(),
+            s.pf.as_str(),
+            s.index,
+            s.vlan,
+            s.max_tx_rate
+        ),
         None => writeln!(out, "none"),
+    }
+}
+
+/// The VIF's rate limit changed (or a VF was bound): the PF enforces it on
+/// the VF too, where it can; the credit limiter holds it on the ring either
+/// way.
+pub(crate) fn rate_changed(dev: &NetDev<'_>, rate: Rate) {
+    let port = dev.lower();
+    if !port.is_bound() {
+        return;
+    }
+    let mbps = vf_max_tx_rate_mbps(rate);
+    match port.set_rate(mbps) {
+        Ok(()) => pr_info!("{}: VF transmit limit now {} Mbit/s (0: none)\n", dev.name(), mbps),
+        Err(e) => pr_info!(
+            "{}: the PF does not limit the VF to {} Mbit/s (error {}); the credit limiter holds the rate\n",
+            dev.name(),
+            mbps,
+            e.to_errno()
+        ),
     }
 }
 

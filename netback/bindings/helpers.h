@@ -117,12 +117,14 @@ struct net_device *nbrs_device_netdev(struct device *d);
 struct nbrs_lower;
 struct nbrs_lower *nbrs_lower_alloc(struct net_device *upper);
 void nbrs_lower_free(struct nbrs_lower *l);
-int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac);
+int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac, u16 vlan);
+int nbrs_lower_set_rate(struct nbrs_lower *l, u32 max_tx_rate);
 void nbrs_lower_unbind(struct nbrs_lower *l);
 enum nbrs_lower_verdict { NBRS_LOWER_UNBOUND, NBRS_LOWER_SENT, NBRS_LOWER_SPOOFED };
 int nbrs_lower_xmit(struct nbrs_lower *l, struct sk_buff *skb);
 bool nbrs_lower_bound(struct nbrs_lower *l);
-void nbrs_lower_describe(struct nbrs_lower *l, char *vf, char *pf, int *index);
+void nbrs_lower_describe(struct nbrs_lower *l, char *vf, char *pf, int *index,
+			 u16 *vlan, u32 *max_tx_rate);
 int nbrs_lower_notifier_register(void);
 void nbrs_lower_notifier_unregister(void);
 

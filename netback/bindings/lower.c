@@ -34,6 +34,8 @@ struct nbrs_lower {
 	int vf;				/* the VF's index on its PF */
 	struct ifla_vf_info saved;	/* the VF's settings before we bound it */
 	u8 mac[ETH_ALEN];		/* the guest's: its frames' only source */
+	u16 vlan;			/* port VLAN the NIC tags with, 0: none */
+	u32 max_tx_rate;		/* Mbit/s the PF enforces, 0: none */
 	bool allmulti;
 	struct list_head node;		/* in nbrs_lowers, for the notifier */
 };
@@ -119,14 +121,21 @@ static void nbrs_lower_release(struct nbrs_lower *l, bool vf_gone)
 			ops->ndo_set_vf_spoofchk(l->pf, l->vf, l->saved.spoofchk);
 		if (ops->ndo_set_vf_trust)
 			ops->ndo_set_vf_trust(l->pf, l->vf, l->saved.trusted);
+		if (l->vlan && ops->ndo_set_vf_vlan)
+			ops->ndo_set_vf_vlan(l->pf, l->vf, l->saved.vlan, l->saved.qos,
+					     l->saved.vlan_proto ?: htons(ETH_P_8021Q));
+		if (l->max_tx_rate && ops->ndo_set_vf_rate)
+			ops->ndo_set_vf_rate(l->pf, l->vf, l->saved.min_tx_rate, l->saved.max_tx_rate);
 	}
+	l->vlan = 0;
+	l->max_tx_rate = 0;
 	list_del_init(&l->node);
 	netdev_put(l->pf, &l->pf_tracker);
 	l->pf = NULL;
 	netdev_put(lower, &l->tracker);
 }
 
-int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac)
+int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac, u16 vlan)
 {
 	const struct net_device_ops *ops;
 	struct net_device *lower;
@@ -153,6 +162,7 @@ int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac)
 	ops = l->pf->netdev_ops;
 	memset(&l->saved, 0, sizeof(l->saved));
 	if (!ops->ndo_set_vf_mac || !ops->ndo_get_vf_config ||
+	    (vlan && !ops->ndo_set_vf_vlan) ||
 	    ops->ndo_get_vf_config(l->pf, l->vf, &l->saved)) {
 		err = -EOPNOTSUPP;
 		goto put_pf;
@@ -164,10 +174,17 @@ int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac)
 	/* The NIC's switch delivers the guest's MAC to this VF, and only
 	 * frames from it leave (where the hardware checks). */
 	err = ops->ndo_set_vf_mac(l->pf, l->vf, (u8 *)mac);
+	/* A port VLAN: the NIC tags what the VF sends, strips what it gets. */
+	if (!err && vlan) {
+		err = ops->ndo_set_vf_vlan(l->pf, l->vf, vlan, 0, htons(ETH_P_8021Q));
+		if (err)
+			ops->ndo_set_vf_mac(l->pf, l->vf, l->saved.mac);
+	}
 	if (err) {
 		netdev_rx_handler_unregister(lower);
 		goto put_pf;
 	}
+	l->vlan = vlan;
 	if (ops->ndo_set_vf_spoofchk)
 		ops->ndo_set_vf_spoofchk(l->pf, l->vf, true);
 	if (ops->ndo_set_vf_trust)
@@ -187,6 +204,27 @@ put_pf:
 put:
 	netdev_put(lower, &l->tracker);
 out:
+	rtnl_unlock();
+	return err;
+}
+
+/* The PF enforces a transmit limit on the bound VF (Mbit/s, 0: none):
+ * -ENOLINK when unbound, -EOPNOTSUPP when the PF has no ndo_set_vf_rate,
+ * else what the PF says (igb: only at 1000 Mbit/s link speed). */
+int nbrs_lower_set_rate(struct nbrs_lower *l, u32 max_tx_rate)
+{
+	const struct net_device_ops *ops;
+	int err = -ENOLINK;
+
+	rtnl_lock();
+	if (rtnl_dereference(l->lower)) {
+		ops = l->pf->netdev_ops;
+		err = -EOPNOTSUPP;
+		if (ops->ndo_set_vf_rate)
+			err = ops->ndo_set_vf_rate(l->pf, l->vf, 0, max_tx_rate);
+		if (!err)
+			l->max_tx_rate = max_tx_rate;
+	}
 	rtnl_unlock();
 	return err;
 }
@@ -236,19 +274,25 @@ bool nbrs_lower_bound(struct nbrs_lower *l)
 	return rcu_access_pointer(l->lower) != NULL;
 }
 
-/* The bound VF's name (empty when unbound) and its PF's name and index. */
-void nbrs_lower_describe(struct nbrs_lower *l, char *vf, char *pf, int *index)
+/* The bound VF's name (empty when unbound), its PF's name and index, its
+ * port VLAN and transmit limit. */
+void nbrs_lower_describe(struct nbrs_lower *l, char *vf, char *pf, int *index,
+			 u16 *vlan, u32 *max_tx_rate)
 {
 	struct net_device *lower;
 
 	vf[0] = pf[0] = 0;
 	*index = -1;
+	*vlan = 0;
+	*max_tx_rate = 0;
 	rtnl_lock();
 	lower = rtnl_dereference(l->lower);
 	if (lower) {
 		strscpy(vf, lower->name, IFNAMSIZ);
 		strscpy(pf, l->pf->name, IFNAMSIZ);
 		*index = l->vf;
+		*vlan = l->vlan;
+		*max_tx_rate = l->max_tx_rate;
 	}
 	rtnl_unlock();
 }

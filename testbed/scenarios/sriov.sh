@@ -27,7 +27,7 @@ nbt_result test=bad_binds_refused backend="$NBT_CURRENT_BACKEND" value=ok unit=s
 vif_vf_bind 1 "$vf0"; vif_vf_bind 2 "$vf1"
 state=$(cat "$(sysvf 1)")
 nbt_result test=vf_state backend="$NBT_CURRENT_BACKEND" value="${state// /_}" unit=text
-[ "$state" = "$vf0 pf $pf index 0" ] || nbt_fail "vf of $(vif_name 1) reads '$state'"
+[ "$state" = "$vf0 pf $pf index 0 vlan 0 max_tx_rate 0" ] || nbt_fail "vf of $(vif_name 1) reads '$state'"
 # The VF is now busy: a second vif cannot take it.
 echo "$vf0" > "$(sysvf 2)" 2>/dev/null && nbt_fail "a VF bound to one vif was bound to another"
 for i in 1 2; do domu_wait_ping $i 30 || nbt_fail "guest $i unreachable on the VF path"; done
@@ -58,6 +58,32 @@ spoof1=$(stat_of "$v1" vf_tx_spoofed)
 nbt_result test=vf_tx_spoofed backend="$NBT_CURRENT_BACKEND" value=$((spoof1 - spoof0)) unit=packets
 [ $((spoof1 - spoof0)) -ge 5 ] || nbt_fail "spoofed frames from guest 1 not dropped: vf_tx_spoofed went $spoof0 -> $spoof1"
 domu_wait_ping 1 30 || nbt_fail "guest 1 unreachable after its MAC was restored"
+
+# The vif's rate (xenstore, live) is also the VF's transmit limit at the PF: 100 Mbit/s.
+be1=$(xenstore-read "/local/domain/$(xl domid domu1)/device/vif/$(vif_devid 1)/backend")
+pf_vf() { ip link show "$pf" | awk -v n="$1" '$1 == "vf" && $2 == n'; }  # the PF's view of VF N
+xenstore-write "$be1/rate" "625000,50000"
+sleep 1
+state=$(cat "$(sysvf 1)")
+nbt_result test=vf_rate_from_vif_rate backend="$NBT_CURRENT_BACKEND" value="${state##* }" unit=Mbit/s pf_view="$(pf_vf 0 | grep -o 'max_tx_rate [0-9]*Mbps' | tr ' ' _)"
+[ "${state##* }" = 100 ] || nbt_fail "rate 625000,50000 gave the VF max_tx_rate '${state##* }', not 100"
+pf_vf 0 | grep -q "max_tx_rate 100Mbps" || nbt_fail "the PF does not show VF 0 limited to 100 Mbit/s: $(pf_vf 0)"
+xenstore-rm "$be1/rate"
+sleep 1
+[ "$(cat "$(sysvf 1)")" = "$vf0 pf $pf index 0 vlan 0 max_tx_rate 0" ] || nbt_fail "rate removed, vf reads '$(cat "$(sysvf 1)")'"
+
+# A port VLAN ("VF vlan N"): the PF tags the VF's traffic; unbinding restores the VF's own.
+echo "$vf1 vlan 4095" > "$(sysvf 2)" 2>/dev/null && nbt_fail "VLAN 4095 was accepted"
+echo none > "$(sysvf 2)"
+echo "$vf1 vlan 10" > "$(sysvf 2)" || nbt_fail "binding $vf1 with VLAN 10 failed"
+state=$(cat "$(sysvf 2)")
+nbt_result test=vf_vlan backend="$NBT_CURRENT_BACKEND" value="${state// /_}" unit=text pf_view="$(pf_vf 1 | grep -o 'vlan [0-9]*' | tr ' ' _)"
+[ "$state" = "$vf1 pf $pf index 1 vlan 10 max_tx_rate 0" ] || nbt_fail "vf of $(vif_name 2) with VLAN 10 reads '$state'"
+pf_vf 1 | grep -q "vlan 10" || nbt_fail "the PF does not show VF 1 in VLAN 10: $(pf_vf 1)"
+echo none > "$(sysvf 2)"
+pf_vf 1 | grep -q "vlan 10" && nbt_fail "VF 1 kept VLAN 10 after unbind: $(pf_vf 1)"
+echo "$vf1" > "$(sysvf 2)" || nbt_fail "binding $vf1 again without VLAN failed"
+domu_wait_ping 2 30 || nbt_fail "guest 2 unreachable after the VLAN rebinds"
 
 # Unbind guest 2: back on the bridge, reachable; bind it again.
 vif_vf_unbind 2
@@ -106,11 +132,16 @@ domu_wait_ping 1 60 || nbt_fail "guest 1 unreachable on the VF vif-sriov bound"
 v1=$(vif_name 1)
 state=$(cat "$(sysvf 1)")
 nbt_result test=hotplug_binds_vf backend="$NBT_CURRENT_BACKEND" value="${state// /_}" unit=text
-[ "$state" = "$vf0 pf $pf index 0" ] || nbt_fail "vif-sriov left $v1 with vf '$state'"
+[ "$state" = "$vf0 pf $pf index 0 vlan 0 max_tx_rate 0" ] || nbt_fail "vif-sriov left $v1 with vf '$state'"
 [ -e "/sys/class/net/$v1/master" ] && nbt_fail "vif-sriov bound a VF and still bridged $v1"
-vif_vf_bind 2 "$vf1"
-domu_wait_ping 2 60 || nbt_fail "guest 2 unreachable on the new VF"
-host_run 1 "ping -c 3 -W 2 $(domu_ip 2) >/dev/null" || nbt_fail "guest 1 -> guest 2 ping failed on the new VFs"
+# bridge=PF.VLAN: the script binds a free VF in that port VLAN. (Guest 2 is then in VLAN 20
+# and guest 1 in none: no traffic between them is expected.)
+v2=$(vif_name 2)
+vif_detach 2 && vif_wait_gone "$v2"
+xl network-attach domu2 "mac=$(domu_mac 2)" script=vif-sriov "bridge=$pf.20" || nbt_fail "xl network-attach script=vif-sriov bridge=$pf.20 failed"
+state=$(cat "$(sysvf 2)")
+nbt_result test=hotplug_binds_vf_in_vlan backend="$NBT_CURRENT_BACKEND" value="${state// /_}" unit=text
+[ "$state" = "$vf1 pf $pf index 1 vlan 20 max_tx_rate 0" ] || nbt_fail "vif-sriov with bridge=$pf.20 left vf '$state'"
 
 # A guest destroyed and the module removed while bound: the VFs are free (a bridge can
 # take them).

@@ -33,6 +33,10 @@ pub(crate) struct LowerState {
     pub(crate) pf: IfName,
     /// The VF's index on the PF.
     pub(crate) index: u32,
+    /// The port VLAN the NIC tags the VF's traffic with (0: none).
+    pub(crate) vlan: u16,
+    /// The transmit limit the PF enforces (Mbit/s, 0: none).
+    pub(crate) max_tx_rate: u32,
 }
 
 /// A VIF's lower port (owns a `struct nbrs_lower`).
@@ -62,15 +66,24 @@ impl LowerPort {
     }
 
     /// Binds the VF named `vf` (its net_device) for the guest whose MAC is
-    /// `mac`: the PF sets the VF's MAC to it, spoof checking on, trust off;
-    /// the VF's frames go to the VIF. Takes RTNL: the caller must not hold
-    /// it. ENODEV: no such device; ENOTTY: not an SR-IOV VF; EOPNOTSUPP: its
-    /// PF cannot set a VF's MAC; EBUSY: bridged, bonded, another VIF's, or
-    /// this port is bound already.
-    pub(crate) fn bind(&self, vf: &CStr, mac: &[u8; 6]) -> Result {
+    /// `mac`, in port VLAN `vlan` (0: none): the PF sets the VF's MAC to it,
+    /// spoof checking on, trust off; the VF's frames go to the VIF. Takes
+    /// RTNL: the caller must not hold it. ENODEV: no such device; ENOTTY: not
+    /// an SR-IOV VF; EOPNOTSUPP: its PF cannot set a VF's MAC (or VLAN);
+    /// EBUSY: bridged, bonded, another VIF's, or this port is bound already.
+    pub(crate) fn bind(&self, vf: &CStr, mac: &[u8; 6], vlan: u16) -> Result {
         // SAFETY: a live port (type invariant); `vf` is a C string and `mac`
         // six bytes, both read during the call only.
-        kernel::error::to_result(unsafe { ffi::nbrs_lower_bind(self.ptr.as_ptr(), vf.as_char_ptr(), mac.as_ptr()) })
+        kernel::error::to_result(unsafe {
+            ffi::nbrs_lower_bind(self.ptr.as_ptr(), vf.as_char_ptr(), mac.as_ptr(), vlan)
+        })
+    }
+
+    /// Has the PF enforce `mbps` (0: no limit) on the bound VF's transmit.
+    /// Takes RTNL. ENOLINK: unbound; EOPNOTSUPP: the PF cannot.
+    pub(crate) fn set_rate(&self, mbps: u32) -> Result {
+        // SAFETY: a live port (type invariant); process context.
+        kernel::error::to_result(unsafe { ffi::nbrs_lower_set_rate(self.ptr.as_ptr(), mbps) })
     }
 
     /// Gives the VF back with its settings as they were before `bind`; a
@@ -91,13 +104,21 @@ impl LowerPort {
         let mut vf = [0u8; IFNAMSIZ];
         let mut pf = [0u8; IFNAMSIZ];
         let mut index: kernel::ffi::c_int = -1;
+        let (mut vlan, mut max_tx_rate) = (0u16, 0u32);
         // SAFETY: a live port (type invariant); both buffers hold IFNAMSIZ
         // bytes, as `nbrs_lower_describe` writes at most.
         unsafe {
-            ffi::nbrs_lower_describe(self.ptr.as_ptr(), vf.as_mut_ptr().cast(), pf.as_mut_ptr().cast(), &mut index)
+            ffi::nbrs_lower_describe(
+                self.ptr.as_ptr(),
+                vf.as_mut_ptr().cast(),
+                pf.as_mut_ptr().cast(),
+                &mut index,
+                &mut vlan,
+                &mut max_tx_rate,
+            )
         };
         let index = u32::try_from(index).ok()?;
-        Some(LowerState { vf: IfName::from_bytes(vf), pf: IfName::from_bytes(pf), index })
+        Some(LowerState { vf: IfName::from_bytes(vf), pf: IfName::from_bytes(pf), index, vlan, max_tx_rate })
     }
 
     /// Sends a guest frame (its Ethernet header pulled, as the stack would
