@@ -135,6 +135,7 @@ pub mod rate;
 pub mod ring;
 pub mod rx;
 pub mod sriov;
+pub mod staging;
 pub mod toeplitz;
 pub mod tx;
 pub mod wire;

@@ -106,6 +106,14 @@ pub const XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE: u16 = 5;
 pub const XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING: u16 = 6;
 /// Control request: select the hash algorithm.
 pub const XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM: u16 = 7;
+/// Control request: how many grefs a queue may keep staged (Xen's netif.h, not Linux's).
+pub const XEN_NETIF_CTRL_TYPE_GET_GREF_MAPPING_SIZE: u16 = 8;
+/// Control request: map a list of grefs for a queue (all or nothing).
+pub const XEN_NETIF_CTRL_TYPE_ADD_GREF_MAPPING: u16 = 9;
+/// Control request: unmap a list of grefs of a queue (a status per entry).
+pub const XEN_NETIF_CTRL_TYPE_DEL_GREF_MAPPING: u16 = 10;
+/// `struct xen_netif_gref` flag: map the page read-only.
+pub const XEN_NETIF_CTRLF_GREF_READONLY: u16 = 1;
 
 /// Control status: success.
 pub const XEN_NETIF_CTRL_STATUS_SUCCESS: u32 = 0;
