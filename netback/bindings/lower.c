@@ -121,6 +121,8 @@ static void nbrs_lower_release(struct nbrs_lower *l, bool vf_gone)
 			ops->ndo_set_vf_spoofchk(l->pf, l->vf, l->saved.spoofchk);
 		if (ops->ndo_set_vf_trust)
 			ops->ndo_set_vf_trust(l->pf, l->vf, l->saved.trusted);
+		if (ops->ndo_set_vf_link_state)
+			ops->ndo_set_vf_link_state(l->pf, l->vf, l->saved.linkstate);
 		if (l->vlan && ops->ndo_set_vf_vlan)
 			ops->ndo_set_vf_vlan(l->pf, l->vf, l->saved.vlan, l->saved.qos,
 					     l->saved.vlan_proto ?: htons(ETH_P_8021Q));
@@ -189,6 +191,9 @@ int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac, u16 v
 		ops->ndo_set_vf_spoofchk(l->pf, l->vf, true);
 	if (ops->ndo_set_vf_trust)
 		ops->ndo_set_vf_trust(l->pf, l->vf, false);
+	/* The VF's link follows the PF's (igb has no such setting). */
+	if (ops->ndo_set_vf_link_state)
+		ops->ndo_set_vf_link_state(l->pf, l->vf, IFLA_VF_LINK_STATE_AUTO);
 	/* The guest's multicast memberships are not the VF's own list. */
 	l->allmulti = dev_set_allmulti(lower, 1) == 0;
 	if (!(lower->flags & IFF_UP))
