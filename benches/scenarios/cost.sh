@@ -15,7 +15,6 @@ if [ -n "${COST_GUEST_SETUP:-}" ]; then
     nbt_stamp "guest setup: $COST_GUEST_SETUP"
 fi
 
-dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }          # CPU seconds of a domain
 vif_irqs() { awk '/vif/ {for (i = 2; i <= 3; i++) s += $i} END {print s + 0}' /proc/interrupts; }
 guest_irqs() { domu_exec 1 "cat /proc/interrupts" | awk '/xen-dyn|eth|evtchn/ {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
 # Packets the guest's netfront received and sent (its own counters, the same for both backends).

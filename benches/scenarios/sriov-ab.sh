@@ -25,13 +25,12 @@ path_use() {
     for i in 1 2; do domu_wait_ping $i 30 || nbt_die "guest $i unreachable on the $1 path"; done
     NBT_CURRENT_BACKEND=$1
 }
-dom0_cpu() { xl list Domain-0 | awk 'NR == 2 {print $NF}'; }
 # measure_cost NAME FROM TO TEST k=v...: measure, plus dom0 CPU seconds per GB for streams.
 measure_cost() {
     local name=$1 c0 c1
-    c0=$(dom0_cpu)
+    c0=$(dom_cpu Domain-0)
     measure "$@" || return 1
-    c1=$(dom0_cpu)
+    c1=$(dom_cpu Domain-0)
     case "$4" in TCP_STREAM|TCP_MAERTS) ;; *) return 0;; esac
     shift 4
     nbt_result test="${name}_dom0_cpu_s_per_gb" backend="$NBT_CURRENT_BACKEND" unit=per-GB "$@" \

@@ -373,6 +373,10 @@ nbt_grants_held_by() {
                                  !skip && $0 ~ "\\[0x[0-9a-f]+\\] +" d " " {n++} END {print n + 0}'
 }
 nbt_grants_held_by_dom0() { nbt_grants_held_by 0; }
+# CPU seconds Xen has accounted to a domain (xl list; hypercalls included).
+dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }
+# ethtool_stat DEV NAME: one `ethtool -S` counter of DEV.
+ethtool_stat() { ethtool -S "$1" | awk -v n="$2:" '$1 == n {print $2; exit}'; }
 # Unreclaimable kernel memory in dom0 (kB): slab that cannot be reclaimed plus vmalloc.
 nbt_kernel_mem_kb() { awk '/^SUnreclaim:|^VmallocUsed:|^Percpu:/ {s += $2} END {print s}' /proc/meminfo; }
 # Domains that are dying but not gone: something still holds their memory.

@@ -43,7 +43,7 @@ stats=$(ethtool -S "$v")
 names="rx_gso_checksum_fixup tx_zerocopy_sent tx_zerocopy_success tx_zerocopy_fail tx_frag_overflow"
 if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors tx_answer_deferred"; fi
 for n in $names; do echo "$stats" | grep -qE "^ +$n: [0-9]+$" || nbt_fail "ethtool -S has no $n"; done
-ethstat() { ethtool -S "$v" | awk -v n="$1:" '$1 == n {print $2}'; }
+ethstat() { ethtool_stat "$v" "$1"; }
 
 # ---- ethtool -c / -C (netback-rs): guest TX answer timing ----
 # coal FIELD: tx-usecs / tx-frames as numbers, adaptive-tx as on/off.

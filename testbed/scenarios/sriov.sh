@@ -13,7 +13,6 @@ domu_create 1; domu_create 2
 for i in 1 2; do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
 sysvf() { echo "/sys/class/net/$(vif_name "$1")/netback/vf"; }
-stat_of() { ethtool -S "$1" | awk -v k="$2:" '$1 == k {print $2; exit}'; }
 dev_packets() { echo $(($(cat /sys/class/net/$1/statistics/rx_packets) + $(cat /sys/class/net/$1/statistics/tx_packets))); }
 
 # A name that is no VF, a missing one, a bridged one: refused, the vif stays on the bridge.
@@ -47,7 +46,7 @@ nbt_result test=bridge_frames_during_guest_to_guest backend="$NBT_CURRENT_BACKEN
 br0=$(dev_packets xenbr0)
 measure tcp_stream dom0 "$(domu_ip 1)" TCP_STREAM dir=dom0-domu1 path=vf
 measure tcp_maerts dom0 "$(domu_ip 1)" TCP_MAERTS dir=domu1-dom0 path=vf
-sent=$(stat_of "$v1" vf_tx_packets)
+sent=$(ethtool_stat "$v1" vf_tx_packets)
 nbt_result test=vf_tx_packets backend="$NBT_CURRENT_BACKEND" value="${sent:-0}" unit=packets vif="$v1"
 [ "${sent:-0}" -gt 1000 ] || nbt_fail "$v1 sent ${sent:-0} guest frames out of its VF"
 vf_moved=$(($(dev_packets "$vf0") - vfp))
@@ -58,11 +57,11 @@ nbt_result test=vf_netdev_packets backend="$NBT_CURRENT_BACKEND" value="$vf_move
 nbt_result test=bridge_packets_during_dom0_tests backend="$NBT_CURRENT_BACKEND" value=$(($(dev_packets xenbr0) - br0)) unit=packets
 
 # A spoofed source MAC from guest 1 is dropped and counted.
-spoof0=$(stat_of "$v1" vf_tx_spoofed)
+spoof0=$(ethtool_stat "$v1" vf_tx_spoofed)
 # (netfront changes its MAC only while down.)
 setmac="ip link set eth0 down; ip link set eth0 address"
 host_run 1 "$setmac 00:16:3e:00:00:99; ip link set eth0 up; sleep 1; ping -c 5 -W 1 $(domu_ip 2) >/dev/null; $setmac $(domu_mac 1); ip link set eth0 up" >/dev/null
-spoof1=$(stat_of "$v1" vf_tx_spoofed)
+spoof1=$(ethtool_stat "$v1" vf_tx_spoofed)
 nbt_result test=vf_tx_spoofed backend="$NBT_CURRENT_BACKEND" value=$((spoof1 - spoof0)) unit=packets
 [ $((spoof1 - spoof0)) -ge 5 ] || nbt_fail "spoofed frames from guest 1 not dropped: vf_tx_spoofed went $spoof0 -> $spoof1"
 domu_wait_ping 1 30 || nbt_fail "guest 1 unreachable after its MAC was restored"

@@ -244,10 +244,9 @@ impl QueueKernel {
         if !worker.is_null() {
             // SAFETY: an initialised work item; process context.
             unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(self.rx_work.get()) };
-            // SAFETY: created by `NetDev::rx_worker_start` and now ours
-            // alone (swapped out: later kicks see none); nothing else
-            // queues its work any more (unregistered, IRQs unbound, NAPI
-            // deleted) and the work is cancelled.
+            // Nothing else queues its work any more: unregistered, IRQs
+            // unbound, NAPI deleted, and the work is cancelled.
+            // SAFETY: created by `rx_worker_start`, swapped out: ours alone.
             unsafe { kernel::bindings::kthread_destroy_worker(worker) };
         }
     }

@@ -122,14 +122,12 @@ impl LowerPort {
     }
 
     /// Sends a guest frame (its Ethernet header pulled, as the stack would
-    /// get it) out of the bound VF, if any. Any context.
+    /// get it) out of the bound VF, if any. Any context. One call per
+    /// packet: the C side reads the binding once, under RCU.
     pub(crate) fn xmit(&self, skb: SkBuff) -> LowerXmit {
-        if !self.is_bound() {
-            return LowerXmit::Unbound(skb);
-        }
         let raw = skb.into_raw();
         // SAFETY: a live port (type invariant); the skb is ours and passes
-        // to the callee unless it answers UNBOUND (unbound meanwhile).
+        // to the callee unless it answers UNBOUND.
         match unsafe { ffi::nbrs_lower_xmit(self.ptr.as_ptr(), raw) } as ffi::nbrs_lower_verdict {
             ffi::nbrs_lower_verdict_NBRS_LOWER_SENT => LowerXmit::Sent,
             ffi::nbrs_lower_verdict_NBRS_LOWER_SPOOFED => LowerXmit::Spoofed,
