@@ -6,9 +6,12 @@
 //! slots answered within one NAPI poll: at most one ring's worth of data is
 //! in flight). This is the seam where further sources plug in:
 //!
-//! * `PersistentGrants`: frontends that negotiate persistent grants hand
-//!   over a pool of grefs once; the backend keeps them mapped (gref -> page)
-//!   and copies out of those pages with memcpy instead of a hypercall.
+//! * Persistent ([`StagedGrants`], Xen's staging grants): a frontend hands
+//!   each queue a pool of grants once on the control ring; the backend
+//!   keeps them mapped and serves a request naming one with a memcpy to or
+//!   from the mapped page instead of a grant copy. It sits beside the
+//!   sources below (any request whose gref is not staged is grant-copied
+//!   or mapped as usual), on both guest TX and guest RX.
 //! * `Mapped` (module parameter `tx_zerocopy=on`, or `auto` for packets
 //!   with at least `tx_zerocopy_threshold` bytes past the head: the core's
 //!   `netif::zerocopy` decides per packet): zero-copy, the first
@@ -38,7 +41,9 @@ use crate::bindings::net::skb::{FragPages, SkBuff};
 use kernel::page::PAGE_SIZE;
 
 mod mapped;
+mod persistent;
 pub(crate) use mapped::{MappedFrags, MappedSlot, MappedSource};
+pub(crate) use persistent::{StagedCopy, StagedGrants};
 
 /// Order of the pages behind a fresh TX skb's frags: 16 KiB compound pages
 /// cut the allocations (and frags) of a 64 KiB GSO packet by four.

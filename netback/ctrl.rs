@@ -5,7 +5,10 @@
 //! Every request is answered by the protocol core (`netif::ctrl`:
 //! `ctrl_action`, `CtrlState::handle`, with the XSA-270 bounds on the
 //! mapping); this file maps the ring, binds its event channel and applies
-//! the resulting state to the VIF ([`crate::hash::VifHash`]).
+//! the resulting state to the VIF ([`crate::hash::VifHash`]). Staging-grant
+//! requests (8, 9, 10) go to the queue's [`crate::grant_pool::StagedGrants`]
+//! (the core checked the queue index); their mappings live as long as the
+//! control ring: disconnecting it unmaps them all.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
@@ -15,23 +18,51 @@ use crate::bindings::xen::grant::copy_from_guest;
 use crate::bindings::xen::ring::{CtrlSharedRing, MappedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::interface::Vif;
-use crate::netif::ctrl::{ctrl_action, GrantSource};
+use crate::netif::ctrl::{ctrl_action, GrantSource, StagingControl};
 use crate::netif::negotiate::CtrlRingRefs;
 use crate::netif::ring::BackRing;
+use crate::netif::wire::XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
+use crate::params;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
-/// Grant copies out of the frontend's pages for `SET_HASH_KEY` and
-/// `SET_HASH_MAPPING`.
-struct FrontendGrants {
+/// The frontend's grants as control requests use them: copies out of its
+/// pages (`SET_HASH_KEY`, `SET_HASH_MAPPING`) and its queues' staging
+/// grants.
+struct FrontendGrants<'a> {
     domid: u16,
+    vif: &'a Vif,
 }
 
-impl GrantSource for FrontendGrants {
+impl GrantSource for FrontendGrants<'_> {
     fn copy_from_grant(&mut self, gref: u32, dst: &mut [u8]) -> bool {
         copy_from_guest(self.domid, gref, dst).is_ok()
+    }
+
+    fn staging(&mut self) -> Option<&mut dyn StagingControl> {
+        Some(self)
+    }
+}
+
+impl StagingControl for FrontendGrants<'_> {
+    fn max_entries(&self) -> u32 {
+        self.vif.staged(0).map_or(0, |s| s.max_entries())
+    }
+
+    fn add(&mut self, queue: u32, list: u32, count: u32) -> u32 {
+        match self.vif.staged(queue) {
+            Some(s) => s.add(self.domid, list, count, params::staging_grants_max()),
+            None => XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+        }
+    }
+
+    fn delete(&mut self, queue: u32, list: u32, count: u32) -> (u32, u32) {
+        match self.vif.staged(queue) {
+            Some(s) => s.delete(self.domid, list, count),
+            None => (XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, 0),
+        }
     }
 }
 
@@ -58,7 +89,7 @@ impl CtrlEventHandler for CtrlRing {
         let Some(mut state) = self.vif.hash.snapshot() else {
             return CtrlEvent::Idle;
         };
-        let mut grants = FrontendGrants { domid: self.domid };
+        let mut grants = FrontendGrants { domid: self.domid, vif: &self.vif };
         let result = {
             let mut ring = self.ring.lock();
             // A ring's worth per run: a frontend that keeps req_prod ahead
@@ -106,6 +137,10 @@ impl Drop for CtrlConnection {
         // Stop a run in progress first, then unbind (which waits for it).
         self.ring.stopping.store(true, Ordering::Release);
         drop(self.irq.take());
+        // No control request runs any more: unmap the staging grants.
+        for staged in self.ring.vif.all_staged() {
+            staged.disconnect();
+        }
     }
 }
 
@@ -131,10 +166,17 @@ impl CtrlConnection {
             GFP_KERNEL,
         )?;
         vif.hash.connect(num_queues);
+        let cap = params::staging_grants_per_queue();
+        for staged in vif.all_staged() {
+            staged.connect(cap);
+        }
         match CtrlIrq::bind(xdev, refs.evtchn, handler.clone()) {
             Ok(irq) => Ok(Self { irq: Some(irq), ring: handler }),
             Err(e) => {
                 vif.hash.reset();
+                for staged in vif.all_staged() {
+                    staged.disconnect();
+                }
                 Err(e)
             }
         }

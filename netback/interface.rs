@@ -25,6 +25,7 @@ use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::{jiffies, synchronize_net, BhDisabled, Rtnl};
 use crate::fatal::FatalReason;
+use crate::grant_pool::StagedGrants;
 use crate::hash::VifHash;
 use crate::knobs::VifKnobs;
 use crate::netif::coalesce::TxCoalesce;
@@ -205,6 +206,16 @@ impl Vif {
         let guard = queue.rx.lock();
         let rx: &Option<RxQueue> = &guard;
         f(rx.as_ref())
+    }
+
+    /// Queue `index`'s staging grants (control ring).
+    pub(crate) fn staged(&self, index: u32) -> Option<&StagedGrants> {
+        self.queues.get(index).map(|q| &q.staged)
+    }
+
+    /// Every allocated queue's staging grants.
+    pub(crate) fn all_staged(&self) -> impl Iterator<Item = &StagedGrants> {
+        self.queues.iter().map(|q| &q.staged)
     }
 
     /// Bytes queued for the guest on queue `index`.
@@ -433,7 +444,7 @@ impl Vif {
             match tx.as_mut() {
                 Some(q) => {
                     let req_cons = q.ring().req_cons();
-                    let result = q.action(dev, &queue.stats, budget, self.knobs.tx_coalesce());
+                    let result = q.action(dev, &queue.stats, &queue.staged, budget, self.knobs.tx_coalesce());
                     if q.ring().req_cons() != req_cons {
                         queue.eoi.work_seen(Channel::Tx);
                     }
@@ -495,7 +506,7 @@ impl Vif {
             match rx.as_mut() {
                 Some(q) => {
                     q.set_hash_extras(self.hash.enabled());
-                    q.action(dev, &queue.stats, now)
+                    q.action(dev, &queue.stats, &queue.staged, now)
                 }
                 None => return RxNext::Idle,
             }
@@ -652,9 +663,13 @@ impl VifOps for Vif {
     fn ethtool_stats(&self, _dev: &NetDev<'_>, out: &mut EthtoolStats<'_>) {
         // Per-queue entries for the connected queues only.
         let connected = self.queues.iter().take(self.num_queues() as usize);
-        let queues =
-            connected.map(|q| QueueValues { counters: q.stats.read(), tx_backlog_bytes: u64::from(q.backlog_bytes()) });
-        write_ethtool(&self.stat_totals(), queues, out);
+        let queues = connected.map(|q| QueueValues {
+            counters: q.stats.read(),
+            tx_backlog_bytes: u64::from(q.backlog_bytes()),
+            staging_mapped: u64::from(q.staged.mapped()),
+        });
+        let staging_mapped = self.queues.iter().map(|q| u64::from(q.staged.mapped())).sum();
+        write_ethtool(&self.stat_totals(), staging_mapped, queues, out);
     }
 
     fn channels(&self, _dev: &NetDev<'_>) -> u32 {

@@ -12,10 +12,12 @@
 //! | `provides_xdp_headroom` | true | offer `feature-xdp-headroom` |
 //! | `tx_zerocopy` | off | `on`: guest TX grant-maps the data past the first 128 bytes (zero-copy, `grant-pool/`) instead of copying it; `auto`: only for packets with at least `tx_zerocopy_threshold` bytes past them; read when a frontend connects |
 //! | `tx_zerocopy_threshold` | 2048 | bytes past the head from which `auto` maps a packet |
+//! | `staging_grants_per_queue` | 512 | staging grants (`ADD_GREF_MAPPING`) one queue may keep mapped, 0: not offered; read when a control ring connects |
+//! | `staging_grants_max` | 16384 | staging grants all VIFs together may keep mapped (dom0 maptrack entries) |
 //!
 //! The parameters are declared in the binding layer's C helper because
 //! `module!` has no bool type and no writable (0644) parameters
-//! (`tx_zerocopy` and `tx_zerocopy_threshold` are netback-rs' own;
+//! (`tx_zerocopy`, `tx_zerocopy_threshold` and `staging_grants_*` are netback-rs' own;
 //! `tx_zerocopy` is a named value: `off`, `on` or `auto`).
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
@@ -69,4 +71,14 @@ pub(crate) fn tx_zerocopy() -> TxZeroCopyMode {
 /// Bytes past the head from which `auto` maps a packet.
 pub(crate) fn tx_zerocopy_threshold() -> u32 {
     raw::tx_zerocopy_threshold()
+}
+
+/// Staging grants one queue may keep mapped (0: staging is not offered).
+pub(crate) fn staging_grants_per_queue() -> u32 {
+    raw::staging_grants_per_queue()
+}
+
+/// Staging grants all VIFs together may keep mapped.
+pub(crate) fn staging_grants_max() -> u32 {
+    raw::staging_grants_max()
 }

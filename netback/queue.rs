@@ -12,6 +12,7 @@
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::net::device::NetDev;
+use crate::grant_pool::StagedGrants;
 use crate::napi::EoiPolicy;
 use crate::netif::rx::RX_QUEUE_MAX_BYTES;
 use crate::rx::RxQueue;
@@ -40,6 +41,9 @@ pub(crate) struct Queue {
     pub(crate) eoi: EoiPolicy,
     /// This queue's counters (cumulative over reconnections).
     pub(crate) stats: VifStats,
+    /// Staging grants of the connected control ring (both directions).
+    #[pin]
+    pub(crate) staged: StagedGrants,
 }
 
 impl Queue {
@@ -51,6 +55,7 @@ impl Queue {
             rx_queued_bytes: AtomicU32::new(0),
             eoi: EoiPolicy::new(),
             stats: VifStats::default(),
+            staged <- StagedGrants::new(),
         })
     }
 

@@ -22,6 +22,7 @@ use crate::bindings::net::skb::{SkBuff, SkbGso};
 use crate::bindings::xen::grant::{CopyBatch, CopyMark, COPY_BATCH};
 use crate::bindings::xen::ring::RxSharedRing;
 use crate::fatal::FatalReason;
+use crate::grant_pool::{StagedCopy, StagedGrants};
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
     rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash,
@@ -73,6 +74,14 @@ struct GuestBuffer {
     offset: u16,
     index: u32,
     response: RxResponse,
+}
+
+/// The queue's staging grants during one [`RxQueue::action`], and what it
+/// did with them.
+struct Staging<'a> {
+    grants: &'a StagedGrants,
+    hits: u64,
+    misses: u64,
 }
 
 /// The guest RX side of one queue.
@@ -209,8 +218,24 @@ impl RxQueue {
         skb: &SkBuff,
         pos: u32,
         len: u32,
+        staging: &mut Staging<'_>,
     ) -> core::result::Result<u32, FatalReason> {
         let GuestBuffer { gref, offset: dest_offset, index, response: rsp } = dest;
+        // A staged grant: one memcpy into its mapped page, no grant copy.
+        if staging.grants.is_active() {
+            match staging.grants.copy_from_skb(gref, dest_offset, skb, pos, len) {
+                Ok(StagedCopy::Hit) => {
+                    staging.hits += 1;
+                    return Ok(len);
+                }
+                Ok(StagedCopy::Miss) => staging.misses += 1,
+                Err(_) => {
+                    let failed = rx_copy_failed_response(rsp, NETIF_RSP_ERROR);
+                    self.ring.overwrite_unpublished(index, failed).map_err(FatalReason::from)?;
+                    return Ok(len);
+                }
+            }
+        }
         // From our frame, or straight from the sending guest's grant when the
         // data sits in a page mapped from it (its zero-copy TX).
         let Some((source, avail)) = skb.copy_source(pos) else {
@@ -240,6 +265,7 @@ impl RxQueue {
         skb: &SkBuff,
         info: &RxPacketInfo,
         reservation: RequestReservation,
+        staging: &mut Staging<'_>,
     ) -> core::result::Result<(), FatalReason> {
         let mut writer = RxPacketWriter::new(&self.cfg, info, reservation).map_err(FatalReason::from)?;
         let mut pos: u32 = 0;
@@ -251,7 +277,7 @@ impl RxQueue {
             let mut dst = u32::from(dest_offset);
             while remaining > 0 {
                 let dest = GuestBuffer { gref: request.gref, offset: dst as u16, index, response };
-                let n = self.queue_copy(dest, skb, pos, remaining)?;
+                let n = self.queue_copy(dest, skb, pos, remaining, staging)?;
                 if n == 0 {
                     break;
                 }
@@ -268,8 +294,10 @@ impl RxQueue {
         &mut self,
         dev: &NetDev<'_>,
         stats: &VifStats,
+        staged: &StagedGrants,
         now: u64,
     ) -> core::result::Result<RxOutcome, FatalReason> {
+        let mut staging = Staging { grants: staged, hits: 0, misses: 0 };
         let mut out = RxOutcome {
             packets: 0,
             dequeued_bytes: 0,
@@ -313,7 +341,7 @@ impl RxQueue {
                 }
             }
             let mark = self.batch.mark();
-            if let Err(e) = self.write_packet(&skb, &info, reservation) {
+            if let Err(e) = self.write_packet(&skb, &info, reservation, &mut staging) {
                 // Never let Xen copy from this skb once it is freed (at
                 // the end of this iteration).
                 self.discard_copies_since(mark);
@@ -341,6 +369,8 @@ impl RxQueue {
         }
         let flushed = self.flush_copies();
         stats.add_tx_copies(self.batch.take_counts());
+        stats.tx_staging_hits.add(staging.hits);
+        stats.tx_staging_misses.add(staging.misses);
         // On a ring error a packet may be half written: publish nothing, the
         // VIF is being disabled.
         if result.is_ok() && flushed.is_ok() && self.ring.push_responses_and_check_notify() {

@@ -132,6 +132,17 @@ vif_counters! {
     /// Grant copy operations for guest RX straight from another guest's
     /// grant (data in pages mapped by its zero-copy TX).
     tx_foreign_copy_ops(vif: true, queue: true),
+    /// Guest TX slots copied from a staged grant's page (memcpy, no grant
+    /// copy).
+    rx_staging_hits(vif: true, queue: true),
+    /// Guest TX slots naming a gref that is not staged, while the queue has
+    /// staged grants (grant-copied).
+    rx_staging_misses(vif: true, queue: true),
+    /// Guest RX buffers (copies) written through a staged grant's page.
+    tx_staging_hits(vif: true, queue: true),
+    /// Guest RX copies into a gref that is not staged (or read-only), while
+    /// the queue has staged grants (grant-copied).
+    tx_staging_misses(vif: true, queue: true),
     /// Guest frames sent out of the bound SR-IOV VF (not the bridge).
     vf_tx_packets(vif: true, queue: false),
     /// Guest frames for the VF dropped: source MAC not the guest's.
@@ -192,20 +203,29 @@ pub(crate) fn link_stats(v: &StatValues) -> LinkStats {
     }
 }
 
-/// One queue's values for `ethtool -S`: its counters and its backlog.
+/// One queue's values for `ethtool -S`: its counters, its backlog and its
+/// staged grants.
 pub(crate) struct QueueValues {
     pub(crate) counters: StatValues,
     /// Bytes queued for the guest right now.
     pub(crate) tx_backlog_bytes: u64,
+    /// Staging grants mapped right now.
+    pub(crate) staging_mapped: u64,
 }
 
 /// `ethtool -S`: the VIF-wide counters (`vif`, the sum of every queue),
 /// then each queue's. The names and the values come from this one walk, so
 /// they cannot disagree.
-pub(crate) fn write_ethtool(vif: &StatValues, queues: impl Iterator<Item = QueueValues>, out: &mut EthtoolStats<'_>) {
+pub(crate) fn write_ethtool(
+    vif: &StatValues,
+    staging_mapped: u64,
+    queues: impl Iterator<Item = QueueValues>,
+    out: &mut EthtoolStats<'_>,
+) {
     for c in COUNTERS.iter().filter(|c| c.vif) {
         out.push(format_args!("{}", c.name), (c.value)(vif));
     }
+    out.push(format_args!("staging_mapped"), staging_mapped);
     for (q, values) in queues.enumerate() {
         for c in COUNTERS.iter().filter(|c| c.queue) {
             // "rx_packets" of queue 1 shows as "rx_queue_1_packets".
@@ -213,5 +233,6 @@ pub(crate) fn write_ethtool(vif: &StatValues, queues: impl Iterator<Item = Queue
             out.push(format_args!("{dir}_queue_{q}_{what}"), (c.value)(&values.counters));
         }
         out.push(format_args!("tx_queue_{q}_backlog_bytes"), values.tx_backlog_bytes);
+        out.push(format_args!("staging_queue_{q}_mapped"), values.staging_mapped);
     }
 }

@@ -30,6 +30,7 @@ use crate::bindings::xen::grant::CopyBatch;
 use crate::bindings::xen::ring::TxSharedRing;
 use crate::fatal::FatalReason;
 use crate::grant_pool::{MappedFrags, MappedSource, TxBufferSource};
+use crate::grant_pool::{StagedCopy, StagedGrants};
 use crate::multicast::McastControl;
 use crate::netif::coalesce::{PublishDecision, TxCoalesce, TxCoalescer};
 use crate::netif::ring::BackRing;
@@ -199,6 +200,7 @@ impl TxQueue {
         &mut self,
         dev: &NetDev<'_>,
         stats: &VifStats,
+        staged: &StagedGrants,
         budget: i32,
         coalesce: TxCoalesce,
     ) -> core::result::Result<i32, FatalReason> {
@@ -225,7 +227,7 @@ impl TxQueue {
             };
             done += 1;
             let step = match verdict {
-                TxVerdict::Accept(pkt) => self.queue_packet(dev, stats, &pkt),
+                TxVerdict::Accept(pkt) => self.queue_packet(dev, stats, staged, &pkt),
                 TxVerdict::Drop(d) => {
                     stats.rx_errors.add(1);
                     self.respond(&d.responses, NETIF_RSP_ERROR)
@@ -312,6 +314,7 @@ impl TxQueue {
         &mut self,
         dev: &NetDev<'_>,
         stats: &VifStats,
+        staged: &StagedGrants,
         pkt: &TxPacket,
     ) -> core::result::Result<(), FatalReason> {
         let slots = pkt.slots();
@@ -328,7 +331,7 @@ impl TxQueue {
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
         let copy_len = self.copy_len(stats, pkt);
-        let Some(skb) = self.source.alloc_skb(dev, linear, copy_len) else {
+        let Some(mut skb) = self.source.alloc_skb(dev, linear, copy_len) else {
             stats.rx_dropped.add(1);
             return self.respond(&pkt.response_plan(), NETIF_RSP_ERROR);
         };
@@ -345,6 +348,22 @@ impl TxQueue {
             let mut src_off = s.offset;
             let mut remaining = u32::from(s.size).min(copy_len - pos);
             let rest = u32::from(s.size) - remaining;
+            // A staged grant: one memcpy from its mapped page, no grant copy.
+            if remaining > 0 && staged.is_active() {
+                match staged.copy_to_skb(s.gref, src_off, &mut skb, pos, remaining) {
+                    Ok(StagedCopy::Hit) => {
+                        stats.rx_staging_hits.add(1);
+                        pos += remaining;
+                        src_off = src_off.wrapping_add(remaining as u16);
+                        remaining = 0;
+                    }
+                    Ok(StagedCopy::Miss) => stats.rx_staging_misses.add(1),
+                    Err(_) => {
+                        ok = false;
+                        break 'slots;
+                    }
+                }
+            }
             while remaining > 0 {
                 let Some((frame, avail)) = skb.locate(pos) else {
                     ok = false;

@@ -92,6 +92,18 @@ static unsigned int tx_zerocopy_threshold = NBRS_TX_ZEROCOPY_THRESHOLD_DEFAULT;
 module_param(tx_zerocopy_threshold, uint, 0644);
 MODULE_PARM_DESC(tx_zerocopy_threshold, "With tx_zerocopy=auto: bytes past a packet's 128-byte head from which it is mapped, not copied");
 
+/* Staging grants (Xen's ADD_GREF_MAPPING): entries a queue may keep mapped,
+ * and all VIFs together (each costs a maptrack entry of this domain, shared
+ * with blkback and zero-copy maps). Read when a control ring connects;
+ * docs/persistent-grants.md. */
+static unsigned int staging_grants_per_queue = 512;
+module_param(staging_grants_per_queue, uint, 0644);
+MODULE_PARM_DESC(staging_grants_per_queue, "Staging grants one queue may keep mapped (0: not offered)");
+
+static unsigned int staging_grants_max = 16384;
+module_param(staging_grants_max, uint, 0644);
+MODULE_PARM_DESC(staging_grants_max, "Staging grants all VIFs together may keep mapped");
+
 void nbrs_params_init(void)
 {
 	if (max_queues == 0)
@@ -112,6 +124,8 @@ unsigned int nbrs_param_fatal_skb_slots(void) { return fatal_skb_slots; }
 bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_headroom); }
 unsigned int nbrs_param_tx_zerocopy(void) { return READ_ONCE(tx_zerocopy); }
 unsigned int nbrs_param_tx_zerocopy_threshold(void) { return READ_ONCE(tx_zerocopy_threshold); }
+unsigned int nbrs_param_staging_grants_per_queue(void) { return READ_ONCE(staging_grants_per_queue); }
+unsigned int nbrs_param_staging_grants_max(void) { return READ_ONCE(staging_grants_max); }
 
 /* ------------------------------------------------------------------ */
 /* Misc: macros and static inlines (xen_domain, jiffies, the virt_*
@@ -278,17 +292,18 @@ void nbrs_skb_add_mapped_frag(struct sk_buff *skb, int i, struct page *page,
 /* Why C: gnttab_set_map_op()/gnttab_set_unmap_op() are static inlines that
  * pick the host address form (virtual for PV, physical when translated). */
 void nbrs_gnttab_set_map_op(struct gnttab_map_grant_ref *op, struct page *page,
-			    u32 gref, u16 domid)
+			    u32 gref, u16 domid, bool readonly)
 {
 	gnttab_set_map_op(op, (unsigned long)page_address(page),
-			  GNTMAP_host_map | GNTMAP_readonly, gref, domid);
+			  GNTMAP_host_map | (readonly ? GNTMAP_readonly : 0),
+			  gref, domid);
 }
 
 void nbrs_gnttab_set_unmap_op(struct gnttab_unmap_grant_ref *op,
 			      struct page *page, u32 handle)
 {
 	gnttab_set_unmap_op(op, (unsigned long)page_address(page),
-			    GNTMAP_host_map | GNTMAP_readonly, handle);
+			    GNTMAP_host_map, handle);
 }
 
 /* Why C: virt_to_gfn() is a macro over the p2m lookup (a static inline). */

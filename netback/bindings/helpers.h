@@ -25,6 +25,8 @@ unsigned int nbrs_param_fatal_skb_slots(void);
 bool nbrs_param_provides_xdp_headroom(void);
 unsigned int nbrs_param_tx_zerocopy(void);
 unsigned int nbrs_param_tx_zerocopy_threshold(void);
+unsigned int nbrs_param_staging_grants_per_queue(void);
+unsigned int nbrs_param_staging_grants_max(void);
 void nbrs_params_init(void);
 
 /* ---- misc */
@@ -44,7 +46,7 @@ unsigned long nbrs_xen_page_to_gfn(struct page *page);
 struct gnttab_map_grant_ref;
 struct gnttab_unmap_grant_ref;
 void nbrs_gnttab_set_map_op(struct gnttab_map_grant_ref *op, struct page *page,
-			    u32 gref, u16 domid);
+			    u32 gref, u16 domid, bool readonly);
 void nbrs_gnttab_set_unmap_op(struct gnttab_unmap_grant_ref *op,
 			      struct page *page, u32 handle);
 void nbrs_skb_add_mapped_frag(struct sk_buff *skb, int i, struct page *page,

@@ -58,3 +58,15 @@ pub(crate) fn tx_zerocopy_threshold() -> u32 {
     // SAFETY: no preconditions.
     unsafe { ffi::nbrs_param_tx_zerocopy_threshold() }
 }
+
+/// `staging_grants_per_queue`.
+pub(crate) fn staging_grants_per_queue() -> u32 {
+    // SAFETY: reads a module parameter; no preconditions.
+    unsafe { ffi::nbrs_param_staging_grants_per_queue() }
+}
+
+/// `staging_grants_max`.
+pub(crate) fn staging_grants_max() -> u32 {
+    // SAFETY: reads a module parameter; no preconditions.
+    unsafe { ffi::nbrs_param_staging_grants_max() }
+}

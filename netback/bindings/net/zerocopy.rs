@@ -20,7 +20,7 @@
 use super::device::NetDev;
 use super::skb::SkBuff;
 use crate::bindings::ffi;
-use crate::bindings::xen::grant::{GrantHandle, GrantPages, MapBatch, UnmapBatch};
+use crate::bindings::xen::grant::{GrantHandle, GrantPages, MapArg, MapBatch, UnmapBatch};
 use core::mem::ManuallyDrop;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -188,7 +188,9 @@ impl ZeroCopyArea {
     pub(crate) fn push_map(&self, batch: &mut MapBatch, index: usize, domid: u16, gref: u32) -> Result<usize> {
         let slot = self.slot(index)?;
         slot.state.compare_exchange(FREE, MAPPED, Ordering::AcqRel, Ordering::Acquire).map_err(|_| EBUSY)?;
-        batch.push(&self.pages, index, (domid, gref)).inspect_err(|_| slot.state.store(FREE, Ordering::Release))
+        batch
+            .push(&self.pages, index, MapArg { domid, gref, readonly: true })
+            .inspect_err(|_| slot.state.store(FREE, Ordering::Release))
     }
 
     /// Slot `index`'s map failed: free again.

@@ -259,6 +259,32 @@ pub(crate) fn copy_from_guest(domid: u16, gref: u32, dst: &mut [u8]) -> Result {
     unsafe { bounce.read_raw(dst.as_mut_ptr(), 0, dst.len()) }
 }
 
+/// Copies `src` (<= 4096 bytes) into the page the frontend of `domid`
+/// granted as `gref`, at `offset` (control requests: the statuses of a
+/// `DEL_GREF_MAPPING` list), through a bounce page of ours. Process context.
+/// EINVAL when it does not fit the page, EIO when the copy fails.
+pub(crate) fn copy_to_guest(domid: u16, gref: u32, offset: u16, src: &[u8]) -> Result {
+    if src.is_empty() {
+        return Ok(());
+    }
+    let len = u16::try_from(src.len()).ok().filter(|&n| usize::from(offset) + usize::from(n) <= XEN_PAGE_SIZE);
+    let len = len.ok_or(EINVAL)?;
+    let bounce = Page::alloc_page(GFP_KERNEL)?;
+    // SAFETY: `src` is readable for its length (<= a page); the bounce page
+    // is ours and not shared yet.
+    unsafe { bounce.write_raw(src.as_ptr(), 0, src.len())? };
+    // SAFETY: a page we own; the wrapper only computes its frame number.
+    let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(bounce.as_ptr()) };
+    let source = CopySource::Local(LocalFrame { gfn: gfn as u64, offset: 0 });
+    let mut op = to_guest_op(source, domid, gref, offset, len);
+    // SAFETY: one filled op; Xen reads `len` bytes of the bounce page.
+    unsafe { ffi::gnttab_batch_copy(&mut op, 1) };
+    if op.status != GNTST_OKAY {
+        return Err(EIO);
+    }
+    Ok(())
+}
+
 /// Pages to grant-map guest memory into (`gnttab_alloc_pages`: frames
 /// ballooned out of dom0, so a foreign frame can take their place, and
 /// marked foreign so the mapping's domid and gref can be looked up).
@@ -331,17 +357,28 @@ pub(crate) trait PageGrantOp {
     fn status(op: &Self::Op) -> i16;
 }
 
-/// Read-only maps of guest pages (`domid`, `gref`).
+/// What a [`Map`] op maps: the guest's grant, read-only or writable.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapArg {
+    /// The granting guest.
+    pub(crate) domid: u16,
+    /// Its grant reference.
+    pub(crate) gref: u32,
+    /// Map read-only (all guest TX maps; staged grants flagged so).
+    pub(crate) readonly: bool,
+}
+
+/// Maps of guest pages ([`MapArg`]).
 pub(crate) enum Map {}
 
 impl PageGrantOp for Map {
     type Op = ffi::gnttab_map_grant_ref;
-    type Arg = (u16, u32);
+    type Arg = MapArg;
     const NAME: &'static str = "gnttab_map_refs";
 
-    unsafe fn set(op: &mut Self::Op, page: *mut kernel::bindings::page, (domid, gref): (u16, u32)) {
+    unsafe fn set(op: &mut Self::Op, page: *mut kernel::bindings::page, arg: MapArg) {
         // SAFETY: `op` is writable; `page` is a grant page (caller).
-        unsafe { ffi::nbrs_gnttab_set_map_op(op, page, gref, domid) }
+        unsafe { ffi::nbrs_gnttab_set_map_op(op, page, arg.gref, arg.domid, arg.readonly) }
     }
 
     unsafe fn run(ops: *mut Self::Op, pages: *mut *mut kernel::bindings::page, n: u32) -> i32 {

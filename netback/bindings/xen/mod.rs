@@ -12,9 +12,12 @@
 //! * [`evtchn`]: a ring pair's event channels bound with the lateeoi
 //!   variants and the deferred-EOI bookkeeping (XSA-332).
 //! * [`ctrl_irq`]: the control ring's event channel ([`ctrl_irq::CtrlIrq`]).
+//! * [`staged`]: [`staged::StagedPages`], a queue's staging grants mapped
+//!   once and copied to and from skbs with memcpy.
 
 pub(crate) mod ctrl_irq;
 pub(crate) mod evtchn;
 pub(crate) mod grant;
 pub(crate) mod ring;
+pub(crate) mod staged;
 pub(crate) mod xenbus;

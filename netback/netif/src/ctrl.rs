@@ -19,6 +19,10 @@ use super::wire::{
     XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
     XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, XEN_PAGE_SIZE,
 };
+use super::wire::{
+    XEN_NETIF_CTRL_TYPE_ADD_GREF_MAPPING, XEN_NETIF_CTRL_TYPE_DEL_GREF_MAPPING,
+    XEN_NETIF_CTRL_TYPE_GET_GREF_MAPPING_SIZE,
+};
 use core::fmt;
 
 /// Largest hash key (`XEN_NETBK_MAX_HASH_KEY_SIZE`).
@@ -33,6 +37,28 @@ pub trait GrantSource {
     /// Fills `dst` from the start of the page granted as `gref`; returns
     /// whether the copy succeeded (`GNTST_okay`).
     fn copy_from_grant(&mut self, gref: u32, dst: &mut [u8]) -> bool;
+
+    /// The shell's staging-grant tables (requests 8, 9 and 10), if it has
+    /// them; `None` answers those requests NOT_SUPPORTED.
+    fn staging(&mut self) -> Option<&mut dyn StagingControl> {
+        None
+    }
+}
+
+/// The staging-grant requests (`GET`/`ADD`/`DEL_GREF_MAPPING`, see
+/// [`super::staging`]) on a queue index the core has checked against the
+/// VIF's queues. The shell validates each list with
+/// [`super::staging::StagingTable`], maps and unmaps.
+pub trait StagingControl {
+    /// Entries one queue may stage (`GET_GREF_MAPPING_SIZE`); 0 when staging
+    /// is off (the requests are then NOT_SUPPORTED).
+    fn max_entries(&self) -> u32;
+    /// `ADD_GREF_MAPPING` of the `count` entries listed in the page granted as
+    /// `list`: the response status (all or nothing).
+    fn add(&mut self, queue: u32, list: u32, count: u32) -> u32;
+    /// `DEL_GREF_MAPPING`: the response status and the number of entries
+    /// unmapped (each entry's status is written back into the list page).
+    fn delete(&mut self, queue: u32, list: u32, count: u32) -> (u32, u32);
 }
 
 /// Selected hash algorithm.
@@ -259,9 +285,33 @@ impl CtrlState {
             }
             XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE => self.set_hash_mapping_size(d0),
             XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING => self.set_hash_mapping(d0, d1, d2, grants),
+            XEN_NETIF_CTRL_TYPE_GET_GREF_MAPPING_SIZE
+            | XEN_NETIF_CTRL_TYPE_ADD_GREF_MAPPING
+            | XEN_NETIF_CTRL_TYPE_DEL_GREF_MAPPING => {
+                let (st, d) = self.staging_request(req, grants);
+                data = d;
+                st
+            }
             _ => XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED,
         };
         CtrlResponse { id: req.id, kind: req.kind, status, data }
+    }
+
+    /// Requests 8, 9 and 10: NOT_SUPPORTED without staging, INVALID_PARAMETER
+    /// for a queue the VIF does not have, else the shell's answer.
+    fn staging_request<G: GrantSource + ?Sized>(&self, req: &CtrlRequest, grants: &mut G) -> (u32, u32) {
+        let [queue, list, count] = req.data;
+        let Some(staging) = grants.staging().filter(|s| s.max_entries() > 0) else {
+            return (XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED, 0);
+        };
+        if queue >= self.num_queues {
+            return (XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, 0);
+        }
+        match req.kind {
+            XEN_NETIF_CTRL_TYPE_GET_GREF_MAPPING_SIZE => (XEN_NETIF_CTRL_STATUS_SUCCESS, staging.max_entries()),
+            XEN_NETIF_CTRL_TYPE_ADD_GREF_MAPPING => (staging.add(queue, list, count), 0),
+            _ => staging.delete(queue, list, count),
+        }
     }
 
     /// The hash of a flow under the current algorithm, key and flags
@@ -477,6 +527,56 @@ mod tests {
         CtrlRequest { id: 9, kind, data }
     }
 
+    /// A shell with staging: records what reached it.
+    struct Staging {
+        cap: u32,
+        calls: std::vec::Vec<(u32, u32, u32)>,
+    }
+    impl StagingControl for Staging {
+        fn max_entries(&self) -> u32 {
+            self.cap
+        }
+        fn add(&mut self, queue: u32, list: u32, count: u32) -> u32 {
+            self.calls.push((queue, list, count));
+            XEN_NETIF_CTRL_STATUS_SUCCESS
+        }
+        fn delete(&mut self, queue: u32, list: u32, count: u32) -> (u32, u32) {
+            self.calls.push((queue, list, count));
+            (XEN_NETIF_CTRL_STATUS_SUCCESS, count)
+        }
+    }
+    impl GrantSource for Staging {
+        fn copy_from_grant(&mut self, _gref: u32, _dst: &mut [u8]) -> bool {
+            false
+        }
+        fn staging(&mut self) -> Option<&mut dyn StagingControl> {
+            Some(self)
+        }
+    }
+
+    #[test]
+    fn staging_requests_reach_the_shell_for_valid_queues_only() {
+        let s = CtrlState::new(2);
+        let ask = |g: &mut Staging, kind, d| {
+            let r = s.clone().handle(&req(kind, d), g);
+            (r.status, r.data)
+        };
+        let mut off = Staging { cap: 0, calls: std::vec::Vec::new() };
+        for kind in [8, 9, 10] {
+            assert_eq!(ask(&mut off, kind, [0, 1, 1]), (XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED, 0));
+        }
+        let mut on = Staging { cap: 64, calls: std::vec::Vec::new() };
+        assert_eq!(ask(&mut on, 8, [1, 0, 0]), (XEN_NETIF_CTRL_STATUS_SUCCESS, 64));
+        assert_eq!(ask(&mut on, 9, [1, 7, 3]), (XEN_NETIF_CTRL_STATUS_SUCCESS, 0));
+        assert_eq!(ask(&mut on, 10, [0, 7, 3]), (XEN_NETIF_CTRL_STATUS_SUCCESS, 3));
+        for kind in [8, 9, 10] {
+            assert_eq!(ask(&mut on, kind, [2, 7, 3]), (XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, 0));
+            assert_eq!(ask(&mut on, kind, [u32::MAX, 7, 3]), (XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, 0));
+        }
+        assert_eq!(on.calls, [(1, 7, 3), (0, 7, 3)]);
+        assert!(off.calls.is_empty());
+    }
+
     #[test]
     fn statuses_match_c() {
         let mut s = CtrlState::new(4);
@@ -492,7 +592,7 @@ mod tests {
         assert_eq!((r.id, r.kind, r.status, r.data), (9, 1, 0, 15));
         let r = s.handle(&req(XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE, [0; 3]), &mut g);
         assert_eq!((r.status, r.data), (0, 128));
-        for kind in [0u16, 8, 0xffff] {
+        for kind in [0u16, 8, 11, 0xffff] {
             assert_eq!(s.handle(&req(kind, [0; 3]), &mut g).status, XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED);
         }
     }

@@ -67,10 +67,17 @@ impl Staged {
     }
 }
 
-/// One queue's staged grants, at most `N`, sorted by gref (lookups are binary searches).
+impl Staged {
+    /// An unused storage entry.
+    pub const EMPTY: Staged = Staged { gref: 0, readonly: false, slot: 0, in_use: 0 };
+}
+
+/// One queue's staged grants, sorted by gref (lookups are binary searches), in `S`: an
+/// array (`[Staged; N]`, [`StagingTable::new`]) or the shell's heap buffer
+/// ([`StagingTable::with_storage`]); at most as many as it holds.
 #[derive(Clone, Debug)]
-pub struct StagingTable<const N: usize> {
-    entries: [Staged; N],
+pub struct StagingTable<S> {
+    entries: S,
     len: usize,
     /// The most entries this queue may hold (module parameter and the global budget).
     cap: u32,
@@ -79,11 +86,18 @@ pub struct StagingTable<const N: usize> {
 /// Why a list is refused: the control response's status.
 pub type CtrlStatus = u32;
 
-impl<const N: usize> StagingTable<N> {
-    /// An empty table that accepts at most `cap` entries (clamped to `N`).
+impl<const N: usize> StagingTable<[Staged; N]> {
+    /// An empty table of at most `N` entries that accepts at most `cap` (clamped to `N`).
     pub fn new(cap: u32) -> Self {
-        let cap = cap.min(u32::try_from(N).unwrap_or(u32::MAX));
-        Self { entries: [Staged { gref: 0, readonly: false, slot: 0, in_use: 0 }; N], len: 0, cap }
+        Self::with_storage([Staged::EMPTY; N], cap)
+    }
+}
+
+impl<S: AsRef<[Staged]> + AsMut<[Staged]>> StagingTable<S> {
+    /// An empty table in `entries` that accepts at most `cap` entries (clamped to its length).
+    pub fn with_storage(entries: S, cap: u32) -> Self {
+        let cap = cap.min(u32::try_from(entries.as_ref().len()).unwrap_or(u32::MAX));
+        Self { entries, len: 0, cap }
     }
 
     /// `GET_GREF_MAPPING_SIZE`: how many entries may be staged in all.
@@ -102,7 +116,7 @@ impl<const N: usize> StagingTable<N> {
     }
 
     fn live(&self) -> &[Staged] {
-        self.entries.get(..self.len).unwrap_or(&[])
+        self.entries.as_ref().get(..self.len).unwrap_or(&[])
     }
 
     fn find(&self, gref: u32) -> Result<usize, usize> {
@@ -140,7 +154,10 @@ impl<const N: usize> StagingTable<N> {
     /// into `slot`. Refuses (and changes nothing) when they would not fit or a gref is
     /// staged already: the shell then unmaps them and answers INVALID_PARAMETER.
     pub fn commit_add(&mut self, mapped: &[(GrefEntry, u16)]) -> Result<(), CtrlStatus> {
-        let fits = self.len.checked_add(mapped.len()).is_some_and(|n| n <= N && n as u64 <= u64::from(self.cap));
+        let fits = self
+            .len
+            .checked_add(mapped.len())
+            .is_some_and(|n| n <= self.entries.as_ref().len() && n as u64 <= u64::from(self.cap));
         let twice = mapped
             .iter()
             .enumerate()
@@ -152,10 +169,10 @@ impl<const N: usize> StagingTable<N> {
             // Checked above: neither staged nor twice in `mapped`.
             let Err(at) = self.find(e.gref) else { continue };
             let end = self.len;
-            if let Some(tail) = self.entries.get_mut(at..=end) {
+            if let Some(tail) = self.entries.as_mut().get_mut(at..=end) {
                 tail.rotate_right(1);
             }
-            if let Some(s) = self.entries.get_mut(at) {
+            if let Some(s) = self.entries.as_mut().get_mut(at) {
                 *s = Staged { gref: e.gref, readonly: e.readonly(), slot: *slot, in_use: 0 };
             }
             self.len += 1;
@@ -170,7 +187,7 @@ impl<const N: usize> StagingTable<N> {
 
     /// A packet starts using `gref`'s page; false if it is not staged.
     pub fn acquire(&mut self, gref: u32) -> bool {
-        match self.find(gref).ok().and_then(|i| self.entries.get_mut(i)) {
+        match self.find(gref).ok().and_then(|i| self.entries.as_mut().get_mut(i)) {
             Some(s) => {
                 s.in_use = s.in_use.saturating_add(1);
                 true
@@ -182,7 +199,7 @@ impl<const N: usize> StagingTable<N> {
     /// A packet is done with `gref`'s page; false if it was not in use (a bookkeeping bug
     /// the shell logs).
     pub fn release(&mut self, gref: u32) -> bool {
-        match self.find(gref).ok().and_then(|i| self.entries.get_mut(i)) {
+        match self.find(gref).ok().and_then(|i| self.entries.as_mut().get_mut(i)) {
             Some(s) if s.in_use > 0 => {
                 s.in_use -= 1;
                 true
@@ -220,7 +237,7 @@ impl<const N: usize> StagingTable<N> {
                         unmapped(s);
                     }
                     let end = self.len;
-                    if let Some(tail) = self.entries.get_mut(i..end) {
+                    if let Some(tail) = self.entries.as_mut().get_mut(i..end) {
                         tail.rotate_left(1);
                     }
                     self.len -= 1;
@@ -266,7 +283,7 @@ mod tests {
     }
 
     fn add<const N: usize>(
-        t: &mut StagingTable<N>,
+        t: &mut StagingTable<[Staged; N]>,
         list: &[(u32, u16)],
         next_slot: &mut u16,
     ) -> Result<(), CtrlStatus> {
@@ -284,7 +301,7 @@ mod tests {
 
     #[test]
     fn add_lookup_delete() {
-        let mut t = StagingTable::<16>::new(8);
+        let mut t = StagingTable::<[Staged; 16]>::new(8);
         let mut slot = 0;
         assert_eq!(t.max_entries(), 8);
         add(&mut t, &[(30, 0), (10, 1), (20, 0)], &mut slot).unwrap();
@@ -308,7 +325,7 @@ mod tests {
 
     #[test]
     fn bad_lists_change_nothing() {
-        let mut t = StagingTable::<16>::new(4);
+        let mut t = StagingTable::<[Staged; 16]>::new(4);
         let mut slot = 0;
         add(&mut t, &[(1, 0)], &mut slot).unwrap();
         let before = t.clone();
@@ -333,7 +350,7 @@ mod tests {
 
     #[test]
     fn drain_waits_for_users() {
-        let mut t = StagingTable::<4>::new(4);
+        let mut t = StagingTable::<[Staged; 4]>::new(4);
         let mut slot = 0;
         add(&mut t, &[(7, 0), (8, 0)], &mut slot).unwrap();
         assert!(t.acquire(7));
@@ -351,7 +368,7 @@ mod tests {
         let mut rng = Lcg(11);
         for _ in 0..200 {
             let cap = (rng.next() % 24) as u32;
-            let mut t = StagingTable::<32>::new(cap);
+            let mut t = StagingTable::<[Staged; 32]>::new(cap);
             let mut model: std::collections::BTreeMap<u32, u32> = Default::default();
             let mut slot = 0;
             for _ in 0..60 {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netif::staging::{GrefEntry, StagingTable};
+use netif::staging::{GrefEntry, Staged, StagingTable};
 
 #[path = "common.rs"]
 mod common;
@@ -13,7 +13,7 @@ use common::Bytes;
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes(data);
     let cap = u32::from(b.u8());
-    let mut t = StagingTable::<64>::new(cap);
+    let mut t = StagingTable::<[Staged; 64]>::new(cap);
     let mut slot = 0u16;
     let mut page = [0u8; 4096];
     while !b.is_empty() {

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`StagedPages`]: the pages behind one queue's staging grants (Xen's
+//! `ADD_GREF_MAPPING`): a frontend's grants mapped once, read-only or
+//! writable, and then read and written with memcpy by the data path instead
+//! of a grant copy per packet.
+//!
+//! The type keeps each slot's map handle, so it knows which pages are
+//! mapped: [`StagedPages::copy_to_skb`] and [`StagedPages::copy_from_skb`]
+//! only touch a mapped page (a ballooned page that is not mapped has no
+//! memory behind it), and writes only one mapped writable. Maps and unmaps
+//! run in batches (one hypercall each) in process context; the owner makes
+//! sure no copy runs on a slot it unmaps (the table's lock).
+
+use super::grant::{GrantHandle, GrantPages, MapArg, MapBatch, UnmapBatch};
+use super::ring::XEN_PAGE_SIZE;
+use crate::bindings::net::skb::SkBuff;
+use core::mem::ManuallyDrop;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// One slot: how its page is mapped, if it is.
+#[derive(Clone, Copy)]
+struct Mapping {
+    handle: GrantHandle,
+    readonly: bool,
+}
+
+/// Pages for the staged grants of one queue, each mapped at most once.
+/// Dropping it unmaps what is still mapped; pages whose unmap failed are
+/// never freed (leaked, logged), since Xen still maps guest memory there.
+pub(crate) struct StagedPages {
+    pages: ManuallyDrop<GrantPages>,
+    slots: KVec<Option<Mapping>>,
+    domid: u16,
+}
+
+/// Why [`StagedPages::map`] mapped nothing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StageError {
+    /// Fewer free slots than grants.
+    NoSlots,
+    /// No memory for the batch.
+    NoMemory,
+    /// A map failed (a grant not granted to us, or revoked); the others
+    /// were undone.
+    GrantFailed,
+}
+
+/// One grant to map onto a free slot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StageRequest {
+    /// The frontend's grant reference.
+    pub(crate) gref: u32,
+    /// Map it read-only.
+    pub(crate) readonly: bool,
+}
+
+impl StagedPages {
+    /// `n` unmapped pages for grants of the guest `domid` (process
+    /// context).
+    pub(crate) fn alloc(n: usize, domid: u16) -> Result<Self> {
+        let pages = GrantPages::alloc(n)?;
+        let slots = KVec::from_elem(None, n, GFP_KERNEL)?;
+        Ok(Self { pages: ManuallyDrop::new(pages), slots, domid })
+    }
+
+    /// Maps every grant of `reqs` onto a free slot, in one batch, and
+    /// returns the slots (same order). All or nothing: if any map fails,
+    /// the ones that succeeded are unmapped again. Process context.
+    pub(crate) fn map(&mut self, reqs: &[StageRequest]) -> core::result::Result<KVec<u16>, StageError> {
+        let mut slots = KVec::with_capacity(reqs.len(), GFP_KERNEL).map_err(|_| StageError::NoMemory)?;
+        let free = self.slots.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(i, _)| i);
+        for i in free.take(reqs.len()) {
+            let slot = u16::try_from(i).map_err(|_| StageError::NoSlots)?;
+            slots.push_within_capacity(slot).map_err(|_| StageError::NoSlots)?;
+        }
+        if slots.len() != reqs.len() {
+            return Err(StageError::NoSlots);
+        }
+        let mut batch = MapBatch::new(reqs.len()).map_err(|_| StageError::NoMemory)?;
+        for (r, &slot) in reqs.iter().zip(slots.iter()) {
+            let arg = MapArg { domid: self.domid, gref: r.gref, readonly: r.readonly };
+            batch.push(&self.pages, usize::from(slot), arg).map_err(|_| StageError::NoMemory)?;
+        }
+        batch.submit();
+        let mut failed = false;
+        for (i, (r, &slot)) in reqs.iter().zip(slots.iter()).enumerate() {
+            match (batch.handle(i), self.slots.get_mut(usize::from(slot))) {
+                (Some(handle), Some(s)) => *s = Some(Mapping { handle, readonly: r.readonly }),
+                _ => failed = true,
+            }
+        }
+        if failed {
+            self.unmap(&slots);
+            return Err(StageError::GrantFailed);
+        }
+        Ok(slots)
+    }
+
+    fn is_mapped(&self, slot: u16) -> bool {
+        self.slots.get(usize::from(slot)).is_some_and(|s| s.is_some())
+    }
+
+    /// Unmaps the mapped ones of `slots` in one batch (process context;
+    /// nobody copies to or from them any more). Returns how many stay
+    /// mapped because their unmap failed (logged): those pages are never
+    /// reused nor freed.
+    pub(crate) fn unmap(&mut self, slots: &[u16]) -> usize {
+        if let Ok(mut batch) = UnmapBatch::new(slots.len()) {
+            let mut queued = KVec::<u16>::with_capacity(slots.len(), GFP_KERNEL).unwrap_or_default();
+            for &slot in slots {
+                if let Some(m) = self.slots.get(usize::from(slot)).copied().flatten() {
+                    if queued.push_within_capacity(slot).is_ok() {
+                        let _ = batch.push(&self.pages, usize::from(slot), m.handle);
+                    }
+                }
+            }
+            batch.submit();
+            for (i, &slot) in queued.iter().enumerate() {
+                match self.slots.get_mut(usize::from(slot)) {
+                    Some(s) if batch.ok(i) => *s = None,
+                    _ => pr_err!("xen-netback-rs: staged grant slot {}: unmap failed ({})\n", slot, batch.status(i)),
+                }
+            }
+        }
+        let stuck = slots.iter().filter(|&&s| self.is_mapped(s)).count();
+        if stuck > 0 {
+            pr_err!("xen-netback-rs: {} staged grant pages stay mapped (never freed)\n", stuck);
+        }
+        stuck
+    }
+
+    /// The kernel address of mapped slot `slot`'s page, checked for
+    /// `offset + len` within the page (and `writable` when asked).
+    fn checked_page(&self, slot: u16, offset: u16, len: u32, writable: bool) -> Result<*mut bindings::page> {
+        let m = self.slots.get(usize::from(slot)).copied().flatten().ok_or(EINVAL)?;
+        if (writable && m.readonly) || u32::from(offset) + len > XEN_PAGE_SIZE as u32 {
+            return Err(EINVAL);
+        }
+        self.pages.page(usize::from(slot)).ok_or(EINVAL)
+    }
+
+    /// Guest TX: copies `len` bytes at `offset` of mapped slot `slot`'s
+    /// page into `skb` at byte `pos` (any context). EINVAL if the slot is
+    /// not mapped, the range leaves the page, or `skb` is too short.
+    pub(crate) fn copy_to_skb(&self, slot: u16, offset: u16, skb: &mut SkBuff, pos: u32, len: u32) -> Result {
+        let page = self.checked_page(slot, offset, len, false)?;
+        // SAFETY: a mapped grant page (checked above): kmap_local_page gives
+        // its address (the direct map on x86-64), unmapped below.
+        let addr = unsafe { bindings::kmap_local_page(page) };
+        // SAFETY: `offset + len` is inside the page (checked); the skb is
+        // ours and skb_store_bits checks `pos + len` against its length.
+        // The guest may write the page meanwhile: the bytes land in our skb
+        // once, and nothing reads the page twice.
+        let ret = unsafe {
+            bindings::skb_store_bits(
+                skb.as_raw(),
+                pos as i32,
+                addr.cast::<u8>().add(usize::from(offset)).cast(),
+                len as i32,
+            )
+        };
+        // SAFETY: mapped above on this CPU.
+        unsafe { bindings::kunmap_local(addr) };
+        kernel::error::to_result(ret)
+    }
+
+    /// Guest RX: copies `len` bytes of `skb` from byte `pos` into mapped
+    /// writable slot `slot`'s page at `offset` (any context). EINVAL if
+    /// the slot is not mapped writable, the range leaves the page, or
+    /// `skb` is too short.
+    pub(crate) fn copy_from_skb(&self, slot: u16, offset: u16, skb: &SkBuff, pos: u32, len: u32) -> Result {
+        let page = self.checked_page(slot, offset, len, true)?;
+        // SAFETY: a mapped grant page, as in `copy_to_skb`.
+        let addr = unsafe { bindings::kmap_local_page(page) };
+        // SAFETY: `offset + len` is inside the page, mapped writable
+        // (checked); skb_copy_bits checks `pos + len` against the skb.
+        let ret = unsafe {
+            bindings::skb_copy_bits(
+                skb.as_raw(),
+                pos as i32,
+                addr.cast::<u8>().add(usize::from(offset)).cast(),
+                len as i32,
+            )
+        };
+        // SAFETY: mapped above on this CPU.
+        unsafe { bindings::kunmap_local(addr) };
+        kernel::error::to_result(ret)
+    }
+}
+
+impl Drop for StagedPages {
+    fn drop(&mut self) {
+        let mapped: KVec<u16> = (0..self.slots.len())
+            .filter_map(|i| u16::try_from(i).ok())
+            .filter(|&s| self.is_mapped(s))
+            .fold(KVec::new(), |mut v, s| {
+                let _ = v.push(s, GFP_KERNEL);
+                v
+            });
+        let still = self.unmap(&mapped);
+        if still == 0 && !self.slots.iter().any(|s| s.is_some()) {
+            // SAFETY: dropped once, here; no page is mapped any more.
+            unsafe { ManuallyDrop::drop(&mut self.pages) };
+        }
+    }
+}
