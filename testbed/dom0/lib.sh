@@ -468,3 +468,70 @@ ab_rounds() {
         done
     done
 }
+
+# ---- evilfront in guest 1 (testbed/evilfront; hostile.sh, staging.sh) ----
+# evil_guests_up ATTACK: starts guests 1 and 2 (the scenario set NBT_DOMU_TOOLS=1), stops
+# guest 1's netfront from probing new vifs (evilfront plays them), checks that guest 1 has
+# the Xen devices and an evilfront that knows ATTACK, and sets DOMID1, BR_MAC, IP1, IP2 and
+# GRANTS0 (the guest grant mappings dom0 holds with both guests idle: what must come back
+# after each attack).
+evil_guests_up() {
+    domu_create 1; domu_create 2
+    domu_wait_ping 1 150 || nbt_die "guest 1 never came up"
+    domu_wait_ping 2 150 || nbt_die "guest 2 never came up"
+    domu_exec 1 "echo 0 > /sys/bus/xen/drivers_autoprobe; ls /dev/xen/gntalloc /dev/xen/evtchn /dev/xen/xenbus && $NBT_EVILFRONT --list | grep -q '^$1[[:space:]]' && echo GUEST-TOOLS-OK" > /tmp/guest-check 2>&1
+    grep -q GUEST-TOOLS-OK /tmp/guest-check || nbt_die "guest 1 lacks /dev/xen/{gntalloc,evtchn,xenbus} or an evilfront with attack $1: $(tr '\n' ' ' < /tmp/guest-check)"
+    DOMID1=$(xl domid domu1)
+    BR_MAC=$(cat /sys/class/net/xenbr0/address)
+    IP1=$(domu_ip 1); IP2=$(domu_ip 2)
+    GRANTS0=$(settled_grants -1)
+    nbt_stamp "baseline: dom0 holds $GRANTS0 guest grant mappings"
+}
+# settled_grants WANT: the guest grant mappings dom0 holds, retried while in-flight
+# mappings drain until it is WANT (-1: just settle).
+settled_grants() {
+    local g
+    for _ in $(seq 1 10); do g=$(nbt_grants_held_by_dom0); [ "$g" = "$1" ] && break; sleep 1; done
+    echo "$g"
+}
+# evil_value KEY LINE: the value of KEY in an EVIL-RESULT line.
+evil_value() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1; }
+# guest_output ATTACK: evilfront's output so far. The guest's command channel is one nc per
+# connection, so a connection right after another can be refused: retry.
+guest_output() {
+    local out
+    for _ in 1 2 3 4 5 6; do
+        out=$(domu_exec 1 "cat /tmp/evil.$1" 2>/dev/null) && [ -n "$out" ] && { echo "$out"; return 0; }
+        sleep 0.5
+    done
+    return 1
+}
+# guest_start ATTACK "OPTIONS": start evilfront in guest 1 in the background, output to a
+# fresh file.
+guest_start() {
+    for _ in 1 2 3 4 5 6; do
+        domu_exec 1 "rm -f /tmp/evil.$1; setsid $NBT_EVILFRONT $2 > /tmp/evil.$1 2>&1 < /dev/null &" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    nbt_fail "$1: could not start evilfront in guest 1"; return 1
+}
+# guest_wait_line ATTACK PATTERN SECONDS: wait until evilfront's output in guest 1 has PATTERN.
+guest_wait_line() {
+    for _ in $(seq 1 "$3"); do
+        guest_output "$1" | grep -q "$2" && return 0
+        sleep 1
+    done
+    return 1
+}
+# evil_attach: attaches a vif to guest 1 for evilfront (not probed there: guest 1 set
+# drivers_autoprobe 0) and prints its devid. Needs DOMID1.
+evil_attach() {
+    local before d
+    before=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tr '\n' ' ')
+    # Bounded: a backend whose xenwatch is stuck never answers.
+    timeout "${ATTACH_TIMEOUT:-60}" xl network-attach domu1 bridge=xenbr0 >&2 || return 1
+    d=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tail -n1)
+    [[ " $before " == *" $d "* ]] && return 1
+    for _ in $(seq 1 100); do [ -e /sys/class/net/vif$DOMID1.$d ] && break; sleep 0.2; done
+    echo "$d"
+}

@@ -18,24 +18,7 @@ HOLD=4
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
 NBT_DOMU_TOOLS=1
 backend_load "$NBT_BACKEND"
-domu_create 1; domu_create 2
-domu_wait_ping 1 150 || nbt_die "guest 1 never came up"
-domu_wait_ping 2 150 || nbt_die "guest 2 never came up"
-# The guest's own netfront must leave the hostile vifs alone.
-domu_exec 1 "echo 0 > /sys/bus/xen/drivers_autoprobe; ls /dev/xen/gntalloc /dev/xen/evtchn /dev/xen/xenbus && $NBT_EVILFRONT --list >/dev/null && echo GUEST-TOOLS-OK" > /tmp/guest-check 2>&1
-grep -q GUEST-TOOLS-OK /tmp/guest-check || nbt_die "guest 1 lacks /dev/xen/{gntalloc,evtchn,xenbus} or evilfront: $(tr '\n' ' ' < /tmp/guest-check)"
-DOMID1=$(xl domid domu1)
-BR_MAC=$(cat /sys/class/net/xenbr0/address)
-IP1=$(domu_ip 1); IP2=$(domu_ip 2)
-
-# Grant mappings dom0 holds now, with both guests idle: what must come back after each attack.
-settled_grants() {  # settled_grants WANT: the count, retried while in-flight mappings drain
-    local g
-    for _ in $(seq 1 10); do g=$(nbt_grants_held_by_dom0); [ "$g" = "$1" ] && break; sleep 1; done
-    echo "$g"
-}
-GRANTS0=$(settled_grants -1)
-nbt_stamp "baseline: dom0 holds $GRANTS0 guest grant mappings"
+evil_guests_up legit
 
 # The load attacks (flood, tx-drop-flood, storm-split-mq) check that guest 2 keeps more
 # than LOAD_FLOOR of its throughput. A kernel with lockdep (the debug kernel, `run.sh
@@ -47,45 +30,6 @@ if [ -e /proc/lockdep ]; then
     nbt_stamp "debug kernel (lockdep): the load attacks' throughput floor is 0, not 0.10"
 fi
 load_ratio_ok() { awk -v r="$1" -v f="$LOAD_FLOOR" 'BEGIN {exit !(r > f)}'; }
-# evil_value KEY LINE: the value of KEY in an EVIL-RESULT line.
-evil_value() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1; }
-# guest_output ATTACK: evilfront's output so far. The guest's command channel is one nc per
-# connection, so a connection right after another can be refused: retry.
-guest_output() {
-    local out
-    for _ in 1 2 3 4 5 6; do
-        out=$(domu_exec 1 "cat /tmp/evil.$1" 2>/dev/null) && [ -n "$out" ] && { echo "$out"; return 0; }
-        sleep 0.5
-    done
-    return 1
-}
-# guest_start ATTACK "OPTIONS": start evilfront in guest 1 in the background, output to a
-# fresh file.
-guest_start() {
-    for _ in 1 2 3 4 5 6; do
-        domu_exec 1 "rm -f /tmp/evil.$1; setsid $NBT_EVILFRONT $2 > /tmp/evil.$1 2>&1 < /dev/null &" >/dev/null 2>&1 && return 0
-        sleep 0.5
-    done
-    nbt_fail "$1: could not start evilfront in guest 1"; return 1
-}
-# guest_wait_line ATTACK PATTERN SECONDS: wait until evilfront's output in guest 1 has PATTERN.
-guest_wait_line() {
-    for _ in $(seq 1 "$3"); do
-        guest_output "$1" | grep -q "$2" && return 0
-        sleep 1
-    done
-    return 1
-}
-hostile_attach() {  # prints the new vif's devid
-    local before d
-    before=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tr '\n' ' ')
-    # Bounded: a backend whose xenwatch is stuck never answers.
-    timeout "${ATTACH_TIMEOUT:-60}" xl network-attach domu1 bridge=xenbr0 >&2 || return 1
-    d=$(xl network-list domu1 | awk 'NR > 1 {print $1}' | tail -n1)
-    [[ " $before " == *" $d "* ]] && return 1
-    for _ in $(seq 1 100); do [ -e /sys/class/net/vif$DOMID1.$d ] && break; sleep 0.2; done
-    echo "$d"
-}
 # others_ok WHAT: guest 1's own vif and guest 2 still work (ping, short netperf).
 others_ok() {
     local ok=1
@@ -109,7 +53,7 @@ run_attack() {
     local devid vif mark line carrier reason outcome="" errs=0 t0 xserr
     # xenbus errors of an earlier hostile vif with the same handle stay in xenstore.
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
-    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach of a hostile vif failed"; return 1; }
+    devid=$(evil_attach) || { nbt_fail "$name: xl network-attach of a hostile vif failed"; return 1; }
     vif=vif$DOMID1.$devid
     mark=$(dmesg | wc -l)
     nbt_stamp "attack $name on $vif (devid $devid)"
@@ -208,7 +152,7 @@ run_attack() {
 run_load() {  # run_load NAME WORK_KEY [SECONDS]
     local name=$1 work_key=$2 devid vif before during line ratio work
     before=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: baseline TCP_STREAM guest 2 -> dom0 failed"
-    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    devid=$(evil_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
     local secs=${3:-$((NBT_LEN + 30))} mark; mark=$(dmesg | wc -l)
     guest_start "$name" "--handle $devid --attack $name --seconds $secs --dst-mac $BR_MAC"
@@ -326,7 +270,7 @@ attack_post() {
 run_fatal_reconnect() {
     local name=fatal-during-reconnect devid devid2 vif vif2 mark line line2 carrier2 phase="" ok cycles outcome="" t0
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
-    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    devid=$(evil_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid; mark=$(dmesg | wc -l)
     nbt_stamp "attack $name on $vif (devid $devid)"
     guest_start "$name" "--handle $devid --attack $name --hold 2 --dst-mac $BR_MAC"
@@ -338,7 +282,7 @@ run_fatal_reconnect() {
     [ "$phase" = final-fatal ] || nbt_fail "$name: evilfront never reached its last fatal error"
     t0=$(date +%s%N)
     xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach right after the fatal error failed"
-    devid2=$(hostile_attach) || { nbt_fail "$name: xl network-attach right after the detach failed"; return 1; }
+    devid2=$(evil_attach) || { nbt_fail "$name: xl network-attach right after the detach failed"; return 1; }
     local reattach_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     vif2=vif$DOMID1.$devid2
     # The old netdev goes once the backend has torn the fatal vif down (slow on a loaded
@@ -471,7 +415,7 @@ run_storm() {
     local names=(idle tx rx all) starts=(0 $STORM_IDLE $((STORM_IDLE + STORM_PHASE)) $((STORM_IDLE + 2 * STORM_PHASE)))
     local -A res
     before=$(netperf_run 2 "$NBT_SUBNET.1" TCP_STREAM "$NBT_LEN") || nbt_fail "$name: baseline TCP_STREAM guest 2 -> dom0 failed"
-    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    devid=$(evil_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
     nbt_stamp "attack $name on $vif (devid $devid)"
     guest_start "$name" "--handle $devid --attack $name --seconds $STORM_PHASE"
@@ -561,7 +505,7 @@ run_ctrl_endless() {
     local name=$1 devid vif devid2="" vif2="" t0 detach_s fresh=none line line2 out carrier
     local ready ring_gref data_gref xs_ref cpu irq_cpu rt feed_pid tick_pid feed_out feed_line map_args=() after_s
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
-    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    devid=$(evil_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid
     nbt_stamp "attack $name on $vif (devid $devid)"
     guest_start "$name" "--handle $devid --attack $name --seconds 300"
@@ -598,7 +542,7 @@ run_ctrl_endless() {
     nbt_stamp "$name: detach took ${detach_s}s; vif $([ -e /sys/class/net/$vif ] && echo still present || echo gone); feeder: $(grep '^FEED t=' /tmp/ctrl-feed.out | tail -n1)"
     [ -e /sys/class/net/$vif ] && nbt_fail "$name: $vif still exists ${detach_s}s after xl network-detach (the control ring's loop holds the disconnect)"
     # While the ring is still fed: a fresh vif attaches and works.
-    if devid2=$(ATTACH_TIMEOUT=30 hostile_attach); then
+    if devid2=$(ATTACH_TIMEOUT=30 evil_attach); then
         vif2=vif$DOMID1.$devid2
         guest_start "$name-fresh" "--handle $devid2 --attack legit --hold 0 --dst-mac $BR_MAC"
         guest_wait_line "$name-fresh" 'EVIL-RESULT' 60
@@ -724,7 +668,7 @@ run_mq_stalled() {
     local timeouts femac irqs0 irqs grants sent t0 detach_s
     irqs0=$(vif_irq_lines)
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
-    devid=$(hostile_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
+    devid=$(evil_attach) || { nbt_fail "$name: xl network-attach failed"; return 1; }
     vif=vif$DOMID1.$devid; dir=/sys/class/net/$vif; mark=$(dmesg | wc -l)
     nbt_stamp "attack $name on $vif (devid $devid)"
     if [ -d $dir/netback ]; then

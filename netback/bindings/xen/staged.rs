@@ -130,39 +130,45 @@ impl StagedPages {
         stuck
     }
 
-    /// The kernel address of mapped slot `slot`'s page, checked for
-    /// `offset + len` within the page (and `writable` when asked).
-    fn checked_page(&self, slot: u16, offset: u16, len: u32, writable: bool) -> Result<*mut bindings::page> {
+    /// Runs the skb copy `copy` (`skb_store_bits` or `skb_copy_bits`) on
+    /// the kernel address of byte `offset` of mapped slot `slot`'s page,
+    /// after checking that `offset + len` stays in the page and, for
+    /// `Direction::ToPage`, that the page is mapped writable.
+    fn with_page(
+        &self,
+        slot: u16,
+        offset: u16,
+        len: u32,
+        dir: Direction,
+        copy: impl FnOnce(*mut kernel::ffi::c_void) -> i32,
+    ) -> Result {
         let m = self.slots.get(usize::from(slot)).copied().flatten().ok_or(EINVAL)?;
-        if (writable && m.readonly) || u32::from(offset) + len > XEN_PAGE_SIZE as u32 {
+        if (dir == Direction::ToPage && m.readonly) || u32::from(offset) + len > XEN_PAGE_SIZE as u32 {
             return Err(EINVAL);
         }
-        self.pages.page(usize::from(slot)).ok_or(EINVAL)
+        let page = self.pages.page(usize::from(slot)).ok_or(EINVAL)?;
+        // SAFETY: a mapped grant page (checked above): kmap_local_page gives
+        // its address (the direct map on x86-64), unmapped below.
+        let addr = unsafe { bindings::kmap_local_page(page) };
+        // SAFETY: `offset` < XEN_PAGE_SIZE (checked): inside the mapping.
+        let ret = copy(unsafe { addr.cast::<u8>().add(usize::from(offset)) }.cast());
+        // SAFETY: mapped above on this CPU.
+        unsafe { bindings::kunmap_local(addr) };
+        kernel::error::to_result(ret)
     }
 
     /// Guest TX: copies `len` bytes at `offset` of mapped slot `slot`'s
     /// page into `skb` at byte `pos` (any context). EINVAL if the slot is
-    /// not mapped, the range leaves the page, or `skb` is too short.
+    /// not mapped, the range leaves the page, or `skb` is too short. The
+    /// guest may write the page meanwhile: the bytes land in our skb once,
+    /// and nothing reads the page twice.
     pub(crate) fn copy_to_skb(&self, slot: u16, offset: u16, skb: &mut SkBuff, pos: u32, len: u32) -> Result {
-        let page = self.checked_page(slot, offset, len, false)?;
-        // SAFETY: a mapped grant page (checked above): kmap_local_page gives
-        // its address (the direct map on x86-64), unmapped below.
-        let addr = unsafe { bindings::kmap_local_page(page) };
-        // SAFETY: `offset + len` is inside the page (checked); the skb is
-        // ours and skb_store_bits checks `pos + len` against its length.
-        // The guest may write the page meanwhile: the bytes land in our skb
-        // once, and nothing reads the page twice.
-        let ret = unsafe {
-            bindings::skb_store_bits(
-                skb.as_raw(),
-                pos as i32,
-                addr.cast::<u8>().add(usize::from(offset)).cast(),
-                len as i32,
-            )
-        };
-        // SAFETY: mapped above on this CPU.
-        unsafe { bindings::kunmap_local(addr) };
-        kernel::error::to_result(ret)
+        self.with_page(slot, offset, len, Direction::FromPage, |src| {
+            // SAFETY: `src` is readable for `len` bytes (checked by
+            // `with_page`); the skb is ours and skb_store_bits checks
+            // `pos + len` against its length.
+            unsafe { bindings::skb_store_bits(skb.as_raw(), pos as i32, src, len as i32) }
+        })
     }
 
     /// Guest RX: copies `len` bytes of `skb` from byte `pos` into mapped
@@ -170,23 +176,22 @@ impl StagedPages {
     /// the slot is not mapped writable, the range leaves the page, or
     /// `skb` is too short.
     pub(crate) fn copy_from_skb(&self, slot: u16, offset: u16, skb: &SkBuff, pos: u32, len: u32) -> Result {
-        let page = self.checked_page(slot, offset, len, true)?;
-        // SAFETY: a mapped grant page, as in `copy_to_skb`.
-        let addr = unsafe { bindings::kmap_local_page(page) };
-        // SAFETY: `offset + len` is inside the page, mapped writable
-        // (checked); skb_copy_bits checks `pos + len` against the skb.
-        let ret = unsafe {
-            bindings::skb_copy_bits(
-                skb.as_raw(),
-                pos as i32,
-                addr.cast::<u8>().add(usize::from(offset)).cast(),
-                len as i32,
-            )
-        };
-        // SAFETY: mapped above on this CPU.
-        unsafe { bindings::kunmap_local(addr) };
-        kernel::error::to_result(ret)
+        self.with_page(slot, offset, len, Direction::ToPage, |dst| {
+            // SAFETY: `dst` is writable for `len` bytes (mapped writable,
+            // checked by `with_page`); skb_copy_bits checks `pos + len`
+            // against the skb.
+            unsafe { bindings::skb_copy_bits(skb.as_raw(), pos as i32, dst, len as i32) }
+        })
     }
+}
+
+/// Which way a copy goes, relative to the staged page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Out of the page (guest TX): any mapping will do.
+    FromPage,
+    /// Into the page (guest RX): only a writable mapping.
+    ToPage,
 }
 
 impl Drop for StagedPages {

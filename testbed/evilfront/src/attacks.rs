@@ -57,6 +57,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// Connects `fe` with `tweaks` and reports `connected` and `backend_state` (or
+    /// `error`, then `None`); `Some(connected)` otherwise.
+    pub fn connect(&mut self, fe: &mut Frontend, tweaks: &ConnectTweaks, wait: Duration) -> Option<bool> {
+        let (connected, state) = match fe.connect(tweaks, wait) {
+            Ok(v) => v,
+            Err(e) => {
+                self.set("error", e);
+                return None;
+            }
+        };
+        self.set("connected", u8::from(connected));
+        self.set("backend_state", state.map_or("none".into(), |s| s.to_string()));
+        println!("EVIL connected={} backend_state={state:?}", u8::from(connected));
+        Some(connected)
+    }
+
     pub fn new(attack: &str) -> Self {
         Self { pairs: vec![("attack".into(), attack.into())] }
     }
@@ -87,7 +103,7 @@ fn tweaks_for(attack: &str, fe: &Frontend) -> ConnectTweaks {
     t
 }
 
-fn our_ip(handle: u32) -> [u8; 4] {
+pub(crate) fn our_ip(handle: u32) -> [u8; 4] {
     [10, 99, 0, 200 + (handle % 50) as u8]
 }
 
@@ -202,22 +218,15 @@ fn good_request(fe: &mut Frontend, handle: u32, page: usize, flags: u16, size: u
 }
 
 pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) {
-    if crate::attacks_mq::run(fe, a, r) {
+    if crate::attacks_staging::run(fe, a, r) || crate::attacks_mq::run(fe, a, r) {
         return;
     }
     let attack = a.attack.as_str();
     let tweaks = tweaks_for(attack, fe);
     let wait = if attack.starts_with("connect-") { Duration::from_secs(10) } else { Duration::from_secs(60) };
-    let (connected, state) = match fe.connect(&tweaks, wait) {
-        Ok(v) => v,
-        Err(e) => {
-            r.set("error", e);
-            return;
-        }
+    let Some(connected) = r.connect(fe, &tweaks, wait) else {
+        return;
     };
-    r.set("connected", u8::from(connected));
-    r.set("backend_state", state.map_or("none".into(), |s| s.to_string()));
-    println!("EVIL connected={} backend_state={state:?}", u8::from(connected));
     if !connected || attacks_hardening::run(fe, a, r) {
         return;
     }

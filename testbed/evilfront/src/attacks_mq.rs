@@ -84,16 +84,9 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) -> bool {
         ..Default::default()
     };
     let wait = Duration::from_secs(if a.attack.starts_with("mq-") { 10 } else { 60 });
-    let (connected, state) = match fe.connect(&tweaks, wait) {
-        Ok(v) => v,
-        Err(e) => {
-            r.set("error", e);
-            return true;
-        }
+    let Some(connected) = r.connect(fe, &tweaks, wait) else {
+        return true;
     };
-    r.set("connected", u8::from(connected));
-    r.set("backend_state", state.map_or("none".into(), |s| s.to_string()));
-    println!("EVIL connected={} backend_state={state:?}", u8::from(connected));
     match a.attack.as_str() {
         // Like the connect-* attacks: what flows tells whether the backend took the layout.
         "mq-shared-channel" | "mq-shared-ring" => {

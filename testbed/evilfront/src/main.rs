@@ -11,6 +11,7 @@
 mod attacks;
 mod attacks_hardening;
 mod attacks_mq;
+mod attacks_staging;
 mod ctrl_feed;
 mod frames;
 mod front;
@@ -29,12 +30,17 @@ pub struct Args {
     pub frame_size: usize,
 }
 
+/// Every attack: (name, what it does).
+fn all_attacks() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    attacks::ATTACKS.iter().chain(attacks_mq::ATTACKS).chain(attacks_staging::ATTACKS)
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut a = Args { handle: 1, attack: String::new(), hold: 0, seconds: 30, dst_mac: [0xff; 6], frame_size: 1514 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--list" {
-            for (name, what) in attacks::ATTACKS.iter().chain(attacks_mq::ATTACKS) {
+            for (name, what) in all_attacks() {
                 println!("{name}\t{what}");
             }
             exit(0);
@@ -54,7 +60,7 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {k}")),
         }
     }
-    if !attacks::ATTACKS.iter().chain(attacks_mq::ATTACKS).any(|(n, _)| *n == a.attack) {
+    if !all_attacks().any(|(n, _)| *n == a.attack) {
         return Err(format!("unknown attack '{}' (see --list)", a.attack));
     }
     Ok(a)

@@ -55,7 +55,7 @@ unsafe impl Sync for GrantedPage {}
 impl GrantedPage {
     /// A 32-bit word of the page, accessed as one atomic load/store (ring indices).
     pub fn word(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= PAGE_SIZE);
+        assert!(offset.is_multiple_of(4) && offset + 4 <= PAGE_SIZE);
         // The page stays mapped while this struct lives (gntalloc pages until the process
         // exits; gntdev pages until `Gntdev::unmap` consumes the struct).
         // SAFETY: mapped page, offset aligned and inside it; AtomicU32 tolerates the remote.
@@ -75,13 +75,13 @@ impl GrantedPage {
     }
     /// Writes a plain-old-data value at `offset` (a ring slot).
     pub fn write_obj<T: Copy>(&self, offset: usize, v: T) {
-        assert!(offset + std::mem::size_of::<T>() <= PAGE_SIZE && offset % std::mem::align_of::<T>() == 0);
+        assert!(offset + std::mem::size_of::<T>() <= PAGE_SIZE && offset.is_multiple_of(std::mem::align_of::<T>()));
         // SAFETY: inside the mapped page and aligned (checked above); T is Copy (plain data).
         unsafe { (self.ptr.add(offset) as *mut T).write_volatile(v) }
     }
     /// Reads a plain-old-data value at `offset`; every bit pattern must be valid for T.
     pub fn read_obj<T: Copy>(&self, offset: usize) -> T {
-        assert!(offset + std::mem::size_of::<T>() <= PAGE_SIZE && offset % std::mem::align_of::<T>() == 0);
+        assert!(offset + std::mem::size_of::<T>() <= PAGE_SIZE && offset.is_multiple_of(std::mem::align_of::<T>()));
         // SAFETY: inside the mapped page and aligned; callers only use integer-only wire structs.
         unsafe { (self.ptr.add(offset) as *const T).read_volatile() }
     }
