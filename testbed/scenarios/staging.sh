@@ -135,6 +135,9 @@ finish_one() {
         rx_staging_hits="$(held rx_staging_hits)" rx_staging_misses="$(held rx_staging_misses)" \
         tx_staging_hits="$(held tx_staging_hits)" tx_staging_misses="$(held tx_staging_misses)" \
         staging_mapped_held="$(held staging_mapped)" staging_mapped_after_close="${MAPPED_AFTER:-none}" \
+        rx_packets="$(held rx_queue_0_packets)" rx_copy_ops="$(held rx_queue_0_copy_ops)" \
+        rx_copy_batches="$(held rx_queue_0_copy_batches)" tx_packets="$(held tx_queue_0_packets)" \
+        tx_copy_ops="$(held tx_queue_0_copy_ops)" tx_copy_batches="$(held tx_queue_0_copy_batches)" \
         detach_s="$DETACH_S" grants_after="$GRANTS" evil="$(echo "${LINE#EVIL-RESULT }" | sed 's/attack=[^ ]* //')"
 }
 
@@ -152,6 +155,11 @@ check_staging() {
     held_ge rx_staging_hits "$(evil_value tx_ok "$LINE")"
     held_ge tx_staging_hits "$(evil_value rx_frames "$LINE")"
     check "ethtool -S staging_mapped while held" "$(held staging_mapped)" "$half"
+    # The point of staging: no grant copy for a slot that names a staged page. Every TX
+    # frame of this attack does, so guest TX grant copies stay below a tenth of the hits.
+    local ops hits; ops=$(held rx_queue_0_copy_ops); hits=$(held rx_staging_hits)
+    [ "${ops:-x}" -ge 0 ] 2>/dev/null && [ $((ops * 10)) -lt "${hits:-0}" ] \
+        || { nbt_fail "$LABEL: expected guest TX grant copies (rx_queue_0_copy_ops ${ops:-none}) < 1/10 of rx_staging_hits (${hits:-none})"; ERRS=1; }
     check "ethtool -S staging_mapped after the close" "${MAPPED_AFTER:-0}" 0
 }
 # staging on a backend without staging (C, or staging_grants_per_queue = 0).

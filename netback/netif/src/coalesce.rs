@@ -419,11 +419,11 @@ mod tests {
             let mut oldest: Option<u64> = None; // when the oldest unpublished answer was written
             let mut timer: Option<u64> = None;
             for _ in 0..3000 {
-                if rng.next() % 50 == 0 {
+                if rng.next().is_multiple_of(50) {
                     k = cfg(
                         (rng.next() % 4) as u32 * 100,
                         [0, 1, 32, 256][(rng.next() % 4) as usize],
-                        rng.next() % 2 == 0,
+                        rng.next().is_multiple_of(2),
                     );
                 }
                 // The next event: a guest kick after a random gap, or the timer.

@@ -18,6 +18,13 @@
 //! and [`pool`] (grant-pool
 //! bookkeeping).
 //!
+//! Frontend (netfront-rs) logic lives here too: [`front_tx`] (splitting a
+//! packet into TX slots, request ids and grants) and [`front_staging`] (the
+//! staging-grant pool a frontend registers with the backend).
+//! [`front_ring`] is the frontend side of the shared-ring model (hostile
+//! `rsp_prod` checks, XSA-403), and [`front_rx`] posts RX buffers and turns
+//! the backend's RX responses into validated packets.
+//!
 //! # Guest TX (ring -> assembler -> verdict -> responses)
 //!
 //! ```
@@ -128,6 +135,10 @@
 
 pub mod coalesce;
 pub mod ctrl;
+pub mod front_ring;
+pub mod front_rx;
+pub mod front_staging;
+pub mod front_tx;
 pub mod mcast;
 pub mod negotiate;
 pub mod pool;

@@ -579,7 +579,7 @@ mod tests {
             for _ in 0..6000 {
                 now = now.wrapping_add(1);
                 let mut changed = false;
-                if rng.next() % 40 == 0 {
+                if rng.next().is_multiple_of(40) {
                     bits = match rng.next() % 3 {
                         0 => 0,
                         1 => limited,

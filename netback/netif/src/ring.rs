@@ -371,7 +371,10 @@ impl<R: SharedRing> BackRing<R> {
 /// A pure in-memory ring with `N` entries (a power of two) that plays both
 /// the shared page and a well- or ill-behaved frontend. Used by the unit
 /// tests, property tests and fuzzers; counts slot reads so tests can check
-/// that each request is copied exactly once.
+/// that each request is copied exactly once. It also implements the
+/// frontend's view (`front_ring::FrontSharedRing`), and
+/// `front_ring::SharedMemRing` lets a `FrontRing` and a [`BackRing`] run
+/// over one `MemRing`.
 #[derive(Clone, Debug)]
 pub struct MemRing<Req, Rsp, const N: usize> {
     /// Request slots.
@@ -390,6 +393,9 @@ pub struct MemRing<Req, Rsp, const N: usize> {
     pub rsp_cons: u32,
     /// Number of [`SharedRing::copy_request`] calls so far.
     pub request_reads: Cell<u64>,
+    /// Number of response-slot copies by a frontend so far (the
+    /// `FrontSharedRing` impl in `front_ring` counts them).
+    pub response_reads: Cell<u64>,
 }
 
 impl<Req: Copy + Default, Rsp: Copy + Default, const N: usize> MemRing<Req, Rsp, N> {
@@ -404,6 +410,7 @@ impl<Req: Copy + Default, Rsp: Copy + Default, const N: usize> MemRing<Req, Rsp,
             rsp_event: 1,
             rsp_cons: 0,
             request_reads: Cell::new(0),
+            response_reads: Cell::new(0),
         }
     }
 

@@ -391,7 +391,7 @@ mod tests {
                     }
                     2 => {
                         if let Some((&g, u)) = model.iter_mut().nth((rng.next() % 8) as usize) {
-                            if rng.next() % 2 == 0 {
+                            if rng.next().is_multiple_of(2) {
                                 assert!(t.acquire(g));
                                 *u += 1;
                             } else {
