@@ -97,6 +97,9 @@ impl DebugfsShow for Vif {
             }
         })?;
         writeln!(out, "Rx internal queue: bytes {} max {}", self.backlog_bytes(queue), RX_QUEUE_MAX_BYTES)?;
+        if let Some(staged) = self.staged(queue) {
+            writeln!(out, "Staging grants: mapped {} max {}", staged.mapped(), staged.max_entries())?;
+        }
         writeln!(
             out,
             "Multicast control {} addresses {}",
