@@ -500,13 +500,14 @@ impl Vif {
             return RxNext::Idle;
         }
         let now = jiffies();
+        let connected = self.is_connected();
         let result = {
             let mut guard = queue.rx.lock();
             let rx: &mut Option<RxQueue> = &mut guard;
             match rx.as_mut() {
                 Some(q) => {
                     q.set_hash_extras(self.hash.enabled());
-                    q.action(dev, &queue.stats, &queue.staged, now)
+                    q.action(dev, &queue.stats, &queue.staged, now, |bytes| queue.backlog_sub(dev, bytes, connected))
                 }
                 None => return RxNext::Idle,
             }
@@ -522,7 +523,6 @@ impl Vif {
         if out.packets > 0 {
             queue.eoi.work_seen(Channel::Rx);
         }
-        queue.backlog_sub(dev, out.dequeued_bytes, self.is_connected());
         let dropped = self.drop_expired(queue, dev, now);
         if out.batch_full {
             RxNext::Now

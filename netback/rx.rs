@@ -36,8 +36,6 @@ use kernel::prelude::*;
 pub(crate) struct RxOutcome {
     /// Packets written to the guest.
     pub(crate) packets: u32,
-    /// Bytes that left the backlog (written or dropped).
-    pub(crate) dequeued_bytes: u32,
     /// The head packet is waiting for more guest buffers.
     pub(crate) blocked: bool,
     /// The worker stopped at its batch limit with packets left.
@@ -290,21 +288,20 @@ impl RxQueue {
     }
 
     /// Moves up to `RX_BATCH_SIZE` queued packets into the guest.
+    /// `dequeued(bytes)` runs as each packet leaves the backlog (written or
+    /// dropped), so the caller can release its backlog bytes and wake the
+    /// netdev queue at once, as xen-netback's dequeue does: the stack then
+    /// refills the backlog while this run copies, instead of after it.
     pub(crate) fn action(
         &mut self,
         dev: &NetDev<'_>,
         stats: &VifStats,
         staged: &StagedGrants,
         now: u64,
+        mut dequeued: impl FnMut(u32),
     ) -> core::result::Result<RxOutcome, FatalReason> {
         let mut staging = Staging { grants: staged, hits: 0, misses: 0 };
-        let mut out = RxOutcome {
-            packets: 0,
-            dequeued_bytes: 0,
-            blocked: false,
-            batch_full: false,
-            carrier: CarrierChange::None,
-        };
+        let mut out = RxOutcome { packets: 0, blocked: false, batch_full: false, carrier: CarrierChange::None };
         let mut result = Ok(());
         let mut blocked_needed = 0;
         while out.packets < RX_BATCH_SIZE {
@@ -315,7 +312,7 @@ impl RxQueue {
             let info = match self.packet_info(&mut skb) {
                 Ok(i) => i,
                 Err(_) => {
-                    out.dequeued_bytes += len;
+                    dequeued(len);
                     stats.tx_dropped.add(1);
                     continue;
                 }
@@ -349,7 +346,7 @@ impl RxQueue {
                 break;
             }
             out.packets += 1;
-            out.dequeued_bytes += len;
+            dequeued(len);
             stats.tx_packets.add(1);
             stats.tx_bytes.add(u64::from(len));
             self.stall.packet_sent(now);
