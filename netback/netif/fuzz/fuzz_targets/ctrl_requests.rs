@@ -8,8 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use netif::ctrl::{ctrl_action, CtrlState, GrantSource, StagingControl};
-use netif::staging::{GrefEntry, Staged, StagingTable};
 use netif::ring::{BackRing, MemRing};
+use netif::staging::{GrefEntry, Staged, StagingTable};
 use netif::toeplitz::Flow;
 use netif::wire::*;
 
