@@ -16,10 +16,20 @@ BAD = re.compile(r"WARNING:|BUG:|Oops|LOCKUP|soft lockup|hung_task|blocked for m
 
 def parse(path):
     results, fails, bad, drvdom_bad, rc, in_dmesg, lines = [], [], [], [], None, False, []
+    # A result line that a Xen console message cut in two: dom0 and Xen share the serial
+    # line, so "(XEN) ..." can land mid-record and the record goes on in the next line.
+    split = None
     with open(path, errors="replace") as f:
         for raw in f:
             line = STAMP.sub("", raw.rstrip("\n"))
             lines.append(raw.rstrip("\n"))
+            if split is not None:
+                head, split = split, None
+                try:
+                    results.append(json.loads(head + line))
+                    continue
+                except json.JSONDecodeError:
+                    fails.append("unparsable result line: NBT-RESULT " + head + " / " + line)
             if line.startswith("[domu"):
                 continue  # guest consoles: their kernels are not under test here
             if line.startswith("[drvdom] "):
@@ -28,10 +38,14 @@ def parse(path):
                     drvdom_bad.append(line)
                 continue
             if line.startswith("NBT-RESULT "):
+                record = line[len("NBT-RESULT "):]
                 try:
-                    results.append(json.loads(line[len("NBT-RESULT "):]))
+                    results.append(json.loads(record))
                 except json.JSONDecodeError:
-                    fails.append("unparsable result line: " + line)
+                    if "(XEN) " in record:
+                        split = record[:record.index("(XEN) ")]
+                    else:
+                        fails.append("unparsable result line: " + line)
             elif line.startswith("NBT-FAIL "):
                 fails.append(line[len("NBT-FAIL "):])
             elif line.startswith("NBT-RC "):

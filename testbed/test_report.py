@@ -52,6 +52,21 @@ class Verdict(unittest.TestCase):
             self.assertEqual(rc, 1, bad)
             self.assertIn("dom0 kernel log", out)
 
+    def test_result_cut_by_a_xen_console_line_is_joined(self):
+        # Seen in a CI rehearsal: Xen's console message landed mid-record on the shared
+        # serial line and the record went on in the next line.
+        cut = ('[  20.000] NBT-RESULT {"test":"t","backend":"rs","value":"ok","unit":"outcome","evil":"a b'
+               '(XEN) uart interrupt taking more than 4ms, switched to polling\n'
+               '[  20.001] c d"}\n')
+        text = GOOD.replace("[  30.000] NBT-DMESG-BEGIN", cut + "[  30.000] NBT-DMESG-BEGIN")
+        rc, out, recs = run(text)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual([r["evil"] for r in recs if r["test"] == "t"], ["a bc d"])
+        # A record that is broken for another reason still fails the run.
+        rc, out, _ = run(text.replace('[  20.001] c d"}', "[  20.001] junk"))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("unparsable result line", out)
+
     def test_guest_console_lines_do_not_count_as_dom0(self):
         text = GOOD.replace("[domu1] GUEST: ready", "[domu1] WARNING: something in the guest")
         self.assertEqual(run(text)[0], 0)
