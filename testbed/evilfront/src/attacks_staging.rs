@@ -581,8 +581,15 @@ fn plain_traffic(fe: &mut Frontend, a: &Args, r: &mut Report) {
     fe.post_rx_buffers();
     record_probe(fe, a.handle, r, "probe");
     let frame = frames::filler(a.dst_mac, fe.mac, a.frame_size);
-    fe.data[1].write_bytes(0, &frame);
-    let grefs = [(fe.data[1].gref, 0)];
+    // The frames rotate over the TX pages (not the probe's, page 0): a backend that maps
+    // guest TX (C's zero-copy) pins a grant once per frame in flight, and Xen refuses a
+    // grant pinned too often (its per-grant pin count), so one page for a full ring of
+    // frames fails frames that a real frontend, with a grant per slot, never would.
+    let mut grefs = Vec::new();
+    for page in fe.data.iter().skip(1) {
+        page.write_bytes(0, &frame);
+        grefs.push((page.gref, 0));
+    }
     let limit = Duration::from_secs(a.seconds.max(1));
     let t = send_frames(fe, &grefs, frame.len() as u16, SHORT_FRAMES, limit, &mut |fe, _| {
         fe.take_rx_frames();
