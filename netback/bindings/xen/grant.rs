@@ -245,15 +245,7 @@ pub(crate) fn copy_from_guest(domid: u16, gref: u32, dst: &mut [u8]) -> Result {
     }
     let len = u16::try_from(dst.len()).ok().filter(|&n| usize::from(n) <= XEN_PAGE_SIZE).ok_or(EINVAL)?;
     let bounce = Page::alloc_page(GFP_KERNEL)?;
-    // SAFETY: a page we own; the wrapper only computes its frame number.
-    let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(bounce.as_ptr()) };
-    let mut op = from_guest_op(domid, gref, 0, LocalFrame { gfn: gfn as u64, offset: 0 }, len);
-    // SAFETY: one filled op; the hypercall writes its status and, on
-    // success, `len` bytes at the start of the bounce page.
-    unsafe { ffi::gnttab_batch_copy(&mut op, 1) };
-    if op.status != GNTST_OKAY {
-        return Err(EIO);
-    }
+    copy_one(from_guest_op(domid, gref, 0, bounce_frame(&bounce), len))?;
     // SAFETY: `dst` is writable for its length (<= a page); nothing else
     // writes the bounce page (the copy has completed).
     unsafe { bounce.read_raw(dst.as_mut_ptr(), 0, dst.len()) }
@@ -273,11 +265,22 @@ pub(crate) fn copy_to_guest(domid: u16, gref: u32, offset: u16, src: &[u8]) -> R
     // SAFETY: `src` is readable for its length (<= a page); the bounce page
     // is ours and not shared yet.
     unsafe { bounce.write_raw(src.as_ptr(), 0, src.len())? };
+    copy_one(to_guest_op(CopySource::Local(bounce_frame(&bounce)), domid, gref, offset, len))
+}
+
+/// The frame of a bounce page of ours, from its start.
+fn bounce_frame(page: &Page) -> LocalFrame {
     // SAFETY: a page we own; the wrapper only computes its frame number.
-    let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(bounce.as_ptr()) };
-    let source = CopySource::Local(LocalFrame { gfn: gfn as u64, offset: 0 });
-    let mut op = to_guest_op(source, domid, gref, offset, len);
-    // SAFETY: one filled op; Xen reads `len` bytes of the bounce page.
+    let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(page.as_ptr()) };
+    LocalFrame { gfn: gfn as u64, offset: 0 }
+}
+
+/// Runs one grant copy `op` (control requests: process context, a bounce
+/// page of ours on our side); EIO unless Xen says `GNTST_okay`.
+fn copy_one(mut op: ffi::gnttab_copy) -> Result {
+    // SAFETY: one filled op on our own stack; the hypercall reads and writes
+    // only the frames it names (a bounce page the caller owns, and the
+    // guest's grant) and the op's status.
     unsafe { ffi::gnttab_batch_copy(&mut op, 1) };
     if op.status != GNTST_OKAY {
         return Err(EIO);

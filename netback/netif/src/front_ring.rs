@@ -27,7 +27,7 @@
 
 use core::cell::RefCell;
 
-use super::ring::{MemRing, SharedRing};
+use super::ring::{event_in_published_range, valid_ring_size, MemRing, SharedRing};
 
 /// One ring page granted by the frontend, as the frontend sees it.
 /// Implemented by the driver shell over the page, and by [`MemRing`] and
@@ -148,7 +148,7 @@ impl<R: FrontSharedRing> FrontRing<R> {
     /// tests start near `u32::MAX` to exercise wrapping).
     pub fn new_at(ring: R, start: u32) -> Result<Self, FrontRingError> {
         let size = ring.size();
-        if size == 0 || !size.is_power_of_two() {
+        if !valid_ring_size(size) {
             return Err(FrontRingError::BadSize(size));
         }
         Ok(FrontRing {
@@ -263,8 +263,7 @@ impl<R: FrontSharedRing> FrontRing<R> {
         self.ring.publish_req_prod(new);
         self.req_published = new;
         self.ring.full_barrier();
-        let event = self.ring.req_event();
-        new.wrapping_sub(event) < new.wrapping_sub(old)
+        event_in_published_range(old, new, self.ring.req_event())
     }
 
     /// Reads `rsp_prod` once, validates it and records it as the snapshot;

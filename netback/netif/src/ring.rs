@@ -21,6 +21,19 @@
 
 use core::cell::Cell;
 
+/// Whether `size` can be a shared ring's entry count: a non-zero power of two (both ends
+/// mask free-running indices with `size - 1`).
+pub(crate) fn valid_ring_size(size: u32) -> bool {
+    size.is_power_of_two()
+}
+
+/// ring.h's `RING_PUSH_*_AND_CHECK_NOTIFY` decision, for either end: after moving the
+/// published producer index from `old` to `new`, notify when the other end's event index
+/// `event` lies in `(old, new]` (wrapping arithmetic).
+pub(crate) fn event_in_published_range(old: u32, new: u32, event: u32) -> bool {
+    new.wrapping_sub(event) < new.wrapping_sub(old)
+}
+
 /// One mapped shared ring, as seen by the backend. Implemented by the driver
 /// shell over the granted page, and by [`MemRing`] for tests and fuzzing.
 pub trait SharedRing {
@@ -169,7 +182,7 @@ impl<R: SharedRing> BackRing<R> {
     /// `BACK_RING_ATTACH` at index `start` (reconnect to a live ring).
     pub fn attach_at(ring: R, start: u32) -> Result<Self, RingError> {
         let size = ring.size();
-        if size == 0 || !size.is_power_of_two() {
+        if !valid_ring_size(size) {
             return Err(RingError::BadSize(size));
         }
         Ok(BackRing { ring, req_cons: start, rsp_prod_pvt: start, rsp_published: start, size })
@@ -343,8 +356,7 @@ impl<R: SharedRing> BackRing<R> {
         self.ring.publish_rsp_prod(new);
         self.rsp_published = new;
         self.ring.full_barrier();
-        let event = self.ring.rsp_event();
-        new.wrapping_sub(event) < new.wrapping_sub(old)
+        event_in_published_range(old, new, self.ring.rsp_event())
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: whether more requests are pending;
