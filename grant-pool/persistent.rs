@@ -53,20 +53,8 @@ fn release_global(n: u32) {
     let _ = STAGED_TOTAL.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| Some(cur.saturating_sub(n)));
 }
 
-/// The table's heap storage (a `KVec` is not `AsRef<[_]>`).
-struct Entries(KVec<Staged>);
-
-impl AsRef<[Staged]> for Entries {
-    fn as_ref(&self) -> &[Staged] {
-        &self.0
-    }
-}
-
-impl AsMut<[Staged]> for Entries {
-    fn as_mut(&mut self) -> &mut [Staged] {
-        &mut self.0
-    }
-}
+/// The table's heap storage.
+type Entries = crate::bindings::HeapSlice<Staged>;
 
 /// A queue's staged grants: the table and the mapped pages.
 struct Staging {
@@ -204,7 +192,7 @@ impl StagedGrants {
         let fresh = match exists {
             true => None,
             false => match KVec::from_elem(Staged::EMPTY, cap as usize, GFP_KERNEL) {
-                Ok(v) => Some(Entries(v)),
+                Ok(v) => Some(crate::bindings::HeapSlice(v)),
                 Err(_) => return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
             },
         };

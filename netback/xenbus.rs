@@ -4,7 +4,7 @@
 //!
 //! Every decision comes from the protocol core (`netif::xenbus_state`,
 //! `netif::negotiate`); this file executes its actions. Serialization: the
-//! xenbus core calls `frontend_changed` and the hotplug watch from the single
+//! xenbus core calls `otherend_changed` and the hotplug watch from the single
 //! xenwatch thread; `inner` is additionally locked against `remove`.
 //! Lock order: `inner` -> `hotplug_watch` -> RTNL. `remove` drops the watch
 //! before taking `inner` (unregistering waits for a running callback, which
@@ -16,7 +16,7 @@
 use crate::bindings::net::device::VifNetDevice;
 use crate::bindings::timer::NapiTimer;
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
-use crate::bindings::xen::xenbus::{Watch, WatchHandler, XenbusBackend, XenbusDevice, XenbusDriver};
+use crate::bindings::xen::xenbus::{Watch, WatchHandler, XenbusDevice, XenbusDriver, XenbusDriverOps};
 use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::ctrl::CtrlConnection;
 use crate::interface::{Attachment, Vif};
@@ -409,7 +409,7 @@ impl Backend {
     }
 }
 
-impl XenbusBackend for Backend {
+impl XenbusDriverOps for Backend {
     const DEVICE_TYPE: &'static CStr = c"vif";
 
     fn probe(xdev: ARef<XenbusDevice>) -> Result<Arc<Self>> {
@@ -461,7 +461,7 @@ impl XenbusBackend for Backend {
         Ok(be)
     }
 
-    fn frontend_changed(self: &Arc<Self>, state: u32) {
+    fn otherend_changed(self: &Arc<Self>, state: u32) {
         let unregister = {
             let mut inner = self.inner.lock();
             let actions = inner.sm.frontend_changed(state, self.xdev.is_online());

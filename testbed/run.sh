@@ -94,6 +94,9 @@ for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}"; do
 done
 uses_worktree_ko() {
     local b
+    # A scenario that starts a guest with netfront-rs (domu_create ... rs) needs this
+    # worktree's build whatever the backend: the same make builds xen-netfront-rs.ko.
+    grep -q 'domu_create [0-9 ]*[0-9]* rs' "$SCENARIO_FILE" && return 0
     for b in "$BACKEND" $(grep -q NBT_BACKENDS "$SCENARIO_FILE" && echo "$BACKENDS"); do
         [[ "$WANT_KO" == *" $b "* ]] && return 0
     done
@@ -162,6 +165,11 @@ rm -rf "$DD"
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
 cp "$EVILFRONT" $BPF_PROGS "$OV/opt/netback-rs/tools/"
 cp "$EVILFRONT" "$RUN.guest-tools/opt/netback-rs/tools/"
+# This worktree's Rust netfront, which the same make builds beside KO: a guest created with
+# it (lib.sh's domu_create I VCPUS MTU rs) loads it instead of the stock xen-netfront.
+if [ -n "$KO" ] && [ -f "$REPO_ROOT/xen-netfront-rs.ko" ]; then
+    cp "$REPO_ROOT/xen-netfront-rs.ko" "$RUN.guest-tools/opt/netback-rs/tools/"
+fi
 (cd "$RUN.guest-tools" && find . | cpio -o -H newc --quiet) | gzip -1 > "$OV/opt/netback-rs/tools/guest-tools.cpio.gz"
 rm -rf "$RUN.guest-tools"
 cat > "$OV/etc/netback-rs/run.conf" <<CONF

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C side of netback-rs' binding layer: the module parameters and wrappers
- * of the macros and static inlines Rust cannot call.
+ * C side of netback-rs' binding layer: wrappers of the macros and static
+ * inlines Rust cannot call. Shared: both modules (xen-netback-rs and
+ * xen-netfront-rs) link it; the backend's module parameters are in
+ * params.c.
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -24,108 +26,6 @@
 #include <xen/interface/io/netif.h>
 #include "helpers.h"
 #include <generated/utsrelease.h>
-
-/* ------------------------------------------------------------------ */
-/* Module parameters: same names, types, defaults and permissions as
- * xen-netback (Rust's module! has no bool parameters and no 0644 mode). */
-
-static bool separate_tx_rx_irq = true;
-module_param(separate_tx_rx_irq, bool, 0644);
-
-static unsigned int rx_drain_timeout_msecs = 10000;
-module_param(rx_drain_timeout_msecs, uint, 0444);
-
-static unsigned int rx_stall_timeout_msecs = 60000;
-module_param(rx_stall_timeout_msecs, uint, 0444);
-
-#define NBRS_MAX_QUEUES_DEFAULT 8
-/* tx_zerocopy_threshold default: see docs/tuning.md for the measurement. */
-#define NBRS_TX_ZEROCOPY_THRESHOLD_DEFAULT 2048
-static unsigned int max_queues;
-module_param(max_queues, uint, 0644);
-MODULE_PARM_DESC(max_queues,
-		 "Maximum number of queues per virtual interface");
-
-#define NBRS_FATAL_SKB_SLOTS_DEFAULT 20
-static unsigned int fatal_skb_slots = NBRS_FATAL_SKB_SLOTS_DEFAULT;
-module_param(fatal_skb_slots, uint, 0444);
-
-/* Accepted for xen-netback compatibility and never read: no hash cache. */
-static unsigned int hash_cache_size = 64;
-module_param(hash_cache_size, uint, 0644);
-MODULE_PARM_DESC(hash_cache_size, "Number of flows in the hash cache");
-
-static bool provides_xdp_headroom = true;
-module_param(provides_xdp_headroom, bool, 0644);
-
-/* tx_zerocopy=off|on|auto: guest TX data path (off: grant copy; on: grant-map
- * the data beyond the first 128 bytes; auto: map only packets with at least
- * tx_zerocopy_threshold bytes beyond them). Why C: a named-value parameter
- * (module_param_cb); the value is the index into the names, which the Rust
- * core's TxZeroCopyMode::ALL follows. */
-static int tx_zerocopy;
-static const char *const tx_zerocopy_names[] = { "off", "on", "auto" };
-
-static int nbrs_tx_zerocopy_set(const char *val, const struct kernel_param *kp)
-{
-	int i = sysfs_match_string(tx_zerocopy_names, val);
-
-	if (i < 0)
-		return i;
-	WRITE_ONCE(tx_zerocopy, i);
-	return 0;
-}
-
-static int nbrs_tx_zerocopy_get(char *buf, const struct kernel_param *kp)
-{
-	return sysfs_emit(buf, "%s\n", tx_zerocopy_names[READ_ONCE(tx_zerocopy)]);
-}
-
-static const struct kernel_param_ops nbrs_tx_zerocopy_ops = {
-	.set = nbrs_tx_zerocopy_set,
-	.get = nbrs_tx_zerocopy_get,
-};
-module_param_cb(tx_zerocopy, &nbrs_tx_zerocopy_ops, NULL, 0644);
-MODULE_PARM_DESC(tx_zerocopy, "Guest TX data path: off (grant copy), on (grant map, zero-copy) or auto (map packets of at least tx_zerocopy_threshold bytes past the head)");
-
-static unsigned int tx_zerocopy_threshold = NBRS_TX_ZEROCOPY_THRESHOLD_DEFAULT;
-module_param(tx_zerocopy_threshold, uint, 0644);
-MODULE_PARM_DESC(tx_zerocopy_threshold, "With tx_zerocopy=auto: bytes past a packet's 128-byte head from which it is mapped, not copied");
-
-/* Staging grants (Xen's ADD_GREF_MAPPING): entries a queue may keep mapped,
- * and all VIFs together (each costs a maptrack entry of this domain, shared
- * with blkback and zero-copy maps). Read when a control ring connects;
- * docs/persistent-grants.md. */
-static unsigned int staging_grants_per_queue = 512;
-module_param(staging_grants_per_queue, uint, 0644);
-MODULE_PARM_DESC(staging_grants_per_queue, "Staging grants one queue may keep mapped (0: not offered)");
-
-static unsigned int staging_grants_max = 16384;
-module_param(staging_grants_max, uint, 0644);
-MODULE_PARM_DESC(staging_grants_max, "Staging grants all VIFs together may keep mapped");
-
-void nbrs_params_init(void)
-{
-	if (max_queues == 0)
-		max_queues = min_t(unsigned int, NBRS_MAX_QUEUES_DEFAULT,
-				   num_online_cpus());
-	if (fatal_skb_slots < XEN_NETIF_NR_SLOTS_MIN) {
-		pr_info("fatal_skb_slots too small (%u), bump it to XEN_NETBK_LEGACY_SLOTS_MAX (%d)\n",
-			fatal_skb_slots, XEN_NETIF_NR_SLOTS_MIN);
-		fatal_skb_slots = XEN_NETIF_NR_SLOTS_MIN;
-	}
-}
-
-bool nbrs_param_separate_tx_rx_irq(void) { return READ_ONCE(separate_tx_rx_irq); }
-unsigned int nbrs_param_rx_drain_timeout_msecs(void) { return rx_drain_timeout_msecs; }
-unsigned int nbrs_param_rx_stall_timeout_msecs(void) { return rx_stall_timeout_msecs; }
-unsigned int nbrs_param_max_queues(void) { return READ_ONCE(max_queues); }
-unsigned int nbrs_param_fatal_skb_slots(void) { return fatal_skb_slots; }
-bool nbrs_param_provides_xdp_headroom(void) { return READ_ONCE(provides_xdp_headroom); }
-unsigned int nbrs_param_tx_zerocopy(void) { return READ_ONCE(tx_zerocopy); }
-unsigned int nbrs_param_tx_zerocopy_threshold(void) { return READ_ONCE(tx_zerocopy_threshold); }
-unsigned int nbrs_param_staging_grants_per_queue(void) { return READ_ONCE(staging_grants_per_queue); }
-unsigned int nbrs_param_staging_grants_max(void) { return READ_ONCE(staging_grants_max); }
 
 /* ------------------------------------------------------------------ */
 /* Misc: macros and static inlines (xen_domain, jiffies, the virt_*

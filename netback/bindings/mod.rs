@@ -16,7 +16,8 @@
 //!   next to the driver's state), [`net::ethtool`], [`net::skb`] and
 //!   [`net::zerocopy`] (zero-copy guest TX: mapped pages behind an skb's
 //!   `ubuf_info` completion).
-//! * [`params`]: the module parameters (declared in C).
+//! * [`params`]: the backend's module parameters (declared in C,
+//!   `params.c`; not in netfront-rs).
 //! * [`sysfs`]: [`sysfs::SysfsGroup`], a VIF's sysfs attribute group: a
 //!   constant `attribute_group` built from the [`sysfs::SysfsAttrs`] trait,
 //!   whose show/store adapters reach the VIF's state through its device.
@@ -31,6 +32,7 @@
 pub(crate) mod debugfs;
 pub(crate) mod lock;
 pub(crate) mod net;
+#[cfg(not(nbrs_frontend))]
 pub(crate) mod params;
 pub(crate) mod sysfs;
 pub(crate) mod timer;
@@ -98,6 +100,22 @@ fn write_cstr(buf: &mut [u8], args: core::fmt::Arguments<'_>) {
     }
     buf.fill(0);
     let _ = core::fmt::write(&mut Cursor(buf, 0), args);
+}
+
+/// A heap slice the protocol core can keep its tables in (it takes any
+/// `AsRef<[T]> + AsMut<[T]>`; a `KVec` is neither).
+pub(crate) struct HeapSlice<T>(pub(crate) kernel::alloc::KVec<T>);
+
+impl<T> AsRef<[T]> for HeapSlice<T> {
+    fn as_ref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> AsMut<[T]> for HeapSlice<T> {
+    fn as_mut(&mut self) -> &mut [T] {
+        &mut self.0
+    }
 }
 
 /// Full memory barrier for memory shared with another domain.

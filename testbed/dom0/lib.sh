@@ -221,10 +221,17 @@ vif_backend_opt() { [ "$(backend_host)" = drvdom ] && echo ",backend=drvdom"; }
 # NBT_DOMU_TOOLS=1 before domu_create gets them in its guests under /opt/netback-rs/tools.
 NBT_GUEST_TOOLS=/opt/netback-rs/tools/guest-tools.cpio.gz
 NBT_EVILFRONT=/opt/netback-rs/tools/evilfront
-# domu_create I [VCPUS] [MTU]
+# domu_create I [VCPUS] [MTU] [FRONTEND]: FRONTEND stock (default: the kernel's xen-netfront)
+# or rs (this worktree's xen-netfront-rs.ko, which run.sh ships in the guest tools: the guest
+# gets them whatever NBT_DOMU_TOOLS says, and nbt.netfront=rs for testbed/domu/init).
 domu_create() {
-    local i=$1 vcpus=${2:-1} mtu=${3:-1500} ramdisk=/boot/domu-initrd.cpio.gz
-    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ]; then
+    local i=$1 vcpus=${2:-1} mtu=${3:-1500} frontend=${4:-stock} ramdisk=/boot/domu-initrd.cpio.gz args=""
+    case "$frontend" in
+        stock) ;;
+        rs) args=" nbt.netfront=rs";;
+        *) nbt_fail "domu_create: frontend '$frontend' is neither stock nor rs"; return 1;;
+    esac
+    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ] || [ "$frontend" = rs ]; then
         # Linux unpacks concatenated compressed cpio archives one after the other.
         ramdisk=/tmp/domu$i-initrd.cpio.gz
         cat /boot/domu-initrd.cpio.gz $NBT_GUEST_TOOLS > $ramdisk || { nbt_fail "no guest tools in dom0"; return 1; }
@@ -234,7 +241,7 @@ name = "domu$i"
 type = "pv"
 kernel = "/boot/vmlinux"
 ramdisk = "$ramdisk"
-extra = "console=hvc0 nbt.ip=$(domu_ip $i) nbt.mtu=$mtu"
+extra = "console=hvc0 nbt.ip=$(domu_ip $i) nbt.mtu=$mtu$args"
 memory = 256
 vcpus = $vcpus
 vif = [ 'mac=$(domu_mac $i),bridge=xenbr0$(vif_backend_opt)' ]
@@ -270,6 +277,10 @@ domu_exec() {
     timeout 300 cat <&7
     exec 7>&- 7<&-
 }
+# guest_frontend I: the netfront module guest I runs, from its /proc/modules: xen_netfront
+# (stock) or xen_netfront_rs (one a line if both were). Both bind xenbus devicetype "vif",
+# so the driver's name in sysfs ("vif") does not tell them apart.
+guest_frontend() { domu_exec "$1" "grep -o '^xen_netfront[a-z_]*' /proc/modules"; }
 vif_devid() { xl network-list "domu$1" 2>/dev/null | awk 'NR>1 {print $1; exit}'; }
 vif_name() { local d; d=$(vif_devid "$1"); [ -n "$d" ] && echo "vif$(xl domid domu$1).$d"; }
 vif_detach() {

@@ -16,6 +16,7 @@
 //! [`VifNetDevice`] owns the device; callbacks get a [`NetDev`] view of
 //! their queue.
 
+#[cfg(not(nbrs_frontend))]
 use super::lower::LowerPort;
 use super::skb::SkBuff;
 use crate::bindings::xen::evtchn::{Binding, Handlers, RingEvtchns};
@@ -353,6 +354,7 @@ pub(in crate::bindings) struct VifPriv {
     /// `T`'s event channel IRQ handlers.
     irq_handlers: &'static Handlers,
     /// The NIC virtual function this VIF may be bound to (SR-IOV).
+    #[cfg(not(nbrs_frontend))]
     lower: LowerPort,
 }
 
@@ -625,6 +627,7 @@ impl<'a> NetDev<'a> {
     }
 
     /// The VIF's lower port (SR-IOV VF steering).
+    #[cfg(not(nbrs_frontend))]
     pub(crate) fn lower(&self) -> &'a LowerPort {
         &self.vif_priv().lower
     }
@@ -709,6 +712,17 @@ impl<'a> NetDev<'a> {
         unsafe {
             q.evtchns.bind(xdev, (tx_port, rx_port), name.as_str(), self.queue, self.vif_priv().irq_handlers, dev_id)
         }
+    }
+
+    /// Frontend side: allocates and binds one event channel for both rings
+    /// (lateeoi); the IRQ starts disabled. Returns the port to publish.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn bind_local_evtchn(&self, xdev: &XenbusDevice) -> Result<u32> {
+        let q = self.kernel_queue().ok_or(EINVAL)?;
+        let name = self.name();
+        let dev_id = core::ptr::from_ref(q).cast_mut().cast::<c_void>();
+        // SAFETY: as in `bind_evtchns`.
+        unsafe { q.evtchns.bind_local(xdev, name.as_str(), self.queue, self.vif_priv().irq_handlers, dev_id) }
     }
 
     /// Unbinds the event channels (waits for running handlers).
@@ -957,6 +971,7 @@ impl<T: VifOps> VifNetDevice<T> {
                 return Err(e);
             }
         };
+        #[cfg(not(nbrs_frontend))]
         let lower = match LowerPort::new(ptr) {
             Ok(l) => l,
             Err(e) => {
@@ -972,6 +987,7 @@ impl<T: VifOps> VifNetDevice<T> {
             queues,
             napi_poll: Vtable::<T>::napi_poll,
             irq_handlers: &Vtable::<T>::IRQ_HANDLERS,
+            #[cfg(not(nbrs_frontend))]
             lower,
         });
         // SAFETY: the private area is `size_of::<VifPriv>()` bytes, aligned
@@ -1000,12 +1016,27 @@ impl<T: VifOps> VifNetDevice<T> {
         Ok(Self { dev: unsafe { NetDev::new_view(ptr, 0) }, data })
     }
 
-    /// `register_netdev()` (takes RTNL; holds a module reference while
-    /// registered, as xen-netback does).
+    /// Sets the device's Ethernet address before it is registered (a
+    /// frontend's from xenstore); -EBUSY once registered.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn set_mac(&self, mac: &[u8; 6]) -> Result {
+        if self.dev.vif_priv().registered.load(Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        // SAFETY: allocated, not registered: nothing else reads the address.
+        unsafe { ffi::dev_addr_mod(self.dev.raw(), 0, mac.as_ptr().cast(), mac.len()) };
+        Ok(())
+    }
+
+    /// `register_netdev()` (takes RTNL; the backend holds a module
+    /// reference while registered, as xen-netback does).
     pub(crate) fn register(&self) -> Result {
         // SAFETY: allocated, not yet registered.
         kernel::error::to_result(unsafe { ffi::register_netdev(self.dev.raw()) })?;
         self.dev.vif_priv().registered.store(true, Ordering::Release);
+        // A frontend's devices go with its driver at rmmod (the xenbus core
+        // removes them): no reference then, or rmmod could never run.
+        #[cfg(not(nbrs_frontend))]
         crate::bindings::module_get();
         Ok(())
     }
@@ -1039,11 +1070,13 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
         let vif_priv = self.dev.vif_priv();
         // The VF goes back to its own settings before the VIF goes away,
         // and its frames stop coming here.
+        #[cfg(not(nbrs_frontend))]
         vif_priv.lower.unbind();
         if vif_priv.registered.swap(false, Ordering::AcqRel) {
             // SAFETY: registered in `register`; process context. Closing
             // the device stops every callback the stack makes.
             unsafe { ffi::unregister_netdev(raw) };
+            #[cfg(not(nbrs_frontend))]
             crate::bindings::module_put();
         }
         for i in 0..self.dev.allocated_queues() {

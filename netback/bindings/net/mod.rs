@@ -13,9 +13,16 @@
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
 //!   the kernel's bindgen'd `sk_buff`), [`skb::FragPages`] and the
 //!   guest-RX control block.
+//! * [`zerocopy`]: zero-copy guest TX (mapped pages behind an skb's
+//!   `ubuf_info` completion).
+//!
+//! `lower` and `zerocopy` are the backend's alone: netfront-rs, built with
+//! the cfg `nbrs_frontend`, leaves them out (and the C they call).
 
 pub(crate) mod device;
 pub(crate) mod ethtool;
+#[cfg(not(nbrs_frontend))]
 pub(crate) mod lower;
 pub(crate) mod skb;
+#[cfg(not(nbrs_frontend))]
 pub(crate) mod zerocopy;

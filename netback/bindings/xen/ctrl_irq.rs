@@ -147,6 +147,27 @@ pub(crate) struct CtrlIrq<T: CtrlEventHandler> {
 impl<T: CtrlEventHandler> CtrlIrq<T> {
     /// Binds the frontend's `port`; events go to `handler`.
     pub(crate) fn bind(xdev: &XenbusDevice, port: u32, handler: Arc<T>) -> Result<Self> {
+        Self::bind_port(xdev, CtrlPort::Peer(port), handler, c"xen-netback-ctrl")
+    }
+
+    /// Frontend side: allocates a channel for our control ring and binds
+    /// it; events go to `handler`. Returns the port to publish.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn bind_local(xdev: &XenbusDevice, handler: Arc<T>) -> Result<(Self, u32)> {
+        let mut port: ffi::evtchn_port_t = 0;
+        // SAFETY: live device, valid out pointer.
+        kernel::error::to_result(unsafe { ffi::xenbus_alloc_evtchn(xdev.as_raw(), &mut port) })?;
+        match Self::bind_port(xdev, CtrlPort::Local(port), handler, c"xen-netfront-ctrl") {
+            Ok(irq) => Ok((irq, port)),
+            Err(e) => {
+                // SAFETY: allocated above, bound to nothing.
+                unsafe { ffi::xenbus_free_evtchn(xdev.as_raw(), port) };
+                Err(e)
+            }
+        }
+    }
+
+    fn bind_port(xdev: &XenbusDevice, port: CtrlPort, handler: Arc<T>, name: &'static CStr) -> Result<Self> {
         let chan = KBox::pin_init(
             pin_init!(CtrlChannel {
                 irq: AtomicU32::new(0),
@@ -157,18 +178,24 @@ impl<T: CtrlEventHandler> CtrlIrq<T> {
             GFP_KERNEL,
         )?;
         let dev_id = core::ptr::from_ref::<CtrlChannel<T>>(&chan).cast_mut().cast::<c_void>();
+        let handler = Some(CtrlChannel::<T>::irq_handler as super::evtchn::IrqHandler);
         // SAFETY: live xenbus device; `dev_id` is the pinned channel, which
         // outlives the binding (`Drop` unbinds before it goes); the name is
         // a static string.
         let irq = unsafe {
-            ffi::bind_interdomain_evtchn_to_irqhandler_lateeoi(
-                xdev.as_raw(),
-                port,
-                Some(CtrlChannel::<T>::irq_handler),
-                0,
-                c"xen-netback-ctrl".as_char_ptr(),
-                dev_id,
-            )
+            match port {
+                CtrlPort::Peer(port) => ffi::bind_interdomain_evtchn_to_irqhandler_lateeoi(
+                    xdev.as_raw(),
+                    port,
+                    handler,
+                    0,
+                    name.as_char_ptr(),
+                    dev_id,
+                ),
+                CtrlPort::Local(port) => {
+                    ffi::bind_evtchn_to_irqhandler_lateeoi(port, handler, 0, name.as_char_ptr(), dev_id)
+                }
+            }
         };
         let irq = u32::try_from(irq).map_err(|_| Error::from_errno(irq))?;
         chan.irq.store(irq, Ordering::Release);
@@ -176,6 +203,22 @@ impl<T: CtrlEventHandler> CtrlIrq<T> {
         chan.queue();
         Ok(Self { chan })
     }
+
+    /// Notifies the other end.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn notify(&self) {
+        CtrlIrqRef { irq: &self.chan.irq }.notify();
+    }
+}
+
+/// Which control channel to bind.
+#[derive(Clone, Copy)]
+enum CtrlPort {
+    /// The frontend's port (backend side).
+    Peer(u32),
+    /// Our own, allocated (frontend side).
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    Local(u32),
 }
 
 impl<T: CtrlEventHandler> Drop for CtrlIrq<T> {

@@ -6,6 +6,9 @@
 //!
 //! A frontend uses one channel for both rings or one per ring
 //! (`feature-split-event-channels`); with one, both rings share its EOI.
+//! netfront-rs binds its own side the same way: one channel it allocated
+//! ([`RingEvtchns::bind_local`]), lateeoi too, so a backend that storms it
+//! with events is slowed down as well (XSA-391).
 
 use super::xenbus::XenbusDevice;
 use crate::bindings::ffi;
@@ -54,6 +57,16 @@ fn eoi_bits(ch: Channel) -> u32 {
         Channel::Rx => Binding::Rx,
     };
     own.eoi_bit() | Binding::Shared.eoi_bit()
+}
+
+/// An event channel to bind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Port {
+    /// The other end's port (backend: the frontend's channel).
+    Peer(u32),
+    /// A port of ours, from `xenbus_alloc_evtchn` (frontend).
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    Local(u32),
 }
 
 /// An IRQ handler as `request_irq` takes it.
@@ -133,6 +146,7 @@ impl RingEvtchns {
         self.eoi_pending.store(0, Ordering::Release);
         self.dev_id.store(dev_id, Ordering::Release);
         let (tx_port, rx_port) = ports;
+        let (tx_port, rx_port) = (Port::Peer(tx_port), Port::Peer(rx_port));
         if tx_port == rx_port {
             // SAFETY: unbound, and binds do not overlap (contract).
             let irq = unsafe {
@@ -163,6 +177,55 @@ impl RingEvtchns {
         }
     }
 
+    /// Frontend side: allocates one event channel for both rings of the
+    /// backend `xdev` leads to and binds it (lateeoi) to the shared
+    /// handler, the IRQ disabled until [`Self::enable`]. Returns the port
+    /// to publish. [`Self::unbind`] closes the channel.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::bind`].
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) unsafe fn bind_local(
+        &self,
+        xdev: &XenbusDevice,
+        name: &str,
+        queue: u32,
+        handlers: &Handlers,
+        dev_id: *mut c_void,
+    ) -> Result<u32> {
+        if self.tx_irq.load(Ordering::Acquire) != 0 {
+            return Err(EBUSY);
+        }
+        let mut port: ffi::evtchn_port_t = 0;
+        // SAFETY: live device, valid out pointer.
+        kernel::error::to_result(unsafe { ffi::xenbus_alloc_evtchn(xdev.as_raw(), &mut port) })?;
+        self.eoi_pending.store(0, Ordering::Release);
+        self.dev_id.store(dev_id, Ordering::Release);
+        // SAFETY: unbound, and binds do not overlap (contract).
+        match unsafe {
+            Self::bind_one(
+                xdev,
+                Port::Local(port),
+                &self.tx_name,
+                format_args!("{name}-q{queue}"),
+                handlers.shared,
+                dev_id,
+            )
+        } {
+            Ok(irq) => {
+                self.tx_irq.store(irq, Ordering::Release);
+                self.rx_irq.store(irq, Ordering::Release);
+                Ok(port)
+            }
+            Err(e) => {
+                // SAFETY: allocated above, bound to nothing.
+                unsafe { ffi::xenbus_free_evtchn(xdev.as_raw(), port) };
+                Err(e)
+            }
+        }
+    }
+
     /// Binds one channel with `handler`, writing its name into `slot`; the
     /// IRQ is left disabled.
     ///
@@ -172,7 +235,7 @@ impl RingEvtchns {
     /// `dev_id` as for [`Self::bind`].
     unsafe fn bind_one(
         xdev: &XenbusDevice,
-        port: u32,
+        port: Port,
         slot: &UnsafeCell<[u8; IRQ_NAME_LEN]>,
         name: core::fmt::Arguments<'_>,
         handler: IrqHandler,
@@ -184,14 +247,19 @@ impl RingEvtchns {
         // SAFETY: live xenbus device; the name lives in `self` until unbind;
         // `dev_id` as the contract says.
         let irq = unsafe {
-            ffi::bind_interdomain_evtchn_to_irqhandler_lateeoi(
-                xdev.as_raw(),
-                port,
-                Some(handler),
-                0,
-                buf.as_ptr().cast(),
-                dev_id,
-            )
+            match port {
+                Port::Peer(port) => ffi::bind_interdomain_evtchn_to_irqhandler_lateeoi(
+                    xdev.as_raw(),
+                    port,
+                    Some(handler),
+                    0,
+                    buf.as_ptr().cast(),
+                    dev_id,
+                ),
+                Port::Local(port) => {
+                    ffi::bind_evtchn_to_irqhandler_lateeoi(port, Some(handler), 0, buf.as_ptr().cast(), dev_id)
+                }
+            }
         };
         let irq = u32::try_from(irq).map_err(|_| Error::from_errno(irq))?;
         // SAFETY: the IRQ was just bound; disable_irq waits for a handler

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! A frontend's shared ring page, mapped into our address space.
+//! A shared ring page: the frontend's, mapped into the backend's address
+//! space ([`MappedRing::map`]), or the frontend's own, granted to the
+//! backend ([`MappedRing::grant`], netfront-rs).
 //!
-//! The guest writes this memory concurrently. Every access is a volatile
+//! The other domain writes this memory concurrently. Every access is a volatile
 //! copy of a small fixed-size value, bounds-checked against the page, so the
 //! caller gets a private snapshot: code above never dereferences ring memory
 //! and therefore cannot read a field twice.
@@ -17,15 +19,26 @@ use kernel::sync::aref::ARef;
 /// Size of one Xen page (x86: equal to PAGE_SIZE).
 pub(crate) const XEN_PAGE_SIZE: usize = 4096;
 
-/// One granted ring page of the frontend, mapped with
-/// `xenbus_map_ring_valloc`; unmapped on drop.
+/// Who provides a ring page.
+enum Owner {
+    /// The frontend's grant, mapped here with `xenbus_map_ring_valloc`.
+    Peer,
+    /// Our page, granted to the backend as this reference
+    /// (`xenbus_setup_ring`).
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    Own(u32),
+}
+
+/// One shared ring page, mapped from the frontend or granted to the
+/// backend; unmapped, or its grant ended, on drop.
 ///
 /// # Invariants
 ///
-/// `vaddr` maps `XEN_PAGE_SIZE` bytes until `Drop` unmaps them.
+/// `vaddr` maps `XEN_PAGE_SIZE` bytes until `Drop` releases them.
 pub(crate) struct MappedRing {
     dev: ARef<XenbusDevice>,
     vaddr: NonNull<u8>,
+    owner: Owner,
 }
 
 // SAFETY: the mapping may be used and unmapped from any thread.
@@ -43,7 +56,26 @@ impl MappedRing {
         // out pointer.
         to_result(unsafe { ffi::xenbus_map_ring_valloc(dev.as_raw(), grefs.as_mut_ptr(), 1, &mut vaddr) })?;
         let vaddr = NonNull::new(vaddr.cast::<u8>()).ok_or(ENOMEM)?;
-        Ok(Self { dev: dev.into(), vaddr })
+        Ok(Self { dev: dev.into(), vaddr, owner: Owner::Peer })
+    }
+
+    /// A zeroed page of ours granted to the backend (`xenbus_setup_ring`),
+    /// with the ring header's event indices at 1 (`SHARED_RING_INIT`).
+    /// Returns the ring and the grant reference to publish.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn grant(dev: &XenbusDevice) -> Result<(Self, u32)> {
+        let mut grefs: [ffi::grant_ref_t; 1] = [0];
+        let mut vaddr: *mut c_void = core::ptr::null_mut();
+        // SAFETY: live device; an array of one grant reference and a valid
+        // out pointer. On failure nothing stays allocated or granted.
+        to_result(unsafe {
+            ffi::xenbus_setup_ring(dev.as_raw(), kernel::bindings::GFP_KERNEL, &mut vaddr, 1, grefs.as_mut_ptr())
+        })?;
+        let vaddr = NonNull::new(vaddr.cast::<u8>()).ok_or(ENOMEM)?;
+        let ring = Self { dev: dev.into(), vaddr, owner: Owner::Own(grefs[0]) };
+        ring.write_u32(SRING_REQ_EVENT_OFFSET, 1);
+        ring.write_u32(SRING_RSP_EVENT_OFFSET, 1);
+        Ok((ring, grefs[0]))
     }
 
     /// Copies `N` bytes at `offset` out of the page (one volatile read).
@@ -95,9 +127,21 @@ impl MappedRing {
 
 impl Drop for MappedRing {
     fn drop(&mut self) {
-        // SAFETY: mapped in `map` on this device, unmapped once. A failure
-        // is logged by xenbus and leaves nothing to retry.
-        let _ = unsafe { ffi::xenbus_unmap_ring_vfree(self.dev.as_raw(), self.vaddr.as_ptr().cast()) };
+        match self.owner {
+            Owner::Peer => {
+                // SAFETY: mapped in `map` on this device, unmapped once. A
+                // failure is logged by xenbus and leaves nothing to retry.
+                let _ = unsafe { ffi::xenbus_unmap_ring_vfree(self.dev.as_raw(), self.vaddr.as_ptr().cast()) };
+            }
+            Owner::Own(gref) => {
+                let mut grefs: [ffi::grant_ref_t; 1] = [gref];
+                let mut vaddr: *mut c_void = self.vaddr.as_ptr().cast();
+                // SAFETY: set up in `grant`, torn down once: ends the grant
+                // (deferred while the backend still maps it) and frees the
+                // page once it is unmapped.
+                unsafe { ffi::xenbus_teardown_ring(&mut vaddr, 1, grefs.as_mut_ptr()) };
+            }
+        }
     }
 }
 
@@ -125,6 +169,19 @@ impl MappedRing {
         crate::bindings::virt_wmb();
         self.write_u32(SRING_RSP_PROD_OFFSET, v);
     }
+
+    fn rsp_prod_acquire(&self) -> u32 {
+        let v = self.read_u32(SRING_RSP_PROD_OFFSET);
+        // Responses below rsp_prod must be read after rsp_prod itself.
+        crate::bindings::virt_rmb();
+        v
+    }
+
+    fn publish_req_prod(&self, v: u32) {
+        // Requests must be visible before the index that publishes them.
+        crate::bindings::virt_wmb();
+        self.write_u32(SRING_REQ_PROD_OFFSET, v);
+    }
 }
 
 /// The layout of one kind of shared ring: entry count, entry size and how
@@ -143,6 +200,10 @@ pub(crate) trait RingLayout {
     fn read_request(ring: &MappedRing, offset: usize) -> Self::Request;
     /// Writes the response at byte `offset` of the page.
     fn write_response(ring: &MappedRing, offset: usize, rsp: Self::Response);
+    /// Reads the response at byte `offset` of the page (frontend side).
+    fn read_response(ring: &MappedRing, offset: usize) -> Self::Response;
+    /// Writes the request at byte `offset` of the page (frontend side).
+    fn write_request(ring: &MappedRing, offset: usize, req: Self::Request);
 }
 
 /// A mapped shared ring of layout `L`, for the protocol core.
@@ -199,6 +260,43 @@ impl<L: RingLayout> SharedRing for SharedRingOf<L> {
     }
 }
 
+impl<L: RingLayout> crate::netif::front_ring::FrontSharedRing for SharedRingOf<L> {
+    type Request = L::Request;
+    type Response = L::Response;
+
+    fn size(&self) -> u32 {
+        L::SIZE
+    }
+
+    fn write_request(&mut self, slot: u32, req: L::Request) {
+        L::write_request(&self.page, MappedRing::entry_offset(L::ENTRY_SIZE, slot), req)
+    }
+
+    fn publish_req_prod(&mut self, req_prod: u32) {
+        self.page.publish_req_prod(req_prod)
+    }
+
+    fn req_event(&self) -> u32 {
+        self.page.read_u32(SRING_REQ_EVENT_OFFSET)
+    }
+
+    fn rsp_prod_acquire(&self) -> u32 {
+        self.page.rsp_prod_acquire()
+    }
+
+    fn copy_response(&self, slot: u32) -> L::Response {
+        L::read_response(&self.page, MappedRing::entry_offset(L::ENTRY_SIZE, slot))
+    }
+
+    fn set_rsp_event(&mut self, rsp_event: u32) {
+        self.page.write_u32(SRING_RSP_EVENT_OFFSET, rsp_event)
+    }
+
+    fn full_barrier(&self) {
+        crate::bindings::virt_mb()
+    }
+}
+
 /// `xen_netif_tx_sring`.
 pub(crate) struct TxLayout;
 
@@ -223,6 +321,20 @@ impl RingLayout for TxLayout {
         let id = rsp.id.to_ne_bytes();
         let st = rsp.status.to_ne_bytes();
         ring.write::<4>(offset, [id[0], id[1], st[0], st[1]]);
+    }
+
+    fn read_response(ring: &MappedRing, offset: usize) -> TxResponse {
+        let b = ring.read::<4>(offset);
+        TxResponse { id: u16::from_ne_bytes([b[0], b[1]]), status: i16::from_ne_bytes([b[2], b[3]]) }
+    }
+
+    fn write_request(ring: &MappedRing, offset: usize, req: TxRequest) {
+        let g = req.gref.to_ne_bytes();
+        let o = req.offset.to_ne_bytes();
+        let f = req.flags.to_ne_bytes();
+        let i = req.id.to_ne_bytes();
+        let s = req.size.to_ne_bytes();
+        ring.write::<12>(offset, [g[0], g[1], g[2], g[3], o[0], o[1], f[0], f[1], i[0], i[1], s[0], s[1]]);
     }
 }
 
@@ -250,6 +362,23 @@ impl RingLayout for RxLayout {
         let fl = rsp.flags.to_ne_bytes();
         let st = rsp.status.to_ne_bytes();
         ring.write::<8>(offset, [id[0], id[1], off[0], off[1], fl[0], fl[1], st[0], st[1]]);
+    }
+
+    fn read_response(ring: &MappedRing, offset: usize) -> RxResponse {
+        let b = ring.read::<8>(offset);
+        RxResponse {
+            id: u16::from_ne_bytes([b[0], b[1]]),
+            offset: u16::from_ne_bytes([b[2], b[3]]),
+            flags: u16::from_ne_bytes([b[4], b[5]]),
+            status: i16::from_ne_bytes([b[6], b[7]]),
+        }
+    }
+
+    fn write_request(ring: &MappedRing, offset: usize, req: RxRequest) {
+        let id = req.id.to_ne_bytes();
+        let p = req.pad.to_ne_bytes();
+        let g = req.gref.to_ne_bytes();
+        ring.write::<8>(offset, [id[0], id[1], p[0], p[1], g[0], g[1], g[2], g[3]]);
     }
 }
 
@@ -281,6 +410,29 @@ impl RingLayout for CtrlLayout {
         let st = rsp.status.to_ne_bytes();
         let d = rsp.data.to_ne_bytes();
         ring.write::<12>(offset, [id[0], id[1], k[0], k[1], st[0], st[1], st[2], st[3], d[0], d[1], d[2], d[3]]);
+    }
+
+    fn read_response(ring: &MappedRing, offset: usize) -> CtrlResponse {
+        let b = ring.read::<12>(offset);
+        CtrlResponse {
+            id: u16::from_ne_bytes([b[0], b[1]]),
+            kind: u16::from_ne_bytes([b[2], b[3]]),
+            status: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            data: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
+        }
+    }
+
+    fn write_request(ring: &MappedRing, offset: usize, req: CtrlRequest) {
+        let id = req.id.to_ne_bytes();
+        let k = req.kind.to_ne_bytes();
+        let [d0, d1, d2] = req.data.map(u32::to_ne_bytes);
+        ring.write::<16>(
+            offset,
+            [
+                id[0], id[1], k[0], k[1], d0[0], d0[1], d0[2], d0[3], d1[0], d1[1], d1[2], d1[3], d2[0], d2[1], d2[2],
+                d2[3],
+            ],
+        );
     }
 }
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! xenbus: the backend driver, the device handle and xenstore watches.
+//! xenbus: the driver (a backend's or a frontend's), the device handle and
+//! xenstore watches.
 //!
 //! The driver is a `static` [`XenbusDriver`]: a `struct xenbus_driver` built
-//! at compile time from a [`XenbusBackend`] (as `rust/kernel/net/phy.rs`
+//! at compile time from a [`XenbusDriverOps`] (as `rust/kernel/net/phy.rs`
 //! builds `phy_driver`), whose callbacks are the `extern "C"` adapters of
 //! [`Adapter`]; the xenbus core calls them, they call the driver's methods.
 //! [`XenbusDevice`] is the C `struct xenbus_device` itself, refcounted
@@ -133,6 +134,12 @@ impl XenbusDevice {
         }
     }
 
+    /// Reads an unsigned number from the other end's directory.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn read_otherend_ulong(&self, node: &CStr) -> Result<u64> {
+        Self::read_ulong_in(self.otherend(), node)
+    }
+
     /// Reads an unsigned number from our own directory.
     pub(crate) fn read_own_ulong(&self, node: &CStr) -> Result<u64> {
         Self::read_ulong_in(self.nodename(), node)
@@ -194,11 +201,27 @@ impl XenbusDevice {
         let _ = unsafe { ffi::xenbus_rm(XBT_NIL, self.nodename().as_char_ptr(), node.as_char_ptr()) };
     }
 
+    /// Our own state, as last switched.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn state(&self) -> Option<XenbusState> {
+        // SAFETY: live device; a plain enum field the xenbus core writes in
+        // `xenbus_switch_state`, which our own callers serialise.
+        XenbusState::from_u32(unsafe { (*self.as_raw()).state })
+    }
+
     /// `xenbus_switch_state()`.
     pub(crate) fn switch_state(&self, state: XenbusState) {
         // SAFETY: live device. Failures are reported by xenbus itself
         // (xenbus_switch_state calls xenbus_dev_fatal).
         let _ = unsafe { ffi::xenbus_switch_state(self.as_raw(), state.to_u32()) };
+    }
+
+    /// `xenbus_frontend_closed()`: a frontend follows its backend to
+    /// Closed (and tells a waiting shutdown it is down).
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn frontend_closed(&self) {
+        // SAFETY: live device.
+        let _ = unsafe { ffi::xenbus_frontend_closed(self.as_raw()) };
     }
 
     /// `xenbus_dev_fatal()`: logs, records `error` in xenstore and moves the
@@ -236,16 +259,20 @@ impl XenbusDevice {
     }
 }
 
-/// A xenbus backend driver.
-pub(crate) trait XenbusBackend: Send + Sync + Sized + 'static {
-    /// The devicetype served (`backend/<type>/...`); also the driver's
-    /// name. At most 31 bytes (`xenbus_device_id`).
+/// A xenbus driver: a backend's (netback-rs) or a frontend's
+/// (netfront-rs).
+pub(crate) trait XenbusDriverOps: Send + Sync + Sized + 'static {
+    /// The devicetype served (`backend/<type>/...` or `device/<type>/...`);
+    /// also the driver's name. At most 31 bytes (`xenbus_device_id`).
     const DEVICE_TYPE: &'static CStr;
-    /// A new backend device appeared.
+    /// Registered on the frontend bus (a guest's driver) instead of the
+    /// backend bus.
+    const FRONTEND: bool = false;
+    /// A new device appeared.
     fn probe(dev: ARef<XenbusDevice>) -> Result<Arc<Self>>;
-    /// The frontend's state changed to `state` (raw `enum xenbus_state`;
+    /// The other end's state changed to `state` (raw `enum xenbus_state`;
     /// xenwatch thread).
-    fn frontend_changed(self: &Arc<Self>, state: u32);
+    fn otherend_changed(self: &Arc<Self>, state: u32);
     /// The device goes away; tear everything down.
     fn remove(self: Arc<Self>);
 }
@@ -265,7 +292,7 @@ const fn device_id(devicetype: &CStr) -> ffi::xenbus_device_id {
     id
 }
 
-/// The `struct xenbus_driver` of a [`XenbusBackend`], to be put in a
+/// The `struct xenbus_driver` of a [`XenbusDriverOps`], to be put in a
 /// `static` (the kernel writes its `driver` part when registering) and
 /// registered with [`Registration::register`].
 ///
@@ -276,6 +303,7 @@ const fn device_id(devicetype: &CStr) -> ffi::xenbus_device_id {
 pub(crate) struct XenbusDriver {
     raw: Opaque<ffi::xenbus_driver>,
     registered: AtomicBool,
+    frontend: bool,
 }
 
 // SAFETY: Rust never reads or writes `raw` after construction; it only
@@ -283,14 +311,15 @@ pub(crate) struct XenbusDriver {
 unsafe impl Sync for XenbusDriver {}
 
 impl XenbusDriver {
-    /// The driver table for backend `T`: probe, remove, otherend_changed;
-    /// `allow_rebind` (xenstore is not set Closed when the driver goes).
-    pub(crate) const fn new<T: XenbusBackend>() -> Self {
+    /// The driver table for `T`: probe, remove, otherend_changed;
+    /// `allow_rebind` for a backend (xenstore is not set Closed when the
+    /// driver goes), not for a frontend (the backend then sees it close).
+    pub(crate) const fn new<T: XenbusDriverOps>() -> Self {
         Self {
             raw: Opaque::new(ffi::xenbus_driver {
                 // No name: xenbus names the driver after ids[0].
                 ids: Adapter::<T>::ids().as_ptr(),
-                allow_rebind: true,
+                allow_rebind: !T::FRONTEND,
                 probe: Some(Adapter::<T>::probe_callback),
                 remove: Some(Adapter::<T>::remove_callback),
                 otherend_changed: Some(Adapter::<T>::otherend_changed_callback),
@@ -300,14 +329,15 @@ impl XenbusDriver {
                 ..unsafe { core::mem::MaybeUninit::<ffi::xenbus_driver>::zeroed().assume_init() }
             }),
             registered: AtomicBool::new(false),
+            frontend: T::FRONTEND,
         }
     }
 }
 
-/// The `extern "C"` callbacks of [`XenbusDriver::new`] for backend `T`.
-struct Adapter<T: XenbusBackend>(PhantomData<T>);
+/// The `extern "C"` callbacks of [`XenbusDriver::new`] for driver `T`.
+struct Adapter<T: XenbusDriverOps>(PhantomData<T>);
 
-impl<T: XenbusBackend> Adapter<T> {
+impl<T: XenbusDriverOps> Adapter<T> {
     /// The id table: `T`'s devicetype and the empty terminator.
     const IDS: [ffi::xenbus_device_id; 2] = [device_id(T::DEVICE_TYPE), device_id(c"")];
 
@@ -354,7 +384,7 @@ impl<T: XenbusBackend> Adapter<T> {
         // SAFETY: live for this call per the xenbus core; drvdata follows
         // the contract of `backend` (only the adapters write it).
         if let Some(be) = unsafe { Self::backend(XenbusDevice::from_raw(dev)) } {
-            be.frontend_changed(state);
+            be.otherend_changed(state);
         }
     }
 
@@ -386,19 +416,25 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers `driver` as a backend driver of `module`.
+    /// Registers `driver` as a backend or frontend driver of `module`.
     pub(crate) fn register(driver: &'static XenbusDriver, module: &'static ThisModule) -> Result<Self> {
         // The driver core owns a registered table: one registration at a time.
         if driver.registered.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
-        // `xenbus_register_backend` is this call in a macro. The module name
-        // is `KBUILD_MODNAME`, NUL-terminated and 'static (module! generates
-        // it; the print macros use it too). Drop unregisters the driver.
+        // `xenbus_register_backend`/`_frontend` are these calls in macros.
+        // The module name is `KBUILD_MODNAME`, NUL-terminated and 'static
+        // (module! generates it; the print macros use it too). Drop
+        // unregisters the driver.
         // SAFETY: `driver.raw` is a valid, 'static xenbus_driver (type
         // invariant) registered by no one else (the flag).
         let r = to_result(unsafe {
-            ffi::__xenbus_register_backend(driver.raw.get(), module.as_ptr(), crate::__LOG_PREFIX.as_ptr())
+            let name = crate::__LOG_PREFIX.as_ptr();
+            if driver.frontend {
+                ffi::__xenbus_register_frontend(driver.raw.get(), module.as_ptr(), name)
+            } else {
+                ffi::__xenbus_register_backend(driver.raw.get(), module.as_ptr(), name)
+            }
         });
         if let Err(e) = r {
             driver.registered.store(false, Ordering::Release);

@@ -253,6 +253,13 @@ impl<R: FrontSharedRing> FrontRing<R> {
         Ok(index)
     }
 
+    /// Forgets the requests produced since the last publication (a packet
+    /// abandoned half built): the backend never saw them, and their slots
+    /// are written again by the next requests.
+    pub fn discard_unpublished(&mut self) {
+        self.req_prod_pvt = self.req_published;
+    }
+
     /// `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`: publishes `req_prod_pvt` and
     /// returns whether the backend asked to be notified (its `req_event`
     /// lies in the newly published range). The old value is our own copy,
@@ -714,5 +721,19 @@ mod tests {
         cell.borrow_mut().req_prod = 9;
         assert!(matches!(back.next_request(), Err(RingError::ImpossibleRequestCount { .. })));
         assert_eq!(SharedMemRing::new(&cell).mem().borrow().req_prod, 9);
+    }
+
+    #[test]
+    fn discarded_requests_are_never_published() {
+        let mut ring = FrontRing::new(MemRing::<u32, u32, 4>::new()).unwrap();
+        ring.push_request(1).unwrap();
+        ring.push_requests_and_check_notify();
+        ring.push_request(2).unwrap();
+        ring.push_request(3).unwrap();
+        ring.discard_unpublished();
+        assert_eq!((ring.req_prod_pvt(), ring.req_prod_published(), ring.free_requests()), (1, 1, 3));
+        ring.push_request(4).unwrap();
+        ring.push_requests_and_check_notify();
+        assert_eq!(ring.ring().req_prod, 2);
     }
 }

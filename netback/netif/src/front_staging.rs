@@ -206,6 +206,9 @@ const NO_PAGE: u16 = u16::MAX;
 pub struct PoolPage {
     gref: u32,
     readonly: bool,
+    /// Registered with the backend (an ADD answered SUCCESS), as opposed to
+    /// put to use unregistered ([`StagingPool::use_unregistered`]).
+    staged: bool,
     state: PageState,
     /// Next free page of the same kind (free lists are linked through the pages).
     next: u16,
@@ -213,7 +216,8 @@ pub struct PoolPage {
 
 impl PoolPage {
     /// An unused storage element.
-    pub const EMPTY: PoolPage = PoolPage { gref: 0, readonly: false, state: PageState::Unregistered, next: NO_PAGE };
+    pub const EMPTY: PoolPage =
+        PoolPage { gref: 0, readonly: false, staged: false, state: PageState::Unregistered, next: NO_PAGE };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,7 +300,7 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
 
     /// Pages registered with the backend (free, in use or in a DEL list).
     pub fn registered(&self) -> usize {
-        self.count(|p| matches!(p.state, PageState::Free | PageState::InUse(_) | PageState::Deleting(_)))
+        self.count(|p| p.staged)
     }
 
     /// Pages not registered (waiting for, or in, an ADD list).
@@ -363,7 +367,7 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
             tail.rotate_right(1);
         }
         if let Some(p) = self.pages.as_mut().get_mut(at) {
-            *p = PoolPage { gref, readonly, state: PageState::Unregistered, next: NO_PAGE };
+            *p = PoolPage { gref, readonly, staged: false, state: PageState::Unregistered, next: NO_PAGE };
         }
         self.len += 1;
         self.relink();
@@ -393,7 +397,7 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
     fn write_list(
         &mut self,
         list: &mut [u8],
-        pick: PageState,
+        pick: impl Fn(&PoolPage) -> bool,
         mark: impl Fn(u16) -> PageState,
         status: u16,
     ) -> Result<u32, PoolError> {
@@ -403,7 +407,7 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
         let room = (list.len() / GREF_ENTRY_SIZE).min(GREF_LIST_MAX as usize);
         let mut n = 0u16;
         let mut entries = list.chunks_exact_mut(GREF_ENTRY_SIZE).take(room);
-        for p in self.live_mut().iter_mut().filter(|p| p.state == pick) {
+        for p in self.live_mut().iter_mut().filter(|p| pick(p)) {
             let Some(e) = entries.next() else { break };
             let flags = if p.readonly { XEN_NETIF_CTRLF_GREF_READONLY } else { 0 };
             let g = p.gref.to_le_bytes();
@@ -422,7 +426,7 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
     /// count for the request; 0 when every page is registered (nothing is
     /// in flight then). Refused while a list is in flight.
     pub fn write_add_list(&mut self, list: &mut [u8]) -> Result<u32, PoolError> {
-        let n = self.write_list(list, PageState::Unregistered, |_| PageState::Adding, 0)?;
+        let n = self.write_list(list, |p| p.state == PageState::Unregistered, |_| PageState::Adding, 0)?;
         if n > 0 {
             self.pending = Pending::Add;
         }
@@ -441,6 +445,7 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
         let mut pages = 0u32;
         for p in self.live_mut().iter_mut().filter(|p| p.state == PageState::Adding) {
             p.state = if outcome.is_ok() { PageState::Free } else { PageState::Unregistered };
+            p.staged = outcome.is_ok();
             pages += 1;
         }
         self.relink();
@@ -458,6 +463,25 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
             return Err(PoolError::ListPending);
         }
         Ok(self.remove_where(|p| p.state == PageState::Unregistered, revoke))
+    }
+
+    /// Puts every unregistered page to use as it is (plain mode: staging
+    /// off, or for the pages the backend did not register). Such a page is
+    /// still granted, so a request naming it is served by the backend's
+    /// fallback, a grant copy; from here on the pool hands it out like a
+    /// registered one. Returns how many pages that were. Refused while a
+    /// list is in flight.
+    pub fn use_unregistered(&mut self) -> Result<usize, PoolError> {
+        if self.pending != Pending::None {
+            return Err(PoolError::ListPending);
+        }
+        let mut n = 0;
+        for p in self.live_mut().iter_mut().filter(|p| p.state == PageState::Unregistered) {
+            p.state = PageState::Free;
+            n += 1;
+        }
+        self.relink();
+        Ok(n)
     }
 
     fn pop(&mut self, readonly: bool, used: PageUse) -> Option<u32> {
@@ -542,7 +566,12 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
     /// when no registered page is free (pages in use: give them back and
     /// call again). Refused while a list is in flight.
     pub fn write_del_list(&mut self, list: &mut [u8]) -> Result<u32, PoolError> {
-        let n = self.write_list(list, PageState::Free, PageState::Deleting, GREF_STATUS_UNANSWERED)?;
+        let n = self.write_list(
+            list,
+            |p| p.staged && p.state == PageState::Free,
+            PageState::Deleting,
+            GREF_STATUS_UNANSWERED,
+        )?;
         if n > 0 {
             self.pending = Pending::Del;
             self.relink();
@@ -1016,5 +1045,28 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|n| *n > 10), "{seen:?}");
+    }
+
+    #[test]
+    fn unregistered_pages_serve_plain_mode() {
+        let mut pool = StagingPool::<[PoolPage; 8]>::new();
+        for g in 10..14 {
+            pool.add_page(g, g < 12).unwrap();
+        }
+        assert_eq!(pool.take_tx(), None);
+        assert_eq!(pool.use_unregistered(), Ok(4));
+        assert_eq!((pool.free_tx(), pool.free_rx()), (4, 2));
+        let tx = pool.take_tx().unwrap();
+        assert!(tx < 12, "read-only pages go to TX first");
+        let rx = pool.take_rx().unwrap();
+        assert!(rx >= 12);
+        assert_eq!(pool.give_back(tx), Ok(PageUse::Tx));
+        assert_eq!(pool.give_back(rx), Ok(PageUse::Rx));
+        assert_eq!(pool.use_unregistered(), Ok(0));
+        assert_eq!(pool.registered(), 0, "pages in plain use are not registered");
+        let mut list = [0u8; 64];
+        assert_eq!(pool.write_add_list(&mut list), Ok(0), "nothing is left to register");
+        assert_eq!(pool.write_del_list(&mut list), Ok(0), "nothing registered to delete");
+        assert_eq!(pool.drain(|_| {}), 4);
     }
 }

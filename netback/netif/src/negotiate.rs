@@ -417,6 +417,34 @@ pub fn negotiate_queue<F: FrontendKeys + ?Sized>(
     Ok(QueueRings { tx_ring_ref, rx_ring_ref, tx_evtchn, rx_evtchn, split_event_channels: split })
 }
 
+/// Parses a xenstore `mac` value, `xx:xx:xx:xx:xx:xx` in hex (either
+/// case), as netfront's `xen_net_read_mac`: exactly six two-digit groups.
+pub fn parse_mac(s: &[u8]) -> Option<[u8; 6]> {
+    fn hex(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if s.len() != 17 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, byte) in mac.iter_mut().enumerate() {
+        let at = i * 3;
+        let &[hi, lo] = s.get(at..at + 2)? else {
+            return None;
+        };
+        if i < 5 && s.get(at + 2) != Some(&b':') {
+            return None;
+        }
+        *byte = hex(hi)? << 4 | hex(lo)?;
+    }
+    Some(mac)
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -565,5 +593,20 @@ mod tests {
         assert!(k.contains(&("multi-queue-max-queues", 4)));
         assert!(k.contains(&("feature-split-event-channels", 0)));
         assert!(k.contains(&("feature-ctrl-ring", 1)));
+    }
+
+    #[test]
+    fn mac_values() {
+        assert_eq!(parse_mac(b"00:16:3e:0A:bc:ff"), Some([0, 0x16, 0x3e, 0x0a, 0xbc, 0xff]));
+        for bad in [
+            &b""[..],
+            b"00:16:3e:0a:bc",
+            b"00:16:3e:0a:bc:ff:",
+            b"00-16-3e-0a-bc-ff",
+            b"00:16:3e:0g:bc:ff",
+            b"0:016:3e:0a:bc:ff",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
     }
 }

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The `ethN` net_device of one vif: its callbacks and counters.
+//!
+//! The device is the binding layer's `VifNetDevice`, the same one
+//! netback-rs' `vifD.H` uses: the callbacks reach [`Frontend`] through
+//! `VifOps`, and each queue's NAPI poll and event through `QueueOps`.
+//! "Guest offloads" are here what the backend takes from us.
+
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
+use crate::bindings::net::device::{EthtoolStats, LinkStats, NetDev, QueueArray, QueueOps, VifOps};
+use crate::bindings::net::skb::SkBuff;
+use crate::bindings::Rtnl;
+use crate::netif::coalesce::TxCoalesce;
+use crate::netif::negotiate::GuestOffloads;
+use crate::queue::Queue;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use kernel::prelude::*;
+
+/// Driver state of one vif's device.
+#[pin_data]
+pub(crate) struct Frontend {
+    /// The offloads the backend takes (`ndo_fix_features` masks the rest).
+    offloads: AtomicU8,
+    /// Rings connected and the backend Connected: the carrier may be on.
+    pub(crate) connected: AtomicBool,
+    pub(crate) queues: QueueArray<Queue>,
+}
+
+impl Frontend {
+    /// One queue, nothing connected.
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        let queues = QueueArray::new(1, |_| Queue::new())?;
+        let none = GuestOffloads { sg: false, tso_v4: false, tso_v6: false, ip_csum: false, ipv6_csum: false };
+        Ok(try_pin_init!(Self {
+            offloads: AtomicU8::new(none.to_bits()),
+            connected: AtomicBool::new(false),
+            queues,
+        }? Error))
+    }
+
+    /// Records what the backend takes (applied with `apply_guest_offloads`).
+    pub(crate) fn set_offloads(&self, o: GuestOffloads) {
+        self.offloads.store(o.to_bits(), Ordering::Release);
+    }
+
+    fn queue(&self, dev: &NetDev<'_>) -> Option<&Queue> {
+        self.queues.get(dev.queue()).map(|q| &**q)
+    }
+}
+
+impl QueueOps for Frontend {
+    fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
+        match self.queue(dev) {
+            Some(q) => q.poll(dev, budget),
+            None => 0,
+        }
+    }
+
+    /// No worker: both rings are served by the NAPI poll.
+    fn rx_work(&self, _dev: &NetDev<'_>) {}
+
+    /// One event channel serves both rings; its event schedules the poll.
+    fn tx_event(&self, dev: &NetDev<'_>) -> bool {
+        if !self.queue(dev).is_some_and(|q| q.live.load(Ordering::Acquire)) {
+            return false;
+        }
+        dev.napi_schedule();
+        true
+    }
+
+    /// Handled by `tx_event` (the same channel).
+    fn rx_event(&self, _dev: &NetDev<'_>) -> bool {
+        false
+    }
+}
+
+impl VifOps for Frontend {
+    fn open(&self, dev: &NetDev<'_>, _rtnl: &Rtnl) -> Result {
+        if self.connected.load(Ordering::Acquire) {
+            dev.wake_all_queues();
+        }
+        Ok(())
+    }
+
+    fn stop(&self, dev: &NetDev<'_>, _rtnl: &Rtnl) {
+        dev.stop_queue();
+    }
+
+    fn select_queue(&self, _dev: &NetDev<'_>, _skb: &mut SkBuff) -> u16 {
+        0
+    }
+
+    fn start_xmit(&self, dev: &NetDev<'_>, skb: SkBuff) {
+        match self.queues.get(0) {
+            Some(q) => q.xmit(&dev.on_queue(0), skb),
+            None => drop(skb),
+        }
+    }
+
+    fn guest_offloads(&self, _dev: &NetDev<'_>) -> GuestOffloads {
+        GuestOffloads::from_bits(self.offloads.load(Ordering::Acquire))
+    }
+
+    fn link_stats(&self, _dev: &NetDev<'_>) -> LinkStats {
+        let mut s = LinkStats::default();
+        for q in self.queues.iter() {
+            let c = &q.stats;
+            let get = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            s.rx_packets += get(&c.rx_packets);
+            s.rx_bytes += get(&c.rx_bytes);
+            s.tx_packets += get(&c.tx_packets);
+            s.tx_bytes += get(&c.tx_bytes);
+            s.rx_dropped += get(&c.rx_dropped);
+            s.tx_dropped += get(&c.tx_dropped);
+            s.rx_errors += get(&c.rx_errors);
+        }
+        s
+    }
+
+    fn ethtool_stats(&self, _dev: &NetDev<'_>, out: &mut EthtoolStats<'_>) {
+        for (i, q) in self.queues.iter().enumerate() {
+            let c = &q.stats;
+            let get = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            out.push(format_args!("queue_{i}_tx_packets"), get(&c.tx_packets));
+            out.push(format_args!("queue_{i}_tx_dropped"), get(&c.tx_dropped));
+            out.push(format_args!("queue_{i}_tx_errors"), get(&c.tx_errors));
+            out.push(format_args!("queue_{i}_rx_packets"), get(&c.rx_packets));
+            out.push(format_args!("queue_{i}_rx_errors"), get(&c.rx_errors));
+            out.push(format_args!("queue_{i}_rx_dropped"), get(&c.rx_dropped));
+            out.push(format_args!("queue_{i}_staging_pages"), q.staged_pages() as u64);
+        }
+    }
+
+    fn channels(&self, _dev: &NetDev<'_>) -> u32 {
+        self.queues.len()
+    }
+
+    fn set_queue_limit(&self, _dev: &NetDev<'_>, _n: u32) -> Result {
+        Err(EINVAL)
+    }
+
+    fn tx_coalesce(&self, _dev: &NetDev<'_>) -> TxCoalesce {
+        TxCoalesce::default()
+    }
+
+    fn set_tx_coalesce(&self, _dev: &NetDev<'_>, _c: TxCoalesce) -> Result {
+        Err(EINVAL)
+    }
+
+    type Queue = Queue;
+
+    fn queues(&self) -> &QueueArray<Queue> {
+        &self.queues
+    }
+}

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+//! netfront-rs: a Xen network frontend (the guest's side of netif) in Rust.
+//!
+//! Crate root: module declarations and `module!` only. It shares netback-rs'
+//! protocol core (`netif/`: the frontend's ring, TX planner, RX reader and
+//! staging pool) and binding layer (`bindings/`, built with the cfg
+//! `nbrs_frontend`, which leaves the backend-only parts out). The driver,
+//! `#![forbid(unsafe_code)]` in every file, is split as xen-netfront is:
+//! `xenbus` (the frontend state machine), `device` (the `ethN` net_device
+//! and its counters), `queue` (one TX/RX ring pair: buffers, TX, RX) and
+//! `ctrl` (the control ring and the staging-grant setup on it).
+
+#[allow(unused_attributes, unreachable_pub, dead_code)]
+#[path = "../netback/netif/src/lib.rs"]
+mod netif;
+
+// The binding layer serves two modules; each uses a part of it.
+#[allow(dead_code)]
+#[path = "../netback/bindings/mod.rs"]
+mod bindings;
+
+mod ctrl;
+mod device;
+mod queue;
+mod xenbus;
+
+use kernel::prelude::*;
+
+module! {
+    type: NetfrontModule,
+    name: "xen_netfront_rs",
+    authors: ["netback-rs developers"],
+    description: "Xen virtual network device frontend (Rust)",
+    license: "GPL",
+    params: {
+        staging_pages: u32 {
+            default: 512,
+            description: "Buffer pages per queue to register with the backend as staging grants (0: plain grant copy)",
+        },
+    },
+}
+
+struct NetfrontModule {
+    _driver: bindings::xen::xenbus::Registration,
+}
+
+impl kernel::Module for NetfrontModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        if !bindings::xen_domain() {
+            return Err(ENODEV);
+        }
+        let driver = bindings::xen::xenbus::Registration::register(&xenbus::DRIVER, module)?;
+        pr_info!("xen_netfront_rs: registered frontend for devicetype vif\n");
+        Ok(Self { _driver: driver })
+    }
+}

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One queue of netfront-rs: a TX/RX ring pair, its packet buffers and what
+//! moves packets over them.
+//!
+//! Buffers are the queue's own pages, granted to the backend once when the
+//! queue connects ([`GrantedPages`]): one read-only page per TX ring entry,
+//! one writable page per RX ring entry. A packet to send is copied into free
+//! TX pages and its skb freed at once; a received packet is copied out of
+//! its RX pages into a fresh skb and the same pages are posted again. So no
+//! grant is made or ended per packet, and the backend reaches the pages by
+//! grant copy (plain mode, which every backend does) or, once they are
+//! registered as staging grants, by memcpy. The page bookkeeping is the
+//! protocol core's [`StagingPool`]; the ring indices, request ids and the
+//! checks on every backend response are the core's too (`front_ring`,
+//! `front_tx`, `front_rx`).
+//!
+//! Locking: the ring pair is one [`SpinLockBh`]. `ndo_start_xmit` (BH) and
+//! the NAPI poll (softirq) take it; packets are handed to the stack only
+//! after it is dropped, since the stack may transmit from there.
+
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
+use crate::bindings::net::device::{Channel, NetDev};
+use crate::bindings::net::skb::SkBuff;
+use crate::bindings::xen::granted::GrantedPages;
+use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
+use crate::bindings::xen::xenbus::XenbusDevice;
+use crate::bindings::HeapSlice;
+use crate::netif::front_ring::FrontRing;
+use crate::netif::front_rx::{RxBuffers, RxPacket, RxPacketReader, RxPoll};
+use crate::netif::front_staging::{PoolPage, StagingPool};
+use crate::netif::front_tx::{
+    PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxGrant, TxIdTable, TxPacketMeta, TxPlan, TX_PLAN_SLOTS_DEFAULT,
+};
+use crate::netif::rx::RxCsum;
+use crate::netif::wire::{XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE, XEN_PAGE_SIZE};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::prelude::*;
+
+const TX_SIZE: usize = XEN_NETIF_TX_RING_SIZE as usize;
+const RX_SIZE: usize = XEN_NETIF_RX_RING_SIZE as usize;
+
+/// Ring entries one packet may take: its data slots and a GSO extra. The
+/// netdev queue is stopped while fewer are free.
+const TX_MAX_RING_SLOTS: u32 = TX_PLAN_SLOTS_DEFAULT as u32 + 1;
+
+/// Packets taken off the RX ring per lock hold, then handed to the stack.
+const RX_BATCH: usize = 16;
+
+/// Counters of one queue (cumulative over reconnections).
+#[derive(Default)]
+pub(crate) struct QueueStats {
+    pub(crate) tx_packets: AtomicU64,
+    pub(crate) tx_bytes: AtomicU64,
+    /// Packets dropped before the ring: not connected, no room, unplannable.
+    pub(crate) tx_dropped: AtomicU64,
+    /// TX slots the backend answered with an error or drop status.
+    pub(crate) tx_errors: AtomicU64,
+    pub(crate) rx_packets: AtomicU64,
+    pub(crate) rx_bytes: AtomicU64,
+    /// Received packets rejected by the checks of `front_rx`.
+    pub(crate) rx_errors: AtomicU64,
+    /// Accepted packets dropped here (no memory for an skb, bad headers).
+    pub(crate) rx_dropped: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// What one connection of a queue holds: the rings, their books and the
+/// pages behind the buffers. Dropping it ends every grant (deferred while
+/// the backend still maps a page).
+pub(crate) struct Rings {
+    tx: FrontRing<TxSharedRing>,
+    rx: FrontRing<RxSharedRing>,
+    tx_ids: KBox<TxIdTable<TX_SIZE>>,
+    rx_bufs: KBox<RxBuffers<RX_SIZE>>,
+    reader: RxPacketReader,
+    pool: StagingPool<HeapSlice<PoolPage>>,
+    // Declared last: the pages' grants end after the rings are gone.
+    pages: GrantedPages,
+}
+
+/// The ring references to publish for a new connection.
+pub(crate) struct RingRefs {
+    pub(crate) tx: u32,
+    pub(crate) rx: u32,
+}
+
+impl Rings {
+    /// Grants the two ring pages and the buffer pages to the backend of
+    /// `xdev`; nothing is posted until [`Self::start`].
+    pub(crate) fn new(xdev: &XenbusDevice) -> Result<(Self, RingRefs)> {
+        let (tx_page, tx_ref) = MappedRing::grant(xdev)?;
+        let (rx_page, rx_ref) = MappedRing::grant(xdev)?;
+        let tx = FrontRing::new(TxSharedRing::new(tx_page)).map_err(|_| EINVAL)?;
+        let rx = FrontRing::new(RxSharedRing::new(rx_page)).map_err(|_| EINVAL)?;
+        let pages = GrantedPages::grant(xdev.otherend_id(), TX_SIZE, RX_SIZE)?;
+        let mut pool =
+            StagingPool::with_storage(HeapSlice(KVec::from_elem(PoolPage::EMPTY, TX_SIZE + RX_SIZE, GFP_KERNEL)?));
+        for (gref, readonly) in pages.grants() {
+            pool.add_page(gref, readonly).map_err(|_| EINVAL)?;
+        }
+        let rings = Self {
+            tx,
+            rx,
+            tx_ids: KBox::new(TxIdTable::new(), GFP_KERNEL)?,
+            rx_bufs: KBox::new(RxBuffers::new(), GFP_KERNEL)?,
+            reader: RxPacketReader::new(),
+            pool,
+            pages,
+        };
+        Ok((rings, RingRefs { tx: tx_ref, rx: rx_ref }))
+    }
+
+    /// Starts the data path once the backend is connected and the pages
+    /// it takes as staging grants are registered: the other pages are
+    /// used as they are (plain mode: the backend grant-copies them), and
+    /// every RX buffer is posted and published (the caller notifies).
+    pub(crate) fn start(&mut self) -> Result {
+        self.pool.use_unregistered().map_err(|_| EINVAL)?;
+        while self.rx.free_requests() > 0 {
+            let Some(gref) = self.pool.take_rx() else { break };
+            self.rx_bufs.post(&mut self.rx, gref).map_err(|_| EINVAL)?;
+        }
+        self.rx.push_requests_and_check_notify();
+        Ok(())
+    }
+
+    /// Whether a packet of the most ring slots fits now.
+    fn tx_has_room(&self) -> bool {
+        self.tx.free_requests() >= TX_MAX_RING_SLOTS
+            && self.pool.free_tx() >= TX_PLAN_SLOTS_DEFAULT
+            && self.tx_ids.free_ids() >= TX_PLAN_SLOTS_DEFAULT
+    }
+
+    /// Copies `skb` into TX pages and produces its requests; on error
+    /// nothing is produced and every page and id taken is given back.
+    fn queue_packet(&mut self, skb: &SkBuff, plan: &TxPlan<TX_PLAN_SLOTS_DEFAULT>) -> Result<()> {
+        if (self.tx.free_requests() as usize) < plan.ring_slots()
+            || self.pool.free_tx() < plan.slots().len()
+            || self.tx_ids.free_ids() < plan.slots().len()
+        {
+            return Err(EBUSY);
+        }
+        let mut failed = false;
+        for req in plan.requests() {
+            let request = match req {
+                PlannedRequest::Data(d) => {
+                    let Some(gref) = self.pool.take_tx() else {
+                        failed = true;
+                        break;
+                    };
+                    // The packet was laid out as page-sized chunks at offset 0
+                    // (`chunks_of`): chunk i starts at byte i * 4096.
+                    let pos = (d.slot.chunk as u32) * XEN_PAGE_SIZE + d.slot.chunk_offset;
+                    let copied =
+                        self.pages.copy_from_skb(gref, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
+                    let id = match (copied, self.tx_ids.claim(TxGrant::Staged(gref))) {
+                        (Ok(()), Some(id)) => id,
+                        (Ok(()), None) | (Err(_), _) => {
+                            // An id claimed by a failed copy is given back
+                            // by `abandon` below.
+                            let _ = self.pool.give_back(gref);
+                            failed = true;
+                            break;
+                        }
+                    };
+                    d.request(id, gref)
+                }
+                PlannedRequest::Extra(extra) => {
+                    self.tx_ids.claim_extra();
+                    extra
+                }
+            };
+            if self.tx.push_request(request).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            let pool = &mut self.pool;
+            self.tx_ids.abandon(|_, grant| {
+                let _ = pool.give_back(grant.gref());
+            });
+            // Nothing was published: the produced requests are forgotten.
+            self.tx.discard_unpublished();
+            return Err(EINVAL);
+        }
+        self.tx_ids.publish();
+        Ok(())
+    }
+
+    /// Takes every TX response: frees ids and pages. Returns the slots
+    /// answered, or the reason the backend broke the ring.
+    fn complete_tx(&mut self, stats: &QueueStats) -> core::result::Result<u32, &'static str> {
+        let mut n = 0u32;
+        loop {
+            let rsp = match self.tx.next_response() {
+                Ok(Some((_, rsp))) => rsp,
+                Ok(None) => break,
+                Err(e) => return Err(e.description()),
+            };
+            match self.tx_ids.complete(rsp, |_| true) {
+                Ok(TxCompletion::Null) => {}
+                Ok(TxCompletion::Slot { grant, status, .. }) => {
+                    if status != crate::netif::front_tx::TxStatus::Okay {
+                        bump(&stats.tx_errors, 1);
+                    }
+                    if self.pool.give_back(grant.gref()).is_err() {
+                        return Err("TX response for a page not in use");
+                    }
+                }
+                Err(e) => return Err(e.description()),
+            }
+            n = n.saturating_add(1);
+        }
+        Ok(n)
+    }
+
+    /// Copies an accepted packet out of its RX pages into a new skb and
+    /// posts the pages again. `None` when the skb could not be made (the
+    /// pages are reposted all the same).
+    fn take_packet(&mut self, dev: &NetDev<'_>, pkt: &RxPacket) -> Option<SkBuff> {
+        let mut skb = dev.napi_alloc_skb(pkt.info.len);
+        if let Some(s) = skb.as_mut() {
+            if s.put(pkt.info.len).is_err() {
+                skb = None;
+            }
+        }
+        let mut pos = 0u32;
+        for slot in pkt.data_slots() {
+            if let Some(s) = skb.as_mut() {
+                let len = u32::from(slot.len);
+                if self.pages.copy_to_skb(slot.gref, u32::from(slot.offset), s, pos, len).is_err() {
+                    skb = None;
+                }
+                pos = pos.saturating_add(len);
+            }
+        }
+        for slot in pkt.data_slots() {
+            let _ = self.rx_bufs.repost(&mut self.rx, slot.id);
+        }
+        for id in pkt.extra_ids() {
+            let _ = self.rx_bufs.repost(&mut self.rx, id);
+        }
+        skb
+    }
+}
+
+/// Driver state of one queue.
+#[pin_data]
+pub(crate) struct Queue {
+    /// The connection's rings; `None` while disconnected.
+    #[pin]
+    pub(crate) rings: SpinLockBh<Option<Rings>>,
+    /// The rings are up and the backend has not broken them.
+    pub(crate) live: AtomicBool,
+    pub(crate) stats: QueueStats,
+}
+
+impl Queue {
+    /// An idle queue.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            rings <- new_spinlock_bh!(None),
+            live: AtomicBool::new(false),
+            stats: QueueStats::default(),
+        })
+    }
+
+    /// Runs `f` on the connection's page pool under the ring lock; `None`
+    /// while disconnected.
+    pub(crate) fn with_pool<R>(&self, f: impl FnOnce(&mut StagingPool<HeapSlice<PoolPage>>) -> R) -> Option<R> {
+        let mut guard = self.rings.lock();
+        (*guard).as_mut().map(|r| f(&mut r.pool))
+    }
+
+    /// Pages of the connection registered as staging grants.
+    pub(crate) fn staged_pages(&self) -> usize {
+        self.with_pool(|pool| pool.registered()).unwrap_or(0)
+    }
+
+    /// The backend broke the protocol: the queue stops (Linux's `broken`).
+    fn broken(&self, dev: &NetDev<'_>, why: &str) {
+        if self.live.swap(false, Ordering::AcqRel) {
+            pr_err!("{}: backend broke the rings: {}; queue disabled\n", dev.name(), why);
+            dev.stop_queue();
+            dev.carrier_off();
+        }
+    }
+
+    /// `ndo_start_xmit` on this queue: copies the packet into TX pages and
+    /// sends it, or drops it. Consumes `skb`.
+    pub(crate) fn xmit(&self, dev: &NetDev<'_>, mut skb: SkBuff) {
+        if !self.live.load(Ordering::Acquire) {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        }
+        let Ok(info) = skb.prepare_to_guest() else {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        };
+        let checksum = if info.csum_blank {
+            TxChecksum::Partial
+        } else if info.data_validated {
+            TxChecksum::Unnecessary
+        } else {
+            TxChecksum::None
+        };
+        let meta = TxPacketMeta { checksum, gso: None };
+        let Ok(plan) = TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(chunks_of(info.len), &meta) else {
+            bump(&self.stats.tx_dropped, 1);
+            return;
+        };
+        let mut notify = false;
+        let mut sent = false;
+        {
+            let mut guard = self.rings.lock();
+            if let Some(r) = (*guard).as_mut() {
+                if r.queue_packet(&skb, &plan).is_ok() {
+                    sent = true;
+                    notify = r.tx.push_requests_and_check_notify();
+                }
+                if !r.tx_has_room() {
+                    dev.stop_queue();
+                }
+            }
+        }
+        if notify {
+            dev.notify(Channel::Tx);
+        }
+        if sent {
+            bump(&self.stats.tx_packets, 1);
+            bump(&self.stats.tx_bytes, u64::from(info.len));
+        } else {
+            bump(&self.stats.tx_dropped, 1);
+        }
+        skb.consume();
+    }
+
+    /// The NAPI poll: TX answers, then up to `budget` received packets.
+    pub(crate) fn poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
+        let budget = usize::try_from(budget).unwrap_or(0);
+        let mut done = 0usize;
+        let mut tx_answered = 0u32;
+        loop {
+            let mut batch: [Option<SkBuff>; RX_BATCH] = Default::default();
+            let mut taken = 0usize;
+            let more;
+            let notify;
+            {
+                let mut guard = self.rings.lock();
+                let Some(r) = (*guard).as_mut() else { break };
+                if !self.live.load(Ordering::Acquire) {
+                    break;
+                }
+                if done == 0 {
+                    match r.complete_tx(&self.stats) {
+                        Ok(n) => tx_answered = n,
+                        Err(why) => {
+                            drop(guard);
+                            self.broken(dev, why);
+                            break;
+                        }
+                    }
+                    if r.tx_has_room() && dev.queue_stopped() {
+                        dev.wake_queue();
+                    }
+                }
+                while taken < RX_BATCH && done + taken < budget {
+                    match r.reader.poll(&mut r.rx, &mut r.rx_bufs) {
+                        Ok(RxPoll::Packet(pkt)) => {
+                            let skb = r.take_packet(dev, &pkt).and_then(|mut skb| {
+                                let (blank, valid) = match pkt.info.csum {
+                                    RxCsum::Partial => (true, true),
+                                    RxCsum::Unnecessary => (false, true),
+                                    RxCsum::None => (false, false),
+                                };
+                                dev.finish_from_guest(&mut skb, blank, valid, pkt.info.gso).ok().map(|_| skb)
+                            });
+                            match skb {
+                                Some(skb) => {
+                                    bump(&self.stats.rx_packets, 1);
+                                    bump(&self.stats.rx_bytes, u64::from(pkt.info.len));
+                                    if let Some(slot) = batch.get_mut(taken) {
+                                        *slot = Some(skb);
+                                    }
+                                    taken += 1;
+                                }
+                                None => bump(&self.stats.rx_dropped, 1),
+                            }
+                        }
+                        Ok(RxPoll::Rejected(bad)) => {
+                            bump(&self.stats.rx_errors, 1);
+                            for id in bad.ids() {
+                                let _ = r.rx_bufs.repost(&mut r.rx, id);
+                            }
+                        }
+                        Ok(RxPoll::Empty) => break,
+                        Err(e) => {
+                            drop(guard);
+                            self.broken(dev, e.description());
+                            return i32::try_from(done).unwrap_or(0);
+                        }
+                    }
+                }
+                notify = r.rx.push_requests_and_check_notify();
+                more = taken == RX_BATCH && done + taken < budget;
+            }
+            if notify {
+                dev.notify(Channel::Rx);
+            }
+            for skb in batch.iter_mut().filter_map(Option::take) {
+                dev.receive(skb);
+            }
+            done += taken;
+            if !more {
+                break;
+            }
+        }
+        let done = i32::try_from(done).unwrap_or(0);
+        if usize::try_from(done).unwrap_or(0) < budget && dev.napi_complete(done) {
+            // The event that scheduled this poll is answered; an event
+            // that found nothing to do is spurious (XSA-391).
+            dev.lateeoi(Channel::Rx, done == 0 && tx_answered == 0);
+            let pending = {
+                let mut guard = self.rings.lock();
+                (*guard).as_mut().is_some_and(|r| {
+                    r.rx.final_check_for_responses().unwrap_or(true) | r.tx.final_check_for_responses().unwrap_or(true)
+                })
+            };
+            if pending && self.live.load(Ordering::Acquire) {
+                dev.napi_schedule();
+            }
+        }
+        done
+    }
+}
+
+/// A packet of `len` bytes as TX chunks: copied into pages, chunk `i` is
+/// bytes `i * 4096 ..` at offset 0 of its own page.
+fn chunks_of(len: u32) -> impl Iterator<Item = TxChunk> {
+    let page = XEN_PAGE_SIZE;
+    (0..len.div_ceil(page)).map(move |i| TxChunk { page_offset: 0, len: (len - i * page).min(page) })
+}

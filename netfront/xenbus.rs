@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The frontend side of xenbus for devicetype "vif": probe (the `ethN`
+//! device with the MAC the toolstack wrote), connecting when the backend
+//! waits for us (InitWait: rings, buffers, event channel, our keys), the
+//! carrier when it is Connected, and closing, as xen-netfront's
+//! `netback_changed` and `xennet_remove`.
+
+// Driver logic: every unsafe operation goes through `crate::bindings`.
+#![forbid(unsafe_code)]
+
+use crate::bindings::net::device::VifNetDevice;
+use crate::bindings::xen::xenbus::{XenbusDevice, XenbusDriver, XenbusDriverOps};
+use crate::bindings::Rtnl;
+use crate::ctrl::CtrlClient;
+use crate::device::Frontend;
+use crate::netif::negotiate::{parse_mac, GuestOffloads};
+use crate::netif::xenbus_state::XenbusState;
+use crate::queue::Rings;
+use core::sync::atomic::Ordering;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::aref::ARef;
+use kernel::sync::{Arc, Mutex};
+use kernel::time::Delta;
+
+/// The driver, registered by the module.
+pub(crate) static DRIVER: XenbusDriver = XenbusDriver::new::<NetFront>();
+
+/// How long `remove` waits for each step of the backend's close.
+const CLOSE_WAIT_MS: u32 = 5000;
+/// The interval at which it looks.
+const CLOSE_POLL_MS: u32 = 20;
+
+/// One vif of this guest.
+#[pin_data]
+pub(crate) struct NetFront {
+    xdev: ARef<XenbusDevice>,
+    #[pin]
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    netdev: Option<VifNetDevice<Frontend>>,
+    /// NAPI is added and enabled (a connection is up).
+    napi_on: bool,
+    /// The connection's control ring, when the backend offers one.
+    ctrl: Option<CtrlClient>,
+    /// The data path of the connection runs (the backend was Connected).
+    started: bool,
+}
+
+impl NetFront {
+    /// The backend waits for us: tears down an old connection, grants new
+    /// rings and buffers, binds the event channel, writes our keys and
+    /// switches to Connected (`talk_to_netback`, `xennet_connect`).
+    fn connect(&self, inner: &mut Inner) -> Result {
+        self.disconnect(inner);
+        let Some(netdev) = inner.netdev.as_ref() else { return Err(ENODEV) };
+        let dev = netdev.dev();
+        let front = netdev.data();
+        let Some(queue) = front.queues.get(0) else { return Err(EINVAL) };
+        let (rings, refs) = Rings::new(&self.xdev)?;
+        let port = match dev.bind_local_evtchn(&self.xdev) {
+            Ok(p) => p,
+            Err(e) => {
+                self.xdev.dev_fatal(e, c"allocating event channel");
+                return Err(e);
+            }
+        };
+        // The control ring, if the backend has one: staging grants go
+        // over it. Without it (or when it fails) the queue runs plain.
+        let mut ctrl_refs = None;
+        if self.xdev.read_otherend_ulong(c"feature-ctrl-ring").unwrap_or(0) == 1 {
+            match CtrlClient::new(&self.xdev) {
+                Ok((ctrl, refs)) => {
+                    inner.ctrl = Some(ctrl);
+                    ctrl_refs = Some(refs);
+                }
+                Err(e) => pr_warn!("{}: no control ring ({:?}): staging grants off\n", dev.name(), e),
+            }
+        }
+        let keys: [(&CStr, u64); 5] = [
+            (c"tx-ring-ref", u64::from(refs.tx)),
+            (c"rx-ring-ref", u64::from(refs.rx)),
+            (c"event-channel", u64::from(port)),
+            (c"request-rx-copy", 1),
+            (c"feature-rx-notify", 1),
+        ];
+        let ctrl_keys =
+            ctrl_refs.map(|c| [(c"ctrl-ring-ref", u64::from(c.ring)), (c"event-channel-ctrl", u64::from(c.port))]);
+        for (key, value) in Iterator::chain(keys.into_iter(), ctrl_keys.into_iter().flatten()) {
+            if let Err(e) = self.xdev.write_own_ulong(key, value) {
+                dev.unbind_evtchns();
+                inner.ctrl = None;
+                self.xdev.dev_fatal(e, c"writing the ring details");
+                return Err(e);
+            }
+        }
+        *queue.rings.lock() = Some(rings);
+        queue.live.store(true, Ordering::Release);
+        dev.napi_add();
+        dev.napi_enable();
+        inner.napi_on = true;
+        dev.enable_irqs();
+        // What the backend takes from us: checksums it completes (IPv6 only
+        // when it says so); one slot per packet for now (no SG, no GSO).
+        let ipv6 = self.xdev.read_otherend_ulong(c"feature-ipv6-csum-offload").unwrap_or(0) == 1;
+        front.set_offloads(GuestOffloads { sg: false, tso_v4: false, tso_v6: false, ip_csum: true, ipv6_csum: ipv6 });
+        dev.apply_guest_offloads(
+            GuestOffloads { sg: false, tso_v4: false, tso_v6: false, ip_csum: true, ipv6_csum: ipv6 },
+            &Rtnl::lock(),
+        );
+        self.xdev.switch_state(XenbusState::Connected);
+        pr_info!("{}: connected to backend domain {}\n", dev.name(), self.xdev.otherend_id());
+        Ok(())
+    }
+
+    /// The backend is Connected: the pages it takes are registered as
+    /// staging grants (over the control ring, now mapped by the backend),
+    /// the data path starts (RX buffers published, the backend told) and
+    /// the carrier comes on.
+    fn backend_connected(&self, inner: &mut Inner) {
+        let Some(netdev) = inner.netdev.as_ref() else { return };
+        let dev = netdev.dev();
+        let front = netdev.data();
+        let Some(queue) = front.queues.get(0) else { return };
+        if !queue.live.load(Ordering::Acquire) || inner.started {
+            return;
+        }
+        if let Some(ctrl) = inner.ctrl.as_mut() {
+            let s = ctrl.setup_staging(queue, 0, *crate::module_parameters::staging_pages.value());
+            match s.stopped {
+                Some(why) => pr_info!("{}: {} pages as staging grants ({})\n", dev.name(), s.registered, why),
+                None => pr_info!("{}: {} pages as staging grants\n", dev.name(), s.registered),
+            }
+        }
+        let started = queue.with_pool(|_| ()).is_some() && {
+            let mut guard = queue.rings.lock();
+            (*guard).as_mut().is_some_and(|r| r.start().is_ok())
+        };
+        if !started {
+            self.xdev.dev_fatal(EINVAL, c"starting the rings");
+            return;
+        }
+        inner.started = true;
+        dev.notify(crate::bindings::net::device::Channel::Rx);
+        front.connected.store(true, Ordering::Release);
+        dev.carrier_on();
+        if dev.running() {
+            dev.wake_all_queues();
+        }
+        dev.napi_schedule();
+    }
+
+    /// Stops the queue and gives the rings, buffers and event channel
+    /// back (the grants end at once, or once the backend unmaps them).
+    fn disconnect(&self, inner: &mut Inner) {
+        let Some(netdev) = inner.netdev.as_ref() else { return };
+        let dev = netdev.dev();
+        let front = netdev.data();
+        front.connected.store(false, Ordering::Release);
+        dev.carrier_off();
+        dev.stop_queue();
+        dev.disable_irqs();
+        if inner.napi_on {
+            dev.napi_disable();
+            dev.napi_del();
+            inner.napi_on = false;
+        }
+        dev.unbind_evtchns();
+        inner.ctrl = None;
+        inner.started = false;
+        for q in front.queues.iter() {
+            q.live.store(false, Ordering::Release);
+            let rings = q.rings.lock().take();
+            drop(rings);
+        }
+    }
+
+    /// Reads the backend's state.
+    fn backend_state(&self) -> Option<XenbusState> {
+        let v = self.xdev.read_otherend_ulong(c"state").ok()?;
+        XenbusState::from_u32(u32::try_from(v).ok()?)
+    }
+
+    /// Switches to `ours` and waits until the backend reaches one of
+    /// `until` (or is gone), at most [`CLOSE_WAIT_MS`].
+    fn close_step(&self, ours: XenbusState, until: &[XenbusState]) {
+        self.xdev.switch_state(ours);
+        let mut waited = 0;
+        while waited < CLOSE_WAIT_MS {
+            match self.backend_state() {
+                None | Some(XenbusState::Unknown) => return,
+                Some(s) if until.contains(&s) => return,
+                Some(_) => {}
+            }
+            kernel::time::delay::fsleep(Delta::from_millis(i64::from(CLOSE_POLL_MS)));
+            waited += CLOSE_POLL_MS;
+        }
+        pr_warn!("xen_netfront_rs: {}: backend did not follow to {:?} in {} ms\n", self.xdev.nodename(), ours, waited);
+    }
+}
+
+impl XenbusDriverOps for NetFront {
+    const DEVICE_TYPE: &'static CStr = c"vif";
+    const FRONTEND: bool = true;
+
+    fn probe(xdev: ARef<XenbusDevice>) -> Result<Arc<Self>> {
+        let mut buf = [0u8; 32];
+        let mac = xdev.read_own_str(c"mac", &mut buf).ok().and_then(|n| parse_mac(buf.get(..n)?));
+        let Some(mac) = mac else {
+            xdev.dev_fatal(EINVAL, c"reading a valid mac (xx:xx:xx:xx:xx:xx)");
+            return Err(EINVAL);
+        };
+        let state = Arc::pin_init(Frontend::new()?, GFP_KERNEL)?;
+        let netdev = VifNetDevice::new(c"eth%d", &xdev, 1, state)?;
+        netdev.set_mac(&mac)?;
+        if let Err(e) = netdev.register() {
+            xdev.dev_fatal(e, c"registering the net device");
+            return Err(e);
+        }
+        pr_info!("{}: netfront-rs on {}\n", netdev.dev().name(), xdev.nodename());
+        Arc::pin_init(
+            pin_init!(NetFront { xdev, inner <- new_mutex!(Inner { netdev: Some(netdev), napi_on: false, ctrl: None, started: false }) }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn otherend_changed(self: &Arc<Self>, state: u32) {
+        let mut inner = self.inner.lock();
+        let ours = self.xdev.state();
+        match XenbusState::from_u32(state) {
+            Some(XenbusState::InitWait) => {
+                if ours == Some(XenbusState::Initialising) {
+                    let _ = self.connect(&mut inner);
+                }
+            }
+            Some(XenbusState::Connected) => self.backend_connected(&mut inner),
+            Some(XenbusState::Closed) if ours == Some(XenbusState::Closed) => {}
+            Some(XenbusState::Closing | XenbusState::Closed) => {
+                // The backend goes (or is gone): stop using the rings, then
+                // follow it to Closed (`xenbus_frontend_closed`).
+                self.disconnect(&mut inner);
+                self.xdev.frontend_closed();
+            }
+            _ => {}
+        }
+    }
+
+    fn remove(self: Arc<Self>) {
+        // `xennet_bus_close`: Closing until the backend follows, then
+        // Closed until it is Closed too, so it unmaps our rings first.
+        if self.backend_state() != Some(XenbusState::Closed) {
+            self.close_step(XenbusState::Closing, &[XenbusState::Closing, XenbusState::Closed]);
+            if self.backend_state() != Some(XenbusState::Closed) {
+                self.close_step(XenbusState::Closed, &[XenbusState::Closed]);
+            }
+        }
+        let mut inner = self.inner.lock();
+        self.disconnect(&mut inner);
+        // Unregisters and frees the device.
+        inner.netdev = None;
+    }
+}
