@@ -25,8 +25,8 @@ use crate::fatal::FatalReason;
 use crate::grant_pool::{StagedCopy, StagedGrants};
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
-    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxCsum, RxHash,
-    RxPacketInfo, RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
+    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxHash, RxPacketInfo,
+    RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
 };
 use crate::netif::wire::{GsoType, RxResponse, NETIF_RSP_ERROR};
 use crate::stats::VifStats;
@@ -162,13 +162,7 @@ impl RxQueue {
             // else cannot be described to the guest.
             _ => return Err(EINVAL),
         };
-        let csum = if info.csum_blank {
-            RxCsum::Partial
-        } else if info.data_validated {
-            RxCsum::Unnecessary
-        } else {
-            RxCsum::None
-        };
+        let csum = info.csum();
         // A hash extra only while the frontend configured a hash algorithm,
         // and only with the hash ndo_start_xmit computed with its
         // configuration (never the stack's own flow hash).

@@ -23,20 +23,21 @@
 
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::net::device::{Channel, NetDev};
-use crate::bindings::net::skb::SkBuff;
+use crate::bindings::net::skb::{FragPages, SkBuff, SkbGso};
 use crate::bindings::xen::granted::GrantedPages;
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::HeapSlice;
 use crate::netif::front_ring::FrontRing;
-use crate::netif::front_rx::{RxBuffers, RxPacket, RxPacketReader, RxPoll};
+use crate::netif::front_rx::{RxBuffers, RxPacket, RxPacketReader, RxPoll, RX_COPY_THRESHOLD};
 use crate::netif::front_staging::{PoolPage, StagingPool};
 use crate::netif::front_tx::{
     PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxGrant, TxIdTable, TxPacketMeta, TxPlan, TX_PLAN_SLOTS_DEFAULT,
 };
 use crate::netif::rx::RxCsum;
+use crate::netif::tx::TxGso;
 use crate::netif::wire::{XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE, XEN_PAGE_SIZE};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
 const TX_SIZE: usize = XEN_NETIF_TX_RING_SIZE as usize;
@@ -46,8 +47,16 @@ const RX_SIZE: usize = XEN_NETIF_RX_RING_SIZE as usize;
 /// netdev queue is stopped while fewer are free.
 const TX_MAX_RING_SLOTS: u32 = TX_PLAN_SLOTS_DEFAULT as u32 + 1;
 
+/// Received packets up to this many bytes are copied into the skb's head
+/// alone (an MTU-sized frame); larger ones get page frags.
+const RX_LINEAR_MAX: u32 = 2048;
+
 /// Packets taken off the RX ring per lock hold, then handed to the stack.
 const RX_BATCH: usize = 16;
+
+/// How many dropped packets a queue logs (with the reason); the counters
+/// count them all.
+const DROPS_LOGGED: u32 = 10;
 
 /// Counters of one queue (cumulative over reconnections).
 #[derive(Default)]
@@ -222,32 +231,38 @@ impl Rings {
     }
 
     /// Copies an accepted packet out of its RX pages into a new skb and
-    /// posts the pages again. `None` when the skb could not be made (the
-    /// pages are reposted all the same).
+    /// posts the pages again. A packet of up to [`RX_LINEAR_MAX`] bytes goes
+    /// into the skb's head; a larger one (jumbo, GSO) keeps its first
+    /// [`RX_COPY_THRESHOLD`] bytes (the headers) there and the rest in page
+    /// frags. `None` when the skb could not be made (the pages are reposted
+    /// all the same).
     fn take_packet(&mut self, dev: &NetDev<'_>, pkt: &RxPacket) -> Option<SkBuff> {
-        let mut skb = dev.napi_alloc_skb(pkt.info.len);
-        if let Some(s) = skb.as_mut() {
-            if s.put(pkt.info.len).is_err() {
-                skb = None;
-            }
-        }
-        let mut pos = 0u32;
-        for slot in pkt.data_slots() {
-            if let Some(s) = skb.as_mut() {
-                let len = u32::from(slot.len);
-                if self.pages.copy_to_skb(slot.gref, u32::from(slot.offset), s, pos, len).is_err() {
-                    skb = None;
-                }
-                pos = pos.saturating_add(len);
-            }
-        }
-        for slot in pkt.data_slots() {
-            let _ = self.rx_bufs.repost(&mut self.rx, slot.id);
-        }
-        for id in pkt.extra_ids() {
+        let skb = self.copy_out(dev, pkt);
+        // In ring order, so that each page gets its own id back.
+        for id in pkt.ids() {
             let _ = self.rx_bufs.repost(&mut self.rx, id);
         }
         skb
+    }
+
+    fn copy_out(&self, dev: &NetDev<'_>, pkt: &RxPacket) -> Option<SkBuff> {
+        let len = pkt.info.len;
+        let head = if len <= RX_LINEAR_MAX { len } else { RX_COPY_THRESHOLD };
+        let mut skb = dev.napi_alloc_skb(head)?;
+        skb.put(head).ok()?;
+        let mut rest = len - head;
+        while rest > 0 {
+            let n = rest.min(XEN_PAGE_SIZE);
+            skb.add_frag(FragPages::alloc_atomic(0)?, n).ok()?;
+            rest -= n;
+        }
+        let mut pos = 0u32;
+        for slot in pkt.data_slots() {
+            let n = u32::from(slot.len);
+            self.pages.copy_to_skb(slot.gref, u32::from(slot.offset), &mut skb, pos, n).ok()?;
+            pos = pos.saturating_add(n);
+        }
+        Some(skb)
     }
 }
 
@@ -259,6 +274,8 @@ pub(crate) struct Queue {
     pub(crate) rings: SpinLockBh<Option<Rings>>,
     /// The rings are up and the backend has not broken them.
     pub(crate) live: AtomicBool,
+    /// Dropped packets logged so far (the first [`DROPS_LOGGED`] are).
+    drops_logged: AtomicU32,
     pub(crate) stats: QueueStats,
 }
 
@@ -268,6 +285,7 @@ impl Queue {
         pin_init!(Self {
             rings <- new_spinlock_bh!(None),
             live: AtomicBool::new(false),
+            drops_logged: AtomicU32::new(0),
             stats: QueueStats::default(),
         })
     }
@@ -282,6 +300,15 @@ impl Queue {
     /// Pages of the connection registered as staging grants.
     pub(crate) fn staged_pages(&self) -> usize {
         self.with_pool(|pool| pool.registered()).unwrap_or(0)
+    }
+
+    /// Counts a dropped packet in `counter` and logs why, for the first
+    /// [`DROPS_LOGGED`] of the queue.
+    fn dropped(&self, dev: &NetDev<'_>, counter: &AtomicU64, why: &str) {
+        bump(counter, 1);
+        if self.drops_logged.fetch_add(1, Ordering::Relaxed) < DROPS_LOGGED {
+            pr_warn!("{}: packet dropped: {}\n", dev.name(), why);
+        }
     }
 
     /// The backend broke the protocol: the queue stops (Linux's `broken`).
@@ -301,20 +328,26 @@ impl Queue {
             return;
         }
         let Ok(info) = skb.prepare_to_guest() else {
-            bump(&self.stats.tx_dropped, 1);
+            self.dropped(dev, &self.stats.tx_dropped, "no memory to flatten its frag list");
             return;
         };
-        let checksum = if info.csum_blank {
-            TxChecksum::Partial
-        } else if info.data_validated {
-            TxChecksum::Unnecessary
-        } else {
-            TxChecksum::None
+        let checksum = TxChecksum::from(info.csum());
+        let gso = match info.gso {
+            SkbGso::None => None,
+            SkbGso::Tcp(kind, size) => Some(TxGso { size, kind }),
+            // Only TCP segmentation is negotiated; the stack segments the rest.
+            SkbGso::Unsupported => {
+                self.dropped(dev, &self.stats.tx_dropped, "a GSO type the ring cannot carry");
+                return;
+            }
         };
-        let meta = TxPacketMeta { checksum, gso: None };
-        let Ok(plan) = TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(chunks_of(info.len), &meta) else {
-            bump(&self.stats.tx_dropped, 1);
-            return;
+        let meta = TxPacketMeta { checksum, gso };
+        let plan = match TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(chunks_of(info.len), &meta) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.dropped(dev, &self.stats.tx_dropped, e.description());
+                return;
+            }
         };
         let mut notify = false;
         let mut sent = false;
@@ -337,7 +370,7 @@ impl Queue {
             bump(&self.stats.tx_packets, 1);
             bump(&self.stats.tx_bytes, u64::from(info.len));
         } else {
-            bump(&self.stats.tx_dropped, 1);
+            self.dropped(dev, &self.stats.tx_dropped, "no room on the TX ring");
         }
         skb.consume();
     }
@@ -374,16 +407,20 @@ impl Queue {
                 while taken < RX_BATCH && done + taken < budget {
                     match r.reader.poll(&mut r.rx, &mut r.rx_bufs) {
                         Ok(RxPoll::Packet(pkt)) => {
-                            let skb = r.take_packet(dev, &pkt).and_then(|mut skb| {
-                                let (blank, valid) = match pkt.info.csum {
-                                    RxCsum::Partial => (true, true),
-                                    RxCsum::Unnecessary => (false, true),
-                                    RxCsum::None => (false, false),
-                                };
-                                dev.finish_from_guest(&mut skb, blank, valid, pkt.info.gso).ok().map(|_| skb)
-                            });
+                            let (blank, valid) = match pkt.info.csum {
+                                RxCsum::Partial => (true, true),
+                                RxCsum::Unnecessary => (false, true),
+                                RxCsum::None => (false, false),
+                            };
+                            let skb = match r.take_packet(dev, &pkt) {
+                                Some(mut skb) => match dev.finish_from_guest(&mut skb, blank, valid, pkt.info.gso) {
+                                    Ok(_) => Ok(skb),
+                                    Err(_) => Err("bad headers"),
+                                },
+                                None => Err("no memory for the skb"),
+                            };
                             match skb {
-                                Some(skb) => {
+                                Ok(skb) => {
                                     bump(&self.stats.rx_packets, 1);
                                     bump(&self.stats.rx_bytes, u64::from(pkt.info.len));
                                     if let Some(slot) = batch.get_mut(taken) {
@@ -391,11 +428,11 @@ impl Queue {
                                     }
                                     taken += 1;
                                 }
-                                None => bump(&self.stats.rx_dropped, 1),
+                                Err(why) => self.dropped(dev, &self.stats.rx_dropped, why),
                             }
                         }
                         Ok(RxPoll::Rejected(bad)) => {
-                            bump(&self.stats.rx_errors, 1);
+                            self.dropped(dev, &self.stats.rx_errors, bad.reason.description());
                             for id in bad.ids() {
                                 let _ = r.rx_bufs.repost(&mut r.rx, id);
                             }

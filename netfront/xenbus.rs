@@ -79,12 +79,17 @@ impl NetFront {
                 Err(e) => pr_warn!("{}: no control ring ({:?}): staging grants off\n", dev.name(), e),
             }
         }
-        let keys: [(&CStr, u64); 5] = [
+        // We take packets in several RX slots (feature-sg) and TCP GSO ones
+        // (up to 64 KiB, as page frags of the skb).
+        let keys: [(&CStr, u64); 8] = [
             (c"tx-ring-ref", u64::from(refs.tx)),
             (c"rx-ring-ref", u64::from(refs.rx)),
             (c"event-channel", u64::from(port)),
             (c"request-rx-copy", 1),
             (c"feature-rx-notify", 1),
+            (c"feature-sg", 1),
+            (c"feature-gso-tcpv4", 1),
+            (c"feature-gso-tcpv6", 1),
         ];
         let ctrl_keys =
             ctrl_refs.map(|c| [(c"ctrl-ring-ref", u64::from(c.ring)), (c"event-channel-ctrl", u64::from(c.port))]);
@@ -102,14 +107,19 @@ impl NetFront {
         dev.napi_enable();
         inner.napi_on = true;
         dev.enable_irqs();
-        // What the backend takes from us: checksums it completes (IPv6 only
-        // when it says so); one slot per packet for now (no SG, no GSO).
-        let ipv6 = self.xdev.read_otherend_ulong(c"feature-ipv6-csum-offload").unwrap_or(0) == 1;
-        front.set_offloads(GuestOffloads { sg: false, tso_v4: false, tso_v6: false, ip_csum: true, ipv6_csum: ipv6 });
-        dev.apply_guest_offloads(
-            GuestOffloads { sg: false, tso_v4: false, tso_v6: false, ip_csum: true, ipv6_csum: ipv6 },
-            &Rtnl::lock(),
-        );
+        // What the backend takes from us, from its keys: packets in several
+        // slots, TCP segmentation (needs them), checksums it completes.
+        let feature = |key: &CStr| self.xdev.read_otherend_ulong(key).unwrap_or(0) == 1;
+        let sg = feature(c"feature-sg");
+        let offloads = GuestOffloads {
+            sg,
+            tso_v4: sg && feature(c"feature-gso-tcpv4"),
+            tso_v6: sg && feature(c"feature-gso-tcpv6"),
+            ip_csum: true,
+            ipv6_csum: feature(c"feature-ipv6-csum-offload"),
+        };
+        front.set_offloads(offloads);
+        dev.apply_guest_offloads(offloads, &Rtnl::lock());
         self.xdev.switch_state(XenbusState::Connected);
         pr_info!("{}: connected to backend domain {}\n", dev.name(), self.xdev.otherend_id());
         Ok(())

@@ -463,15 +463,43 @@ ab_only() {
     for a in "$@"; do case $a in dir=*) dir=${a#dir=};; esac; done
     case " ${AB_TESTS:-$1} " in *" $1 "*|*" $1/$dir "*) "$fn" "$@" ;; esac
 }
+# ab_netperf_round ROUND: the A/B's netperf tests (benches/scenarios/ab.sh, ab-front.sh): TCP
+# stream both ways, RR, 4 streams and 64-byte UDP packets/s both ways between the backend's
+# domain and guest 1, and with 2 guests the same guest to guest. AB_TESTS picks (ab_only).
+ab_netperf_round() {
+    # h: the backend's own domain, dom0 or the driver domain (run.sh --driver-domain).
+    local round=$1 ip1 ip2 h; h=$(backend_host)
+    ip1=$(domu_ip 1)
+    ab_only measure tcp_stream "$h" "$ip1" TCP_STREAM dir="$h-domu1" round="$round"
+    ab_only measure tcp_maerts "$h" "$ip1" TCP_MAERTS dir="domu1-$h" round="$round"
+    ab_only measure tcp_rr "$h" "$ip1" TCP_RR dir="$h-domu1" round="$round"
+    ab_only measure tcp_stream_x4 "$h" "$ip1" STREAMS4 dir="$h-domu1" round="$round"
+    # udp_pps: 64-byte UDP datagrams at full speed, packets per second the receiver got (a
+    # UDP sender outruns a slow receiver; what it sent is not the figure).
+    ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" round="$round"
+    ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" round="$round"
+    if [ "$NBT_NDOM" -ge 2 ]; then
+        ip2=$(domu_ip 2)
+        ab_only measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 round="$round"
+        ab_only measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 round="$round"
+        ab_only measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 round="$round"
+        ab_only measure tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 round="$round"
+        ab_only measure udp_pps 1 "$ip2" UDP64 dir=domu1-domu2 round="$round"
+    fi
+}
+
 # ab_rounds FUNCTION: NBT_ROUNDS rounds over the backends in NBT_BACKENDS, the order
 # alternating per round so that drift over the boot favours none; each turn swaps the
-# backend in under the same guests, then runs FUNCTION ROUND.
+# backend in under the same guests, then runs FUNCTION ROUND. AB_BEFORE_SWAP, if set, is
+# a function run with the next backend's label just before each swap (ab-front.sh: the
+# guests' netfront module follows the backend).
 ab_rounds() {
     local fn=$1 r b order
     for r in $(seq 1 "$NBT_ROUNDS"); do
         order=$NBT_BACKENDS
         [ $((r % 2)) = 0 ] && order=$(echo $NBT_BACKENDS | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
         for b in $order; do
+            if [ -n "${AB_BEFORE_SWAP:-}" ] && [ "$NBT_CURRENT_BACKEND" != "$b" ]; then "$AB_BEFORE_SWAP" "$b"; fi
             backend_swap "$b" || nbt_die "could not switch to backend $b"
             vifs_tune "$b"
             nbt_stamp "round $r on backend $b ($(vif_queues 1) queue(s) on domu1's vif)"
@@ -499,10 +527,16 @@ evil_guests_up() {
     nbt_stamp "baseline: dom0 holds $GRANTS0 guest grant mappings"
 }
 # settled_grants WANT: the guest grant mappings dom0 holds, retried while in-flight
-# mappings drain until it is WANT (-1: just settle).
+# mappings drain until it is WANT (-1: until it stops changing), at most ~10 s.
 settled_grants() {
-    local g
-    for _ in $(seq 1 10); do g=$(nbt_grants_held_by_dom0); [ "$g" = "$1" ] && break; sleep 1; done
+    local g prev=""
+    for _ in $(seq 1 10); do
+        g=$(nbt_grants_held_by_dom0)
+        [ "$g" = "$1" ] && break
+        # -1: settled once two readings a second apart agree.
+        [ "$1" = -1 ] && [ "$g" = "$prev" ] && break
+        prev=$g; sleep 1
+    done
     echo "$g"
 }
 # evil_value KEY LINE: the value of KEY in an EVIL-RESULT line.

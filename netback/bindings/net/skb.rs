@@ -63,6 +63,21 @@ pub(crate) struct SkbInfo {
     pub(crate) guest_hash: Option<GuestHash>,
 }
 
+impl SkbInfo {
+    /// The checksum state as the rings carry it (`ip_summed`: PARTIAL,
+    /// UNNECESSARY, or nothing known).
+    pub(crate) fn csum(&self) -> crate::netif::rx::RxCsum {
+        use crate::netif::rx::RxCsum;
+        if self.csum_blank {
+            RxCsum::Partial
+        } else if self.data_validated {
+            RxCsum::Unnecessary
+        } else {
+            RxCsum::None
+        }
+    }
+}
+
 /// A hash the backend computed with the frontend's configuration, for its
 /// RX hash extra.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -532,6 +532,15 @@ impl RxPacket {
         RxIds { next: self.first_index.wrapping_add(1), remaining: self.extra_slots, mask: self.mask }
     }
 
+    /// The ids of every slot of the packet (data and extras), in ring
+    /// order: a shell that keeps its pages reposts each of them
+    /// ([`RxBuffers::repost`]) in this order, which gives each buffer its
+    /// own id back (any other order can find the next index's id still
+    /// held by a buffer not yet reposted).
+    pub fn ids(&self) -> RxIds {
+        RxIds { next: self.first_index, remaining: self.ring_slots, mask: self.mask }
+    }
+
     /// Ring index of the packet's first slot.
     pub fn first_index(&self) -> u32 {
         self.first_index
@@ -1711,5 +1720,30 @@ mod tests {
         for (i, r) in RxReject::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }
+    }
+
+    #[test]
+    fn reposting_in_ring_order_keeps_every_buffer() {
+        // A GSO packet (data, GSO extra, data, data) whose pages the shell
+        // keeps: every slot is reposted, in ring order, and each repost
+        // succeeds, so the ring stays full. Data slots first, then the extra,
+        // would find the extra's id still held at the second repost.
+        let (mut ring, mut bufs) = posted_ring(0);
+        respond(
+            &mut ring,
+            &[
+                data(0, 4096, NETRXF_MORE_DATA | NETRXF_EXTRA_INFO),
+                extra(gso(XEN_NETIF_GSO_TYPE_TCPV4, 1448), false),
+                data(2, 4096, NETRXF_MORE_DATA),
+                data(3, 100, 0),
+            ],
+        );
+        let mut reader = RxPacketReader::new();
+        let pkt = packet(reader.poll(&mut ring, &mut bufs));
+        assert_eq!(pkt.ids().collect::<Vec<_>>(), [0, 1, 2, 3]);
+        for id in pkt.ids() {
+            assert!(bufs.repost(&mut ring, id).unwrap().is_some(), "repost of {id}");
+        }
+        assert_eq!((bufs.received(), ring.free_requests()), (0, 0));
     }
 }

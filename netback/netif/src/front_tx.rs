@@ -58,6 +58,7 @@
 //! }
 //! ```
 
+use super::rx::RxCsum;
 use super::tx::TxGso;
 use super::wire::{
     ExtraInfo, TxRequest, TxResponse, ETH_HLEN, NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY,
@@ -107,6 +108,17 @@ impl TxChecksum {
             TxChecksum::None => 0,
             TxChecksum::Partial => NETTXF_CSUM_BLANK | NETTXF_DATA_VALIDATED,
             TxChecksum::Unnecessary => NETTXF_DATA_VALIDATED,
+        }
+    }
+}
+
+impl From<RxCsum> for TxChecksum {
+    /// The same skb checksum state (`ip_summed`), as the TX ring says it.
+    fn from(c: RxCsum) -> Self {
+        match c {
+            RxCsum::None => TxChecksum::None,
+            RxCsum::Partial => TxChecksum::Partial,
+            RxCsum::Unnecessary => TxChecksum::Unnecessary,
         }
     }
 }

@@ -1,0 +1,46 @@
+# Frontend A/B inside one boot (issue 12's benchmark): each label of NBT_BACKENDS is a
+# backend with the guests' netfront that goes with it: c (C xen-netback) with the stock
+# xen-netfront, rs and rs@LABEL (netback-rs, with --rs-opts) with netfront-rs. Run as
+#   ./run-bench --scenario ab-front --backends "c rs@copy rs" --rs-opts copy="staging_grants_per_queue=0"
+# which compares stock netfront on C, netfront-rs on netback-rs with plain grant copy (the
+# backend offers no staging grants) and netfront-rs on netback-rs with staging grants (the
+# default: the backend offers 512, netfront-rs registers its 512 buffer pages). The tests are
+# ab.sh's (lib.sh's ab_netperf_round); the turns swap the backend as ab.sh does, and before
+# each swap every guest is told to swap its netfront module once its vifs are gone (the vif
+# detach removes the devices, so nothing holds the module then), so the new vifs come up
+# with the new frontend; at each turn guest 1 must run the frontend of the label.
+NBT_DOMU_TOOLS=1
+set -- $NBT_BACKENDS
+frontend_for() { case "$1" in c|c@*) echo stock;; *) echo rs;; esac; }
+first=$1
+backend_load "$first"
+for i in $(seq 1 $NBT_NDOM); do domu_create $i 1 1500 "$(frontend_for "$first")"; done
+for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
+
+# frontend_prepare LABEL: each guest swaps to LABEL's netfront module as soon as its vifs
+# are detached (a background script: the detach cuts the command channel).
+frontend_prepare() {
+    local want i
+    want=$(frontend_for "$1")
+    for i in $(seq 1 $NBT_NDOM); do
+        domu_exec "$i" "cat > /tmp/fswap.sh <<'EOF'
+for _ in \$(seq 1 1200); do ls /sys/bus/xen/devices | grep -q '^vif-' || break; sleep 0.05; done
+rmmod xen_netfront_rs 2>/dev/null; rmmod xen_netfront 2>/dev/null
+if [ $want = rs ]; then insmod /opt/netback-rs/tools/xen-netfront-rs.ko; else insmod /lib/modules/xen-netfront.ko; fi
+echo \"GUEST: netfront now \$(grep -o '^xen_netfront[a-z_]*' /proc/modules)\" > /dev/console
+EOF
+setsid sh /tmp/fswap.sh </dev/null >/dev/null 2>&1 &" >/dev/null || nbt_fail "guest $i: could not arm the netfront swap"
+    done
+}
+AB_BEFORE_SWAP=frontend_prepare
+
+# Each turn checks that guest 1 runs the label's frontend, then runs ab.sh's tests.
+front_round() {
+    local f
+    f=$(echo $(guest_frontend 1))
+    [ "$f" = "$([ "$(frontend_for "$NBT_CURRENT_BACKEND")" = rs ] && echo xen_netfront_rs || echo xen_netfront)" ] \
+        || nbt_fail "round $1 on $NBT_CURRENT_BACKEND: guest 1 runs '${f:-no netfront}'"
+    nbt_stamp "round $1 on $NBT_CURRENT_BACKEND: guest 1 runs $f"
+    ab_netperf_round "$1"
+}
+ab_rounds front_round
