@@ -276,6 +276,8 @@ pub(crate) struct Queue {
     pub(crate) live: AtomicBool,
     /// Dropped packets logged so far (the first [`DROPS_LOGGED`] are).
     drops_logged: AtomicU32,
+    /// A poll found work since the last EOI (the EOI is spurious without).
+    work_since_eoi: AtomicBool,
     pub(crate) stats: QueueStats,
 }
 
@@ -286,6 +288,7 @@ impl Queue {
             rings <- new_spinlock_bh!(None),
             live: AtomicBool::new(false),
             drops_logged: AtomicU32::new(0),
+            work_since_eoi: AtomicBool::new(false),
             stats: QueueStats::default(),
         })
     }
@@ -459,11 +462,20 @@ impl Queue {
                 break;
             }
         }
+        if done > 0 || tx_answered > 0 {
+            self.work_since_eoi.store(true, Ordering::Release);
+        }
         let done = i32::try_from(done).unwrap_or(0);
         if usize::try_from(done).unwrap_or(0) < budget && dev.napi_complete(done) {
-            // The event that scheduled this poll is answered; an event
-            // that found nothing to do is spurious (XSA-391).
-            dev.lateeoi(Channel::Rx, done == 0 && tx_answered == 0);
+            // The event that scheduled this poll is answered: as spurious
+            // when no poll found work since the last EOI (XSA-391; an event
+            // whose work an earlier poll took is not), so Xen slows down a
+            // backend that sends events for nothing. Kept while no EOI is
+            // owed, for the event still to come.
+            if dev.eoi_owed(Channel::Rx) {
+                let work = self.work_since_eoi.swap(false, Ordering::AcqRel);
+                dev.lateeoi(Channel::Rx, !work);
+            }
             let pending = {
                 let mut guard = self.rings.lock();
                 (*guard).as_mut().is_some_and(|r| {

@@ -100,10 +100,11 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     rmmod xen_netfront_rs; rc=$?
     if grep -q "^xen_netfront_rs " /proc/modules; then m=loaded; else m=gone; fi
     echo "GUEST: rmmod xen_netfront_rs rc=$rc module=$m netdevs: $(ls /sys/class/net | tr "\n" " ")" > /dev/console'
+    # (The here-document's lines start at column 0: the guest's shell reads them.)
     domu_exec 1 "cat > /tmp/rmmod.sh <<'EOF'
-    $rmmod_script
-    EOF
-    setsid sh /tmp/rmmod.sh </dev/null >/tmp/rmmod.log 2>&1 &" >/dev/null
+$rmmod_script
+EOF
+setsid sh /tmp/rmmod.sh </dev/null >/tmp/rmmod.log 2>&1 &" >/dev/null
     line=""
     for _ in $(seq 1 30); do
         sleep 1
