@@ -45,7 +45,7 @@ const RX_SIZE: usize = XEN_NETIF_RX_RING_SIZE as usize;
 
 /// Ring entries one packet may take: its data slots and a GSO extra. The
 /// netdev queue is stopped while fewer are free.
-const TX_MAX_RING_SLOTS: u32 = TX_PLAN_SLOTS_DEFAULT as u32 + 1;
+const TX_MAX_RING_SLOTS: usize = TX_PLAN_SLOTS_DEFAULT + 1;
 
 /// Received packets up to this many bytes are copied into the skb's head
 /// alone (an MTU-sized frame); larger ones get page frags.
@@ -139,20 +139,23 @@ impl Rings {
         Ok(())
     }
 
+    /// Whether a packet of `ring_slots` ring entries, `data_slots` of them
+    /// data (a page and an id each), fits now.
+    fn has_room(&self, ring_slots: usize, data_slots: usize) -> bool {
+        self.tx.free_requests() as usize >= ring_slots
+            && self.pool.free_tx() >= data_slots
+            && self.tx_ids.free_ids() >= data_slots
+    }
+
     /// Whether a packet of the most ring slots fits now.
     fn tx_has_room(&self) -> bool {
-        self.tx.free_requests() >= TX_MAX_RING_SLOTS
-            && self.pool.free_tx() >= TX_PLAN_SLOTS_DEFAULT
-            && self.tx_ids.free_ids() >= TX_PLAN_SLOTS_DEFAULT
+        self.has_room(TX_MAX_RING_SLOTS, TX_PLAN_SLOTS_DEFAULT)
     }
 
     /// Copies `skb` into TX pages and produces its requests; on error
     /// nothing is produced and every page and id taken is given back.
     fn queue_packet(&mut self, skb: &SkBuff, plan: &TxPlan<TX_PLAN_SLOTS_DEFAULT>) -> Result<()> {
-        if (self.tx.free_requests() as usize) < plan.ring_slots()
-            || self.pool.free_tx() < plan.slots().len()
-            || self.tx_ids.free_ids() < plan.slots().len()
-        {
+        if !self.has_room(plan.ring_slots(), plan.slots().len()) {
             return Err(EBUSY);
         }
         let mut failed = false;

@@ -144,10 +144,7 @@ impl NetFront {
                 None => pr_info!("{}: {} pages as staging grants\n", dev.name(), s.registered),
             }
         }
-        let started = queue.with_pool(|_| ()).is_some() && {
-            let mut guard = queue.rings.lock();
-            (*guard).as_mut().is_some_and(|r| r.start().is_ok())
-        };
+        let started = (*queue.rings.lock()).as_mut().is_some_and(|r| r.start().is_ok());
         if !started {
             self.xdev.dev_fatal(EINVAL, c"starting the rings");
             return;

@@ -118,6 +118,33 @@ const _: () = {
     assert!(core::mem::offset_of!(sk_buff, cb) % align_of::<RxCb>() == 0);
 };
 
+/// Runs `copy` (an skb copy C function, or a memcpy) on the kernel address of byte
+/// `offset` of `page`, mapped for the call, after checking that `offset +
+/// len` stays in its 4 KiB.
+///
+/// # Safety
+///
+/// `page` is a live page with memory behind it for the call; `copy` reads
+/// or writes at most `len` bytes at the address it gets.
+pub(in crate::bindings) unsafe fn with_page_at(
+    page: *mut b::page,
+    offset: u32,
+    len: u32,
+    copy: impl FnOnce(*mut c_void) -> i32,
+) -> Result {
+    if offset.checked_add(len).is_none_or(|end| end as usize > XEN_PAGE_SIZE) {
+        return Err(EINVAL);
+    }
+    // SAFETY: a live page (contract); kmap_local_page gives its address
+    // (the direct map on x86-64), unmapped below on this CPU.
+    let addr = unsafe { b::kmap_local_page(page) };
+    // SAFETY: `offset` < 4096 (checked): inside the mapping.
+    let ret = copy(unsafe { addr.cast::<u8>().add(offset as usize) }.cast());
+    // SAFETY: mapped above on this CPU.
+    unsafe { b::kunmap_local(addr) };
+    kernel::error::to_result(ret)
+}
+
 /// Number of frag slots in `skb_shared_info` ([`SkBuff::frags`] ties it to
 /// the kernel's array).
 const MAX_SKB_FRAGS: usize = b::MAX_SKB_FRAGS as usize;
@@ -341,6 +368,44 @@ impl SkBuff {
         let v = u16::try_from(queue.saturating_add(1)).unwrap_or(u16::MAX);
         // SAFETY: exclusively owned skb (type invariant).
         unsafe { (*self.as_raw()).queue_mapping = v };
+    }
+
+    /// Stores `len` bytes at byte `offset` of `page` into the skb at byte
+    /// `pos` (`skb_store_bits`). EINVAL when the range leaves the 4 KiB page
+    /// or the skb.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a live page with memory behind it (ours, or a mapped
+    /// grant) for the duration of the call.
+    pub(in crate::bindings) unsafe fn store_from_page(
+        &mut self,
+        pos: u32,
+        page: *mut b::page,
+        offset: u32,
+        len: u32,
+    ) -> Result {
+        // SAFETY: per the function's contract.
+        unsafe { with_page_at(page, offset, len, |src| b::skb_store_bits(self.as_raw(), pos as i32, src, len as i32)) }
+    }
+
+    /// Copies `len` bytes of the skb from byte `pos` to byte `offset` of
+    /// `page` (`skb_copy_bits`). EINVAL when the range leaves the 4 KiB page
+    /// or the skb.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a live page with writable memory behind it for the
+    /// duration of the call.
+    pub(in crate::bindings) unsafe fn copy_to_page(
+        &self,
+        pos: u32,
+        page: *mut b::page,
+        offset: u32,
+        len: u32,
+    ) -> Result {
+        // SAFETY: per the function's contract.
+        unsafe { with_page_at(page, offset, len, |dst| b::skb_copy_bits(self.as_raw(), pos as i32, dst, len as i32)) }
     }
 
     /// Appends `len` bytes to the linear data (`skb_put()`); EINVAL beyond

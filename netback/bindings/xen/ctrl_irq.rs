@@ -154,17 +154,9 @@ impl<T: CtrlEventHandler> CtrlIrq<T> {
     /// it; events go to `handler`. Returns the port to publish.
     #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
     pub(crate) fn bind_local(xdev: &XenbusDevice, handler: Arc<T>) -> Result<(Self, u32)> {
-        let mut port: ffi::evtchn_port_t = 0;
-        // SAFETY: live device, valid out pointer.
-        kernel::error::to_result(unsafe { ffi::xenbus_alloc_evtchn(xdev.as_raw(), &mut port) })?;
-        match Self::bind_port(xdev, CtrlPort::Local(port), handler, c"xen-netfront-ctrl") {
-            Ok(irq) => Ok((irq, port)),
-            Err(e) => {
-                // SAFETY: allocated above, bound to nothing.
-                unsafe { ffi::xenbus_free_evtchn(xdev.as_raw(), port) };
-                Err(e)
-            }
-        }
+        super::evtchn::with_local_port(xdev, |port| {
+            Self::bind_port(xdev, CtrlPort::Local(port), handler, c"xen-netfront-ctrl")
+        })
     }
 
     fn bind_port(xdev: &XenbusDevice, port: CtrlPort, handler: Arc<T>, name: &'static CStr) -> Result<Self> {

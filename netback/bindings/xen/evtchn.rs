@@ -69,6 +69,27 @@ enum Port {
     Local(u32),
 }
 
+/// Frontend side: allocates an event channel for the backend `xdev` leads
+/// to and runs `bind` on its port; the channel is freed again when `bind`
+/// fails. Returns what `bind` made and the port to publish.
+#[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+pub(in crate::bindings) fn with_local_port<T>(
+    xdev: &XenbusDevice,
+    bind: impl FnOnce(u32) -> Result<T>,
+) -> Result<(T, u32)> {
+    let mut port: ffi::evtchn_port_t = 0;
+    // SAFETY: live device, valid out pointer.
+    kernel::error::to_result(unsafe { ffi::xenbus_alloc_evtchn(xdev.as_raw(), &mut port) })?;
+    match bind(port) {
+        Ok(t) => Ok((t, port)),
+        Err(e) => {
+            // SAFETY: allocated above, bound to nothing.
+            unsafe { ffi::xenbus_free_evtchn(xdev.as_raw(), port) };
+            Err(e)
+        }
+    }
+}
+
 /// An IRQ handler as `request_irq` takes it.
 pub(crate) type IrqHandler = unsafe extern "C" fn(kernel::ffi::c_int, *mut c_void) -> kernel::bindings::irqreturn_t;
 
@@ -197,33 +218,16 @@ impl RingEvtchns {
         if self.tx_irq.load(Ordering::Acquire) != 0 {
             return Err(EBUSY);
         }
-        let mut port: ffi::evtchn_port_t = 0;
-        // SAFETY: live device, valid out pointer.
-        kernel::error::to_result(unsafe { ffi::xenbus_alloc_evtchn(xdev.as_raw(), &mut port) })?;
         self.eoi_pending.store(0, Ordering::Release);
         self.dev_id.store(dev_id, Ordering::Release);
-        // SAFETY: unbound, and binds do not overlap (contract).
-        match unsafe {
-            Self::bind_one(
-                xdev,
-                Port::Local(port),
-                &self.tx_name,
-                format_args!("{name}-q{queue}"),
-                handlers.shared,
-                dev_id,
-            )
-        } {
-            Ok(irq) => {
-                self.tx_irq.store(irq, Ordering::Release);
-                self.rx_irq.store(irq, Ordering::Release);
-                Ok(port)
-            }
-            Err(e) => {
-                // SAFETY: allocated above, bound to nothing.
-                unsafe { ffi::xenbus_free_evtchn(xdev.as_raw(), port) };
-                Err(e)
-            }
-        }
+        let (irq, port) = with_local_port(xdev, |port| {
+            let name = format_args!("{name}-q{queue}");
+            // SAFETY: unbound, and binds do not overlap (contract).
+            unsafe { Self::bind_one(xdev, Port::Local(port), &self.tx_name, name, handlers.shared, dev_id) }
+        })?;
+        self.tx_irq.store(irq, Ordering::Release);
+        self.rx_irq.store(irq, Ordering::Release);
+        Ok(port)
     }
 
     /// Binds one channel with `handler`, writing its name into `slot`; the

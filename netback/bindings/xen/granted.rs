@@ -10,9 +10,8 @@
 //! each grant with the deferred `gnttab_end_foreign_access`, which frees a
 //! page only once the backend no longer maps it (XSA-396).
 
-use super::ring::XEN_PAGE_SIZE;
 use crate::bindings::ffi;
-use crate::bindings::net::skb::SkBuff;
+use crate::bindings::net::skb::{with_page_at, SkBuff};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -91,37 +90,13 @@ impl GrantedPages {
         self.pages.get(i)
     }
 
-    /// Runs `copy` on the kernel address of byte `offset` of the page
-    /// granted as `gref`, after checking `offset + len` stays in the page.
-    fn with_page(
-        &self,
-        gref: u32,
-        offset: u32,
-        len: u32,
-        copy: impl FnOnce(*mut kernel::ffi::c_void) -> i32,
-    ) -> Result {
-        let g = self.find(gref).ok_or(EINVAL)?;
-        if offset.checked_add(len).is_none_or(|end| end > XEN_PAGE_SIZE as u32) {
-            return Err(EINVAL);
-        }
-        // SAFETY: a page we own (type invariant); mapped until the unmap below.
-        let addr = unsafe { bindings::kmap_local_page(g.page) };
-        // SAFETY: `offset` < XEN_PAGE_SIZE (checked): inside the mapping.
-        let ret = copy(unsafe { addr.cast::<u8>().add(offset as usize) }.cast());
-        // SAFETY: mapped above on this CPU.
-        unsafe { bindings::kunmap_local(addr) };
-        kernel::error::to_result(ret)
-    }
-
     /// TX: copies `len` bytes of `skb` from byte `pos` to byte `offset` of
     /// the page granted as `gref`. EINVAL for an unknown gref, a range past
     /// the page or past the skb.
     pub(crate) fn copy_from_skb(&self, gref: u32, offset: u32, skb: &SkBuff, pos: u32, len: u32) -> Result {
-        self.with_page(gref, offset, len, |dst| {
-            // SAFETY: `dst` is writable for `len` bytes (our page, range
-            // checked by `with_page`); skb_copy_bits checks `pos + len`.
-            unsafe { bindings::skb_copy_bits(skb.as_raw(), pos as i32, dst, len as i32) }
-        })
+        let g = self.find(gref).ok_or(EINVAL)?;
+        // SAFETY: a page we own (type invariant).
+        unsafe { skb.copy_to_page(pos, g.page, offset, len) }
     }
 
     /// RX: copies `len` bytes at byte `offset` of the page granted as `gref`
@@ -129,11 +104,9 @@ impl GrantedPages {
     /// granted writable): the bytes land in the skb once and are not read
     /// from the page again.
     pub(crate) fn copy_to_skb(&self, gref: u32, offset: u32, skb: &mut SkBuff, pos: u32, len: u32) -> Result {
-        self.with_page(gref, offset, len, |src| {
-            // SAFETY: `src` is readable for `len` bytes (checked by
-            // `with_page`); skb_store_bits checks `pos + len` against the skb.
-            unsafe { bindings::skb_store_bits(skb.as_raw(), pos as i32, src, len as i32) }
-        })
+        let g = self.find(gref).ok_or(EINVAL)?;
+        // SAFETY: a page we own (type invariant).
+        unsafe { skb.store_from_page(pos, g.page, offset, len) }
     }
 }
 
@@ -141,26 +114,16 @@ impl GrantedPages {
     /// Copies `bytes` into the page granted as `gref` at `offset` (a
     /// control request's list).
     pub(crate) fn write(&self, gref: u32, offset: u32, bytes: &[u8]) -> Result {
+        let g = self.find(gref).ok_or(EINVAL)?;
         let len = u32::try_from(bytes.len()).map_err(|_| EINVAL)?;
-        self.with_page(gref, offset, len, |dst| {
-            // SAFETY: `dst` is writable for `len` bytes (checked by
-            // `with_page`); `bytes` is a distinct Rust buffer.
-            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.cast::<u8>(), bytes.len()) };
-            0
-        })
-    }
-
-    /// Copies bytes of the page granted as `gref` from `offset` into `out`
-    /// (the backend's answers in a list page). The backend may write the
-    /// page meanwhile: `out` is the one copy read.
-    pub(crate) fn read(&self, gref: u32, offset: u32, out: &mut [u8]) -> Result {
-        let len = u32::try_from(out.len()).map_err(|_| EINVAL)?;
-        self.with_page(gref, offset, len, |src| {
-            // SAFETY: `src` is readable for `len` bytes (checked by
-            // `with_page`); `out` is a distinct Rust buffer.
-            unsafe { core::ptr::copy_nonoverlapping(src.cast::<u8>(), out.as_mut_ptr(), out.len()) };
-            0
-        })
+        // SAFETY: a page we own (type invariant); the closure writes the
+        // `len` bytes `with_page_at` checked to fit, from a distinct buffer.
+        unsafe {
+            with_page_at(g.page, offset, len, |dst| {
+                core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.cast::<u8>(), bytes.len());
+                0
+            })
+        }
     }
 }
 

@@ -12,10 +12,8 @@
 //! sure no copy runs on a slot it unmaps (the table's lock).
 
 use super::grant::{GrantHandle, GrantPages, MapArg, MapBatch, UnmapBatch};
-use super::ring::XEN_PAGE_SIZE;
 use crate::bindings::net::skb::SkBuff;
 use core::mem::ManuallyDrop;
-use kernel::bindings;
 use kernel::prelude::*;
 
 /// One slot: how its page is mapped, if it is.
@@ -130,31 +128,14 @@ impl StagedPages {
         stuck
     }
 
-    /// Runs the skb copy `copy` (`skb_store_bits` or `skb_copy_bits`) on
-    /// the kernel address of byte `offset` of mapped slot `slot`'s page,
-    /// after checking that `offset + len` stays in the page and, for
-    /// `Direction::ToPage`, that the page is mapped writable.
-    fn with_page(
-        &self,
-        slot: u16,
-        offset: u16,
-        len: u32,
-        dir: Direction,
-        copy: impl FnOnce(*mut kernel::ffi::c_void) -> i32,
-    ) -> Result {
+    /// The page of mapped slot `slot`, if it is mapped (writable, for
+    /// `Direction::ToPage`).
+    fn mapped_page(&self, slot: u16, dir: Direction) -> Result<*mut kernel::bindings::page> {
         let m = self.slots.get(usize::from(slot)).copied().flatten().ok_or(EINVAL)?;
-        if (dir == Direction::ToPage && m.readonly) || u32::from(offset) + len > XEN_PAGE_SIZE as u32 {
+        if dir == Direction::ToPage && m.readonly {
             return Err(EINVAL);
         }
-        let page = self.pages.page(usize::from(slot)).ok_or(EINVAL)?;
-        // SAFETY: a mapped grant page (checked above): kmap_local_page gives
-        // its address (the direct map on x86-64), unmapped below.
-        let addr = unsafe { bindings::kmap_local_page(page) };
-        // SAFETY: `offset` < XEN_PAGE_SIZE (checked): inside the mapping.
-        let ret = copy(unsafe { addr.cast::<u8>().add(usize::from(offset)) }.cast());
-        // SAFETY: mapped above on this CPU.
-        unsafe { bindings::kunmap_local(addr) };
-        kernel::error::to_result(ret)
+        self.pages.page(usize::from(slot)).ok_or(EINVAL)
     }
 
     /// Guest TX: copies `len` bytes at `offset` of mapped slot `slot`'s
@@ -163,12 +144,10 @@ impl StagedPages {
     /// guest may write the page meanwhile: the bytes land in our skb once,
     /// and nothing reads the page twice.
     pub(crate) fn copy_to_skb(&self, slot: u16, offset: u16, skb: &mut SkBuff, pos: u32, len: u32) -> Result {
-        self.with_page(slot, offset, len, Direction::FromPage, |src| {
-            // SAFETY: `src` is readable for `len` bytes (checked by
-            // `with_page`); the skb is ours and skb_store_bits checks
-            // `pos + len` against its length.
-            unsafe { bindings::skb_store_bits(skb.as_raw(), pos as i32, src, len as i32) }
-        })
+        let page = self.mapped_page(slot, Direction::FromPage)?;
+        // SAFETY: a mapped grant page: memory is behind it until it is
+        // unmapped, which the owner does not do while copies run.
+        unsafe { skb.store_from_page(pos, page, u32::from(offset), len) }
     }
 
     /// Guest RX: copies `len` bytes of `skb` from byte `pos` into mapped
@@ -176,12 +155,9 @@ impl StagedPages {
     /// the slot is not mapped writable, the range leaves the page, or
     /// `skb` is too short.
     pub(crate) fn copy_from_skb(&self, slot: u16, offset: u16, skb: &SkBuff, pos: u32, len: u32) -> Result {
-        self.with_page(slot, offset, len, Direction::ToPage, |dst| {
-            // SAFETY: `dst` is writable for `len` bytes (mapped writable,
-            // checked by `with_page`); skb_copy_bits checks `pos + len`
-            // against the skb.
-            unsafe { bindings::skb_copy_bits(skb.as_raw(), pos as i32, dst, len as i32) }
-        })
+        let page = self.mapped_page(slot, Direction::ToPage)?;
+        // SAFETY: a page mapped writable (checked), as above.
+        unsafe { skb.copy_to_page(pos, page, u32::from(offset), len) }
     }
 }
 
