@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The control ring, frontend side: our ring page and event channel, one
 //! request at a time from process context (connect and disconnect), and
-//! the staging-grant setup on it (`GET_GREF_MAPPING_SIZE`, then
-//! `ADD_GREF_MAPPING` lists of the queue's pages; the protocol core's
-//! `front_staging` decides every step).
+//! what goes over it: the staging-grant setup (`GET_GREF_MAPPING_SIZE`,
+//! then `ADD_GREF_MAPPING` lists of a queue's pages; the protocol core's
+//! `front_staging` decides every step) and, with several queues, the
+//! Toeplitz hash setup (`front_hash`).
 //!
 //! Requests are rare and synchronous, so the answer is awaited by looking
 //! at the ring every millisecond (at most [`CTRL_TIMEOUT_MS`]); the event
@@ -17,6 +18,7 @@ use crate::bindings::xen::ctrl_irq::{CtrlEvent, CtrlEventHandler, CtrlIrq, CtrlI
 use crate::bindings::xen::granted::GrantedPages;
 use crate::bindings::xen::ring::{CtrlSharedRing, MappedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
+use crate::netif::front_hash::{HashSetup, FRONT_HASH_MAPPING_SIZE};
 use crate::netif::front_ring::FrontRing;
 use crate::netif::front_staging::{add_gref_mapping_request, gref_mapping_size_request, pages_to_register, AddOutcome};
 use crate::netif::staging::{GREF_ENTRY_SIZE, GREF_LIST_MAX};
@@ -145,5 +147,24 @@ impl CtrlClient {
             }
         }
         setup(registered, None)
+    }
+
+    /// Sets up the Toeplitz hash over `queues` queues (`front_hash` decides
+    /// each step); the reason when it stops (the backend then steers by its
+    /// own choice).
+    pub(crate) fn setup_hash(&mut self, queues: u32) -> core::result::Result<HashSetup, &'static str> {
+        let mut setup = HashSetup::new(queues);
+        // The largest page content: the mapping table (the key is 40 bytes).
+        let mut buf = [0u8; FRONT_HASH_MAPPING_SIZE as usize * 4];
+        while let Some(req) = setup.request(self.list_gref) {
+            let n = setup.page(&mut buf).map_err(|e| e.description())?;
+            if n > 0 {
+                let bytes = buf.get(..n).unwrap_or(&[]);
+                self.list.write(self.list_gref, 0, bytes).map_err(|_| "could not write the list page")?;
+            }
+            let rsp = self.call(req).map_err(|_| "no answer on the control ring")?;
+            setup.answer(&rsp).map_err(|e| e.description())?;
+        }
+        Ok(setup)
     }
 }

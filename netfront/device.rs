@@ -15,7 +15,7 @@ use crate::bindings::Rtnl;
 use crate::netif::coalesce::TxCoalesce;
 use crate::netif::negotiate::GuestOffloads;
 use crate::queue::Queue;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use kernel::prelude::*;
 
 /// Driver state of one vif's device.
@@ -25,17 +25,21 @@ pub(crate) struct Frontend {
     offloads: AtomicU8,
     /// Rings connected and the backend Connected: the carrier may be on.
     pub(crate) connected: AtomicBool,
+    /// Queues of the connection (1 ..= `queues.len()`; the stack's real
+    /// queue count).
+    num_queues: AtomicU32,
     pub(crate) queues: QueueArray<Queue>,
 }
 
 impl Frontend {
-    /// One queue, nothing connected.
-    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
-        let queues = QueueArray::new(1, |_| Queue::new())?;
+    /// `max_queues` queues allocated, nothing connected.
+    pub(crate) fn new(max_queues: u32) -> Result<impl PinInit<Self, Error>> {
+        let queues = QueueArray::new(max_queues, |_| Queue::new())?;
         let none = GuestOffloads { sg: false, tso_v4: false, tso_v6: false, ip_csum: false, ipv6_csum: false };
         Ok(try_pin_init!(Self {
             offloads: AtomicU8::new(none.to_bits()),
             connected: AtomicBool::new(false),
+            num_queues: AtomicU32::new(1),
             queues,
         }? Error))
     }
@@ -43,6 +47,16 @@ impl Frontend {
     /// Records what the backend takes (applied with `apply_guest_offloads`).
     pub(crate) fn set_offloads(&self, o: GuestOffloads) {
         self.offloads.store(o.to_bits(), Ordering::Release);
+    }
+
+    /// Queues of the connection.
+    pub(crate) fn num_queues(&self) -> u32 {
+        self.num_queues.load(Ordering::Acquire)
+    }
+
+    /// Records the connection's queue count (the stack's was set to it).
+    pub(crate) fn set_num_queues(&self, n: u32) {
+        self.num_queues.store(n, Ordering::Release);
     }
 
     fn queue(&self, dev: &NetDev<'_>) -> Option<&Queue> {
@@ -85,16 +99,26 @@ impl VifOps for Frontend {
     }
 
     fn stop(&self, dev: &NetDev<'_>, _rtnl: &Rtnl) {
-        dev.stop_queue();
+        for i in 0..self.queues.len() {
+            dev.on_queue(i).stop_queue();
+        }
     }
 
-    fn select_queue(&self, _dev: &NetDev<'_>, _skb: &mut SkBuff) -> u16 {
-        0
+    /// The stack's choice (its flow hash, as xen-netfront's
+    /// `skb_get_hash() % queues`) among the connected queues.
+    fn select_queue(&self, dev: &NetDev<'_>, skb: &mut SkBuff) -> u16 {
+        if self.num_queues() <= 1 {
+            return 0;
+        }
+        dev.pick_tx(skb)
     }
 
     fn start_xmit(&self, dev: &NetDev<'_>, skb: SkBuff) {
-        match self.queues.get(0) {
-            Some(q) => q.xmit(&dev.on_queue(0), skb),
+        // The stack's mapping is below the real count unless it changed
+        // under it: fold it.
+        let dev = dev.on_queue(dev.queue() % self.num_queues().max(1));
+        match self.queue(&dev) {
+            Some(q) => q.xmit(&dev, skb),
             None => drop(skb),
         }
     }
@@ -134,7 +158,7 @@ impl VifOps for Frontend {
     }
 
     fn channels(&self, _dev: &NetDev<'_>) -> u32 {
-        self.queues.len()
+        self.num_queues()
     }
 
     fn set_queue_limit(&self, _dev: &NetDev<'_>, _n: u32) -> Result {

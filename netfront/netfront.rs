@@ -33,6 +33,10 @@ module! {
     description: "Xen virtual network device frontend (Rust)",
     license: "GPL",
     params: {
+        max_queues: u32 {
+            default: 8,
+            description: "Maximum number of queues per virtual interface (also capped by the CPUs and the backend)",
+        },
         staging_pages: u32 {
             default: 512,
             description: "Buffer pages per queue to register with the backend as staging grants (0: plain grant copy)",

@@ -420,7 +420,14 @@ impl Queue {
                             };
                             let skb = match r.take_packet(dev, &pkt) {
                                 Some(mut skb) => match dev.finish_from_guest(&mut skb, blank, valid, pkt.info.gso) {
-                                    Ok(_) => Ok(skb),
+                                    Ok(_) => {
+                                        // The backend's flow hash (HASH extra): the stack
+                                        // need not compute one.
+                                        if let Some(h) = pkt.info.hash {
+                                            skb.set_hash(h.value, h.l4);
+                                        }
+                                        Ok(skb)
+                                    }
                                     Err(_) => Err("bad headers"),
                                 },
                                 None => Err("no memory for the skb"),

@@ -8,17 +8,18 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::net::device::VifNetDevice;
+use crate::bindings::net::device::{Channel, NetDev, VifNetDevice};
 use crate::bindings::xen::xenbus::{XenbusDevice, XenbusDriver, XenbusDriverOps};
 use crate::bindings::Rtnl;
 use crate::ctrl::CtrlClient;
 use crate::device::Frontend;
-use crate::netif::negotiate::{parse_mac, GuestOffloads};
+use crate::netif::negotiate::{frontend_queues, parse_mac, GuestOffloads, MAX_QUEUES_DEFAULT};
 use crate::netif::xenbus_state::XenbusState;
 use crate::queue::Rings;
 use core::sync::atomic::Ordering;
 use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::str::CString;
 use kernel::sync::aref::ARef;
 use kernel::sync::{Arc, Mutex};
 use kernel::time::Delta;
@@ -51,24 +52,25 @@ struct Inner {
 
 impl NetFront {
     /// The backend waits for us: tears down an old connection, grants new
-    /// rings and buffers, binds the event channel, writes our keys and
-    /// switches to Connected (`talk_to_netback`, `xennet_connect`).
+    /// rings and buffers for each queue, binds their event channels, writes
+    /// our keys and switches to Connected (`talk_to_netback`,
+    /// `xennet_connect`).
     fn connect(&self, inner: &mut Inner) -> Result {
         self.disconnect(inner);
         let Some(netdev) = inner.netdev.as_ref() else { return Err(ENODEV) };
         let dev = netdev.dev();
         let front = netdev.data();
-        let Some(queue) = front.queues.get(0) else { return Err(EINVAL) };
-        let (rings, refs) = Rings::new(&self.xdev)?;
-        let port = match dev.bind_local_evtchn(&self.xdev) {
-            Ok(p) => p,
-            Err(e) => {
-                self.xdev.dev_fatal(e, c"allocating event channel");
-                return Err(e);
-            }
-        };
-        // The control ring, if the backend has one: staging grants go
-        // over it. Without it (or when it fails) the queue runs plain.
+        let own_max = *crate::module_parameters::max_queues.value();
+        let n =
+            frontend_queues(own_max, front.queues.len(), self.xdev.read_otherend_ulong(c"multi-queue-max-queues").ok());
+        if let Err(e) = dev.set_num_queues(n, &Rtnl::lock()) {
+            self.xdev.dev_fatal(e, c"setting the queue count");
+            return Err(e);
+        }
+        front.set_num_queues(n);
+        // The control ring, if the backend has one: staging grants and the
+        // hash go over it. Without it (or when it fails) the queues run
+        // plain and the backend steers by its own hash.
         let mut ctrl_refs = None;
         if self.xdev.read_otherend_ulong(c"feature-ctrl-ring").unwrap_or(0) == 1 {
             match CtrlClient::new(&self.xdev) {
@@ -79,34 +81,35 @@ impl NetFront {
                 Err(e) => pr_warn!("{}: no control ring ({:?}): staging grants off\n", dev.name(), e),
             }
         }
-        // We take packets in several RX slots (feature-sg) and TCP GSO ones
-        // (up to 64 KiB, as page frags of the skb).
-        let keys: [(&CStr, u64); 8] = [
-            (c"tx-ring-ref", u64::from(refs.tx)),
-            (c"rx-ring-ref", u64::from(refs.rx)),
-            (c"event-channel", u64::from(port)),
-            (c"request-rx-copy", 1),
-            (c"feature-rx-notify", 1),
-            (c"feature-sg", 1),
-            (c"feature-gso-tcpv4", 1),
-            (c"feature-gso-tcpv6", 1),
-        ];
-        let ctrl_keys =
-            ctrl_refs.map(|c| [(c"ctrl-ring-ref", u64::from(c.ring)), (c"event-channel-ctrl", u64::from(c.port))]);
-        for (key, value) in Iterator::chain(keys.into_iter(), ctrl_keys.into_iter().flatten()) {
-            if let Err(e) = self.xdev.write_own_ulong(key, value) {
-                dev.unbind_evtchns();
-                inner.ctrl = None;
-                self.xdev.dev_fatal(e, c"writing the ring details");
-                return Err(e);
-            }
+        let written = self.connect_queues(front, dev, n).and_then(|()| {
+            // We take packets in several RX slots (feature-sg) and TCP GSO
+            // ones (up to 64 KiB, as page frags of the skb).
+            let multi = (n > 1).then_some((c"multi-queue-num-queues", u64::from(n)));
+            let keys: [(&CStr, u64); 5] = [
+                (c"request-rx-copy", 1),
+                (c"feature-rx-notify", 1),
+                (c"feature-sg", 1),
+                (c"feature-gso-tcpv4", 1),
+                (c"feature-gso-tcpv6", 1),
+            ];
+            let ctrl_keys = ctrl_refs
+                .as_ref()
+                .map(|c| [(c"ctrl-ring-ref", u64::from(c.ring)), (c"event-channel-ctrl", u64::from(c.port))]);
+            let all = Iterator::chain(Iterator::chain(keys.into_iter(), multi), ctrl_keys.into_iter().flatten());
+            all.into_iter().try_for_each(|(key, value)| self.xdev.write_own_ulong(key, value))
+        });
+        if let Err(e) = written {
+            self.disconnect(inner);
+            self.xdev.dev_fatal(e, c"setting up the queues and writing their keys");
+            return Err(e);
         }
-        *queue.rings.lock() = Some(rings);
-        queue.live.store(true, Ordering::Release);
-        dev.napi_add();
-        dev.napi_enable();
+        for i in 0..n {
+            let q = dev.on_queue(i);
+            q.napi_add();
+            q.napi_enable();
+            q.enable_irqs();
+        }
         inner.napi_on = true;
-        dev.enable_irqs();
         // What the backend takes from us, from its keys: packets in several
         // slots, TCP segmentation (needs them), checksums it completes.
         let feature = |key: &CStr| self.xdev.read_otherend_ulong(key).unwrap_or(0) == 1;
@@ -121,45 +124,95 @@ impl NetFront {
         front.set_offloads(offloads);
         dev.apply_guest_offloads(offloads, &Rtnl::lock());
         self.xdev.switch_state(XenbusState::Connected);
-        pr_info!("{}: connected to backend domain {}\n", dev.name(), self.xdev.otherend_id());
+        pr_info!("{}: connected to backend domain {} with {} queue(s)\n", dev.name(), self.xdev.otherend_id(), n);
         Ok(())
     }
 
-    /// The backend is Connected: the pages it takes are registered as
-    /// staging grants (over the control ring, now mapped by the backend),
-    /// the data path starts (RX buffers published, the backend told) and
-    /// the carrier comes on.
+    /// Grants the rings and buffers of queues `0..n`, binds their event
+    /// channels and writes their keys: at the top level for one queue, in
+    /// `queue-N/` for several (`write_queue_xenstore_keys`).
+    fn connect_queues(&self, front: &Frontend, dev: &NetDev<'_>, n: u32) -> Result {
+        for i in 0..n {
+            let queue = front.queues.get(i).ok_or(EINVAL)?;
+            let (rings, refs) = Rings::new(&self.xdev)?;
+            let port = dev.on_queue(i).bind_local_evtchn(&self.xdev)?;
+            *queue.rings.lock() = Some(rings);
+            queue.live.store(true, Ordering::Release);
+            let keys = [
+                ("tx-ring-ref", u64::from(refs.tx)),
+                ("rx-ring-ref", u64::from(refs.rx)),
+                ("event-channel", u64::from(port)),
+            ];
+            for (key, value) in keys {
+                let node = if n == 1 {
+                    CString::try_from_fmt(fmt!("{}", key))?
+                } else {
+                    CString::try_from_fmt(fmt!("queue-{}/{}", i, key))?
+                };
+                self.xdev.write_own_ulong(&node, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend is Connected: each queue's pages it takes are registered
+    /// as staging grants and, with several queues, the Toeplitz hash is set
+    /// up (over the control ring, now mapped by the backend); then the data
+    /// path starts (RX buffers published, the backend told) and the carrier
+    /// comes on.
     fn backend_connected(&self, inner: &mut Inner) {
         let Some(netdev) = inner.netdev.as_ref() else { return };
         let dev = netdev.dev();
         let front = netdev.data();
-        let Some(queue) = front.queues.get(0) else { return };
-        if !queue.live.load(Ordering::Acquire) || inner.started {
+        let n = front.num_queues();
+        let live = (0..n).all(|i| front.queues.get(i).is_some_and(|q| q.live.load(Ordering::Acquire)));
+        if !live || inner.started {
             return;
         }
         if let Some(ctrl) = inner.ctrl.as_mut() {
-            let s = ctrl.setup_staging(queue, 0, *crate::module_parameters::staging_pages.value());
-            match s.stopped {
-                Some(why) => pr_info!("{}: {} pages as staging grants ({})\n", dev.name(), s.registered, why),
-                None => pr_info!("{}: {} pages as staging grants\n", dev.name(), s.registered),
+            let want = *crate::module_parameters::staging_pages.value();
+            for (i, queue) in (0..n).zip(front.queues.iter()) {
+                let s = ctrl.setup_staging(queue, i, want);
+                match s.stopped {
+                    Some(why) => {
+                        pr_info!("{}: queue {}: {} pages as staging grants ({})\n", dev.name(), i, s.registered, why)
+                    }
+                    None => pr_info!("{}: queue {}: {} pages as staging grants\n", dev.name(), i, s.registered),
+                }
+            }
+            if n > 1 {
+                match ctrl.setup_hash(n) {
+                    Ok(h) => pr_info!(
+                        "{}: Toeplitz hash over {} queues (types {:#x}, {} buckets)\n",
+                        dev.name(),
+                        n,
+                        h.flags(),
+                        h.mapping_size()
+                    ),
+                    Err(why) => pr_info!("{}: no hash steering ({}): the backend steers\n", dev.name(), why),
+                }
             }
         }
-        let started = (*queue.rings.lock()).as_mut().is_some_and(|r| r.start().is_ok());
-        if !started {
-            self.xdev.dev_fatal(EINVAL, c"starting the rings");
-            return;
+        for (i, queue) in (0..n).zip(front.queues.iter()) {
+            let started = (*queue.rings.lock()).as_mut().is_some_and(|r| r.start().is_ok());
+            if !started {
+                self.xdev.dev_fatal(EINVAL, c"starting the rings");
+                return;
+            }
+            dev.on_queue(i).notify(Channel::Rx);
         }
         inner.started = true;
-        dev.notify(crate::bindings::net::device::Channel::Rx);
         front.connected.store(true, Ordering::Release);
         dev.carrier_on();
         if dev.running() {
             dev.wake_all_queues();
         }
-        dev.napi_schedule();
+        for i in 0..n {
+            dev.on_queue(i).napi_schedule();
+        }
     }
 
-    /// Stops the queue and gives the rings, buffers and event channel
+    /// Stops the queues and gives the rings, buffers and event channels
     /// back (the grants end at once, or once the backend unmaps them).
     fn disconnect(&self, inner: &mut Inner) {
         let Some(netdev) = inner.netdev.as_ref() else { return };
@@ -167,14 +220,17 @@ impl NetFront {
         let front = netdev.data();
         front.connected.store(false, Ordering::Release);
         dev.carrier_off();
-        dev.stop_queue();
-        dev.disable_irqs();
-        if inner.napi_on {
-            dev.napi_disable();
-            dev.napi_del();
-            inner.napi_on = false;
+        for i in 0..front.queues.len() {
+            let q = dev.on_queue(i);
+            q.stop_queue();
+            q.disable_irqs();
+            if inner.napi_on {
+                q.napi_disable();
+                q.napi_del();
+            }
+            q.unbind_evtchns();
         }
-        dev.unbind_evtchns();
+        inner.napi_on = false;
         inner.ctrl = None;
         inner.started = false;
         for q in front.queues.iter() {
@@ -219,8 +275,12 @@ impl XenbusDriverOps for NetFront {
             xdev.dev_fatal(EINVAL, c"reading a valid mac (xx:xx:xx:xx:xx:xx)");
             return Err(EINVAL);
         };
-        let state = Arc::pin_init(Frontend::new()?, GFP_KERNEL)?;
-        let netdev = VifNetDevice::new(c"eth%d", &xdev, 1, state)?;
+        // Queues allocated: what we may ever connect (the backend's offer
+        // is read at each connection).
+        let max_queues =
+            (*crate::module_parameters::max_queues.value()).min(kernel::cpu::nr_cpu_ids()).clamp(1, MAX_QUEUES_DEFAULT);
+        let state = Arc::pin_init(Frontend::new(max_queues)?, GFP_KERNEL)?;
+        let netdev = VifNetDevice::new(c"eth%d", &xdev, max_queues, state)?;
         netdev.set_mac(&mac)?;
         if let Err(e) = netdev.register() {
             xdev.dev_fatal(e, c"registering the net device");

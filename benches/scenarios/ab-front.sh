@@ -34,13 +34,28 @@ setsid sh /tmp/fswap.sh </dev/null >/dev/null 2>&1 &" >/dev/null || nbt_fail "gu
 }
 AB_BEFORE_SWAP=frontend_prepare
 
-# Each turn checks that guest 1 runs the label's frontend, then runs ab.sh's tests.
+# Grant copy hypercalls and packets over both directions of every guest's vif (netback-rs'
+# per-queue counters; the C driver has none): "hypercalls per packet" is the staging claim.
+vif_hypercalls() {
+    local i
+    for i in $(seq 1 $NBT_NDOM); do ethtool -S "vif$(xl domid domu$i).0"; done |
+        awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {b += $2} /^ *(rx|tx)_queue_[0-9]+_packets:/ {p += $2}
+             END {print b + 0, p + 0}'
+}
+
+# Each turn checks that guest 1 runs the label's frontend, then runs ab.sh's tests; on
+# netback-rs it records the round's grant copy hypercalls per packet.
 front_round() {
-    local f
+    local f h0 h1
     f=$(echo $(guest_frontend 1))
     [ "$f" = "$([ "$(frontend_for "$NBT_CURRENT_BACKEND")" = rs ] && echo xen_netfront_rs || echo xen_netfront)" ] \
         || nbt_fail "round $1 on $NBT_CURRENT_BACKEND: guest 1 runs '${f:-no netfront}'"
     nbt_stamp "round $1 on $NBT_CURRENT_BACKEND: guest 1 runs $f"
+    case "$NBT_CURRENT_BACKEND" in c|c@*) ab_netperf_round "$1"; return;; esac
+    h0=$(vif_hypercalls)
     ab_netperf_round "$1"
+    h1=$(vif_hypercalls)
+    nbt_result test=grant_hypercalls_per_packet backend="$NBT_CURRENT_BACKEND" dir=all-vifs round="$1" \
+        unit=per-packet value="$(echo $h0 $h1 | awk '{p = $4 - $2; printf "%.4f", (p > 0 ? ($3 - $1) / p : 0)}')"
 }
 ab_rounds front_round

@@ -223,15 +223,17 @@ NBT_GUEST_TOOLS=/opt/netback-rs/tools/guest-tools.cpio.gz
 NBT_EVILFRONT=/opt/netback-rs/tools/evilfront
 # domu_create I [VCPUS] [MTU] [FRONTEND]: FRONTEND stock (default: the kernel's xen-netfront)
 # or rs (this worktree's xen-netfront-rs.ko, which run.sh ships in the guest tools: the guest
-# gets them whatever NBT_DOMU_TOOLS says, and nbt.netfront=rs for testbed/domu/init).
+# gets them whatever NBT_DOMU_TOOLS says, and nbt.netfront=rs for testbed/domu/init), or
+# rs:P=V[,P=V] for netfront-rs with those module parameters (e.g. rs:staging_pages=0).
 domu_create() {
     local i=$1 vcpus=${2:-1} mtu=${3:-1500} frontend=${4:-stock} ramdisk=/boot/domu-initrd.cpio.gz args=""
     case "$frontend" in
         stock) ;;
         rs) args=" nbt.netfront=rs";;
+        rs:*) args=" nbt.netfront=rs nbt.netfront_args=${frontend#rs:}";;
         *) nbt_fail "domu_create: frontend '$frontend' is neither stock nor rs"; return 1;;
     esac
-    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ] || [ "$frontend" = rs ]; then
+    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ] || [ "$frontend" != stock ]; then
         # Linux unpacks concatenated compressed cpio archives one after the other.
         ramdisk=/tmp/domu$i-initrd.cpio.gz
         cat /boot/domu-initrd.cpio.gz $NBT_GUEST_TOOLS > $ramdisk || { nbt_fail "no guest tools in dom0"; return 1; }

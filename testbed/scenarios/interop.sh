@@ -4,12 +4,18 @@
 # frontend it was given; guest 1 pings both ways and carries TCP_STREAM dom0 -> guest 1 and
 # guest 1 -> dom0, TCP_RR, and TCP_STREAM guest 1 -> guest 2 and guest 2 -> guest 1 (each
 # figure above 0); its vif detaches (the vif goes from dom0, and so do guest 1's grant
-# mappings there) and attaches again (ping, same mappings as before); in guest 1 the link
+# mappings there), the backend module is unloaded and loaded again (guest 2's vif detached
+# and attached around it), and guest 1's vif attaches again (ping, same mappings as before); in guest 1 the link
 # goes down, the vif is unbound and rmmod xen_netfront_rs works (the module is gone, the vif closes, dom0 lets go
 # of guest 1's rings); guest 1's kernel log stays clean; xl destroy leaves no grant mapping
 # and no dying domain; guest 2 still answers ping. Staging grants: with netback-rs, netfront-rs
 # registers staging_grants_per_queue pages and the vif's staging hit counters grow; with C
-# xen-netback it registers none and runs plain. (MTU 9000: not yet.)
+# xen-netback it registers none and runs plain. Multiqueue: guest 1 has 2 vCPUs, so
+# netfront-rs connects min(2, the backend's multi-queue-max-queues) queues and sets up the
+# Toeplitz hash on the control ring (the backend's debugfs ctrl file shows it, bucket i ->
+# queue i % 2), and 12 concurrent streams to it use every queue (events on each queue's IRQ in
+# the guest; on netback-rs, packets both ways in the vif's per-queue counters). MTU 9000: guest 1 runs at 9000; with its vif and the bridge at 9000 too,
+# unfragmented 9000-byte pings both ways and TCP streams both ways.
 # Each backend of --backends in turn, in one boot (fresh guests for each; both guests are
 # destroyed at the end of a pass): the interop matrix is stock netfront and netfront-rs
 # against C xen-netback and netback-rs. Guest 2 (stock) also carries the smoke checks:
@@ -26,7 +32,7 @@ measure_pos() {  # measure_pos FRONTEND NAME FROM TO TEST [k=v ...]: measure, th
 
 interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh guests
     backend_load "$1"
-    domu_create 1 1 1500 rs; domu_create 2
+    domu_create 1 2 9000 rs; domu_create 2
     domu_wait_ping 1 150 || nbt_die "guest 1 (netfront-rs) never came up"
     domu_wait_ping 2 150 || nbt_die "guest 2 (stock netfront) never came up"
     IP1=$(domu_ip 1); IP2=$(domu_ip 2); DOMID1=$(xl domid domu1)
@@ -49,6 +55,48 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     measure_pos rs tcp_rr dom0 "$IP1" TCP_RR dir=dom0-domu1
     measure_pos rs tcp_stream 1 "$IP2" TCP_STREAM dir=domu1-domu2
     measure_pos rs tcp_stream 2 "$IP1" TCP_STREAM dir=domu2-domu1
+    # Multiqueue: min(guest 1's 2 vCPUs, the backend's offer) queues, the hash steering on
+    # the control ring, and traffic on every queue (12 flows: all on one of 2 queues 1 in 2048).
+    d=$(vif_devid 1); vif=$(vif_name 1)
+    offer=$(xenstore-read "/local/domain/0/backend/vif/$DOMID1/$d/multi-queue-max-queues" 2>/dev/null || echo 1)
+    want_q=$(( offer < 2 ? offer : 2 ))
+    nq=$(xenstore-read "/local/domain/$DOMID1/device/vif/$d/multi-queue-num-queues" 2>/dev/null || echo 1)
+    nbt_result test=netfront_queues backend="$NBT_CURRENT_BACKEND" value="$nq" unit=queues offered="$offer"
+    [ "$nq" = "$want_q" ] || nbt_fail "netfront-rs (2 vCPUs) connected $nq queue(s), the backend offers $offer: want $want_q"
+    if [ "$want_q" -gt 1 ]; then
+        dbg=/sys/kernel/debug/xen-netback-rs/$vif/ctrl
+        [ "$NBT_CURRENT_BACKEND" = c ] && dbg=/sys/kernel/debug/xen-netback/$vif/ctrl
+        grep -q '^Hash Algorithm: TOEPLITZ' "$dbg" 2>/dev/null \
+            || nbt_fail "$dbg: netfront-rs set no Toeplitz hash: $(head -c 300 "$dbg" 2>&1 | tr '\n' '|')"
+        grep -q '^\[   0 -    7\]:    0    1    0    1    0    1    0    1 $' "$dbg" \
+            || nbt_fail "$dbg: the hash mapping is not netfront-rs' bucket i -> queue i % 2: $(grep -A2 Mapping "$dbg" | tr '\n' '|')"
+        # Events per queue in the guest (its IRQs eth0-qN; the guest has no ethtool) and, on
+        # netback-rs, packets per queue both ways (the vif's counters).
+        q_irqs() { domu_exec 1 "cat /proc/interrupts" | awk '$NF ~ /^eth0-q[0-9]+$/ {s = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break; print $NF, s}'; }
+        before=$(q_irqs)
+        netperf_streams dom0 "$IP1" 12 3 >/dev/null || nbt_fail "12 concurrent streams dom0 -> domu1 failed"
+        after=$(q_irqs)
+        for q in $(seq 0 $((want_q - 1))); do
+            v=$(printf '%s\n%s\n' "$before" "$after" | awk -v n="eth0-q$q" '$1 == n {v[++k] = $2} END {print (k == 2 ? v[2] - v[1] : "none")}')
+            nbt_result test=netfront_queue_events backend="$NBT_CURRENT_BACKEND" value="$v" unit=events queue="$q"
+            [ "$v" != none ] && [ "$v" -gt 10 ] || nbt_fail "netfront-rs queue $q: $v events during 12 streams (its IRQ eth0-q$q)"
+            if [ "$NBT_CURRENT_BACKEND" != c ]; then
+                for c in rx tx; do
+                    n=$(ethtool_stat "$vif" "${c}_queue_${q}_packets")
+                    nbt_result test="vif_queue_${c}_packets" backend="$NBT_CURRENT_BACKEND" value="${n:-none}" unit=packets queue="$q"
+                    [ "${n:-0}" -gt 0 ] || nbt_fail "$vif: ${c}_queue_${q}_packets is '${n:-none}' after 12 streams"
+                done
+            fi
+        done
+    fi
+    # MTU 9000: guest 1 runs at 9000; its vif and the bridge follow for these checks.
+    ip link set "$vif" mtu 9000 && ip link set xenbr0 mtu 9000 || nbt_fail "$vif or xenbr0 refuses MTU 9000"
+    ping -c 3 -W 2 -M do -s 8972 "$IP1" >/dev/null || nbt_fail "9000-byte ping dom0 -> domu1 (netfront-rs) failed"
+    domu_exec 1 "ping -c 3 -W 2 -s 8972 $NBT_SUBNET.1 >/dev/null && echo PING-OK" | grep -q PING-OK \
+        || nbt_fail "9000-byte ping domu1 (netfront-rs) -> dom0 failed"
+    measure_pos rs tcp_stream dom0 "$IP1" TCP_STREAM dir=dom0-domu1 mtu=9000
+    measure_pos rs tcp_stream 1 "$NBT_SUBNET.1" TCP_STREAM dir=domu1-dom0 mtu=9000
+    ip link set xenbr0 mtu 1500
     # The stock guest on its own (what the smoke scenario checked).
     measure_pos stock tcp_stream dom0 "$IP2" TCP_STREAM dir=dom0-domu2
     measure_pos stock tcp_rr dom0 "$IP2" TCP_RR dir=dom0-domu2
@@ -57,15 +105,17 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     # Staging grants: netfront-rs registers its buffer pages when the backend offers them
     # (netback-rs: staging_grants_per_queue pages; its counters show the traffic used them), and
     # runs plain grant copy when it does not (C xen-netback answers NOT_SUPPORTED).
-    staged=$(grep -o 'eth0: [0-9]* pages as staging grants' /var/log/xen/console/guest-domu1.log | tail -n1 | awk '{print $2}')
-    nbt_result test=netfront_staging_pages backend="$NBT_CURRENT_BACKEND" value="${staged:-none}" unit=pages
+    # Each queue's registration (the last connection's lines: one per queue).
+    staged=$(grep -o 'eth0: queue [0-9]*: [0-9]* pages as staging grants' /var/log/xen/console/guest-domu1.log | tail -n "$nq" | awk '{print $4}' | sort -u | tr '\n' ' ')
+    staged=${staged% }
+    nbt_result test=netfront_staging_pages backend="$NBT_CURRENT_BACKEND" value="${staged:-none}" unit=pages-per-queue queues="$nq"
     if [ "$NBT_CURRENT_BACKEND" = c ]; then
-        [ "${staged:-none}" = 0 ] || nbt_fail "netfront-rs registered '${staged:-none}' staging pages with C xen-netback (which has no staging grants), not 0"
+        [ "${staged:-none}" = 0 ] || nbt_fail "netfront-rs registered '${staged:-none}' staging pages per queue with C xen-netback (which has no staging grants), not 0"
     else
         # min(what netback-rs offers, netfront-rs' staging_pages default 512: its 256 TX + 256 RX pages)
         offer=$(cat /sys/module/xen_netback_rs/parameters/staging_grants_per_queue)
         want=$(( offer < 512 ? offer : 512 ))
-        [ "${staged:-none}" = "$want" ] || nbt_fail "netfront-rs registered '${staged:-none}' staging pages, not min(netback-rs' $offer, 512)"
+        [ "${staged:-none}" = "$want" ] || nbt_fail "netfront-rs registered '${staged:-none}' staging pages per queue, not min(netback-rs' $offer, 512) on each of its $nq queues"
         vif=$(vif_name 1)
         for c in tx_staging_hits rx_staging_hits; do
             v=$(ethtool_stat "$vif" "$c")
@@ -81,6 +131,12 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     GRANTS_NO1=$(settled_grants -1)
     nbt_result test=grants_held backend="$NBT_CURRENT_BACKEND" value="$GRANTS_NO1" unit=grants phase=domu1-detached baseline="$GRANTS0"
     [ "$GRANTS_NO1" -lt "$GRANTS0" ] || nbt_fail "dom0 holds $GRANTS_NO1 guest grant mappings with guest 1's vif detached, $GRANTS0 with it: guest 1's rings stayed mapped"
+    # The backend module goes and comes back under the guests, the toolstack's way (every vif
+    # detached first: the xenbus core holds a module reference per bound device).
+    v2=$(vif_name 2)
+    vif_detach 2 && vif_wait_gone "$v2" && backend_unload "$1" || nbt_fail "could not unload the $1 backend"
+    backend_load "$1"
+    vif_attach 2 && domu_wait_ping 2 60 || nbt_fail "guest 2 (stock netfront) unreachable after the backend was reloaded"
     # ... and attach it again (domu_create's mac and bridge): netfront-rs probes the new vif.
     vif_attach 1 && domu_wait_ping 1 60 || nbt_fail "guest 1 (netfront-rs) unreachable after its vif was attached again"
     domu_exec 1 "ping -c 3 -W 2 $IP2 >/dev/null && echo PING-OK" | grep -q PING-OK || nbt_fail "ping domu1 -> domu2 failed after the vif was attached again"

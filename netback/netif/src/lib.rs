@@ -135,6 +135,7 @@
 
 pub mod coalesce;
 pub mod ctrl;
+pub mod front_hash;
 pub mod front_ring;
 pub mod front_rx;
 pub mod front_staging;

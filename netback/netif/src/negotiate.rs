@@ -445,8 +445,30 @@ pub fn parse_mac(s: &[u8]) -> Option<[u8; 6]> {
     Some(mac)
 }
 
+/// Queues a frontend connects: its own limit (the `max_queues` module
+/// parameter, at least 1) and its CPUs, against the backend's
+/// `multi-queue-max-queues` (`None`: absent, the backend has one queue),
+/// as xen-netfront's `talk_to_netback`; never 0 nor more than
+/// [`MAX_QUEUES_DEFAULT`].
+pub fn frontend_queues(own_max: u32, cpus: u32, backend_max: Option<u64>) -> u32 {
+    let backend = backend_max.map_or(1, |m| u32::try_from(m).unwrap_or(u32::MAX));
+    own_max.min(cpus).min(backend).clamp(1, MAX_QUEUES_DEFAULT)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn frontend_queue_count_takes_the_smallest_limit() {
+        assert_eq!(frontend_queues(8, 2, Some(4)), 2);
+        assert_eq!(frontend_queues(8, 4, Some(2)), 2);
+        assert_eq!(frontend_queues(1, 4, Some(4)), 1);
+        // No key: a single-queue backend.
+        assert_eq!(frontend_queues(8, 4, None), 1);
+        // Nonsense from either side never gives 0 or more than the cap.
+        assert_eq!(frontend_queues(0, 4, Some(4)), 1);
+        assert_eq!(frontend_queues(8, 4, Some(0)), 1);
+        assert_eq!(frontend_queues(64, 64, Some(u64::MAX)), MAX_QUEUES_DEFAULT);
+    }
 
     #[test]
     fn offloads_round_trip_and_bound_the_mtu() {
