@@ -150,6 +150,7 @@ impl VifOps for Frontend {
             out.push(format_args!("queue_{i}_tx_packets"), get(&c.tx_packets));
             out.push(format_args!("queue_{i}_tx_dropped"), get(&c.tx_dropped));
             out.push(format_args!("queue_{i}_tx_errors"), get(&c.tx_errors));
+            out.push(format_args!("queue_{i}_tx_granted"), get(&c.tx_granted));
             out.push(format_args!("queue_{i}_rx_packets"), get(&c.rx_packets));
             out.push(format_args!("queue_{i}_rx_errors"), get(&c.rx_errors));
             out.push(format_args!("queue_{i}_rx_dropped"), get(&c.rx_dropped));

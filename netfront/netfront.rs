@@ -37,6 +37,10 @@ module! {
             default: 8,
             description: "Maximum number of queues per virtual interface (also capped by the CPUs and the backend)",
         },
+        trusted: u32 {
+            default: 0,
+            description: "Trust the backend (xen-netfront's default): 1 sends packets over 4 KiB by granting their own pages instead of copying them (unless the frontend's xenstore key trusted is 0)",
+        },
         staging_pages: u32 {
             default: 512,
             description: "Buffer pages per queue to register with the backend as staging grants (0: plain grant copy)",

@@ -24,19 +24,20 @@
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::net::device::{Channel, NetDev};
 use crate::bindings::net::skb::{FragPages, SkBuff, SkbGso};
-use crate::bindings::xen::granted::GrantedPages;
+use crate::bindings::xen::granted::{GrantedPages, SkbGrants, SKB_GRANTS_MAX};
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::HeapSlice;
 use crate::netif::front_ring::FrontRing;
 use crate::netif::front_rx::{RxBuffers, RxPacket, RxPacketReader, RxPoll, RX_COPY_THRESHOLD};
-use crate::netif::front_staging::{PoolPage, StagingPool};
+use crate::netif::front_staging::{PoolPage, StagingPool, TX_STAGE_MAX_DEFAULT};
 use crate::netif::front_tx::{
-    PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxGrant, TxIdTable, TxPacketMeta, TxPlan, TX_PLAN_SLOTS_DEFAULT,
+    PlannedData, PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxGrant, TxIdTable, TxPacketMeta, TxPlan,
+    TX_PLAN_SLOTS_DEFAULT,
 };
 use crate::netif::rx::RxCsum;
 use crate::netif::tx::TxGso;
-use crate::netif::wire::{XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE, XEN_PAGE_SIZE};
+use crate::netif::wire::{TxRequest, XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE, XEN_PAGE_SIZE};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -67,6 +68,9 @@ pub(crate) struct QueueStats {
     pub(crate) tx_dropped: AtomicU64,
     /// TX slots the backend answered with an error or drop status.
     pub(crate) tx_errors: AtomicU64,
+    /// Packets sent with per-packet grants of their own pages (trusted
+    /// backend, packets over [`TX_STAGE_MAX_DEFAULT`] bytes).
+    pub(crate) tx_granted: AtomicU64,
     pub(crate) rx_packets: AtomicU64,
     pub(crate) rx_bytes: AtomicU64,
     /// Received packets rejected by the checks of `front_rx`.
@@ -89,6 +93,14 @@ pub(crate) struct Rings {
     rx_bufs: KBox<RxBuffers<RX_SIZE>>,
     reader: RxPacketReader,
     pool: StagingPool<HeapSlice<PoolPage>>,
+    /// Trusted backend: large packets go out by per-packet grants of their
+    /// own pages (xen-netfront's default) instead of a copy.
+    trusted: bool,
+    domid: u16,
+    /// Packets out with per-packet grants, until every grant is ended.
+    granted: KVec<Option<SkbGrants>>,
+    /// For each TX id of a per-packet grant, its packet's entry in `granted`.
+    granted_of: KBox<[u16; TX_SIZE]>,
     // Declared last: the pages' grants end after the rings are gone.
     pages: GrantedPages,
 }
@@ -102,7 +114,7 @@ pub(crate) struct RingRefs {
 impl Rings {
     /// Grants the two ring pages and the buffer pages to the backend of
     /// `xdev`; nothing is posted until [`Self::start`].
-    pub(crate) fn new(xdev: &XenbusDevice) -> Result<(Self, RingRefs)> {
+    pub(crate) fn new(xdev: &XenbusDevice, trusted: bool) -> Result<(Self, RingRefs)> {
         let (tx_page, tx_ref) = MappedRing::grant(xdev)?;
         let (rx_page, rx_ref) = MappedRing::grant(xdev)?;
         let tx = FrontRing::new(TxSharedRing::new(tx_page)).map_err(|_| EINVAL)?;
@@ -113,9 +125,17 @@ impl Rings {
         for (gref, readonly) in pages.grants() {
             pool.add_page(gref, readonly).map_err(|_| EINVAL)?;
         }
+        let mut granted = KVec::with_capacity(TX_SIZE, GFP_KERNEL)?;
+        for _ in 0..TX_SIZE {
+            granted.push(None, GFP_KERNEL)?;
+        }
         let rings = Self {
             tx,
             rx,
+            trusted,
+            domid: xdev.otherend_id(),
+            granted,
+            granted_of: KBox::new([0; TX_SIZE], GFP_KERNEL)?,
             tx_ids: KBox::new(TxIdTable::new(), GFP_KERNEL)?,
             rx_bufs: KBox::new(RxBuffers::new(), GFP_KERNEL)?,
             reader: RxPacketReader::new(),
@@ -152,48 +172,120 @@ impl Rings {
         self.has_room(TX_MAX_RING_SLOTS, TX_PLAN_SLOTS_DEFAULT)
     }
 
-    /// Copies `skb` into TX pages and produces its requests; on error
-    /// nothing is produced and every page and id taken is given back.
-    fn queue_packet(&mut self, skb: &SkBuff, plan: &TxPlan<TX_PLAN_SLOTS_DEFAULT>) -> Result<()> {
-        if !self.has_room(plan.ring_slots(), plan.slots().len()) {
-            return Err(EBUSY);
-        }
-        let mut failed = false;
+    /// Produces `plan`'s requests, each data slot's by `data` (its id
+    /// claimed and page granted, or `None` to stop); false if one failed:
+    /// nothing is published, the caller gives back what it took.
+    fn produce<const N: usize>(
+        &mut self,
+        plan: &TxPlan<N>,
+        mut data: impl FnMut(&mut Self, &PlannedData) -> Option<TxRequest>,
+    ) -> bool {
         for req in plan.requests() {
             let request = match req {
-                PlannedRequest::Data(d) => {
-                    let Some(gref) = self.pool.take_tx() else {
-                        failed = true;
-                        break;
-                    };
-                    // The packet was laid out as page-sized chunks at offset 0
-                    // (`chunks_of`): chunk i starts at byte i * 4096.
-                    let pos = (d.slot.chunk as u32) * XEN_PAGE_SIZE + d.slot.chunk_offset;
-                    let copied =
-                        self.pages.copy_from_skb(gref, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
-                    let id = match (copied, self.tx_ids.claim(TxGrant::Staged(gref))) {
-                        (Ok(()), Some(id)) => id,
-                        (Ok(()), None) | (Err(_), _) => {
-                            // An id claimed by a failed copy is given back
-                            // by `abandon` below.
-                            let _ = self.pool.give_back(gref);
-                            failed = true;
-                            break;
-                        }
-                    };
-                    d.request(id, gref)
-                }
+                PlannedRequest::Data(d) => match data(self, &d) {
+                    Some(r) => r,
+                    None => return false,
+                },
                 PlannedRequest::Extra(extra) => {
                     self.tx_ids.claim_extra();
                     extra
                 }
             };
             if self.tx.push_request(request).is_err() {
-                failed = true;
-                break;
+                return false;
             }
         }
-        if failed {
+        true
+    }
+
+    /// Sends `skb` by read-only grants of the pages its bytes are in (a
+    /// trusted backend, a packet over [`TX_STAGE_MAX_DEFAULT`]): one slot per
+    /// Xen page piece, as xen-netfront. Whether it went (false: a grant or
+    /// an id failed midway, the packet is dropped); gives `skb` back when
+    /// the copy path must take it (not trusted, small, too many pieces, a
+    /// piece not in our memory, no room).
+    fn queue_granted(&mut self, skb: SkBuff, meta: &TxPacketMeta) -> core::result::Result<bool, SkBuff> {
+        let len = skb.len();
+        if !self.trusted || len <= TX_STAGE_MAX_DEFAULT {
+            return Err(skb);
+        }
+        // The bytes as pieces within one Xen page each, and where each starts.
+        let mut pieces = [TxChunk { page_offset: 0, len: 0 }; SKB_GRANTS_MAX];
+        let mut starts = [0u32; SKB_GRANTS_MAX];
+        let mut count = 0;
+        let mut pos = 0;
+        while pos < len {
+            let (Some((frame, n)), Some(piece), Some(start)) =
+                (skb.locate(pos), pieces.get_mut(count), starts.get_mut(count))
+            else {
+                return Err(skb);
+            };
+            *piece = TxChunk { page_offset: u32::from(frame.offset), len: n };
+            *start = pos;
+            count += 1;
+            pos += n;
+        }
+        let Ok(plan) = TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(pieces.iter().take(count).copied(), meta) else {
+            return Err(skb);
+        };
+        let entry = self.granted.iter().position(Option::is_none);
+        let room =
+            self.tx.free_requests() as usize >= plan.ring_slots() && self.tx_ids.free_ids() >= plan.slots().len();
+        let (Some(entry), true) = (entry.and_then(|e| u16::try_from(e).ok()), room) else {
+            return Err(skb);
+        };
+        let mut grants = SkbGrants::new(skb, self.domid);
+        let produced = self.produce(&plan, |r, d| {
+            let pos = starts.get(d.slot.chunk).copied().unwrap_or(u32::MAX).saturating_add(d.slot.chunk_offset);
+            let gref = match grants.grant(pos) {
+                Ok((gref, offset, _)) if offset == d.slot.offset => gref,
+                _ => return None,
+            };
+            let id = r.tx_ids.claim(TxGrant::PerPacket(gref))?;
+            if let Some(of) = r.granted_of.get_mut(usize::from(id)) {
+                *of = entry;
+            }
+            Some(d.request(id, gref))
+        });
+        if !produced {
+            // Nothing was published; the grants end with `grants` (or it
+            // is leaked, should the backend have mapped a gref unasked).
+            self.tx_ids.abandon(|_, _| {});
+            self.tx.discard_unpublished();
+            drop(grants);
+            return Ok(false);
+        }
+        self.tx_ids.publish();
+        if let Some(e) = self.granted.get_mut(usize::from(entry)) {
+            *e = Some(grants);
+        }
+        Ok(true)
+    }
+
+    /// Copies `skb` into TX pages and produces its requests; on error
+    /// nothing is produced and every page and id taken is given back.
+    fn queue_packet(&mut self, skb: &SkBuff, plan: &TxPlan<TX_PLAN_SLOTS_DEFAULT>) -> Result<()> {
+        if !self.has_room(plan.ring_slots(), plan.slots().len()) {
+            return Err(EBUSY);
+        }
+        let produced = self.produce(plan, |r, d| {
+            let gref = r.pool.take_tx()?;
+            // The packet was laid out as page-sized chunks at offset 0
+            // (`chunks_of`): chunk i starts at byte i * 4096.
+            let pos = (d.slot.chunk as u32) * XEN_PAGE_SIZE + d.slot.chunk_offset;
+            let copied = r.pages.copy_from_skb(gref, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
+            match (copied, r.tx_ids.claim(TxGrant::Staged(gref))) {
+                (Ok(()), Some(id)) => Some(d.request(id, gref)),
+                // An id claimed by a failed copy gives its page back
+                // through `abandon` below.
+                (Err(_), Some(_)) => None,
+                (_, None) => {
+                    let _ = r.pool.give_back(gref);
+                    None
+                }
+            }
+        });
+        if !produced {
             let pool = &mut self.pool;
             self.tx_ids.abandon(|_, grant| {
                 let _ = pool.give_back(grant.gref());
@@ -216,14 +308,33 @@ impl Rings {
                 Ok(None) => break,
                 Err(e) => return Err(e.description()),
             };
-            match self.tx_ids.complete(rsp, |_| true) {
+            // A per-packet grant is ended through its packet's entry.
+            let entry = self.granted_of.get(usize::from(rsp.id)).map(|&e| usize::from(e));
+            let granted = &mut self.granted;
+            let end =
+                |gref| entry.and_then(|e| granted.get_mut(e)).and_then(Option::as_mut).is_some_and(|g| g.end(gref));
+            match self.tx_ids.complete(rsp, end) {
                 Ok(TxCompletion::Null) => {}
                 Ok(TxCompletion::Slot { grant, status, .. }) => {
                     if status != crate::netif::front_tx::TxStatus::Okay {
                         bump(&stats.tx_errors, 1);
                     }
-                    if self.pool.give_back(grant.gref()).is_err() {
-                        return Err("TX response for a page not in use");
+                    match grant {
+                        TxGrant::Staged(gref) => {
+                            if self.pool.give_back(gref).is_err() {
+                                return Err("TX response for a page not in use");
+                            }
+                        }
+                        // The packet goes once all its grants are ended.
+                        TxGrant::PerPacket(_) => {
+                            if let Some(slot) = entry.and_then(|e| self.granted.get_mut(e)) {
+                                if slot.as_ref().is_some_and(SkbGrants::all_ended) {
+                                    if let Some(g) = slot.take() {
+                                        g.finish();
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 Err(e) => return Err(e.description()),
@@ -357,11 +468,22 @@ impl Queue {
         };
         let mut notify = false;
         let mut sent = false;
+        let mut granted = false;
+        let mut left = Some(skb);
         {
             let mut guard = self.rings.lock();
             if let Some(r) = (*guard).as_mut() {
-                if r.queue_packet(&skb, &plan).is_ok() {
-                    sent = true;
+                // Trusted backend, large packet: its own pages, granted.
+                if let Some(s) = left.take() {
+                    match r.queue_granted(s, &meta) {
+                        Ok(went) => (sent, granted) = (went, went),
+                        Err(s) => left = Some(s),
+                    }
+                }
+                if let Some(s) = left.as_ref() {
+                    sent = r.queue_packet(s, &plan).is_ok();
+                }
+                if sent {
                     notify = r.tx.push_requests_and_check_notify();
                 }
                 if !r.tx_has_room() {
@@ -372,13 +494,18 @@ impl Queue {
         if notify {
             dev.notify(Channel::Tx);
         }
+        if granted {
+            bump(&self.stats.tx_granted, 1);
+        }
         if sent {
             bump(&self.stats.tx_packets, 1);
             bump(&self.stats.tx_bytes, u64::from(info.len));
         } else {
             self.dropped(dev, &self.stats.tx_dropped, "no room on the TX ring");
         }
-        skb.consume();
+        if let Some(s) = left {
+            s.consume();
+        }
     }
 
     /// The NAPI poll: TX answers, then up to `budget` received packets.

@@ -132,9 +132,19 @@ impl NetFront {
     /// channels and writes their keys: at the top level for one queue, in
     /// `queue-N/` for several (`write_queue_xenstore_keys`).
     fn connect_queues(&self, front: &Frontend, dev: &NetDev<'_>, n: u32) -> Result {
+        // As xen-netfront: the module's word and the toolstack's `trusted`
+        // key (default 1) must both allow it.
+        let trusted =
+            *crate::module_parameters::trusted.value() != 0 && self.xdev.read_own_ulong(c"trusted").unwrap_or(1) != 0;
+        if trusted {
+            pr_info!(
+                "{}: trusted backend: packets over 4096 bytes go by per-packet grants of their pages\n",
+                dev.name()
+            );
+        }
         for i in 0..n {
             let queue = front.queues.get(i).ok_or(EINVAL)?;
-            let (rings, refs) = Rings::new(&self.xdev)?;
+            let (rings, refs) = Rings::new(&self.xdev, trusted)?;
             let port = dev.on_queue(i).bind_local_evtchn(&self.xdev)?;
             *queue.rings.lock() = Some(rings);
             queue.live.store(true, Ordering::Release);
@@ -233,10 +243,14 @@ impl NetFront {
         inner.napi_on = false;
         inner.ctrl = None;
         inner.started = false;
-        for q in front.queues.iter() {
+        for (i, q) in front.queues.iter().enumerate() {
             q.live.store(false, Ordering::Release);
             let rings = q.rings.lock().take();
             drop(rings);
+            let granted = q.stats.tx_granted.load(Ordering::Relaxed);
+            if granted > 0 {
+                pr_info!("{}: queue {}: {} packets sent by per-packet grants so far\n", dev.name(), i, granted);
+            }
         }
     }
 

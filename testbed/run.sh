@@ -19,6 +19,10 @@ usage: testbed/run.sh [options]
   --rs-ethtool LABEL="ARGS"  A/B scenarios run "ethtool ARGS vifX.Y" on every guest's vif each
                       time backend rs@LABEL takes over (say, --rs-ethtool co="-C tx-usecs 50");
                       like --rs-opts, rs@LABEL is this worktree's module unless --rs-ko gives one
+  --front-opts LABEL="PARAMS"  ab-front: the guests load netfront-rs with these module
+                      parameters while backend rs@LABEL runs (say, --backends "c rs rs@tr"
+                      --front-opts tr="trusted=1"; rs@LABEL is then this worktree's
+                      module unless --rs-ko gives one); repeatable
   --driver-domain     the backend runs in a driver domain (an unprivileged guest, "drvdom",
                       testbed/drvdom/init) instead of dom0: the guests' vifs say
                       backend=drvdom, and A/B scenarios measure from it where they would
@@ -41,7 +45,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() FRONT_OPTS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
         --rs-ko) RS_KOS+=("$2"); shift;;
         --rs-opts) RS_OPTS+=("$2"); shift;;
         --rs-ethtool) RS_ETHTOOL+=("$2"); shift;;
+        --front-opts) FRONT_OPTS+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
         --icount) ICOUNT=$2; shift;;
         --driver-domain) DRVDOM=1;;
@@ -87,7 +92,7 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 "$TESTBED_DIR/build-images.sh"
 # Backends that load this worktree's module: rs, and rs@LABEL with --rs-opts but no --rs-ko.
 WANT_KO=" rs "
-for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}"; do
+for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}" "${FRONT_OPTS[@]}"; do
     label=${spec%%=*}
     [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && "$spec" == *=* ]] || die "--rs-opts/--rs-ethtool want LABEL=\"...\", got '$spec'"
     [[ " ${RS_KOS[*]} " == *" $label="* ]] || WANT_KO+="rs@$label "
@@ -149,6 +154,11 @@ done
 # rs@LABEL's parameters: lib.sh's backend_load reads /opt/netback-rs/opts/LABEL.
 for spec in "${RS_OPTS[@]}"; do
     mkdir -p "$OV/opt/netback-rs/opts" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/opts/${spec%%=*}"
+done
+# The guests' netfront-rs parameters under rs@LABEL: ab-front.sh reads /opt/netback-rs/front-opts/LABEL.
+for spec in "${FRONT_OPTS[@]}"; do
+    [[ "${spec%%=*}" =~ ^[A-Za-z0-9_.-]+$ && "${spec#*=}" =~ ^[A-Za-z0-9_=\ ]*$ ]] || die "--front-opts wants LABEL=\"P=V ...\", got '$spec'"
+    mkdir -p "$OV/opt/netback-rs/front-opts" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/front-opts/${spec%%=*}"
 done
 # rs@LABEL's ethtool settings: lib.sh's ab_rounds applies /opt/netback-rs/ethtool/LABEL.
 for spec in "${RS_ETHTOOL[@]}"; do

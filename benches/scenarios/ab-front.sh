@@ -12,27 +12,44 @@
 NBT_DOMU_TOOLS=1
 set -- $NBT_BACKENDS
 frontend_for() { case "$1" in c|c@*) echo stock;; *) echo rs;; esac; }
+# front_opts LABEL: netfront-rs' module parameters under rs@LABEL (run-bench --front-opts).
+front_opts() { [ "${1#rs@}" != "$1" ] && cat "/opt/netback-rs/front-opts/${1#rs@}" 2>/dev/null; }
 first=$1
 backend_load "$first"
-for i in $(seq 1 $NBT_NDOM); do domu_create $i 1 1500 "$(frontend_for "$first")"; done
+first_front=$(frontend_for "$first"); first_opts=$(front_opts "$first")
+[ -n "$first_opts" ] && first_front="rs:$(echo $first_opts | tr ' ' ,)"
+for i in $(seq 1 $NBT_NDOM); do domu_create $i 1 1500 "$first_front"; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
 # frontend_prepare LABEL: each guest swaps to LABEL's netfront module as soon as its vifs
 # are detached (a background script: the detach cuts the command channel).
 frontend_prepare() {
-    local want i
-    want=$(frontend_for "$1")
+    local want i opts
+    want=$(frontend_for "$1"); opts=$(front_opts "$1")
     for i in $(seq 1 $NBT_NDOM); do
         domu_exec "$i" "cat > /tmp/fswap.sh <<'EOF'
 for _ in \$(seq 1 1200); do ls /sys/bus/xen/devices | grep -q '^vif-' || break; sleep 0.05; done
 rmmod xen_netfront_rs 2>/dev/null; rmmod xen_netfront 2>/dev/null
-if [ $want = rs ]; then insmod /opt/netback-rs/tools/xen-netfront-rs.ko; else insmod /lib/modules/xen-netfront.ko; fi
-echo \"GUEST: netfront now \$(grep -o '^xen_netfront[a-z_]*' /proc/modules)\" > /dev/console
+if [ $want = rs ]; then insmod /opt/netback-rs/tools/xen-netfront-rs.ko $opts; else insmod /lib/modules/xen-netfront.ko; fi
+echo \"GUEST: netfront now \$(grep -o '^xen_netfront[a-z_]*' /proc/modules) $opts\" > /dev/console
 EOF
 setsid sh /tmp/fswap.sh </dev/null >/dev/null 2>&1 &" >/dev/null || nbt_fail "guest $i: could not arm the netfront swap"
     done
 }
 AB_BEFORE_SWAP=frontend_prepare
+
+# A test that got nothing through: the ring state of every guest's vif as the backend sees
+# it (debugfs io_ring_qN: indices and events of both rings), for the log.
+rings_dump() {
+    local i f
+    for i in $(seq 1 $NBT_NDOM); do
+        for f in /sys/kernel/debug/xen-netback*/vif$(xl domid domu$i).0/io_ring_q*; do
+            [ -e "$f" ] && { echo "RING-DUMP after $1 ($2 -> $3): $f"; cat "$f"; }
+        done
+    done
+    ping -c 2 -W 1 "$(domu_ip 1)" >/dev/null && echo "RING-DUMP: guest 1 answers ping" || echo "RING-DUMP: guest 1 does not answer ping"
+}
+MEASURE_FAILED_HOOK=rings_dump
 
 # Grant copy hypercalls and packets over both directions of every guest's vif (netback-rs'
 # per-queue counters; the C driver has none): "hypercalls per packet" is the staging claim.

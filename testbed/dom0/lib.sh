@@ -92,7 +92,8 @@ backend_load_cmd() {  # backend_load_cmd BACKEND: the command that loads it
         rs) [ -f $NBT_RS_KO ] || { echo "no $NBT_RS_KO in dom0" >&2; return 1; }
             echo "insmod $NBT_RS_KO $NBT_RS_PARAMS";;
         rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
-            { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ]; } && [ ! -f "$ko" ] && ko=$NBT_RS_KO
+            { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ] || [ -f /opt/netback-rs/front-opts/${1#rs@} ]; } \
+                && [ ! -f "$ko" ] && ko=$NBT_RS_KO
             [ -f "$ko" ] || { echo "no $ko in dom0 (run.sh --rs-ko or --rs-opts)" >&2; return 1; }
             echo "insmod $ko $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null)";;
         *) echo "unknown backend $1" >&2; return 1;;
@@ -372,6 +373,8 @@ measure() {
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
     else
         nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
+        # A scenario's diagnostics for a test that got nothing through (ab-front: ring state).
+        [ -n "${MEASURE_FAILED_HOOK:-}" ] && "$MEASURE_FAILED_HOOK" "$name" "$from" "$to"
         return 1
     fi
 }

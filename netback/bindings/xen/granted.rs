@@ -12,6 +12,7 @@
 
 use crate::bindings::ffi;
 use crate::bindings::net::skb::{with_page_at, SkBuff};
+use crate::bindings::xen::grant::CopySource;
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -134,6 +135,106 @@ impl Drop for GrantedPages {
             // ends the grant, at once or once the backend unmaps it, and
             // only then frees the page.
             unsafe { ffi::gnttab_end_foreign_access(g.gref, g.page) };
+        }
+    }
+}
+
+/// Grants one packet may hold (a TX packet's data slots at most).
+pub(crate) const SKB_GRANTS_MAX: usize = 18;
+
+/// A packet sent with per-packet grants (a trusted backend, as stock
+/// xen-netfront by default): the skb and read-only grants of the Xen
+/// pages its bytes are in, which the backend grant-copies or maps.
+///
+/// The skb is freed only once every grant is ended. A grant the backend
+/// still maps when we end it (it answered the request and kept the page:
+/// XSA-403) is never ended nor the skb freed: the packet is leaked on
+/// purpose, so the backend never reads a page that went back to the
+/// allocator.
+///
+/// # Invariants
+///
+/// The first `count` entries of `refs` are grants of pages of `skb`'s data
+/// to the backend; bit `i` of `live` is set while `refs[i]` is not ended.
+pub(crate) struct SkbGrants {
+    skb: Option<SkBuff>,
+    domid: u16,
+    refs: [u32; SKB_GRANTS_MAX],
+    count: usize,
+    live: u32,
+}
+
+impl SkbGrants {
+    /// Holds `skb` for grants to `domid`; none granted yet.
+    pub(crate) fn new(skb: SkBuff, domid: u16) -> Self {
+        Self { skb: Some(skb), domid, refs: [0; SKB_GRANTS_MAX], count: 0, live: 0 }
+    }
+
+    /// Grants the Xen page holding byte `pos` of the skb, read-only:
+    /// `(gref, offset in the page, bytes from there to the page's or the
+    /// data's end)`. EINVAL past the data or for a page not ours, ENOSPC
+    /// when no grant is free or the packet holds [`SKB_GRANTS_MAX`].
+    pub(crate) fn grant(&mut self, pos: u32) -> Result<(u32, u16, u32)> {
+        let skb = self.skb.as_ref().ok_or(EINVAL)?;
+        let Some((CopySource::Local(frame), n)) = skb.copy_source(pos) else {
+            return Err(EINVAL);
+        };
+        let slot = self.refs.get_mut(self.count).ok_or(ENOSPC)?;
+        let gfn = usize::try_from(frame.gfn).map_err(|_| EINVAL)?;
+        // SAFETY: a frame of our skb's data, which stays allocated until the
+        // grant is ended (type invariant, `Drop`).
+        let gref = unsafe { ffi::gnttab_grant_foreign_access(self.domid, gfn, 1) };
+        let gref = u32::try_from(gref).map_err(|_| ENOSPC)?;
+        *slot = gref;
+        self.live |= 1 << self.count;
+        self.count += 1;
+        Ok((gref, frame.offset, n))
+    }
+
+    /// Ends the grant `gref` the backend answered; false if it still maps
+    /// the page (or the gref is not one of ours): then it stays live.
+    pub(crate) fn end(&mut self, gref: u32) -> bool {
+        let Some(i) = self.refs.iter().take(self.count).position(|&r| r == gref) else { return false };
+        if self.live & (1 << i) == 0 {
+            return false;
+        }
+        // SAFETY: a live grant of ours (type invariant); this ends it only
+        // if the backend does not map it, and frees the reference then.
+        if unsafe { ffi::gnttab_try_end_foreign_access(gref) } == 0 {
+            return false;
+        }
+        self.live &= !(1 << i);
+        true
+    }
+
+    /// Whether every grant is ended (the skb may go).
+    pub(crate) fn all_ended(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Frees the packet (as sent) if every grant is ended; else `Drop`
+    /// keeps it from the allocator.
+    pub(crate) fn finish(mut self) {
+        if self.live == 0 {
+            if let Some(skb) = self.skb.take() {
+                skb.consume();
+            }
+        }
+    }
+}
+
+impl Drop for SkbGrants {
+    fn drop(&mut self) {
+        for i in 0..self.count {
+            let Some(&gref) = self.refs.get(i) else { break };
+            if self.live & (1 << i) != 0 {
+                let _ = self.end(gref);
+            }
+        }
+        if self.live != 0 {
+            pr_warn!("xen: the backend still maps {} page(s) of a sent packet: leaking it\n", self.live.count_ones());
+            // Never freed: its pages stay out of the allocator's hands.
+            core::mem::forget(self.skb.take());
         }
     }
 }
