@@ -350,13 +350,20 @@ impl Rings {
     /// [`RX_COPY_THRESHOLD`] bytes (the headers) there and the rest in page
     /// frags. `None` when the skb could not be made (the pages are reposted
     /// all the same).
-    fn take_packet(&mut self, dev: &NetDev<'_>, pkt: &RxPacket) -> Option<SkBuff> {
+    fn take_packet(&mut self, dev: &NetDev<'_>, pkt: &RxPacket) -> (Option<SkBuff>, bool) {
         let skb = self.copy_out(dev, pkt);
-        // In ring order, so that each page gets its own id back.
-        for id in pkt.ids() {
-            let _ = self.rx_bufs.repost(&mut self.rx, id);
+        (skb, self.repost(pkt.ids()))
+    }
+
+    /// Posts the buffers `ids` again, in ring order (each page gets its
+    /// own id back); false if one could not be (a buffer lost for good:
+    /// the ring would run dry, so the caller stops the queue).
+    fn repost(&mut self, ids: impl Iterator<Item = u16>) -> bool {
+        let mut all = true;
+        for id in ids {
+            all &= self.rx_bufs.repost(&mut self.rx, id).is_ok();
         }
-        skb
+        all
     }
 
     fn copy_out(&self, dev: &NetDev<'_>, pkt: &RxPacket) -> Option<SkBuff> {
@@ -513,6 +520,10 @@ impl Queue {
         let budget = usize::try_from(budget).unwrap_or(0);
         let mut done = 0usize;
         let mut tx_answered = 0u32;
+        // The backend broke the RX ring (or a buffer was lost): the queue
+        // stops, and the poll still ends the normal way (NAPI completed, the
+        // event's EOI), or NAPI would stay scheduled and the channel masked.
+        let mut broken_why: Option<&'static str> = None;
         loop {
             let mut batch: [Option<SkBuff>; RX_BATCH] = Default::default();
             let mut taken = 0usize;
@@ -545,7 +556,11 @@ impl Queue {
                                 RxCsum::Unnecessary => (false, true),
                                 RxCsum::None => (false, false),
                             };
-                            let skb = match r.take_packet(dev, &pkt) {
+                            let (skb, reposted) = r.take_packet(dev, &pkt);
+                            if !reposted {
+                                broken_why = Some("an RX buffer could not be posted again");
+                            }
+                            let skb = match skb {
                                 Some(mut skb) => match dev.finish_from_guest(&mut skb, blank, valid, pkt.info.gso) {
                                     Ok(_) => {
                                         // The backend's flow hash (HASH extra): the stack
@@ -573,16 +588,15 @@ impl Queue {
                         }
                         Ok(RxPoll::Rejected(bad)) => {
                             self.dropped(dev, &self.stats.rx_errors, bad.reason.description());
-                            for id in bad.ids() {
-                                let _ = r.rx_bufs.repost(&mut r.rx, id);
+                            if !r.repost(bad.ids()) {
+                                broken_why = Some("an RX buffer could not be posted again");
                             }
                         }
                         Ok(RxPoll::Empty) => break,
-                        Err(e) => {
-                            drop(guard);
-                            self.broken(dev, e.description());
-                            return i32::try_from(done).unwrap_or(0);
-                        }
+                        Err(e) => broken_why = Some(e.description()),
+                    }
+                    if broken_why.is_some() {
+                        break;
                     }
                 }
                 notify = r.rx.push_requests_and_check_notify();
@@ -595,6 +609,10 @@ impl Queue {
                 dev.receive(skb);
             }
             done += taken;
+            if let Some(why) = broken_why {
+                self.broken(dev, why);
+                break;
+            }
             if !more {
                 break;
             }

@@ -318,9 +318,11 @@ impl XenbusDriverOps for NetFront {
             }
             Some(XenbusState::Connected) => self.backend_connected(&mut inner),
             Some(XenbusState::Closed) if ours == Some(XenbusState::Closed) => {}
-            Some(XenbusState::Closing | XenbusState::Closed) => {
+            Some(s @ (XenbusState::Closing | XenbusState::Closed)) => {
                 // The backend goes (or is gone): stop using the rings, then
-                // follow it to Closed (`xenbus_frontend_closed`).
+                // follow it to Closed (`xenbus_frontend_closed`). Said in
+                // our log: the guest sees nothing else of it.
+                pr_info!("xen_netfront_rs: {}: backend is {:?}: closing\n", self.xdev.nodename(), s);
                 self.disconnect(&mut inner);
                 self.xdev.frontend_closed();
             }

@@ -39,7 +39,7 @@ setsid sh /tmp/fswap.sh </dev/null >/dev/null 2>&1 &" >/dev/null || nbt_fail "gu
 AB_BEFORE_SWAP=frontend_prepare
 
 # A test that got nothing through: the ring state of every guest's vif as the backend sees
-# it (debugfs io_ring_qN: indices and events of both rings), for the log.
+# it (debugfs io_ring_qN: indices and events of both rings) and dom0's kernel log, for the log.
 rings_dump() {
     local i f
     for i in $(seq 1 $NBT_NDOM); do
@@ -48,6 +48,8 @@ rings_dump() {
         done
     done
     ping -c 2 -W 1 "$(domu_ip 1)" >/dev/null && echo "RING-DUMP: guest 1 answers ping" || echo "RING-DUMP: guest 1 does not answer ping"
+    # dom0's kernel log (a vif the backend disabled says why there).
+    dmesg | tail -n 20 | sed 's/^/RING-DUMP dmesg: /'
 }
 MEASURE_FAILED_HOOK=rings_dump
 

@@ -1334,6 +1334,11 @@ impl<T: VifOps> Vtable<T> {
             if !work {
                 q.evtchns.event_no_work(irq, binding);
             }
+        } else if let Ok(irq) = u32::try_from(irq) {
+            // No queue to take the event (teardown): end it here, or the
+            // lateeoi channel would stay masked.
+            // SAFETY: the IRQ whose handler runs.
+            unsafe { ffi::xen_irq_lateeoi(irq, ffi::XEN_EOI_FLAG_SPURIOUS) };
         }
         kernel::bindings::irqreturn_IRQ_HANDLED
     }
