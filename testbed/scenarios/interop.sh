@@ -14,8 +14,10 @@
 # netfront-rs connects min(2, the backend's multi-queue-max-queues) queues and sets up the
 # Toeplitz hash on the control ring (the backend's debugfs ctrl file shows it, bucket i ->
 # queue i % 2), and 12 concurrent streams to it use every queue (events on each queue's IRQ in
-# the guest; on netback-rs, packets both ways in the vif's per-queue counters). MTU 9000: guest 1 runs at 9000; with its vif and the bridge at 9000 too,
-# unfragmented 9000-byte pings both ways and TCP streams both ways.
+# the guest; on netback-rs, packets both ways in the vif's per-queue counters). MTU 9000: both
+# guests run at 9000; with their vifs and the bridge at 9000 too, unfragmented 9000-byte pings
+# dom0 -> each guest, guest 1 -> dom0 and guest 1 -> guest 2, TCP streams guest 1 <-> dom0,
+# guest 1 -> guest 2 and dom0 -> guest 2 (what the mtu9000 scenario checks, on both backends).
 # On C xen-netback guest 1 loads netfront-rs with trusted=1 (packets over 4 KiB go by
 # per-packet grants of their own pages, which C maps; its log at rmmod counts them and no
 # grant may be left mapped), on netback-rs with the default (every packet copied).
@@ -38,7 +40,7 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     # On C xen-netback netfront-rs runs trusted (trusted=1: packets over 4 KiB go by
     # per-packet grants of their own pages, which C maps), on netback-rs it copies (default).
     front1=rs; [ "$1" = c ] && front1=rs:trusted=1
-    domu_create 1 2 9000 "$front1"; domu_create 2
+    domu_create 1 2 9000 "$front1"; domu_create 2 1 9000
     domu_wait_ping 1 150 || nbt_die "guest 1 (netfront-rs) never came up"
     domu_wait_ping 2 150 || nbt_die "guest 2 (stock netfront) never came up"
     IP1=$(domu_ip 1); IP2=$(domu_ip 2); DOMID1=$(xl domid domu1)
@@ -95,13 +97,21 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
             fi
         done
     fi
-    # MTU 9000: guest 1 runs at 9000; its vif and the bridge follow for these checks.
-    ip link set "$vif" mtu 9000 && ip link set xenbr0 mtu 9000 || nbt_fail "$vif or xenbr0 refuses MTU 9000"
+    # MTU 9000: both guests run at 9000; their vifs and the bridge follow for these checks
+    # (the stock guest too: the jumbo checks of the mtu9000 scenario, on both backends).
+    v2=$(vif_name 2)
+    ip link set "$vif" mtu 9000 && ip link set "$v2" mtu 9000 && ip link set xenbr0 mtu 9000 \
+        || nbt_fail "$vif, $v2 or xenbr0 refuses MTU 9000"
     ping -c 3 -W 2 -M do -s 8972 "$IP1" >/dev/null || nbt_fail "9000-byte ping dom0 -> domu1 (netfront-rs) failed"
+    ping -c 3 -W 2 -M do -s 8972 "$IP2" >/dev/null || nbt_fail "9000-byte ping dom0 -> domu2 (stock) failed"
     domu_exec 1 "ping -c 3 -W 2 -s 8972 $NBT_SUBNET.1 >/dev/null && echo PING-OK" | grep -q PING-OK \
         || nbt_fail "9000-byte ping domu1 (netfront-rs) -> dom0 failed"
+    domu_exec 1 "ping -c 3 -W 2 -s 8972 $IP2 >/dev/null && echo PING-OK" | grep -q PING-OK \
+        || nbt_fail "9000-byte ping domu1 (netfront-rs) -> domu2 (stock) failed"
     measure_pos rs tcp_stream dom0 "$IP1" TCP_STREAM dir=dom0-domu1 mtu=9000
     measure_pos rs tcp_stream 1 "$NBT_SUBNET.1" TCP_STREAM dir=domu1-dom0 mtu=9000
+    measure_pos rs tcp_stream 1 "$IP2" TCP_STREAM dir=domu1-domu2 mtu=9000
+    measure_pos stock tcp_stream dom0 "$IP2" TCP_STREAM dir=dom0-domu2 mtu=9000
     ip link set xenbr0 mtu 1500
     # The stock guest on its own (what the smoke scenario checked).
     measure_pos stock tcp_stream dom0 "$IP2" TCP_STREAM dir=dom0-domu2
