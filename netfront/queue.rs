@@ -466,13 +466,8 @@ impl Queue {
             }
         };
         let meta = TxPacketMeta { checksum, gso };
-        let plan = match TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(chunks_of(info.len), &meta) {
-            Ok(plan) => plan,
-            Err(e) => {
-                self.dropped(dev, &self.stats.tx_dropped, e.description());
-                return;
-            }
-        };
+        // The copy path's plan, made only when that path takes the packet.
+        let mut copy_plan = None;
         let mut notify = false;
         let mut sent = false;
         let mut granted = false;
@@ -488,7 +483,9 @@ impl Queue {
                     }
                 }
                 if let Some(s) = left.as_ref() {
-                    sent = r.queue_packet(s, &plan).is_ok();
+                    let plan = TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(chunks_of(info.len), &meta);
+                    sent = plan.as_ref().is_ok_and(|p| r.queue_packet(s, p).is_ok());
+                    copy_plan = Some(plan);
                 }
                 if sent {
                     notify = r.tx.push_requests_and_check_notify();
@@ -508,7 +505,11 @@ impl Queue {
             bump(&self.stats.tx_packets, 1);
             bump(&self.stats.tx_bytes, u64::from(info.len));
         } else {
-            self.dropped(dev, &self.stats.tx_dropped, "no room on the TX ring");
+            let why = match copy_plan {
+                Some(Err(e)) => e.description(),
+                _ => "no room on the TX ring",
+            };
+            self.dropped(dev, &self.stats.tx_dropped, why);
         }
         if let Some(s) = left {
             s.consume();
