@@ -258,12 +258,36 @@ CFG
 }
 # domu_wait_ping I [SECONDS]: the guest answers ping through its vif.
 domu_wait_ping() {
-    local i=$1 t=${2:-120} ip; ip=$(domu_ip "$1")
-    for _ in $(seq 1 $((t * 2))); do
+    local i=$1 t=${2:-120} ip end; ip=$(domu_ip "$1")
+    # A deadline, not a count of tries: a try that gets no answer takes its 1 s timeout too.
+    end=$((SECONDS + t))
+    while [ $SECONDS -lt $end ]; do
         ping -c1 -W1 "$ip" >/dev/null 2>&1 && { nbt_stamp "domu$i answers ping at $ip"; return 0; }
         sleep 0.5
     done
-    nbt_fail "domu$i did not answer ping at $ip within ${t}s"; return 1
+    nbt_fail "domu$i did not answer ping at $ip within ${t}s"
+    vif_state_dump "$i" "domu$i unreachable"
+    return 1
+}
+# vif_state_dump I WHY: for the log, when guest I's vif carries nothing: the ring state as
+# the backend sees it (debugfs io_ring_qN: indices and events of both rings, both drivers),
+# the vif's IRQ counts, Xen's view of the guest's event channels (debug key 'e': pending,
+# masked) and the backend host's kernel log tail (a vif it disabled says why there).
+vif_state_dump() {
+    local i=$1 why=$2 domid f
+    domid=$(xl domid "domu$i" 2>/dev/null) || return 0
+    for f in /sys/kernel/debug/xen-netback*/vif$domid.*/io_ring_q*; do
+        [ -e "$f" ] && { echo "VIF-DUMP ($why): $f"; sed 's/^/VIF-DUMP   /' "$f"; }
+    done
+    grep "vif$domid\." /proc/interrupts | tr -s ' ' | sed "s/^/VIF-DUMP ($why) irq: /"
+    xl dmesg -c >/dev/null 2>&1
+    xl debug-keys e >/dev/null 2>&1 && sleep 1 && xl dmesg 2>/dev/null \
+        | awk -v d="domain $domid:" -v peer=" d=$domid " '/Event channel information for domain/ {dom = $NF; on = index($0, d) > 0}
+            on || (dom == "0:" && index($0 " ", peer))' \
+        | head -n 60 | sed "s/^/VIF-DUMP ($why) xen: /"
+    ping -c 2 -W 1 "$(domu_ip "$i")" >/dev/null && echo "VIF-DUMP ($why): guest $i answers ping now" \
+        || echo "VIF-DUMP ($why): guest $i still does not answer ping"
+    host_run "$(backend_host)" "dmesg | tail -n 20" | sed "s/^/VIF-DUMP ($why) dmesg: /"
 }
 # domu_exec I 'commands': run in guest I (or drvdom) through its command channel, print the
 # output.
@@ -567,9 +591,10 @@ guest_start() {
 }
 # guest_wait_line ATTACK PATTERN SECONDS: wait until evilfront's output in guest 1 has PATTERN.
 guest_wait_line() {
-    for _ in $(seq 1 "$3"); do
+    local end=$((SECONDS + $3))
+    while [ $SECONDS -lt $end ]; do
         guest_output "$1" | grep -q "$2" && return 0
-        sleep 1
+        sleep 0.3
     done
     return 1
 }
