@@ -282,8 +282,11 @@ impl Vif {
         for qd in self.queue_devs(dev) {
             qd.napi_enable();
             qd.enable_irqs();
-            // Pick up requests posted while we were down (and end any EOI).
+            // Pick up requests posted while we were down (and end any EOI);
+            // the poll runs when BHs come back on.
+            let bh = BhDisabled::new();
             qd.napi_schedule();
+            drop(bh);
             qd.rx_work_kick(0);
         }
     }

@@ -75,7 +75,8 @@ impl QueueOps for Frontend {
     /// No worker: both rings are served by the NAPI poll.
     fn rx_work(&self, _dev: &NetDev<'_>) {}
 
-    /// One event channel serves both rings; its event schedules the poll.
+    /// The poll serves both rings: an event on either ring's channel (or
+    /// on the one channel of both) schedules it.
     fn tx_event(&self, dev: &NetDev<'_>) -> bool {
         if !self.queue(dev).is_some_and(|q| q.live.load(Ordering::Acquire)) {
             return false;
@@ -84,9 +85,9 @@ impl QueueOps for Frontend {
         true
     }
 
-    /// Handled by `tx_event` (the same channel).
-    fn rx_event(&self, _dev: &NetDev<'_>) -> bool {
-        false
+    /// As `tx_event`.
+    fn rx_event(&self, dev: &NetDev<'_>) -> bool {
+        self.tx_event(dev)
     }
 }
 

@@ -628,8 +628,10 @@ impl Queue {
             // whose work an earlier poll took is not), so Xen slows down a
             // backend that sends events for nothing. Kept while no EOI is
             // owed, for the event still to come.
-            if dev.eoi_owed(Channel::Rx) {
+            // Both rings' channels when split (one EOI when shared).
+            if dev.eoi_owed(Channel::Tx) || dev.eoi_owed(Channel::Rx) {
                 let work = self.work_since_eoi.swap(false, Ordering::AcqRel);
+                dev.lateeoi(Channel::Tx, !work);
                 dev.lateeoi(Channel::Rx, !work);
             }
             let pending = {

@@ -10,7 +10,7 @@
 
 use crate::bindings::net::device::{Channel, NetDev, VifNetDevice};
 use crate::bindings::xen::xenbus::{XenbusDevice, XenbusDriver, XenbusDriverOps};
-use crate::bindings::Rtnl;
+use crate::bindings::{BhDisabled, Rtnl};
 use crate::ctrl::CtrlClient;
 use crate::device::Frontend;
 use crate::netif::negotiate::{frontend_queues, parse_mac, GuestOffloads, MAX_QUEUES_DEFAULT};
@@ -142,17 +142,26 @@ impl NetFront {
                 dev.name()
             );
         }
+        // One event channel per ring when the backend takes them, as
+        // xen-netfront. With one channel per queue, stock xen-netback can lose
+        // the first event's EOI: Xen raises the port when the backend binds
+        // it, and the shared handler defers that EOI to the RX thread, which
+        // can end it before the backend has stored the IRQ number, leaving
+        // the channel masked (the queue's TX then never runs).
+        let split = self.xdev.read_otherend_ulong(c"feature-split-event-channels").unwrap_or(0) == 1;
         for i in 0..n {
             let queue = front.queues.get(i).ok_or(EINVAL)?;
             let (rings, refs) = Rings::new(&self.xdev, trusted)?;
-            let port = dev.on_queue(i).bind_local_evtchn(&self.xdev)?;
+            let (tx_port, rx_port) = dev.on_queue(i).bind_local_evtchns(&self.xdev, split)?;
             *queue.rings.lock() = Some(rings);
             queue.live.store(true, Ordering::Release);
-            let keys = [
-                ("tx-ring-ref", u64::from(refs.tx)),
-                ("rx-ring-ref", u64::from(refs.rx)),
-                ("event-channel", u64::from(port)),
-            ];
+            let channels = if split {
+                [("event-channel-tx", u64::from(tx_port)), ("event-channel-rx", u64::from(rx_port))]
+            } else {
+                [("event-channel", u64::from(tx_port)), ("", 0)]
+            };
+            let ring_refs = [("tx-ring-ref", u64::from(refs.tx)), ("rx-ring-ref", u64::from(refs.rx))];
+            let keys = Iterator::chain(ring_refs.into_iter(), channels).filter(|(key, _)| !key.is_empty());
             for (key, value) in keys {
                 let node = if n == 1 {
                     CString::try_from_fmt(fmt!("{}", key))?
@@ -217,9 +226,12 @@ impl NetFront {
         if dev.running() {
             dev.wake_all_queues();
         }
+        // Process context (xenwatch): the polls run when BHs come back on.
+        let bh = BhDisabled::new();
         for i in 0..n {
             dev.on_queue(i).napi_schedule();
         }
+        drop(bh);
     }
 
     /// Stops the queues and gives the rings, buffers and event channels

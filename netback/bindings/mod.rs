@@ -192,7 +192,9 @@ impl Rtnl {
 }
 
 /// Bottom halves (softirqs) disabled on this CPU until drop: lets process
-/// context take a lock that softirq context also takes.
+/// context take a lock that softirq context also takes, and runs what
+/// process context raised meanwhile (`napi_schedule`'s NET_RX softirq) on
+/// drop, where it would otherwise wait for this CPU's next interrupt.
 pub(crate) struct BhDisabled {
     /// `local_bh_disable` pairs with an enable on the same CPU: not Send.
     _not_send: core::marker::PhantomData<*mut ()>,

@@ -78,16 +78,20 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
             || nbt_fail "$dbg: netfront-rs set no Toeplitz hash: $(head -c 300 "$dbg" 2>&1 | tr '\n' '|')"
         grep -q '^\[   0 -    7\]:    0    1    0    1    0    1    0    1 $' "$dbg" \
             || nbt_fail "$dbg: the hash mapping is not netfront-rs' bucket i -> queue i % 2: $(grep -A2 Mapping "$dbg" | tr '\n' '|')"
-        # Events per queue in the guest (its IRQs eth0-qN; the guest has no ethtool) and, on
-        # netback-rs, packets per queue both ways (the vif's counters).
-        q_irqs() { domu_exec 1 "cat /proc/interrupts" | awk '$NF ~ /^eth0-q[0-9]+$/ {s = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break; print $NF, s}'; }
+        # Events per queue in the guest (its IRQs eth0-qN-tx and -rx: both backends offer
+        # split event channels, which netfront-rs takes as xen-netfront does; the guest has
+        # no ethtool) and, on netback-rs, packets per queue both ways (the vif's counters).
+        q_irqs() { domu_exec 1 "cat /proc/interrupts" | awk '$NF ~ /^eth0-q[0-9]+(-tx|-rx)?$/ {q = $NF; sub(/-(tx|rx)$/, "", q); for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s[q] += $i; else break} END {for (q in s) print q, s[q]}'; }
+        split=$(domu_exec 1 "cat /proc/interrupts" | grep -c ' eth0-q[0-9]*-[rt]x$')
+        nbt_result test=netfront_split_channels backend="$NBT_CURRENT_BACKEND" value="$split" unit=irqs
+        [ "$split" = $((2 * want_q)) ] || nbt_fail "netfront-rs has $split per-ring event channel IRQs (eth0-qN-tx/-rx), not $((2 * want_q)): it did not take feature-split-event-channels"
         before=$(q_irqs)
         netperf_streams dom0 "$IP1" 12 3 >/dev/null || nbt_fail "12 concurrent streams dom0 -> domu1 failed"
         after=$(q_irqs)
         for q in $(seq 0 $((want_q - 1))); do
             v=$(printf '%s\n%s\n' "$before" "$after" | awk -v n="eth0-q$q" '$1 == n {v[++k] = $2} END {print (k == 2 ? v[2] - v[1] : "none")}')
             nbt_result test=netfront_queue_events backend="$NBT_CURRENT_BACKEND" value="$v" unit=events queue="$q"
-            [ "$v" != none ] && [ "$v" -gt 10 ] || nbt_fail "netfront-rs queue $q: $v events during 12 streams (its IRQ eth0-q$q)"
+            [ "$v" != none ] && [ "$v" -gt 10 ] || nbt_fail "netfront-rs queue $q: $v events during 12 streams (its IRQs eth0-q$q-tx/-rx)"
             if [ "$NBT_CURRENT_BACKEND" != c ]; then
                 for c in rx tx; do
                     n=$(ethtool_stat "$vif" "${c}_queue_${q}_packets")

@@ -714,15 +714,17 @@ impl<'a> NetDev<'a> {
         }
     }
 
-    /// Frontend side: allocates and binds one event channel for both rings
-    /// (lateeoi); the IRQ starts disabled. Returns the port to publish.
+    /// Frontend side: allocates and binds the event channels of this queue
+    /// (lateeoi): one per ring when `split`, else one for both; the IRQs
+    /// start disabled. Returns the TX and RX ports to publish (equal when
+    /// not split).
     #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
-    pub(crate) fn bind_local_evtchn(&self, xdev: &XenbusDevice) -> Result<u32> {
+    pub(crate) fn bind_local_evtchns(&self, xdev: &XenbusDevice, split: bool) -> Result<(u32, u32)> {
         let q = self.kernel_queue().ok_or(EINVAL)?;
         let name = self.name();
         let dev_id = core::ptr::from_ref(q).cast_mut().cast::<c_void>();
         // SAFETY: as in `bind_evtchns`.
-        unsafe { q.evtchns.bind_local(xdev, name.as_str(), self.queue, self.vif_priv().irq_handlers, dev_id) }
+        unsafe { q.evtchns.bind_local(xdev, name.as_str(), self.queue, split, self.vif_priv().irq_handlers, dev_id) }
     }
 
     /// Unbinds the event channels (waits for running handlers).

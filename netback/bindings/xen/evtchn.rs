@@ -198,10 +198,12 @@ impl RingEvtchns {
         }
     }
 
-    /// Frontend side: allocates one event channel for both rings of the
-    /// backend `xdev` leads to and binds it (lateeoi) to the shared
-    /// handler, the IRQ disabled until [`Self::enable`]. Returns the port
-    /// to publish. [`Self::unbind`] closes the channel.
+    /// Frontend side: allocates the event channels of one ring pair for the
+    /// backend `xdev` leads to and binds them (lateeoi): one per ring when
+    /// `split` (`feature-split-event-channels`), else one for both rings;
+    /// the IRQs are left disabled until [`Self::enable`]. Returns the TX and
+    /// RX ports to publish (equal when not split). [`Self::unbind`] closes
+    /// the channels.
     ///
     /// # Safety
     ///
@@ -212,22 +214,48 @@ impl RingEvtchns {
         xdev: &XenbusDevice,
         name: &str,
         queue: u32,
+        split: bool,
         handlers: &Handlers,
         dev_id: *mut c_void,
-    ) -> Result<u32> {
+    ) -> Result<(u32, u32)> {
         if self.tx_irq.load(Ordering::Acquire) != 0 {
             return Err(EBUSY);
         }
         self.eoi_pending.store(0, Ordering::Release);
         self.dev_id.store(dev_id, Ordering::Release);
-        let (irq, port) = with_local_port(xdev, |port| {
-            let name = format_args!("{name}-q{queue}");
-            // SAFETY: unbound, and binds do not overlap (contract).
-            unsafe { Self::bind_one(xdev, Port::Local(port), &self.tx_name, name, handlers.shared, dev_id) }
+        if !split {
+            let (irq, port) = with_local_port(xdev, |port| {
+                let name = format_args!("{name}-q{queue}");
+                // SAFETY: unbound, and binds do not overlap (contract).
+                unsafe { Self::bind_one(xdev, Port::Local(port), &self.tx_name, name, handlers.shared, dev_id) }
+            })?;
+            self.tx_irq.store(irq, Ordering::Release);
+            self.rx_irq.store(irq, Ordering::Release);
+            return Ok((port, port));
+        }
+        let (tx, tx_port) = with_local_port(xdev, |port| {
+            let name = format_args!("{name}-q{queue}-tx");
+            // SAFETY: as above.
+            unsafe { Self::bind_one(xdev, Port::Local(port), &self.tx_name, name, handlers.tx, dev_id) }
         })?;
-        self.tx_irq.store(irq, Ordering::Release);
-        self.rx_irq.store(irq, Ordering::Release);
-        Ok(port)
+        let rx = with_local_port(xdev, |port| {
+            let name = format_args!("{name}-q{queue}-rx");
+            // SAFETY: as above.
+            unsafe { Self::bind_one(xdev, Port::Local(port), &self.rx_name, name, handlers.rx, dev_id) }
+        });
+        match rx {
+            Ok((rx, rx_port)) => {
+                self.tx_irq.store(tx, Ordering::Release);
+                self.rx_irq.store(rx, Ordering::Release);
+                Ok((tx_port, rx_port))
+            }
+            Err(e) => {
+                // SAFETY: bound just above with this `dev_id`, still
+                // disabled; unbinding closes the port.
+                unsafe { ffi::unbind_from_irqhandler(tx, dev_id) };
+                Err(e)
+            }
+        }
     }
 
     /// Binds one channel with `handler`, writing its name into `slot`; the
