@@ -644,7 +644,14 @@ impl VifOps for Vif {
         if queue.backlog_full() {
             dev.stop_queue();
             queue.stats.tx_drop(TxDrop::QueueFull);
-            // The worker wakes the queue once the backlog drains.
+            // The worker wakes the queue once the backlog drains; if it
+            // drained it between our check and the stop, it saw the queue
+            // running and woke nothing: look again (pairs with
+            // `backlog_sub`), or the queue stays stopped for good.
+            core::sync::atomic::fence(Ordering::SeqCst);
+            if !queue.backlog_full() {
+                dev.wake_queue();
+            }
             dev.rx_work_kick(0);
             return;
         }

@@ -93,6 +93,9 @@ impl Queue {
                 Err(actual) => cur = actual,
             }
         }
+        // Pairs with the stop in `start_xmit`: the new count is visible
+        // before the queue's state is read.
+        core::sync::atomic::fence(Ordering::SeqCst);
         if cur < RX_QUEUE_MAX_BYTES && connected && dev.queue_stopped() {
             dev.wake_queue();
         }
