@@ -155,14 +155,15 @@ impl NetFront {
             let (tx_port, rx_port) = dev.on_queue(i).bind_local_evtchns(&self.xdev, split)?;
             *queue.rings.lock() = Some(rings);
             queue.live.store(true, Ordering::Release);
-            let channels = if split {
-                [("event-channel-tx", u64::from(tx_port)), ("event-channel-rx", u64::from(rx_port))]
-            } else {
-                [("event-channel", u64::from(tx_port)), ("", 0)]
-            };
-            let ring_refs = [("tx-ring-ref", u64::from(refs.tx)), ("rx-ring-ref", u64::from(refs.rx))];
-            let keys = Iterator::chain(ring_refs.into_iter(), channels).filter(|(key, _)| !key.is_empty());
-            for (key, value) in keys {
+            let (tx_key, rx_key) = if split { ("event-channel-tx", "event-channel-rx") } else { ("event-channel", "") };
+            let keys = [
+                ("tx-ring-ref", u64::from(refs.tx)),
+                ("rx-ring-ref", u64::from(refs.rx)),
+                (tx_key, u64::from(tx_port)),
+                (rx_key, u64::from(rx_port)),
+            ];
+            // One channel: its port is written once (`event-channel`).
+            for (key, value) in keys.into_iter().filter(|(key, _)| !key.is_empty()) {
                 let node = if n == 1 {
                     CString::try_from_fmt(fmt!("{}", key))?
                 } else {
