@@ -54,6 +54,30 @@ def paired_ratios(recs, order):
     return out
 
 
+def boot_medians(recs, order):
+    """{(test, dir, backend): [median, ...]}: the median of each file's (boot's) per-round
+    paired ratios, files in name order; how far they spread is how far one boot's figure can
+    be trusted."""
+    out = defaultdict(list)
+    for f in sorted({r["_file"] for r in recs}, key=str):
+        for k, xs in paired_ratios([r for r in recs if r["_file"] == f], order).items():
+            out[k].append(statistics.median(xs))
+    return out
+
+
+def spread_table(recs, order):
+    """Per test, direction and backend (against the first): each boot's paired-ratio median
+    and their spread (largest minus smallest); None with fewer than two files."""
+    if len({r["_file"] for r in recs}) < 2 or len(order) < 2:
+        return None
+    head = ["test", "direction", "backend", "per-boot medians", "spread"]
+    body = [[t, d, "%s/%s" % (b, order[0]), " ".join("%.2f" % m for m in ms), "%.2f" % (max(ms) - min(ms))]
+            for (t, d, b), ms in sorted(boot_medians(recs, order).items())]
+    w = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    fmt = lambda l: "  ".join(str(x).ljust(n) for x, n in zip(l, w)).rstrip()
+    return "\n".join([fmt(head), fmt(["-" * n for n in w])] + [fmt(l) for l in body])
+
+
 def percentile(sorted_xs, q):
     """The q-quantile (0..1) of sorted values, interpolating linearly between neighbours."""
     pos = q * (len(sorted_xs) - 1)
@@ -229,6 +253,9 @@ def main():
     rows = summarise(recs, order, a.resamples, a.seed)
     icount = icount_of(recs)
     print(text_table(rows, order))
+    spread = spread_table(recs, order)
+    if spread:
+        print("\nEach file (boot) alone: the median of its paired ratios, and how far the boots spread\n" + spread)
     if icount:
         print("QEMU -icount %s: figures in virtual time (instructions executed), not wall-clock"
               % (icount if isinstance(icount, str) else " / ".join(icount) + " (mixed)"))

@@ -133,6 +133,23 @@ class Summary(unittest.TestCase):
             self.assertIsNone(summary["icount"])
             xml.dom.minidom.parse(svg)
 
+    def test_boots_apart(self):
+        # Two files (boots): each has its own paired-ratio median; the spread is their distance.
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for k, factor in enumerate((1.1, 1.3)):
+                paths.append(os.path.join(d, "boot%d.jsonl" % k))
+                with open(paths[-1], "w") as f:
+                    f.write("\n".join(json.dumps(rec(b, v * (factor if b == "rs" else 1), i + 1))
+                                      for b in ("c", "rs") for i, v in enumerate(DRIFT)))
+            recs = report.load(paths)
+            meds = report.boot_medians(recs, ["c", "rs"])[("tcp_rr", "domu1-domu2", "rs")]
+            self.assertEqual([round(m, 6) for m in meds], [1.1, 1.3])
+            self.assertRegex(report.spread_table(recs, ["c", "rs"]), r"tcp_rr +domu1-domu2 +rs/c +1.10 1.30 +0.20")
+            self.assertIsNone(report.spread_table(report.load(paths[:1]), ["c", "rs"]))
+            p = subprocess.run([sys.executable, REPORT] + paths, capture_output=True, text=True)
+            self.assertIn("how far the boots spread", p.stdout)
+
     def test_icount_and_packet_rates(self):
         # run.sh --icount tags every record; udp_pps rows are rates like any other (pps).
         recs = [dict(r, icount="shift=1,sleep=off") for r in DRIFTING]

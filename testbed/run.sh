@@ -23,6 +23,10 @@ usage: testbed/run.sh [options]
                       parameters while backend rs@LABEL runs (say, --backends "c rs rs@tr"
                       --front-opts tr="trusted=1"; rs@LABEL is then this worktree's
                       module unless --rs-ko gives one); repeatable
+  --front-ko LABEL=KO  ab-front: while backend rs@LABEL runs, the guests load this prebuilt
+                      xen-netfront-rs.ko (another build's) instead of this worktree's, for an
+                      A/B between two netfront-rs builds in one boot (rs@LABEL is this
+                      worktree's backend unless --rs-ko gives one); repeatable
   --driver-domain     the backend runs in a driver domain (an unprivileged guest, "drvdom",
                       testbed/drvdom/init) instead of dom0: the guests' vifs say
                       backend=drvdom, and A/B scenarios measure from it where they would
@@ -45,7 +49,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() FRONT_OPTS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
         --rs-opts) RS_OPTS+=("$2"); shift;;
         --rs-ethtool) RS_ETHTOOL+=("$2"); shift;;
         --front-opts) FRONT_OPTS+=("$2"); shift;;
+        --front-ko) FRONT_KOS+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
         --icount) ICOUNT=$2; shift;;
         --driver-domain) DRVDOM=1;;
@@ -92,7 +97,7 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 "$TESTBED_DIR/build-images.sh"
 # Backends that load this worktree's module: rs, and rs@LABEL with --rs-opts but no --rs-ko.
 WANT_KO=" rs "
-for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}" "${FRONT_OPTS[@]}"; do
+for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}" "${FRONT_OPTS[@]}" "${FRONT_KOS[@]}"; do
     label=${spec%%=*}
     [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && "$spec" == *=* ]] || die "--rs-opts/--rs-ethtool want LABEL=\"...\", got '$spec'"
     [[ " ${RS_KOS[*]} " == *" $label="* ]] || WANT_KO+="rs@$label "
@@ -180,6 +185,15 @@ cp "$EVILFRONT" "$RUN.guest-tools/opt/netback-rs/tools/"
 if [ -n "$KO" ] && [ -f "$REPO_ROOT/xen-netfront-rs.ko" ]; then
     cp "$REPO_ROOT/xen-netfront-rs.ko" "$RUN.guest-tools/opt/netback-rs/tools/"
 fi
+# Other netfront-rs builds (--front-ko): in the guests as front-alt/LABEL.ko; dom0 learns
+# the labels from /opt/netback-rs/front-ko/LABEL (ab-front.sh, lib.sh's backend_load_cmd).
+for spec in "${FRONT_KOS[@]}"; do
+    label=${spec%%=*} ko=${spec#*=}
+    [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && -f "$ko" ]] || die "--front-ko wants LABEL=PATH-TO-KO, got '$spec'"
+    mkdir -p "$RUN.guest-tools/opt/netback-rs/tools/front-alt" "$OV/opt/netback-rs/front-ko"
+    cp "$ko" "$RUN.guest-tools/opt/netback-rs/tools/front-alt/$label.ko"
+    echo "$ko" > "$OV/opt/netback-rs/front-ko/$label"
+done
 (cd "$RUN.guest-tools" && find . | cpio -o -H newc --quiet) | gzip -1 > "$OV/opt/netback-rs/tools/guest-tools.cpio.gz"
 rm -rf "$RUN.guest-tools"
 cat > "$OV/etc/netback-rs/run.conf" <<CONF

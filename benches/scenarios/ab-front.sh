@@ -14,7 +14,19 @@ set -- $NBT_BACKENDS
 frontend_for() { case "$1" in c|c@*) echo stock;; *) echo rs;; esac; }
 # front_opts LABEL: netfront-rs' module parameters under rs@LABEL (run-bench --front-opts).
 front_opts() { [ "${1#rs@}" != "$1" ] && cat "/opt/netback-rs/front-opts/${1#rs@}" 2>/dev/null; }
+# front_ko LABEL: the netfront-rs module the guests load under LABEL: another build's
+# (run-bench --front-ko, shipped in the guests as front-alt/LABEL.ko) or this worktree's.
+front_ko() {
+    if [ "${1#rs@}" != "$1" ] && [ -f "/opt/netback-rs/front-ko/${1#rs@}" ]; then
+        echo "/opt/netback-rs/tools/front-alt/${1#rs@}.ko"
+    else
+        echo /opt/netback-rs/tools/xen-netfront-rs.ko
+    fi
+}
 first=$1
+# The guests start with the worktree's netfront (domu_create): another build comes in by a swap.
+[ "$(front_ko "$first")" = /opt/netback-rs/tools/xen-netfront-rs.ko ] \
+    || nbt_die "ab-front: the first label ($first) may not have a --front-ko build: list c or rs first"
 backend_load "$first"
 first_front=$(frontend_for "$first"); first_opts=$(front_opts "$first")
 [ -n "$first_opts" ] && first_front="rs:$(echo $first_opts | tr ' ' ,)"
@@ -24,14 +36,14 @@ for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never
 # frontend_prepare LABEL: each guest swaps to LABEL's netfront module as soon as its vifs
 # are detached (a background script: the detach cuts the command channel).
 frontend_prepare() {
-    local want i opts
-    want=$(frontend_for "$1"); opts=$(front_opts "$1")
+    local want i opts ko
+    want=$(frontend_for "$1"); opts=$(front_opts "$1"); ko=$(front_ko "$1")
     for i in $(seq 1 $NBT_NDOM); do
         domu_exec "$i" "cat > /tmp/fswap.sh <<'EOF'
 for _ in \$(seq 1 1200); do ls /sys/bus/xen/devices | grep -q '^vif-' || break; sleep 0.05; done
 rmmod xen_netfront_rs 2>/dev/null; rmmod xen_netfront 2>/dev/null
-if [ $want = rs ]; then insmod /opt/netback-rs/tools/xen-netfront-rs.ko $opts; else insmod /lib/modules/xen-netfront.ko; fi
-echo \"GUEST: netfront now \$(grep -o '^xen_netfront[a-z_]*' /proc/modules) $opts\" > /dev/console
+if [ $want = rs ]; then insmod $ko $opts; else insmod /lib/modules/xen-netfront.ko; fi
+echo \"GUEST: netfront now \$(grep -o '^xen_netfront[a-z_]*' /proc/modules) $([ $want = rs ] && echo "from $ko") $opts\" > /dev/console
 EOF
 setsid sh /tmp/fswap.sh </dev/null >/dev/null 2>&1 &" >/dev/null || nbt_fail "guest $i: could not arm the netfront swap"
     done
@@ -50,6 +62,47 @@ vif_hypercalls() {
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {b += $2} /^ *(rx|tx)_queue_[0-9]+_packets:/ {p += $2}
              END {print b + 0, p + 0}'
 }
+
+# Where a 64-byte UDP test's time went, per packet the receiver got: the CPU seconds Xen
+# accounted to each domain over the test (xl list, 0.1 s steps; hypercalls included), also as
+# a share of one CPU over the test's wall time, and the notifications dom0's vifs and each
+# guest's netfront took. All domains share the testbed's 2 CPUs: shares summing to about 2
+# mean the machine was the limit, a 1-vCPU guest near 1.0 that the guest was.
+doms_cpu() { xl list | awk 'NR > 1 {print ($1 == "Domain-0" ? "dom0" : $1), $NF}'; }
+doms_irqs() {
+    local i
+    echo dom0 "$(dom0_vif_irqs)"
+    for i in $(seq 1 $NBT_NDOM); do echo "domu$i $(domu_net_irqs $i)"; done
+}
+udp_cost() {
+    local what=$1 name=$2 pps=${3:-} dir="" round="" a cpu1 wall
+    [ "$name" = udp_pps ] || return 0
+    if [ "$what" = begin ]; then
+        udp_cost_irqs0=$(doms_irqs); udp_cost_t0=$(date +%s.%N); udp_cost_cpu0=$(doms_cpu); return 0
+    fi
+    cpu1=$(doms_cpu); wall=$(echo "$udp_cost_t0 $(date +%s.%N)" | awk '{print $2 - $1}')
+    for a in "$@"; do case $a in dir=*) dir=${a#dir=};; round=*) round=${a#round=};; esac; done
+    { echo "$udp_cost_cpu0" | sed 's/^/cpu0 /'; echo "$cpu1" | sed 's/^/cpu1 /'
+      echo "$udp_cost_irqs0" | sed 's/^/irqs0 /'; doms_irqs | sed 's/^/irqs1 /'; } |
+        awk -v pkts="$(awk -v p="$pps" -v l="$NBT_LEN" 'BEGIN {print p * l}')" -v wall="$wall" '
+            {v[$1 " " $2] = $3; dom[$2] = 1}
+            END {
+                if (pkts <= 0 || wall <= 0) exit
+                for (d in dom) {
+                    if (("cpu0 " d) in v && ("cpu1 " d) in v) {
+                        c = v["cpu1 " d] - v["cpu0 " d]
+                        printf "cpu_us_per_pkt_%s us/packet %.1f\n", d, c * 1e6 / pkts
+                        printf "cpu_share_%s CPUs %.2f\n", d, c / wall
+                    }
+                    if (("irqs0 " d) in v && ("irqs1 " d) in v)
+                        printf "irqs_per_pkt_%s per-packet %.3f\n", d, (v["irqs1 " d] - v["irqs0 " d]) / pkts
+                }
+            }' |
+        while read -r test unit value; do
+            nbt_result test="udp_pps_$test" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit="$unit" value="$value"
+        done
+}
+MEASURE_COST_HOOK=udp_cost
 
 # Each turn checks that guest 1 runs the label's frontend, then runs ab.sh's tests; on
 # netback-rs it records the round's grant copy hypercalls per packet.

@@ -15,17 +15,15 @@ if [ -n "${COST_GUEST_SETUP:-}" ]; then
     nbt_stamp "guest setup: $COST_GUEST_SETUP"
 fi
 
-vif_irqs() { awk '/vif/ {for (i = 2; i <= 3; i++) s += $i} END {print s + 0}' /proc/interrupts; }
-guest_irqs() { domu_exec 1 "cat /proc/interrupts" | awk '/xen-dyn|eth|evtchn/ {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
 # Packets the guest's netfront received and sent (its own counters, the same for both backends).
 guest_pkts() { echo $(domu_exec 1 "cat /sys/class/net/eth*/statistics/rx_packets | awk '{s += \$1} END {print s}'; cat /sys/class/net/eth*/statistics/tx_packets | awk '{s += \$1} END {print s}'"); }
 stat_ticks() { awk '/^cpu / {print $4 + $7 + $8, $5}' /proc/stat; }  # system+irq+softirq, idle ticks
 
 cost_run() {  # cost_run NAME TEST DIR ROUND
     local name=$1 test=$2 dir=$3 round=$4 d0 g0 v0 i0 s0 id0 d1 g1 v1 i1 s1 id1 r mbit gb p0 p1
-    d0=$(dom_cpu Domain-0); g0=$(dom_cpu domu1); v0=$(vif_irqs); i0=$(guest_irqs); p0=$(guest_pkts); set -- $(stat_ticks); s0=$1 id0=$2
+    d0=$(dom_cpu Domain-0); g0=$(dom_cpu domu1); v0=$(dom0_vif_irqs); i0=$(domu_net_irqs 1); p0=$(guest_pkts); set -- $(stat_ticks); s0=$1 id0=$2
     r=$(netperf_run dom0 "$ip1" "$test" "$NBT_LEN") || { nbt_fail "$name produced no result"; return 1; }
-    d1=$(dom_cpu Domain-0); g1=$(dom_cpu domu1); v1=$(vif_irqs); i1=$(guest_irqs); p1=$(guest_pkts); set -- $(stat_ticks); s1=$1 id1=$2
+    d1=$(dom_cpu Domain-0); g1=$(dom_cpu domu1); v1=$(dom0_vif_irqs); i1=$(domu_net_irqs 1); p1=$(guest_pkts); set -- $(stat_ticks); s1=$1 id1=$2
     mbit=${r% *}
     gb=$(awk -v m="$mbit" -v l="$NBT_LEN" 'BEGIN {print m * l / 8000}')
     nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="$mbit" unit=Mbit/s dir="$dir" round="$round"

@@ -92,7 +92,8 @@ backend_load_cmd() {  # backend_load_cmd BACKEND: the command that loads it
         rs) [ -f $NBT_RS_KO ] || { echo "no $NBT_RS_KO in dom0" >&2; return 1; }
             echo "insmod $NBT_RS_KO $NBT_RS_PARAMS";;
         rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
-            { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ] || [ -f /opt/netback-rs/front-opts/${1#rs@} ]; } \
+            { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ] || [ -f /opt/netback-rs/front-opts/${1#rs@} ] \
+              || [ -f /opt/netback-rs/front-ko/${1#rs@} ]; } \
                 && [ ! -f "$ko" ] && ko=$NBT_RS_KO
             [ -f "$ko" ] || { echo "no $ko in dom0 (run.sh --rs-ko or --rs-opts)" >&2; return 1; }
             echo "insmod $ko $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null)";;
@@ -383,10 +384,13 @@ netperf_udp_pps() {
 }
 # measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
 # STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
-# in packets per second received), emit a result record.
+# in packets per second received), emit a result record. MEASURE_COST_HOOK, if set, is a
+# function run as "HOOK begin NAME" before the test and "HOOK end NAME VALUE [k=v ...]" after
+# a test with a result (ab-front: where a test's CPU time went).
 measure() {
     local name=$1 from=$2 to=$3 test=$4; shift 4
     local r
+    [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
     case "$test" in
         STREAMS*) r=$(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
         UDP[0-9]*) r=$(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
@@ -395,6 +399,8 @@ measure() {
     if [ -n "$r" ]; then
         NBT_LAST_VALUE=${r% *}  # for a caller that derives a cost from it
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
+        [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" "$@"
+        return 0
     else
         nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
         # A scenario's diagnostics for a test that got nothing through (ab-front: ring state).
@@ -415,6 +421,11 @@ nbt_grants_held_by() {
 nbt_grants_held_by_dom0() { nbt_grants_held_by 0; }
 # CPU seconds Xen has accounted to a domain (xl list; hypercalls included).
 dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }
+# Notifications taken, from /proc/interrupts over all CPUs: dom0's on vifs, and guest I's on its
+# netfront's event channels (the lines named eth*, stock netfront's and netfront-rs').
+irq_sum() { awk -v pat="$1" '$NF ~ pat {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
+dom0_vif_irqs() { irq_sum '^vif' < /proc/interrupts; }
+domu_net_irqs() { domu_exec "$1" "cat /proc/interrupts" | irq_sum '^eth'; }
 # ethtool_stat DEV NAME: one `ethtool -S` counter of DEV.
 ethtool_stat() { ethtool -S "$1" | awk -v n="$2:" '$1 == n {print $2; exit}'; }
 # Unreclaimable kernel memory in dom0 (kB): slab that cannot be reclaimed plus vmalloc.
