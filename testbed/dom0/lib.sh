@@ -422,10 +422,11 @@ nbt_grants_held_by_dom0() { nbt_grants_held_by 0; }
 # CPU seconds Xen has accounted to a domain (xl list; hypercalls included).
 dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }
 # Notifications taken, from /proc/interrupts over all CPUs: dom0's on vifs, and guest I's on its
-# netfront's event channels (the lines named eth*, stock netfront's and netfront-rs').
+# netfront's event channels (stock xen-netfront names them vifN-qM-tx/-rx after its xenbus
+# device, netfront-rs ethN-qM-tx/-rx after its netdev).
 irq_sum() { awk -v pat="$1" '$NF ~ pat {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
 dom0_vif_irqs() { irq_sum '^vif' < /proc/interrupts; }
-domu_net_irqs() { domu_exec "$1" "cat /proc/interrupts" | irq_sum '^eth'; }
+domu_net_irqs() { domu_exec "$1" "cat /proc/interrupts" | irq_sum '^(eth|vif)[0-9]+-q'; }
 # ethtool_stat DEV NAME: one `ethtool -S` counter of DEV.
 ethtool_stat() { ethtool -S "$1" | awk -v n="$2:" '$1 == n {print $2; exit}'; }
 # Unreclaimable kernel memory in dom0 (kB): slab that cannot be reclaimed plus vmalloc.
