@@ -67,11 +67,13 @@ def boot_medians(recs, order):
 
 def spread_table(recs, order):
     """Per test, direction and backend (against the first): each boot's paired-ratio median
-    and their spread (largest minus smallest); None with fewer than two files."""
+    and their spread (largest minus smallest; none for a backend paired in one file only);
+    None with fewer than two files."""
     if len({r["_file"] for r in recs}) < 2 or len(order) < 2:
         return None
     head = ["test", "direction", "backend", "per-boot medians", "spread"]
-    body = [[t, d, "%s/%s" % (b, order[0]), " ".join("%.2f" % m for m in ms), "%.2f" % (max(ms) - min(ms))]
+    body = [[t, d, "%s/%s" % (b, order[0]), " ".join("%.2f" % m for m in ms),
+             "%.2f" % (max(ms) - min(ms)) if len(ms) > 1 else "- (one file)"]
             for (t, d, b), ms in sorted(boot_medians(recs, order).items())]
     w = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     fmt = lambda l: "  ".join(str(x).ljust(n) for x, n in zip(l, w)).rstrip()
@@ -141,6 +143,12 @@ def ratio_cell(row, b):
     return "%.2f [%.2f-%.2f] n=%d" % (row["paired_ratio"][b], lo, hi, row["paired_n"][b])
 
 
+def figure(v):
+    """A median as the table shows it: one decimal, three below 10 (per-packet counts such as
+    0.008 events are not 0.0)."""
+    return "%.1f" % v if abs(v) >= 10 else "%.3f" % v
+
+
 def text_table(rows, order):
     head = ["test", "direction", "unit"] + ["%s (median, n)" % LABEL.get(b, b) for b in order]
     head += ["%s/%s" % (b, order[0]) for b in order[1:]]
@@ -148,7 +156,7 @@ def text_table(rows, order):
     for r in rows:
         line = [r["test"], r["dir"], r["unit"]]
         for b in order:
-            line.append("%.1f (%d)" % (r["median"][b], r["n"][b]) if b in r["median"] else "-")
+            line.append("%s (%d)" % (figure(r["median"][b]), r["n"][b]) if b in r["median"] else "-")
         line += [ratio_cell(r, b) for b in order[1:]]
         body.append(line)
     w = [max(len(str(x)) for x in col) for col in zip(head, *body)]
