@@ -52,6 +52,14 @@ const TX_MAX_RING_SLOTS: usize = TX_PLAN_SLOTS_DEFAULT + 1;
 /// alone (an MTU-sized frame); larger ones get page frags.
 const RX_LINEAR_MAX: u32 = 2048;
 
+/// TX answers that may pile up before the backend notifies, while nothing
+/// waits for one: a copied packet was freed when it was sent, so its answer
+/// only gives a slot and a page back, and a poll can take them in bulk.
+/// Half the ring: a queue that runs out of room asks for the next answer
+/// instead, and a flood of small packets costs an event per 128 packets
+/// instead of one per backend batch (often one packet).
+const TX_EVENT_AHEAD: u32 = (TX_SIZE / 2) as u32;
+
 /// Packets taken off the RX ring per lock hold, then handed to the stack.
 const RX_BATCH: usize = 16;
 
@@ -99,6 +107,9 @@ pub(crate) struct Rings {
     domid: u16,
     /// Packets out with per-packet grants, until every grant is ended.
     granted: KVec<Option<SkbGrants>>,
+    /// Entries of `granted` in use: while any, answers are wanted at once
+    /// (their skbs, and their sockets' send budgets, wait for them).
+    granted_out: usize,
     /// For each TX id of a per-packet grant, its packet's entry in `granted`.
     granted_of: KBox<[u16; TX_SIZE]>,
     // Declared last: the pages' grants end after the rings are gone.
@@ -135,6 +146,7 @@ impl Rings {
             trusted,
             domid: xdev.otherend_id(),
             granted,
+            granted_out: 0,
             granted_of: KBox::new([0; TX_SIZE], GFP_KERNEL)?,
             tx_ids: KBox::new(TxIdTable::new(), GFP_KERNEL)?,
             rx_bufs: KBox::new(RxBuffers::new(), GFP_KERNEL)?,
@@ -258,6 +270,7 @@ impl Rings {
         self.tx_ids.publish();
         if let Some(e) = self.granted.get_mut(usize::from(entry)) {
             *e = Some(grants);
+            self.granted_out += 1;
         }
         Ok(true)
     }
@@ -331,6 +344,7 @@ impl Rings {
                                 if slot.as_ref().is_some_and(SkbGrants::all_ended) {
                                     if let Some(g) = slot.take() {
                                         g.finish();
+                                        self.granted_out = self.granted_out.saturating_sub(1);
                                     }
                                 }
                             }
@@ -342,6 +356,24 @@ impl Rings {
             n = n.saturating_add(1);
         }
         Ok(n)
+    }
+
+    /// Arms the TX ring's event once TX work is done (`xmit`, the poll):
+    /// for the next answer, taking what arrived meanwhile, while something
+    /// waits for one (the queue for room, a packet sent by per-packet
+    /// grants); else only after [`TX_EVENT_AHEAD`] answers. Returns the
+    /// answers it took, or the reason the backend broke the ring.
+    fn arm_tx_event(&mut self, stats: &QueueStats) -> core::result::Result<u32, &'static str> {
+        let mut answered = 0u32;
+        while self.granted_out > 0 || !self.tx_has_room() {
+            match self.tx.final_check_for_responses() {
+                Ok(false) => return Ok(answered),
+                Ok(true) => answered = answered.saturating_add(self.complete_tx(stats)?),
+                Err(e) => return Err(e.description()),
+            }
+        }
+        self.tx.defer_response_event(TX_EVENT_AHEAD);
+        Ok(answered)
     }
 
     /// Copies an accepted packet out of its RX pages into a new skb and
@@ -471,6 +503,7 @@ impl Queue {
         let mut notify = false;
         let mut sent = false;
         let mut granted = false;
+        let mut broken_why = None;
         let mut left = Some(skb);
         {
             let mut guard = self.rings.lock();
@@ -490,6 +523,11 @@ impl Queue {
                 if sent {
                     notify = r.tx.push_requests_and_check_notify();
                 }
+                // Waiting for an answer now (room, this packet's grants):
+                // the next one must raise an event.
+                if granted || !r.tx_has_room() {
+                    broken_why = r.arm_tx_event(&self.stats).err();
+                }
                 if !r.tx_has_room() {
                     dev.stop_queue();
                 }
@@ -497,6 +535,9 @@ impl Queue {
         }
         if notify {
             dev.notify(Channel::Tx);
+        }
+        if let Some(why) = broken_why {
+            self.broken(dev, why);
         }
         if granted {
             bump(&self.stats.tx_granted, 1);
@@ -637,7 +678,13 @@ impl Queue {
             let pending = {
                 let mut guard = self.rings.lock();
                 (*guard).as_mut().is_some_and(|r| {
-                    r.rx.final_check_for_responses().unwrap_or(true) | r.tx.final_check_for_responses().unwrap_or(true)
+                    // TX answers taken here (the queue was waiting) may
+                    // make the room the stopped queue waits for.
+                    let tx_broken = r.arm_tx_event(&self.stats).is_err();
+                    if r.tx_has_room() && dev.queue_stopped() {
+                        dev.wake_queue();
+                    }
+                    r.rx.final_check_for_responses().unwrap_or(true) | tx_broken
                 })
             };
             if pending && self.live.load(Ordering::Acquire) {

@@ -107,6 +107,9 @@ pub(crate) struct Handlers {
 /// digits and "-tx".
 const IRQ_NAME_LEN: usize = IFNAMSIZ + 12;
 
+/// Where a bound IRQ's name lives.
+type NameSlot = UnsafeCell<[u8; IRQ_NAME_LEN]>;
+
 /// The IRQs of one ring pair's event channels and the EOIs they owe.
 pub(crate) struct RingEvtchns {
     /// IRQ of the TX (or the shared) channel; 0 while unbound.
@@ -119,8 +122,8 @@ pub(crate) struct RingEvtchns {
     dev_id: AtomicPtr<c_void>,
     /// The IRQ names `/proc/interrupts` shows; the kernel keeps pointers to
     /// them while bound.
-    tx_name: UnsafeCell<[u8; IRQ_NAME_LEN]>,
-    rx_name: UnsafeCell<[u8; IRQ_NAME_LEN]>,
+    tx_name: NameSlot,
+    rx_name: NameSlot,
 }
 
 // SAFETY: the names are written only by `bind` while unbound (no handler
@@ -161,41 +164,16 @@ impl RingEvtchns {
         handlers: &Handlers,
         dev_id: *mut c_void,
     ) -> Result {
-        if self.tx_irq.load(Ordering::Acquire) != 0 {
-            return Err(EBUSY);
-        }
-        self.eoi_pending.store(0, Ordering::Release);
-        self.dev_id.store(dev_id, Ordering::Release);
         let (tx_port, rx_port) = ports;
-        let (tx_port, rx_port) = (Port::Peer(tx_port), Port::Peer(rx_port));
-        if tx_port == rx_port {
-            // SAFETY: unbound, and binds do not overlap (contract).
-            let irq = unsafe {
-                Self::bind_one(xdev, tx_port, &self.tx_name, format_args!("{name}-q{queue}"), handlers.shared, dev_id)
-            }?;
-            self.tx_irq.store(irq, Ordering::Release);
-            self.rx_irq.store(irq, Ordering::Release);
-            return Ok(());
-        }
-        // SAFETY: as above.
-        let tx = unsafe {
-            Self::bind_one(xdev, tx_port, &self.tx_name, format_args!("{name}-q{queue}-tx"), handlers.tx, dev_id)
-        }?;
-        // SAFETY: as above.
-        match unsafe {
-            Self::bind_one(xdev, rx_port, &self.rx_name, format_args!("{name}-q{queue}-rx"), handlers.rx, dev_id)
-        } {
-            Ok(rx) => {
-                self.tx_irq.store(tx, Ordering::Release);
-                self.rx_irq.store(rx, Ordering::Release);
-                Ok(())
-            }
-            Err(e) => {
-                // SAFETY: bound just above with this `dev_id`, still disabled.
-                unsafe { ffi::unbind_from_irqhandler(tx, dev_id) };
-                Err(e)
-            }
-        }
+        let bind_port = |ch: Channel, slot: &NameSlot, name: core::fmt::Arguments<'_>, handler: IrqHandler| {
+            let port = if ch == Channel::Tx { tx_port } else { rx_port };
+            // SAFETY: `bind_pair` hands out an unused name slot; `dev_id`
+            // is the caller's (contract).
+            let irq = unsafe { Self::bind_one(xdev, Port::Peer(port), slot, name, handler, dev_id) }?;
+            Ok((irq, port))
+        };
+        // SAFETY: the caller's contract is `bind_pair`'s.
+        unsafe { self.bind_pair(tx_port != rx_port, name, queue, handlers, dev_id, bind_port) }.map(|_| ())
     }
 
     /// Frontend side: allocates the event channels of one ring pair for the
@@ -218,32 +196,48 @@ impl RingEvtchns {
         handlers: &Handlers,
         dev_id: *mut c_void,
     ) -> Result<(u32, u32)> {
+        let bind_port = |_: Channel, slot: &NameSlot, name: core::fmt::Arguments<'_>, handler: IrqHandler| {
+            with_local_port(xdev, |port| {
+                // SAFETY: as in `bind`.
+                unsafe { Self::bind_one(xdev, Port::Local(port), slot, name, handler, dev_id) }
+            })
+        };
+        // SAFETY: the caller's contract is `bind_pair`'s.
+        unsafe { self.bind_pair(split, name, queue, handlers, dev_id, bind_port) }
+    }
+
+    /// Binds one ring pair's channels with `bind_port`, which binds the
+    /// channel of one ring (with the name slot, name and handler given) and
+    /// returns its IRQ and port: the TX ring's alone, for both rings, when
+    /// not `split`. A bound TX channel is unbound again when the RX one
+    /// fails (which, for a port of ours, closes it). Returns the TX and RX
+    /// ports.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::bind`].
+    unsafe fn bind_pair(
+        &self,
+        split: bool,
+        name: &str,
+        queue: u32,
+        handlers: &Handlers,
+        dev_id: *mut c_void,
+        bind_port: impl Fn(Channel, &NameSlot, core::fmt::Arguments<'_>, IrqHandler) -> Result<(u32, u32)>,
+    ) -> Result<(u32, u32)> {
         if self.tx_irq.load(Ordering::Acquire) != 0 {
             return Err(EBUSY);
         }
         self.eoi_pending.store(0, Ordering::Release);
         self.dev_id.store(dev_id, Ordering::Release);
         if !split {
-            let (irq, port) = with_local_port(xdev, |port| {
-                let name = format_args!("{name}-q{queue}");
-                // SAFETY: unbound, and binds do not overlap (contract).
-                unsafe { Self::bind_one(xdev, Port::Local(port), &self.tx_name, name, handlers.shared, dev_id) }
-            })?;
+            let (irq, port) = bind_port(Channel::Tx, &self.tx_name, format_args!("{name}-q{queue}"), handlers.shared)?;
             self.tx_irq.store(irq, Ordering::Release);
             self.rx_irq.store(irq, Ordering::Release);
             return Ok((port, port));
         }
-        let (tx, tx_port) = with_local_port(xdev, |port| {
-            let name = format_args!("{name}-q{queue}-tx");
-            // SAFETY: as above.
-            unsafe { Self::bind_one(xdev, Port::Local(port), &self.tx_name, name, handlers.tx, dev_id) }
-        })?;
-        let rx = with_local_port(xdev, |port| {
-            let name = format_args!("{name}-q{queue}-rx");
-            // SAFETY: as above.
-            unsafe { Self::bind_one(xdev, Port::Local(port), &self.rx_name, name, handlers.rx, dev_id) }
-        });
-        match rx {
+        let (tx, tx_port) = bind_port(Channel::Tx, &self.tx_name, format_args!("{name}-q{queue}-tx"), handlers.tx)?;
+        match bind_port(Channel::Rx, &self.rx_name, format_args!("{name}-q{queue}-rx"), handlers.rx) {
             Ok((rx, rx_port)) => {
                 self.tx_irq.store(tx, Ordering::Release);
                 self.rx_irq.store(rx, Ordering::Release);
@@ -251,7 +245,7 @@ impl RingEvtchns {
             }
             Err(e) => {
                 // SAFETY: bound just above with this `dev_id`, still
-                // disabled; unbinding closes the port.
+                // disabled.
                 unsafe { ffi::unbind_from_irqhandler(tx, dev_id) };
                 Err(e)
             }
@@ -268,7 +262,7 @@ impl RingEvtchns {
     unsafe fn bind_one(
         xdev: &XenbusDevice,
         port: Port,
-        slot: &UnsafeCell<[u8; IRQ_NAME_LEN]>,
+        slot: &NameSlot,
         name: core::fmt::Arguments<'_>,
         handler: IrqHandler,
         dev_id: *mut c_void,

@@ -323,6 +323,16 @@ impl<R: FrontSharedRing> FrontRing<R> {
         Ok(Some((index, rsp)))
     }
 
+    /// Asks for the next event only once `ahead` (at least 1) more
+    /// responses have arrived: `rsp_event = rsp_cons + ahead`, past
+    /// `req_prod` when fewer are outstanding. For a frontend that takes its
+    /// answers without an event (netfront-rs' copied TX packets, freed when
+    /// sent, whose answers only give slots back); no re-check, since what
+    /// arrives meanwhile waits for the next time it looks.
+    pub fn defer_response_event(&mut self, ahead: u32) {
+        self.ring.set_rsp_event(self.rsp_cons.wrapping_add(ahead.max(1)));
+    }
+
     /// `RING_FINAL_CHECK_FOR_RESPONSES`: whether more responses are
     /// pending; if not, arms `rsp_event = rsp_cons + 1` and checks again so a
     /// response racing with going idle is not missed.
@@ -534,6 +544,23 @@ mod tests {
         assert_eq!(f.next_response(), Ok(Some((u32::MAX, TxResponse { id: 1, status: 0 }))));
         assert_eq!(f.final_check_for_responses(), Ok(false));
         assert_eq!(f.ring().rsp_event, 1);
+    }
+
+    #[test]
+    fn deferred_rsp_event_lies_ahead_of_rsp_cons() {
+        let start = u32::MAX - 1;
+        let mut f = FrontRing::new_at(mem_at(start), start).unwrap();
+        f.defer_response_event(128);
+        assert_eq!(f.ring().rsp_event, start.wrapping_add(128), "wraps with the indices");
+        f.push_request(req(1)).unwrap();
+        f.push_requests_and_check_notify();
+        f.ring_mut().rsp_prod = start.wrapping_add(1);
+        assert_eq!(f.next_response().map(|r| r.is_some()), Ok(true));
+        f.defer_response_event(0);
+        assert_eq!(f.ring().rsp_event, start.wrapping_add(2), "at least the next response");
+        // The prompt form still arms the next one and re-checks.
+        assert_eq!(f.final_check_for_responses(), Ok(false));
+        assert_eq!(f.ring().rsp_event, start.wrapping_add(2));
     }
 
     #[test]
