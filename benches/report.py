@@ -75,9 +75,7 @@ def spread_table(recs, order):
     body = [[t, d, "%s/%s" % (b, order[0]), " ".join("%.2f" % m for m in ms),
              "%.2f" % (max(ms) - min(ms)) if len(ms) > 1 else "- (one file)"]
             for (t, d, b), ms in sorted(boot_medians(recs, order).items())]
-    w = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    fmt = lambda l: "  ".join(str(x).ljust(n) for x, n in zip(l, w)).rstrip()
-    return "\n".join([fmt(head), fmt(["-" * n for n in w])] + [fmt(l) for l in body])
+    return "\n".join(aligned(head, body))
 
 
 def percentile(sorted_xs, q):
@@ -143,6 +141,13 @@ def ratio_cell(row, b):
     return "%.2f [%.2f-%.2f] n=%d" % (row["paired_ratio"][b], lo, hi, row["paired_n"][b])
 
 
+def aligned(head, body):
+    """Lines of a plain-text table: the head, a rule, the body, columns padded to fit."""
+    w = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    fmt = lambda l: "  ".join(str(x).ljust(n) for x, n in zip(l, w)).rstrip()
+    return [fmt(head), fmt(["-" * n for n in w])] + [fmt(l) for l in body]
+
+
 def figure(v):
     """A median as the table shows it: one decimal, three below 10 (per-packet counts such as
     0.008 events are not 0.0)."""
@@ -159,9 +164,7 @@ def text_table(rows, order):
             line.append("%s (%d)" % (figure(r["median"][b]), r["n"][b]) if b in r["median"] else "-")
         line += [ratio_cell(r, b) for b in order[1:]]
         body.append(line)
-    w = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    fmt = lambda l: "  ".join(str(x).ljust(n) for x, n in zip(l, w)).rstrip()
-    out = [fmt(head), fmt(["-" * n for n in w])] + [fmt(l) for l in body]
+    out = aligned(head, body)
     if len(order) > 1:
         out.append("B/%s: median over the rounds of B's value / %s's in the same round [bootstrap %d%% interval],"
                    " n = rounds paired" % (order[0], order[0], round(LEVEL * 100)))

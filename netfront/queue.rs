@@ -524,11 +524,14 @@ impl Queue {
                     notify = r.tx.push_requests_and_check_notify();
                 }
                 // Waiting for an answer now (room, this packet's grants):
-                // the next one must raise an event.
-                if granted || !r.tx_has_room() {
+                // the next one must raise an event. Arming takes the
+                // answers already there, so room is looked at again.
+                let mut room = r.tx_has_room();
+                if granted || !room {
                     broken_why = r.arm_tx_event(&self.stats).err();
+                    room = r.tx_has_room();
                 }
-                if !r.tx_has_room() {
+                if !room {
                     dev.stop_queue();
                 }
             }
