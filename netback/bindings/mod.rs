@@ -160,15 +160,17 @@ pub(crate) fn synchronize_net() {
     unsafe { ffi::synchronize_net() }
 }
 
-/// Holder of the RTNL lock; released on drop.
-pub(crate) struct Rtnl(());
+/// Holder of the RTNL lock; released on drop. A `&Rtnl` witnesses that this
+/// thread holds RTNL (data under RTNL relies on it): not Send, as the mutex
+/// is released by the thread that took it, and not Sync.
+pub(crate) struct Rtnl(core::marker::PhantomData<*mut ()>);
 
 impl Rtnl {
     /// Takes the RTNL lock (sleeps).
     pub(crate) fn lock() -> Rtnl {
         // SAFETY: process context; released in Drop.
         unsafe { ffi::rtnl_lock() };
-        Rtnl(())
+        Rtnl(core::marker::PhantomData)
     }
 }
 
@@ -187,7 +189,7 @@ impl Rtnl {
     ///
     /// The caller holds RTNL for as long as the witness lives.
     pub(super) unsafe fn assume_held() -> core::mem::ManuallyDrop<Rtnl> {
-        core::mem::ManuallyDrop::new(Rtnl(()))
+        core::mem::ManuallyDrop::new(Rtnl(core::marker::PhantomData))
     }
 }
 
