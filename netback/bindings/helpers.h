@@ -9,6 +9,8 @@
 #define NBRS_HELPERS_H
 
 #include <linux/types.h>
+/* rx_handler_result_t and netdevice_tracker, of lower.c's declarations */
+#include <linux/netdevice.h>
 
 struct xenbus_device;
 struct net_device;
@@ -115,19 +117,20 @@ bool nbrs_skb_frag_source(const struct skb_frag *frag, unsigned int off,
 struct device *nbrs_netdev_device(struct net_device *dev);
 struct net_device *nbrs_device_netdev(struct device *d);
 
-/* SR-IOV VF steering, lower.c: a VIF's lower port (a NIC's VF). */
-struct nbrs_lower;
-struct nbrs_lower *nbrs_lower_alloc(struct net_device *upper);
-void nbrs_lower_free(struct nbrs_lower *l);
-int nbrs_lower_bind(struct nbrs_lower *l, const char *name, const u8 *mac, u16 vlan);
-int nbrs_lower_set_rate(struct nbrs_lower *l, u32 max_tx_rate);
-void nbrs_lower_unbind(struct nbrs_lower *l);
-enum nbrs_lower_verdict { NBRS_LOWER_UNBOUND, NBRS_LOWER_SENT, NBRS_LOWER_SPOOFED };
-int nbrs_lower_xmit(struct nbrs_lower *l, struct sk_buff *skb);
-bool nbrs_lower_bound(struct nbrs_lower *l);
-void nbrs_lower_describe(struct nbrs_lower *l, char *vf, char *pf, int *index,
-			 u16 *vlan, u32 *max_tx_rate);
-int nbrs_lower_notifier_register(void);
-void nbrs_lower_notifier_unregister(void);
+/* SR-IOV VF steering (netback/bindings/net/lower.rs), lower.c: the VF's
+ * rx_handler (rx_handler_data: the VIF) and wrappers for the lower port. */
+rx_handler_result_t nbrs_lower_rx(struct sk_buff **pskb);
+unsigned short nbrs_netdev_type(struct net_device *dev);
+unsigned int nbrs_netdev_flags(struct net_device *dev);
+const struct net_device_ops *nbrs_netdev_ops(struct net_device *dev);
+struct net;
+struct net *nbrs_dev_net(struct net_device *dev);
+void nbrs_netdev_put(struct net_device *dev, netdevice_tracker *tracker);
+struct net_device *nbrs_netdev_notifier_dev(void *info);
+struct pci_dev;
+struct pci_dev *nbrs_netdev_pci_vf(struct net_device *dev);
+struct device *nbrs_pci_physfn_device(struct pci_dev *vf);
+struct net_device *nbrs_netdev_hold_by_parent(struct net *net, struct device *parent,
+					      netdevice_tracker *tracker);
 
 #endif

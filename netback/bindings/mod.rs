@@ -3,8 +3,9 @@
 //!
 //! It wraps the kernel in small safe types, calling exported functions
 //! directly (through the module's single bindgen run, `ffi_generated.rs`,
-//! or `kernel::bindings`) and the C helper object (`helpers.c`) only for
-//! what Rust cannot call: static inlines, macros, the module parameters.
+//! or `kernel::bindings`) and C (`helpers.c`, `params.c`, `lower.c`) only
+//! for what Rust cannot call: static inlines, macros, the module
+//! parameters, and the SR-IOV VF's rx_handler.
 //!
 //! * [`xen`]: Xen's own interfaces: [`xen::xenbus`] (the backend driver,
 //!   the device, xenstore and watches), [`xen::ring`] (frontend ring pages),

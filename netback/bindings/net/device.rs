@@ -58,9 +58,23 @@ pub(crate) struct LinkStats {
 pub(crate) struct IfName([u8; IFNAMSIZ]);
 
 impl IfName {
-    /// A name from a NUL-padded buffer.
-    pub(in crate::bindings) fn from_bytes(bytes: [u8; IFNAMSIZ]) -> Self {
-        Self(bytes)
+    /// The name of `dev` now.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a live net_device.
+    pub(in crate::bindings) unsafe fn of(dev: *mut net_device) -> Self {
+        // SAFETY: a live device (the caller's promise); dev->name is an
+        // IFNAMSIZ array.
+        let name = unsafe { ffi::nbrs_netdev_name(dev.cast()) }.cast::<u8>();
+        let mut copy = [0u8; IFNAMSIZ];
+        // The last byte stays NUL: a copy torn by a rename still ends.
+        for (i, b) in copy.iter_mut().take(IFNAMSIZ - 1).enumerate() {
+            // SAFETY: `i < IFNAMSIZ` bytes into dev->name; a volatile read
+            // (READ_ONCE) because a rename may rewrite the name meanwhile.
+            *b = unsafe { core::ptr::read_volatile(name.add(i)) };
+        }
+        Self(copy)
     }
 
     /// The name as a C string.
@@ -481,16 +495,8 @@ impl<'a> NetDev<'a> {
 
     /// The interface name (`vifD.H`).
     pub(crate) fn name(&self) -> IfName {
-        // SAFETY: live device; dev->name is an IFNAMSIZ array.
-        let name = unsafe { ffi::nbrs_netdev_name(self.raw().cast()) }.cast::<u8>();
-        let mut copy = [0u8; IFNAMSIZ];
-        // The last byte stays NUL: a copy torn by a rename still ends.
-        for (i, b) in copy.iter_mut().take(IFNAMSIZ - 1).enumerate() {
-            // SAFETY: `i < IFNAMSIZ` bytes into dev->name; a volatile read
-            // (READ_ONCE) because a rename may rewrite the name meanwhile.
-            *b = unsafe { core::ptr::read_volatile(name.add(i)) };
-        }
-        IfName(copy)
+        // SAFETY: a live device.
+        unsafe { IfName::of(self.raw()) }
     }
 
     /// Applies new [`VifOps::guest_offloads`]: lowers the MTU to what they

@@ -9,7 +9,8 @@
 //!   [`device::QueueOps`].
 //! * [`ethtool`]: the `ethtool_ops` built from the same traits.
 //! * [`lower`]: [`lower::LowerPort`], the NIC virtual function a VIF may
-//!   be bound to (SR-IOV steering; C side in `lower.c`).
+//!   be bound to, and the notifier that lets it go (SR-IOV steering; the
+//!   VF's rx_handler and a few wrappers are C, `lower.c`).
 //! * [`skb`]: [`skb::SkBuff`], an owned socket buffer (its fields through
 //!   the kernel's bindgen'd `sk_buff`), [`skb::FragPages`] and the
 //!   guest-RX control block.

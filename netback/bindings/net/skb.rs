@@ -302,6 +302,45 @@ impl SkBuff {
         Some(unsafe { (*self.as_raw()).data.cast::<[u8; 6]>().read_unaligned() })
     }
 
+    /// The source address of the Ethernet header at the MAC header
+    /// (`eth_hdr(skb)->h_source`), if one was set (`eth_type_trans()`) and
+    /// lies in the linear area.
+    #[cfg(not(nbrs_frontend))]
+    pub(in crate::bindings) fn eth_source(&self) -> Option<[u8; 6]> {
+        let skb = self.as_raw();
+        // SAFETY: valid skb (type invariant).
+        let (mac, tail) = unsafe { ((*self.headers()).mac_header, (*skb).tail) };
+        // `skb_mac_header_was_set()`, and the whole header before `tail`.
+        if mac == u16::MAX || u32::from(mac) + b::ETH_HLEN > tail {
+            return None;
+        }
+        let source = usize::from(mac) + b::ETH_ALEN as usize;
+        // SAFETY: `head + mac + ETH_HLEN` is at most `head + tail`: the
+        // source address (bytes 6 to 11 of the header) is linear data.
+        Some(unsafe { (*skb).head.add(source).cast::<[u8; 6]>().read_unaligned() })
+    }
+
+    /// Sends the frame out of `dev` with the Ethernet header that
+    /// `eth_type_trans()` pulled (the ETH_HLEN bytes before `data`) pushed
+    /// back: `skb_push()`, then `dev_queue_xmit()`, which consumes it
+    /// whatever becomes of it.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a live net_device for the whole call.
+    #[cfg(not(nbrs_frontend))]
+    pub(in crate::bindings) unsafe fn xmit_pushed(self, dev: NonNull<b::net_device>) {
+        let skb = self.into_raw();
+        // SAFETY: an skb we owned (`skb_push()` checks the headroom itself).
+        unsafe { b::skb_push(skb, b::ETH_HLEN) };
+        // SAFETY: an skb we owned, handed to the stack for good; `dev` is
+        // live for the call (the caller's promise).
+        unsafe {
+            (*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev = dev.as_ptr();
+            ffi::__dev_queue_xmit(skb, core::ptr::null_mut());
+        }
+    }
+
     /// The memory of our own holding byte `pos` (of an skb whose pages are
     /// all ours: one being built from guest TX): its frame and the number
     /// of bytes from there to the end of that Xen page (or of the data).
