@@ -753,17 +753,18 @@ impl TxAssembler {
     }
 
     fn finish(&mut self) -> TxPoll {
-        let plan = self.plan();
+        // The response plan only travels with a drop (an accepted packet's
+        // answers come from its slots): not built for every packet.
         if let Some(reason) = self.drop {
             self.stage = Stage::Idle;
-            return TxPoll::Verdict(TxVerdict::Drop(TxDrop { reason, responses: plan }));
+            return TxPoll::Verdict(TxVerdict::Drop(TxDrop { reason, responses: self.plan() }));
         }
         let first_size = self.remaining;
         if first_size < ETH_HLEN {
             self.stage = Stage::Idle;
             return TxPoll::Verdict(TxVerdict::Drop(TxDrop {
                 reason: DropReason::PacketTooSmall { size: first_size },
-                responses: plan,
+                responses: self.plan(),
             }));
         }
         let first = self.first;
