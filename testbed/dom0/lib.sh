@@ -382,6 +382,33 @@ netperf_udp_pps() {
     pps=$(awk -v n="${out%%,*}" -v t="${out#*,}" 'BEGIN {if (t <= 0) exit 1; printf "%.0f", n / t}') || return 1
     echo "$pps pps"
 }
+# NBT_PROFILE=1 (run.sh --profile; dom0 has perf then): perf samples dom0's CPUs inside each
+# measured test, from 1 s in to 1 s before its end (as ab-front's cost hook), at
+# NBT_PROFILE_HZ per CPU, idle included; the log gets one "PROFILE k=v... | perf line" per
+# function over 0.2% of the samples and one with the total, so that
+# benches/profile_report.py can turn a function's samples into dom0 CPU per unit of the
+# test's figure (per packet, per Mbit, per transaction) and set the backends side by side.
+: "${NBT_PROFILE_HZ:=499}"
+profile_begin() {
+    nbt_profiler=""
+    [ "${NBT_PROFILE:-0}" = 1 ] && [ "$NBT_LEN" -ge 3 ] || return 0
+    rm -f /tmp/nbt-perf.data
+    (sleep 1; exec perf record -q -a -e cpu-clock -F "$NBT_PROFILE_HZ" -o /tmp/nbt-perf.data \
+        -- sleep $((NBT_LEN - 2)) >/dev/null 2>&1) &
+    nbt_profiler=$!
+}
+profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test failed
+    [ -n "${nbt_profiler:-}" ] || return 0
+    wait "$nbt_profiler"; nbt_profiler=""
+    [ $# -ge 3 ] || return 0
+    local hdr="PROFILE test=$1 backend=$NBT_CURRENT_BACKEND value=$2 unit=$3 hz=$NBT_PROFILE_HZ secs=$((NBT_LEN - 2))"
+    shift 3
+    hdr="$hdr $*"
+    [ -s /tmp/nbt-perf.data ] || { nbt_stamp "profile: no perf data for $hdr"; return 0; }
+    perf report -i /tmp/nbt-perf.data --stdio -q -n --no-children --sort dso,sym 2>/dev/null |
+        awk -v hdr="$hdr" '$1 ~ /%$/ && $2 ~ /^[0-9]+$/ {n += $2; if ($1 + 0 >= 0.2) print hdr " | " $0}
+                           END {print hdr " | total " n + 0}'
+}
 # measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
 # STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
 # in packets per second received), emit a result record. MEASURE_COST_HOOK, if set, is a
@@ -391,6 +418,7 @@ measure() {
     local name=$1 from=$2 to=$3 test=$4; shift 4
     local r
     [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
+    profile_begin
     case "$test" in
         STREAMS*) r=$(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
         UDP[0-9]*) r=$(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
@@ -400,8 +428,10 @@ measure() {
         NBT_LAST_VALUE=${r% *}  # for a caller that derives a cost from it
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
         [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" "$@"
+        profile_end "$name" "${r% *}" "${r#* }" "$@"
         return 0
     else
+        profile_end "$name"
         nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
         # A scenario's diagnostics for a test that got nothing through (ab-front: ring state).
         [ -n "${MEASURE_FAILED_HOOK:-}" ] && "$MEASURE_FAILED_HOOK" "$name" "$from" "$to"
