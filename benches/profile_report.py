@@ -2,8 +2,9 @@
 """Where dom0's CPU goes per unit of work, backend against backend, from a profiled run.
 
 `./run-bench --profile` (testbed/run.sh --profile) has dom0 sample its CPUs with perf inside
-every measured test; the log gets one "PROFILE k=v ... | perf report line" per function over
-0.2% of the samples, and a "total" line. A function's samples divided by the sampling rate
+every measured test; the log gets one "PROFILE k=v ... | SAMPLES DSO FUNCTION" line per
+function with 0.2% of the samples or more (a hypercall named by its caller), and a "total"
+line. A function's samples divided by the sampling rate
 are the dom0 CPU seconds it took in the window; divided by the work done in the window (the
 test's figure times the window's seconds) they are its cost per unit: microseconds of dom0
 CPU per packet (pps), per Mbit (Mbit/s) or per transaction (Trans/s). Under -icount these
@@ -24,8 +25,9 @@ import subprocess
 import sys
 from collections import defaultdict
 
-IDLE = re.compile(r"safe_halt|default_idle|cpu_idle|do_idle|cpuidle|xen_hypercall_sched_op|hypercall_page")
-PERF_LINE = re.compile(r"^\s*([\d.]+)%\s+(\d+)\s+(\S+)\s+\[(.)\]\s+(.*?)\s*$")
+# A halted vCPU: Linux's idle loop blocks in Xen (lib.sh names a hypercall by its caller).
+IDLE = re.compile(r"safe_halt|default_idle|cpu_idle|do_idle|cpuidle")
+PROFILE_LINE = re.compile(r"^(\d+) (\S+) (.+?)\s*$")
 
 
 def parse(lines):
@@ -44,9 +46,9 @@ def parse(lines):
         if body.startswith("total "):
             run["total"] = int(body.split()[1])
             continue
-        m = PERF_LINE.match(body)
+        m = PROFILE_LINE.match(body)
         if m:
-            run["funcs"][(m.group(3), m.group(5))] = int(m.group(2))
+            run["funcs"][(m.group(2), m.group(3))] = int(m.group(1))
     out = defaultdict(lambda: defaultdict(list))
     for (test, direction, backend, _), run in runs.items():
         kv = run["kv"]

@@ -382,18 +382,20 @@ netperf_udp_pps() {
     pps=$(awk -v n="${out%%,*}" -v t="${out#*,}" 'BEGIN {if (t <= 0) exit 1; printf "%.0f", n / t}') || return 1
     echo "$pps pps"
 }
-# NBT_PROFILE=1 (run.sh --profile; dom0 has perf then): perf samples dom0's CPUs inside each
-# measured test, from 1 s in to 1 s before its end (as ab-front's cost hook), at
-# NBT_PROFILE_HZ per CPU, idle included; the log gets one "PROFILE k=v... | perf line" per
-# function over 0.2% of the samples and one with the total, so that
-# benches/profile_report.py can turn a function's samples into dom0 CPU per unit of the
-# test's figure (per packet, per Mbit, per transaction) and set the backends side by side.
+# NBT_PROFILE=1 (run.sh --profile; dom0 has perf then): perf samples dom0's CPUs with their
+# call chains inside each measured test, from 1 s in to 1 s before its end (as ab-front's
+# cost hook), at NBT_PROFILE_HZ per CPU, idle included. A sample in a hypercall counts for the
+# function that made it ("hypercall<-gnttab_batch_copy"; a halted vCPU is
+# "hypercall<-xen_safe_halt"): Linux makes every hypercall through one trampoline. The log
+# gets one "PROFILE k=v... | SAMPLES DSO FUNCTION" line per function with 0.2% of the samples
+# or more and one "| total SAMPLES" line; benches/profile_report.py turns them into dom0 CPU
+# per unit of the test's figure (per packet, Mbit, transaction), backends side by side.
 : "${NBT_PROFILE_HZ:=499}"
 profile_begin() {
     nbt_profiler=""
     [ "${NBT_PROFILE:-0}" = 1 ] && [ "$NBT_LEN" -ge 3 ] || return 0
     rm -f /tmp/nbt-perf.data
-    (sleep 1; exec perf record -q -a -e cpu-clock -F "$NBT_PROFILE_HZ" -o /tmp/nbt-perf.data \
+    (sleep 1; exec perf record -q -a -g -e cpu-clock -F "$NBT_PROFILE_HZ" -o /tmp/nbt-perf.data \
         -- sleep $((NBT_LEN - 2)) >/dev/null 2>&1) &
     nbt_profiler=$!
 }
@@ -405,9 +407,18 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
     shift 3
     hdr="$hdr $*"
     [ -s /tmp/nbt-perf.data ] || { nbt_stamp "profile: no perf data for $hdr"; return 0; }
-    perf report -i /tmp/nbt-perf.data --stdio -q -n --no-children --sort dso,sym 2>/dev/null |
-        awk -v hdr="$hdr" '$1 ~ /%$/ && $2 ~ /^[0-9]+$/ {n += $2; if ($1 + 0 >= 0.2) print hdr " | " $0}
-                           END {print hdr " | total " n + 0}'
+    # perf script: a sample is its frames ("ADDR FUNCTION (DSO)"), innermost first, then a
+    # blank line.
+    perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null | awk -v hdr="$hdr" '
+        function flush() { if (depth) { n[dso " " fn]++; total++ } depth = 0 }
+        NF < 3 { flush(); next }
+        { f = $2; d = $NF; gsub(/[()]/, "", d)
+          if (!depth) { fn = f; dso = d; hyp = f ~ /hypercall/ }
+          else if (hyp && f !~ /hypercall/) { fn = "hypercall<-" f; dso = d; hyp = 0 }
+          depth++ }
+        END { flush()
+              for (k in n) if (n[k] * 500 >= total) print hdr " | " n[k] " " k
+              print hdr " | total " total + 0 }'
 }
 # measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
 # STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
