@@ -91,7 +91,11 @@ def demangle(names):
 
 
 def short_dso(dso):
-    return dso.strip("[]").replace("kernel.kallsyms", "kernel")
+    """kernel, a module's name (perf names a module by its path or as [name]), a program's."""
+    name = dso.strip("[]").rsplit("/", 1)[-1]
+    if name.endswith(".ko"):
+        name = name[: -len(".ko")].replace("-", "_")
+    return name.replace("kernel.kallsyms", "kernel")
 
 
 def report(data, top, only, out):

@@ -40,6 +40,12 @@ class Parse(unittest.TestCase):
         run = pr.parse(RS)[("udp_pps", "domu1-dom0")]["rs"][0]
         self.assertAlmostEqual(pr.per_unit(run, 300), 150.0)  # the same CPU over twice the packets
 
+    def test_module_names(self):
+        self.assertEqual(pr.short_dso("/lib/modules/7.2.13/kernel/drivers/net/xen-netback/xen-netback.ko"), "xen_netback")
+        self.assertEqual(pr.short_dso("[xen_netback_rs]"), "xen_netback_rs")
+        self.assertEqual(pr.short_dso("[kernel.kallsyms]"), "kernel")
+        self.assertEqual(pr.short_dso("/usr/lib/x86_64-linux-gnu/libc.so.6"), "libc.so.6")
+
     def test_a_test_without_a_figure_is_left_out(self):
         self.assertEqual(pr.parse(lines("c", 1, 0, [("k", "f", 1)], 10)), {})
 

@@ -408,13 +408,26 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
     hdr="$hdr $*"
     [ -s /tmp/nbt-perf.data ] || { nbt_stamp "profile: no perf data for $hdr"; return 0; }
     # perf script: a sample is its frames ("ADDR FUNCTION (DSO)"), innermost first, then a
-    # blank line.
-    perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null | awk -v hdr="$hdr" '
+    # blank line. perf finds no symbols for a module insmod'ed from outside /lib/modules
+    # (ours): such frames are looked up in the modules' part of /proc/kallsyms (sorted, so
+    # that the 16-digit addresses compare as strings), given first, up to a "--" line.
+    { grep -E '^[0-9a-f]{16} [tT] [^ ]+\s+\[' /proc/kallsyms | sort; echo --
+      perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } | awk -v hdr="$hdr" '
+        !ks { if ($0 == "--") ks = 1; else { nk++; ka[nk] = $1; kn[nk] = $3; km[nk] = $4 }; next }
+        function lookup(ip,   lo, hi, mid) {  # the module function holding ip, or ""
+            if (length(ip) != 16 || !nk || ip < ka[1]) return ""
+            lo = 1; hi = nk
+            while (lo < hi) { mid = int((lo + hi + 1) / 2); if (ka[mid] <= ip) lo = mid; else hi = mid - 1 }
+            kdso = km[lo]; return kn[lo] }
         function flush() { if (depth) { n[dso " " fn]++; total++ } depth = 0 }
         NF < 3 { flush(); next }
         { f = $2; d = $NF; gsub(/[()]/, "", d)
-          if (!depth) { fn = f; dso = d; hyp = f ~ /hypercall/ }
-          else if (hyp && f !~ /hypercall/) { fn = "hypercall<-" f; dso = d; hyp = 0 }
+          if (f == "[unknown]" && (r = lookup($1)) != "") { f = r; d = kdso }
+          # A sample in a hypercall (Linux makes them all through one trampoline) or in a
+          # helper that many callers share counts for its caller too: "memcpy_orig<-tx_poll".
+          if (!depth) { fn = f; dso = d; fold = f ~ /hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_/
+                        if (f ~ /hypercall/) fn = "hypercall" }
+          else if (fold && f !~ /hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_/) { fn = fn "<-" f; dso = d; fold = 0 }
           depth++ }
         END { flush()
               for (k in n) if (n[k] * 500 >= total) print hdr " | " n[k] " " k
