@@ -38,6 +38,10 @@ usage: testbed/run.sh [options]
                       guest time advances 2^SHIFT ns per instruction executed, so a figure is
                       a cost in instructions that host noise does not move; TCG runs on one
                       host thread then (slower). Every result record gets "icount".
+  --profile           dom0 runs perf (trixie's linux-perf, testbed/build-perf.sh, appended to
+                      dom0's initrd for this run only): the A/B scenarios sample dom0's CPUs
+                      (cpu-clock) inside each test and log each backend's costliest functions
+                      ("PROFILE" lines; benches/profile_report.py turns them into a table)
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
                       testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
@@ -49,7 +53,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0 PROFILE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -68,6 +72,7 @@ while [ $# -gt 0 ]; do
         --icount) ICOUNT=$2; shift;;
         --driver-domain) DRVDOM=1;;
         --sriov) SRIOV=1;;
+        --profile) PROFILE=1;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
         -h|--help) usage; exit 0;;
@@ -95,6 +100,7 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 
 "$TESTBED_DIR/build-kernel.sh" >/dev/null
 "$TESTBED_DIR/build-images.sh"
+[ $PROFILE = 0 ] || "$TESTBED_DIR/build-perf.sh"
 # Backends that load this worktree's module: rs, and rs@LABEL with --rs-opts but no --rs-ko.
 WANT_KO=" rs "
 for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}" "${FRONT_OPTS[@]}" "${FRONT_KOS[@]}"; do
@@ -206,6 +212,7 @@ NBT_RS_PARAMS="$RS_PARAMS"
 NBT_SCENARIO_NAME=$name
 NBT_ICOUNT="$ICOUNT"
 NBT_DRVDOM=$DRVDOM
+NBT_PROFILE=$PROFILE
 CONF
 # AB_TESTS in the environment: the A/B scenarios run only the tests it names (ab.sh).
 if [ -n "${AB_TESTS:-}" ]; then
@@ -215,6 +222,7 @@ fi
 INITRD=$RUN.initrd
 cp "$IMAGES/dom0-initrd.cpio.zst" "$INITRD"
 truncate -s %512 "$INITRD"
+if [ $PROFILE = 1 ]; then cat "$IMAGES/perf.cpio.zst" >> "$INITRD"; truncate -s %512 "$INITRD"; fi
 (cd "$OV" && find . | cpio -o -H newc --quiet) >> "$INITRD"
 rm -rf "$OV"
 

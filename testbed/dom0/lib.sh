@@ -382,6 +382,57 @@ netperf_udp_pps() {
     pps=$(awk -v n="${out%%,*}" -v t="${out#*,}" 'BEGIN {if (t <= 0) exit 1; printf "%.0f", n / t}') || return 1
     echo "$pps pps"
 }
+# NBT_PROFILE=1 (run.sh --profile; dom0 has perf then): perf samples dom0's CPUs with their
+# call chains inside each measured test, from 1 s in to 1 s before its end (as ab-front's
+# cost hook), at NBT_PROFILE_HZ per CPU, idle included. A sample in a hypercall counts for the
+# function that made it ("hypercall<-gnttab_batch_copy"; a halted vCPU is
+# "hypercall<-xen_safe_halt"): Linux makes every hypercall through one trampoline. The log
+# gets one "PROFILE k=v... | SAMPLES DSO FUNCTION" line per function with 0.2% of the samples
+# or more and one "| total SAMPLES" line; benches/profile_report.py turns them into dom0 CPU
+# per unit of the test's figure (per packet, Mbit, transaction), backends side by side.
+: "${NBT_PROFILE_HZ:=499}"
+profile_begin() {
+    nbt_profiler=""
+    [ "${NBT_PROFILE:-0}" = 1 ] && [ "$NBT_LEN" -ge 3 ] || return 0
+    rm -f /tmp/nbt-perf.data
+    (sleep 1; exec perf record -q -a -g -e cpu-clock -F "$NBT_PROFILE_HZ" -o /tmp/nbt-perf.data \
+        -- sleep $((NBT_LEN - 2)) >/dev/null 2>&1) &
+    nbt_profiler=$!
+}
+profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test failed
+    [ -n "${nbt_profiler:-}" ] || return 0
+    wait "$nbt_profiler"; nbt_profiler=""
+    [ $# -ge 3 ] || return 0
+    local hdr="PROFILE test=$1 backend=$NBT_CURRENT_BACKEND value=$2 unit=$3 hz=$NBT_PROFILE_HZ secs=$((NBT_LEN - 2))"
+    shift 3
+    hdr="$hdr $*"
+    [ -s /tmp/nbt-perf.data ] || { nbt_stamp "profile: no perf data for $hdr"; return 0; }
+    # perf script: a sample is its frames ("ADDR FUNCTION (DSO)"), innermost first, then a
+    # blank line. perf finds no symbols for a module insmod'ed from outside /lib/modules
+    # (ours): such frames are looked up in the modules' part of /proc/kallsyms (sorted, so
+    # that the 16-digit addresses compare as strings), given first, up to a "--" line.
+    { grep -E '^[0-9a-f]{16} [tT] [^ ]+\s+\[' /proc/kallsyms | sort; echo --
+      perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } | awk -v hdr="$hdr" '
+        !ks { if ($0 == "--") ks = 1; else { nk++; ka[nk] = $1; kn[nk] = $3; km[nk] = $4 }; next }
+        function lookup(ip,   lo, hi, mid) {  # the module function holding ip, or ""
+            if (length(ip) != 16 || !nk || ip < ka[1]) return ""
+            lo = 1; hi = nk
+            while (lo < hi) { mid = int((lo + hi + 1) / 2); if (ka[mid] <= ip) lo = mid; else hi = mid - 1 }
+            kdso = km[lo]; return kn[lo] }
+        function flush() { if (depth) { n[dso " " fn]++; total++ } depth = 0 }
+        NF < 3 { flush(); next }
+        { f = $2; d = $NF; gsub(/[()]/, "", d)
+          if (f == "[unknown]" && (r = lookup($1)) != "") { f = r; d = kdso }
+          # A sample in a hypercall (Linux makes them all through one trampoline) or in a
+          # helper that many callers share counts for its caller too: "memcpy_orig<-tx_poll".
+          if (!depth) { fn = f; dso = d; fold = f ~ /hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_/
+                        if (f ~ /hypercall/) fn = "hypercall" }
+          else if (fold && f !~ /hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_/) { fn = fn "<-" f; dso = d; fold = 0 }
+          depth++ }
+        END { flush()
+              for (k in n) if (n[k] * 500 >= total) print hdr " | " n[k] " " k
+              print hdr " | total " total + 0 }'
+}
 # measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
 # STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
 # in packets per second received), emit a result record. MEASURE_COST_HOOK, if set, is a
@@ -391,6 +442,7 @@ measure() {
     local name=$1 from=$2 to=$3 test=$4; shift 4
     local r
     [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
+    profile_begin
     case "$test" in
         STREAMS*) r=$(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
         UDP[0-9]*) r=$(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
@@ -400,8 +452,10 @@ measure() {
         NBT_LAST_VALUE=${r% *}  # for a caller that derives a cost from it
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
         [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" "$@"
+        profile_end "$name" "${r% *}" "${r#* }" "$@"
         return 0
     else
+        profile_end "$name"
         nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
         # A scenario's diagnostics for a test that got nothing through (ab-front: ring state).
         [ -n "${MEASURE_FAILED_HOOK:-}" ] && "$MEASURE_FAILED_HOOK" "$name" "$from" "$to"
