@@ -1,0 +1,48 @@
+# The A/B (ab.sh's tests, AB_TESTS to pick) with dom0's event counts per unit of each test's
+# figure (per packet, Mbit or transaction): what a backend makes dom0 do besides its work.
+# From just before to just after each test, in dom0:
+#   vif_irqs      the vifs' event channel interrupts (the guests' notifications)
+#   ipis          reschedule and function-call IPIs (a wakeup on the other vCPU)
+#   timer_irqs    timer interrupts (each hrtimer expiry, the TX answer hold's among them)
+#   net_rx        NET_RX softirqs run (NAPI polls and receive processing)
+#   polls         netback-rs only: its queues' grant copy batches, one per poll that copied
+#   held          netback-rs only: polls that held their answers (tx_answer_deferred)
+# Best under --icount, where the counts of a test repeat; e.g.
+#   AB_TESTS="udp_pps/domu1-dom0 tcp_maerts" ./run-bench --scenario ab-counts --icount 1 \
+#       --backends "c rs rs@nogro" --rs-ethtool nogro="-K gro off" --rounds 3 --len 4
+# Each count is a record "<test>_<count>" with unit per-<unit of the figure>.
+dom0_counts() {
+    local i vifs=""
+    for i in $(seq 1 $NBT_NDOM); do vifs="$vifs vif$(xl domid domu$i).0"; done
+    echo "vif_irqs $(irq_sum '^vif' < /proc/interrupts)"
+    echo "ipis $(irq_sum '^(resched|callfunc|callfuncsingle)[0-9]+$' < /proc/interrupts)"
+    echo "timer_irqs $(irq_sum '^timer[0-9]+$' < /proc/interrupts)"
+    echo "net_rx $(awk '$1 == "NET_RX:" {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs)"
+    case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
+    for i in $vifs; do ethtool -S "$i"; done 2>/dev/null |
+        awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *tx_answer_deferred:/ {h += $2}
+             END {print "polls", p + 0; print "held", h + 0}'
+}
+counts_hook() {
+    local what=$1 name=$2 value=${3:-} unit="" dir="" round="" a
+    if [ "$what" = begin ]; then counts_before=$(dom0_counts); return 0; fi
+    shift 3
+    for a in "$@"; do case $a in dir=*) dir=${a#dir=};; round=*) round=${a#round=};; esac; done
+    case "$name" in udp_pps) unit=packet;; tcp_rr) unit=transaction;; *) unit=Mbit;; esac
+    { echo "$counts_before" | sed 's/^/0 /'; dom0_counts | sed 's/^/1 /'; } |
+        awk -v v="$value" -v len="$NBT_LEN" '{c[$1 " " $2] = $3; k[$2] = 1}
+            END {for (n in k) if (("0 " n) in c && ("1 " n) in c && v > 0)
+                     printf "%s %.4f\n", n, (c["1 " n] - c["0 " n]) / (v * len)}' |
+        while read -r count per; do
+            nbt_result test="${name}_$count" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" \
+                unit="per-$unit" value="$per"
+        done
+}
+MEASURE_COST_HOOK=counts_hook
+
+# As ab.sh (only the scenario file reaches dom0).
+set -- $NBT_BACKENDS
+backend_load "$1"
+for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
+for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
+ab_rounds ab_netperf_round
