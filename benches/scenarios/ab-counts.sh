@@ -12,14 +12,12 @@
 #       --backends "c rs rs@nogro" --rs-ethtool nogro="-K gro off" --rounds 3 --len 4
 # Each count is a record "<test>_<count>" with unit per-<unit of the figure>.
 dom0_counts() {
-    local i vifs=""
-    for i in $(seq 1 $NBT_NDOM); do vifs="$vifs vif$(xl domid domu$i).0"; done
-    echo "vif_irqs $(irq_sum '^vif' < /proc/interrupts)"
+    echo "vif_irqs $(dom0_vif_irqs)"
     echo "ipis $(irq_sum '^(resched|callfunc|callfuncsingle)[0-9]+$' < /proc/interrupts)"
     echo "timer_irqs $(irq_sum '^timer[0-9]+$' < /proc/interrupts)"
     echo "net_rx $(awk '$1 == "NET_RX:" {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs)"
     case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
-    for i in $vifs; do ethtool -S "$i"; done 2>/dev/null |
+    guests_vif_stats |
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *tx_answer_deferred:/ {h += $2}
              END {print "polls", p + 0; print "held", h + 0}'
 }
@@ -39,10 +37,5 @@ counts_hook() {
         done
 }
 MEASURE_COST_HOOK=counts_hook
-
-# As ab.sh (only the scenario file reaches dom0).
-set -- $NBT_BACKENDS
-backend_load "$1"
-for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
-for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
+ab_start
 ab_rounds ab_netperf_round

@@ -57,8 +57,7 @@ MEASURE_FAILED_HOOK=rings_dump
 # Grant copy hypercalls and packets over both directions of every guest's vif (netback-rs'
 # per-queue counters; the C driver has none): "hypercalls per packet" is the staging claim.
 vif_hypercalls() {
-    local i
-    for i in $(seq 1 $NBT_NDOM); do ethtool -S "vif$(xl domid domu$i).0"; done |
+    guests_vif_stats |
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {b += $2} /^ *(rx|tx)_queue_[0-9]+_packets:/ {p += $2}
              END {print b + 0, p + 0}'
 }

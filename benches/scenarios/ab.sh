@@ -1,11 +1,7 @@
 # A/B benchmark inside one boot: the backends in NBT_BACKENDS take turns serving the same
 # guests (detach the vifs, swap the module, attach again), NBT_ROUNDS rounds, alternating
 # which backend goes first so that drift over the boot does not favour one of them.
-set -- $NBT_BACKENDS
-first=$1
-backend_load "$first"
-for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
-for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
+ab_start
 
 # AB_TESTS (test names, or test/direction, e.g. "tcp_rr" or "tcp_rr/domu1-domu2") runs only
 # those: a quicker A/B when bisecting one figure. Recipe:

@@ -412,7 +412,8 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
     # (ours): such frames are looked up in the modules' part of /proc/kallsyms (sorted, so
     # that the 16-digit addresses compare as strings), given first, up to a "--" line.
     { grep -E '^[0-9a-f]{16} [tT] [^ ]+\s+\[' /proc/kallsyms | sort; echo --
-      perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } | awk -v hdr="$hdr" '
+      perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } |
+        awk -v hdr="$hdr" -v shared='hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_' '
         !ks { if ($0 == "--") ks = 1; else { nk++; ka[nk] = $1; kn[nk] = $3; km[nk] = $4 }; next }
         function lookup(ip,   lo, hi, mid) {  # the module function holding ip, or ""
             if (length(ip) != 16 || !nk || ip < ka[1]) return ""
@@ -425,9 +426,8 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
           if (f == "[unknown]" && (r = lookup($1)) != "") { f = r; d = kdso }
           # A sample in a hypercall (Linux makes them all through one trampoline) or in a
           # helper that many callers share counts for its caller too: "memcpy_orig<-tx_poll".
-          if (!depth) { fn = f; dso = d; fold = f ~ /hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_/
-                        if (f ~ /hypercall/) fn = "hypercall" }
-          else if (fold && f !~ /hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_/) { fn = fn "<-" f; dso = d; fold = 0 }
+          if (!depth) { fn = f; dso = d; fold = f ~ shared; if (f ~ /hypercall/) fn = "hypercall" }
+          else if (fold && f !~ shared) { fn = fn "<-" f; dso = d; fold = 0 }
           depth++ }
         END { flush()
               for (k in n) if (n[k] * 500 >= total) print hdr " | " n[k] " " k
@@ -480,6 +480,8 @@ dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }
 # device, netfront-rs ethN-qM-tx/-rx after its netdev).
 irq_sum() { awk -v pat="$1" '$NF ~ pat {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
 dom0_vif_irqs() { irq_sum '^vif' < /proc/interrupts; }
+# Every guest's vif counters, `ethtool -S` of each after the other (netback-rs' per queue).
+guests_vif_stats() { local i; for i in $(seq 1 $NBT_NDOM); do ethtool -S "$(vif_name $i)"; done 2>/dev/null; }
 domu_net_irqs() { domu_exec "$1" "cat /proc/interrupts" | irq_sum '^(eth|vif)[0-9]+-q'; }
 # ethtool_stat DEV NAME: one `ethtool -S` counter of DEV.
 ethtool_stat() { ethtool -S "$1" | awk -v n="$2:" '$1 == n {print $2; exit}'; }
@@ -583,6 +585,14 @@ ab_netperf_round() {
     fi
 }
 
+# ab_start: an A/B scenario's start: the first backend of NBT_BACKENDS loaded, then every
+# guest created and answering.
+ab_start() {
+    local i
+    backend_load "${NBT_BACKENDS%% *}"
+    for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
+    for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
+}
 # ab_rounds FUNCTION: NBT_ROUNDS rounds over the backends in NBT_BACKENDS, the order
 # alternating per round so that drift over the boot favours none; each turn swaps the
 # backend in under the same guests, then runs FUNCTION ROUND. AB_BEFORE_SWAP, if set, is
