@@ -113,7 +113,9 @@ uses_worktree_ko() {
     # A scenario that starts a guest with netfront-rs (domu_create ... rs) needs this
     # worktree's build whatever the backend: the same make builds xen-netfront-rs.ko.
     grep -q 'domu_create [0-9 ]*[0-9]* rs' "$SCENARIO_FILE" && return 0
-    for b in "$BACKEND" $(grep -q NBT_BACKENDS "$SCENARIO_FILE" && echo "$BACKENDS"); do
+    # An A/B scenario (one that reads NBT_BACKENDS, or runs lib.sh's ab_start/ab_rounds,
+    # which do) needs it when any of its backends does.
+    for b in "$BACKEND" $(grep -qE 'NBT_BACKENDS|ab_start|ab_rounds' "$SCENARIO_FILE" && echo "$BACKENDS"); do
         [[ "$WANT_KO" == *" $b "* ]] && return 0
     done
     return 1
