@@ -28,14 +28,9 @@
 #include <generated/utsrelease.h>
 
 /* ------------------------------------------------------------------ */
-/* Misc: macros and static inlines (xen_domain, jiffies, the virt_*
- * barriers, local_bh_*, THIS_MODULE). */
+/* Misc: macros and static inlines (xen_domain, local_bh_*, THIS_MODULE). */
 
 int nbrs_xen_domain(void) { return xen_domain(); }
-unsigned long nbrs_jiffies(void) { return jiffies; }
-void nbrs_virt_mb(void) { virt_mb(); }
-void nbrs_virt_rmb(void) { virt_rmb(); }
-void nbrs_virt_wmb(void) { virt_wmb(); }
 void nbrs_local_bh_disable(void) { local_bh_disable(); }
 void nbrs_local_bh_enable(void) { local_bh_enable(); }
 void nbrs_module_get(void) { __module_get(THIS_MODULE); }

@@ -33,10 +33,6 @@ void nbrs_params_init(void);
 
 /* ---- misc */
 int nbrs_xen_domain(void);
-unsigned long nbrs_jiffies(void);
-void nbrs_virt_mb(void);
-void nbrs_virt_rmb(void);
-void nbrs_virt_wmb(void);
 void nbrs_local_bh_disable(void);
 void nbrs_local_bh_enable(void);
 void nbrs_module_get(void);

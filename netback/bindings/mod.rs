@@ -39,6 +39,8 @@ pub(crate) mod sysfs;
 pub(crate) mod timer;
 pub(crate) mod xen;
 
+use core::sync::atomic::{fence, Ordering};
+
 /// Raw items of the bindgen run; only this directory touches them.
 #[allow(
     non_camel_case_types,
@@ -119,28 +121,39 @@ impl<T> AsMut<[T]> for HeapSlice<T> {
     }
 }
 
-/// Full memory barrier for memory shared with another domain.
+// The `virt_*` barriers order accesses to memory shared with another
+// domain, on UP kernels too (unlike `kernel::sync::barrier`'s `smp_*`, which
+// are also out-of-line C calls). Rust's fences are at least as strong on
+// every architecture and inline: on x86 `virt_rmb`/`virt_wmb` are compiler
+// barriers (TSO) and `virt_mb` one locked instruction, as in C. The shared
+// ring is accessed with volatile loads and stores, which the compiler keeps
+// in order with these fences (the C macros' READ_ONCE/WRITE_ONCE contract).
+
+/// Full memory barrier for memory shared with another domain (`virt_mb`).
+#[inline(always)]
 pub(crate) fn virt_mb() {
-    // SAFETY: no preconditions.
-    unsafe { ffi::nbrs_virt_mb() }
+    fence(Ordering::SeqCst)
 }
 
-/// Read barrier for memory shared with another domain.
+/// Read barrier for memory shared with another domain (`virt_rmb`).
+#[inline(always)]
 pub(crate) fn virt_rmb() {
-    // SAFETY: no preconditions.
-    unsafe { ffi::nbrs_virt_rmb() }
+    fence(Ordering::Acquire)
 }
 
-/// Write barrier for memory shared with another domain.
+/// Write barrier for memory shared with another domain (`virt_wmb`).
+#[inline(always)]
 pub(crate) fn virt_wmb() {
-    // SAFETY: no preconditions.
-    unsafe { ffi::nbrs_virt_wmb() }
+    fence(Ordering::Release)
 }
 
-/// The current time in jiffies.
+/// The current time in jiffies (`READ_ONCE(jiffies)`, inline).
+#[inline(always)]
 pub(crate) fn jiffies() -> u64 {
-    // SAFETY: no preconditions.
-    unsafe { ffi::nbrs_jiffies() as u64 }
+    // SAFETY: `jiffies` is a valid, aligned, always-initialised kernel
+    // variable; one volatile word load reads it untorn, as C's `jiffies`
+    // (declared volatile) does.
+    unsafe { core::ptr::read_volatile(&raw const kernel::bindings::jiffies) as u64 }
 }
 
 /// `msecs_to_jiffies()`, through the kernel crate.

@@ -78,50 +78,53 @@ impl MappedRing {
         Ok((ring, grefs[0]))
     }
 
-    /// Copies `N` bytes at `offset` out of the page (one volatile read).
-    /// Out-of-page ranges read as zeros.
+    /// Copies `N` bytes at `offset` out of the page, one volatile 32-bit
+    /// load per 4 bytes (a volatile `[u8; N]` read compiles to N byte
+    /// loads: a ring entry is a few words, read once each). Every ring
+    /// entry is a multiple of 4 bytes at a 4-byte aligned offset; other
+    /// ranges, and ranges outside the page, read as zeros.
     pub(crate) fn read<const N: usize>(&self, offset: usize) -> [u8; N] {
-        if offset.checked_add(N).is_none_or(|end| end > XEN_PAGE_SIZE) {
-            return [0; N];
+        let mut out = [0; N];
+        if N % 4 != 0 || offset % 4 != 0 || offset.checked_add(N).is_none_or(|end| end > XEN_PAGE_SIZE) {
+            return out;
         }
-        // SAFETY: in bounds of the mapped page (checked above); `[u8; N]`
-        // has alignment 1.
-        unsafe { self.vaddr.as_ptr().add(offset).cast::<[u8; N]>().read_volatile() }
+        for (i, word) in out.chunks_exact_mut(4).enumerate() {
+            // SAFETY: 4-byte aligned (page-aligned base, offset checked
+            // above) and in bounds of the mapped page.
+            let w = unsafe { self.vaddr.as_ptr().add(offset + 4 * i).cast::<u32>().read_volatile() };
+            word.copy_from_slice(&w.to_ne_bytes());
+        }
+        out
     }
 
-    /// Copies `bytes` into the page at `offset` (one volatile write).
-    /// Out-of-page ranges are ignored.
+    /// Copies `bytes` into the page at `offset`, one volatile 32-bit store
+    /// per 4 bytes (as [`MappedRing::read`]). Other ranges, and ranges
+    /// outside the page, are ignored.
     pub(crate) fn write<const N: usize>(&self, offset: usize, bytes: [u8; N]) {
-        if offset.checked_add(N).is_none_or(|end| end > XEN_PAGE_SIZE) {
+        if N % 4 != 0 || offset % 4 != 0 || offset.checked_add(N).is_none_or(|end| end > XEN_PAGE_SIZE) {
             return;
         }
-        // SAFETY: in bounds of the mapped page (checked above).
-        unsafe { self.vaddr.as_ptr().add(offset).cast::<[u8; N]>().write_volatile(bytes) }
+        for (i, word) in bytes.chunks_exact(4).enumerate() {
+            let w = u32::from_ne_bytes([word[0], word[1], word[2], word[3]]);
+            // SAFETY: 4-byte aligned and in bounds of the mapped page
+            // (checked above).
+            unsafe { self.vaddr.as_ptr().add(offset + 4 * i).cast::<u32>().write_volatile(w) }
+        }
     }
 
-    /// Reads a naturally aligned u32 (ring indices) in one load.
-    ///
-    /// Must not go through `read::<4>`: a volatile `[u8; 4]` read compiles
-    /// to four byte loads, and an index the guest bumps across a byte carry
-    /// (0x1ff -> 0x200) then reads torn (0x2ff), which looked like an
-    /// impossible request count and disabled healthy VIFs under load.
+    /// Reads a naturally aligned u32 (ring indices) in one load
+    /// ([`MappedRing::read`] loads whole words: an index the guest bumps
+    /// across a byte carry, 0x1ff -> 0x200, read byte by byte reads torn,
+    /// 0x2ff, which once looked like an impossible request count and
+    /// disabled healthy VIFs under load).
     pub(crate) fn read_u32(&self, offset: usize) -> u32 {
-        if offset % 4 != 0 || offset + 4 > XEN_PAGE_SIZE {
-            return 0;
-        }
-        // SAFETY: in bounds and 4-byte aligned (page-aligned base), so this
-        // is a single 32-bit load and the guest's index is never seen torn.
-        u32::from_le(unsafe { self.vaddr.as_ptr().add(offset).cast::<u32>().read_volatile() })
+        u32::from_le_bytes(self.read::<4>(offset))
     }
 
-    /// Writes a naturally aligned u32 (ring indices) in one store.
+    /// Writes a naturally aligned u32 (ring indices) in one store, so the
+    /// guest never sees a torn index.
     pub(crate) fn write_u32(&self, offset: usize, v: u32) {
-        if offset % 4 != 0 || offset + 4 > XEN_PAGE_SIZE {
-            return;
-        }
-        // SAFETY: in bounds and 4-byte aligned (page-aligned base), so the
-        // guest never sees a torn index.
-        unsafe { self.vaddr.as_ptr().add(offset).cast::<u32>().write_volatile(v.to_le()) }
+        self.write::<4>(offset, v.to_le_bytes())
     }
 }
 
