@@ -47,19 +47,19 @@ pub(crate) struct MappedSlot {
     failed: bool,
 }
 
-/// The mapped frags of one packet: (slot index, offset, length) and the
-/// index of each one's map op.
-#[derive(Clone, Copy)]
+/// The mapped frags of one packet: a run of its [`MappedSource`]'s frags of
+/// the current map batch (a handle, so that a packet waiting for the batch
+/// stays small; valid until [`MappedSource::clear_maps`]).
+#[derive(Clone, Copy, Default)]
 pub(crate) struct MappedFrags {
-    frags: [(u16, u16, u16); ZC_MAX_FRAGS],
-    ops: [u16; ZC_MAX_FRAGS],
+    start: u16,
     len: u8,
 }
 
 impl MappedFrags {
     /// None yet.
     pub(crate) const fn new() -> Self {
-        Self { frags: [(0, 0, 0); ZC_MAX_FRAGS], ops: [0; ZC_MAX_FRAGS], len: 0 }
+        Self { start: 0, len: 0 }
     }
 
     /// Whether there are none.
@@ -67,22 +67,10 @@ impl MappedFrags {
         self.len == 0
     }
 
-    /// Whether another frag fits.
-    pub(crate) fn has_room(&self) -> bool {
-        usize::from(self.len) < ZC_MAX_FRAGS
-    }
-
-    fn push(&mut self, frag: (u16, u16, u16), op: u16) {
-        let i = usize::from(self.len);
-        if let (Some(f), Some(o)) = (self.frags.get_mut(i), self.ops.get_mut(i)) {
-            *f = frag;
-            *o = op;
-            self.len += 1;
-        }
-    }
-
-    fn frags(&self) -> &[(u16, u16, u16)] {
-        self.frags.get(..usize::from(self.len)).unwrap_or(&[])
+    /// Their positions in the batch's frag list.
+    fn range(&self) -> core::ops::Range<usize> {
+        let start = usize::from(self.start);
+        start..start + usize::from(self.len)
     }
 }
 
@@ -94,6 +82,10 @@ pub(crate) struct MappedSource {
     /// The live handle of each slot index.
     handles: KVec<Option<SlotHandle>>,
     map: MapBatch,
+    /// The frags of the map batch, one per queued map, in packet order:
+    /// (slot index, offset, length), and the index of each one's map op.
+    frags: KVec<(u16, u16, u16)>,
+    frag_ops: KVec<u16>,
     unmap: UnmapBatch,
     /// Scratch for [`MappedSource::drain`]: (slot index, unmap op or
     /// `u16::MAX` for a slot that was never mapped).
@@ -110,6 +102,8 @@ impl MappedSource {
             pool: new_slot_pool()?,
             handles: KVec::from_elem(None, ZC_SLOTS, GFP_KERNEL)?,
             map: MapBatch::new(ZC_SLOTS)?,
+            frags: KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?,
+            frag_ops: KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?,
             unmap: UnmapBatch::new(ZC_SLOTS)?,
             draining: KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?,
             domid,
@@ -127,8 +121,9 @@ impl MappedSource {
     }
 
     /// Takes a pending slot for the `len` bytes at `offset` of `slot`
-    /// (which owes `extras` NULL responses) and queues its map; records the
-    /// frag in `frags`. False (nothing taken) when no slot or frag is free.
+    /// (which owes `extras` NULL responses) and queues its map; adds the
+    /// frag to `frags` (a packet's frags are reserved one after another).
+    /// False (nothing taken) when no slot or frag is free.
     pub(crate) fn reserve(
         &mut self,
         slot: &TxSlot,
@@ -137,7 +132,15 @@ impl MappedSource {
         extras: u32,
         frags: &mut MappedFrags,
     ) -> bool {
-        if !frags.has_room() {
+        let next = self.frags.len();
+        let Ok(start) = u16::try_from(if frags.is_empty() { next } else { usize::from(frags.start) }) else {
+            return false;
+        };
+        let contiguous = usize::from(start) + usize::from(frags.len) == next;
+        // Room in the lists is checked first, so that their pushes below
+        // cannot fail once the map is queued.
+        let room = next < self.frags.capacity() && self.frag_ops.len() == next && next < self.frag_ops.capacity();
+        if !contiguous || !room || usize::from(frags.len) >= ZC_MAX_FRAGS {
             return false;
         }
         let data = MappedSlot { id: slot.id, extras: u8::try_from(extras).unwrap_or(u8::MAX), ..Default::default() };
@@ -151,7 +154,12 @@ impl MappedSource {
             return false;
         };
         *live = Some(h);
-        frags.push((index, offset, len), op);
+        frags.start = start;
+        frags.len += 1;
+        // Cannot fail (room checked above); if they did, later reserves
+        // would find the lists uneven and refuse until the batch is cleared.
+        let _ = self.frags.push_within_capacity((index, offset, len));
+        let _ = self.frag_ops.push_within_capacity(op);
         true
     }
 
@@ -164,7 +172,9 @@ impl MappedSource {
     /// packet must then be [`MappedSource::release`]d).
     pub(crate) fn record_maps(&mut self, frags: &MappedFrags) -> bool {
         let mut ok = true;
-        for (&(index, _, _), &op) in frags.frags().iter().zip(frags.ops.iter()) {
+        let run = frags.range();
+        let (list, ops) = (self.frags.get(run.clone()).unwrap_or(&[]), self.frag_ops.get(run).unwrap_or(&[]));
+        for (&(index, _, _), &op) in list.iter().zip(ops.iter()) {
             let handle = self.map.handle(usize::from(op));
             let data = self.live(index).and_then(|h| self.pool.get_mut(h).ok());
             match (handle, data) {
@@ -182,20 +192,28 @@ impl MappedSource {
         ok
     }
 
-    /// Forgets the map ops of the last batch (after [`MappedSource::record_maps`]).
+    /// Forgets the map ops and frags of the last batch (after
+    /// [`MappedSource::record_maps`]).
     pub(crate) fn clear_maps(&mut self) {
         self.map.clear();
+        self.frags.clear();
+        self.frag_ops.clear();
+    }
+
+    /// The (slot index, offset, length) of `frags`.
+    fn frags_of(&self, frags: &MappedFrags) -> &[(u16, u16, u16)] {
+        self.frags.get(frags.range()).unwrap_or(&[])
     }
 
     /// Hands `frags` to `skb` behind one completion.
     pub(crate) fn attach(&self, skb: &mut SkBuff, frags: &MappedFrags) -> Result {
-        self.area.attach(skb, frags.frags())
+        self.area.attach(skb, self.frags_of(frags))
     }
 
     /// The packet of `frags` failed before reaching the stack: its slots
     /// are unmapped and answered with an error by the next drain.
     pub(crate) fn release(&mut self, frags: &MappedFrags) {
-        for &(index, _, _) in frags.frags() {
+        for &(index, _, _) in self.frags.get(frags.range()).unwrap_or(&[]) {
             if let Some(d) = self.live(index).and_then(|h| self.pool.get_mut(h).ok()) {
                 d.failed = true;
             }
@@ -260,7 +278,7 @@ impl MappedSource {
                 continue;
             };
             let status = if d.failed { NETIF_RSP_ERROR } else { NETIF_RSP_OKAY };
-            for rsp in TxResponsePlan::single(d.id, u32::from(d.extras)).responses(status) {
+            for rsp in TxResponsePlan::<1>::single(d.id, u32::from(d.extras)).responses(status) {
                 if let Err(e) = ring.push_response(rsp) {
                     result = Err(e);
                 }

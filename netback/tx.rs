@@ -34,7 +34,10 @@ use crate::grant_pool::{StagedCopy, StagedGrants};
 use crate::multicast::McastControl;
 use crate::netif::coalesce::{PublishDecision, TxCoalesce, TxCoalescer};
 use crate::netif::ring::BackRing;
-use crate::netif::tx::{HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxVerdict};
+use crate::netif::tx::{
+    HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxResponses, TxVerdict,
+    TX_MAX_PACKET_SLOTS,
+};
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use crate::netif::zerocopy::{TxZeroCopyPlan, TxZeroCopyPolicy};
 use crate::rate::TxCredit;
@@ -72,10 +75,13 @@ pub(crate) struct AnswerState {
     pub(crate) timer_in_us: Option<u64>,
 }
 
-/// A packet whose copies are queued in the current batch.
+/// A packet whose copies are queued in the current batch: what the flush
+/// needs of it, kept small (it is moved into the batch and out again).
 struct PendingTx {
     skb: SkBuff,
-    responses: TxResponsePlan,
+    /// The slots the flush answers: all of them, or with zero-copy those
+    /// not mapped (a packet's slots at most).
+    responses: TxResponsePlan<TX_MAX_PACKET_SLOTS>,
     first_op: usize,
     nr_ops: usize,
     csum_blank: bool,
@@ -91,23 +97,31 @@ struct PendingTx {
     failed: bool,
 }
 
-/// The guest TX side of one queue.
-pub(crate) struct TxQueue {
+/// What turns a queue's accepted packets into skbs: the copy batch and the
+/// packets waiting for it, their buffers, zero-copy's pending slots, and the
+/// ring their answers go to. Apart from the assembler, which holds the
+/// packet being queued.
+struct TxBuilder {
     ring: BackRing<TxSharedRing>,
-    assembler: TxAssembler,
     batch: CopyBatch,
     pending: KVec<PendingTx>,
     source: TxBufferSource,
     domid: u16,
+    /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on or
+    /// auto).
+    mapped: Option<(TxZeroCopyPolicy, MappedSource)>,
+}
+
+/// The guest TX side of one queue.
+pub(crate) struct TxQueue {
+    assembler: TxAssembler,
+    builder: TxBuilder,
     /// The `rate` credit scheduler.
     pub(crate) credit: TxCredit,
     /// The VIF's multicast filter, edited by MCAST_ADD/DEL extras.
     mcast: Arc<McastControl>,
     /// The longest poll so far.
     longest_poll: LongestPoll,
-    /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on or
-    /// auto).
-    mapped: Option<(TxZeroCopyPolicy, MappedSource)>,
     /// When answers are published: the core's policy state.
     coalescer: TxCoalescer,
     /// Polls this queue again at a held answer's deadline.
@@ -133,16 +147,18 @@ impl TxQueue {
                 .map(|m| (policy, m))
         });
         Ok(Self {
-            ring,
             assembler: TxAssembler::new(config),
-            batch: CopyBatch::new(TX_COPY_BATCH)?,
-            pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
-            source: if mapped.is_some() { TxBufferSource::Mapped } else { TxBufferSource::FreshPages },
-            domid,
+            builder: TxBuilder {
+                ring,
+                batch: CopyBatch::new(TX_COPY_BATCH)?,
+                pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
+                source: if mapped.is_some() { TxBufferSource::Mapped } else { TxBufferSource::FreshPages },
+                domid,
+                mapped,
+            },
             credit,
             mcast,
             longest_poll: LongestPoll::default(),
-            mapped,
             coalescer: TxCoalescer::new(),
             answer_timer,
         })
@@ -150,7 +166,7 @@ impl TxQueue {
 
     /// The shared ring (debugfs).
     pub(crate) fn ring(&self) -> &BackRing<TxSharedRing> {
-        &self.ring
+        &self.builder.ring
     }
 
     /// The longest poll so far (debugfs).
@@ -162,7 +178,7 @@ impl TxQueue {
     pub(crate) fn answer_state(&self) -> AnswerState {
         let now = self.answer_timer.now();
         AnswerState {
-            held: self.ring.unpublished(),
+            held: self.builder.ring.unpublished(),
             held_us: self.coalescer.holding_since().map_or(0, |t| now.saturating_sub(t) / 1000),
             us_per_request: self.coalescer.rate().ns_per_request() / 1000,
             timer_in_us: self.answer_timer.armed_at().filter(|&t| t > now).map(|t| (t - now) / 1000),
@@ -171,20 +187,13 @@ impl TxQueue {
 
     /// The data path in use, for logs.
     pub(crate) fn source_name(&self) -> &'static str {
-        self.source.name()
+        self.builder.source.name()
     }
 
     /// Whether the frontend posted requests we have not consumed
     /// (`RING_FINAL_CHECK_FOR_REQUESTS`: arms req_event when idle).
     pub(crate) fn final_check(&mut self) -> core::result::Result<bool, FatalReason> {
-        self.ring.final_check_for_requests().map_err(FatalReason::from)
-    }
-
-    fn respond(&mut self, plan: &TxResponsePlan, status: i16) -> core::result::Result<(), FatalReason> {
-        for rsp in plan.responses(status) {
-            self.ring.push_response(rsp).map_err(FatalReason::from)?;
-        }
-        Ok(())
+        self.builder.ring.final_check_for_requests().map_err(FatalReason::from)
     }
 
     /// Processes up to `budget` verdicts, then publishes the answers or
@@ -207,17 +216,28 @@ impl TxQueue {
         let mut done = 0;
         let mut result = Ok(());
         let now = crate::bindings::jiffies();
-        let start = self.ring.req_cons();
-        if let Some((_, m)) = self.mapped.as_mut() {
+        let b = &mut self.builder;
+        let start = b.ring.req_cons();
+        if let Some((_, m)) = b.mapped.as_ref() {
             m.set_kick(dev);
-            if let Err(e) = Self::drain_mapped(m, &mut self.ring, stats) {
-                result = Err(e);
-            }
+        }
+        if let Err(e) = b.drain_mapped(stats) {
+            result = Err(e);
         }
         self.credit.refresh(now);
         while done < budget && result.is_ok() {
-            let verdict = match self.assembler.poll(&mut self.ring, &mut self.credit.gate(now)) {
-                TxPoll::Verdict(v) => v,
+            // An accepted packet is queued where the assembler built it.
+            let step = match self.assembler.poll(&mut b.ring, &mut self.credit.gate(now)) {
+                TxPoll::Verdict(TxVerdict::Accept) => b.queue_packet(dev, stats, staged, self.assembler.packet()),
+                TxPoll::Verdict(TxVerdict::Drop(ref d)) => {
+                    stats.rx_errors.add(1);
+                    respond(&mut b.ring, d.responses.responses(NETIF_RSP_ERROR))
+                }
+                TxPoll::Verdict(TxVerdict::Multicast(ref m)) => {
+                    let status = self.mcast.apply(m.op, m.addr, dev.name().as_str());
+                    respond(&mut b.ring, m.responses.responses(status))
+                }
+                TxPoll::Verdict(TxVerdict::Fatal(f)) => Err(f.into()),
                 TxPoll::RateLimited => {
                     stats.rx_credit_waits.add(1);
                     self.credit.wait();
@@ -226,33 +246,19 @@ impl TxQueue {
                 TxPoll::Empty | TxPoll::Incomplete => break,
             };
             done += 1;
-            let step = match verdict {
-                TxVerdict::Accept(pkt) => self.queue_packet(dev, stats, staged, &pkt),
-                TxVerdict::Drop(d) => {
-                    stats.rx_errors.add(1);
-                    self.respond(&d.responses, NETIF_RSP_ERROR)
-                }
-                TxVerdict::Multicast(m) => {
-                    let status = self.mcast.apply(m.op, m.addr, dev.name().as_str());
-                    self.respond(&m.responses, status)
-                }
-                TxVerdict::Fatal(f) => Err(f.into()),
-            };
             if let Err(e) = step {
                 result = Err(e);
                 break;
             }
         }
-        let slots = self.ring.req_cons().wrapping_sub(start);
+        let slots = b.ring.req_cons().wrapping_sub(start);
         let longest = &mut self.longest_poll;
         longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
         longest.slots = longest.slots.max(slots);
-        let mut flushed = self.flush(dev, stats);
+        let mut flushed = b.flush(dev, stats);
         // Packets that failed in the flush gave their mapped slots back.
-        if let Some((_, m)) = self.mapped.as_mut() {
-            if let Err(e) = Self::drain_mapped(m, &mut self.ring, stats) {
-                flushed = Err(e);
-            }
+        if let Err(e) = b.drain_mapped(stats) {
+            flushed = Err(e);
         }
         // A fatal error ends the connection: nothing is held for it.
         let force = result.is_err() || flushed.is_err();
@@ -270,7 +276,7 @@ impl TxQueue {
         if coalesce.holds() && !force {
             let now = self.answer_timer.now();
             if let PublishDecision::Defer { deadline, new_hold } =
-                self.coalescer.decide(coalesce, now, consumed, self.ring.unpublished())
+                self.coalescer.decide(coalesce, now, consumed, self.builder.ring.unpublished())
             {
                 self.answer_timer.arm_by(deadline, now);
                 if new_hold {
@@ -283,11 +289,42 @@ impl TxQueue {
         }
         // Published before the deadline: no extra poll for it.
         self.answer_timer.cancel();
-        if self.ring.push_responses_and_check_notify() {
+        if self.builder.ring.push_responses_and_check_notify() {
             dev.notify(Channel::Tx);
         }
     }
 
+    /// Teardown (process context, NAPI stopped): cancels the answer timer
+    /// (it schedules this queue's NAPI, which goes next); waits, bounded and
+    /// logged, for the stack to give back every mapped page, unmapping and
+    /// answering them; publishes every answer, held ones included (no
+    /// notification: the frontend is going). What is still held by the
+    /// stack after the bound stays mapped and allocated for good (never
+    /// unmapped under the stack).
+    pub(crate) fn shutdown(&mut self, stats: &VifStats, name: &str) {
+        self.answer_timer.cancel();
+        let b = &mut self.builder;
+        if let Some((_, mut m)) = b.mapped.take() {
+            let (success, fail) = m.shutdown(&mut b.ring, name);
+            stats.tx_zerocopy_success.add(success);
+            stats.tx_zerocopy_fail.add(fail);
+        }
+        if b.ring.unpublished() != 0 {
+            let _ = b.ring.push_responses_and_check_notify();
+        }
+        self.coalescer.published();
+    }
+}
+
+/// Writes `responses` to `ring` (published by the poll's end).
+fn respond(ring: &mut BackRing<TxSharedRing>, responses: TxResponses<'_>) -> core::result::Result<(), FatalReason> {
+    for rsp in responses {
+        ring.push_response(rsp).map_err(FatalReason::from)?;
+    }
+    Ok(())
+}
+
+impl TxBuilder {
     /// The bytes of `pkt` to copy: all of them, or with zero-copy only the
     /// linear head when the policy maps the rest (at most one frag per slot,
     /// a pending slot for each). Counts `tx_frag_overflow` for a packet
@@ -324,16 +361,14 @@ impl TxQueue {
         let map_full = self.mapped.as_ref().is_some_and(|(_, m)| !m.has_room(slots.len()));
         if !self.batch.has_room(worst) || self.pending.len() >= TX_PENDING_MAX || map_full {
             self.flush(dev, stats)?;
-            if let Some((_, m)) = self.mapped.as_mut() {
-                Self::drain_mapped(m, &mut self.ring, stats)?;
-            }
+            self.drain_mapped(stats)?;
         }
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
         let copy_len = self.copy_len(stats, pkt);
         let Some(mut skb) = self.source.alloc_skb(dev, linear, copy_len) else {
             stats.rx_dropped.add(1);
-            return self.respond(&pkt.response_plan(), NETIF_RSP_ERROR);
+            return respond(&mut self.ring, pkt.response_plan().responses(NETIF_RSP_ERROR));
         };
         let first_op = self.batch.len();
         let mut mapped = MappedFrags::new();
@@ -408,7 +443,7 @@ impl TxQueue {
             if mapped.is_empty() {
                 stats.rx_errors.add(1);
                 drop(skb);
-                return self.respond(&copied, NETIF_RSP_ERROR);
+                return respond(&mut self.ring, copied.responses(NETIF_RSP_ERROR));
             }
         }
         let pending = PendingTx {
@@ -431,7 +466,7 @@ impl TxQueue {
             }
             let plan = p.responses;
             drop(p);
-            return self.respond(&plan, NETIF_RSP_ERROR);
+            return respond(&mut self.ring, plan.responses(NETIF_RSP_ERROR));
         }
         Ok(())
     }
@@ -449,8 +484,7 @@ impl TxQueue {
         let mut result = Ok(());
         // Summed here, added once per flush: an atomic add per packet costs.
         let (mut packets, mut bytes) = (0u64, 0u64);
-        let mut pending = core::mem::take(&mut self.pending);
-        for mut p in pending.drain_all() {
+        for mut p in self.pending.drain_all() {
             let mut good = !p.failed && (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
             if let Some((_, m)) = self.mapped.as_mut().filter(|_| !p.mapped.is_empty()) {
                 good &= m.record_maps(&p.mapped);
@@ -462,7 +496,7 @@ impl TxQueue {
                 }
             }
             let status = if good { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR };
-            if let Err(e) = self.respond(&p.responses, status) {
+            if let Err(e) = respond(&mut self.ring, p.responses.responses(status)) {
                 result = Err(e);
             }
             if !good {
@@ -488,7 +522,6 @@ impl TxQueue {
                 Err(_) => stats.rx_dropped.add(1),
             }
         }
-        self.pending = pending;
         stats.rx_packets.add(packets);
         stats.rx_bytes.add(bytes);
         self.batch.clear();
@@ -498,37 +531,16 @@ impl TxQueue {
         result
     }
 
-    /// Unmaps and answers the mapped slots the stack gave back; counts the
-    /// completed zero-copy packets.
-    fn drain_mapped(
-        m: &mut MappedSource,
-        ring: &mut BackRing<TxSharedRing>,
-        stats: &VifStats,
-    ) -> core::result::Result<(), FatalReason> {
-        let (success, fail) = m.drain(ring).map_err(FatalReason::from)?;
+    /// Zero-copy: unmaps and answers the mapped slots the stack gave back;
+    /// counts the completed zero-copy packets.
+    fn drain_mapped(&mut self, stats: &VifStats) -> core::result::Result<(), FatalReason> {
+        let Some((_, m)) = self.mapped.as_mut() else {
+            return Ok(());
+        };
+        let (success, fail) = m.drain(&mut self.ring).map_err(FatalReason::from)?;
         stats.tx_zerocopy_success.add(success);
         stats.tx_zerocopy_fail.add(fail);
         Ok(())
-    }
-
-    /// Teardown (process context, NAPI stopped): cancels the answer timer
-    /// (it schedules this queue's NAPI, which goes next); waits, bounded and
-    /// logged, for the stack to give back every mapped page, unmapping and
-    /// answering them; publishes every answer, held ones included (no
-    /// notification: the frontend is going). What is still held by the
-    /// stack after the bound stays mapped and allocated for good (never
-    /// unmapped under the stack).
-    pub(crate) fn shutdown(&mut self, stats: &VifStats, name: &str) {
-        self.answer_timer.cancel();
-        if let Some((_, mut m)) = self.mapped.take() {
-            let (success, fail) = m.shutdown(&mut self.ring, name);
-            stats.tx_zerocopy_success.add(success);
-            stats.tx_zerocopy_fail.add(fail);
-        }
-        if self.ring.unpublished() != 0 {
-            let _ = self.ring.push_responses_and_check_notify();
-        }
-        self.coalescer.published();
     }
 }
 

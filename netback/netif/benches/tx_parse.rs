@@ -47,8 +47,8 @@ fn run(ring: &mut BackRing<Ring>) -> u64 {
     let mut asm = TxAssembler::new(TxConfig::default());
     let mut n = 0;
     while let TxPoll::Verdict(v) = asm.poll(ring, &mut Unlimited) {
-        if let TxVerdict::Accept(p) = v {
-            black_box(&p);
+        if v == TxVerdict::Accept {
+            black_box(asm.packet());
             n += 1;
         }
     }

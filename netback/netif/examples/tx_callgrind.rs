@@ -46,7 +46,8 @@ fn main() {
             posted += 1;
         }
         match asm.poll(&mut ring, &mut Unlimited) {
-            TxPoll::Verdict(TxVerdict::Accept(p)) => {
+            TxPoll::Verdict(TxVerdict::Accept) => {
+                let p = asm.packet();
                 checksum = checksum.wrapping_add(u64::from(p.total_size));
                 for r in p.response_plan().responses(NETIF_RSP_OKAY) {
                     ring.push_response(r).unwrap();

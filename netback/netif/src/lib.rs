@@ -38,7 +38,9 @@
 //! let mut tx = TxAssembler::new(TxConfig::new(20)); // fatal_skb_slots
 //! loop {
 //!     match tx.poll(&mut ring, &mut Unlimited) {       // or a rate::CreditGate
-//!         TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
+//!         TxPoll::Verdict(TxVerdict::Accept) => {
+//!             // The packet is read in place, until the next poll.
+//!             let pkt = tx.packet();
 //!             // grant-copy pkt.linear_plan() (pkt.linear_len bytes), map pkt.frag_plan(),
 //!             // later answer each slot (first slot also owes pkt.extra_count NULLs):
 //!             for rsp in pkt.response_plan().responses(NETIF_RSP_OKAY) {

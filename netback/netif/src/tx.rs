@@ -144,17 +144,22 @@ pub enum McastOp {
 
 /// The responses owed for a set of consumed slots: first slot, one
 /// `NETIF_RSP_NULL` per extra-info slot, then each continuation slot.
+///
+/// Holds up to `N` slot ids: any verdict's (the default) or, smaller and
+/// cheaper to build and move, an accepted packet's
+/// ([`TX_MAX_PACKET_SLOTS`], [`TxPacket::response_plan`]) or a single slot's.
+/// Ids past `N` are not kept (none are ever added: every verdict's slots fit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxResponsePlan {
-    ids: [u16; TX_MAX_IDS],
+pub struct TxResponsePlan<const N: usize = TX_MAX_IDS> {
+    ids: [u16; N],
     nr_ids: u8,
     extra_count: u32,
 }
 
-impl TxResponsePlan {
+impl<const N: usize> TxResponsePlan<N> {
     /// No responses.
     pub fn empty() -> Self {
-        TxResponsePlan { ids: [0; TX_MAX_IDS], nr_ids: 0, extra_count: 0 }
+        TxResponsePlan { ids: [0; N], nr_ids: 0, extra_count: 0 }
     }
 
     /// Adds the response of slot `id`, followed by `extra_count` NULLs when
@@ -199,7 +204,7 @@ impl TxResponsePlan {
 
     /// The responses in ring order, every data slot with `status`.
     pub fn responses(&self, status: i16) -> TxResponses<'_> {
-        TxResponses { plan: self, status, pos: 0 }
+        TxResponses { ids: self.ids(), extra_count: self.extra_count, status, pos: 0 }
     }
 }
 
@@ -207,7 +212,8 @@ impl TxResponsePlan {
 /// driver writes them (`_make_tx_response` / `xenvif_tx_err`).
 #[derive(Clone, Debug)]
 pub struct TxResponses<'a> {
-    plan: &'a TxResponsePlan,
+    ids: &'a [u16],
+    extra_count: u32,
     status: i16,
     pos: u32,
 }
@@ -217,23 +223,24 @@ impl Iterator for TxResponses<'_> {
 
     fn next(&mut self) -> Option<TxResponse> {
         let p = self.pos;
-        let extras = self.plan.extra_count;
+        let extras = self.extra_count;
         let rsp = if p == 0 {
-            TxResponse { id: *self.plan.ids().first()?, status: self.status }
+            TxResponse { id: *self.ids.first()?, status: self.status }
         } else if p <= extras {
             // The C driver only writes `status` of an extra's response; the
             // id is not meaningful to any frontend, we write 0.
             TxResponse { id: 0, status: NETIF_RSP_NULL }
         } else {
             let i = usize::try_from(p - extras).ok()?;
-            TxResponse { id: *self.plan.ids().get(i)?, status: self.status }
+            TxResponse { id: *self.ids.get(i)?, status: self.status }
         };
         self.pos = p.wrapping_add(1);
         Some(rsp)
     }
 }
 
-/// An accepted, validated packet.
+/// An accepted, validated packet, read in place through
+/// [`TxAssembler::packet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxPacket {
     slots: [TxSlot; TX_MAX_PACKET_SLOTS],
@@ -282,7 +289,7 @@ impl TxPacket {
 
     /// Responses for every slot of the packet with one status (e.g. when the
     /// whole packet fails before any slot was handed to the stack).
-    pub fn response_plan(&self) -> TxResponsePlan {
+    pub fn response_plan(&self) -> TxResponsePlan<TX_MAX_PACKET_SLOTS> {
         let mut plan = TxResponsePlan::empty();
         plan.extra_count = self.extra_count;
         for s in self.slots() {
@@ -490,8 +497,10 @@ pub struct TxMulticast {
 /// Outcome of assembling one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxVerdict {
-    /// A valid packet to build and submit.
-    Accept(TxPacket),
+    /// A valid packet to build and submit: [`TxAssembler::packet`] until
+    /// the next poll. It stays in the assembler, built where its slots were
+    /// fetched, so accepting a packet moves none of its ~260 bytes.
+    Accept,
     /// A multicast control request.
     Multicast(TxMulticast),
     /// Drop, answering every consumed slot with `NETIF_RSP_ERROR`.
@@ -501,9 +510,6 @@ pub enum TxVerdict {
 }
 
 /// Result of one [`TxAssembler::poll`].
-// The verdict is returned by value straight into the caller's frame; boxing
-// is not an option without an allocator.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxPoll {
     /// A packet (or control request, drop, fatal error).
@@ -543,6 +549,9 @@ enum Stage {
     Idle,
     AwaitCredit,
     Extras,
+    /// The extras are read (passed within one poll): a multicast request,
+    /// the packet's verdict, or on to the continuation slots.
+    ExtrasDone,
     Slots,
     Failed(TxFatal),
 }
@@ -557,8 +566,12 @@ pub struct TxAssembler {
     extras: [Option<ExtraInfo>; NR_EXTRA_TYPES],
     extra_count: u32,
     nr_cont: u32,
+    /// Every continuation slot's id, for a drop's responses.
     cont_ids: [u16; FATAL_SKB_SLOTS_MAX as usize],
-    cont: [TxSlot; XEN_NETBK_LEGACY_SLOTS_MAX as usize],
+    /// The packet being assembled: each continuation slot is written to its
+    /// place as it is fetched (while the packet may still be accepted),
+    /// the rest when it is complete; nothing is copied after.
+    packet: TxPacket,
     drop: Option<DropReason>,
 }
 
@@ -574,9 +587,26 @@ impl TxAssembler {
             extra_count: 0,
             nr_cont: 0,
             cont_ids: [0; FATAL_SKB_SLOTS_MAX as usize],
-            cont: [TxSlot::default(); XEN_NETBK_LEGACY_SLOTS_MAX as usize],
+            packet: TxPacket {
+                slots: [TxSlot::default(); TX_MAX_PACKET_SLOTS],
+                nr_slots: 0,
+                total_size: 0,
+                extra_count: 0,
+                csum_blank: false,
+                data_validated: false,
+                gso: None,
+                hash: None,
+                linear_len: 0,
+            },
             drop: None,
         }
+    }
+
+    /// The packet of the last [`TxVerdict::Accept`], valid until the next
+    /// poll (which assembles the next packet in the same place; until that
+    /// one is accepted this has no slots).
+    pub fn packet(&self) -> &TxPacket {
+        &self.packet
     }
 
     /// The configuration.
@@ -586,7 +616,7 @@ impl TxAssembler {
 
     /// Whether part of a packet has been consumed and is held.
     pub fn has_partial(&self) -> bool {
-        matches!(self.stage, Stage::AwaitCredit | Stage::Extras | Stage::Slots)
+        matches!(self.stage, Stage::AwaitCredit | Stage::Extras | Stage::ExtrasDone | Stage::Slots)
     }
 
     /// Whether a fatal error was reported.
@@ -659,6 +689,7 @@ impl TxAssembler {
                     self.extras = [None; NR_EXTRA_TYPES];
                     self.extra_count = 0;
                     self.nr_cont = 0;
+                    self.packet.nr_slots = 0;
                     self.drop = None;
                     self.stage = Stage::AwaitCredit;
                 }
@@ -666,11 +697,7 @@ impl TxAssembler {
                     if !gate.admit(u32::from(self.first.size)) {
                         return TxPoll::RateLimited;
                     }
-                    if self.first.has(NETTXF_EXTRA_INFO) {
-                        self.stage = Stage::Extras;
-                    } else if let Some(v) = self.after_extras() {
-                        return v;
-                    }
+                    self.stage = if self.first.has(NETTXF_EXTRA_INFO) { Stage::Extras } else { Stage::ExtrasDone };
                 }
                 Stage::Extras => {
                     let slot = match self.fetch(ring) {
@@ -687,10 +714,20 @@ impl TxAssembler {
                         *e = Some(extra);
                     }
                     if !raw.more() {
-                        if let Some(v) = self.after_extras() {
-                            return v;
-                        }
+                        self.stage = Stage::ExtrasDone;
                     }
+                }
+                // Each verdict is returned straight from the call that makes
+                // it, so that it is written once, into the caller's frame.
+                Stage::ExtrasDone => {
+                    if let Some((op, addr)) = self.multicast() {
+                        self.stage = Stage::Idle;
+                        return TxPoll::Verdict(TxVerdict::Multicast(TxMulticast { op, addr, responses: self.plan() }));
+                    }
+                    if !self.first.has(NETTXF_MORE_DATA) {
+                        return self.finish();
+                    }
+                    self.stage = Stage::Slots;
                 }
                 Stage::Slots => {
                     let k = self.nr_cont;
@@ -717,8 +754,10 @@ impl TxAssembler {
                     if u32::from(txp.offset).saturating_add(u32::from(txp.size)) > XEN_PAGE_SIZE {
                         return self.fail(TxFatal::CrossesPage { offset: txp.offset, size: txp.size });
                     }
+                    // Without a drop, k < XEN_NETBK_LEGACY_SLOTS_MAX: the slot
+                    // has its place after the first.
                     if self.drop.is_none() {
-                        if let Some(s) = self.cont.get_mut(ki) {
+                        if let Some(s) = self.packet.slots.get_mut(1..).and_then(|cont| cont.get_mut(ki)) {
                             *s = TxSlot { gref: txp.gref, offset: txp.offset, size: txp.size, id: txp.id };
                         }
                     }
@@ -730,25 +769,13 @@ impl TxAssembler {
         }
     }
 
-    /// After the extras: multicast control short-circuits, else go on to the
-    /// continuation slots. Returns a verdict when the packet is complete.
-    fn after_extras(&mut self) -> Option<TxPoll> {
-        for (op, kind) in [(McastOp::Add, 2usize), (McastOp::Del, 3usize)] {
-            if let Some(Some(ExtraInfo::McastAdd { addr } | ExtraInfo::McastDel { addr })) =
-                self.extras.get(kind - 1).copied()
-            {
-                let mut responses = TxResponsePlan::empty();
-                responses.extra_count = self.extra_count;
-                responses.push(self.first.id);
-                self.stage = Stage::Idle;
-                return Some(TxPoll::Verdict(TxVerdict::Multicast(TxMulticast { op, addr, responses })));
-            }
-        }
-        if self.first.has(NETTXF_MORE_DATA) {
-            self.stage = Stage::Slots;
-            None
-        } else {
-            Some(self.finish())
+    /// The multicast control request of the extras, if any (MCAST_ADD
+    /// wins): it short-circuits the packet, its continuation slots unread.
+    fn multicast(&self) -> Option<(McastOp, [u8; 6])> {
+        match self.extras {
+            [_, Some(ExtraInfo::McastAdd { addr } | ExtraInfo::McastDel { addr }), ..] => Some((McastOp::Add, addr)),
+            [_, _, Some(ExtraInfo::McastAdd { addr } | ExtraInfo::McastDel { addr }), ..] => Some((McastOp::Del, addr)),
+            _ => None,
         }
     }
 
@@ -796,25 +823,20 @@ impl TxAssembler {
             };
             hash = level.map(|level| TxHash { value, level });
         }
-        let mut slots = [TxSlot::default(); TX_MAX_PACKET_SLOTS];
-        slots[0] = TxSlot { gref: first.gref, offset: first.offset, size: first_size, id: first.id };
+        // The continuation slots are in place already.
         let n = usize::try_from(self.nr_cont).unwrap_or(usize::MAX);
-        for (dst, src) in slots.iter_mut().skip(1).zip(self.cont.iter().take(n)) {
-            *dst = *src;
-        }
-        let nr_slots = u8::try_from(n.saturating_add(1).min(TX_MAX_PACKET_SLOTS)).unwrap_or(u8::MAX);
+        let p = &mut self.packet;
+        p.slots[0] = TxSlot { gref: first.gref, offset: first.offset, size: first_size, id: first.id };
+        p.nr_slots = u8::try_from(n.saturating_add(1).min(TX_MAX_PACKET_SLOTS)).unwrap_or(u8::MAX);
+        p.total_size = first.size;
+        p.extra_count = self.extra_count;
+        p.csum_blank = first.has(NETTXF_CSUM_BLANK);
+        p.data_validated = first.has(NETTXF_DATA_VALIDATED);
+        p.gso = gso;
+        p.hash = hash;
+        p.linear_len = linear_len;
         self.stage = Stage::Idle;
-        TxPoll::Verdict(TxVerdict::Accept(TxPacket {
-            slots,
-            nr_slots,
-            total_size: first.size,
-            extra_count: self.extra_count,
-            csum_blank: first.has(NETTXF_CSUM_BLANK),
-            data_validated: first.has(NETTXF_DATA_VALIDATED),
-            gso,
-            hash,
-            linear_len,
-        }))
+        TxPoll::Verdict(TxVerdict::Accept)
     }
 }
 
@@ -838,9 +860,9 @@ mod tests {
         a.poll(r, &mut Unlimited)
     }
 
-    fn accept(p: TxPoll) -> TxPacket {
-        match p {
-            TxPoll::Verdict(TxVerdict::Accept(p)) => p,
+    fn accept(a: &mut TxAssembler, r: &mut BackRing<Ring>) -> TxPacket {
+        match poll(a, r) {
+            TxPoll::Verdict(TxVerdict::Accept) => *a.packet(),
             other => panic!("expected accept, got {other:?}"),
         }
     }
@@ -850,7 +872,7 @@ mod tests {
         let mut r = ring();
         r.ring_mut().push_request(TxRequest { gref: 7, offset: 100, flags: NETTXF_CSUM_BLANK, id: 3, size: 60 });
         let mut a = TxAssembler::new(TxConfig::default());
-        let p = accept(poll(&mut a, &mut r));
+        let p = accept(&mut a, &mut r);
         assert_eq!(p.slots(), &[TxSlot { gref: 7, offset: 100, size: 60, id: 3 }]);
         assert!(p.csum_blank && !p.data_validated);
         assert_eq!(p.linear_len, 60);
@@ -859,8 +881,9 @@ mod tests {
         assert_eq!(r.ring().request_reads.get(), 1);
     }
 
-    #[test]
-    fn multi_slot_with_gso_and_hash() {
+    /// Accepts a 3000-byte packet: ids 1-4 (the third slot empty), GSO and
+    /// hash extras, data validated.
+    fn gso_hash_packet() -> (BackRing<Ring>, TxAssembler, TxPacket) {
         let mut r = ring();
         r.ring_mut().push_request(slot(1, 3000, NETTXF_MORE_DATA | NETTXF_EXTRA_INFO | NETTXF_DATA_VALIDATED));
         r.ring_mut().push_request(
@@ -871,7 +894,13 @@ mod tests {
         r.ring_mut().push_request(slot(3, 0, NETTXF_MORE_DATA));
         r.ring_mut().push_request(slot(4, 1000, 0));
         let mut a = TxAssembler::new(TxConfig::default());
-        let p = accept(poll(&mut a, &mut r));
+        let p = accept(&mut a, &mut r);
+        (r, a, p)
+    }
+
+    #[test]
+    fn multi_slot_with_gso_and_hash() {
+        let (r, _, p) = gso_hash_packet();
         assert_eq!(p.total_size, 3000);
         assert_eq!(p.first().size, 1000);
         assert_eq!(p.extra_count, 2);
@@ -888,7 +917,7 @@ mod tests {
         assert_eq!(rsps[1].status, NETIF_RSP_NULL);
         assert_eq!(rsps[2].status, NETIF_RSP_NULL);
         assert_eq!(rsps[5], TxResponse { id: 4, status: 0 });
-        let one: std::vec::Vec<_> = TxResponsePlan::single(1, 2).responses(NETIF_RSP_OKAY).collect();
+        let one: std::vec::Vec<_> = TxResponsePlan::<1>::single(1, 2).responses(NETIF_RSP_OKAY).collect();
         assert_eq!(one, &rsps[..3]);
         assert_eq!(r.ring().request_reads.get(), 6);
     }
@@ -903,7 +932,7 @@ mod tests {
         r.ring_mut().push_request(TxRequest { gref: 3, offset: 0, flags: NETTXF_MORE_DATA, id: 3, size: 0 });
         r.ring_mut().push_request(TxRequest { gref: 4, offset: 30, flags: 0, id: 4, size: 1460 });
         let mut a = TxAssembler::new(TxConfig::default());
-        let p = accept(poll(&mut a, &mut r));
+        let p = accept(&mut a, &mut r);
         assert_eq!(p.first().size, 14);
         assert_eq!(p.linear_len, 128);
         let linear: std::vec::Vec<_> = p.linear_plan().collect();
@@ -926,7 +955,7 @@ mod tests {
         // A short packet is linear as a whole, whatever its slots.
         r.ring_mut().push_request(TxRequest { gref: 5, offset: 0, flags: NETTXF_MORE_DATA, id: 5, size: 60 });
         r.ring_mut().push_request(TxRequest { gref: 6, offset: 0, flags: 0, id: 6, size: 46 });
-        let p = accept(poll(&mut a, &mut r));
+        let p = accept(&mut a, &mut r);
         assert_eq!(p.linear_len, 60);
         assert_eq!(p.linear_plan().map(|s| s.size).collect::<std::vec::Vec<_>>(), [14, 46]);
         assert_eq!(p.frag_plan().count(), 0);
@@ -940,9 +969,37 @@ mod tests {
         assert_eq!(poll(&mut a, &mut r), TxPoll::Incomplete);
         assert!(a.has_partial());
         r.ring_mut().push_request(slot(2, 100, 0));
-        let p = accept(poll(&mut a, &mut r));
+        let p = accept(&mut a, &mut r);
         assert_eq!(p.slots().len(), 2);
         assert_eq!(r.ring().request_reads.get(), 2);
+    }
+
+    /// Each packet is built over the previous one: nothing of it shows
+    /// through (slots, flags, GSO, hash), and while the next one is
+    /// assembled the packet has no slots.
+    #[test]
+    fn packets_built_in_place_are_independent() {
+        let (mut r, mut a, big) = gso_hash_packet();
+        assert_eq!((big.slots().len(), big.extra_count), (4, 2));
+        assert!(big.gso.is_some() && big.hash.is_some() && big.data_validated);
+        // A dropped packet (its second slot exceeds the first's size) in
+        // between writes its first continuation slot in place.
+        r.ring_mut().push_request(slot(5, 100, NETTXF_MORE_DATA));
+        r.ring_mut().push_request(slot(6, 50, NETTXF_MORE_DATA));
+        r.ring_mut().push_request(slot(7, 200, 0));
+        assert!(matches!(poll(&mut a, &mut r), TxPoll::Verdict(TxVerdict::Drop(_))));
+        r.ring_mut().push_request(slot(8, 1500, NETTXF_MORE_DATA | NETTXF_CSUM_BLANK));
+        assert_eq!(poll(&mut a, &mut r), TxPoll::Incomplete);
+        assert!(a.packet().slots().is_empty());
+        r.ring_mut().push_request(slot(9, 500, 0));
+        let small = accept(&mut a, &mut r);
+        assert_eq!(
+            small.slots(),
+            [TxSlot { gref: 1008, offset: 0, size: 1000, id: 8 }, TxSlot { gref: 1009, offset: 0, size: 500, id: 9 }]
+        );
+        assert_eq!((small.total_size, small.extra_count, small.linear_len), (1500, 0, 128));
+        assert!(small.gso.is_none() && small.hash.is_none() && small.csum_blank && !small.data_validated);
+        assert_eq!(small.response_plan().ids(), [8, 9]);
     }
 
     #[test]
@@ -955,7 +1012,8 @@ mod tests {
             }
             let mut a = TxAssembler::new(TxConfig::default());
             match poll(&mut a, &mut r) {
-                TxPoll::Verdict(TxVerdict::Accept(p)) => {
+                TxPoll::Verdict(TxVerdict::Accept) => {
+                    let p = a.packet();
                     assert_eq!(cont, 18);
                     assert_eq!(p.slots().len(), 19);
                     assert_eq!(p.linear_len, 128, "linear area spans into the second slot");
@@ -1075,7 +1133,8 @@ mod tests {
         let mut a = TxAssembler::new(TxConfig::default());
         assert_eq!(a.poll(&mut r, &mut Deny(true)), TxPoll::RateLimited);
         assert_eq!(a.poll(&mut r, &mut Deny(true)), TxPoll::RateLimited);
-        accept(a.poll(&mut r, &mut Deny(false)));
+        assert_eq!(a.poll(&mut r, &mut Deny(false)), TxPoll::Verdict(TxVerdict::Accept));
+        assert_eq!(a.packet().slots().len(), 1);
         assert_eq!(r.ring().request_reads.get(), 1);
     }
 
@@ -1086,7 +1145,7 @@ mod tests {
         r.ring_mut().push_request(slot(2, 0, NETTXF_MORE_DATA));
         r.ring_mut().push_request(slot(3, 0, 0));
         let mut a = TxAssembler::new(TxConfig::default());
-        let p = accept(poll(&mut a, &mut r));
+        let p = accept(&mut a, &mut r);
         assert!(p.frag_plan().all(|u| matches!(u, TxSlotUse::RespondNow(_))));
         assert_eq!(p.linear_len, 60);
     }

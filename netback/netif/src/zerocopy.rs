@@ -145,8 +145,9 @@ mod tests {
             let size = if i == 0 { total } else { s };
             ring.ring_mut().push_request(TxRequest { gref: i as u32, offset: 0, flags, id: i as u16, size });
         }
-        match TxAssembler::new(TxConfig::default()).poll(&mut ring, &mut Unlimited) {
-            TxPoll::Verdict(TxVerdict::Accept(p)) => p,
+        let mut asm = TxAssembler::new(TxConfig::default());
+        match asm.poll(&mut ring, &mut Unlimited) {
+            TxPoll::Verdict(TxVerdict::Accept) => *asm.packet(),
             _ => panic!("packet not accepted"),
         }
     }

@@ -210,7 +210,8 @@ proptest! {
                     prop_assert_eq!(add, m.op == McastOp::Add);
                     prop_assert_eq!(m.responses.responses(NETIF_RSP_OKAY).count(), consumed);
                 }
-                (Model::Accept { consumed: c, first_size, nr_cont, gso, linear_len }, TxPoll::Verdict(TxVerdict::Accept(p))) => {
+                (Model::Accept { consumed: c, first_size, nr_cont, gso, linear_len }, TxPoll::Verdict(TxVerdict::Accept)) => {
+                    let p = asm.packet();
                     prop_assert_eq!(c, consumed);
                     prop_assert_eq!(p.ring_slots() as usize, consumed);
                     prop_assert_eq!(p.first().size, first_size);
@@ -224,7 +225,7 @@ proptest! {
                     }
                     prop_assert_eq!(p.linear_len, linear_len);
                     prop_assert!(p.first().size >= ETH_HLEN);
-                    prop_assert_eq!(stream_bytes(p.linear_plan()), linear_bytes(&p));
+                    prop_assert_eq!(stream_bytes(p.linear_plan()), linear_bytes(p));
                     // Linear pieces then mapped frags rebuild the packet's
                     // bytes in order, each exactly once.
                     let mut rebuilt = stream_bytes(p.linear_plan());
@@ -268,8 +269,8 @@ proptest! {
             ring.ring_mut().req_prod = start.wrapping_add(p % 100);
             for _ in 0..70 {
                 match asm.poll(&mut ring, &mut Unlimited) {
-                    TxPoll::Verdict(TxVerdict::Accept(pkt)) => {
-                        for r in pkt.response_plan().responses(NETIF_RSP_OKAY) { ring.push_response(r).unwrap(); }
+                    TxPoll::Verdict(TxVerdict::Accept) => {
+                        for r in asm.packet().response_plan().responses(NETIF_RSP_OKAY) { ring.push_response(r).unwrap(); }
                     }
                     TxPoll::Verdict(TxVerdict::Drop(d)) => {
                         for r in d.responses.responses(NETIF_RSP_ERROR) { ring.push_response(r).unwrap(); }

@@ -115,8 +115,9 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(ring.ring().request_reads.get(), u64::from(ring.req_cons().wrapping_sub(start)));
                     let consumed = ring.req_cons().wrapping_sub(before);
                     match got {
-                        TxPoll::Verdict(TxVerdict::Accept(p)) => {
-                            check_packet(&p);
+                        TxPoll::Verdict(TxVerdict::Accept) => {
+                            let p = asm.packet();
+                            check_packet(p);
                             in_flight.extend(p.response_plan().responses(NETIF_RSP_OKAY));
                         }
                         TxPoll::Verdict(TxVerdict::Drop(d)) => {
