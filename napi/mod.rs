@@ -117,11 +117,13 @@ impl QueueOps for Vif {
             return 0;
         }
         let work_done = self.tx_action(dev, budget);
-        if work_done < budget {
-            dev.napi_complete(work_done);
-            if !self.is_disabled() {
-                self.tx_idle(dev);
-            }
+        // Events come back on only when NAPI really completed: not when it
+        // polls again anyway (rescheduled meanwhile, busy polling, or
+        // deferred by the device's `napi_defer_hard_irqs` and
+        // `gro_flush_timeout`, whose timer polls next). The deferred EOI
+        // waits for that poll.
+        if work_done < budget && dev.napi_complete(work_done) && !self.is_disabled() {
+            self.tx_idle(dev);
         }
         work_done
     }

@@ -19,6 +19,9 @@ usage: testbed/run.sh [options]
   --rs-ethtool LABEL="ARGS"  A/B scenarios run "ethtool ARGS vifX.Y" on every guest's vif each
                       time backend rs@LABEL takes over (say, --rs-ethtool co="-C tx-usecs 50");
                       like --rs-opts, rs@LABEL is this worktree's module unless --rs-ko gives one
+  --rs-sysfs LABEL="NAME=VALUE ..."  the same with the vifs' sysfs attributes, written to
+                      /sys/class/net/vifX.Y/NAME (say, --rs-sysfs defer="napi_defer_hard_irqs=2
+                      gro_flush_timeout=50000"); repeatable
   --front-opts LABEL="PARAMS"  ab-front: the guests load netfront-rs with these module
                       parameters while backend rs@LABEL runs (say, --backends "c rs rs@tr"
                       --front-opts tr="trusted=1"; rs@LABEL is then this worktree's
@@ -53,7 +56,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0 PROFILE=0
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() RS_SYSFS=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0 PROFILE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -66,6 +69,7 @@ while [ $# -gt 0 ]; do
         --rs-ko) RS_KOS+=("$2"); shift;;
         --rs-opts) RS_OPTS+=("$2"); shift;;
         --rs-ethtool) RS_ETHTOOL+=("$2"); shift;;
+        --rs-sysfs) RS_SYSFS+=("$2"); shift;;
         --front-opts) FRONT_OPTS+=("$2"); shift;;
         --front-ko) FRONT_KOS+=("$2"); shift;;
         --timeout) TIMEOUT=$2; shift;;
@@ -103,7 +107,7 @@ if ! flock -n 9; then log "another testbed run is going: waiting for it"; flock 
 [ $PROFILE = 0 ] || "$TESTBED_DIR/build-perf.sh"
 # Backends that load this worktree's module: rs, and rs@LABEL with --rs-opts but no --rs-ko.
 WANT_KO=" rs "
-for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}" "${FRONT_OPTS[@]}" "${FRONT_KOS[@]}"; do
+for spec in "${RS_OPTS[@]}" "${RS_ETHTOOL[@]}" "${RS_SYSFS[@]}" "${FRONT_OPTS[@]}" "${FRONT_KOS[@]}"; do
     label=${spec%%=*}
     [[ "$label" =~ ^[A-Za-z0-9_.-]+$ && "$spec" == *=* ]] || die "--rs-opts/--rs-ethtool want LABEL=\"...\", got '$spec'"
     [[ " ${RS_KOS[*]} " == *" $label="* ]] || WANT_KO+="rs@$label "
@@ -177,6 +181,10 @@ done
 for spec in "${RS_ETHTOOL[@]}"; do
     [[ "${spec#*=}" =~ ^[A-Za-z0-9\ _.-]+$ ]] || die "--rs-ethtool takes ethtool options, got '$spec'"
     mkdir -p "$OV/opt/netback-rs/ethtool" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/ethtool/${spec%%=*}"
+done
+for spec in "${RS_SYSFS[@]}"; do
+    [[ "${spec#*=}" =~ ^([A-Za-z0-9_/]+=[A-Za-z0-9_.-]+\ *)+$ ]] || die "--rs-sysfs wants LABEL=\"NAME=VALUE ...\", got '$spec'"
+    mkdir -p "$OV/opt/netback-rs/sysfs" && printf '%s\n' "${spec#*=}" > "$OV/opt/netback-rs/sysfs/${spec%%=*}"
 done
 # The driver domain's piece of its initramfs (lib.sh's drvdom_create appends it to the
 # image): its /init and the same /opt/netback-rs (modules, --rs-opts, --rs-ethtool).

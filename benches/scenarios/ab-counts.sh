@@ -7,15 +7,27 @@
 #   net_rx        NET_RX softirqs run (NAPI polls and receive processing)
 #   polls         netback-rs only: its queues' grant copy batches, one per poll that copied
 #   held          netback-rs only: polls that held their answers (tx_answer_deferred)
+#   udp_drops     datagrams the receivers' UDP sockets dropped for a full receive buffer
+#                 (RcvbufErrors, dom0's and every guest's): packets delivered in vain, whose
+#                 receive work the figure does not count
+#   vif_drops     packets for a guest dom0's vifs dropped (tx_dropped: a full backlog or
+#                 ring), before any copy: the cheap place to drop
 # Best under --icount, where the counts of a test repeat; e.g.
 #   AB_TESTS="udp_pps/domu1-dom0 tcp_maerts" ./run-bench --scenario ab-counts --icount 1 \
 #       --backends "c rs rs@nogro" --rs-ethtool nogro="-K gro off" --rounds 3 --len 4
 # Each count is a record "<test>_<count>" with unit per-<unit of the figure>.
+udp_rcvbuf_drops() {
+    local i
+    { cat /proc/net/snmp; for i in $(seq 1 "$NBT_NDOM"); do domu_exec "$i" "cat /proc/net/snmp"; done; } |
+        awk '$1 == "Udp:" && $6 ~ /^[0-9]+$/ {s += $6} END {print s + 0}'
+}
 dom0_counts() {
     echo "vif_irqs $(dom0_vif_irqs)"
     echo "ipis $(irq_sum '^(resched|callfunc|callfuncsingle)[0-9]+$' < /proc/interrupts)"
     echo "timer_irqs $(irq_sum '^timer[0-9]+$' < /proc/interrupts)"
     echo "net_rx $(awk '$1 == "NET_RX:" {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs)"
+    echo "udp_drops $(udp_rcvbuf_drops)"
+    echo "vif_drops $(cat /sys/class/net/vif*/statistics/tx_dropped 2>/dev/null | awk '{s += $1} END {print s + 0}')"
     case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
     guests_vif_stats |
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *tx_answer_deferred:/ {h += $2}

@@ -323,14 +323,24 @@ vif_attach() {
 
 # vifs_tune BACKEND: run.sh's --rs-ethtool settings of rs@LABEL on every guest's vif.
 vifs_tune() {
-    local f=/opt/netback-rs/ethtool/${1#rs@} i v cmd args host; host=$(backend_host)
-    [ "${1#rs@}" != "$1" ] && [ -f "$f" ] || return 0
-    read -r cmd args < "$f"
+    local f=/opt/netback-rs/ethtool/${1#rs@} fs=/opt/netback-rs/sysfs/${1#rs@} i v cmd args host kv
+    host=$(backend_host)
+    [ "${1#rs@}" != "$1" ] || return 0
     for i in $(seq 1 $NBT_NDOM); do
         v=$(vif_name $i)
-        host_run "$host" "ethtool $cmd $v $args" || nbt_die "ethtool $cmd $v $args failed in $host"
+        if [ -f "$f" ]; then
+            read -r cmd args < "$f"
+            host_run "$host" "ethtool $cmd $v $args" || nbt_die "ethtool $cmd $v $args failed in $host"
+        fi
+        [ -f "$fs" ] || continue
+        for kv in $(cat "$fs"); do
+            host_run "$host" "echo ${kv#*=} > /sys/class/net/$v/${kv%%=*}" ||
+                nbt_die "writing ${kv#*=} to /sys/class/net/$v/${kv%%=*} failed in $host"
+        done
     done
-    nbt_stamp "backend $1 ethtool: $(cat "$f")"
+    [ -f "$f" ] && nbt_stamp "backend $1 ethtool: $(cat "$f")"
+    [ -f "$fs" ] && nbt_stamp "backend $1 sysfs: $(cat "$fs")"
+    return 0
 }
 
 # backend_swap TO: detach every guest's vif, swap the backend module, attach again.
