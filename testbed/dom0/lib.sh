@@ -92,8 +92,8 @@ backend_load_cmd() {  # backend_load_cmd BACKEND: the command that loads it
         rs) [ -f $NBT_RS_KO ] || { echo "no $NBT_RS_KO in dom0" >&2; return 1; }
             echo "insmod $NBT_RS_KO $NBT_RS_PARAMS";;
         rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
-            { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ] || [ -f /opt/netback-rs/front-opts/${1#rs@} ] \
-              || [ -f /opt/netback-rs/front-ko/${1#rs@} ]; } \
+            { [ -f "$opts" ] || [ -f /opt/netback-rs/ethtool/${1#rs@} ] || [ -f /opt/netback-rs/sysfs/${1#rs@} ] \
+              || [ -f /opt/netback-rs/front-opts/${1#rs@} ] || [ -f /opt/netback-rs/front-ko/${1#rs@} ]; } \
                 && [ ! -f "$ko" ] && ko=$NBT_RS_KO
             [ -f "$ko" ] || { echo "no $ko in dom0 (run.sh --rs-ko or --rs-opts)" >&2; return 1; }
             echo "insmod $ko $NBT_RS_PARAMS $(cat "$opts" 2>/dev/null)";;
