@@ -321,15 +321,16 @@ vif_attach() {
     xl network-attach "domu$1" "mac=$(domu_mac $1)" bridge=xenbr0 ${opt#,} || { nbt_fail "xl network-attach domu$1 failed"; return 1; }
 }
 
-# vifs_tune BACKEND: run.sh's --rs-ethtool settings of rs@LABEL on every guest's vif.
+# vifs_tune BACKEND: run.sh's --rs-ethtool and --rs-sysfs settings of rs@LABEL on every
+# guest's vif.
 vifs_tune() {
-    local f=/opt/netback-rs/ethtool/${1#rs@} fs=/opt/netback-rs/sysfs/${1#rs@} i v cmd args host kv
+    local f=/opt/netback-rs/ethtool/${1#rs@} fs=/opt/netback-rs/sysfs/${1#rs@} i v cmd="" args host kv
     host=$(backend_host)
     [ "${1#rs@}" != "$1" ] || return 0
+    [ -f "$f" ] && read -r cmd args < "$f"
     for i in $(seq 1 $NBT_NDOM); do
         v=$(vif_name $i)
-        if [ -f "$f" ]; then
-            read -r cmd args < "$f"
+        if [ -n "$cmd" ]; then
             host_run "$host" "ethtool $cmd $v $args" || nbt_die "ethtool $cmd $v $args failed in $host"
         fi
         [ -f "$fs" ] || continue
@@ -338,7 +339,7 @@ vifs_tune() {
                 nbt_die "writing ${kv#*=} to /sys/class/net/$v/${kv%%=*} failed in $host"
         done
     done
-    [ -f "$f" ] && nbt_stamp "backend $1 ethtool: $(cat "$f")"
+    [ -n "$cmd" ] && nbt_stamp "backend $1 ethtool: $(cat "$f")"
     [ -f "$fs" ] && nbt_stamp "backend $1 sysfs: $(cat "$fs")"
     return 0
 }
