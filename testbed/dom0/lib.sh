@@ -668,13 +668,22 @@ guest_output() {
     return 1
 }
 # guest_start ATTACK "OPTIONS": start evilfront in guest 1 in the background, output to a
-# fresh file.
+# fresh file (and no release file left from an earlier run, see guest_release).
 guest_start() {
     for _ in 1 2 3 4 5 6; do
-        domu_exec 1 "rm -f /tmp/evil.$1; setsid $NBT_EVILFRONT $2 > /tmp/evil.$1 2>&1 < /dev/null &" >/dev/null 2>&1 && return 0
+        domu_exec 1 "rm -f /tmp/evil.$1 /tmp/evil.$1.release; setsid $NBT_EVILFRONT $2 > /tmp/evil.$1 2>&1 < /dev/null &" >/dev/null 2>&1 && return 0
         sleep 0.5
     done
     nbt_fail "$1: could not start evilfront in guest 1"; return 1
+}
+# guest_release ATTACK: end the hold of evilfront started with --release-file
+# /tmp/evil.ATTACK.release (dom0 has looked at the vif; --hold is then only a bound).
+guest_release() {
+    for _ in 1 2 3 4 5 6; do
+        domu_exec 1 "touch /tmp/evil.$1.release" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    return 1
 }
 # guest_wait_line ATTACK PATTERN SECONDS: wait until evilfront's output in guest 1 has PATTERN.
 guest_wait_line() {

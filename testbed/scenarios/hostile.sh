@@ -11,10 +11,17 @@
 # Needs 2 guests. docs/hostile-frontend.md explains each attack and its expected outcome.
 HOSTILE_ATTACKS=${HOSTILE_ATTACKS:-"legit tx-req-prod-overflow tx-too-many-slots tx-cross-page tx-cross-page-frag
     tx-bad-gref tx-tiny tx-bad-extra-type tx-gso-bad-type tx-gso-zero-size tx-mcast-add rx-req-prod-overflow
-    rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn connect-queues-0 connect-queues-1000
+    rx-xdp-headroom-max connect-bad-ring-ref connect-bad-evtchn
     connect-ring-prefilled mq-shared-channel mq-shared-ring mq-stalled-queue abandon ctrl-endless-copy flood evtchn-storm storm-split-mq
     rx-mid-packet-rewind tx-split-headers state-churn fatal-during-reconnect tx-drop-flood bad-handle"}
-HOLD=4
+# evilfront keeps each connection until dom0 has read the vif's state (guest_release), at
+# most HOLD seconds.
+HOLD=20
+# connect-queues-0 and connect-queues-1000 (refused with xen-netback's xenbus error) left the
+# default list to keep ./run-tests within 50 minutes: the ctrlring scenario refuses 0 and 3
+# (more than offered) queues and checks the error. A copy of this file with
+# HOSTILE_ATTACKS="legit connect-queues-0 connect-queues-1000" set at its top runs them
+# (docs/hostile-frontend.md).
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "hostile needs --domus 2"
 NBT_DOMU_TOOLS=1
 backend_load "$NBT_BACKEND"
@@ -36,8 +43,13 @@ others_ok() {
     # Run after each of ~30 attacks: short (1 s streams), it still fails on no traffic.
     ping -c 2 -i 0.2 -W 2 "$IP1" >/dev/null || { nbt_fail "$1: guest 1 (own vif) stopped answering ping"; ok=0; }
     ping -c 2 -i 0.2 -W 2 "$IP2" >/dev/null || { nbt_fail "$1: guest 2 stopped answering ping"; ok=0; }
-    netperf_run dom0 "$IP2" TCP_STREAM 1 >/dev/null || { nbt_fail "$1: TCP_STREAM dom0 -> guest 2 failed"; ok=0; }
+    # Both streams at once (different vifs, different directions): each still needs its
+    # own traffic to succeed.
+    local pid2 rc2=0
+    netperf_run dom0 "$IP2" TCP_STREAM 1 >/dev/null & pid2=$!
     netperf_run 1 "$NBT_SUBNET.1" TCP_STREAM 1 >/dev/null || { nbt_fail "$1: TCP_STREAM guest 1 -> dom0 failed"; ok=0; }
+    wait $pid2 || rc2=$?
+    [ $rc2 = 0 ] || { nbt_fail "$1: TCP_STREAM dom0 -> guest 2 failed"; ok=0; }
     [ $ok = 1 ]
 }
 
@@ -59,11 +71,12 @@ run_attack() {
     mark=$(dmesg | wc -l)
     nbt_stamp "attack $name on $vif (devid $devid)"
     attack_pre "$name" "$vif"
-    guest_start "$name" "--handle $devid --attack $name --hold $HOLD --dst-mac $BR_MAC $*"
+    guest_start "$name" "--handle $devid --attack $name --hold $HOLD --release-file /tmp/evil.$name.release --dst-mac $BR_MAC $*"
     guest_wait_line "$name" 'EVIL-PHASE hold\|EVIL-RESULT' 150 || nbt_fail "$name: evilfront never reached its hold phase"
     sleep 1
     carrier=$(cat /sys/class/net/$vif/carrier 2>/dev/null || echo down)
     xserr=$(xenstore-read /local/domain/0/error/backend/vif/$DOMID1/$devid/error 2>/dev/null)
+    guest_release "$name"
     guest_wait_line "$name" 'EVIL-RESULT' 60 || nbt_fail "$name: evilfront did not finish"
     local out; out=$(guest_output "$name")
     echo "$out" | sed "s/^/[evilfront $name] /"
@@ -304,10 +317,11 @@ run_fatal_reconnect() {
     echo "$out" | sed "s/^/[evilfront $name] /"
     line=$(echo "$out" | grep '^EVIL-RESULT' | tail -n1)
     local reason; reason=$(dmesg | tail -n +$((mark + 1)) | sed 's/^\[[^]]*\] //' | grep -iE 'fatal|impossible' | head -n1)
-    guest_start "$name-new" "--handle $devid2 --attack legit --hold $HOLD --dst-mac $BR_MAC"
+    guest_start "$name-new" "--handle $devid2 --attack legit --hold $HOLD --release-file /tmp/evil.$name-new.release --dst-mac $BR_MAC"
     guest_wait_line "$name-new" 'EVIL-PHASE hold\|EVIL-RESULT' 120 || nbt_fail "$name: the new vif's frontend never reached its hold phase"
     sleep 1
     carrier2=$(cat /sys/class/net/$vif2/carrier 2>/dev/null || echo down)
+    guest_release "$name-new"
     guest_wait_line "$name-new" 'EVIL-RESULT' 60 || nbt_fail "$name: the new vif's frontend did not finish"
     line2=$(guest_output "$name-new" | grep '^EVIL-RESULT' | tail -n1)
     echo "[evilfront $name-new] $line2"

@@ -2,10 +2,11 @@
 //! the backend with real grants and a real event channel, runs one named attack and prints
 //! `EVIL ...` progress lines and one `EVIL-RESULT attack=NAME key=value ...` line.
 //!
-//! usage: evilfront --handle N --attack NAME [--hold SECONDS] [--seconds SECONDS]
-//!                  [--dst-mac MAC] [--frame-size BYTES]
+//! usage: evilfront --handle N --attack NAME [--hold SECONDS] [--release-file PATH]
+//!                  [--seconds SECONDS] [--dst-mac MAC] [--frame-size BYTES]
 //! `--hold` keeps the connection (after the attack) before closing, so dom0 can inspect the
-//! vif; `--seconds` is the flood's length. `evilfront --list` prints the attacks.
+//! vif; with `--release-file` the hold ends as soon as PATH exists (dom0 creates it once it
+//! has looked), `--hold` being then only the longest wait; `--seconds` is the flood's length. `evilfront --list` prints the attacks.
 //! `evilfront ctrl-feed ...` (in dom0) feeds a guest's control ring: see ctrl_feed.rs.
 
 mod attacks;
@@ -19,12 +20,13 @@ mod xen_dev;
 mod xenstore;
 
 use std::process::exit;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Args {
     pub handle: u32,
     pub attack: String,
     pub hold: u64,
+    pub release_file: Option<String>,
     pub seconds: u64,
     pub dst_mac: [u8; 6],
     pub frame_size: usize,
@@ -36,7 +38,15 @@ fn all_attacks() -> impl Iterator<Item = &'static (&'static str, &'static str)> 
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { handle: 1, attack: String::new(), hold: 0, seconds: 30, dst_mac: [0xff; 6], frame_size: 1514 };
+    let mut a = Args {
+        handle: 1,
+        attack: String::new(),
+        hold: 0,
+        release_file: None,
+        seconds: 30,
+        dst_mac: [0xff; 6],
+        frame_size: 1514,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--list" {
@@ -51,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             "--handle" => a.handle = num(&v)? as u32,
             "--attack" => a.attack = v,
             "--hold" => a.hold = num(&v)?,
+            "--release-file" => a.release_file = Some(v),
             "--seconds" => a.seconds = num(&v)?,
             "--frame-size" => a.frame_size = num(&v)?.clamp(60, 4096) as usize,
             "--dst-mac" => {
@@ -64,6 +75,17 @@ fn parse_args() -> Result<Args, String> {
         return Err(format!("unknown attack '{}' (see --list)", a.attack));
     }
     Ok(a)
+}
+
+/// Keeps the connection for `--hold` seconds, or until `--release-file` exists.
+fn hold(args: &Args) {
+    let end = Instant::now() + Duration::from_secs(args.hold);
+    while Instant::now() < end {
+        if args.release_file.as_deref().is_some_and(|p| std::path::Path::new(p).exists()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn main() {
@@ -90,7 +112,7 @@ fn main() {
                 exit(0);
             }
             println!("EVIL-PHASE hold");
-            std::thread::sleep(Duration::from_secs(args.hold));
+            hold(&args);
             let st = fe.close();
             report.set("backend_state_after_close", st.map_or("gone".into(), |s| s.to_string()));
         }
