@@ -499,7 +499,7 @@ run_storm() {
 # ctrl-feed`, the ring page mapped through gntdev): one feeder spinning SCHED_FIFO on the vCPU
 # the ring's interrupt (so the old driver's work item and C's IRQ thread) is not on, with RT
 # throttling off, that vCPU alone on its pCPU and guest 2 paused, and one on the interrupt's
-# vCPU woken by every tick. A feeder in the 1-vCPU guest pauses for longer than a backend
+# vCPU woken every tick (4 ms). A feeder in the 1-vCPU guest pauses for longer than a backend
 # needs to drain a ring, which ends any backend's loop (testbed/evilfront/src/ctrl_feed.rs,
 # docs/hostile-frontend.md). The detach must finish within CTRL_DETACH_MAX s (the backend
 # stops serving the ring when it disconnects; a loop that waits for the frontend to stop
@@ -538,10 +538,13 @@ run_ctrl_endless() {
     timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
         --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS > /tmp/ctrl-feed.out 2>&1 &
     feed_pid=$!
-    # And a second feeder on the backend's vCPU, woken by every tick: it refills when the
-    # first one's vCPU was taken away (by the host) while the backend's ran.
+    # And a second feeder on the backend's vCPU, woken every 4 ms (a tick at HZ 250): it
+    # refills when the first one's vCPU was taken away (by the host) while the backend's ran.
+    # Not shorter: with high-resolution timers a SCHED_FIFO sleeper of a few microseconds
+    # holds its vCPU nearly as the spinner holds the other, and dom0's own tasks (xl, the
+    # hotplug script) starve: the fresh vif's attach timed out in CI (2026-12-02).
     timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$irq_cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
-        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS --period-us 1 \
+        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS --period-us 4000 \
         --mark-file /tmp/ctrl-feed-tick.mark > /tmp/ctrl-feed-tick.out 2>&1 &
     tick_pid=$!
     nbt_stamp "$name: dom0 feeder (pid $feed_pid) on CPU $cpu, SCHED_FIFO; ctrl IRQ on CPU $irq_cpu: $(grep xen-netback-ctrl /proc/interrupts | tr -s ' ')"
@@ -557,8 +560,10 @@ run_ctrl_endless() {
     nbt_stamp "$name: detach took ${detach_s}s; vif $([ -e /sys/class/net/$vif ] && echo still present || echo gone); feeder: $(grep '^FEED t=' /tmp/ctrl-feed.out | tail -n1)"
     [ -e /sys/class/net/$vif ] && nbt_fail "$name: $vif still exists ${detach_s}s after xl network-detach (the control ring's loop holds the disconnect)"
     # While the ring is still fed: a fresh vif attaches and works.
+    t0=$(date +%s.%N)
     if devid2=$(ATTACH_TIMEOUT=30 evil_attach); then
         vif2=vif$DOMID1.$devid2
+        nbt_stamp "$name: the fresh vif $vif2 attached in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')s while the ring was fed"
         guest_start "$name-fresh" "--handle $devid2 --attack legit --hold 0 --dst-mac $BR_MAC"
         guest_wait_line "$name-fresh" 'EVIL-RESULT' 60
         line2=$(guest_output "$name-fresh" | grep '^EVIL-RESULT' | tail -n1)

@@ -7,9 +7,9 @@
 //! such a loop. A feeder in the 1-vCPU guest pauses whenever the guest or Xen runs something
 //! else. In dom0, testbed/scenarios/hostile.sh runs two of these, SCHED_FIFO: one spinning
 //! (`--period-us 0`, the default) on the vCPU the backend's work is not on, with RT throttling
-//! off and that vCPU alone on its pCPU; and one on the backend's own vCPU with a short period,
-//! which (without high-resolution timers) wakes at every tick and refills when the spinning
-//! one's vCPU was taken away by the host while the backend's ran. Both only ever move
+//! off and that vCPU alone on its pCPU; and one on the backend's own vCPU with a period of a
+//! tick (4 ms), which refills when the spinning one's vCPU was taken away by the host while
+//! the backend's ran (a much shorter period starves dom0's other tasks on that vCPU). Both only ever move
 //! `req_prod` forward (compare-and-swap).
 //!
 //! It maps the guest's ring page through /dev/xen/gntdev (`ctrl-ring-ref` is granted to dom0,
