@@ -508,6 +508,13 @@ run_storm() {
 CTRL_DETACH_MAX=30
 # The dom0 feeder stops after CTRL_FEED_SECONDS at the latest (a failed run must not hang).
 CTRL_FEED_SECONDS=150
+# The second feeder's sleep between refills: a tick at HZ 250. Not shorter: with
+# high-resolution timers a SCHED_FIFO sleeper of a few microseconds holds its vCPU nearly as
+# the spinner holds the other, and dom0's own tasks (xl, the hotplug script) starve: the
+# fresh vif's attach timed out in CI (2026-12-02).
+CTRL_REFILL_PERIOD_US=4000
+# seconds_since T0: seconds since T0 (from `date +%s.%N`), one decimal.
+seconds_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }
 # ctrl_irq_cpu: pins the control ring's IRQ to the last dom0 CPU and prints that CPU.
 ctrl_irq_cpu() {
     local irq cpu
@@ -538,13 +545,10 @@ run_ctrl_endless() {
     timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
         --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS > /tmp/ctrl-feed.out 2>&1 &
     feed_pid=$!
-    # And a second feeder on the backend's vCPU, woken every 4 ms (a tick at HZ 250): it
+    # And a second feeder on the backend's vCPU, woken every CTRL_REFILL_PERIOD_US: it
     # refills when the first one's vCPU was taken away (by the host) while the backend's ran.
-    # Not shorter: with high-resolution timers a SCHED_FIFO sleeper of a few microseconds
-    # holds its vCPU nearly as the spinner holds the other, and dom0's own tasks (xl, the
-    # hotplug script) starve: the fresh vif's attach timed out in CI (2026-12-02).
     timeout -s KILL $((CTRL_FEED_SECONDS + 20)) taskset -c "$irq_cpu" chrt -f 90 $NBT_EVILFRONT ctrl-feed \
-        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS --period-us 4000 \
+        --domid "$DOMID1" --gref "${ring_gref:-0}" "${map_args[@]}" --seconds $CTRL_FEED_SECONDS --period-us $CTRL_REFILL_PERIOD_US \
         --mark-file /tmp/ctrl-feed-tick.mark > /tmp/ctrl-feed-tick.out 2>&1 &
     tick_pid=$!
     nbt_stamp "$name: dom0 feeder (pid $feed_pid) on CPU $cpu, SCHED_FIFO; ctrl IRQ on CPU $irq_cpu: $(grep xen-netback-ctrl /proc/interrupts | tr -s ' ')"
@@ -556,14 +560,14 @@ run_ctrl_endless() {
     t0=$(date +%s.%N)
     timeout $((CTRL_DETACH_MAX + 15)) xl network-detach domu1 "$devid" || nbt_fail "$name: xl network-detach failed or timed out"
     while [ -e /sys/class/net/$vif ] && awk -v a="$t0" -v b="$(date +%s.%N)" -v m=$CTRL_DETACH_MAX 'BEGIN {exit !(b - a < m)}'; do sleep 0.2; done
-    detach_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    detach_s=$(seconds_since "$t0")
     nbt_stamp "$name: detach took ${detach_s}s; vif $([ -e /sys/class/net/$vif ] && echo still present || echo gone); feeder: $(grep '^FEED t=' /tmp/ctrl-feed.out | tail -n1)"
     [ -e /sys/class/net/$vif ] && nbt_fail "$name: $vif still exists ${detach_s}s after xl network-detach (the control ring's loop holds the disconnect)"
     # While the ring is still fed: a fresh vif attaches and works.
     t0=$(date +%s.%N)
     if devid2=$(ATTACH_TIMEOUT=30 evil_attach); then
         vif2=vif$DOMID1.$devid2
-        nbt_stamp "$name: the fresh vif $vif2 attached in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')s while the ring was fed"
+        nbt_stamp "$name: the fresh vif $vif2 attached in $(seconds_since "$t0")s while the ring was fed"
         guest_start "$name-fresh" "--handle $devid2 --attack legit --hold 0 --dst-mac $BR_MAC"
         guest_wait_line "$name-fresh" 'EVIL-RESULT' 60
         line2=$(guest_output "$name-fresh" | grep '^EVIL-RESULT' | tail -n1)

@@ -9,8 +9,8 @@
 //! (`--period-us 0`, the default) on the vCPU the backend's work is not on, with RT throttling
 //! off and that vCPU alone on its pCPU; and one on the backend's own vCPU with a period of a
 //! tick (4 ms), which refills when the spinning one's vCPU was taken away by the host while
-//! the backend's ran (a much shorter period starves dom0's other tasks on that vCPU). Both only ever move
-//! `req_prod` forward (compare-and-swap).
+//! the backend's ran (a much shorter period starves dom0's other tasks on that vCPU). Both
+//! only ever move `req_prod` forward (compare-and-swap).
 //!
 //! It maps the guest's ring page through /dev/xen/gntdev (`ctrl-ring-ref` is granted to dom0,
 //! writable, because dom0 is the backend) and publishes `req_prod = rsp_prod + ring size`
