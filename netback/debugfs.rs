@@ -71,13 +71,14 @@ impl DebugfsShow for Vif {
                 let c = self.knobs.tx_coalesce();
                 writeln!(
                     out,
-                    "TX answers: tx-usecs {} tx-frames {} adaptive {} held {} for {} us, {} us per request, timer {}",
+                    "TX answers: tx-usecs {} tx-frames {} adaptive {} held {} for {} us, {} us per request, {} bytes per packet, timer {}",
                     c.usecs(),
                     c.frames(),
                     u8::from(c.adaptive()),
                     a.held,
                     a.held_us,
                     a.us_per_request,
+                    a.bytes_per_packet,
                     a.timer_in_us.map_or(-1, |us| i64::try_from(us).unwrap_or(i64::MAX))
                 )
             }

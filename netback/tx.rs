@@ -32,7 +32,7 @@ use crate::fatal::FatalReason;
 use crate::grant_pool::{MappedFrags, MappedSource, TxBufferSource};
 use crate::grant_pool::{StagedCopy, StagedGrants};
 use crate::multicast::McastControl;
-use crate::netif::coalesce::{PublishDecision, TxCoalesce, TxCoalescer};
+use crate::netif::coalesce::{PollTraffic, PublishDecision, TxCoalesce, TxCoalescer};
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{
     HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxResponses, TxVerdict,
@@ -68,9 +68,10 @@ pub(crate) struct AnswerState {
     pub(crate) held: u32,
     /// Microseconds since the oldest of them was written (0: none held).
     pub(crate) held_us: u64,
-    /// The guest's smoothed time per request, in microseconds (updated
-    /// only with `adaptive-tx on`).
+    /// The guest's smoothed time per request, in microseconds, and packet
+    /// size, in bytes (updated only with `adaptive-tx on`).
     pub(crate) us_per_request: u64,
+    pub(crate) bytes_per_packet: u64,
     /// Microseconds until the deadline timer fires, if armed ahead.
     pub(crate) timer_in_us: Option<u64>,
 }
@@ -181,6 +182,7 @@ impl TxQueue {
             held: self.builder.ring.unpublished(),
             held_us: self.coalescer.holding_since().map_or(0, |t| now.saturating_sub(t) / 1000),
             us_per_request: self.coalescer.rate().ns_per_request() / 1000,
+            bytes_per_packet: self.coalescer.rate().bytes_per_packet(),
             timer_in_us: self.answer_timer.armed_at().filter(|&t| t > now).map(|t| (t - now) / 1000),
         }
     }
@@ -215,6 +217,8 @@ impl TxQueue {
     ) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
+        // What the guest sent this poll, for the answer timing.
+        let mut accepted = PollTraffic::default();
         let now = crate::bindings::jiffies();
         let b = &mut self.builder;
         let start = b.ring.req_cons();
@@ -228,7 +232,12 @@ impl TxQueue {
         while done < budget && result.is_ok() {
             // An accepted packet is queued where the assembler built it.
             let step = match self.assembler.poll(&mut b.ring, &mut self.credit.gate(now)) {
-                TxPoll::Verdict(TxVerdict::Accept) => b.queue_packet(dev, stats, staged, self.assembler.packet()),
+                TxPoll::Verdict(TxVerdict::Accept) => {
+                    let packet = self.assembler.packet();
+                    accepted.packets += 1;
+                    accepted.bytes += u64::from(packet.total_size);
+                    b.queue_packet(dev, stats, staged, packet)
+                }
                 TxPoll::Verdict(TxVerdict::Drop(ref d)) => {
                     stats.rx_errors.add(1);
                     respond(&mut b.ring, d.responses.responses(NETIF_RSP_ERROR))
@@ -252,6 +261,7 @@ impl TxQueue {
             }
         }
         let slots = b.ring.req_cons().wrapping_sub(start);
+        accepted.requests = slots;
         let longest = &mut self.longest_poll;
         longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
         longest.slots = longest.slots.max(slots);
@@ -262,7 +272,7 @@ impl TxQueue {
         }
         // A fatal error ends the connection: nothing is held for it.
         let force = result.is_err() || flushed.is_err();
-        self.publish(dev, stats, coalesce, slots, force);
+        self.publish(dev, stats, coalesce, accepted, force);
         result?;
         flushed?;
         Ok(done)
@@ -271,12 +281,13 @@ impl TxQueue {
     /// Publishes the answers written so far (notifying the guest if it
     /// asked), or holds them as `coalesce` says, with the timer armed by
     /// the hold's deadline: a poll never leaves answers held without a
-    /// wake-up. `consumed`: the requests this poll took (the guest's rate).
-    fn publish(&mut self, dev: &NetDev<'_>, stats: &VifStats, coalesce: TxCoalesce, consumed: u32, force: bool) {
+    /// wake-up. `traffic`: what this poll took (the guest's rate and packet
+    /// size).
+    fn publish(&mut self, dev: &NetDev<'_>, stats: &VifStats, coalesce: TxCoalesce, traffic: PollTraffic, force: bool) {
         if coalesce.holds() && !force {
             let now = self.answer_timer.now();
             if let PublishDecision::Defer { deadline, new_hold } =
-                self.coalescer.decide(coalesce, now, consumed, self.builder.ring.unpublished())
+                self.coalescer.decide(coalesce, now, traffic, self.builder.ring.unpublished())
             {
                 self.answer_timer.arm_by(deadline, now);
                 if new_hold {

@@ -19,10 +19,13 @@
 //!   (`tx-frames 0`: no frame limit of its own), whichever comes first. A
 //!   hold never exceeds half the ring ([`HOLD_MAX_ANSWERS`]): the guest
 //!   always keeps room to post while its answers wait here.
-//! * `adaptive-tx on`: the hold applies only while the guest keeps the ring
-//!   busy, i.e. posts at least one request per [`BUSY_NS_PER_REQUEST`] on
-//!   average ([`TxRateEstimate`]); sparse traffic (request/response) is
-//!   answered in the poll; `tx-usecs` stays the upper bound of a hold.
+//! * `adaptive-tx on`: the hold applies only to bulk traffic: while the
+//!   guest keeps the ring busy, i.e. posts at least one request per
+//!   [`BUSY_NS_PER_REQUEST`] on average, with packets of at least
+//!   [`BULK_BYTES_PER_PACKET`] on average ([`TxRateEstimate`]). Sparse
+//!   traffic (request/response) and streams of small packets (64-byte
+//!   datagrams, a receiver's ACKs) are answered in the poll; `tx-usecs`
+//!   stays the upper bound of a hold.
 //! * The default is [`TxCoalesce::DEFAULT`], `tx-usecs 200 adaptive-tx on`.
 //!
 //! The shell publishes when told [`PublishDecision::Now`]; on
@@ -52,6 +55,18 @@ pub const HOLD_MAX_ANSWERS: u32 = MAX_FRAMES / 2;
 /// transaction, ~1.5 ms apart in the testbed (600-700 transactions/s). The
 /// threshold sits between them with a 3-8x margin either way.
 pub const BUSY_NS_PER_REQUEST: u64 = 200_000;
+
+/// `adaptive-tx`: the guest's traffic is bulk while its packets average at
+/// least 1 KiB. A hold makes the guest send in bursts (it frees its sent
+/// skbs, and its sockets their memory, only on the answers): a stream of
+/// large packets gains (guest -> dom0 TCP 1.34-1.37x of answering in the
+/// poll, its packets tens of KiB with GSO), but a stream of small datagrams
+/// overflows its receiver's socket in those bursts (64-byte UDP: dom0's
+/// socket dropped 0.07-0.08 per received datagram, guest -> guest 0.86x,
+/// `benches/results/2026-12-03-hrtimers-answer-timing/`). Small packets are
+/// 60-110 bytes (ACKs, request/response, 64-byte UDP); a full-size frame
+/// without GSO (1514) still counts as bulk.
+pub const BULK_BYTES_PER_PACKET: u64 = 1024;
 
 /// Gaps between polls are counted up to this (10 ms) in the rate estimate,
 /// so one long idle period makes the guest sparse at once but does not
@@ -167,16 +182,30 @@ impl TxCoalesce {
     }
 }
 
-/// A smoothed estimate of how often the guest posts TX requests: the mean
-/// time per request consumed (EWMA of each poll's gap since the previous
-/// poll that consumed any, divided by the requests it consumed; gaps capped
-/// at [`IDLE_GAP_NS`]). Starts sparse.
+/// What one poll took from the guest's TX ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollTraffic {
+    /// Ring slots consumed (requests and extras).
+    pub requests: u32,
+    /// Packets accepted among them (not drops or multicast requests).
+    pub packets: u32,
+    /// Their bytes (the first requests' sizes).
+    pub bytes: u64,
+}
+
+/// A smoothed estimate of the guest's TX traffic: the mean time per request
+/// consumed (EWMA of each poll's gap since the previous poll that consumed
+/// any, divided by the requests it consumed; gaps capped at
+/// [`IDLE_GAP_NS`]) and the mean packet size (EWMA of each poll's bytes per
+/// packet). Starts sparse and small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxRateEstimate {
     /// When the last poll that consumed requests ran.
     last: Option<u64>,
     /// Nanoseconds per request, smoothed.
     ns_per_request: u64,
+    /// Bytes per packet, smoothed.
+    bytes_per_packet: u64,
 }
 
 impl Default for TxRateEstimate {
@@ -185,16 +214,26 @@ impl Default for TxRateEstimate {
     }
 }
 
+/// `old` moved a quarter of the way to `sample`, in unsigned steps.
+const fn ewma(old: u64, sample: u64) -> u64 {
+    if sample >= old {
+        old + ((sample - old) >> EWMA_SHIFT)
+    } else {
+        old - ((old - sample) >> EWMA_SHIFT)
+    }
+}
+
 impl TxRateEstimate {
     /// No traffic seen: sparse.
     pub const fn new() -> Self {
-        TxRateEstimate { last: None, ns_per_request: IDLE_GAP_NS }
+        TxRateEstimate { last: None, ns_per_request: IDLE_GAP_NS, bytes_per_packet: 0 }
     }
 
-    /// A poll at `now` consumed `consumed` requests (polls that consumed
-    /// none, e.g. a deadline's, leave the estimate as it is).
-    pub fn update(&mut self, now: u64, consumed: u32) {
-        if consumed == 0 {
+    /// A poll at `now` took `traffic` (polls that consumed nothing, e.g. a
+    /// deadline's, leave the estimate as it is; polls without an accepted
+    /// packet leave the size as it is).
+    pub fn update(&mut self, now: u64, traffic: PollTraffic) {
+        if traffic.requests == 0 {
             return;
         }
         let gap = match self.last {
@@ -202,11 +241,10 @@ impl TxRateEstimate {
             None => IDLE_GAP_NS,
         };
         self.last = Some(now);
-        let sample = gap / u64::from(consumed);
-        let old = self.ns_per_request;
-        // old + (sample - old) / 4, in unsigned steps.
-        self.ns_per_request =
-            if sample >= old { old + ((sample - old) >> EWMA_SHIFT) } else { old - ((old - sample) >> EWMA_SHIFT) };
+        self.ns_per_request = ewma(self.ns_per_request, gap / u64::from(traffic.requests));
+        if traffic.packets != 0 {
+            self.bytes_per_packet = ewma(self.bytes_per_packet, traffic.bytes / u64::from(traffic.packets));
+        }
     }
 
     /// The smoothed time per request (ns).
@@ -214,9 +252,20 @@ impl TxRateEstimate {
         self.ns_per_request
     }
 
+    /// The smoothed packet size (bytes).
+    pub const fn bytes_per_packet(&self) -> u64 {
+        self.bytes_per_packet
+    }
+
     /// Whether the guest keeps the ring busy ([`BUSY_NS_PER_REQUEST`]).
     pub const fn busy(&self) -> bool {
         self.ns_per_request <= BUSY_NS_PER_REQUEST
+    }
+
+    /// Whether the guest keeps the ring busy with large packets
+    /// ([`BULK_BYTES_PER_PACKET`]): the traffic a hold is for.
+    pub const fn bulk(&self) -> bool {
+        self.busy() && self.bytes_per_packet >= BULK_BYTES_PER_PACKET
     }
 }
 
@@ -260,15 +309,15 @@ impl TxCoalescer {
         self.oldest
     }
 
-    /// Decides after a poll at `now` that consumed `consumed` requests,
-    /// with `unpublished` answers written and not yet published. On
+    /// Decides after a poll at `now` that took `traffic`, with
+    /// `unpublished` answers written and not yet published. On
     /// [`PublishDecision::Now`] the caller publishes them all (the hold
     /// ends here); on `Defer` it makes sure it polls again by the deadline.
-    pub fn decide(&mut self, cfg: TxCoalesce, now: u64, consumed: u32, unpublished: u32) -> PublishDecision {
+    pub fn decide(&mut self, cfg: TxCoalesce, now: u64, traffic: PollTraffic, unpublished: u32) -> PublishDecision {
         if cfg.adaptive {
-            self.rate.update(now, consumed);
+            self.rate.update(now, traffic);
         }
-        let hold = cfg.holds() && unpublished != 0 && (!cfg.adaptive || self.rate.busy());
+        let hold = cfg.holds() && unpublished != 0 && (!cfg.adaptive || self.rate.bulk());
         let since = match self.oldest {
             Some(t) => t,
             None => now,
@@ -301,6 +350,17 @@ mod tests {
         TxCoalesce::new(usecs, frames, adaptive).unwrap()
     }
 
+    /// A poll of a bulk sender: `requests` slots, 17 to a 64 KiB packet.
+    fn big(requests: u32) -> PollTraffic {
+        let packets = requests.div_ceil(17);
+        PollTraffic { requests, packets, bytes: u64::from(packets) * 65_000 }
+    }
+
+    /// A poll of 64-byte datagrams (106-byte frames), one slot each.
+    fn small(requests: u32) -> PollTraffic {
+        PollTraffic { requests, packets: requests, bytes: u64::from(requests) * 106 }
+    }
+
     #[test]
     fn validation_and_bits() {
         assert_eq!(TxCoalesce::default(), TxCoalesce::DEFAULT);
@@ -322,8 +382,8 @@ mod tests {
     fn off_publishes_every_poll() {
         let mut c = TxCoalescer::new();
         for i in 0..100u64 {
-            assert_eq!(c.decide(TxCoalesce::OFF, i * US, 17, 17), PublishDecision::Now);
-            assert_eq!(c.decide(cfg(0, 32, true), i * US, 17, 17), PublishDecision::Now);
+            assert_eq!(c.decide(TxCoalesce::OFF, i * US, big(17), 17), PublishDecision::Now);
+            assert_eq!(c.decide(cfg(0, 32, true), i * US, big(17), 17), PublishDecision::Now);
         }
         assert_eq!(c.holding_since(), None);
     }
@@ -332,30 +392,30 @@ mod tests {
     fn holds_until_the_deadline_of_the_oldest() {
         let mut c = TxCoalescer::new();
         let k = cfg(50, 0, false);
-        assert_eq!(c.decide(k, 1000 * US, 1, 1), PublishDecision::Defer { deadline: 1050 * US, new_hold: true });
+        assert_eq!(c.decide(k, 1000 * US, big(1), 1), PublishDecision::Defer { deadline: 1050 * US, new_hold: true });
         // More answers later: the deadline stays the oldest's.
-        assert_eq!(c.decide(k, 1030 * US, 2, 3), PublishDecision::Defer { deadline: 1050 * US, new_hold: false });
+        assert_eq!(c.decide(k, 1030 * US, big(2), 3), PublishDecision::Defer { deadline: 1050 * US, new_hold: false });
         // The timer's poll, nothing consumed, at the deadline.
-        assert_eq!(c.decide(k, 1050 * US, 0, 3), PublishDecision::Now);
+        assert_eq!(c.decide(k, 1050 * US, big(0), 3), PublishDecision::Now);
         // A fresh hold starts from the next answer.
-        assert_eq!(c.decide(k, 1060 * US, 1, 1), PublishDecision::Defer { deadline: 1110 * US, new_hold: true });
+        assert_eq!(c.decide(k, 1060 * US, big(1), 1), PublishDecision::Defer { deadline: 1110 * US, new_hold: true });
         // Nothing unpublished: nothing to hold.
         let mut c = TxCoalescer::new();
-        assert_eq!(c.decide(k, 0, 0, 0), PublishDecision::Now);
+        assert_eq!(c.decide(k, 0, big(0), 0), PublishDecision::Now);
     }
 
     #[test]
     fn frames_and_half_ring_end_a_hold() {
         let mut c = TxCoalescer::new();
         let k = cfg(1000, 32, false);
-        assert!(matches!(c.decide(k, 0, 31, 31), PublishDecision::Defer { .. }));
-        assert_eq!(c.decide(k, 10 * US, 1, 32), PublishDecision::Now);
+        assert!(matches!(c.decide(k, 0, big(31), 31), PublishDecision::Defer { .. }));
+        assert_eq!(c.decide(k, 10 * US, big(1), 32), PublishDecision::Now);
         // tx-frames 0 or above half the ring: half the ring ends it.
         for frames in [0, 200, 256] {
             let k = cfg(1000, frames, false);
             let mut c = TxCoalescer::new();
-            assert!(matches!(c.decide(k, 0, 127, 127), PublishDecision::Defer { .. }));
-            assert_eq!(c.decide(k, US, 1, HOLD_MAX_ANSWERS), PublishDecision::Now);
+            assert!(matches!(c.decide(k, 0, big(127), 127), PublishDecision::Defer { .. }));
+            assert_eq!(c.decide(k, US, big(1), HOLD_MAX_ANSWERS), PublishDecision::Now);
         }
     }
 
@@ -365,25 +425,53 @@ mod tests {
         let mut c = TxCoalescer::new();
         // Request/response: one request every 1.5 ms.
         for i in 0..200u64 {
-            assert_eq!(c.decide(k, i * 1500 * US, 1, 1), PublishDecision::Now, "transaction {i}");
+            assert_eq!(c.decide(k, i * 1500 * US, big(1), 1), PublishDecision::Now, "transaction {i}");
         }
         assert!(!c.rate().busy());
         // A stream: 17 slots every 500 us becomes busy within a few dozen polls, then holds.
         let t0 = 300_000 * US;
         let mut held = 0;
         for i in 0..100u64 {
-            if matches!(c.decide(k, t0 + i * 500 * US, 17, 17), PublishDecision::Defer { .. }) {
+            if matches!(c.decide(k, t0 + i * 500 * US, big(17), 17), PublishDecision::Defer { .. }) {
                 held += 1;
             }
             // Whatever was held is due by the next poll (100 us < 500 us).
-            assert_eq!(c.decide(k, t0 + i * 500 * US + 100 * US, 0, 17), PublishDecision::Now);
+            assert_eq!(c.decide(k, t0 + i * 500 * US + 100 * US, big(0), 17), PublishDecision::Now);
         }
         assert!(c.rate().busy());
         assert!(held >= 80, "held {held}");
         // One pause of 5 ms makes it sparse again at once.
         let t1 = t0 + 100 * 500 * US + 5000 * US;
-        assert_eq!(c.decide(k, t1, 1, 1), PublishDecision::Now);
+        assert_eq!(c.decide(k, t1, big(1), 1), PublishDecision::Now);
         assert!(!c.rate().busy());
+    }
+
+    #[test]
+    fn adaptive_answers_small_packets_at_once() {
+        let k = cfg(200, 0, true);
+        let mut c = TxCoalescer::new();
+        // 64-byte datagrams as fast as the ring takes them: busy, never held.
+        for i in 0..200u64 {
+            assert_eq!(c.decide(k, i * 100 * US, small(17), 17), PublishDecision::Now, "poll {i}");
+        }
+        assert!(c.rate().busy() && !c.rate().bulk());
+        assert!(c.rate().bytes_per_packet() < 200);
+        // The same rate of 64 KiB packets is held within a few polls.
+        let t0 = 200 * 100 * US;
+        let first = (0..20u64).find(|i| c.decide(k, t0 + i * 100 * US, big(17), 17) != PublishDecision::Now);
+        assert!(matches!(first, Some(i) if i <= 12), "first hold at {first:?}");
+        assert!(c.rate().bulk());
+        // Small again: answered in the poll within a few polls, and for good.
+        let t1 = t0 + 20 * 100 * US;
+        let last = (0..100u64).filter(|i| c.decide(k, t1 + i * 100 * US, small(17), 17) != PublishDecision::Now).last();
+        assert!(last.is_none_or(|i| i <= 12), "last hold at {last:?}");
+        // Polls with requests but no accepted packet (drops) leave the size as it is.
+        let size = c.rate().bytes_per_packet();
+        c.decide(k, t1 + 100 * 100 * US, PollTraffic { requests: 5, packets: 0, bytes: 0 }, 5);
+        assert_eq!(c.rate().bytes_per_packet(), size);
+        // Without adaptive-tx the size does not matter.
+        let mut c = TxCoalescer::new();
+        assert!(matches!(c.decide(cfg(200, 0, false), 0, small(1), 1), PublishDecision::Defer { .. }));
     }
 
     #[test]
@@ -391,16 +479,16 @@ mod tests {
         let mut r = TxRateEstimate::new();
         assert!(!r.busy());
         for i in 1..=40u64 {
-            r.update(i * 40 * US, 1);
+            r.update(i * 40 * US, big(1));
         }
         assert!(r.busy());
         assert!(r.ns_per_request() < 50 * US);
         // Polls that consumed nothing change nothing.
         let before = r;
-        r.update(10_000 * US, 0);
+        r.update(10_000 * US, big(0));
         assert_eq!(r, before);
         // Time going backwards (cannot happen) counts as no gap.
-        r.update(0, 4);
+        r.update(0, big(4));
         assert!(r.busy());
     }
 
@@ -418,7 +506,11 @@ mod tests {
             let mut unpublished = 0u32;
             let mut oldest: Option<u64> = None; // when the oldest unpublished answer was written
             let mut timer: Option<u64> = None;
+            let mut small_packets = false;
             for _ in 0..3000 {
+                if rng.next().is_multiple_of(100) {
+                    small_packets = !small_packets;
+                }
                 if rng.next().is_multiple_of(50) {
                     k = cfg(
                         (rng.next() % 4) as u32 * 100,
@@ -448,7 +540,8 @@ mod tests {
                 }
                 unpublished += consumed;
                 let holding = c.holding_since().is_some();
-                match c.decide(k, now, consumed, unpublished) {
+                let traffic = if small_packets { small(consumed) } else { big(consumed) };
+                match c.decide(k, now, traffic, unpublished) {
                     PublishDecision::Now => {
                         unpublished = 0;
                         oldest = None;
