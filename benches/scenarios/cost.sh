@@ -5,6 +5,9 @@
 # COST_GUEST_SETUP, if set (prepend the assignment to a copy of this file: only the scenario
 # file reaches dom0), is a shell command run in the guest first, e.g. a sysctl to test a
 # hypothesis; the log records it.
+# One guest: a second one would idle at ~0.2 CPU under TCG inside the figures, and the
+# backend swaps would look for its vif.
+[ "$NBT_NDOM" = 1 ] || nbt_die "cost measures one guest: run it with --domus 1 (got $NBT_NDOM)"
 set -- $NBT_BACKENDS
 backend_load "$1"
 domu_create 1
