@@ -68,9 +68,10 @@ pub(crate) struct AnswerState {
     pub(crate) held: u32,
     /// Microseconds since the oldest of them was written (0: none held).
     pub(crate) held_us: u64,
-    /// The guest's smoothed time per request, in microseconds, and packet
-    /// size, in bytes (updated only with `adaptive-tx on`).
+    /// The guest's smoothed time per request, in microseconds (updated
+    /// only with `adaptive-tx on`).
     pub(crate) us_per_request: u64,
+    /// The guest's smoothed packet size, in bytes (likewise).
     pub(crate) bytes_per_packet: u64,
     /// Microseconds until the deadline timer fires, if armed ahead.
     pub(crate) timer_in_us: Option<u64>,
@@ -111,6 +112,9 @@ struct TxBuilder {
     /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on or
     /// auto).
     mapped: Option<(TxZeroCopyPolicy, MappedSource)>,
+    /// Packets and bytes the flushes of this poll handed to the stack (the
+    /// sums the counters get), taken by the answer timing at the poll's end.
+    delivered: PollTraffic,
 }
 
 /// The guest TX side of one queue.
@@ -156,6 +160,7 @@ impl TxQueue {
                 source: if mapped.is_some() { TxBufferSource::Mapped } else { TxBufferSource::FreshPages },
                 domid,
                 mapped,
+                delivered: PollTraffic::default(),
             },
             credit,
             mcast,
@@ -217,8 +222,6 @@ impl TxQueue {
     ) -> core::result::Result<i32, FatalReason> {
         let mut done = 0;
         let mut result = Ok(());
-        // What the guest sent this poll, for the answer timing.
-        let mut accepted = PollTraffic::default();
         let now = crate::bindings::jiffies();
         let b = &mut self.builder;
         let start = b.ring.req_cons();
@@ -232,12 +235,7 @@ impl TxQueue {
         while done < budget && result.is_ok() {
             // An accepted packet is queued where the assembler built it.
             let step = match self.assembler.poll(&mut b.ring, &mut self.credit.gate(now)) {
-                TxPoll::Verdict(TxVerdict::Accept) => {
-                    let packet = self.assembler.packet();
-                    accepted.packets += 1;
-                    accepted.bytes += u64::from(packet.total_size);
-                    b.queue_packet(dev, stats, staged, packet)
-                }
+                TxPoll::Verdict(TxVerdict::Accept) => b.queue_packet(dev, stats, staged, self.assembler.packet()),
                 TxPoll::Verdict(TxVerdict::Drop(ref d)) => {
                     stats.rx_errors.add(1);
                     respond(&mut b.ring, d.responses.responses(NETIF_RSP_ERROR))
@@ -261,7 +259,6 @@ impl TxQueue {
             }
         }
         let slots = b.ring.req_cons().wrapping_sub(start);
-        accepted.requests = slots;
         let longest = &mut self.longest_poll;
         longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
         longest.slots = longest.slots.max(slots);
@@ -272,7 +269,9 @@ impl TxQueue {
         }
         // A fatal error ends the connection: nothing is held for it.
         let force = result.is_err() || flushed.is_err();
-        self.publish(dev, stats, coalesce, accepted, force);
+        // What the guest sent this poll, for the answer timing.
+        let traffic = PollTraffic { requests: slots, ..core::mem::take(&mut self.builder.delivered) };
+        self.publish(dev, stats, coalesce, traffic, force);
         result?;
         flushed?;
         Ok(done)
@@ -535,6 +534,8 @@ impl TxBuilder {
         }
         stats.rx_packets.add(packets);
         stats.rx_bytes.add(bytes);
+        self.delivered.packets = self.delivered.packets.saturating_add(u32::try_from(packets).unwrap_or(u32::MAX));
+        self.delivered.bytes += bytes;
         self.batch.clear();
         if let Some((_, m)) = self.mapped.as_mut() {
             m.clear_maps();

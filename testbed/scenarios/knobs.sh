@@ -87,8 +87,8 @@ if rs; then
     echo "64-byte UDP from the guest: $((du - d0)) held polls for $((p1 - p0)) packets"
     [ "$held_per_k" -lt 5 ] || nbt_fail "adaptive-tx held 64-byte datagrams: $((du - d0)) polls for $((p1 - p0)) packets"
     measure tcp_maerts_coalesce_adaptive dom0 "$ip1" TCP_MAERTS dir=domu1-dom0 tx_usecs=50 tx_frames=32 adaptive=on
-    d1=$(ethstat tx_answer_deferred)
-    [ "$d1" -gt "$du" ] || nbt_fail "adaptive-tx held nothing of a TCP stream from the guest ($du -> $d1)"
+    dt=$(ethstat tx_answer_deferred)
+    [ "$dt" -gt "$du" ] || nbt_fail "adaptive-tx held nothing of a TCP stream from the guest ($du -> $dt)"
     measure tcp_rr_coalesce_adaptive dom0 "$ip1" TCP_RR dir=dom0-domu1 tx_usecs=50 tx_frames=32 adaptive=on
     d1=$(ethstat tx_answer_deferred)
     ethtool -C "$v" tx-usecs 200 tx-frames 0 adaptive-tx off || nbt_fail "ethtool -C tx-usecs 200 tx-frames 0 adaptive-tx off failed"

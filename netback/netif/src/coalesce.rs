@@ -187,9 +187,10 @@ impl TxCoalesce {
 pub struct PollTraffic {
     /// Ring slots consumed (requests and extras).
     pub requests: u32,
-    /// Packets accepted among them (not drops or multicast requests).
+    /// Packets among them handed to the stack (not drops, failed copies or
+    /// multicast requests).
     pub packets: u32,
-    /// Their bytes (the first requests' sizes).
+    /// Their bytes.
     pub bytes: u64,
 }
 
