@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
-"""Where dom0's CPU goes per unit of work, backend against backend, from a profiled run.
+"""Where the CPU goes per unit of work, backend against backend, from a profiled run.
 
-`./run-bench --profile` (testbed/run.sh --profile) has dom0 sample its CPUs with perf inside
-every measured test; the log gets one "PROFILE k=v ... | SAMPLES DSO FUNCTION" line per
-function with 0.2% of the samples or more (a hypercall named by its caller), and a "total"
-line. A function's samples divided by the sampling rate
-are the dom0 CPU seconds it took in the window; divided by the work done in the window (the
-test's figure times the window's seconds) they are its cost per unit: microseconds of dom0
-CPU per packet (pps), per Mbit (Mbit/s) or per transaction (Trans/s). Under -icount these
-are instruction counts in disguise, and repeat from boot to boot.
+`./run-bench --profile` (testbed/run.sh --profile) has dom0 and the guests a test runs
+between sample their CPUs with perf inside every measured test; the log gets, per host, one
+"PROFILE k=v ... host=H | SAMPLES DSO FUNCTION" line per function with 0.2% of the samples
+or more (a hypercall named by its caller), and a "total" line. A function's samples divided
+by the sampling rate are the host's CPU seconds it took in the window; divided by the work
+done in the window (the test's figure times the window's seconds) they are its cost per
+unit: microseconds of that host's CPU per packet (pps), per Mbit (Mbit/s) or per transaction
+(Trans/s). Under -icount these are instruction counts in disguise, and repeat from boot to
+boot.
 
-    python3 benches/profile_report.py RUN.log [--top 25] [--test udp_pps[/DIR]]
+    python3 benches/profile_report.py RUN.log [--top 25] [--test udp_pps[/DIR]] [--host domu1]
 
-For each test and direction: dom0's busy cost per unit by module (the kernel, each backend
-module, ...), then the costliest functions, each backend's median over its rounds side by
-side; idle (the vCPU halted in Xen) is left out of "busy".
+For each test, direction and host (dom0, domu1, ...): the busy cost per unit by module (the
+kernel, each backend or netfront module, ...), then the costliest functions, each backend's
+median over its rounds side by side; idle (the vCPU halted in Xen) is left out of "busy".
 """
 
 import argparse
@@ -31,7 +32,7 @@ PROFILE_LINE = re.compile(r"^(\d+) (\S+) (.+?)\s*$")
 
 
 def parse(lines):
-    """{(test, dir): {backend: [run, ...]}}, a run being (value, unit, seconds of CPU per
+    """{(test, dir, host): {backend: [run, ...]}}, a run being (value, unit, seconds of CPU per
     sample, window seconds, total samples, {(dso, sym): samples})."""
     runs = {}
     for line in lines:
@@ -40,7 +41,9 @@ def parse(lines):
             continue
         head, body = line[i + len("PROFILE "):].split(" | ", 1)
         kv = dict(f.split("=", 1) for f in head.split() if "=" in f)
-        key = (kv.get("test", "?"), kv.get("dir", "?"), kv.get("backend", "?"), kv.get("round", "?"))
+        # Logs from before the guests were profiled name no host: dom0.
+        key = (kv.get("test", "?"), kv.get("dir", "?"), kv.get("host", "dom0"), kv.get("backend", "?"),
+               kv.get("round", "?"))
         run = runs.setdefault(key, {"kv": kv, "funcs": {}, "total": None})
         body = body.rstrip("\n")
         if body.startswith("total "):
@@ -50,7 +53,7 @@ def parse(lines):
         if m:
             run["funcs"][(m.group(2), m.group(3))] = int(m.group(1))
     out = defaultdict(lambda: defaultdict(list))
-    for (test, direction, backend, _), run in runs.items():
+    for (test, direction, host, backend, _), run in runs.items():
         kv = run["kv"]
         try:
             value, hz, secs = float(kv["value"]), float(kv["hz"]), float(kv["secs"])
@@ -58,12 +61,12 @@ def parse(lines):
             continue
         if value <= 0 or hz <= 0 or secs <= 0 or run["total"] is None:
             continue
-        out[(test, direction)][backend].append((value, kv.get("unit", "?"), 1.0 / hz, secs, run["total"], run["funcs"]))
+        out[(test, direction, host)][backend].append((value, kv.get("unit", "?"), 1.0 / hz, secs, run["total"], run["funcs"]))
     return out
 
 
 def per_unit(run, samples):
-    """Microseconds of dom0 CPU per unit of the test's figure for `samples` samples."""
+    """Microseconds of the host's CPU per unit of the test's figure for `samples` samples."""
     value, _, sec_per_sample, secs, _, _ = run
     return samples * sec_per_sample / (value * secs) * 1e6
 
@@ -98,14 +101,19 @@ def short_dso(dso):
     return name.replace("kernel.kallsyms", "kernel")
 
 
-def report(data, top, only, out):
-    for (test, direction), by_backend in sorted(data.items()):
+def host_order(host):
+    """dom0 first, then the guests by number."""
+    return (host != "dom0", len(host), host)
+
+
+def report(data, top, only, only_host, out):
+    for (test, direction, host), by_backend in sorted(data.items(), key=lambda kv: (kv[0][:2], host_order(kv[0][2]))):
         name = f"{test}/{direction}"
-        if only and only not in (test, name):
+        if (only and only not in (test, name)) or (only_host and host != only_host):
             continue
         backends = list(by_backend)
         unit = unit_name(by_backend[backends[0]][0][1])
-        out.write(f"\n== {name}: dom0 CPU, microseconds per {unit} (median over rounds; rounds: "
+        out.write(f"\n== {name}: {host} CPU, microseconds per {unit} (median over rounds; rounds: "
                   + ", ".join(f"{b} {len(by_backend[b])}" for b in backends) + ")\n")
         # Per module, idle apart.
         rows = defaultdict(dict)
@@ -157,6 +165,7 @@ def main(argv=None):
     ap.add_argument("logs", nargs="+", help="serial logs of --profile runs (several: pooled)")
     ap.add_argument("--top", type=int, default=25, help="functions per test (default 25)")
     ap.add_argument("--test", help="only this test (NAME or NAME/DIR)")
+    ap.add_argument("--host", help="only this host (dom0, domu1, ...)")
     args = ap.parse_args(argv)
     lines = []
     for path in args.logs:
@@ -165,7 +174,7 @@ def main(argv=None):
     data = parse(lines)
     if not data:
         sys.exit("no PROFILE lines: was the run made with --profile?")
-    report(data, args.top, args.test, sys.stdout)
+    report(data, args.top, args.test, args.host, sys.stdout)
 
 
 if __name__ == "__main__":

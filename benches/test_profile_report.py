@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Host tests for benches/profile_report.py: PROFILE lines of a --profile run turned into dom0
-CPU per unit of work. Run: python3 -m unittest benches/test_profile_report.py"""
+"""Host tests for benches/profile_report.py: PROFILE lines of a --profile run turned into a
+host's CPU per unit of work. Run: python3 -m unittest benches/test_profile_report.py"""
 import importlib.util
 import io
 import os
@@ -12,8 +12,9 @@ pr = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pr)
 
 
-def lines(backend, rnd, value, funcs, total, test="udp_pps", d="domu1-dom0", unit="pps", hz=500, secs=2):
-    hdr = f"[  12.000] PROFILE test={test} backend={backend} value={value} unit={unit} hz={hz} secs={secs} dir={d} round={rnd}"
+def lines(backend, rnd, value, funcs, total, test="udp_pps", d="domu1-dom0", unit="pps", hz=500, secs=2, host=None):
+    hdr = f"[  12.000] PROFILE test={test} backend={backend} value={value} unit={unit} hz={hz} secs={secs}"
+    hdr += (f" host={host}" if host else "") + f" dir={d} round={rnd}"
     out = [f"{hdr} | {n} {dso} {sym}" for dso, sym, n in funcs]
     return out + [f"{hdr} | total {total}"]
 
@@ -29,15 +30,15 @@ RS = lines("rs", 1, 2000, [("kernel.kallsyms", "memcpy", 300), ("xen_netback_rs"
 class Parse(unittest.TestCase):
     def test_runs_keyed_by_test_and_backend(self):
         data = pr.parse(C + RS + ["NBT-RESULT {}", "PROFILE without a bar"])
-        self.assertEqual(sorted(data[("udp_pps", "domu1-dom0")]), ["c", "rs"])
-        run = data[("udp_pps", "domu1-dom0")]["c"][0]
+        self.assertEqual(sorted(data[("udp_pps", "domu1-dom0", "dom0")]), ["c", "rs"])
+        run = data[("udp_pps", "domu1-dom0", "dom0")]["c"][0]
         self.assertEqual(run[4], 2000)
         self.assertEqual(run[5][("xen_netback", "xenvif_tx_action")], 100)
 
     def test_per_unit_cost(self):
-        run = pr.parse(C)[("udp_pps", "domu1-dom0")]["c"][0]
+        run = pr.parse(C)[("udp_pps", "domu1-dom0", "dom0")]["c"][0]
         self.assertAlmostEqual(pr.per_unit(run, 300), 300.0)  # 300 samples = 0.6 s over 2000 packets
-        run = pr.parse(RS)[("udp_pps", "domu1-dom0")]["rs"][0]
+        run = pr.parse(RS)[("udp_pps", "domu1-dom0", "dom0")]["rs"][0]
         self.assertAlmostEqual(pr.per_unit(run, 300), 150.0)  # the same CPU over twice the packets
 
     def test_module_names(self):
@@ -46,6 +47,18 @@ class Parse(unittest.TestCase):
         self.assertEqual(pr.short_dso("[kernel.kallsyms]"), "kernel")
         self.assertEqual(pr.short_dso("/usr/lib/x86_64-linux-gnu/libc.so.6"), "libc.so.6")
 
+    def test_hosts_apart(self):
+        # The guest's lines of the same test and round: a table of their own, not pooled
+        # with dom0's; a log from before hosts were named is dom0's.
+        guest = lines("c", 1, 1000, [("xen_netfront", "xennet_poll", 50)], 2000, host="domu1")
+        data = pr.parse(C + guest)
+        self.assertEqual(sorted(data), [("udp_pps", "domu1-dom0", "dom0"), ("udp_pps", "domu1-dom0", "domu1")])
+        self.assertEqual(data[("udp_pps", "domu1-dom0", "domu1")]["c"][0][4], 2000)
+        out = io.StringIO()
+        pr.report(data, 10, None, "domu1", out)
+        self.assertIn("domu1 CPU", out.getvalue())
+        self.assertNotIn("dom0 CPU", out.getvalue())
+
     def test_a_test_without_a_figure_is_left_out(self):
         self.assertEqual(pr.parse(lines("c", 1, 0, [("k", "f", 1)], 10)), {})
 
@@ -53,7 +66,7 @@ class Parse(unittest.TestCase):
 class Report(unittest.TestCase):
     def render(self, *runs):
         out = io.StringIO()
-        pr.report(pr.parse([l for r in runs for l in r]), 10, None, out)
+        pr.report(pr.parse([l for r in runs for l in r]), 10, None, None, out)
         return out.getvalue()
 
     def test_modules_and_busy_without_idle(self):

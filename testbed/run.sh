@@ -41,10 +41,11 @@ usage: testbed/run.sh [options]
                       guest time advances 2^SHIFT ns per instruction executed, so a figure is
                       a cost in instructions that host noise does not move; TCG runs on one
                       host thread then (slower). Every result record gets "icount".
-  --profile           dom0 runs perf (trixie's linux-perf, testbed/build-perf.sh, appended to
-                      dom0's initrd for this run only): the A/B scenarios sample dom0's CPUs
-                      (cpu-clock) inside each test and log each backend's costliest functions
-                      ("PROFILE" lines; benches/profile_report.py turns them into a table)
+  --profile           dom0 and the guests run perf (trixie's linux-perf, testbed/build-perf.sh,
+                      appended to their initramfs for this run only): the A/B scenarios sample
+                      the CPUs of dom0 and of the guests a test runs between (cpu-clock) inside
+                      each test and log each host's costliest functions per backend ("PROFILE"
+                      lines; benches/profile_report.py turns them into a table)
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
                       testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
@@ -195,7 +196,10 @@ rm -rf "$DD"
 # The tools, in dom0 and as an initramfs piece lib.sh can append to a guest's (domu_create).
 mkdir -p "$OV/opt/netback-rs/tools" "$RUN.guest-tools/opt/netback-rs/tools"
 cp "$EVILFRONT" $BPF_PROGS "$OV/opt/netback-rs/tools/"
-cp "$EVILFRONT" "$RUN.guest-tools/opt/netback-rs/tools/"
+cp "$EVILFRONT" "$TESTBED_DIR/profile-fold.awk" "$RUN.guest-tools/opt/netback-rs/tools/"
+cp "$TESTBED_DIR/profile-fold.awk" "$OV/opt/netback-rs/tools/"
+# --profile: perf for the guests too (lib.sh's domu_create appends it to their ramdisks).
+[ $PROFILE = 0 ] || cp "$IMAGES/perf-domu.cpio.zst" "$OV/opt/netback-rs/tools/"
 # This worktree's Rust netfront, which the same make builds beside KO: a guest created with
 # it (lib.sh's domu_create I VCPUS MTU rs) loads it instead of the stock xen-netfront.
 if [ -n "$KO" ] && [ -f "$REPO_ROOT/xen-netfront-rs.ko" ]; then

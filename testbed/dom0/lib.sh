@@ -222,6 +222,7 @@ vif_backend_opt() { [ "$(backend_host)" = drvdom ] && echo ",backend=drvdom"; }
 # Guest test tools (testbed/evilfront) that run.sh ships; a scenario that sets
 # NBT_DOMU_TOOLS=1 before domu_create gets them in its guests under /opt/netback-rs/tools.
 NBT_GUEST_TOOLS=/opt/netback-rs/tools/guest-tools.cpio.gz
+NBT_GUEST_PERF=/opt/netback-rs/tools/perf-domu.cpio.zst
 NBT_EVILFRONT=/opt/netback-rs/tools/evilfront
 # domu_create I [VCPUS] [MTU] [FRONTEND]: FRONTEND stock (default: the kernel's xen-netfront)
 # or rs (this worktree's xen-netfront-rs.ko, which run.sh ships in the guest tools: the guest
@@ -235,10 +236,14 @@ domu_create() {
         rs:*) args=" nbt.netfront=rs nbt.netfront_args=${frontend#rs:}";;
         *) nbt_fail "domu_create: frontend '$frontend' is neither stock nor rs"; return 1;;
     esac
-    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ] || [ "$frontend" != stock ]; then
-        # Linux unpacks concatenated compressed cpio archives one after the other.
+    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ] || [ "$frontend" != stock ] || [ "${NBT_PROFILE:-0}" = 1 ]; then
+        # Linux unpacks concatenated compressed cpio archives one after the other. With
+        # NBT_PROFILE=1 the guest gets perf too (run.sh --profile; profile_begin uses it).
         ramdisk=/tmp/domu$i-initrd.cpio.gz
         cat /boot/domu-initrd.cpio.gz $NBT_GUEST_TOOLS > $ramdisk || { nbt_fail "no guest tools in dom0"; return 1; }
+        if [ "${NBT_PROFILE:-0}" = 1 ]; then
+            truncate -s %4 $ramdisk && cat $NBT_GUEST_PERF >> $ramdisk || { nbt_fail "no perf for the guests in dom0"; return 1; }
+        fi
     fi
     cat > /etc/xen/domu$i.cfg <<CFG
 name = "domu$i"
@@ -393,56 +398,54 @@ netperf_udp_pps() {
     pps=$(awk -v n="${out%%,*}" -v t="${out#*,}" 'BEGIN {if (t <= 0) exit 1; printf "%.0f", n / t}') || return 1
     echo "$pps pps"
 }
-# NBT_PROFILE=1 (run.sh --profile; dom0 has perf then): perf samples dom0's CPUs with their
-# call chains inside each measured test, from 1 s in to 1 s before its end (as ab-front's
-# cost hook), at NBT_PROFILE_HZ per CPU, idle included. A sample in a hypercall counts for the
-# function that made it ("hypercall<-gnttab_batch_copy"; a halted vCPU is
-# "hypercall<-xen_safe_halt"): Linux makes every hypercall through one trampoline. The log
-# gets one "PROFILE k=v... | SAMPLES DSO FUNCTION" line per function with 0.2% of the samples
-# or more and one "| total SAMPLES" line; benches/profile_report.py turns them into dom0 CPU
-# per unit of the test's figure (per packet, Mbit, transaction), backends side by side.
+# NBT_PROFILE=1 (run.sh --profile; dom0 and the guests have perf then): perf samples the
+# CPUs of dom0 and of the guests a test runs between, with their call chains, inside each
+# measured test, from 1 s in to 1 s before its end (as ab-front's cost hook), at
+# NBT_PROFILE_HZ per CPU, idle included. A sample in a hypercall counts for the function that
+# made it ("hypercall<-gnttab_batch_copy"; a halted vCPU is "hypercall<-xen_safe_halt"): Linux
+# makes every hypercall through one trampoline. Each host folds its own samples
+# (profile-fold.awk) and the log gets, per host, one "PROFILE k=v... host=H | SAMPLES DSO
+# FUNCTION" line per function with 0.2% of the samples or more and one "| total SAMPLES"
+# line; benches/profile_report.py turns them into CPU per unit of the test's figure (per
+# packet, Mbit, transaction), backends side by side.
 : "${NBT_PROFILE_HZ:=499}"
-profile_begin() {
-    nbt_profiler=""
+NBT_PROFILE_FOLD=/opt/netback-rs/tools/profile-fold.awk
+# perf_record_cmd: the shell command that samples this host's CPUs in the background.
+perf_record_cmd() {
+    echo "rm -f /tmp/nbt-perf.data; (sleep 1; exec perf record -q -a -g -e cpu-clock -F $NBT_PROFILE_HZ" \
+        "-o /tmp/nbt-perf.data -- sleep $((NBT_LEN - 2))) </dev/null >/dev/null 2>&1 &"
+}
+# The samples folded, on the host that took them (HDR in the environment).
+NBT_PERF_FOLD='[ -s /tmp/nbt-perf.data ] || { echo "NBT-STAMP profile: no perf data for $HDR"; exit 0; }
+{ grep -E "^[0-9a-f]{16} [tT] [^ ]+[[:space:]]+\[" /proc/kallsyms | sort; echo --
+  perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } | awk -v hdr="$HDR" -f '"$NBT_PROFILE_FOLD"
+profile_begin() {  # profile_begin FROM TO: FROM dom0 or a guest index, TO an address
+    nbt_profiled=""
     [ "${NBT_PROFILE:-0}" = 1 ] && [ "$NBT_LEN" -ge 3 ] || return 0
-    rm -f /tmp/nbt-perf.data
-    (sleep 1; exec perf record -q -a -g -e cpu-clock -F "$NBT_PROFILE_HZ" -o /tmp/nbt-perf.data \
-        -- sleep $((NBT_LEN - 2)) >/dev/null 2>&1) &
+    local i
+    for i in $(seq 1 "$NBT_NDOM"); do
+        { [ "$1" = "$i" ] || [ "$2" = "$(domu_ip "$i")" ]; } || continue
+        # A guest without perf (not created by domu_create with NBT_PROFILE=1) is left out.
+        [ "$(domu_exec "$i" "command -v perf >/dev/null && { $(perf_record_cmd) echo started; }")" = started ] &&
+            nbt_profiled="$nbt_profiled $i"
+    done
+    eval "$(perf_record_cmd)"
     nbt_profiler=$!
 }
 profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test failed
     [ -n "${nbt_profiler:-}" ] || return 0
     wait "$nbt_profiler"; nbt_profiler=""
-    [ $# -ge 3 ] || return 0
-    local hdr="PROFILE test=$1 backend=$NBT_CURRENT_BACKEND value=$2 unit=$3 hz=$NBT_PROFILE_HZ secs=$((NBT_LEN - 2))"
+    local i done_cmd="while pidof perf >/dev/null; do sleep 0.2; done" hdr
+    if [ $# -lt 3 ]; then
+        for i in $nbt_profiled; do domu_exec "$i" "$done_cmd" >/dev/null; done
+        return 0
+    fi
+    hdr="PROFILE test=$1 backend=$NBT_CURRENT_BACKEND value=$2 unit=$3 hz=$NBT_PROFILE_HZ secs=$((NBT_LEN - 2))"
     shift 3
-    hdr="$hdr $*"
-    [ -s /tmp/nbt-perf.data ] || { nbt_stamp "profile: no perf data for $hdr"; return 0; }
-    # perf script: a sample is its frames ("ADDR FUNCTION (DSO)"), innermost first, then a
-    # blank line. perf finds no symbols for a module insmod'ed from outside /lib/modules
-    # (ours): such frames are looked up in the modules' part of /proc/kallsyms (sorted, so
-    # that the 16-digit addresses compare as strings), given first, up to a "--" line.
-    { grep -E '^[0-9a-f]{16} [tT] [^ ]+\s+\[' /proc/kallsyms | sort; echo --
-      perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } |
-        awk -v hdr="$hdr" -v shared='hypercall|^mem(cpy|set|move)|^rep_(movs|stos)|spin_lock|^_copy_' '
-        !ks { if ($0 == "--") ks = 1; else { nk++; ka[nk] = $1; kn[nk] = $3; km[nk] = $4 }; next }
-        function lookup(ip,   lo, hi, mid) {  # the module function holding ip, or ""
-            if (length(ip) != 16 || !nk || ip < ka[1]) return ""
-            lo = 1; hi = nk
-            while (lo < hi) { mid = int((lo + hi + 1) / 2); if (ka[mid] <= ip) lo = mid; else hi = mid - 1 }
-            kdso = km[lo]; return kn[lo] }
-        function flush() { if (depth) { n[dso " " fn]++; total++ } depth = 0 }
-        NF < 3 { flush(); next }
-        { f = $2; d = $NF; gsub(/[()]/, "", d)
-          if (f == "[unknown]" && (r = lookup($1)) != "") { f = r; d = kdso }
-          # A sample in a hypercall (Linux makes them all through one trampoline) or in a
-          # helper that many callers share counts for its caller too: "memcpy_orig<-tx_poll".
-          if (!depth) { fn = f; dso = d; fold = f ~ shared; if (f ~ /hypercall/) fn = "hypercall" }
-          else if (fold && f !~ shared) { fn = fn "<-" f; dso = d; fold = 0 }
-          depth++ }
-        END { flush()
-              for (k in n) if (n[k] * 500 >= total) print hdr " | " n[k] " " k
-              print hdr " | total " total + 0 }'
+    HDR="$hdr host=dom0 $*" sh -c "$NBT_PERF_FOLD"
+    for i in $nbt_profiled; do
+        domu_exec "$i" "$done_cmd; HDR='$hdr host=domu$i $*'; $NBT_PERF_FOLD"
+    done
 }
 # measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
 # STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
@@ -453,7 +456,7 @@ measure() {
     local name=$1 from=$2 to=$3 test=$4; shift 4
     local r
     [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
-    profile_begin
+    profile_begin "$from" "$to"
     case "$test" in
         STREAMS*) r=$(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
         UDP[0-9]*) r=$(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
