@@ -2,6 +2,8 @@
 # figure (per packet, Mbit or transaction): what a backend makes dom0 do besides its work.
 # From just before to just after each test, in dom0:
 #   vif_irqs      the vifs' event channel interrupts (the guests' notifications)
+#   guest_irqs    the guests' netfront interrupts (the backend's notifications), read in
+#                 each guest
 #   ipis          reschedule and function-call IPIs (a wakeup on the other vCPU)
 #   timer_irqs    timer interrupts (each hrtimer expiry, the TX answer hold's among them)
 #   net_rx        NET_RX softirqs run (NAPI polls and receive processing)
@@ -23,6 +25,7 @@ udp_rcvbuf_drops() {
 }
 dom0_counts() {
     echo "vif_irqs $(dom0_vif_irqs)"
+    echo "guest_irqs $(for i in $(seq 1 "$NBT_NDOM"); do domu_net_irqs "$i"; done | awk '{s += $1} END {print s + 0}')"
     echo "ipis $(irq_sum '^(resched|callfunc|callfuncsingle)[0-9]+$' < /proc/interrupts)"
     echo "timer_irqs $(irq_sum '^timer[0-9]+$' < /proc/interrupts)"
     echo "net_rx $(awk '$1 == "NET_RX:" {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs)"
