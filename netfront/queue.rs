@@ -133,6 +133,8 @@ impl Rings {
         let pages = GrantedPages::grant(xdev.otherend_id(), TX_SIZE, RX_SIZE)?;
         let mut pool =
             StagingPool::with_storage(HeapSlice(KVec::from_elem(PoolPage::EMPTY, TX_SIZE + RX_SIZE, GFP_KERNEL)?));
+        // The pool holds the same grants as `pages`, both sorted by gref: a
+        // page's place in the pool is its place in `pages`.
         for (gref, readonly) in pages.grants() {
             pool.add_page(gref, readonly).map_err(|_| EINVAL)?;
         }
@@ -164,8 +166,8 @@ impl Rings {
     pub(crate) fn start(&mut self) -> Result {
         self.pool.use_unregistered().map_err(|_| EINVAL)?;
         while self.rx.free_requests() > 0 {
-            let Some(gref) = self.pool.take_rx() else { break };
-            self.rx_bufs.post(&mut self.rx, gref).map_err(|_| EINVAL)?;
+            let Some(page) = self.pool.take_rx() else { break };
+            self.rx_bufs.post(&mut self.rx, page.gref).map_err(|_| EINVAL)?;
         }
         self.rx.push_requests_and_check_notify();
         Ok(())
@@ -282,18 +284,18 @@ impl Rings {
             return Err(EBUSY);
         }
         let produced = self.produce(plan, |r, d| {
-            let gref = r.pool.take_tx()?;
+            let page = r.pool.take_tx()?;
             // The packet was laid out as page-sized chunks at offset 0
             // (`chunks_of`): chunk i starts at byte i * 4096.
             let pos = (d.slot.chunk as u32) * XEN_PAGE_SIZE + d.slot.chunk_offset;
-            let copied = r.pages.copy_from_skb(gref, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
-            match (copied, r.tx_ids.claim(TxGrant::Staged(gref))) {
-                (Ok(()), Some(id)) => Some(d.request(id, gref)),
+            let copied = r.pages.copy_from_skb(page, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
+            match (copied, r.tx_ids.claim(TxGrant::Staged(page))) {
+                (Ok(()), Some(id)) => Some(d.request(id, page.gref)),
                 // An id claimed by a failed copy gives its page back
                 // through `abandon` below.
                 (Err(_), Some(_)) => None,
                 (_, None) => {
-                    let _ = r.pool.give_back(gref);
+                    let _ = r.pool.give_back_page(page);
                     None
                 }
             }
@@ -301,7 +303,9 @@ impl Rings {
         if !produced {
             let pool = &mut self.pool;
             self.tx_ids.abandon(|_, grant| {
-                let _ = pool.give_back(grant.gref());
+                if let TxGrant::Staged(page) = grant {
+                    let _ = pool.give_back_page(page);
+                }
             });
             // Nothing was published: the produced requests are forgotten.
             self.tx.discard_unpublished();
@@ -333,8 +337,8 @@ impl Rings {
                         bump(&stats.tx_errors, 1);
                     }
                     match grant {
-                        TxGrant::Staged(gref) => {
-                            if self.pool.give_back(gref).is_err() {
+                        TxGrant::Staged(page) => {
+                            if self.pool.give_back_page(page).is_err() {
                                 return Err("TX response for a page not in use");
                             }
                         }

@@ -58,6 +58,7 @@
 //! }
 //! ```
 
+use super::front_staging::TakenPage;
 use super::rx::RxCsum;
 use super::tx::TxGso;
 use super::wire::{
@@ -390,16 +391,18 @@ impl<const N: usize> Iterator for PlannedRequests<'_, N> {
 pub enum TxGrant {
     /// Granted for this request: access is ended when it is answered.
     PerPacket(u32),
-    /// A staged page (registered with ADD_GREF_MAPPING): it stays granted and
-    /// goes back to the staging pool when answered.
-    Staged(u32),
+    /// A page of the staging pool (registered with ADD_GREF_MAPPING, or
+    /// used unregistered): it stays granted and goes back to the pool, at
+    /// the place it was taken from, when answered.
+    Staged(TakenPage),
 }
 
 impl TxGrant {
     /// The grant reference.
     pub const fn gref(&self) -> u32 {
         match self {
-            TxGrant::PerPacket(g) | TxGrant::Staged(g) => *g,
+            TxGrant::PerPacket(gref) => *gref,
+            TxGrant::Staged(page) => page.gref,
         }
     }
 }
@@ -738,6 +741,11 @@ mod tests {
         TxPacketMeta::default()
     }
 
+    /// A staging pool page (its place in the pool is not the table's business).
+    fn staged(gref: u32) -> TxGrant {
+        TxGrant::Staged(TakenPage { gref, index: 3 })
+    }
+
     fn shape<const N: usize>(p: &TxPlan<N>) -> Vec<(usize, u32, u32, u16, u16)> {
         p.slots().iter().map(|s| (s.chunk, s.chunk_offset, s.xen_page, s.offset, s.len)).collect()
     }
@@ -1036,11 +1044,11 @@ mod tests {
         assert_eq!((t.free_ids(), t.in_flight()), (0, 4));
         let done = t.complete(TxResponse { id: 2, status: NETIF_RSP_ERROR }, |g| g == 12).unwrap();
         assert_eq!(done, TxCompletion::Slot { id: 2, grant: TxGrant::PerPacket(12), status: TxStatus::Error });
-        assert_eq!(t.claim(TxGrant::Staged(7)), Some(2));
+        assert_eq!(t.claim(staged(7)), Some(2));
         t.publish();
         // Staged pages are never ended.
         let done = t.complete(TxResponse { id: 2, status: NETIF_RSP_DROPPED }, |_| panic!("staged page revoked"));
-        assert_eq!(done, Ok(TxCompletion::Slot { id: 2, grant: TxGrant::Staged(7), status: TxStatus::Dropped }));
+        assert_eq!(done, Ok(TxCompletion::Slot { id: 2, grant: staged(7), status: TxStatus::Dropped }));
         let done = t.complete(TxResponse { id: 0, status: 5 }, |_| true);
         assert_eq!(done, Ok(TxCompletion::Slot { id: 0, grant: TxGrant::PerPacket(10), status: TxStatus::Other(5) }));
         assert_eq!((t.free_ids(), t.in_flight()), (2, 2));
@@ -1118,7 +1126,7 @@ mod tests {
     fn grant_still_mapped_leaks_the_id_until_reset() {
         let mut t = TxIdTable::<4>::new();
         let a = t.claim(TxGrant::PerPacket(40)).unwrap();
-        let b = t.claim(TxGrant::Staged(41)).unwrap();
+        let b = t.claim(staged(41)).unwrap();
         t.publish();
         let c = t.claim(TxGrant::PerPacket(42)).unwrap();
         assert_eq!(
@@ -1129,7 +1137,7 @@ mod tests {
         assert_eq!(t.free_ids(), 1);
         let mut released = Vec::new();
         t.reset(|id, g| released.push((id, g)));
-        assert_eq!(released, [(a, TxGrant::PerPacket(40)), (b, TxGrant::Staged(41)), (c, TxGrant::PerPacket(42))]);
+        assert_eq!(released, [(a, TxGrant::PerPacket(40)), (b, staged(41)), (c, TxGrant::PerPacket(42))]);
         assert!(!t.is_broken());
         assert_eq!((t.free_ids(), t.in_flight(), t.nulls_owed()), (4, 0, 0));
     }
@@ -1140,12 +1148,12 @@ mod tests {
         let a = t.claim(TxGrant::PerPacket(1)).unwrap();
         t.publish();
         let b = t.claim(TxGrant::PerPacket(2)).unwrap();
-        let c = t.claim(TxGrant::Staged(3)).unwrap();
+        let c = t.claim(staged(3)).unwrap();
         t.claim_extra();
         let mut undone = Vec::new();
         t.abandon(|id, g| undone.push((id, g)));
         undone.sort_by_key(|u| u.0);
-        assert_eq!(undone, [(b, TxGrant::PerPacket(2)), (c, TxGrant::Staged(3))]);
+        assert_eq!(undone, [(b, TxGrant::PerPacket(2)), (c, staged(3))]);
         t.publish();
         assert_eq!((t.free_ids(), t.in_flight(), t.nulls_owed()), (3, 1, 0));
         assert!(t.complete(TxResponse { id: a, status: 0 }, |_| true).is_ok());
