@@ -32,8 +32,8 @@ use crate::netif::front_ring::FrontRing;
 use crate::netif::front_rx::{RxBuffers, RxPacket, RxPacketReader, RxPoll, RX_COPY_THRESHOLD};
 use crate::netif::front_staging::{PoolPage, StagingPool, TX_STAGE_MAX_DEFAULT};
 use crate::netif::front_tx::{
-    PlannedData, PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxGrant, TxIdTable, TxPacketMeta, TxPlan,
-    TX_PLAN_SLOTS_DEFAULT,
+    PlannedData, PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxCopyPlan, TxGrant, TxIdTable, TxPacketMeta,
+    TxPlan, TX_PLAN_SLOTS_DEFAULT,
 };
 use crate::netif::rx::RxCsum;
 use crate::netif::tx::TxGso;
@@ -186,15 +186,15 @@ impl Rings {
         self.has_room(TX_MAX_RING_SLOTS, TX_PLAN_SLOTS_DEFAULT)
     }
 
-    /// Produces `plan`'s requests, each data slot's by `data` (its id
+    /// Produces a plan's `requests`, each data slot's by `data` (its id
     /// claimed and page granted, or `None` to stop); false if one failed:
     /// nothing is published, the caller gives back what it took.
-    fn produce<const N: usize>(
+    fn produce(
         &mut self,
-        plan: &TxPlan<N>,
+        requests: impl Iterator<Item = PlannedRequest>,
         mut data: impl FnMut(&mut Self, &PlannedData) -> Option<TxRequest>,
     ) -> bool {
-        for req in plan.requests() {
+        for req in requests {
             let request = match req {
                 PlannedRequest::Data(d) => match data(self, &d) {
                     Some(r) => r,
@@ -249,7 +249,7 @@ impl Rings {
             return Err(skb);
         };
         let mut grants = SkbGrants::new(skb, self.domid);
-        let produced = self.produce(&plan, |r, d| {
+        let produced = self.produce(plan.requests(), |r, d| {
             let pos = starts.get(d.slot.chunk).copied().unwrap_or(u32::MAX).saturating_add(d.slot.chunk_offset);
             let gref = match grants.grant(pos) {
                 Ok((gref, offset, _)) if offset == d.slot.offset => gref,
@@ -279,16 +279,15 @@ impl Rings {
 
     /// Copies `skb` into TX pages and produces its requests; on error
     /// nothing is produced and every page and id taken is given back.
-    fn queue_packet(&mut self, skb: &SkBuff, plan: &TxPlan<TX_PLAN_SLOTS_DEFAULT>) -> Result<()> {
-        if !self.has_room(plan.ring_slots(), plan.slots().len()) {
+    fn queue_packet(&mut self, skb: &SkBuff, plan: &TxCopyPlan) -> Result<()> {
+        if !self.has_room(plan.ring_slots(), plan.data_slots()) {
             return Err(EBUSY);
         }
-        let produced = self.produce(plan, |r, d| {
+        let produced = self.produce(plan.requests(), |r, d| {
             let page = r.pool.take_tx()?;
-            // The packet was laid out as page-sized chunks at offset 0
-            // (`chunks_of`): chunk i starts at byte i * 4096.
-            let pos = (d.slot.chunk as u32) * XEN_PAGE_SIZE + d.slot.chunk_offset;
-            let copied = r.pages.copy_from_skb(page, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
+            // A copy plan's slot starts at byte `chunk_offset` of the packet.
+            let (offset, pos, len) = (u32::from(d.slot.offset), d.slot.chunk_offset, u32::from(d.slot.len));
+            let copied = r.pages.copy_from_skb(page, offset, skb, pos, len);
             match (copied, r.tx_ids.claim(TxGrant::Staged(page))) {
                 (Ok(()), Some(id)) => Some(d.request(id, page.gref)),
                 // An id claimed by a failed copy gives its page back
@@ -520,7 +519,7 @@ impl Queue {
                     }
                 }
                 if let Some(s) = left.as_ref() {
-                    let plan = TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(chunks_of(info.len), &meta);
+                    let plan = TxCopyPlan::new(info.len, &meta);
                     sent = plan.as_ref().is_ok_and(|p| r.queue_packet(s, p).is_ok());
                     copy_plan = Some(plan);
                 }
@@ -700,11 +699,4 @@ impl Queue {
         }
         done
     }
-}
-
-/// A packet of `len` bytes as TX chunks: copied into pages, chunk `i` is
-/// bytes `i * 4096 ..` at offset 0 of its own page.
-fn chunks_of(len: u32) -> impl Iterator<Item = TxChunk> {
-    let page = XEN_PAGE_SIZE;
-    (0..len.div_ceil(page)).map(move |i| TxChunk { page_offset: 0, len: (len - i * page).min(page) })
 }
