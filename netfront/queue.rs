@@ -67,20 +67,22 @@ const RX_BATCH: usize = 16;
 /// count them all.
 const DROPS_LOGGED: u32 = 10;
 
-/// Counters of one queue (cumulative over reconnections).
+/// Counters of one queue (cumulative over reconnections). Those counted
+/// on the data path under the ring lock are [`LockedCounter`]s; the drop
+/// counters are also counted where the lock is not held.
 #[derive(Default)]
 pub(crate) struct QueueStats {
-    pub(crate) tx_packets: AtomicU64,
-    pub(crate) tx_bytes: AtomicU64,
+    pub(crate) tx_packets: LockedCounter,
+    pub(crate) tx_bytes: LockedCounter,
     /// Packets dropped before the ring: not connected, no room, unplannable.
     pub(crate) tx_dropped: AtomicU64,
     /// TX slots the backend answered with an error or drop status.
-    pub(crate) tx_errors: AtomicU64,
+    pub(crate) tx_errors: LockedCounter,
     /// Packets sent with per-packet grants of their own pages (trusted
     /// backend, packets over [`TX_STAGE_MAX_DEFAULT`] bytes).
-    pub(crate) tx_granted: AtomicU64,
-    pub(crate) rx_packets: AtomicU64,
-    pub(crate) rx_bytes: AtomicU64,
+    pub(crate) tx_granted: LockedCounter,
+    pub(crate) rx_packets: LockedCounter,
+    pub(crate) rx_bytes: LockedCounter,
     /// Received packets rejected by the checks of `front_rx`.
     pub(crate) rx_errors: AtomicU64,
     /// Accepted packets dropped here (no memory for an skb, bad headers).
@@ -89,6 +91,26 @@ pub(crate) struct QueueStats {
 
 fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// A counter added to only under its queue's ring lock, and read without
+/// it (ethtool, the stack's link stats). The lock orders the writers, so an
+/// add is a plain load and store, not a locked read-modify-write (two per
+/// packet sent or received otherwise); a reader sees whole values.
+#[derive(Default)]
+pub(crate) struct LockedCounter(AtomicU64);
+
+impl LockedCounter {
+    /// Adds `n`. `_held` is the proof that the caller holds the ring lock:
+    /// a connection's [`Rings`] is only reached through its guard.
+    fn add(&self, n: u64, _held: &Rings) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// The count so far.
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// What one connection of a queue holds: the rings, their books and the
@@ -333,7 +355,7 @@ impl Rings {
                 Ok(TxCompletion::Null) => {}
                 Ok(TxCompletion::Slot { grant, status, .. }) => {
                     if status != crate::netif::front_tx::TxStatus::Okay {
-                        bump(&stats.tx_errors, 1);
+                        stats.tx_errors.add(1, self);
                     }
                     match grant {
                         TxGrant::Staged(page) => {
@@ -525,6 +547,11 @@ impl Queue {
                 }
                 if sent {
                     notify = r.tx.push_requests_and_check_notify();
+                    self.stats.tx_packets.add(1, r);
+                    self.stats.tx_bytes.add(u64::from(info.len), r);
+                }
+                if granted {
+                    self.stats.tx_granted.add(1, r);
                 }
                 // Waiting for an answer now (room, this packet's grants):
                 // the next one must raise an event. Arming takes the
@@ -545,13 +572,7 @@ impl Queue {
         if let Some(why) = broken_why {
             self.broken(dev, why);
         }
-        if granted {
-            bump(&self.stats.tx_granted, 1);
-        }
-        if sent {
-            bump(&self.stats.tx_packets, 1);
-            bump(&self.stats.tx_bytes, u64::from(info.len));
-        } else {
+        if !sent {
             let why = match copy_plan {
                 Some(Err(e)) => e.description(),
                 _ => "no room on the TX ring",
@@ -624,8 +645,8 @@ impl Queue {
                             };
                             match skb {
                                 Ok(skb) => {
-                                    bump(&self.stats.rx_packets, 1);
-                                    bump(&self.stats.rx_bytes, u64::from(pkt.info.len));
+                                    self.stats.rx_packets.add(1, r);
+                                    self.stats.rx_bytes.add(u64::from(pkt.info.len), r);
                                     if let Some(slot) = batch.get_mut(taken) {
                                         *slot = Some(skb);
                                     }
