@@ -133,10 +133,10 @@ impl VifOps for Frontend {
         for q in self.queues.iter() {
             let c = &q.stats;
             let get = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            s.rx_packets += get(&c.rx_packets);
-            s.rx_bytes += get(&c.rx_bytes);
-            s.tx_packets += get(&c.tx_packets);
-            s.tx_bytes += get(&c.tx_bytes);
+            s.rx_packets += c.rx_packets.get();
+            s.rx_bytes += c.rx_bytes.get();
+            s.tx_packets += c.tx_packets.get();
+            s.tx_bytes += c.tx_bytes.get();
             s.rx_dropped += get(&c.rx_dropped);
             s.tx_dropped += get(&c.tx_dropped);
             s.rx_errors += get(&c.rx_errors);
@@ -148,11 +148,11 @@ impl VifOps for Frontend {
         for (i, q) in self.queues.iter().enumerate() {
             let c = &q.stats;
             let get = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            out.push(format_args!("queue_{i}_tx_packets"), get(&c.tx_packets));
+            out.push(format_args!("queue_{i}_tx_packets"), c.tx_packets.get());
             out.push(format_args!("queue_{i}_tx_dropped"), get(&c.tx_dropped));
-            out.push(format_args!("queue_{i}_tx_errors"), get(&c.tx_errors));
-            out.push(format_args!("queue_{i}_tx_granted"), get(&c.tx_granted));
-            out.push(format_args!("queue_{i}_rx_packets"), get(&c.rx_packets));
+            out.push(format_args!("queue_{i}_tx_errors"), c.tx_errors.get());
+            out.push(format_args!("queue_{i}_tx_granted"), c.tx_granted.get());
+            out.push(format_args!("queue_{i}_rx_packets"), c.rx_packets.get());
             out.push(format_args!("queue_{i}_rx_errors"), get(&c.rx_errors));
             out.push(format_args!("queue_{i}_rx_dropped"), get(&c.rx_dropped));
             out.push(format_args!("queue_{i}_staging_pages"), q.staged_pages() as u64);

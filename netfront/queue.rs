@@ -32,8 +32,8 @@ use crate::netif::front_ring::FrontRing;
 use crate::netif::front_rx::{RxBuffers, RxPacket, RxPacketReader, RxPoll, RX_COPY_THRESHOLD};
 use crate::netif::front_staging::{PoolPage, StagingPool, TX_STAGE_MAX_DEFAULT};
 use crate::netif::front_tx::{
-    PlannedData, PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxGrant, TxIdTable, TxPacketMeta, TxPlan,
-    TX_PLAN_SLOTS_DEFAULT,
+    PlannedData, PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxCopyPlan, TxGrant, TxIdTable, TxPacketMeta,
+    TxPlan, TX_PLAN_SLOTS_DEFAULT,
 };
 use crate::netif::rx::RxCsum;
 use crate::netif::tx::TxGso;
@@ -67,20 +67,22 @@ const RX_BATCH: usize = 16;
 /// count them all.
 const DROPS_LOGGED: u32 = 10;
 
-/// Counters of one queue (cumulative over reconnections).
+/// Counters of one queue (cumulative over reconnections). Those counted
+/// on the data path under the ring lock are [`LockedCounter`]s; the drop
+/// counters are also counted where the lock is not held.
 #[derive(Default)]
 pub(crate) struct QueueStats {
-    pub(crate) tx_packets: AtomicU64,
-    pub(crate) tx_bytes: AtomicU64,
+    pub(crate) tx_packets: LockedCounter,
+    pub(crate) tx_bytes: LockedCounter,
     /// Packets dropped before the ring: not connected, no room, unplannable.
     pub(crate) tx_dropped: AtomicU64,
     /// TX slots the backend answered with an error or drop status.
-    pub(crate) tx_errors: AtomicU64,
+    pub(crate) tx_errors: LockedCounter,
     /// Packets sent with per-packet grants of their own pages (trusted
     /// backend, packets over [`TX_STAGE_MAX_DEFAULT`] bytes).
-    pub(crate) tx_granted: AtomicU64,
-    pub(crate) rx_packets: AtomicU64,
-    pub(crate) rx_bytes: AtomicU64,
+    pub(crate) tx_granted: LockedCounter,
+    pub(crate) rx_packets: LockedCounter,
+    pub(crate) rx_bytes: LockedCounter,
     /// Received packets rejected by the checks of `front_rx`.
     pub(crate) rx_errors: AtomicU64,
     /// Accepted packets dropped here (no memory for an skb, bad headers).
@@ -89,6 +91,26 @@ pub(crate) struct QueueStats {
 
 fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// A counter added to only under its queue's ring lock, and read without
+/// it (ethtool, the stack's link stats). The lock orders the writers, so an
+/// add is a plain load and store, not a locked read-modify-write (two per
+/// packet sent or received otherwise); a reader sees whole values.
+#[derive(Default)]
+pub(crate) struct LockedCounter(AtomicU64);
+
+impl LockedCounter {
+    /// Adds `n`. `_held` is the proof that the caller holds the ring lock:
+    /// a connection's [`Rings`] is only reached through its guard.
+    fn add(&self, n: u64, _held: &Rings) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// The count so far.
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// What one connection of a queue holds: the rings, their books and the
@@ -133,6 +155,8 @@ impl Rings {
         let pages = GrantedPages::grant(xdev.otherend_id(), TX_SIZE, RX_SIZE)?;
         let mut pool =
             StagingPool::with_storage(HeapSlice(KVec::from_elem(PoolPage::EMPTY, TX_SIZE + RX_SIZE, GFP_KERNEL)?));
+        // The pool holds the same grants as `pages`, both sorted by gref: a
+        // page's place in the pool is its place in `pages`.
         for (gref, readonly) in pages.grants() {
             pool.add_page(gref, readonly).map_err(|_| EINVAL)?;
         }
@@ -164,8 +188,8 @@ impl Rings {
     pub(crate) fn start(&mut self) -> Result {
         self.pool.use_unregistered().map_err(|_| EINVAL)?;
         while self.rx.free_requests() > 0 {
-            let Some(gref) = self.pool.take_rx() else { break };
-            self.rx_bufs.post(&mut self.rx, gref).map_err(|_| EINVAL)?;
+            let Some(page) = self.pool.take_rx() else { break };
+            self.rx_bufs.post(&mut self.rx, page.gref).map_err(|_| EINVAL)?;
         }
         self.rx.push_requests_and_check_notify();
         Ok(())
@@ -184,15 +208,15 @@ impl Rings {
         self.has_room(TX_MAX_RING_SLOTS, TX_PLAN_SLOTS_DEFAULT)
     }
 
-    /// Produces `plan`'s requests, each data slot's by `data` (its id
+    /// Produces a plan's `requests`, each data slot's by `data` (its id
     /// claimed and page granted, or `None` to stop); false if one failed:
     /// nothing is published, the caller gives back what it took.
-    fn produce<const N: usize>(
+    fn produce(
         &mut self,
-        plan: &TxPlan<N>,
+        requests: impl Iterator<Item = PlannedRequest>,
         mut data: impl FnMut(&mut Self, &PlannedData) -> Option<TxRequest>,
     ) -> bool {
-        for req in plan.requests() {
+        for req in requests {
             let request = match req {
                 PlannedRequest::Data(d) => match data(self, &d) {
                     Some(r) => r,
@@ -247,7 +271,7 @@ impl Rings {
             return Err(skb);
         };
         let mut grants = SkbGrants::new(skb, self.domid);
-        let produced = self.produce(&plan, |r, d| {
+        let produced = self.produce(plan.requests(), |r, d| {
             let pos = starts.get(d.slot.chunk).copied().unwrap_or(u32::MAX).saturating_add(d.slot.chunk_offset);
             let gref = match grants.grant(pos) {
                 Ok((gref, offset, _)) if offset == d.slot.offset => gref,
@@ -277,23 +301,22 @@ impl Rings {
 
     /// Copies `skb` into TX pages and produces its requests; on error
     /// nothing is produced and every page and id taken is given back.
-    fn queue_packet(&mut self, skb: &SkBuff, plan: &TxPlan<TX_PLAN_SLOTS_DEFAULT>) -> Result<()> {
-        if !self.has_room(plan.ring_slots(), plan.slots().len()) {
+    fn queue_packet(&mut self, skb: &SkBuff, plan: &TxCopyPlan) -> Result<()> {
+        if !self.has_room(plan.ring_slots(), plan.data_slots()) {
             return Err(EBUSY);
         }
-        let produced = self.produce(plan, |r, d| {
-            let gref = r.pool.take_tx()?;
-            // The packet was laid out as page-sized chunks at offset 0
-            // (`chunks_of`): chunk i starts at byte i * 4096.
-            let pos = (d.slot.chunk as u32) * XEN_PAGE_SIZE + d.slot.chunk_offset;
-            let copied = r.pages.copy_from_skb(gref, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
-            match (copied, r.tx_ids.claim(TxGrant::Staged(gref))) {
-                (Ok(()), Some(id)) => Some(d.request(id, gref)),
+        let produced = self.produce(plan.requests(), |r, d| {
+            let page = r.pool.take_tx()?;
+            // A copy plan's slot starts at byte `chunk_offset` of the packet.
+            let (offset, pos, len) = (u32::from(d.slot.offset), d.slot.chunk_offset, u32::from(d.slot.len));
+            let copied = r.pages.copy_from_skb(page, offset, skb, pos, len);
+            match (copied, r.tx_ids.claim(TxGrant::Staged(page))) {
+                (Ok(()), Some(id)) => Some(d.request(id, page.gref)),
                 // An id claimed by a failed copy gives its page back
                 // through `abandon` below.
                 (Err(_), Some(_)) => None,
                 (_, None) => {
-                    let _ = r.pool.give_back(gref);
+                    let _ = r.pool.give_back_page(page);
                     None
                 }
             }
@@ -301,7 +324,9 @@ impl Rings {
         if !produced {
             let pool = &mut self.pool;
             self.tx_ids.abandon(|_, grant| {
-                let _ = pool.give_back(grant.gref());
+                if let TxGrant::Staged(page) = grant {
+                    let _ = pool.give_back_page(page);
+                }
             });
             // Nothing was published: the produced requests are forgotten.
             self.tx.discard_unpublished();
@@ -330,11 +355,11 @@ impl Rings {
                 Ok(TxCompletion::Null) => {}
                 Ok(TxCompletion::Slot { grant, status, .. }) => {
                     if status != crate::netif::front_tx::TxStatus::Okay {
-                        bump(&stats.tx_errors, 1);
+                        stats.tx_errors.add(1, self);
                     }
                     match grant {
-                        TxGrant::Staged(gref) => {
-                            if self.pool.give_back(gref).is_err() {
+                        TxGrant::Staged(page) => {
+                            if self.pool.give_back_page(page).is_err() {
                                 return Err("TX response for a page not in use");
                             }
                         }
@@ -516,12 +541,17 @@ impl Queue {
                     }
                 }
                 if let Some(s) = left.as_ref() {
-                    let plan = TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(chunks_of(info.len), &meta);
+                    let plan = TxCopyPlan::new(info.len, &meta);
                     sent = plan.as_ref().is_ok_and(|p| r.queue_packet(s, p).is_ok());
                     copy_plan = Some(plan);
                 }
                 if sent {
                     notify = r.tx.push_requests_and_check_notify();
+                    self.stats.tx_packets.add(1, r);
+                    self.stats.tx_bytes.add(u64::from(info.len), r);
+                }
+                if granted {
+                    self.stats.tx_granted.add(1, r);
                 }
                 // Waiting for an answer now (room, this packet's grants):
                 // the next one must raise an event. Arming takes the
@@ -542,13 +572,7 @@ impl Queue {
         if let Some(why) = broken_why {
             self.broken(dev, why);
         }
-        if granted {
-            bump(&self.stats.tx_granted, 1);
-        }
-        if sent {
-            bump(&self.stats.tx_packets, 1);
-            bump(&self.stats.tx_bytes, u64::from(info.len));
-        } else {
+        if !sent {
             let why = match copy_plan {
                 Some(Err(e)) => e.description(),
                 _ => "no room on the TX ring",
@@ -621,8 +645,8 @@ impl Queue {
                             };
                             match skb {
                                 Ok(skb) => {
-                                    bump(&self.stats.rx_packets, 1);
-                                    bump(&self.stats.rx_bytes, u64::from(pkt.info.len));
+                                    self.stats.rx_packets.add(1, r);
+                                    self.stats.rx_bytes.add(u64::from(pkt.info.len), r);
                                     if let Some(slot) = batch.get_mut(taken) {
                                         *slot = Some(skb);
                                     }
@@ -696,11 +720,4 @@ impl Queue {
         }
         done
     }
-}
-
-/// A packet of `len` bytes as TX chunks: copied into pages, chunk `i` is
-/// bytes `i * 4096 ..` at offset 0 of its own page.
-fn chunks_of(len: u32) -> impl Iterator<Item = TxChunk> {
-    let page = XEN_PAGE_SIZE;
-    (0..len.div_ceil(page)).map(move |i| TxChunk { page_offset: 0, len: (len - i * page).min(page) })
 }

@@ -260,7 +260,7 @@ impl NetFront {
             q.live.store(false, Ordering::Release);
             let rings = q.rings.lock().take();
             drop(rings);
-            let granted = q.stats.tx_granted.load(Ordering::Relaxed);
+            let granted = q.stats.tx_granted.get();
             if granted > 0 {
                 pr_info!("{}: queue {}: {} packets sent by per-packet grants so far\n", dev.name(), i, granted);
             }

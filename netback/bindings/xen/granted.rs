@@ -13,6 +13,7 @@
 use crate::bindings::ffi;
 use crate::bindings::net::skb::{with_page_at, SkBuff};
 use crate::bindings::xen::grant::CopySource;
+use crate::netif::front_staging::TakenPage;
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -23,7 +24,9 @@ struct Granted {
     readonly: bool,
 }
 
-/// Pages granted to one backend domain, sorted by grant reference.
+/// Pages granted to one backend domain, sorted by grant reference: the
+/// order of a staging pool of the same grants, so that the place a
+/// [`TakenPage`] carries addresses its page here too.
 ///
 /// # Invariants
 ///
@@ -91,11 +94,20 @@ impl GrantedPages {
         self.pages.get(i)
     }
 
+    /// The page `page` names: at its place when that holds its gref (no
+    /// search), else found by gref.
+    fn find_taken(&self, page: TakenPage) -> Option<&Granted> {
+        match self.pages.get(usize::from(page.index)) {
+            Some(g) if g.gref == page.gref => Some(g),
+            _ => self.find(page.gref),
+        }
+    }
+
     /// TX: copies `len` bytes of `skb` from byte `pos` to byte `offset` of
-    /// the page granted as `gref`. EINVAL for an unknown gref, a range past
-    /// the page or past the skb.
-    pub(crate) fn copy_from_skb(&self, gref: u32, offset: u32, skb: &SkBuff, pos: u32, len: u32) -> Result {
-        let g = self.find(gref).ok_or(EINVAL)?;
+    /// the pool page `page`. EINVAL for a gref not granted here, a range
+    /// past the page or past the skb.
+    pub(crate) fn copy_from_skb(&self, page: TakenPage, offset: u32, skb: &SkBuff, pos: u32, len: u32) -> Result {
+        let g = self.find_taken(page).ok_or(EINVAL)?;
         // SAFETY: a page we own (type invariant).
         unsafe { skb.copy_to_page(pos, g.page, offset, len) }
     }

@@ -154,15 +154,35 @@ pub enum PageUse {
     Rx,
 }
 
+/// A page the pool handed out ([`StagingPool::take_tx`],
+/// [`StagingPool::take_rx`]): its grant reference and its place in the pool,
+/// so that [`StagingPool::give_back_page`] finds it without a search.
+///
+/// The pool keeps its pages sorted by gref, so while the shell keeps a table
+/// of the same grants sorted the same way, `index` addresses that table's
+/// entry too. A place goes stale when pages are added or removed while the
+/// page is out; the gref still names the page, and the pool looks it up
+/// then.
+///
+/// Packed to 2-byte alignment (6 bytes, not 8): a [`TxGrant`] holding one
+/// then stays 8 bytes, and a TX queue's id table within one page.
+///
+/// [`TxGrant`]: super::front_tx::TxGrant
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed(2))]
+pub struct TakenPage {
+    /// The page's grant reference.
+    pub gref: u32,
+    /// Where the pool (and the shell's gref-sorted table) keeps it.
+    pub index: u16,
+}
+
 /// The buffer [`StagingPool::choose_tx`] picked for a TX packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxBuffer {
     /// Copy the packet to offset 0 of this staged page (now in use by TX);
     /// the request names it and is granted nothing new.
-    Staged {
-        /// The staged page's grant reference.
-        gref: u32,
-    },
+    Staged(TakenPage),
     /// Grant the packet's own pages, per packet.
     Granted,
 }
@@ -227,8 +247,8 @@ enum Pending {
     Del,
 }
 
-/// One queue's staging pages, sorted by gref (a give-back is a binary
-/// search), in `S`: an array ([`StagingPool::new`]) or the shell's heap
+/// One queue's staging pages, sorted by gref (a give-back by gref alone is
+/// a binary search; by [`TakenPage`], a look at one entry), in `S`: an array ([`StagingPool::new`]) or the shell's heap
 /// buffer ([`StagingPool::with_storage`]), at most 65535 pages.
 #[derive(Clone, Debug)]
 pub struct StagingPool<S> {
@@ -484,11 +504,11 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
         Ok(n)
     }
 
-    fn pop(&mut self, readonly: bool, used: PageUse) -> Option<u32> {
-        let head = usize::from(if readonly { self.free_ro } else { self.free_rw });
+    fn pop(&mut self, readonly: bool, used: PageUse) -> Option<TakenPage> {
+        let index = if readonly { self.free_ro } else { self.free_rw };
         // NO_PAGE ends a list; with more storage than 65535 pages it would
         // still index an element.
-        let p = self.live_mut().get_mut(head)?;
+        let p = self.live_mut().get_mut(usize::from(index))?;
         let (gref, next) = (p.gref, p.next);
         p.next = NO_PAGE;
         p.state = PageState::InUse(used);
@@ -499,17 +519,17 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
             self.free_rw = next;
             self.nr_free_rw = self.nr_free_rw.saturating_sub(1);
         }
-        Some(gref)
+        Some(TakenPage { gref, index })
     }
 
     /// A free page to carry a TX packet: a read-only one if any, else a
     /// writable one (which RX then lacks until it comes back).
-    pub fn take_tx(&mut self) -> Option<u32> {
+    pub fn take_tx(&mut self) -> Option<TakenPage> {
         self.pop(true, PageUse::Tx).or_else(|| self.pop(false, PageUse::Tx))
     }
 
     /// A free writable page to post as an RX buffer.
-    pub fn take_rx(&mut self) -> Option<u32> {
+    pub fn take_rx(&mut self) -> Option<TakenPage> {
         self.pop(false, PageUse::Rx)
     }
 
@@ -522,7 +542,7 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
             return TxBuffer::Granted;
         }
         match self.take_tx() {
-            Some(gref) => TxBuffer::Staged { gref },
+            Some(page) => TxBuffer::Staged(page),
             None => TxBuffer::Granted,
         }
     }
@@ -531,7 +551,25 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
     /// reposted: it is free again. Returns what it was used for.
     pub fn give_back(&mut self, gref: u32) -> Result<PageUse, PoolError> {
         let i = self.find(gref).map_err(|_| PoolError::UnknownGref(gref))?;
-        let (Ok(index), Some(p)) = (u16::try_from(i), self.pages.as_mut().get_mut(i)) else {
+        self.free_at(i, gref)
+    }
+
+    /// [`Self::give_back`] of a page as it was handed out: at its place
+    /// when that still holds its gref (no search), else found by gref.
+    pub fn give_back_page(&mut self, page: TakenPage) -> Result<PageUse, PoolError> {
+        let at = usize::from(page.index);
+        if self.live().get(at).is_some_and(|p| p.gref == page.gref) {
+            self.free_at(at, page.gref)
+        } else {
+            self.give_back(page.gref)
+        }
+    }
+
+    /// Frees the in-use page at `i`, which holds `gref`.
+    fn free_at(&mut self, i: usize, gref: u32) -> Result<PageUse, PoolError> {
+        let len = self.len;
+        let page = self.pages.as_mut().get_mut(..len).and_then(|live| live.get_mut(i));
+        let (Ok(index), Some(p)) = (u16::try_from(i), page) else {
             return Err(PoolError::UnknownGref(gref));
         };
         let PageState::InUse(used) = p.state else {
@@ -748,15 +786,20 @@ mod tests {
         assert!(p.is_empty());
     }
 
+    /// The gref of the page taken (its place is checked where it matters).
+    fn gref(page: Option<TakenPage>) -> Option<u32> {
+        page.map(|p| p.gref)
+    }
+
     #[test]
     fn tx_and_rx_pages() {
         let mut p = registered(2, 2);
         assert_eq!((p.free_tx(), p.free_rx()), (4, 2));
         // RX never gets a read-only page; TX prefers them.
-        assert_eq!(p.take_rx(), Some(201));
-        assert_eq!(p.take_tx(), Some(101));
-        assert_eq!(p.take_tx(), Some(100));
-        assert_eq!(p.take_tx(), Some(200), "TX falls back to a writable page");
+        assert_eq!(p.take_rx(), Some(TakenPage { gref: 201, index: 3 }));
+        assert_eq!(p.take_tx(), Some(TakenPage { gref: 101, index: 1 }));
+        assert_eq!(gref(p.take_tx()), Some(100));
+        assert_eq!(gref(p.take_tx()), Some(200), "TX falls back to a writable page");
         assert_eq!((p.take_tx(), p.take_rx()), (None, None));
         assert_eq!((p.in_tx(), p.in_rx()), (3, 1));
         assert_eq!(p.recycle_rx(201), Ok(()));
@@ -766,7 +809,7 @@ mod tests {
         assert_eq!(p.give_back(201), Ok(PageUse::Rx));
         assert_eq!(p.give_back(999), Err(PoolError::UnknownGref(999)));
         assert_eq!(p.recycle_rx(999), Err(PoolError::UnknownGref(999)));
-        assert_eq!(p.take_rx(), Some(201), "LIFO: the page given back last");
+        assert_eq!(gref(p.take_rx()), Some(201), "LIFO: the page given back last");
         assert_eq!((p.free_tx(), p.free_rx(), p.in_tx(), p.in_rx()), (1, 1, 2, 1));
     }
 
@@ -776,10 +819,10 @@ mod tests {
         assert_eq!(p.choose_tx(0, 4096), TxBuffer::Granted);
         assert_eq!(p.choose_tx(1515, 1514), TxBuffer::Granted);
         assert_eq!(p.choose_tx(4097, 100_000), TxBuffer::Granted, "one page at most");
-        assert_eq!(p.choose_tx(4096, TX_STAGE_MAX_DEFAULT), TxBuffer::Staged { gref: 100 });
+        assert_eq!(p.choose_tx(4096, TX_STAGE_MAX_DEFAULT), TxBuffer::Staged(TakenPage { gref: 100, index: 0 }));
         assert_eq!(p.choose_tx(60, TX_STAGE_MAX_DEFAULT), TxBuffer::Granted, "no page free");
         p.give_back(100).unwrap();
-        assert_eq!(p.choose_tx(60, 1514), TxBuffer::Staged { gref: 100 });
+        assert_eq!(p.choose_tx(60, 1514), TxBuffer::Staged(TakenPage { gref: 100, index: 0 }));
         assert_eq!(StagingPool::<[PoolPage; 0]>::new().choose_tx(60, 4096), TxBuffer::Granted);
     }
 
@@ -792,7 +835,7 @@ mod tests {
         let mut slot = 0;
         let all: Vec<_> = [100u32, 101, 200, 201].iter().map(|g| (GrefEntry { gref: *g, flags: 0 }, 0u16)).collect();
         backend.commit_add(&all).unwrap();
-        assert_eq!(p.take_tx(), Some(101));
+        assert_eq!(gref(p.take_tx()), Some(101));
         assert!(backend.acquire(100)); // the backend still reads 100: DEL of it fails
         let mut list = [0u8; 4096];
         assert_eq!(p.write_del_list(&mut list), Ok(3));
@@ -865,17 +908,23 @@ mod tests {
     /// to write statuses back). Invariants: pool and model agree on every
     /// page; a page the pool frees is never mapped in the backend; pages the
     /// pool uses as staged are mapped or (after a lost DEL answer) harmless.
+    /// Pages are given back by gref or as they were taken, whose place may
+    /// have moved since (pages added or removed meanwhile) or be forged:
+    /// the outcome is the same.
     #[test]
     fn random_operations_match_a_model() {
         let mut rng = Lcg(4242);
         // Paths taken: ADD ok, ADD refused, pages unmapped by DEL, DEL
-        // entries kept, DEL answers lost, RX and TX takes.
-        let mut seen = [0u32; 6];
+        // entries kept, DEL answers lost, RX and TX takes, give-backs at the
+        // place taken, give-backs at a place moved or forged.
+        let mut seen = [0u32; 8];
         for _ in 0..150 {
             let cap = 1 + (rng.next() % 40) as usize;
             let mut pool = StagingPool::with_storage(std::vec![PoolPage::EMPTY; cap]);
             let mut backend = StagingTable::<[Staged; 64]>::new((rng.next() % 48) as u32);
             let mut model: BTreeMap<u32, (bool, M)> = BTreeMap::new();
+            // The last handle each gref was taken with.
+            let mut taken: BTreeMap<u32, TakenPage> = BTreeMap::new();
             let mut lost = std::collections::BTreeSet::new();
             let mut list = std::vec![0u8; 8 * (1 + (rng.next() % 40) as usize)];
             for _ in 0..300 {
@@ -936,7 +985,10 @@ mod tests {
                         let got = if rx { pool.take_rx() } else { pool.take_tx() };
                         let can = model.values().any(|v| v.1 == M::Free && (!rx || !v.0));
                         assert_eq!(got.is_some(), can);
-                        if let Some(g) = got {
+                        if let Some(page) = got {
+                            let g = page.gref;
+                            assert_eq!(pool.live()[usize::from(page.index)].gref, g, "taken at another place");
+                            taken.insert(g, page);
                             let v = model.get_mut(&g).unwrap();
                             assert_eq!(v.1, M::Free);
                             assert!(!(rx && v.0), "read-only page posted for RX");
@@ -951,7 +1003,18 @@ mod tests {
                         } else {
                             model.keys().nth((rng.next() as usize) % model.len().max(1)).copied().unwrap_or(0)
                         };
-                        let r = pool.give_back(g);
+                        let r = match rng.next() % 3 {
+                            0 => pool.give_back(g),
+                            way => {
+                                let index = match taken.get(&g) {
+                                    Some(page) if way == 1 => page.index,
+                                    _ => (rng.next() % 48) as u16,
+                                };
+                                let exact = pool.live().get(usize::from(index)).is_some_and(|p| p.gref == g);
+                                seen[if exact { 6 } else { 7 }] += 1;
+                                pool.give_back_page(TakenPage { gref: g, index })
+                            }
+                        };
                         match model.get_mut(&g) {
                             None => assert_eq!(r, Err(PoolError::UnknownGref(g))),
                             Some(v) if matches!(v.1, M::Tx | M::Rx) => {
@@ -1056,9 +1119,9 @@ mod tests {
         assert_eq!(pool.take_tx(), None);
         assert_eq!(pool.use_unregistered(), Ok(4));
         assert_eq!((pool.free_tx(), pool.free_rx()), (4, 2));
-        let tx = pool.take_tx().unwrap();
+        let tx = pool.take_tx().unwrap().gref;
         assert!(tx < 12, "read-only pages go to TX first");
-        let rx = pool.take_rx().unwrap();
+        let rx = pool.take_rx().unwrap().gref;
         assert!(rx >= 12);
         assert_eq!(pool.give_back(tx), Ok(PageUse::Tx));
         assert_eq!(pool.give_back(rx), Ok(PageUse::Rx));

@@ -8,6 +8,8 @@
 //! and `xennet_make_txreqs` build in Linux). It refuses what the backend
 //! would drop or treat as fatal (see the table on [`TxPlanError`]), so a plan
 //! always passes `tx::TxAssembler` (checked by the tests below).
+//! [`TxCopyPlan`] gives the same requests for a packet copied into the
+//! frontend's own pages, without building a slot array per packet.
 //!
 //! [`TxIdTable`] hands out request ids and records each one's grant; on a
 //! response it checks the id and says what to release. The backend is not
@@ -58,6 +60,7 @@
 //! }
 //! ```
 
+use super::front_staging::TakenPage;
 use super::rx::RxCsum;
 use super::tx::TxGso;
 use super::wire::{
@@ -130,6 +133,57 @@ pub struct TxPacketMeta {
     pub checksum: TxChecksum,
     /// Segmentation offload (`gso_size`, TCPv4 or TCPv6), sent as a GSO extra.
     pub gso: Option<TxGso>,
+}
+
+impl TxPacketMeta {
+    /// Extra-info slots after the first request (0 or 1: GSO).
+    pub fn extra_slots(&self) -> usize {
+        usize::from(self.gso.is_some())
+    }
+
+    /// The GSO extra-info slot, if any (it goes right after the first request).
+    pub fn gso_extra(&self) -> Option<TxRequest> {
+        let g = self.gso?;
+        Some(ExtraInfo::Gso { size: g.size, gso_type: g.kind.to_wire(), features: 0 }.to_raw(false).to_tx_slot())
+    }
+
+    /// The request fields of data slot `index` of `nr_slots` in a packet of
+    /// `total_len` bytes: `MORE_DATA` on all but the last; the first carries
+    /// the checksum flags, `EXTRA_INFO` when an extra follows, and the
+    /// packet length as its size.
+    fn planned_data(&self, slot: TxSlotPlan, index: usize, nr_slots: usize, total_len: u16) -> PlannedData {
+        let mut flags = 0;
+        if index + 1 < nr_slots {
+            flags |= NETTXF_MORE_DATA;
+        }
+        let mut size = slot.len;
+        if index == 0 {
+            flags |= self.checksum.flags();
+            if self.gso.is_some() {
+                flags |= NETTXF_EXTRA_INFO;
+            }
+            size = total_len;
+        }
+        PlannedData { slot, flags, size }
+    }
+
+    /// The refusals that depend on the packet's length (`total` bytes) and
+    /// this metadata alone; the length as the first request's size.
+    fn check_len(&self, total: u64) -> Result<u16, TxPlanError> {
+        if total == 0 {
+            return Err(TxPlanError::Empty);
+        }
+        let Ok(total_len) = u16::try_from(total) else {
+            return Err(TxPlanError::TooLarge { len: u32::try_from(total).unwrap_or(u32::MAX) });
+        };
+        if total_len < ETH_HLEN {
+            return Err(TxPlanError::Runt { len: total_len });
+        }
+        if self.gso.is_some_and(|g| g.size == 0) {
+            return Err(TxPlanError::GsoSizeZero);
+        }
+        Ok(total_len)
+    }
 }
 
 /// One data slot: bytes of one chunk within one Xen page.
@@ -252,18 +306,7 @@ impl<const N: usize> TxPlan<N> {
                 done = done.saturating_add(u32::try_from(len).unwrap_or(0));
             }
         }
-        if total == 0 {
-            return Err(TxPlanError::Empty);
-        }
-        let Ok(total_len) = u16::try_from(total) else {
-            return Err(TxPlanError::TooLarge { len: u32::try_from(total).unwrap_or(u32::MAX) });
-        };
-        if total_len < ETH_HLEN {
-            return Err(TxPlanError::Runt { len: total_len });
-        }
-        if meta.gso.is_some_and(|g| g.size == 0) {
-            return Err(TxPlanError::GsoSizeZero);
-        }
+        let total_len = meta.check_len(total)?;
         if nr_slots > N {
             return Err(TxPlanError::Linearize { slots: nr_slots });
         }
@@ -291,7 +334,7 @@ impl<const N: usize> TxPlan<N> {
 
     /// Extra-info slots after the first request (0 or 1: GSO).
     pub fn extra_slots(&self) -> usize {
-        usize::from(self.meta.gso.is_some())
+        self.meta.extra_slots()
     }
 
     /// Ring entries the packet takes: data slots plus extras.
@@ -302,25 +345,12 @@ impl<const N: usize> TxPlan<N> {
     /// The flags and `size` of data slot `index` (`None` past the end).
     pub fn data(&self, index: usize) -> Option<PlannedData> {
         let slot = *self.slots().get(index)?;
-        let mut flags = 0;
-        if index + 1 < self.nr_slots {
-            flags |= NETTXF_MORE_DATA;
-        }
-        let mut size = slot.len;
-        if index == 0 {
-            flags |= self.meta.checksum.flags();
-            if self.meta.gso.is_some() {
-                flags |= NETTXF_EXTRA_INFO;
-            }
-            size = self.total_len;
-        }
-        Some(PlannedData { slot, flags, size })
+        Some(self.meta.planned_data(slot, index, self.nr_slots, self.total_len))
     }
 
     /// The GSO extra-info slot, if any (it goes right after the first request).
     pub fn gso_extra(&self) -> Option<TxRequest> {
-        let g = self.meta.gso?;
-        Some(ExtraInfo::Gso { size: g.size, gso_type: g.kind.to_wire(), features: 0 }.to_raw(false).to_tx_slot())
+        self.meta.gso_extra()
     }
 
     /// Every ring entry of the packet in ring order: the first data slot,
@@ -369,16 +399,116 @@ impl<const N: usize> Iterator for PlannedRequests<'_, N> {
     type Item = PlannedRequest;
 
     fn next(&mut self) -> Option<PlannedRequest> {
-        let pos = self.pos;
-        let extras = self.plan.extra_slots();
-        let item = if pos == 0 {
-            PlannedRequest::Data(self.plan.data(0)?)
-        } else if pos <= extras {
-            PlannedRequest::Extra(self.plan.gso_extra()?)
-        } else {
-            PlannedRequest::Data(self.plan.data(pos - extras)?)
+        let item = match RingEntry::at(self.pos, self.plan.extra_slots()) {
+            RingEntry::Data(index) => PlannedRequest::Data(self.plan.data(index)?),
+            RingEntry::Extra => PlannedRequest::Extra(self.plan.gso_extra()?),
         };
-        self.pos = pos.saturating_add(1);
+        self.pos = self.pos.saturating_add(1);
+        Some(item)
+    }
+}
+
+/// What a packet's ring entry is, by its position among the packet's
+/// entries: the first data slot, its extras, then the other data slots.
+enum RingEntry {
+    /// Data slot `index`.
+    Data(usize),
+    /// An extra-info slot.
+    Extra,
+}
+
+impl RingEntry {
+    fn at(pos: usize, extras: usize) -> Self {
+        if pos == 0 {
+            RingEntry::Data(0)
+        } else if pos <= extras {
+            RingEntry::Extra
+        } else {
+            RingEntry::Data(pos - extras)
+        }
+    }
+}
+
+/// The requests of a packet the frontend copies into pages of its own, one
+/// page per 4 KiB of packet: data slot `i` holds bytes `i * 4096 ..` at
+/// offset 0 of its page. They are [`TxPlan::new`]'s for the packet as one
+/// chunk at page offset 0 (checked for every length by the tests), but
+/// nothing is held per slot: each slot is made as the requests are walked,
+/// so planning a copied packet costs a few checks of its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxCopyPlan {
+    total_len: u16,
+    meta: TxPacketMeta,
+}
+
+// A packet of the largest size takes this many pages: never more than a plan
+// may have, so a copied packet is never refused with `Linearize`.
+const _: () = assert!(XEN_NETIF_MAX_TX_SIZE.div_ceil(XEN_PAGE_SIZE) as usize <= TX_PLAN_SLOTS_DEFAULT);
+
+impl TxCopyPlan {
+    /// Plans a packet of `len` bytes copied to the start of fresh pages. The
+    /// refusals are [`TxPlan::new`]'s, less those no such layout meets:
+    /// `Linearize` (see above) and `HeadTooShort` (the first slot holds
+    /// `min(len, 4096)` bytes, at least `ETH_HLEN` once the packet is no runt).
+    pub fn new(len: u32, meta: &TxPacketMeta) -> Result<Self, TxPlanError> {
+        let total_len = meta.check_len(u64::from(len))?;
+        Ok(TxCopyPlan { total_len, meta: *meta })
+    }
+
+    /// Data slots: the pages the packet is copied into.
+    pub fn data_slots(&self) -> usize {
+        usize::from(self.total_len).div_ceil(XEN_PAGE_SIZE as usize)
+    }
+
+    /// Ring entries the packet takes: data slots plus extras.
+    pub fn ring_slots(&self) -> usize {
+        self.data_slots().saturating_add(self.meta.extra_slots())
+    }
+
+    /// The packet's length: the first request's `size`.
+    pub fn total_len(&self) -> u16 {
+        self.total_len
+    }
+
+    /// Data slot `index` with its request's flags and size (`None` past the
+    /// end): chunk 0, so `slot.chunk_offset` is where its bytes start in the
+    /// packet, and `slot.xen_page` is `index`.
+    pub fn data(&self, index: usize) -> Option<PlannedData> {
+        let start = u32::try_from(index).ok()?.checked_mul(XEN_PAGE_SIZE)?;
+        let left = u32::from(self.total_len).checked_sub(start).filter(|&n| n > 0)?;
+        let slot = TxSlotPlan {
+            chunk: 0,
+            chunk_offset: start,
+            xen_page: start / XEN_PAGE_SIZE,
+            offset: 0,
+            // At most 4096.
+            len: u16::try_from(left.min(XEN_PAGE_SIZE)).unwrap_or(0),
+        };
+        Some(self.meta.planned_data(slot, index, self.data_slots(), self.total_len))
+    }
+
+    /// Every ring entry of the packet in ring order, as [`TxPlan::requests`].
+    pub fn requests(&self) -> TxCopyRequests {
+        TxCopyRequests { plan: *self, pos: 0 }
+    }
+}
+
+/// Iterator returned by [`TxCopyPlan::requests`].
+#[derive(Clone, Debug)]
+pub struct TxCopyRequests {
+    plan: TxCopyPlan,
+    pos: usize,
+}
+
+impl Iterator for TxCopyRequests {
+    type Item = PlannedRequest;
+
+    fn next(&mut self) -> Option<PlannedRequest> {
+        let item = match RingEntry::at(self.pos, self.plan.meta.extra_slots()) {
+            RingEntry::Data(index) => PlannedRequest::Data(self.plan.data(index)?),
+            RingEntry::Extra => PlannedRequest::Extra(self.plan.meta.gso_extra()?),
+        };
+        self.pos = self.pos.saturating_add(1);
         Some(item)
     }
 }
@@ -390,16 +520,18 @@ impl<const N: usize> Iterator for PlannedRequests<'_, N> {
 pub enum TxGrant {
     /// Granted for this request: access is ended when it is answered.
     PerPacket(u32),
-    /// A staged page (registered with ADD_GREF_MAPPING): it stays granted and
-    /// goes back to the staging pool when answered.
-    Staged(u32),
+    /// A page of the staging pool (registered with ADD_GREF_MAPPING, or
+    /// used unregistered): it stays granted and goes back to the pool, at
+    /// the place it was taken from, when answered.
+    Staged(TakenPage),
 }
 
 impl TxGrant {
     /// The grant reference.
     pub const fn gref(&self) -> u32 {
         match self {
-            TxGrant::PerPacket(g) | TxGrant::Staged(g) => *g,
+            TxGrant::PerPacket(gref) => *gref,
+            TxGrant::Staged(page) => page.gref,
         }
     }
 }
@@ -738,6 +870,11 @@ mod tests {
         TxPacketMeta::default()
     }
 
+    /// A staging pool page (its place in the pool is not the table's business).
+    fn staged(gref: u32) -> TxGrant {
+        TxGrant::Staged(TakenPage { gref, index: 3 })
+    }
+
     fn shape<const N: usize>(p: &TxPlan<N>) -> Vec<(usize, u32, u32, u16, u16)> {
         p.slots().iter().map(|s| (s.chunk, s.chunk_offset, s.xen_page, s.offset, s.len)).collect()
     }
@@ -1007,6 +1144,70 @@ mod tests {
         assert!(accepted > 5000 && refused > 5000, "{accepted} accepted, {refused} refused");
     }
 
+    /// A copied packet's plan is [`TxPlan::new`]'s of the packet as one
+    /// chunk at page offset 0, for every length (without offloads; with
+    /// them, the lengths around each page boundary): the same refusals,
+    /// the same ring entries. And on the wire it is what the packet as
+    /// page-sized chunks at offset 0 gave (the copy layout before the copy
+    /// plan): the same requests, each slot's bytes from the same place of
+    /// the packet.
+    #[test]
+    fn copy_plans_are_one_chunk_plans() {
+        let gso = |size, kind| Some(TxGso { size, kind });
+        let metas = [
+            plain(),
+            TxPacketMeta { checksum: TxChecksum::Partial, gso: None },
+            TxPacketMeta { checksum: TxChecksum::Unnecessary, gso: None },
+            TxPacketMeta { checksum: TxChecksum::Partial, gso: gso(1448, GsoType::TcpV4) },
+            TxPacketMeta { checksum: TxChecksum::None, gso: gso(536, GsoType::TcpV6) },
+            TxPacketMeta { checksum: TxChecksum::Partial, gso: gso(0, GsoType::TcpV4) },
+        ];
+        let lens = (0..=0x1_1000u32).chain([u32::MAX - 1, u32::MAX]);
+        let mut accepted = 0;
+        for (m, meta) in metas.iter().enumerate() {
+            for len in lens.clone().filter(|len| m == 0 || !(16..4080).contains(&(len % 4096))) {
+                let copy = TxCopyPlan::new(len, meta);
+                let one_chunk = Plan::new([c(0, len)], meta);
+                let pages = (0..len.div_ceil(4096)).map(|i| c(0, (len - i * 4096).min(4096)));
+                let paged = Plan::new(pages, meta);
+                let (copy, one_chunk, paged) = match (copy, one_chunk, paged) {
+                    (Ok(a), Ok(b), Ok(p)) => (a, b, p),
+                    (a, b, p) => {
+                        assert_eq!(a.err(), b.err(), "{len} {meta:?}");
+                        assert_eq!(a.err(), p.err(), "{len} {meta:?}");
+                        assert!(a.is_err(), "{len} {meta:?}");
+                        continue;
+                    }
+                };
+                accepted += 1;
+                assert_eq!(copy.total_len(), one_chunk.total_len());
+                assert_eq!((copy.data_slots(), copy.ring_slots()), (one_chunk.slots().len(), one_chunk.ring_slots()));
+                assert_eq!(copy.requests().collect::<Vec<_>>(), one_chunk.requests().collect::<Vec<_>>(), "{len}");
+                assert_eq!(copy.data(copy.data_slots()), None);
+                let wire = |r: PlannedRequest| match r {
+                    PlannedRequest::Data(d) => d.request(7, 99),
+                    PlannedRequest::Extra(e) => e,
+                };
+                assert_eq!(
+                    copy.requests().map(wire).collect::<Vec<_>>(),
+                    paged.requests().map(wire).collect::<Vec<_>>(),
+                    "{len}"
+                );
+                let starts =
+                    |p: &Plan| p.slots().iter().map(|s| s.chunk as u32 * 4096 + s.chunk_offset).collect::<Vec<_>>();
+                let copy_starts = copy.requests().filter_map(|r| match r {
+                    PlannedRequest::Data(d) => Some(d.slot.chunk_offset),
+                    PlannedRequest::Extra(_) => None,
+                });
+                assert_eq!(copy_starts.collect::<Vec<_>>(), starts(&paged), "{len}");
+            }
+        }
+        // Every length from 14 to 65535 without offloads; with each of the 4
+        // other accepted metas, 14 and 15, the 16 lengths on either side of
+        // the 15 inner page boundaries, and the 16 below 65536.
+        assert_eq!(accepted, (0x10000 - 14) + 4 * (2 + 15 * 32 + 16));
+    }
+
     /// The limit is what keeps a plan within what backends take: 19 data
     /// slots still pass our backend (1 + XEN_NETBK_LEGACY_SLOTS_MAX), 20 are
     /// dropped.
@@ -1036,11 +1237,11 @@ mod tests {
         assert_eq!((t.free_ids(), t.in_flight()), (0, 4));
         let done = t.complete(TxResponse { id: 2, status: NETIF_RSP_ERROR }, |g| g == 12).unwrap();
         assert_eq!(done, TxCompletion::Slot { id: 2, grant: TxGrant::PerPacket(12), status: TxStatus::Error });
-        assert_eq!(t.claim(TxGrant::Staged(7)), Some(2));
+        assert_eq!(t.claim(staged(7)), Some(2));
         t.publish();
         // Staged pages are never ended.
         let done = t.complete(TxResponse { id: 2, status: NETIF_RSP_DROPPED }, |_| panic!("staged page revoked"));
-        assert_eq!(done, Ok(TxCompletion::Slot { id: 2, grant: TxGrant::Staged(7), status: TxStatus::Dropped }));
+        assert_eq!(done, Ok(TxCompletion::Slot { id: 2, grant: staged(7), status: TxStatus::Dropped }));
         let done = t.complete(TxResponse { id: 0, status: 5 }, |_| true);
         assert_eq!(done, Ok(TxCompletion::Slot { id: 0, grant: TxGrant::PerPacket(10), status: TxStatus::Other(5) }));
         assert_eq!((t.free_ids(), t.in_flight()), (2, 2));
@@ -1118,7 +1319,7 @@ mod tests {
     fn grant_still_mapped_leaks_the_id_until_reset() {
         let mut t = TxIdTable::<4>::new();
         let a = t.claim(TxGrant::PerPacket(40)).unwrap();
-        let b = t.claim(TxGrant::Staged(41)).unwrap();
+        let b = t.claim(staged(41)).unwrap();
         t.publish();
         let c = t.claim(TxGrant::PerPacket(42)).unwrap();
         assert_eq!(
@@ -1129,7 +1330,7 @@ mod tests {
         assert_eq!(t.free_ids(), 1);
         let mut released = Vec::new();
         t.reset(|id, g| released.push((id, g)));
-        assert_eq!(released, [(a, TxGrant::PerPacket(40)), (b, TxGrant::Staged(41)), (c, TxGrant::PerPacket(42))]);
+        assert_eq!(released, [(a, TxGrant::PerPacket(40)), (b, staged(41)), (c, TxGrant::PerPacket(42))]);
         assert!(!t.is_broken());
         assert_eq!((t.free_ids(), t.in_flight(), t.nulls_owed()), (4, 0, 0));
     }
@@ -1140,12 +1341,12 @@ mod tests {
         let a = t.claim(TxGrant::PerPacket(1)).unwrap();
         t.publish();
         let b = t.claim(TxGrant::PerPacket(2)).unwrap();
-        let c = t.claim(TxGrant::Staged(3)).unwrap();
+        let c = t.claim(staged(3)).unwrap();
         t.claim_extra();
         let mut undone = Vec::new();
         t.abandon(|id, g| undone.push((id, g)));
         undone.sort_by_key(|u| u.0);
-        assert_eq!(undone, [(b, TxGrant::PerPacket(2)), (c, TxGrant::Staged(3))]);
+        assert_eq!(undone, [(b, TxGrant::PerPacket(2)), (c, staged(3))]);
         t.publish();
         assert_eq!((t.free_ids(), t.in_flight(), t.nulls_owed()), (3, 1, 0));
         assert!(t.complete(TxResponse { id: a, status: 0 }, |_| true).is_ok());
