@@ -18,11 +18,6 @@
 #   AB_TESTS="udp_pps/domu1-dom0 tcp_maerts" ./run-bench --scenario ab-counts --icount 1 \
 #       --backends "c rs rs@nogro" --rs-ethtool nogro="-K gro off" --rounds 3 --len 4
 # Each count is a record "<test>_<count>" with unit per-<unit of the figure>.
-udp_rcvbuf_drops() {
-    local i
-    { cat /proc/net/snmp; for i in $(seq 1 "$NBT_NDOM"); do domu_exec "$i" "cat /proc/net/snmp"; done; } |
-        awk '$1 == "Udp:" && $6 ~ /^[0-9]+$/ {s += $6} END {print s + 0}'
-}
 dom0_counts() {
     echo "vif_irqs $(dom0_vif_irqs)"
     echo "guest_irqs $(for i in $(seq 1 "$NBT_NDOM"); do domu_net_irqs "$i"; done | awk '{s += $1} END {print s + 0}')"
@@ -30,7 +25,7 @@ dom0_counts() {
     echo "timer_irqs $(irq_sum '^timer[0-9]+$' < /proc/interrupts)"
     echo "net_rx $(awk '$1 == "NET_RX:" {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs)"
     echo "udp_drops $(udp_rcvbuf_drops)"
-    echo "vif_drops $(cat /sys/class/net/vif*/statistics/tx_dropped 2>/dev/null | awk '{s += $1} END {print s + 0}')"
+    echo "vif_drops $(vif_tx_drops)"
     case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
     guests_vif_stats |
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *tx_answer_deferred:/ {h += $2}

@@ -72,11 +72,15 @@ vif_hypercalls() {
 doms_cpu() { xl list | awk 'NR > 1 {print "cpu", ($1 == "Domain-0" ? "dom0" : $1), $NF}'; }
 cost_sample() { echo "time - $(date +%s.%N)"; doms_cpu; echo "vif dom0 $(dom0_vif_irqs)"; }
 guests_irqs() { local i; for i in $(seq 1 $NBT_NDOM); do echo "irqs domu$i $(domu_net_irqs $i)"; done; }
+# Packets sent in vain, from just before to just after the test: the receivers' UDP sockets'
+# and dom0's vifs' drops. A sender that got cheaper can deliver fewer packets to a receiver
+# that is the limit (the drops' work is spent), so per packet received these say why.
+sent_in_vain() { echo "drops all $(udp_rcvbuf_drops) $(vif_tx_drops)"; }
 udp_cost() {
     local what=$1 name=$2 pps=${3:-} dir="" round="" a
     [ "$name" = udp_pps ] && [ "$NBT_LEN" -ge 3 ] || return 0
     if [ "$what" = begin ]; then
-        udp_cost_irqs0=$(guests_irqs)
+        udp_cost_irqs0=$(guests_irqs; sent_in_vain)
         rm -f /tmp/udp-cost.*
         (sleep 1; cost_sample > /tmp/udp-cost.a; sleep $((NBT_LEN - 2)); cost_sample > /tmp/udp-cost.b) &
         udp_cost_sampler=$!
@@ -86,9 +90,10 @@ udp_cost() {
     for a in "$@"; do case $a in dir=*) dir=${a#dir=};; round=*) round=${a#round=};; esac; done
     [ -s /tmp/udp-cost.a ] && [ -s /tmp/udp-cost.b ] || { nbt_fail "$name $dir: no CPU samples"; return 0; }
     { sed 's/^/0 /' /tmp/udp-cost.a; sed 's/^/1 /' /tmp/udp-cost.b
-      echo "$udp_cost_irqs0" | sed 's/^/0 /'; guests_irqs | sed 's/^/1 /'; } |
+      echo "$udp_cost_irqs0" | sed 's/^/0 /'; { guests_irqs; sent_in_vain; } | sed 's/^/1 /'; } |
         awk -v pps="$pps" -v len="$NBT_LEN" '
             {v[$1 " " $2 " " $3] = $4; dom[$3] = 1}
+            $2 == "drops" {v[$1 " sockdrops all"] = $4; v[$1 " vifdrops all"] = $5}
             function has(k) { return (("0 " k) in v) && (("1 " k) in v) }
             function delta(k) { return v["1 " k] - v["0 " k] }
             END {
@@ -102,6 +107,8 @@ udp_cost() {
                     if (has("vif " d)) printf "irqs_per_pkt_%s per-packet %.3f\n", d, delta("vif " d) / win / pps
                     if (has("irqs " d)) printf "irqs_per_pkt_%s per-packet %.3f\n", d, delta("irqs " d) / (pps * len)
                 }
+                if (has("sockdrops all")) printf "socket_drops_per_pkt per-packet %.3f\n", delta("sockdrops all") / (pps * len)
+                if (has("vifdrops all")) printf "vif_drops_per_pkt per-packet %.3f\n", delta("vifdrops all") / (pps * len)
             }' |
         while read -r test unit value; do
             nbt_result test="udp_pps_$test" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit="$unit" value="$value"

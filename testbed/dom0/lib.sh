@@ -494,6 +494,15 @@ dom_cpu() { xl list "$1" | awk 'NR == 2 {print $NF}'; }
 # device, netfront-rs ethN-qM-tx/-rx after its netdev).
 irq_sum() { awk -v pat="$1" '$NF ~ pat {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}'; }
 dom0_vif_irqs() { irq_sum '^vif' < /proc/interrupts; }
+# Datagrams the UDP sockets of dom0 and every guest dropped for a full receive buffer
+# (RcvbufErrors): packets delivered in vain.
+udp_rcvbuf_drops() {
+    local i
+    { cat /proc/net/snmp; for i in $(seq 1 "$NBT_NDOM"); do domu_exec "$i" "cat /proc/net/snmp"; done; } |
+        awk '$1 == "Udp:" && $6 ~ /^[0-9]+$/ {s += $6} END {print s + 0}'
+}
+# Packets for the guests that dom0's vifs dropped (a full backlog or ring), before any copy.
+vif_tx_drops() { cat /sys/class/net/vif*/statistics/tx_dropped 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 # Every guest's vif counters, `ethtool -S` of each after the other (netback-rs' per queue).
 guests_vif_stats() { local i; for i in $(seq 1 $NBT_NDOM); do ethtool -S "$(vif_name $i)"; done 2>/dev/null; }
 domu_net_irqs() { domu_exec "$1" "cat /proc/interrupts" | irq_sum '^(eth|vif)[0-9]+-q'; }
