@@ -252,11 +252,22 @@ DOM0_ARGS="console=hvc0 earlyprintk=xen"
 [ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1"
 log "booting Xen in QEMU (scenario $name, backend $BACKEND$([ $DRVDOM = 1 ] && echo " in a driver domain"), $NDOM guest(s)${ICOUNT:+, -icount $ICOUNT}); log: $RUN.log"
 set +e
-timeout "$TIMEOUT" qemu-system-x86_64 "${MACHINE[@]}" -accel tcg -cpu qemu64 -smp 2 -m 3072 \
-    -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" \
-    -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
-    | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"
-qrc=${PIPESTATUS[0]}
+for attempt in 1 2; do
+    timeout "$TIMEOUT" qemu-system-x86_64 "${MACHINE[@]}" -accel tcg -cpu qemu64 -smp 2 -m 3072 \
+        -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" \
+        -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
+        | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"
+    qrc=${PIPESTATUS[0]}
+    # QEMU itself aborted (an assertion of its own: SIGABRT, 134) while dom0 was still
+    # booting, before the scenario started and so before any backend was loaded: a fault of
+    # the emulator, not of what is tested (seen once so far, QEMU 10.0.2: iotlb_to_section
+    # during dom0's PCI scan, CI rehearsal of 05dbd9c). Boot once more; the first log stays
+    # beside the new one.
+    [ "$attempt" = 1 ] && [ "$qrc" = 134 ] && ! grep -q "NBT-STAMP .* scenario .* starts" "$RUN.log" &&
+        grep -q "^\[ *[0-9.]*\] qemu-system-x86_64: .*Assertion" "$RUN.log" || break
+    mv "$RUN.log" "$RUN.qemu-abort.log"
+    log "QEMU aborted while dom0 booted ($(grep -o 'qemu-system-x86_64: .*' "$RUN.qemu-abort.log" | head -n1)); booting again"
+done
 set -e
 rm -f "$INITRD"
 ln -sfn "$RUN.log" "$OUT/latest.log"
