@@ -189,7 +189,7 @@ impl Rings {
         self.pool.use_unregistered().map_err(|_| EINVAL)?;
         while self.rx.free_requests() > 0 {
             let Some(page) = self.pool.take_rx() else { break };
-            self.rx_bufs.post(&mut self.rx, page.gref).map_err(|_| EINVAL)?;
+            self.rx_bufs.post(&mut self.rx, page).map_err(|_| EINVAL)?;
         }
         self.rx.push_requests_and_check_notify();
         Ok(())
@@ -437,7 +437,7 @@ impl Rings {
         let mut pos = 0u32;
         for slot in pkt.data_slots() {
             let n = u32::from(slot.len);
-            self.pages.copy_to_skb(slot.gref, u32::from(slot.offset), &mut skb, pos, n).ok()?;
+            self.pages.copy_to_skb(slot.page, u32::from(slot.offset), &mut skb, pos, n).ok()?;
             pos = pos.saturating_add(n);
         }
         Some(skb)

@@ -3,7 +3,7 @@
 //! skb work: `RxPacketReader::poll` on an in-memory ring whose 256 buffers
 //! are writable pages of a 512-page staging pool, each data slot's page
 //! found in the shell's gref-sorted page table (`GrantedPages`, modelled by
-//! a sorted vector), every slot reposted in ring order, the requests pushed
+//! a sorted vector) at its place, every slot reposted in ring order, the requests pushed
 //! once per batch of 16 packets. The backend's responses are written
 //! straight into the ring.
 //!
@@ -16,7 +16,7 @@
 
 use netif::front_ring::FrontRing;
 use netif::front_rx::{RxBuffers, RxPacketReader, RxPoll};
-use netif::front_staging::{PoolPage, StagingPool};
+use netif::front_staging::{PoolPage, StagingPool, TakenPage};
 use netif::ring::MemRing;
 use netif::wire::*;
 use std::hint::black_box;
@@ -32,10 +32,16 @@ type Ring = FrontRing<MemRing<RxRequest, RxResponse, SIZE>>;
 struct Pages(Vec<(u32, u64)>);
 
 impl Pages {
-    /// The page granted as `gref` (`GrantedPages::find`).
-    fn find(&self, gref: u32) -> Option<u64> {
-        let i = self.0.binary_search_by_key(&gref, |p| p.0).ok()?;
-        self.0.get(i).map(|p| p.1)
+    /// The page `page` names: at its place when that holds its gref, else
+    /// found by gref (`GrantedPages::find_taken`).
+    fn find_taken(&self, page: TakenPage) -> Option<u64> {
+        match self.0.get(usize::from(page.index)) {
+            Some(p) if p.0 == page.gref => Some(p.1),
+            _ => {
+                let i = self.0.binary_search_by_key(&{ page.gref }, |p| p.0).ok()?;
+                self.0.get(i).map(|p| p.1)
+            }
+        }
     }
 }
 
@@ -75,7 +81,7 @@ fn main() {
     // As `Rings::start`.
     while ring.free_requests() > 0 {
         let Some(page) = pool.take_rx() else { break };
-        bufs.post(&mut ring, page.gref).unwrap();
+        bufs.post(&mut ring, page).unwrap();
     }
     ring.push_requests_and_check_notify();
     let template = responses(&shape);
@@ -97,7 +103,7 @@ fn main() {
             match reader.poll(&mut ring, &mut *bufs) {
                 Ok(RxPoll::Packet(pkt)) => {
                     for slot in pkt.data_slots() {
-                        let page = pages.find(slot.gref).unwrap();
+                        let page = pages.find_taken(slot.page).unwrap();
                         checksum =
                             checksum.wrapping_add(black_box(page) + u64::from(slot.offset) + u64::from(slot.len));
                     }

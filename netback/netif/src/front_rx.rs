@@ -3,7 +3,10 @@
 //! `xennet_alloc_rx_buffers`, `xennet_move_rx_slot`, `xennet_get_extras`,
 //! `xennet_get_responses` and the checks of `xennet_poll`).
 //!
-//! - [`RxBuffers`] tracks the buffer posted under each request id. As in
+//! - [`RxBuffers`] tracks the buffer posted under each request id: the
+//!   page as the staging pool handed it out ([`TakenPage`]: its gref, and
+//!   its place in the pool and in the shell's table of the same grants), so
+//!   the shell reaches a received slot's page without a search. As in
 //!   Linux, the request at ring index `i` gets id `i & (size - 1)`, and the
 //!   response at index `i` (the backend answers each request at its own
 //!   index) consumes the buffer of that id, whatever the response's `id`
@@ -66,15 +69,22 @@
 //! ```
 //! use netif::front_ring::FrontRing;
 //! use netif::front_rx::{RxBuffers, RxPacketReader, RxPoll};
+//! use netif::front_staging::{PoolPage, StagingPool};
 //! use netif::ring::MemRing;
 //! use netif::wire::*;
 //!
 //! // The shell's FrontSharedRing impl wraps the granted page; MemRing stands in.
 //! let mut ring = FrontRing::new(MemRing::<RxRequest, RxResponse, 256>::new()).unwrap();
 //! let mut bufs = RxBuffers::<256>::new();
+//! // Pages granted writable to the backend, in the queue's pool.
+//! let mut pool = StagingPool::<[PoolPage; 256]>::new();
+//! for gref in 1000..1256 {
+//!     pool.add_page(gref, false).unwrap();
+//! }
+//! pool.use_unregistered().unwrap();
 //! while ring.free_requests() > 0 {
-//!     let gref = 1000 + ring.req_prod_pvt();        // grant a fresh page to the backend
-//!     let id = bufs.post(&mut ring, gref).unwrap(); // the page is now "rx_skbs[id]"
+//!     let Some(page) = pool.take_rx() else { break };
+//!     let id = bufs.post(&mut ring, page).unwrap(); // the page is now "rx_skbs[id]"
 //!     # let _ = id;
 //! }
 //! let _notify = ring.push_requests_and_check_notify();
@@ -83,7 +93,10 @@
 //!     match reader.poll(&mut ring, &mut bufs) {
 //!         Ok(RxPoll::Packet(pkt)) => {
 //!             for slot in pkt.data_slots() {
-//!                 let _gref = bufs.release(slot.id); // end foreign access; the page joins the skb
+//!                 // copy slot.len bytes at slot.offset out of the page at slot.page.index
+//!                 if let Some(page) = bufs.release(slot.id) {
+//!                     let _ = pool.give_back_page(page); // or repost it under a new id
+//!                 }
 //!             }
 //!             for id in pkt.extra_ids() {
 //!                 let _new_id = bufs.repost(&mut ring, id); // move the page to the new id
@@ -105,6 +118,7 @@
 //! ```
 
 use super::front_ring::{FrontRing, FrontRingError, FrontSharedRing};
+use super::front_staging::TakenPage;
 use super::rx::{RxCsum, RxHash, RxPacketInfo};
 use super::wire::{
     ExtraInfo, ExtraInfoRaw, GsoType, RxRequest, RxResponse, ETH_HLEN, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED,
@@ -131,10 +145,10 @@ const _: () = assert!((MAX_RX_SLOTS as u64) * (XEN_PAGE_SIZE as u64) <= u32::MAX
 enum BufState {
     /// No buffer.
     Free,
-    /// Posted to the backend with this grant reference.
-    Posted(u32),
+    /// Posted to the backend: this page.
+    Posted(TakenPage),
     /// Its response was consumed; the shell has not released or reposted it.
-    Received(u32),
+    Received(TakenPage),
 }
 
 /// Error from posting a buffer.
@@ -166,8 +180,9 @@ impl RxBufferError {
 }
 
 /// The guest-RX buffers posted on a ring of `N` entries (Linux netfront's
-/// `rx_skbs[]` and `grant_rx_ref[]`, without the pages: the shell keeps
-/// those in an array indexed by the same id). `N` must be a power of two
+/// `rx_skbs[]` and `grant_rx_ref[]`): per id, the page's grant reference
+/// and its place in the shell's gref-sorted table of granted pages
+/// ([`TakenPage`]), which the shell reads the page at. `N` must be a power of two
 /// of at most 65536 (ids are 16 bits), checked at compile time, and equal
 /// to the ring's size, checked at every post.
 ///
@@ -233,11 +248,12 @@ impl<const N: usize> RxBuffers<N> {
         matches!(self.state(id), BufState::Posted(_))
     }
 
-    /// Posts the buffer granted as `gref` at the ring's next request index,
-    /// under id `index & (N - 1)`, which is returned (`xennet_alloc_rx_buffers`
-    /// for one buffer). The request is produced, not published: call
-    /// [`FrontRing::push_requests_and_check_notify`] after a batch.
-    pub fn post<R>(&mut self, ring: &mut FrontRing<R>, gref: u32) -> Result<u16, RxBufferError>
+    /// Posts `page` (the request names its gref) at the ring's next request
+    /// index, under id `index & (N - 1)`, which is returned
+    /// (`xennet_alloc_rx_buffers` for one buffer). The request is produced,
+    /// not published: call [`FrontRing::push_requests_and_check_notify`]
+    /// after a batch.
+    pub fn post<R>(&mut self, ring: &mut FrontRing<R>, page: TakenPage) -> Result<u16, RxBufferError>
     where
         R: FrontSharedRing<Request = RxRequest, Response = RxResponse>,
     {
@@ -255,34 +271,34 @@ impl<const N: usize> RxBuffers<N> {
         if self.state(id) != BufState::Free {
             return Err(RxBufferError::IdInUse(id));
         }
-        ring.push_request(RxRequest { id, pad: 0, gref }).map_err(RxBufferError::Ring)?;
+        ring.push_request(RxRequest { id, pad: 0, gref: page.gref }).map_err(RxBufferError::Ring)?;
         if let Some(s) = self.state_mut(id) {
-            *s = BufState::Posted(gref);
+            *s = BufState::Posted(page);
         }
         self.posted = self.posted.saturating_add(1);
         Ok(id)
     }
 
     /// Reposts the received buffer of `id` (an extra-info slot's, or one of
-    /// a rejected packet) with the same grant at the ring's next request
+    /// a rejected packet) with the same page at the ring's next request
     /// index (`xennet_move_rx_slot`); returns its new id, under which the
-    /// shell now keeps the page. `Ok(None)` if `id` holds no received
+    /// buffer is now kept. `Ok(None)` if `id` holds no received
     /// buffer (e.g. a rejected packet's slot that had no buffer posted).
     /// On error the buffer stays received under `id`.
     pub fn repost<R>(&mut self, ring: &mut FrontRing<R>, id: u16) -> Result<Option<u16>, RxBufferError>
     where
         R: FrontSharedRing<Request = RxRequest, Response = RxResponse>,
     {
-        let BufState::Received(gref) = self.state(id) else {
+        let BufState::Received(page) = self.state(id) else {
             return Ok(None);
         };
         // Free the old id first: the new index may map to the same id.
         self.release(id);
-        match self.post(ring, gref) {
+        match self.post(ring, page) {
             Ok(new_id) => Ok(Some(new_id)),
             Err(e) => {
                 if let Some(s) = self.state_mut(id) {
-                    *s = BufState::Received(gref);
+                    *s = BufState::Received(page);
                 }
                 self.received = self.received.saturating_add(1);
                 Err(e)
@@ -291,32 +307,32 @@ impl<const N: usize> RxBuffers<N> {
     }
 
     /// Frees the received buffer of `id` (a delivered data slot's: its page
-    /// goes to the stack) and returns its grant reference, on which the
-    /// shell ends foreign access. `None` if `id` holds no received buffer.
-    pub fn release(&mut self, id: u16) -> Option<u32> {
+    /// goes to the stack, or back to the pool) and returns the page.
+    /// `None` if `id` holds no received buffer.
+    pub fn release(&mut self, id: u16) -> Option<TakenPage> {
         let s = self.state_mut(id)?;
-        let BufState::Received(gref) = *s else {
+        let BufState::Received(page) = *s else {
             return None;
         };
         *s = BufState::Free;
         self.received = self.received.saturating_sub(1);
-        Some(gref)
+        Some(page)
     }
 
     /// Marks the posted buffer of `id` received (its response arrived) and
-    /// returns its grant reference; `None` if no buffer is posted under `id`.
-    fn take(&mut self, id: u16) -> Option<u32> {
+    /// returns its page; `None` if no buffer is posted under `id`.
+    fn take(&mut self, id: u16) -> Option<TakenPage> {
         let s = self.state_mut(id)?;
-        let BufState::Posted(gref) = *s else {
+        let BufState::Posted(page) = *s else {
             return None;
         };
-        *s = BufState::Received(gref);
+        *s = BufState::Received(page);
         self.posted = self.posted.saturating_sub(1);
         self.received = self.received.saturating_add(1);
-        Some(gref)
+        Some(page)
     }
 
-    /// Frees every buffer, posted or received, yielding `(id, gref)` for
+    /// Frees every buffer, posted or received, yielding `(id, page)` for
     /// each (at disconnect: the shell revokes the grants and frees the pages).
     pub fn drain(&mut self) -> RxBufferDrain<'_, N> {
         RxBufferDrain { buffers: self, next: 0 }
@@ -331,22 +347,22 @@ pub struct RxBufferDrain<'a, const N: usize> {
 }
 
 impl<const N: usize> Iterator for RxBufferDrain<'_, N> {
-    type Item = (u16, u32);
+    type Item = (u16, TakenPage);
 
-    fn next(&mut self) -> Option<(u16, u32)> {
+    fn next(&mut self) -> Option<(u16, TakenPage)> {
         while let Some(s) = self.buffers.state.get_mut(self.next) {
             let id = u16::try_from(self.next).unwrap_or(u16::MAX);
             self.next = self.next.saturating_add(1);
             let old = core::mem::replace(s, BufState::Free);
             match old {
                 BufState::Free => {}
-                BufState::Posted(gref) => {
+                BufState::Posted(page) => {
                     self.buffers.posted = self.buffers.posted.saturating_sub(1);
-                    return Some((id, gref));
+                    return Some((id, page));
                 }
-                BufState::Received(gref) => {
+                BufState::Received(page) => {
                     self.buffers.received = self.buffers.received.saturating_sub(1);
-                    return Some((id, gref));
+                    return Some((id, page));
                 }
             }
         }
@@ -460,16 +476,21 @@ impl RxRejectCounters {
 
 /// One data slot of an accepted packet: `len` bytes at `offset` in the page
 /// of buffer `id` (`offset + len <= 4096`, `len >= 1`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxDataSlot {
     /// The buffer's id (= its ring index masked to the ring size).
     pub id: u16,
-    /// The buffer's grant reference.
-    pub gref: u32,
+    /// The buffer's page, as posted (the shell copies out of it by its place).
+    pub page: TakenPage,
     /// Offset of the data in the page.
     pub offset: u16,
     /// Bytes of data.
     pub len: u16,
+}
+
+impl RxDataSlot {
+    /// Filler for the unused part of a packet's slot array.
+    const UNUSED: RxDataSlot = RxDataSlot { id: 0, page: TakenPage { gref: 0, index: 0 }, offset: 0, len: 0 };
 }
 
 /// Buffer ids of consecutive ring indices (the ids to repost).
@@ -614,7 +635,7 @@ struct Assembly {
     mask: u32,
     first_index: u32,
     first: RxResponse,
-    first_gref: Option<u32>,
+    first_page: Option<TakenPage>,
     ring_slots: u32,
     extra_slots: u32,
     expect: Expect,
@@ -637,13 +658,13 @@ impl Assembly {
             mask: (N as u32).wrapping_sub(1),
             first_index: index,
             first: rsp,
-            first_gref: bufs.take(RxBuffers::<N>::id_of(index)),
+            first_page: bufs.take(RxBuffers::<N>::id_of(index)),
             ring_slots: 1,
             extra_slots: 0,
             expect: Expect::Extra,
             data_slots: 1,
             max_data_slots: XEN_NETIF_NR_SLOTS_MIN,
-            slots: [RxDataSlot::default(); MAX_RX_SLOTS],
+            slots: [RxDataSlot::UNUSED; MAX_RX_SLOTS],
             slot_count: 0,
             len: 0,
             extras_seen: 0,
@@ -668,7 +689,7 @@ impl Assembly {
     }
 
     /// Validates a data response at `index` against the packet's headroom.
-    fn data_slot(&self, index: u32, rsp: &RxResponse, gref: u32) -> Result<RxDataSlot, RxReject> {
+    fn data_slot(&self, index: u32, rsp: &RxResponse, page: TakenPage) -> Result<RxDataSlot, RxReject> {
         let id = self.id_of(index);
         if rsp.id != id {
             return Err(RxReject::IdMismatch);
@@ -686,7 +707,7 @@ impl Assembly {
         // start < end <= 4096: both fit in 16 bits.
         let offset = u16::try_from(start).map_err(|_| RxReject::SlotOutOfPage)?;
         let len = u16::try_from(end - start).map_err(|_| RxReject::SlotOutOfPage)?;
-        Ok(RxDataSlot { id, gref, offset, len })
+        Ok(RxDataSlot { id, page, offset, len })
     }
 
     fn add_slot(&mut self, slot: RxDataSlot) {
@@ -705,9 +726,9 @@ impl Assembly {
     /// layout depends on the XDP headroom an extra may have set.
     fn after_extras(&mut self) -> Step {
         self.expect = Expect::Data;
-        match self.first_gref {
+        match self.first_page {
             None => self.fail(RxReject::BufferNotPosted),
-            Some(gref) => match self.data_slot(self.first_index, &self.first, gref) {
+            Some(page) => match self.data_slot(self.first_index, &self.first, page) {
                 Ok(slot) => {
                     if u32::from(slot.len) <= RX_COPY_THRESHOLD {
                         self.max_data_slots = XEN_NETIF_NR_SLOTS_MIN + 1;
@@ -768,11 +789,11 @@ impl Assembly {
         self.ring_slots = self.ring_slots.saturating_add(1);
         // Every slot consumes the buffer of its index, data or extra, so
         // that a rejected packet's buffers can all be reposted.
-        let gref = bufs.take(RxBuffers::<N>::id_of(index));
+        let page = bufs.take(RxBuffers::<N>::id_of(index));
         match self.expect {
             Expect::Extra => {
                 self.extra_slots = self.extra_slots.saturating_add(1);
-                if gref.is_none() {
+                if page.is_none() {
                     self.fail(RxReject::BufferNotPosted);
                 }
                 let raw = ExtraInfoRaw::from_rx_response(&rsp);
@@ -788,9 +809,9 @@ impl Assembly {
                 if self.data_slots > self.max_data_slots {
                     self.fail(RxReject::TooManySlots);
                 } else {
-                    match gref {
+                    match page {
                         None => self.fail(RxReject::BufferNotPosted),
-                        Some(gref) => match self.data_slot(index, &rsp, gref) {
+                        Some(page) => match self.data_slot(index, &rsp, page) {
                             Ok(slot) => self.add_slot(slot),
                             Err(r) => self.fail(r),
                         },
@@ -929,6 +950,12 @@ mod tests {
         0x1000_0000 | n
     }
 
+    /// The `n`th page posted: its place is neither its gref's low bits nor
+    /// its first id, so a mix-up shows.
+    fn page_for(n: u32) -> TakenPage {
+        TakenPage { gref: gref_for(n), index: (n as u16).wrapping_add(300) }
+    }
+
     /// A front ring starting at `start` with every slot posted.
     fn posted_ring(start: u32) -> (FrontRing<Mem>, Bufs) {
         let mut m = Mem::new();
@@ -938,7 +965,7 @@ mod tests {
         let mut bufs = Bufs::new();
         let mut n = 0;
         while !ring.is_full() {
-            bufs.post(&mut ring, gref_for(n)).unwrap();
+            bufs.post(&mut ring, page_for(n)).unwrap();
             n += 1;
         }
         ring.push_requests_and_check_notify();
@@ -986,8 +1013,8 @@ mod tests {
     }
 
     /// What the shell does with an outcome: release delivered buffers,
-    /// repost the others. Returns the grefs released.
-    fn settle(ring: &mut FrontRing<Mem>, bufs: &mut Bufs, outcome: &RxPoll) -> Vec<u32> {
+    /// repost the others. Returns the pages released.
+    fn settle(ring: &mut FrontRing<Mem>, bufs: &mut Bufs, outcome: &RxPoll) -> Vec<TakenPage> {
         let mut released = Vec::new();
         match outcome {
             RxPoll::Packet(pkt) => {
@@ -1017,16 +1044,16 @@ mod tests {
         let mut reader = RxPacketReader::new();
         let pkt = packet(reader.poll(&mut ring, &mut bufs));
         assert_eq!(pkt.info, RxPacketInfo { len: 60, gso: None, hash: None, csum: RxCsum::Unnecessary });
-        assert_eq!(pkt.data_slots(), &[RxDataSlot { id: 255, gref: gref_for(0), offset: 0, len: 60 }]);
+        assert_eq!(pkt.data_slots(), &[RxDataSlot { id: 255, page: page_for(0), offset: 0, len: 60 }]);
         assert_eq!((pkt.first_index(), pkt.ring_slots(), pkt.extra_ids().count()), (start, 1, 0));
         assert_eq!((bufs.posted(), bufs.received()), (255, 1));
         assert_eq!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Empty));
-        assert_eq!(bufs.release(255), Some(gref_for(0)));
+        assert_eq!(bufs.release(255), Some(page_for(0)));
         assert_eq!(bufs.release(255), None);
         assert_eq!(reader.packets(), 1);
         assert_eq!(reader.counters().total(), 0);
         // The freed slot can take a new buffer, under the id of index start + 256.
-        assert_eq!(bufs.post(&mut ring, 77), Ok(255));
+        assert_eq!(bufs.post(&mut ring, page_for(77)), Ok(255));
         assert_eq!(ring.ring().response_reads.get(), 1);
     }
 
@@ -1090,7 +1117,7 @@ mod tests {
         // The shell: data buffers released, extra buffers reposted at the
         // next free indices (ids 254 and 255 after the ring wraps).
         let released = settle(&mut ring, &mut bufs, &out);
-        assert_eq!(released, [gref_for(0), gref_for(3)]);
+        assert_eq!(released, [page_for(0), page_for(3)]);
         assert_eq!((bufs.posted(), bufs.received()), (254, 0));
         assert_eq!(ring.ring().requests[254].gref, gref_for(1));
         assert_eq!(ring.ring().requests[255].gref, gref_for(2));
@@ -1255,11 +1282,11 @@ mod tests {
     fn buffer_not_posted() {
         let mut ring = FrontRing::new(Mem::new()).unwrap();
         let mut bufs = Bufs::new();
-        bufs.post(&mut ring, 5).unwrap();
+        bufs.post(&mut ring, page_for(5)).unwrap();
         // A request produced without the table (shell bug): its response
         // finds no buffer.
-        ring.push_request(RxRequest { id: 1, pad: 0, gref: 6 }).unwrap();
-        bufs.post(&mut ring, 7).unwrap();
+        ring.push_request(RxRequest { id: 1, pad: 0, gref: gref_for(6) }).unwrap();
+        bufs.post(&mut ring, page_for(7)).unwrap();
         ring.push_requests_and_check_notify();
         respond(&mut ring, &[data(0, 100, NETRXF_MORE_DATA), data(1, 100, 0), data(2, 100, 0)]);
         let mut reader = RxPacketReader::new();
@@ -1271,27 +1298,30 @@ mod tests {
         // Reposting: id 0 moves to the next index (3); id 1 had nothing.
         assert_eq!(bufs.repost(&mut ring, 0), Ok(Some(3)));
         assert_eq!(bufs.repost(&mut ring, 1), Ok(None));
-        assert_eq!(ring.ring().requests[3], RxRequest { id: 3, pad: 0, gref: 5 });
+        assert_eq!(ring.ring().requests[3], RxRequest { id: 3, pad: 0, gref: gref_for(5) });
         assert!(matches!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Packet(_))));
     }
 
     #[test]
     fn buffer_table_misuse_is_refused() {
         let mut small = FrontRing::new(MemRing::<RxRequest, RxResponse, 8>::new()).unwrap();
-        assert_eq!(Bufs::new().post(&mut small, 1), Err(RxBufferError::SizeMismatch { ring: 8, buffers: 256 }));
+        assert_eq!(
+            Bufs::new().post(&mut small, page_for(1)),
+            Err(RxBufferError::SizeMismatch { ring: 8, buffers: 256 })
+        );
         let mut ring = FrontRing::new(MemRing::<RxRequest, RxResponse, 8>::new()).unwrap();
         let mut bufs = RxBuffers::<8>::new();
         for g in 0..8 {
-            assert_eq!(bufs.post(&mut ring, g), Ok(g as u16));
+            assert_eq!(bufs.post(&mut ring, page_for(g)), Ok(g as u16));
         }
-        assert_eq!(bufs.post(&mut ring, 9), Err(RxBufferError::Ring(FrontRingError::Full)));
+        assert_eq!(bufs.post(&mut ring, page_for(9)), Err(RxBufferError::Ring(FrontRingError::Full)));
         ring.push_requests_and_check_notify();
         ring.ring_mut().responses[0] = RxResponse { id: 0, offset: 0, flags: 0, status: 60 };
         ring.ring_mut().rsp_prod = 1;
         let mut reader = RxPacketReader::new();
         assert!(matches!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Packet(_))));
         // Index 8 maps to id 0, still held (received, not released): refused.
-        assert_eq!(bufs.post(&mut ring, 9), Err(RxBufferError::IdInUse(0)));
+        assert_eq!(bufs.post(&mut ring, page_for(9)), Err(RxBufferError::IdInUse(0)));
         // Reposting id 0 frees it first, so it lands on id 0 again.
         assert_eq!(bufs.repost(&mut ring, 0), Ok(Some(0)));
         assert_eq!(ring.req_prod_pvt(), 9);
@@ -1299,7 +1329,7 @@ mod tests {
         // Disconnect: every buffer comes back once.
         let drained: Vec<_> = bufs.drain().collect();
         assert_eq!(drained.len(), 8);
-        assert_eq!(drained[0], (0, 0));
+        assert_eq!(drained[0], (0, page_for(0)));
         assert_eq!((bufs.posted(), bufs.received()), (0, 0));
         assert_eq!(bufs.drain().count(), 0);
     }
@@ -1310,7 +1340,7 @@ mod tests {
         ring.ring_mut().rsp_prod = 257;
         let e = RxPacketReader::new().poll(&mut ring, &mut bufs);
         assert!(matches!(e, Err(FrontRingError::IllegalResponseCount { rsp_prod: 257, .. })));
-        assert!(matches!(bufs.post(&mut ring, 1), Err(RxBufferError::Ring(_))));
+        assert!(matches!(bufs.post(&mut ring, page_for(1)), Err(RxBufferError::Ring(_))));
     }
 
     /// The frontend reader against the backend's own writer (`rx.rs`) over
@@ -1335,13 +1365,13 @@ mod tests {
             let mut back = BackRing::attach_at(SharedMemRing::new(&cell), start).unwrap();
             let mut bufs = Bufs::new();
             let mut reader = RxPacketReader::new();
-            let mut next_gref = 0u32;
+            let mut next_page = 0u32;
             let headroom = [0u16, 0, 256, 1024, 4000][(rng.next() % 5) as usize];
             let cfg = RxConfig::new(headroom);
             for _ in 0..300 {
                 while !front.is_full() {
-                    bufs.post(&mut front, next_gref).unwrap();
-                    next_gref += 1;
+                    bufs.post(&mut front, page_for(next_page)).unwrap();
+                    next_page += 1;
                 }
                 front.push_requests_and_check_notify();
                 let len = match rng.next() % 6 {
@@ -1646,7 +1676,7 @@ mod tests {
                             let extras = if k == 0 { 0 } else { pkt.extra_ids().count() as u32 };
                             let index = pkt.first_index().wrapping_add(k as u32).wrapping_add(extras);
                             assert_eq!(s.id, Bufs::id_of(index));
-                            assert_eq!(s.gref, gref_for(u32::from(s.id.wrapping_sub(Bufs::id_of(start)) % 256)));
+                            assert_eq!(s.page, page_for(u32::from(s.id.wrapping_sub(Bufs::id_of(start)) % 256)));
                             sum += u32::from(s.len);
                         }
                         assert_eq!(sum, pkt.info.len);
@@ -1699,7 +1729,7 @@ mod tests {
                     }
                 }
                 while !ring.is_full() {
-                    if bufs.post(&mut ring, 1).is_err() {
+                    if bufs.post(&mut ring, page_for(1)).is_err() {
                         break;
                     }
                 }
@@ -1720,6 +1750,91 @@ mod tests {
         for (i, r) in RxReject::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }
+    }
+
+    /// RX buffers taken from a staging pool, as netfront-rs posts them, over
+    /// random response streams: every received data slot carries the page
+    /// posted under its id, at the place the pool keeps its gref; delivered
+    /// pages go back to the pool by that place, the others are reposted, the
+    /// ring is topped up from the pool, and pool and buffers agree on the
+    /// pages out for RX at every step and after the drain.
+    #[test]
+    fn pool_pages_are_received_at_their_place() {
+        use super::super::front_staging::{PageUse, PoolPage, StagingPool};
+        use std::collections::BTreeMap;
+        let mut rng = Lcg(0x9a6e);
+        // Paths taken: data pages given back, buffers reposted, pages drained.
+        let mut seen = [0u32; 3];
+        for _ in 0..40 {
+            // Read-only and writable pages, added in a scrambled gref order:
+            // places are the grefs' order, not the order of adding.
+            let mut pool = StagingPool::<[PoolPage; 320]>::new();
+            let mut grefs: Vec<u32> = (0..320u32).map(|i| (i.wrapping_mul(7919) % 320) * 3 + 11).collect();
+            for (k, &g) in grefs.iter().enumerate() {
+                pool.add_page(g, k % 5 == 0).unwrap();
+            }
+            pool.use_unregistered().unwrap();
+            grefs.sort_unstable();
+            let start = rng.next() as u32;
+            let mut m = Mem::new();
+            m.req_prod = start;
+            m.rsp_prod = start;
+            let mut ring = FrontRing::new_at(m, start).unwrap();
+            let mut bufs = Bufs::new();
+            // The page posted under each id.
+            let mut posted: BTreeMap<u16, TakenPage> = BTreeMap::new();
+            let mut reader = RxPacketReader::new();
+            for _ in 0..60 {
+                while !ring.is_full() {
+                    let Some(page) = pool.take_rx() else { break };
+                    assert_eq!(grefs[usize::from(page.index)], { page.gref }, "taken at another place");
+                    let id = bufs.post(&mut ring, page).unwrap();
+                    posted.insert(id, page);
+                }
+                ring.push_requests_and_check_notify();
+                for _ in 0..(rng.next() % 24) {
+                    if ring.ring().rsp_prod.wrapping_sub(ring.rsp_cons()) >= ring.outstanding() {
+                        break;
+                    }
+                    let r = random_response(&mut rng, ring.ring().rsp_prod);
+                    respond(&mut ring, &[r]);
+                }
+                loop {
+                    let out = reader.poll(&mut ring, &mut bufs).unwrap();
+                    let ids: Vec<u16> = match &out {
+                        RxPoll::Empty => break,
+                        RxPoll::Packet(pkt) => {
+                            for s in pkt.data_slots() {
+                                assert_eq!(Some(&s.page), posted.get(&s.id), "slot {} got another page", s.id);
+                                assert_eq!(grefs[usize::from(s.page.index)], { s.page.gref });
+                                let page = bufs.release(s.id).unwrap();
+                                posted.remove(&s.id);
+                                assert_eq!(pool.give_back_page(page), Ok(PageUse::Rx));
+                                seen[0] += 1;
+                            }
+                            pkt.extra_ids().collect()
+                        }
+                        RxPoll::Rejected(r) => r.ids().collect(),
+                    };
+                    for id in ids {
+                        let page = posted.remove(&id).unwrap();
+                        let new_id = bufs.repost(&mut ring, id).unwrap().unwrap();
+                        posted.insert(new_id, page);
+                        seen[1] += 1;
+                    }
+                    assert_eq!(pool.in_rx(), (bufs.posted() + bufs.received()) as usize);
+                }
+                assert_eq!((bufs.received(), bufs.posted() as usize), (0, posted.len()));
+            }
+            for (id, page) in bufs.drain() {
+                assert_eq!(posted.remove(&id), Some(page));
+                assert_eq!(pool.give_back_page(page), Ok(PageUse::Rx));
+                seen[2] += 1;
+            }
+            assert!(posted.is_empty());
+            assert_eq!((pool.in_rx(), pool.free_rx()), (0, 256));
+        }
+        assert!(seen.iter().all(|&n| n > 100), "paths not taken: {seen:?}");
     }
 
     #[test]
