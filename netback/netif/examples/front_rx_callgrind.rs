@@ -101,7 +101,8 @@ fn main() {
         // The poll takes them, copies each out and reposts its buffers.
         loop {
             match reader.poll(&mut ring, &mut *bufs) {
-                Ok(RxPoll::Packet(pkt)) => {
+                Ok(RxPoll::Packet) => {
+                    let pkt = reader.packet();
                     for slot in pkt.data_slots() {
                         let page = pages.find_taken(slot.page).unwrap();
                         checksum =

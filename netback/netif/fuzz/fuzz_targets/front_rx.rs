@@ -108,7 +108,8 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(taken, 0);
                     break;
                 }
-                RxPoll::Packet(pkt) => {
+                RxPoll::Packet => {
+                    let pkt = reader.packet();
                     assert_eq!(pkt.first_index(), before);
                     assert_eq!(pkt.ring_slots(), taken);
                     let slots = pkt.data_slots();
