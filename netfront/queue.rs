@@ -121,7 +121,9 @@ pub(crate) struct Rings {
     rx: FrontRing<RxSharedRing>,
     tx_ids: KBox<TxIdTable<TX_SIZE>>,
     rx_bufs: KBox<RxBuffers<RX_SIZE>>,
-    reader: RxPacketReader,
+    // Boxed: it holds the packet in assembly (a 19-slot array), which
+    // would otherwise grow every frame that builds or moves `Rings`.
+    reader: KBox<RxPacketReader>,
     pool: StagingPool<HeapSlice<PoolPage>>,
     /// Trusted backend: large packets go out by per-packet grants of their
     /// own pages (xen-netfront's default) instead of a copy.
@@ -174,7 +176,7 @@ impl Rings {
             granted_of: KBox::new([0; TX_SIZE], GFP_KERNEL)?,
             tx_ids: KBox::new(TxIdTable::new(), GFP_KERNEL)?,
             rx_bufs: KBox::new(RxBuffers::new(), GFP_KERNEL)?,
-            reader: RxPacketReader::new(),
+            reader: KBox::new(RxPacketReader::new(), GFP_KERNEL)?,
             pool,
             pages,
         };
@@ -189,7 +191,7 @@ impl Rings {
         self.pool.use_unregistered().map_err(|_| EINVAL)?;
         while self.rx.free_requests() > 0 {
             let Some(page) = self.pool.take_rx() else { break };
-            self.rx_bufs.post(&mut self.rx, page.gref).map_err(|_| EINVAL)?;
+            self.rx_bufs.post(&mut self.rx, page).map_err(|_| EINVAL)?;
         }
         self.rx.push_requests_and_check_notify();
         Ok(())
@@ -401,15 +403,17 @@ impl Rings {
         Ok(answered)
     }
 
-    /// Copies an accepted packet out of its RX pages into a new skb and
-    /// posts the pages again. A packet of up to [`RX_LINEAR_MAX`] bytes goes
-    /// into the skb's head; a larger one (jumbo, GSO) keeps its first
-    /// [`RX_COPY_THRESHOLD`] bytes (the headers) there and the rest in page
-    /// frags. `None` when the skb could not be made (the pages are reposted
-    /// all the same).
-    fn take_packet(&mut self, dev: &NetDev<'_>, pkt: &RxPacket) -> (Option<SkBuff>, bool) {
+    /// Copies the packet the reader accepted ([`RxPacketReader::packet`])
+    /// out of its RX pages into a new skb and posts the pages again. A
+    /// packet of up to [`RX_LINEAR_MAX`] bytes goes into the skb's head; a
+    /// larger one (jumbo, GSO) keeps its first [`RX_COPY_THRESHOLD`] bytes
+    /// (the headers) there and the rest in page frags. `None` when the skb
+    /// could not be made (the pages are reposted all the same).
+    fn take_packet(&mut self, dev: &NetDev<'_>) -> (Option<SkBuff>, bool) {
+        let pkt = self.reader.packet();
         let skb = self.copy_out(dev, pkt);
-        (skb, self.repost(pkt.ids()))
+        let ids = pkt.ids();
+        (skb, self.repost(ids))
     }
 
     /// Posts the buffers `ids` again, in ring order (each page gets its
@@ -437,7 +441,7 @@ impl Rings {
         let mut pos = 0u32;
         for slot in pkt.data_slots() {
             let n = u32::from(slot.len);
-            self.pages.copy_to_skb(slot.gref, u32::from(slot.offset), &mut skb, pos, n).ok()?;
+            self.pages.copy_to_skb(slot.page, u32::from(slot.offset), &mut skb, pos, n).ok()?;
             pos = pos.saturating_add(n);
         }
         Some(skb)
@@ -619,22 +623,23 @@ impl Queue {
                 }
                 while taken < RX_BATCH && done + taken < budget {
                     match r.reader.poll(&mut r.rx, &mut r.rx_bufs) {
-                        Ok(RxPoll::Packet(pkt)) => {
-                            let (blank, valid) = match pkt.info.csum {
+                        Ok(RxPoll::Packet) => {
+                            let info = r.reader.packet().info;
+                            let (blank, valid) = match info.csum {
                                 RxCsum::Partial => (true, true),
                                 RxCsum::Unnecessary => (false, true),
                                 RxCsum::None => (false, false),
                             };
-                            let (skb, reposted) = r.take_packet(dev, &pkt);
+                            let (skb, reposted) = r.take_packet(dev);
                             if !reposted {
                                 broken_why = Some("an RX buffer could not be posted again");
                             }
                             let skb = match skb {
-                                Some(mut skb) => match dev.finish_from_guest(&mut skb, blank, valid, pkt.info.gso) {
+                                Some(mut skb) => match dev.finish_from_guest(&mut skb, blank, valid, info.gso) {
                                     Ok(_) => {
                                         // The backend's flow hash (HASH extra): the stack
                                         // need not compute one.
-                                        if let Some(h) = pkt.info.hash {
+                                        if let Some(h) = info.hash {
                                             skb.set_hash(h.value, h.l4);
                                         }
                                         Ok(skb)
@@ -646,7 +651,7 @@ impl Queue {
                             match skb {
                                 Ok(skb) => {
                                     self.stats.rx_packets.add(1, r);
-                                    self.stats.rx_bytes.add(u64::from(pkt.info.len), r);
+                                    self.stats.rx_bytes.add(u64::from(info.len), r);
                                     if let Some(slot) = batch.get_mut(taken) {
                                         *slot = Some(skb);
                                     }

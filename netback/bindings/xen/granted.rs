@@ -112,12 +112,13 @@ impl GrantedPages {
         unsafe { skb.copy_to_page(pos, g.page, offset, len) }
     }
 
-    /// RX: copies `len` bytes at byte `offset` of the page granted as `gref`
-    /// into `skb` at byte `pos`. The backend may still write the page (it is
-    /// granted writable): the bytes land in the skb once and are not read
-    /// from the page again.
-    pub(crate) fn copy_to_skb(&self, gref: u32, offset: u32, skb: &mut SkBuff, pos: u32, len: u32) -> Result {
-        let g = self.find(gref).ok_or(EINVAL)?;
+    /// RX: copies `len` bytes at byte `offset` of the pool page `page` (an
+    /// RX buffer as posted) into `skb` at byte `pos`. EINVAL for a gref not
+    /// granted here, a range past the page or past the skb. The backend may
+    /// still write the page (it is granted writable): the bytes land in the
+    /// skb once and are not read from the page again.
+    pub(crate) fn copy_to_skb(&self, page: TakenPage, offset: u32, skb: &mut SkBuff, pos: u32, len: u32) -> Result {
+        let g = self.find_taken(page).ok_or(EINVAL)?;
         // SAFETY: a page we own (type invariant).
         unsafe { skb.store_from_page(pos, g.page, offset, len) }
     }

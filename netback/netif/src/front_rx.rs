@@ -3,16 +3,21 @@
 //! `xennet_alloc_rx_buffers`, `xennet_move_rx_slot`, `xennet_get_extras`,
 //! `xennet_get_responses` and the checks of `xennet_poll`).
 //!
-//! - [`RxBuffers`] tracks the buffer posted under each request id. As in
+//! - [`RxBuffers`] tracks the buffer posted under each request id: the
+//!   page as the staging pool handed it out ([`TakenPage`]: its gref, and
+//!   its place in the pool and in the shell's table of the same grants), so
+//!   the shell reaches a received slot's page without a search. As in
 //!   Linux, the request at ring index `i` gets id `i & (size - 1)`, and the
 //!   response at index `i` (the backend answers each request at its own
 //!   index) consumes the buffer of that id, whatever the response's `id`
 //!   field says.
 //! - [`RxPacketReader::poll`] takes responses from the [`FrontRing`] until
-//!   one packet is complete, and returns it as an [`RxPacket`] (data slots,
-//!   checksum state, GSO, hash, length) or as an [`RxRejected`] (a reason
-//!   and the buffers to repost). Every slot of a packet is consumed either
-//!   way, so one bad packet never desynchronises the ring.
+//!   one packet is complete, and accepts it ([`RxPoll::Packet`]: an
+//!   [`RxPacket`] of data slots, checksum state, GSO, hash and length, which
+//!   the reader built in place and [`RxPacketReader::packet`] shows) or
+//!   rejects it ([`RxRejected`]: a reason and the buffers to repost). Every
+//!   slot of a packet is consumed either way, so one bad packet never
+//!   desynchronises the ring.
 //!
 //! Nothing the backend writes is trusted: ring indices are checked by
 //! [`FrontRing`] (XSA-403), and every slot here. A packet's layout is one
@@ -66,24 +71,35 @@
 //! ```
 //! use netif::front_ring::FrontRing;
 //! use netif::front_rx::{RxBuffers, RxPacketReader, RxPoll};
+//! use netif::front_staging::{PoolPage, StagingPool};
 //! use netif::ring::MemRing;
 //! use netif::wire::*;
 //!
 //! // The shell's FrontSharedRing impl wraps the granted page; MemRing stands in.
 //! let mut ring = FrontRing::new(MemRing::<RxRequest, RxResponse, 256>::new()).unwrap();
 //! let mut bufs = RxBuffers::<256>::new();
+//! // Pages granted writable to the backend, in the queue's pool.
+//! let mut pool = StagingPool::<[PoolPage; 256]>::new();
+//! for gref in 1000..1256 {
+//!     pool.add_page(gref, false).unwrap();
+//! }
+//! pool.use_unregistered().unwrap();
 //! while ring.free_requests() > 0 {
-//!     let gref = 1000 + ring.req_prod_pvt();        // grant a fresh page to the backend
-//!     let id = bufs.post(&mut ring, gref).unwrap(); // the page is now "rx_skbs[id]"
+//!     let Some(page) = pool.take_rx() else { break };
+//!     let id = bufs.post(&mut ring, page).unwrap(); // the page is now "rx_skbs[id]"
 //!     # let _ = id;
 //! }
 //! let _notify = ring.push_requests_and_check_notify();
 //! let mut reader = RxPacketReader::new();
 //! loop {
 //!     match reader.poll(&mut ring, &mut bufs) {
-//!         Ok(RxPoll::Packet(pkt)) => {
+//!         Ok(RxPoll::Packet) => {
+//!             let pkt = reader.packet(); // read in place, until the next poll
 //!             for slot in pkt.data_slots() {
-//!                 let _gref = bufs.release(slot.id); // end foreign access; the page joins the skb
+//!                 // copy slot.len bytes at slot.offset out of the page at slot.page.index
+//!                 if let Some(page) = bufs.release(slot.id) {
+//!                     let _ = pool.give_back_page(page); // or repost it under a new id
+//!                 }
 //!             }
 //!             for id in pkt.extra_ids() {
 //!                 let _new_id = bufs.repost(&mut ring, id); // move the page to the new id
@@ -105,6 +121,7 @@
 //! ```
 
 use super::front_ring::{FrontRing, FrontRingError, FrontSharedRing};
+use super::front_staging::TakenPage;
 use super::rx::{RxCsum, RxHash, RxPacketInfo};
 use super::wire::{
     ExtraInfo, ExtraInfoRaw, GsoType, RxRequest, RxResponse, ETH_HLEN, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED,
@@ -131,10 +148,10 @@ const _: () = assert!((MAX_RX_SLOTS as u64) * (XEN_PAGE_SIZE as u64) <= u32::MAX
 enum BufState {
     /// No buffer.
     Free,
-    /// Posted to the backend with this grant reference.
-    Posted(u32),
+    /// Posted to the backend: this page.
+    Posted(TakenPage),
     /// Its response was consumed; the shell has not released or reposted it.
-    Received(u32),
+    Received(TakenPage),
 }
 
 /// Error from posting a buffer.
@@ -166,8 +183,9 @@ impl RxBufferError {
 }
 
 /// The guest-RX buffers posted on a ring of `N` entries (Linux netfront's
-/// `rx_skbs[]` and `grant_rx_ref[]`, without the pages: the shell keeps
-/// those in an array indexed by the same id). `N` must be a power of two
+/// `rx_skbs[]` and `grant_rx_ref[]`): per id, the page's grant reference
+/// and its place in the shell's gref-sorted table of granted pages
+/// ([`TakenPage`]), which the shell reads the page at. `N` must be a power of two
 /// of at most 65536 (ids are 16 bits), checked at compile time, and equal
 /// to the ring's size, checked at every post.
 ///
@@ -233,11 +251,12 @@ impl<const N: usize> RxBuffers<N> {
         matches!(self.state(id), BufState::Posted(_))
     }
 
-    /// Posts the buffer granted as `gref` at the ring's next request index,
-    /// under id `index & (N - 1)`, which is returned (`xennet_alloc_rx_buffers`
-    /// for one buffer). The request is produced, not published: call
-    /// [`FrontRing::push_requests_and_check_notify`] after a batch.
-    pub fn post<R>(&mut self, ring: &mut FrontRing<R>, gref: u32) -> Result<u16, RxBufferError>
+    /// Posts `page` (the request names its gref) at the ring's next request
+    /// index, under id `index & (N - 1)`, which is returned
+    /// (`xennet_alloc_rx_buffers` for one buffer). The request is produced,
+    /// not published: call [`FrontRing::push_requests_and_check_notify`]
+    /// after a batch.
+    pub fn post<R>(&mut self, ring: &mut FrontRing<R>, page: TakenPage) -> Result<u16, RxBufferError>
     where
         R: FrontSharedRing<Request = RxRequest, Response = RxResponse>,
     {
@@ -255,34 +274,34 @@ impl<const N: usize> RxBuffers<N> {
         if self.state(id) != BufState::Free {
             return Err(RxBufferError::IdInUse(id));
         }
-        ring.push_request(RxRequest { id, pad: 0, gref }).map_err(RxBufferError::Ring)?;
+        ring.push_request(RxRequest { id, pad: 0, gref: page.gref }).map_err(RxBufferError::Ring)?;
         if let Some(s) = self.state_mut(id) {
-            *s = BufState::Posted(gref);
+            *s = BufState::Posted(page);
         }
         self.posted = self.posted.saturating_add(1);
         Ok(id)
     }
 
     /// Reposts the received buffer of `id` (an extra-info slot's, or one of
-    /// a rejected packet) with the same grant at the ring's next request
+    /// a rejected packet) with the same page at the ring's next request
     /// index (`xennet_move_rx_slot`); returns its new id, under which the
-    /// shell now keeps the page. `Ok(None)` if `id` holds no received
+    /// buffer is now kept. `Ok(None)` if `id` holds no received
     /// buffer (e.g. a rejected packet's slot that had no buffer posted).
     /// On error the buffer stays received under `id`.
     pub fn repost<R>(&mut self, ring: &mut FrontRing<R>, id: u16) -> Result<Option<u16>, RxBufferError>
     where
         R: FrontSharedRing<Request = RxRequest, Response = RxResponse>,
     {
-        let BufState::Received(gref) = self.state(id) else {
+        let BufState::Received(page) = self.state(id) else {
             return Ok(None);
         };
         // Free the old id first: the new index may map to the same id.
         self.release(id);
-        match self.post(ring, gref) {
+        match self.post(ring, page) {
             Ok(new_id) => Ok(Some(new_id)),
             Err(e) => {
                 if let Some(s) = self.state_mut(id) {
-                    *s = BufState::Received(gref);
+                    *s = BufState::Received(page);
                 }
                 self.received = self.received.saturating_add(1);
                 Err(e)
@@ -291,32 +310,32 @@ impl<const N: usize> RxBuffers<N> {
     }
 
     /// Frees the received buffer of `id` (a delivered data slot's: its page
-    /// goes to the stack) and returns its grant reference, on which the
-    /// shell ends foreign access. `None` if `id` holds no received buffer.
-    pub fn release(&mut self, id: u16) -> Option<u32> {
+    /// goes to the stack, or back to the pool) and returns the page.
+    /// `None` if `id` holds no received buffer.
+    pub fn release(&mut self, id: u16) -> Option<TakenPage> {
         let s = self.state_mut(id)?;
-        let BufState::Received(gref) = *s else {
+        let BufState::Received(page) = *s else {
             return None;
         };
         *s = BufState::Free;
         self.received = self.received.saturating_sub(1);
-        Some(gref)
+        Some(page)
     }
 
     /// Marks the posted buffer of `id` received (its response arrived) and
-    /// returns its grant reference; `None` if no buffer is posted under `id`.
-    fn take(&mut self, id: u16) -> Option<u32> {
+    /// returns its page; `None` if no buffer is posted under `id`.
+    fn take(&mut self, id: u16) -> Option<TakenPage> {
         let s = self.state_mut(id)?;
-        let BufState::Posted(gref) = *s else {
+        let BufState::Posted(page) = *s else {
             return None;
         };
-        *s = BufState::Received(gref);
+        *s = BufState::Received(page);
         self.posted = self.posted.saturating_sub(1);
         self.received = self.received.saturating_add(1);
-        Some(gref)
+        Some(page)
     }
 
-    /// Frees every buffer, posted or received, yielding `(id, gref)` for
+    /// Frees every buffer, posted or received, yielding `(id, page)` for
     /// each (at disconnect: the shell revokes the grants and frees the pages).
     pub fn drain(&mut self) -> RxBufferDrain<'_, N> {
         RxBufferDrain { buffers: self, next: 0 }
@@ -331,22 +350,22 @@ pub struct RxBufferDrain<'a, const N: usize> {
 }
 
 impl<const N: usize> Iterator for RxBufferDrain<'_, N> {
-    type Item = (u16, u32);
+    type Item = (u16, TakenPage);
 
-    fn next(&mut self) -> Option<(u16, u32)> {
+    fn next(&mut self) -> Option<(u16, TakenPage)> {
         while let Some(s) = self.buffers.state.get_mut(self.next) {
             let id = u16::try_from(self.next).unwrap_or(u16::MAX);
             self.next = self.next.saturating_add(1);
             let old = core::mem::replace(s, BufState::Free);
             match old {
                 BufState::Free => {}
-                BufState::Posted(gref) => {
+                BufState::Posted(page) => {
                     self.buffers.posted = self.buffers.posted.saturating_sub(1);
-                    return Some((id, gref));
+                    return Some((id, page));
                 }
-                BufState::Received(gref) => {
+                BufState::Received(page) => {
                     self.buffers.received = self.buffers.received.saturating_sub(1);
-                    return Some((id, gref));
+                    return Some((id, page));
                 }
             }
         }
@@ -460,16 +479,21 @@ impl RxRejectCounters {
 
 /// One data slot of an accepted packet: `len` bytes at `offset` in the page
 /// of buffer `id` (`offset + len <= 4096`, `len >= 1`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxDataSlot {
     /// The buffer's id (= its ring index masked to the ring size).
     pub id: u16,
-    /// The buffer's grant reference.
-    pub gref: u32,
+    /// The buffer's page, as posted (the shell copies out of it by its place).
+    pub page: TakenPage,
     /// Offset of the data in the page.
     pub offset: u16,
     /// Bytes of data.
     pub len: u16,
+}
+
+impl RxDataSlot {
+    /// Filler for the unused part of a packet's slot array.
+    const UNUSED: RxDataSlot = RxDataSlot { id: 0, page: TakenPage { gref: 0, index: 0 }, offset: 0, len: 0 };
 }
 
 /// Buffer ids of consecutive ring indices (the ids to repost).
@@ -500,8 +524,9 @@ impl Iterator for RxIds {
     }
 }
 
-/// A packet accepted from the backend.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A packet accepted from the backend, read where the reader built it
+/// ([`RxPacketReader::packet`]).
+#[derive(Clone)]
 pub struct RxPacket {
     /// Length (sum of the data slots), checksum state (from the first
     /// slot's flags: `NETRXF_CSUM_BLANK` -> partial, else
@@ -515,8 +540,43 @@ pub struct RxPacket {
     ring_slots: u32,
     extra_slots: u32,
     mask: u32,
+    /// The data slots in the first `slot_count` entries; the rest are left
+    /// over from earlier packets.
     slots: [RxDataSlot; MAX_RX_SLOTS],
     slot_count: usize,
+}
+
+// By hand: what is left past `slot_count` is no part of the packet. (The
+// fields are spelled out so that one added later is not missed.)
+impl PartialEq for RxPacket {
+    fn eq(&self, other: &Self) -> bool {
+        let RxPacket { info, xdp_headroom, first_index, ring_slots, extra_slots, mask, slots: _, slot_count: _ } = self;
+        (info, xdp_headroom, first_index, ring_slots, extra_slots, mask)
+            == (
+                &other.info,
+                &other.xdp_headroom,
+                &other.first_index,
+                &other.ring_slots,
+                &other.extra_slots,
+                &other.mask,
+            )
+            && self.data_slots() == other.data_slots()
+    }
+}
+
+impl Eq for RxPacket {}
+
+impl core::fmt::Debug for RxPacket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RxPacket")
+            .field("info", &self.info)
+            .field("xdp_headroom", &self.xdp_headroom)
+            .field("first_index", &self.first_index)
+            .field("ring_slots", &self.ring_slots)
+            .field("extra_slots", &self.extra_slots)
+            .field("data_slots", &self.data_slots())
+            .finish()
+    }
 }
 
 impl RxPacket {
@@ -582,13 +642,10 @@ impl RxRejected {
 }
 
 /// The outcome of [`RxPacketReader::poll`].
-// The packet is returned by value straight into the caller's frame; boxing
-// is not an option without an allocator.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RxPoll {
-    /// A packet to deliver.
-    Packet(RxPacket),
+    /// A packet to deliver: [`RxPacketReader::packet`], until the next poll.
+    Packet,
     /// A packet to drop (counted in [`RxPacketReader::counters`]).
     Rejected(RxRejected),
     /// No response is pending.
@@ -609,51 +666,71 @@ enum Step {
     Done,
 }
 
-/// One packet being assembled from consecutive responses.
+/// One packet being assembled from consecutive responses, in place: the
+/// reader keeps one for good, so a packet's slot array is neither zeroed
+/// nor moved per packet, and an accepted packet is read where it was built.
+#[derive(Clone, Debug)]
 struct Assembly {
-    mask: u32,
-    first_index: u32,
+    /// The packet so far (`info.csum` is set once it is accepted).
+    pkt: RxPacket,
     first: RxResponse,
-    first_gref: Option<u32>,
-    ring_slots: u32,
-    extra_slots: u32,
+    first_page: Option<TakenPage>,
     expect: Expect,
     data_slots: u32,
     max_data_slots: u32,
-    slots: [RxDataSlot; MAX_RX_SLOTS],
-    slot_count: usize,
-    len: u32,
     extras_seen: u8,
-    gso: Option<(GsoType, u16)>,
-    hash: Option<RxHash>,
-    xdp_headroom: u16,
     reject: Option<RxReject>,
 }
 
 impl Assembly {
-    /// Starts a packet at its first data slot.
-    fn start<const N: usize>(bufs: &mut RxBuffers<N>, index: u32, rsp: RxResponse) -> (Self, Step) {
-        let mut a = Assembly {
-            mask: (N as u32).wrapping_sub(1),
-            first_index: index,
-            first: rsp,
-            first_gref: bufs.take(RxBuffers::<N>::id_of(index)),
-            ring_slots: 1,
-            extra_slots: 0,
+    const fn new() -> Self {
+        Assembly {
+            pkt: RxPacket {
+                info: RxPacketInfo { len: 0, gso: None, hash: None, csum: RxCsum::None },
+                xdp_headroom: 0,
+                first_index: 0,
+                ring_slots: 0,
+                extra_slots: 0,
+                mask: 0,
+                slots: [RxDataSlot::UNUSED; MAX_RX_SLOTS],
+                slot_count: 0,
+            },
+            first: RxResponse { id: 0, offset: 0, flags: 0, status: 0 },
+            first_page: None,
             expect: Expect::Extra,
-            data_slots: 1,
-            max_data_slots: XEN_NETIF_NR_SLOTS_MIN,
-            slots: [RxDataSlot::default(); MAX_RX_SLOTS],
-            slot_count: 0,
-            len: 0,
+            data_slots: 0,
+            max_data_slots: 0,
             extras_seen: 0,
-            gso: None,
-            hash: None,
-            xdp_headroom: 0,
             reject: None,
-        };
-        let step = if rsp.flags & NETRXF_EXTRA_INFO != 0 { Step::More } else { a.after_extras() };
-        (a, step)
+        }
+    }
+
+    /// Starts a packet at its first data slot: every field is set again
+    /// but the slot array, of which only the first `slot_count` entries,
+    /// written for this packet, are read. (Spelled out field by field, so
+    /// that a field added later cannot be missed here.)
+    fn start<const N: usize>(&mut self, bufs: &mut RxBuffers<N>, index: u32, rsp: RxResponse) -> Step {
+        let Assembly { pkt, first, first_page, expect, data_slots, max_data_slots, extras_seen, reject } = self;
+        let RxPacket { info, xdp_headroom, first_index, ring_slots, extra_slots, mask, slots: _, slot_count } = pkt;
+        *info = RxPacketInfo { len: 0, gso: None, hash: None, csum: RxCsum::None };
+        *xdp_headroom = 0;
+        *first_index = index;
+        *ring_slots = 1;
+        *extra_slots = 0;
+        *mask = (N as u32).wrapping_sub(1);
+        *slot_count = 0;
+        *first = rsp;
+        *first_page = bufs.take(RxBuffers::<N>::id_of(index));
+        *expect = Expect::Extra;
+        *data_slots = 1;
+        *max_data_slots = XEN_NETIF_NR_SLOTS_MIN;
+        *extras_seen = 0;
+        *reject = None;
+        if rsp.flags & NETRXF_EXTRA_INFO != 0 {
+            Step::More
+        } else {
+            self.after_extras()
+        }
     }
 
     fn fail(&mut self, reason: RxReject) {
@@ -664,11 +741,11 @@ impl Assembly {
 
     fn id_of(&self, index: u32) -> u16 {
         // The mask is at most 0xFFFF (RxBuffers' N <= 65536).
-        (index & self.mask) as u16
+        (index & self.pkt.mask) as u16
     }
 
     /// Validates a data response at `index` against the packet's headroom.
-    fn data_slot(&self, index: u32, rsp: &RxResponse, gref: u32) -> Result<RxDataSlot, RxReject> {
+    fn data_slot(&self, index: u32, rsp: &RxResponse, page: TakenPage) -> Result<RxDataSlot, RxReject> {
         let id = self.id_of(index);
         if rsp.id != id {
             return Err(RxReject::IdMismatch);
@@ -679,23 +756,24 @@ impl Assembly {
         if end > XEN_PAGE_SIZE {
             return Err(RxReject::SlotOutOfPage);
         }
-        let start = u32::from(rsp.offset) + u32::from(self.xdp_headroom);
+        let start = u32::from(rsp.offset) + u32::from(self.pkt.xdp_headroom);
         if end <= start {
             return Err(RxReject::EmptySlot);
         }
         // start < end <= 4096: both fit in 16 bits.
         let offset = u16::try_from(start).map_err(|_| RxReject::SlotOutOfPage)?;
         let len = u16::try_from(end - start).map_err(|_| RxReject::SlotOutOfPage)?;
-        Ok(RxDataSlot { id, gref, offset, len })
+        Ok(RxDataSlot { id, page, offset, len })
     }
 
     fn add_slot(&mut self, slot: RxDataSlot) {
-        if let Some(s) = self.slots.get_mut(self.slot_count) {
+        let pkt = &mut self.pkt;
+        if let Some(s) = pkt.slots.get_mut(pkt.slot_count) {
             *s = slot;
-            self.slot_count += 1;
+            pkt.slot_count += 1;
             // At most MAX_RX_SLOTS pages in total: cannot overflow (see the
             // const assertion above); saturating regardless.
-            self.len = self.len.saturating_add(u32::from(slot.len));
+            pkt.info.len = pkt.info.len.saturating_add(u32::from(slot.len));
         } else {
             self.fail(RxReject::TooManySlots);
         }
@@ -705,9 +783,9 @@ impl Assembly {
     /// layout depends on the XDP headroom an extra may have set.
     fn after_extras(&mut self) -> Step {
         self.expect = Expect::Data;
-        match self.first_gref {
+        match self.first_page {
             None => self.fail(RxReject::BufferNotPosted),
-            Some(gref) => match self.data_slot(self.first_index, &self.first, gref) {
+            Some(page) => match self.data_slot(self.pkt.first_index, &self.first, page) {
                 Ok(slot) => {
                     if u32::from(slot.len) <= RX_COPY_THRESHOLD {
                         self.max_data_slots = XEN_NETIF_NR_SLOTS_MIN + 1;
@@ -738,11 +816,11 @@ impl Assembly {
         self.extras_seen |= bit;
         match extra {
             ExtraInfo::Gso { size, gso_type, .. } => match GsoType::from_wire(gso_type) {
-                Some(kind) if size != 0 => self.gso = Some((kind, size)),
+                Some(kind) if size != 0 => self.pkt.info.gso = Some((kind, size)),
                 _ => self.fail(RxReject::BadGso),
             },
             ExtraInfo::Hash { hash_type, value, .. } => {
-                self.hash = match hash_type {
+                self.pkt.info.hash = match hash_type {
                     XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT => Some(RxHash { value, ipv4: true, l4: false }),
                     XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT => Some(RxHash { value, ipv4: true, l4: true }),
                     XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT => Some(RxHash { value, ipv4: false, l4: false }),
@@ -755,7 +833,7 @@ impl Assembly {
                 if u32::from(headroom) >= XEN_PAGE_SIZE {
                     self.fail(RxReject::BadXdpHeadroom);
                 } else {
-                    self.xdp_headroom = headroom;
+                    self.pkt.xdp_headroom = headroom;
                 }
             }
             // Requests of the TX direction; Linux netfront ignores them here.
@@ -765,14 +843,14 @@ impl Assembly {
 
     /// Takes the next slot of the packet.
     fn feed<const N: usize>(&mut self, bufs: &mut RxBuffers<N>, index: u32, rsp: RxResponse) -> Step {
-        self.ring_slots = self.ring_slots.saturating_add(1);
+        self.pkt.ring_slots = self.pkt.ring_slots.saturating_add(1);
         // Every slot consumes the buffer of its index, data or extra, so
         // that a rejected packet's buffers can all be reposted.
-        let gref = bufs.take(RxBuffers::<N>::id_of(index));
+        let page = bufs.take(RxBuffers::<N>::id_of(index));
         match self.expect {
             Expect::Extra => {
-                self.extra_slots = self.extra_slots.saturating_add(1);
-                if gref.is_none() {
+                self.pkt.extra_slots = self.pkt.extra_slots.saturating_add(1);
+                if page.is_none() {
                     self.fail(RxReject::BufferNotPosted);
                 }
                 let raw = ExtraInfoRaw::from_rx_response(&rsp);
@@ -788,9 +866,9 @@ impl Assembly {
                 if self.data_slots > self.max_data_slots {
                     self.fail(RxReject::TooManySlots);
                 } else {
-                    match gref {
+                    match page {
                         None => self.fail(RxReject::BufferNotPosted),
-                        Some(gref) => match self.data_slot(index, &rsp, gref) {
+                        Some(page) => match self.data_slot(index, &rsp, page) {
                             Ok(slot) => self.add_slot(slot),
                             Err(r) => self.fail(r),
                         },
@@ -806,39 +884,31 @@ impl Assembly {
     }
 
     fn rejected(&self, reason: RxReject) -> RxRejected {
-        RxRejected { reason, first_index: self.first_index, ring_slots: self.ring_slots, mask: self.mask }
+        let p = &self.pkt;
+        RxRejected { reason, first_index: p.first_index, ring_slots: p.ring_slots, mask: p.mask }
     }
 
     /// The packet's last slot was taken.
-    fn finish(mut self) -> RxPoll {
-        if self.reject.is_none() && self.len < u32::from(ETH_HLEN) {
+    fn finish(&mut self) -> RxPoll {
+        if self.reject.is_none() && self.pkt.info.len < u32::from(ETH_HLEN) {
             self.fail(RxReject::TooShort);
         }
         if let Some(reason) = self.reject {
             return RxPoll::Rejected(self.rejected(reason));
         }
         let flags = self.first.flags;
-        let csum = if flags & NETRXF_CSUM_BLANK != 0 {
+        self.pkt.info.csum = if flags & NETRXF_CSUM_BLANK != 0 {
             RxCsum::Partial
         } else if flags & NETRXF_DATA_VALIDATED != 0 {
             RxCsum::Unnecessary
         } else {
             RxCsum::None
         };
-        RxPoll::Packet(RxPacket {
-            info: RxPacketInfo { len: self.len, gso: self.gso, hash: self.hash, csum },
-            xdp_headroom: self.xdp_headroom,
-            first_index: self.first_index,
-            ring_slots: self.ring_slots,
-            extra_slots: self.extra_slots,
-            mask: self.mask,
-            slots: self.slots,
-            slot_count: self.slot_count,
-        })
+        RxPoll::Packet
     }
 
     /// The responses ran out before the packet's last slot.
-    fn incomplete(mut self) -> RxPoll {
+    fn incomplete(&mut self) -> RxPoll {
         self.fail(RxReject::Incomplete);
         let reason = self.reject.unwrap_or(RxReject::Incomplete);
         RxPoll::Rejected(self.rejected(reason))
@@ -847,17 +917,25 @@ impl Assembly {
 
 /// Turns guest-RX responses into packets, one per [`RxPacketReader::poll`],
 /// and counts the rejected ones. A packet never spans two polls (see
-/// [`RxReject::Incomplete`]), so the reader keeps only counters.
-#[derive(Clone, Debug, Default)]
+/// [`RxReject::Incomplete`]); the reader assembles each in place, and an
+/// accepted one is read there ([`RxPacketReader::packet`]).
+#[derive(Clone, Debug)]
 pub struct RxPacketReader {
     counters: RxRejectCounters,
     packets: u64,
+    assembly: Assembly,
+}
+
+impl Default for RxPacketReader {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl RxPacketReader {
     /// A reader with zeroed counters.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self { counters: RxRejectCounters { counts: [0; RxReject::COUNT] }, packets: 0, assembly: Assembly::new() }
     }
 
     /// Rejected packets per reason.
@@ -870,12 +948,20 @@ impl RxPacketReader {
         self.packets
     }
 
+    /// The packet the last [`Self::poll`] accepted ([`RxPoll::Packet`]),
+    /// until the next poll. After any other outcome it is a packet in
+    /// assembly and means nothing.
+    pub fn packet(&self) -> &RxPacket {
+        &self.assembly.pkt
+    }
+
     /// Consumes the responses of the next packet from `ring`, taking each
-    /// slot's buffer out of `bufs`, and returns the packet or its rejection;
-    /// [`RxPoll::Empty`] when no response is pending. A ring error (the
-    /// backend broke the ring, see [`FrontRing::next_response`]) is returned
-    /// as is; a packet in assembly is then abandoned with its buffers
-    /// received (the device is being disabled).
+    /// slot's buffer out of `bufs`, and returns whether it was accepted
+    /// ([`Self::packet`]) or rejected; [`RxPoll::Empty`] when no response is
+    /// pending. A ring error (the backend broke the ring, see
+    /// [`FrontRing::next_response`]) is returned as is; a packet in assembly
+    /// is then abandoned with its buffers received (the device is being
+    /// disabled).
     pub fn poll<R, const N: usize>(
         &mut self,
         ring: &mut FrontRing<R>,
@@ -887,7 +973,8 @@ impl RxPacketReader {
         let Some((index, rsp)) = ring.next_response()? else {
             return Ok(RxPoll::Empty);
         };
-        let (mut packet, mut step) = Assembly::start(bufs, index, rsp);
+        let packet = &mut self.assembly;
+        let mut step = packet.start(bufs, index, rsp);
         let outcome = loop {
             if step == Step::Done {
                 break packet.finish();
@@ -898,7 +985,7 @@ impl RxPacketReader {
             }
         };
         match &outcome {
-            RxPoll::Packet(_) => self.packets = self.packets.wrapping_add(1),
+            RxPoll::Packet => self.packets = self.packets.wrapping_add(1),
             RxPoll::Rejected(r) => self.counters.record(r.reason),
             RxPoll::Empty => {}
         }
@@ -929,6 +1016,12 @@ mod tests {
         0x1000_0000 | n
     }
 
+    /// The `n`th page posted: its place is neither its gref's low bits nor
+    /// its first id, so a mix-up shows.
+    fn page_for(n: u32) -> TakenPage {
+        TakenPage { gref: gref_for(n), index: (n as u16).wrapping_add(300) }
+    }
+
     /// A front ring starting at `start` with every slot posted.
     fn posted_ring(start: u32) -> (FrontRing<Mem>, Bufs) {
         let mut m = Mem::new();
@@ -938,7 +1031,7 @@ mod tests {
         let mut bufs = Bufs::new();
         let mut n = 0;
         while !ring.is_full() {
-            bufs.post(&mut ring, gref_for(n)).unwrap();
+            bufs.post(&mut ring, page_for(n)).unwrap();
             n += 1;
         }
         ring.push_requests_and_check_notify();
@@ -971,26 +1064,51 @@ mod tests {
         ExtraInfo::Hash { hash_type, algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ as u8, value }
     }
 
-    fn packet(p: Result<RxPoll, FrontRingError>) -> RxPacket {
+    /// A poll's outcome with an accepted packet copied out of the reader.
+    // Test code: a packet by value keeps the assertions plain.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    enum Outcome {
+        Packet(RxPacket),
+        Rejected(RxRejected),
+        Empty,
+    }
+
+    fn outcome<R>(
+        reader: &mut RxPacketReader,
+        ring: &mut FrontRing<R>,
+        bufs: &mut Bufs,
+    ) -> Result<Outcome, FrontRingError>
+    where
+        R: FrontSharedRing<Request = RxRequest, Response = RxResponse>,
+    {
+        Ok(match reader.poll(ring, bufs)? {
+            RxPoll::Packet => Outcome::Packet(reader.packet().clone()),
+            RxPoll::Rejected(r) => Outcome::Rejected(r),
+            RxPoll::Empty => Outcome::Empty,
+        })
+    }
+
+    fn packet(p: Result<Outcome, FrontRingError>) -> RxPacket {
         match p {
-            Ok(RxPoll::Packet(pkt)) => pkt,
+            Ok(Outcome::Packet(pkt)) => pkt,
             other => panic!("expected a packet: {other:?}"),
         }
     }
 
-    fn rejected(p: Result<RxPoll, FrontRingError>) -> RxRejected {
+    fn rejected(p: Result<Outcome, FrontRingError>) -> RxRejected {
         match p {
-            Ok(RxPoll::Rejected(r)) => r,
+            Ok(Outcome::Rejected(r)) => r,
             other => panic!("expected a rejection: {other:?}"),
         }
     }
 
     /// What the shell does with an outcome: release delivered buffers,
-    /// repost the others. Returns the grefs released.
-    fn settle(ring: &mut FrontRing<Mem>, bufs: &mut Bufs, outcome: &RxPoll) -> Vec<u32> {
+    /// repost the others. Returns the pages released.
+    fn settle(ring: &mut FrontRing<Mem>, bufs: &mut Bufs, outcome: &Outcome) -> Vec<TakenPage> {
         let mut released = Vec::new();
         match outcome {
-            RxPoll::Packet(pkt) => {
+            Outcome::Packet(pkt) => {
                 for s in pkt.data_slots() {
                     released.push(bufs.release(s.id).expect("data slot buffer is received"));
                 }
@@ -998,12 +1116,12 @@ mod tests {
                     assert!(bufs.repost(ring, id).unwrap().is_some());
                 }
             }
-            RxPoll::Rejected(r) => {
+            Outcome::Rejected(r) => {
                 for id in r.ids() {
                     let _ = bufs.repost(ring, id).unwrap();
                 }
             }
-            RxPoll::Empty => {}
+            Outcome::Empty => {}
         }
         released
     }
@@ -1015,18 +1133,18 @@ mod tests {
         assert_eq!(bufs.posted(), 256);
         respond(&mut ring, &[data(start, 60, NETRXF_DATA_VALIDATED)]);
         let mut reader = RxPacketReader::new();
-        let pkt = packet(reader.poll(&mut ring, &mut bufs));
+        let pkt = packet(outcome(&mut reader, &mut ring, &mut bufs));
         assert_eq!(pkt.info, RxPacketInfo { len: 60, gso: None, hash: None, csum: RxCsum::Unnecessary });
-        assert_eq!(pkt.data_slots(), &[RxDataSlot { id: 255, gref: gref_for(0), offset: 0, len: 60 }]);
+        assert_eq!(pkt.data_slots(), &[RxDataSlot { id: 255, page: page_for(0), offset: 0, len: 60 }]);
         assert_eq!((pkt.first_index(), pkt.ring_slots(), pkt.extra_ids().count()), (start, 1, 0));
         assert_eq!((bufs.posted(), bufs.received()), (255, 1));
-        assert_eq!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Empty));
-        assert_eq!(bufs.release(255), Some(gref_for(0)));
+        assert_eq!(outcome(&mut reader, &mut ring, &mut bufs), Ok(Outcome::Empty));
+        assert_eq!(bufs.release(255), Some(page_for(0)));
         assert_eq!(bufs.release(255), None);
         assert_eq!(reader.packets(), 1);
         assert_eq!(reader.counters().total(), 0);
         // The freed slot can take a new buffer, under the id of index start + 256.
-        assert_eq!(bufs.post(&mut ring, 77), Ok(255));
+        assert_eq!(bufs.post(&mut ring, page_for(77)), Ok(255));
         assert_eq!(ring.ring().response_reads.get(), 1);
     }
 
@@ -1046,15 +1164,15 @@ mod tests {
                 data(4, 1500, 0),
             ],
         );
-        let pkt = packet(reader.poll(&mut ring, &mut bufs));
+        let pkt = packet(outcome(&mut reader, &mut ring, &mut bufs));
         assert_eq!(pkt.info.len, 8292);
         assert_eq!(pkt.info.csum, RxCsum::Partial);
         let lens: Vec<_> = pkt.data_slots().iter().map(|s| (s.id, s.len)).collect();
         assert_eq!(lens, [(0, 4096), (1, 4096), (2, 100)]);
         assert_eq!(pkt.ring_slots(), 3);
-        assert_eq!(packet(reader.poll(&mut ring, &mut bufs)).info.csum, RxCsum::Partial);
-        assert_eq!(packet(reader.poll(&mut ring, &mut bufs)).info.csum, RxCsum::None);
-        assert_eq!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Empty));
+        assert_eq!(packet(outcome(&mut reader, &mut ring, &mut bufs)).info.csum, RxCsum::Partial);
+        assert_eq!(packet(outcome(&mut reader, &mut ring, &mut bufs)).info.csum, RxCsum::None);
+        assert_eq!(outcome(&mut reader, &mut ring, &mut bufs), Ok(Outcome::Empty));
         assert_eq!(ring.ring().response_reads.get(), 5);
     }
 
@@ -1072,8 +1190,8 @@ mod tests {
             ],
         );
         let mut reader = RxPacketReader::new();
-        let out = reader.poll(&mut ring, &mut bufs).unwrap();
-        let RxPoll::Packet(pkt) = &out else { panic!("{out:?}") };
+        let out = outcome(&mut reader, &mut ring, &mut bufs).unwrap();
+        let Outcome::Packet(pkt) = &out else { panic!("{out:?}") };
         assert_eq!(
             pkt.info,
             RxPacketInfo {
@@ -1090,7 +1208,7 @@ mod tests {
         // The shell: data buffers released, extra buffers reposted at the
         // next free indices (ids 254 and 255 after the ring wraps).
         let released = settle(&mut ring, &mut bufs, &out);
-        assert_eq!(released, [gref_for(0), gref_for(3)]);
+        assert_eq!(released, [page_for(0), page_for(3)]);
         assert_eq!((bufs.posted(), bufs.received()), (254, 0));
         assert_eq!(ring.ring().requests[254].gref, gref_for(1));
         assert_eq!(ring.ring().requests[255].gref, gref_for(2));
@@ -1109,7 +1227,7 @@ mod tests {
                 extra(hash(9, 5), false),
             ],
         );
-        let pkt = packet(RxPacketReader::new().poll(&mut ring, &mut bufs));
+        let pkt = packet(outcome(&mut RxPacketReader::new(), &mut ring, &mut bufs));
         assert_eq!(pkt.info.hash, None);
         assert_eq!(pkt.info.len, 60);
         assert_eq!(pkt.extra_ids().count(), 2);
@@ -1129,13 +1247,13 @@ mod tests {
             ],
         );
         let mut reader = RxPacketReader::new();
-        let pkt = packet(reader.poll(&mut ring, &mut bufs));
+        let pkt = packet(outcome(&mut reader, &mut ring, &mut bufs));
         assert_eq!(pkt.xdp_headroom, 256);
         let slots: Vec<_> = pkt.data_slots().iter().map(|d| (d.offset, d.len)).collect();
         assert_eq!(slots, [(256, 3840), (256, 100)]);
         assert_eq!(pkt.info.len, 3940);
         // Status equal to the headroom: no data.
-        assert_eq!(rejected(reader.poll(&mut ring, &mut bufs)).reason, RxReject::EmptySlot);
+        assert_eq!(rejected(outcome(&mut reader, &mut ring, &mut bufs)).reason, RxReject::EmptySlot);
     }
 
     /// One case per reject reason: the bad packet's slots are all consumed
@@ -1194,15 +1312,15 @@ mod tests {
             respond(&mut ring, &bad);
             let next = start.wrapping_add(bad.len() as u32);
             respond(&mut ring, &[data(next, 60, 0)]);
-            let out = reader.poll(&mut ring, &mut bufs).unwrap();
-            let RxPoll::Rejected(r) = &out else { panic!("case {n}: {out:?}") };
+            let out = outcome(&mut reader, &mut ring, &mut bufs).unwrap();
+            let Outcome::Rejected(r) = &out else { panic!("case {n}: {out:?}") };
             assert_eq!(r.reason, *reason, "case {n}");
             assert_eq!(r.ring_slots() as usize, bad.len(), "case {n}");
             assert_eq!(r.first_index(), start);
             expected.record(*reason);
             settle(&mut ring, &mut bufs, &out);
             assert_eq!(bufs.received(), 0);
-            let good = packet(reader.poll(&mut ring, &mut bufs));
+            let good = packet(outcome(&mut reader, &mut ring, &mut bufs));
             assert_eq!(good.first_index(), next, "case {n}: resynchronised");
             assert_eq!(ring.ring().response_reads.get(), bad.len() as u64 + 1);
         }
@@ -1226,7 +1344,7 @@ mod tests {
         let mut rsps: Vec<_> = (0..19).map(|i| data(i, 4096, if i < 18 { m } else { 0 })).collect();
         rsps[0].status = 256;
         respond(&mut ring, &rsps);
-        let pkt = packet(RxPacketReader::new().poll(&mut ring, &mut bufs));
+        let pkt = packet(outcome(&mut RxPacketReader::new(), &mut ring, &mut bufs));
         assert_eq!(pkt.data_slots().len(), MAX_RX_SLOTS);
         assert_eq!(pkt.info.len, 256 + 18 * 4096);
     }
@@ -1237,16 +1355,16 @@ mod tests {
         let mut reader = RxPacketReader::new();
         // more_data with nothing after it.
         respond(&mut ring, &[data(10, 100, NETRXF_MORE_DATA)]);
-        let r = rejected(reader.poll(&mut ring, &mut bufs));
+        let r = rejected(outcome(&mut reader, &mut ring, &mut bufs));
         assert_eq!((r.reason, r.ring_slots()), (RxReject::Incomplete, 1));
         // An extra chain whose MORE flag points past rsp_prod.
         respond(&mut ring, &[data(11, 100, NETRXF_EXTRA_INFO), extra(gso(1, 1448), true)]);
-        let r = rejected(reader.poll(&mut ring, &mut bufs));
+        let r = rejected(outcome(&mut reader, &mut ring, &mut bufs));
         assert_eq!((r.reason, r.ring_slots()), (RxReject::Incomplete, 2));
         // An earlier problem is the reason reported.
         respond(&mut ring, &[data(13, -3, NETRXF_MORE_DATA), data(14, 100, NETRXF_MORE_DATA)]);
-        assert_eq!(rejected(reader.poll(&mut ring, &mut bufs)).reason, RxReject::SlotError);
-        assert_eq!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Empty));
+        assert_eq!(rejected(outcome(&mut reader, &mut ring, &mut bufs)).reason, RxReject::SlotError);
+        assert_eq!(outcome(&mut reader, &mut ring, &mut bufs), Ok(Outcome::Empty));
         assert_eq!(reader.counters().get(RxReject::Incomplete), 2);
         assert_eq!(ring.rsp_cons(), 15);
     }
@@ -1255,43 +1373,46 @@ mod tests {
     fn buffer_not_posted() {
         let mut ring = FrontRing::new(Mem::new()).unwrap();
         let mut bufs = Bufs::new();
-        bufs.post(&mut ring, 5).unwrap();
+        bufs.post(&mut ring, page_for(5)).unwrap();
         // A request produced without the table (shell bug): its response
         // finds no buffer.
-        ring.push_request(RxRequest { id: 1, pad: 0, gref: 6 }).unwrap();
-        bufs.post(&mut ring, 7).unwrap();
+        ring.push_request(RxRequest { id: 1, pad: 0, gref: gref_for(6) }).unwrap();
+        bufs.post(&mut ring, page_for(7)).unwrap();
         ring.push_requests_and_check_notify();
         respond(&mut ring, &[data(0, 100, NETRXF_MORE_DATA), data(1, 100, 0), data(2, 100, 0)]);
         let mut reader = RxPacketReader::new();
-        let out = reader.poll(&mut ring, &mut bufs).unwrap();
-        let RxPoll::Rejected(r) = &out else { panic!("{out:?}") };
+        let out = outcome(&mut reader, &mut ring, &mut bufs).unwrap();
+        let Outcome::Rejected(r) = &out else { panic!("{out:?}") };
         assert_eq!(r.reason, RxReject::BufferNotPosted);
         let ids: Vec<_> = r.ids().collect();
         assert_eq!(ids, [0, 1]);
         // Reposting: id 0 moves to the next index (3); id 1 had nothing.
         assert_eq!(bufs.repost(&mut ring, 0), Ok(Some(3)));
         assert_eq!(bufs.repost(&mut ring, 1), Ok(None));
-        assert_eq!(ring.ring().requests[3], RxRequest { id: 3, pad: 0, gref: 5 });
-        assert!(matches!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Packet(_))));
+        assert_eq!(ring.ring().requests[3], RxRequest { id: 3, pad: 0, gref: gref_for(5) });
+        assert!(matches!(outcome(&mut reader, &mut ring, &mut bufs), Ok(Outcome::Packet(_))));
     }
 
     #[test]
     fn buffer_table_misuse_is_refused() {
         let mut small = FrontRing::new(MemRing::<RxRequest, RxResponse, 8>::new()).unwrap();
-        assert_eq!(Bufs::new().post(&mut small, 1), Err(RxBufferError::SizeMismatch { ring: 8, buffers: 256 }));
+        assert_eq!(
+            Bufs::new().post(&mut small, page_for(1)),
+            Err(RxBufferError::SizeMismatch { ring: 8, buffers: 256 })
+        );
         let mut ring = FrontRing::new(MemRing::<RxRequest, RxResponse, 8>::new()).unwrap();
         let mut bufs = RxBuffers::<8>::new();
         for g in 0..8 {
-            assert_eq!(bufs.post(&mut ring, g), Ok(g as u16));
+            assert_eq!(bufs.post(&mut ring, page_for(g)), Ok(g as u16));
         }
-        assert_eq!(bufs.post(&mut ring, 9), Err(RxBufferError::Ring(FrontRingError::Full)));
+        assert_eq!(bufs.post(&mut ring, page_for(9)), Err(RxBufferError::Ring(FrontRingError::Full)));
         ring.push_requests_and_check_notify();
         ring.ring_mut().responses[0] = RxResponse { id: 0, offset: 0, flags: 0, status: 60 };
         ring.ring_mut().rsp_prod = 1;
         let mut reader = RxPacketReader::new();
-        assert!(matches!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Packet(_))));
+        assert_eq!(reader.poll(&mut ring, &mut bufs), Ok(RxPoll::Packet));
         // Index 8 maps to id 0, still held (received, not released): refused.
-        assert_eq!(bufs.post(&mut ring, 9), Err(RxBufferError::IdInUse(0)));
+        assert_eq!(bufs.post(&mut ring, page_for(9)), Err(RxBufferError::IdInUse(0)));
         // Reposting id 0 frees it first, so it lands on id 0 again.
         assert_eq!(bufs.repost(&mut ring, 0), Ok(Some(0)));
         assert_eq!(ring.req_prod_pvt(), 9);
@@ -1299,7 +1420,7 @@ mod tests {
         // Disconnect: every buffer comes back once.
         let drained: Vec<_> = bufs.drain().collect();
         assert_eq!(drained.len(), 8);
-        assert_eq!(drained[0], (0, 0));
+        assert_eq!(drained[0], (0, page_for(0)));
         assert_eq!((bufs.posted(), bufs.received()), (0, 0));
         assert_eq!(bufs.drain().count(), 0);
     }
@@ -1308,9 +1429,9 @@ mod tests {
     fn ring_errors_are_passed_through() {
         let (mut ring, mut bufs) = posted_ring(0);
         ring.ring_mut().rsp_prod = 257;
-        let e = RxPacketReader::new().poll(&mut ring, &mut bufs);
+        let e = outcome(&mut RxPacketReader::new(), &mut ring, &mut bufs);
         assert!(matches!(e, Err(FrontRingError::IllegalResponseCount { rsp_prod: 257, .. })));
-        assert!(matches!(bufs.post(&mut ring, 1), Err(RxBufferError::Ring(_))));
+        assert!(matches!(bufs.post(&mut ring, page_for(1)), Err(RxBufferError::Ring(_))));
     }
 
     /// The frontend reader against the backend's own writer (`rx.rs`) over
@@ -1335,13 +1456,13 @@ mod tests {
             let mut back = BackRing::attach_at(SharedMemRing::new(&cell), start).unwrap();
             let mut bufs = Bufs::new();
             let mut reader = RxPacketReader::new();
-            let mut next_gref = 0u32;
+            let mut next_page = 0u32;
             let headroom = [0u16, 0, 256, 1024, 4000][(rng.next() % 5) as usize];
             let cfg = RxConfig::new(headroom);
             for _ in 0..300 {
                 while !front.is_full() {
-                    bufs.post(&mut front, next_gref).unwrap();
-                    next_gref += 1;
+                    bufs.post(&mut front, page_for(next_page)).unwrap();
+                    next_page += 1;
                 }
                 front.push_requests_and_check_notify();
                 let len = match rng.next() % 6 {
@@ -1407,9 +1528,9 @@ mod tests {
                     expect = Some(why);
                 }
                 back.push_responses_and_check_notify();
-                let out = reader.poll(&mut front, &mut bufs).unwrap();
+                let out = outcome(&mut reader, &mut front, &mut bufs).unwrap();
                 match (&out, expect) {
-                    (RxPoll::Packet(pkt), None) => {
+                    (Outcome::Packet(pkt), None) => {
                         assert_eq!(pkt.info, info, "seed {seed}");
                         assert_eq!(pkt.xdp_headroom, headroom);
                         assert_eq!(pkt.ring_slots(), needed);
@@ -1417,14 +1538,14 @@ mod tests {
                         let want: Vec<_> = data.iter().map(|d| (headroom, d.1)).collect();
                         assert_eq!(got, want);
                     }
-                    (RxPoll::Rejected(r), Some(why)) => {
+                    (Outcome::Rejected(r), Some(why)) => {
                         assert_eq!(r.reason, why, "seed {seed}, {info:?}");
                         assert_eq!(r.ring_slots(), needed);
                     }
                     other => panic!("seed {seed}: {info:?} headroom {headroom}: {other:?}"),
                 }
                 settle_shared(&mut front, &mut bufs, &out);
-                assert_eq!(reader.poll(&mut front, &mut bufs), Ok(RxPoll::Empty));
+                assert_eq!(outcome(&mut reader, &mut front, &mut bufs), Ok(Outcome::Empty));
                 assert_eq!(bufs.received(), 0);
                 assert_eq!(bufs.posted(), front.in_flight());
             }
@@ -1436,17 +1557,17 @@ mod tests {
     fn settle_shared(
         ring: &mut FrontRing<SharedMemRing<'_, RxRequest, RxResponse, SIZE>>,
         bufs: &mut Bufs,
-        out: &RxPoll,
+        out: &Outcome,
     ) {
         let ids: Vec<u16> = match out {
-            RxPoll::Packet(pkt) => {
+            Outcome::Packet(pkt) => {
                 for s in pkt.data_slots() {
                     bufs.release(s.id).unwrap();
                 }
                 pkt.extra_ids().collect()
             }
-            RxPoll::Rejected(r) => r.ids().collect(),
-            RxPoll::Empty => Vec::new(),
+            Outcome::Rejected(r) => r.ids().collect(),
+            Outcome::Empty => Vec::new(),
         };
         for id in ids {
             bufs.repost(ring, id).unwrap().unwrap();
@@ -1633,10 +1754,10 @@ mod tests {
             let mut reader = RxPacketReader::new();
             let mut got = Vec::new();
             loop {
-                let out = reader.poll(&mut ring, &mut bufs).unwrap();
+                let out = outcome(&mut reader, &mut ring, &mut bufs).unwrap();
                 match &out {
-                    RxPoll::Empty => break,
-                    RxPoll::Packet(pkt) => {
+                    Outcome::Empty => break,
+                    Outcome::Packet(pkt) => {
                         let slots = pkt.data_slots();
                         assert!(!slots.is_empty() && slots.len() <= MAX_RX_SLOTS);
                         let mut sum = 0u32;
@@ -1646,7 +1767,7 @@ mod tests {
                             let extras = if k == 0 { 0 } else { pkt.extra_ids().count() as u32 };
                             let index = pkt.first_index().wrapping_add(k as u32).wrapping_add(extras);
                             assert_eq!(s.id, Bufs::id_of(index));
-                            assert_eq!(s.gref, gref_for(u32::from(s.id.wrapping_sub(Bufs::id_of(start)) % 256)));
+                            assert_eq!(s.page, page_for(u32::from(s.id.wrapping_sub(Bufs::id_of(start)) % 256)));
                             sum += u32::from(s.len);
                         }
                         assert_eq!(sum, pkt.info.len);
@@ -1656,7 +1777,7 @@ mod tests {
                         }
                         got.push((pkt.ring_slots() as usize, Ok((pkt.info.len, slots.len()))));
                     }
-                    RxPoll::Rejected(r) => got.push((r.ring_slots() as usize, Err(r.reason))),
+                    Outcome::Rejected(r) => got.push((r.ring_slots() as usize, Err(r.reason))),
                 }
                 settle(&mut ring, &mut bufs, &out);
             }
@@ -1667,6 +1788,43 @@ mod tests {
             assert_eq!(bufs.posted(), ring.in_flight());
             assert_eq!(reader.packets() + reader.counters().total(), got.len() as u64);
         }
+    }
+
+    /// The reader builds each packet in place, over what the packets before
+    /// it left: the same response streams read by one reader throughout and
+    /// by a fresh reader for every packet give the same outcomes, packet
+    /// for packet (data slots, length, checksum, GSO, hash, XDP headroom),
+    /// and the in-place packet is the one `poll` accepted.
+    #[test]
+    fn a_reused_reader_reads_like_a_fresh_one() {
+        let mut rng = Lcg(0xf7e5);
+        let mut reused = RxPacketReader::new();
+        let mut accepted = 0u32;
+        for _ in 0..400 {
+            let start = rng.next() as u32;
+            let (mut a, mut bufs_a) = posted_ring(start);
+            let (mut b, mut bufs_b) = posted_ring(start);
+            let n = 1 + (rng.next() % 64) as u32;
+            let rsps: Vec<_> = (0..n).map(|k| random_response(&mut rng, start.wrapping_add(k))).collect();
+            respond(&mut a, &rsps);
+            respond(&mut b, &rsps);
+            loop {
+                let got = reused.poll(&mut a, &mut bufs_a).unwrap();
+                let fresh = outcome(&mut RxPacketReader::new(), &mut b, &mut bufs_b).unwrap();
+                match (&got, &fresh) {
+                    (RxPoll::Packet, Outcome::Packet(pkt)) => {
+                        assert_eq!(reused.packet(), pkt);
+                        accepted += 1;
+                    }
+                    (RxPoll::Rejected(r), Outcome::Rejected(s)) => assert_eq!(r, s),
+                    (RxPoll::Empty, Outcome::Empty) => break,
+                    other => panic!("{other:?}"),
+                }
+                settle(&mut a, &mut bufs_a, &fresh);
+                settle(&mut b, &mut bufs_b, &fresh);
+            }
+        }
+        assert!(accepted > 500, "{accepted} packets accepted");
     }
 
     /// Arbitrary responses and arbitrary rsp_prod moves: never a panic; an
@@ -1688,18 +1846,18 @@ mod tests {
                 if rng.next().is_multiple_of(10) {
                     ring.ring_mut().rsp_prod = rng.next() as u32;
                 }
-                match reader.poll(&mut ring, &mut bufs) {
+                match outcome(&mut reader, &mut ring, &mut bufs) {
                     Ok(out) => {
                         settle(&mut ring, &mut bufs, &out);
                     }
                     Err(e) => {
                         assert!(e.is_backend_fault());
-                        assert_eq!(reader.poll(&mut ring, &mut bufs), Err(e));
+                        assert_eq!(outcome(&mut reader, &mut ring, &mut bufs), Err(e));
                         break;
                     }
                 }
                 while !ring.is_full() {
-                    if bufs.post(&mut ring, 1).is_err() {
+                    if bufs.post(&mut ring, page_for(1)).is_err() {
                         break;
                     }
                 }
@@ -1722,6 +1880,91 @@ mod tests {
         }
     }
 
+    /// RX buffers taken from a staging pool, as netfront-rs posts them, over
+    /// random response streams: every received data slot carries the page
+    /// posted under its id, at the place the pool keeps its gref; delivered
+    /// pages go back to the pool by that place, the others are reposted, the
+    /// ring is topped up from the pool, and pool and buffers agree on the
+    /// pages out for RX at every step and after the drain.
+    #[test]
+    fn pool_pages_are_received_at_their_place() {
+        use super::super::front_staging::{PageUse, PoolPage, StagingPool};
+        use std::collections::BTreeMap;
+        let mut rng = Lcg(0x9a6e);
+        // Paths taken: data pages given back, buffers reposted, pages drained.
+        let mut seen = [0u32; 3];
+        for _ in 0..40 {
+            // Read-only and writable pages, added in a scrambled gref order:
+            // places are the grefs' order, not the order of adding.
+            let mut pool = StagingPool::<[PoolPage; 320]>::new();
+            let mut grefs: Vec<u32> = (0..320u32).map(|i| (i.wrapping_mul(7919) % 320) * 3 + 11).collect();
+            for (k, &g) in grefs.iter().enumerate() {
+                pool.add_page(g, k % 5 == 0).unwrap();
+            }
+            pool.use_unregistered().unwrap();
+            grefs.sort_unstable();
+            let start = rng.next() as u32;
+            let mut m = Mem::new();
+            m.req_prod = start;
+            m.rsp_prod = start;
+            let mut ring = FrontRing::new_at(m, start).unwrap();
+            let mut bufs = Bufs::new();
+            // The page posted under each id.
+            let mut posted: BTreeMap<u16, TakenPage> = BTreeMap::new();
+            let mut reader = RxPacketReader::new();
+            for _ in 0..60 {
+                while !ring.is_full() {
+                    let Some(page) = pool.take_rx() else { break };
+                    assert_eq!(grefs[usize::from(page.index)], { page.gref }, "taken at another place");
+                    let id = bufs.post(&mut ring, page).unwrap();
+                    posted.insert(id, page);
+                }
+                ring.push_requests_and_check_notify();
+                for _ in 0..(rng.next() % 24) {
+                    if ring.ring().rsp_prod.wrapping_sub(ring.rsp_cons()) >= ring.outstanding() {
+                        break;
+                    }
+                    let r = random_response(&mut rng, ring.ring().rsp_prod);
+                    respond(&mut ring, &[r]);
+                }
+                loop {
+                    let out = outcome(&mut reader, &mut ring, &mut bufs).unwrap();
+                    let ids: Vec<u16> = match &out {
+                        Outcome::Empty => break,
+                        Outcome::Packet(pkt) => {
+                            for s in pkt.data_slots() {
+                                assert_eq!(Some(&s.page), posted.get(&s.id), "slot {} got another page", s.id);
+                                assert_eq!(grefs[usize::from(s.page.index)], { s.page.gref });
+                                let page = bufs.release(s.id).unwrap();
+                                posted.remove(&s.id);
+                                assert_eq!(pool.give_back_page(page), Ok(PageUse::Rx));
+                                seen[0] += 1;
+                            }
+                            pkt.extra_ids().collect()
+                        }
+                        Outcome::Rejected(r) => r.ids().collect(),
+                    };
+                    for id in ids {
+                        let page = posted.remove(&id).unwrap();
+                        let new_id = bufs.repost(&mut ring, id).unwrap().unwrap();
+                        posted.insert(new_id, page);
+                        seen[1] += 1;
+                    }
+                    assert_eq!(pool.in_rx(), (bufs.posted() + bufs.received()) as usize);
+                }
+                assert_eq!((bufs.received(), bufs.posted() as usize), (0, posted.len()));
+            }
+            for (id, page) in bufs.drain() {
+                assert_eq!(posted.remove(&id), Some(page));
+                assert_eq!(pool.give_back_page(page), Ok(PageUse::Rx));
+                seen[2] += 1;
+            }
+            assert!(posted.is_empty());
+            assert_eq!((pool.in_rx(), pool.free_rx()), (0, 256));
+        }
+        assert!(seen.iter().all(|&n| n > 100), "paths not taken: {seen:?}");
+    }
+
     #[test]
     fn reposting_in_ring_order_keeps_every_buffer() {
         // A GSO packet (data, GSO extra, data, data) whose pages the shell
@@ -1739,7 +1982,7 @@ mod tests {
             ],
         );
         let mut reader = RxPacketReader::new();
-        let pkt = packet(reader.poll(&mut ring, &mut bufs));
+        let pkt = packet(outcome(&mut reader, &mut ring, &mut bufs));
         assert_eq!(pkt.ids().collect::<Vec<_>>(), [0, 1, 2, 3]);
         for id in pkt.ids() {
             assert!(bufs.repost(&mut ring, id).unwrap().is_some(), "repost of {id}");

@@ -156,7 +156,10 @@ pub enum PageUse {
 
 /// A page the pool handed out ([`StagingPool::take_tx`],
 /// [`StagingPool::take_rx`]): its grant reference and its place in the pool,
-/// so that [`StagingPool::give_back_page`] finds it without a search.
+/// so that [`StagingPool::give_back_page`] finds it without a search. TX
+/// request ids ([`TxGrant`]) and posted RX buffers
+/// ([`RxBuffers`](super::front_rx::RxBuffers)) keep it for as long as the
+/// page is out.
 ///
 /// The pool keeps its pages sorted by gref, so while the shell keeps a table
 /// of the same grants sorted the same way, `index` addresses that table's

@@ -4,7 +4,8 @@
 //! backend fault, and sticky; each outcome takes exactly the responses it
 //! reports, from the packet's first index on; every accepted packet is within
 //! bounds (1..=MAX_RX_SLOTS data slots inside their pages, with the ids of
-//! their ring indices, length = their sum >= 14, GSO size non-zero); buffers
+//! their ring indices and the pages posted under them, length = their
+//! sum >= 14, GSO size non-zero); buffers
 //! balance (posted = requests in flight, none left received); every response
 //! slot is copied exactly once.
 #![no_main]
@@ -12,6 +13,7 @@
 use libfuzzer_sys::fuzz_target;
 use netif::front_ring::FrontRing;
 use netif::front_rx::{RxBuffers, RxPacketReader, RxPoll, MAX_RX_SLOTS};
+use netif::front_staging::TakenPage;
 use netif::ring::MemRing;
 use netif::wire::*;
 
@@ -21,6 +23,12 @@ use common::Bytes;
 
 const SIZE: usize = 256;
 type Bufs = RxBuffers<SIZE>;
+
+/// The page posted with grant `gref`: its place is a function of the gref,
+/// so a slot that pairs a gref with another page's place shows.
+fn page(gref: u32) -> TakenPage {
+    TakenPage { gref, index: (gref as u16).rotate_left(5) ^ 0x1234 }
+}
 
 /// One response slot as the backend might write it.
 fn response(b: &mut Bytes, index: u32) -> RxResponse {
@@ -60,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
             if ring.is_full() {
                 break;
             }
-            bufs.post(&mut ring, next_gref).unwrap();
+            bufs.post(&mut ring, page(next_gref)).unwrap();
             next_gref = next_gref.wrapping_add(1);
         }
         let _ = ring.push_requests_and_check_notify();
@@ -100,7 +108,8 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(taken, 0);
                     break;
                 }
-                RxPoll::Packet(pkt) => {
+                RxPoll::Packet => {
+                    let pkt = reader.packet();
                     assert_eq!(pkt.first_index(), before);
                     assert_eq!(pkt.ring_slots(), taken);
                     let slots = pkt.data_slots();
@@ -113,7 +122,8 @@ fuzz_target!(|data: &[u8]| {
                         let skip = if k == 0 { 0 } else { extras };
                         assert_eq!(s.id, Bufs::id_of(before.wrapping_add(k as u32).wrapping_add(skip)));
                         sum += u32::from(s.len);
-                        assert_eq!(bufs.release(s.id), Some(s.gref));
+                        assert_eq!(s.page, page(s.page.gref));
+                        assert_eq!(bufs.release(s.id), Some(s.page));
                     }
                     assert_eq!(sum, pkt.info.len);
                     assert!(pkt.info.len >= u32::from(ETH_HLEN));
