@@ -92,8 +92,8 @@ udp_cost() {
     { sed 's/^/0 /' /tmp/udp-cost.a; sed 's/^/1 /' /tmp/udp-cost.b
       echo "$udp_cost_irqs0" | sed 's/^/0 /'; { guests_irqs; sent_in_vain; } | sed 's/^/1 /'; } |
         awk -v pps="$pps" -v len="$NBT_LEN" '
+            $2 == "drops" {v[$1 " sockdrops all"] = $4; v[$1 " vifdrops all"] = $5; next}
             {v[$1 " " $2 " " $3] = $4; dom[$3] = 1}
-            $2 == "drops" {v[$1 " sockdrops all"] = $4; v[$1 " vifdrops all"] = $5}
             function has(k) { return (("0 " k) in v) && (("1 " k) in v) }
             function delta(k) { return v["1 " k] - v["0 " k] }
             END {

@@ -94,13 +94,9 @@ impl GrantedPages {
         self.pages.get(i)
     }
 
-    /// The page `page` names: at its place when that holds its gref (no
-    /// search), else found by gref.
+    /// The page `page` names ([`TakenPage::position_in`]: mostly no search).
     fn find_taken(&self, page: TakenPage) -> Option<&Granted> {
-        match self.pages.get(usize::from(page.index)) {
-            Some(g) if g.gref == page.gref => Some(g),
-            _ => self.find(page.gref),
-        }
+        self.pages.get(page.position_in(&self.pages, |g| g.gref)?)
     }
 
     /// TX: copies `len` bytes of `skb` from byte `pos` to byte `offset` of

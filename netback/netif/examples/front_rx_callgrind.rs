@@ -32,16 +32,9 @@ type Ring = FrontRing<MemRing<RxRequest, RxResponse, SIZE>>;
 struct Pages(Vec<(u32, u64)>);
 
 impl Pages {
-    /// The page `page` names: at its place when that holds its gref, else
-    /// found by gref (`GrantedPages::find_taken`).
+    /// The page `page` names, as `GrantedPages::find_taken` finds it.
     fn find_taken(&self, page: TakenPage) -> Option<u64> {
-        match self.0.get(usize::from(page.index)) {
-            Some(p) if p.0 == page.gref => Some(p.1),
-            _ => {
-                let i = self.0.binary_search_by_key(&{ page.gref }, |p| p.0).ok()?;
-                self.0.get(i).map(|p| p.1)
-            }
-        }
+        self.0.get(page.position_in(&self.0, |p| p.0)?).map(|p| p.1)
     }
 }
 

@@ -180,6 +180,20 @@ pub struct TakenPage {
     pub index: u16,
 }
 
+impl TakenPage {
+    /// Where this page is in a table sorted by gref, as the pool and the
+    /// shell's table of granted pages are: at its place when that still
+    /// holds its gref (no search; pages move only when the pool shrinks),
+    /// else found by gref. `None` for a gref the table lacks.
+    pub fn position_in<T>(self, table: &[T], gref_of: impl Fn(&T) -> u32) -> Option<usize> {
+        let (gref, at) = (self.gref, usize::from(self.index));
+        if table.get(at).is_some_and(|entry| gref_of(entry) == gref) {
+            return Some(at);
+        }
+        table.binary_search_by_key(&gref, gref_of).ok()
+    }
+}
+
 /// The buffer [`StagingPool::choose_tx`] picked for a TX packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxBuffer {
@@ -557,15 +571,11 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
         self.free_at(i, gref)
     }
 
-    /// [`Self::give_back`] of a page as it was handed out: at its place
-    /// when that still holds its gref (no search), else found by gref.
+    /// [`Self::give_back`] of a page as it was handed out
+    /// ([`TakenPage::position_in`]: mostly no search).
     pub fn give_back_page(&mut self, page: TakenPage) -> Result<PageUse, PoolError> {
-        let at = usize::from(page.index);
-        if self.live().get(at).is_some_and(|p| p.gref == page.gref) {
-            self.free_at(at, page.gref)
-        } else {
-            self.give_back(page.gref)
-        }
+        let i = page.position_in(self.live(), |p| p.gref).ok_or(PoolError::UnknownGref(page.gref))?;
+        self.free_at(i, page.gref)
     }
 
     /// Frees the in-use page at `i`, which holds `gref`.
