@@ -14,6 +14,14 @@
 #                 receive work the figure does not count
 #   vif_drops     packets for a guest dom0's vifs dropped (tx_dropped: a full backlog or
 #                 ring), before any copy: the cheap place to drop
+#   dom0_idle_ms, dom0_steal_ms, guest_steal_ms
+#                 /proc/stat's idle and steal time over all vCPUs, in ms: steal is a vCPU
+#                 runnable but not running, Xen having given its CPU to another vCPU (dom0's
+#                 is mostly a guest woken by a notification, taking the notifier's CPU)
+#   ctxsw         dom0's context switches
+#   rx_thread_cs, rx_thread_preempted
+#                 the guest-RX threads' context switches (every sleep and wake-up) and
+#                 the involuntary ones among them (preempted in dom0)
 # Best under --icount, where the counts of a test repeat; e.g.
 #   AB_TESTS="udp_pps/domu1-dom0 tcp_maerts" ./run-bench --scenario ab-counts --icount 1 \
 #       --backends "c rs rs@nogro" --rs-ethtool nogro="-K gro off" --rounds 3 --len 4
@@ -26,6 +34,16 @@ dom0_counts() {
     echo "net_rx $(awk '$1 == "NET_RX:" {for (i = 2; i <= NF; i++) s += $i} END {print s + 0}' /proc/softirqs)"
     echo "udp_drops $(udp_rcvbuf_drops)"
     echo "vif_drops $(vif_tx_drops)"
+    awk '$1 ~ /^cpu[0-9]+$/ {i += $5 + $6; st += $9} $1 == "ctxt" {c = $2}
+         END {print "dom0_idle_ms", i * 10; print "dom0_steal_ms", st * 10; print "ctxsw", c + 0}' /proc/stat
+    echo "guest_steal_ms $(for i in $(seq 1 "$NBT_NDOM"); do domu_exec "$i" "cat /proc/stat"; done |
+        awk '$1 ~ /^cpu[0-9]+$/ {st += $9} END {print st * 10}')"
+    # The guest-RX threads, C's and ours: <vif>-q<N>-guest-rx.
+    cat /proc/[0-9]*/task/[0-9]*/comm 2>/dev/null | grep -q -- '-guest-rx$' &&
+        for t in /proc/[0-9]*/task/[0-9]*; do
+            case "$(cat "$t/comm" 2>/dev/null)" in *-guest-rx) cat "$t/status" 2>/dev/null;; esac
+        done | awk '$1 == "voluntary_ctxt_switches:" {v += $2} $1 == "nonvoluntary_ctxt_switches:" {n += $2}
+                    END {print "rx_thread_cs", v + n; print "rx_thread_preempted", n + 0}'
     case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
     guests_vif_stats |
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *tx_answer_deferred:/ {h += $2}
