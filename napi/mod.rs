@@ -21,6 +21,11 @@
 //!   packet was written since the last EOI). Measured against NAPI-driven
 //!   RX (which runs the copies on the sender's CPU: a single dom0 stream
 //!   at half speed) in `benches/results/2026-12-01-rx-scheduling/`.
+//!   A small packet that finds the backlog empty (a request, a reply, an
+//!   ACK, a small datagram: the core's `rx_sender_writes`) is written by
+//!   `ndo_start_xmit` itself when the thread does not hold the ring: no
+//!   wake-up, no context switch, no second CPU for one copy op
+//!   (`benches/results/2026-12-03-rx-sender-icount/`).
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]

@@ -20,6 +20,8 @@
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
+use crate::bindings;
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh, SpinLockBhBackend};
 use crate::bindings::net::device::{Channel, EthtoolStats, LinkStats, NetDev, QueueArray, VifOps};
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::xenbus::XenbusDevice;
@@ -28,18 +30,20 @@ use crate::fatal::FatalReason;
 use crate::grant_pool::StagedGrants;
 use crate::hash::VifHash;
 use crate::knobs::VifKnobs;
+use crate::napi::RxNext;
 use crate::netif::coalesce::TxCoalesce;
 use crate::netif::negotiate::GuestOffloads;
-use crate::netif::rx::{CarrierChange, StalledQueues};
+use crate::netif::rx::{rx_sender_writes, CarrierChange, StalledQueues};
 use crate::queue::Queue;
 use crate::rx::RxQueue;
 use crate::stats::{link_stats, write_ethtool, QueueValues, StatValues, TxDrop};
 use crate::tx::TxQueue;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
-use kernel::sync::SpinLock;
+
+/// A queue's guest RX ring, held.
+type RxGuard<'a> = kernel::sync::lock::Guard<'a, Option<RxQueue>, SpinLockBhBackend>;
 
 /// Everything a connected frontend brings for one queue.
 pub(crate) struct Attachment {
@@ -87,9 +91,10 @@ pub(crate) struct Vif {
     #[pin]
     pub(crate) knobs: VifKnobs,
     /// Guest RX stalled queues (`vif->stalled_queues`): the carrier is on
-    /// only while none is. Every carrier change is made under this lock.
+    /// only while none is. Every carrier change is made under this lock
+    /// (bottom halves off: `ndo_start_xmit`'s RX pass may change it).
     #[pin]
-    stalled_queues: SpinLock<StalledQueues>,
+    stalled_queues: SpinLockBh<StalledQueues>,
 }
 
 impl Vif {
@@ -117,7 +122,7 @@ impl Vif {
             hash <- VifHash::new(),
             xdev,
             knobs <- knobs,
-            stalled_queues <- new_spinlock!(StalledQueues::default()),
+            stalled_queues <- new_spinlock_bh!(StalledQueues::default()),
         }? Error))
     }
 
@@ -350,7 +355,10 @@ impl Vif {
             queue.backlog_reset();
             queue.eoi.set_channels(a.tx_evtchn == a.rx_evtchn);
             *queue.tx.lock() = Some(a.tx);
-            *queue.rx.lock() = Some(a.rx);
+            // An old ring (none is expected) is dropped outside the lock:
+            // unmapping it may sleep.
+            let old = queue.rx.lock().replace(a.rx);
+            drop(old);
             qd.napi_add();
             if let Err(e) = qd.rx_worker_start().and_then(|()| qd.bind_evtchns(xdev, a.tx_evtchn, a.rx_evtchn)) {
                 self.release_queues(dev, i + 1);
@@ -490,8 +498,7 @@ impl Vif {
     }
 
     /// One pass of a queue's guest RX worker (process context).
-    pub(crate) fn rx_action(&self, dev: &NetDev<'_>) -> crate::napi::RxNext {
-        use crate::napi::RxNext;
+    pub(crate) fn rx_action(&self, dev: &NetDev<'_>) -> RxNext {
         let Some(queue) = self.queue(dev) else {
             return RxNext::Idle;
         };
@@ -499,13 +506,32 @@ impl Vif {
             self.take_down_disabled(dev, queue);
             return RxNext::Idle;
         }
-        if !self.is_connected() {
+        self.rx_pass(dev, queue, queue.rx.lock())
+    }
+
+    /// `ndo_start_xmit`'s own RX pass (`rx_sender_writes`). Returns whether
+    /// it left nothing for the worker: false when the worker holds the ring
+    /// (it takes the packet), or the pass left packets or a deadline behind.
+    fn rx_by_sender(&self, dev: &NetDev<'_>, queue: &Queue) -> bool {
+        if !bindings::bh_lock_allowed() {
+            return false;
+        }
+        let Some(guard) = queue.rx.try_lock() else {
+            return false;
+        };
+        matches!(self.rx_pass(dev, queue, guard), RxNext::Idle) && dev.rxq_len() == 0
+    }
+
+    /// Moves queued packets into the guest with its RX ring held by
+    /// `guard` (released once the packets are written), then applies what
+    /// the pass found: carrier, EOI work, expired packets, the next run.
+    fn rx_pass(&self, dev: &NetDev<'_>, queue: &Queue, mut guard: RxGuard<'_>) -> RxNext {
+        if !self.is_connected() || self.is_disabled() {
             return RxNext::Idle;
         }
         let now = jiffies();
         let connected = self.is_connected();
         let result = {
-            let mut guard = queue.rx.lock();
             let rx: &mut Option<RxQueue> = &mut guard;
             match rx.as_mut() {
                 Some(q) => {
@@ -515,6 +541,7 @@ impl Vif {
                 None => return RxNext::Idle,
             }
         };
+        drop(guard);
         let out = match result {
             Ok(out) => out,
             Err(reason) => {
@@ -659,6 +686,11 @@ impl VifOps for Vif {
         let hash = self.hash.guest_hash(&skb);
         skb.stamp_rx(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)), hash);
         dev.rxq_push(skb);
+        // A lone small packet is written here, on the sender's CPU, unless
+        // the thread holds the ring (then it takes the packet).
+        if rx_sender_writes(len, dev.rxq_len()) && self.rx_by_sender(&dev, queue) {
+            return;
+        }
         dev.rx_work_kick(0);
     }
 

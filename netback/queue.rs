@@ -19,9 +19,7 @@ use crate::rx::RxQueue;
 use crate::stats::VifStats;
 use crate::tx::TxQueue;
 use core::sync::atomic::{AtomicU32, Ordering};
-use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
 
 /// Driver state of one queue.
 #[pin_data]
@@ -30,9 +28,11 @@ pub(crate) struct Queue {
     /// with bottom halves disabled everywhere.
     #[pin]
     pub(crate) tx: SpinLockBh<Option<TxQueue>>,
-    /// Guest RX ring; used by this queue's RX worker.
+    /// Guest RX ring; used by this queue's RX worker and by
+    /// `ndo_start_xmit` for a lone small packet, so taken with bottom halves
+    /// disabled everywhere.
     #[pin]
-    pub(crate) rx: Mutex<Option<RxQueue>>,
+    pub(crate) rx: SpinLockBh<Option<RxQueue>>,
     /// Bytes queued for the guest on this queue (xen-netback's
     /// rx_queue_len); `ndo_start_xmit` stops the queue at
     /// `RX_QUEUE_MAX_BYTES`, so each queue holds at most that much.
@@ -51,7 +51,7 @@ impl Queue {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             tx <- new_spinlock_bh!(None),
-            rx <- new_mutex!(None),
+            rx <- new_spinlock_bh!(None),
             rx_queued_bytes: AtomicU32::new(0),
             eoi: EoiPolicy::new(),
             stats: VifStats::default(),

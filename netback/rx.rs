@@ -2,7 +2,9 @@
 //! Guest RX (backend -> guest): queued packets are grant-copied into the
 //! buffers the frontend posted on its RX ring.
 //!
-//! Runs in its queue's RX worker only (see `QueueOps::rx_work` in `napi/`). The protocol
+//! Runs in its queue's RX worker (see `QueueOps::rx_work` in `napi/`), or in
+//! `ndo_start_xmit` for a lone small packet (`rx_sender_writes`), under the
+//! queue's RX lock (bottom halves off), so it never sleeps. The protocol
 //! core decides how many buffers a packet needs (`rx_slots_needed`), reserves
 //! them if posted (`rx_slots_available`, never consuming a ring partially:
 //! XSA-392) and writes every response into exactly those (`RxPacketWriter`);

@@ -35,6 +35,7 @@ void nbrs_params_init(void);
 int nbrs_xen_domain(void);
 void nbrs_local_bh_disable(void);
 void nbrs_local_bh_enable(void);
+bool nbrs_bh_lock_allowed(void);
 void nbrs_module_get(void);
 void nbrs_module_put(void);
 

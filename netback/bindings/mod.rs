@@ -156,6 +156,14 @@ pub(crate) fn jiffies() -> u64 {
     unsafe { core::ptr::read_volatile(&raw const kernel::bindings::jiffies) as u64 }
 }
 
+/// Whether this context may take a bottom-half-disabling lock: not in a
+/// hard IRQ and not with IRQs off (netpoll calls `ndo_start_xmit` so), where
+/// re-enabling bottom halves is not allowed.
+pub(crate) fn bh_lock_allowed() -> bool {
+    // SAFETY: reads the preempt count and the IRQ flag; no preconditions.
+    unsafe { ffi::nbrs_bh_lock_allowed() }
+}
+
 /// `msecs_to_jiffies()`, through the kernel crate.
 pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
     kernel::time::msecs_to_jiffies(ms) as u64

@@ -36,6 +36,22 @@ pub const RX_DRAIN_TIMEOUT_MS_NO_NOTIFY: u32 = 30;
 pub const RX_QUEUE_MAX_BYTES: u32 = (XEN_NETIF_RX_RING_SIZE / 2) * XEN_PAGE_SIZE;
 /// Packets processed per RX batch (`RX_BATCH_SIZE`).
 pub const RX_BATCH_SIZE: u32 = 64;
+/// Largest packet the sender's context writes to the guest itself
+/// ([`rx_sender_writes`]): a TCP ACK, request or reply, a small datagram.
+pub const RX_SENDER_MAX_BYTES: u32 = 256;
+
+/// Whether `ndo_start_xmit` writes the packet of `len` bytes it just queued
+/// to the guest itself, `queued` being the packets now in the backlog: only
+/// a small one that found the backlog empty. Handing such a packet to the
+/// queue's thread costs a wake-up, two context switches and often an IPI
+/// for one copy op, and keeps the sender's and the thread's CPUs both busy
+/// (measured: `benches/results/2026-12-03-rx-sender-icount/`). Bulk data
+/// and a backlog stay with the thread, so their copies run beside the
+/// sender rather than on its CPU.
+pub fn rx_sender_writes(len: u32, queued: u32) -> bool {
+    len <= RX_SENDER_MAX_BYTES && queued == 1
+}
+
 /// Grant copies per hypercall batch (`COPY_BATCH_SIZE`).
 pub const RX_COPY_BATCH_SIZE: u32 = 64;
 
@@ -629,6 +645,17 @@ mod tests {
         for i in 0..n {
             r.ring_mut().push_request(RxRequest { id: 100 + i, pad: 0, gref: u32::from(i) });
         }
+    }
+
+    #[test]
+    fn sender_writes_only_a_lone_small_packet() {
+        assert!(rx_sender_writes(1, 1));
+        assert!(rx_sender_writes(RX_SENDER_MAX_BYTES, 1));
+        assert!(!rx_sender_writes(RX_SENDER_MAX_BYTES + 1, 1));
+        assert!(!rx_sender_writes(65_536, 1));
+        // A backlog, or nothing queued (the worker took it already).
+        assert!(!rx_sender_writes(60, 2));
+        assert!(!rx_sender_writes(60, 0));
     }
 
     #[test]
