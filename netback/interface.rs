@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 use crate::bindings;
-use crate::bindings::lock::{new_spinlock_bh, SpinLockBh, SpinLockBhBackend};
+use crate::bindings::lock::{new_spinlock_bh, SpinLockBh, SpinLockBhGuard};
 use crate::bindings::net::device::{Channel, EthtoolStats, LinkStats, NetDev, QueueArray, VifOps};
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::xenbus::XenbusDevice;
@@ -41,9 +41,6 @@ use crate::tx::TxQueue;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
-
-/// A queue's guest RX ring, held.
-type RxGuard<'a> = kernel::sync::lock::Guard<'a, Option<RxQueue>, SpinLockBhBackend>;
 
 /// Everything a connected frontend brings for one queue.
 pub(crate) struct Attachment {
@@ -525,7 +522,7 @@ impl Vif {
     /// Moves queued packets into the guest with its RX ring held by
     /// `guard` (released once the packets are written), then applies what
     /// the pass found: carrier, EOI work, expired packets, the next run.
-    fn rx_pass(&self, dev: &NetDev<'_>, queue: &Queue, mut guard: RxGuard<'_>) -> RxNext {
+    fn rx_pass(&self, dev: &NetDev<'_>, queue: &Queue, mut guard: SpinLockBhGuard<'_, Option<RxQueue>>) -> RxNext {
         if !self.is_connected() || self.is_disabled() {
             return RxNext::Idle;
         }

@@ -38,12 +38,12 @@ dom0_counts() {
          END {print "dom0_idle_ms", i * 10; print "dom0_steal_ms", st * 10; print "ctxsw", c + 0}' /proc/stat
     echo "guest_steal_ms $(for i in $(seq 1 "$NBT_NDOM"); do domu_exec "$i" "cat /proc/stat"; done |
         awk '$1 ~ /^cpu[0-9]+$/ {st += $9} END {print st * 10}')"
-    # The guest-RX threads, C's and ours: <vif>-q<N>-guest-rx.
-    cat /proc/[0-9]*/task/[0-9]*/comm 2>/dev/null | grep -q -- '-guest-rx$' &&
-        for t in /proc/[0-9]*/task/[0-9]*; do
-            case "$(cat "$t/comm" 2>/dev/null)" in *-guest-rx) cat "$t/status" 2>/dev/null;; esac
-        done | awk '$1 == "voluntary_ctxt_switches:" {v += $2} $1 == "nonvoluntary_ctxt_switches:" {n += $2}
-                    END {print "rx_thread_cs", v + n; print "rx_thread_preempted", n + 0}'
+    # The guest-RX threads, C's and ours (<vif>-q<N>-guest-rx); no record without one.
+    for t in /proc/[0-9]*/task/[0-9]*; do
+        case "$(cat "$t/comm" 2>/dev/null)" in *-guest-rx) cat "$t/status" 2>/dev/null;; esac
+    done | awk '$1 == "Name:" {threads++} $1 == "voluntary_ctxt_switches:" {v += $2}
+                $1 == "nonvoluntary_ctxt_switches:" {n += $2}
+                END {if (threads) {print "rx_thread_cs", v + n; print "rx_thread_preempted", n + 0}}'
     case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
     guests_vif_stats |
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *tx_answer_deferred:/ {h += $2}

@@ -11,10 +11,13 @@
 
 use super::ffi;
 use kernel::bindings;
-use kernel::sync::lock::{Backend, Lock};
+use kernel::sync::lock::{Backend, Guard, Lock};
 
 /// A spinlock taken with bottom halves disabled.
 pub(crate) type SpinLockBh<T> = Lock<T, SpinLockBhBackend>;
+
+/// A held [`SpinLockBh`].
+pub(crate) type SpinLockBhGuard<'a, T> = Guard<'a, T, SpinLockBhBackend>;
 
 /// Creates a [`SpinLockBh`] initialiser with a lock class of its own.
 macro_rules! new_spinlock_bh {
