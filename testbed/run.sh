@@ -6,6 +6,8 @@ usage() {
 usage: testbed/run.sh [options]
   --backend c|rs      backend loaded before the scenario starts (default rs)
   --domus N           number of PV guests the scenario may create (default 1)
+  --guest-vcpus N     vCPUs of the A/B scenarios' guests (ab, ab-front: 1; ab-mq: 2);
+                      netfront asks for one queue per vCPU
   --len SECONDS       length of each netperf test (default 5)
   --rounds N          rounds for A/B scenarios (default 3)
   --backends "c rs"   backends an A/B scenario compares, in this order (default "c rs")
@@ -57,11 +59,12 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() RS_SYSFS=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0 PROFILE=0
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() RS_SYSFS=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0 PROFILE=0 GUEST_VCPUS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
         --domus) NDOM=$2; shift;;
+        --guest-vcpus) GUEST_VCPUS=$2; shift;;
         --len) LEN=$2; shift;;
         --rounds) ROUNDS=$2; shift;;
         --backends) BACKENDS=$2; shift;;
@@ -86,6 +89,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$BACKEND" in c|rs|rs@*) ;; *) die "--backend takes c, rs or rs@LABEL";; esac
+[[ "$GUEST_VCPUS" =~ ^[1-8]?$ ]] || die "--guest-vcpus takes 1 to 8, got '$GUEST_VCPUS'"
 # -icount: one TCG thread for both vCPUs (QEMU has no multi-threaded TCG under icount).
 QEMU_ICOUNT=()
 if [ -n "$ICOUNT" ]; then
@@ -227,6 +231,7 @@ NBT_SCENARIO_NAME=$name
 NBT_ICOUNT="$ICOUNT"
 NBT_DRVDOM=$DRVDOM
 NBT_PROFILE=$PROFILE
+NBT_GUEST_VCPUS=$GUEST_VCPUS
 CONF
 # AB_TESTS in the environment: the A/B scenarios run only the tests it names (ab.sh).
 if [ -n "${AB_TESTS:-}" ]; then

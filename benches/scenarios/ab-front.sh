@@ -30,7 +30,7 @@ first=$1
 backend_load "$first"
 first_front=$(frontend_for "$first"); first_opts=$(front_opts "$first")
 [ -n "$first_opts" ] && first_front="rs:$(echo $first_opts | tr ' ' ,)"
-for i in $(seq 1 $NBT_NDOM); do domu_create $i 1 1500 "$first_front"; done
+for i in $(seq 1 $NBT_NDOM); do domu_create $i "${NBT_GUEST_VCPUS:-1}" 1500 "$first_front"; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
 # frontend_prepare LABEL: each guest swaps to LABEL's netfront module as soon as its vifs

@@ -1,12 +1,13 @@
 # Multi-queue A/B benchmark inside one boot: guests with 2 vCPUs (so netfront asks for 2
-# queues), 4 parallel iperf3 streams each way and guest to guest, backends taking turns on
-# the same guests as in ab.sh (alternating order per round). Each record carries the number
-# of queues the vif negotiated on that backend. Tests: iperf3_x4 (TCP, Mbit/s received) and
-# udp_pps_x4 (64-byte UDP datagrams at full speed, -b 0: packets per second the receiver
-# got, summed over the streams; the senders outrun it). AB_TESTS as in ab.sh.
+# queues; run.sh --guest-vcpus N for N), 4 parallel iperf3 streams each way and guest to
+# guest, backends taking turns on the same guests as in ab.sh (alternating order per round).
+# Each record carries the number of queues the vif negotiated on that backend. Tests:
+# iperf3_x4 (TCP, Mbit/s received) and udp_pps_x4 (64-byte UDP datagrams at full speed,
+# -b 0: packets per second the receiver got, summed over the streams; the senders outrun
+# it). AB_TESTS as in ab.sh.
 set -- $NBT_BACKENDS
 backend_load "$1"
-for i in $(seq 1 $NBT_NDOM); do domu_create $i 2; done
+for i in $(seq 1 $NBT_NDOM); do domu_create $i "${NBT_GUEST_VCPUS:-2}"; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
 only() { ab_only measure_iperf3 "$@"; }  # only TEST MEASURE_IPERF3-ARGS...

@@ -588,32 +588,34 @@ ab_only() {
 # domain and guest 1, and with 2 guests the same guest to guest. AB_TESTS picks (ab_only).
 ab_netperf_round() {
     # h: the backend's own domain, dom0 or the driver domain (run.sh --driver-domain).
-    local round=$1 ip1 ip2 h; h=$(backend_host)
-    ip1=$(domu_ip 1)
-    ab_only measure tcp_stream "$h" "$ip1" TCP_STREAM dir="$h-domu1" round="$round"
-    ab_only measure tcp_maerts "$h" "$ip1" TCP_MAERTS dir="domu1-$h" round="$round"
-    ab_only measure tcp_rr "$h" "$ip1" TCP_RR dir="$h-domu1" round="$round"
-    ab_only measure tcp_stream_x4 "$h" "$ip1" STREAMS4 dir="$h-domu1" round="$round"
+    # q: the queues guest 1's vif negotiated on this backend (more with --guest-vcpus).
+    local round=$1 ip1 ip2 h q; h=$(backend_host)
+    ip1=$(domu_ip 1); q=$(vif_queues 1)
+    set -- round="$round" queues="$q"
+    ab_only measure tcp_stream "$h" "$ip1" TCP_STREAM dir="$h-domu1" "$@"
+    ab_only measure tcp_maerts "$h" "$ip1" TCP_MAERTS dir="domu1-$h" "$@"
+    ab_only measure tcp_rr "$h" "$ip1" TCP_RR dir="$h-domu1" "$@"
+    ab_only measure tcp_stream_x4 "$h" "$ip1" STREAMS4 dir="$h-domu1" "$@"
     # udp_pps: 64-byte UDP datagrams at full speed, packets per second the receiver got (a
     # UDP sender outruns a slow receiver; what it sent is not the figure).
-    ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" round="$round"
-    ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" round="$round"
+    ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" "$@"
+    ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" "$@"
     if [ "$NBT_NDOM" -ge 2 ]; then
         ip2=$(domu_ip 2)
-        ab_only measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 round="$round"
-        ab_only measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 round="$round"
-        ab_only measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 round="$round"
-        ab_only measure tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 round="$round"
-        ab_only measure udp_pps 1 "$ip2" UDP64 dir=domu1-domu2 round="$round"
+        ab_only measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 "$@"
+        ab_only measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 "$@"
+        ab_only measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 "$@"
+        ab_only measure tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 "$@"
+        ab_only measure udp_pps 1 "$ip2" UDP64 dir=domu1-domu2 "$@"
     fi
 }
 
 # ab_start: an A/B scenario's start: the first backend of NBT_BACKENDS loaded, then every
-# guest created and answering.
+# guest created (NBT_GUEST_VCPUS vCPUs, run.sh --guest-vcpus, default 1) and answering.
 ab_start() {
     local i
     backend_load "${NBT_BACKENDS%% *}"
-    for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
+    for i in $(seq 1 $NBT_NDOM); do domu_create $i "${NBT_GUEST_VCPUS:-1}"; done
     for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 }
 # ab_rounds FUNCTION: NBT_ROUNDS rounds over the backends in NBT_BACKENDS, the order
