@@ -33,7 +33,7 @@ use crate::knobs::VifKnobs;
 use crate::napi::RxNext;
 use crate::netif::coalesce::TxCoalesce;
 use crate::netif::negotiate::GuestOffloads;
-use crate::netif::rx::{rx_sender_writes, CarrierChange, StalledQueues};
+use crate::netif::rx::{rx_sender_writes, CarrierChange, RxAdmit, StalledQueues};
 use crate::queue::Queue;
 use crate::rx::RxQueue;
 use crate::stats::{link_stats, write_ethtool, QueueValues, StatValues, TxDrop};
@@ -600,6 +600,18 @@ impl Vif {
         }
     }
 
+    /// Stops the netdev queue while the backlog is full. The thread wakes
+    /// it once the backlog drains; if it drained it between the caller's
+    /// check and the stop, it saw the queue running and woke nothing: look
+    /// again (pairs with `backlog_sub`), or the queue stays stopped for good.
+    fn stop_until_room(dev: &NetDev<'_>, queue: &Queue) {
+        dev.stop_queue();
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if queue.backlog_has_room() {
+            dev.wake_queue();
+        }
+    }
+
     /// Drops packets that waited longer than the drain timeout
     /// (xenvif_rx_queue_drop_expired). Returns whether any was dropped.
     fn drop_expired(&self, queue: &Queue, dev: &NetDev<'_>, now: u64) -> bool {
@@ -664,25 +676,23 @@ impl VifOps for Vif {
             return;
         }
         let len = skb.len();
-        // Bound the memory queued for a slow guest (xenvif_rx_queue_tail).
-        if queue.backlog_full() {
-            dev.stop_queue();
-            queue.stats.tx_drop(TxDrop::QueueFull);
-            // The worker wakes the queue once the backlog drains; if it
-            // drained it between our check and the stop, it saw the queue
-            // running and woke nothing: look again (pairs with
-            // `backlog_sub`), or the queue stays stopped for good.
-            core::sync::atomic::fence(Ordering::SeqCst);
-            if !queue.backlog_full() {
-                dev.wake_queue();
+        // Bound the memory queued for a slow guest: the packet that fills
+        // the backlog stops the netdev queue (the core's rule).
+        let stop = match queue.backlog_admit(len) {
+            RxAdmit::Queue { stop } => stop,
+            RxAdmit::Drop => {
+                queue.stats.tx_drop(TxDrop::QueueFull);
+                Self::stop_until_room(&dev, queue);
+                dev.rx_work_kick(0);
+                return;
             }
-            dev.rx_work_kick(0);
-            return;
-        }
-        queue.backlog_add(len);
+        };
         let hash = self.hash.guest_hash(&skb);
         skb.stamp_rx(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)), hash);
         dev.rxq_push(skb);
+        if stop {
+            Self::stop_until_room(&dev, queue);
+        }
         // A lone small packet is written here, on the sender's CPU, unless
         // the thread holds the ring (then it takes the packet).
         if rx_sender_writes(len, dev.rxq_len()) && self.rx_by_sender(&dev, queue) {

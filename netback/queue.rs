@@ -14,7 +14,7 @@ use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::net::device::NetDev;
 use crate::grant_pool::StagedGrants;
 use crate::napi::EoiPolicy;
-use crate::netif::rx::RX_QUEUE_MAX_BYTES;
+use crate::netif::rx::{rx_backlog_admit, rx_backlog_has_room, RxAdmit};
 use crate::rx::RxQueue;
 use crate::stats::VifStats;
 use crate::tx::TxQueue;
@@ -34,8 +34,9 @@ pub(crate) struct Queue {
     #[pin]
     pub(crate) rx: SpinLockBh<Option<RxQueue>>,
     /// Bytes queued for the guest on this queue (xen-netback's
-    /// rx_queue_len); `ndo_start_xmit` stops the queue at
-    /// `RX_QUEUE_MAX_BYTES`, so each queue holds at most that much.
+    /// rx_queue_len); `ndo_start_xmit` stops the queue with the packet that
+    /// reaches `RX_QUEUE_MAX_BYTES` (`rx_backlog_admit`), so each queue holds
+    /// at most that much plus one packet.
     rx_queued_bytes: AtomicU32,
     /// When this queue's deferred EOIs end, and whether as spurious.
     pub(crate) eoi: EoiPolicy,
@@ -64,14 +65,21 @@ impl Queue {
         self.rx_queued_bytes.load(Ordering::Relaxed)
     }
 
-    /// Whether the guest-RX backlog is full (the caller stops the queue).
-    pub(crate) fn backlog_full(&self) -> bool {
-        self.rx_queued_bytes.load(Ordering::Acquire) >= RX_QUEUE_MAX_BYTES
+    /// Whether the netdev queue may run: the backlog is below its cap.
+    pub(crate) fn backlog_has_room(&self) -> bool {
+        rx_backlog_has_room(self.rx_queued_bytes.load(Ordering::Acquire))
     }
 
-    /// Accounts `bytes` newly queued for the guest.
-    pub(crate) fn backlog_add(&self, bytes: u32) {
-        self.rx_queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+    /// Admits a packet of `bytes` for the guest by the core's rule
+    /// (`rx_backlog_admit`), accounting it when it is queued. Only the
+    /// sender adds (under the netdev queue's lock); the thread's concurrent
+    /// subtractions can only make the decision conservative.
+    pub(crate) fn backlog_admit(&self, bytes: u32) -> RxAdmit {
+        let admit = rx_backlog_admit(self.rx_queued_bytes.load(Ordering::Acquire), bytes);
+        if admit != RxAdmit::Drop {
+            self.rx_queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        }
+        admit
     }
 
     /// Forgets the backlog (purged).
@@ -96,7 +104,7 @@ impl Queue {
         // Pairs with the stop in `start_xmit`: the new count is visible
         // before the queue's state is read.
         core::sync::atomic::fence(Ordering::SeqCst);
-        if cur < RX_QUEUE_MAX_BYTES && connected && dev.queue_stopped() {
+        if rx_backlog_has_room(cur) && connected && dev.queue_stopped() {
             dev.wake_queue();
         }
     }

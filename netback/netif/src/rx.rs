@@ -586,34 +586,39 @@ impl RxStall {
     }
 }
 
-/// The per-queue RX backlog in bytes (`rx_queue_len` vs `rx_queue_max`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct RxBacklog {
-    bytes: u32,
+/// What `ndo_start_xmit` does with a packet for the guest ([`rx_backlog_admit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxAdmit {
+    /// Queue it; with `stop`, the packet fills the backlog: stop the netdev
+    /// queue now, so the next packet waits in the qdisc.
+    Queue {
+        /// Stop the netdev queue after queuing.
+        stop: bool,
+    },
+    /// The backlog is full although the netdev queue was stopped (a caller
+    /// that ignores the stop, such as netpoll): drop it.
+    Drop,
 }
 
-impl RxBacklog {
-    /// Queued bytes.
-    pub const fn bytes(&self) -> u32 {
-        self.bytes
+/// The per-queue guest-RX backlog's rule (`rx_queue_len` against
+/// `rx_queue_max`), for a packet of `len` bytes arriving with `queued` bytes
+/// in the backlog. xen-netback stops the netdev queue only when a packet
+/// finds the backlog full, and drops that packet: a TCP sender then takes a
+/// loss each time the guest falls behind. Here the packet that fills the
+/// backlog stops the queue, as a NIC driver stops its queue when its ring
+/// fills, so nothing is dropped while the stack honours the stop. The bound
+/// is the same: at most `RX_QUEUE_MAX_BYTES` plus one packet.
+pub fn rx_backlog_admit(queued: u32, len: u32) -> RxAdmit {
+    if !rx_backlog_has_room(queued) {
+        return RxAdmit::Drop;
     }
+    RxAdmit::Queue { stop: !rx_backlog_has_room(queued.saturating_add(len)) }
+}
 
-    /// `xenvif_rx_queue_tail`: queue a packet of `len` bytes unless the
-    /// backlog is full, in which case the netdev queue must be stopped and the
-    /// packet not queued (returns `false`).
-    pub fn try_enqueue(&mut self, len: u32) -> bool {
-        if self.bytes >= RX_QUEUE_MAX_BYTES {
-            return false;
-        }
-        self.bytes = self.bytes.saturating_add(len);
-        true
-    }
-
-    /// `xenvif_rx_dequeue`: returns whether the netdev queue may be woken.
-    pub fn dequeue(&mut self, len: u32) -> bool {
-        self.bytes = self.bytes.saturating_sub(len);
-        self.bytes < RX_QUEUE_MAX_BYTES
-    }
+/// Whether the netdev queue may run with `queued` bytes in the backlog
+/// (`xenvif_rx_dequeue`'s wake condition).
+pub const fn rx_backlog_has_room(queued: u32) -> bool {
+    queued < RX_QUEUE_MAX_BYTES
 }
 
 #[cfg(test)]
@@ -918,12 +923,23 @@ mod tests {
     }
 
     #[test]
-    fn backlog_caps() {
-        let mut b = RxBacklog::default();
-        assert!(b.try_enqueue(RX_QUEUE_MAX_BYTES - 1));
-        assert!(b.try_enqueue(65535));
-        assert!(!b.try_enqueue(1));
-        assert!(!b.dequeue(1));
-        assert!(b.dequeue(65535));
+    fn backlog_stops_at_the_packet_that_fills_it() {
+        assert_eq!(rx_backlog_admit(0, 1500), RxAdmit::Queue { stop: false });
+        assert_eq!(rx_backlog_admit(RX_QUEUE_MAX_BYTES - 1501, 1500), RxAdmit::Queue { stop: false });
+        assert_eq!(rx_backlog_admit(RX_QUEUE_MAX_BYTES - 1500, 1500), RxAdmit::Queue { stop: true });
+        assert_eq!(rx_backlog_admit(RX_QUEUE_MAX_BYTES - 1, 65535), RxAdmit::Queue { stop: true });
+        assert_eq!(rx_backlog_admit(RX_QUEUE_MAX_BYTES, 1), RxAdmit::Drop);
+        assert_eq!(rx_backlog_admit(u32::MAX, u32::MAX), RxAdmit::Drop);
+        // Queued bytes stay bounded by the cap plus one packet.
+        let mut queued = 0u32;
+        while let RxAdmit::Queue { stop } = rx_backlog_admit(queued, 65535) {
+            queued += 65535;
+            if stop {
+                break;
+            }
+        }
+        assert!(queued >= RX_QUEUE_MAX_BYTES && queued < RX_QUEUE_MAX_BYTES + 65535);
+        assert!(!rx_backlog_has_room(queued));
+        assert!(rx_backlog_has_room(queued - 65535));
     }
 }

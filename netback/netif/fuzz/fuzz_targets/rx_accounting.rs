@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let timeouts = RxTimeouts::for_frontend(b.bool(), b.u32(), b.u32(), u64::from);
     let mut stall = RxStall::new(b.u64());
     let mut vif_carrier = StalledQueues::all(1);
-    let mut backlog = RxBacklog::default();
+    let mut backlog = 0u32;
     let mut now = b.u64();
     while !b.is_empty() {
         let gso = match b.u8() % 3 {
@@ -40,7 +40,17 @@ fuzz_target!(|data: &[u8]| {
             _ => RxCsum::Unnecessary,
         };
         let pkt = RxPacketInfo { len: b.u32() % 200_000, gso, hash, csum };
-        let _ = backlog.try_enqueue(pkt.len);
+        let queued = match rx_backlog_admit(backlog, pkt.len) {
+            RxAdmit::Drop => {
+                assert!(!rx_backlog_has_room(backlog));
+                false
+            }
+            RxAdmit::Queue { stop } => {
+                backlog = backlog.saturating_add(pkt.len);
+                assert_eq!(stop, !rx_backlog_has_room(backlog));
+                true
+            }
+        };
         // Frontend posts some buffers or lies about req_prod.
         if b.u8() % 5 == 0 {
             ring.ring_mut().req_prod = ring.req_cons().wrapping_add(b.u32() % 600);
@@ -93,6 +103,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(w.is_done());
         let _ = ring.push_responses_and_check_notify();
         stall.packet_sent(now);
-        let _ = backlog.dequeue(pkt.len);
+        if queued {
+            backlog -= pkt.len;
+        }
     }
 });
