@@ -600,18 +600,6 @@ impl Vif {
         }
     }
 
-    /// Stops the netdev queue while the backlog is full. The thread wakes
-    /// it once the backlog drains; if it drained it between the caller's
-    /// check and the stop, it saw the queue running and woke nothing: look
-    /// again (pairs with `backlog_sub`), or the queue stays stopped for good.
-    fn stop_until_room(dev: &NetDev<'_>, queue: &Queue) {
-        dev.stop_queue();
-        core::sync::atomic::fence(Ordering::SeqCst);
-        if queue.backlog_has_room() {
-            dev.wake_queue();
-        }
-    }
-
     /// Drops packets that waited longer than the drain timeout
     /// (xenvif_rx_queue_drop_expired). Returns whether any was dropped.
     fn drop_expired(&self, queue: &Queue, dev: &NetDev<'_>, now: u64) -> bool {
@@ -682,7 +670,7 @@ impl VifOps for Vif {
             RxAdmit::Queue { stop } => stop,
             RxAdmit::Drop => {
                 queue.stats.tx_drop(TxDrop::QueueFull);
-                Self::stop_until_room(&dev, queue);
+                queue.stop_until_room(&dev);
                 dev.rx_work_kick(0);
                 return;
             }
@@ -691,7 +679,7 @@ impl VifOps for Vif {
         skb.stamp_rx(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)), hash);
         dev.rxq_push(skb);
         if stop {
-            Self::stop_until_room(&dev, queue);
+            queue.stop_until_room(&dev);
         }
         // A lone small packet is written here, on the sender's CPU, unless
         // the thread holds the ring (then it takes the packet).

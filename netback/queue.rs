@@ -65,9 +65,16 @@ impl Queue {
         self.rx_queued_bytes.load(Ordering::Relaxed)
     }
 
-    /// Whether the netdev queue may run: the backlog is below its cap.
-    pub(crate) fn backlog_has_room(&self) -> bool {
-        rx_backlog_has_room(self.rx_queued_bytes.load(Ordering::Acquire))
+    /// Stops the netdev queue while the backlog is full. `backlog_sub`
+    /// wakes it once the backlog drains; if it drained between the caller's
+    /// check and the stop, it saw the queue running and woke nothing: look
+    /// again (the fences pair), or the queue stays stopped for good.
+    pub(crate) fn stop_until_room(&self, dev: &NetDev<'_>) {
+        dev.stop_queue();
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if rx_backlog_has_room(self.rx_queued_bytes.load(Ordering::Acquire)) {
+            dev.wake_queue();
+        }
     }
 
     /// Admits a packet of `bytes` for the guest by the core's rule
@@ -101,7 +108,7 @@ impl Queue {
                 Err(actual) => cur = actual,
             }
         }
-        // Pairs with the stop in `start_xmit`: the new count is visible
+        // Pairs with `stop_until_room`: the new count is visible
         // before the queue's state is read.
         core::sync::atomic::fence(Ordering::SeqCst);
         if rx_backlog_has_room(cur) && connected && dev.queue_stopped() {
