@@ -171,9 +171,10 @@ bool nbrs_rxq_head_expires(struct sk_buff_head *list, unsigned long *expires)
 
 /* Why C: skb_add_rx_frag() is a static inline over the netmem encoding. */
 void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page,
-			  unsigned int size, unsigned int truesize)
+			  unsigned int off, unsigned int size,
+			  unsigned int truesize)
 {
-	skb_add_rx_frag(skb, i, page, 0, size, truesize);
+	skb_add_rx_frag(skb, i, page, off, size, truesize);
 }
 
 /* Why C: get_page() and skb_add_rx_frag() are static inlines over folios

@@ -96,8 +96,8 @@ extern const char nbrs_uts_release[];
 
 /* ---- sk_buff (the rest is Rust: netback/bindings/skb.rs) */
 struct skb_frag;
-void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, unsigned int size,
-			  unsigned int truesize);
+void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, unsigned int off,
+			  unsigned int size, unsigned int truesize);
 u64 nbrs_virt_to_gfn(const void *addr);
 /* Where a byte of an skb frag lives, for a grant copy to a guest: a page
  * grant-mapped from another domain (foreign: domid, gref) or our own (gfn). */

@@ -193,6 +193,17 @@ impl FragPages {
         NonNull::new(page).map(|page| Self { page, order })
     }
 
+    /// Takes ownership of one order-0 page.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    ///
+    /// # Safety
+    ///
+    /// `page` is a page with one reference the caller owns and passes to
+    /// the result, and no one else writes it any more.
+    pub(in crate::bindings) unsafe fn from_page(page: NonNull<b::page>) -> Self {
+        Self { page, order: 0 }
+    }
+
     /// Size in bytes.
     pub(crate) fn size(&self) -> u32 {
         (PAGE_SIZE << self.order) as u32
@@ -469,18 +480,39 @@ impl SkBuff {
         usize::from(unsafe { (*self.shinfo()).nr_frags }) < MAX_SKB_FRAGS
     }
 
+    /// Frag slots still free.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn frag_room(&self) -> usize {
+        // SAFETY: valid shared info.
+        MAX_SKB_FRAGS.saturating_sub(usize::from(unsafe { (*self.shinfo()).nr_frags }))
+    }
+
     /// Adds the first `len` bytes of `pages` as the next frag
     /// (`skb_add_rx_frag()`; the skb takes the pages' reference). Gives the
     /// pages back when no frag slot is free or `len` exceeds them.
     pub(crate) fn add_frag(&mut self, pages: FragPages, len: u32) -> core::result::Result<(), FragPages> {
-        if !self.has_frag_room() || len > pages.size() {
+        self.add_frag_at(pages, 0, len)
+    }
+
+    /// Adds `len` bytes at byte `offset` of `pages` as the next frag, as
+    /// [`Self::add_frag`]; gives the pages back when the range leaves them.
+    pub(crate) fn add_frag_at(
+        &mut self,
+        pages: FragPages,
+        offset: u32,
+        len: u32,
+    ) -> core::result::Result<(), FragPages> {
+        if !self.has_frag_room() || offset.checked_add(len).is_none_or(|end| end > pages.size()) {
             return Err(pages);
         }
         // SAFETY: valid shared info.
         let i = unsafe { (*self.shinfo()).nr_frags };
         // SAFETY: exclusively owned skb; slot `i` is free (checked); the
-        // reference we own goes to the skb.
-        unsafe { ffi::nbrs_skb_add_rx_frag(self.as_raw(), i32::from(i), pages.page.as_ptr(), len, pages.size()) };
+        // range is inside the pages (checked); the reference we own goes to
+        // the skb.
+        unsafe {
+            ffi::nbrs_skb_add_rx_frag(self.as_raw(), i32::from(i), pages.page.as_ptr(), offset, len, pages.size())
+        };
         core::mem::forget(pages);
         Ok(())
     }

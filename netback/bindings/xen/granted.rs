@@ -8,12 +8,16 @@
 //! The pages hold nothing but packet data the frontend sends or receives,
 //! and they are never reused for anything else: dropping the pool ends
 //! each grant with the deferred `gnttab_end_foreign_access`, which frees a
-//! page only once the backend no longer maps it (XSA-396).
+//! page only once the backend no longer maps it (XSA-396). The one way a
+//! page leaves earlier is [`GrantedPages::lend`]: a received RX page the
+//! backend only grant-copied into goes to the stack once access to it is
+//! ended, and a fresh page takes its place under the same reference.
 
 use crate::bindings::ffi;
-use crate::bindings::net::skb::{with_page_at, SkBuff};
+use crate::bindings::net::skb::{with_page_at, FragPages, SkBuff};
 use crate::bindings::xen::grant::CopySource;
 use crate::netif::front_staging::TakenPage;
+use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -32,9 +36,11 @@ struct Granted {
 ///
 /// Every `page` is a page this value owns (one reference from
 /// `alloc_page`), granted to `domid` as `gref` until `Drop` ends the grant
-/// and hands the reference to `gnttab_end_foreign_access`.
+/// and hands the reference to `gnttab_end_foreign_access` (or `lend` ends
+/// it, hands the page on and grants a new one as `gref`).
 pub(crate) struct GrantedPages {
     pages: KVec<Granted>,
+    domid: u16,
 }
 
 // SAFETY: plain pages owned by this value; granting and copying work from
@@ -49,7 +55,7 @@ impl GrantedPages {
     /// to `domid` (process context). All or nothing.
     pub(crate) fn grant(domid: u16, n_ro: usize, n_rw: usize) -> Result<Self> {
         let n = n_ro.checked_add(n_rw).ok_or(EINVAL)?;
-        let mut this = Self { pages: KVec::with_capacity(n, GFP_KERNEL)? };
+        let mut this = Self { pages: KVec::with_capacity(n, GFP_KERNEL)?, domid };
         for i in 0..n {
             let readonly = i < n_ro;
             // SAFETY: no preconditions; GFP_KERNEL may sleep (process context).
@@ -106,6 +112,49 @@ impl GrantedPages {
         let g = self.find_taken(page).ok_or(EINVAL)?;
         // SAFETY: a page we own (type invariant).
         unsafe { skb.copy_to_page(pos, g.page, offset, len) }
+    }
+
+    /// RX: hands the page under `page`, a received writable RX buffer the
+    /// backend reached by grant copy only (a lendable pool page), to the
+    /// caller for an skb frag, and grants a fresh zeroed page in its place
+    /// under the same reference (the buffer is posted again as it is).
+    /// Access is ended first, so the backend cannot reach the page once the
+    /// stack has it. ENOMEM when no page is free now (nothing changed: copy
+    /// out instead); EBUSY when the backend maps the page (it may still
+    /// write it: XSA-403), which stays granted here; EINVAL for a page not
+    /// granted here or read-only.
+    ///
+    /// The fresh page is zeroed, as xen-netfront's RX pages: the backend
+    /// can read a page granted writable, and sees no stale guest memory.
+    pub(crate) fn lend(&mut self, page: TakenPage) -> Result<FragPages> {
+        let i = page.position_in(&self.pages, |g| g.gref).ok_or(EINVAL)?;
+        let domid = self.domid;
+        let g = self.pages.get_mut(i).ok_or(EINVAL)?;
+        if g.readonly {
+            return Err(EINVAL);
+        }
+        let gfp = bindings::GFP_ATOMIC | bindings::__GFP_NOWARN | bindings::__GFP_ZERO;
+        // SAFETY: no preconditions; GFP_ATOMIC does not sleep (softirq).
+        let fresh = NonNull::new(unsafe { bindings::alloc_pages(gfp, 0) }).ok_or(ENOMEM)?;
+        // SAFETY: `g.gref` is a live grant of ours (type invariant); this
+        // ends it only if the backend does not map the page, keeping the
+        // reference allocated for the fresh page.
+        if unsafe { ffi::gnttab_end_foreign_access_ref(g.gref) } == 0 {
+            // SAFETY: allocated above, never granted.
+            unsafe { bindings::__free_pages(fresh.as_ptr(), 0) };
+            return Err(EBUSY);
+        }
+        // SAFETY: a page we own; its frame number for the grant entry.
+        let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(fresh.as_ptr()) };
+        // SAFETY: `g.gref` is ours and not in use (ended above); the frame
+        // is a page we own, which stays allocated while granted (type
+        // invariant: it replaces `g.page`).
+        unsafe { ffi::gnttab_grant_foreign_access_ref(g.gref, domid, gfn, 0) };
+        let old = core::mem::replace(&mut g.page, fresh.as_ptr());
+        let old = NonNull::new(old).ok_or(EINVAL)?;
+        // SAFETY: `old` was ours with one reference (type invariant), and
+        // the backend's access to it is ended: the reference passes on.
+        Ok(unsafe { FragPages::from_page(old) })
     }
 
     /// RX: copies `len` bytes at byte `offset` of the pool page `page` (an
