@@ -1009,12 +1009,16 @@ mod tests {
             // The last handle each gref was taken with.
             let mut taken: BTreeMap<u32, TakenPage> = BTreeMap::new();
             let mut lost = std::collections::BTreeSet::new();
+            // Pages added lendable: never registered, so never free here
+            // (no use_unregistered in this model).
+            let mut lendable = std::collections::BTreeSet::new();
             let mut list = std::vec![0u8; 8 * (1 + (rng.next() % 40) as usize)];
             for _ in 0..300 {
                 match rng.next() % 9 {
                     0 => {
                         let g = (rng.next() % 64) as u32;
                         let ro = rng.next().is_multiple_of(2);
+                        let lend = !ro && rng.next().is_multiple_of(4);
                         let want = if model.contains_key(&g) {
                             Err(PoolError::Duplicate(g))
                         } else if model.len() >= cap {
@@ -1022,15 +1026,22 @@ mod tests {
                         } else {
                             Ok(())
                         };
-                        assert_eq!(pool.add_page(g, ro), want);
+                        let got = if lend { pool.add_lendable_page(g) } else { pool.add_page(g, ro) };
+                        assert_eq!(got, want);
                         if want.is_ok() {
                             model.insert(g, (ro, M::Unregistered));
+                            if lend {
+                                lendable.insert(g);
+                            }
                         }
                     }
                     1 => {
                         let n = pool.write_add_list(&mut list).unwrap();
-                        let unreg: Vec<u32> =
-                            model.iter().filter(|(_, v)| v.1 == M::Unregistered).map(|(g, _)| *g).collect();
+                        let unreg: Vec<u32> = model
+                            .iter()
+                            .filter(|(g, v)| v.1 == M::Unregistered && !lendable.contains(*g))
+                            .map(|(g, _)| *g)
+                            .collect();
                         assert_eq!(n as usize, unreg.len().min(list.len() / 8));
                         if n == 0 {
                             continue;
@@ -1060,6 +1071,7 @@ mod tests {
                             assert_eq!(backend.lookup(g), None, "revoked a mapped page");
                             assert_eq!(model.remove(&g).map(|v| v.1), Some(M::Unregistered));
                             lost.remove(&g);
+                            lendable.remove(&g);
                         }
                     }
                     3 | 4 => {
@@ -1164,6 +1176,7 @@ mod tests {
                             assert_eq!(released, model.keys().copied().collect::<Vec<_>>());
                             model.clear();
                             lost.clear();
+                            lendable.clear();
                             backend.drain(|_| {}).unwrap();
                         }
                     }
