@@ -531,8 +531,12 @@ c, _ = s.accept()
 with open(sys.argv[1], "rb") as f:
     c.sendall(f.read())
 c.close()' "$f" &
-    local sender=$!
-    sleep 1
+    local sender=$! k
+    # Python starts slowly under TCG: ask the guest only once the port listens.
+    for k in $(seq 1 60); do
+        ss -Hltn 'sport = :5099' | grep -q . && break
+        sleep 0.5
+    done
     got=$(domu_exec "$1" "nc $2 5099 | md5sum" | cut -c1-32)
     wait "$sender"
     rm -f "$f"
