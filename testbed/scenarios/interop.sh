@@ -2,8 +2,8 @@
 # worktree's xen-netfront-rs.ko (domu_create ... rs; run.sh ships it when it builds the
 # worktree's modules, i.e. --backend rs), guest 2 the stock xen-netfront. Each guest runs the
 # frontend it was given; guest 1 pings both ways and carries TCP_STREAM dom0 -> guest 1 and
-# guest 1 -> dom0, TCP_RR, and TCP_STREAM guest 1 -> guest 2 and guest 2 -> guest 1 (each
-# figure above 0), and 16 MiB dom0 -> guest 1 arrive intact (md5); netfront-rs lent received
+# guest 1 -> dom0, TCP_RR, and TCP_STREAM guest 1 -> guest 2 and guest 2 -> guest 1 (those
+# two at MTU 9000, below; each figure above 1 Mbit/s or transaction/s), and 16 MiB dom0 -> guest 1 arrive intact (md5); netfront-rs lent received
 # bulk pages to the stack (its count, logged at disconnect, above 0); its vif detaches (the vif goes from dom0, and so do guest 1's grant
 # mappings there), the backend module is unloaded and loaded again (guest 2's vif detached
 # and attached around it), and guest 1's vif attaches again (ping, same mappings as before); in guest 1 the link
@@ -29,11 +29,13 @@
 # Needs 2 guests: testbed/run.sh --backend rs --backends "c rs" --scenario interop --domus 2
 [ "$NBT_NDOM" -ge 2 ] || nbt_die "interop needs --domus 2"
 [ "${NBT_DRVDOM:-0}" = 1 ] && nbt_die "interop counts dom0's grant mappings: the backend runs in dom0 (no --driver-domain)"
-measure_pos() {  # measure_pos FRONTEND NAME FROM TO TEST [k=v ...]: measure, the figure must be > 0
+measure_pos() {  # measure_pos FRONTEND NAME FROM TO TEST [k=v ...]: measure, the figure must be > 1
+    # (above 1 Mbit/s or transaction/s: a stream whose frames a bridge drops for their size
+    # still moves a few bytes a second)
     local front=$1; shift
     measure "$@" frontend="$front" || return 1
-    awk -v v="$NBT_LAST_VALUE" 'BEGIN {exit !(v + 0 > 0)}' && return 0
-    nbt_fail "$1 ($4 $2 -> $3) with the $front netfront gave $NBT_LAST_VALUE, not above 0"; return 1
+    awk -v v="$NBT_LAST_VALUE" 'BEGIN {exit !(v + 0 > 1)}' && return 0
+    nbt_fail "$1 ($4 $2 -> $3) with the $front netfront gave $NBT_LAST_VALUE, not above 1"; return 1
 }
 
 interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh guests
@@ -63,8 +65,8 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     measure_pos rs tcp_stream dom0 "$IP1" TCP_STREAM dir=dom0-domu1
     measure_pos rs tcp_stream 1 "$NBT_SUBNET.1" TCP_STREAM dir=domu1-dom0
     measure_pos rs tcp_rr dom0 "$IP1" TCP_RR dir=dom0-domu1
-    measure_pos rs tcp_stream 1 "$IP2" TCP_STREAM dir=domu1-domu2
-    measure_pos rs tcp_stream 2 "$IP1" TCP_STREAM dir=domu2-domu1
+    # (Streams between the guests run below, once the vifs and the bridge take the guests'
+    # 9000-byte frames: at 1500 both guests offer an MSS of 8960 and the bridge drops them.)
     # What a stream into netfront-rs carries arrives intact: the bulk pages it lends to the
     # stack as they are hold the right bytes at the right offsets (netperf checks no data, and
     # with the backend's data-validated flag the guest checks no TCP checksum either).
@@ -121,6 +123,7 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     measure_pos rs tcp_stream dom0 "$IP1" TCP_STREAM dir=dom0-domu1 mtu=9000
     measure_pos rs tcp_stream 1 "$NBT_SUBNET.1" TCP_STREAM dir=domu1-dom0 mtu=9000
     measure_pos rs tcp_stream 1 "$IP2" TCP_STREAM dir=domu1-domu2 mtu=9000
+    measure_pos rs tcp_stream 2 "$IP1" TCP_STREAM dir=domu2-domu1 mtu=9000
     measure_pos stock tcp_stream dom0 "$IP2" TCP_STREAM dir=dom0-domu2 mtu=9000
     ip link set xenbr0 mtu 1500
     # The stock guest on its own (what the smoke scenario checked).
