@@ -155,6 +155,7 @@ impl VifOps for Frontend {
             out.push(format_args!("queue_{i}_rx_packets"), c.rx_packets.get());
             out.push(format_args!("queue_{i}_rx_errors"), get(&c.rx_errors));
             out.push(format_args!("queue_{i}_rx_dropped"), get(&c.rx_dropped));
+            out.push(format_args!("queue_{i}_rx_pages_lent"), c.rx_pages_lent.get());
             out.push(format_args!("queue_{i}_staging_pages"), q.staged_pages() as u64);
         }
     }

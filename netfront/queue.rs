@@ -4,15 +4,26 @@
 //!
 //! Buffers are the queue's own pages, granted to the backend once when the
 //! queue connects ([`GrantedPages`]): one read-only page per TX ring entry,
-//! one writable page per RX ring entry. A packet to send is copied into free
-//! TX pages and its skb freed at once; a received packet is copied out of
-//! its RX pages into a fresh skb and the same pages are posted again. So no
-//! grant is made or ended per packet, and the backend reaches the pages by
-//! grant copy (plain mode, which every backend does) or, once they are
-//! registered as staging grants, by memcpy. The page bookkeeping is the
-//! protocol core's [`StagingPool`]; the ring indices, request ids and the
-//! checks on every backend response are the core's too (`front_ring`,
-//! `front_tx`, `front_rx`).
+//! two writable pages per RX ring entry, one of which may be registered as
+//! a staging grant and one that never is (lendable). A packet to send is
+//! copied into free TX pages and its skb freed at once. So no grant is made
+//! per packet, and the backend reaches the pages by grant copy (plain mode,
+//! which every backend does) or, once they are registered as staging
+//! grants, by memcpy.
+//!
+//! A received packet's first bytes are copied into a fresh skb's head. Of
+//! a packet larger than [`RX_LINEAR_MAX`], each slot's rest goes to the
+//! stack as a frag: a lendable page as it is ([`GrantedPages::lend`]: its
+//! access is ended and a fresh page is granted under the same reference),
+//! a staged page by a copy, since the backend keeps it mapped. Then the
+//! buffers are posted again: with staged pages while the traffic is small
+//! packets (the backend's memcpy beats its grant copy), with lendable ones
+//! while it is bulk (not copying out beats the backend's memcpy); see
+//! [`RxSizeTracker`].
+//!
+//! The page bookkeeping is the protocol core's [`StagingPool`]; the ring
+//! indices, request ids and the checks on every backend response are the
+//! core's too (`front_ring`, `front_tx`, `front_rx`).
 //!
 //! Locking: the ring pair is one [`SpinLockBh`]. `ndo_start_xmit` (BH) and
 //! the NAPI poll (softirq) take it; packets are handed to the stack only
@@ -29,8 +40,10 @@ use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::HeapSlice;
 use crate::netif::front_ring::FrontRing;
-use crate::netif::front_rx::{RxBuffers, RxPacket, RxPacketReader, RxPoll, RX_COPY_THRESHOLD};
-use crate::netif::front_staging::{PoolPage, StagingPool, TX_STAGE_MAX_DEFAULT};
+use crate::netif::front_rx::{
+    RxBuffers, RxPacket, RxPacketReader, RxPoll, RxSizeTracker, RX_COPY_THRESHOLD, RX_LINEAR_MAX,
+};
+use crate::netif::front_staging::{PoolPage, StagingPool, TakenPage, TX_STAGE_MAX_DEFAULT};
 use crate::netif::front_tx::{
     PlannedData, PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxCopyPlan, TxGrant, TxIdTable, TxPacketMeta,
     TxPlan, TX_PLAN_SLOTS_DEFAULT,
@@ -47,10 +60,6 @@ const RX_SIZE: usize = XEN_NETIF_RX_RING_SIZE as usize;
 /// Ring entries one packet may take: its data slots and a GSO extra. The
 /// netdev queue is stopped while fewer are free.
 const TX_MAX_RING_SLOTS: usize = TX_PLAN_SLOTS_DEFAULT + 1;
-
-/// Received packets up to this many bytes are copied into the skb's head
-/// alone (an MTU-sized frame); larger ones get page frags.
-const RX_LINEAR_MAX: u32 = 2048;
 
 /// TX answers that may pile up before the backend notifies, while nothing
 /// waits for one: a copied packet was freed when it was sent, so its answer
@@ -87,6 +96,9 @@ pub(crate) struct QueueStats {
     pub(crate) rx_errors: AtomicU64,
     /// Accepted packets dropped here (no memory for an skb, bad headers).
     pub(crate) rx_dropped: AtomicU64,
+    /// RX pages handed to the stack as they are ([`GrantedPages::lend`]);
+    /// the rest of the received bytes were copied.
+    pub(crate) rx_pages_lent: LockedCounter,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -124,6 +136,8 @@ pub(crate) struct Rings {
     // Boxed: it holds the packet in assembly (a 19-slot array), which
     // would otherwise grow every frame that builds or moves `Rings`.
     reader: KBox<RxPacketReader>,
+    /// Whether received traffic is bulk: which RX pages to post.
+    rx_sizes: RxSizeTracker,
     pool: StagingPool<HeapSlice<PoolPage>>,
     /// Trusted backend: large packets go out by per-packet grants of their
     /// own pages (xen-netfront's default) instead of a copy.
@@ -154,13 +168,22 @@ impl Rings {
         let (rx_page, rx_ref) = MappedRing::grant(xdev)?;
         let tx = FrontRing::new(TxSharedRing::new(tx_page)).map_err(|_| EINVAL)?;
         let rx = FrontRing::new(RxSharedRing::new(rx_page)).map_err(|_| EINVAL)?;
-        let pages = GrantedPages::grant(xdev.otherend_id(), TX_SIZE, RX_SIZE)?;
+        let pages = GrantedPages::grant(xdev.otherend_id(), TX_SIZE, 2 * RX_SIZE)?;
         let mut pool =
-            StagingPool::with_storage(HeapSlice(KVec::from_elem(PoolPage::EMPTY, TX_SIZE + RX_SIZE, GFP_KERNEL)?));
+            StagingPool::with_storage(HeapSlice(KVec::from_elem(PoolPage::EMPTY, TX_SIZE + 2 * RX_SIZE, GFP_KERNEL)?));
         // The pool holds the same grants as `pages`, both sorted by gref: a
-        // page's place in the pool is its place in `pages`.
+        // page's place in the pool is its place in `pages`. Of the writable
+        // pages, one per RX ring entry may be registered and the others
+        // stay lendable.
+        let mut writable = 0;
         for (gref, readonly) in pages.grants() {
-            pool.add_page(gref, readonly).map_err(|_| EINVAL)?;
+            let added = if readonly || writable < RX_SIZE {
+                pool.add_page(gref, readonly)
+            } else {
+                pool.add_lendable_page(gref)
+            };
+            added.map_err(|_| EINVAL)?;
+            writable += usize::from(!readonly);
         }
         let mut granted = KVec::with_capacity(TX_SIZE, GFP_KERNEL)?;
         for _ in 0..TX_SIZE {
@@ -177,6 +200,7 @@ impl Rings {
             tx_ids: KBox::new(TxIdTable::new(), GFP_KERNEL)?,
             rx_bufs: KBox::new(RxBuffers::new(), GFP_KERNEL)?,
             reader: KBox::new(RxPacketReader::new(), GFP_KERNEL)?,
+            rx_sizes: RxSizeTracker::new(),
             pool,
             pages,
         };
@@ -403,36 +427,138 @@ impl Rings {
         Ok(answered)
     }
 
-    /// Copies the packet the reader accepted ([`RxPacketReader::packet`])
-    /// out of its RX pages into a new skb and posts the pages again. A
-    /// packet of up to [`RX_LINEAR_MAX`] bytes goes into the skb's head; a
-    /// larger one (jumbo, GSO) keeps its first [`RX_COPY_THRESHOLD`] bytes
-    /// (the headers) there and the rest in page frags. `None` when the skb
-    /// could not be made (the pages are reposted all the same).
-    fn take_packet(&mut self, dev: &NetDev<'_>) -> (Option<SkBuff>, bool) {
-        let pkt = self.reader.packet();
-        let skb = self.copy_out(dev, pkt);
-        let ids = pkt.ids();
-        (skb, self.repost(ids))
+    /// Makes an skb of the packet the reader accepted
+    /// ([`RxPacketReader::packet`]) and posts its buffers again. A packet
+    /// of up to [`RX_LINEAR_MAX`] bytes is copied into the skb's head; a
+    /// larger one (jumbo, GSO) has its first [`RX_COPY_THRESHOLD`] bytes
+    /// (the headers) copied there and the rest of each slot as a frag,
+    /// lent or copied ([`Self::add_slot_frag`]). The skb is `None` when it
+    /// could not be made (the buffers are posted all the same); the reason
+    /// when the backend broke the ring or a buffer could not be posted.
+    fn take_packet(&mut self, dev: &NetDev<'_>, stats: &QueueStats) -> (Option<SkBuff>, Option<&'static str>) {
+        let (skb, lent, broken) = self.build_skb(dev);
+        stats.rx_pages_lent.add(lent, self);
+        let len = self.reader.packet().info.len;
+        self.rx_sizes.add(len);
+        let ids = self.reader.packet().ids();
+        let reposted = self.repost(ids);
+        let broken = broken.or((!reposted).then_some("an RX buffer could not be posted again"));
+        (skb, broken)
     }
 
-    /// Posts the buffers `ids` again, in ring order (each page gets its
-    /// own id back); false if one could not be (a buffer lost for good:
-    /// the ring would run dry, so the caller stops the queue).
+    /// Posts the buffers `ids` again, in ring order; false if one could not
+    /// be (a buffer lost for good: the ring would run dry, so the caller
+    /// stops the queue). A buffer's page is posted again when it is of the
+    /// kind the traffic wants ([`RxSizeTracker::is_bulk`]: lendable for
+    /// bulk, staged for small packets), else swapped for a free page of that
+    /// kind, when the pool has one.
     fn repost(&mut self, ids: impl Iterator<Item = u16>) -> bool {
+        let bulk = self.rx_sizes.is_bulk();
         let mut all = true;
         for id in ids {
-            all &= self.rx_bufs.repost(&mut self.rx, id).is_ok();
+            let swap = self.rx_bufs.received_page(id).filter(|&page| self.pool.is_lendable(page) != bulk);
+            let posted = match swap.and_then(|_| self.rx_bufs.release(id)) {
+                Some(page) => {
+                    // Given back first, so the pool has a page to hand out.
+                    let _ = self.pool.give_back_page(page);
+                    self.pool
+                        .take_rx_preferring(bulk)
+                        .is_some_and(|fresh| self.rx_bufs.post(&mut self.rx, fresh).is_ok())
+                }
+                None => self.rx_bufs.repost(&mut self.rx, id).is_ok(),
+            };
+            all &= posted;
         }
         all
     }
 
-    fn copy_out(&self, dev: &NetDev<'_>, pkt: &RxPacket) -> Option<SkBuff> {
+    /// [`Self::take_packet`]'s skb, the pages lent to it, and the reason
+    /// when the backend broke the ring.
+    fn build_skb(&mut self, dev: &NetDev<'_>) -> (Option<SkBuff>, u64, Option<&'static str>) {
+        let pkt = self.reader.packet();
         let len = pkt.info.len;
+        // A frag per slot with bytes past the head; more than the skb
+        // holds (up to 19 slots against 17 frags) are packed by a copy.
         let head = if len <= RX_LINEAR_MAX { len } else { RX_COPY_THRESHOLD };
-        let mut skb = dev.napi_alloc_skb(head)?;
-        skb.put(head).ok()?;
-        let mut rest = len - head;
+        let mut end = 0u32;
+        let frags = pkt
+            .data_slots()
+            .iter()
+            .filter(|slot| {
+                end = end.saturating_add(u32::from(slot.len));
+                end > head
+            })
+            .count();
+        let Some(mut skb) = dev.napi_alloc_skb(head) else { return (None, 0, None) };
+        if skb.put(head).is_err() {
+            return (None, 0, None);
+        }
+        if len <= RX_LINEAR_MAX || frags > skb.frag_room() {
+            return (Self::copy_out(&self.pages, pkt, skb), 0, None);
+        }
+        let (mut pos, mut lent) = (0u32, 0u64);
+        for slot in pkt.data_slots() {
+            let n = u32::from(slot.len);
+            let in_head = n.min(head.saturating_sub(pos));
+            if in_head > 0 && self.pages.copy_to_skb(slot.page, u32::from(slot.offset), &mut skb, pos, in_head).is_err()
+            {
+                return (None, lent, None);
+            }
+            if n > in_head {
+                let at = u32::from(slot.offset) + in_head;
+                match Self::add_slot_frag(
+                    &mut self.pages,
+                    &self.pool,
+                    slot.page,
+                    at,
+                    n - in_head,
+                    &mut skb,
+                    pos + in_head,
+                ) {
+                    Ok(true) => lent += 1,
+                    Ok(false) => {}
+                    Err(e) if e == EBUSY => {
+                        return (None, lent, Some("the backend maps an RX page it was to copy into"))
+                    }
+                    Err(_) => return (None, lent, None),
+                }
+            }
+            pos = pos.saturating_add(n);
+        }
+        (Some(skb), lent, None)
+    }
+
+    /// Adds `len` bytes at `offset` of the received page `page` as the next
+    /// frag of `skb`, whose byte `pos` they are: the page itself when it is
+    /// lendable (true), else a copy into a new page (false; also when no
+    /// page is free to take a lent one's place). EBUSY when the backend
+    /// maps a page it should only have grant-copied into.
+    fn add_slot_frag(
+        pages: &mut GrantedPages,
+        pool: &StagingPool<HeapSlice<PoolPage>>,
+        page: TakenPage,
+        offset: u32,
+        len: u32,
+        skb: &mut SkBuff,
+        pos: u32,
+    ) -> Result<bool> {
+        if pool.is_lendable(page) {
+            match pages.lend(page) {
+                Ok(frag) => return skb.add_frag_at(frag, offset, len).map(|()| true).map_err(|_| EINVAL),
+                Err(e) if e == ENOMEM => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let frag = FragPages::alloc_atomic(0).ok_or(ENOMEM)?;
+        skb.add_frag(frag, len).map_err(|_| EINVAL)?;
+        pages.copy_to_skb(page, offset, skb, pos, len)?;
+        Ok(false)
+    }
+
+    /// Copies all of `pkt` past the head `skb` has into page frags, packed
+    /// (a page per 4096 bytes, whatever the slots).
+    fn copy_out(pages: &GrantedPages, pkt: &RxPacket, mut skb: SkBuff) -> Option<SkBuff> {
+        let mut rest = pkt.info.len.saturating_sub(skb.len());
         while rest > 0 {
             let n = rest.min(XEN_PAGE_SIZE);
             skb.add_frag(FragPages::alloc_atomic(0)?, n).ok()?;
@@ -441,7 +567,7 @@ impl Rings {
         let mut pos = 0u32;
         for slot in pkt.data_slots() {
             let n = u32::from(slot.len);
-            self.pages.copy_to_skb(slot.page, u32::from(slot.offset), &mut skb, pos, n).ok()?;
+            pages.copy_to_skb(slot.page, u32::from(slot.offset), &mut skb, pos, n).ok()?;
             pos = pos.saturating_add(n);
         }
         Some(skb)
@@ -630,9 +756,9 @@ impl Queue {
                                 RxCsum::Unnecessary => (false, true),
                                 RxCsum::None => (false, false),
                             };
-                            let (skb, reposted) = r.take_packet(dev);
-                            if !reposted {
-                                broken_why = Some("an RX buffer could not be posted again");
+                            let (skb, broken) = r.take_packet(dev, &self.stats);
+                            if broken.is_some() {
+                                broken_why = broken;
                             }
                             let skb = match skb {
                                 Some(mut skb) => match dev.finish_from_guest(&mut skb, blank, valid, info.gso) {

@@ -264,6 +264,10 @@ impl NetFront {
             if granted > 0 {
                 pr_info!("{}: queue {}: {} packets sent by per-packet grants so far\n", dev.name(), i, granted);
             }
+            let lent = q.stats.rx_pages_lent.get();
+            if lent > 0 {
+                pr_info!("{}: queue {}: {} received pages lent to the stack so far\n", dev.name(), i, lent);
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 #include <linux/interrupt.h>
 #include <linux/cpumask.h>
 #include <net/gro.h>
+#include <net/page_pool/helpers.h>
 #include <xen/xen.h>
 #include <xen/page.h>
 #include <xen/xenbus.h>
@@ -171,9 +172,10 @@ bool nbrs_rxq_head_expires(struct sk_buff_head *list, unsigned long *expires)
 
 /* Why C: skb_add_rx_frag() is a static inline over the netmem encoding. */
 void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page,
-			  unsigned int size, unsigned int truesize)
+			  unsigned int off, unsigned int size,
+			  unsigned int truesize)
 {
-	skb_add_rx_frag(skb, i, page, 0, size, truesize);
+	skb_add_rx_frag(skb, i, page, off, size, truesize);
 }
 
 /* Why C: get_page() and skb_add_rx_frag() are static inlines over folios
@@ -235,3 +237,41 @@ bool nbrs_skb_frag_source(const struct skb_frag *frag, unsigned int off,
  * device (sysfs attributes hang off it) is reached in C. */
 struct device *nbrs_netdev_device(struct net_device *dev) { return &dev->dev; }
 struct net_device *nbrs_device_netdev(struct device *d) { return to_net_dev(d); }
+
+/* Why C: struct page_pool_params' fields sit in struct groups, and
+ * page_pool_put_full_page() and skb_mark_for_recycle() are static inlines.
+ * A pool of order-0 RX pages without DMA mapping (a Xen frontend grants its
+ * pages, it does not map them for a device); NULL when it cannot be made. */
+void *nbrs_rx_page_pool_create(unsigned int size)
+{
+	struct page_pool_params pp = {
+		.order = 0,
+		.pool_size = size,
+		.nid = NUMA_NO_NODE,
+	};
+	struct page_pool *pool = page_pool_create(&pp);
+
+	return IS_ERR(pool) ? NULL : pool;
+}
+
+/* A page to grant writable to a backend: fresh ones zeroed (the backend can
+ * read it), recycled ones holding only packet data this pool received. */
+struct page *nbrs_rx_page_pool_alloc(void *pool)
+{
+	return page_pool_alloc_pages(pool, GFP_ATOMIC | __GFP_NOWARN | __GFP_ZERO);
+}
+
+void nbrs_rx_page_pool_put(void *pool, struct page *page)
+{
+	page_pool_put_full_page(pool, page, false);
+}
+
+void nbrs_rx_page_pool_destroy(void *pool)
+{
+	page_pool_destroy(pool);
+}
+
+void nbrs_skb_mark_for_recycle(struct sk_buff *skb)
+{
+	skb_mark_for_recycle(skb);
+}

@@ -96,9 +96,15 @@ extern const char nbrs_uts_release[];
 
 /* ---- sk_buff (the rest is Rust: netback/bindings/skb.rs) */
 struct skb_frag;
-void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, unsigned int size,
-			  unsigned int truesize);
+void nbrs_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, unsigned int off,
+			  unsigned int size, unsigned int truesize);
 u64 nbrs_virt_to_gfn(const void *addr);
+/* A page_pool of RX pages (netfront-rs' lent pages), as void *: opaque to Rust. */
+void *nbrs_rx_page_pool_create(unsigned int size);
+struct page *nbrs_rx_page_pool_alloc(void *pool);
+void nbrs_rx_page_pool_put(void *pool, struct page *page);
+void nbrs_rx_page_pool_destroy(void *pool);
+void nbrs_skb_mark_for_recycle(struct sk_buff *skb);
 /* Where a byte of an skb frag lives, for a grant copy to a guest: a page
  * grant-mapped from another domain (foreign: domid, gref) or our own (gfn). */
 struct nbrs_frag_source {

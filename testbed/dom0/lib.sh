@@ -518,6 +518,31 @@ vif_wait_gone() {  # vif_wait_gone NAME: the backend removed the netdev
     nbt_fail "$1 still exists in $(backend_host) 20 s after its vif was detached"; return 1
 }
 guest_console_lines() { wc -l < /var/log/xen/console/guest-domu$1.log; }
+# rx_integrity I DOM0_IP: 16 MiB of random bytes from dom0 to guest I over one TCP connection
+# (the guest pulls them with nc from a one-shot sender on port 5099) arrive as sent (md5).
+rx_integrity() {
+    local f=/tmp/rx-integrity want got
+    head -c 16777216 /dev/urandom > "$f"
+    want=$(md5sum < "$f" | cut -c1-32)
+    timeout 120 python3 -c 'import socket, sys
+s = socket.create_server(("", 5099))
+s.settimeout(100)
+c, _ = s.accept()
+with open(sys.argv[1], "rb") as f:
+    c.sendall(f.read())
+c.close()' "$f" &
+    local sender=$! k
+    # Python starts slowly under TCG: ask the guest only once the port listens.
+    for k in $(seq 1 60); do
+        ss -Hltn 'sport = :5099' | grep -q . && break
+        sleep 0.5
+    done
+    got=$(domu_exec "$1" "nc $2 5099 | md5sum" | cut -c1-32)
+    wait "$sender"
+    rm -f "$f"
+    nbt_stamp "rx_integrity guest $1: sent md5 $want, received ${got:-nothing}"
+    [ "$got" = "$want" ]
+}
 nbt_mem_used_kb() { awk '/MemTotal/ {t=$2} /MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo; }
 nbt_check_dmesg_clean() {
     local bad; bad=$(dmesg | grep -cE "$NBT_BAD_KERNEL_LINE")

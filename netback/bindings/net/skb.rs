@@ -173,10 +173,12 @@ fn union_member<T>(field: *mut b::__BindgenUnionField<T>) -> *mut T {
 ///
 /// # Invariants
 ///
-/// `page` is the first of `2^order` pages this value owns.
+/// `page` is the first of `2^order` pages this value owns; when `pool` is
+/// not null, an order-0 page of that page_pool (`nbrs_rx_page_pool_*`).
 pub(crate) struct FragPages {
     page: NonNull<b::page>,
     order: u32,
+    pool: *mut c_void,
 }
 
 impl FragPages {
@@ -190,7 +192,30 @@ impl FragPages {
         }
         // SAFETY: no preconditions; GFP_ATOMIC does not sleep.
         let page = unsafe { b::alloc_pages(gfp, order) };
-        NonNull::new(page).map(|page| Self { page, order })
+        NonNull::new(page).map(|page| Self { page, order, pool: core::ptr::null_mut() })
+    }
+
+    /// Takes ownership of one order-0 page.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    ///
+    /// # Safety
+    ///
+    /// `page` is a page with one reference the caller owns and passes to
+    /// the result, and no one else writes it any more.
+    pub(in crate::bindings) unsafe fn from_page(page: NonNull<b::page>) -> Self {
+        Self { page, order: 0, pool: core::ptr::null_mut() }
+    }
+
+    /// Takes ownership of one page of the page_pool `pool`: it goes back to
+    /// the pool when this value, or the skb it becomes a frag of, is freed.
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::from_page`], and `page` came from `pool`
+    /// (`nbrs_rx_page_pool_alloc`), which outlives the page.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(in crate::bindings) unsafe fn from_pool_page(page: NonNull<b::page>, pool: *mut c_void) -> Self {
+        Self { page, order: 0, pool }
     }
 
     /// Size in bytes.
@@ -201,6 +226,11 @@ impl FragPages {
 
 impl Drop for FragPages {
     fn drop(&mut self) {
+        if !self.pool.is_null() {
+            // SAFETY: a page of `pool` we own (type invariant).
+            unsafe { ffi::nbrs_rx_page_pool_put(self.pool, self.page.as_ptr()) };
+            return;
+        }
         // SAFETY: we own the block (type invariant).
         unsafe { b::__free_pages(self.page.as_ptr(), self.order) }
     }
@@ -469,18 +499,45 @@ impl SkBuff {
         usize::from(unsafe { (*self.shinfo()).nr_frags }) < MAX_SKB_FRAGS
     }
 
+    /// Frag slots still free.
+    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    pub(crate) fn frag_room(&self) -> usize {
+        // SAFETY: valid shared info.
+        MAX_SKB_FRAGS.saturating_sub(usize::from(unsafe { (*self.shinfo()).nr_frags }))
+    }
+
     /// Adds the first `len` bytes of `pages` as the next frag
     /// (`skb_add_rx_frag()`; the skb takes the pages' reference). Gives the
     /// pages back when no frag slot is free or `len` exceeds them.
     pub(crate) fn add_frag(&mut self, pages: FragPages, len: u32) -> core::result::Result<(), FragPages> {
-        if !self.has_frag_room() || len > pages.size() {
+        self.add_frag_at(pages, 0, len)
+    }
+
+    /// Adds `len` bytes at byte `offset` of `pages` as the next frag, as
+    /// [`Self::add_frag`]; gives the pages back when the range leaves them.
+    pub(crate) fn add_frag_at(
+        &mut self,
+        pages: FragPages,
+        offset: u32,
+        len: u32,
+    ) -> core::result::Result<(), FragPages> {
+        if !self.has_frag_room() || offset.checked_add(len).is_none_or(|end| end > pages.size()) {
             return Err(pages);
         }
         // SAFETY: valid shared info.
         let i = unsafe { (*self.shinfo()).nr_frags };
         // SAFETY: exclusively owned skb; slot `i` is free (checked); the
-        // reference we own goes to the skb.
-        unsafe { ffi::nbrs_skb_add_rx_frag(self.as_raw(), i32::from(i), pages.page.as_ptr(), len, pages.size()) };
+        // range is inside the pages (checked); the reference we own goes to
+        // the skb.
+        unsafe {
+            ffi::nbrs_skb_add_rx_frag(self.as_raw(), i32::from(i), pages.page.as_ptr(), offset, len, pages.size())
+        };
+        if !pages.pool.is_null() {
+            // SAFETY: exclusively owned skb; its page_pool frag must go back
+            // to its pool when the skb is freed, not to the page allocator
+            // (the stack tells pool pages from others by the page itself).
+            unsafe { ffi::nbrs_skb_mark_for_recycle(self.as_raw()) };
+        }
         core::mem::forget(pages);
         Ok(())
     }

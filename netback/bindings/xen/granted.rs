@@ -8,12 +8,17 @@
 //! The pages hold nothing but packet data the frontend sends or receives,
 //! and they are never reused for anything else: dropping the pool ends
 //! each grant with the deferred `gnttab_end_foreign_access`, which frees a
-//! page only once the backend no longer maps it (XSA-396).
+//! page only once the backend no longer maps it (XSA-396). The one way a
+//! page leaves earlier is [`GrantedPages::lend`]: a received RX page the
+//! backend only grant-copied into goes to the stack once access to it is
+//! ended, and a fresh page takes its place under the same reference.
 
 use crate::bindings::ffi;
-use crate::bindings::net::skb::{with_page_at, SkBuff};
+use crate::bindings::net::skb::{with_page_at, FragPages, SkBuff};
 use crate::bindings::xen::grant::CopySource;
 use crate::netif::front_staging::TakenPage;
+use core::ffi::c_void;
+use core::ptr::{null_mut, NonNull};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -22,6 +27,8 @@ struct Granted {
     page: *mut bindings::page,
     gref: u32,
     readonly: bool,
+    /// A page of `GrantedPages::rx_pool` (one that took a lent page's place).
+    pooled: bool,
 }
 
 /// Pages granted to one backend domain, sorted by grant reference: the
@@ -31,10 +38,14 @@ struct Granted {
 /// # Invariants
 ///
 /// Every `page` is a page this value owns (one reference from
-/// `alloc_page`), granted to `domid` as `gref` until `Drop` ends the grant
-/// and hands the reference to `gnttab_end_foreign_access`.
+/// `alloc_page`, or from `rx_pool` when `pooled`), granted to `domid` as
+/// `gref` until `Drop` ends the grant and frees the page (or `lend` ends
+/// it, hands the page on and grants a new one as `gref`). `rx_pool` is
+/// null or a page_pool this value owns, destroyed after its pages.
 pub(crate) struct GrantedPages {
     pages: KVec<Granted>,
+    domid: u16,
+    rx_pool: *mut c_void,
 }
 
 // SAFETY: plain pages owned by this value; granting and copying work from
@@ -49,7 +60,17 @@ impl GrantedPages {
     /// to `domid` (process context). All or nothing.
     pub(crate) fn grant(domid: u16, n_ro: usize, n_rw: usize) -> Result<Self> {
         let n = n_ro.checked_add(n_rw).ok_or(EINVAL)?;
-        let mut this = Self { pages: KVec::with_capacity(n, GFP_KERNEL)? };
+        // The pages that take lent ones' places are recycled through a
+        // page_pool as the stack frees them (none without one: then fresh
+        // zeroed pages from the allocator).
+        let pool_size = u32::try_from(n_rw.min(1024)).unwrap_or(1024);
+        let rx_pool = if n_rw > 0 {
+            // SAFETY: no preconditions; process context.
+            unsafe { ffi::nbrs_rx_page_pool_create(pool_size) }
+        } else {
+            null_mut()
+        };
+        let mut this = Self { pages: KVec::with_capacity(n, GFP_KERNEL)?, domid, rx_pool };
         for i in 0..n {
             let readonly = i < n_ro;
             // SAFETY: no preconditions; GFP_KERNEL may sleep (process context).
@@ -67,7 +88,7 @@ impl GrantedPages {
                 return Err(Error::from_errno(gref));
             };
             // Cannot fail: room for `n` was reserved.
-            if let Err(e) = this.pages.push_within_capacity(Granted { page, gref, readonly }) {
+            if let Err(e) = this.pages.push_within_capacity(Granted { page, gref, readonly, pooled: false }) {
                 // SAFETY: granted above; ending it frees the page.
                 unsafe { ffi::gnttab_end_foreign_access(e.0.gref, e.0.page) };
                 return Err(ENOMEM);
@@ -108,6 +129,73 @@ impl GrantedPages {
         unsafe { skb.copy_to_page(pos, g.page, offset, len) }
     }
 
+    /// RX: hands the page under `page`, a received writable RX buffer the
+    /// backend reached by grant copy only (a lendable pool page), to the
+    /// caller for an skb frag, and grants a fresh zeroed page in its place
+    /// under the same reference (the buffer is posted again as it is).
+    /// Access is ended first, so the backend cannot reach the page once the
+    /// stack has it. ENOMEM when no page is free now (nothing changed: copy
+    /// out instead); EBUSY when the backend maps the page (it may still
+    /// write it: XSA-403), which stays granted here; EINVAL for a page not
+    /// granted here or read-only.
+    ///
+    /// The fresh page comes from the RX page_pool, which the stack gives lent
+    /// pages back to (as xen-netfront's): a recycled page holds only packet
+    /// data received here, a new one is zeroed, so the backend (which can
+    /// read a page granted writable) sees no other guest memory.
+    pub(crate) fn lend(&mut self, page: TakenPage) -> Result<FragPages> {
+        let i = page.position_in(&self.pages, |g| g.gref).ok_or(EINVAL)?;
+        let domid = self.domid;
+        let g = self.pages.get_mut(i).ok_or(EINVAL)?;
+        if g.readonly {
+            return Err(EINVAL);
+        }
+        let pool = self.rx_pool;
+        let fresh = if pool.is_null() {
+            let gfp = bindings::GFP_ATOMIC | bindings::__GFP_NOWARN | bindings::__GFP_ZERO;
+            // SAFETY: no preconditions; GFP_ATOMIC does not sleep (softirq).
+            unsafe { bindings::alloc_pages(gfp, 0) }
+        } else {
+            // SAFETY: our live pool; it allocates without sleeping.
+            unsafe { ffi::nbrs_rx_page_pool_alloc(pool) }
+        };
+        let fresh = NonNull::new(fresh).ok_or(ENOMEM)?;
+        let free_fresh = |page: NonNull<bindings::page>| {
+            if pool.is_null() {
+                // SAFETY: allocated above, never granted.
+                unsafe { bindings::__free_pages(page.as_ptr(), 0) };
+            } else {
+                // SAFETY: taken from `pool` above, never granted.
+                unsafe { ffi::nbrs_rx_page_pool_put(pool, page.as_ptr()) };
+            }
+        };
+        // SAFETY: `g.gref` is a live grant of ours (type invariant); this
+        // ends it only if the backend does not map the page, keeping the
+        // reference allocated for the fresh page.
+        if unsafe { ffi::gnttab_end_foreign_access_ref(g.gref) } == 0 {
+            free_fresh(fresh);
+            return Err(EBUSY);
+        }
+        // SAFETY: a page we own; its frame number for the grant entry.
+        let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(fresh.as_ptr()) };
+        // SAFETY: `g.gref` is ours and not in use (ended above); the frame
+        // is a page we own, which stays allocated while granted (type
+        // invariant: it replaces `g.page`).
+        unsafe { ffi::gnttab_grant_foreign_access_ref(g.gref, domid, gfn, 0) };
+        let old = core::mem::replace(&mut g.page, fresh.as_ptr());
+        let old_pooled = core::mem::replace(&mut g.pooled, !pool.is_null());
+        let old = NonNull::new(old).ok_or(EINVAL)?;
+        if old_pooled {
+            // SAFETY: `old` was ours with one reference, a page of `pool`
+            // (type invariant), which lives until every page is back; the
+            // backend's access to it is ended: the reference passes on.
+            return Ok(unsafe { FragPages::from_pool_page(old, pool) });
+        }
+        // SAFETY: `old` was ours with one reference (type invariant), and
+        // the backend's access to it is ended: the reference passes on.
+        Ok(unsafe { FragPages::from_page(old) })
+    }
+
     /// RX: copies `len` bytes at byte `offset` of the pool page `page` (an
     /// RX buffer as posted) into `skb` at byte `pos`. EINVAL for a gref not
     /// granted here, a range past the page or past the skb. The backend may
@@ -140,10 +228,23 @@ impl GrantedPages {
 impl Drop for GrantedPages {
     fn drop(&mut self) {
         for g in self.pages.drain_all() {
+            // SAFETY: a live grant of ours (type invariant): ended (and its
+            // reference freed) only if the backend does not map the page.
+            if g.pooled && unsafe { ffi::gnttab_try_end_foreign_access(g.gref) } != 0 {
+                // SAFETY: a page of our pool, no longer granted.
+                unsafe { ffi::nbrs_rx_page_pool_put(self.rx_pool, g.page) };
+                continue;
+            }
             // SAFETY: granted by `grant` and owned (type invariant); this
             // ends the grant, at once or once the backend unmaps it, and
-            // only then frees the page.
+            // only then frees the page (a pool page by its last reference,
+            // as xen-netfront's teardown does).
             unsafe { ffi::gnttab_end_foreign_access(g.gref, g.page) };
+        }
+        if !self.rx_pool.is_null() {
+            // SAFETY: our pool, its pages all handed back or freed above;
+            // the pool itself waits for pages still in skbs.
+            unsafe { ffi::nbrs_rx_page_pool_destroy(self.rx_pool) };
         }
     }
 }

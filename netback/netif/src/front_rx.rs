@@ -134,6 +134,40 @@ use super::wire::{
 /// packet may have one more data slot.
 pub const RX_COPY_THRESHOLD: u32 = 256;
 
+/// Received packets up to this many bytes (an MTU-sized frame) are copied
+/// into the skb's head alone; larger ones (jumbo, GSO) keep their first
+/// [`RX_COPY_THRESHOLD`] bytes there and the rest in page frags.
+pub const RX_LINEAR_MAX: u32 = 2048;
+
+/// Whether a queue's received traffic is bulk (packets mostly over
+/// [`RX_LINEAR_MAX`], whose pages are worth handing to the stack) or small
+/// packets (copied into the skb's head whatever the page): an average of
+/// the recent packets' lengths, each weighing 1/8, so one odd packet does
+/// not flip it and a change of traffic does within a few dozen packets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxSizeTracker {
+    avg: u32,
+}
+
+impl RxSizeTracker {
+    /// No packet seen: small.
+    pub const fn new() -> Self {
+        RxSizeTracker { avg: 0 }
+    }
+
+    /// Counts a received packet of `len` bytes.
+    pub fn add(&mut self, len: u32) {
+        // A packet is at most MAX_RX_SLOTS pages: the sum cannot overflow.
+        let len = len.min(MAX_RX_SLOTS as u32 * XEN_PAGE_SIZE);
+        self.avg = self.avg - self.avg / 8 + len / 8;
+    }
+
+    /// Whether the recent packets average over [`RX_LINEAR_MAX`] bytes.
+    pub const fn is_bulk(&self) -> bool {
+        self.avg > RX_LINEAR_MAX
+    }
+}
+
 /// Data slots a packet may have: `XEN_NETIF_NR_SLOTS_MIN` (18), one more
 /// when the first slot holds at most [`RX_COPY_THRESHOLD`] bytes; Linux
 /// netfront's limit in `xennet_get_responses`.
@@ -306,6 +340,15 @@ impl<const N: usize> RxBuffers<N> {
                 self.received = self.received.saturating_add(1);
                 Err(e)
             }
+        }
+    }
+
+    /// The page of the received buffer of `id`; `None` if `id` holds no
+    /// received buffer.
+    pub fn received_page(&self, id: u16) -> Option<TakenPage> {
+        match self.state(id) {
+            BufState::Received(page) => Some(page),
+            _ => None,
         }
     }
 
@@ -1146,6 +1189,60 @@ mod tests {
         // The freed slot can take a new buffer, under the id of index start + 256.
         assert_eq!(bufs.post(&mut ring, page_for(77)), Ok(255));
         assert_eq!(ring.ring().response_reads.get(), 1);
+    }
+
+    #[test]
+    fn received_page_is_seen_until_released() {
+        let (mut ring, mut bufs) = posted_ring(0);
+        assert_eq!(bufs.received_page(0), None, "posted, not received");
+        respond(&mut ring, &[data(0, 60, 0)]);
+        let mut reader = RxPacketReader::new();
+        let _ = packet(outcome(&mut reader, &mut ring, &mut bufs));
+        assert_eq!(bufs.received_page(0), Some(page_for(0)));
+        assert_eq!(bufs.received_page(0), Some(page_for(0)), "looking does not take it");
+        assert_eq!(bufs.release(0), Some(page_for(0)));
+        assert_eq!(bufs.received_page(0), None);
+    }
+
+    /// Bulk takes a run of large packets and leaves with a run of small
+    /// ones; a lone packet of the other kind flips neither way.
+    #[test]
+    fn size_tracker_follows_runs_not_single_packets() {
+        let mut t = RxSizeTracker::new();
+        assert!(!t.is_bulk());
+        t.add(65_000);
+        assert!(t.is_bulk(), "one GSO packet averages 8 KiB");
+        let mut small = RxSizeTracker::new();
+        for _ in 0..100 {
+            small.add(100);
+        }
+        small.add(65_000);
+        small.add(100);
+        assert!(small.is_bulk(), "one GSO packet among small ones: 8 KiB / 8 steps");
+        let mut to_small = 0;
+        while small.is_bulk() {
+            small.add(100);
+            to_small += 1;
+        }
+        assert!(to_small < 20, "{to_small}");
+        let mut bulk = RxSizeTracker::new();
+        for _ in 0..100 {
+            bulk.add(65_000);
+        }
+        for _ in 0..8 {
+            bulk.add(66);
+        }
+        assert!(bulk.is_bulk(), "a few ACK-sized packets in a stream do not leave bulk");
+        let mut max = RxSizeTracker::new();
+        for _ in 0..1000 {
+            max.add(u32::MAX);
+        }
+        assert!(max.is_bulk());
+        let mut mtu = RxSizeTracker::new();
+        for _ in 0..1000 {
+            mtu.add(1514);
+        }
+        assert!(!mtu.is_bulk(), "MTU-sized frames go into the head: not bulk");
     }
 
     #[test]

@@ -246,6 +246,8 @@ pub struct PoolPage {
     /// Registered with the backend (an ADD answered SUCCESS), as opposed to
     /// put to use unregistered ([`StagingPool::use_unregistered`]).
     staged: bool,
+    /// Never put in an ADD list ([`StagingPool::add_lendable_page`]).
+    keep_unregistered: bool,
     state: PageState,
     /// Next free page of the same kind (free lists are linked through the pages).
     next: u16,
@@ -253,9 +255,43 @@ pub struct PoolPage {
 
 impl PoolPage {
     /// An unused storage element.
-    pub const EMPTY: PoolPage =
-        PoolPage { gref: 0, readonly: false, staged: false, state: PageState::Unregistered, next: NO_PAGE };
+    pub const EMPTY: PoolPage = PoolPage {
+        gref: 0,
+        readonly: false,
+        staged: false,
+        keep_unregistered: false,
+        state: PageState::Unregistered,
+        next: NO_PAGE,
+    };
+
+    /// Which free list the page is on while free.
+    const fn kind(&self) -> FreeKind {
+        if self.readonly {
+            FreeKind::ReadOnly
+        } else if self.staged {
+            FreeKind::Staged
+        } else {
+            FreeKind::Lendable
+        }
+    }
 }
+
+/// The pool's free lists: pages of one kind each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FreeKind {
+    /// Read-only pages (TX only).
+    ReadOnly = 0,
+    /// Writable pages the backend maps (registered): RX into them is a
+    /// memcpy in the backend, and a copy out here.
+    Staged = 1,
+    /// Writable pages in use unregistered: the backend grant-copies into
+    /// them, cannot map them without the frontend seeing it (ending access
+    /// fails), so a received page may go to the stack as it is
+    /// ([`StagingPool::is_lendable`]).
+    Lendable = 2,
+}
+
+const FREE_KINDS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
@@ -271,12 +307,10 @@ enum Pending {
 pub struct StagingPool<S> {
     pages: S,
     len: usize,
-    /// Free registered pages, read-only ones and writable ones (LIFO: the
-    /// most recently used page is the one likely in cache).
-    free_ro: u16,
-    free_rw: u16,
-    nr_free_ro: usize,
-    nr_free_rw: usize,
+    /// Free pages by [`FreeKind`]: list heads and lengths (LIFO: the most
+    /// recently used page is the one likely in cache).
+    free: [u16; FREE_KINDS],
+    nr_free: [usize; FREE_KINDS],
     pending: Pending,
 }
 
@@ -296,15 +330,7 @@ impl<const N: usize> Default for StagingPool<[PoolPage; N]> {
 impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
     /// An empty pool in `pages`.
     pub fn with_storage(pages: S) -> Self {
-        StagingPool {
-            pages,
-            len: 0,
-            free_ro: NO_PAGE,
-            free_rw: NO_PAGE,
-            nr_free_ro: 0,
-            nr_free_rw: 0,
-            pending: Pending::None,
-        }
+        StagingPool { pages, len: 0, free: [NO_PAGE; FREE_KINDS], nr_free: [0; FREE_KINDS], pending: Pending::None }
     }
 
     /// Pages the pool can hold.
@@ -345,14 +371,18 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
         self.count(|p| matches!(p.state, PageState::Unregistered | PageState::Adding))
     }
 
-    /// Pages [`Self::take_tx`] can hand out now (free, either kind).
+    /// Pages [`Self::take_tx`] can hand out now (free, any kind).
     pub fn free_tx(&self) -> usize {
-        self.nr_free_ro.saturating_add(self.nr_free_rw)
+        self.nr_free.iter().sum()
     }
 
     /// Pages [`Self::take_rx`] can hand out now (free and writable).
     pub fn free_rx(&self) -> usize {
-        self.nr_free_rw
+        self.nr(FreeKind::Staged).saturating_add(self.nr(FreeKind::Lendable))
+    }
+
+    fn nr(&self, kind: FreeKind) -> usize {
+        self.nr_free.get(kind as usize).copied().unwrap_or(0)
     }
 
     /// Pages carrying TX packets now.
@@ -371,28 +401,37 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
 
     /// Relinks the free lists from the pages' states (after pages moved).
     fn relink(&mut self) {
-        let (mut ro, mut rw, mut nr_ro, mut nr_rw) = (NO_PAGE, NO_PAGE, 0, 0);
+        let (mut free, mut nr_free) = ([NO_PAGE; FREE_KINDS], [0; FREE_KINDS]);
         for (i, p) in (0..NO_PAGE).zip(self.live_mut().iter_mut()) {
             p.next = NO_PAGE;
             if p.state != PageState::Free {
                 continue;
             }
-            if p.readonly {
-                p.next = ro;
-                ro = i;
-                nr_ro += 1;
-            } else {
-                p.next = rw;
-                rw = i;
-                nr_rw += 1;
+            let k = p.kind() as usize;
+            if let (Some(head), Some(nr)) = (free.get_mut(k), nr_free.get_mut(k)) {
+                p.next = *head;
+                *head = i;
+                *nr += 1;
             }
         }
-        (self.free_ro, self.free_rw, self.nr_free_ro, self.nr_free_rw) = (ro, rw, nr_ro, nr_rw);
+        (self.free, self.nr_free) = (free, nr_free);
     }
 
     /// Adds a page the shell has granted (read-only: TX only), not yet
     /// registered.
     pub fn add_page(&mut self, gref: u32, readonly: bool) -> Result<(), PoolError> {
+        self.insert(gref, readonly, false)
+    }
+
+    /// Adds a writable page the shell has granted that is never registered:
+    /// an RX buffer the backend grant-copies into, which the shell may lend
+    /// to the stack ([`Self::is_lendable`]) once
+    /// [`Self::use_unregistered`] has put it to use.
+    pub fn add_lendable_page(&mut self, gref: u32) -> Result<(), PoolError> {
+        self.insert(gref, false, true)
+    }
+
+    fn insert(&mut self, gref: u32, readonly: bool, keep_unregistered: bool) -> Result<(), PoolError> {
         let Err(at) = self.find(gref) else {
             return Err(PoolError::Duplicate(gref));
         };
@@ -404,7 +443,14 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
             tail.rotate_right(1);
         }
         if let Some(p) = self.pages.as_mut().get_mut(at) {
-            *p = PoolPage { gref, readonly, staged: false, state: PageState::Unregistered, next: NO_PAGE };
+            *p = PoolPage {
+                gref,
+                readonly,
+                staged: false,
+                keep_unregistered,
+                state: PageState::Unregistered,
+                next: NO_PAGE,
+            };
         }
         self.len += 1;
         self.relink();
@@ -463,7 +509,12 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
     /// count for the request; 0 when every page is registered (nothing is
     /// in flight then). Refused while a list is in flight.
     pub fn write_add_list(&mut self, list: &mut [u8]) -> Result<u32, PoolError> {
-        let n = self.write_list(list, |p| p.state == PageState::Unregistered, |_| PageState::Adding, 0)?;
+        let n = self.write_list(
+            list,
+            |p| p.state == PageState::Unregistered && !p.keep_unregistered,
+            |_| PageState::Adding,
+            0,
+        )?;
         if n > 0 {
             self.pending = Pending::Add;
         }
@@ -521,33 +572,55 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
         Ok(n)
     }
 
-    fn pop(&mut self, readonly: bool, used: PageUse) -> Option<TakenPage> {
-        let index = if readonly { self.free_ro } else { self.free_rw };
+    fn pop(&mut self, kind: FreeKind, used: PageUse) -> Option<TakenPage> {
+        let k = kind as usize;
+        let index = *self.free.get(k)?;
         // NO_PAGE ends a list; with more storage than 65535 pages it would
         // still index an element.
         let p = self.live_mut().get_mut(usize::from(index))?;
         let (gref, next) = (p.gref, p.next);
         p.next = NO_PAGE;
         p.state = PageState::InUse(used);
-        if readonly {
-            self.free_ro = next;
-            self.nr_free_ro = self.nr_free_ro.saturating_sub(1);
-        } else {
-            self.free_rw = next;
-            self.nr_free_rw = self.nr_free_rw.saturating_sub(1);
+        if let (Some(head), Some(nr)) = (self.free.get_mut(k), self.nr_free.get_mut(k)) {
+            *head = next;
+            *nr = nr.saturating_sub(1);
         }
         Some(TakenPage { gref, index })
     }
 
     /// A free page to carry a TX packet: a read-only one if any, else a
-    /// writable one (which RX then lacks until it comes back).
+    /// writable one (which RX then lacks until it comes back), staged first.
     pub fn take_tx(&mut self) -> Option<TakenPage> {
-        self.pop(true, PageUse::Tx).or_else(|| self.pop(false, PageUse::Tx))
+        self.pop(FreeKind::ReadOnly, PageUse::Tx)
+            .or_else(|| self.pop(FreeKind::Staged, PageUse::Tx))
+            .or_else(|| self.pop(FreeKind::Lendable, PageUse::Tx))
     }
 
-    /// A free writable page to post as an RX buffer.
+    /// A free writable page to post as an RX buffer: a staged one if any
+    /// (the backend's copy into it is a memcpy), else a lendable one.
     pub fn take_rx(&mut self) -> Option<TakenPage> {
-        self.pop(false, PageUse::Rx)
+        self.take_rx_preferring(false)
+    }
+
+    /// [`Self::take_rx`], preferring a lendable page when `lendable`: for
+    /// bulk traffic, where handing the received page to the stack saves
+    /// copying it out, which costs more than the backend's grant copy
+    /// saves as a memcpy.
+    pub fn take_rx_preferring(&mut self, lendable: bool) -> Option<TakenPage> {
+        let (first, then) =
+            if lendable { (FreeKind::Lendable, FreeKind::Staged) } else { (FreeKind::Staged, FreeKind::Lendable) };
+        self.pop(first, PageUse::Rx).or_else(|| self.pop(then, PageUse::Rx))
+    }
+
+    /// Whether `page` is writable and in use unregistered: the backend
+    /// reaches it by grant copy only, so once access to it is ended its
+    /// page may go to the stack and a fresh page take its place under the
+    /// same grant reference. False for staged pages (the backend keeps
+    /// them mapped) and for grefs not in the pool.
+    pub fn is_lendable(&self, page: TakenPage) -> bool {
+        page.position_in(self.live(), |p| p.gref)
+            .and_then(|i| self.live().get(i))
+            .is_some_and(|p| p.kind() == FreeKind::Lendable && matches!(p.state, PageState::InUse(_)))
     }
 
     /// The copy-or-grant rule for a TX packet of `len` bytes: copy into a
@@ -589,14 +662,11 @@ impl<S: AsRef<[PoolPage]> + AsMut<[PoolPage]>> StagingPool<S> {
             return Err(PoolError::WrongState(gref));
         };
         p.state = PageState::Free;
-        if p.readonly {
-            p.next = self.free_ro;
-            self.free_ro = index;
-            self.nr_free_ro += 1;
-        } else {
-            p.next = self.free_rw;
-            self.free_rw = index;
-            self.nr_free_rw += 1;
+        let k = p.kind() as usize;
+        if let (Some(head), Some(nr)) = (self.free.get_mut(k), self.nr_free.get_mut(k)) {
+            p.next = *head;
+            *head = index;
+            *nr += 1;
         }
         Ok(used)
     }
@@ -939,12 +1009,16 @@ mod tests {
             // The last handle each gref was taken with.
             let mut taken: BTreeMap<u32, TakenPage> = BTreeMap::new();
             let mut lost = std::collections::BTreeSet::new();
+            // Pages added lendable: never registered, so never free here
+            // (no use_unregistered in this model).
+            let mut lendable = std::collections::BTreeSet::new();
             let mut list = std::vec![0u8; 8 * (1 + (rng.next() % 40) as usize)];
             for _ in 0..300 {
                 match rng.next() % 9 {
                     0 => {
                         let g = (rng.next() % 64) as u32;
                         let ro = rng.next().is_multiple_of(2);
+                        let lend = !ro && rng.next().is_multiple_of(4);
                         let want = if model.contains_key(&g) {
                             Err(PoolError::Duplicate(g))
                         } else if model.len() >= cap {
@@ -952,15 +1026,22 @@ mod tests {
                         } else {
                             Ok(())
                         };
-                        assert_eq!(pool.add_page(g, ro), want);
+                        let got = if lend { pool.add_lendable_page(g) } else { pool.add_page(g, ro) };
+                        assert_eq!(got, want);
                         if want.is_ok() {
                             model.insert(g, (ro, M::Unregistered));
+                            if lend {
+                                lendable.insert(g);
+                            }
                         }
                     }
                     1 => {
                         let n = pool.write_add_list(&mut list).unwrap();
-                        let unreg: Vec<u32> =
-                            model.iter().filter(|(_, v)| v.1 == M::Unregistered).map(|(g, _)| *g).collect();
+                        let unreg: Vec<u32> = model
+                            .iter()
+                            .filter(|(g, v)| v.1 == M::Unregistered && !lendable.contains(*g))
+                            .map(|(g, _)| *g)
+                            .collect();
                         assert_eq!(n as usize, unreg.len().min(list.len() / 8));
                         if n == 0 {
                             continue;
@@ -990,6 +1071,7 @@ mod tests {
                             assert_eq!(backend.lookup(g), None, "revoked a mapped page");
                             assert_eq!(model.remove(&g).map(|v| v.1), Some(M::Unregistered));
                             lost.remove(&g);
+                            lendable.remove(&g);
                         }
                     }
                     3 | 4 => {
@@ -1094,6 +1176,7 @@ mod tests {
                             assert_eq!(released, model.keys().copied().collect::<Vec<_>>());
                             model.clear();
                             lost.clear();
+                            lendable.clear();
                             backend.drain(|_| {}).unwrap();
                         }
                     }
@@ -1121,6 +1204,40 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|n| *n > 10), "{seen:?}");
+    }
+
+    /// Lendable pages stay out of ADD lists; RX takes them first only
+    /// when asked to, and they alone may go to the stack.
+    #[test]
+    fn lendable_pages_for_bulk_rx() {
+        let mut pool = StagingPool::<[PoolPage; 8]>::new();
+        pool.add_page(10, true).unwrap();
+        pool.add_page(11, false).unwrap();
+        pool.add_lendable_page(12).unwrap();
+        pool.add_lendable_page(13).unwrap();
+        assert_eq!(pool.add_lendable_page(11), Err(PoolError::Duplicate(11)));
+        let mut list = [0u8; 4096];
+        assert_eq!(pool.write_add_list(&mut list), Ok(2), "only the read-only and the staged page");
+        assert_eq!(pool.add_response(&add_ok()), Ok(AddOutcome::Registered { pages: 2 }));
+        assert_eq!(pool.free_rx(), 1, "lendable pages wait for use_unregistered");
+        assert_eq!(pool.use_unregistered(), Ok(2));
+        assert_eq!((pool.registered(), pool.free_rx(), pool.free_tx()), (2, 3, 4));
+        let staged = pool.take_rx().unwrap();
+        assert_eq!(gref(Some(staged)), Some(11), "small traffic: the staged page first");
+        assert!(!pool.is_lendable(staged), "the backend maps it");
+        let lent = pool.take_rx_preferring(true).unwrap();
+        assert!({ lent.gref } >= 12 && pool.is_lendable(lent));
+        assert_eq!(gref(pool.take_rx()), Some(25 - { lent.gref }), "falls back to the other kind");
+        assert_eq!(pool.take_rx_preferring(true), None);
+        pool.give_back_page(lent).unwrap();
+        assert!(!pool.is_lendable(lent), "a free page is not out to lend");
+        pool.give_back_page(staged).unwrap();
+        assert_eq!(pool.take_rx_preferring(true), Some(lent));
+        assert_eq!(gref(pool.take_tx()), Some(10));
+        assert_eq!(gref(pool.take_tx()), Some(11), "TX: read-only, then staged pages");
+        assert!(!pool.is_lendable(TakenPage { gref: 99, index: 0 }));
+        let mut list = [0u8; 64];
+        assert_eq!(pool.write_add_list(&mut list), Ok(0), "lendable pages are never registered");
     }
 
     #[test]

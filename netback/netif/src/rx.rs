@@ -938,7 +938,7 @@ mod tests {
                 break;
             }
         }
-        assert!(queued >= RX_QUEUE_MAX_BYTES && queued < RX_QUEUE_MAX_BYTES + 65535);
+        assert!((RX_QUEUE_MAX_BYTES..RX_QUEUE_MAX_BYTES + 65535).contains(&queued));
         assert!(!rx_backlog_has_room(queued));
         assert!(rx_backlog_has_room(queued - 65535));
     }
