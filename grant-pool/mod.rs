@@ -91,7 +91,7 @@ fn fresh_pages_skb(dev: &NetDev<'_>, linear: u32, total: u32) -> Option<SkBuff> 
     skb.put(linear).ok()?;
     let mut rest = total - linear;
     while rest > 0 {
-        if !skb.has_frag_room() {
+        if skb.frag_room() == 0 {
             return None;
         }
         let large = if rest as usize > PAGE_SIZE { FragPages::alloc_atomic(TX_PAGE_ORDER) } else { None };

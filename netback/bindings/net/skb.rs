@@ -195,26 +195,18 @@ impl FragPages {
         NonNull::new(page).map(|page| Self { page, order, pool: core::ptr::null_mut() })
     }
 
-    /// Takes ownership of one order-0 page.
-    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
+    /// Takes ownership of one order-0 page: of the page_pool `pool`, to
+    /// which it goes back when this value, or the skb it becomes a frag of,
+    /// is freed; of the page allocator when `pool` is null.
     ///
     /// # Safety
     ///
     /// `page` is a page with one reference the caller owns and passes to
-    /// the result, and no one else writes it any more.
-    pub(in crate::bindings) unsafe fn from_page(page: NonNull<b::page>) -> Self {
-        Self { page, order: 0, pool: core::ptr::null_mut() }
-    }
-
-    /// Takes ownership of one page of the page_pool `pool`: it goes back to
-    /// the pool when this value, or the skb it becomes a frag of, is freed.
-    ///
-    /// # Safety
-    ///
-    /// As [`Self::from_page`], and `page` came from `pool`
-    /// (`nbrs_rx_page_pool_alloc`), which outlives the page.
+    /// the result, and no one else writes it any more; when `pool` is not
+    /// null, `page` came from it (`nbrs_rx_page_pool_alloc`) and it
+    /// outlives the page.
     #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
-    pub(in crate::bindings) unsafe fn from_pool_page(page: NonNull<b::page>, pool: *mut c_void) -> Self {
+    pub(in crate::bindings) unsafe fn from_page(page: NonNull<b::page>, pool: *mut c_void) -> Self {
         Self { page, order: 0, pool }
     }
 
@@ -493,14 +485,7 @@ impl SkBuff {
         Ok(())
     }
 
-    /// Whether a frag slot is free.
-    pub(crate) fn has_frag_room(&self) -> bool {
-        // SAFETY: valid shared info.
-        usize::from(unsafe { (*self.shinfo()).nr_frags }) < MAX_SKB_FRAGS
-    }
-
     /// Frag slots still free.
-    #[cfg_attr(not(nbrs_frontend), allow(dead_code))] // netfront-rs' alone
     pub(crate) fn frag_room(&self) -> usize {
         // SAFETY: valid shared info.
         MAX_SKB_FRAGS.saturating_sub(usize::from(unsafe { (*self.shinfo()).nr_frags }))
@@ -521,7 +506,7 @@ impl SkBuff {
         offset: u32,
         len: u32,
     ) -> core::result::Result<(), FragPages> {
-        if !self.has_frag_room() || offset.checked_add(len).is_none_or(|end| end > pages.size()) {
+        if self.frag_room() == 0 || offset.checked_add(len).is_none_or(|end| end > pages.size()) {
             return Err(pages);
         }
         // SAFETY: valid shared info.

@@ -131,8 +131,8 @@ impl GrantedPages {
 
     /// RX: hands the page under `page`, a received writable RX buffer the
     /// backend reached by grant copy only (a lendable pool page), to the
-    /// caller for an skb frag, and grants a fresh zeroed page in its place
-    /// under the same reference (the buffer is posted again as it is).
+    /// caller for an skb frag, and grants another page in its place under
+    /// the same reference (the buffer is posted again as it is).
     /// Access is ended first, so the backend cannot reach the page once the
     /// stack has it. ENOMEM when no page is free now (nothing changed: copy
     /// out instead); EBUSY when the backend maps the page (it may still
@@ -160,22 +160,18 @@ impl GrantedPages {
             unsafe { ffi::nbrs_rx_page_pool_alloc(pool) }
         };
         let fresh = NonNull::new(fresh).ok_or(ENOMEM)?;
-        let free_fresh = |page: NonNull<bindings::page>| {
-            if pool.is_null() {
-                // SAFETY: allocated above, never granted.
-                unsafe { bindings::__free_pages(page.as_ptr(), 0) };
-            } else {
-                // SAFETY: taken from `pool` above, never granted.
-                unsafe { ffi::nbrs_rx_page_pool_put(pool, page.as_ptr()) };
-            }
-        };
+        // SAFETY: allocated above (from `pool` when not null), ours alone;
+        // freed its way should the backend keep the page it replaces.
+        let unused = unsafe { FragPages::from_page(fresh, pool) };
         // SAFETY: `g.gref` is a live grant of ours (type invariant); this
         // ends it only if the backend does not map the page, keeping the
         // reference allocated for the fresh page.
         if unsafe { ffi::gnttab_end_foreign_access_ref(g.gref) } == 0 {
-            free_fresh(fresh);
+            drop(unused);
             return Err(EBUSY);
         }
+        // From here the page is granted: `g` owns it.
+        core::mem::forget(unused);
         // SAFETY: a page we own; its frame number for the grant entry.
         let gfn = unsafe { ffi::nbrs_xen_page_to_gfn(fresh.as_ptr()) };
         // SAFETY: `g.gref` is ours and not in use (ended above); the frame
@@ -185,15 +181,11 @@ impl GrantedPages {
         let old = core::mem::replace(&mut g.page, fresh.as_ptr());
         let old_pooled = core::mem::replace(&mut g.pooled, !pool.is_null());
         let old = NonNull::new(old).ok_or(EINVAL)?;
-        if old_pooled {
-            // SAFETY: `old` was ours with one reference, a page of `pool`
-            // (type invariant), which lives until every page is back; the
-            // backend's access to it is ended: the reference passes on.
-            return Ok(unsafe { FragPages::from_pool_page(old, pool) });
-        }
-        // SAFETY: `old` was ours with one reference (type invariant), and
-        // the backend's access to it is ended: the reference passes on.
-        Ok(unsafe { FragPages::from_page(old) })
+        let source = if old_pooled { pool } else { null_mut() };
+        // SAFETY: `old` was ours with one reference, a page of `pool` when
+        // `old_pooled` (type invariant; the pool lives until every page is
+        // back); the backend's access to it is ended: the reference passes on.
+        Ok(unsafe { FragPages::from_page(old, source) })
     }
 
     /// RX: copies `len` bytes at byte `offset` of the pool page `page` (an
@@ -230,15 +222,16 @@ impl Drop for GrantedPages {
         for g in self.pages.drain_all() {
             // SAFETY: a live grant of ours (type invariant): ended (and its
             // reference freed) only if the backend does not map the page.
-            if g.pooled && unsafe { ffi::gnttab_try_end_foreign_access(g.gref) } != 0 {
+            let ended = g.pooled && unsafe { ffi::gnttab_try_end_foreign_access(g.gref) } != 0;
+            if ended {
                 // SAFETY: a page of our pool, no longer granted.
                 unsafe { ffi::nbrs_rx_page_pool_put(self.rx_pool, g.page) };
                 continue;
             }
-            // SAFETY: granted by `grant` and owned (type invariant); this
-            // ends the grant, at once or once the backend unmaps it, and
-            // only then frees the page (a pool page by its last reference,
-            // as xen-netfront's teardown does).
+            // Ends the grant at once or once the backend unmaps it, and only
+            // then frees the page (a pool page by its last reference, as
+            // xen-netfront's teardown does).
+            // SAFETY: granted by `grant` and owned (type invariant).
             unsafe { ffi::gnttab_end_foreign_access(g.gref, g.page) };
         }
         if !self.rx_pool.is_null() {
