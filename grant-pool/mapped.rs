@@ -10,6 +10,11 @@
 //! [`MappedSource::attach`] (the stack holds it until the completion) or
 //! [`MappedSource::release`] (the packet failed); [`MappedSource::drain`]
 //! (NAPI) unmaps the done slots in one batch, answers them and frees them.
+//!
+//! A slot naming a staged grant ([`super::StagedGrants`]) needs no map: its
+//! page is mapped already. [`MappedSource::reserve`] lends that page
+//! to the skb instead, and the drain ends the loan (and the staged entry's
+//! use) instead of unmapping.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
@@ -19,6 +24,8 @@ use crate::bindings::net::skb::SkBuff;
 use crate::bindings::net::zerocopy::{new_slot_pool, ZeroCopyArea, ZC_MAX_FRAGS, ZC_SLOTS};
 use crate::bindings::xen::grant::{GrantHandle, MapBatch, UnmapBatch};
 use crate::bindings::xen::ring::TxSharedRing;
+use crate::bindings::xen::staged::StagedLoan;
+use crate::grant_pool::StagedGrants;
 use crate::netif::pool::{SlotHandle, SlotPool};
 use crate::netif::ring::{BackRing, RingError};
 use crate::netif::tx::{TxResponsePlan, TxSlot};
@@ -45,7 +52,14 @@ pub(crate) struct MappedSlot {
     mapped: bool,
     /// Answer NETIF_RSP_ERROR (the packet never reached the stack).
     failed: bool,
+    /// The slot lends the staged page of `gref` (no map).
+    staged: bool,
+    /// The staged grant, when `staged`.
+    gref: u32,
 }
+
+/// `frag_ops` entry of a frag with no map op (a staged page's loan).
+const NO_MAP: u16 = u16::MAX;
 
 /// The mapped frags of one packet: a run of its [`MappedSource`]'s frags of
 /// the current map batch (a handle, so that a packet waiting for the batch
@@ -88,7 +102,7 @@ pub(crate) struct MappedSource {
     frag_ops: KVec<u16>,
     unmap: UnmapBatch,
     /// Scratch for [`MappedSource::drain`]: (slot index, unmap op or
-    /// `u16::MAX` for a slot that was never mapped).
+    /// [`NO_MAP`] for a slot that was never mapped).
     draining: KVec<(u16, u16)>,
     domid: u16,
 }
@@ -121,9 +135,11 @@ impl MappedSource {
     }
 
     /// Takes a pending slot for the `len` bytes at `offset` of `slot`
-    /// (which owes `extras` NULL responses) and queues its map; adds the
-    /// frag to `frags` (a packet's frags are reserved one after another).
-    /// False (nothing taken) when no slot or frag is free.
+    /// (which owes `extras` NULL responses) and queues its map, or for a
+    /// slot naming a staged grant lends `loan`'s page (mapped already: no
+    /// map op); adds the frag to `frags` (a packet's frags are reserved one
+    /// after another). False (nothing taken, the loan dropped) when no slot
+    /// or frag is free; the caller then gives the staged entry's use back.
     pub(crate) fn reserve(
         &mut self,
         slot: &TxSlot,
@@ -131,6 +147,7 @@ impl MappedSource {
         len: u16,
         extras: u32,
         frags: &mut MappedFrags,
+        loan: Option<StagedLoan>,
     ) -> bool {
         let next = self.frags.len();
         let Ok(start) = u16::try_from(if frags.is_empty() { next } else { usize::from(frags.start) }) else {
@@ -143,13 +160,23 @@ impl MappedSource {
         if !contiguous || !room || usize::from(frags.len) >= ZC_MAX_FRAGS {
             return false;
         }
-        let data = MappedSlot { id: slot.id, extras: u8::try_from(extras).unwrap_or(u8::MAX), ..Default::default() };
+        let data = MappedSlot {
+            id: slot.id,
+            extras: u8::try_from(extras).unwrap_or(u8::MAX),
+            staged: loan.is_some(),
+            gref: slot.gref,
+            ..Default::default()
+        };
         let Ok(h) = self.pool.alloc(data) else {
             return false;
         };
         let index = h.index();
-        let op = self.area.push_map(&mut self.map, usize::from(index), self.domid, slot.gref);
-        let (Ok(op), Some(live)) = (op.map(|op| op as u16), self.handles.get_mut(usize::from(index))) else {
+        let op = match loan {
+            Some(loan) => self.area.claim_loan(usize::from(index), loan).map(|()| NO_MAP),
+            None => self.area.push_map(&mut self.map, usize::from(index), self.domid, slot.gref).map(|op| op as u16),
+        };
+        let (Ok(op), Some(live)) = (op, self.handles.get_mut(usize::from(index))) else {
+            let _ = self.area.end_loan(usize::from(index));
             let _ = self.pool.complete(h);
             return false;
         };
@@ -175,6 +202,10 @@ impl MappedSource {
         let run = frags.range();
         let (list, ops) = (self.frags.get(run.clone()).unwrap_or(&[]), self.frag_ops.get(run).unwrap_or(&[]));
         for (&(index, _, _), &op) in list.iter().zip(ops.iter()) {
+            if op == NO_MAP {
+                // A staged page's loan: nothing was mapped.
+                continue;
+            }
             let handle = self.map.handle(usize::from(op));
             let data = self.live(index).and_then(|h| self.pool.get_mut(h).ok());
             match (handle, data) {
@@ -225,9 +256,15 @@ impl MappedSource {
         self.handles.get(usize::from(index)).copied().flatten()
     }
 
-    /// Unmaps the slots the stack gave back (one hypercall) and answers
-    /// them. Returns the completed packets (zero-copy success, fail).
-    pub(crate) fn drain(&mut self, ring: &mut BackRing<TxSharedRing>) -> core::result::Result<(u64, u64), RingError> {
+    /// Unmaps the slots the stack gave back (one hypercall), ends the loans
+    /// of staged pages among them (and their entries' use in `staged`,
+    /// when given: not at a teardown without it) and answers them. Returns
+    /// the completed packets (zero-copy success, fail).
+    pub(crate) fn drain(
+        &mut self,
+        ring: &mut BackRing<TxSharedRing>,
+        staged: Option<&StagedGrants>,
+    ) -> core::result::Result<(u64, u64), RingError> {
         let done = self.area.take_done();
         self.draining.clear();
         self.unmap.clear();
@@ -243,6 +280,10 @@ impl MappedSource {
                 let Ok(&d) = self.pool.get(h) else {
                     continue;
                 };
+                if d.staged && !self.area.end_loan(usize::from(index)) {
+                    pr_err!("xen-netback-rs: zero-copy slot {} has no staged loan to end\n", index);
+                    continue;
+                }
                 let op = if d.mapped {
                     match self.area.push_unmap(&mut self.unmap, usize::from(index), GrantHandle(d.handle)) {
                         Ok(op) => op as u16,
@@ -252,7 +293,7 @@ impl MappedSource {
                         }
                     }
                 } else {
-                    u16::MAX
+                    NO_MAP
                 };
                 let _ = self.draining.push_within_capacity((index, op));
             }
@@ -260,7 +301,7 @@ impl MappedSource {
         self.unmap.submit();
         let mut result = Ok(());
         for &(index, op) in self.draining.iter() {
-            if op != u16::MAX && !self.unmap.ok(usize::from(op)) {
+            if op != NO_MAP && !self.unmap.ok(usize::from(op)) {
                 // Still mapped: never answered (netfront would find its
                 // grant in use) and never reused.
                 pr_err!(
@@ -277,6 +318,9 @@ impl MappedSource {
             let Ok(d) = self.pool.complete(h) else {
                 continue;
             };
+            if let Some(staged) = staged.filter(|_| d.staged) {
+                staged.give_back(d.gref);
+            }
             let status = if d.failed { NETIF_RSP_ERROR } else { NETIF_RSP_OKAY };
             for rsp in TxResponsePlan::<1>::single(d.id, u32::from(d.extras)).responses(status) {
                 if let Err(e) = ring.push_response(rsp) {
@@ -296,14 +340,19 @@ impl MappedSource {
     /// page, unmapping and answering as they come. Process context, NAPI
     /// stopped. Returns the completed packets (success, fail); what is
     /// still held after the bound is leaked when the area drops.
-    pub(crate) fn shutdown(&mut self, ring: &mut BackRing<TxSharedRing>, name: &str) -> (u64, u64) {
+    pub(crate) fn shutdown(
+        &mut self,
+        ring: &mut BackRing<TxSharedRing>,
+        staged: Option<&StagedGrants>,
+        name: &str,
+    ) -> (u64, u64) {
         let mut verdicts = (0, 0);
         let started = Instant::<Monotonic>::now();
         // When the next "waiting" line is due (ms since start); none logged
         // while it is 0.
         let mut next_log_ms = 0;
         loop {
-            if let Ok((s, f)) = self.drain(ring) {
+            if let Ok((s, f)) = self.drain(ring, staged) {
                 verdicts.0 += s;
                 verdicts.1 += f;
             }

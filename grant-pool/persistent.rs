@@ -26,7 +26,7 @@
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::xen::grant::{copy_from_guest, copy_to_guest};
-use crate::bindings::xen::staged::{StageRequest, StagedPages};
+use crate::bindings::xen::staged::{StageRequest, StagedLoan, StagedPages};
 use crate::netif::staging::{GrefEntry, Staged, StagingTable, GREF_ENTRY_SIZE, GREF_LIST_MAX};
 use crate::netif::wire::{
     XEN_NETIF_CTRL_STATUS_BUFFER_OVERFLOW, XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER, XEN_NETIF_CTRL_STATUS_SUCCESS,
@@ -135,6 +135,26 @@ impl StagedGrants {
         };
         pages.copy_to_skb(e.slot, offset, skb, pos, len)?;
         Ok(StagedCopy::Hit)
+    }
+
+    /// Zero-copy guest TX: lends the page of the staged grant `gref` to
+    /// the stack, and counts the entry in use until [`Self::give_back`]
+    /// (a DEL of it fails meanwhile). None if `gref` is not staged, or the
+    /// control path holds the pages.
+    pub(crate) fn lend(&self, gref: u32) -> Option<StagedLoan> {
+        let mut guard = self.state.lock();
+        let s = (*guard).as_mut()?;
+        let slot = s.table.lookup(gref)?.slot;
+        let loan = s.pages.as_ref()?.lend(slot).ok()?;
+        s.table.acquire(gref).then_some(loan)
+    }
+
+    /// The stack gave back a page lent by [`Self::lend`] for `gref`.
+    pub(crate) fn give_back(&self, gref: u32) {
+        let mut guard = self.state.lock();
+        if !(*guard).as_mut().is_some_and(|s| s.table.release(gref)) {
+            pr_err!("xen-netback-rs: staged grant {}: given back but not in use\n", gref);
+        }
     }
 
     /// Guest RX: copies `len` bytes of `skb` from `pos` into the staged
@@ -317,6 +337,12 @@ impl StagedGrants {
         self.staged.store(0, Ordering::Release);
         if let Some(s) = taken {
             release_global(s.table.len() as u32);
+            let in_use = s.table.in_use();
+            if in_use != 0 {
+                // The guest TX teardown gave up waiting for the stack:
+                // those pages stay mapped and allocated for good.
+                pr_err!("xen-netback-rs: {} staged page(s) still lent to the stack at disconnect\n", in_use);
+            }
             // Dropping the pages unmaps them (and leaks, logged, any whose
             // unmap fails).
             drop(s);

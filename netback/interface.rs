@@ -315,7 +315,7 @@ impl Vif {
             let mut tx = queue.tx.lock().take();
             if let Some(t) = tx.as_mut() {
                 // Waits for zero-copy pages the stack still holds.
-                t.shutdown(&queue.stats, dev.name().as_str());
+                t.shutdown(&queue.stats, Some(&queue.staged), dev.name().as_str());
             }
             let rx = queue.rx.lock().take();
             drop(tx);

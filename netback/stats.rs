@@ -132,12 +132,16 @@ vif_counters! {
     /// Grant copy operations for guest RX straight from another guest's
     /// grant (data in pages mapped by its zero-copy TX).
     tx_foreign_copy_ops(vif: true, queue: true),
-    /// Guest TX slots copied from a staged grant's page (memcpy, no grant
-    /// copy).
+    /// Guest TX slots served from a staged grant's page (memcpy, or lent
+    /// to the stack: no grant copy, no map).
     rx_staging_hits(vif: true, queue: true),
     /// Guest TX slots naming a gref that is not staged, while the queue has
-    /// staged grants (grant-copied).
+    /// staged grants (grant-copied or mapped).
     rx_staging_misses(vif: true, queue: true),
+    /// Guest TX slots whose staged page went to the stack as an skb frag
+    /// (zero-copy, `tx_zerocopy` on or auto; answered when the stack gives
+    /// the page back).
+    rx_staging_frags(vif: true, queue: true),
     /// Guest RX buffers (copies) written through a staged grant's page.
     tx_staging_hits(vif: true, queue: true),
     /// Guest RX copies into a gref that is not staged (or read-only), while

@@ -228,7 +228,7 @@ impl TxQueue {
         if let Some((_, m)) = b.mapped.as_ref() {
             m.set_kick(dev);
         }
-        if let Err(e) = b.drain_mapped(stats) {
+        if let Err(e) = b.drain_mapped(stats, staged) {
             result = Err(e);
         }
         self.credit.refresh(now);
@@ -264,7 +264,7 @@ impl TxQueue {
         longest.slots = longest.slots.max(slots);
         let mut flushed = b.flush(dev, stats);
         // Packets that failed in the flush gave their mapped slots back.
-        if let Err(e) = b.drain_mapped(stats) {
+        if let Err(e) = b.drain_mapped(stats, staged) {
             flushed = Err(e);
         }
         // A fatal error ends the connection: nothing is held for it.
@@ -311,11 +311,13 @@ impl TxQueue {
     /// notification: the frontend is going). What is still held by the
     /// stack after the bound stays mapped and allocated for good (never
     /// unmapped under the stack).
-    pub(crate) fn shutdown(&mut self, stats: &VifStats, name: &str) {
+    /// Staged pages lent meanwhile give their entries' use back to
+    /// `staged` (none when dropped without a teardown).
+    pub(crate) fn shutdown(&mut self, stats: &VifStats, staged: Option<&StagedGrants>, name: &str) {
         self.answer_timer.cancel();
         let b = &mut self.builder;
         if let Some((_, mut m)) = b.mapped.take() {
-            let (success, fail) = m.shutdown(&mut b.ring, name);
+            let (success, fail) = m.shutdown(&mut b.ring, staged, name);
             stats.tx_zerocopy_success.add(success);
             stats.tx_zerocopy_fail.add(fail);
         }
@@ -371,7 +373,7 @@ impl TxBuilder {
         let map_full = self.mapped.as_ref().is_some_and(|(_, m)| !m.has_room(slots.len()));
         if !self.batch.has_room(worst) || self.pending.len() >= TX_PENDING_MAX || map_full {
             self.flush(dev, stats)?;
-            self.drain_mapped(stats)?;
+            self.drain_mapped(stats, staged)?;
         }
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
@@ -432,7 +434,27 @@ impl TxBuilder {
                 continue;
             }
             // rest <= 4096 - offset: fits the slot's page.
-            if !self.mapped.as_mut().is_some_and(|(_, m)| m.reserve(s, src_off, rest as u16, extras, &mut mapped)) {
+            let Some((_, m)) = self.mapped.as_mut() else {
+                ok = false;
+                break 'slots;
+            };
+            // A staged grant's page is mapped already: lend it to the skb.
+            let loan = staged.is_active().then(|| staged.lend(s.gref)).flatten();
+            let lent = loan.is_some();
+            let whole_slot = u32::from(s.size) == rest;
+            let reserved_slot = m.reserve(s, src_off, rest as u16, extras, &mut mapped, loan);
+            match (lent, reserved_slot) {
+                (true, true) => {
+                    stats.rx_staging_frags.add(1);
+                    if whole_slot {
+                        stats.rx_staging_hits.add(1);
+                    }
+                }
+                (true, false) => staged.give_back(s.gref),
+                (false, _) if whole_slot && staged.is_active() => stats.rx_staging_misses.add(1),
+                (false, _) => {}
+            }
+            if !reserved_slot {
                 ok = false;
                 break 'slots;
             }
@@ -545,11 +567,11 @@ impl TxBuilder {
 
     /// Zero-copy: unmaps and answers the mapped slots the stack gave back;
     /// counts the completed zero-copy packets.
-    fn drain_mapped(&mut self, stats: &VifStats) -> core::result::Result<(), FatalReason> {
+    fn drain_mapped(&mut self, stats: &VifStats, staged: &StagedGrants) -> core::result::Result<(), FatalReason> {
         let Some((_, m)) = self.mapped.as_mut() else {
             return Ok(());
         };
-        let (success, fail) = m.drain(&mut self.ring).map_err(FatalReason::from)?;
+        let (success, fail) = m.drain(&mut self.ring, Some(staged)).map_err(FatalReason::from)?;
         stats.tx_zerocopy_success.add(success);
         stats.tx_zerocopy_fail.add(fail);
         Ok(())
@@ -559,6 +581,6 @@ impl TxBuilder {
 impl Drop for TxQueue {
     fn drop(&mut self) {
         // Normally done by the owner with the counters at hand.
-        self.shutdown(&VifStats::default(), "xen-netback-rs");
+        self.shutdown(&VifStats::default(), None, "xen-netback-rs");
     }
 }

@@ -543,6 +543,32 @@ c.close()' "$f" &
     nbt_stamp "rx_integrity guest $1: sent md5 $want, received ${got:-nothing}"
     [ "$got" = "$want" ]
 }
+# tx_integrity GUEST: 16 MiB of random bytes sent by guest GUEST to dom0 arrive intact (md5).
+# The guest serves the file on port 5098 (busybox nc -e) and dom0 reads it: the bytes go
+# through the guest's TX path.
+tx_integrity() {
+    local want got
+    want=$(domu_exec "$1" "head -c 16777216 /dev/urandom > /tmp/txi && printf '#!/bin/sh\\ncat /tmp/txi\\n' > /tmp/txi.sh && chmod +x /tmp/txi.sh && (nc -l -p 5098 -e /tmp/txi.sh </dev/null >/dev/null 2>&1 &) && md5sum < /tmp/txi" | cut -c1-32)
+    got=$(timeout 120 python3 -c 'import hashlib, socket, sys, time
+for k in range(60):
+    try:
+        c = socket.create_connection((sys.argv[1], 5098), timeout=100)
+        break
+    except OSError:
+        time.sleep(0.5)
+else:
+    sys.exit(1)
+h = hashlib.md5()
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    h.update(b)
+print(h.hexdigest())' "$(domu_ip "$1")")
+    domu_exec "$1" "rm -f /tmp/txi /tmp/txi.sh" >/dev/null
+    nbt_stamp "tx_integrity guest $1: sent md5 ${want:-nothing}, received ${got:-nothing}"
+    [ -n "$want" ] && [ "$got" = "$want" ]
+}
 nbt_mem_used_kb() { awk '/MemTotal/ {t=$2} /MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo; }
 nbt_check_dmesg_clean() {
     local bad; bad=$(dmesg | grep -cE "$NBT_BAD_KERNEL_LINE")

@@ -5,6 +5,8 @@
 #   1. detach while dom0's receiver is stopped (SIGSTOP) with a full socket buffer;
 #   2. xl destroy while the pages sit in the queues of a paused peer guest (until its drain
 #      timeout, 4 s here, drops them): the backend waits for them, bounded, and says so;
+#   2b. (netback-rs) the same with netfront-rs as the sender: its staging grants' pages go
+#      to the stack as frags, lent rather than mapped (rx_staging_frags);
 #   3. rmmod at once after destroying both guests while the paused peer holds the
 #      sender's pages (both drivers hold a module reference per vif: rmmod succeeds once
 #      the last vif is freed).
@@ -63,6 +65,38 @@ zc_flood_paused_peer() {
     sleep 2
 }
 
+# zc_staged_loans BACKEND (netback-rs): guest 1 again, with netfront-rs and its staging
+# grants: the slots naming a staged page go to the stack as frags of that page (lent: no
+# map, no copy; rx_staging_frags), with the same completions (sent = success + fail), 16 MiB
+# sent that way to dom0 arrive intact (md5), and
+# a destroy while a paused peer holds such pages waits for them as for mapped ones.
+zc_staged_loans() {
+    local b=$1 vif1 s ok f frags mark
+    domu_create 1 1 1500 rs; domu_wait_ping 1 150 || nbt_die "$b: guest 1 (netfront-rs) never came up"
+    vif1=$(vif_name 1)
+    measure tcp_maerts dom0 "$(domu_ip 1)" TCP_MAERTS dir=domu1-dom0 frontend=rs
+    measure tcp_stream 1 "$(domu_ip 2)" TCP_STREAM dir=domu1-domu2 frontend=rs
+    sleep 1
+    frags=$(zc_counter "$vif1" rx_staging_frags)
+    s=$(zc_counter "$vif1" tx_zerocopy_sent); ok=$(zc_counter "$vif1" tx_zerocopy_success)
+    f=$(zc_counter "$vif1" tx_zerocopy_fail)
+    nbt_result test=zc_staged_frags backend="$b" value="${frags:-none}" unit=slots sent="$s" success="$ok" fail="$f"
+    [ "${frags:-0}" -gt 0 ] || nbt_fail "$b: netfront-rs' staged TX pages never went to the stack as frags (rx_staging_frags '${frags:-none}')"
+    [ -n "$s" ] && [ "$s" = $((ok + f)) ] || nbt_fail "$b: with staged frags tx_zerocopy_sent '$s' != success '$ok' + fail '$f'"
+    [ "${ok:-0}" -gt 0 ] && [ "${f:-0}" -gt 0 ] || nbt_fail "$b: with staged frags no completion in place ($ok) or no copy on local delivery ($f)"
+    frags=$(zc_counter "$vif1" rx_staging_frags)
+    tx_integrity 1 || nbt_fail "$b: 16 MiB netfront-rs -> dom0 sent through lent staged pages did not arrive intact"
+    [ "$(zc_counter "$vif1" rx_staging_frags)" -gt "$frags" ] || nbt_fail "$b: the 16 MiB from netfront-rs went through no lent staged page"
+    mark=$(dmesg | wc -l)
+    zc_flood_paused_peer
+    xl destroy domu1 || nbt_fail "$b: xl destroy domu1 (netfront-rs) failed"
+    zc_wait_gone "$vif1" zc_destroy_staged_pages_held_by_peer
+    dmesg | tail -n +$((mark + 1)) | grep -q "released every zero-copy slot after" \
+        || nbt_fail "$b: no log line says teardown waited for the staged pages the peer held"
+    xl unpause domu2
+    domu_wait_ping 2 30 || nbt_fail "$b: the paused peer lost its network (staged pages)"
+}
+
 for b in $NBT_BACKENDS; do
     log0=$(dmesg | wc -l)  # this backend's lines start after it
     backend_load "$b"
@@ -101,6 +135,7 @@ for b in $NBT_BACKENDS; do
         || nbt_fail "$b: no log line says how long teardown waited for the held pages";; esac
     xl unpause domu2
     domu_wait_ping 2 30 || nbt_fail "$b: the paused peer lost its network"
+    case $b in rs*) zc_staged_loans "$b";; esac
     # 3. Both guests destroyed while the paused peer holds the sender's pages, rmmod at
     # once: it succeeds when the last vif is freed (both drivers hold a module reference
     # per vif), after the sender's teardown got its pages back.

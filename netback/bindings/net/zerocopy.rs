@@ -11,6 +11,11 @@
 //! stack gave it back, and the pages are freed only when every slot is
 //! free (else they are leaked, with an error).
 //!
+//! A slot can also carry a staged grant's page instead of its own
+//! ([`ZeroCopyArea::claim_loan`]): the frontend's page is mapped already,
+//! so there is nothing to map or unmap, only the loan to end when the
+//! stack gave the page back ([`ZeroCopyArea::end_loan`]).
+//!
 //! The completion ([`complete`], any context) marks the skb's slots done
 //! in a bitmap of atomics (lock-free: several CPUs may complete at once),
 //! counts the packet as zero-copy success or fail and schedules the queue's
@@ -21,6 +26,7 @@ use super::device::NetDev;
 use super::skb::SkBuff;
 use crate::bindings::ffi;
 use crate::bindings::xen::grant::{GrantHandle, GrantPages, MapArg, MapBatch, UnmapBatch};
+use crate::bindings::xen::staged::StagedLoan;
 use core::mem::ManuallyDrop;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -41,7 +47,8 @@ pub(crate) const ZC_MAX_FRAGS: usize = b::MAX_SKB_FRAGS as usize;
 
 /// Slot states (`SlotUbuf::state`).
 const FREE: u8 = 0;
-/// Grant-mapped (or being mapped), owned by the driver.
+/// Grant-mapped (or being mapped), or holding a staged page's loan; owned
+/// by the driver.
 const MAPPED: u8 = 1;
 /// A frag of an skb the stack holds.
 const IN_STACK: u8 = 2;
@@ -75,13 +82,16 @@ struct SlotUbuf {
 ///
 /// # Invariants
 ///
-/// `ubufs` has [`ZC_SLOTS`] entries, never reallocated, each pointing at
-/// `*shared`; `pages` has [`ZC_SLOTS`] pages. A slot's page is in an skb
-/// only while its state is IN_STACK.
+/// `ubufs` and `loans` have [`ZC_SLOTS`] entries, `ubufs` never
+/// reallocated, each pointing at `*shared`; `pages` has [`ZC_SLOTS`] pages.
+/// A slot's page (or its loan's) is in an skb only while its state is
+/// IN_STACK; a slot with a loan is MAPPED or IN_STACK.
 pub(crate) struct ZeroCopyArea {
     pages: ManuallyDrop<GrantPages>,
     ubufs: ManuallyDrop<KVec<SlotUbuf>>,
     shared: ManuallyDrop<KBox<Shared>>,
+    /// Staged pages standing in for a slot's own page.
+    loans: ManuallyDrop<KVec<Option<StagedLoan>>>,
 }
 
 // SAFETY: the raw pointers point into this value's own heap allocations;
@@ -157,7 +167,16 @@ impl ZeroCopyArea {
             let slot = SlotUbuf { msgzc: Opaque::new(m), shared: &*shared, state: AtomicU8::new(FREE) };
             ubufs.push_within_capacity(slot).map_err(|_| ENOMEM)?;
         }
-        Ok(Self { pages: ManuallyDrop::new(pages), ubufs: ManuallyDrop::new(ubufs), shared: ManuallyDrop::new(shared) })
+        let mut loans = KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?;
+        for _ in 0..ZC_SLOTS {
+            loans.push_within_capacity(None).map_err(|_| ENOMEM)?;
+        }
+        Ok(Self {
+            pages: ManuallyDrop::new(pages),
+            ubufs: ManuallyDrop::new(ubufs),
+            shared: ManuallyDrop::new(shared),
+            loans: ManuallyDrop::new(loans),
+        })
     }
 
     fn slot(&self, index: usize) -> Result<&SlotUbuf> {
@@ -191,6 +210,40 @@ impl ZeroCopyArea {
         batch
             .push(&self.pages, index, MapArg { domid, gref, readonly: true })
             .inspect_err(|_| slot.state.store(FREE, Ordering::Release))
+    }
+
+    /// Slot `index` carries the staged page of `loan` instead of its own
+    /// (nothing to map); the slot becomes MAPPED. EBUSY if it is not free
+    /// (the loan is dropped).
+    pub(crate) fn claim_loan(&mut self, index: usize, loan: StagedLoan) -> Result {
+        let slot = self.slot(index)?;
+        slot.state.compare_exchange(FREE, MAPPED, Ordering::AcqRel, Ordering::Acquire).map_err(|_| EBUSY)?;
+        match self.loans.get_mut(index) {
+            Some(l) => {
+                *l = Some(loan);
+                Ok(())
+            }
+            None => Err(EINVAL),
+        }
+    }
+
+    /// Ends the loan of slot `index` once the stack gave its page back (or
+    /// it never got it); the slot becomes free. False if the slot has no
+    /// loan or the stack still holds it.
+    pub(crate) fn end_loan(&mut self, index: usize) -> bool {
+        let (Ok(slot), Some(loan)) = (self.slot(index), self.loans.get(index)) else {
+            return false;
+        };
+        if loan.is_none() || slot.state.load(Ordering::Acquire) != MAPPED {
+            return false;
+        }
+        if let Some(l) = self.loans.get_mut(index) {
+            *l = None;
+        }
+        if let Ok(slot) = self.slot(index) {
+            slot.state.store(FREE, Ordering::Release);
+        }
+        true
     }
 
     /// Slot `index`'s map failed: free again.
@@ -236,11 +289,17 @@ impl ZeroCopyArea {
         let mut prev: Option<&SlotUbuf> = None;
         for (i, &(index, off, len)) in frags.iter().enumerate() {
             let slot = self.slot(usize::from(index))?;
-            let page = self.pages.page(usize::from(index)).ok_or(EINVAL)?;
+            let page = match self.loans.get(usize::from(index)) {
+                Some(Some(loan)) => loan.page(),
+                _ => self.pages.page(usize::from(index)).ok_or(EINVAL)?,
+            };
             slot.state.store(IN_STACK, Ordering::Release);
             // SAFETY: an skb we own with frag slot `i` free (fewer than
-            // MAX_SKB_FRAGS, none before); a mapped page of ours, the frag
-            // inside it (checked); the skb takes its own page reference.
+            // MAX_SKB_FRAGS, none before); a mapped page of ours, or a
+            // staged page whose loan this slot holds until the stack gives
+            // it back (mapped and allocated meanwhile: `StagedLoan`), the
+            // frag inside it (checked); the skb takes its own page
+            // reference.
             unsafe { ffi::nbrs_skb_add_mapped_frag(skb.as_raw(), i as i32, page, off.into(), len.into()) };
             // SAFETY: our record, not in use by the kernel (the slot was
             // MAPPED, not IN_STACK); the chain ends at the last frag.
@@ -308,15 +367,18 @@ impl Drop for ZeroCopyArea {
                 "xen-netback-rs: {} zero-copy slot(s) still busy at teardown: leaking the queue's pages, module pinned\n",
                 self.in_stack()
             );
+            // The loans stay out too: their staged pages are never
+            // unmapped nor freed.
             crate::bindings::module_get();
             return;
         }
-        // SAFETY: dropped once, here; every slot is free: no page is mapped
-        // or in an skb, so no completion can come.
+        // SAFETY: dropped once, here; every slot is free: no page is mapped,
+        // lent or in an skb, so no completion can come.
         unsafe {
             ManuallyDrop::drop(&mut self.pages);
             ManuallyDrop::drop(&mut self.ubufs);
             ManuallyDrop::drop(&mut self.shared);
+            ManuallyDrop::drop(&mut self.loans);
         }
     }
 }

@@ -10,11 +10,20 @@
 //! memory behind it), and writes only one mapped writable. Maps and unmaps
 //! run in batches (one hypercall each) in process context; the owner makes
 //! sure no copy runs on a slot it unmaps (the table's lock).
+//!
+//! A page can also be lent to the stack as an skb frag (zero-copy guest
+//! TX from a staged grant: [`StagedPages::lend`]). A [`StagedLoan`] counts
+//! itself in its slot until dropped, and a lent page is never unmapped nor
+//! freed: an unmap leaves it mapped (logged), and the pages are leaked if
+//! any loan is still out when they drop. The counts are shared with the
+//! loans, so a loan can end while the control path holds the pages.
 
 use super::grant::{GrantHandle, GrantPages, MapArg, MapBatch, UnmapBatch};
 use crate::bindings::net::skb::SkBuff;
 use core::mem::ManuallyDrop;
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// One slot: how its page is mapped, if it is.
 #[derive(Clone, Copy)]
@@ -29,7 +38,45 @@ struct Mapping {
 pub(crate) struct StagedPages {
     pages: ManuallyDrop<GrantPages>,
     slots: KVec<Option<Mapping>>,
+    /// Loans out per slot ([`StagedLoan`]).
+    loans: Arc<LoanCounts>,
     domid: u16,
+}
+
+/// Loans out of each slot's page.
+struct LoanCounts(KVec<AtomicU32>);
+
+impl LoanCounts {
+    fn of(&self, slot: u16) -> u32 {
+        self.0.get(usize::from(slot)).map_or(0, |c| c.load(Ordering::Acquire))
+    }
+}
+
+/// A staged page lent to the stack as an skb frag: while this lives, the
+/// page stays mapped and allocated (see [`StagedPages`]). Drop it once the
+/// stack gave the page back.
+pub(crate) struct StagedLoan {
+    page: *mut kernel::bindings::page,
+    slot: u16,
+    counts: Arc<LoanCounts>,
+}
+
+// SAFETY: the page pointer is not tied to a context; the count is atomic.
+unsafe impl Send for StagedLoan {}
+
+impl StagedLoan {
+    /// The lent page (mapped and allocated while the loan lives).
+    pub(crate) fn page(&self) -> *mut kernel::bindings::page {
+        self.page
+    }
+}
+
+impl Drop for StagedLoan {
+    fn drop(&mut self) {
+        if let Some(c) = self.counts.0.get(usize::from(self.slot)) {
+            c.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// Why [`StagedPages::map`] mapped nothing.
@@ -59,7 +106,21 @@ impl StagedPages {
     pub(crate) fn alloc(n: usize, domid: u16) -> Result<Self> {
         let pages = GrantPages::alloc(n)?;
         let slots = KVec::from_elem(None, n, GFP_KERNEL)?;
-        Ok(Self { pages: ManuallyDrop::new(pages), slots, domid })
+        let mut counts = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            counts.push_within_capacity(AtomicU32::new(0)).map_err(|_| ENOMEM)?;
+        }
+        let loans = Arc::new(LoanCounts(counts), GFP_KERNEL)?;
+        Ok(Self { pages: ManuallyDrop::new(pages), slots, loans, domid })
+    }
+
+    /// Lends mapped slot `slot`'s page to the stack (any context). EINVAL
+    /// if the slot is not mapped.
+    pub(crate) fn lend(&self, slot: u16) -> Result<StagedLoan> {
+        let page = self.mapped_page(slot, Direction::FromPage)?;
+        let count = self.loans.0.get(usize::from(slot)).ok_or(EINVAL)?;
+        count.fetch_add(1, Ordering::AcqRel);
+        Ok(StagedLoan { page, slot, counts: self.loans.clone() })
     }
 
     /// Maps every grant of `reqs` onto a free slot, in one batch, and
@@ -101,12 +162,16 @@ impl StagedPages {
 
     /// Unmaps the mapped ones of `slots` in one batch (process context;
     /// nobody copies to or from them any more). Returns how many stay
-    /// mapped because their unmap failed (logged): those pages are never
-    /// reused nor freed.
+    /// mapped because their unmap failed or their page is still lent
+    /// (logged): those pages are never reused nor freed.
     pub(crate) fn unmap(&mut self, slots: &[u16]) -> usize {
         if let Ok(mut batch) = UnmapBatch::new(slots.len()) {
             let mut queued = KVec::<u16>::with_capacity(slots.len(), GFP_KERNEL).unwrap_or_default();
             for &slot in slots {
+                if self.loans.of(slot) != 0 {
+                    pr_err!("xen-netback-rs: staged grant slot {}: still lent to the stack, not unmapped\n", slot);
+                    continue;
+                }
                 if let Some(m) = self.slots.get(usize::from(slot)).copied().flatten() {
                     if queued.push_within_capacity(slot).is_ok() {
                         let _ = batch.push(&self.pages, usize::from(slot), m.handle);
@@ -180,9 +245,13 @@ impl Drop for StagedPages {
                 v
             });
         let still = self.unmap(&mapped);
-        if still == 0 && !self.slots.iter().any(|s| s.is_some()) {
-            // SAFETY: dropped once, here; no page is mapped any more.
+        let lent = (0..self.slots.len()).filter_map(|i| u16::try_from(i).ok()).any(|s| self.loans.of(s) != 0);
+        if still == 0 && !lent && !self.slots.iter().any(|s| s.is_some()) {
+            // SAFETY: dropped once, here; no page is mapped or lent any
+            // more, and no new loan can start (that takes `&self`).
             unsafe { ManuallyDrop::drop(&mut self.pages) };
+        } else if lent {
+            pr_err!("xen-netback-rs: staged grant pages still lent to the stack at teardown: leaked\n");
         }
     }
 }
