@@ -231,15 +231,11 @@ impl ZeroCopyArea {
     /// it never got it); the slot becomes free. False if the slot has no
     /// loan or the stack still holds it.
     pub(crate) fn end_loan(&mut self, index: usize) -> bool {
-        let (Ok(slot), Some(loan)) = (self.slot(index), self.loans.get(index)) else {
+        let mapped = self.slot(index).is_ok_and(|s| s.state.load(Ordering::Acquire) == MAPPED);
+        let Some(loan) = self.loans.get_mut(index).filter(|l| mapped && l.is_some()) else {
             return false;
         };
-        if loan.is_none() || slot.state.load(Ordering::Acquire) != MAPPED {
-            return false;
-        }
-        if let Some(l) = self.loans.get_mut(index) {
-            *l = None;
-        }
+        *loan = None;
         if let Ok(slot) = self.slot(index) {
             slot.state.store(FREE, Ordering::Release);
         }
@@ -294,12 +290,11 @@ impl ZeroCopyArea {
                 _ => self.pages.page(usize::from(index)).ok_or(EINVAL)?,
             };
             slot.state.store(IN_STACK, Ordering::Release);
-            // SAFETY: an skb we own with frag slot `i` free (fewer than
-            // MAX_SKB_FRAGS, none before); a mapped page of ours, or a
-            // staged page whose loan this slot holds until the stack gives
-            // it back (mapped and allocated meanwhile: `StagedLoan`), the
-            // frag inside it (checked); the skb takes its own page
-            // reference.
+            // A staged page stays mapped and allocated while this slot holds
+            // its loan (`StagedLoan`), i.e. until the stack gives it back.
+            // SAFETY: an skb we own, frag slot `i` free (none before, fewer
+            // than MAX_SKB_FRAGS); a mapped page of ours or a lent one, the
+            // frag inside it (checked); the skb takes its own page reference.
             unsafe { ffi::nbrs_skb_add_mapped_frag(skb.as_raw(), i as i32, page, off.into(), len.into()) };
             // SAFETY: our record, not in use by the kernel (the slot was
             // MAPPED, not IN_STACK); the chain ends at the last frag.
