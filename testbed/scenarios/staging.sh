@@ -6,8 +6,9 @@
 # and RX into staged pages work and show in the vif's ethtool -S (rx/tx_staging_hits,
 # staging_mapped read while evilfront holds the connection), bad lists are refused with the
 # exact status, a DEL during TX costs no frame, and the entries left mapped are gone once
-# the frontend closes; then the same with staging_grants_per_queue = 8 (size 8) and 0
-# (staging off: NOT_SUPPORTED). On c (no staging): every staging request is answered
+# the frontend closes; `staging-lent` (tx_zerocopy=on): a DEL while dom0's stack holds the
+# staged pages as lent frags answers "in use" for them, and they go once given back; then
+# `staging` with staging_grants_per_queue = 8 (size 8) and 0 (staging off: NOT_SUPPORTED). On c (no staging): every staging request is answered
 # NOT_SUPPORTED and traffic still works. Always: the vif detaches, dom0 holds no extra grant
 # mapping, guest 2 and guest 1's own vif still ping (and guest 2 passes a short netperf),
 # dom0's log has no WARNING/BUG/Oops. docs/hostile-frontend.md ("Staging grants").
@@ -43,6 +44,23 @@ while time.time() < end and not os.path.exists(stop):
         errors += 1; time.sleep(0.05)
     time.sleep(0.002)
 print("sent=%d errors=%d" % (sent, errors))
+PY
+# dom0's frames to one MAC through the bridge, back to back: COUNT 1000-byte frames. Never
+# blocks (the frames a paused guest's vif holds count against the socket's send buffer).
+cat > /tmp/nbt-staging-fill.py <<'PY'
+import socket, sys
+ifname, dst, src, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+frame = bytes.fromhex(dst.replace(":", "") + src.replace(":", "")) + b"\x88\xb5" + b"\x5a" * 986
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.setsockopt(socket.SOL_SOCKET, 32, 16 << 20)  # SO_SNDBUFFORCE
+s.bind((ifname, 0))
+sent = errors = 0
+for _ in range(count):
+    try:
+        s.send(frame, socket.MSG_DONTWAIT); sent += 1
+    except OSError:
+        errors += 1
+print("fill sent=%d errors=%d" % (sent, errors))
 PY
 sender_start() {
     rm -f /tmp/staging-send.stop /tmp/staging-send.out
@@ -84,7 +102,8 @@ held_ge() {  # held_ge COUNTER MIN: the vif's counter while held is at least MIN
     nbt_fail "$LABEL: expected ethtool -S $1 >= $2 and > 0 while evilfront held the vif, saw ${got:-nothing}"; ERRS=1; return 1
 }
 
-# run_one ATTACK LABEL: ATTACK on a fresh vif of guest 1. Sets LINE, HELD, MAPPED_AFTER
+# run_one ATTACK LABEL: ATTACK on a fresh vif of guest 1 (its frames to DST_MAC, the
+# bridge's by default; AFTER_START, when set, is run once evilfront started). Sets LINE, HELD, MAPPED_AFTER
 # (staging_mapped once evilfront closed, before the detach) and ERRS; then detaches and runs
 # the checks every run gets. Fails only when no vif could be attached. The caller then
 # checks the attack's keys and calls finish_one.
@@ -96,7 +115,8 @@ run_one() {
     vif=vif$DOMID1.$devid; mark=$(dmesg | wc -l)
     nbt_stamp "$LABEL: $attack on $vif (devid $devid)"
     sender_start "$vif"
-    guest_start "$LABEL" "--handle $devid --attack $attack --hold $HOLD --seconds 20 --dst-mac $BR_MAC"
+    guest_start "$LABEL" "--handle $devid --attack $attack --hold $HOLD --seconds 20 --dst-mac ${DST_MAC:-$BR_MAC}"
+    [ -z "$AFTER_START" ] || $AFTER_START
     guest_wait_line "$LABEL" 'EVIL-PHASE hold\|EVIL-RESULT' 150 \
         || { nbt_fail "$LABEL: evilfront never reached its hold phase"; ERRS=1; }
     HELD=$(ethtool -S "$vif" 2>/dev/null)
@@ -190,6 +210,30 @@ check_hostile() {
     check "ethtool -S staging_mapped while held" "$(held staging_mapped)" "$(evil_value left_mapped "$LINE")"
     check "ethtool -S staging_mapped after the close" "${MAPPED_AFTER:-0}" 0
 }
+# staging-lent (rs, tx_zerocopy=on, guest 2 paused): evilfront's frames to guest 2 wait in
+# its vif's queue with their pages lent, so the DEL meanwhile finds them in use.
+lent_queue_stamp() {  # WHEN: guest 2's vif's ring and queue, for the log
+    nbt_stamp "lent: guest 2's vif $1: $(grep -E 'req prod|internal queue' \
+        /sys/kernel/debug/xen-netback-rs/"$(vif_name 2)"/io_ring_q0 2>/dev/null | tail -n 2 | tr -s ' \n' ' ')"
+}
+lent_unpause_after_del() {
+    guest_wait_line "$LABEL" 'EVIL-PHASE lent-del\|EVIL-RESULT' 90 \
+        || { nbt_fail "$LABEL: evilfront never reached its DEL"; ERRS=1; }
+    lent_queue_stamp "at the DEL"
+    xl unpause domu2
+}
+check_lent() {
+    local n
+    n=$(evil_value size "$LINE"); n=$((${n:-0} < 16 ? ${n:-0} : 16))
+    want get_status 0; want supported 1; want probe_arp_reply 1; want add_status 0
+    want lent_del 0; want lent_del_bad 0; want lent_retry_bad 0
+    want_gt lent_del_busy 0
+    want_sum lent_del_count lent_retry_count "$n"
+    want lent_tx_sent "$n"; want_same lent_tx_ok lent_tx_sent; want lent_tx_err 0
+    held_ge rx_staging_frags 1
+    check "ethtool -S staging_mapped while held" "$(held staging_mapped)" 0
+    check "ethtool -S staging_mapped after the close" "${MAPPED_AFTER:-0}" 0
+}
 # staging-hostile on C: every staging request is an unknown type there.
 check_hostile_off() {
     local k
@@ -211,6 +255,22 @@ if run_one staging-hostile hostile; then
 fi
 finish_one
 if [ $RS = 1 ]; then
+    # staging-lent: DEL while the pages are lent to dom0's stack. Guest 2 is paused and its
+    # vif's RX ring filled first, so evilfront's frames to it (with tx_zerocopy=on: the
+    # staged pages lent, not copied) wait in the vif's queue until guest 2 runs again, which
+    # it does once evilfront's DEL was answered.
+    ZC0=$(cat $PARAMS/tx_zerocopy)
+    echo on > $PARAMS/tx_zerocopy || nbt_fail "cannot write on to tx_zerocopy"
+    xl pause domu2
+    nbt_stamp "lent: guest 2 paused; $(python3 /tmp/nbt-staging-fill.py xenbr0 "$(domu_mac 2)" "$BR_MAC" 600)"
+    sleep 1
+    lent_queue_stamp "filled"
+    DST_MAC=$(domu_mac 2) AFTER_START=lent_unpause_after_del
+    if run_one staging-lent lent; then check_lent; fi
+    xl unpause domu2 2>/dev/null
+    DST_MAC="" AFTER_START=""
+    finish_one
+    echo "$ZC0" > $PARAMS/tx_zerocopy
     # The per-queue cap, read when a control ring connects: 8, then 0 (staging off).
     echo 8 > $PARAMS/staging_grants_per_queue || nbt_fail "cannot write 8 to staging_grants_per_queue"
     run_one staging cap8 && check_staging 8

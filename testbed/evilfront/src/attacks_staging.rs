@@ -37,6 +37,12 @@ pub const ATTACKS: &[(&str, &str)] = &[
          page, over the cap, added twice, DEL of an unknown gref), DEL while TX uses the pages, RX into read-only \
          entries",
     ),
+    (
+        "staging-lent",
+        "frames from staged pages to a peer dom0 has paused, so the backend's stack holds the pages (lent with \
+         tx_zerocopy=on); DEL of them meanwhile (the lent entries answer in use), the frames answered once the \
+         peer drains, DEL of the rest",
+    ),
 ];
 
 /// Bytes of one `struct xen_netif_gref`.
@@ -64,6 +70,12 @@ const SHORT_FRAMES: u32 = 500;
 const ARP_OFFSET: u16 = 2048;
 /// Longest RX phase.
 const RX_SECONDS: u64 = 3;
+/// Frames (one per staged page) `staging-lent` sends to the paused peer.
+const LENT_FRAMES: u32 = 16;
+/// How long `staging-lent` waits for its frames' answers once it printed its DEL phase:
+/// dom0 unpauses the peer then, and the backend drops a packet queued for a stalled guest
+/// after rx_drain_timeout_msecs (10 s) anyway.
+const LENT_ANSWER_SECONDS: u64 = 30;
 /// Status values as the list page's 16-bit field holds them.
 const ST_OK: u16 = XEN_NETIF_CTRL_STATUS_SUCCESS as u16;
 const ST_INVALID: u16 = XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER as u16;
@@ -90,10 +102,10 @@ pub fn run(fe: &mut Frontend, a: &Args, r: &mut Report) -> bool {
         match &mq.ctrl {
             Some(ring) => {
                 let mut ctrl = Ctrl { ring, timeouts: 0, mismatched: 0, mapped: 0 };
-                if a.attack == "staging" {
-                    staging(fe, &mut ctrl, a, r);
-                } else {
-                    hostile(fe, &mut ctrl, a, r);
+                match a.attack.as_str() {
+                    "staging" => staging(fe, &mut ctrl, a, r),
+                    "staging-lent" => lent(fe, &mut ctrl, a, r),
+                    _ => hostile(fe, &mut ctrl, a, r),
                 }
                 r.set("left_mapped", ctrl.mapped);
                 r.set("ctrl_timeouts", ctrl.timeouts);
@@ -512,24 +524,28 @@ fn get(ctrl: &mut Ctrl, r: &mut Report) -> Option<u32> {
     supported
 }
 
-/// Staging used as meant (see ATTACKS); without staging (C: NOT_SUPPORTED), plain traffic.
-fn staging(fe: &mut Frontend, ctrl: &mut Ctrl, a: &Args, r: &mut Report) {
+/// GET, then `min(size, max)` pages granted for staging, at least `least`. `None` without
+/// staging (plain traffic ran instead) or on an error (recorded).
+fn staged_pool(fe: &mut Frontend, ctrl: &mut Ctrl, a: &Args, r: &mut Report, max: u32, least: usize) -> Option<Pool> {
     let Some(size) = get(ctrl, r) else {
         plain_traffic(fe, a, r);
-        return;
+        return None;
     };
-    let n = size.min(STAGED_MAX) as usize;
-    if n < 2 {
-        r.set("error", format!("size {size}: too small for TX and RX pages"));
-        return;
+    let n = size.min(max) as usize;
+    if n < least {
+        r.set("error", format!("size {size}: too small (at least {least} pages)"));
+        return None;
     }
-    let pool = match grant_pool(fe, n) {
-        Ok(p) => p,
-        Err(e) => {
-            r.set("error", e);
-            return;
-        }
+    grant_pool(fe, n).map_err(|e| r.set("error", e)).ok()
+}
+
+/// Staging used as meant (see ATTACKS); without staging (C: NOT_SUPPORTED), plain traffic.
+fn staging(fe: &mut Frontend, ctrl: &mut Ctrl, a: &Args, r: &mut Report) {
+    // TX and RX pages: two at least.
+    let Some(pool) = staged_pool(fe, ctrl, a, r, STAGED_MAX, 2) else {
+        return;
     };
+    let n = pool.pages.len();
     let all = entries(&pool.pages, 0);
     note(r, "add_status", status(ctrl.add(0, &all)));
     // TX from the first half, RX into the second: a page is never both at once.
@@ -573,6 +589,51 @@ fn staging(fe: &mut Frontend, ctrl: &mut Ctrl, a: &Args, r: &mut Report) {
     note(r, "del2_invalid", st2.iter().filter(|&&s| s == ST_INVALID).count());
     // Half of them again, left mapped for the close.
     note(r, "readd_status", status(ctrl.add(0, &all[..n / 2])));
+    std::mem::forget(pool);
+}
+
+/// Frames from staged pages held by dom0's stack while they are deleted (see ATTACKS).
+/// dom0 has paused the peer `a.dst_mac` names and filled its vif's queue, so with
+/// tx_zerocopy=on each frame's bytes past its head stay lent to the stack until dom0
+/// unpauses the peer, which it does on `EVIL-PHASE lent-del`.
+fn lent(fe: &mut Frontend, ctrl: &mut Ctrl, a: &Args, r: &mut Report) {
+    let Some(pool) = staged_pool(fe, ctrl, a, r, LENT_FRAMES, 1) else {
+        return;
+    };
+    // A new bridge port drops frames until it forwards: an ARP answered first.
+    fe.post_rx_buffers();
+    record_probe(fe, a.handle, r, "probe");
+    let all = entries(&pool.pages, 0);
+    note(r, "add_status", status(ctrl.add(0, &all)));
+    let frame = frames::filler(a.dst_mac, fe.mac, a.frame_size);
+    // One frame per page, all at once (n < the ring's size).
+    let mut t = TxTally::default();
+    for p in &pool.pages {
+        p.write_bytes(0, &frame);
+        let id = (fe.tx_req_prod % TX_RING) as u16;
+        fe.put_tx(TxRequest { gref: p.gref, offset: 0, flags: 0, id, size: frame.len() as u16 });
+        t.sent += 1;
+    }
+    fe.push_tx();
+    sleep(Duration::from_secs(1));
+    let early = fe.take_tx_responses();
+    note(r, "lent_answered_early", early.len());
+    t.add(&early);
+    // The pages still lent are in use: their entries answer INVALID_PARAMETER and stay.
+    let (del, st) = ctrl.del(0, &all);
+    note(r, "lent_del", status(del));
+    note(r, "lent_del_count", data(del));
+    let busy: Vec<(u32, u16)> = all.iter().zip(&st).filter(|&(_, &s)| s == ST_INVALID).map(|(e, _)| *e).collect();
+    note(r, "lent_del_busy", busy.len());
+    note(r, "lent_del_bad", st.iter().filter(|&&s| s != ST_OK && s != ST_INVALID).count());
+    println!("EVIL-PHASE lent-del");
+    t.add(&fe.wait_tx_responses(Duration::from_secs(LENT_ANSWER_SECONDS)));
+    t.unanswered = fe.tx_req_prod.wrapping_sub(fe.tx_rsp_cons);
+    t.record(r, "lent_tx");
+    // Given back with their answers: now they go.
+    let (again, st2) = if busy.is_empty() { (None, Vec::new()) } else { ctrl.del(0, &busy) };
+    note(r, "lent_retry_count", again.map_or(0, |p| p.data));
+    note(r, "lent_retry_bad", st2.iter().filter(|&&s| s != ST_OK).count());
     std::mem::forget(pool);
 }
 
