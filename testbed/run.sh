@@ -53,7 +53,8 @@ usage: testbed/run.sh [options]
                       testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
 Prints the result records and a table; exit 0 only when the scenario passed and dom0's
 kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches;
-AB_TESTS="TEST[/DIR] ..." to run only those tests of an A/B scenario (benches/scenarios/ab.sh).
+AB_TESTS="TEST[/DIR] ..." to run only those tests of an A/B scenario (benches/scenarios/ab.sh);
+AB_UDP_RCPU=N to bind the UDP pps tests' receiver to its domain's vCPU N.
 USAGE
 }
 set -euo pipefail
@@ -237,6 +238,12 @@ CONF
 if [ -n "${AB_TESTS:-}" ]; then
     [[ "$AB_TESTS" =~ ^[A-Za-z0-9_./\ -]+$ ]] || die "AB_TESTS takes test names and TEST/DIR, got '$AB_TESTS'"
     echo "AB_TESTS=\"$AB_TESTS\"" >> "$OV/etc/netback-rs/run.conf"
+fi
+# AB_UDP_RCPU in the environment: the UDP pps tests bind their receiver (netserver) to
+# that vCPU of its domain (netperf -T ,N).
+if [ -n "${AB_UDP_RCPU:-}" ]; then
+    [[ "$AB_UDP_RCPU" =~ ^[0-9]+$ ]] || die "AB_UDP_RCPU takes a vCPU number, got '$AB_UDP_RCPU'"
+    echo "AB_UDP_RCPU=$AB_UDP_RCPU" >> "$OV/etc/netback-rs/run.conf"
 fi
 INITRD=$RUN.initrd
 cp "$IMAGES/dom0-initrd.cpio.zst" "$INITRD"

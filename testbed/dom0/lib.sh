@@ -387,10 +387,11 @@ netperf_streams() {
 # netperf_udp_pps FROM TO SIZE SECONDS: a UDP_STREAM of SIZE-byte messages at full speed;
 # prints "pps" the receiver got (netserver's receive calls, one per datagram, over the test's
 # time). A UDP sender outruns a slow receiver and the excess is dropped on the way: the
-# receiver's count is the figure, not what was sent.
+# receiver's count is the figure, not what was sent. AB_UDP_RCPU=N binds the receiver to its
+# domain's vCPU N (netperf -T ,N).
 netperf_udp_pps() {
     local from=$1 to=$2 size=$3 len=$4 out cmd pps
-    cmd="netperf -H $to -t UDP_STREAM -l $len -P 0 -- -m $size -o REMOTE_RECV_CALLS,ELAPSED_TIME"
+    cmd="netperf -H $to -t UDP_STREAM -l $len -P 0 ${AB_UDP_RCPU:+-T ,$AB_UDP_RCPU} -- -m $size -o REMOTE_RECV_CALLS,ELAPSED_TIME"
     if [ "$from" = dom0 ]; then out=$(timeout $((len + 60)) $cmd 2>&1)
     else out=$(domu_exec "$from" "$cmd 2>&1"); fi
     out=$(echo "$out" | grep -E '^[0-9]+,[0-9.]+$' | tail -n1)
@@ -649,15 +650,16 @@ ab_netperf_round() {
     ab_only measure tcp_stream_x4 "$h" "$ip1" STREAMS4 dir="$h-domu1" "$@"
     # udp_pps: 64-byte UDP datagrams at full speed, packets per second the receiver got (a
     # UDP sender outruns a slow receiver; what it sent is not the figure).
-    ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" "$@"
-    ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" "$@"
+    # Their records say where the receiver ran when it was bound (AB_UDP_RCPU).
+    ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" "$@" ${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
+    ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" "$@" ${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
     if [ "$NBT_NDOM" -ge 2 ]; then
         ip2=$(domu_ip 2)
         ab_only measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 "$@"
         ab_only measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 "$@"
         ab_only measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 "$@"
         ab_only measure tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 "$@"
-        ab_only measure udp_pps 1 "$ip2" UDP64 dir=domu1-domu2 "$@"
+        ab_only measure udp_pps 1 "$ip2" UDP64 dir=domu1-domu2 "$@" ${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
     fi
 }
 
