@@ -80,6 +80,16 @@ void nbrs_netdev_init(struct net_device *dev, struct device *parent,
 	dev->max_mtu = max_mtu;
 }
 
+/* net_device is opaque to Rust (wanted_features is one of its fields):
+ * clears GRO from the features the administrator wants, as `ethtool -K
+ * gro off` does, and re-evaluates them. `ethtool -K gro on` sets it again. */
+void nbrs_netdev_clear_wanted_gro(struct net_device *dev)
+{
+	ASSERT_RTNL();
+	dev->wanted_features &= ~NETIF_F_GRO;
+	netdev_update_features(dev);
+}
+
 /* netif_napi_add() and netif_napi_del() are static inlines (they take the
  * netdev instance lock). */
 void nbrs_napi_add(struct net_device *dev, struct napi_struct *napi,

@@ -72,6 +72,8 @@ void nbrs_netdev_init(struct net_device *dev, struct device *parent,
 		      const struct net_device_ops *ndo, const struct ethtool_ops *eto,
 		      u64 hw_features, u64 features, unsigned int min_mtu,
 		      unsigned int max_mtu);
+/* GRO off until asked for (RTNL held) */
+void nbrs_netdev_clear_wanted_gro(struct net_device *dev);
 void nbrs_napi_add(struct net_device *dev, struct napi_struct *napi,
 		   int (*poll)(struct napi_struct *, int));
 void nbrs_napi_del(struct napi_struct *napi);

@@ -116,6 +116,16 @@ done
 # sg off also turned TSO off (it needs SG): both come back with sg on.
 ethtool -K "$v" sg on tx on tso on >/dev/null 2>&1 || nbt_fail "ethtool -K back on failed"
 for f in tcp-segmentation-offload tx-checksumming scatter-gather; do expect "ethtool -k $f restored" "$(feat $f)" on; done
+# GRO on guest TX: netback-rs starts a vif with it off (xen-netback never uses it, whatever
+# ethtool says); -K gro on/off switch it, and traffic flows either way.
+if rs; then
+    expect "ethtool -k generic-receive-offload on a new vif" "$(feat generic-receive-offload)" off
+    ethtool -K "$v" gro on >/dev/null 2>&1 || nbt_fail "ethtool -K gro on failed"
+    expect "ethtool -k generic-receive-offload after -K gro on" "$(feat generic-receive-offload)" on
+    measure tcp_maerts_gro_on dom0 "$ip1" TCP_MAERTS dir=domu1-dom0
+    ethtool -K "$v" gro off >/dev/null 2>&1 || nbt_fail "ethtool -K gro off failed"
+    expect "ethtool -k generic-receive-offload after -K gro off" "$(feat generic-receive-offload)" off
+fi
 
 # ---- sysfs (netback-rs): state and validated writable knobs ----
 if rs; then

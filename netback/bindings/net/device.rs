@@ -1045,8 +1045,23 @@ impl<T: VifOps> VifNetDevice<T> {
         // A frontend's devices go with its driver at rmmod (the xenbus core
         // removes them): no reference then, or rmmod could never run.
         #[cfg(not(nbrs_frontend))]
-        crate::bindings::module_get();
+        {
+            crate::bindings::module_get();
+            self.gro_off_by_default();
+        }
         Ok(())
+    }
+
+    /// A VIF starts with GRO off (`ethtool -K vifD.H gro on` turns it on),
+    /// as xen-netback, which never uses GRO: a guest sends TCP as GSO
+    /// packets, which GRO does not merge (DODGY), and datagrams it cannot
+    /// merge, so on guest TX GRO costs a protocol lookup per packet for
+    /// nothing (benches/results/2026-12-04-guest-tx-delivery-icount/).
+    #[cfg(not(nbrs_frontend))]
+    fn gro_off_by_default(&self) {
+        let _rtnl = Rtnl::lock();
+        // SAFETY: a registered device; RTNL held, as the helper requires.
+        unsafe { ffi::nbrs_netdev_clear_wanted_gro(self.dev.raw()) };
     }
 
     /// The device view.
