@@ -6,17 +6,13 @@
  * params.c.
  */
 #include <linux/module.h>
-#include <linux/moduleparam.h>
 #include <linux/netdevice.h>
-#include <linux/etherdevice.h>
-#include <linux/if_vlan.h>
 #include <linux/ethtool.h>
 #include <linux/skbuff.h>
 #include <linux/rtnetlink.h>
 #include <linux/workqueue.h>
 #include <linux/kthread.h>
 #include <linux/interrupt.h>
-#include <linux/cpumask.h>
 #include <net/gro.h>
 #include <net/page_pool/helpers.h>
 #include <xen/xen.h>
@@ -101,10 +97,7 @@ void nbrs_napi_add(struct net_device *dev, struct napi_struct *napi,
 void nbrs_napi_del(struct napi_struct *napi) { netif_napi_del(napi); }
 /* napi_schedule() and napi_gro_receive() are static inlines. */
 void nbrs_napi_schedule(struct napi_struct *napi) { napi_schedule(napi); }
-void nbrs_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb)
-{
-	napi_gro_receive(napi, skb);
-}
+void nbrs_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb) { napi_gro_receive(napi, skb); }
 
 /* netif_running(), netif_carrier_ok() and the all-queue start/wake loops
  * are static inlines. */

@@ -651,15 +651,16 @@ ab_netperf_round() {
     # udp_pps: 64-byte UDP datagrams at full speed, packets per second the receiver got (a
     # UDP sender outruns a slow receiver; what it sent is not the figure).
     # Their records say where the receiver ran when it was bound (AB_UDP_RCPU).
-    ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" "$@" ${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
-    ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" "$@" ${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
+    local rcpu=${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
+    ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" "$@" $rcpu
+    ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" "$@" $rcpu
     if [ "$NBT_NDOM" -ge 2 ]; then
         ip2=$(domu_ip 2)
         ab_only measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 "$@"
         ab_only measure tcp_maerts 1 "$ip2" TCP_MAERTS dir=domu2-domu1 "$@"
         ab_only measure tcp_rr 1 "$ip2" TCP_RR dir=domu1-domu2 "$@"
         ab_only measure tcp_stream_x4 1 "$ip2" STREAMS4 dir=domu1-domu2 "$@"
-        ab_only measure udp_pps 1 "$ip2" UDP64 dir=domu1-domu2 "$@" ${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
+        ab_only measure udp_pps 1 "$ip2" UDP64 dir=domu1-domu2 "$@" $rcpu
     fi
 }
 
