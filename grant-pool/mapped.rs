@@ -14,7 +14,9 @@
 //! A slot naming a staged grant ([`super::StagedGrants`]) needs no map: its
 //! page is mapped already. [`MappedSource::reserve`] lends that page
 //! to the skb instead, and the drain ends the loan (and the staged entry's
-//! use) instead of unmapping.
+//! use) instead of unmapping. Under `tx_zerocopy=staged` that is all a
+//! source does: it has no pages to map into, and packets that are not
+//! staged throughout are copied (the core's plan).
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
@@ -109,10 +111,11 @@ pub(crate) struct MappedSource {
 
 impl MappedSource {
     /// The pending slots of one queue of the frontend of `domid` (process
-    /// context: allocates 256 pages).
-    pub(crate) fn new(domid: u16) -> Result<Self> {
+    /// context): with 256 pages to map grants into when `map_grants`, else
+    /// for staged pages' loans only (`tx_zerocopy=staged`).
+    pub(crate) fn new(domid: u16, map_grants: bool) -> Result<Self> {
         Ok(Self {
-            area: ZeroCopyArea::new()?,
+            area: ZeroCopyArea::new(map_grants)?,
             pool: new_slot_pool()?,
             handles: KVec::from_elem(None, ZC_SLOTS, GFP_KERNEL)?,
             map: MapBatch::new(ZC_SLOTS)?,

@@ -21,6 +21,10 @@
 //!   stack gives its page back ([`MappedSource`]). Packets it cannot take
 //!   (more mapped slots than an skb has frags, no free pending slot) are
 //!   copied into fresh pages.
+//! * `StagedLent` (`tx_zerocopy=staged`): the mapped source without pages
+//!   of its own. A packet whose every slot past the head names a staged
+//!   grant goes to the stack as frags of those pages (lent: nothing to
+//!   map); every other packet is copied.
 //!
 //! A new source gets a variant here and an arm in each method; `tx.rs` only
 //! talks to [`TxBufferSource`].
@@ -57,6 +61,10 @@ pub(crate) enum TxBufferSource {
     /// Head copied, the rest grant-mapped ([`MappedSource`]); the head
     /// (and packets copied after all) in fresh pages.
     Mapped,
+    /// `tx_zerocopy=staged`: as `Mapped` for packets whose every slot past
+    /// the head names a staged grant (those pages are lent, not mapped),
+    /// all other packets copied into fresh pages.
+    StagedLent,
 }
 
 impl TxBufferSource {
@@ -65,7 +73,9 @@ impl TxBufferSource {
     /// response, as xen-netback does.
     pub(crate) fn alloc_skb(&self, dev: &NetDev<'_>, linear: u32, total: u32) -> Option<SkBuff> {
         match self {
-            TxBufferSource::FreshPages | TxBufferSource::Mapped => fresh_pages_skb(dev, linear, total),
+            TxBufferSource::FreshPages | TxBufferSource::Mapped | TxBufferSource::StagedLent => {
+                fresh_pages_skb(dev, linear, total)
+            }
         }
     }
 
@@ -74,6 +84,7 @@ impl TxBufferSource {
         match self {
             TxBufferSource::FreshPages => "grant-copy",
             TxBufferSource::Mapped => "grant-map (zero-copy)",
+            TxBufferSource::StagedLent => "grant-copy, staged pages lent",
         }
     }
 }

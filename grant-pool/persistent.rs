@@ -137,6 +137,19 @@ impl StagedGrants {
         Ok(StagedCopy::Hit)
     }
 
+    /// Whether every one of `grefs` is staged now (one lock for a packet's
+    /// slots; a DEL may still come before they are lent).
+    pub(crate) fn contains_all(&self, grefs: &mut dyn Iterator<Item = u32>) -> bool {
+        let guard = self.state.lock();
+        let Some(s) = guard.as_ref().filter(|s| s.pages.is_some()) else { return false };
+        for g in grefs {
+            if s.table.lookup(g).is_none() {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Zero-copy guest TX: lends the page of the staged grant `gref` to
     /// the stack, and counts the entry in use until [`Self::give_back`]
     /// (a DEL of it fails meanwhile). None if `gref` is not staged, or the

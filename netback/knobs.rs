@@ -116,8 +116,8 @@ impl VifKnobs {
         self.tx_zerocopy().policy(params::tx_zerocopy_threshold())
     }
 
-    /// Sets the override from a sysfs write (`off`, `on` or `auto`); EINVAL
-    /// (and no change) otherwise.
+    /// Sets the override from a sysfs write (`off`, `on`, `auto` or
+    /// `staged`); EINVAL (and no change) otherwise.
     pub(crate) fn set_tx_zerocopy(&self, value: &[u8]) -> Result {
         let mode = TxZeroCopyMode::parse(value).ok_or(EINVAL)?;
         self.tx_zerocopy.store(mode.index() + 1, Ordering::Relaxed);

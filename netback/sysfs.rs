@@ -41,7 +41,7 @@ enum Attr {
     RxDrainTimeoutMs,
     /// Stall timeout (ms) for this VIF from the next connect (rw).
     RxStallTimeoutMs,
-    /// Zero-copy mode (off, on, auto) for this VIF from the next connect (rw).
+    /// Zero-copy mode (off, on, auto, staged) for this VIF from the next connect (rw).
     TxZeroCopy,
     /// The SR-IOV VF the VIF is bound to, "none" (rw: a VF's interface
     /// name binds it, "none" unbinds).

@@ -109,8 +109,8 @@ struct TxBuilder {
     pending: KVec<PendingTx>,
     source: TxBufferSource,
     domid: u16,
-    /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on or
-    /// auto).
+    /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on, auto
+    /// or staged).
     mapped: Option<(TxZeroCopyPolicy, MappedSource)>,
     /// Packets and bytes the flushes of this poll handed to the stack (the
     /// sums the counters get), taken by the answer timing at the poll's end.
@@ -146,7 +146,7 @@ impl TxQueue {
     ) -> Result<Self> {
         // Without its pages (balloon exhausted) the queue copies.
         let mapped = zerocopy.and_then(|policy| {
-            MappedSource::new(domid)
+            MappedSource::new(domid, policy.maps_grants())
                 .inspect_err(|e| pr_warn!("xen-netback-rs: no zero-copy pages ({:?}), guest TX copies\n", e))
                 .ok()
                 .map(|m| (policy, m))
@@ -157,7 +157,11 @@ impl TxQueue {
                 ring,
                 batch: CopyBatch::new(TX_COPY_BATCH)?,
                 pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
-                source: if mapped.is_some() { TxBufferSource::Mapped } else { TxBufferSource::FreshPages },
+                source: match &mapped {
+                    Some((policy, _)) if policy.maps_grants() => TxBufferSource::Mapped,
+                    Some(_) => TxBufferSource::StagedLent,
+                    None => TxBufferSource::FreshPages,
+                },
                 domid,
                 mapped,
                 delivered: PollTraffic::default(),
@@ -341,12 +345,13 @@ impl TxBuilder {
     /// linear head when the policy maps the rest (at most one frag per slot,
     /// a pending slot for each). Counts `tx_frag_overflow` for a packet
     /// with more mapped slots than an skb has frags (it is copied).
-    fn copy_len(&self, stats: &VifStats, pkt: &TxPacket) -> u32 {
+    fn copy_len(&self, stats: &VifStats, staged: &StagedGrants, pkt: &TxPacket) -> u32 {
         let total = u32::from(pkt.total_size);
         let Some((policy, m)) = self.mapped.as_ref() else {
             return total;
         };
-        match policy.plan(pkt, crate::bindings::net::zerocopy::ZC_MAX_FRAGS) {
+        let all_staged = |grefs: &mut dyn Iterator<Item = u32>| staged.is_active() && staged.contains_all(grefs);
+        match policy.plan(pkt, crate::bindings::net::zerocopy::ZC_MAX_FRAGS, all_staged) {
             TxZeroCopyPlan::Map { frags } if m.has_room(frags) => u32::from(pkt.linear_len).min(total),
             TxZeroCopyPlan::Map { .. } | TxZeroCopyPlan::Copy => total,
             TxZeroCopyPlan::TooManyFrags => {
@@ -377,7 +382,7 @@ impl TxBuilder {
         }
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
-        let copy_len = self.copy_len(stats, pkt);
+        let copy_len = self.copy_len(stats, staged, pkt);
         let Some(mut skb) = self.source.alloc_skb(dev, linear, copy_len) else {
             stats.rx_dropped.add(1);
             return respond(&mut self.ring, pkt.response_plan().responses(NETIF_RSP_ERROR));

@@ -42,13 +42,14 @@ MODULE_PARM_DESC(hash_cache_size, "Number of flows in the hash cache");
 static bool provides_xdp_headroom = true;
 module_param(provides_xdp_headroom, bool, 0644);
 
-/* tx_zerocopy=off|on|auto: guest TX data path (off: grant copy; on: grant-map
- * the data beyond the first 128 bytes; auto: map only packets with at least
- * tx_zerocopy_threshold bytes beyond them). Why C: a named-value parameter
+/* tx_zerocopy=off|on|auto|staged: guest TX data path (off: grant copy; on:
+ * grant-map the data beyond the first 128 bytes; auto: map only packets with
+ * at least tx_zerocopy_threshold bytes beyond them; staged: map nothing, lend
+ * staged grants' pages). Why C: a named-value parameter
  * (module_param_cb); the value is the index into the names, which the Rust
  * core's TxZeroCopyMode::ALL follows. */
 static int tx_zerocopy;
-static const char *const tx_zerocopy_names[] = { "off", "on", "auto" };
+static const char *const tx_zerocopy_names[] = { "off", "on", "auto", "staged" };
 
 static int nbrs_tx_zerocopy_set(const char *val, const struct kernel_param *kp)
 {
@@ -70,7 +71,7 @@ static const struct kernel_param_ops nbrs_tx_zerocopy_ops = {
 	.get = nbrs_tx_zerocopy_get,
 };
 module_param_cb(tx_zerocopy, &nbrs_tx_zerocopy_ops, NULL, 0644);
-MODULE_PARM_DESC(tx_zerocopy, "Guest TX data path: off (grant copy), on (grant map, zero-copy) or auto (map packets of at least tx_zerocopy_threshold bytes past the head)");
+MODULE_PARM_DESC(tx_zerocopy, "Guest TX data path: off (grant copy), on (grant map, zero-copy), auto (map packets of at least tx_zerocopy_threshold bytes past the head) or staged (lend staged grants' pages only, copy the rest)");
 
 static unsigned int tx_zerocopy_threshold = NBRS_TX_ZEROCOPY_THRESHOLD_DEFAULT;
 module_param(tx_zerocopy_threshold, uint, 0644);

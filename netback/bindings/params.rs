@@ -47,7 +47,7 @@ pub(crate) fn provides_xdp_headroom() -> bool {
     unsafe { ffi::nbrs_param_provides_xdp_headroom() }
 }
 
-/// `tx_zerocopy`: the index of its value name (off, on, auto).
+/// `tx_zerocopy`: the index of its value name (off, on, auto, staged).
 pub(crate) fn tx_zerocopy() -> u32 {
     // SAFETY: no preconditions.
     unsafe { ffi::nbrs_param_tx_zerocopy() }

@@ -6,8 +6,9 @@
 # and RX into staged pages work and show in the vif's ethtool -S (rx/tx_staging_hits,
 # staging_mapped read while evilfront holds the connection), bad lists are refused with the
 # exact status, a DEL during TX costs no frame, and the entries left mapped are gone once
-# the frontend closes; `staging-lent` (tx_zerocopy=on): a DEL while dom0's stack holds the
-# staged pages as lent frags answers "in use" for them, and they go once given back; then
+# the frontend closes; `staging-lent` (tx_zerocopy=staged: staged pages lent, nothing
+# mapped): a DEL while dom0's stack holds the staged pages as lent frags answers "in use"
+# for them, and they go once given back; then
 # `staging` with staging_grants_per_queue = 8 (size 8) and 0 (staging off: NOT_SUPPORTED). On c (no staging): every staging request is answered
 # NOT_SUPPORTED and traffic still works. Always: the vif detaches, dom0 holds no extra grant
 # mapping, guest 2 and guest 1's own vif still ping (and guest 2 passes a short netperf),
@@ -104,12 +105,13 @@ held_ge() {  # held_ge COUNTER MIN: the vif's counter while held is at least MIN
 
 # run_one ATTACK LABEL: ATTACK on a fresh vif of guest 1 (its frames to DST_MAC, the
 # bridge's by default; AFTER_START, when set, is run once evilfront started). Sets LINE, HELD, MAPPED_AFTER
-# (staging_mapped once evilfront closed, before the detach) and ERRS; then detaches and runs
+# (staging_mapped once evilfront closed, before the detach), HELD_PATH (its sysfs
+# guest_tx_data_path while held) and ERRS; then detaches and runs
 # the checks every run gets. Fails only when no vif could be attached. The caller then
 # checks the attack's keys and calls finish_one.
 run_one() {
     local attack=$1 devid vif mark out bad sent t0
-    LABEL=$2 LINE="" HELD="" MAPPED_AFTER="" GRANTS="" ERRS=0
+    LABEL=$2 LINE="" HELD="" HELD_PATH="" MAPPED_AFTER="" GRANTS="" ERRS=0
     xenstore-rm /local/domain/0/error/backend/vif/$DOMID1 2>/dev/null
     devid=$(evil_attach) || { nbt_fail "$LABEL: xl network-attach of a vif for evilfront failed"; ERRS=1; return 1; }
     vif=vif$DOMID1.$devid; mark=$(dmesg | wc -l)
@@ -120,6 +122,7 @@ run_one() {
     guest_wait_line "$LABEL" 'EVIL-PHASE hold\|EVIL-RESULT' 150 \
         || { nbt_fail "$LABEL: evilfront never reached its hold phase"; ERRS=1; }
     HELD=$(ethtool -S "$vif" 2>/dev/null)
+    HELD_PATH=$(cat /sys/class/net/"$vif"/netback/guest_tx_data_path 2>/dev/null)
     guest_wait_line "$LABEL" 'EVIL-RESULT' 60 || { nbt_fail "$LABEL: evilfront did not finish"; ERRS=1; }
     out=$(guest_output "$LABEL")
     echo "$out" | sed "s/^/[evilfront $LABEL] /"
@@ -210,7 +213,7 @@ check_hostile() {
     check "ethtool -S staging_mapped while held" "$(held staging_mapped)" "$(evil_value left_mapped "$LINE")"
     check "ethtool -S staging_mapped after the close" "${MAPPED_AFTER:-0}" 0
 }
-# staging-lent (rs, tx_zerocopy=on, guest 2 paused): evilfront's frames to guest 2 wait in
+# staging-lent (rs, tx_zerocopy=staged, guest 2 paused): evilfront's frames to guest 2 wait in
 # its vif's queue with their pages lent, so the DEL meanwhile finds them in use.
 lent_queue_stamp() {  # WHEN: guest 2's vif's ring and queue, for the log
     nbt_stamp "lent: guest 2's vif $1: $(grep -E 'req prod|internal queue' \
@@ -231,6 +234,8 @@ check_lent() {
     want_sum lent_del_count lent_retry_count "$n"
     want lent_tx_sent "$n"; want_same lent_tx_ok lent_tx_sent; want lent_tx_err 0
     held_ge rx_staging_frags 1
+    held_ge tx_zerocopy_sent 1
+    check "sysfs guest_tx_data_path" "$HELD_PATH" "grant-copy, staged pages lent"
     check "ethtool -S staging_mapped while held" "$(held staging_mapped)" 0
     check "ethtool -S staging_mapped after the close" "${MAPPED_AFTER:-0}" 0
 }
@@ -256,11 +261,12 @@ fi
 finish_one
 if [ $RS = 1 ]; then
     # staging-lent: DEL while the pages are lent to dom0's stack. Guest 2 is paused and its
-    # vif's RX ring filled first, so evilfront's frames to it (with tx_zerocopy=on: the
-    # staged pages lent, not copied) wait in the vif's queue until guest 2 runs again, which
-    # it does once evilfront's DEL was answered.
+    # vif's RX ring filled first, so evilfront's frames to it (with tx_zerocopy=staged: the
+    # staged pages lent, not copied, and nothing mapped) wait in the vif's queue until guest
+    # 2 runs again, which it does once evilfront's DEL was answered. (The zerocopy scenario
+    # lends staged pages under tx_zerocopy=on.)
     ZC0=$(cat $PARAMS/tx_zerocopy)
-    echo on > $PARAMS/tx_zerocopy || nbt_fail "cannot write on to tx_zerocopy"
+    echo staged > $PARAMS/tx_zerocopy || nbt_fail "cannot write staged to tx_zerocopy"
     xl pause domu2
     nbt_stamp "lent: guest 2 paused; $(python3 /tmp/nbt-staging-fill.py xenbr0 "$(domu_mac 2)" "$BR_MAC" 600)"
     sleep 1

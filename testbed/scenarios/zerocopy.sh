@@ -43,6 +43,8 @@ zc_knobs() {
     echo auto > $k || nbt_fail "$k refused 'auto'"
     [ "$(cat $k)" = auto ] || nbt_fail "$k reads '$(cat $k)' after writing 'auto'"
     [ "$(cat $p/tx_zerocopy)" = on ] || nbt_fail "a VIF's override changed the module parameter"
+    echo staged > $k || nbt_fail "$k refused 'staged'"
+    [ "$(cat $k)" = staged ] || nbt_fail "$k reads '$(cat $k)' after writing 'staged'"
     echo on > $k
     nbt_result test=zc_knobs backend=rs value=ok unit=status data_path="$(cat /sys/class/net/$vif/netback/guest_tx_data_path)"
 }

@@ -14,7 +14,8 @@
 //! A slot can also carry a staged grant's page instead of its own
 //! ([`ZeroCopyArea::claim_loan`]): the frontend's page is mapped already,
 //! so there is nothing to map or unmap, only the loan to end when the
-//! stack gave the page back ([`ZeroCopyArea::end_loan`]).
+//! stack gave the page back ([`ZeroCopyArea::end_loan`]). An area made
+//! for loans only (`tx_zerocopy=staged`) has no pages of its own.
 //!
 //! The completion ([`complete`], any context) marks the skb's slots done
 //! in a bitmap of atomics (lock-free: several CPUs may complete at once),
@@ -83,11 +84,14 @@ struct SlotUbuf {
 /// # Invariants
 ///
 /// `ubufs` and `loans` have [`ZC_SLOTS`] entries, `ubufs` never
-/// reallocated, each pointing at `*shared`; `pages` has [`ZC_SLOTS`] pages.
+/// reallocated, each pointing at `*shared`; `pages`, when present, has
+/// [`ZC_SLOTS`] pages.
 /// A slot's page (or its loan's) is in an skb only while its state is
 /// IN_STACK; a slot with a loan is MAPPED or IN_STACK.
 pub(crate) struct ZeroCopyArea {
-    pages: ManuallyDrop<GrantPages>,
+    /// The slots' own pages, to map into; `None` for an area that only
+    /// lends staged pages.
+    pages: ManuallyDrop<Option<GrantPages>>,
     ubufs: ManuallyDrop<KVec<SlotUbuf>>,
     shared: ManuallyDrop<KBox<Shared>>,
     /// Staged pages standing in for a slot's own page.
@@ -143,9 +147,10 @@ unsafe extern "C" fn complete(_skb: *mut sk_buff, ubuf: *mut ubuf_info, zerocopy
 }
 
 impl ZeroCopyArea {
-    /// [`ZC_SLOTS`] free slots (process context).
-    pub(crate) fn new() -> Result<Self> {
-        let pages = GrantPages::alloc(ZC_SLOTS)?;
+    /// [`ZC_SLOTS`] free slots (process context), with a page each to map
+    /// into when `map_grants` (else only loans can fill them).
+    pub(crate) fn new(map_grants: bool) -> Result<Self> {
+        let pages = if map_grants { Some(GrantPages::alloc(ZC_SLOTS)?) } else { None };
         let shared = KBox::new(
             Shared {
                 done: [const { AtomicU64::new(0) }; DONE_WORDS],
@@ -203,12 +208,14 @@ impl ZeroCopyArea {
     }
 
     /// Queues the read-only map of the guest's `gref` onto slot `index`'s
-    /// page; the slot becomes MAPPED. EBUSY if the slot is not free.
+    /// page; the slot becomes MAPPED. EBUSY if the slot is not free, EINVAL
+    /// for an area without pages.
     pub(crate) fn push_map(&self, batch: &mut MapBatch, index: usize, domid: u16, gref: u32) -> Result<usize> {
+        let pages = self.pages.as_ref().ok_or(EINVAL)?;
         let slot = self.slot(index)?;
         slot.state.compare_exchange(FREE, MAPPED, Ordering::AcqRel, Ordering::Acquire).map_err(|_| EBUSY)?;
         batch
-            .push(&self.pages, index, MapArg { domid, gref, readonly: true })
+            .push(pages, index, MapArg { domid, gref, readonly: true })
             .inspect_err(|_| slot.state.store(FREE, Ordering::Release))
     }
 
@@ -252,9 +259,10 @@ impl ZeroCopyArea {
     /// Queues the unmap of slot `index` (mapped with `handle`); the slot
     /// becomes free. EBUSY while the stack holds its page.
     pub(crate) fn push_unmap(&self, batch: &mut UnmapBatch, index: usize, handle: GrantHandle) -> Result<usize> {
+        let pages = self.pages.as_ref().ok_or(EINVAL)?;
         let slot = self.slot(index)?;
         slot.state.compare_exchange(MAPPED, FREE, Ordering::AcqRel, Ordering::Acquire).map_err(|_| EBUSY)?;
-        batch.push(&self.pages, index, handle).inspect_err(|_| slot.state.store(MAPPED, Ordering::Release))
+        batch.push(pages, index, handle).inspect_err(|_| slot.state.store(MAPPED, Ordering::Release))
     }
 
     /// An unmap failed: the slot stays mapped (never reused, never freed).
@@ -266,8 +274,8 @@ impl ZeroCopyArea {
 
     /// Hands the mapped slots `frags` (slot index, offset in its page,
     /// length) to `skb` as its frags, behind one completion; the skb must
-    /// have no frags yet. EINVAL (nothing changed) if a slot is not mapped,
-    /// or for too many frags or a frag outside its page.
+    /// have no frags yet. EINVAL (nothing changed) if a slot is not mapped
+    /// or has no page, or for too many frags or a frag outside its page.
     pub(crate) fn attach(&self, skb: &mut SkBuff, frags: &[(u16, u16, u16)]) -> Result {
         let sh = skb.shinfo();
         // SAFETY: valid shared info of an skb we own.
@@ -276,8 +284,10 @@ impl ZeroCopyArea {
         }
         for &(index, off, len) in frags {
             let slot = self.slot(usize::from(index))?;
+            let has_page = self.pages.is_some() || self.loans.get(usize::from(index)).is_some_and(|l| l.is_some());
             if usize::from(off) + usize::from(len) > kernel::page::PAGE_SIZE
                 || slot.state.load(Ordering::Acquire) != MAPPED
+                || !has_page
             {
                 return Err(EINVAL);
             }
@@ -287,7 +297,7 @@ impl ZeroCopyArea {
             let slot = self.slot(usize::from(index))?;
             let page = match self.loans.get(usize::from(index)) {
                 Some(Some(loan)) => loan.page(),
-                _ => self.pages.page(usize::from(index)).ok_or(EINVAL)?,
+                _ => self.pages.as_ref().and_then(|p| p.page(usize::from(index))).ok_or(EINVAL)?,
             };
             slot.state.store(IN_STACK, Ordering::Release);
             // A staged page stays mapped and allocated while this slot holds

@@ -4,10 +4,13 @@
 //! Mapping a slot costs a map and an unmap hypercall op and a TLB flush per
 //! unmap batch, whatever its size; copying costs per byte. So small packets
 //! are cheaper to copy: `auto` maps a packet only when the bytes it would
-//! map reach a threshold (`tx_zerocopy_threshold`). The mode and threshold
-//! are read when a frontend connects, like xen-netback's parameters.
+//! map reach a threshold (`tx_zerocopy_threshold`). A slot naming a staged
+//! grant (a page the backend keeps mapped) is not mapped but lent: no
+//! hypercall either way. `staged` lends those and maps nothing, so stock
+//! frontends' packets are copied. The mode and threshold are read when a
+//! frontend connects, like xen-netback's parameters.
 
-use super::tx::TxPacket;
+use super::tx::{TxPacket, TxSlot};
 
 /// The `tx_zerocopy` setting (module parameter, or a VIF's sysfs override).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,12 +21,16 @@ pub enum TxZeroCopyMode {
     On,
     /// Map packets whose data past the head reaches the threshold.
     Auto,
+    /// Lend a packet's data past the head when every slot of it names a
+    /// staged grant; copy all other packets (nothing is mapped).
+    Staged,
 }
 
 impl TxZeroCopyMode {
     /// Every mode, in the order of the C parameter's value names (its index
     /// is the parameter's value).
-    pub const ALL: [TxZeroCopyMode; 3] = [TxZeroCopyMode::Off, TxZeroCopyMode::On, TxZeroCopyMode::Auto];
+    pub const ALL: [TxZeroCopyMode; 4] =
+        [TxZeroCopyMode::Off, TxZeroCopyMode::On, TxZeroCopyMode::Auto, TxZeroCopyMode::Staged];
 
     /// The mode of the C parameter's index; `Off` for an unknown one.
     pub fn from_index(index: u32) -> Self {
@@ -36,6 +43,7 @@ impl TxZeroCopyMode {
             TxZeroCopyMode::Off => 0,
             TxZeroCopyMode::On => 1,
             TxZeroCopyMode::Auto => 2,
+            TxZeroCopyMode::Staged => 3,
         }
     }
 
@@ -45,6 +53,7 @@ impl TxZeroCopyMode {
             TxZeroCopyMode::Off => "off",
             TxZeroCopyMode::On => "on",
             TxZeroCopyMode::Auto => "auto",
+            TxZeroCopyMode::Staged => "staged",
         }
     }
 
@@ -59,10 +68,12 @@ impl TxZeroCopyMode {
     pub const fn policy(self, threshold: u32) -> Option<TxZeroCopyPolicy> {
         match self {
             TxZeroCopyMode::Off => None,
-            TxZeroCopyMode::On => Some(TxZeroCopyPolicy { min_mapped_bytes: 1 }),
-            TxZeroCopyMode::Auto => {
-                Some(TxZeroCopyPolicy { min_mapped_bytes: if threshold == 0 { 1 } else { threshold } })
-            }
+            TxZeroCopyMode::On => Some(TxZeroCopyPolicy { min_mapped_bytes: 1, staged_only: false }),
+            TxZeroCopyMode::Auto => Some(TxZeroCopyPolicy {
+                min_mapped_bytes: if threshold == 0 { 1 } else { threshold },
+                staged_only: false,
+            }),
+            TxZeroCopyMode::Staged => Some(TxZeroCopyPolicy { min_mapped_bytes: 1, staged_only: true }),
         }
     }
 }
@@ -72,6 +83,8 @@ impl TxZeroCopyMode {
 pub struct TxZeroCopyPolicy {
     /// Map a packet when at least this many bytes lie past its head (>= 1).
     min_mapped_bytes: u32,
+    /// Only staged grants' pages go to the stack (lent); nothing is mapped.
+    staged_only: bool,
 }
 
 impl TxZeroCopyPolicy {
@@ -80,9 +93,21 @@ impl TxZeroCopyPolicy {
         self.min_mapped_bytes
     }
 
+    /// Whether the queue maps guest pages (and so needs pages to map them
+    /// into), or only lends staged ones.
+    pub const fn maps_grants(&self) -> bool {
+        !self.staged_only
+    }
+
     /// How `pkt` reaches dom0 under this policy, given the most frags an
-    /// skb takes from mapped slots.
-    pub fn plan(&self, pkt: &TxPacket, max_frags: usize) -> TxZeroCopyPlan {
+    /// skb takes from mapped slots and which grants are staged now (asked
+    /// only under the `staged` mode, once per packet).
+    pub fn plan(
+        &self,
+        pkt: &TxPacket,
+        max_frags: usize,
+        all_staged: impl FnOnce(&mut dyn Iterator<Item = u32>) -> bool,
+    ) -> TxZeroCopyPlan {
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
         if total - linear < self.min_mapped_bytes {
@@ -91,6 +116,8 @@ impl TxZeroCopyPolicy {
         let frags = mapped_frags(pkt);
         if frags > max_frags {
             TxZeroCopyPlan::TooManyFrags
+        } else if self.staged_only && !all_staged(&mut slots_past_head(pkt).map(|s| s.gref)) {
+            TxZeroCopyPlan::Copy
         } else {
             TxZeroCopyPlan::Map { frags }
         }
@@ -116,17 +143,19 @@ pub enum TxZeroCopyPlan {
 /// Slots of `pkt` holding data past its linear head: each becomes one
 /// mapped frag.
 pub fn mapped_frags(pkt: &TxPacket) -> usize {
+    slots_past_head(pkt).count()
+}
+
+/// The slots of `pkt` with data past its linear head.
+fn slots_past_head(pkt: &TxPacket) -> impl Iterator<Item = &TxSlot> {
     let linear = u32::from(pkt.linear_len);
-    let mut pos = 0u32;
-    let mut frags = 0;
-    for s in pkt.slots() {
-        let end = pos + u32::from(s.size);
-        if end > linear && s.size > 0 {
-            frags += 1;
-        }
-        pos = end;
-    }
-    frags
+    pkt.slots()
+        .iter()
+        .scan(0u32, move |pos, s| {
+            *pos += u32::from(s.size);
+            Some((*pos > linear && s.size > 0).then_some(s))
+        })
+        .flatten()
 }
 
 #[cfg(test)]
@@ -176,15 +205,18 @@ mod tests {
     fn small_packets_copied_large_mapped() {
         // 60 bytes: all linear, nothing to map even when on.
         let small = packet(&[60]);
-        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&small, 17), TxZeroCopyPlan::Copy);
+        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&small, 17, |_| unreachable!()), TxZeroCopyPlan::Copy);
         // 1000 bytes in one slot: 872 past the head.
         let mid = packet(&[1000]);
         assert_eq!(mapped_frags(&mid), 1);
-        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&mid, 17), TxZeroCopyPlan::Map { frags: 1 });
+        assert_eq!(
+            TxZeroCopyMode::On.policy(0).unwrap().plan(&mid, 17, |_| unreachable!()),
+            TxZeroCopyPlan::Map { frags: 1 }
+        );
         let auto = TxZeroCopyMode::Auto.policy(872).unwrap();
-        assert_eq!(auto.plan(&mid, 17), TxZeroCopyPlan::Map { frags: 1 });
+        assert_eq!(auto.plan(&mid, 17, |_| unreachable!()), TxZeroCopyPlan::Map { frags: 1 });
         let auto = TxZeroCopyMode::Auto.policy(873).unwrap();
-        assert_eq!(auto.plan(&mid, 17), TxZeroCopyPlan::Copy);
+        assert_eq!(auto.plan(&mid, 17, |_| unreachable!()), TxZeroCopyPlan::Copy);
     }
 
     #[test]
@@ -199,9 +231,35 @@ mod tests {
     }
 
     #[test]
+    fn staged_lends_only_all_staged_packets() {
+        let staged = TxZeroCopyMode::Staged.policy(4096).unwrap();
+        assert!(!staged.maps_grants());
+        assert!(TxZeroCopyMode::On.policy(0).unwrap().maps_grants());
+        // 100 + 100 + 2000 (grefs 0, 1, 2): slots 1 and 2 hold data past
+        // the head, and only they are asked about.
+        let p = packet(&[100, 100, 2000]);
+        let asked = |want: &'static [u32]| {
+            move |grefs: &mut dyn Iterator<Item = u32>| {
+                let seen: std::vec::Vec<u32> = grefs.collect();
+                assert_eq!(seen, [1, 2]);
+                seen.iter().all(|g| want.contains(g))
+            }
+        };
+        assert_eq!(staged.plan(&p, 17, asked(&[1, 2])), TxZeroCopyPlan::Map { frags: 2 });
+        assert_eq!(staged.plan(&p, 17, asked(&[2])), TxZeroCopyPlan::Copy);
+        // Nothing past the head: copied without asking; too many frags is
+        // told before asking too.
+        assert_eq!(staged.plan(&packet(&[100]), 17, |_| unreachable!()), TxZeroCopyPlan::Copy);
+        assert_eq!(staged.plan(&p, 1, |_| unreachable!()), TxZeroCopyPlan::TooManyFrags);
+    }
+
+    #[test]
     fn too_many_frags_copied() {
         let p = packet(&[1000, 1000, 1000, 1000]);
-        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&p, 3), TxZeroCopyPlan::TooManyFrags);
-        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&p, 4), TxZeroCopyPlan::Map { frags: 4 });
+        assert_eq!(TxZeroCopyMode::On.policy(0).unwrap().plan(&p, 3, |_| unreachable!()), TxZeroCopyPlan::TooManyFrags);
+        assert_eq!(
+            TxZeroCopyMode::On.policy(0).unwrap().plan(&p, 4, |_| unreachable!()),
+            TxZeroCopyPlan::Map { frags: 4 }
+        );
     }
 }
