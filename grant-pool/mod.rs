@@ -24,7 +24,8 @@
 //! * `StagedLent` (`tx_zerocopy=staged`): the mapped source without pages
 //!   of its own. A packet whose every slot past the head names a staged
 //!   grant goes to the stack as frags of those pages (lent: nothing to
-//!   map); every other packet is copied.
+//!   map) while the stack forwards what it is lent (the core's
+//!   `LendAdvisor`); every other packet is copied.
 //!
 //! A new source gets a variant here and an arm in each method; `tx.rs` only
 //! talks to [`TxBufferSource`].

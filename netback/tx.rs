@@ -39,7 +39,7 @@ use crate::netif::tx::{
     TX_MAX_PACKET_SLOTS,
 };
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
-use crate::netif::zerocopy::{TxZeroCopyPlan, TxZeroCopyPolicy};
+use crate::netif::zerocopy::{LendAdvisor, TxZeroCopyPlan, TxZeroCopyPolicy};
 use crate::rate::TxCredit;
 use crate::stats::VifStats;
 use kernel::prelude::*;
@@ -112,6 +112,9 @@ struct TxBuilder {
     /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on, auto
     /// or staged).
     mapped: Option<(TxZeroCopyPolicy, MappedSource)>,
+    /// `tx_zerocopy=staged`: whether lending pays now, from the stack's
+    /// verdicts on the packets lent before.
+    lend: LendAdvisor,
     /// Packets and bytes the flushes of this poll handed to the stack (the
     /// sums the counters get), taken by the answer timing at the poll's end.
     delivered: PollTraffic,
@@ -164,6 +167,7 @@ impl TxQueue {
                 },
                 domid,
                 mapped,
+                lend: LendAdvisor::new(),
                 delivered: PollTraffic::default(),
             },
             credit,
@@ -343,14 +347,18 @@ fn respond(ring: &mut BackRing<TxSharedRing>, responses: TxResponses<'_>) -> cor
 impl TxBuilder {
     /// The bytes of `pkt` to copy: all of them, or with zero-copy only the
     /// linear head when the policy maps the rest (at most one frag per slot,
-    /// a pending slot for each). Counts `tx_frag_overflow` for a packet
-    /// with more mapped slots than an skb has frags (it is copied).
-    fn copy_len(&self, stats: &VifStats, staged: &StagedGrants, pkt: &TxPacket) -> u32 {
+    /// a pending slot for each; under `tx_zerocopy=staged` only for a packet
+    /// staged throughout, while lending pays). Counts `tx_frag_overflow` for
+    /// a packet with more mapped slots than an skb has frags (it is copied).
+    fn copy_len(&mut self, stats: &VifStats, staged: &StagedGrants, pkt: &TxPacket) -> u32 {
         let total = u32::from(pkt.total_size);
         let Some((policy, m)) = self.mapped.as_ref() else {
             return total;
         };
-        let all_staged = |grefs: &mut dyn Iterator<Item = u32>| staged.is_active() && staged.contains_all(grefs);
+        let lend = &mut self.lend;
+        let all_staged = |grefs: &mut dyn Iterator<Item = u32>| {
+            staged.is_active() && staged.contains_all(grefs) && lend.should_lend()
+        };
         match policy.plan(pkt, crate::bindings::net::zerocopy::ZC_MAX_FRAGS, all_staged) {
             TxZeroCopyPlan::Map { frags } if m.has_room(frags) => u32::from(pkt.linear_len).min(total),
             TxZeroCopyPlan::Map { .. } | TxZeroCopyPlan::Copy => total,
@@ -579,6 +587,7 @@ impl TxBuilder {
         let (success, fail) = m.drain(&mut self.ring, Some(staged)).map_err(FatalReason::from)?;
         stats.tx_zerocopy_success.add(success);
         stats.tx_zerocopy_fail.add(fail);
+        self.lend.record(success, fail);
         Ok(())
     }
 }

@@ -6,7 +6,8 @@
 #   2. xl destroy while the pages sit in the queues of a paused peer guest (until its drain
 #      timeout, 4 s here, drops them): the backend waits for them, bounded, and says so;
 #   2b. (netback-rs) the same with netfront-rs as the sender: its staging grants' pages go
-#      to the stack as frags, lent rather than mapped (rx_staging_frags);
+#      to the stack as frags, lent rather than mapped (rx_staging_frags); then, connected
+#      under tx_zerocopy=staged, lent to guest 2 but copied for dom0's sockets;
 #   3. rmmod at once after destroying both guests while the paused peer holds the
 #      sender's pages (both drivers hold a module reference per vif: rmmod succeeds once
 #      the last vif is freed).
@@ -99,6 +100,41 @@ zc_staged_loans() {
     domu_wait_ping 2 30 || nbt_fail "$b: the paused peer lost its network (staged pages)"
 }
 
+# zc_staged_mode BACKEND (netback-rs): guest 1 with netfront-rs once more, connected under
+# tx_zerocopy=staged: nothing mapped (guest_tx_data_path), and staged pages lent only while
+# the stack forwards them. To dom0 (local delivery: the stack would copy lent frags) the
+# slots are copied after the first verdicts, lending only probes (rx_staging_frags under a
+# quarter of rx_staging_hits); to guest 2 (forwarded) lending resumes (rx_staging_frags
+# over half of rx_staging_hits, which also count every packet's copied head); sent =
+# success + fail.
+zc_staged_mode() {
+    local b=$1 p=/sys/module/xen_netback_rs/parameters vif1 path h0 f0 h1 f1 h2 f2 s ok f
+    echo staged > $p/tx_zerocopy || nbt_fail "$b: cannot write staged to tx_zerocopy"
+    domu_create 1 1 1500 rs; domu_wait_ping 1 150 || nbt_die "$b: guest 1 (netfront-rs, staged) never came up"
+    echo on > $p/tx_zerocopy
+    vif1=$(vif_name 1)
+    path=$(cat /sys/class/net/$vif1/netback/guest_tx_data_path)
+    [ "$path" = "grant-copy, staged pages lent" ] || nbt_fail "$b: tx_zerocopy=staged: guest_tx_data_path '$path'"
+    h0=$(zc_counter "$vif1" rx_staging_hits); f0=$(zc_counter "$vif1" rx_staging_frags)
+    measure tcp_maerts dom0 "$(domu_ip 1)" TCP_MAERTS dir=domu1-dom0 frontend=rs zerocopy=staged
+    h1=$(zc_counter "$vif1" rx_staging_hits); f1=$(zc_counter "$vif1" rx_staging_frags)
+    measure tcp_stream 1 "$(domu_ip 2)" TCP_STREAM dir=domu1-domu2 frontend=rs zerocopy=staged
+    sleep 1
+    h2=$(zc_counter "$vif1" rx_staging_hits); f2=$(zc_counter "$vif1" rx_staging_frags)
+    s=$(zc_counter "$vif1" tx_zerocopy_sent); ok=$(zc_counter "$vif1" tx_zerocopy_success)
+    f=$(zc_counter "$vif1" tx_zerocopy_fail)
+    nbt_result test=zc_staged_mode backend="$b" value="$path" unit=path \
+        to_dom0_copied=$((h1 - h0)) to_dom0_lent=$((f1 - f0)) to_guest_copied=$((h2 - h1)) to_guest_lent=$((f2 - f1)) \
+        sent="$s" success="$ok" fail="$f"
+    [ $((4 * (f1 - f0))) -lt $((h1 - h0)) ] \
+        || nbt_fail "$b: staged, to dom0: $((f1 - f0)) slots lent against $((h1 - h0)) copied (lending should stop)"
+    [ $((2 * (f2 - f1))) -gt $((h2 - h1)) ] \
+        || nbt_fail "$b: staged, to guest 2: $((f2 - f1)) slots lent against $((h2 - h1)) copied (lending should resume)"
+    [ -n "$s" ] && [ "$s" = $((ok + f)) ] || nbt_fail "$b: staged: tx_zerocopy_sent '$s' != success '$ok' + fail '$f'"
+    xl destroy domu1 || nbt_fail "$b: xl destroy domu1 (netfront-rs, staged) failed"
+    vif_wait_gone "$vif1"
+}
+
 for b in $NBT_BACKENDS; do
     log0=$(dmesg | wc -l)  # this backend's lines start after it
     backend_load "$b"
@@ -137,7 +173,7 @@ for b in $NBT_BACKENDS; do
         || nbt_fail "$b: no log line says how long teardown waited for the held pages";; esac
     xl unpause domu2
     domu_wait_ping 2 30 || nbt_fail "$b: the paused peer lost its network"
-    case $b in rs*) zc_staged_loans "$b";; esac
+    case $b in rs*) zc_staged_loans "$b"; zc_staged_mode "$b";; esac
     # 3. Both guests destroyed while the paused peer holds the sender's pages, rmmod at
     # once: it succeeds when the last vif is freed (both drivers hold a module reference
     # per vif), after the sender's teardown got its pages back.

@@ -7,8 +7,9 @@
 //! map reach a threshold (`tx_zerocopy_threshold`). A slot naming a staged
 //! grant (a page the backend keeps mapped) is not mapped but lent: no
 //! hypercall either way. `staged` lends those and maps nothing, so stock
-//! frontends' packets are copied. The mode and threshold are read when a
-//! frontend connects, like xen-netback's parameters.
+//! frontends' packets are copied, and lends only while the stack forwards
+//! what it is lent ([`LendAdvisor`]). The mode and threshold are read when
+//! a frontend connects, like xen-netback's parameters.
 
 use super::tx::{TxPacket, TxSlot};
 
@@ -22,7 +23,8 @@ pub enum TxZeroCopyMode {
     /// Map packets whose data past the head reaches the threshold.
     Auto,
     /// Lend a packet's data past the head when every slot of it names a
-    /// staged grant; copy all other packets (nothing is mapped).
+    /// staged grant and lending pays ([`LendAdvisor`]); copy all other
+    /// packets (nothing is mapped).
     Staged,
 }
 
@@ -120,6 +122,76 @@ impl TxZeroCopyPolicy {
             TxZeroCopyPlan::Copy
         } else {
             TxZeroCopyPlan::Map { frags }
+        }
+    }
+}
+
+/// Verdicts (completed lent packets) behind one [`LendAdvisor`] decision.
+pub const LEND_WINDOW: u32 = 32;
+/// While copying, one packet that could be lent in this many is lent, so
+/// that verdicts keep coming.
+pub const LEND_PROBE_EVERY: u32 = 32;
+
+/// `tx_zerocopy=staged`: whether lending a queue's staged pages pays now.
+///
+/// A lent page costs nothing when the packet is forwarded (another guest's
+/// RX copies straight from it), but a packet for a dom0 socket has its lent
+/// frags copied by the stack (`skb_copy_ubufs`) on top of the completion
+/// and the later answer, which costs more than the memcpy it saved. The
+/// stack's verdict on each completed packet says which happened: while at
+/// least half of the last [`LEND_WINDOW`] were forwarded the queue lends,
+/// else it copies and lends one packet in [`LEND_PROBE_EVERY`] to notice
+/// when the traffic changes. A new queue lends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LendAdvisor {
+    lend: bool,
+    forwarded: u32,
+    copied: u32,
+    since_probe: u32,
+}
+
+impl Default for LendAdvisor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LendAdvisor {
+    /// A new queue's: lending.
+    pub const fn new() -> Self {
+        Self { lend: true, forwarded: 0, copied: 0, since_probe: 0 }
+    }
+
+    /// Whether the queue lends now (rather than probing).
+    pub const fn lending(&self) -> bool {
+        self.lend
+    }
+
+    /// Whether to lend the next packet that could be lent.
+    pub fn should_lend(&mut self) -> bool {
+        if self.lend {
+            return true;
+        }
+        self.since_probe += 1;
+        if self.since_probe >= LEND_PROBE_EVERY {
+            self.since_probe = 0;
+            return true;
+        }
+        false
+    }
+
+    /// The stack's verdicts on completed lent packets: `forwarded` left
+    /// their pages alone, `copied` had them copied (`zerocopy_success`
+    /// false).
+    pub fn record(&mut self, forwarded: u64, copied: u64) {
+        let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        self.forwarded = self.forwarded.saturating_add(clamp(forwarded));
+        self.copied = self.copied.saturating_add(clamp(copied));
+        if self.forwarded.saturating_add(self.copied) >= LEND_WINDOW {
+            self.lend = self.forwarded >= self.copied;
+            self.forwarded = 0;
+            self.copied = 0;
+            self.since_probe = 0;
         }
     }
 }
@@ -251,6 +323,28 @@ mod tests {
         // told before asking too.
         assert_eq!(staged.plan(&packet(&[100]), 17, |_| unreachable!()), TxZeroCopyPlan::Copy);
         assert_eq!(staged.plan(&p, 1, |_| unreachable!()), TxZeroCopyPlan::TooManyFrags);
+    }
+
+    #[test]
+    fn lend_advisor_follows_the_verdicts() {
+        let mut a = LendAdvisor::new();
+        assert!(a.lending() && a.should_lend());
+        // Fewer verdicts than a window: no decision yet.
+        a.record(0, u64::from(LEND_WINDOW) - 1);
+        assert!(a.lending());
+        // A window mostly copied: copy, lending one packet in LEND_PROBE_EVERY.
+        a.record(0, 1);
+        assert!(!a.lending());
+        let lent = (0..10 * LEND_PROBE_EVERY).filter(|_| a.should_lend()).count();
+        assert_eq!(lent, 10);
+        // The probes come back forwarded: lend again.
+        a.record(u64::from(LEND_WINDOW) / 2, u64::from(LEND_WINDOW) / 2);
+        assert!(a.lending() && a.should_lend());
+        // Huge counts neither overflow nor stick.
+        a.record(u64::MAX, 0);
+        assert!(a.lending());
+        a.record(0, u64::MAX);
+        assert!(!a.lending());
     }
 
     #[test]

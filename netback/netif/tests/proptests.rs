@@ -18,6 +18,7 @@ use netif::ring::{BackRing, MemRing, RingError, SharedRing};
 use netif::rx::*;
 use netif::tx::*;
 use netif::wire::*;
+use netif::zerocopy::{TxZeroCopyMode, TxZeroCopyPlan};
 
 // ---------------------------------------------------------------------------
 // Guest TX against a model of the C code.
@@ -244,6 +245,29 @@ proptest! {
                     prop_assert_eq!(firsts.iter().filter(|f| **f).count(), usize::from(first_rest));
                     prop_assert!(!first_rest || firsts[0]);
                     prop_assert_eq!(p.response_plan().responses(NETIF_RSP_OKAY).count(), consumed);
+                    // tx_zerocopy=staged asks about the grants of the mapped
+                    // frags, and maps exactly when `on` would and all of them
+                    // are staged (here: grefs not divisible by 3).
+                    let map_grefs: Vec<u32> = p.frag_plan().filter_map(|u| match u {
+                        TxSlotUse::Map { slot, .. } => Some(slot.gref),
+                        TxSlotUse::RespondNow(_) => None,
+                    }).collect();
+                    let is_staged = |g: &u32| !g.is_multiple_of(3);
+                    let mut asked = None;
+                    let got = TxZeroCopyMode::Staged.policy(0).unwrap().plan(p, 17, |grefs| {
+                        let seen: Vec<u32> = grefs.collect();
+                        let all = seen.iter().all(is_staged);
+                        asked = Some(seen);
+                        all
+                    });
+                    let want = match TxZeroCopyMode::On.policy(0).unwrap().plan(p, 17, |_| unreachable!()) {
+                        TxZeroCopyPlan::Map { .. } if !map_grefs.iter().all(is_staged) => TxZeroCopyPlan::Copy,
+                        other => other,
+                    };
+                    prop_assert_eq!(got, want);
+                    if let Some(seen) = asked {
+                        prop_assert_eq!(seen, map_grefs);
+                    }
                 }
                 (m, g) => prop_assert!(false, "model {:?} vs ours {:?} at {}", m, g, pos),
             }
