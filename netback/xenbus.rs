@@ -337,7 +337,10 @@ impl Backend {
             knobs.rx_timeout_ms(RxTimeout::Stall),
             msecs_to_jiffies,
         );
-        ConnectKnobs { timeouts, mcast: knobs.mcast.clone(), zerocopy: knobs.tx_zerocopy_policy() }
+        // Under `staged`, a frontend without a control ring never stages a
+        // grant: its queues need no pending slots.
+        let zerocopy = knobs.tx_zerocopy_policy().filter(|p| p.maps_grants() || cfg.ctrl_ring.is_some());
+        ConnectKnobs { timeouts, mcast: knobs.mcast.clone(), zerocopy }
     }
 
     /// Watches `rate` (ours) and `request-multicast-control` (the
