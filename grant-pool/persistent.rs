@@ -137,17 +137,37 @@ impl StagedGrants {
         Ok(StagedCopy::Hit)
     }
 
-    /// Whether every one of `grefs` is staged now (one lock for a packet's
-    /// slots; a DEL may still come before they are lent).
-    pub(crate) fn contains_all(&self, grefs: &mut dyn Iterator<Item = u32>) -> bool {
-        let guard = self.state.lock();
-        let Some(s) = guard.as_ref().filter(|s| s.pages.is_some()) else { return false };
+    /// Lends the pages of all of `grefs` (a packet's slots past its head),
+    /// in order, into `out` (emptied first), under one lock: all or none.
+    /// A DEL afterwards finds them in use, so the packet cannot lose one
+    /// between this check and its frags. Each loan is given back as one
+    /// from [`Self::lend`].
+    pub(crate) fn lend_all(&self, grefs: &mut dyn Iterator<Item = u32>, out: &mut KVec<(u32, StagedLoan)>) -> bool {
+        out.clear();
+        let mut guard = self.state.lock();
+        let Some(s) = (*guard).as_mut() else { return false };
+        let mut ok = true;
         for g in grefs {
-            if s.table.lookup(g).is_none() {
-                return false;
+            let loan = match (s.table.lookup(g), s.pages.as_ref()) {
+                (Some(e), Some(pages)) => pages.lend(e.slot).ok(),
+                _ => None,
+            };
+            let Some(loan) = loan.filter(|_| s.table.acquire(g)) else {
+                ok = false;
+                break;
+            };
+            if out.push_within_capacity((g, loan)).is_err() {
+                let _ = s.table.release(g);
+                ok = false;
+                break;
             }
         }
-        true
+        if !ok {
+            for (g, _) in out.drain_all() {
+                let _ = s.table.release(g);
+            }
+        }
+        ok
     }
 
     /// Zero-copy guest TX: lends the page of the staged grant `gref` to

@@ -28,6 +28,7 @@ use crate::bindings::net::skb::SkBuff;
 use crate::bindings::timer::NapiTimer;
 use crate::bindings::xen::grant::CopyBatch;
 use crate::bindings::xen::ring::TxSharedRing;
+use crate::bindings::xen::staged::StagedLoan;
 use crate::fatal::FatalReason;
 use crate::grant_pool::{MappedFrags, MappedSource, TxBufferSource};
 use crate::grant_pool::{StagedCopy, StagedGrants};
@@ -115,6 +116,9 @@ struct TxBuilder {
     /// `tx_zerocopy=staged`: whether lending pays now, from the stack's
     /// verdicts on the packets lent before.
     lend: LendAdvisor,
+    /// `tx_zerocopy=staged`: the loans of the packet being queued, taken
+    /// when it was planned, in reverse slot order (the next on top).
+    prelent: KVec<(u32, StagedLoan)>,
     /// Packets and bytes the flushes of this poll handed to the stack (the
     /// sums the counters get), taken by the answer timing at the poll's end.
     delivered: PollTraffic,
@@ -168,6 +172,7 @@ impl TxQueue {
                 domid,
                 mapped,
                 lend: LendAdvisor::new(),
+                prelent: KVec::with_capacity(crate::bindings::net::zerocopy::ZC_MAX_FRAGS, GFP_KERNEL)?,
                 delivered: PollTraffic::default(),
             },
             credit,
@@ -355,17 +360,33 @@ impl TxBuilder {
         let Some((policy, m)) = self.mapped.as_ref() else {
             return total;
         };
-        let lend = &mut self.lend;
+        let (lend, prelent) = (&mut self.lend, &mut self.prelent);
+        // Lent at once, all or none: a DEL meanwhile cannot fail the packet.
         let all_staged = |grefs: &mut dyn Iterator<Item = u32>| {
-            staged.is_active() && staged.contains_all(grefs) && lend.should_lend()
+            staged.is_active() && lend.should_lend() && staged.lend_all(grefs, prelent)
         };
-        match policy.plan(pkt, crate::bindings::net::zerocopy::ZC_MAX_FRAGS, all_staged) {
+        let len = match policy.plan(pkt, crate::bindings::net::zerocopy::ZC_MAX_FRAGS, all_staged) {
             TxZeroCopyPlan::Map { frags } if m.has_room(frags) => u32::from(pkt.linear_len).min(total),
             TxZeroCopyPlan::Map { .. } | TxZeroCopyPlan::Copy => total,
             TxZeroCopyPlan::TooManyFrags => {
                 stats.tx_frag_overflow.add(1);
                 total
             }
+        };
+        if len == total {
+            self.give_back_prelent(staged);
+        }
+        // Taken one by one from the top, in slot order.
+        self.prelent.reverse();
+        len
+    }
+
+    /// Gives back the loans taken for the packet being queued that its
+    /// frags did not take.
+    fn give_back_prelent(&mut self, staged: &StagedGrants) {
+        for (gref, loan) in self.prelent.drain_all() {
+            drop(loan);
+            staged.give_back(gref);
         }
     }
 
@@ -392,6 +413,7 @@ impl TxBuilder {
         let linear = u32::from(pkt.linear_len).min(total);
         let copy_len = self.copy_len(stats, staged, pkt);
         let Some(mut skb) = self.source.alloc_skb(dev, linear, copy_len) else {
+            self.give_back_prelent(staged);
             stats.rx_dropped.add(1);
             return respond(&mut self.ring, pkt.response_plan().responses(NETIF_RSP_ERROR));
         };
@@ -451,8 +473,18 @@ impl TxBuilder {
                 ok = false;
                 break 'slots;
             };
-            // A staged grant's page is mapped already: lend it to the skb.
-            let loan = staged.is_active().then(|| staged.lend(s.gref)).flatten();
+            // A staged grant's page is mapped already: lend it to the skb
+            // (under `staged` the loan was taken when the packet was planned).
+            let loan = match self.prelent.pop() {
+                Some((gref, loan)) if gref == s.gref => Some(loan),
+                Some((gref, loan)) => {
+                    // Cannot happen (the plan asked about these slots).
+                    drop(loan);
+                    staged.give_back(gref);
+                    None
+                }
+                None => staged.is_active().then(|| staged.lend(s.gref)).flatten(),
+            };
             let lent = loan.is_some();
             let whole_slot = u32::from(s.size) == rest;
             let reserved_slot = m.reserve(s, src_off, rest as u16, extras, &mut mapped, loan);
@@ -473,6 +505,7 @@ impl TxBuilder {
             }
             reserved |= 1 << k;
         }
+        self.give_back_prelent(staged);
         let failed = !ok || pos != copy_len;
         if failed {
             self.batch.truncate(first_op);
