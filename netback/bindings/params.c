@@ -45,10 +45,12 @@ module_param(provides_xdp_headroom, bool, 0644);
 /* tx_zerocopy=off|on|auto|staged: guest TX data path (off: grant copy; on:
  * grant-map the data beyond the first 128 bytes; auto: map only packets with
  * at least tx_zerocopy_threshold bytes beyond them; staged: map nothing, lend
- * staged grants' pages). Why C: a named-value parameter
- * (module_param_cb); the value is the index into the names, which the Rust
- * core's TxZeroCopyMode::ALL follows. */
-static int tx_zerocopy;
+ * staged grants' pages while the stack forwards them). Why C: a named-value
+ * parameter (module_param_cb); the value is the index into the names, which
+ * the Rust core's TxZeroCopyMode::ALL follows. Default staged: stock
+ * frontends copy as with off, staging frontends lend where it pays (see
+ * docs/tuning.md for the measurement). */
+static int tx_zerocopy = 3;
 static const char *const tx_zerocopy_names[] = { "off", "on", "auto", "staged" };
 
 static int nbrs_tx_zerocopy_set(const char *val, const struct kernel_param *kp)
