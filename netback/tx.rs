@@ -363,7 +363,14 @@ impl TxBuilder {
         let (lend, prelent) = (&mut self.lend, &mut self.prelent);
         // Lent at once, all or none: a DEL meanwhile cannot fail the packet.
         let all_staged = |grefs: &mut dyn Iterator<Item = u32>| {
-            staged.is_active() && lend.should_lend() && staged.lend_all(grefs, prelent)
+            if !staged.is_active() || !lend.should_lend() {
+                return false;
+            }
+            let lent = staged.lend_all(grefs, prelent);
+            if !lent {
+                lend.not_lent();
+            }
+            lent
         };
         let len = match policy.plan(pkt, crate::bindings::net::zerocopy::ZC_MAX_FRAGS, all_staged) {
             TxZeroCopyPlan::Map { frags } if m.has_room(frags) => u32::from(pkt.linear_len).min(total),

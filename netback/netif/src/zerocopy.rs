@@ -180,6 +180,15 @@ impl LendAdvisor {
         false
     }
 
+    /// The packet [`Self::should_lend`] allowed could not be lent after all
+    /// (a slot not staged): if it was a probe, the next packet probes, so
+    /// that one packet that can be lent in [`LEND_PROBE_EVERY`] is.
+    pub fn not_lent(&mut self) {
+        if !self.lend {
+            self.since_probe = LEND_PROBE_EVERY - 1;
+        }
+    }
+
     /// The stack's verdicts on completed lent packets: `forwarded` left
     /// their pages alone, `copied` had them copied (`zerocopy_success`
     /// false).
@@ -337,6 +346,11 @@ mod tests {
         assert!(!a.lending());
         let lent = (0..10 * LEND_PROBE_EVERY).filter(|_| a.should_lend()).count();
         assert_eq!(lent, 10);
+        // A probe that could not be lent: the next packet probes instead.
+        while !a.should_lend() {}
+        a.not_lent();
+        assert!(a.should_lend());
+        assert!(!a.should_lend());
         // The probes come back forwarded: lend again.
         a.record(u64::from(LEND_WINDOW) / 2, u64::from(LEND_WINDOW) / 2);
         assert!(a.lending() && a.should_lend());
