@@ -114,14 +114,17 @@ impl MappedSource {
     /// context): with 256 pages to map grants into when `map_grants`, else
     /// for staged pages' loans only (`tx_zerocopy=staged`).
     pub(crate) fn new(domid: u16, map_grants: bool) -> Result<Self> {
+        // Loans need no map or unmap op: without pages the batches stay
+        // empty (18 KiB a queue not allocated).
+        let ops = if map_grants { ZC_SLOTS } else { 0 };
         Ok(Self {
             area: ZeroCopyArea::new(map_grants)?,
             pool: new_slot_pool()?,
             handles: KVec::from_elem(None, ZC_SLOTS, GFP_KERNEL)?,
-            map: MapBatch::new(ZC_SLOTS)?,
+            map: MapBatch::new(ops)?,
             frags: KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?,
             frag_ops: KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?,
-            unmap: UnmapBatch::new(ZC_SLOTS)?,
+            unmap: UnmapBatch::new(ops)?,
             draining: KVec::with_capacity(ZC_SLOTS, GFP_KERNEL)?,
             domid,
         })
