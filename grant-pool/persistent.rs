@@ -138,14 +138,15 @@ impl StagedGrants {
     }
 
     /// Lends the pages of all of `grefs` (a packet's slots past its head),
-    /// in order, into `out` (emptied first), under one lock: all or none.
-    /// A DEL afterwards finds them in use, so the packet cannot lose one
-    /// between this check and its frags. Each loan is given back as one
-    /// from [`Self::lend`].
+    /// in order, into `out`, under one lock: all or none. A DEL afterwards
+    /// finds them in use, so the packet cannot lose one between this check
+    /// and its frags. A loan a frag takes is given back as one from
+    /// [`Self::lend`], the others by [`Self::give_back_all`].
     pub(crate) fn lend_all(&self, grefs: &mut dyn Iterator<Item = u32>, out: &mut KVec<(u32, StagedLoan)>) -> bool {
-        out.clear();
         let mut guard = self.state.lock();
         let Some(s) = (*guard).as_mut() else { return false };
+        // Empty unless a caller kept loans: those end here, not leak.
+        Self::release_loans(Some(&mut *s), out);
         let mut ok = true;
         for g in grefs {
             let loan = match (s.table.lookup(g), s.pages.as_ref()) {
@@ -163,11 +164,34 @@ impl StagedGrants {
             }
         }
         if !ok {
-            for (g, _) in out.drain_all() {
-                let _ = s.table.release(g);
-            }
+            Self::release_loans(Some(s), out);
         }
         ok
+    }
+
+    /// Gives back the loans of [`Self::lend_all`] that no frag took, under
+    /// one lock (none taken when there are none).
+    pub(crate) fn give_back_all(&self, loans: &mut KVec<(u32, StagedLoan)>) {
+        if loans.is_empty() {
+            return;
+        }
+        let mut guard = self.state.lock();
+        Self::release_loans((*guard).as_mut(), loans);
+    }
+
+    /// Ends `loans` (their pages' loan counts) and their entries' use.
+    fn release_loans(mut s: Option<&mut Staging>, loans: &mut KVec<(u32, StagedLoan)>) {
+        for (g, loan) in loans.drain_all() {
+            drop(loan);
+            Self::release_entry(s.as_deref_mut(), g);
+        }
+    }
+
+    /// Ends one use of the entry `gref` (logged if it was not in use).
+    fn release_entry(s: Option<&mut Staging>, gref: u32) {
+        if !s.is_some_and(|s| s.table.release(gref)) {
+            pr_err!("xen-netback-rs: staged grant {}: given back but not in use\n", gref);
+        }
     }
 
     /// Zero-copy guest TX: lends the page of the staged grant `gref` to
@@ -185,9 +209,7 @@ impl StagedGrants {
     /// The stack gave back a page lent by [`Self::lend`] for `gref`.
     pub(crate) fn give_back(&self, gref: u32) {
         let mut guard = self.state.lock();
-        if !(*guard).as_mut().is_some_and(|s| s.table.release(gref)) {
-            pr_err!("xen-netback-rs: staged grant {}: given back but not in use\n", gref);
-        }
+        Self::release_entry((*guard).as_mut(), gref);
     }
 
     /// Guest RX: copies `len` bytes of `skb` from `pos` into the staged

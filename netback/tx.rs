@@ -381,20 +381,11 @@ impl TxBuilder {
             }
         };
         if len == total {
-            self.give_back_prelent(staged);
+            staged.give_back_all(&mut self.prelent);
         }
         // Taken one by one from the top, in slot order.
         self.prelent.reverse();
         len
-    }
-
-    /// Gives back the loans taken for the packet being queued that its
-    /// frags did not take.
-    fn give_back_prelent(&mut self, staged: &StagedGrants) {
-        for (gref, loan) in self.prelent.drain_all() {
-            drop(loan);
-            staged.give_back(gref);
-        }
     }
 
     /// Queues the copies (and with zero-copy the maps) of one accepted
@@ -420,7 +411,7 @@ impl TxBuilder {
         let linear = u32::from(pkt.linear_len).min(total);
         let copy_len = self.copy_len(stats, staged, pkt);
         let Some(mut skb) = self.source.alloc_skb(dev, linear, copy_len) else {
-            self.give_back_prelent(staged);
+            staged.give_back_all(&mut self.prelent);
             stats.rx_dropped.add(1);
             return respond(&mut self.ring, pkt.response_plan().responses(NETIF_RSP_ERROR));
         };
@@ -484,11 +475,12 @@ impl TxBuilder {
             // (under `staged` the loan was taken when the packet was planned).
             let loan = match self.prelent.pop() {
                 Some((gref, loan)) if gref == s.gref => Some(loan),
-                Some((gref, loan)) => {
-                    // Cannot happen (the plan asked about these slots).
-                    drop(loan);
-                    staged.give_back(gref);
-                    None
+                Some(other) => {
+                    // Cannot happen (the plan lent these slots, in order):
+                    // the packet fails, the loan is given back below.
+                    let _ = self.prelent.push_within_capacity(other);
+                    ok = false;
+                    break 'slots;
                 }
                 None => staged.is_active().then(|| staged.lend(s.gref)).flatten(),
             };
@@ -512,7 +504,7 @@ impl TxBuilder {
             }
             reserved |= 1 << k;
         }
-        self.give_back_prelent(staged);
+        staged.give_back_all(&mut self.prelent);
         let failed = !ok || pos != copy_len;
         if failed {
             self.batch.truncate(first_op);
