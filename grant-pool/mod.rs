@@ -43,6 +43,7 @@
 
 use crate::bindings::net::device::NetDev;
 use crate::bindings::net::skb::{FragPages, SkBuff};
+use crate::netif::zerocopy::TxZeroCopyPolicy;
 use kernel::page::PAGE_SIZE;
 
 mod mapped;
@@ -69,6 +70,16 @@ pub(crate) enum TxBufferSource {
 }
 
 impl TxBufferSource {
+    /// The source of a queue with this zero-copy policy (`None`: the
+    /// parameter is off, or the queue got no pages for it).
+    pub(crate) fn of(zerocopy: Option<&TxZeroCopyPolicy>) -> Self {
+        match zerocopy {
+            None => TxBufferSource::FreshPages,
+            Some(policy) if policy.maps_grants() => TxBufferSource::Mapped,
+            Some(_) => TxBufferSource::StagedLent,
+        }
+    }
+
     /// An skb with room for `total` bytes, `linear` of them in the head.
     /// `None` under memory pressure: the packet is dropped with an error
     /// response, as xen-netback does.

@@ -108,7 +108,6 @@ struct TxBuilder {
     ring: BackRing<TxSharedRing>,
     batch: CopyBatch,
     pending: KVec<PendingTx>,
-    source: TxBufferSource,
     domid: u16,
     /// Zero-copy: the policy and its pending slots (`tx_zerocopy` on, auto
     /// or staged).
@@ -164,11 +163,6 @@ impl TxQueue {
                 ring,
                 batch: CopyBatch::new(TX_COPY_BATCH)?,
                 pending: KVec::with_capacity(TX_PENDING_MAX, GFP_KERNEL)?,
-                source: match &mapped {
-                    Some((policy, _)) if policy.maps_grants() => TxBufferSource::Mapped,
-                    Some(_) => TxBufferSource::StagedLent,
-                    None => TxBufferSource::FreshPages,
-                },
                 domid,
                 mapped,
                 lend: LendAdvisor::new(),
@@ -207,7 +201,7 @@ impl TxQueue {
 
     /// The data path in use, for logs.
     pub(crate) fn source_name(&self) -> &'static str {
-        self.builder.source.name()
+        self.builder.source().name()
     }
 
     /// Whether the frontend posted requests we have not consumed
@@ -350,6 +344,12 @@ fn respond(ring: &mut BackRing<TxSharedRing>, responses: TxResponses<'_>) -> cor
 }
 
 impl TxBuilder {
+    /// Where this queue's packet bytes go, from its zero-copy policy (and
+    /// whether that policy got its pages).
+    fn source(&self) -> TxBufferSource {
+        TxBufferSource::of(self.mapped.as_ref().map(|(policy, _)| policy))
+    }
+
     /// The bytes of `pkt` to copy: all of them, or with zero-copy only the
     /// linear head when the policy maps the rest (at most one frag per slot,
     /// a pending slot for each; under `tx_zerocopy=staged` only for a packet
@@ -410,7 +410,7 @@ impl TxBuilder {
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
         let copy_len = self.copy_len(stats, staged, pkt);
-        let Some(mut skb) = self.source.alloc_skb(dev, linear, copy_len) else {
+        let Some(mut skb) = self.source().alloc_skb(dev, linear, copy_len) else {
             staged.give_back_all(&mut self.prelent);
             stats.rx_dropped.add(1);
             return respond(&mut self.ring, pkt.response_plan().responses(NETIF_RSP_ERROR));
