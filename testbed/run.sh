@@ -54,7 +54,8 @@ usage: testbed/run.sh [options]
 Prints the result records and a table; exit 0 only when the scenario passed and dom0's
 kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches;
 AB_TESTS="TEST[/DIR] ..." to run only those tests of an A/B scenario (benches/scenarios/ab.sh);
-AB_UDP_RCPU=N to bind the UDP pps tests' receiver to its domain's vCPU N.
+AB_UDP_RCPU=N to bind the UDP pps tests' receiver to its domain's vCPU N;
+MEM_FRONTEND=stock|rs and MEM_COUNTS="1 4 ..." for the memory scenario's guests and vif counts.
 USAGE
 }
 set -euo pipefail
@@ -244,6 +245,17 @@ fi
 if [ -n "${AB_UDP_RCPU:-}" ]; then
     [[ "$AB_UDP_RCPU" =~ ^[0-9]+$ ]] || die "AB_UDP_RCPU takes a vCPU number, got '$AB_UDP_RCPU'"
     echo "AB_UDP_RCPU=$AB_UDP_RCPU" >> "$OV/etc/netback-rs/run.conf"
+fi
+# MEM_FRONTEND and MEM_COUNTS in the environment: the memory scenario's guests run that
+# netfront (stock or rs: netfront-rs, whose control ring makes netback-rs' queues keep their
+# staged grants and, under tx_zerocopy=staged, a pending area) and attach those vif counts.
+if [ -n "${MEM_FRONTEND:-}" ]; then
+    [[ "$MEM_FRONTEND" =~ ^(stock|rs)$ ]] || die "MEM_FRONTEND takes stock or rs, got '$MEM_FRONTEND'"
+    echo "MEM_FRONTEND=$MEM_FRONTEND" >> "$OV/etc/netback-rs/run.conf"
+fi
+if [ -n "${MEM_COUNTS:-}" ]; then
+    [[ "$MEM_COUNTS" =~ ^[0-9]+( [0-9]+)*$ ]] || die "MEM_COUNTS takes vif counts (\"1 4 8\"), got '$MEM_COUNTS'"
+    echo "MEM_COUNTS=\"$MEM_COUNTS\"" >> "$OV/etc/netback-rs/run.conf"
 fi
 INITRD=$RUN.initrd
 cp "$IMAGES/dom0-initrd.cpio.zst" "$INITRD"

@@ -25,6 +25,10 @@
 # interface only; arp_filter=1 in the guest makes only that interface answer ARP for it
 # (the guest's init puts its main address on every interface).
 MEM_COUNTS=${MEM_COUNTS:-"1 4 8 16"}
+# The guests' netfront (run.sh passes MEM_FRONTEND): stock, or rs (netfront-rs: a control
+# ring and staging grants, so netback-rs' queues hold 512 mapped grants each and, under
+# tx_zerocopy=staged, a pending area without pages). Records name it as frontend=.
+MEM_FRONTEND=${MEM_FRONTEND:-stock}
 MEM_STREAM_LEN=${MEM_STREAM_LEN:-20}   # seconds each stream runs; readings start at 40%
 MEM_NET=${MEM_NET:-10.100}
 MEM_MIN_BYTES=${MEM_MIN_BYTES:-1000000} # each vif moves at least this much each way while streaming
@@ -76,7 +80,7 @@ mem_record() {
     vals=($(mem_median 3))
     for f in $MEM_FIELDS; do kv+=("$f=${vals[$((i - 1))]}"); i=$((i + 1)); done
     nbt_result test=dom0_mem backend="$NBT_CURRENT_BACKEND" variant="$MEM_VARIANT" state="$state" \
-        vifs="$n" value="${vals[0]}" unit=kB "${kv[@]}" "$@"
+        vifs="$n" value="${vals[0]}" unit=kB frontend="$MEM_FRONTEND" "${kv[@]}" "$@"
 }
 
 # Where the slab part goes (log lines only, no record): kB per cache from /proc/slabinfo
@@ -158,16 +162,16 @@ mem_stream() {
     local f kv=() vals=($reading) x=0
     for f in $MEM_FIELDS; do kv+=("$f=${vals[$x]}"); x=$((x + 1)); done
     nbt_result test=dom0_mem backend="$NBT_CURRENT_BACKEND" variant="$MEM_VARIANT" state="$state" \
-        vifs="$n" value="${vals[0]}" unit=kB "${kv[@]}" to_guest_mbit="${sum_st% *}" from_guest_mbit="${sum_ma% *}" \
+        vifs="$n" value="${vals[0]}" unit=kB frontend="$MEM_FRONTEND" "${kv[@]}" to_guest_mbit="${sum_st% *}" from_guest_mbit="${sum_ma% *}" \
         min_vif_tx_bytes="$min_tx" min_vif_rx_bytes="$min_rx" stream_s="$MEM_STREAM_LEN" \
         tx_zerocopy_sent="$zc"
     rm -f /tmp/mem-np.*
 }
 
 mem_load "$1"
-for i in $(seq 1 $NBT_NDOM); do domu_create $i; done
+for i in $(seq 1 $NBT_NDOM); do domu_create $i 1 1500 "$MEM_FRONTEND"; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
-nbt_stamp "memory: backends $NBT_BACKENDS, counts $MEM_COUNTS, $NBT_NDOM guests"
+nbt_stamp "memory: backends $NBT_BACKENDS, counts $MEM_COUNTS, $NBT_NDOM guests with $MEM_FRONTEND netfront"
 first=1
 for tok in $NBT_BACKENDS; do
     mem_detach_all
