@@ -235,28 +235,23 @@ NBT_DRVDOM=$DRVDOM
 NBT_PROFILE=$PROFILE
 NBT_GUEST_VCPUS=$GUEST_VCPUS
 CONF
-# AB_TESTS in the environment: the A/B scenarios run only the tests it names (ab.sh).
-if [ -n "${AB_TESTS:-}" ]; then
-    [[ "$AB_TESTS" =~ ^[A-Za-z0-9_./\ -]+$ ]] || die "AB_TESTS takes test names and TEST/DIR, got '$AB_TESTS'"
-    echo "AB_TESTS=\"$AB_TESTS\"" >> "$OV/etc/netback-rs/run.conf"
-fi
-# AB_UDP_RCPU in the environment: the UDP pps tests bind their receiver (netserver) to
-# that vCPU of its domain (netperf -T ,N).
-if [ -n "${AB_UDP_RCPU:-}" ]; then
-    [[ "$AB_UDP_RCPU" =~ ^[0-9]+$ ]] || die "AB_UDP_RCPU takes a vCPU number, got '$AB_UDP_RCPU'"
-    echo "AB_UDP_RCPU=$AB_UDP_RCPU" >> "$OV/etc/netback-rs/run.conf"
-fi
-# MEM_FRONTEND and MEM_COUNTS in the environment: the memory scenario's guests run that
-# netfront (stock or rs: netfront-rs, whose control ring makes netback-rs' queues keep their
-# staged grants and, under tx_zerocopy=staged, a pending area) and attach those vif counts.
-if [ -n "${MEM_FRONTEND:-}" ]; then
-    [[ "$MEM_FRONTEND" =~ ^(stock|rs)$ ]] || die "MEM_FRONTEND takes stock or rs, got '$MEM_FRONTEND'"
-    echo "MEM_FRONTEND=$MEM_FRONTEND" >> "$OV/etc/netback-rs/run.conf"
-fi
-if [ -n "${MEM_COUNTS:-}" ]; then
-    [[ "$MEM_COUNTS" =~ ^[0-9]+( [0-9]+)*$ ]] || die "MEM_COUNTS takes vif counts (\"1 4 8\"), got '$MEM_COUNTS'"
-    echo "MEM_COUNTS=\"$MEM_COUNTS\"" >> "$OV/etc/netback-rs/run.conf"
-fi
+# pass_env NAME REGEX WHAT: NAME from the environment into run.conf for the scenario, when
+# set; refused unless it matches REGEX (it is sourced in dom0).
+pass_env() {
+    local val=${!1:-}
+    [ -n "$val" ] || return 0
+    [[ "$val" =~ $2 ]] || die "$1 takes $3, got '$val'"
+    echo "$1=\"$val\"" >> "$OV/etc/netback-rs/run.conf"
+}
+# The A/B scenarios run only the tests AB_TESTS names (ab.sh); AB_UDP_RCPU binds the UDP pps
+# tests' receiver (netserver) to that vCPU of its domain (netperf -T ,N).
+pass_env AB_TESTS '^[A-Za-z0-9_./ -]+$' "test names and TEST/DIR"
+pass_env AB_UDP_RCPU '^[0-9]+$' "a vCPU number"
+# The memory scenario's guests run MEM_FRONTEND's netfront (stock or rs: netfront-rs, whose
+# control ring makes netback-rs' queues keep their staged grants and, under
+# tx_zerocopy=staged, a pending area) and attach MEM_COUNTS vifs.
+pass_env MEM_FRONTEND '^(stock|rs)$' "stock or rs"
+pass_env MEM_COUNTS '^[0-9]+( [0-9]+)*$' 'vif counts ("1 4 8")'
 INITRD=$RUN.initrd
 cp "$IMAGES/dom0-initrd.cpio.zst" "$INITRD"
 truncate -s %512 "$INITRD"
