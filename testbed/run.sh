@@ -27,7 +27,9 @@ usage: testbed/run.sh [options]
   --front-opts LABEL="PARAMS"  ab-front: the guests load netfront-rs with these module
                       parameters while backend rs@LABEL runs (say, --backends "c rs rs@tr"
                       --front-opts tr="trusted=1"; rs@LABEL is then this worktree's
-                      module unless --rs-ko gives one); repeatable
+                      module unless --rs-ko gives one), or the stock xen-netfront with them
+                      while c@LABEL (the C driver) runs (say, --backends "c c@untr rs"
+                      --front-opts untr="trusted=0"); repeatable
   --front-ko LABEL=KO  ab-front: while backend rs@LABEL runs, the guests load this prebuilt
                       xen-netfront-rs.ko (another build's) instead of this worktree's, for an
                       A/B between two netfront-rs builds in one boot (rs@LABEL is this

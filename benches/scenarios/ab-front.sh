@@ -12,8 +12,9 @@
 NBT_DOMU_TOOLS=1
 set -- $NBT_BACKENDS
 frontend_for() { case "$1" in c|c@*) echo stock;; *) echo rs;; esac; }
-# front_opts LABEL: netfront-rs' module parameters under rs@LABEL (run-bench --front-opts).
-front_opts() { [ "${1#rs@}" != "$1" ] && cat "/opt/netback-rs/front-opts/${1#rs@}" 2>/dev/null; }
+# front_opts LABEL: the guests' netfront module parameters under rs@LABEL (netfront-rs) or
+# c@LABEL (stock xen-netfront, say trusted=0) (run-bench --front-opts).
+front_opts() { [ "${1#*@}" != "$1" ] && cat "/opt/netback-rs/front-opts/${1#*@}" 2>/dev/null; }
 # front_ko LABEL: the netfront-rs module the guests load under LABEL: another build's
 # (run-bench --front-ko, shipped in the guests as front-alt/LABEL.ko) or this worktree's.
 front_ko() {
@@ -29,6 +30,8 @@ first=$1
     || nbt_die "ab-front: the first label ($first) may not have a --front-ko build: list c or rs first"
 backend_load "$first"
 first_front=$(frontend_for "$first"); first_opts=$(front_opts "$first")
+[ -n "$first_opts" ] && [ "$first_front" = stock ] \
+    && nbt_die "ab-front: the first label ($first) may not have stock netfront parameters: list c first"
 [ -n "$first_opts" ] && first_front="rs:$(echo $first_opts | tr ' ' ,)"
 for i in $(seq 1 $NBT_NDOM); do domu_create $i "${NBT_GUEST_VCPUS:-1}" 1500 "$first_front"; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
@@ -42,7 +45,7 @@ frontend_prepare() {
         domu_exec "$i" "cat > /tmp/fswap.sh <<'EOF'
 for _ in \$(seq 1 1200); do ls /sys/bus/xen/devices | grep -q '^vif-' || break; sleep 0.05; done
 rmmod xen_netfront_rs 2>/dev/null; rmmod xen_netfront 2>/dev/null
-if [ $want = rs ]; then insmod $ko $opts; else insmod /lib/modules/xen-netfront.ko; fi
+if [ $want = rs ]; then insmod $ko $opts; else insmod /lib/modules/xen-netfront.ko $opts; fi
 echo \"GUEST: netfront now \$(grep -o '^xen_netfront[a-z_]*' /proc/modules) $([ $want = rs ] && echo "from $ko") $opts\" > /dev/console
 EOF
 setsid sh /tmp/fswap.sh </dev/null >/dev/null 2>&1 &" >/dev/null || nbt_fail "guest $i: could not arm the netfront swap"

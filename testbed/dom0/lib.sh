@@ -85,10 +85,12 @@ backend_host() { if [ "${NBT_DRVDOM:-0}" = 1 ]; then echo drvdom; else echo dom0
 # rs@LABEL: another build of our module (run.sh --rs-ko LABEL=KO), same module name, and/or
 # our module with other parameters (run.sh --rs-opts LABEL="PARAMS", on top of NBT_RS_PARAMS).
 # The driver domain gets the same /opt/netback-rs as dom0 (run.sh), so these paths hold there.
-backend_module() { case "$1" in c) echo $NBT_C_MOD;; rs|rs@*) echo $NBT_RS_MOD;; *) return 1;; esac; }
+backend_module() { case "$1" in c|c@*) echo $NBT_C_MOD;; rs|rs@*) echo $NBT_RS_MOD;; *) return 1;; esac; }
 backend_load_cmd() {  # backend_load_cmd BACKEND: the command that loads it
     case "$1" in
-        c) echo "modprobe xen-netback";;
+        # c@LABEL: the C driver as it is; the label only names the guests' stock netfront
+        # parameters (ab-front, run.sh --front-opts LABEL=...).
+        c|c@*) echo "modprobe xen-netback";;
         rs) [ -f $NBT_RS_KO ] || { echo "no $NBT_RS_KO in dom0" >&2; return 1; }
             echo "insmod $NBT_RS_KO $NBT_RS_PARAMS";;
         rs@*) local ko=/opt/netback-rs/alt/${1#rs@}.ko opts=/opt/netback-rs/opts/${1#rs@}
