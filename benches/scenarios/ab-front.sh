@@ -65,58 +65,7 @@ vif_hypercalls() {
              END {print b + 0, p + 0}'
 }
 
-# Where a 64-byte UDP test's time went, per packet the receiver got. CPU: the seconds Xen
-# accounted to each domain (xl list, 0.1 s steps; hypercalls included) and dom0's vif events,
-# sampled in the background 1 s after the test starts and 1 s before it ends, so neither the
-# commands around a test nor a backlog drained after it count; as a share of one CPU and per
-# packet. Each guest's netfront events: from just before to just after the test (reading them
-# takes a command over the vif). All domains share the testbed's 2 CPUs: shares summing to
-# about 2 mean the machine was the limit, a 1-vCPU guest near 1.0 that the guest was.
-doms_cpu() { xl list | awk 'NR > 1 {print "cpu", ($1 == "Domain-0" ? "dom0" : $1), $NF}'; }
-cost_sample() { echo "time - $(date +%s.%N)"; doms_cpu; echo "vif dom0 $(dom0_vif_irqs)"; }
-guests_irqs() { local i; for i in $(seq 1 $NBT_NDOM); do echo "irqs domu$i $(domu_net_irqs $i)"; done; }
-# Packets sent in vain, from just before to just after the test: the receivers' UDP sockets'
-# and dom0's vifs' drops. A sender that got cheaper can deliver fewer packets to a receiver
-# that is the limit (the drops' work is spent), so per packet received these say why.
-sent_in_vain() { echo "drops all $(udp_rcvbuf_drops) $(vif_tx_drops)"; }
-udp_cost() {
-    local what=$1 name=$2 pps=${3:-} dir="" round="" a
-    [ "$name" = udp_pps ] && [ "$NBT_LEN" -ge 3 ] || return 0
-    if [ "$what" = begin ]; then
-        udp_cost_irqs0=$(guests_irqs; sent_in_vain)
-        rm -f /tmp/udp-cost.*
-        (sleep 1; cost_sample > /tmp/udp-cost.a; sleep $((NBT_LEN - 2)); cost_sample > /tmp/udp-cost.b) &
-        udp_cost_sampler=$!
-        return 0
-    fi
-    wait "$udp_cost_sampler"
-    for a in "$@"; do case $a in dir=*) dir=${a#dir=};; round=*) round=${a#round=};; esac; done
-    [ -s /tmp/udp-cost.a ] && [ -s /tmp/udp-cost.b ] || { nbt_fail "$name $dir: no CPU samples"; return 0; }
-    { sed 's/^/0 /' /tmp/udp-cost.a; sed 's/^/1 /' /tmp/udp-cost.b
-      echo "$udp_cost_irqs0" | sed 's/^/0 /'; { guests_irqs; sent_in_vain; } | sed 's/^/1 /'; } |
-        awk -v pps="$pps" -v len="$NBT_LEN" '
-            $2 == "drops" {v[$1 " sockdrops all"] = $4; v[$1 " vifdrops all"] = $5; next}
-            {v[$1 " " $2 " " $3] = $4; dom[$3] = 1}
-            function has(k) { return (("0 " k) in v) && (("1 " k) in v) }
-            function delta(k) { return v["1 " k] - v["0 " k] }
-            END {
-                win = delta("time -")
-                if (pps <= 0 || win <= 0) exit
-                for (d in dom) {
-                    if (has("cpu " d)) {
-                        printf "cpu_us_per_pkt_%s us/packet %.1f\n", d, delta("cpu " d) / win * 1e6 / pps
-                        printf "cpu_share_%s CPUs %.2f\n", d, delta("cpu " d) / win
-                    }
-                    if (has("vif " d)) printf "irqs_per_pkt_%s per-packet %.3f\n", d, delta("vif " d) / win / pps
-                    if (has("irqs " d)) printf "irqs_per_pkt_%s per-packet %.3f\n", d, delta("irqs " d) / (pps * len)
-                }
-                if (has("sockdrops all")) printf "socket_drops_per_pkt per-packet %.3f\n", delta("sockdrops all") / (pps * len)
-                if (has("vifdrops all")) printf "vif_drops_per_pkt per-packet %.3f\n", delta("vifdrops all") / (pps * len)
-            }' |
-        while read -r test unit value; do
-            nbt_result test="udp_pps_$test" backend="$NBT_CURRENT_BACKEND" dir="$dir" round="$round" unit="$unit" value="$value"
-        done
-}
+# Where each 64-byte UDP test's time went (lib.sh's udp_cost).
 MEASURE_COST_HOOK=udp_cost
 
 # Each turn checks that guest 1 runs the label's frontend, then runs ab.sh's tests; on

@@ -11,6 +11,8 @@ for i in $(seq 1 $NBT_NDOM); do domu_create $i "${NBT_GUEST_VCPUS:-2}"; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
 only() { ab_only measure_iperf3 "$@"; }  # only TEST MEASURE_IPERF3-ARGS...
+# Where each udp_pps_x4 test's time went: CPU per domain, socket and vif drops (lib.sh).
+MEASURE_COST_HOOK=udp_cost
 
 bench_round() {
     # h: the backend's own domain, dom0 or the driver domain (run.sh --driver-domain).
