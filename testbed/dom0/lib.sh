@@ -610,17 +610,21 @@ try:
 except Exception:
     sys.exit(1)'
 }
-# measure_iperf3 NAME FROM TO STREAMS [iperf3 options] -- [k=v ...]: one iperf3 run, one record.
+# measure_iperf3 NAME FROM TO STREAMS [iperf3 options] -- [k=v ...]: one iperf3 run, one record
+# (with measure's cost hook and --profile).
 measure_iperf3() {
     local name=$1 from=$2 to=$3 n=$4; shift 4
     local opts=() r
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
     [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
+    profile_begin "$from" "$to"
     if r=$(iperf3_run "$from" "$to" "$n" "$NBT_LEN" "${opts[@]}"); then
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
         [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" "$@"
+        profile_end "$name" "${r% *}" "${r#* }" "$@"
     else
+        profile_end "$name"
         nbt_fail "$name (iperf3 -P $n ${opts[*]} $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
         return 1
     fi
