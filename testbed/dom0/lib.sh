@@ -632,10 +632,9 @@ measure_iperf3() {
 # udp_cost, a MEASURE_COST_HOOK (ab-front, ab-mq): where a 64-byte UDP test's (udp_pps,
 # udp_pps_x4) time went, per packet the receiver got, as records NAME_cpu_share_DOM and so
 # on. CPU: the seconds Xen accounted to each domain (xl list, 0.1 s steps; hypercalls
-# included) and dom0's vif events,
-# sampled in the background 1 s after the test starts and 1 s before it ends, so neither the
-# commands around a test nor a backlog drained after it count; as a share of one CPU and per
-# packet. Each guest's netfront events: from just before to just after the test (reading them
+# included) and dom0's vif events, sampled in the background 1 s after the test starts and
+# 1 s before it ends, so neither the commands around a test nor a backlog drained after it
+# count; as a share of one CPU and per packet. Each guest's netfront events: from just before to just after the test (reading them
 # takes a command over the vif). All domains share the testbed's 2 CPUs: shares summing to
 # about 2 mean the machine was the limit, a guest near its vCPU count that the guest was.
 doms_cpu() { xl list | awk 'NR > 1 {print "cpu", ($1 == "Domain-0" ? "dom0" : $1), $NF}'; }
