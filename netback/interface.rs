@@ -309,14 +309,16 @@ impl Vif {
     fn release_queues(&self, dev: &NetDev<'_>, n: usize) {
         for (i, queue) in self.queues.iter().take(n).enumerate() {
             let qd = dev.on_queue(i as u32);
-            qd.unbind_evtchns();
             // Unmaps the rings and shuts the credit timer down (it
             // schedules this queue's NAPI) before NAPI goes.
             let mut tx = queue.tx.lock().take();
             if let Some(t) = tx.as_mut() {
-                // Waits for zero-copy pages the stack still holds.
-                t.shutdown(&queue.stats, Some(&queue.staged), dev.name().as_str());
+                // Waits for zero-copy pages the stack still holds; answers
+                // every request, notifying through the channel still bound
+                // (its IRQ is off: nothing schedules NAPI).
+                t.shutdown(&queue.stats, Some(&queue.staged), Some(&qd));
             }
+            qd.unbind_evtchns();
             let rx = queue.rx.lock().take();
             drop(tx);
             drop(rx);

@@ -137,6 +137,9 @@ pub(crate) struct TxQueue {
     coalescer: TxCoalescer,
     /// Polls this queue again at a held answer's deadline.
     answer_timer: NapiTimer,
+    /// [`TxQueue::shutdown`] ran: the drop has nothing left to do (what
+    /// the frontend posted since goes unanswered and unnotified there).
+    shut_down: bool,
 }
 
 impl TxQueue {
@@ -174,6 +177,7 @@ impl TxQueue {
             longest_poll: LongestPoll::default(),
             coalescer: TxCoalescer::new(),
             answer_timer,
+            shut_down: false,
         })
     }
 
@@ -314,22 +318,41 @@ impl TxQueue {
     /// Teardown (process context, NAPI stopped): cancels the answer timer
     /// (it schedules this queue's NAPI, which goes next); waits, bounded and
     /// logged, for the stack to give back every mapped page, unmapping and
-    /// answering them; publishes every answer, held ones included (no
-    /// notification: the frontend is going). What is still held by the
-    /// stack after the bound stays mapped and allocated for good (never
-    /// unmapped under the stack).
+    /// answering them; refuses the requests still posted (counted dropped);
+    /// publishes every answer, held ones included, and notifies the
+    /// frontend on `dev`'s channel (still bound) so that it frees them
+    /// before it disconnects ([`TxAssembler::refuse_posted`]). What is still
+    /// held by the stack after the bound stays mapped and allocated for good
+    /// (never unmapped under the stack).
     /// Staged pages lent meanwhile give their entries' use back to
-    /// `staged` (none when dropped without a teardown).
-    pub(crate) fn shutdown(&mut self, stats: &VifStats, staged: Option<&StagedGrants>, name: &str) {
+    /// `staged` (none when dropped without a teardown). Runs once: the
+    /// drop's call after the owner's does nothing.
+    pub(crate) fn shutdown(&mut self, stats: &VifStats, staged: Option<&StagedGrants>, dev: Option<&NetDev<'_>>) {
+        if core::mem::replace(&mut self.shut_down, true) {
+            return;
+        }
         self.answer_timer.cancel();
+        let name = dev.map(|d| d.name());
+        let name = name.as_ref().map_or("xen-netback-rs", |n| n.as_str());
         let b = &mut self.builder;
         if let Some((_, mut m)) = b.mapped.take() {
             let (success, fail) = m.shutdown(&mut b.ring, staged, name);
             stats.tx_zerocopy_success.add(success);
             stats.tx_zerocopy_fail.add(fail);
         }
-        if b.ring.unpublished() != 0 {
-            let _ = b.ring.push_responses_and_check_notify();
+        match self.assembler.refuse_posted(&mut b.ring) {
+            Ok(0) => {}
+            Ok(n) => {
+                stats.rx_dropped.add(u64::from(n));
+                let q = dev.map_or(0, |d| d.queue());
+                pr_info!("{}: queue {}: {} guest TX packets refused at disconnect\n", name, q, n);
+            }
+            Err(e) => pr_warn!("{}: guest TX requests left unanswered at disconnect: {}\n", name, e.description()),
+        }
+        if b.ring.push_responses_and_check_notify() {
+            if let Some(dev) = dev {
+                dev.notify(Channel::Tx);
+            }
         }
         self.coalescer.published();
     }
@@ -337,10 +360,7 @@ impl TxQueue {
 
 /// Writes `responses` to `ring` (published by the poll's end).
 fn respond(ring: &mut BackRing<TxSharedRing>, responses: TxResponses<'_>) -> core::result::Result<(), FatalReason> {
-    for rsp in responses {
-        ring.push_response(rsp).map_err(FatalReason::from)?;
-    }
-    Ok(())
+    responses.push_to(ring).map_err(FatalReason::from)
 }
 
 impl TxBuilder {
@@ -627,6 +647,6 @@ impl TxBuilder {
 impl Drop for TxQueue {
     fn drop(&mut self) {
         // Normally done by the owner with the counters at hand.
-        self.shutdown(&VifStats::default(), None, "xen-netback-rs");
+        self.shutdown(&VifStats::default(), None, None);
     }
 }

@@ -242,6 +242,13 @@ sleep 3
 exec 8<"$dbg" || nbt_fail "cannot open $dbg"
 if rs; then grep "^Credit\|^TX answers" "$dbg" | sed "s/^/io_ring_q0 before detach: /"; fi
 vif_detach 1 && vif_wait_gone "$v"
+if rs; then
+    # What waited for credit (a full ring under the stream) is answered at the teardown,
+    # not left to the guest: one log line per queue, the packets counted.
+    refused=$(dmesg | grep -o "$v: queue 0: [0-9]* guest TX packets refused at disconnect" | tail -n 1)
+    nbt_result test=tx_refused_at_disconnect backend=rs value="$(echo "$refused" | awk '{print $4}')" unit=packets
+    [ -n "$refused" ] || nbt_fail "no guest TX request refused when the vif went while its guest waited for credit"
+fi
 if cat <&8 >/dev/null 2>&1; then echo "read of $dbg after the vif went: succeeded (empty)"; else echo "read of $dbg after the vif went: failed as expected"; fi
 exec 8<&-
 vif_attach 1 && domu_wait_ping 1 60 || nbt_fail "guest 1 unreachable after re-attaching its vif"

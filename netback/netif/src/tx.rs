@@ -37,8 +37,8 @@
 
 use super::ring::{BackRing, RingError, SharedRing};
 use super::wire::{
-    ExtraInfo, ExtraInfoRaw, GsoType, TxRequest, TxResponse, ETH_HLEN, NETIF_RSP_NULL, NETTXF_CSUM_BLANK,
-    NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
+    ExtraInfo, ExtraInfoRaw, GsoType, TxRequest, TxResponse, ETH_HLEN, NETIF_RSP_ERROR, NETIF_RSP_NULL,
+    NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
     XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT, XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP_BIT,
     XEN_NETIF_EXTRA_TYPE_MAX, XEN_NETIF_NR_SLOTS_MIN, XEN_PAGE_SIZE,
 };
@@ -216,6 +216,19 @@ pub struct TxResponses<'a> {
     extra_count: u32,
     status: i16,
     pos: u32,
+}
+
+impl TxResponses<'_> {
+    /// Writes the responses to `ring` (published by the caller).
+    pub fn push_to<R>(self, ring: &mut BackRing<R>) -> Result<(), RingError>
+    where
+        R: SharedRing<Request = TxRequest, Response = TxResponse>,
+    {
+        for rsp in self {
+            ring.push_response(rsp)?;
+        }
+        Ok(())
+    }
 }
 
 impl Iterator for TxResponses<'_> {
@@ -769,6 +782,42 @@ impl TxAssembler {
         }
     }
 
+    /// Disconnect: answers with `NETIF_RSP_ERROR` (`NETIF_RSP_NULL` for
+    /// extras) every request the frontend posted that has no answer yet: a
+    /// packet waiting for credit, the ones behind it, multicast requests
+    /// (not applied), a partial packet's consumed slots. Returns the packets
+    /// refused. Stops at a fatal error (nothing more is parsed) and after a
+    /// ring's worth of verdicts, however fast the frontend posts.
+    ///
+    /// The C driver leaves them unanswered. A frontend then reclaims those
+    /// buffers while disconnecting, and stock netfront's reclaim warns
+    /// (`get_page` on a slab head page in `xennet_release_tx_bufs`). Answered
+    /// before the notification of the last publish, its TX interrupt frees
+    /// them the usual way first. The assembler is done after this.
+    pub fn refuse_posted<R>(&mut self, ring: &mut BackRing<R>) -> Result<u32, RingError>
+    where
+        R: SharedRing<Request = TxRequest, Response = TxResponse>,
+    {
+        let mut refused = 0u32;
+        for _ in 0..ring.size() {
+            match self.poll(ring, &mut Unlimited) {
+                TxPoll::Verdict(TxVerdict::Accept) => {
+                    self.packet.response_plan().responses(NETIF_RSP_ERROR).push_to(ring)?
+                }
+                TxPoll::Verdict(TxVerdict::Drop(d)) => d.responses.responses(NETIF_RSP_ERROR).push_to(ring)?,
+                TxPoll::Verdict(TxVerdict::Multicast(m)) => m.responses.responses(NETIF_RSP_ERROR).push_to(ring)?,
+                TxPoll::Incomplete => {
+                    self.stage = Stage::Idle;
+                    self.plan().responses(NETIF_RSP_ERROR).push_to(ring)?;
+                    return Ok(refused.saturating_add(1));
+                }
+                TxPoll::Verdict(TxVerdict::Fatal(_)) | TxPoll::Empty | TxPoll::RateLimited => return Ok(refused),
+            }
+            refused = refused.saturating_add(1);
+        }
+        Ok(refused)
+    }
+
     /// The multicast control request of the extras, if any (MCAST_ADD
     /// wins): it short-circuits the packet, its continuation slots unread.
     fn multicast(&self) -> Option<(McastOp, [u8; 6])> {
@@ -1148,6 +1197,80 @@ mod tests {
         let p = accept(&mut a, &mut r);
         assert!(p.frag_plan().all(|u| matches!(u, TxSlotUse::RespondNow(_))));
         assert_eq!(p.linear_len, 60);
+    }
+
+    /// Publishes and takes every response: (id, status) in ring order.
+    fn answers(r: &mut BackRing<Ring>) -> std::vec::Vec<(u16, i16)> {
+        r.push_responses_and_check_notify();
+        core::iter::from_fn(|| r.ring_mut().take_response()).map(|rsp| (rsp.id, rsp.status)).collect()
+    }
+
+    #[test]
+    fn refuse_posted_answers_everything_the_frontend_posted() {
+        struct Deny;
+        impl TxCreditGate for Deny {
+            fn admit(&mut self, _: u32) -> bool {
+                false
+            }
+        }
+        let mut r = ring();
+        // Waiting for credit: a packet with a GSO extra and a continuation.
+        r.ring_mut().push_request(slot(1, 1600, NETTXF_MORE_DATA | NETTXF_EXTRA_INFO));
+        r.ring_mut().push_request(
+            ExtraInfo::Gso { size: 1448, gso_type: XEN_NETIF_GSO_TYPE_TCPV4, features: 0 }.to_raw(false).to_tx_slot(),
+        );
+        r.ring_mut().push_request(slot(2, 100, 0));
+        // Behind it: a multicast request, a packet too small, then a packet
+        // whose last slot is not posted yet.
+        r.ring_mut().push_request(slot(3, 0, NETTXF_EXTRA_INFO));
+        r.ring_mut().push_request(ExtraInfo::McastAdd { addr: [1; 6] }.to_raw(false).to_tx_slot());
+        r.ring_mut().push_request(slot(4, 10, 0));
+        r.ring_mut().push_request(slot(5, 3000, NETTXF_MORE_DATA));
+        r.ring_mut().push_request(slot(6, 1000, NETTXF_MORE_DATA));
+        let mut a = TxAssembler::new(TxConfig::default());
+        assert_eq!(a.poll(&mut r, &mut Deny), TxPoll::RateLimited);
+        assert_eq!(a.refuse_posted(&mut r), Ok(4));
+        let e = NETIF_RSP_ERROR;
+        assert_eq!(
+            answers(&mut r),
+            [(1, e), (0, NETIF_RSP_NULL), (2, e), (3, e), (0, NETIF_RSP_NULL), (4, e), (5, e), (6, e)]
+        );
+        assert_eq!(r.unanswered(), 0);
+        // Nothing is left, nothing answered twice.
+        assert_eq!(a.refuse_posted(&mut r), Ok(0));
+        assert!(answers(&mut r).is_empty());
+    }
+
+    #[test]
+    fn refuse_posted_stops_at_a_broken_ring() {
+        let mut r = ring();
+        r.ring_mut().push_request(slot(1, 60, 0));
+        // A slot crossing its page: fatal, and nothing after it is parsed.
+        r.ring_mut().push_request(TxRequest { gref: 1, offset: 4000, flags: 0, id: 2, size: 200 });
+        r.ring_mut().push_request(slot(3, 60, 0));
+        let mut a = TxAssembler::new(TxConfig::default());
+        assert_eq!(a.refuse_posted(&mut r), Ok(1));
+        assert_eq!(answers(&mut r), [(1, NETIF_RSP_ERROR)]);
+        assert!(a.is_failed());
+    }
+
+    #[test]
+    fn refuse_posted_is_bounded_by_the_ring() {
+        let mut r = ring();
+        let mut a = TxAssembler::new(TxConfig::default());
+        // A frontend that reposts as fast as it is answered: one call ends
+        // after a ring's worth of verdicts.
+        let mut id = 0u16;
+        for _ in 0..3 {
+            while r.ring().free_requests() > 0 {
+                r.ring_mut().push_request(slot(id, 60, 0));
+                id = id.wrapping_add(1);
+            }
+            let n = a.refuse_posted(&mut r).unwrap();
+            assert!(n <= r.size(), "{n}");
+            answers(&mut r);
+        }
+        assert_eq!(u32::from(id), 3 * r.size());
     }
 
     #[test]

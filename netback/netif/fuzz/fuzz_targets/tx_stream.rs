@@ -1,7 +1,8 @@
 //! Guest TX: a hostile frontend drives the in-memory ring (slot contents,
 //! req_prod jumps, rsp_event) while the backend polls the assembler, answers
 //! verdicts and is rate limited. Checks: no panic, every slot copied exactly
-//! once, responses always accepted by the ring, packet invariants.
+//! once, responses always accepted by the ring, packet invariants; at
+//! disconnect every posted request is answered.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -146,5 +147,16 @@ fuzz_target!(|data: &[u8]| {
                 assert!(ring.unanswered() <= 256);
             }
         }
+    }
+    // Disconnect: the in-flight slots are answered, then everything still
+    // posted is refused; unless the frontend broke the ring, nothing it
+    // posted is left unanswered.
+    for r in in_flight.drain(..) {
+        ring.push_response(r).unwrap();
+    }
+    let refused = asm.refuse_posted(&mut ring).unwrap();
+    assert!(refused <= ring.size());
+    if !asm.is_failed() && ring.unconsumed_requests() == Ok(0) {
+        assert_eq!(ring.unanswered(), 0);
     }
 });
