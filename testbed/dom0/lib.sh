@@ -229,11 +229,13 @@ NBT_EVILFRONT=/opt/netback-rs/tools/evilfront
 # domu_create I [VCPUS] [MTU] [FRONTEND]: FRONTEND stock (default: the kernel's xen-netfront)
 # or rs (this worktree's xen-netfront-rs.ko, which run.sh ships in the guest tools: the guest
 # gets them whatever NBT_DOMU_TOOLS says, and nbt.netfront=rs for testbed/domu/init), or
-# rs:P=V[,P=V] for netfront-rs with those module parameters (e.g. rs:staging_pages=0).
+# rs:P=V[,P=V] for netfront-rs with those module parameters (e.g. rs:staging_pages=0), or
+# stock:P=V[,P=V] for the stock one with its own (stock:trusted=0).
 domu_create() {
     local i=$1 vcpus=${2:-1} mtu=${3:-1500} frontend=${4:-stock} ramdisk=/boot/domu-initrd.cpio.gz args=""
     case "$frontend" in
         stock) ;;
+        stock:*) args=" nbt.netfront_args=${frontend#stock:}";;
         rs) args=" nbt.netfront=rs";;
         rs:*) args=" nbt.netfront=rs nbt.netfront_args=${frontend#rs:}";;
         *) nbt_fail "domu_create: frontend '$frontend' is neither stock nor rs"; return 1;;
@@ -450,34 +452,45 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
         domu_exec "$i" "$done_cmd; HDR='$hdr host=domu$i $*'; $NBT_PERF_FOLD"
     done
 }
-# measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
-# STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
-# in packets per second received), emit a result record. MEASURE_COST_HOOK, if set, is a
-# function run as "HOOK begin NAME" before the test and "HOOK end NAME VALUE [k=v ...]" after
-# a test with a result (udp_cost: where a test's CPU time went); measure_iperf3 does the same.
-measure() {
-    local name=$1 from=$2 to=$3 test=$4; shift 4
-    local r
+# measure_with NAME FROM TO WHAT RUNNER... -- [k=v ...]: run RUNNER (prints "VALUE UNIT", or
+# nothing when it failed) and emit a result record; what measure and measure_iperf3 share.
+# MEASURE_COST_HOOK, if set, is a function run as "HOOK begin NAME" before the test and "HOOK
+# end NAME VALUE [k=v ...]" after a test with a result (udp_cost: where a test's CPU time
+# went); --profile's samples cover the test; MEASURE_FAILED_HOOK, if set, runs as "HOOK NAME
+# FROM TO" after a test that got nothing through (ab-front: ring state). WHAT names the test
+# in the failure line.
+measure_with() {
+    local name=$1 from=$2 to=$3 what=$4; shift 4
+    local runner=() r
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do runner+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
     [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
     profile_begin "$from" "$to"
-    case "$test" in
-        STREAMS*) r=$(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
-        UDP[0-9]*) r=$(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
-        *) r=$(netperf_run "$from" "$to" "$test" "$NBT_LEN") ;;
-    esac
+    r=$("${runner[@]}") || r=""
     if [ -n "$r" ]; then
         NBT_LAST_VALUE=${r% *}  # for a caller that derives a cost from it
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
         [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" "$@"
         profile_end "$name" "${r% *}" "${r#* }" "$@"
         return 0
-    else
-        profile_end "$name"
-        nbt_fail "$name ($test $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
-        # A scenario's diagnostics for a test that got nothing through (ab-front: ring state).
-        [ -n "${MEASURE_FAILED_HOOK:-}" ] && "$MEASURE_FAILED_HOOK" "$name" "$from" "$to"
-        return 1
     fi
+    profile_end "$name"
+    nbt_fail "$name ($what $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
+    [ -n "${MEASURE_FAILED_HOOK:-}" ] && "$MEASURE_FAILED_HOOK" "$name" "$from" "$to"
+    return 1
+}
+# measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
+# STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
+# in packets per second received), emit a result record (measure_with).
+measure() {
+    local name=$1 from=$2 to=$3 test=$4; shift 4
+    local run
+    case "$test" in
+        STREAMS*) run=(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
+        UDP[0-9]*) run=(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
+        *) run=(netperf_run "$from" "$to" "$test" "$NBT_LEN") ;;
+    esac
+    measure_with "$name" "$from" "$to" "$test" "${run[@]}" -- "$@"
 }
 # Grant references of guests that domain DOMID holds mapped or pinned right now, from Xen's
 # own grant table dump: what a leaking backend would keep.
@@ -611,25 +624,15 @@ except Exception:
     sys.exit(1)'
 }
 # measure_iperf3 NAME FROM TO STREAMS [iperf3 options] -- [k=v ...]: one iperf3 run, one record
-# (with measure's cost hook and --profile).
+# (measure_with).
 measure_iperf3() {
     local name=$1 from=$2 to=$3 n=$4; shift 4
-    local opts=() r
+    local opts=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
     [ "${1:-}" = -- ] && shift
-    [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
-    profile_begin "$from" "$to"
-    if r=$(iperf3_run "$from" "$to" "$n" "$NBT_LEN" "${opts[@]}"); then
-        nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
-        [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" "$@"
-        profile_end "$name" "${r% *}" "${r#* }" "$@"
-    else
-        profile_end "$name"
-        nbt_fail "$name (iperf3 -P $n ${opts[*]} $from -> $to) produced no result on backend $NBT_CURRENT_BACKEND"
-        return 1
-    fi
+    measure_with "$name" "$from" "$to" "iperf3 -P $n${opts[*]:+ ${opts[*]}}" iperf3_run "$from" "$to" "$n" "$NBT_LEN" "${opts[@]}" -- "$@"
 }
-# udp_cost, a MEASURE_COST_HOOK (ab-front, ab-mq): where a 64-byte UDP test's (udp_pps,
+# udp_cost, a MEASURE_COST_HOOK (ab, ab-front, ab-mq): where a 64-byte UDP test's (udp_pps,
 # udp_pps_x4) time went, per packet the receiver got, as records NAME_cpu_share_DOM and so
 # on. CPU: the seconds Xen accounted to each domain (xl list, 0.1 s steps; hypercalls
 # included) and dom0's vif events, sampled in the background 1 s after the test starts and
