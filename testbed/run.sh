@@ -92,7 +92,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-case "$BACKEND" in c|rs|rs@*) ;; *) die "--backend takes c, rs or rs@LABEL";; esac
+case "$BACKEND" in c|c@*|rs|rs@*) ;; *) die "--backend takes c, c@LABEL, rs or rs@LABEL";; esac
 [[ "$GUEST_VCPUS" =~ ^[1-8]?$ ]] || die "--guest-vcpus takes 1 to 8, got '$GUEST_VCPUS'"
 # -icount: one TCG thread for both vCPUs (QEMU has no multi-threaded TCG under icount).
 QEMU_ICOUNT=()

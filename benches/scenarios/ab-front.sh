@@ -30,9 +30,7 @@ first=$1
     || nbt_die "ab-front: the first label ($first) may not have a --front-ko build: list c or rs first"
 backend_load "$first"
 first_front=$(frontend_for "$first"); first_opts=$(front_opts "$first")
-[ -n "$first_opts" ] && [ "$first_front" = stock ] \
-    && nbt_die "ab-front: the first label ($first) may not have stock netfront parameters: list c first"
-[ -n "$first_opts" ] && first_front="rs:$(echo $first_opts | tr ' ' ,)"
+[ -n "$first_opts" ] && first_front="$first_front:$(echo $first_opts | tr ' ' ,)"
 for i in $(seq 1 $NBT_NDOM); do domu_create $i "${NBT_GUEST_VCPUS:-1}" 1500 "$first_front"; done
 for i in $(seq 1 $NBT_NDOM); do domu_wait_ping $i 150 || nbt_die "guest $i never came up"; done
 
