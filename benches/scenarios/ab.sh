@@ -3,6 +3,10 @@
 # which backend goes first so that drift over the boot does not favour one of them.
 ab_start
 
+# Where each 64-byte UDP test's time went: CPU per domain and per packet, notifications,
+# socket and vif drops (lib.sh's udp_cost; tests of 3 s or more).
+MEASURE_COST_HOOK=udp_cost
+
 # AB_TESTS (test names, or test/direction, e.g. "tcp_rr" or "tcp_rr/domu1-domu2") runs only
 # those: a quicker A/B when bisecting one figure. Recipe:
 #   (echo 'AB_TESTS="tcp_rr/domu1-domu2"'; cat benches/scenarios/ab.sh) > /tmp/rr.sh
