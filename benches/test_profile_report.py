@@ -10,6 +10,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("profile_report", os.path.join(HERE, "profile_report.py"))
 pr = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pr)
+spec = importlib.util.spec_from_file_location("profile_lines", os.path.join(HERE, "profile_lines.py"))
+pl = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pl)
 
 
 def lines(backend, rnd, value, funcs, total, test="udp_pps", d="domu1-dom0", unit="pps", hz=500, secs=2, host=None):
@@ -82,6 +85,43 @@ class Report(unittest.TestCase):
         text = self.render(C, c2, c3)
         row = next(l for l in text.splitlines() if "xenvif_tx_action" in l)
         self.assertEqual(row.split()[-1], "0.000")
+
+
+class Addresses(unittest.TestCase):
+    """NBT_PROFILE_ADDRS=1: the fold's per-instruction lines of our module, and their reader."""
+
+    def fold(self, addrs):
+        import subprocess
+        samples = ("ffffffffc0001000 t tx_poll\t[xen_netback_rs]\nffffffffc0002000 t flush\t[xen_netback_rs]\n--\n"
+                   "ffffffffc0001010 [unknown] ([unknown])\nffffffff81000000 napi_poll ([kernel.kallsyms])\n\n"
+                   "ffffffffc0001010 [unknown] ([unknown])\n\n"
+                   "ffffffffc0002abc [unknown] ([unknown])\n\n"
+                   "ffffffff81000010 memset ([kernel.kallsyms])\nffffffffc0001020 [unknown] ([unknown])\n\n")
+        return subprocess.run(["awk", "-v", "hdr=H", "-v", "addrs=%d" % addrs, "-f",
+                               os.path.join(HERE, "..", "testbed", "profile-fold.awk")],
+                              input=samples, capture_output=True, text=True, check=True).stdout.splitlines()
+
+    def test_fold_counts_the_instruction_of_each_sample_in_the_module(self):
+        out = self.fold(1)
+        self.assertIn("H | addr 2 [xen_netback_rs] tx_poll+0x10", out)
+        self.assertIn("H | addr 1 [xen_netback_rs] flush+0xabc", out)
+        # Only the innermost frame: a sample in memset called from the module is memset's.
+        self.assertFalse([l for l in out if "tx_poll+0x20" in l])
+        self.assertIn("H | total 4", out)
+
+    def test_fold_without_the_option_prints_no_addresses(self):
+        self.assertFalse([l for l in self.fold(0) if " | addr " in l])
+
+    def test_addr_lines_leave_the_report_alone_and_are_read_per_backend(self):
+        hdr = "[  1.0] PROFILE test=udp_pps backend=%s value=1000 unit=pps hz=500 secs=2 dir=domu1-dom0 round=1"
+        log = RS + [hdr % "rs" + " | addr 7 [xen_netback_rs] tx_poll+0x10",
+                    hdr % "rs" + " | addr 3 [xen_netback_rs] tx_poll+0x10",
+                    hdr % "c" + " | addr 5 [xen_netback_rs] tx_poll+0x10",
+                    hdr % "rs" + " host=domu1 | addr 9 [xen_netback_rs] tx_poll+0x10"]
+        self.assertEqual(pr.parse(log), pr.parse(RS))
+        self.assertEqual(pl.parse(log, "rs"), {("tx_poll", 0x10): 10})
+        self.assertEqual(pl.parse(log, "rs", "udp_pps/domu1-dom0"), {("tx_poll", 0x10): 10})
+        self.assertEqual(pl.parse(log, "rs", "tcp_rr/domu1-dom0"), {})
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ Prints the result records and a table; exit 0 only when the scenario passed and 
 kernel log has no WARNING/BUG/Oops/lockup line. Set NETBACK_RS_CACHE to move the caches;
 AB_TESTS="TEST[/DIR] ..." to run only those tests of an A/B scenario (benches/scenarios/ab.sh);
 AB_UDP_RCPU=N to bind the UDP pps tests' receiver to its domain's vCPU N;
+NBT_PROFILE_ADDRS=1 with --profile: dom0's samples in our module by instruction;
 MEM_FRONTEND=stock|rs and MEM_COUNTS="1 4 ..." for the memory scenario's guests and vif counts.
 USAGE
 }
@@ -249,6 +250,9 @@ pass_env() {
 # tests' receiver (netserver) to that vCPU of its domain (netperf -T ,N).
 pass_env AB_TESTS '^[A-Za-z0-9_./ -]+$' "test names and TEST/DIR"
 pass_env AB_UDP_RCPU '^[0-9]+$' "a vCPU number"
+# With --profile, dom0 also records the instruction of each sample in our module
+# (benches/profile_lines.py maps them onto source lines).
+pass_env NBT_PROFILE_ADDRS '^[01]$' "0 or 1"
 # The memory scenario's guests run MEM_FRONTEND's netfront (stock or rs: netfront-rs, whose
 # control ring makes netback-rs' queues keep their staged grants and, under
 # tx_zerocopy=staged, a pending area) and attach MEM_COUNTS vifs.

@@ -423,7 +423,7 @@ perf_record_cmd() {
 # The samples folded, on the host that took them (HDR in the environment).
 NBT_PERF_FOLD='[ -s /tmp/nbt-perf.data ] || { echo "NBT-STAMP profile: no perf data for $HDR"; exit 0; }
 { grep -E "^[0-9a-f]{16} [tT] [^ ]+[[:space:]]+\[" /proc/kallsyms | sort; echo --
-  perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } | awk -v hdr="$HDR" -f '"$NBT_PROFILE_FOLD"
+  perf script -i /tmp/nbt-perf.data -F ip,sym,dso 2>/dev/null; } | awk -v hdr="$HDR" -v addrs="${NBT_PROFILE_ADDRS:-0}" -f '"$NBT_PROFILE_FOLD"
 profile_begin() {  # profile_begin FROM TO: FROM dom0 or a guest index, TO an address
     nbt_profiled=""
     [ "${NBT_PROFILE:-0}" = 1 ] && [ "$NBT_LEN" -ge 3 ] || return 0
@@ -447,7 +447,7 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
     fi
     hdr="PROFILE test=$1 backend=$NBT_CURRENT_BACKEND value=$2 unit=$3 hz=$NBT_PROFILE_HZ secs=$((NBT_LEN - 2))"
     shift 3
-    HDR="$hdr host=dom0 $*" sh -c "$NBT_PERF_FOLD"
+    HDR="$hdr host=dom0 $*" NBT_PROFILE_ADDRS="${NBT_PROFILE_ADDRS:-0}" sh -c "$NBT_PERF_FOLD"
     for i in $nbt_profiled; do
         domu_exec "$i" "$done_cmd; HDR='$hdr host=domu$i $*'; $NBT_PERF_FOLD"
     done
