@@ -56,15 +56,25 @@ def short(loc):
 
 
 def chains(ko, counts):
-    """[(samples, [(function, file:line), ...] innermost first)] for each address."""
-    syms, out = symbols(ko), []
+    """[(samples, [(function, file:line), ...] innermost first)] for each address: one
+    addr2line per section, each address's frames after the address line it prints (-a)."""
+    syms, by_section, out = symbols(ko), collections.defaultdict(list), []
     for (fn, off), n in counts.items():
-        if fn not in syms:
-            continue
-        section, value = syms[fn]
-        r = subprocess.run(["addr2line", "-e", ko, "-j", section, "-f", "-i", "-C", "0x%x" % (value + off)],
-                           capture_output=True, text=True).stdout.splitlines()
-        out.append((n, [(r[i], short(r[i + 1])) for i in range(0, len(r) - 1, 2)]))
+        if fn in syms:
+            section, value = syms[fn]
+            by_section[section].append((value + off, n))
+    for section, addrs in by_section.items():
+        lines = subprocess.run(["addr2line", "-e", ko, "-j", section, "-a", "-f", "-i", "-C"] +
+                               ["0x%x" % a for a, _ in addrs], capture_output=True, text=True).stdout.splitlines()
+        frames = {}
+        for line in lines:
+            if re.fullmatch(r"0x[0-9a-f]+", line):
+                cur = frames.setdefault(int(line, 16), [])
+            else:
+                cur.append(line)
+        for a, n in addrs:
+            r = frames.get(a, [])
+            out.append((n, [(r[i], short(r[i + 1])) for i in range(0, len(r) - 1, 2)]))
     return out
 
 
