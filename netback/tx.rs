@@ -79,12 +79,11 @@ pub(crate) struct AnswerState {
 }
 
 /// A packet whose copies are queued in the current batch: what the flush
-/// needs of it, kept small (it is moved into the batch). The flush reads
-/// it in place and takes only its skb: moving each out again showed in the
-/// line profile of 64-byte datagrams
-/// (benches/results/2026-12-05-exp-tx-pending-in-place-icount/).
+/// needs of it, kept small (it is moved into the batch).
 struct PendingTx {
-    /// Taken by the flush, which reads the rest in place.
+    /// Taken by the flush, which reads the rest in place: moving each
+    /// packet out again showed in the line profile of 64-byte datagrams
+    /// (benches/results/2026-12-05-exp-tx-pending-in-place-icount/).
     skb: Option<SkBuff>,
     /// The slots the flush answers: all of them, or with zero-copy those
     /// not mapped (a packet's slots at most).
