@@ -359,7 +359,9 @@ impl Vif {
             let old = queue.rx.lock().replace(a.rx);
             drop(old);
             qd.napi_add();
-            if let Err(e) = qd.rx_worker_start().and_then(|()| qd.bind_evtchns(xdev, a.tx_evtchn, a.rx_evtchn)) {
+            if let Err(e) =
+                qd.rx_worker_start("guest-rx").and_then(|()| qd.bind_evtchns(xdev, a.tx_evtchn, a.rx_evtchn))
+            {
                 self.release_queues(dev, i + 1);
                 return Err(e);
             }

@@ -13,6 +13,7 @@ use crate::bindings::net::device::{EthtoolStats, LinkStats, NetDev, QueueArray, 
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::Rtnl;
 use crate::netif::coalesce::TxCoalesce;
+use crate::netif::front_poll::PollMode;
 use crate::netif::negotiate::GuestOffloads;
 use crate::queue::Queue;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
@@ -29,11 +30,18 @@ pub(crate) struct Frontend {
     /// queue count).
     num_queues: AtomicU32,
     pub(crate) queues: QueueArray<Queue>,
+    /// Where the queues' polls run (`napi_threaded`).
+    poll_mode: PollMode,
+    /// Queues of the connection whose load asks for poll threads
+    /// ([`PollMode::Auto`]); the device's polls run in threads while any.
+    threads_wanted: AtomicU32,
+    /// The device's polls run in threads (the mode last applied).
+    threaded: AtomicBool,
 }
 
 impl Frontend {
     /// `max_queues` queues allocated, nothing connected.
-    pub(crate) fn new(max_queues: u32) -> Result<impl PinInit<Self, Error>> {
+    pub(crate) fn new(max_queues: u32, poll_mode: PollMode) -> Result<impl PinInit<Self, Error>> {
         let queues = QueueArray::new(max_queues, |_| Queue::new())?;
         let none = GuestOffloads { sg: false, tso_v4: false, tso_v6: false, ip_csum: false, ipv6_csum: false };
         Ok(try_pin_init!(Self {
@@ -41,7 +49,37 @@ impl Frontend {
             connected: AtomicBool::new(false),
             num_queues: AtomicU32::new(1),
             queues,
+            poll_mode,
+            threads_wanted: AtomicU32::new(0),
+            threaded: AtomicBool::new(false),
         }? Error))
+    }
+
+    /// Sets where the polls of a new connection run, before its NAPI
+    /// instances are added (process context): in threads for
+    /// `napi_threaded=1`; for `napi_threaded=2` in softirq until a queue's
+    /// load asks otherwise, with queue 0's worker to switch (`rx_work`).
+    /// `napi_threaded=0` leaves the device as it is (`/sys/class/net/<dev>/threaded`).
+    pub(crate) fn start_polls(&self, dev: &NetDev<'_>) -> Result {
+        self.threads_wanted.store(0, Ordering::Release);
+        match self.poll_mode {
+            PollMode::Softirq => return Ok(()),
+            PollMode::Threaded => return self.apply_poll_mode(dev, true),
+            PollMode::Auto => {}
+        }
+        dev.on_queue(0).rx_worker_start("poll-mode")?;
+        if self.threaded.load(Ordering::Acquire) {
+            self.apply_poll_mode(dev, false)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the device's polls into threads or back to softirq, and says so.
+    fn apply_poll_mode(&self, dev: &NetDev<'_>, threaded: bool) -> Result {
+        dev.set_threaded(threaded)?;
+        self.threaded.store(threaded, Ordering::Release);
+        pr_info!("{}: NAPI polls in {}\n", dev.name(), if threaded { "threads" } else { "softirq" });
+        Ok(())
     }
 
     /// Records what the backend takes (applied with `apply_guest_offloads`).
@@ -66,14 +104,35 @@ impl Frontend {
 
 impl QueueOps for Frontend {
     fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
-        match self.queue(dev) {
-            Some(q) => q.poll(dev, budget),
-            None => 0,
+        let Some(q) = self.queue(dev) else { return 0 };
+        let done = q.poll(dev, budget);
+        if self.poll_mode == PollMode::Auto {
+            if let Some(wish) = q.count_poll(done, budget) {
+                // Each queue adds its wish once and takes it back once.
+                let wanted = if wish {
+                    self.threads_wanted.fetch_add(1, Ordering::AcqRel).saturating_add(1)
+                } else {
+                    self.threads_wanted.fetch_sub(1, Ordering::AcqRel).saturating_sub(1)
+                };
+                if (wanted > 0) != self.threaded.load(Ordering::Acquire) {
+                    dev.on_queue(0).rx_work_kick(0);
+                }
+            }
         }
+        done
     }
 
-    /// No worker: both rings are served by the NAPI poll.
-    fn rx_work(&self, _dev: &NetDev<'_>) {}
+    /// Queue 0's worker (`napi_threaded=2` only; both rings are served by
+    /// the NAPI poll): moves the polls to where the queues' load wants them.
+    fn rx_work(&self, dev: &NetDev<'_>) {
+        let threaded = self.threads_wanted.load(Ordering::Acquire) > 0;
+        if self.poll_mode != PollMode::Auto || threaded == self.threaded.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = self.apply_poll_mode(dev, threaded) {
+            pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e);
+        }
+    }
 
     /// The poll serves both rings: an event on either ring's channel (or
     /// on the one channel of both) schedules it.

@@ -41,6 +41,10 @@ module! {
             default: 0,
             description: "Trust the backend (xen-netfront's default): 1 sends packets over 4 KiB by granting their own pages instead of copying them (unless the frontend's xenstore key trusted is 0)",
         },
+        napi_threaded: u32 {
+            default: 2,
+            description: "Where the queues' NAPI polls run: 0 softirq, 1 their own kernel threads, 2 (default) a queue's thread while small packets flood it (8 polls in a row using their whole budget), softirq again after a second without",
+        },
         staging_pages: u32 {
             default: 512,
             description: "Buffer pages per queue to register with the backend as staging grants (0: plain grant copy)",
@@ -56,6 +60,10 @@ impl kernel::Module for NetfrontModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         if !bindings::xen_domain() {
             return Err(ENODEV);
+        }
+        if xenbus::poll_mode().is_none() {
+            pr_err!("xen_netfront_rs: napi_threaded must be 0, 1 or 2\n");
+            return Err(EINVAL);
         }
         let driver = bindings::xen::xenbus::Registration::register(&xenbus::DRIVER, module)?;
         pr_info!("xen_netfront_rs: registered frontend for devicetype vif\n");

@@ -39,6 +39,8 @@ use crate::bindings::xen::granted::{GrantedPages, SkbGrants, SKB_GRANTS_MAX};
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::HeapSlice;
+use crate::bindings::{jiffies, msecs_to_jiffies};
+use crate::netif::front_poll::{PollLoad, SOFTIRQ_AFTER_MS};
 use crate::netif::front_ring::FrontRing;
 use crate::netif::front_rx::{
     RxBuffers, RxPacket, RxPacketReader, RxPoll, RxSizeTracker, RX_COPY_THRESHOLD, RX_LINEAR_MAX,
@@ -138,6 +140,8 @@ pub(crate) struct Rings {
     reader: KBox<RxPacketReader>,
     /// Whether received traffic is bulk: which RX pages to post.
     rx_sizes: RxSizeTracker,
+    /// The polls' load, for `napi_threaded=2`.
+    poll_load: PollLoad,
     pool: StagingPool<HeapSlice<PoolPage>>,
     /// Trusted backend: large packets go out by per-packet grants of their
     /// own pages (xen-netfront's default) instead of a copy.
@@ -201,6 +205,7 @@ impl Rings {
             rx_bufs: KBox::new(RxBuffers::new(), GFP_KERNEL)?,
             reader: KBox::new(RxPacketReader::new(), GFP_KERNEL)?,
             rx_sizes: RxSizeTracker::new(),
+            poll_load: PollLoad::new(),
             pool,
             pages,
         };
@@ -715,6 +720,16 @@ impl Queue {
     }
 
     /// The NAPI poll: TX answers, then up to `budget` received packets.
+    /// Counts a poll that did `done` of `budget` (`napi_threaded=2`);
+    /// returns this queue's new wish for a poll thread when it changes.
+    pub(crate) fn count_poll(&self, done: i32, budget: i32) -> Option<bool> {
+        let done = u32::try_from(done).unwrap_or(0);
+        let budget = u32::try_from(budget).unwrap_or(0);
+        let quiet = msecs_to_jiffies(SOFTIRQ_AFTER_MS);
+        let mut guard = self.rings.lock();
+        (*guard).as_mut()?.poll_load.on_poll(done, budget, jiffies(), quiet)
+    }
+
     pub(crate) fn poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
         let budget = usize::try_from(budget).unwrap_or(0);
         let mut done = 0usize;

@@ -13,6 +13,7 @@ use crate::bindings::xen::xenbus::{XenbusDevice, XenbusDriver, XenbusDriverOps};
 use crate::bindings::{BhDisabled, Rtnl};
 use crate::ctrl::CtrlClient;
 use crate::device::Frontend;
+use crate::netif::front_poll::PollMode;
 use crate::netif::negotiate::{frontend_queues, parse_mac, GuestOffloads, MAX_QUEUES_DEFAULT};
 use crate::netif::xenbus_state::XenbusState;
 use crate::queue::Rings;
@@ -102,6 +103,9 @@ impl NetFront {
             self.disconnect(inner);
             self.xdev.dev_fatal(e, c"setting up the queues and writing their keys");
             return Err(e);
+        }
+        if let Err(e) = front.start_polls(dev) {
+            pr_warn!("{}: NAPI polls stay in softirq ({:?})\n", dev.name(), e);
         }
         for i in 0..n {
             let q = dev.on_queue(i);
@@ -310,7 +314,9 @@ impl XenbusDriverOps for NetFront {
         // is read at each connection).
         let max_queues =
             (*crate::module_parameters::max_queues.value()).min(kernel::cpu::nr_cpu_ids()).clamp(1, MAX_QUEUES_DEFAULT);
-        let state = Arc::pin_init(Frontend::new(max_queues)?, GFP_KERNEL)?;
+        // Checked at module load: never the fallback.
+        let poll_mode = poll_mode().unwrap_or(PollMode::Softirq);
+        let state = Arc::pin_init(Frontend::new(max_queues, poll_mode)?, GFP_KERNEL)?;
         let netdev = VifNetDevice::new(c"eth%d", &xdev, max_queues, state)?;
         netdev.set_mac(&mac)?;
         if let Err(e) = netdev.register() {
@@ -361,4 +367,9 @@ impl XenbusDriverOps for NetFront {
         // Unregisters and frees the device.
         inner.netdev = None;
     }
+}
+
+/// The `napi_threaded` module parameter; `None` for a value it does not take.
+pub(crate) fn poll_mode() -> Option<PollMode> {
+    PollMode::from_param(*crate::module_parameters::napi_threaded.value())
 }

@@ -607,6 +607,22 @@ impl<'a> NetDev<'a> {
         }
     }
 
+    /// Runs the device's NAPI polls in their own kernel threads (`true`)
+    /// or in softirq context (`dev_set_threaded()`, what writing
+    /// `/sys/class/net/<dev>/threaded` does): for every queue, those added
+    /// later too. Process context (it takes the device's instance lock
+    /// and may create the threads); fails when a thread cannot be made.
+    #[cfg(nbrs_frontend)]
+    pub(crate) fn set_threaded(&self, threaded: bool) -> Result {
+        let mode = if threaded {
+            ffi::netdev_napi_threaded_NETDEV_NAPI_THREADED_ENABLED
+        } else {
+            ffi::netdev_napi_threaded_NETDEV_NAPI_THREADED_DISABLED
+        };
+        // SAFETY: a live, registered device; process context.
+        kernel::error::to_result(unsafe { ffi::dev_set_threaded(self.raw().cast(), mode) })
+    }
+
     /// `napi_disable()`; waits for a running poll.
     pub(crate) fn napi_disable(&self) {
         if let Some(napi) = self.added_napi() {
@@ -830,15 +846,16 @@ impl<'a> NetDev<'a> {
         }
     }
 
-    /// Starts the queue's guest-RX thread, `<vif>-q<N>-guest-rx`, unless it
-    /// runs already (it stays across reconnects until the device goes).
-    /// Process context, serialized by the caller (connect).
-    pub(crate) fn rx_worker_start(&self) -> Result {
+    /// Starts the queue's worker thread, `<dev>-q<N>-<role>` (netback's
+    /// guest-RX thread: role `guest-rx`), unless it runs already (it stays
+    /// across reconnects until the device goes). Process context,
+    /// serialized by the caller (connect).
+    pub(crate) fn rx_worker_start(&self, role: &str) -> Result {
         let Some(q) = self.kernel_queue() else { return Ok(()) };
         if !q.rx_worker.load(Ordering::Acquire).is_null() {
             return Ok(());
         }
-        let name = CString::try_from_fmt(fmt!("{}-q{}-guest-rx", self.name(), self.queue))?;
+        let name = CString::try_from_fmt(fmt!("{}-q{}-{}", self.name(), self.queue, role))?;
         // SAFETY: a NUL-terminated "%s" format with one NUL-terminated
         // string argument; flags 0 and no NUMA preference are valid.
         let worker = unsafe {

@@ -23,7 +23,8 @@
 //! staging-grant pool a frontend registers with the backend).
 //! [`front_ring`] is the frontend side of the shared-ring model (hostile
 //! `rsp_prod` checks, XSA-403), and [`front_rx`] posts RX buffers and turns
-//! the backend's RX responses into validated packets.
+//! the backend's RX responses into validated packets; [`front_poll`] says
+//! when a queue's polls move to their own thread (threaded NAPI).
 //!
 //! # Guest TX (ring -> assembler -> verdict -> responses)
 //!
@@ -138,6 +139,7 @@
 pub mod coalesce;
 pub mod ctrl;
 pub mod front_hash;
+pub mod front_poll;
 pub mod front_ring;
 pub mod front_rx;
 pub mod front_staging;
