@@ -12,11 +12,12 @@
 use crate::bindings::net::device::{EthtoolStats, LinkStats, NetDev, QueueArray, QueueOps, VifOps};
 use crate::bindings::net::skb::SkBuff;
 use crate::bindings::Rtnl;
+use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::netif::coalesce::TxCoalesce;
-use crate::netif::front_poll::PollMode;
+use crate::netif::front_poll::{threads_wanted, PollMode, SOFTIRQ_AFTER_MS};
 use crate::netif::negotiate::GuestOffloads;
 use crate::queue::Queue;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 
 /// Driver state of one vif's device.
@@ -32,9 +33,10 @@ pub(crate) struct Frontend {
     pub(crate) queues: QueueArray<Queue>,
     /// Where the queues' polls run (`napi_threaded`).
     poll_mode: PollMode,
-    /// Queues of the connection whose load asks for poll threads
-    /// ([`PollMode::Auto`]); the device's polls run in threads while any.
-    threads_wanted: AtomicU32,
+    /// When a queue was last flooded, in jiffies (0: not in this
+    /// connection); [`PollMode::Auto`] runs the polls in threads until a
+    /// quiet period has gone by since ([`threads_wanted`]).
+    last_flood: AtomicU64,
     /// The device's polls run in threads (the mode last applied).
     threaded: AtomicBool,
 }
@@ -50,18 +52,18 @@ impl Frontend {
             num_queues: AtomicU32::new(1),
             queues,
             poll_mode,
-            threads_wanted: AtomicU32::new(0),
+            last_flood: AtomicU64::new(0),
             threaded: AtomicBool::new(false),
         }? Error))
     }
 
     /// Sets where the polls of a new connection run, before its NAPI
     /// instances are added (process context): in threads for
-    /// `napi_threaded=1`; for `napi_threaded=2` in softirq until a queue's
-    /// load asks otherwise, with queue 0's worker to switch (`rx_work`).
+    /// `napi_threaded=1`; for `napi_threaded=2` in softirq until a queue is
+    /// flooded, with queue 0's worker to switch (`rx_work`).
     /// `napi_threaded=0` leaves the device as it is (`/sys/class/net/<dev>/threaded`).
     pub(crate) fn start_polls(&self, dev: &NetDev<'_>) -> Result {
-        self.threads_wanted.store(0, Ordering::Release);
+        self.last_flood.store(0, Ordering::Release);
         match self.poll_mode {
             PollMode::Softirq => return Ok(()),
             PollMode::Threaded => return self.apply_poll_mode(dev, true),
@@ -106,31 +108,34 @@ impl QueueOps for Frontend {
     fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
         let Some(q) = self.queue(dev) else { return 0 };
         let done = q.poll(dev, budget);
-        if self.poll_mode == PollMode::Auto {
-            if let Some(wish) = q.count_poll(done, budget) {
-                // Each queue adds its wish once and takes it back once.
-                let wanted = if wish {
-                    self.threads_wanted.fetch_add(1, Ordering::AcqRel).saturating_add(1)
-                } else {
-                    self.threads_wanted.fetch_sub(1, Ordering::AcqRel).saturating_sub(1)
-                };
-                if (wanted > 0) != self.threaded.load(Ordering::Acquire) {
-                    dev.on_queue(0).rx_work_kick(0);
-                }
+        // A flood moves the polls into threads at once; the worker takes
+        // them back when it has been quiet for long enough.
+        if self.poll_mode == PollMode::Auto && q.count_poll(done, budget) {
+            self.last_flood.store(jiffies().max(1), Ordering::Release);
+            if !self.threaded.load(Ordering::Acquire) {
+                dev.on_queue(0).rx_work_kick(0);
             }
         }
         done
     }
 
     /// Queue 0's worker (`napi_threaded=2` only; both rings are served by
-    /// the NAPI poll): moves the polls to where the queues' load wants them.
+    /// the NAPI poll): moves the polls where the queues' load wants them,
+    /// and while they are in threads looks again after a quiet period.
     fn rx_work(&self, dev: &NetDev<'_>) {
-        let threaded = self.threads_wanted.load(Ordering::Acquire) > 0;
-        if self.poll_mode != PollMode::Auto || threaded == self.threaded.load(Ordering::Acquire) {
+        if self.poll_mode != PollMode::Auto {
             return;
         }
-        if let Err(e) = self.apply_poll_mode(dev, threaded) {
-            pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e);
+        let quiet = msecs_to_jiffies(SOFTIRQ_AFTER_MS);
+        let last_flood = Some(self.last_flood.load(Ordering::Acquire)).filter(|&t| t != 0);
+        let threaded = threads_wanted(jiffies(), last_flood, quiet);
+        if threaded != self.threaded.load(Ordering::Acquire) {
+            if let Err(e) = self.apply_poll_mode(dev, threaded) {
+                pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e);
+            }
+        }
+        if self.threaded.load(Ordering::Acquire) {
+            dev.rx_work_kick(quiet);
         }
     }
 

@@ -43,7 +43,7 @@ module! {
         },
         napi_threaded: u32 {
             default: 2,
-            description: "Where the queues' NAPI polls run: 0 softirq, 1 their own kernel threads, 2 (default) in threads while a queue is flooded (a quarter or more of its packets in NAPI runs of a budget's worth or more, 4 windows of 1024 packets in a row), in softirq again after a second without",
+            description: "Where the queues' NAPI polls run: 0 softirq, 1 their own kernel threads, 2 (default) in threads while a queue is flooded (4 windows of 1024 packets in a row with a quarter or more of their packets in NAPI runs of a budget's worth or more), in softirq again a second after the last flood",
         },
         staging_pages: u32 {
             default: 512,

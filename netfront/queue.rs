@@ -39,8 +39,7 @@ use crate::bindings::xen::granted::{GrantedPages, SkbGrants, SKB_GRANTS_MAX};
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::HeapSlice;
-use crate::bindings::{jiffies, msecs_to_jiffies};
-use crate::netif::front_poll::{PollLoad, SOFTIRQ_AFTER_MS};
+use crate::netif::front_poll::PollLoad;
 use crate::netif::front_ring::FrontRing;
 use crate::netif::front_rx::{
     RxBuffers, RxPacket, RxPacketReader, RxPoll, RxSizeTracker, RX_COPY_THRESHOLD, RX_LINEAR_MAX,
@@ -720,14 +719,13 @@ impl Queue {
     }
 
     /// The NAPI poll: TX answers, then up to `budget` received packets.
-    /// Counts a poll that did `done` of `budget` (`napi_threaded=2`);
-    /// returns this queue's new wish for a poll thread when it changes.
-    pub(crate) fn count_poll(&self, done: i32, budget: i32) -> Option<bool> {
+    /// Counts a poll that did `done` of `budget` (`napi_threaded=2`): true
+    /// when it finds the queue flooded ([`PollLoad::on_poll`]).
+    pub(crate) fn count_poll(&self, done: i32, budget: i32) -> bool {
         let done = u32::try_from(done).unwrap_or(0);
         let budget = u32::try_from(budget).unwrap_or(0);
-        let quiet = msecs_to_jiffies(SOFTIRQ_AFTER_MS);
         let mut guard = self.rings.lock();
-        (*guard).as_mut()?.poll_load.on_poll(done, budget, jiffies(), quiet)
+        (*guard).as_mut().is_some_and(|r| r.poll_load.on_poll(done, budget))
     }
 
     pub(crate) fn poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {

@@ -12,10 +12,11 @@
 //! budget is followed by another); a heavy run takes at least a budget's
 //! worth of packets, so the softirq held the CPU for all of them. Counted
 //! over windows of [`WINDOW_PACKETS`] packets, a window is heavy when at
-//! least a quarter of its packets came in heavy runs. A queue asks for the
-//! thread after [`THREAD_AFTER_HEAVY_WINDOWS`] heavy windows in a row, and
-//! gives it back at the first light window once none has been heavy for
-//! [`SOFTIRQ_AFTER_MS`] (the shell's clock: jiffies). Request/response
+//! least a quarter of its packets came in heavy runs. A queue is flooded
+//! at the end of each heavy window that makes [`THREAD_AFTER_HEAVY_WINDOWS`]
+//! or more in a row. The device's polls run in threads from a queue's
+//! flood until [`SOFTIRQ_AFTER_MS`] have gone by without one
+//! ([`threads_wanted`]: the shell's clock, jiffies), traffic or not. Request/response
 //! takes a packet or two a run and a TCP stream's GSO packets (up to 17
 //! slots each) at most 15 of the ring's 256 slots: their windows are
 //! light. Measured (netfront-rs, one vCPU, under QEMU): a flood of 64-byte
@@ -28,8 +29,8 @@ pub const WINDOW_PACKETS: u32 = 1024;
 /// Heavy windows in a row before a queue asks for its poll thread.
 pub const THREAD_AFTER_HEAVY_WINDOWS: u32 = 4;
 
-/// Milliseconds without a heavy window before a queue gives its thread
-/// back: long enough that a flood with pauses does not switch on every
+/// Milliseconds without a flooded queue before the polls go back to
+/// softirq: long enough that a flood with pauses does not switch on every
 /// pause.
 pub const SOFTIRQ_AFTER_MS: u32 = 1000;
 
@@ -56,6 +57,13 @@ impl PollMode {
     }
 }
 
+/// Whether the device's polls belong in threads at `now`: a queue was
+/// flooded at `last_flood` (never: `None`) and `quiet` ([`SOFTIRQ_AFTER_MS`]
+/// in `now`'s unit) has not gone by since.
+pub fn threads_wanted(now: u64, last_flood: Option<u64>, quiet: u64) -> bool {
+    last_flood.is_some_and(|t| now.wrapping_sub(t) < quiet)
+}
+
 /// One queue's load as its polls show it, for [`PollMode::Auto`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollLoad {
@@ -66,27 +74,18 @@ pub struct PollLoad {
     window_heavy: u32,
     /// Heavy windows in a row.
     heavy_in_a_row: u32,
-    /// When the last heavy window ended.
-    last_heavy: u64,
-    /// Whether this queue asks for the thread.
-    wants_thread: bool,
 }
 
 impl PollLoad {
-    /// A queue with no polls yet: softirq.
+    /// A queue with no polls yet.
     pub const fn new() -> Self {
-        PollLoad { run: 0, window: 0, window_heavy: 0, heavy_in_a_row: 0, last_heavy: 0, wants_thread: false }
+        PollLoad { run: 0, window: 0, window_heavy: 0, heavy_in_a_row: 0 }
     }
 
-    /// Whether this queue asks for its poll thread.
-    pub const fn wants_thread(&self) -> bool {
-        self.wants_thread
-    }
-
-    /// Counts a poll that did `done` of `budget` at `now`, `quiet` being
-    /// [`SOFTIRQ_AFTER_MS`] in `now`'s unit. Returns the queue's new wish
-    /// when it changes (true: the thread).
-    pub fn on_poll(&mut self, done: u32, budget: u32, now: u64, quiet: u64) -> Option<bool> {
+    /// Counts a poll that did `done` of `budget`. True when it ends a heavy
+    /// window that makes [`THREAD_AFTER_HEAVY_WINDOWS`] or more in a row:
+    /// the queue is flooded now.
+    pub fn on_poll(&mut self, done: u32, budget: u32) -> bool {
         let before = self.run;
         self.run = before.saturating_add(done);
         // The run's packets are heavy from the poll that takes it to a
@@ -105,27 +104,13 @@ impl PollLoad {
         self.window = self.window.saturating_add(done);
         self.window_heavy = self.window_heavy.saturating_add(heavy);
         if self.window < WINDOW_PACKETS {
-            return None;
+            return false;
         }
         let heavy_window = self.window_heavy >= self.window / 4;
         self.window = 0;
         self.window_heavy = 0;
-        if heavy_window {
-            self.heavy_in_a_row = self.heavy_in_a_row.saturating_add(1);
-            self.last_heavy = now;
-        } else {
-            self.heavy_in_a_row = 0;
-        }
-        let wish = if self.wants_thread {
-            heavy_window || now.wrapping_sub(self.last_heavy) < quiet
-        } else {
-            self.heavy_in_a_row >= THREAD_AFTER_HEAVY_WINDOWS
-        };
-        if wish == self.wants_thread {
-            return None;
-        }
-        self.wants_thread = wish;
-        Some(wish)
+        self.heavy_in_a_row = if heavy_window { self.heavy_in_a_row.saturating_add(1) } else { 0 };
+        self.heavy_in_a_row >= THREAD_AFTER_HEAVY_WINDOWS
     }
 }
 
@@ -136,26 +121,25 @@ mod tests {
     const Q: u64 = SOFTIRQ_AFTER_MS as u64;
     const B: u32 = 64;
 
-    /// A run of `n` packets (budget 64) at `now`: its full polls, then the
-    /// last one under budget. The first wish a poll returns.
-    fn run(l: &mut PollLoad, n: u32, now: u64) -> Option<bool> {
+    /// A run of `n` packets (budget 64): its full polls, then the last one
+    /// under budget. Whether a poll found the queue flooded.
+    fn run(l: &mut PollLoad, n: u32) -> bool {
         let mut left = n;
-        let mut wish = None;
+        let mut flooded = false;
         while left >= B {
-            wish = wish.or(l.on_poll(B, B, now, Q));
+            flooded |= l.on_poll(B, B);
             left -= B;
         }
-        wish.or(l.on_poll(left, B, now, Q))
+        flooded | l.on_poll(left, B)
     }
 
-    /// Runs of `n` packets at `now` until a window's worth went by; the
-    /// first wish.
-    fn window_of_runs(l: &mut PollLoad, n: u32, now: u64) -> Option<bool> {
-        let mut wish = None;
+    /// Runs of `n` packets until a window's worth went by.
+    fn window_of_runs(l: &mut PollLoad, n: u32) -> bool {
+        let mut flooded = false;
         for _ in 0..WINDOW_PACKETS.div_ceil(n.max(1)) {
-            wish = wish.or(run(l, n, now));
+            flooded |= run(l, n);
         }
-        wish
+        flooded
     }
 
     #[test]
@@ -167,95 +151,73 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_of_long_runs_asks_for_the_thread_once() {
+    fn a_flood_of_long_runs_is_a_flood_from_its_fourth_window() {
         let mut l = PollLoad::new();
-        let mut wishes = Vec::new();
-        for t in 0..100u64 {
+        let mut packets = 0u32;
+        let mut first = None;
+        for _ in 0..100 {
             // A run of 800 (heavy) and three of 20 (light), as measured.
             for n in [800, 20, 20, 20] {
-                if let Some(w) = run(&mut l, n, t) {
-                    wishes.push(w);
+                packets += n;
+                if run(&mut l, n) && first.is_none() {
+                    first = Some(packets);
                 }
             }
         }
-        assert_eq!(wishes, [true]);
-        assert!(l.wants_thread());
+        let first = first.unwrap();
+        assert!(first >= THREAD_AFTER_HEAVY_WINDOWS * WINDOW_PACKETS);
+        assert!(first < (THREAD_AFTER_HEAVY_WINDOWS + 1) * WINDOW_PACKETS + 860);
     }
 
     #[test]
-    fn a_run_that_never_ends_asks_for_the_thread() {
+    fn a_run_that_never_ends_is_a_flood() {
         let mut l = PollLoad::new();
-        let mut wish = None;
-        for t in 0..(THREAD_AFTER_HEAVY_WINDOWS * WINDOW_PACKETS / B) {
-            wish = wish.or(l.on_poll(B, B, u64::from(t), Q));
-        }
-        assert_eq!(wish, Some(true));
+        let polls = THREAD_AFTER_HEAVY_WINDOWS * WINDOW_PACKETS / B;
+        let flooded: Vec<bool> = (0..polls).map(|_| l.on_poll(B, B)).collect();
+        assert_eq!(flooded.iter().filter(|&&f| f).count(), 1);
+        assert_eq!(flooded.last(), Some(&true));
+        // Every heavy window after that says it again.
+        assert!(window_of_runs(&mut l, 10_000));
     }
 
     #[test]
-    fn request_response_and_stream_runs_stay_in_softirq() {
+    fn request_response_and_stream_runs_are_no_flood() {
         let mut l = PollLoad::new();
-        for t in 0..100_000u64 {
+        for t in 0..100_000u32 {
             // 1-2 packets a run (RR), up to 15 GSO packets (a TCP stream),
             // and the odd heavy run.
-            let n = if t % 100 == 0 { 70 } else { (t % 16) as u32 };
-            assert_eq!(run(&mut l, n, t), None);
+            let n = if t % 100 == 0 { 70 } else { t % 16 };
+            assert!(!run(&mut l, n));
         }
-        assert_eq!(l.on_poll(0, 0, 100_001, Q), None);
-        assert!(!l.wants_thread());
+        assert!(!l.on_poll(0, 0));
     }
 
     #[test]
     fn a_light_window_breaks_the_row() {
         let mut l = PollLoad::new();
-        for t in 0..100u64 {
+        for _ in 0..100 {
             for _ in 1..THREAD_AFTER_HEAVY_WINDOWS {
-                assert_eq!(window_of_runs(&mut l, 256, t), None);
+                assert!(!window_of_runs(&mut l, 256));
             }
-            assert_eq!(window_of_runs(&mut l, 8, t), None);
+            assert!(!window_of_runs(&mut l, 8));
         }
-        assert!(!l.wants_thread());
     }
 
     #[test]
-    fn the_thread_is_given_back_after_a_quiet_second() {
-        let mut l = PollLoad::new();
-        let mut wish = None;
-        for _ in 0..THREAD_AFTER_HEAVY_WINDOWS {
-            wish = wish.or(window_of_runs(&mut l, 256, 5_000));
-        }
-        assert_eq!(wish, Some(true));
-        // Light windows within the hold keep it.
-        assert_eq!(window_of_runs(&mut l, 2, 5_000 + Q - 1), None);
-        // A heavy window restarts the hold.
-        assert_eq!(window_of_runs(&mut l, 256, 5_500), None);
-        assert_eq!(window_of_runs(&mut l, 2, 5_500 + Q - 1), None);
-        assert_eq!(window_of_runs(&mut l, 2, 5_500 + Q), Some(false));
-        assert!(!l.wants_thread());
-        // Back in softirq, a new row is needed to ask again.
-        for _ in 1..THREAD_AFTER_HEAVY_WINDOWS {
-            assert_eq!(window_of_runs(&mut l, 256, 20_000), None);
-        }
-        assert_eq!(window_of_runs(&mut l, 256, 20_000), Some(true));
-    }
-
-    #[test]
-    fn the_hold_is_measured_across_a_wrap_of_the_clock() {
-        let mut l = PollLoad::new();
-        for _ in 0..THREAD_AFTER_HEAVY_WINDOWS {
-            window_of_runs(&mut l, 256, u64::MAX - 10);
-        }
-        assert!(l.wants_thread());
-        assert_eq!(window_of_runs(&mut l, 1, 100), None);
-        assert_eq!(window_of_runs(&mut l, 1, Q + 10), Some(false));
+    fn threads_are_wanted_for_a_quiet_period_after_a_flood() {
+        assert!(!threads_wanted(5_000, None, Q));
+        assert!(threads_wanted(5_000, Some(5_000), Q));
+        assert!(threads_wanted(5_000 + Q - 1, Some(5_000), Q));
+        assert!(!threads_wanted(5_000 + Q, Some(5_000), Q));
+        // Measured across a wrap of the clock.
+        assert!(threads_wanted(5, Some(u64::MAX - 5), Q));
+        assert!(!threads_wanted(Q, Some(u64::MAX - 5), Q));
     }
 
     #[test]
     fn huge_counts_saturate() {
         let mut l = PollLoad::new();
-        for t in 0..1000 {
-            let _ = l.on_poll(u32::MAX, u32::MAX, t, Q);
-        }
-        assert!(l.wants_thread());
+        let flooded = (0..1000).filter(|_| l.on_poll(u32::MAX, u32::MAX)).count();
+        assert!(flooded > 0);
     }
 }
