@@ -9,7 +9,8 @@
 # and attached around it), and guest 1's vif attaches again (ping, same mappings as before); in guest 1 the link
 # goes down, the vif is unbound and rmmod xen_netfront_rs works (the module is gone, the vif closes, dom0 lets go
 # of guest 1's rings); guest 1's kernel log stays clean; xl destroy leaves no grant mapping
-# and no dying domain; guest 2 still answers ping. Staging grants: with netback-rs, netfront-rs
+# and no dying domain; guest 2 still answers ping. netfront-rs' NAPI polls stay in softirq
+# under the streams and RR (its log). Staging grants: with netback-rs, netfront-rs
 # registers staging_grants_per_queue pages and the vif's staging hit counters grow; with C
 # xen-netback it registers none and runs plain. Multiqueue: guest 1 has 2 vCPUs, so
 # netfront-rs connects min(2, the backend's multi-queue-max-queues) queues and sets up the
@@ -65,6 +66,11 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     measure_pos rs tcp_stream dom0 "$IP1" TCP_STREAM dir=dom0-domu1
     measure_pos rs tcp_stream 1 "$NBT_SUBNET.1" TCP_STREAM dir=domu1-dom0
     measure_pos rs tcp_rr dom0 "$IP1" TCP_RR dir=dom0-domu1
+    # netfront-rs' NAPI polls (napi_threaded=2, its default) stay in softirq under the
+    # streams and RR above: its log would say each move (the zerocopy scenario floods it).
+    moves=$(tail -n +$((CONSOLE0 + 1)) /var/log/xen/console/guest-domu1.log | grep -c 'NAPI polls in')
+    nbt_result test=netfront_poll_moves backend="$NBT_CURRENT_BACKEND" value="$moves" unit=moves under=tcp_stream,tcp_rr
+    [ "$moves" = 0 ] || nbt_fail "netfront-rs moved its NAPI polls $moves times under TCP streams and RR (only a flood should)"
     # (Streams between the guests run below, once the vifs and the bridge take the guests'
     # 9000-byte frames: at 1500 both guests offer an MSS of 8960 and the bridge drops them.)
     # What a stream into netfront-rs carries arrives intact: the bulk pages it lends to the
