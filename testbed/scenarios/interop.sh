@@ -67,7 +67,8 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     measure_pos rs tcp_stream 1 "$NBT_SUBNET.1" TCP_STREAM dir=domu1-dom0
     measure_pos rs tcp_rr dom0 "$IP1" TCP_RR dir=dom0-domu1
     # netfront-rs' NAPI polls (napi_threaded=2, its default) stay in softirq under the
-    # streams and RR above: its log would say each move (the zerocopy scenario floods it).
+    # streams and RR above: its log would say each move (the move under a flood shows in
+    # the ab-front benchmark's guest logs, benches/results/2026-12-05-ab-front-auto-threaded-icount/).
     moves=$(tail -n +$((CONSOLE0 + 1)) /var/log/xen/console/guest-domu1.log | grep -c 'NAPI polls in')
     nbt_result test=netfront_poll_moves backend="$NBT_CURRENT_BACKEND" value="$moves" unit=moves under=tcp_stream,tcp_rr
     [ "$moves" = 0 ] || nbt_fail "netfront-rs moved its NAPI polls $moves times under TCP streams and RR (only a flood should)"
