@@ -11,8 +11,7 @@
 
 use crate::bindings::net::device::{EthtoolStats, LinkStats, NetDev, QueueArray, QueueOps, VifOps};
 use crate::bindings::net::skb::SkBuff;
-use crate::bindings::Rtnl;
-use crate::bindings::{jiffies, msecs_to_jiffies};
+use crate::bindings::{jiffies, msecs_to_jiffies, Rtnl};
 use crate::netif::coalesce::TxCoalesce;
 use crate::netif::front_poll::{threads_wanted, PollMode, SOFTIRQ_AFTER_MS};
 use crate::netif::negotiate::GuestOffloads;

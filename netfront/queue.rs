@@ -718,7 +718,6 @@ impl Queue {
         }
     }
 
-    /// The NAPI poll: TX answers, then up to `budget` received packets.
     /// Counts a poll that did `done` of `budget` (`napi_threaded=2`): true
     /// when it finds the queue flooded ([`PollLoad::on_poll`]).
     pub(crate) fn count_poll(&self, done: i32, budget: i32) -> bool {
@@ -728,6 +727,7 @@ impl Queue {
         (*guard).as_mut().is_some_and(|r| r.poll_load.on_poll(done, budget))
     }
 
+    /// The NAPI poll: TX answers, then up to `budget` received packets.
     pub(crate) fn poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
         let budget = usize::try_from(budget).unwrap_or(0);
         let mut done = 0usize;
