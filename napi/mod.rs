@@ -26,6 +26,10 @@
 //!   `ndo_start_xmit` itself when the thread does not hold the ring: no
 //!   wake-up, no context switch, no second CPU for one copy op
 //!   (`benches/results/2026-12-03-rx-sender-icount/`).
+//! * Where the guest-TX polls run ([`poll_mode`], `napi_threaded`): in
+//!   softirq, or in their own threads while a queue is flooded, so that a
+//!   flood of small packets from a guest does not starve dom0's receivers
+//!   of the CPU. Queue 0's guest-RX thread moves them.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
@@ -35,6 +39,8 @@ use crate::bindings::{jiffies, msecs_to_jiffies};
 use crate::interface::Vif;
 use crate::netif::rx::time_after;
 use core::sync::atomic::{AtomicBool, Ordering};
+
+pub(crate) mod poll_mode;
 
 /// What the RX worker should do next.
 pub(crate) enum RxNext {
@@ -121,7 +127,10 @@ impl QueueOps for Vif {
             dev.napi_complete(0);
             return 0;
         }
-        let work_done = self.tx_action(dev, budget);
+        let (work_done, flooded) = self.tx_action(dev, budget);
+        if flooded {
+            self.polls.flooded(dev);
+        }
         // Events come back on only when NAPI really completed: not when it
         // polls again anyway (rescheduled meanwhile, busy polling, or
         // deferred by the device's `napi_defer_hard_irqs` and
@@ -133,7 +142,8 @@ impl QueueOps for Vif {
         work_done
     }
 
-    /// A queue's guest RX work (on its thread).
+    /// A queue's guest RX work (on its thread); on queue 0's, also where
+    /// the guest-TX polls run ([`poll_mode`]).
     fn rx_work(&self, dev: &NetDev<'_>) {
         // Stay on the CPU while packets keep coming (as xen-netback's
         // per-queue thread loops), up to a bound, rather than requeueing
@@ -145,13 +155,22 @@ impl QueueOps for Vif {
             }
             next = self.rx_action(dev);
         }
+        // While the polls are in threads, queue 0's worker looks again a
+        // quiet period later; one kick serves both (a delayed kick does not
+        // replace one already pending).
+        let poll_recheck = if dev.queue() == 0 { self.polls.recheck(dev) } else { None };
         match next {
-            RxNext::Idle => {}
+            RxNext::Idle => {
+                if let Some(delay) = poll_recheck {
+                    dev.rx_work_kick(delay);
+                }
+            }
             RxNext::Now => dev.rx_work_kick(0),
             RxNext::At(when) => {
                 let now = jiffies();
                 let delay = if time_after(when, now) { when.wrapping_sub(now) } else { 1 };
-                dev.rx_work_kick(delay.clamp(1, msecs_to_jiffies(MAX_RX_RECHECK_MS).max(1)));
+                let delay = delay.clamp(1, msecs_to_jiffies(MAX_RX_RECHECK_MS).max(1));
+                dev.rx_work_kick(poll_recheck.map_or(delay, |d| d.min(delay)));
             }
         }
         if !self.is_disabled() {

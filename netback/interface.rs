@@ -30,10 +30,12 @@ use crate::fatal::FatalReason;
 use crate::grant_pool::StagedGrants;
 use crate::hash::VifHash;
 use crate::knobs::VifKnobs;
+use crate::napi::poll_mode::PollPlacement;
 use crate::napi::RxNext;
 use crate::netif::coalesce::TxCoalesce;
 use crate::netif::negotiate::GuestOffloads;
 use crate::netif::rx::{rx_sender_writes, CarrierChange, RxAdmit, StalledQueues};
+use crate::params;
 use crate::queue::Queue;
 use crate::rx::RxQueue;
 use crate::stats::{link_stats, write_ethtool, QueueValues, StatValues, TxDrop};
@@ -92,6 +94,8 @@ pub(crate) struct Vif {
     /// (bottom halves off: `ndo_start_xmit`'s RX pass may change it).
     #[pin]
     stalled_queues: SpinLockBh<StalledQueues>,
+    /// Where the guest-TX polls run (`napi_threaded`).
+    pub(crate) polls: PollPlacement,
 }
 
 impl Vif {
@@ -120,6 +124,7 @@ impl Vif {
             xdev,
             knobs <- knobs,
             stalled_queues <- new_spinlock_bh!(StalledQueues::default()),
+            polls: PollPlacement::new(),
         }? Error))
     }
 
@@ -346,6 +351,10 @@ impl Vif {
         self.disabled.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.knobs.clear_fatal();
+        // Before NAPI is added: threads are made with it when threaded.
+        if let Err(e) = self.polls.start(dev, params::napi_threaded()) {
+            pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e);
+        }
         let mut source = "";
         for (i, (a, queue)) in queues.into_iter().zip(self.queues.iter()).enumerate() {
             let qd = dev.on_queue(i as u32);
@@ -446,10 +455,11 @@ impl Vif {
     }
 
     /// Guest TX work for NAPI: returns packets processed.
-    pub(crate) fn tx_action(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
+    pub(crate) fn tx_action(&self, dev: &NetDev<'_>, budget: i32) -> (i32, bool) {
         let Some(queue) = self.queue(dev) else {
-            return 0;
+            return (0, false);
         };
+        let count = self.polls.counts();
         let result = {
             let mut guard = queue.tx.lock();
             let tx: &mut Option<TxQueue> = &mut guard;
@@ -460,16 +470,16 @@ impl Vif {
                     if q.ring().req_cons() != req_cons {
                         queue.eoi.work_seen(Channel::Tx);
                     }
-                    result
+                    result.map(|n| (n, count && q.count_poll(n, budget)))
                 }
-                None => Ok(0),
+                None => Ok((0, false)),
             }
         };
         match result {
-            Ok(n) => n,
+            Ok(r) => r,
             Err(reason) => {
                 self.fatal(dev, "guest TX", reason);
-                0
+                (0, false)
             }
         }
     }

@@ -14,16 +14,18 @@
 //! | `tx_zerocopy_threshold` | 2048 | bytes past the head from which `auto` maps a packet |
 //! | `staging_grants_per_queue` | 512 | staging grants (`ADD_GREF_MAPPING`) one queue may keep mapped, 0: not offered; read when a control ring connects |
 //! | `staging_grants_max` | 16384 | staging grants all VIFs together may keep mapped (dom0 maptrack entries) |
+//! | `napi_threaded` | 2 | where the guest-TX NAPI polls run: 0 softirq (or as `/sys/class/net/<vif>/threaded` says), 1 threads, 2 threads while a queue is flooded (`netif::poll_mode`); read when a frontend connects |
 //!
 //! The parameters are declared in the binding layer's C helper because
 //! `module!` has no bool type and no writable (0644) parameters
-//! (`tx_zerocopy`, `tx_zerocopy_threshold` and `staging_grants_*` are netback-rs' own;
+//! (`tx_zerocopy`, `tx_zerocopy_threshold`, `staging_grants_*` and `napi_threaded` are netback-rs' own;
 //! `tx_zerocopy` is a named value: `off`, `on` or `auto`).
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
 use crate::bindings::params as raw;
+use crate::netif::poll_mode::PollMode;
 use crate::netif::tx::TxConfig;
 use crate::netif::zerocopy::TxZeroCopyMode;
 
@@ -81,4 +83,9 @@ pub(crate) fn staging_grants_per_queue() -> u32 {
 /// Staging grants all VIFs together may keep mapped.
 pub(crate) fn staging_grants_max() -> u32 {
     raw::staging_grants_max()
+}
+
+/// Where a new connection's guest-TX polls run.
+pub(crate) fn napi_threaded() -> PollMode {
+    PollMode::from_param(raw::napi_threaded()).unwrap_or(PollMode::Auto)
 }

@@ -34,6 +34,7 @@ use crate::grant_pool::{MappedFrags, MappedSource, TxBufferSource};
 use crate::grant_pool::{StagedCopy, StagedGrants};
 use crate::multicast::McastControl;
 use crate::netif::coalesce::{PollTraffic, PublishDecision, TxCoalesce, TxCoalescer};
+use crate::netif::poll_mode::PollLoad;
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{
     HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxResponses, TxVerdict,
@@ -136,6 +137,8 @@ pub(crate) struct TxQueue {
     mcast: Arc<McastControl>,
     /// The longest poll so far.
     longest_poll: LongestPoll,
+    /// The polls' load (`napi_threaded=2`: `napi::poll_mode`).
+    poll_load: PollLoad,
     /// When answers are published: the core's policy state.
     coalescer: TxCoalescer,
     /// Polls this queue again at a held answer's deadline.
@@ -178,6 +181,7 @@ impl TxQueue {
             credit,
             mcast,
             longest_poll: LongestPoll::default(),
+            poll_load: PollLoad::new(),
             coalescer: TxCoalescer::new(),
             answer_timer,
             shut_down: false,
@@ -215,6 +219,12 @@ impl TxQueue {
     /// (`RING_FINAL_CHECK_FOR_REQUESTS`: arms req_event when idle).
     pub(crate) fn final_check(&mut self) -> core::result::Result<bool, FatalReason> {
         self.builder.ring.final_check_for_requests().map_err(FatalReason::from)
+    }
+
+    /// Counts a poll that did `done` of `budget` in the queue's load: true
+    /// when it finds the queue flooded ([`PollLoad::on_poll`]).
+    pub(crate) fn count_poll(&mut self, done: i32, budget: i32) -> bool {
+        self.poll_load.on_poll(u32::try_from(done).unwrap_or(0), u32::try_from(budget).unwrap_or(0))
     }
 
     /// Processes up to `budget` verdicts, then publishes the answers or

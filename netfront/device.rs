@@ -11,12 +11,13 @@
 
 use crate::bindings::net::device::{EthtoolStats, LinkStats, NetDev, QueueArray, QueueOps, VifOps};
 use crate::bindings::net::skb::SkBuff;
-use crate::bindings::{jiffies, msecs_to_jiffies, Rtnl};
+use crate::bindings::Rtnl;
 use crate::netif::coalesce::TxCoalesce;
-use crate::netif::front_poll::{threads_wanted, PollMode, SOFTIRQ_AFTER_MS};
 use crate::netif::negotiate::GuestOffloads;
+use crate::netif::poll_mode::PollMode;
+use crate::poll_mode::PollPlacement;
 use crate::queue::Queue;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use kernel::prelude::*;
 
 /// Driver state of one vif's device.
@@ -32,12 +33,8 @@ pub(crate) struct Frontend {
     pub(crate) queues: QueueArray<Queue>,
     /// Where the queues' polls run (`napi_threaded`).
     poll_mode: PollMode,
-    /// When a queue was last flooded, in jiffies (0: not in this
-    /// connection); [`PollMode::Auto`] runs the polls in threads until a
-    /// quiet period has gone by since ([`threads_wanted`]).
-    last_flood: AtomicU64,
-    /// The device's polls run in threads (the mode last applied).
-    threaded: AtomicBool,
+    /// Where they run now, and the floods that put them there.
+    polls: PollPlacement,
 }
 
 impl Frontend {
@@ -51,36 +48,18 @@ impl Frontend {
             num_queues: AtomicU32::new(1),
             queues,
             poll_mode,
-            last_flood: AtomicU64::new(0),
-            threaded: AtomicBool::new(false),
+            polls: PollPlacement::new(),
         }? Error))
     }
 
     /// Sets where the polls of a new connection run, before its NAPI
-    /// instances are added (process context): in threads for
-    /// `napi_threaded=1`; for `napi_threaded=2` in softirq until a queue is
-    /// flooded, with queue 0's worker to switch (`rx_work`).
-    /// `napi_threaded=0` leaves the device as it is (`/sys/class/net/<dev>/threaded`).
+    /// instances are added (process context; [`PollPlacement::start`]). By
+    /// load (`napi_threaded=2`), queue 0's worker moves them (`rx_work`).
     pub(crate) fn start_polls(&self, dev: &NetDev<'_>) -> Result {
-        self.last_flood.store(0, Ordering::Release);
-        match self.poll_mode {
-            PollMode::Softirq => return Ok(()),
-            PollMode::Threaded => return self.apply_poll_mode(dev, true),
-            PollMode::Auto => {}
+        if self.poll_mode == PollMode::Auto {
+            dev.on_queue(0).rx_worker_start("poll-mode")?;
         }
-        dev.on_queue(0).rx_worker_start("poll-mode")?;
-        if self.threaded.load(Ordering::Acquire) {
-            self.apply_poll_mode(dev, false)?;
-        }
-        Ok(())
-    }
-
-    /// Moves the device's polls into threads or back to softirq, and says so.
-    fn apply_poll_mode(&self, dev: &NetDev<'_>, threaded: bool) -> Result {
-        dev.set_threaded(threaded)?;
-        self.threaded.store(threaded, Ordering::Release);
-        pr_info!("{}: NAPI polls in {}\n", dev.name(), if threaded { "threads" } else { "softirq" });
-        Ok(())
+        self.polls.start(dev, self.poll_mode)
     }
 
     /// Records what the backend takes (applied with `apply_guest_offloads`).
@@ -106,14 +85,9 @@ impl Frontend {
 impl QueueOps for Frontend {
     fn napi_poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
         let Some(q) = self.queue(dev) else { return 0 };
-        let done = q.poll(dev, budget);
-        // A flood moves the polls into threads at once; the worker takes
-        // them back when it has been quiet for long enough.
-        if self.poll_mode == PollMode::Auto && q.count_poll(done, budget) {
-            self.last_flood.store(jiffies().max(1), Ordering::Release);
-            if !self.threaded.load(Ordering::Acquire) {
-                dev.on_queue(0).rx_work_kick(0);
-            }
+        let (done, flooded) = q.poll(dev, budget, self.polls.counts());
+        if flooded {
+            self.polls.flooded(dev);
         }
         done
     }
@@ -122,19 +96,8 @@ impl QueueOps for Frontend {
     /// the NAPI poll): moves the polls where the queues' load wants them,
     /// and while they are in threads looks again after a quiet period.
     fn rx_work(&self, dev: &NetDev<'_>) {
-        if self.poll_mode != PollMode::Auto {
-            return;
-        }
-        let quiet = msecs_to_jiffies(SOFTIRQ_AFTER_MS);
-        let last_flood = Some(self.last_flood.load(Ordering::Acquire)).filter(|&t| t != 0);
-        let threaded = threads_wanted(jiffies(), last_flood, quiet);
-        if threaded != self.threaded.load(Ordering::Acquire) {
-            if let Err(e) = self.apply_poll_mode(dev, threaded) {
-                pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e);
-            }
-        }
-        if self.threaded.load(Ordering::Acquire) {
-            dev.rx_work_kick(quiet);
+        if let Some(delay) = self.polls.recheck(dev) {
+            dev.rx_work_kick(delay);
         }
     }
 

@@ -19,6 +19,10 @@ mod netif;
 #[path = "../netback/bindings/mod.rs"]
 mod bindings;
 
+// Where the NAPI polls run: the same shell as netback-rs' vif.
+#[path = "../napi/poll_mode.rs"]
+mod poll_mode;
+
 mod ctrl;
 mod device;
 mod queue;

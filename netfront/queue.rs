@@ -39,7 +39,6 @@ use crate::bindings::xen::granted::{GrantedPages, SkbGrants, SKB_GRANTS_MAX};
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::XenbusDevice;
 use crate::bindings::HeapSlice;
-use crate::netif::front_poll::PollLoad;
 use crate::netif::front_ring::FrontRing;
 use crate::netif::front_rx::{
     RxBuffers, RxPacket, RxPacketReader, RxPoll, RxSizeTracker, RX_COPY_THRESHOLD, RX_LINEAR_MAX,
@@ -49,6 +48,7 @@ use crate::netif::front_tx::{
     PlannedData, PlannedRequest, TxChecksum, TxChunk, TxCompletion, TxCopyPlan, TxGrant, TxIdTable, TxPacketMeta,
     TxPlan, TX_PLAN_SLOTS_DEFAULT,
 };
+use crate::netif::poll_mode::PollLoad;
 use crate::netif::rx::RxCsum;
 use crate::netif::tx::TxGso;
 use crate::netif::wire::{TxRequest, XEN_NETIF_RX_RING_SIZE, XEN_NETIF_TX_RING_SIZE, XEN_PAGE_SIZE};
@@ -718,19 +718,14 @@ impl Queue {
         }
     }
 
-    /// Counts a poll that did `done` of `budget` (`napi_threaded=2`): true
-    /// when it finds the queue flooded ([`PollLoad::on_poll`]).
-    pub(crate) fn count_poll(&self, done: i32, budget: i32) -> bool {
-        let done = u32::try_from(done).unwrap_or(0);
-        let budget = u32::try_from(budget).unwrap_or(0);
-        let mut guard = self.rings.lock();
-        (*guard).as_mut().is_some_and(|r| r.poll_load.on_poll(done, budget))
-    }
-
     /// The NAPI poll: TX answers, then up to `budget` received packets.
-    pub(crate) fn poll(&self, dev: &NetDev<'_>, budget: i32) -> i32 {
+    /// With `count` (`napi_threaded=2`) its last batch counts the poll in
+    /// the queue's load, under the lock it holds anyway: the second value
+    /// is whether it found the queue flooded ([`PollLoad::on_poll`]).
+    pub(crate) fn poll(&self, dev: &NetDev<'_>, budget: i32, count: bool) -> (i32, bool) {
         let budget = usize::try_from(budget).unwrap_or(0);
         let mut done = 0usize;
+        let mut flooded = false;
         let mut tx_answered = 0u32;
         // The backend broke the RX ring (or a buffer was lost): the queue
         // stops, and the poll still ends the normal way (NAPI completed, the
@@ -814,6 +809,10 @@ impl Queue {
                 }
                 notify = r.rx.push_requests_and_check_notify();
                 more = taken == RX_BATCH && done + taken < budget;
+                if count && !more && broken_why.is_none() {
+                    let done = u32::try_from(done + taken).unwrap_or(u32::MAX);
+                    flooded = r.poll_load.on_poll(done, u32::try_from(budget).unwrap_or(u32::MAX));
+                }
             }
             if notify {
                 dev.notify(Channel::Rx);
@@ -862,6 +861,6 @@ impl Queue {
                 dev.napi_schedule();
             }
         }
-        done
+        (done, flooded)
     }
 }

@@ -29,6 +29,7 @@ unsigned int nbrs_param_tx_zerocopy(void);
 unsigned int nbrs_param_tx_zerocopy_threshold(void);
 unsigned int nbrs_param_staging_grants_per_queue(void);
 unsigned int nbrs_param_staging_grants_max(void);
+unsigned int nbrs_param_napi_threaded(void);
 void nbrs_params_init(void);
 
 /* ---- misc */

@@ -91,6 +91,27 @@ static unsigned int staging_grants_max = 16384;
 module_param(staging_grants_max, uint, 0644);
 MODULE_PARM_DESC(staging_grants_max, "Staging grants all VIFs together may keep mapped");
 
+/* napi_threaded=0|1|2: where the vifs' guest-TX NAPI polls run (0 softirq,
+ * as the administrator's /sys/class/net/<vif>/threaded leaves them; 1 their
+ * own threads; 2 in threads while a queue is flooded: the core's
+ * netif::poll_mode rule, the same as netfront-rs' parameter of this name).
+ * Why C: a bounded writable parameter (param_set_uint_minmax), so a wrong
+ * value is refused with EINVAL when it is written. Read when a frontend
+ * connects. */
+static unsigned int napi_threaded = 2;
+
+static int nbrs_napi_threaded_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, 2);
+}
+
+static const struct kernel_param_ops nbrs_napi_threaded_ops = {
+	.set = nbrs_napi_threaded_set,
+	.get = param_get_uint,
+};
+module_param_cb(napi_threaded, &nbrs_napi_threaded_ops, &napi_threaded, 0644);
+MODULE_PARM_DESC(napi_threaded, "Where the guest-TX NAPI polls run: 0 softirq, 1 their own kernel threads, 2 (default) in threads while a queue is flooded (4 windows of 1024 packets in a row with a quarter or more of their packets in NAPI runs of a budget's worth or more), in softirq again a second after the last flood");
+
 void nbrs_params_init(void)
 {
 	if (max_queues == 0)
@@ -113,4 +134,5 @@ unsigned int nbrs_param_tx_zerocopy(void) { return READ_ONCE(tx_zerocopy); }
 unsigned int nbrs_param_tx_zerocopy_threshold(void) { return READ_ONCE(tx_zerocopy_threshold); }
 unsigned int nbrs_param_staging_grants_per_queue(void) { return READ_ONCE(staging_grants_per_queue); }
 unsigned int nbrs_param_staging_grants_max(void) { return READ_ONCE(staging_grants_max); }
+unsigned int nbrs_param_napi_threaded(void) { return READ_ONCE(napi_threaded); }
 

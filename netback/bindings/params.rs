@@ -70,3 +70,9 @@ pub(crate) fn staging_grants_max() -> u32 {
     // SAFETY: reads a module parameter; no preconditions.
     unsafe { ffi::nbrs_param_staging_grants_max() }
 }
+
+/// `napi_threaded` (0, 1 or 2: the setter refuses anything else).
+pub(crate) fn napi_threaded() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { ffi::nbrs_param_napi_threaded() }
+}

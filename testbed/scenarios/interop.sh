@@ -57,6 +57,7 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     [ "$f1" = xen_netfront_rs ] || nbt_die "guest 1 runs '${f1:-no netfront}', not xen_netfront_rs (its console: GUEST: netfront-rs ...; run.sh ships xen-netfront-rs.ko only when it builds this worktree's modules)"
     GRANTS0=$(settled_grants -1)
     CONSOLE0=$(guest_console_lines 1)  # this pass's lines of guest 1's console follow
+    DMESG0=$(dmesg | wc -l)
     nbt_stamp "baseline: dom0 holds $GRANTS0 guest grant mappings"
 
     # Traffic through netfront-rs: every figure above 0.
@@ -72,6 +73,10 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     moves=$(tail -n +$((CONSOLE0 + 1)) /var/log/xen/console/guest-domu1.log | grep -c 'NAPI polls in')
     nbt_result test=netfront_poll_moves backend="$NBT_CURRENT_BACKEND" value="$moves" unit=moves under=tcp_stream,tcp_rr
     [ "$moves" = 0 ] || nbt_fail "netfront-rs moved its NAPI polls $moves times under TCP streams and RR (only a flood should)"
+    # So do the vif's guest-TX polls on netback-rs (napi_threaded=2, its default too).
+    vmoves=$(dmesg | tail -n +$((DMESG0 + 1)) | grep -c "$(vif_name 1): NAPI polls in")
+    nbt_result test=vif_poll_moves backend="$NBT_CURRENT_BACKEND" value="$vmoves" unit=moves under=tcp_stream,tcp_rr
+    [ "$vmoves" = 0 ] || nbt_fail "$(vif_name 1) moved its NAPI polls $vmoves times under TCP streams and RR (only a flood should)"
     # (Streams between the guests run below, once the vifs and the bridge take the guests'
     # 9000-byte frames: at 1500 both guests offer an MSS of 8960 and the bridge drops them.)
     # What a stream into netfront-rs carries arrives intact: the bulk pages it lends to the

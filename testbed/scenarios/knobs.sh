@@ -155,6 +155,19 @@ if rs; then
     echo 10000 > $sys/rx_drain_timeout_ms
 fi
 
+# ---- napi_threaded (netback-rs): the module parameter refuses what it does not have; by
+# load (2, the default) a connected vif's guest-TX polls start in softirq ----
+if rs; then
+    threaded_param=/sys/module/xen_netback_rs/parameters/napi_threaded
+    expect "napi_threaded (module default)" "$(cat $threaded_param)" 2
+    expect "/sys/class/net/$v/threaded under napi_threaded=2, no flood" "$(cat /sys/class/net/$v/threaded)" 0
+    for bad in 3 -1 abc ""; do
+        err=$( (printf '%s\n' "$bad" > $threaded_param) 2>&1 ) && nbt_fail "napi_threaded accepted '$bad'"
+        echo "$err" | grep -q "Invalid argument" || nbt_fail "napi_threaded '$bad' failed without EINVAL: $err"
+        expect "napi_threaded after bad write '$bad'" "$(cat $threaded_param)" 2
+    done
+fi
+
 # ---- debugfs: the io_ring dump ----
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 if rs; then dbg=/sys/kernel/debug/xen-netback-rs/$v/io_ring_q0; else dbg=/sys/kernel/debug/xen-netback/$v/io_ring_q0; fi
@@ -236,6 +249,8 @@ if rs; then dmesg | grep "$v: guest TX rate limit" | sed 's/^/rate log: /'; fi
 # its debugfs file is held open (netback-rs: with its TX answers held up to 1 ms, so
 # teardown meets held answers and an armed answer timer) ----
 if rs; then ethtool -C "$v" tx-usecs 1000 tx-frames 0 adaptive-tx off || nbt_fail "ethtool -C tx-usecs 1000 failed"; fi
+# The re-attached vif (below) connects under napi_threaded=1: its polls run in threads.
+if rs; then echo 1 > $threaded_param || nbt_fail "napi_threaded refused 1"; fi
 xenstore-write $be/rate 62500,50000                    # 10 Mbit/s: the queue keeps waiting
 timeout 60 netperf -H "$ip1" -t TCP_MAERTS -l 30 -P 0 >/dev/null 2>&1 &
 sleep 3
@@ -258,5 +273,9 @@ if rs; then
     expect "sysfs connected after re-attach" "$(cat /sys/class/net/$v/netback/connected)" 1
     # shellcheck disable=SC2086
     coal_expect "on the re-attached vif (a new interface: the default)" $coal_default
+    expect "/sys/class/net/$v/threaded after connecting under napi_threaded=1" "$(cat /sys/class/net/$v/threaded)" 1
+    dmesg | grep -q "$v: NAPI polls in threads" || nbt_fail "no log line says $v's NAPI polls moved into threads"
+    ping -c 3 -W 2 "$ip1" >/dev/null || nbt_fail "ping with $v's polls in threads failed"
+    echo 2 > $threaded_param
 fi
 true

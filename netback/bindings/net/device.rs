@@ -612,7 +612,6 @@ impl<'a> NetDev<'a> {
     /// `/sys/class/net/<dev>/threaded` does): for every queue, those added
     /// later too. Process context (it takes the device's instance lock
     /// and may create the threads); fails when a thread cannot be made.
-    #[cfg(nbrs_frontend)]
     pub(crate) fn set_threaded(&self, threaded: bool) -> Result {
         let mode = if threaded {
             ffi::netdev_napi_threaded_NETDEV_NAPI_THREADED_ENABLED

@@ -23,8 +23,9 @@
 //! staging-grant pool a frontend registers with the backend).
 //! [`front_ring`] is the frontend side of the shared-ring model (hostile
 //! `rsp_prod` checks, XSA-403), and [`front_rx`] posts RX buffers and turns
-//! the backend's RX responses into validated packets; [`front_poll`] says
-//! when a queue's polls move to their own thread (threaded NAPI).
+//! the backend's RX responses into validated packets. [`poll_mode`], for
+//! both sides, says when a device's polls move to their own threads
+//! (threaded NAPI).
 //!
 //! # Guest TX (ring -> assembler -> verdict -> responses)
 //!
@@ -139,13 +140,13 @@
 pub mod coalesce;
 pub mod ctrl;
 pub mod front_hash;
-pub mod front_poll;
 pub mod front_ring;
 pub mod front_rx;
 pub mod front_staging;
 pub mod front_tx;
 pub mod mcast;
 pub mod negotiate;
+pub mod poll_mode;
 pub mod pool;
 pub mod rate;
 pub mod ring;

@@ -1,27 +1,29 @@
-//! Where a frontend queue's NAPI poll runs: in softirq context (the
-//! kernel's default) or in the queue's own kernel thread (threaded NAPI).
+//! Where a device's NAPI polls run: in softirq context (the kernel's
+//! default) or in each queue's own kernel thread (threaded NAPI). Both
+//! sides use it: netfront-rs for the packets it receives from the backend,
+//! netback-rs for those the guest sends (the vif's guest-TX poll).
 //!
-//! Under a flood of small packets a guest's receive softirq takes the CPU
-//! from the application it delivers to (receive livelock): the socket
-//! fills and drops what the guest was just given. A poll thread is
-//! scheduled beside the application instead, so what is received gets
-//! read, and the backend's ring backs up rather than the socket. For bulk
-//! traffic and request/response the thread only adds a context switch per
-//! run. So `napi_threaded=2` switches by load. A run is what NAPI polls
-//! between being scheduled and completing (a poll that uses its whole
-//! budget is followed by another); a heavy run takes at least a budget's
-//! worth of packets, so the softirq held the CPU for all of them. Counted
-//! over windows of [`WINDOW_PACKETS`] packets, a window is heavy when at
-//! least a quarter of its packets came in heavy runs. A queue is flooded
-//! at the end of each heavy window that makes [`THREAD_AFTER_HEAVY_WINDOWS`]
-//! or more in a row. The device's polls run in threads from a queue's
-//! flood until [`SOFTIRQ_AFTER_MS`] have gone by without one
-//! ([`threads_wanted`]: the shell's clock, jiffies), traffic or not. Request/response
-//! takes a packet or two a run and a TCP stream's GSO packets (up to 17
-//! slots each) at most 15 of the ring's 256 slots: their windows are
-//! light. Measured (netfront-rs, one vCPU, under QEMU): a flood of 64-byte
-//! datagrams from dom0 came in runs of up to ~1000 packets, 27% of the
-//! runs heavy; one from another guest in runs that never ended.
+//! Under a flood of small packets the receive softirq takes the CPU from
+//! the application it delivers to (receive livelock): the socket fills and
+//! drops what the poll just gave it. A poll thread is scheduled beside the
+//! application instead, so what is received gets read, and the ring backs
+//! up rather than the socket. For bulk traffic and request/response the
+//! thread only adds a context switch per run. So `napi_threaded=2`
+//! switches by load. A run is what NAPI polls between being scheduled and
+//! completing (a poll that uses its whole budget is followed by another); a
+//! heavy run takes at least a budget's worth of packets, so the softirq
+//! held the CPU for all of them. Counted over windows of [`WINDOW_PACKETS`]
+//! packets, a window is heavy when at least a quarter of its packets came
+//! in heavy runs. A queue is flooded at the end of each heavy window that
+//! makes [`THREAD_AFTER_HEAVY_WINDOWS`] or more in a row. The device's
+//! polls run in threads from a queue's flood until [`SOFTIRQ_AFTER_MS`]
+//! have gone by without one ([`threads_wanted`]: the shell's clock,
+//! jiffies), traffic or not. Request/response takes a packet or two a run
+//! and a TCP stream's GSO packets (up to 17 slots each) at most 15 of the
+//! ring's 256 slots: their windows are light. Measured (netfront-rs, one
+//! vCPU, under QEMU): a flood of 64-byte datagrams from dom0 came in runs
+//! of up to ~1000 packets, 27% of the runs heavy; one from another guest
+//! in runs that never ended.
 
 /// Packets counted per window.
 pub const WINDOW_PACKETS: u32 = 1024;
@@ -53,6 +55,15 @@ impl PollMode {
             1 => Some(PollMode::Threaded),
             2 => Some(PollMode::Auto),
             _ => None,
+        }
+    }
+
+    /// The parameter's value of this mode.
+    pub const fn param(self) -> u32 {
+        match self {
+            PollMode::Softirq => 0,
+            PollMode::Threaded => 1,
+            PollMode::Auto => 2,
         }
     }
 }
@@ -148,6 +159,9 @@ mod tests {
         assert_eq!(PollMode::from_param(1), Some(PollMode::Threaded));
         assert_eq!(PollMode::from_param(2), Some(PollMode::Auto));
         assert_eq!(PollMode::from_param(3), None);
+        for m in [PollMode::Softirq, PollMode::Threaded, PollMode::Auto] {
+            assert_eq!(PollMode::from_param(m.param()), Some(m));
+        }
     }
 
     #[test]

@@ -1,0 +1,57 @@
+# Where the NAPI polls run under a flood (napi_threaded=2, the default of both netback-rs and
+# netfront-rs; netif::poll_mode). One 1-vCPU guest runs netfront-rs on netback-rs:
+# * dom0 floods the guest with 64-byte datagrams: the guest's receive polls move into
+#   threads ("eth0: NAPI polls in threads" on its console) and back to softirq once the flood
+#   is over ("... in softirq");
+# * the guest floods dom0: the vif's guest-TX polls do the same in dom0's log;
+# * a TCP stream each way then moves nothing.
+# Run it under -icount (run-tests does): in virtual time a 64-byte flood starves the 1-vCPU
+# receiver by its CPU cost alone, whatever the host's load (without -icount the host's speed
+# decides whether the receiver keeps up, and the rule rightly waits when it does). The rule's
+# thresholds are the core's, tested on the host (netif::poll_mode).
+backend_load "$NBT_BACKEND"
+domu_create 1 1 1500 rs
+domu_wait_ping 1 150 || nbt_die "guest 1 (netfront-rs) never came up"
+f1=$(echo $(guest_frontend 1))
+[ "$f1" = xen_netfront_rs ] || nbt_die "guest 1 runs '${f1:-no netfront}', not xen_netfront_rs"
+IP1=$(domu_ip 1); v=$(vif_name 1)
+expect() { [ "$2" = "$3" ] || nbt_fail "$1: got '$2', expected '$3'"; }
+expect "/sys/class/net/$v/threaded at connect (napi_threaded=2)" "$(cat /sys/class/net/$v/threaded)" 0
+expect "guest eth0 threaded at connect (napi_threaded=2)" "$(domu_exec 1 "cat /sys/class/net/eth0/threaded" | tr -dc 0-9)" 0
+
+CONSOLE0=$(guest_console_lines 1) DMESG0=$(dmesg | wc -l)
+guest_moves() { tail -n +$((CONSOLE0 + 1)) /var/log/xen/console/guest-domu1.log | grep -c "eth0: NAPI polls in $1"; }
+vif_moves() { dmesg | tail -n +$((DMESG0 + 1)) | grep -c "$v: NAPI polls in $1"; }
+# moved WHO NAME UNDER: WHO's polls went into threads and came back; a record of each count.
+moved() {
+    local who=$1 name=$2 under=$3 t s
+    t=$("${who}_moves" threads); s=$("${who}_moves" softirq)
+    nbt_result test="${name}_moves_to_threads" backend="$NBT_CURRENT_BACKEND" value="$t" unit=moves under="$under"
+    nbt_result test="${name}_moves_to_softirq" backend="$NBT_CURRENT_BACKEND" value="$s" unit=moves under="$under"
+    [ "$t" -ge 1 ] || nbt_fail "$name: its NAPI polls never moved into threads under $under"
+    [ "$s" -ge "$t" ] || nbt_fail "$name: its NAPI polls moved into threads $t times but back to softirq $s times after $under"
+}
+
+# The guest receives the flood: its polls move, and come back a second after it ends.
+measure udp_pps dom0 "$IP1" UDP64 dir=dom0-domu1
+sleep 3
+moved guest netfront_rs udp_flood_dom0_to_guest
+expect "guest eth0 threaded after the flood" "$(domu_exec 1 "cat /sys/class/net/eth0/threaded" | tr -dc 0-9)" 0
+
+# dom0 receives the flood through the vif: the vif's polls move, and come back.
+CONSOLE0=$(guest_console_lines 1) DMESG0=$(dmesg | wc -l)
+measure udp_pps 1 "$NBT_SUBNET.1" UDP64 dir=domu1-dom0
+sleep 3
+moved vif vif udp_flood_guest_to_dom0
+expect "/sys/class/net/$v/threaded after the flood" "$(cat /sys/class/net/$v/threaded)" 0
+
+# Bulk traffic is no flood: nothing moves on either side.
+CONSOLE0=$(guest_console_lines 1) DMESG0=$(dmesg | wc -l)
+measure tcp_stream dom0 "$IP1" TCP_STREAM dir=dom0-domu1
+measure tcp_stream 1 "$NBT_SUBNET.1" TCP_STREAM dir=domu1-dom0
+gm=$(( $(guest_moves threads) + $(guest_moves softirq) )); vm=$(( $(vif_moves threads) + $(vif_moves softirq) ))
+nbt_result test=netfront_rs_moves backend="$NBT_CURRENT_BACKEND" value="$gm" unit=moves under=tcp_stream
+nbt_result test=vif_moves backend="$NBT_CURRENT_BACKEND" value="$vm" unit=moves under=tcp_stream
+[ "$gm" = 0 ] || nbt_fail "netfront-rs moved its NAPI polls $gm times under TCP streams"
+[ "$vm" = 0 ] || nbt_fail "$v moved its NAPI polls $vm times under TCP streams"
+true
