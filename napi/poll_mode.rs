@@ -53,11 +53,9 @@ impl PollPlacement {
     pub(crate) fn start(&self, dev: &NetDev<'_>, mode: PollMode) -> Result {
         self.last_flood.store(0, Ordering::Release);
         self.mode.store(mode.param(), Ordering::Release);
-        if self.threaded.load(Ordering::Acquire) && mode != PollMode::Threaded {
-            self.apply(dev, false)?;
-        }
-        if mode == PollMode::Threaded && !self.threaded.load(Ordering::Acquire) {
-            self.apply(dev, true)?;
+        let threaded = mode == PollMode::Threaded;
+        if threaded != self.threaded.load(Ordering::Acquire) {
+            self.apply(dev, threaded)?;
         }
         Ok(())
     }
