@@ -50,14 +50,10 @@ impl PollPlacement {
     /// (queue 0's worker must run for it to move them), `Softirq` where
     /// the administrator put them (`/sys/class/net/<dev>/threaded`). Polls
     /// that we had moved come back first.
-    pub(crate) fn start(&self, dev: &NetDev<'_>, mode: PollMode) -> Result {
+    pub(crate) fn start(&self, dev: &NetDev<'_>, mode: PollMode) {
         self.last_flood.store(0, Ordering::Release);
         self.mode.store(mode.param(), Ordering::Release);
-        let threaded = mode == PollMode::Threaded;
-        if threaded != self.threaded.load(Ordering::Acquire) {
-            self.apply(dev, threaded)?;
-        }
-        Ok(())
+        self.apply(dev, mode == PollMode::Threaded);
     }
 
     /// A queue's poll found it flooded (`PollLoad::on_poll`; softirq or
@@ -79,20 +75,23 @@ impl PollPlacement {
         }
         let quiet = msecs_to_jiffies(SOFTIRQ_AFTER_MS);
         let last_flood = Some(self.last_flood.load(Ordering::Acquire)).filter(|&t| t != 0);
-        let threaded = threads_wanted(jiffies(), last_flood, quiet);
-        if threaded != self.threaded.load(Ordering::Acquire) {
-            if let Err(e) = self.apply(dev, threaded) {
-                pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e);
-            }
-        }
+        self.apply(dev, threads_wanted(jiffies(), last_flood, quiet));
         self.threaded.load(Ordering::Acquire).then_some(quiet.max(1))
     }
 
-    /// Moves the device's polls into threads or back to softirq, and says so.
-    fn apply(&self, dev: &NetDev<'_>, threaded: bool) -> Result {
-        dev.set_threaded(threaded)?;
-        self.threaded.store(threaded, Ordering::Release);
-        pr_info!("{}: NAPI polls in {}\n", dev.name(), if threaded { "threads" } else { "softirq" });
-        Ok(())
+    /// Moves the device's polls into threads or back to softirq when they
+    /// are not there, and says so (or why they stay).
+    fn apply(&self, dev: &NetDev<'_>, threaded: bool) {
+        if threaded == self.threaded.load(Ordering::Acquire) {
+            return;
+        }
+        match dev.set_threaded(threaded) {
+            Ok(()) => {
+                self.threaded.store(threaded, Ordering::Release);
+                let place = if threaded { "threads" } else { "softirq" };
+                pr_info!("{}: NAPI polls in {}\n", dev.name(), place);
+            }
+            Err(e) => pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e),
+        }
     }
 }

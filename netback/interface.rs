@@ -352,9 +352,7 @@ impl Vif {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.knobs.clear_fatal();
         // Before NAPI is added: threads are made with it when threaded.
-        if let Err(e) = self.polls.start(dev, params::napi_threaded()) {
-            pr_warn!("{}: NAPI polls stay where they are: {:?}\n", dev.name(), e);
-        }
+        self.polls.start(dev, params::napi_threaded());
         let mut source = "";
         for (i, (a, queue)) in queues.into_iter().zip(self.queues.iter()).enumerate() {
             let qd = dev.on_queue(i as u32);

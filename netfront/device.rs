@@ -59,7 +59,8 @@ impl Frontend {
         if self.poll_mode == PollMode::Auto {
             dev.on_queue(0).rx_worker_start("poll-mode")?;
         }
-        self.polls.start(dev, self.poll_mode)
+        self.polls.start(dev, self.poll_mode);
+        Ok(())
     }
 
     /// Records what the backend takes (applied with `apply_guest_offloads`).

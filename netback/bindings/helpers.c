@@ -25,15 +25,13 @@
 #include <generated/utsrelease.h>
 
 /* ------------------------------------------------------------------ */
-/* Misc: macros and static inlines (xen_domain, local_bh_*, THIS_MODULE). */
+/* Misc: macros and static inlines (xen_domain, local_bh_*). */
 
 int nbrs_xen_domain(void) { return xen_domain(); }
 void nbrs_local_bh_disable(void) { local_bh_disable(); }
 void nbrs_local_bh_enable(void) { local_bh_enable(); }
 /* in_hardirq() and irqs_disabled() are macros. */
 bool nbrs_bh_lock_allowed(void) { return !in_hardirq() && !irqs_disabled(); }
-void nbrs_module_get(void) { __module_get(THIS_MODULE); }
-void nbrs_module_put(void) { module_put(THIS_MODULE); }
 /* UTS_RELEASE is a macro of a generated header. */
 const char nbrs_uts_release[] = UTS_RELEASE;
 

@@ -18,18 +18,19 @@ struct sk_buff;
 struct device;
 struct rtnl_link_stats64;
 
-/* ---- module parameters (declared in C for exact xen-netback semantics) */
-bool nbrs_param_separate_tx_rx_irq(void);
-unsigned int nbrs_param_rx_drain_timeout_msecs(void);
-unsigned int nbrs_param_rx_stall_timeout_msecs(void);
-unsigned int nbrs_param_max_queues(void);
-unsigned int nbrs_param_fatal_skb_slots(void);
-bool nbrs_param_provides_xdp_headroom(void);
-unsigned int nbrs_param_tx_zerocopy(void);
-unsigned int nbrs_param_tx_zerocopy_threshold(void);
-unsigned int nbrs_param_staging_grants_per_queue(void);
-unsigned int nbrs_param_staging_grants_max(void);
-unsigned int nbrs_param_napi_threaded(void);
+/* ---- module parameters (declared in C for exact xen-netback semantics;
+ * params.c defines them, params.rs reads them) */
+extern bool nbrs_param_separate_tx_rx_irq;
+extern unsigned int nbrs_param_rx_drain_timeout_msecs;
+extern unsigned int nbrs_param_rx_stall_timeout_msecs;
+extern unsigned int nbrs_param_max_queues;
+extern unsigned int nbrs_param_fatal_skb_slots;
+extern bool nbrs_param_provides_xdp_headroom;
+extern unsigned int nbrs_param_tx_zerocopy;
+extern unsigned int nbrs_param_tx_zerocopy_threshold;
+extern unsigned int nbrs_param_staging_grants_per_queue;
+extern unsigned int nbrs_param_staging_grants_max;
+extern unsigned int nbrs_param_napi_threaded;
 void nbrs_params_init(void);
 
 /* ---- misc */
@@ -37,8 +38,6 @@ int nbrs_xen_domain(void);
 void nbrs_local_bh_disable(void);
 void nbrs_local_bh_enable(void);
 bool nbrs_bh_lock_allowed(void);
-void nbrs_module_get(void);
-void nbrs_module_put(void);
 
 /* ---- grant copy (bindings/xen/grant.rs) */
 struct page;

@@ -73,14 +73,14 @@ pub(crate) fn from_err_ptr<T>(p: *mut T) -> kernel::error::Result<core::ptr::Non
 /// Takes a reference on this module, held while a VIF is registered (as
 /// xen-netback does).
 fn module_get() {
-    // SAFETY: no preconditions (the module is live: we run in it).
-    unsafe { ffi::nbrs_module_get() }
+    // SAFETY: `THIS_MODULE` is this module's (`module!`), live: we run in it.
+    unsafe { kernel::bindings::__module_get(crate::THIS_MODULE.as_ptr()) }
 }
 
 /// Drops a reference [`module_get`] took.
 fn module_put() {
-    // SAFETY: pairs with a `module_get`.
-    unsafe { ffi::nbrs_module_put() }
+    // SAFETY: pairs with a `module_get` of this module, so it is live.
+    unsafe { kernel::bindings::module_put(crate::THIS_MODULE.as_ptr()) }
 }
 
 /// Writes `args` into `buf` as a NUL-terminated C string, cut to fit (the
