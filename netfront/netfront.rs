@@ -43,7 +43,11 @@ module! {
         },
         trusted: u32 {
             default: 0,
-            description: "Trust the backend (xen-netfront's default): 1 sends packets over 4 KiB by granting their own pages instead of copying them (unless the frontend's xenstore key trusted is 0)",
+            description: "Trust the backend (xen-netfront's default): 1 grants every page of a packet over 4 KiB instead of copying it (unless the frontend's xenstore key trusted is 0); 0 (default) only its private pages (grant_private_pages)",
+        },
+        grant_private_pages: u32 {
+            default: 1,
+            description: "With an untrusted backend (trusted=0): 1 (default) sends the whole 4 KiB pages of a large packet that hold only its bytes and that nothing else writes (not page cache, not MSG_ZEROCOPY) by per-packet grants and copies the rest; 0 copies every byte",
         },
         napi_threaded: u32 {
             default: 2,
@@ -67,6 +71,10 @@ impl kernel::Module for NetfrontModule {
         }
         if xenbus::poll_mode().is_none() {
             pr_err!("xen_netfront_rs: napi_threaded must be 0, 1 or 2\n");
+            return Err(EINVAL);
+        }
+        if xenbus::grant_private_pages().is_none() {
+            pr_err!("xen_netfront_rs: grant_private_pages must be 0 or 1\n");
             return Err(EINVAL);
         }
         let driver = bindings::xen::xenbus::Registration::register(&xenbus::DRIVER, module)?;

@@ -142,9 +142,8 @@ pub(crate) struct Rings {
     /// The polls' load, for `napi_threaded=2`.
     poll_load: PollLoad,
     pool: StagingPool<HeapSlice<PoolPage>>,
-    /// Trusted backend: large packets go out by per-packet grants of their
-    /// own pages (xen-netfront's default) instead of a copy.
-    trusted: bool,
+    /// Which pages of a large packet go out by per-packet grants.
+    tx_grants: TxGrants,
     domid: u16,
     /// Packets out with per-packet grants, until every grant is ended.
     granted: KVec<Option<SkbGrants>>,
@@ -157,6 +156,22 @@ pub(crate) struct Rings {
     pages: GrantedPages,
 }
 
+/// Which of a large packet's pages (one over [`TX_STAGE_MAX_DEFAULT`])
+/// the backend is given by a grant of its own for that packet; the other
+/// bytes are copied into the queue's staged pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TxGrants {
+    /// None: the backend sees only the queue's own pages (`trusted=0`,
+    /// `grant_private_pages=0`).
+    None,
+    /// Whole 4 KiB pages that hold only the packet's bytes and that no one
+    /// else can write ([`SkBuff::is_private_page`]): nothing the backend
+    /// may not see (`trusted=0`, the default).
+    PrivatePages,
+    /// Every page of the packet, as xen-netfront by default (`trusted=1`).
+    All,
+}
+
 /// The ring references to publish for a new connection.
 pub(crate) struct RingRefs {
     pub(crate) tx: u32,
@@ -166,7 +181,7 @@ pub(crate) struct RingRefs {
 impl Rings {
     /// Grants the two ring pages and the buffer pages to the backend of
     /// `xdev`; nothing is posted until [`Self::start`].
-    pub(crate) fn new(xdev: &XenbusDevice, trusted: bool) -> Result<(Self, RingRefs)> {
+    pub(crate) fn new(xdev: &XenbusDevice, tx_grants: TxGrants) -> Result<(Self, RingRefs)> {
         let (tx_page, tx_ref) = MappedRing::grant(xdev)?;
         let (rx_page, rx_ref) = MappedRing::grant(xdev)?;
         let tx = FrontRing::new(TxSharedRing::new(tx_page)).map_err(|_| EINVAL)?;
@@ -195,7 +210,7 @@ impl Rings {
         let rings = Self {
             tx,
             rx,
-            trusted,
+            tx_grants,
             domid: xdev.otherend_id(),
             granted,
             granted_out: 0,
@@ -264,45 +279,58 @@ impl Rings {
         true
     }
 
-    /// Sends `skb` by read-only grants of the pages its bytes are in (a
-    /// trusted backend, a packet over [`TX_STAGE_MAX_DEFAULT`]): one slot per
-    /// Xen page piece, as xen-netfront. Whether it went (false: a grant or
-    /// an id failed midway, the packet is dropped); gives `skb` back when
-    /// the copy path must take it (not trusted, small, too many pieces, a
-    /// piece not in our memory, no room).
+    /// Sends a large `skb` (over [`TX_STAGE_MAX_DEFAULT`]) with read-only
+    /// grants of its own pages, one slot per Xen page piece as xen-netfront:
+    /// every piece for a trusted backend, else only the pieces that are
+    /// whole private pages ([`SkBuff::is_private_page`]) while the others
+    /// are copied into staged pages. Whether it went (false: a grant or an
+    /// id failed midway, the packet is dropped); gives `skb` back when the
+    /// copy path must take it (no page to grant, too many pieces, a piece
+    /// not in our memory, no room).
     fn queue_granted(&mut self, skb: SkBuff, meta: &TxPacketMeta) -> core::result::Result<bool, SkBuff> {
         let len = skb.len();
-        if !self.trusted || len <= TX_STAGE_MAX_DEFAULT {
+        if self.tx_grants == TxGrants::None || len <= TX_STAGE_MAX_DEFAULT {
             return Err(skb);
         }
-        // The bytes as pieces within one Xen page each, and where each starts.
+        // The bytes as pieces within one Xen page each, where each starts,
+        // and whether it is granted (else copied).
         let mut pieces = [TxChunk { page_offset: 0, len: 0 }; SKB_GRANTS_MAX];
         let mut starts = [0u32; SKB_GRANTS_MAX];
-        let mut count = 0;
+        let mut granted = [false; SKB_GRANTS_MAX];
+        let (mut count, mut copies) = (0, 0);
         let mut pos = 0;
         while pos < len {
-            let (Some((frame, n)), Some(piece), Some(start)) =
-                (skb.locate(pos), pieces.get_mut(count), starts.get_mut(count))
+            let (Some((frame, n)), Some(piece), Some(start), Some(grant)) =
+                (skb.locate(pos), pieces.get_mut(count), starts.get_mut(count), granted.get_mut(count))
             else {
                 return Err(skb);
             };
             *piece = TxChunk { page_offset: u32::from(frame.offset), len: n };
             *start = pos;
+            *grant = self.tx_grants == TxGrants::All || skb.is_private_page(pos);
+            copies += usize::from(!*grant);
             count += 1;
             pos += n;
+        }
+        if copies == count {
+            return Err(skb);
         }
         let Ok(plan) = TxPlan::<TX_PLAN_SLOTS_DEFAULT>::new(pieces.iter().take(count).copied(), meta) else {
             return Err(skb);
         };
         let entry = self.granted.iter().position(Option::is_none);
-        let room =
-            self.tx.free_requests() as usize >= plan.ring_slots() && self.tx_ids.free_ids() >= plan.slots().len();
+        let room = self.tx.free_requests() as usize >= plan.ring_slots()
+            && self.tx_ids.free_ids() >= plan.slots().len()
+            && self.pool.free_tx() >= copies;
         let (Some(entry), true) = (entry.and_then(|e| u16::try_from(e).ok()), room) else {
             return Err(skb);
         };
         let mut grants = SkbGrants::new(skb, self.domid);
         let produced = self.produce(plan.requests(), |r, d| {
             let pos = starts.get(d.slot.chunk).copied().unwrap_or(u32::MAX).saturating_add(d.slot.chunk_offset);
+            if !granted.get(d.slot.chunk).copied().unwrap_or(false) {
+                return r.stage_slot(grants.skb()?, d, pos);
+            }
             let gref = match grants.grant(pos) {
                 Ok((gref, offset, _)) if offset == d.slot.offset => gref,
                 _ => return None,
@@ -316,8 +344,7 @@ impl Rings {
         if !produced {
             // Nothing was published; the grants end with `grants` (or it
             // is leaked, should the backend have mapped a gref unasked).
-            self.tx_ids.abandon(|_, _| {});
-            self.tx.discard_unpublished();
+            self.abandon_unpublished();
             drop(grants);
             return Ok(false);
         }
@@ -329,37 +356,47 @@ impl Rings {
         Ok(true)
     }
 
+    /// Copies the `d.slot.len` bytes of `skb` from byte `pos` into a free TX
+    /// page at the slot's offset and claims an id for it: its request, or
+    /// `None` (the page is given back, now or by `abandon_unpublished`).
+    fn stage_slot(&mut self, skb: &SkBuff, d: &PlannedData, pos: u32) -> Option<TxRequest> {
+        let page = self.pool.take_tx()?;
+        let copied = self.pages.copy_from_skb(page, u32::from(d.slot.offset), skb, pos, u32::from(d.slot.len));
+        match (copied, self.tx_ids.claim(TxGrant::Staged(page))) {
+            (Ok(()), Some(id)) => Some(d.request(id, page.gref)),
+            // An id claimed by a failed copy gives its page back through
+            // `abandon_unpublished`.
+            (Err(_), Some(_)) => None,
+            (_, None) => {
+                let _ = self.pool.give_back_page(page);
+                None
+            }
+        }
+    }
+
+    /// Forgets the requests produced for a packet that failed midway: their
+    /// ids and staged pages go back (per-packet grants end with their
+    /// `SkbGrants`).
+    fn abandon_unpublished(&mut self) {
+        let pool = &mut self.pool;
+        self.tx_ids.abandon(|_, grant| {
+            if let TxGrant::Staged(page) = grant {
+                let _ = pool.give_back_page(page);
+            }
+        });
+        // Nothing was published: the produced requests are forgotten.
+        self.tx.discard_unpublished();
+    }
+
     /// Copies `skb` into TX pages and produces its requests; on error
     /// nothing is produced and every page and id taken is given back.
     fn queue_packet(&mut self, skb: &SkBuff, plan: &TxCopyPlan) -> Result<()> {
         if !self.has_room(plan.ring_slots(), plan.data_slots()) {
             return Err(EBUSY);
         }
-        let produced = self.produce(plan.requests(), |r, d| {
-            let page = r.pool.take_tx()?;
-            // A copy plan's slot starts at byte `chunk_offset` of the packet.
-            let (offset, pos, len) = (u32::from(d.slot.offset), d.slot.chunk_offset, u32::from(d.slot.len));
-            let copied = r.pages.copy_from_skb(page, offset, skb, pos, len);
-            match (copied, r.tx_ids.claim(TxGrant::Staged(page))) {
-                (Ok(()), Some(id)) => Some(d.request(id, page.gref)),
-                // An id claimed by a failed copy gives its page back
-                // through `abandon` below.
-                (Err(_), Some(_)) => None,
-                (_, None) => {
-                    let _ = r.pool.give_back_page(page);
-                    None
-                }
-            }
-        });
-        if !produced {
-            let pool = &mut self.pool;
-            self.tx_ids.abandon(|_, grant| {
-                if let TxGrant::Staged(page) = grant {
-                    let _ = pool.give_back_page(page);
-                }
-            });
-            // Nothing was published: the produced requests are forgotten.
-            self.tx.discard_unpublished();
+        // A copy plan's slot starts at byte `chunk_offset` of the packet.
+        if !self.produce(plan.requests(), |r, d| r.stage_slot(skb, d, d.slot.chunk_offset)) {
+            self.abandon_unpublished();
             return Err(EINVAL);
         }
         self.tx_ids.publish();

@@ -16,7 +16,7 @@ use crate::device::Frontend;
 use crate::netif::negotiate::{frontend_queues, parse_mac, GuestOffloads, MAX_QUEUES_DEFAULT};
 use crate::netif::poll_mode::PollMode;
 use crate::netif::xenbus_state::XenbusState;
-use crate::queue::Rings;
+use crate::queue::{Rings, TxGrants};
 use core::sync::atomic::Ordering;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -140,12 +140,17 @@ impl NetFront {
         // key (default 1) must both allow it.
         let trusted =
             *crate::module_parameters::trusted.value() != 0 && self.xdev.read_own_ulong(c"trusted").unwrap_or(1) != 0;
-        if trusted {
+        let tx_grants = if trusted {
             pr_info!(
                 "{}: trusted backend: packets over 4096 bytes go by per-packet grants of their pages\n",
                 dev.name()
             );
-        }
+            TxGrants::All
+        } else if grant_private_pages() == Some(true) {
+            TxGrants::PrivatePages
+        } else {
+            TxGrants::None
+        };
         // One event channel per ring when the backend takes them, as
         // xen-netfront. With one channel per queue, stock xen-netback can lose
         // the first event's EOI: Xen raises the port when the backend binds
@@ -155,7 +160,7 @@ impl NetFront {
         let split = self.xdev.read_otherend_ulong(c"feature-split-event-channels").unwrap_or(0) == 1;
         for i in 0..n {
             let queue = front.queues.get(i).ok_or(EINVAL)?;
-            let (rings, refs) = Rings::new(&self.xdev, trusted)?;
+            let (rings, refs) = Rings::new(&self.xdev, tx_grants)?;
             let (tx_port, rx_port) = dev.on_queue(i).bind_local_evtchns(&self.xdev, split)?;
             *queue.rings.lock() = Some(rings);
             queue.live.store(true, Ordering::Release);
@@ -372,4 +377,14 @@ impl XenbusDriverOps for NetFront {
 /// The `napi_threaded` module parameter; `None` for a value it does not take.
 pub(crate) fn poll_mode() -> Option<PollMode> {
     PollMode::from_param(*crate::module_parameters::napi_threaded.value())
+}
+
+/// The module's `grant_private_pages` as a switch; `None` for a value other
+/// than 0 or 1 (the module refuses to load).
+pub(crate) fn grant_private_pages() -> Option<bool> {
+    match *crate::module_parameters::grant_private_pages.value() {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
 }

@@ -273,6 +273,11 @@ impl SkbGrants {
         Self { skb: Some(skb), domid, refs: [0; SKB_GRANTS_MAX], count: 0, live: 0 }
     }
 
+    /// The packet (until `finish`).
+    pub(crate) fn skb(&self) -> Option<&SkBuff> {
+        self.skb.as_ref()
+    }
+
     /// Grants the Xen page holding byte `pos` of the skb, read-only:
     /// `(gref, offset in the page, bytes from there to the page's or the
     /// data's end)`. EINVAL past the data or for a page not ours, ENOSPC
