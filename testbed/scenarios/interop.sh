@@ -7,7 +7,8 @@
 # bulk pages to the stack (its count, logged at disconnect, above 0); its vif detaches (the vif goes from dom0, and so do guest 1's grant
 # mappings there), the backend module is unloaded and loaded again (guest 2's vif detached
 # and attached around it), and guest 1's vif attaches again (ping, same mappings as before); in guest 1 the link
-# goes down, the vif is unbound and rmmod xen_netfront_rs works (the module is gone, the vif closes, dom0 lets go
+# goes down, the vif is unbound and rmmod xen_netfront_rs works (the module is gone, and does not load again with
+# grant_private_pages=2 or napi_threaded=3; the vif closes, dom0 lets go
 # of guest 1's rings); guest 1's kernel log stays clean; xl destroy leaves no grant mapping
 # and no dying domain; guest 2 still answers ping. netfront-rs' NAPI polls stay in softirq
 # under the streams and RR (its log). Staging grants: with netback-rs, netfront-rs
@@ -203,7 +204,11 @@ interop_pass() {  # interop_pass BACKEND: the whole check on one backend, fresh 
     for v in /sys/bus/xen/drivers/vif/vif-*; do [ -e "$v" ] && echo "${v##*/}" > /sys/bus/xen/drivers/vif/unbind; done
     rmmod xen_netfront_rs; rc=$?
     if grep -q "^xen_netfront_rs " /proc/modules; then m=loaded; else m=gone; fi
-    echo "GUEST: rmmod xen_netfront_rs rc=$rc module=$m netdevs: $(ls /sys/class/net | tr "\n" " ")" > /dev/console'
+    loaded=""
+    for p in grant_private_pages=2 napi_threaded=3; do
+        insmod /opt/netback-rs/tools/xen-netfront-rs.ko $p 2>/dev/null && { loaded="$loaded,$p"; rmmod xen_netfront_rs; }
+    done
+    echo "GUEST: rmmod xen_netfront_rs rc=$rc module=$m bad-values-loaded=${loaded:-none} netdevs: $(ls /sys/class/net | tr "\n" " ")" > /dev/console'
     # (The here-document's lines start at column 0: the guest's shell reads them.)
     domu_exec 1 "cat > /tmp/rmmod.sh <<'EOF'
 $rmmod_script
@@ -217,7 +222,8 @@ setsid sh /tmp/rmmod.sh </dev/null >/tmp/rmmod.log 2>&1 &" >/dev/null
     done
     nbt_stamp "guest 1: ${line:-no word from the rmmod within 30 s}"
     case "$line" in
-        *" rc=0 module=gone "*) nbt_result test=rmmod_netfront_rs backend="$NBT_CURRENT_BACKEND" value=ok unit=status;;
+        *" rc=0 module=gone bad-values-loaded=none "*) nbt_result test=rmmod_netfront_rs backend="$NBT_CURRENT_BACKEND" value=ok unit=status;;
+        *" rc=0 module=gone "*) nbt_fail "netfront-rs loaded with a value its parameter does not take: $line";;
         "") nbt_fail "rmmod xen_netfront_rs in guest 1 did not finish within 30 s";;
         *) nbt_fail "rmmod xen_netfront_rs in guest 1 failed: $line";;
     esac
