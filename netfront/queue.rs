@@ -165,7 +165,7 @@ pub(crate) enum TxGrants {
     /// `grant_private_pages=0`).
     None,
     /// Whole 4 KiB pages that hold only the packet's bytes and that no one
-    /// else can write ([`SkBuff::is_private_page`]): nothing the backend
+    /// else can write ([`SkBuff::private_pages_start`]): nothing the backend
     /// may not see (`trusted=0`, the default).
     PrivatePages,
     /// Every page of the packet, as xen-netfront by default (`trusted=1`).
@@ -282,14 +282,20 @@ impl Rings {
     /// Sends a large `skb` (over [`TX_STAGE_MAX_DEFAULT`]) with read-only
     /// grants of its own pages, one slot per Xen page piece as xen-netfront:
     /// every piece for a trusted backend, else only the pieces that are
-    /// whole private pages ([`SkBuff::is_private_page`]) while the others
+    /// whole private pages ([`SkBuff::private_pages_start`]) while the others
     /// are copied into staged pages. Whether it went (false: a grant or an
     /// id failed midway, the packet is dropped); gives `skb` back when the
     /// copy path must take it (no page to grant, too many pieces, a piece
     /// not in our memory, no room).
     fn queue_granted(&mut self, skb: SkBuff, meta: &TxPacketMeta) -> core::result::Result<bool, SkBuff> {
         let len = skb.len();
-        if self.tx_grants == TxGrants::None || len <= TX_STAGE_MAX_DEFAULT {
+        let all = self.tx_grants == TxGrants::All;
+        // Where private pages may start (untrusted), once per packet.
+        let private_start = match self.tx_grants {
+            TxGrants::PrivatePages => skb.private_pages_start(),
+            TxGrants::None | TxGrants::All => None,
+        };
+        if (!all && private_start.is_none()) || len <= TX_STAGE_MAX_DEFAULT {
             return Err(skb);
         }
         // The bytes as pieces within one Xen page each, where each starts,
@@ -307,7 +313,8 @@ impl Rings {
             };
             *piece = TxChunk { page_offset: u32::from(frame.offset), len: n };
             *start = pos;
-            *grant = self.tx_grants == TxGrants::All || skb.is_private_page(pos);
+            // A private page: a whole Xen page of ours past the linear area.
+            *grant = all || private_start.is_some_and(|start| pos >= start && frame.offset == 0 && n == XEN_PAGE_SIZE);
             copies += usize::from(!*grant);
             count += 1;
             pos += n;

@@ -417,23 +417,19 @@ impl SkBuff {
         None
     }
 
-    /// Whether the Xen page piece at byte `pos` is a whole 4 KiB page of
-    /// our own that holds nothing but this packet's bytes, for as long as
-    /// the packet lives: it lies in a frag (the linear area shares its page
-    /// with other objects), and no frag can be written by anyone else
-    /// (`SKBFL_SHARED_FRAG`: page cache pages of sendfile or splice;
-    /// `SKBFL_ZEROCOPY_ENABLE`: user pages of `MSG_ZEROCOPY`). Such a page
-    /// may be granted to an untrusted backend: it shows nothing the packet
-    /// does not carry, and held by the packet it is not reused.
+    /// Where the packet's private pages may start: the first byte past the
+    /// linear area (which shares its page with other objects), when no frag
+    /// can be written by anyone else (`SKBFL_SHARED_FRAG`: page cache pages
+    /// of sendfile or splice; `SKBFL_ZEROCOPY_ENABLE`: user pages of
+    /// `MSG_ZEROCOPY`); `None` otherwise. A private page is a whole 4 KiB
+    /// page of ours from there on: it holds nothing but the packet's bytes
+    /// and, held by the packet, is not reused, so it may be granted to an
+    /// untrusted backend.
     #[cfg(nbrs_frontend)]
-    pub(crate) fn is_private_page(&self, pos: u32) -> bool {
+    pub(crate) fn private_pages_start(&self) -> Option<u32> {
         // SAFETY: valid shared info (type invariant); a plain byte read.
         let flags = u32::from(unsafe { (*self.shinfo()).flags });
-        if flags & (b::SKBFL_SHARED_FRAG | b::SKBFL_ZEROCOPY_ENABLE) != 0 || pos < self.headlen() {
-            return false;
-        }
-        matches!(self.copy_source(pos), Some((CopySource::Local(frame), n))
-            if frame.offset == 0 && n as usize == XEN_PAGE_SIZE)
+        (flags & (b::SKBFL_SHARED_FRAG | b::SKBFL_ZEROCOPY_ENABLE) == 0).then(|| self.headlen())
     }
 
     /// `skb_get_queue_mapping()`: the TX queue the stack picked.
