@@ -152,10 +152,10 @@ EVILFRONT=$NETBACK_RS_CACHE/evilfront-target/x86_64-unknown-linux-gnu/release/ev
 (cd "$TESTBED_DIR/evilfront" && CARGO_TARGET_DIR=$NETBACK_RS_CACHE/evilfront-target \
     RUSTFLAGS="-C target-feature=+crt-static" nice -n 10 cargo build -q --release --target x86_64-unknown-linux-gnu) >&2 \
     || die "evilfront build failed"
-# tc classifiers, eBPF built with the LLVM we have: the hostile scenario's (tx-split-headers)
-# and the ctrlring scenario's (guest TX hash kept).
+# tc classifiers, eBPF built with the LLVM we have: the hostile scenario's (tx-split-headers),
+# the ctrlring scenario's (guest TX hash kept) and the benches' generated traffic (discard_drop).
 BPF_PROGS=""
-for prog in linear_check hash_check; do
+for prog in linear_check hash_check discard_drop; do
     clang-$LLVM_VERSION -O2 -g -target bpf -I/usr/include/"$(gcc -dumpmachine)" \
         -c "$TESTBED_DIR/bpf/$prog.c" -o "$NETBACK_RS_CACHE/evilfront-target/$prog.o" \
         || die "building testbed/bpf/$prog.c failed"

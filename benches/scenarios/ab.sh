@@ -1,6 +1,8 @@
 # A/B benchmark inside one boot: the backends in NBT_BACKENDS take turns serving the same
 # guests (detach the vifs, swap the module, attach again), NBT_ROUNDS rounds, alternating
 # which backend goes first so that drift over the boot does not favour one of them.
+# The guests carry the test tools: udp_gen_pps's packet generator (lib.sh's gen_pps).
+NBT_DOMU_TOOLS=1
 ab_start
 
 # Where each 64-byte UDP test's time went: CPU per domain and per packet, notifications,

@@ -481,16 +481,56 @@ measure_with() {
 }
 # measure NAME FROM TO TEST [k=v ...]: run one netperf test (TEST is a netperf test name,
 # STREAMSn for n concurrent TCP_STREAMs, or UDPn for a UDP_STREAM of n-byte messages measured
-# in packets per second received), emit a result record (measure_with).
+# in packets per second received; GEN64 for gen_pps), emit a result record (measure_with).
 measure() {
     local name=$1 from=$2 to=$3 test=$4; shift 4
     local run
     case "$test" in
         STREAMS*) run=(netperf_streams "$from" "$to" "${test#STREAMS}" "$NBT_LEN") ;;
         UDP[0-9]*) run=(netperf_udp_pps "$from" "$to" "${test#UDP}" "$NBT_LEN") ;;
+        GEN64) run=(gen_pps "$from" "$to" "$NBT_LEN") ;;
         *) run=(netperf_run "$from" "$to" "$test" "$NBT_LEN") ;;
     esac
     measure_with "$name" "$from" "$to" "$test" "${run[@]}" -- "$@"
+}
+# gen_pps FROM TO SECONDS: 64-byte UDP datagrams from a packet generator (evilfront blast,
+# the guest tools: NBT_DOMU_TOOLS=1) between dom0 and a guest (FROM dom0 or a guest index,
+# TO an address, as netperf's tests); prints "PPS pps", the datagrams that arrived per second of sending. The
+# receiver drops them where they arrive, so the figure is the vif path's, as Xen's
+# staging-grant note measured "Packet I/O": in dom0 testbed/bpf/discard_drop.c on the vif's
+# ingress (before the bridge) drops them and counts them in its clsact statistics; the
+# guest gets them for
+# another host's MAC address, which its IP layer drops first thing, and they are its
+# device's rx_packets. Dom0's generator writes to the vif, the guest's to its eth0.
+NBT_GEN_OTHER_MAC=02:00:00:00:00:fe
+clsact_dropped() { tc -s qdisc show dev "$1" | awk '/qdisc clsact/ {f = 1} f && /Sent/ {gsub(",", "", $7); print $7; exit}'; }
+gen_pps() {
+    local from=$1 to=$2 len=$3 g="" i vif out n0 n1 blast
+    if [ "$from" = dom0 ]; then
+        for i in $(seq 1 "$NBT_NDOM"); do [ "$(domu_ip "$i")" = "$to" ] && g=$i; done
+    else g=$from; fi
+    [ -n "$g" ] && vif=$(vif_name "$g") || return 1
+    blast="$NBT_EVILFRONT blast --seconds $len --payload 64"
+    if [ "$from" = dom0 ]; then
+        n0=$(domu_exec "$g" "cat /sys/class/net/eth0/statistics/rx_packets") || return 1
+        out=$(timeout $((len + 30)) $blast --dev "$vif" --dst-mac $NBT_GEN_OTHER_MAC \
+            --src-ip "$(host_ip dom0)" --dst-ip "$(domu_ip "$g")" 2>&1)
+        sleep 1  # what is still in the rings arrives
+        n1=$(domu_exec "$g" "cat /sys/class/net/eth0/statistics/rx_packets") || return 1
+    else
+        tc qdisc add dev "$vif" clsact 2>/dev/null
+        tc filter add dev "$vif" ingress bpf da obj /opt/netback-rs/tools/discard_drop.o sec tc || return 1
+        n0=$(clsact_dropped "$vif")
+        out=$(domu_exec "$g" "$blast --dev eth0 --dst-mac $(cat /sys/class/net/xenbr0/address) \
+            --src-ip $(domu_ip "$g") --dst-ip $(host_ip dom0) 2>&1")
+        sleep 1
+        n1=$(clsact_dropped "$vif")
+        tc qdisc del dev "$vif" clsact
+    fi
+    out=$(echo "$out" | grep '^BLAST ' | tail -n1)
+    nbt_stamp "gen_pps $from -> $to: ${out:-no BLAST line}, received $n0 -> $n1" >&2
+    [ -n "$out" ] && [ -n "$n0" ] && [ -n "$n1" ] || return 1
+    awk -v n=$((n1 - n0)) -v t="${out##*seconds=}" 'BEGIN {if (t <= 0 || n <= 0) exit 1; printf "%.0f pps\n", n / t}'
 }
 # Grant references of guests that domain DOMID holds mapped or pinned right now, from Xen's
 # own grant table dump: what a leaking backend would keep.
@@ -633,7 +673,7 @@ measure_iperf3() {
     measure_with "$name" "$from" "$to" "iperf3 -P $n${opts[*]:+ ${opts[*]}}" iperf3_run "$from" "$to" "$n" "$NBT_LEN" "${opts[@]}" -- "$@"
 }
 # udp_cost, a MEASURE_COST_HOOK (ab, ab-front, ab-mq): where a 64-byte UDP test's (udp_pps,
-# udp_pps_x4) time went, per packet the receiver got, as records NAME_cpu_share_DOM and so
+# udp_gen_pps, udp_pps_x4) time went, per packet the receiver got, as records NAME_cpu_share_DOM and so
 # on. CPU: the seconds Xen accounted to each domain (xl list, 0.1 s steps; hypercalls
 # included) and dom0's vif events, sampled in the background 1 s after the test starts and
 # 1 s before it ends, so neither the commands around a test nor a backlog drained after it
@@ -649,7 +689,7 @@ guests_irqs() { local i; for i in $(seq 1 $NBT_NDOM); do echo "irqs domu$i $(dom
 sent_in_vain() { echo "drops all $(udp_rcvbuf_drops) $(vif_tx_drops)"; }
 udp_cost() {
     local what=$1 name=$2 pps=${3:-} dir="" round="" a
-    case "$name" in udp_pps|udp_pps_x4) [ "$NBT_LEN" -ge 3 ] || return 0;; *) return 0;; esac
+    case "$name" in udp_pps|udp_pps_x4|udp_gen_pps) [ "$NBT_LEN" -ge 3 ] || return 0;; *) return 0;; esac
     if [ "$what" = begin ]; then
         udp_cost_irqs0=$(guests_irqs; sent_in_vain)
         rm -f /tmp/udp-cost.*
@@ -700,8 +740,9 @@ ab_only() {
     case " ${AB_TESTS:-$1} " in *" $1 "*|*" $1/$dir "*) "$fn" "$@" ;; esac
 }
 # ab_netperf_round ROUND: the A/B's netperf tests (benches/scenarios/ab.sh, ab-front.sh): TCP
-# stream both ways, RR, 4 streams and 64-byte UDP packets/s both ways between the backend's
-# domain and guest 1, and with 2 guests the same guest to guest. AB_TESTS picks (ab_only).
+# stream both ways, RR, 4 streams and 64-byte UDP packets/s both ways (netperf's, and with
+# the guest tools a packet generator's) between the backend's domain and guest 1, and with
+# 2 guests the same guest to guest. AB_TESTS picks (ab_only).
 ab_netperf_round() {
     # h: the backend's own domain, dom0 or the driver domain (run.sh --driver-domain).
     # q: the queues guest 1's vif negotiated on this backend (more with --guest-vcpus).
@@ -718,6 +759,12 @@ ab_netperf_round() {
     local rcpu=${AB_UDP_RCPU:+rcpu=$AB_UDP_RCPU}
     ab_only measure udp_pps "$h" "$ip1" UDP64 dir="$h-domu1" "$@" $rcpu
     ab_only measure udp_pps 1 "$(host_ip "$h")" UDP64 dir="domu1-$h" "$@" $rcpu
+    # udp_gen_pps: the same datagrams from a packet generator, dropped where they arrive
+    # (gen_pps): the vif path alone. It needs the guest tools (ab.sh and ab-front set them).
+    if [ "${NBT_DOMU_TOOLS:-0}" = 1 ] && [ "$h" = dom0 ]; then
+        ab_only measure udp_gen_pps dom0 "$ip1" GEN64 dir=dom0-domu1 "$@"
+        ab_only measure udp_gen_pps 1 "$(host_ip dom0)" GEN64 dir=domu1-dom0 "$@"
+    fi
     if [ "$NBT_NDOM" -ge 2 ]; then
         ip2=$(domu_ip 2)
         ab_only measure tcp_stream 1 "$ip2" TCP_STREAM dir=domu1-domu2 "$@"

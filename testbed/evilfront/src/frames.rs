@@ -31,3 +31,25 @@ pub fn filler(dst: [u8; 6], src: [u8; 6], len: usize) -> Vec<u8> {
     f.resize(len.max(60), 0x5a);
     f
 }
+
+/// An IPv4/UDP frame from `src`/`src_ip` to `dst`/`dst_ip` (ports 9/9, discard) carrying
+/// `payload` bytes of 0x5a: what `blast` sends. The IP header checksum is computed; the UDP
+/// checksum is 0, "none", which IPv4 allows.
+pub fn udp_frame(dst: [u8; 6], src: [u8; 6], src_ip: [u8; 4], dst_ip: [u8; 4], payload: usize) -> Vec<u8> {
+    let udp_len = 8 + payload;
+    let ip_len = 20 + udp_len;
+    let mut f = Vec::with_capacity(14 + ip_len);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&src_ip);
+    f.extend_from_slice(&dst_ip);
+    let sum = f[14..34].chunks(2).fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])));
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let csum = !((sum & 0xffff) + (sum >> 16)) as u16;
+    f[24..26].copy_from_slice(&csum.to_be_bytes());
+    f.extend_from_slice(&[0, 9, 0, 9, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+    f.resize(14 + ip_len, 0x5a);
+    f
+}

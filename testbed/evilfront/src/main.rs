@@ -8,14 +8,17 @@
 //! vif; with `--release-file` the hold ends as soon as PATH exists (dom0 creates it once it
 //! has looked), `--hold` being then only the longest wait; `--seconds` is the flood's length. `evilfront --list` prints the attacks.
 //! `evilfront ctrl-feed ...` (in dom0) feeds a guest's control ring: see ctrl_feed.rs.
+//! `evilfront blast ...` (in dom0 or a guest) generates 64-byte UDP frames: see blast.rs.
 
 mod attacks;
 mod attacks_hardening;
 mod attacks_mq;
 mod attacks_staging;
+mod blast;
 mod ctrl_feed;
 mod frames;
 mod front;
+mod packet_socket;
 mod xen_dev;
 mod xenstore;
 
@@ -92,6 +95,9 @@ fn main() {
     let words: Vec<String> = std::env::args().skip(1).collect();
     if words.first().map(String::as_str) == Some("ctrl-feed") {
         exit(ctrl_feed::main(&words[1..]));
+    }
+    if words.first().map(String::as_str) == Some("blast") {
+        exit(blast::main(&words[1..]));
     }
     let args = match parse_args() {
         Ok(a) => a,

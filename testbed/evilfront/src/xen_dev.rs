@@ -1,6 +1,6 @@
 //! The Xen devices: in the guest /dev/xen/gntalloc (pages granted to another domain) and
 //! /dev/xen/evtchn (event channels); in dom0 /dev/xen/gntdev (a guest's granted page mapped
-//! here, for `ctrl-feed`), through their ioctls. The only unsafe code of the tool.
+//! here, for `ctrl-feed`), through their ioctls. The tool's unsafe code is here and in packet_socket.rs.
 
 use std::ffi::{c_int, c_ulong, c_void};
 use std::fs::{File, OpenOptions};
