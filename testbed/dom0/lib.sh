@@ -519,7 +519,8 @@ gen_pps() {
         n1=$(domu_exec "$g" "cat /sys/class/net/eth0/statistics/rx_packets") || return 1
     else
         tc qdisc add dev "$vif" clsact 2>/dev/null
-        tc filter add dev "$vif" ingress bpf da obj /opt/netback-rs/tools/discard_drop.o sec tc || return 1
+        tc filter add dev "$vif" ingress bpf da obj /opt/netback-rs/tools/discard_drop.o sec tc \
+            || { tc qdisc del dev "$vif" clsact; return 1; }
         n0=$(clsact_dropped "$vif")
         out=$(domu_exec "$g" "$blast --dev eth0 --dst-mac $(cat /sys/class/net/xenbr0/address) \
             --src-ip $(domu_ip "$g") --dst-ip $(host_ip dom0) 2>&1")
