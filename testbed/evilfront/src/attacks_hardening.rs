@@ -286,14 +286,6 @@ fn rx_mid_packet_rewind(fe: &mut Frontend, a: &Args, r: &mut Report) {
 
 // ---- tx-split-headers --------------------------------------------------------------------
 
-fn ipv4_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = h.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// An Ethernet + IPv4 + TCP (ACK, 100 bytes of payload) frame from us to dom0. The TCP
 /// checksum is left 0: dom0's stack drops the segment after tc has looked at it.
 fn tcp_frame(fe: &Frontend, dst: [u8; 6], handle: u32, seq: u32) -> Vec<u8> {
@@ -305,7 +297,7 @@ fn tcp_frame(fe: &Frontend, dst: [u8; 6], handle: u32, seq: u32) -> Vec<u8> {
     let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0];
     ip.extend_from_slice(&[10, 99, 0, 200 + (handle % 50) as u8]);
     ip.extend_from_slice(&crate::frames::DOM0_IP);
-    let c = ipv4_checksum(&ip);
+    let c = crate::frames::ipv4_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);
     let mut tcp = vec![0x9c, 0x40, 0, 9];

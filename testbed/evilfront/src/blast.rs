@@ -13,7 +13,7 @@
 //! `BLAST sent=N refused=N seconds=S`: the frames the driver took, the sends it refused with
 //! its queue stopped (`ENOBUFS`), and the time it ran.
 
-use crate::frames::udp_frame;
+use crate::frames::{parse_mac, udp_frame};
 use crate::packet_socket::{PacketSocket, BATCH};
 use std::io;
 use std::time::{Duration, Instant};
@@ -25,11 +25,6 @@ struct BlastArgs {
     dst_ip: [u8; 4],
     payload: usize,
     seconds: u64,
-}
-
-fn mac(v: &str) -> Option<[u8; 6]> {
-    let m: Vec<u8> = v.trim().split(':').map(|h| u8::from_str_radix(h, 16).ok()).collect::<Option<_>>()?;
-    m.try_into().ok()
 }
 
 fn ipv4(v: &str) -> Option<[u8; 4]> {
@@ -45,7 +40,7 @@ fn parse(args: &[String]) -> Result<BlastArgs, String> {
         let bad = || format!("{k}: bad value {v}");
         match k.as_str() {
             "--dev" => dev = Some(v.clone()),
-            "--dst-mac" => dst_mac = Some(mac(v).ok_or_else(bad)?),
+            "--dst-mac" => dst_mac = Some(parse_mac(v).map_err(|_| bad())?),
             "--src-ip" => src_ip = Some(ipv4(v).ok_or_else(bad)?),
             "--dst-ip" => dst_ip = Some(ipv4(v).ok_or_else(bad)?),
             "--payload" => payload = v.parse::<usize>().ok().filter(|p| (18..=1472).contains(p)).ok_or_else(bad)?,
@@ -77,8 +72,8 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn blast(a: &BlastArgs) -> io::Result<(u64, u64, f64)> {
-    let src_mac = mac(&std::fs::read_to_string(format!("/sys/class/net/{}/address", a.dev))?)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "the device has no MAC address"))?;
+    let src_mac = parse_mac(&std::fs::read_to_string(format!("/sys/class/net/{}/address", a.dev))?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let frame = udp_frame(a.dst_mac, src_mac, a.src_ip, a.dst_ip, a.payload);
     let sock = PacketSocket::open(&a.dev, a.dst_mac)?;
     let (mut sent, mut refused) = (0u64, 0u64);

@@ -32,6 +32,21 @@ pub fn filler(dst: [u8; 6], src: [u8; 6], len: usize) -> Vec<u8> {
     f
 }
 
+/// `aa:bb:cc:dd:ee:ff` (xenstore's `mac`, a command line's `--dst-mac`, sysfs's `address`).
+pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let v: Vec<u8> = s.trim().split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+    v.try_into().map_err(|_| format!("bad mac '{s}'"))
+}
+
+/// The IPv4 header checksum of header `h` (its checksum field 0).
+pub fn ipv4_checksum(h: &[u8]) -> u16 {
+    let mut sum: u32 = h.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
 /// An IPv4/UDP frame from `src`/`src_ip` to `dst`/`dst_ip` (ports 9/9, discard) carrying
 /// `payload` bytes of 0x5a: what `blast` sends. The IP header checksum is computed; the UDP
 /// checksum is 0, "none", which IPv4 allows.
@@ -45,9 +60,7 @@ pub fn udp_frame(dst: [u8; 6], src: [u8; 6], src_ip: [u8; 4], dst_ip: [u8; 4], p
     f.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
     f.extend_from_slice(&src_ip);
     f.extend_from_slice(&dst_ip);
-    let sum = f[14..34].chunks(2).fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])));
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let csum = !((sum & 0xffff) + (sum >> 16)) as u16;
+    let csum = ipv4_checksum(&f[14..34]);
     f[24..26].copy_from_slice(&csum.to_be_bytes());
     f.extend_from_slice(&[0, 9, 0, 9, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
     f.resize(14 + ip_len, 0x5a);

@@ -83,11 +83,6 @@ pub(crate) fn rx_slot(idx: u32) -> usize {
     (SRING_HEADER_SIZE + (idx % RX_RING) * RX_RING_ENTRY_SIZE) as usize
 }
 
-fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let v: Vec<u8> = s.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
-    v.try_into().map_err(|_| format!("bad mac '{s}'"))
-}
-
 pub(crate) fn init_sring(p: &GrantedPage) {
     // SHARED_RING_INIT: indices 0, events 1.
     p.word(SRING_REQ_PROD_OFFSET).store(0, Ordering::SeqCst);
@@ -105,7 +100,7 @@ impl Frontend {
         let backend = xs.read(&format!("{dir}/backend"))?;
         let backend_id: u16 =
             xs.read(&format!("{dir}/backend-id"))?.parse().map_err(|_| "bad backend-id".to_string())?;
-        let mac = parse_mac(&xs.read(&format!("{dir}/mac"))?)?;
+        let mac = crate::frames::parse_mac(&xs.read(&format!("{dir}/mac"))?)?;
         let (ok, st) =
             xs.wait_for(&format!("{backend}/state"), Duration::from_secs(30), |s| s == Some(STATE_INIT_WAIT));
         if !ok {

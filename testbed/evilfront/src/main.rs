@@ -67,10 +67,7 @@ fn parse_args() -> Result<Args, String> {
             "--release-file" => a.release_file = Some(v),
             "--seconds" => a.seconds = num(&v)?,
             "--frame-size" => a.frame_size = num(&v)?.clamp(60, 4096) as usize,
-            "--dst-mac" => {
-                let m: Vec<u8> = v.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
-                a.dst_mac = m.try_into().map_err(|_| format!("bad --dst-mac {v}"))?;
-            }
+            "--dst-mac" => a.dst_mac = frames::parse_mac(&v).map_err(|e| format!("--dst-mac: {e}"))?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
