@@ -515,7 +515,7 @@ impl Vif {
             self.take_down_disabled(dev, queue);
             return RxNext::Idle;
         }
-        self.rx_pass(dev, queue, queue.rx.lock())
+        self.rx_pass(dev, queue, queue.rx.lock(), false)
     }
 
     /// `ndo_start_xmit`'s own RX pass (`rx_sender_writes`). Returns whether
@@ -528,13 +528,20 @@ impl Vif {
         let Some(guard) = queue.rx.try_lock() else {
             return false;
         };
-        matches!(self.rx_pass(dev, queue, guard), RxNext::Idle) && dev.rxq_len() == 0
+        matches!(self.rx_pass(dev, queue, guard, true), RxNext::Idle) && dev.rxq_len() == 0
     }
 
     /// Moves queued packets into the guest with its RX ring held by
     /// `guard` (released once the packets are written), then applies what
     /// the pass found: carrier, EOI work, expired packets, the next run.
-    fn rx_pass(&self, dev: &NetDev<'_>, queue: &Queue, mut guard: SpinLockBhGuard<'_, Option<RxQueue>>) -> RxNext {
+    /// `by_sender`: `ndo_start_xmit` runs it (`tx_sender_written`).
+    fn rx_pass(
+        &self,
+        dev: &NetDev<'_>,
+        queue: &Queue,
+        mut guard: SpinLockBhGuard<'_, Option<RxQueue>>,
+        by_sender: bool,
+    ) -> RxNext {
         if !self.is_connected() || self.is_disabled() {
             return RxNext::Idle;
         }
@@ -561,6 +568,9 @@ impl Vif {
         self.queue_carrier(dev, out.carrier);
         if out.packets > 0 {
             queue.eoi.work_seen(Channel::Rx);
+            if by_sender {
+                queue.stats.tx_sender_written.add(u64::from(out.packets));
+            }
         }
         let dropped = self.drop_expired(queue, dev, now);
         if out.batch_full {
@@ -695,7 +705,8 @@ impl VifOps for Vif {
         }
         // A lone small packet is written here, on the sender's CPU, unless
         // the thread holds the ring (then it takes the packet).
-        if rx_sender_writes(len, dev.rxq_len()) && self.rx_by_sender(&dev, queue) {
+        let sender_writes = rx_sender_writes(self.knobs.rx_sender_writes(), len, dev.rxq_len());
+        if sender_writes && self.rx_by_sender(&dev, queue) {
             return;
         }
         dev.rx_work_kick(0);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Per-VIF state an administrator sets or reads (through xenstore, sysfs,
 //! debugfs, ethtool): the rate limit, multicast control, per-VIF overrides of the RX timeouts and zero-copy mode,
-//! the guest TX answer timing (`ethtool -C`), and why
+//! whether senders write small packets into the guest themselves, the guest TX answer timing (`ethtool -C`), and why
 //! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
 //! interfaces that expose them ([`VifControls`]).
 
@@ -16,11 +16,11 @@ use crate::fatal::FatalReason;
 use crate::interface::Vif;
 use crate::multicast::McastControl;
 use crate::netif::coalesce::TxCoalesce;
-use crate::netif::rx::parse_timeout_ms;
+use crate::netif::rx::{parse_switch, parse_timeout_ms};
 use crate::netif::zerocopy::{TxZeroCopyMode, TxZeroCopyPolicy};
 use crate::params;
 use crate::rate::VifRate;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::Arc;
@@ -49,6 +49,10 @@ pub(crate) struct VifKnobs {
     /// `tx_zerocopy` override: 0 the module parameter, else its mode's
     /// index + 1.
     tx_zerocopy: AtomicU32,
+    /// `rx_sender_writes` (sysfs): a lone small packet for the guest is
+    /// written by its sender (`netif::rx::rx_sender_writes`); read by every
+    /// `ndo_start_xmit`, so it applies at once.
+    rx_sender_writes: AtomicBool,
     /// Guest TX answer timing (`ethtool -C tx-usecs/tx-frames/adaptive-tx`),
     /// `TxCoalesce::to_bits`; read by every TX poll, so it applies at once
     /// and stays across reconnections of this VIF.
@@ -69,6 +73,7 @@ impl VifKnobs {
             rx_drain_timeout_ms: AtomicU32::new(0),
             rx_stall_timeout_ms: AtomicU32::new(0),
             tx_zerocopy: AtomicU32::new(0),
+            rx_sender_writes: AtomicBool::new(true),
             tx_coalesce: AtomicU64::new(TxCoalesce::DEFAULT.to_bits()),
             fatal_reason <- new_spinlock_bh!(None),
         })
@@ -121,6 +126,20 @@ impl VifKnobs {
     pub(crate) fn set_tx_zerocopy(&self, value: &[u8]) -> Result {
         let mode = TxZeroCopyMode::parse(value).ok_or(EINVAL)?;
         self.tx_zerocopy.store(mode.index() + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether a sender may write a lone small packet into the guest
+    /// itself.
+    pub(crate) fn rx_sender_writes(&self) -> bool {
+        self.rx_sender_writes.load(Ordering::Relaxed)
+    }
+
+    /// Sets `rx_sender_writes` from a sysfs write (`1` or `0`); EINVAL (and
+    /// no change) otherwise.
+    pub(crate) fn set_rx_sender_writes(&self, value: &[u8]) -> Result {
+        let on = parse_switch(value).ok_or(EINVAL)?;
+        self.rx_sender_writes.store(on, Ordering::Relaxed);
         Ok(())
     }
 

@@ -129,6 +129,9 @@ vif_counters! {
     tx_copy_ops(vif: false, queue: true),
     /// Grant copy hypercalls for guest RX.
     tx_copy_batches(vif: false, queue: true),
+    /// Packets written into the guest by their sender's own context
+    /// (`rx_sender_writes`), not by the queue's thread.
+    tx_sender_written(vif: true, queue: true),
     /// Grant copy operations for guest RX straight from another guest's
     /// grant (data in pages mapped by its zero-copy TX).
     tx_foreign_copy_ops(vif: true, queue: true),

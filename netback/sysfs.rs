@@ -43,12 +43,15 @@ enum Attr {
     RxStallTimeoutMs,
     /// Zero-copy mode (off, on, auto, staged) for this VIF from the next connect (rw).
     TxZeroCopy,
+    /// 1 while a lone small packet for the guest is written by its sender,
+    /// 0 while the queue's thread writes every packet (rw, at once).
+    RxSenderWrites,
     /// The SR-IOV VF the VIF is bound to, "none" (rw: a VF's interface
     /// name binds it, "none" unbinds).
     Vf,
 }
 
-const ALL: [Attr; 14] = [
+const ALL: [Attr; 15] = [
     Attr::FrontendDomid,
     Attr::Handle,
     Attr::Connected,
@@ -62,6 +65,7 @@ const ALL: [Attr; 14] = [
     Attr::RxDrainTimeoutMs,
     Attr::RxStallTimeoutMs,
     Attr::TxZeroCopy,
+    Attr::RxSenderWrites,
     Attr::Vf,
 ];
 
@@ -81,13 +85,17 @@ impl Attr {
             Attr::RxDrainTimeoutMs => c"rx_drain_timeout_ms",
             Attr::RxStallTimeoutMs => c"rx_stall_timeout_ms",
             Attr::TxZeroCopy => c"tx_zerocopy",
+            Attr::RxSenderWrites => c"rx_sender_writes",
             Attr::Vf => c"vf",
         }
     }
 
     /// Whether an administrator may write it.
     const fn writable(self) -> bool {
-        matches!(self, Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs | Attr::TxZeroCopy | Attr::Vf)
+        matches!(
+            self,
+            Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs | Attr::TxZeroCopy | Attr::RxSenderWrites | Attr::Vf
+        )
     }
 
     const fn timeout(self) -> Option<RxTimeout> {
@@ -139,6 +147,7 @@ impl SysfsAttrs for Vif {
                 writeln!(out, "{}", self.knobs.rx_timeout_ms(which))
             }
             Attr::TxZeroCopy => writeln!(out, "{}", self.knobs.tx_zerocopy().name()),
+            Attr::RxSenderWrites => writeln!(out, "{}", u8::from(self.knobs.rx_sender_writes())),
             Attr::Vf => crate::sriov::describe(dev, out),
         }
     }
@@ -147,6 +156,7 @@ impl SysfsAttrs for Vif {
         match ALL.get(index).copied() {
             Some(Attr::Vf) => crate::sriov::configure(dev, self.xenbus(), self.knobs.rate.get(), value),
             Some(Attr::TxZeroCopy) => self.knobs.set_tx_zerocopy(value),
+            Some(Attr::RxSenderWrites) => self.knobs.set_rx_sender_writes(value),
             Some(attr @ (Attr::RxDrainTimeoutMs | Attr::RxStallTimeoutMs)) => {
                 self.knobs.set_rx_timeout(attr.timeout().ok_or(EPERM)?, value)
             }

@@ -682,7 +682,10 @@ measure_iperf3() {
 # takes a command over the vif). All domains share the testbed's 2 CPUs: shares summing to
 # about 2 mean the machine was the limit, a guest near its vCPU count that the guest was.
 doms_cpu() { xl list | awk 'NR > 1 {print "cpu", ($1 == "Domain-0" ? "dom0" : $1), $NF}'; }
-cost_sample() { echo "time - $(date +%s.%N)"; doms_cpu; echo "vif dom0 $(dom0_vif_irqs)"; }
+# dom0's steal time (/proc/stat, USER_HZ ticks): its vCPUs runnable while Xen ran another
+# domain's on the CPUs, i.e. the machine had no CPU for dom0.
+dom0_steal() { awk '/^cpu / {print $9 / 100}' /proc/stat; }
+cost_sample() { echo "time - $(date +%s.%N)"; doms_cpu; echo "vif dom0 $(dom0_vif_irqs)"; echo "steal dom0 $(dom0_steal)"; }
 guests_irqs() { local i; for i in $(seq 1 $NBT_NDOM); do echo "irqs domu$i $(domu_net_irqs $i)"; done; }
 # Packets sent in vain, from just before to just after the test: the receivers' UDP sockets'
 # and dom0's vifs' drops. A sender that got cheaper can deliver fewer packets to a receiver
@@ -716,6 +719,7 @@ udp_cost() {
                         printf "cpu_us_per_pkt_%s us/packet %.1f\n", d, delta("cpu " d) / win * 1e6 / pps
                         printf "cpu_share_%s CPUs %.2f\n", d, delta("cpu " d) / win
                     }
+                    if (has("steal " d)) printf "steal_share_%s CPUs %.2f\n", d, delta("steal " d) / win
                     if (has("vif " d)) printf "irqs_per_pkt_%s per-packet %.3f\n", d, delta("vif " d) / win / pps
                     if (has("irqs " d)) printf "irqs_per_pkt_%s per-packet %.3f\n", d, delta("irqs " d) / (pps * len)
                 }

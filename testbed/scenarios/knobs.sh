@@ -41,7 +41,7 @@ fi
 # ---- ethtool -S: every xen-netback name, our drop reasons ----
 stats=$(ethtool -S "$v")
 names="rx_gso_checksum_fixup tx_zerocopy_sent tx_zerocopy_success tx_zerocopy_fail tx_frag_overflow"
-if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors tx_answer_deferred"; fi
+if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors tx_answer_deferred tx_sender_written"; fi
 for n in $names; do echo "$stats" | grep -qE "^ +$n: [0-9]+$" || nbt_fail "ethtool -S has no $n"; done
 ethstat() { ethtool_stat "$v" "$1"; }
 
@@ -129,7 +129,7 @@ fi
 
 # ---- sysfs (netback-rs): state and validated writable knobs ----
 if rs; then
-    for a in frontend_domid handle connected disabled disabled_reason guest_tx_data_path rate rx_drain_timeout_ms rx_stall_timeout_ms; do
+    for a in frontend_domid handle connected disabled disabled_reason guest_tx_data_path rate rx_drain_timeout_ms rx_stall_timeout_ms rx_sender_writes; do
         echo "sysfs $a: $(cat $sys/$a)"
     done
     expect "sysfs frontend_domid" "$(cat $sys/frontend_domid)" "$domid"
@@ -153,6 +153,27 @@ if rs; then
     echo 5000 > $sys/rx_drain_timeout_ms || nbt_fail "sysfs rx_drain_timeout_ms refused 5000"
     expect "sysfs rx_drain_timeout_ms after writing 5000" "$(cat $sys/rx_drain_timeout_ms)" 5000
     echo 10000 > $sys/rx_drain_timeout_ms
+
+    # rx_sender_writes: on by default, so a ping's request (a lone small packet) is written
+    # into the guest by its sender (ethtool -S tx_sender_written); off at once, the queue's
+    # thread writes every packet and the guest still answers.
+    expect "sysfs rx_sender_writes (default)" "$(cat $sys/rx_sender_writes)" 1
+    for bad in 2 on -1 ""; do
+        err=$( (printf '%s\n' "$bad" > $sys/rx_sender_writes) 2>&1 ) && nbt_fail "sysfs rx_sender_writes accepted '$bad'"
+        echo "$err" | grep -q "Invalid argument" || nbt_fail "sysfs rx_sender_writes '$bad' failed without EINVAL: $err"
+        expect "sysfs rx_sender_writes after bad write '$bad'" "$(cat $sys/rx_sender_writes)" 1
+    done
+    w0=$(ethstat tx_sender_written)
+    ping -c 5 -i 0.2 -W 2 "$ip1" >/dev/null || nbt_fail "ping with rx_sender_writes 1 failed"
+    w1=$(ethstat tx_sender_written)
+    echo "tx_sender_written over 5 pings, rx_sender_writes 1: $w0 -> $w1"
+    # Each request finds the backlog empty; the thread may hold the ring for one of them.
+    [ "$w1" -ge $((w0 + 4)) ] || nbt_fail "ethtool -S tx_sender_written grew by $((w1 - w0)) over 5 pings with rx_sender_writes 1"
+    echo 0 > $sys/rx_sender_writes || nbt_fail "sysfs rx_sender_writes refused 0"
+    expect "sysfs rx_sender_writes after writing 0" "$(cat $sys/rx_sender_writes)" 0
+    ping -c 5 -i 0.2 -W 2 "$ip1" >/dev/null || nbt_fail "ping with rx_sender_writes 0 failed"
+    expect "ethtool -S tx_sender_written over 5 pings with rx_sender_writes 0" "$(ethstat tx_sender_written)" "$w1"
+    echo 1 > $sys/rx_sender_writes || nbt_fail "sysfs rx_sender_writes refused 1"
 fi
 
 # ---- napi_threaded (netback-rs): the module parameter refuses what it does not have; by

@@ -42,14 +42,30 @@ pub const RX_SENDER_MAX_BYTES: u32 = 256;
 
 /// Whether `ndo_start_xmit` writes the packet of `len` bytes it just queued
 /// to the guest itself, `queued` being the packets now in the backlog: only
-/// a small one that found the backlog empty. Handing such a packet to the
+/// a small one that found the backlog empty, and only while the VIF's
+/// `rx_sender_writes` knob is on (`enabled`). Handing such a packet to the
 /// queue's thread costs a wake-up, two context switches and often an IPI
 /// for one copy op, and keeps the sender's and the thread's CPUs both busy
 /// (measured: `benches/results/2026-12-03-rx-sender-icount/`). Bulk data
 /// and a backlog stay with the thread, so their copies run beside the
-/// sender rather than on its CPU.
-pub fn rx_sender_writes(len: u32, queued: u32) -> bool {
-    len <= RX_SENDER_MAX_BYTES && queued == 1
+/// sender rather than on its CPU. The knob is for a flood with CPU to
+/// spare beside its sender (a packet generator, a NIC forwarding into
+/// guests that drop or forward what they get): there each packet written
+/// by the sender costs it one grant copy hypercall, where the thread
+/// copies up to [`RX_BATCH_SIZE`] packets per hypercall on another CPU
+/// (`benches/results/2026-12-06-ab-gen-pps-icount/`).
+pub fn rx_sender_writes(enabled: bool, len: u32, queued: u32) -> bool {
+    enabled && len <= RX_SENDER_MAX_BYTES && queued == 1
+}
+
+/// Parses an on/off knob written through sysfs: `1` or `0`, optionally
+/// followed by one newline (what `echo` writes). `None` for anything else.
+pub fn parse_switch(value: &[u8]) -> Option<bool> {
+    match value.strip_suffix(b"\n").unwrap_or(value) {
+        b"1" => Some(true),
+        b"0" => Some(false),
+        _ => None,
+    }
 }
 
 /// Grant copies per hypercall batch (`COPY_BATCH_SIZE`).
@@ -634,6 +650,16 @@ mod timeout_tests {
             assert_eq!(parse_timeout_ms(bad), None, "{bad:?}");
         }
     }
+
+    #[test]
+    fn switches_from_sysfs() {
+        assert_eq!(parse_switch(b"1\n"), Some(true));
+        assert_eq!(parse_switch(b"1"), Some(true));
+        assert_eq!(parse_switch(b"0\n"), Some(false));
+        for bad in [&b""[..], b"\n", b"2", b"on", b"01", b"1\n\n", b" 1", b"-1", b"true"] {
+            assert_eq!(parse_switch(bad), None, "{bad:?}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -654,13 +680,16 @@ mod tests {
 
     #[test]
     fn sender_writes_only_a_lone_small_packet() {
-        assert!(rx_sender_writes(1, 1));
-        assert!(rx_sender_writes(RX_SENDER_MAX_BYTES, 1));
-        assert!(!rx_sender_writes(RX_SENDER_MAX_BYTES + 1, 1));
-        assert!(!rx_sender_writes(65_536, 1));
+        assert!(rx_sender_writes(true, 1, 1));
+        assert!(rx_sender_writes(true, RX_SENDER_MAX_BYTES, 1));
+        assert!(!rx_sender_writes(true, RX_SENDER_MAX_BYTES + 1, 1));
+        assert!(!rx_sender_writes(true, 65_536, 1));
         // A backlog, or nothing queued (the worker took it already).
-        assert!(!rx_sender_writes(60, 2));
-        assert!(!rx_sender_writes(60, 0));
+        assert!(!rx_sender_writes(true, 60, 2));
+        assert!(!rx_sender_writes(true, 60, 0));
+        // The knob off: the thread writes everything.
+        assert!(!rx_sender_writes(false, 1, 1));
+        assert!(!rx_sender_writes(false, RX_SENDER_MAX_BYTES, 1));
     }
 
     #[test]
