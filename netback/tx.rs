@@ -224,7 +224,8 @@ impl TxQueue {
     /// Counts a poll that did `done` of `budget` in the queue's load: true
     /// when it finds the queue flooded ([`PollLoad::on_poll`]).
     pub(crate) fn count_poll(&mut self, done: i32, budget: i32) -> bool {
-        self.poll_load.on_poll(u32::try_from(done).unwrap_or(0), u32::try_from(budget).unwrap_or(0))
+        let (done, budget) = (u32::try_from(done).unwrap_or(0), u32::try_from(budget).unwrap_or(0));
+        self.poll_load.on_poll(done, budget, crate::bindings::cpu_wanted())
     }
 
     /// Processes up to `budget` verdicts, then publishes the answers or

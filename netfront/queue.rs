@@ -855,7 +855,8 @@ impl Queue {
                 more = taken == RX_BATCH && done + taken < budget;
                 if count && !more && broken_why.is_none() {
                     let done = u32::try_from(done + taken).unwrap_or(u32::MAX);
-                    flooded = r.poll_load.on_poll(done, u32::try_from(budget).unwrap_or(u32::MAX));
+                    let budget = u32::try_from(budget).unwrap_or(u32::MAX);
+                    flooded = r.poll_load.on_poll(done, budget, crate::bindings::cpu_wanted());
                 }
             }
             if notify {

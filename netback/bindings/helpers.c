@@ -32,6 +32,14 @@ void nbrs_local_bh_disable(void) { local_bh_disable(); }
 void nbrs_local_bh_enable(void) { local_bh_enable(); }
 /* in_hardirq() and irqs_disabled() are macros. */
 bool nbrs_bh_lock_allowed(void) { return !in_hardirq() && !irqs_disabled(); }
+/* need_resched(), in_serving_softirq() and is_idle_task() are static inlines or
+ * macros. A task waits for this CPU: the scheduler asked the running context to
+ * yield (a woken receiver, say), or the softirq interrupted a user task. */
+bool nbrs_cpu_wanted(void)
+{
+	return need_resched() ||
+	       (in_serving_softirq() && !is_idle_task(current) && !(current->flags & PF_KTHREAD));
+}
 /* UTS_RELEASE is a macro of a generated header. */
 const char nbrs_uts_release[] = UTS_RELEASE;
 

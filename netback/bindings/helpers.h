@@ -38,6 +38,7 @@ int nbrs_xen_domain(void);
 void nbrs_local_bh_disable(void);
 void nbrs_local_bh_enable(void);
 bool nbrs_bh_lock_allowed(void);
+bool nbrs_cpu_wanted(void);
 
 /* ---- grant copy (bindings/xen/grant.rs) */
 struct page;

@@ -164,6 +164,15 @@ pub(crate) fn bh_lock_allowed() -> bool {
     unsafe { ffi::nbrs_bh_lock_allowed() }
 }
 
+/// Whether a task waits for this CPU while the caller (a NAPI poll) holds
+/// it: the scheduler wants the running context to yield, or the softirq
+/// interrupted a user task. A flood polled here starves that task.
+pub(crate) fn cpu_wanted() -> bool {
+    // SAFETY: reads this CPU's flags, preempt count and current task; no
+    // preconditions.
+    unsafe { ffi::nbrs_cpu_wanted() }
+}
+
 /// `msecs_to_jiffies()`, through the kernel crate.
 pub(crate) fn msecs_to_jiffies(ms: u32) -> u64 {
     kernel::time::msecs_to_jiffies(ms) as u64

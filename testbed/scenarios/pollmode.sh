@@ -3,7 +3,9 @@
 # * dom0 floods the guest with 64-byte datagrams: the guest's receive polls move into
 #   threads ("eth0: NAPI polls in threads" on its console) and back to softirq once the flood
 #   is over ("... in softirq");
-# * the guest floods dom0: the vif's guest-TX polls do the same in dom0's log;
+# * the guest floods dom0's netserver: the vif's guest-TX polls do the same in dom0's log;
+# * the guest floods dom0 with frames dropped on arrival, which no dom0 task waits behind:
+#   the vif's polls stay in softirq;
 # * after a TCP stream each way they are in softirq again.
 # Run it under -icount (run-tests does): in virtual time a 64-byte flood starves the 1-vCPU
 # receiver by its CPU cost alone, whatever the host's load (without -icount the host's speed
@@ -44,6 +46,15 @@ measure udp_pps 1 "$NBT_SUBNET.1" UDP64 dir=domu1-dom0
 sleep 3
 moved vif vif udp_flood_guest_to_dom0
 expect "/sys/class/net/$v/threaded after the flood" "$(cat /sys/class/net/$v/threaded)" 0
+
+# A flood that no dom0 task reads: 64-byte frames from a packet generator in the guest,
+# dropped on the vif's ingress (gen_pps). No task waits for the CPU the vif's poll holds, so
+# its polls stay in softirq, where a thread would only cost.
+DMESG0=$(dmesg | wc -l)
+measure udp_gen_pps 1 "$(host_ip dom0)" GEN64 dir=domu1-dom0
+t=$(vif_moves threads)
+nbt_result test=vif_moves_to_threads backend="$NBT_CURRENT_BACKEND" value="$t" unit=moves under=udp_gen_flood_guest_to_dom0
+[ "$t" = 0 ] || nbt_fail "vif: its NAPI polls moved into threads $t times under a flood that no dom0 task reads"
 
 # A TCP stream each way. Its ACKs are small packets too, and under -icount the start of a
 # stream into the guest can come in runs heavy enough for a second of threads on either side
