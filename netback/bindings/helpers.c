@@ -35,11 +35,8 @@ bool nbrs_bh_lock_allowed(void) { return !in_hardirq() && !irqs_disabled(); }
 /* need_resched(), in_serving_softirq() and is_idle_task() are static inlines or
  * macros. A task waits for this CPU: the scheduler asked the running context to
  * yield (a woken receiver, say), or the softirq interrupted a user task. */
-bool nbrs_cpu_wanted(void)
-{
-	return need_resched() ||
-	       (in_serving_softirq() && !is_idle_task(current) && !(current->flags & PF_KTHREAD));
-}
+bool nbrs_cpu_wanted(void) { return need_resched() || (in_serving_softirq() &&
+	!is_idle_task(current) && !(current->flags & PF_KTHREAD)); }
 /* UTS_RELEASE is a macro of a generated header. */
 const char nbrs_uts_release[] = UTS_RELEASE;
 
@@ -133,9 +130,7 @@ void nbrs_netif_tx_wake_queue(struct net_device *dev, unsigned int q)
  * with a lockdep class per call site. */
 void nbrs_skb_queue_head_init(struct sk_buff_head *list) { skb_queue_head_init(list); }
 void nbrs_init_kthread_delayed_work(struct kthread_delayed_work *work, kthread_work_func_t fn)
-{
-	kthread_init_delayed_work(work, fn);
-}
+{ kthread_init_delayed_work(work, fn); }
 
 void nbrs_init_work(struct work_struct *work, work_func_t fn) { INIT_WORK(work, fn); }
 
@@ -144,9 +139,7 @@ void nbrs_init_work(struct work_struct *work, work_func_t fn) { INIT_WORK(work, 
 void nbrs_kthread_work_kick(struct kthread_worker *worker, struct kthread_delayed_work *work,
 			    unsigned long delay)
 {
-	if (delay)
-		kthread_queue_delayed_work(worker, work, delay);
-	else if (!kthread_queue_delayed_work(worker, work, 0) && timer_pending(&work->timer))
+	if (!kthread_queue_delayed_work(worker, work, delay) && !delay && timer_pending(&work->timer))
 		kthread_mod_delayed_work(worker, work, 0);
 }
 
