@@ -314,6 +314,15 @@ domu_exec() {
     timeout 300 cat <&7
     exec 7>&- 7<&-
 }
+# domu_wait_channel I T: wait up to T s until guest I's command channel takes a command. A
+# guest serves one command at a time: one whose dom0 side was killed holds the channel until
+# it ends in the guest.
+domu_wait_channel() {
+    local end=$((SECONDS + $2))
+    while [ $SECONDS -lt $end ]; do domu_exec "$1" true >/dev/null 2>&1 && return 0; done
+    nbt_fail "domu$1's command channel took no command within $2 s"
+    return 1
+}
 # guest_frontend I: the netfront module guest I runs, from its /proc/modules: xen_netfront
 # (stock) or xen_netfront_rs (one a line if both were). Both bind xenbus devicetype "vif",
 # so the driver's name in sysfs ("vif") does not tell them apart.
