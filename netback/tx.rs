@@ -122,9 +122,9 @@ struct TxBuilder {
     /// `tx_zerocopy=staged`: the loans of the packet being queued, taken
     /// when it was planned, in reverse slot order (the next on top).
     prelent: KVec<(u32, StagedLoan)>,
-    /// Packets and bytes the flushes of this poll handed to the stack (the
-    /// sums the counters get), taken by the answer timing at the poll's end.
-    delivered: PollTraffic,
+    /// Packets and bytes the flushes of this poll answered as sent, taken
+    /// by the answer timing at the poll's end.
+    answered: PollTraffic,
 }
 
 /// The guest TX side of one queue.
@@ -176,7 +176,7 @@ impl TxQueue {
                 mapped,
                 lend: LendAdvisor::new(),
                 prelent: KVec::with_capacity(crate::bindings::net::zerocopy::ZC_MAX_FRAGS, GFP_KERNEL)?,
-                delivered: PollTraffic::default(),
+                answered: PollTraffic::default(),
             },
             credit,
             mcast,
@@ -287,7 +287,7 @@ impl TxQueue {
         let longest = &mut self.longest_poll;
         longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
         longest.slots = longest.slots.max(slots);
-        let mut flushed = b.flush(dev, stats);
+        let mut flushed = b.answer(stats);
         // Packets that failed in the flush gave their mapped slots back.
         if let Err(e) = b.drain_mapped(stats, staged) {
             flushed = Err(e);
@@ -295,8 +295,14 @@ impl TxQueue {
         // A fatal error ends the connection: nothing is held for it.
         let force = result.is_err() || flushed.is_err();
         // What the guest sent this poll, for the answer timing.
-        let traffic = PollTraffic { requests: slots, ..core::mem::take(&mut self.builder.delivered) };
+        let traffic = PollTraffic { requests: slots, ..core::mem::take(&mut self.builder.answered) };
+        // The answers go out before the packets go up the stack, as
+        // xen-netback's do: a guest that fills its ring gets its slots back
+        // a whole batch's delivery sooner (the data is copied, and mapped
+        // slots are answered when the stack gives them back, so the
+        // packets no longer need the guest's slots).
         self.publish(dev, stats, coalesce, traffic, force);
+        self.builder.deliver(dev, stats);
         result?;
         flushed?;
         Ok(done)
@@ -582,27 +588,33 @@ impl TxBuilder {
         Ok(())
     }
 
-    /// Runs the queued copies (and maps), answers every pending packet's
-    /// copied slots and hands the good packets to the stack (mapped slots
-    /// are answered when the stack gives them back, or by the next drain if
-    /// the packet failed).
+    /// Runs the queued copies and maps, answers each queued packet and
+    /// hands the good ones up the stack.
     fn flush(&mut self, dev: &NetDev<'_>, stats: &VifStats) -> core::result::Result<(), FatalReason> {
+        let answered = self.answer(stats);
+        self.deliver(dev, stats);
+        answered
+    }
+
+    /// Runs the queued copies and maps and writes each queued packet's
+    /// answers (not yet published): OK for a packet whose copies and maps
+    /// all succeeded, which stays queued for [`Self::deliver`], an error
+    /// for the others, which are dropped.
+    fn answer(&mut self, stats: &VifStats) -> core::result::Result<(), FatalReason> {
         self.batch.submit();
         stats.add_rx_copies(self.batch.take_counts());
         if let Some((_, m)) = self.mapped.as_mut() {
             m.submit_maps();
         }
         let mut result = Ok(());
-        // Summed here, added once per flush: an atomic add per packet costs.
-        let (mut packets, mut bytes) = (0u64, 0u64);
         for p in self.pending.iter_mut() {
-            let Some(mut skb) = p.skb.take() else {
+            let Some(skb) = p.skb.as_mut() else {
                 continue;
             };
             let mut good = !p.failed && (p.first_op..p.first_op + p.nr_ops).all(|i| self.batch.ok(i));
             if let Some((_, m)) = self.mapped.as_mut().filter(|_| !p.mapped.is_empty()) {
                 good &= m.record_maps(&p.mapped);
-                good = good && m.attach(&mut skb, &p.mapped).is_ok();
+                good = good && m.attach(skb, &p.mapped).is_ok();
                 if good {
                     stats.tx_zerocopy_sent.add(1);
                 } else {
@@ -613,10 +625,29 @@ impl TxBuilder {
             if let Err(e) = respond(&mut self.ring, p.responses.responses(status)) {
                 result = Err(e);
             }
-            if !good {
+            if good {
+                self.answered.packets = self.answered.packets.saturating_add(1);
+                self.answered.bytes += u64::from(skb.len());
+            } else {
                 stats.rx_errors.add(1);
-                continue;
+                p.skb = None;
             }
+        }
+        if let Some((_, m)) = self.mapped.as_mut() {
+            m.clear_maps();
+        }
+        self.batch.clear();
+        result
+    }
+
+    /// Hands the packets [`Self::answer`] found good to the stack.
+    fn deliver(&mut self, dev: &NetDev<'_>, stats: &VifStats) {
+        // Summed here, added once per flush: an atomic add per packet costs.
+        let (mut packets, mut bytes) = (0u64, 0u64);
+        for p in self.pending.iter_mut() {
+            let Some(mut skb) = p.skb.take() else {
+                continue;
+            };
             let len = skb.len();
             if let Some(h) = p.hash {
                 skb.set_hash(h.value, h.level == HashLevel::L4);
@@ -639,13 +670,6 @@ impl TxBuilder {
         self.pending.clear();
         stats.rx_packets.add(packets);
         stats.rx_bytes.add(bytes);
-        self.delivered.packets = self.delivered.packets.saturating_add(u32::try_from(packets).unwrap_or(u32::MAX));
-        self.delivered.bytes += bytes;
-        self.batch.clear();
-        if let Some((_, m)) = self.mapped.as_mut() {
-            m.clear_maps();
-        }
-        result
     }
 
     /// Zero-copy: unmaps and answers the mapped slots the stack gave back;
