@@ -288,7 +288,7 @@ impl TxQueue {
         longest.verdicts = longest.verdicts.max(u32::try_from(done).unwrap_or(0));
         longest.slots = longest.slots.max(slots);
         let mut flushed = b.answer(stats);
-        // Packets that failed in the flush gave their mapped slots back.
+        // Packets that failed in `answer` gave their mapped slots back.
         if let Err(e) = b.drain_mapped(stats, staged) {
             flushed = Err(e);
         }

@@ -155,11 +155,7 @@ CFG
     nbt_stamp "xl create drvdom"
     xl create -q /etc/xen/drvdom.cfg || { nbt_fail "xl create drvdom failed"; return 1; }
     console_follow drvdom
-    local t0=$SECONDS
-    until host_run drvdom "xenstore-read domid >/dev/null" >/dev/null 2>&1; do
-        [ $((SECONDS - t0)) -gt 180 ] && { nbt_fail "the driver domain's command channel did not come up within 180 s"; return 1; }
-        sleep 1
-    done
+    host_wait_channel drvdom 180 "xenstore-read domid >/dev/null" || return 1
     nbt_stamp "drvdom (domid $(xl domid drvdom)) is up at $NBT_DRVDOM_IP"
 }
 # console_follow NAME: the domain's console into dom0's, each line behind "[NAME] ". A
@@ -314,14 +310,17 @@ domu_exec() {
     timeout 300 cat <&7
     exec 7>&- 7<&-
 }
-# domu_wait_channel I T: wait up to T s until guest I's command channel takes a command. A
-# guest serves one command at a time: one whose dom0 side was killed holds the channel until
-# it ends in the guest.
-domu_wait_channel() {
-    local end=$((SECONDS + $2))
-    while [ $SECONDS -lt $end ]; do domu_exec "$1" true >/dev/null 2>&1 && return 0; done
-    nbt_fail "domu$1's command channel took no command within $2 s"
-    return 1
+# host_wait_channel HOST T [COMMAND]: wait up to T s until HOST's (guest I or drvdom)
+# command channel runs COMMAND (default true) with success: a domain that is still booting,
+# or a guest still running a command whose dom0 side was killed (a guest serves one command
+# at a time; the killed one holds the channel until it ends in the guest).
+host_wait_channel() {
+    local end=$((SECONDS + $2)) who=$1
+    case $1 in [0-9]*) who=domu$1;; esac
+    until host_run "$1" "${3:-true}" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && { nbt_fail "$who's command channel took no command within $2 s"; return 1; }
+        sleep 1
+    done
 }
 # guest_frontend I: the netfront module guest I runs, from its /proc/modules: xen_netfront
 # (stock) or xen_netfront_rs (one a line if both were). Both bind xenbus devicetype "vif",

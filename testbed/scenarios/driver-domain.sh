@@ -92,7 +92,7 @@ done
 for i in 1 2; do domu_wait_ping $i 120 || nbt_fail "client $i unreachable after the driver domain came back"; done
 # Client 1's shell still runs the netperf of the killed domu_exec above (its stream died with
 # the driver domain) until its timeout: the command channel takes the next command after.
-domu_wait_channel 1 60
+host_wait_channel 1 60
 ping_from 1 "$(domu_ip 2)"
 measure tcp_stream 1 "$(domu_ip 2)" TCP_STREAM dir=domu1-domu2 phase=after-restart
 nbt_result test=driver_domain_restarted backend="$NBT_CURRENT_BACKEND" value=ok unit=status
