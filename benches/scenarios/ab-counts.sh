@@ -8,6 +8,7 @@
 #   timer_irqs    timer interrupts (each hrtimer expiry, the TX answer hold's among them)
 #   net_rx        NET_RX softirqs run (NAPI polls and receive processing)
 #   polls         netback-rs only: its queues' grant copy batches, one per poll that copied
+#   copy_ops      netback-rs only: its queues' grant copy operations (both directions)
 #   held          netback-rs only: polls that held their answers (tx_answer_deferred)
 #   udp_drops     datagrams the receivers' UDP sockets dropped for a full receive buffer
 #                 (RcvbufErrors, dom0's and every guest's): packets delivered in vain, whose
@@ -46,15 +47,16 @@ dom0_counts() {
                 END {if (threads) {print "rx_thread_cs", v + n; print "rx_thread_preempted", n + 0}}'
     case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
     guests_vif_stats |
-        awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *tx_answer_deferred:/ {h += $2}
-             END {print "polls", p + 0; print "held", h + 0}'
+        awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *(rx|tx)_queue_[0-9]+_copy_ops:/ {o += $2}
+             /^ *tx_answer_deferred:/ {h += $2}
+             END {print "polls", p + 0; print "copy_ops", o + 0; print "held", h + 0}'
 }
 counts_hook() {
     local what=$1 name=$2 value=${3:-} unit="" dir="" round="" a
     if [ "$what" = begin ]; then counts_before=$(dom0_counts); return 0; fi
     shift 3
     for a in "$@"; do case $a in dir=*) dir=${a#dir=};; round=*) round=${a#round=};; esac; done
-    case "$name" in udp_pps) unit=packet;; tcp_rr) unit=transaction;; *) unit=Mbit;; esac
+    case "$name" in udp_pps|udp_gen_pps) unit=packet;; tcp_rr) unit=transaction;; *) unit=Mbit;; esac
     { echo "$counts_before" | sed 's/^/0 /'; dom0_counts | sed 's/^/1 /'; } |
         awk -v v="$value" -v len="$NBT_LEN" '{c[$1 " " $2] = $3; k[$2] = 1}
             END {for (n in k) if (("0 " n) in c && ("1 " n) in c && v > 0)
@@ -65,5 +67,7 @@ counts_hook() {
         done
 }
 MEASURE_COST_HOOK=counts_hook
+# The guests carry the test tools (udp_gen_pps's packet generator), as in ab.sh.
+NBT_DOMU_TOOLS=1
 ab_start
 ab_rounds ab_netperf_round
