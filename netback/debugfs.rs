@@ -9,7 +9,7 @@
 //! `xenvif_dump_hash_info`'s format. Reads take the
 //! queue locks briefly (TX with NAPI held off) and print "not connected"
 //! for a queue without rings. The directory, with one file per connected
-//! queue, exists while a frontend is connected (`knobs::VifControls`); it
+//! queue, exists while a frontend is connected (`controls::VifControls`); it
 //! outlives neither the VIF nor a reader (see `bindings::debugfs`).
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.

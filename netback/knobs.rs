@@ -2,18 +2,14 @@
 //! Per-VIF state an administrator sets or reads (through xenstore, sysfs,
 //! debugfs, ethtool): the rate limit, multicast control, per-VIF overrides of the RX timeouts and zero-copy mode,
 //! whether senders write small packets into the guest themselves, the guest TX answer timing (`ethtool -C`), and why
-//! the VIF was disabled ([`VifKnobs`], one field of `Vif`); and the
-//! interfaces that expose them ([`VifControls`]).
+//! the VIF was disabled ([`VifKnobs`], one field of `Vif`). The files that
+//! expose them are `crate::controls`.
 
 // Driver logic: every unsafe operation goes through `crate::bindings`.
 #![forbid(unsafe_code)]
 
-use crate::bindings::debugfs::DebugfsDir;
 use crate::bindings::lock::{new_spinlock_bh, SpinLockBh};
-use crate::bindings::net::device::VifNetDevice;
-use crate::bindings::sysfs::SysfsGroup;
 use crate::fatal::FatalReason;
-use crate::interface::Vif;
 use crate::multicast::McastControl;
 use crate::netif::coalesce::TxCoalesce;
 use crate::netif::rx::{parse_switch, parse_timeout_ms};
@@ -22,7 +18,6 @@ use crate::params;
 use crate::rate::VifRate;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::str::CString;
 use kernel::sync::Arc;
 
 /// A per-VIF RX timeout that overrides a module parameter.
@@ -166,52 +161,5 @@ impl VifKnobs {
     /// Why the VIF was disabled, if it was.
     pub(crate) fn fatal_reason(&self) -> Option<FatalReason> {
         *self.fatal_reason.lock()
-    }
-}
-
-/// A VIF's administrator interfaces: the sysfs group (for the VIF's life:
-/// created once the net_device is registered, dropped before it is
-/// unregistered) and the debugfs directory (while a frontend is connected,
-/// one `io_ring_q<N>` file per connected queue, as xen-netback's
-/// `xenvif_debugfs_addif`/`delif`). Failing to create either only costs
-/// that interface.
-pub(crate) struct VifControls {
-    _sysfs: Option<SysfsGroup>,
-    debugfs: Option<DebugfsDir<Vif>>,
-}
-
-impl VifControls {
-    /// `/sys/class/net/<vif>/netback/`.
-    pub(crate) fn create(vif: &VifNetDevice<Vif>) -> Self {
-        let name = vif.dev().name();
-        let sysfs = SysfsGroup::create(vif)
-            .inspect_err(|e| pr_warn!("{}: no sysfs attributes (error {})\n", name, e.to_errno()))
-            .ok();
-        Self { _sysfs: sysfs, debugfs: None }
-    }
-
-    /// A frontend connected with `num_queues` queues:
-    /// `xen-netback-rs/<vif>/io_ring_q0` ... `io_ring_q<num_queues - 1>`,
-    /// and `ctrl` when it has a control ring.
-    pub(crate) fn connected(&mut self, vif: &VifNetDevice<Vif>, num_queues: u32, ctrl_ring: bool) {
-        // Drops (removes) the directory of an earlier connection first: the
-        // new one has the same name.
-        self.debugfs = None;
-        let mut dir = DebugfsDir::create(vif.dev().name().as_cstr(), vif.data().clone());
-        for q in 0..num_queues {
-            if let Ok(file) = CString::try_from_fmt(fmt!("io_ring_q{}", q)) {
-                dir.file(&file, q);
-            }
-        }
-        if ctrl_ring {
-            dir.file(c"ctrl", crate::debugfs::CTRL_FILE);
-        }
-        self.debugfs = Some(dir);
-    }
-
-    /// The frontend disconnected: the debugfs directory goes (waiting for
-    /// readers inside show).
-    pub(crate) fn disconnected(&mut self) {
-        self.debugfs = None;
     }
 }

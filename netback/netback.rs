@@ -22,6 +22,7 @@
 mod netif;
 
 mod bindings;
+mod controls;
 mod ctrl;
 mod debugfs;
 mod fatal;

@@ -18,9 +18,10 @@ use crate::bindings::timer::NapiTimer;
 use crate::bindings::xen::ring::{MappedRing, RxSharedRing, TxSharedRing};
 use crate::bindings::xen::xenbus::{Watch, WatchHandler, XenbusDevice, XenbusDriver, XenbusDriverOps};
 use crate::bindings::{jiffies, msecs_to_jiffies};
+use crate::controls::VifControls;
 use crate::ctrl::CtrlConnection;
 use crate::interface::{Attachment, Vif};
-use crate::knobs::{RxTimeout, VifControls, VifKnobs};
+use crate::knobs::{RxTimeout, VifKnobs};
 use crate::multicast::McastControl;
 use crate::netif::negotiate::{
     advertised_keys, negotiate, negotiate_queue, read_multicast_control, read_xdp_headroom, vif_handle, BackendParams,
