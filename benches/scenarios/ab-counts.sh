@@ -55,8 +55,9 @@ counts_hook() {
     local what=$1 name=$2 value=${3:-} unit="" dir="" round="" a
     if [ "$what" = begin ]; then counts_before=$(dom0_counts); return 0; fi
     shift 3
-    for a in "$@"; do case $a in dir=*) dir=${a#dir=};; round=*) round=${a#round=};; esac; done
-    case "$name" in udp_pps|udp_gen_pps) unit=packet;; tcp_rr) unit=transaction;; *) unit=Mbit;; esac
+    for a in "$@"; do case $a in dir=*) dir=${a#dir=};; round=*) round=${a#round=};; unit=*) unit=${a#unit=};; esac; done
+    # Per unit of the test's figure, as its record names it (pps, trans/s, Mbit/s).
+    unit=${unit%/s}; case $unit in pps) unit=packet;; trans) unit=transaction;; esac
     { echo "$counts_before" | sed 's/^/0 /'; dom0_counts | sed 's/^/1 /'; } |
         awk -v v="$value" -v len="$NBT_LEN" '{c[$1 " " $2] = $3; k[$2] = 1}
             END {for (n in k) if (("0 " n) in c && ("1 " n) in c && v > 0)

@@ -463,8 +463,8 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
 # measure_with NAME FROM TO WHAT RUNNER... -- [k=v ...]: run RUNNER (prints "VALUE UNIT", or
 # nothing when it failed) and emit a result record; what measure and measure_iperf3 share.
 # MEASURE_COST_HOOK, if set, is a function run as "HOOK begin NAME" before the test and "HOOK
-# end NAME VALUE [k=v ...]" after a test with a result (udp_cost: where a test's CPU time
-# went); --profile's samples cover the test; MEASURE_FAILED_HOOK, if set, runs as "HOOK NAME
+# end NAME VALUE unit=UNIT [k=v ...]" after a test with a result, UNIT the record's (udp_cost:
+# where a test's CPU time went); --profile's samples cover the test; MEASURE_FAILED_HOOK, if set, runs as "HOOK NAME
 # FROM TO" after a test that got nothing through (ab-front: ring state). WHAT names the test
 # in the failure line.
 measure_with() {
@@ -478,7 +478,7 @@ measure_with() {
     if [ -n "$r" ]; then
         NBT_LAST_VALUE=${r% *}  # for a caller that derives a cost from it
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
-        [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" "$@"
+        [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" unit="${r#* }" "$@"
         profile_end "$name" "${r% *}" "${r#* }" "$@"
         return 0
     fi
