@@ -65,11 +65,16 @@ impl Queue {
         self.rx_queued_bytes.load(Ordering::Relaxed)
     }
 
-    /// Stops the netdev queue while the backlog is full. `backlog_sub`
-    /// wakes it once the backlog drains; if it drained between the caller's
-    /// check and the stop, it saw the queue running and woke nothing: look
-    /// again (the fences pair), or the queue stays stopped for good.
+    /// Stops the netdev queue while the backlog is full (counted in
+    /// `tx_stopped` when it was running). `backlog_sub` wakes it once the
+    /// backlog drains; if it drained between the caller's check and the
+    /// stop, it saw the queue running and woke nothing: look again (the
+    /// fences pair), or the queue stays stopped for good.
     pub(crate) fn stop_until_room(&self, dev: &NetDev<'_>) {
+        // Only senders stop the queue, under its xmit lock: no race here.
+        if !dev.queue_stopped() {
+            self.stats.tx_stopped.add(1);
+        }
         dev.stop_queue();
         core::sync::atomic::fence(Ordering::SeqCst);
         if rx_backlog_has_room(self.rx_queued_bytes.load(Ordering::Acquire)) {

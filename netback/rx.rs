@@ -320,6 +320,7 @@ impl RxQueue {
                 Ok(Some(reservation)) => reservation,
                 Ok(None) => {
                     dev.rxq_push_front(skb);
+                    stats.tx_ring_full.add(1);
                     out.blocked = true;
                     blocked_needed = needed;
                     break;

@@ -132,6 +132,13 @@ vif_counters! {
     /// Packets written into the guest by their sender's own context
     /// (`rx_sender_writes`), not by the queue's thread.
     tx_sender_written(vif: true, queue: true),
+    /// Times the stack's queue to the guest was stopped because the
+    /// guest's backlog was full: its senders wait until the guest takes
+    /// packets (a guest slower than its traffic).
+    tx_stopped(vif: true, queue: true),
+    /// Guest RX passes that left packets queued because the guest had not
+    /// posted buffers for the next one: the queue waits for the guest.
+    tx_ring_full(vif: true, queue: true),
     /// Grant copy operations for guest RX straight from another guest's
     /// grant (data in pages mapped by its zero-copy TX).
     tx_foreign_copy_ops(vif: true, queue: true),

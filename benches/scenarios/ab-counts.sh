@@ -10,6 +10,10 @@
 #   polls         netback-rs only: its queues' grant copy batches, one per poll that copied
 #   copy_ops      netback-rs only: its queues' grant copy operations (both directions)
 #   held          netback-rs only: polls that held their answers (tx_answer_deferred)
+#   stopped       netback-rs only: times a guest's full backlog stopped the stack's queue to
+#                 it (tx_stopped): the sender waited for the guest
+#   ring_full     netback-rs only: guest RX passes that waited for the guest's buffers
+#                 (tx_ring_full)
 #   udp_drops     datagrams the receivers' UDP sockets dropped for a full receive buffer
 #                 (RcvbufErrors, dom0's and every guest's): packets delivered in vain, whose
 #                 receive work the figure does not count
@@ -48,8 +52,9 @@ dom0_counts() {
     case "$NBT_CURRENT_BACKEND" in c|c@*) return;; esac
     guests_vif_stats |
         awk '/^ *(rx|tx)_queue_[0-9]+_copy_batches:/ {p += $2} /^ *(rx|tx)_queue_[0-9]+_copy_ops:/ {o += $2}
-             /^ *tx_answer_deferred:/ {h += $2}
-             END {print "polls", p + 0; print "copy_ops", o + 0; print "held", h + 0}'
+             /^ *tx_answer_deferred:/ {h += $2} /^ *tx_stopped:/ {st += $2} /^ *tx_ring_full:/ {rf += $2}
+             END {print "polls", p + 0; print "copy_ops", o + 0; print "held", h + 0
+                  print "stopped", st + 0; print "ring_full", rf + 0}'
 }
 counts_hook() {
     local what=$1 name=$2 value=${3:-} unit="" dir="" round="" a

@@ -41,7 +41,7 @@ fi
 # ---- ethtool -S: every xen-netback name, our drop reasons ----
 stats=$(ethtool -S "$v")
 names="rx_gso_checksum_fixup tx_zerocopy_sent tx_zerocopy_success tx_zerocopy_fail tx_frag_overflow"
-if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors tx_answer_deferred tx_sender_written"; fi
+if rs; then names="$names tx_drop_not_connected tx_drop_queue_full tx_drop_expired tx_drop_mcast_filtered rx_credit_waits fatal_errors tx_answer_deferred tx_sender_written tx_stopped tx_ring_full"; fi
 for n in $names; do echo "$stats" | grep -qE "^ +$n: [0-9]+$" || nbt_fail "ethtool -S has no $n"; done
 ethstat() { ethtool_stat "$v" "$1"; }
 
@@ -174,6 +174,34 @@ if rs; then
     ping -c 5 -i 0.2 -W 2 "$ip1" >/dev/null || nbt_fail "ping with rx_sender_writes 0 failed"
     expect "ethtool -S tx_sender_written over 5 pings with rx_sender_writes 0" "$(ethstat tx_sender_written)" "$w1"
     echo 1 > $sys/rx_sender_writes || nbt_fail "sysfs rx_sender_writes refused 1"
+
+    # A guest slower than its traffic (paused): its ring fills (tx_ring_full), then its
+    # backlog, which stops the stack's queue (tx_stopped); unpaused, it takes the rest and
+    # the queue runs again. 1400-byte datagrams for 2 s, a send buffer large enough to
+    # fill the backlog (half a ring of pages).
+    f0=$(ethstat tx_ring_full); s0=$(ethstat tx_stopped)
+    xl pause domu1 || nbt_fail "xl pause domu1 failed"
+    python3 - "$ip1" <<'PY' || nbt_fail "the UDP sender into the paused guest failed"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 32, 8 << 20)  # SO_SNDBUFFORCE
+s.setblocking(False)
+end, sent = time.time() + 2, 0
+while time.time() < end:
+    try:
+        s.sendto(b"\x5a" * 1400, (sys.argv[1], 9)); sent += 1
+    except OSError:
+        time.sleep(0.001)
+print("sent %d datagrams into the paused guest" % sent)
+PY
+    f1=$(ethstat tx_ring_full); s1=$(ethstat tx_stopped)
+    xl unpause domu1 || nbt_fail "xl unpause domu1 failed"
+    echo "paused guest: tx_ring_full $f0 -> $f1, tx_stopped $s0 -> $s1"
+    [ "$f1" -gt "$f0" ] || nbt_fail "ethtool -S tx_ring_full did not grow while the guest was paused"
+    [ "$s1" -gt "$s0" ] || nbt_fail "ethtool -S tx_stopped did not grow while the guest's backlog filled"
+    ping -c 3 -W 5 "$ip1" >/dev/null || nbt_fail "guest 1 does not answer after its pause"
+    expect "$v's per-queue tx_queue_N_stopped summed" \
+        "$(ethtool -S "$v" | awk '$1 ~ /^tx_queue_[0-9]+_stopped:$/ {n += $2} END {print n + 0}')" "$(ethstat tx_stopped)"
 fi
 
 # ---- napi_threaded (netback-rs): the module parameter refuses what it does not have; by
