@@ -106,10 +106,12 @@ class BenchSummary(unittest.TestCase):
             s, svg = os.path.join(d, "s.json"), os.path.join(d, "c.svg")
             p = subprocess.run([sys.executable, BENCH, j, "--json", s, "--svg", svg], capture_output=True, text=True)
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-            row = json.load(open(s))["rows"][0]
+            with open(s) as f:
+                row = json.load(f)["rows"][0]
             self.assertEqual(row["median"], {"c": 200, "rs": 250})
             self.assertAlmostEqual(row["ratio"]["rs"], 1.25)
-            self.assertTrue(open(svg).read().startswith("<svg"))
+            with open(svg) as f:
+                self.assertTrue(f.read().startswith("<svg"))
 
 
 if __name__ == "__main__":
