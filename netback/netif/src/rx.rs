@@ -68,9 +68,6 @@ pub fn parse_switch(value: &[u8]) -> Option<bool> {
     }
 }
 
-/// Grant copies per hypercall batch (`COPY_BATCH_SIZE`).
-pub const RX_COPY_BATCH_SIZE: u32 = 64;
-
 /// Checksum state of a packet sent to the guest (`skb->ip_summed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum RxCsum {
