@@ -52,14 +52,22 @@ unsigned long nbrs_xen_page_to_gfn(struct page *page) { return xen_page_to_gfn(p
  * and ops tables). Static inlines and macros only. */
 
 /* Fields of struct net_device, which bindgen cannot lay out for Rust
- * without the whole networking stack (kernel::bindings has it opaque), and
- * netdev_priv(), a static inline. */
-void *nbrs_netdev_priv(struct net_device *dev) { return netdev_priv(dev); }
+ * without the whole networking stack (kernel::bindings has it opaque): the
+ * per-packet ones as offsets, laid out by this compiler, the rest read here. */
+const struct nbrs_netdev_layout nbrs_netdev_layout = {
+	.priv = offsetof(struct net_device, priv),
+	.state = offsetof(struct net_device, state),
+	.tx = offsetof(struct net_device, _tx),
+	.num_tx_queues = offsetof(struct net_device, num_tx_queues),
+	.queue_size = sizeof(struct netdev_queue),
+	.queue_state = offsetof(struct netdev_queue, state),
+	.nocarrier_bit = __LINK_STATE_NOCARRIER,
+	.drv_xoff_bit = __QUEUE_STATE_DRV_XOFF,
+};
 const char *nbrs_netdev_name(struct net_device *dev) { return dev->name; }
 unsigned int nbrs_netdev_mtu(struct net_device *dev) { return READ_ONCE(dev->mtu); }
 void nbrs_netdev_set_mtu(struct net_device *dev, unsigned int mtu) { WRITE_ONCE(dev->mtu, mtu); }
 unsigned int nbrs_netdev_real_num_tx_queues(struct net_device *dev) { return dev->real_num_tx_queues; }
-unsigned int nbrs_netdev_num_tx_queues(struct net_device *dev) { return dev->num_tx_queues; }
 const char *nbrs_netdev_parent_name(struct net_device *dev)
 {
 	return dev->dev.parent ? dev_name(dev->dev.parent) : NULL;
@@ -102,23 +110,16 @@ void nbrs_napi_del(struct napi_struct *napi) { netif_napi_del(napi); }
 void nbrs_napi_schedule(struct napi_struct *napi) { napi_schedule(napi); }
 void nbrs_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb) { napi_gro_receive(napi, skb); }
 
-/* netif_running(), netif_carrier_ok() and the all-queue start/wake loops
- * are static inlines. */
+/* netif_running() and the all-queue start/wake loops are static inlines. */
 bool nbrs_netif_running(struct net_device *dev) { return netif_running(dev); }
-bool nbrs_netif_carrier_ok(struct net_device *dev) { return netif_carrier_ok(dev); }
 void nbrs_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
 void nbrs_netif_tx_wake_all_queues(struct net_device *dev) { netif_tx_wake_all_queues(dev); }
 
-/* netdev_get_tx_queue(), netif_tx_stop_queue() and netif_tx_queue_stopped()
+/* netdev_get_tx_queue(), netif_tx_stop_queue() and netif_tx_wake_queue()
  * are static inlines; q < dev->num_tx_queues is the caller's to check. */
 void nbrs_netif_tx_stop_queue(struct net_device *dev, unsigned int q)
 {
 	netif_tx_stop_queue(netdev_get_tx_queue(dev, q));
-}
-
-bool nbrs_netif_tx_queue_stopped(struct net_device *dev, unsigned int q)
-{
-	return netif_tx_queue_stopped(netdev_get_tx_queue(dev, q));
 }
 
 void nbrs_netif_tx_wake_queue(struct net_device *dev, unsigned int q)

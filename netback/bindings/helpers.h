@@ -61,12 +61,26 @@ struct kthread_worker;
 struct work_struct;
 struct net_device_ops;
 struct ethtool_ops;
-void *nbrs_netdev_priv(struct net_device *dev);
+/* Where the fields the data path reads per packet sit, as the C compiler laid
+ * out struct net_device and struct netdev_queue: netdev_priv() is dev->priv,
+ * netif_carrier_ok() and netif_tx_queue_stopped() test one bit of a state
+ * word. Rust reads them in place: a call per static inline per packet cost
+ * more than the read (netback/bindings/net/device.rs). */
+struct nbrs_netdev_layout {
+	size_t priv;
+	size_t state;
+	size_t tx;
+	size_t num_tx_queues;
+	size_t queue_size;
+	size_t queue_state;
+	unsigned int nocarrier_bit;
+	unsigned int drv_xoff_bit;
+};
+extern const struct nbrs_netdev_layout nbrs_netdev_layout;
 const char *nbrs_netdev_name(struct net_device *dev);
 unsigned int nbrs_netdev_mtu(struct net_device *dev);
 void nbrs_netdev_set_mtu(struct net_device *dev, unsigned int mtu);
 unsigned int nbrs_netdev_real_num_tx_queues(struct net_device *dev);
-unsigned int nbrs_netdev_num_tx_queues(struct net_device *dev);
 /* dev_name() of the parent (the xenbus device), NULL without one */
 const char *nbrs_netdev_parent_name(struct net_device *dev);
 void nbrs_netdev_init(struct net_device *dev, struct device *parent,
@@ -81,11 +95,9 @@ void nbrs_napi_del(struct napi_struct *napi);
 void nbrs_napi_schedule(struct napi_struct *napi);
 void nbrs_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 bool nbrs_netif_running(struct net_device *dev);
-bool nbrs_netif_carrier_ok(struct net_device *dev);
 void nbrs_netif_tx_start_all_queues(struct net_device *dev);
 void nbrs_netif_tx_wake_all_queues(struct net_device *dev);
 void nbrs_netif_tx_stop_queue(struct net_device *dev, unsigned int q);
-bool nbrs_netif_tx_queue_stopped(struct net_device *dev, unsigned int q);
 void nbrs_netif_tx_wake_queue(struct net_device *dev, unsigned int q);
 void nbrs_skb_queue_head_init(struct sk_buff_head *list);
 void nbrs_init_kthread_delayed_work(struct kthread_delayed_work *work,

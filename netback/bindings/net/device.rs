@@ -383,7 +383,35 @@ type NapiPoll = unsafe extern "C" fn(*mut ffi::napi_struct, kernel::ffi::c_int) 
 unsafe fn vif_priv<'a>(dev: *mut net_device) -> &'a VifPriv {
     // SAFETY: per the contract, the private area holds the `VifPriv`
     // written by `VifNetDevice::new` until its `Drop`.
-    unsafe { &*ffi::nbrs_netdev_priv(dev.cast()).cast::<VifPriv>() }
+    unsafe { &*netdev_priv(dev).cast::<VifPriv>() }
+}
+
+/// Where the per-packet fields of `struct net_device` sit (`helpers.c`).
+fn layout() -> &'static ffi::nbrs_netdev_layout {
+    // SAFETY: a constant object, initialized at compile time and never written.
+    unsafe { &*core::ptr::addr_of!(ffi::nbrs_netdev_layout) }
+}
+
+/// `netdev_priv()`: the private area that follows the device.
+///
+/// # Safety
+///
+/// `dev` is a live net_device.
+unsafe fn netdev_priv(dev: *mut net_device) -> *mut u8 {
+    // SAFETY: `priv` is a field of the live device, at this offset.
+    unsafe { dev.cast::<u8>().add(layout().priv_) }
+}
+
+/// `test_bit(bit, word)`: `READ_ONCE` of the `unsigned long` at `word`, which
+/// others change atomically.
+///
+/// # Safety
+///
+/// `word` is an aligned `unsigned long` field of a live kernel object.
+unsafe fn test_bit(word: *const u8, bit: u32) -> bool {
+    // SAFETY: per the contract; a volatile read as the kernel's.
+    let value = unsafe { core::ptr::read_volatile(word.cast::<kernel::ffi::c_ulong>()) };
+    value & (1 << bit) != 0
 }
 
 /// A view of a live VIF net_device from one of its queues, handed to
@@ -533,8 +561,9 @@ impl<'a> NetDev<'a> {
 
     /// `netif_carrier_ok()`.
     pub(crate) fn carrier_ok(&self) -> bool {
-        // SAFETY: live device.
-        unsafe { ffi::nbrs_netif_carrier_ok(self.raw().cast()) }
+        let l = layout();
+        // SAFETY: live device; `state` is its `unsigned long` state word.
+        !unsafe { test_bit(self.raw().cast::<u8>().add(l.state), l.nocarrier_bit) }
     }
 
     /// `netif_tx_wake_all_queues()`.
@@ -545,8 +574,9 @@ impl<'a> NetDev<'a> {
 
     /// Whether this view's queue is one of the device's TX queues.
     fn has_tx_queue(&self) -> bool {
-        // SAFETY: live device.
-        self.queue < unsafe { ffi::nbrs_netdev_num_tx_queues(self.raw().cast()) }
+        // SAFETY: live device; `num_tx_queues` is an `unsigned int` set
+        // when it was allocated.
+        self.queue < unsafe { self.raw().cast::<u8>().add(layout().num_tx_queues).cast::<u32>().read() }
     }
 
     /// `netif_tx_wake_queue()` of this view's queue.
@@ -567,8 +597,16 @@ impl<'a> NetDev<'a> {
 
     /// `netif_tx_queue_stopped()` of this view's queue.
     pub(crate) fn queue_stopped(&self) -> bool {
-        // SAFETY: live device, an existing TX queue.
-        self.has_tx_queue() && unsafe { ffi::nbrs_netif_tx_queue_stopped(self.raw().cast(), self.queue) }
+        if !self.has_tx_queue() {
+            return false;
+        }
+        let l = layout();
+        // SAFETY: live device; `_tx` is its array of `num_tx_queues` TX
+        // queues, set when it was allocated, and this queue is one of them.
+        unsafe {
+            let txq = self.raw().cast::<u8>().add(l.tx).cast::<*const u8>().read();
+            test_bit(txq.add(self.queue as usize * l.queue_size + l.queue_state), l.drv_xoff_bit)
+        }
     }
 
     /// The queue's NAPI instance if it is added.
@@ -1017,7 +1055,7 @@ impl<T: VifOps> VifNetDevice<T> {
         // SAFETY: the private area is `size_of::<VifPriv>()` bytes, aligned
         // for it (NETDEV_ALIGN), uninitialised, and pinned (it lives and dies
         // with the net_device); initialised once, here.
-        let Ok(()) = unsafe { vif_priv.__pinned_init(ffi::nbrs_netdev_priv(raw.cast()).cast::<VifPriv>()) };
+        let Ok(()) = unsafe { vif_priv.__pinned_init(netdev_priv(raw).cast::<VifPriv>()) };
         let hw = offload_features(ALL_OFFLOADS);
         // SAFETY: the new device, ours alone; the ops tables are `'static`
         // and `T`'s, as is the private area just written.
@@ -1129,7 +1167,7 @@ impl<T: VifOps> Drop for VifNetDevice<T> {
         // nothing refers to it any more (IRQs unbound, worker cancelled,
         // NAPI deleted), so it is dropped once, here.
         let data = unsafe {
-            let p = ffi::nbrs_netdev_priv(raw.cast()).cast::<VifPriv>();
+            let p = netdev_priv(raw).cast::<VifPriv>();
             let data = (*p).data;
             core::ptr::drop_in_place(p);
             data

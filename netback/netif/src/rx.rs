@@ -142,21 +142,57 @@ impl RxConfig {
     }
 }
 
-fn extras_of(cfg: &RxConfig, pkt: &RxPacketInfo) -> [Option<ExtraInfo>; 3] {
-    let gso = pkt.gso.map(|(kind, size)| ExtraInfo::Gso { size, gso_type: kind.to_wire(), features: 0 });
-    let xdp = if cfg.xdp_headroom != 0 { Some(ExtraInfo::Xdp { headroom: cfg.xdp_headroom }) } else { None };
-    let hash = pkt.hash.map(|h| ExtraInfo::Hash {
-        hash_type: match (h.ipv4, h.l4) {
-            (true, true) => XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT,
-            (true, false) => XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
-            (false, true) => XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP_BIT,
-            (false, false) => XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT,
-        },
-        algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ as u8,
-        value: h.value,
-    });
-    // Order of `pkt->extras[type - 1]`: GSO (1), HASH (4), XDP (5).
-    [gso, hash, xdp]
+/// The extra-info segments a packet carries, as a set, so that counting them per packet
+/// builds none: each is built only when its slot is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RxExtras(u8);
+
+impl RxExtras {
+    const GSO: u8 = 1 << 0;
+    const HASH: u8 = 1 << 1;
+    const XDP: u8 = 1 << 2;
+
+    fn of(cfg: &RxConfig, pkt: &RxPacketInfo) -> Self {
+        let mut set = 0;
+        if pkt.gso.is_some() {
+            set |= Self::GSO;
+        }
+        if pkt.hash.is_some() {
+            set |= Self::HASH;
+        }
+        if cfg.xdp_headroom != 0 {
+            set |= Self::XDP;
+        }
+        RxExtras(set)
+    }
+
+    const fn count(self) -> u32 {
+        self.0.count_ones()
+    }
+
+    /// Takes the next extra in ring order, the order of `pkt->extras[type - 1]` in
+    /// `xenvif_rx_extra_slot`: GSO (1), HASH (4), XDP (5).
+    fn take_next(&mut self, cfg: &RxConfig, pkt: &RxPacketInfo) -> Option<ExtraInfo> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = self.0 & self.0.wrapping_neg();
+        self.0 &= !bit;
+        match bit {
+            Self::GSO => pkt.gso.map(|(kind, size)| ExtraInfo::Gso { size, gso_type: kind.to_wire(), features: 0 }),
+            Self::HASH => pkt.hash.map(|h| ExtraInfo::Hash {
+                hash_type: match (h.ipv4, h.l4) {
+                    (true, true) => XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT,
+                    (true, false) => XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
+                    (false, true) => XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP_BIT,
+                    (false, false) => XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT,
+                },
+                algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ as u8,
+                value: h.value,
+            }),
+            _ => Some(ExtraInfo::Xdp { headroom: cfg.xdp_headroom }),
+        }
+    }
 }
 
 /// Data slots a packet of `len` bytes takes (at least one: an empty packet
@@ -173,8 +209,7 @@ pub fn rx_data_slots(cfg: &RxConfig, len: u32) -> u32 {
 /// (`DIV_ROUND_UP(len, 4096) + gso + hash`) ignores the XDP headroom and
 /// extra; with headroom it undercounts, so it is not reproduced.
 pub fn rx_slots_needed(cfg: &RxConfig, pkt: &RxPacketInfo) -> u32 {
-    let extras = extras_of(cfg, pkt).iter().filter(|e| e.is_some()).count() as u32;
-    rx_data_slots(cfg, pkt.len).saturating_add(extras)
+    rx_data_slots(cfg, pkt.len).saturating_add(RxExtras::of(cfg, pkt).count())
 }
 
 /// Whether a packet needing `needed` slots can ever be delivered on a ring
@@ -309,41 +344,37 @@ impl RxError {
 pub struct RxPacketWriter {
     reservation: RequestReservation,
     cfg: RxConfig,
-    csum: RxCsum,
-    extras: [Option<ExtraInfo>; 3],
-    extra_count: u32,
+    pkt: RxPacketInfo,
+    /// The extras not yet written.
+    extras: RxExtras,
     has_extras: bool,
     remaining: u32,
     slot: u32,
-    started: bool,
 }
 
 impl RxPacketWriter {
     /// Starts writing `pkt` into the buffers of `reservation`, which must
     /// cover exactly [`rx_slots_needed`] of them.
     pub fn new(cfg: &RxConfig, pkt: &RxPacketInfo, reservation: RequestReservation) -> Result<Self, RxError> {
-        let needed = rx_slots_needed(cfg, pkt);
+        let extras = RxExtras::of(cfg, pkt);
+        let needed = rx_data_slots(cfg, pkt.len).saturating_add(extras.count());
         if reservation.remaining() != needed {
             return Err(RxError::ReservationMismatch { reserved: reservation.remaining(), needed });
         }
-        let extras = extras_of(cfg, pkt);
-        let extra_count = extras.iter().filter(|e| e.is_some()).count() as u32;
         Ok(RxPacketWriter {
             reservation,
             cfg: *cfg,
-            csum: pkt.csum,
+            pkt: *pkt,
             extras,
-            extra_count,
-            has_extras: extra_count != 0,
+            has_extras: extras.count() != 0,
             remaining: pkt.len,
             slot: 0,
-            started: false,
         })
     }
 
     /// Whether every slot of the packet has been written.
     pub fn is_done(&self) -> bool {
-        self.started && self.remaining == 0 && self.extra_count == 0
+        self.slot != 0 && self.remaining == 0 && self.extras.count() == 0
     }
 
     /// Consumes the next reserved guest buffer and writes its response;
@@ -357,13 +388,9 @@ impl RxPacketWriter {
         }
         let index = ring.req_cons();
         let request = ring.take_reserved(&mut self.reservation).map_err(RxError::Ring)?;
-        self.started = true;
-        let step = if self.slot != 0 && self.extra_count != 0 {
-            self.extra_count -= 1;
-            let more = self.extra_count != 0;
-            let extra = self.extras.iter_mut().find_map(|e| e.take());
-            let rsp = match extra {
-                Some(e) => e.to_raw(more).to_rx_response(),
+        let step = if self.slot != 0 && self.extras.count() != 0 {
+            let rsp = match self.extras.take_next(&self.cfg, &self.pkt) {
+                Some(e) => e.to_raw(self.extras.count() != 0).to_rx_response(),
                 None => RxResponse::default(),
             };
             ring.push_response(rsp).map_err(RxError::Ring)?;
@@ -379,7 +406,7 @@ impl RxPacketWriter {
                 u16::try_from(end).unwrap_or(u16::MAX),
                 self.slot == 0,
                 self.remaining > 0,
-                self.csum,
+                self.pkt.csum,
                 self.has_extras,
             );
             ring.push_response(response).map_err(RxError::Ring)?;
@@ -755,6 +782,37 @@ mod tests {
         assert_eq!(e2.parse(), Some(ExtraInfo::Hash { hash_type: 0, algorithm: 1, value: 0xabcd }));
         assert_eq!(rsps[3], RxResponse { id: 100, offset: 0, flags: 0, status: 904 });
         // 4th post reused id 100
+    }
+
+    #[test]
+    fn all_three_extras_follow_the_first_slot_in_c_order() {
+        // xenvif_rx_extra_slot walks pkt->extras[] by type: GSO (1), HASH (4), XDP (5).
+        let cfg = RxConfig::new(64);
+        let pkt = RxPacketInfo {
+            len: 100,
+            gso: Some((GsoType::TcpV6, 1440)),
+            hash: Some(RxHash { value: 7, ipv4: false, l4: true }),
+            csum: RxCsum::None,
+        };
+        let mut r = BackRing::new(Ring::new()).unwrap();
+        post(&mut r, 4);
+        assert_eq!(rx_slots_needed(&cfg, &pkt), 4);
+        let mut w = writer(&cfg, &pkt, &mut r);
+        while w.next_step(&mut r).unwrap().is_some() {}
+        assert!(w.is_done());
+        r.push_responses_and_check_notify();
+        let rsps: std::vec::Vec<_> = core::iter::from_fn(|| r.ring_mut().take_response()).collect();
+        assert_eq!(rsps.len(), 4);
+        assert_eq!(rsps[0].flags, NETRXF_EXTRA_INFO);
+        assert_eq!(rsps[0].status, 164);
+        let kinds: std::vec::Vec<_> = rsps[1..].iter().map(ExtraInfoRaw::from_rx_response).collect();
+        assert_eq!(
+            kinds.iter().map(|e| e.kind).collect::<std::vec::Vec<_>>(),
+            [XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_XDP]
+        );
+        assert_eq!(kinds.iter().map(|e| e.more()).collect::<std::vec::Vec<_>>(), [true, true, false]);
+        assert_eq!(kinds[1].parse(), Some(ExtraInfo::Hash { hash_type: 3, algorithm: 1, value: 7 }));
+        assert_eq!(kinds[2].parse(), Some(ExtraInfo::Xdp { headroom: 64 }));
     }
 
     #[test]
