@@ -484,6 +484,11 @@ impl LowerPort {
     /// get it) out of the bound VF, if any. Any context. One call per
     /// packet: the binding is read once, under RCU.
     pub(crate) fn xmit(&self, skb: SkBuff) -> LowerXmit {
+        // Unbound, the common case: testing the pointer for NULL needs no RCU
+        // (nothing is dereferenced), and spares two calls per packet.
+        if self.port.lower.load(Ordering::Relaxed).is_null() {
+            return LowerXmit::Unbound(skb);
+        }
         let _rcu = rcu::read_lock();
         // `rcu_dereference`.
         let Some(lower) = NonNull::new(self.port.lower.load(Ordering::Acquire)) else {
