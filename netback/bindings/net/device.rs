@@ -175,6 +175,11 @@ pub(in crate::bindings) struct QueueKernel {
     /// copies run beside the sender on another CPU and a busy queue keeps
     /// its thread without requeueing through a worker pool.
     rx_worker: AtomicPtr<kthread_worker>,
+    /// An immediate run of `rx_work` is queued and has not started: a kick
+    /// then has nothing to add, and skips the worker's lock (a flood kicks
+    /// once per packet, mostly while a run is queued). Set by the kick that
+    /// queues the run, cleared as the run starts, before it reads the backlog.
+    rx_kicked: AtomicBool,
     /// The ring pair's event channels.
     evtchns: RingEvtchns,
 }
@@ -200,6 +205,7 @@ impl QueueKernel {
             rx_backlog <- Opaque::ffi_init(init_backlog),
             rx_work: Opaque::zeroed(),
             rx_worker: AtomicPtr::new(core::ptr::null_mut()),
+            rx_kicked: AtomicBool::new(false),
             evtchns: RingEvtchns::new(),
         })
     }
@@ -242,6 +248,7 @@ impl QueueKernel {
         // SAFETY: a work item initialised by `bind` (only bound queues are
         // released); process context.
         unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(self.rx_work.get()) };
+        self.rx_kicked.store(false, Ordering::Release);
         // SAFETY: an initialised backlog.
         unsafe {
             kernel::bindings::skb_queue_purge_reason(
@@ -922,6 +929,12 @@ impl<'a> NetDev<'a> {
         if worker.is_null() {
             return;
         }
+        // Pairs with the run's clear: a kick that finds a run queued and not
+        // started leaves its packet to that run, which reads the backlog
+        // after it clears the flag.
+        if delay == 0 && q.rx_kicked.swap(true, Ordering::AcqRel) {
+            return;
+        }
         // SAFETY: an initialised work item and a live worker (destroyed
         // only in `release`, after the device stopped kicking).
         unsafe { ffi::nbrs_kthread_work_kick(worker, q.rx_work.get(), delay as kernel::ffi::c_ulong) }
@@ -932,6 +945,8 @@ impl<'a> NetDev<'a> {
         if let Some(q) = self.kernel_queue() {
             // SAFETY: an initialised work item; process context.
             unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(q.rx_work.get()) };
+            // A cancelled run never starts to clear it.
+            q.rx_kicked.store(false, Ordering::Release);
         }
     }
 }
@@ -1387,7 +1402,12 @@ impl<T: VifOps> Vtable<T> {
         let q = unsafe { work.cast::<u8>().sub(core::mem::offset_of!(QueueKernel, rx_work)) }.cast::<QueueKernel>();
         // SAFETY: the queue of a live device of `T` (the worker is
         // cancelled before the device goes).
-        if let Some((t, d, _)) = unsafe { Self::queue_ctx(q) } {
+        if let Some((t, d, q)) = unsafe { Self::queue_ctx(q) } {
+            // Before the backlog is read, and an RMW: it reads the last
+            // kick's swap, so every packet queued before a kick that found
+            // the flag set is in the backlog this run reads; a packet queued
+            // later finds the flag clear and kicks the next run.
+            q.rx_kicked.swap(false, Ordering::AcqRel);
             t.rx_work(&d);
         }
     }
