@@ -241,14 +241,21 @@ impl QueueKernel {
         self.napi.get()
     }
 
+    /// Cancels the RX work and waits for a running instance. Process
+    /// context, on a queue bound by [`Self::bind`].
+    fn cancel_rx_work(&self) {
+        // SAFETY: a work item initialised by `bind`; process context.
+        unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(self.rx_work.get()) };
+        // A cancelled run never starts to clear it.
+        self.rx_kicked.store(false, Ordering::Release);
+    }
+
     /// Tears the queue's objects down before the device goes: cancels the
     /// work and stops its thread, frees the backlog, unbinds the channels,
     /// deletes NAPI.
     fn release(&self) {
-        // SAFETY: a work item initialised by `bind` (only bound queues are
-        // released); process context.
-        unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(self.rx_work.get()) };
-        self.rx_kicked.store(false, Ordering::Release);
+        // Only bound queues are released.
+        self.cancel_rx_work();
         // SAFETY: an initialised backlog.
         unsafe {
             kernel::bindings::skb_queue_purge_reason(
@@ -264,8 +271,7 @@ impl QueueKernel {
         }
         let worker = self.rx_worker.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if !worker.is_null() {
-            // SAFETY: an initialised work item; process context.
-            unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(self.rx_work.get()) };
+            self.cancel_rx_work();
             // Nothing else queues its work any more: unregistered, IRQs
             // unbound, NAPI deleted, and the work is cancelled.
             // SAFETY: created by `rx_worker_start`, swapped out: ours alone.
@@ -566,11 +572,16 @@ impl<'a> NetDev<'a> {
         unsafe { ffi::netif_carrier_off(self.raw()) }
     }
 
+    /// The address of the device's field at `offset` (from [`layout`]).
+    fn field(&self, offset: usize) -> *const u8 {
+        self.raw().cast::<u8>().cast_const().wrapping_add(offset)
+    }
+
     /// `netif_carrier_ok()`.
     pub(crate) fn carrier_ok(&self) -> bool {
         let l = layout();
         // SAFETY: live device; `state` is its `unsigned long` state word.
-        !unsafe { test_bit(self.raw().cast::<u8>().add(l.state), l.nocarrier_bit) }
+        !unsafe { test_bit(self.field(l.state), l.nocarrier_bit) }
     }
 
     /// `netif_tx_wake_all_queues()`.
@@ -583,7 +594,7 @@ impl<'a> NetDev<'a> {
     fn has_tx_queue(&self) -> bool {
         // SAFETY: live device; `num_tx_queues` is an `unsigned int` set
         // when it was allocated.
-        self.queue < unsafe { self.raw().cast::<u8>().add(layout().num_tx_queues).cast::<u32>().read() }
+        self.queue < unsafe { self.field(layout().num_tx_queues).cast::<u32>().read() }
     }
 
     /// `netif_tx_wake_queue()` of this view's queue.
@@ -611,7 +622,7 @@ impl<'a> NetDev<'a> {
         // SAFETY: live device; `_tx` is its array of `num_tx_queues` TX
         // queues, set when it was allocated, and this queue is one of them.
         unsafe {
-            let txq = self.raw().cast::<u8>().add(l.tx).cast::<*const u8>().read();
+            let txq = self.field(l.tx).cast::<*const u8>().read();
             test_bit(txq.add(self.queue as usize * l.queue_size + l.queue_state), l.drv_xoff_bit)
         }
     }
@@ -943,10 +954,7 @@ impl<'a> NetDev<'a> {
     /// Cancels the RX work and waits for a running instance.
     pub(crate) fn rx_work_cancel(&self) {
         if let Some(q) = self.kernel_queue() {
-            // SAFETY: an initialised work item; process context.
-            unsafe { kernel::bindings::kthread_cancel_delayed_work_sync(q.rx_work.get()) };
-            // A cancelled run never starts to clear it.
-            q.rx_kicked.store(false, Ordering::Release);
+            q.cancel_rx_work();
         }
     }
 }

@@ -345,9 +345,8 @@ pub struct RxPacketWriter {
     reservation: RequestReservation,
     cfg: RxConfig,
     pkt: RxPacketInfo,
-    /// The extras not yet written.
+    /// The extras not yet written (all of them until the first slot is).
     extras: RxExtras,
-    has_extras: bool,
     remaining: u32,
     slot: u32,
 }
@@ -356,8 +355,7 @@ impl RxPacketWriter {
     /// Starts writing `pkt` into the buffers of `reservation`, which must
     /// cover exactly [`rx_slots_needed`] of them.
     pub fn new(cfg: &RxConfig, pkt: &RxPacketInfo, reservation: RequestReservation) -> Result<Self, RxError> {
-        let extras = RxExtras::of(cfg, pkt);
-        let needed = rx_data_slots(cfg, pkt.len).saturating_add(extras.count());
+        let needed = rx_slots_needed(cfg, pkt);
         if reservation.remaining() != needed {
             return Err(RxError::ReservationMismatch { reserved: reservation.remaining(), needed });
         }
@@ -365,8 +363,7 @@ impl RxPacketWriter {
             reservation,
             cfg: *cfg,
             pkt: *pkt,
-            extras,
-            has_extras: extras.count() != 0,
+            extras: RxExtras::of(cfg, pkt),
             remaining: pkt.len,
             slot: 0,
         })
@@ -407,7 +404,8 @@ impl RxPacketWriter {
                 self.slot == 0,
                 self.remaining > 0,
                 self.pkt.csum,
-                self.has_extras,
+                // Read for the first slot only, before any extra is taken.
+                self.extras.count() != 0,
             );
             ring.push_response(response).map_err(RxError::Ring)?;
             RxStep::Data {
