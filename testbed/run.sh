@@ -50,6 +50,11 @@ usage: testbed/run.sh [options]
                       the CPUs of dom0 and of the guests a test runs between (cpu-clock) inside
                       each test and log each host's costliest functions per backend ("PROFILE"
                       lines; benches/profile_report.py turns them into a table)
+  --insn-count        QEMU runs the nbt_insn plugin (benches/insn-count/): the A/B scenarios
+                      count every instruction executed in kernel text inside each test
+                      (every domain's, keyed by where it sits), one file per test beside the
+                      log, for benches/insn_report.py (exact; use with --icount, whose
+                      figures the plugin does not change)
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
                       testbed/kernel-debug.config), built on first use (same as NBT_KERNEL=debug)
@@ -64,7 +69,7 @@ USAGE
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-RS_KOS=() RS_OPTS=() RS_ETHTOOL=() RS_SYSFS=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0 PROFILE=0 GUEST_VCPUS=""
+RS_KOS=() RS_OPTS=() RS_ETHTOOL=() RS_SYSFS=() FRONT_OPTS=() FRONT_KOS=() BACKENDS="c rs" BACKEND=rs NDOM=1 LEN=5 ROUNDS=3 SCENARIO=smoke RS_PARAMS="" TIMEOUT="" OUT=$LOGS ICOUNT="" DRVDOM=0 SRIOV=0 PROFILE=0 INSN=0 GUEST_VCPUS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --backend) BACKEND=$2; shift;;
@@ -86,6 +91,7 @@ while [ $# -gt 0 ]; do
         --driver-domain) DRVDOM=1;;
         --sriov) SRIOV=1;;
         --profile) PROFILE=1;;
+        --insn-count) INSN=1;;
         --out) OUT=$2; shift;;
         --kernel) export NBT_KERNEL=$2; . "$(dirname "$0")/common.sh"; shift;;
         -h|--help) usage; exit 0;;
@@ -236,6 +242,7 @@ NBT_SCENARIO_NAME=$name
 NBT_ICOUNT="$ICOUNT"
 NBT_DRVDOM=$DRVDOM
 NBT_PROFILE=$PROFILE
+NBT_INSN=$INSN
 NBT_GUEST_VCPUS=$GUEST_VCPUS
 CONF
 # pass_env NAME REGEX WHAT: NAME from the environment into run.conf for the scenario, when
@@ -275,11 +282,13 @@ XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2
 DOM0_ARGS="console=hvc0 earlyprintk=xen"
 # The debug kernel poisons freed pages (kernel-debug.config).
 [ "$NBT_KERNEL" = debug ] && DOM0_ARGS="$DOM0_ARGS page_poison=1"
+QEMU_PLUGIN=()
+[ $INSN = 0 ] || QEMU_PLUGIN=(-plugin "$("$REPO_ROOT/benches/insn-count/build.sh"),out=$RUN.insn")
 log "booting Xen in QEMU (scenario $name, backend $BACKEND$([ $DRVDOM = 1 ] && echo " in a driver domain"), $NDOM guest(s)${ICOUNT:+, -icount $ICOUNT}); log: $RUN.log"
 set +e
 for attempt in 1 2; do
     timeout "$TIMEOUT" qemu-system-x86_64 "${MACHINE[@]}" -accel tcg -cpu qemu64 -smp 2 -m 3072 \
-        -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" \
+        -display none -serial stdio -monitor none -nic none -no-reboot "${QEMU_ICOUNT[@]}" "${QEMU_PLUGIN[@]}" \
         -kernel "$IMAGES/xen" -append "$XEN_ARGS" -initrd "$IMAGES/vmlinuz $DOM0_ARGS,$INITRD" </dev/null 2>&1 \
         | perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} printf "[%8.3f] %s", time-$t0, $_' > "$RUN.log"
     qrc=${PIPESTATUS[0]}

@@ -460,6 +460,28 @@ profile_end() {  # profile_end NAME [VALUE UNIT k=v ...]: no VALUE when the test
         domu_exec "$i" "$done_cmd; HDR='$hdr host=domu$i $*'; $NBT_PERF_FOLD"
     done
 }
+# NBT_INSN=1 (run.sh --insn-count): QEMU's nbt_insn plugin counts the instructions run in
+# kernel text; insn_begin zeroes its counts, insn_end has it write them to its file SEQ and
+# logs "INSN seq=SEQ test=... backend=... value=... unit=... secs=..." and, per text section
+# of the backend modules loaded, "INSN-SECTION seq=SEQ module=M section=S addr=A" (where the
+# counted addresses map into the .ko: benches/insn_report.py).
+nbt_insn_seq=0
+insn_begin() {
+    [ "${NBT_INSN:-0}" = 1 ] || return 0
+    /opt/netback-rs/tools/evilfront insn-mark 0
+}
+insn_end() {  # insn_end NAME VALUE UNIT [k=v ...]
+    [ "${NBT_INSN:-0}" = 1 ] || return 0
+    nbt_insn_seq=$((nbt_insn_seq + 1))
+    /opt/netback-rs/tools/evilfront insn-mark "$nbt_insn_seq" dump
+    echo "INSN seq=$nbt_insn_seq test=$1 backend=$NBT_CURRENT_BACKEND value=$2 unit=$3 secs=$NBT_LEN ${*:4}"
+    local m f
+    for m in xen_netback xen_netback_rs; do
+        for f in /sys/module/$m/sections/.text*; do
+            [ -r "$f" ] && echo "INSN-SECTION seq=$nbt_insn_seq module=$m section=${f##*/} addr=$(cat "$f")"
+        done
+    done
+}
 # measure_with NAME FROM TO WHAT RUNNER... -- [k=v ...]: run RUNNER (prints "VALUE UNIT", or
 # nothing when it failed) and emit a result record; what measure and measure_iperf3 share.
 # MEASURE_COST_HOOK, if set, is a function run as "HOOK begin NAME" before the test and "HOOK
@@ -474,8 +496,10 @@ measure_with() {
     [ "${1:-}" = -- ] && shift
     [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" begin "$name"
     profile_begin "$from" "$to"
+    insn_begin
     r=$("${runner[@]}") || r=""
     if [ -n "$r" ]; then
+        insn_end "$name" "${r% *}" "${r#* }" "$@"
         NBT_LAST_VALUE=${r% *}  # for a caller that derives a cost from it
         nbt_result test="$name" backend="$NBT_CURRENT_BACKEND" value="${r% *}" unit="${r#* }" "$@"
         [ -n "${MEASURE_COST_HOOK:-}" ] && "$MEASURE_COST_HOOK" end "$name" "${r% *}" unit="${r#* }" "$@"

@@ -9,6 +9,7 @@
 //! has looked), `--hold` being then only the longest wait; `--seconds` is the flood's length. `evilfront --list` prints the attacks.
 //! `evilfront ctrl-feed ...` (in dom0) feeds a guest's control ring: see ctrl_feed.rs.
 //! `evilfront blast ...` (in dom0 or a guest) generates 64-byte UDP frames: see blast.rs.
+//! `evilfront insn-mark ...` (in dom0) marks a window of the instruction counts: see insn_mark.rs.
 
 mod attacks;
 mod attacks_hardening;
@@ -18,6 +19,7 @@ mod blast;
 mod ctrl_feed;
 mod frames;
 mod front;
+mod insn_mark;
 mod packet_socket;
 mod xen_dev;
 mod xenstore;
@@ -95,6 +97,9 @@ fn main() {
     }
     if words.first().map(String::as_str) == Some("blast") {
         exit(blast::main(&words[1..]));
+    }
+    if words.first().map(String::as_str) == Some("insn-mark") {
+        exit(insn_mark::main(&words[1..]));
     }
     let args = match parse_args() {
         Ok(a) => a,
