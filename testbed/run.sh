@@ -53,7 +53,7 @@ usage: testbed/run.sh [options]
   --insn-count        QEMU runs the nbt_insn plugin (benches/insn-count/): the A/B scenarios
                       count every instruction executed in kernel text inside each test
                       (every domain's, keyed by where it sits), one file per test beside the
-                      log, for benches/insn_report.py (exact; use with --icount, whose
+                      log, for benches/insn_report.py (exact; best with --icount, whose
                       figures the plugin does not change)
   --out DIR           where the log and results go (default \$NETBACK_RS_CACHE/logs)
   --kernel debug      boot the debug kernel (lockdep, SLUB debug, page poisoning; see
