@@ -22,7 +22,10 @@ f2: xor %eax,%eax
     ret
 """
 BASE = 0xFFFFFFFFA0000000
-F1_LOADED = "4889f84883c001e8112233" + "44c3"  # the call's target as the loader wrote it
+# The call as the loader may leave it: its target filled in, or the whole instruction patched
+# (a static branch's jump becomes a 5-byte nop).
+F1_LOADED = "4889f84883c001" + "e811223344" + "c3"
+F1_PATCHED = "4889f84883c001" + "0f1f440000" + "c3"
 F2 = "31c0c3"
 
 
@@ -51,16 +54,17 @@ class InsnReportTest(unittest.TestCase):
         rows = [
             (BASE, 0x1000, 4, 13, 100, F1_LOADED),          # dom0's f1, whole
             (BASE + 13, 0x1000, 2, 3, 10, F2),               # dom0's f2
+            (BASE, 0x1000, 4, 13, 50, F1_PATCHED),           # f1 again, patched
             (BASE, 0x9000, 4, 13, 1000, "90" * 13),          # a guest's code at f1's address
             (BASE + 1, 0x9000, 1, 2, 500, "89f8"),           # off an instruction boundary
             (0xFFFFFFFF81000000, 0x5000, 3, 9, 200, "00"),   # kernel text elsewhere
         ]
         out, err = self.run_report(rows)
-        # 20 packets (10 pps for 2 s): f1 400 instructions, f2 20.
-        self.assertEqual(self.figure(out, "f1"), 20)
+        # 20 packets (10 pps for 2 s): f1 600 instructions, f2 20.
+        self.assertEqual(self.figure(out, "f1"), 30)
         self.assertEqual(self.figure(out, "f2"), 1)
-        self.assertEqual(self.figure(out, "(module total)"), 21)
-        self.assertEqual(self.figure(out, "(kernel text, all domains)"), (400 + 20 + 4000 + 500 + 600) / 20)
+        self.assertEqual(self.figure(out, "(module total)"), 31)
+        self.assertEqual(self.figure(out, "(kernel text, all domains)"), (600 + 20 + 4000 + 500 + 600) / 20)
         self.assertEqual(err, "")
 
     def test_another_build_is_reported(self):
