@@ -38,15 +38,21 @@ class KernelSymbols:
 
     def __init__(self, path):
         syms = []
+        self.etext = None
         for line in open(path):
             w = line.split()
             if len(w) == 3 and w[1] in "tT":
                 syms.append((int(w[0], 16), w[2]))
+            if len(w) == 3 and w[2] == "_etext":
+                self.etext = int(w[0], 16)
         syms.sort()
         self.addrs = [a for a, _ in syms]
         self.names = [n for _, n in syms]
 
     def name(self, vaddr):
+        # Past the kernel's text: modules (the guests' netfront among them) and BPF programs.
+        if self.etext is not None and vaddr >= self.etext:
+            return "(modules, BPF)"
         i = bisect.bisect_right(self.addrs, vaddr) - 1
         return self.names[i] if i >= 0 else "?"
 
