@@ -214,7 +214,11 @@ def main():
         total = kernel = xen = 0
         kfuncs = collections.Counter()
         on_page, off_page = collections.Counter(), collections.Counter()
+        user = None
         for row in dump:
+            if row.startswith("# user "):
+                user = int(row.split()[2])
+                continue
             va, ha, n, nb, cnt, head = (row.split() + [""])[:6]
             va, n, nb, cnt = int(va, 16), int(n, 16), int(nb, 16), int(cnt)
             if XEN_TEXT[0] <= va < XEN_TEXT[1]:
@@ -251,6 +255,9 @@ def main():
             print(f"seq {seq} ({key}, {backend}): {stray} instructions ran in the module's memory that "
                   f"are not {path}'s ({total} are): another build of the module?", file=sys.stderr)
         funcs["(Xen)"] = xen
+        if user is not None:
+            funcs["(user space, all domains)"] = user
+            funcs["(all: Xen, kernels, user space)"] = xen + kernel + user
         funcs.update({f"[kernel] {f}": n for f, n in kfuncs.items()})
         rounds[(key, backend)].append((funcs, total, kernel, per_unit(kv), kv.get("unit", "")))
 
@@ -272,7 +279,9 @@ def main():
                 "(kernel text, all domains)": statistics.median([r[2] / r[3] for r in rs]) if rs else 0,
                 **{f: statistics.median(v) for f, v in fn.items()},
             }
-        names = ["(Xen)", "(kernel text, all domains)", "(module total)"]
+        names = ["(all: Xen, kernels, user space)", "(user space, all domains)", "(Xen)",
+                 "(kernel text, all domains)", "(module total)"]
+        names = [f for f in names if any(f in m for m in med.values())]
         rest = sorted({f for m in med.values() for f in m} - set(names),
                       key=lambda f: -max(m.get(f, 0) for m in med.values()))
         # Linux's functions (all domains) by how much the backends differ there.

@@ -30,7 +30,7 @@ F2 = "31c0c3"
 
 
 class InsnReportTest(unittest.TestCase):
-    def run_report(self, rows, extra_args=()):
+    def run_report(self, rows, extra_args=(), user=None):
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(["gcc", "-c", "-x", "assembler", "-", "-o", f"{tmp}/m.ko"], input=ASM, text=True,
                            check=True)
@@ -38,6 +38,8 @@ class InsnReportTest(unittest.TestCase):
                 log.write("[ 1.0] INSN seq=1 test=udp_gen_pps backend=rs value=10 unit=pps secs=2 dir=a-b\n")
                 log.write(f"[ 1.0] INSN-SECTION seq=1 module=xen_netback_rs section=.text addr={BASE:#x}\n")
             with open(f"{tmp}/run.insn.1", "w") as dump:
+                if user is not None:
+                    dump.write(f"# user {user}\n")
                 for va, ha, n, nb, cnt, head in rows:
                     dump.write(f"{va:x} {ha:x} {n:x} {nb:x} {cnt} {head}\n")
             out = subprocess.run([sys.executable, f"{HERE}/insn_report.py", f"{tmp}/run.log",
@@ -66,6 +68,13 @@ class InsnReportTest(unittest.TestCase):
         self.assertEqual(self.figure(out, "(module total)"), 31)
         self.assertEqual(self.figure(out, "(kernel text, all domains)"), (600 + 20 + 4000 + 500 + 600) / 20)
         self.assertEqual(err, "")
+
+    def test_user_space_and_xen_in_the_total(self):
+        rows = [(BASE + 13, 0x1000, 2, 3, 10, F2), (0xFFFF82D040200000, 0x7000, 5, 20, 40, "90")]
+        out, _ = self.run_report(rows, user=1000)
+        self.assertEqual(self.figure(out, "(user space, all domains)"), 50)
+        self.assertEqual(self.figure(out, "(Xen)"), 10)
+        self.assertEqual(self.figure(out, "(all: Xen, kernels, user space)"), (1000 + 200 + 20) / 20)
 
     def test_another_build_is_reported(self):
         # In dom0's module memory, a block whose bytes are not the .ko's.

@@ -11,7 +11,9 @@
  * Why C: QEMU's plugin API is a C header (qemu-plugin.h) that QEMU loads with dlopen.
  *
  * Arguments: out=PREFIX (the dumps are PREFIX.SEQ), lo=ADDR (count blocks at virtual
- * addresses >= ADDR; default the upper half: Xen's text and every domain's kernel).
+ * addresses >= ADDR one by one; default the upper half: Xen's text and every domain's
+ * kernel). Below it (every domain's user space) only the sum is kept, the dump's first
+ * line "# user INSTRUCTIONS".
  *
  * A mark is `cpuid` with eax = 0x4e42_0000 | SEQ (| 0x8000: write the counts since the last
  * mark to PREFIX.SEQ first); every mark zeroes the counts. A block is keyed by its virtual
@@ -48,6 +50,7 @@ static struct block *blocks;
 static uint32_t nblocks;
 static GHashTable *index_of; /* struct block * -> index + 1 */
 static struct qemu_plugin_scoreboard *counts; /* per vCPU: uint64_t[MAX_BLOCKS] */
+static struct qemu_plugin_scoreboard *user; /* per vCPU: instructions below lo */
 static struct qemu_plugin_register *rax;
 static GMutex lock;
 static uint64_t lo = 0xffff800000000000ull;
@@ -82,6 +85,8 @@ static void dump(unsigned int seq)
 	FILE *f = fopen(path, "w");
 
 	if (f) {
+		fprintf(f, "# user %" PRIu64 "\n",
+			qemu_plugin_u64_sum((qemu_plugin_u64){ .score = user, .offset = 0 }));
 		for (uint32_t i = 0; i < nblocks; i++) {
 			uint64_t n = qemu_plugin_u64_sum(counter(i));
 
@@ -102,6 +107,8 @@ static void zero(void)
 {
 	int vcpus = qemu_plugin_num_vcpus();
 
+	for (int v = 0; v < vcpus; v++)
+		qemu_plugin_u64_set((qemu_plugin_u64){ .score = user, .offset = 0 }, v, 0);
 	for (uint32_t i = 0; i < nblocks; i++)
 		for (int v = 0; v < vcpus; v++)
 			qemu_plugin_u64_set(counter(i), v, 0);
@@ -127,6 +134,11 @@ static void on_cpuid(unsigned int vcpu, void *udata)
 static void on_block(unsigned int vcpu, void *udata)
 {
 	qemu_plugin_u64_add(counter(GPOINTER_TO_UINT(udata)), vcpu, 1);
+}
+
+static void on_user_block(unsigned int vcpu, void *udata)
+{
+	qemu_plugin_u64_add((qemu_plugin_u64){ .score = user, .offset = 0 }, vcpu, GPOINTER_TO_UINT(udata));
 }
 
 static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu)
@@ -160,8 +172,13 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 			qemu_plugin_register_vcpu_insn_exec_cb(insn, on_cpuid, QEMU_PLUGIN_CB_R_REGS,
 							       NULL);
 	}
-	if (key.vaddr < lo || n == 0)
+	if (n == 0)
 		return;
+	if (key.vaddr < lo) {
+		qemu_plugin_register_vcpu_tb_exec_cb(tb, on_user_block, QEMU_PLUGIN_CB_NO_REGS,
+						     GUINT_TO_POINTER(n));
+		return;
+	}
 	key.haddr = (uintptr_t)qemu_plugin_insn_haddr(qemu_plugin_tb_get_insn(tb, 0));
 
 	g_mutex_lock(&lock);
@@ -202,6 +219,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 	blocks = g_new0(struct block, MAX_BLOCKS);
 	index_of = g_hash_table_new(block_hash, block_equal);
 	counts = qemu_plugin_scoreboard_new(MAX_BLOCKS * sizeof(uint64_t));
+	user = qemu_plugin_scoreboard_new(sizeof(uint64_t));
 	qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
 	return 0;
