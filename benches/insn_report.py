@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 
+from profile_lines import short
+
 CACHE = os.environ.get("NETBACK_RS_CACHE", "/var/cache/netback-rs")
 # Xen's own range of the upper half (x86-64 PV: Linux leaves it to Xen), and Linux's kernel
 # text and modules.
@@ -312,8 +314,7 @@ def main():
         print(f"\n== {test}, {a.lines}: instructions per unit by source line (innermost, over"
               " all rounds)")
         for where, n in by_line.most_common(a.top * 2):
-            short = re.sub(r".*/(netback|rust|netif)/", r"\1/", where)
-            print(f"  {n / tot:>8.1f}  {short}")
+            print(f"  {n / tot:>8.1f}  {short(where)}")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,11 @@ static qemu_plugin_u64 counter(uint32_t i)
 	return (qemu_plugin_u64){ .score = counts, .offset = i * sizeof(uint64_t) };
 }
 
+static qemu_plugin_u64 user_total(void)
+{
+	return (qemu_plugin_u64){ .score = user, .offset = 0 };
+}
+
 static void dump(unsigned int seq)
 {
 	char *path = g_strdup_printf("%s.%u", out_prefix, seq);
@@ -86,7 +91,7 @@ static void dump(unsigned int seq)
 
 	if (f) {
 		fprintf(f, "# user %" PRIu64 "\n",
-			qemu_plugin_u64_sum((qemu_plugin_u64){ .score = user, .offset = 0 }));
+			qemu_plugin_u64_sum(user_total()));
 		for (uint32_t i = 0; i < nblocks; i++) {
 			uint64_t n = qemu_plugin_u64_sum(counter(i));
 
@@ -108,7 +113,7 @@ static void zero(void)
 	int vcpus = qemu_plugin_num_vcpus();
 
 	for (int v = 0; v < vcpus; v++)
-		qemu_plugin_u64_set((qemu_plugin_u64){ .score = user, .offset = 0 }, v, 0);
+		qemu_plugin_u64_set(user_total(), v, 0);
 	for (uint32_t i = 0; i < nblocks; i++)
 		for (int v = 0; v < vcpus; v++)
 			qemu_plugin_u64_set(counter(i), v, 0);
@@ -138,7 +143,7 @@ static void on_block(unsigned int vcpu, void *udata)
 
 static void on_user_block(unsigned int vcpu, void *udata)
 {
-	qemu_plugin_u64_add((qemu_plugin_u64){ .score = user, .offset = 0 }, vcpu, GPOINTER_TO_UINT(udata));
+	qemu_plugin_u64_add(user_total(), vcpu, GPOINTER_TO_UINT(udata));
 }
 
 static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu)

@@ -476,7 +476,7 @@ insn_end() {  # insn_end NAME VALUE UNIT [k=v ...]
     /opt/netback-rs/tools/evilfront insn-mark "$nbt_insn_seq" dump
     echo "INSN seq=$nbt_insn_seq test=$1 backend=$NBT_CURRENT_BACKEND value=$2 unit=$3 secs=$NBT_LEN ${*:4}"
     local m f
-    for m in xen_netback xen_netback_rs; do
+    for m in "$NBT_C_MOD" "$NBT_RS_MOD"; do
         for f in /sys/module/$m/sections/.text*; do
             [ -r "$f" ] && echo "INSN-SECTION seq=$nbt_insn_seq module=$m section=${f##*/} addr=$(cat "$f")"
         done
