@@ -79,7 +79,8 @@ class Module:
 
     def __init__(self, path):
         self.path = path
-        self.sections = {}  # name -> (offsets, functions, size)
+        self.sections = {}  # name -> (offsets, functions)
+        self.text = {}  # (section, offset) -> the instruction, as objdump shows it
         out = subprocess.run(["objdump", "-d", "-C", "--no-show-raw-insn", "-w", path],
                              capture_output=True, text=True, check=True).stdout
         sec = func = None
@@ -95,10 +96,11 @@ class Module:
             if m:
                 func = m.group(1)
                 continue
-            m = re.match(r"\s*([0-9a-f]+):\t", line)
+            m = re.match(r"\s*([0-9a-f]+):\t(.*)", line)
             if m and sec:
                 offs.append(int(m.group(1), 16))
                 funcs.append(func)
+                self.text[(sec, offs[-1])] = m.group(2).strip()
         if sec:
             self.sections[sec] = (offs, funcs)
         sizes = subprocess.run(["objdump", "-h", "-w", path], capture_output=True, text=True, check=True).stdout
@@ -179,6 +181,9 @@ def main():
     ap.add_argument("--test", action="append", default=[], metavar="TEST/DIR", help="only these")
     ap.add_argument("--top", type=int, default=20, help="functions per table")
     ap.add_argument("--lines", metavar="LABEL", help="also by source line for this backend (debug info)")
+    ap.add_argument("--annotate", metavar="LABEL:FUNC",
+                    help="also the disassembly of this backend's functions whose names contain FUNC, "
+                         "each instruction with how often it ran per unit (any build)")
     ap.add_argument("--kernel", nargs="?", const=f"{CACHE}/linux/System.map", metavar="SYSTEM_MAP",
                     help="also Linux's kernel functions, every domain's (default: the kernel cache's map)")
     a = ap.parse_args()
@@ -195,6 +200,8 @@ def main():
     # (test/dir, backend) -> [ (per-function counts, module total, kernel total, units) ]
     rounds = collections.defaultdict(list)
     lines = collections.defaultdict(collections.Counter)
+    ann_label, _, ann_func = (a.annotate or "").partition(":")
+    annotated = collections.defaultdict(collections.Counter)
     for seq, kv in sorted(windows.items()):
         key = f"{kv.get('test')}/{kv.get('dir', '')}".rstrip("/")
         if a.test and key not in a.test and kv.get("test") not in a.test:
@@ -245,10 +252,14 @@ def main():
             for k in range(i, i + n):
                 funcs[names[k]] += cnt
             total += n * cnt
+            offs = mod.sections[sec][0]
             if a.lines == backend:
-                offs = mod.sections[sec][0]
                 for k in range(i, i + n):
                     lines[(key, path)][(sec, offs[k])] += cnt
+            if ann_label == backend:
+                for k in range(i, i + n):
+                    if ann_func in (names[k] or ""):
+                        annotated[(key, path)][(sec, offs[k])] += cnt
         # In memory that is mostly the .ko's code, code that is not: code the loader patched
         # (alternatives), or another build of the module. (Another domain's module at the
         # same addresses matches now and then by chance, in its own memory.)
@@ -315,6 +326,25 @@ def main():
               " all rounds)")
         for where, n in by_line.most_common(a.top * 2):
             print(f"  {n / tot:>8.1f}  {short(where)}")
+
+    for (test, path), counts in sorted(annotated.items()):
+        tot = sum(r[3] for r in rounds[(test, ann_label)] if r[3] > 0)
+        if not tot:
+            continue
+        mod = modules[path]
+        print(f"\n== {test}, {ann_label}: functions matching {ann_func!r}, runs of each instruction per"
+              " unit (over all rounds; blank: never ran)")
+        for sec, (offs, names) in mod.sections.items():
+            last = None
+            for off, name in zip(offs, names):
+                if ann_func not in (name or ""):
+                    continue
+                if name != last:
+                    ran = sum(counts[(sec, o)] for o, n in zip(offs, names) if n == name)
+                    print(f"\n  <{name}> ({sec}): {ran / tot:.1f} instructions per unit")
+                    last = name
+                c = counts.get((sec, off), 0)
+                print(f"  {(f'{c / tot:.2f}' if c else ''):>8}  {off:6x}  {mod.text[(sec, off)]}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,16 @@ class InsnReportTest(unittest.TestCase):
         self.assertIn("another build of the module?", err)
         self.assertEqual(self.figure(out, "(module total)"), 20)
 
+    def test_annotate_gives_each_instruction_per_unit(self):
+        # f1's block ran 100 times (20 packets): each of its instructions 5 a packet; f2 never.
+        rows = [(BASE, 0x1000, 4, 13, 100, F1_LOADED), (BASE + 13, 0x1000, 2, 3, 10, F2)]
+        out, _ = self.run_report(rows, ["--annotate", "rs:f1"])
+        part = out.split("functions matching 'f1'")[1]
+        self.assertIn("<f1> (.text): 20.0 instructions per unit", part)
+        self.assertRegex(part, r"\n\s+5\.00\s+0\s+mov\s+%rdi,%rax")
+        self.assertRegex(part, r"\n\s+5\.00\s+c\s+ret")
+        self.assertNotIn("xor", part)
+
 
 if __name__ == "__main__":
     unittest.main()
