@@ -515,36 +515,45 @@ impl Vif {
             self.take_down_disabled(dev, queue);
             return RxNext::Idle;
         }
-        self.rx_pass(dev, queue, queue.rx.lock(), false)
+        self.rx_pass(dev, queue, queue.rx.lock(), None).0
     }
 
-    /// `ndo_start_xmit`'s own RX pass (`rx_sender_writes`). Returns whether
-    /// it left nothing for the worker: false when the worker holds the ring
-    /// (it takes the packet), or the pass left packets or a deadline behind.
-    fn rx_by_sender(&self, dev: &NetDev<'_>, queue: &Queue) -> bool {
+    /// `ndo_start_xmit`'s own RX pass (`rx_sender_writes`): writes `skb`
+    /// to the guest without queueing it. The packet comes back, to be
+    /// queued for the worker, when the worker holds the ring or the guest
+    /// has no buffer for it.
+    fn rx_by_sender(&self, dev: &NetDev<'_>, queue: &Queue, skb: SkBuff) -> Option<SkBuff> {
         if !bindings::bh_lock_allowed() {
-            return false;
+            return Some(skb);
         }
         let Some(guard) = queue.rx.try_lock() else {
-            return false;
+            return Some(skb);
         };
-        matches!(self.rx_pass(dev, queue, guard, true), RxNext::Idle) && dev.rxq_len() == 0
+        // Looked at again with the ring held: a worker's pass that just
+        // ended may have put back a packet the guest had no room for, and
+        // this one must not overtake it.
+        if dev.rxq_len() != 0 {
+            return Some(skb);
+        }
+        self.rx_pass(dev, queue, guard, Some(skb)).1
     }
 
-    /// Moves queued packets into the guest with its RX ring held by
-    /// `guard` (released once the packets are written), then applies what
-    /// the pass found: carrier, EOI work, expired packets, the next run.
-    /// `by_sender`: `ndo_start_xmit` runs it (`tx_sender_written`).
+    /// Moves packets into the guest with its RX ring held by `guard`
+    /// (released once the packets are written): the sender's `direct`
+    /// packet, or else the queued ones; then applies what the pass found:
+    /// carrier, EOI work, expired packets, the next run. A `direct` pass
+    /// (`tx_sender_written`) returns its packet when the ring had no room.
     fn rx_pass(
         &self,
         dev: &NetDev<'_>,
         queue: &Queue,
         mut guard: SpinLockBhGuard<'_, Option<RxQueue>>,
-        by_sender: bool,
-    ) -> RxNext {
+        direct: Option<SkBuff>,
+    ) -> (RxNext, Option<SkBuff>) {
         if !self.is_connected() || self.is_disabled() {
-            return RxNext::Idle;
+            return (RxNext::Idle, direct);
         }
+        let by_sender = direct.is_some();
         let now = jiffies();
         let connected = self.is_connected();
         let result = {
@@ -552,17 +561,19 @@ impl Vif {
             match rx.as_mut() {
                 Some(q) => {
                     q.set_hash_extras(self.hash.enabled());
-                    q.action(dev, &queue.stats, &queue.staged, now, |bytes| queue.backlog_sub(dev, bytes, connected))
+                    q.action(dev, &queue.stats, &queue.staged, now, direct, |bytes| {
+                        queue.backlog_sub(dev, bytes, connected)
+                    })
                 }
-                None => return RxNext::Idle,
+                None => return (RxNext::Idle, direct),
             }
         };
         drop(guard);
-        let out = match result {
+        let mut out = match result {
             Ok(out) => out,
             Err(reason) => {
                 self.fatal(dev, "guest RX", reason);
-                return RxNext::Idle;
+                return (RxNext::Idle, None);
             }
         };
         self.queue_carrier(dev, out.carrier);
@@ -572,8 +583,13 @@ impl Vif {
                 queue.stats.tx_sender_written.add(u64::from(out.packets));
             }
         }
+        // The sender's pass found the backlog empty: nothing to expire, no
+        // next run but the worker's for a returned packet.
+        if by_sender {
+            return (RxNext::Idle, out.returned.take());
+        }
         let dropped = self.drop_expired(queue, dev, now);
-        if out.batch_full {
+        let next = if out.batch_full {
             RxNext::Now
         } else if out.blocked || (dropped && dev.rxq_len() > 0) {
             match dev.rxq_head_expires() {
@@ -582,7 +598,8 @@ impl Vif {
             }
         } else {
             RxNext::Idle
-        }
+        };
+        (next, None)
     }
 
     /// Carrier off for detach or a disabled VIF, ordered with the queues'
@@ -686,6 +703,19 @@ impl VifOps for Vif {
             return;
         }
         let len = skb.len();
+        let hash = self.hash.guest_hash(&skb);
+        skb.stamp_rx(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)), hash);
+        // A lone small packet is written here, on the sender's CPU, without
+        // queueing it, unless the worker holds the ring (then it takes the
+        // packet from the backlog).
+        let skb = if rx_sender_writes(self.knobs.rx_sender_writes(), len, dev.rxq_len()) {
+            match self.rx_by_sender(&dev, queue, skb) {
+                Some(skb) => skb,
+                None => return,
+            }
+        } else {
+            skb
+        };
         // Bound the memory queued for a slow guest: the packet that fills
         // the backlog stops the netdev queue (the core's rule).
         let stop = match queue.backlog_admit(len) {
@@ -697,17 +727,9 @@ impl VifOps for Vif {
                 return;
             }
         };
-        let hash = self.hash.guest_hash(&skb);
-        skb.stamp_rx(jiffies().wrapping_add(self.drain_ticks.load(Ordering::Relaxed)), hash);
         dev.rxq_push(skb);
         if stop {
             queue.stop_until_room(&dev);
-        }
-        // A lone small packet is written here, on the sender's CPU, unless
-        // the thread holds the ring (then it takes the packet).
-        let sender_writes = rx_sender_writes(self.knobs.rx_sender_writes(), len, dev.rxq_len());
-        if sender_writes && self.rx_by_sender(&dev, queue) {
-            return;
         }
         dev.rx_work_kick(0);
     }

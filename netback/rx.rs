@@ -3,7 +3,7 @@
 //! buffers the frontend posted on its RX ring.
 //!
 //! Runs in its queue's RX worker (see `QueueOps::rx_work` in `napi/`), or in
-//! `ndo_start_xmit` for a lone small packet (`rx_sender_writes`), under the
+//! `ndo_start_xmit` for a lone small packet, never queued (`rx_sender_writes`), under the
 //! queue's RX lock (bottom halves off), so it never sleeps. The protocol
 //! core decides how many buffers a packet needs (`rx_slots_needed`), reserves
 //! them if posted (`rx_slots_available`, never consuming a ring partially:
@@ -27,8 +27,8 @@ use crate::fatal::FatalReason;
 use crate::grant_pool::{StagedCopy, StagedGrants};
 use crate::netif::ring::{BackRing, RequestReservation};
 use crate::netif::rx::{
-    rx_copy_failed_response, rx_slots_available, rx_slots_needed, CarrierChange, RxConfig, RxHash, RxPacketInfo,
-    RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
+    rx_copy_failed_response, rx_is_lone_slot, rx_slots_available, rx_slots_needed, rx_write_lone_slot, CarrierChange,
+    RxConfig, RxHash, RxPacketInfo, RxPacketWriter, RxStall, RxStep, RxTimeouts, RX_BATCH_SIZE,
 };
 use crate::netif::wire::{GsoType, RxResponse, NETIF_RSP_ERROR};
 use crate::stats::VifStats;
@@ -45,6 +45,8 @@ pub(crate) struct RxOutcome {
     /// This queue stalled or recovered (the VIF's `StalledQueues` decides
     /// the device carrier).
     pub(crate) carrier: CarrierChange,
+    /// The sender's packet, when the guest had no buffers for it.
+    pub(crate) returned: Option<SkBuff>,
 }
 
 /// What the frontend negotiated for guest RX.
@@ -261,65 +263,102 @@ impl RxQueue {
         reservation: RequestReservation,
         staging: &mut Staging<'_>,
     ) -> core::result::Result<(), FatalReason> {
+        // Most packets take one buffer: one step, no writer.
+        if rx_is_lone_slot(&self.cfg, info) {
+            let step = rx_write_lone_slot(&mut self.ring, reservation, &self.cfg, info).map_err(FatalReason::from)?;
+            self.copy_step(skb, step, 0, staging)?;
+            return Ok(());
+        }
         let mut writer = RxPacketWriter::new(&self.cfg, info, reservation).map_err(FatalReason::from)?;
         let mut pos: u32 = 0;
         while let Some(step) = writer.next_step(&mut self.ring).map_err(FatalReason::from)? {
-            let RxStep::Data { request, index, dest_offset, len, response } = step else {
-                continue;
-            };
-            let mut remaining = u32::from(len);
-            let mut dst = u32::from(dest_offset);
-            while remaining > 0 {
-                let dest = GuestBuffer { gref: request.gref, offset: dst as u16, index, response };
-                let n = self.queue_copy(dest, skb, pos, remaining, staging)?;
-                if n == 0 {
-                    break;
-                }
-                pos += n;
-                dst += n;
-                remaining = remaining.saturating_sub(n);
-            }
+            pos = self.copy_step(skb, step, pos, staging)?;
         }
         Ok(())
     }
 
-    /// Moves up to `RX_BATCH_SIZE` queued packets into the guest.
-    /// `dequeued(bytes)` runs as each packet leaves the backlog (written or
-    /// dropped), so the caller can release its backlog bytes and wake the
-    /// netdev queue at once, as xen-netback's dequeue does: the stack then
-    /// refills the backlog while this run copies, instead of after it.
+    /// Queues the copies of one step's data, the packet's bytes from `pos` on; returns the
+    /// position after them.
+    fn copy_step(
+        &mut self,
+        skb: &SkBuff,
+        step: RxStep,
+        mut pos: u32,
+        staging: &mut Staging<'_>,
+    ) -> core::result::Result<u32, FatalReason> {
+        let RxStep::Data { request, index, dest_offset, len, response } = step else {
+            return Ok(pos);
+        };
+        let mut remaining = u32::from(len);
+        let mut dst = u32::from(dest_offset);
+        while remaining > 0 {
+            let dest = GuestBuffer { gref: request.gref, offset: dst as u16, index, response };
+            let n = self.queue_copy(dest, skb, pos, remaining, staging)?;
+            if n == 0 {
+                break;
+            }
+            pos += n;
+            dst += n;
+            remaining = remaining.saturating_sub(n);
+        }
+        Ok(pos)
+    }
+
+    /// Moves into the guest `direct`, a packet its sender hands over
+    /// without queueing it (the backlog is empty and stays so while the
+    /// ring is held: only the sender queues), or else up to
+    /// `RX_BATCH_SIZE` queued packets. `dequeued(bytes)` runs as each
+    /// queued packet leaves the backlog (written or dropped), so the caller
+    /// can release its backlog bytes and wake the netdev queue at once, as
+    /// xen-netback's dequeue does: the stack then refills the backlog while
+    /// this run copies, instead of after it. A `direct` packet the ring has
+    /// no room for comes back in [`RxOutcome::returned`].
     pub(crate) fn action(
         &mut self,
         dev: &NetDev<'_>,
         stats: &VifStats,
         staged: &StagedGrants,
         now: u64,
+        mut direct: Option<SkBuff>,
         mut dequeued: impl FnMut(u32),
     ) -> core::result::Result<RxOutcome, FatalReason> {
         let mut staging = Staging { grants: staged, hits: 0, misses: 0 };
-        let mut out = RxOutcome { packets: 0, blocked: false, batch_full: false, carrier: CarrierChange::None };
+        let mut out =
+            RxOutcome { packets: 0, blocked: false, batch_full: false, carrier: CarrierChange::None, returned: None };
         let mut result = Ok(());
         let mut blocked_needed = 0;
         // Added to the counters once per run: an atomic add per packet costs.
         let mut bytes = 0u64;
-        while out.packets < RX_BATCH_SIZE {
-            let Some(mut skb) = dev.rxq_pop() else {
-                break;
+        let limit = if direct.is_some() { 1 } else { RX_BATCH_SIZE };
+        while out.packets < limit {
+            let (mut skb, queued) = match direct.take() {
+                Some(skb) => (skb, false),
+                None if limit == 1 => break,
+                None => match dev.rxq_pop() {
+                    Some(skb) => (skb, true),
+                    None => break,
+                },
             };
             let len = skb.len();
             let info = match self.packet_info(&mut skb) {
                 Ok(i) => i,
                 Err(_) => {
-                    dequeued(len);
+                    if queued {
+                        dequeued(len);
+                    }
                     stats.tx_dropped.add(1);
                     continue;
                 }
             };
-            let needed = rx_slots_needed(&self.cfg, &info);
+            let needed = if rx_is_lone_slot(&self.cfg, &info) { 1 } else { rx_slots_needed(&self.cfg, &info) };
             let reservation = match rx_slots_available(&mut self.ring, needed) {
                 Ok(Some(reservation)) => reservation,
                 Ok(None) => {
-                    dev.rxq_push_front(skb);
+                    if queued {
+                        dev.rxq_push_front(skb);
+                    } else {
+                        out.returned = Some(skb);
+                    }
                     stats.tx_ring_full.add(1);
                     out.blocked = true;
                     blocked_needed = needed;
@@ -345,7 +384,9 @@ impl RxQueue {
                 break;
             }
             out.packets += 1;
-            dequeued(len);
+            if queued {
+                dequeued(len);
+            }
             bytes += u64::from(len);
             self.stall.packet_sent(now);
             if let Err(kernel::alloc::kvec::PushError(skb)) = self.copied.push_within_capacity(skb) {
@@ -359,7 +400,7 @@ impl RxQueue {
                 }
             }
         }
-        if out.packets >= RX_BATCH_SIZE && dev.rxq_len() > 0 {
+        if out.packets >= limit && limit > 1 && dev.rxq_len() > 0 {
             out.batch_full = true;
         }
         let flushed = self.flush_copies();

@@ -40,9 +40,10 @@ pub const RX_BATCH_SIZE: u32 = 64;
 /// ([`rx_sender_writes`]): a TCP ACK, request or reply, a small datagram.
 pub const RX_SENDER_MAX_BYTES: u32 = 256;
 
-/// Whether `ndo_start_xmit` writes the packet of `len` bytes it just queued
-/// to the guest itself, `queued` being the packets now in the backlog: only
-/// a small one that found the backlog empty, and only while the VIF's
+/// Whether `ndo_start_xmit` writes the packet of `len` bytes it was given
+/// to the guest itself, without queueing it, `queued` being the packets
+/// already in the backlog: only a small one that finds the backlog empty
+/// (it would overtake them otherwise), and only while the VIF's
 /// `rx_sender_writes` knob is on (`enabled`). Handing such a packet to the
 /// queue's thread costs a wake-up, two context switches and often an IPI
 /// for one copy op, and keeps the sender's and the thread's CPUs both busy
@@ -55,7 +56,7 @@ pub const RX_SENDER_MAX_BYTES: u32 = 256;
 /// copies up to [`RX_BATCH_SIZE`] packets per hypercall on another CPU
 /// (`benches/results/2026-12-06-ab-gen-pps-icount/`).
 pub fn rx_sender_writes(enabled: bool, len: u32, queued: u32) -> bool {
-    enabled && len <= RX_SENDER_MAX_BYTES && queued == 1
+    enabled && len <= RX_SENDER_MAX_BYTES && queued == 0
 }
 
 /// Parses an on/off knob written through sysfs: `1` or `0`, optionally
@@ -333,6 +334,47 @@ impl RxError {
             RxError::ReservationMismatch { .. } => "RX reservation does not match the packet's slots",
         }
     }
+}
+
+/// Whether a packet takes one guest buffer and nothing else (no extra segment), the case
+/// of every small packet: [`rx_write_lone_slot`] writes it in one step. The same as
+/// `rx_slots_needed(cfg, pkt) == 1`, without its division.
+pub fn rx_is_lone_slot(cfg: &RxConfig, pkt: &RxPacketInfo) -> bool {
+    pkt.len <= cfg.bytes_per_slot() && RxExtras::of(cfg, pkt).count() == 0
+}
+
+/// Consumes the one buffer of `reservation` for a packet that takes no other
+/// ([`rx_is_lone_slot`]) and writes its response: exactly what
+/// [`RxPacketWriter`] does for such a packet, in one call instead of a
+/// writer's state and a step per buffer, as most packets are small.
+pub fn rx_write_lone_slot<R>(
+    ring: &mut BackRing<R>,
+    mut reservation: RequestReservation,
+    cfg: &RxConfig,
+    pkt: &RxPacketInfo,
+) -> Result<RxStep, RxError>
+where
+    R: SharedRing<Request = RxRequest, Response = RxResponse>,
+{
+    if reservation.remaining() != 1 || !rx_is_lone_slot(cfg, pkt) {
+        return Err(RxError::ReservationMismatch {
+            reserved: reservation.remaining(),
+            needed: rx_slots_needed(cfg, pkt),
+        });
+    }
+    let index = ring.req_cons();
+    let request = ring.take_reserved(&mut reservation).map_err(RxError::Ring)?;
+    // The C driver reports headroom + length as the status; both fit a page.
+    let end = u32::from(cfg.xdp_headroom) + pkt.len;
+    let response = rx_data_response(request.id, u16::try_from(end).unwrap_or(u16::MAX), true, false, pkt.csum, false);
+    ring.push_response(response).map_err(RxError::Ring)?;
+    Ok(RxStep::Data {
+        request,
+        index,
+        dest_offset: cfg.xdp_headroom,
+        len: u16::try_from(pkt.len).unwrap_or(u16::MAX),
+        response,
+    })
 }
 
 /// Writes one packet's responses, one guest buffer per [`RxPacketWriter::next_step`]
@@ -702,16 +744,16 @@ mod tests {
 
     #[test]
     fn sender_writes_only_a_lone_small_packet() {
-        assert!(rx_sender_writes(true, 1, 1));
-        assert!(rx_sender_writes(true, RX_SENDER_MAX_BYTES, 1));
-        assert!(!rx_sender_writes(true, RX_SENDER_MAX_BYTES + 1, 1));
-        assert!(!rx_sender_writes(true, 65_536, 1));
-        // A backlog, or nothing queued (the worker took it already).
+        assert!(rx_sender_writes(true, 1, 0));
+        assert!(rx_sender_writes(true, RX_SENDER_MAX_BYTES, 0));
+        assert!(!rx_sender_writes(true, RX_SENDER_MAX_BYTES + 1, 0));
+        assert!(!rx_sender_writes(true, 65_536, 0));
+        // A backlog: the packet would overtake it.
+        assert!(!rx_sender_writes(true, 60, 1));
         assert!(!rx_sender_writes(true, 60, 2));
-        assert!(!rx_sender_writes(true, 60, 0));
         // The knob off: the thread writes everything.
-        assert!(!rx_sender_writes(false, 1, 1));
-        assert!(!rx_sender_writes(false, RX_SENDER_MAX_BYTES, 1));
+        assert!(!rx_sender_writes(false, 1, 0));
+        assert!(!rx_sender_writes(false, RX_SENDER_MAX_BYTES, 0));
     }
 
     #[test]

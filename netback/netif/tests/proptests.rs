@@ -369,6 +369,49 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
+    fn rx_lone_slot_writes_what_the_writer_writes((cfg, pkt) in rx_packet(), small in 0u32..300) {
+        // Small packets too, the lone-slot writer's case, as often as large ones.
+        let pkt = if small % 2 == 0 { RxPacketInfo { len: small, ..pkt } } else { pkt };
+        let lone = rx_is_lone_slot(&cfg, &pkt);
+        prop_assert_eq!(lone, rx_slots_needed(&cfg, &pkt) == 1);
+        let needed = rx_slots_needed(&cfg, &pkt);
+        prop_assume!(needed <= 256);
+        let run = |lone_writer: bool| {
+            let mut ring = BackRing::new(MemRing::<RxRequest, RxResponse, 256>::new()).unwrap();
+            for i in 0..needed {
+                ring.ring_mut().push_request(RxRequest { id: i as u16 + 7, pad: 0, gref: i + 3 });
+            }
+            let reservation = rx_slots_available(&mut ring, needed).unwrap().unwrap();
+            let mut steps = std::vec::Vec::new();
+            if lone_writer {
+                match rx_write_lone_slot(&mut ring, reservation, &cfg, &pkt) {
+                    Ok(step) => steps.push(step),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                let mut w = RxPacketWriter::new(&cfg, &pkt, reservation).unwrap();
+                while let Some(step) = w.next_step(&mut ring).unwrap() {
+                    steps.push(step);
+                }
+            }
+            ring.push_responses_and_check_notify();
+            let rsps: std::vec::Vec<_> = core::iter::from_fn(|| ring.ring_mut().take_response()).collect();
+            Ok((steps, rsps, ring.req_cons()))
+        };
+        match run(true) {
+            Ok(got) => {
+                prop_assert!(lone);
+                prop_assert_eq!(got, run(false).unwrap());
+            }
+            // Any other packet is refused.
+            Err(e) => {
+                prop_assert!(!lone);
+                prop_assert_eq!(e, RxError::ReservationMismatch { reserved: needed, needed });
+            }
+        }
+    }
+
+    #[test]
     fn rx_writer_consumes_exactly_needed((cfg, pkt) in rx_packet(), short in 0u32..3) {
         let needed = rx_slots_needed(&cfg, &pkt);
         prop_assume!(needed <= 256);
