@@ -59,6 +59,7 @@ const struct nbrs_netdev_layout nbrs_netdev_layout = {
 	.state = offsetof(struct net_device, state),
 	.tx = offsetof(struct net_device, _tx),
 	.num_tx_queues = offsetof(struct net_device, num_tx_queues),
+	.features = offsetof(struct net_device, features),
 	.queue_size = sizeof(struct netdev_queue),
 	.queue_state = offsetof(struct netdev_queue, state),
 	.nocarrier_bit = __LINK_STATE_NOCARRIER,

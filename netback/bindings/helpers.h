@@ -71,6 +71,7 @@ struct nbrs_netdev_layout {
 	size_t state;
 	size_t tx;
 	size_t num_tx_queues;
+	size_t features;
 	size_t queue_size;
 	size_t queue_state;
 	unsigned int nocarrier_bit;

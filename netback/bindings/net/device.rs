@@ -709,13 +709,32 @@ impl<'a> NetDev<'a> {
         &self.vif_priv().lower
     }
 
-    /// Hands a packet from the guest to the stack (GRO).
+    /// Hands a packet from the guest to the stack: to GRO while the device
+    /// has it on, else straight to `netif_receive_skb()`, as xen-netback
+    /// does. With GRO off `napi_gro_receive()` would only pass the packet on
+    /// in a list, at about 115 more instructions a packet (counted,
+    /// `benches/results/2026-12-07-rx-direct-lone-slot-icount/`).
     pub(crate) fn receive(&self, mut skb: SkBuff) {
         let Some(q) = self.kernel_queue() else { return };
         skb.record_rx_queue(self.queue);
-        // SAFETY: live device, NAPI context; ownership of the skb passes to
-        // the stack.
-        unsafe { ffi::nbrs_napi_gro_receive(q.napi(), skb.into_raw()) }
+        if self.gro_on() {
+            // SAFETY: live device, NAPI context; ownership of the skb passes
+            // to the stack.
+            unsafe { ffi::nbrs_napi_gro_receive(q.napi(), skb.into_raw()) }
+        } else {
+            // SAFETY: as above (NAPI runs in softirq context, which
+            // netif_receive_skb() needs).
+            unsafe { ffi::netif_receive_skb(skb.into_raw()) };
+        }
+    }
+
+    /// Whether the device has GRO on (`NETIF_F_GRO` in `dev->features`, which
+    /// ethtool changes under RTNL: read once, as the stack does per packet).
+    fn gro_on(&self) -> bool {
+        // SAFETY: live device; `features` is its `netdev_features_t` (u64),
+        // aligned, at this offset.
+        let features = unsafe { core::ptr::read_volatile(self.field(layout().features).cast::<u64>()) };
+        features & (1 << kernel::bindings::NETIF_F_GRO_BIT) != 0
     }
 
     /// `napi_alloc_skb()` on this queue's NAPI instance: an empty skb with
