@@ -260,11 +260,13 @@ impl RxQueue {
         &mut self,
         skb: &SkBuff,
         info: &RxPacketInfo,
+        lone: bool,
         reservation: RequestReservation,
         staging: &mut Staging<'_>,
     ) -> core::result::Result<(), FatalReason> {
-        // Most packets take one buffer: one step, no writer.
-        if rx_is_lone_slot(&self.cfg, info) {
+        // Most packets take one buffer (`lone`, as `rx_is_lone_slot` said when
+        // the buffers were counted): one step, no writer.
+        if lone {
             let step = rx_write_lone_slot(&mut self.ring, reservation, &self.cfg, info).map_err(FatalReason::from)?;
             self.copy_step(skb, step, 0, staging)?;
             return Ok(());
@@ -350,7 +352,8 @@ impl RxQueue {
                     continue;
                 }
             };
-            let needed = if rx_is_lone_slot(&self.cfg, &info) { 1 } else { rx_slots_needed(&self.cfg, &info) };
+            let lone = rx_is_lone_slot(&self.cfg, &info);
+            let needed = if lone { 1 } else { rx_slots_needed(&self.cfg, &info) };
             let reservation = match rx_slots_available(&mut self.ring, needed) {
                 Ok(Some(reservation)) => reservation,
                 Ok(None) => {
@@ -376,7 +379,7 @@ impl RxQueue {
                 }
             }
             let mark = self.batch.mark();
-            if let Err(e) = self.write_packet(&skb, &info, reservation, &mut staging) {
+            if let Err(e) = self.write_packet(&skb, &info, lone, reservation, &mut staging) {
                 // Never let Xen copy from this skb once it is freed (at
                 // the end of this iteration).
                 self.discard_copies_since(mark);
