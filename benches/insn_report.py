@@ -19,6 +19,7 @@ kernel cache's xen-netback.ko.
 import argparse
 import bisect
 import collections
+import glob
 import os
 import re
 import statistics
@@ -36,12 +37,13 @@ LINUX_TEXT = 0xFFFFFFFF80000000
 
 
 class KernelSymbols:
-    """Linux's text symbols (System.map): the function an address is in."""
+    """Linux's text symbols (System.map), or Xen's (`nm` of its binary): the function an address
+    is in."""
 
-    def __init__(self, path):
+    def __init__(self, path, lines=None):
         syms = []
         self.etext = None
-        for line in open(path):
+        for line in lines if lines is not None else open(path):
             w = line.split()
             if len(w) == 3 and w[1] in "tT":
                 syms.append((int(w[0], 16), w[2]))
@@ -51,12 +53,46 @@ class KernelSymbols:
         self.addrs = [a for a, _ in syms]
         self.names = [n for _, n in syms]
 
-    def name(self, vaddr):
-        # Past the kernel's text: modules (the guests' netfront among them) and BPF programs.
+    def name(self, vaddr, past_text="(modules, BPF)"):
+        # Past Linux's text: modules (the guests' netfront among them) and BPF programs.
         if self.etext is not None and vaddr >= self.etext:
-            return "(modules, BPF)"
+            return past_text
         i = bisect.bisect_right(self.addrs, vaddr) - 1
         return self.names[i] if i >= 0 else "?"
+
+
+def text_bytes(path, tmp):
+    """The bytes of a binary's .text section."""
+    out = os.path.join(tmp, "text")
+    subprocess.run(["objcopy", "-O", "binary", "--only-section=.text", path, out], check=True)
+    return open(out, "rb").read()
+
+
+def xen_symbols(path):
+    """Xen's text symbols from PATH, a Xen binary with its symbol table; by default the xen.efi
+    of the cached hypervisor package, whose xen.gz the testbed boots stripped. The two are
+    linked from the same objects with their text at the same addresses: checked here against
+    the image the testbed boots (only references to data differ, about 2% of the bytes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if path is None:
+            debs = sorted(glob.glob(f"{CACHE}/debs/xen-hypervisor-*_amd64.deb"))
+            if not debs:
+                sys.exit(f"--xen: no xen-hypervisor package in {CACHE}/debs (testbed/build-images.sh)")
+            subprocess.run(["dpkg-deb", "-x", debs[-1], tmp], check=True)
+            found = glob.glob(os.path.join(tmp, "boot", "xen-*.efi"))
+            if not found:
+                sys.exit(f"--xen: {debs[-1]} holds no xen-*.efi")
+            path = found[0]
+            booted = f"{CACHE}/images/xen"
+            if os.path.exists(booted):
+                ours, theirs = text_bytes(path, tmp), text_bytes(booted, tmp)
+                n = min(len(ours), len(theirs))
+                same = sum(x == y for x, y in zip(ours[:n], theirs[:n])) / max(n, 1)
+                if same < 0.9:
+                    print(f"--xen: {path}'s text matches {booted}'s in {same:.0%} of its bytes: "
+                          "its symbols may not fit the Xen that ran", file=sys.stderr)
+        out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
+    return KernelSymbols(path, out.splitlines())
 
 
 def parse_log(path):
@@ -186,6 +222,9 @@ def main():
                          "each instruction with how often it ran per unit (any build)")
     ap.add_argument("--kernel", nargs="?", const=f"{CACHE}/linux/System.map", metavar="SYSTEM_MAP",
                     help="also Linux's kernel functions, every domain's (default: the kernel cache's map)")
+    ap.add_argument("--xen", nargs="?", const="", metavar="XEN_BINARY",
+                    help="also Xen's functions (default: the xen.efi of the cached hypervisor package, "
+                         "which carries Xen's symbols)")
     a = ap.parse_args()
 
     kos = {"c": f"{CACHE}/linux/drivers/net/xen-netback/xen-netback.ko",
@@ -197,6 +236,7 @@ def main():
     prefix = re.sub(r"\.log$", "", a.log) + ".insn"
     modules = {}
     ksyms = KernelSymbols(a.kernel) if a.kernel else None
+    xsyms = xen_symbols(a.xen or None) if a.xen is not None else None
     # (test/dir, backend) -> [ (per-function counts, module total, kernel total, units) ]
     rounds = collections.defaultdict(list)
     lines = collections.defaultdict(collections.Counter)
@@ -221,7 +261,7 @@ def main():
         bases = sections[seq].get(mod_name, {})
         funcs = collections.Counter()
         total = kernel = xen = 0
-        kfuncs = collections.Counter()
+        kfuncs, xfuncs = collections.Counter(), collections.Counter()
         on_page, off_page = collections.Counter(), collections.Counter()
         user = None
         for row in dump:
@@ -232,6 +272,8 @@ def main():
             va, n, nb, cnt = int(va, 16), int(n, 16), int(nb, 16), int(cnt)
             if XEN_TEXT[0] <= va < XEN_TEXT[1]:
                 xen += n * cnt
+                if xsyms:
+                    xfuncs[xsyms.name(va, "(Xen, past its text)")] += n * cnt
                 continue
             if va < LINUX_TEXT:
                 continue
@@ -272,6 +314,7 @@ def main():
             funcs["(user space, all domains)"] = user
             funcs["(all: Xen, kernels, user space)"] = xen + kernel + user
         funcs.update({f"[kernel] {f}": n for f, n in kfuncs.items()})
+        funcs.update({f"[xen] {f}": n for f, n in xfuncs.items()})
         rounds[(key, backend)].append((funcs, total, kernel, per_unit(kv), kv.get("unit", "")))
 
     tests = sorted({t for t, _ in rounds})
@@ -297,10 +340,13 @@ def main():
         names = [f for f in names if any(f in m for m in med.values())]
         rest = sorted({f for m in med.values() for f in m} - set(names),
                       key=lambda f: -max(m.get(f, 0) for m in med.values()))
-        # Linux's functions (all domains) by how much the backends differ there.
-        spread = sorted((f for f in rest if f.startswith("[kernel] ")),
-                        key=lambda f: -(max(m.get(f, 0) for m in med.values()) - min(m.get(f, 0) for m in med.values())))
-        rest = [f for f in rest if not f.startswith("[kernel] ")][: a.top] + spread[: a.top]
+        # Linux's functions (all domains) and Xen's by how much the backends differ there.
+        def spread(prefix):
+            return sorted((f for f in rest if f.startswith(prefix)),
+                          key=lambda f: -(max(m.get(f, 0) for m in med.values())
+                                          - min(m.get(f, 0) for m in med.values())))[: a.top]
+        rest = ([f for f in rest if not f.startswith(("[kernel] ", "[xen] "))][: a.top]
+                + spread("[kernel] ") + spread("[xen] "))
         w = max(10, *(len(b) for b in backends))
         print(f"  {'function':<72}" + "".join(f"{b:>{w + 1}}" for b in backends))
         for f in names + rest:

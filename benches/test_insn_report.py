@@ -93,6 +93,21 @@ class InsnReportTest(unittest.TestCase):
         self.assertRegex(part, r"\n\s+5\.00\s+c\s+ret")
         self.assertNotIn("xor", part)
 
+    def test_xen_blocks_to_xen_functions(self):
+        # A Xen binary of two functions at Xen's text address, symbols as `nm` gives them.
+        with tempfile.TemporaryDirectory() as tmp:
+            xen = f"{tmp}/xen-syms"
+            subprocess.run(["gcc", "-c", "-x", "assembler", "-", "-o", f"{tmp}/x.o"],
+                           input=".text\n.globl xa\nxa: nop\n.fill 15,1,0x90\n.globl xb\nxb: ret\n",
+                           text=True, check=True)
+            subprocess.run(["ld", "-Ttext=0xffff82d040200000", "-e", "xa", f"{tmp}/x.o", "-o", xen], check=True)
+            rows = [(0xFFFF82D040200000, 0x7000, 4, 4, 40, "90"), (0xFFFF82D040200010, 0x7000, 1, 1, 20, "c3")]
+            out, _ = self.run_report(rows, ["--xen", xen])
+        # 20 packets: xa 160 instructions, xb 20; the Xen total is theirs.
+        self.assertEqual(self.figure(out, "[xen] xa"), 8)
+        self.assertEqual(self.figure(out, "[xen] xb"), 1)
+        self.assertEqual(self.figure(out, "(Xen)"), 9)
+
 
 if __name__ == "__main__":
     unittest.main()
