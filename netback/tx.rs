@@ -37,7 +37,7 @@ use crate::netif::coalesce::{PollTraffic, PublishDecision, TxCoalesce, TxCoalesc
 use crate::netif::poll_mode::PollLoad;
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{
-    HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxResponses, TxVerdict,
+    HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxResponses, TxSlot, TxVerdict,
     TX_MAX_PACKET_SLOTS,
 };
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
@@ -102,6 +102,32 @@ struct PendingTx {
     mapped: MappedFrags,
     /// Queueing failed after slots were reserved: answered with errors.
     failed: bool,
+}
+
+impl PendingTx {
+    /// `pkt` in `skb`, its copies the batch's ops from `first_op` to its
+    /// end (`batch_len`), answered by `responses` after them; nothing
+    /// mapped.
+    fn new(
+        pkt: &TxPacket,
+        skb: SkBuff,
+        responses: TxResponsePlan<TX_MAX_PACKET_SLOTS>,
+        first_op: usize,
+        batch_len: usize,
+    ) -> Self {
+        PendingTx {
+            skb: Some(skb),
+            failed: false,
+            responses,
+            first_op,
+            nr_ops: batch_len - first_op,
+            csum_blank: pkt.csum_blank,
+            data_validated: pkt.data_validated,
+            gso: pkt.gso,
+            hash: pkt.hash,
+            mapped: MappedFrags::new(),
+        }
+    }
 }
 
 /// What turns a queue's accepted packets into skbs: the copy batch and the
@@ -447,6 +473,11 @@ impl TxBuilder {
             self.flush(dev, stats)?;
             self.drain_mapped(stats, staged)?;
         }
+        if let [slot] = slots {
+            if pkt.linear_len == pkt.total_size && self.mapped.is_none() && !staged.is_active() {
+                return self.queue_lone_slot(dev, stats, pkt, *slot);
+            }
+        }
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
         let copy_len = self.copy_len(stats, staged, pkt);
@@ -484,21 +515,12 @@ impl TxBuilder {
                     }
                 }
             }
-            while remaining > 0 {
-                let Some((frame, avail)) = skb.locate(pos) else {
-                    ok = false;
-                    break 'slots;
-                };
-                let n = remaining.min(avail);
-                // n <= 4096: a slot never crosses its page (validated).
-                if self.batch.push_from_guest(self.domid, s.gref, src_off, frame, n as u16).is_err() {
-                    ok = false;
-                    break 'slots;
-                }
-                pos += n;
-                src_off = src_off.wrapping_add(n as u16);
-                remaining -= n;
+            if !self.queue_copies(&skb, s.gref, src_off, pos, remaining) {
+                ok = false;
+                break 'slots;
             }
+            pos += remaining;
+            src_off = src_off.wrapping_add(remaining as u16);
             if copy_len == total {
                 continue;
             }
@@ -563,21 +585,63 @@ impl TxBuilder {
                 return respond(&mut self.ring, copied.responses(NETIF_RSP_ERROR));
             }
         }
-        let pending = PendingTx {
-            skb: Some(skb),
-            failed,
-            responses: copied,
-            first_op,
-            nr_ops: self.batch.len() - first_op,
-            csum_blank: pkt.csum_blank,
-            data_validated: pkt.data_validated,
-            gso: pkt.gso,
-            hash: pkt.hash,
-            mapped,
+        self.push_pending(PendingTx { failed, mapped, ..PendingTx::new(pkt, skb, copied, first_op, self.batch.len()) })
+    }
+
+    /// Queues the copy of a packet that fits in one slot and in the skb's
+    /// head (`linear_len` is all of it: a datagram, an ACK, a request),
+    /// with neither zero-copy nor staged grants in play. The common small
+    /// packet, without the general path's plan for frags, maps and loans:
+    /// one copy op (two when the head straddles a page), one answer (and
+    /// its extras' NULLs).
+    fn queue_lone_slot(
+        &mut self,
+        dev: &NetDev<'_>,
+        stats: &VifStats,
+        pkt: &TxPacket,
+        slot: TxSlot,
+    ) -> core::result::Result<(), FatalReason> {
+        let total = u32::from(pkt.total_size);
+        let responses = TxResponsePlan::single(slot.id, pkt.extra_count);
+        let Some(skb) = self.source().alloc_skb(dev, total, total) else {
+            stats.rx_dropped.add(1);
+            return respond(&mut self.ring, responses.responses(NETIF_RSP_ERROR));
         };
-        if let Err(kernel::alloc::kvec::PushError(p)) = self.pending.push_within_capacity(pending) {
-            // Cannot happen (flushed above when full); answer anyway.
+        let first_op = self.batch.len();
+        if !self.queue_copies(&skb, slot.gref, slot.offset, 0, total) {
             self.batch.truncate(first_op);
+            stats.rx_errors.add(1);
+            return respond(&mut self.ring, responses.responses(NETIF_RSP_ERROR));
+        }
+        self.push_pending(PendingTx::new(pkt, skb, responses, first_op, self.batch.len()))
+    }
+
+    /// Queues the grant copies of `len` bytes of the guest's grant `gref`,
+    /// from `offset`, into `skb` at `pos`: an op per page of the skb they
+    /// land in. False when the skb has no memory of ours there or the
+    /// batch no room (the caller drops the ops queued).
+    fn queue_copies(&mut self, skb: &SkBuff, gref: u32, mut offset: u16, mut pos: u32, len: u32) -> bool {
+        let end = pos.saturating_add(len);
+        while pos < end {
+            let Some((frame, avail)) = skb.locate(pos) else {
+                return false;
+            };
+            let n = (end - pos).min(avail);
+            // n <= 4096: a slot never crosses its page (validated).
+            if self.batch.push_from_guest(self.domid, gref, offset, frame, n as u16).is_err() {
+                return false;
+            }
+            pos += n;
+            offset = offset.wrapping_add(n as u16);
+        }
+        true
+    }
+
+    /// Adds a queued packet to the batch's packets.
+    fn push_pending(&mut self, pending: PendingTx) -> core::result::Result<(), FatalReason> {
+        if let Err(kernel::alloc::kvec::PushError(p)) = self.pending.push_within_capacity(pending) {
+            // Cannot happen (flushed before when full); answer anyway.
+            self.batch.truncate(p.first_op);
             if let Some((_, m)) = self.mapped.as_mut() {
                 m.release(&p.mapped);
             }

@@ -699,7 +699,8 @@ impl TxAssembler {
                     };
                     self.first = first;
                     self.remaining = first.size;
-                    self.extras = [None; NR_EXTRA_TYPES];
+                    // `extras` is cleared when the packet has some: read
+                    // only while `extra_count` is not 0.
                     self.extra_count = 0;
                     self.nr_cont = 0;
                     self.packet.nr_slots = 0;
@@ -710,7 +711,12 @@ impl TxAssembler {
                     if !gate.admit(u32::from(self.first.size)) {
                         return TxPoll::RateLimited;
                     }
-                    self.stage = if self.first.has(NETTXF_EXTRA_INFO) { Stage::Extras } else { Stage::ExtrasDone };
+                    self.stage = if self.first.has(NETTXF_EXTRA_INFO) {
+                        self.extras = [None; NR_EXTRA_TYPES];
+                        Stage::Extras
+                    } else {
+                        Stage::ExtrasDone
+                    };
                 }
                 Stage::Extras => {
                     let slot = match self.fetch(ring) {
@@ -821,6 +827,9 @@ impl TxAssembler {
     /// The multicast control request of the extras, if any (MCAST_ADD
     /// wins): it short-circuits the packet, its continuation slots unread.
     fn multicast(&self) -> Option<(McastOp, [u8; 6])> {
+        if self.extra_count == 0 {
+            return None;
+        }
         match self.extras {
             [_, Some(ExtraInfo::McastAdd { addr } | ExtraInfo::McastDel { addr }), ..] => Some((McastOp::Add, addr)),
             [_, _, Some(ExtraInfo::McastAdd { addr } | ExtraInfo::McastDel { addr }), ..] => Some((McastOp::Del, addr)),
@@ -853,8 +862,10 @@ impl TxAssembler {
         if self.nr_cont >= XEN_NETBK_LEGACY_SLOTS_MAX - 1 && linear_len < first_size {
             linear_len = first_size;
         }
-        let mut gso = None;
-        if let Some(Some(ExtraInfo::Gso { size, gso_type, .. })) = self.extras.first().copied() {
+        let (mut gso, mut hash) = (None, None);
+        // The extras are this packet's only when it had some.
+        let extras = if self.extra_count == 0 { &[][..] } else { &self.extras[..] };
+        if let Some(Some(ExtraInfo::Gso { size, gso_type, .. })) = extras.first().copied() {
             if size == 0 {
                 return self.fail(TxFatal::GsoSizeZero);
             }
@@ -863,8 +874,7 @@ impl TxAssembler {
             };
             gso = Some(TxGso { size, kind });
         }
-        let mut hash = None;
-        if let Some(Some(ExtraInfo::Hash { hash_type, value, .. })) = self.extras.get(3).copied() {
+        if let Some(Some(ExtraInfo::Hash { hash_type, value, .. })) = extras.get(3).copied() {
             let level = match hash_type {
                 XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT | XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT => Some(HashLevel::L3),
                 XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT | XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP_BIT => Some(HashLevel::L4),
