@@ -83,6 +83,7 @@ impl TxBufferSource {
     /// An skb with room for `total` bytes, `linear` of them in the head.
     /// `None` under memory pressure: the packet is dropped with an error
     /// response, as xen-netback does.
+    #[inline]
     pub(crate) fn alloc_skb(&self, dev: &NetDev<'_>, linear: u32, total: u32) -> Option<SkBuff> {
         match self {
             TxBufferSource::FreshPages | TxBufferSource::Mapped | TxBufferSource::StagedLent => {

@@ -452,7 +452,10 @@ impl Vif {
         }
     }
 
-    /// Guest TX work for NAPI: returns packets processed.
+    /// Guest TX work for NAPI: returns packets processed. Inlined into the
+    /// poll, its only caller, as it was before guest TX's one-slot path grew
+    /// it past the compiler's own threshold.
+    #[inline(always)]
     pub(crate) fn tx_action(&self, dev: &NetDev<'_>, budget: i32) -> (i32, bool) {
         let Some(queue) = self.queue(dev) else {
             return (0, false);
