@@ -590,10 +590,12 @@ impl TxBuilder {
 
     /// Queues the copy of a packet that fits in one slot and in the skb's
     /// head (`linear_len` is all of it: a datagram, an ACK, a request),
-    /// with neither zero-copy nor staged grants in play. The common small
-    /// packet, without the general path's plan for frags, maps and loans:
-    /// one copy op (two when the head straddles a page), one answer (and
-    /// its extras' NULLs).
+    /// on a queue with no zero-copy policy (`tx_zerocopy=off`) and no
+    /// staged grants in play: without the general path's plan for frags,
+    /// maps and loans, one copy op (two when the head straddles a page),
+    /// one answer (and its extras' NULLs). Under any zero-copy mode such a
+    /// packet is copied whole as well (each maps only past the head), so
+    /// this could serve them too: not measured yet.
     fn queue_lone_slot(
         &mut self,
         dev: &NetDev<'_>,
