@@ -107,6 +107,7 @@ impl TxBufferSource {
 /// pages when memory is too fragmented for those (or less than a page is
 /// left). `None` when an allocation fails or the packet needs more frags
 /// than an skb has.
+#[inline]
 fn fresh_pages_skb(dev: &NetDev<'_>, linear: u32, total: u32) -> Option<SkBuff> {
     if linear == 0 || linear > total {
         return None;

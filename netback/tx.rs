@@ -43,7 +43,7 @@ use crate::netif::tx::{
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
 use crate::netif::zerocopy::{LendAdvisor, TxZeroCopyPlan, TxZeroCopyPolicy};
 use crate::rate::TxCredit;
-use crate::stats::VifStats;
+use crate::stats::{Counter, VifStats};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -474,7 +474,9 @@ impl TxBuilder {
             self.drain_mapped(stats, staged)?;
         }
         if let [slot] = slots {
-            if pkt.linear_len == pkt.total_size && self.mapped.is_none() && !staged.is_active() {
+            // All head: every zero-copy mode copies it whole (each maps only
+            // bytes past the head), so only staged grants need the plan.
+            if pkt.linear_len == pkt.total_size && !staged.is_active() {
                 return self.queue_lone_slot(dev, stats, pkt, *slot);
             }
         }
@@ -483,8 +485,7 @@ impl TxBuilder {
         let copy_len = self.copy_len(stats, staged, pkt);
         let Some(mut skb) = self.source().alloc_skb(dev, linear, copy_len) else {
             staged.give_back_all(&mut self.prelent);
-            stats.rx_dropped.add(1);
-            return respond(&mut self.ring, pkt.response_plan().responses(NETIF_RSP_ERROR));
+            return self.refuse(&stats.rx_dropped, pkt.response_plan());
         };
         let first_op = self.batch.len();
         let mut mapped = MappedFrags::new();
@@ -580,9 +581,8 @@ impl TxBuilder {
                 }
             }
             if mapped.is_empty() {
-                stats.rx_errors.add(1);
                 drop(skb);
-                return respond(&mut self.ring, copied.responses(NETIF_RSP_ERROR));
+                return self.refuse(&stats.rx_errors, copied);
             }
         }
         self.push_pending(PendingTx { failed, mapped, ..PendingTx::new(pkt, skb, copied, first_op, self.batch.len()) })
@@ -590,12 +590,11 @@ impl TxBuilder {
 
     /// Queues the copy of a packet that fits in one slot and in the skb's
     /// head (`linear_len` is all of it: a datagram, an ACK, a request),
-    /// on a queue with no zero-copy policy (`tx_zerocopy=off`) and no
-    /// staged grants in play: without the general path's plan for frags,
-    /// maps and loans, one copy op (two when the head straddles a page),
-    /// one answer (and its extras' NULLs). Under any zero-copy mode such a
-    /// packet is copied whole as well (each maps only past the head), so
-    /// this could serve them too: not measured yet.
+    /// with no staged grants in play. Every zero-copy mode copies such a
+    /// packet whole (each maps only bytes past the head), so it needs none
+    /// of the general path's plan for frags, maps and loans: one copy op
+    /// (two when the head straddles a page), one answer (and its extras'
+    /// NULLs).
     fn queue_lone_slot(
         &mut self,
         dev: &NetDev<'_>,
@@ -606,16 +605,26 @@ impl TxBuilder {
         let total = u32::from(pkt.total_size);
         let responses = TxResponsePlan::single(slot.id, pkt.extra_count);
         let Some(skb) = self.source().alloc_skb(dev, total, total) else {
-            stats.rx_dropped.add(1);
-            return respond(&mut self.ring, responses.responses(NETIF_RSP_ERROR));
+            return self.refuse(&stats.rx_dropped, responses);
         };
         let first_op = self.batch.len();
         if !self.queue_copies(&skb, slot.gref, slot.offset, 0, total) {
             self.batch.truncate(first_op);
-            stats.rx_errors.add(1);
-            return respond(&mut self.ring, responses.responses(NETIF_RSP_ERROR));
+            return self.refuse(&stats.rx_errors, responses);
         }
         self.push_pending(PendingTx::new(pkt, skb, responses, first_op, self.batch.len()))
+    }
+
+    /// Answers the slots of a packet not passed up with errors, counting it
+    /// in `counter`: `rx_dropped` when it got no skb (memory pressure, as
+    /// xen-netback), `rx_errors` when its copies could not be queued.
+    fn refuse<const N: usize>(
+        &mut self,
+        counter: &Counter,
+        plan: TxResponsePlan<N>,
+    ) -> core::result::Result<(), FatalReason> {
+        counter.add(1);
+        respond(&mut self.ring, plan.responses(NETIF_RSP_ERROR))
     }
 
     /// Queues the grant copies of `len` bytes of the guest's grant `gref`,

@@ -301,6 +301,22 @@ mod tests {
     }
 
     #[test]
+    fn every_mode_copies_a_packet_all_in_its_head() {
+        // The shell's one-step path for such packets relies on this: no mode
+        // maps, and none asks about staged grants.
+        for mode in TxZeroCopyMode::ALL {
+            for threshold in [0, 1, 128, 4096] {
+                let Some(policy) = mode.policy(threshold) else { continue };
+                for size in [60, 64, 127, 128] {
+                    let p = packet(&[size]);
+                    assert_eq!(p.linear_len, p.total_size);
+                    assert_eq!(policy.plan(&p, 17, |_| unreachable!()), TxZeroCopyPlan::Copy, "{mode:?} {size}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn head_split_over_slots_counts_only_slots_past_it() {
         // 100 + 100 + 2000: the head (128) takes slot 0 and 28 bytes of
         // slot 1; slots 1 and 2 have data past it.
