@@ -37,7 +37,7 @@ use crate::netif::coalesce::{PollTraffic, PublishDecision, TxCoalesce, TxCoalesc
 use crate::netif::poll_mode::PollLoad;
 use crate::netif::ring::BackRing;
 use crate::netif::tx::{
-    HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxResponses, TxSlot, TxVerdict,
+    HashLevel, TxAssembler, TxConfig, TxGso, TxHash, TxPacket, TxPoll, TxResponsePlan, TxResponses, TxVerdict,
     TX_MAX_PACKET_SLOTS,
 };
 use crate::netif::wire::{NETIF_RSP_ERROR, NETIF_RSP_OKAY};
@@ -473,13 +473,6 @@ impl TxBuilder {
             self.flush(dev, stats)?;
             self.drain_mapped(stats, staged)?;
         }
-        if let [slot] = slots {
-            // All head: every zero-copy mode copies it whole (each maps only
-            // bytes past the head), so only staged grants need the plan.
-            if pkt.linear_len == pkt.total_size && !staged.is_active() {
-                return self.queue_lone_slot(dev, stats, pkt, *slot);
-            }
-        }
         let total = u32::from(pkt.total_size);
         let linear = u32::from(pkt.linear_len).min(total);
         let copy_len = self.copy_len(stats, staged, pkt);
@@ -586,33 +579,6 @@ impl TxBuilder {
             }
         }
         self.push_pending(PendingTx { failed, mapped, ..PendingTx::new(pkt, skb, copied, first_op, self.batch.len()) })
-    }
-
-    /// Queues the copy of a packet that fits in one slot and in the skb's
-    /// head (`linear_len` is all of it: a datagram, an ACK, a request),
-    /// with no staged grants in play. Every zero-copy mode copies such a
-    /// packet whole (each maps only bytes past the head), so it needs none
-    /// of the general path's plan for frags, maps and loans: one copy op
-    /// (two when the head straddles a page), one answer (and its extras'
-    /// NULLs).
-    fn queue_lone_slot(
-        &mut self,
-        dev: &NetDev<'_>,
-        stats: &VifStats,
-        pkt: &TxPacket,
-        slot: TxSlot,
-    ) -> core::result::Result<(), FatalReason> {
-        let total = u32::from(pkt.total_size);
-        let responses = TxResponsePlan::single(slot.id, pkt.extra_count);
-        let Some(skb) = self.source().alloc_skb(dev, total, total) else {
-            return self.refuse(&stats.rx_dropped, responses);
-        };
-        let first_op = self.batch.len();
-        if !self.queue_copies(&skb, slot.gref, slot.offset, 0, total) {
-            self.batch.truncate(first_op);
-            return self.refuse(&stats.rx_errors, responses);
-        }
-        self.push_pending(PendingTx::new(pkt, skb, responses, first_op, self.batch.len()))
     }
 
     /// Answers the slots of a packet not passed up with errors, counting it

@@ -302,8 +302,8 @@ mod tests {
 
     #[test]
     fn every_mode_copies_a_packet_all_in_its_head() {
-        // The shell's one-step path for such packets relies on this: no mode
-        // maps, and none asks about staged grants.
+        // A datagram, an ACK, a request: nothing past the head, so no mode
+        // maps it or asks about staged grants for it.
         for mode in TxZeroCopyMode::ALL {
             for threshold in [0, 1, 128, 4096] {
                 let Some(policy) = mode.policy(threshold) else { continue };
